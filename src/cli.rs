@@ -1,0 +1,169 @@
+//! Command-line definitions shared by the binaries, logging set-up and error rendering.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Options every wheelwright command takes.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The wheelhouse layout file [default: $WHEELWRIGHT_LAYOUT, else the embedded layout].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub layout: Option<PathBuf>,
+}
+
+/// The wheelwright toolbox.
+#[derive(Debug, Parser)]
+#[command(name = "wheelwright", version, about = "Build, fix, classify and publish Python wheels for HPC wheelhouses")]
+pub struct WheelwrightCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rewrite wheels: local version label, requirements, tags (manipulate_wheels.py, done right).
+    Manipulate(ManipulateArgs),
+    /// Check wheels: filename against .dist-info and METADATA, every RECORD hash and size.
+    Verify(VerifyArgs),
+    /// Check or show the wheelhouse layout.
+    #[command(subcommand)]
+    Layout(LayoutCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Underscore spellings of manipulate_wheels.py (--insert_local_version, --add_req, ...) are accepted.\nA --python-tag/--abi-tag/--platform-tag value starting with `+` adds tags instead of replacing them.")]
+pub struct ManipulateArgs {
+    /// The wheels to rewrite.
+    #[arg(value_name = "WHEEL")]
+    pub wheels: Vec<PathBuf>,
+    /// More wheels (manipulate_wheels.py's spelling).
+    #[arg(short = 'w', long = "wheels", value_name = "WHEEL", num_args = 1..)]
+    pub more_wheels: Vec<PathBuf>,
+    /// Add the site's local version label (from the layout): 1.85 -> 1.85+computecanada.
+    #[arg(short = 'i', long, alias = "insert_local_version")]
+    pub insert_local_version: bool,
+    /// Put TAG first in the local version: 2.3.0+computecanada -> 2.3.0+TAG.computecanada.
+    #[arg(short = 't', long, alias = "add_tag", value_name = "TAG")]
+    pub add_tag: Option<String>,
+    /// Add a requirement (PEP 508); refused if one of that name and marker exists.
+    #[arg(short = 'a', long, alias = "add_req", value_name = "REQ")]
+    pub add_req: Vec<String>,
+    /// Remove requirements by name, or by name and exact specifiers.
+    #[arg(short = 'r', long, alias = "remove_req", value_name = "REQ")]
+    pub remove_req: Vec<String>,
+    /// Replace requirements of REQ's name by REQ, or rename with OLD->NEW; markers are kept.
+    #[arg(short = 'u', long, alias = "update_req", value_name = "REQ")]
+    pub update_req: Vec<String>,
+    /// Narrow numpy requirements to >=VERSION (added when there is none).
+    #[arg(long, alias = "set_min_numpy", value_name = "VERSION")]
+    pub set_min_numpy: Option<String>,
+    /// Narrow numpy requirements to <VERSION.
+    #[arg(long, alias = "set_lt_numpy", value_name = "VERSION")]
+    pub set_lt_numpy: Option<String>,
+    /// Remove nvidia-* requirements that duplicate site CUDA modules (the layout's `nvidia` rule).
+    #[arg(long, alias = "strip_nvidia")]
+    pub strip_nvidia: bool,
+    /// Remove requirements matched by the layout's stripping rule RULE.
+    #[arg(long = "strip", value_name = "RULE")]
+    pub strip: Vec<String>,
+    /// Set the python tags (e.g. cp312), or add with +TAG.
+    #[arg(long, value_name = "TAGS")]
+    pub python_tag: Option<String>,
+    /// Set the ABI tags (e.g. cp312, abi3, none), or add with +TAG.
+    #[arg(long, value_name = "TAGS")]
+    pub abi_tag: Option<String>,
+    /// Set the platform tags (e.g. linux_x86_64), or add with +TAG.
+    #[arg(long, value_name = "TAGS")]
+    pub platform_tag: Option<String>,
+    /// Print the requirements (after any edits) instead of a summary.
+    #[arg(short = 'p', long, alias = "print_req")]
+    pub print_req: bool,
+    /// Replace each wheel by its rewrite (the old file goes when the name changes).
+    #[arg(long, conflicts_with = "output_dir")]
+    pub inplace: bool,
+    /// Replace an existing, different output file.
+    #[arg(long)]
+    pub force: bool,
+    /// Where rewritten wheels go.
+    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// Largest total inflated size accepted per wheel, in bytes (zip-bomb guard).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
+    pub max_unpacked_size: u64,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The wheels to check.
+    #[arg(value_name = "WHEEL", required = true)]
+    pub wheels: Vec<PathBuf>,
+    /// Largest total inflated size accepted per wheel, in bytes (zip-bomb guard).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
+    pub max_unpacked_size: u64,
+    /// Print the reports as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LayoutCommand {
+    /// Validate a layout file (default: the one in use) and summarise it.
+    Check {
+        /// The layout file to check.
+        file: Option<PathBuf>,
+        /// Print the resolved layout as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the embedded default layout.
+    Show,
+}
+
+/// Sends `tracing` output to stderr at the level the flags ask for.
+pub fn init_logging(global: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let level = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("wheelwright={level},{level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Prints an error with its causes the one way every binary does, and picks the exit code.
+pub fn report_error(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Runs a command body and turns its result into an exit code.
+pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|error| report_error(&error))
+}

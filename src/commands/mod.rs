@@ -1,0 +1,22 @@
+//! The user-facing commands: thin layers that turn arguments into library calls and print.
+
+pub mod layout;
+pub mod manipulate;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use crate::cli::{Command, WheelwrightCli};
+use crate::layout::Layout;
+
+/// Dispatches a parsed `wheelwright` command line.
+pub fn run(cli: WheelwrightCli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Manipulate(args) => {
+            let layout = Layout::load(cli.global.layout.as_deref())?;
+            manipulate::run(&args, &layout)
+        }
+        Command::Verify(args) => verify::run(&args),
+        Command::Layout(command) => layout::run(&command, cli.global.layout.as_deref()),
+    }
+}

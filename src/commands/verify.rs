@@ -1,0 +1,51 @@
+//! `wheelwright verify`: check wheels and say exactly what is wrong.
+
+use std::process::ExitCode;
+
+use crate::cli::VerifyArgs;
+use crate::wheel::{Limits, verify_wheel};
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let limits = Limits {
+        total: args.max_unpacked_size,
+        ..Limits::default()
+    };
+    let mut all_ok = true;
+    let mut reports = Vec::new();
+    for wheel in &args.wheels {
+        match verify_wheel(wheel, limits) {
+            Ok(report) => {
+                all_ok &= report.ok();
+                if !args.json {
+                    if report.ok() {
+                        println!(
+                            "ok      {} ({} files, {} bytes checked)",
+                            wheel.display(),
+                            report.files_checked,
+                            report.bytes_checked
+                        );
+                    } else {
+                        println!("FAILED  {} ({} problems)", wheel.display(), report.problems.len());
+                        for problem in &report.problems {
+                            println!("  - {problem}");
+                        }
+                    }
+                }
+                reports.push(serde_json::json!({ "wheel": wheel, "ok": report.ok(), "report": report }));
+            }
+            Err(error) => {
+                all_ok = false;
+                if args.json {
+                    reports.push(serde_json::json!({ "wheel": wheel, "ok": false, "error": error.to_string() }));
+                } else {
+                    println!("FAILED  {}", wheel.display());
+                    eprintln!("error: {error}");
+                }
+            }
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

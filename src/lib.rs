@@ -1,0 +1,13 @@
+//! wheelwright: build, fix, classify and publish Python wheels for HPC wheelhouses.
+//!
+//! Modules, from the pure core outwards:
+//! - [`spec`]: wheel filenames, tags, METADATA, WHEEL, RECORD, requirement edits (no I/O);
+//! - [`wheel`]: reading wheels safely, writing them atomically, rewriting and verifying them;
+//! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
+//! - [`cli`] and [`commands`]: the command-line front ends.
+
+pub mod cli;
+pub mod commands;
+pub mod layout;
+pub mod spec;
+pub mod wheel;

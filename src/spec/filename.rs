@@ -1,0 +1,357 @@
+//! Wheel filenames (PEP 427 / binary distribution format) and their compressed tag sets.
+
+use std::fmt;
+use std::str::FromStr;
+
+use pep440_rs::Version;
+
+use super::{escape_name, normalize_name};
+
+/// Why a wheel filename could not be parsed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("the wheel filename `{filename}` is invalid: {reason}")]
+pub struct InvalidWheelFilename {
+    pub filename: String,
+    pub reason: String,
+}
+
+/// One interpreter/ABI/platform triple, e.g. `cp312-cp312-linux_x86_64`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag {
+    pub python: String,
+    pub abi: String,
+    pub platform: String,
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.python, self.abi, self.platform)
+    }
+}
+
+impl FromStr for Tag {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = text.split('-').collect();
+        match parts.as_slice() {
+            [python, abi, platform] if [python, abi, platform].iter().all(|p| valid_tag(p)) => {
+                Ok(Tag {
+                    python: python.to_string(),
+                    abi: abi.to_string(),
+                    platform: platform.to_string(),
+                })
+            }
+            _ => Err(format!(
+                "`{text}` is not a tag of the form python-abi-platform"
+            )),
+        }
+    }
+}
+
+fn valid_tag(part: &str) -> bool {
+    !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The compressed tag set of a filename: `py2.py3-none-any` stands for two tags.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TagSet {
+    pub python: Vec<String>,
+    pub abi: Vec<String>,
+    pub platform: Vec<String>,
+}
+
+impl TagSet {
+    /// Parses one of the three dot-separated components (`cp312.cp313`).
+    fn component(text: &str) -> Option<Vec<String>> {
+        let parts: Vec<String> = text.split('.').map(str::to_string).collect();
+        parts.iter().all(|part| valid_tag(part)).then_some(parts)
+    }
+
+    /// Parses `python-abi-platform` where each part may hold several dot-separated tags.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = text.split('-').collect();
+        let [python, abi, platform] = parts.as_slice() else {
+            return Err(format!("`{text}` is not a tag set of the form python-abi-platform"));
+        };
+        let component = |part: &str, what: &str| {
+            Self::component(part).ok_or_else(|| {
+                format!("the {what} tag `{part}` may hold only letters, digits, `_` and `.`")
+            })
+        };
+        Ok(TagSet {
+            python: component(python, "python")?,
+            abi: component(abi, "ABI")?,
+            platform: component(platform, "platform")?,
+        })
+    }
+
+    /// Every tag this set stands for, in filename order.
+    pub fn expand(&self) -> Vec<Tag> {
+        let mut tags = Vec::new();
+        for python in &self.python {
+            for abi in &self.abi {
+                for platform in &self.platform {
+                    tags.push(Tag {
+                        python: python.clone(),
+                        abi: abi.clone(),
+                        platform: platform.clone(),
+                    });
+                }
+            }
+        }
+        tags
+    }
+
+    /// A pure wheel: no ABI and any platform.
+    pub fn is_pure(&self) -> bool {
+        self.abi.iter().all(|abi| abi == "none") && self.platform.iter().all(|p| p == "any")
+    }
+}
+
+impl fmt::Display for TagSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{}-{}",
+            self.python.join("."),
+            self.abi.join("."),
+            self.platform.join(".")
+        )
+    }
+}
+
+/// The optional build tag: digits, then anything (`1`, `2_cuda`), compared as (number, rest).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BuildTag {
+    pub number: u64,
+    pub suffix: String,
+}
+
+impl fmt::Display for BuildTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.number, self.suffix)
+    }
+}
+
+impl FromStr for BuildTag {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("the build tag `{text}` must start with a digit"));
+        }
+        let number = text[..digits]
+            .parse()
+            .map_err(|_| format!("the build tag `{text}` is out of range"))?;
+        let suffix = text[digits..].to_string();
+        if !suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(format!("the build tag `{text}` holds characters a filename cannot"));
+        }
+        Ok(BuildTag { number, suffix })
+    }
+}
+
+/// A parsed wheel filename. The name and version are kept as written so that an unchanged
+/// filename renders byte for byte; accessors give their normalised forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WheelFilename {
+    name: String,
+    version_text: String,
+    version: Version,
+    pub build: Option<BuildTag>,
+    pub tags: TagSet,
+}
+
+impl WheelFilename {
+    /// The name as written in the filename.
+    pub fn name_text(&self) -> &str {
+        &self.name
+    }
+
+    /// The PEP 503 normalised project name.
+    pub fn normalized_name(&self) -> String {
+        normalize_name(&self.name)
+    }
+
+    pub fn version(&self) -> &Version {
+        &self.version
+    }
+
+    /// The version as written in the filename.
+    pub fn version_text(&self) -> &str {
+        &self.version_text
+    }
+
+    /// The same filename with another version (rendered in normal form).
+    pub fn with_version(&self, version: &Version) -> Self {
+        if version == &self.version {
+            return self.clone();
+        }
+        WheelFilename {
+            name: escape_name(&self.name),
+            version_text: version.to_string(),
+            version: version.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The same filename with another tag set.
+    pub fn with_tags(&self, tags: TagSet) -> Self {
+        WheelFilename {
+            tags,
+            ..self.clone()
+        }
+    }
+
+    /// The `.dist-info` directory name a wheel of this filename should carry.
+    pub fn dist_info_dir(&self) -> String {
+        format!("{}-{}.dist-info", escape_name(&self.name), self.version_text)
+    }
+
+    /// The `.data` directory name a wheel of this filename may carry.
+    pub fn data_dir(&self) -> String {
+        format!("{}-{}.data", escape_name(&self.name), self.version_text)
+    }
+}
+
+impl fmt::Display for WheelFilename {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.name, self.version_text)?;
+        if let Some(build) = &self.build {
+            write!(f, "-{build}")?;
+        }
+        write!(f, "-{}.whl", self.tags)
+    }
+}
+
+impl FromStr for WheelFilename {
+    type Err = InvalidWheelFilename;
+
+    fn from_str(filename: &str) -> Result<Self, Self::Err> {
+        let error = |reason: String| InvalidWheelFilename {
+            filename: filename.to_string(),
+            reason,
+        };
+        let stem = filename
+            .strip_suffix(".whl")
+            .ok_or_else(|| error("it does not end in `.whl`".to_string()))?;
+        let parts: Vec<&str> = stem.split('-').collect();
+        let (name, version_text, build, python, abi, platform) = match parts.as_slice() {
+            [name, version, python, abi, platform] => (*name, *version, None, *python, *abi, *platform),
+            [name, version, build, python, abi, platform] => {
+                (*name, *version, Some(*build), *python, *abi, *platform)
+            }
+            _ => {
+                return Err(error(format!(
+                    "expected name-version[-build]-python-abi-platform.whl, found {} dash-separated parts",
+                    parts.len()
+                )));
+            }
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(error(format!("the name `{name}` is not a valid project name")));
+        }
+        if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
+            || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        {
+            return Err(error(format!("the name `{name}` must start and end with a letter or digit")));
+        }
+        let version = Version::from_str(version_text)
+            .map_err(|err| error(format!("the version `{version_text}` is not a PEP 440 version: {err}")))?;
+        let build = build
+            .map(BuildTag::from_str)
+            .transpose()
+            .map_err(error)?;
+        let tags = TagSet::parse(&format!("{python}-{abi}-{platform}")).map_err(error)?;
+        Ok(WheelFilename {
+            name: name.to_string(),
+            version_text: version_text.to_string(),
+            version,
+            build,
+            tags,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> WheelFilename {
+        text.parse().unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    #[test]
+    fn round_trips() {
+        for text in [
+            "numpy-2.2.6-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "requests-2.32.3-py3-none-any.whl",
+            "six-1.16.0-py2.py3-none-any.whl",
+            "torch-2.7.1+cpu-cp312-cp312-linux_x86_64.whl",
+            "foo-1!2.0rc1.post2.dev3+local.7-1_cuda-cp311-abi3-linux_x86_64.whl",
+            "Zope.Sub_Pkg-1.0-py3-none-any.whl",
+        ] {
+            assert_eq!(parse(text).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn parses_components() {
+        let wheel = parse("numpy-2.2.6-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
+        assert_eq!(wheel.normalized_name(), "numpy");
+        assert_eq!(wheel.version().to_string(), "2.2.6");
+        assert_eq!(wheel.tags.platform, ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]);
+        assert_eq!(wheel.tags.expand().len(), 2);
+        assert!(!wheel.tags.is_pure());
+
+        let six = parse("six-1.16.0-py2.py3-none-any.whl");
+        let expanded: Vec<String> = six.tags.expand().iter().map(Tag::to_string).collect();
+        assert_eq!(expanded, ["py2-none-any", "py3-none-any"]);
+        assert!(six.tags.is_pure());
+
+        let built = parse("foo-1.0-12_b-py3-none-any.whl");
+        assert_eq!(built.build, Some(BuildTag { number: 12, suffix: "_b".into() }));
+    }
+
+    #[test]
+    fn names_and_versions_normalise() {
+        let wheel = parse("Zope.Sub_Pkg-1.0-py3-none-any.whl");
+        assert_eq!(wheel.normalized_name(), "zope-sub-pkg");
+        let renamed = wheel.with_version(&Version::from_str("1.0+computecanada").unwrap());
+        assert_eq!(renamed.to_string(), "zope_sub_pkg-1.0+computecanada-py3-none-any.whl");
+        assert_eq!(renamed.dist_info_dir(), "zope_sub_pkg-1.0+computecanada.dist-info");
+        assert_eq!(renamed.data_dir(), "zope_sub_pkg-1.0+computecanada.data");
+    }
+
+    #[test]
+    fn retags() {
+        let wheel = parse("numpy-2.2.6-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
+        let retagged = wheel.with_tags(TagSet::parse("cp312-cp312-linux_x86_64").unwrap());
+        assert_eq!(retagged.to_string(), "numpy-2.2.6-cp312-cp312-linux_x86_64.whl");
+    }
+
+    #[test]
+    fn rejects_invalid_names() {
+        for bad in [
+            "numpy-2.2.6-cp312-cp312.whl",
+            "numpy-2.2.6-cp312-cp312-linux_x86_64.zip",
+            "numpy-not.a.version-cp312-cp312-linux_x86_64.whl",
+            "numpy-1.0-x1-cp312-cp312-linux_x86_64.whl",
+            "-1.0-py3-none-any.whl",
+            "num py-1.0-py3-none-any.whl",
+            "numpy-1.0-py3--any.whl",
+            "a-b-c-d-e-f-g.whl",
+            "numpy-1.0-py3-none-any..x.whl",
+        ] {
+            assert!(bad.parse::<WheelFilename>().is_err(), "{bad} parsed");
+        }
+        let err = "numpy-2.2.6-cp312.whl".parse::<WheelFilename>().unwrap_err();
+        assert!(err.to_string().contains("numpy-2.2.6-cp312.whl"), "{err}");
+    }
+}

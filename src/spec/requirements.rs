@@ -1,0 +1,648 @@
+//! Requires-Dist edits: add, remove, update/rename, numpy bounds and stripping by name rules.
+//!
+//! Requirements are parsed with `pep508_rs`; a requirement we change is re-rendered from its
+//! parts while its marker text is kept as written, and a requirement we do not change keeps
+//! its exact text.
+
+use std::str::FromStr;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use pep440_rs::{Operator, Version, VersionSpecifier, VersionSpecifiers};
+use pep508_rs::{PackageName, Requirement, VersionOrUrl};
+
+use super::headers::FieldEdit;
+use super::normalize_name;
+
+/// Why a requirement edit could not be made.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RequirementError {
+    #[error("`{text}` is not a valid PEP 508 requirement: {reason}")]
+    Invalid { text: String, reason: String },
+    #[error("the requirement `{existing}` is already present; use --update-req to change it")]
+    AlreadyPresent { existing: String },
+    #[error("narrowing `{requirement}` with {added} leaves no version: {detail}")]
+    EmptyRange {
+        requirement: String,
+        added: String,
+        detail: String,
+    },
+    #[error("`{text}` is not a version: {reason}")]
+    InvalidVersion { text: String, reason: String },
+    #[error("the pattern `{pattern}` is not a valid glob: {reason}")]
+    InvalidGlob { pattern: String, reason: String },
+}
+
+/// A Requires-Dist value with its parse.
+#[derive(Debug, Clone)]
+pub struct ParsedRequirement {
+    pub text: String,
+    pub requirement: Requirement,
+}
+
+impl ParsedRequirement {
+    pub fn parse(text: &str) -> Result<Self, RequirementError> {
+        // A folded header value is one requirement over several lines.
+        let unfolded = text.split('\n').map(str::trim).collect::<Vec<_>>().join(" ");
+        let requirement = Requirement::from_str(unfolded.trim()).map_err(|err| RequirementError::Invalid {
+            text: text.to_string(),
+            reason: err.message.to_string(),
+        })?;
+        Ok(ParsedRequirement {
+            text: text.to_string(),
+            requirement,
+        })
+    }
+
+    pub fn name(&self) -> &PackageName {
+        &self.requirement.name
+    }
+
+    fn is_url(&self) -> bool {
+        matches!(self.requirement.version_or_url, Some(VersionOrUrl::Url(_)))
+    }
+
+    /// The text before the marker (`numpy (>=1.21)`), and the marker as written, if any.
+    pub fn split_marker(&self) -> (&str, Option<&str>) {
+        if self.requirement.marker.contents().is_none() {
+            return (self.text.trim(), None);
+        }
+        // In a URL requirement the marker must follow whitespace; elsewhere the first `;`
+        // ends the requirement proper.
+        let position = if self.is_url() {
+            self.text
+                .match_indices(';')
+                .map(|(index, _)| index)
+                .find(|&index| index > 0 && self.text[..index].ends_with([' ', '\t']))
+        } else {
+            self.text.find(';')
+        };
+        match position {
+            Some(index) => (self.text[..index].trim(), Some(self.text[index + 1..].trim())),
+            None => (self.text.trim(), None),
+        }
+    }
+
+    fn specifiers(&self) -> Option<&VersionSpecifiers> {
+        match &self.requirement.version_or_url {
+            Some(VersionOrUrl::VersionSpecifier(specifiers)) => Some(specifiers),
+            _ => None,
+        }
+    }
+
+    fn marker_string(&self) -> Option<String> {
+        self.requirement.marker.contents().map(|marker| marker.to_string())
+    }
+}
+
+fn with_marker(head: &str, marker: Option<&str>) -> String {
+    match marker {
+        Some(marker) => format!("{head}; {marker}"),
+        None => head.to_string(),
+    }
+}
+
+/// Name rules for stripping requirements: names matching `remove` and not `keep` go.
+#[derive(Debug, Clone)]
+pub struct NameRule {
+    pub name: String,
+    remove: GlobSet,
+    keep: GlobSet,
+}
+
+fn build_globs(patterns: &[String]) -> Result<GlobSet, RequirementError> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let normalized = normalize_glob(pattern);
+        let glob = GlobBuilder::new(&normalized)
+            .case_insensitive(true)
+            .literal_separator(false)
+            .build()
+            .map_err(|err| RequirementError::InvalidGlob {
+                pattern: pattern.clone(),
+                reason: err.kind().to_string(),
+            })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|err| RequirementError::InvalidGlob {
+        pattern: patterns.join(", "),
+        reason: err.to_string(),
+    })
+}
+
+/// Normalises the literal parts of a name glob as PEP 503 names are (`nvidia_*` -> `nvidia-*`).
+fn normalize_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut previous_separator = false;
+    for character in pattern.chars() {
+        if matches!(character, '-' | '_' | '.') {
+            if !previous_separator {
+                out.push('-');
+            }
+            previous_separator = true;
+        } else {
+            out.extend(character.to_lowercase());
+            previous_separator = false;
+        }
+    }
+    out
+}
+
+impl NameRule {
+    pub fn new(name: &str, remove: &[String], keep: &[String]) -> Result<Self, RequirementError> {
+        Ok(NameRule {
+            name: name.to_string(),
+            remove: build_globs(remove)?,
+            keep: build_globs(keep)?,
+        })
+    }
+
+    /// Whether a requirement on `package` is removed by this rule.
+    pub fn strips(&self, package: &str) -> bool {
+        let normalized = normalize_name(package);
+        self.remove.is_match(&normalized) && !self.keep.is_match(&normalized)
+    }
+}
+
+/// One requested change to the requirements of a wheel.
+#[derive(Debug, Clone)]
+pub enum RequirementEdit {
+    /// Add a requirement; refused when one of that name and marker exists.
+    Add(ParsedRequirement),
+    /// Remove by name, or by name and the given specifiers/marker.
+    Remove(ParsedRequirement),
+    /// Replace every requirement named `from` by `to`, keeping each one's marker unless `to`
+    /// has its own.
+    Update {
+        from: PackageName,
+        to: ParsedRequirement,
+    },
+    /// Narrow the numpy specifiers to `>= minimum` and/or `< less_than`.
+    NumpyBounds {
+        minimum: Option<Version>,
+        less_than: Option<Version>,
+    },
+    /// Remove every requirement whose name the rule strips.
+    Strip(NameRule),
+}
+
+impl RequirementEdit {
+    /// `--add-req REQ`
+    pub fn add(text: &str) -> Result<Self, RequirementError> {
+        Ok(RequirementEdit::Add(ParsedRequirement::parse(text)?))
+    }
+
+    /// `--remove-req REQ`
+    pub fn remove(text: &str) -> Result<Self, RequirementError> {
+        Ok(RequirementEdit::Remove(ParsedRequirement::parse(text)?))
+    }
+
+    /// `--update-req REQ` or `--update-req OLD->NEW`
+    pub fn update(text: &str) -> Result<Self, RequirementError> {
+        let (from, to) = match text.split_once("->") {
+            Some((from, to)) => (ParsedRequirement::parse(from)?, ParsedRequirement::parse(to)?),
+            None => {
+                let to = ParsedRequirement::parse(text)?;
+                (to.clone(), to)
+            }
+        };
+        Ok(RequirementEdit::Update {
+            from: from.requirement.name,
+            to,
+        })
+    }
+
+    /// `--set-min-numpy` / `--set-lt-numpy`
+    pub fn numpy_bounds(minimum: Option<&str>, less_than: Option<&str>) -> Result<Self, RequirementError> {
+        let parse = |text: &str| {
+            Version::from_str(text).map_err(|err| RequirementError::InvalidVersion {
+                text: text.to_string(),
+                reason: err.to_string(),
+            })
+        };
+        Ok(RequirementEdit::NumpyBounds {
+            minimum: minimum.map(parse).transpose()?,
+            less_than: less_than.map(parse).transpose()?,
+        })
+    }
+}
+
+/// The outcome of applying edits: one decision per existing Requires-Dist (in order), the
+/// requirements to append, and a sentence for each change or note.
+#[derive(Debug, Clone, Default)]
+pub struct RequirementPlan {
+    pub decisions: Vec<FieldEdit>,
+    pub additions: Vec<String>,
+    pub changes: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl RequirementPlan {
+    pub fn changed(&self) -> bool {
+        !self.additions.is_empty() || self.decisions.iter().any(|decision| decision != &FieldEdit::Keep)
+    }
+}
+
+/// The working state: current text of each existing requirement (None once removed), and
+/// added requirements.
+struct Working {
+    current: Vec<Option<ParsedRequirement>>,
+    originals: Vec<String>,
+    added: Vec<ParsedRequirement>,
+}
+
+fn specifier_key(specifiers: Option<&VersionSpecifiers>) -> Vec<String> {
+    let mut key: Vec<String> = specifiers
+        .map(|specifiers| specifiers.iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    key.sort();
+    key
+}
+
+/// Applies `edits` in order to the Requires-Dist values `existing`.
+pub fn plan(existing: &[String], edits: &[RequirementEdit]) -> Result<RequirementPlan, RequirementError> {
+    let mut working = Working {
+        current: existing
+            .iter()
+            .map(|text| ParsedRequirement::parse(text).map(Some))
+            .collect::<Result<_, _>>()?,
+        originals: existing.to_vec(),
+        added: Vec::new(),
+    };
+    let mut changes = Vec::new();
+    let mut notes = Vec::new();
+    for edit in edits {
+        apply_edit(&mut working, edit, &mut changes, &mut notes)?;
+    }
+    let decisions = working
+        .current
+        .iter()
+        .zip(&working.originals)
+        .map(|(current, original)| match current {
+            None => FieldEdit::Remove,
+            Some(requirement) if &requirement.text == original => FieldEdit::Keep,
+            Some(requirement) => FieldEdit::Replace(requirement.text.clone()),
+        })
+        .collect();
+    Ok(RequirementPlan {
+        decisions,
+        additions: working.added.into_iter().map(|added| added.text).collect(),
+        changes,
+        notes,
+    })
+}
+
+fn apply_edit(
+    working: &mut Working,
+    edit: &RequirementEdit,
+    changes: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<(), RequirementError> {
+    match edit {
+        RequirementEdit::Add(new) => {
+            let marker = new.marker_string();
+            let clash = working
+                .current
+                .iter()
+                .flatten()
+                .chain(working.added.iter())
+                .find(|existing| existing.name() == new.name() && existing.marker_string() == marker);
+            if let Some(existing) = clash {
+                return Err(RequirementError::AlreadyPresent {
+                    existing: existing.text.clone(),
+                });
+            }
+            changes.push(format!("added requirement `{}`", new.text));
+            working.added.push(new.clone());
+        }
+        RequirementEdit::Remove(pattern) => {
+            let wanted_specifiers = pattern.requirement.version_or_url.as_ref().map(|_| specifier_key(pattern.specifiers()));
+            let wanted_marker = pattern.marker_string();
+            let matches = |candidate: &ParsedRequirement| {
+                candidate.name() == pattern.name()
+                    && wanted_specifiers
+                        .as_ref()
+                        .is_none_or(|wanted| &specifier_key(candidate.specifiers()) == wanted)
+                    && wanted_marker.as_ref().is_none_or(|wanted| Some(wanted) == candidate.marker_string().as_ref())
+            };
+            let mut found = false;
+            for slot in working.current.iter_mut() {
+                if slot.as_ref().is_some_and(&matches)
+                    && let Some(removed) = slot.take()
+                {
+                    changes.push(format!("removed requirement `{}`", removed.text));
+                    found = true;
+                }
+            }
+            let before = working.added.len();
+            working.added.retain(|added| !matches(added));
+            found |= working.added.len() != before;
+            if !found {
+                notes.push(format!("no requirement matches `{}`; nothing removed", pattern.text));
+            }
+        }
+        RequirementEdit::Update { from, to } => {
+            let (to_head, to_marker) = to.split_marker();
+            let mut found = false;
+            let slots = working.current.iter_mut().flatten().chain(working.added.iter_mut());
+            for existing in slots.filter(|existing| existing.name() == from) {
+                found = true;
+                let (_, marker) = existing.split_marker();
+                let text = with_marker(to_head, to_marker.or(marker));
+                if text != existing.text {
+                    changes.push(format!("updated requirement `{}` to `{text}`", existing.text));
+                    *existing = ParsedRequirement::parse(&text)?;
+                }
+            }
+            if !found {
+                notes.push(format!("no requirement on `{from}` to update; use --add-req to add `{}`", to.text));
+            }
+        }
+        RequirementEdit::NumpyBounds { minimum, less_than } => {
+            let numpy = PackageName::from_str("numpy").expect("numpy is a valid name");
+            let mut found = false;
+            let slots = working.current.iter_mut().flatten().chain(working.added.iter_mut());
+            for existing in slots.filter(|existing| existing.name() == &numpy && !existing.is_url()) {
+                found = true;
+                let narrowed = narrow(existing, minimum.as_ref(), less_than.as_ref())?;
+                if let Some(text) = narrowed {
+                    changes.push(format!("narrowed requirement `{}` to `{text}`", existing.text));
+                    *existing = ParsedRequirement::parse(&text)?;
+                }
+            }
+            if !found {
+                match minimum {
+                    Some(minimum) => {
+                        let text = format!("numpy>={minimum}");
+                        changes.push(format!("added requirement `{text}` (there was no numpy requirement)"));
+                        working.added.push(ParsedRequirement::parse(&text)?);
+                    }
+                    None => notes.push("no numpy requirement; an upper bound alone adds none".to_string()),
+                }
+            }
+        }
+        RequirementEdit::Strip(rule) => {
+            for slot in working.current.iter_mut() {
+                if slot.as_ref().is_some_and(|existing| rule.strips(existing.name().as_ref()))
+                    && let Some(removed) = slot.take()
+                {
+                    changes.push(format!("stripped requirement `{}` (rule `{}`)", removed.text, rule.name));
+                }
+            }
+            working.added.retain(|added| !rule.strips(added.name().as_ref()));
+        }
+    }
+    Ok(())
+}
+
+/// A bound with its version and whether it is inclusive.
+#[derive(Debug, Clone)]
+struct Bound {
+    version: Version,
+    inclusive: bool,
+}
+
+/// Narrows a numpy requirement; returns its new text, or None when nothing changes.
+fn narrow(
+    existing: &ParsedRequirement,
+    minimum: Option<&Version>,
+    less_than: Option<&Version>,
+) -> Result<Option<String>, RequirementError> {
+    let mut lower: Option<Bound> = None;
+    let mut upper: Option<Bound> = None;
+    let mut others: Vec<VersionSpecifier> = Vec::new();
+    let mut consider = |specifier: &VersionSpecifier| match specifier.operator() {
+        Operator::GreaterThan | Operator::GreaterThanEqual => {
+            let bound = Bound {
+                version: specifier.version().clone(),
+                inclusive: *specifier.operator() == Operator::GreaterThanEqual,
+            };
+            let tighter = lower.as_ref().is_none_or(|current| {
+                bound.version > current.version || (bound.version == current.version && !bound.inclusive)
+            });
+            if tighter {
+                lower = Some(bound);
+            }
+        }
+        Operator::LessThan | Operator::LessThanEqual => {
+            let bound = Bound {
+                version: specifier.version().clone(),
+                inclusive: *specifier.operator() == Operator::LessThanEqual,
+            };
+            let tighter = upper.as_ref().is_none_or(|current| {
+                bound.version < current.version || (bound.version == current.version && !bound.inclusive)
+            });
+            if tighter {
+                upper = Some(bound);
+            }
+        }
+        _ => others.push(specifier.clone()),
+    };
+    if let Some(specifiers) = existing.specifiers() {
+        specifiers.iter().for_each(&mut consider);
+    }
+    let mut added = Vec::new();
+    if let Some(minimum) = minimum {
+        let specifier = VersionSpecifier::from_version(Operator::GreaterThanEqual, minimum.clone())
+            .expect(">= accepts any version");
+        added.push(specifier.to_string());
+        consider(&specifier);
+    }
+    if let Some(less_than) = less_than {
+        let specifier = VersionSpecifier::from_version(Operator::LessThan, less_than.clone())
+            .expect("< accepts any version");
+        added.push(specifier.to_string());
+        consider(&specifier);
+    }
+    let empty = |detail: String| RequirementError::EmptyRange {
+        requirement: existing.text.clone(),
+        added: added.join(","),
+        detail,
+    };
+    if let (Some(lower), Some(upper)) = (&lower, &upper) {
+        let open = lower.version < upper.version || (lower.version == upper.version && lower.inclusive && upper.inclusive);
+        if !open {
+            return Err(empty(format!(
+                "the lower bound {} is not below the upper bound {}",
+                lower.version, upper.version
+            )));
+        }
+    }
+    // Pins and compatible releases must still admit a version inside the new bounds.
+    for other in &others {
+        let candidate = other.version();
+        let pinned = matches!(other.operator(), Operator::Equal | Operator::ExactEqual);
+        let inside = |version: &Version| {
+            lower.as_ref().is_none_or(|bound| version > &bound.version || (bound.inclusive && version == &bound.version))
+                && upper.as_ref().is_none_or(|bound| version < &bound.version || (bound.inclusive && version == &bound.version))
+        };
+        if pinned && !inside(candidate) {
+            return Err(empty(format!("the pin `{other}` falls outside the new bounds")));
+        }
+        if *other.operator() == Operator::TildeEqual
+            && upper.as_ref().is_some_and(|bound| bound.version <= *candidate && !(bound.inclusive && bound.version == *candidate))
+        {
+            return Err(empty(format!("`{other}` starts at or above the upper bound")));
+        }
+    }
+    let mut specifiers: Vec<String> = others.iter().map(ToString::to_string).collect();
+    if let Some(lower) = lower {
+        specifiers.push(format!("{}{}", if lower.inclusive { ">=" } else { ">" }, lower.version));
+    }
+    if let Some(upper) = upper {
+        specifiers.push(format!("{}{}", if upper.inclusive { "<=" } else { "<" }, upper.version));
+    }
+    let mut sorted_new = specifiers.clone();
+    sorted_new.sort();
+    if sorted_new == specifier_key(existing.specifiers()) {
+        return Ok(None);
+    }
+    let (_, marker) = existing.split_marker();
+    let mut head = existing.requirement.name.to_string();
+    if !existing.requirement.extras.is_empty() {
+        let extras: Vec<String> = existing.requirement.extras.iter().map(ToString::to_string).collect();
+        head.push_str(&format!("[{}]", extras.join(",")));
+    }
+    head.push_str(&specifiers.join(","));
+    Ok(Some(with_marker(&head, marker)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(existing: &[&str], edits: &[RequirementEdit]) -> Result<(Vec<String>, RequirementPlan), RequirementError> {
+        let existing: Vec<String> = existing.iter().map(|text| text.to_string()).collect();
+        let plan = plan(&existing, edits)?;
+        let mut result = Vec::new();
+        for (original, decision) in existing.iter().zip(&plan.decisions) {
+            match decision {
+                FieldEdit::Keep => result.push(original.clone()),
+                FieldEdit::Replace(text) => result.push(text.clone()),
+                FieldEdit::Remove => {}
+            }
+        }
+        result.extend(plan.additions.iter().cloned());
+        Ok((result, plan))
+    }
+
+    fn nvidia_rule() -> NameRule {
+        NameRule::new(
+            "nvidia",
+            &["nvidia-*".to_string()],
+            &["nvidia-ml-py".to_string(), "nvidia_dali_*".to_string()],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn strips_nvidia_everywhere_but_the_allow_list() {
+        let (result, plan) = run(
+            &[
+                "filelock",
+                "nvidia-cublas-cu12==12.6.4.1; platform_system == \"Linux\" and platform_machine == \"x86_64\"",
+                "NVIDIA_CUDNN_CU12 (==9.5.1.17) ; extra == 'cuda'",
+                "nvidia.nccl.cu12>=2",
+                "triton==3.3.1; platform_system == \"Linux\"",
+                "nvidia-ml-py>=12",
+                "nvidia-dali-cuda120; extra == \"dali\"",
+            ],
+            &[RequirementEdit::Strip(nvidia_rule())],
+        )
+        .unwrap();
+        assert_eq!(
+            result,
+            [
+                "filelock",
+                "triton==3.3.1; platform_system == \"Linux\"",
+                "nvidia-ml-py>=12",
+                "nvidia-dali-cuda120; extra == \"dali\""
+            ]
+        );
+        assert_eq!(plan.changes.len(), 3);
+    }
+
+    #[test]
+    fn adds_and_refuses_duplicates() {
+        let (result, _) = run(&["numpy>=1.21"], &[RequirementEdit::add("torch (~=2.6.0)").unwrap()]).unwrap();
+        assert_eq!(result, ["numpy>=1.21", "torch (~=2.6.0)"]);
+        let error = run(&["numpy>=1.21"], &[RequirementEdit::add("numpy<3").unwrap()]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the requirement `numpy>=1.21` is already present; use --update-req to change it"
+        );
+        // Same name behind another marker is another requirement.
+        let (result, _) = run(&["numpy; extra == 'test'"], &[RequirementEdit::add("numpy<3").unwrap()]).unwrap();
+        assert_eq!(result.len(), 2);
+    }
+
+    #[test]
+    fn removes_by_name_or_exact_specifier() {
+        let existing = ["scipy>=1.10", "Scipy<2; python_version < '3.13'", "six"];
+        let (result, _) = run(&existing, &[RequirementEdit::remove("scipy").unwrap()]).unwrap();
+        assert_eq!(result, ["six"]);
+        let (result, _) = run(&existing, &[RequirementEdit::remove("scipy>=1.10").unwrap()]).unwrap();
+        assert_eq!(result, ["Scipy<2; python_version < '3.13'", "six"]);
+        let (result, plan) = run(&existing, &[RequirementEdit::remove("absent").unwrap()]).unwrap();
+        assert_eq!(result.len(), 3);
+        assert_eq!(plan.notes.len(), 1);
+        assert!(!plan.changed());
+    }
+
+    #[test]
+    fn updates_and_renames_keeping_markers() {
+        let existing = ["torch>=2.0; extra == 'gpu'", "opencv-python>=4"];
+        let (result, _) = run(&existing, &[RequirementEdit::update("torch (~=2.6.0)").unwrap()]).unwrap();
+        assert_eq!(result, ["torch (~=2.6.0); extra == 'gpu'", "opencv-python>=4"]);
+        let (result, _) = run(
+            &existing,
+            &[RequirementEdit::update("opencv-python->opencv-python-headless>=4.8").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(result, ["torch>=2.0; extra == 'gpu'", "opencv-python-headless>=4.8"]);
+    }
+
+    #[test]
+    fn narrows_numpy() {
+        let edit = |min: Option<&str>, lt: Option<&str>| RequirementEdit::numpy_bounds(min, lt).unwrap();
+        let (result, _) = run(&["numpy>=1.19,<3; python_version >= '3.9'"], &[edit(Some("1.26"), Some("2.0"))]).unwrap();
+        assert_eq!(result, ["numpy>=1.26,<2.0; python_version >= '3.9'"]);
+        let (result, plan) = run(&["numpy>=2.1"], &[edit(Some("1.26"), None)]).unwrap();
+        assert_eq!(result, ["numpy>=2.1"]);
+        assert!(!plan.changed());
+        let (result, _) = run(&["numpy!=1.24.0"], &[edit(Some("1.21"), None)]).unwrap();
+        assert_eq!(result, ["numpy!=1.24.0,>=1.21"]);
+        let (result, _) = run(&["scipy"], &[edit(Some("2.0"), None)]).unwrap();
+        assert_eq!(result, ["scipy", "numpy>=2.0"]);
+        let (result, _) = run(&["scipy"], &[edit(None, Some("2.0"))]).unwrap();
+        assert_eq!(result, ["scipy"]);
+    }
+
+    #[test]
+    fn refuses_empty_numpy_ranges() {
+        let edit = RequirementEdit::numpy_bounds(None, Some("2.0")).unwrap();
+        let error = run(&["numpy>=2.1"], &[edit]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "narrowing `numpy>=2.1` with <2.0 leaves no version: the lower bound 2.1 is not below the upper bound 2.0"
+        );
+        let edit = RequirementEdit::numpy_bounds(Some("2.0"), None).unwrap();
+        let error = run(&["numpy==1.26.4"], &[edit]).unwrap_err();
+        assert!(error.to_string().contains("pin"), "{error}");
+    }
+
+    #[test]
+    fn splits_markers_as_written() {
+        let parsed = ParsedRequirement::parse("pkg @ https://example.org/a;b.whl ; python_version < '3.12'").unwrap();
+        assert_eq!(
+            parsed.split_marker(),
+            ("pkg @ https://example.org/a;b.whl", Some("python_version < '3.12'"))
+        );
+    }
+
+    #[test]
+    fn rejects_invalid_requirements() {
+        assert!(RequirementEdit::add("numpy >=").is_err());
+        assert!(RequirementEdit::numpy_bounds(Some("x.y"), None).is_err());
+        assert!(NameRule::new("bad", &["nvidia-[".to_string()], &[]).is_err());
+    }
+}

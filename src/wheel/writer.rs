@@ -1,0 +1,151 @@
+//! Writing a wheel: a temporary file in the destination directory, RECORD last, fsync, rename.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::TempPath;
+use zip::ZipWriter;
+use zip::write::SimpleFileOptions;
+
+use super::WheelErrorKind;
+use crate::spec::record::{Record, RecordEntry, RecordHash};
+
+/// A wheel being written. Dropping it without [`WheelWriter::finish`] deletes the temporary
+/// file, so no partial wheel is ever visible under its final name.
+pub struct WheelWriter {
+    zip: ZipWriter<BufWriter<std::fs::File>>,
+    temp_path: TempPath,
+    record: Record,
+}
+
+impl WheelWriter {
+    /// Starts a wheel in a hidden temporary file inside `directory`.
+    pub fn create_in(directory: &Path) -> Result<Self, WheelErrorKind> {
+        let temp = tempfile::Builder::new()
+            .prefix(".wheelwright-")
+            .suffix(".tmp")
+            .tempfile_in(directory)
+            .map_err(|error| {
+                WheelErrorKind::Io(std::io::Error::new(
+                    error.kind(),
+                    format!("cannot create a temporary file in `{}`: {error}", directory.display()),
+                ))
+            })?;
+        let (file, temp_path) = temp.into_parts();
+        Ok(WheelWriter {
+            zip: ZipWriter::new(BufWriter::with_capacity(1 << 20, file)),
+            temp_path,
+            record: Record::default(),
+        })
+    }
+
+    /// Copies an entry's compressed bytes as they are, under `name`, with its RECORD row
+    /// (None for directories).
+    pub fn raw_copy<R: Read>(
+        &mut self,
+        file: zip::read::ZipFile<'_, R>,
+        name: &str,
+        record: Option<RecordEntry>,
+    ) -> Result<(), WheelErrorKind> {
+        if file.name().ok().as_deref() == Some(name) {
+            self.zip.raw_copy_file(file)?;
+        } else {
+            self.zip.raw_copy_file_rename(file, name)?;
+        }
+        self.record.entries.extend(record);
+        Ok(())
+    }
+
+    /// Writes new bytes for an entry (deflated), recording their hash and size.
+    pub fn write_file(&mut self, name: &str, bytes: &[u8], options: SimpleFileOptions) -> Result<(), WheelErrorKind> {
+        let options = options
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(bytes.len() as u64 >= u32::MAX as u64);
+        self.zip.start_file(name, options)?;
+        self.zip.write_all(bytes)?;
+        self.record.entries.push(RecordEntry {
+            path: name.to_string(),
+            hash: Some(RecordHash::sha256(bytes)),
+            size: Some(bytes.len() as u64),
+        });
+        Ok(())
+    }
+
+    /// Writes RECORD (listing itself without a hash), then syncs and moves the file to
+    /// `destination`. With `overwrite` false an existing destination is an error.
+    pub fn finish(
+        mut self,
+        record_path: &str,
+        options: SimpleFileOptions,
+        permissions: Option<std::fs::Permissions>,
+        destination: &Path,
+        overwrite: bool,
+    ) -> Result<PathBuf, WheelErrorKind> {
+        self.record.entries.push(RecordEntry {
+            path: record_path.to_string(),
+            hash: None,
+            size: None,
+        });
+        let record = self.record.to_bytes();
+        let options = options.compression_method(zip::CompressionMethod::Deflated);
+        self.zip.start_file(record_path, options)?;
+        self.zip.write_all(&record)?;
+        let buffered = self.zip.finish()?;
+        let file = buffered
+            .into_inner()
+            .map_err(|error| WheelErrorKind::Io(error.into_error()))?;
+        file.sync_all()?;
+        if let Some(permissions) = permissions {
+            file.set_permissions(permissions)?;
+        }
+        drop(file);
+        persist(self.temp_path, destination, overwrite)?;
+        Ok(destination.to_path_buf())
+    }
+}
+
+/// Renames a finished temporary file to `destination`, atomically.
+pub fn persist(temp_path: TempPath, destination: &Path, overwrite: bool) -> Result<(), WheelErrorKind> {
+    let result = if overwrite {
+        temp_path.persist(destination)
+    } else {
+        temp_path.persist_noclobber(destination)
+    };
+    result.map_err(|error| {
+        if error.error.kind() == std::io::ErrorKind::AlreadyExists {
+            WheelErrorKind::OutputExists(destination.to_path_buf())
+        } else {
+            WheelErrorKind::Io(std::io::Error::new(
+                error.error.kind(),
+                format!("cannot move the new wheel to `{}`: {}", destination.display(), error.error),
+            ))
+        }
+    })?;
+    // Make the rename itself durable.
+    if let Some(parent) = destination.parent().filter(|parent| !parent.as_os_str().is_empty())
+        && let Ok(directory) = std::fs::File::open(parent)
+    {
+        let _ = directory.sync_all();
+    }
+    Ok(())
+}
+
+/// Copies a file byte for byte through a temporary file and a rename.
+pub fn copy_atomically(
+    source: &Path,
+    destination: &Path,
+    overwrite: bool,
+) -> Result<(), WheelErrorKind> {
+    let directory = destination.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let temp = tempfile::Builder::new()
+        .prefix(".wheelwright-")
+        .suffix(".tmp")
+        .tempfile_in(directory)?;
+    let (mut file, temp_path) = temp.into_parts();
+    let mut input = fs_err::File::open(source)?;
+    std::io::copy(&mut input, &mut file)?;
+    file.sync_all()?;
+    file.set_permissions(input.metadata()?.permissions())?;
+    drop(file);
+    persist(temp_path, destination, overwrite)
+}
