@@ -1,0 +1,185 @@
+//! Shared test helpers: the binaries, interpreters, and wheels made to order.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use base64::Engine as _;
+use sha2::Digest as _;
+use zip::write::SimpleFileOptions;
+
+/// The `wheelwright` binary under test.
+pub fn wheelwright() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wheelwright"));
+    command.env_remove("WHEELWRIGHT_LAYOUT").env_remove("RUST_LOG");
+    command
+}
+
+/// Runs a command and returns (exit code, stdout, stderr).
+pub fn run(command: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = command.output().expect("the command starts");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// A Python interpreter of the given minor version, found by path (pyenv or the system),
+/// never through shims.
+pub fn python(minor: u8) -> Option<PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")))?;
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with(&format!("3.{minor}.")))
+        })
+        .map(|path| path.join("bin/python3"))
+        .filter(|path| path.exists())
+        .collect();
+    candidates.sort();
+    candidates.pop().or_else(|| {
+        let system = PathBuf::from(format!("/usr/bin/python3.{minor}"));
+        system.exists().then_some(system)
+    })
+}
+
+/// `uv` from PATH, if installed.
+pub fn uv() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("uv"))
+            .find(|path| path.is_file())
+    })
+}
+
+fn record_hash(bytes: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(bytes))
+    )
+}
+
+/// A wheel assembled entry by entry; by default a correct pure wheel with a package.
+#[derive(Clone)]
+pub struct WheelSpec {
+    pub name: String,
+    pub version: String,
+    pub tags: String,
+    pub metadata: String,
+    pub wheel: String,
+    /// (path, bytes) of the files, dist-info excluded.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Extra raw entries added after RECORD is computed and not listed in it.
+    pub unlisted: Vec<(String, Vec<u8>)>,
+    /// Rows to append to RECORD as they are.
+    pub extra_record_rows: Vec<String>,
+    /// Override of the RECORD text.
+    pub record: Option<String>,
+    pub symlink: Option<(String, String)>,
+    pub dist_info_override: Option<String>,
+}
+
+impl WheelSpec {
+    pub fn new(name: &str, version: &str) -> Self {
+        let module = name.replace('-', "_").to_lowercase();
+        WheelSpec {
+            name: name.to_string(),
+            version: version.to_string(),
+            tags: "py3-none-any".to_string(),
+            metadata: format!(
+                "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: A test package\nRequires-Dist: six>=1.0\nRequires-Dist: nvidia-cublas-cu12==12.6.4.1; platform_system == \"Linux\"\n\nA description.\n"
+            ),
+            wheel: "Wheel-Version: 1.0\nGenerator: wheelwright-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_string(),
+            files: vec![
+                (format!("{module}/__init__.py"), format!("__version__ = '{version}'\n").into_bytes()),
+                (format!("{module}/data,with \"comma\".txt"), b"odd name\n".to_vec()),
+            ],
+            unlisted: Vec::new(),
+            extra_record_rows: Vec::new(),
+            record: None,
+            symlink: None,
+            dist_info_override: None,
+        }
+    }
+
+    pub fn filename(&self) -> String {
+        format!("{}-{}-{}.whl", self.name.replace('-', "_"), self.version, self.tags)
+    }
+
+    pub fn dist_info(&self) -> String {
+        self.dist_info_override
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}.dist-info", self.name.replace('-', "_"), self.version))
+    }
+
+    /// Writes the wheel into `directory` and returns its path.
+    pub fn write(&self, directory: &Path) -> PathBuf {
+        let path = directory.join(self.filename());
+        let file = std::fs::File::create(&path).unwrap();
+        let mut zip = zip::ZipWriter::new(file);
+        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let dist_info = self.dist_info();
+        let mut rows = Vec::new();
+        let mut all: Vec<(String, Vec<u8>)> = self.files.clone();
+        all.push((format!("{dist_info}/METADATA"), self.metadata.clone().into_bytes()));
+        all.push((format!("{dist_info}/WHEEL"), self.wheel.clone().into_bytes()));
+        for (name, bytes) in &all {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(bytes).unwrap();
+            let mut writer = csv::Writer::from_writer(Vec::new());
+            writer
+                .write_record([name.as_str(), &record_hash(bytes), &bytes.len().to_string()])
+                .unwrap();
+            rows.push(String::from_utf8(writer.into_inner().unwrap()).unwrap().trim_end().to_string());
+        }
+        for (name, bytes) in &self.unlisted {
+            zip.start_file(name, options).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        if let Some((name, target)) = &self.symlink {
+            zip.add_symlink(name, target, options).unwrap();
+        }
+        rows.extend(self.extra_record_rows.iter().cloned());
+        rows.push(format!("{dist_info}/RECORD,,"));
+        let record = self.record.clone().unwrap_or_else(|| rows.join("\n") + "\n");
+        zip.start_file(format!("{dist_info}/RECORD"), options).unwrap();
+        zip.write_all(record.as_bytes()).unwrap();
+        zip.finish().unwrap();
+        path
+    }
+}
+
+/// Reads one member of a zip file.
+pub fn read_member(wheel: &Path, name: &str) -> String {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
+    let mut file = archive.by_name(name).unwrap_or_else(|_| panic!("{name} in {}", wheel.display()));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+    text
+}
+
+/// The names of a zip file's entries, in order.
+pub fn member_names(wheel: &Path) -> Vec<String> {
+    let archive = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
+    archive.file_names().map(|name| name.unwrap().into_owned()).collect()
+}
+
+/// Every file in a directory, sorted.
+pub fn listing(directory: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(directory)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,5 @@
+//! Integration tests: the binaries run for real on wheels made here or fetched from PyPI.
+
+mod common;
+mod manipulate;
+mod verify;
