@@ -74,7 +74,7 @@ pub enum WheelErrorKind {
     Requirement(#[from] RequirementError),
     #[error(transparent)]
     Label(#[from] InvalidLabel),
-    #[error("the output `{0}` already exists and differs; pass --force to replace it")]
+    #[error("the output `{0}` already exists; pass --force to replace it")]
     OutputExists(PathBuf),
     #[error("the output would replace the input; pass --inplace to rewrite it in place")]
     WouldReplaceInput,

@@ -87,6 +87,10 @@ pub struct WheelSpec {
     pub record: Option<String>,
     pub symlink: Option<(String, String)>,
     pub dist_info_override: Option<String>,
+    /// Store entries uncompressed, so tests can patch their bytes.
+    pub stored: bool,
+    /// Paths whose RECORD row gets the hash of other bytes.
+    pub wrong_hash_for: Vec<String>,
 }
 
 impl WheelSpec {
@@ -109,6 +113,8 @@ impl WheelSpec {
             record: None,
             symlink: None,
             dist_info_override: None,
+            stored: false,
+            wrong_hash_for: Vec::new(),
         }
     }
 
@@ -127,7 +133,12 @@ impl WheelSpec {
         let path = directory.join(self.filename());
         let file = std::fs::File::create(&path).unwrap();
         let mut zip = zip::ZipWriter::new(file);
-        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let method = if self.stored {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        let options = SimpleFileOptions::default().compression_method(method);
         let dist_info = self.dist_info();
         let mut rows = Vec::new();
         let mut all: Vec<(String, Vec<u8>)> = self.files.clone();
@@ -138,7 +149,15 @@ impl WheelSpec {
             zip.write_all(bytes).unwrap();
             let mut writer = csv::Writer::from_writer(Vec::new());
             writer
-                .write_record([name.as_str(), &record_hash(bytes), &bytes.len().to_string()])
+                .write_record([
+                    name.as_str(),
+                    &if self.wrong_hash_for.contains(name) {
+                        record_hash(b"other bytes")
+                    } else {
+                        record_hash(bytes)
+                    },
+                    &bytes.len().to_string(),
+                ])
                 .unwrap();
             rows.push(String::from_utf8(writer.into_inner().unwrap()).unwrap().trim_end().to_string());
         }
@@ -182,4 +201,26 @@ pub fn listing(directory: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Replaces every occurrence of `from` by `to` (same length) in a file: renames a zip entry
+/// in both its local header and the central directory, making names a zip writer refuses.
+pub fn patch_bytes(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let mut bytes = std::fs::read(path).unwrap();
+    let mut count = 0;
+    let mut index = 0;
+    while let Some(found) = bytes[index..].windows(from.len()).position(|w| w == from.as_bytes()) {
+        let at = index + found;
+        bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
+        index = at + to.len();
+        count += 1;
+    }
+    assert!(count >= 1, "`{from}` found {count} times in {}", path.display());
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The sha256 of a file, to prove an input was left untouched.
+pub fn file_digest(path: &Path) -> Vec<u8> {
+    sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
 }
