@@ -21,7 +21,11 @@ pub struct GlobalArgs {
 
 /// The wheelwright toolbox.
 #[derive(Debug, Parser)]
-#[command(name = "wheelwright", version, about = "Build, fix, classify and publish Python wheels for HPC wheelhouses")]
+#[command(
+    name = "wheelwright",
+    version,
+    about = "Build, fix, classify and publish Python wheels for HPC wheelhouses"
+)]
 pub struct WheelwrightCli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -32,7 +36,7 @@ pub struct WheelwrightCli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Rewrite wheels: local version label, requirements, tags (manipulate_wheels.py, done right).
-    Manipulate(ManipulateArgs),
+    Manipulate(Box<ManipulateArgs>),
     /// Check wheels: filename against .dist-info and METADATA, every RECORD hash and size.
     Verify(VerifyArgs),
     /// Check or show the wheelhouse layout.
@@ -41,7 +45,9 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Underscore spellings of manipulate_wheels.py (--insert_local_version, --add_req, ...) are accepted.\nA --python-tag/--abi-tag/--platform-tag value starting with `+` adds tags instead of replacing them.")]
+#[command(
+    after_help = "Underscore spellings of manipulate_wheels.py (--insert_local_version, --add_req, ...) are accepted.\nA --python-tag/--abi-tag/--platform-tag value starting with `+` adds tags instead of replacing them."
+)]
 pub struct ManipulateArgs {
     /// The wheels to rewrite.
     #[arg(value_name = "WHEEL")]
@@ -145,7 +151,8 @@ pub fn init_logging(global: &GlobalArgs) {
             _ => "trace",
         }
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("wheelwright={level},{level}")));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("wheelwright={level},{level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

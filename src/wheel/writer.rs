@@ -28,7 +28,10 @@ impl WheelWriter {
             .map_err(|error| {
                 WheelErrorKind::Io(std::io::Error::new(
                     error.kind(),
-                    format!("cannot create a temporary file in `{}`: {error}", directory.display()),
+                    format!(
+                        "cannot create a temporary file in `{}`: {error}",
+                        directory.display()
+                    ),
                 ))
             })?;
         let (file, temp_path) = temp.into_parts();
@@ -57,7 +60,12 @@ impl WheelWriter {
     }
 
     /// Writes new bytes for an entry (deflated), recording their hash and size.
-    pub fn write_file(&mut self, name: &str, bytes: &[u8], options: SimpleFileOptions) -> Result<(), WheelErrorKind> {
+    pub fn write_file(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        options: SimpleFileOptions,
+    ) -> Result<(), WheelErrorKind> {
         let options = options
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(bytes.len() as u64 >= u32::MAX as u64);
@@ -117,13 +125,19 @@ pub fn persist(temp_path: TempPath, destination: &Path, overwrite: bool) -> Resu
         } else {
             WheelErrorKind::Io(std::io::Error::new(
                 error.error.kind(),
-                format!("cannot move the new wheel to `{}`: {}", destination.display(), error.error),
+                format!(
+                    "cannot move the new wheel to `{}`: {}",
+                    destination.display(),
+                    error.error
+                ),
             ))
         }
     })?;
     // Make the rename itself durable.
-    if let Some(parent) = destination.parent().filter(|parent| !parent.as_os_str().is_empty())
-        && let Ok(directory) = std::fs::File::open(parent)
+    if let Some(parent) = destination
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        && let Ok(directory) = fs_err::File::open(parent)
     {
         let _ = directory.sync_all();
     }
@@ -131,12 +145,11 @@ pub fn persist(temp_path: TempPath, destination: &Path, overwrite: bool) -> Resu
 }
 
 /// Copies a file byte for byte through a temporary file and a rename.
-pub fn copy_atomically(
-    source: &Path,
-    destination: &Path,
-    overwrite: bool,
-) -> Result<(), WheelErrorKind> {
-    let directory = destination.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+pub fn copy_atomically(source: &Path, destination: &Path, overwrite: bool) -> Result<(), WheelErrorKind> {
+    let directory = destination
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let temp = tempfile::Builder::new()
         .prefix(".wheelwright-")
         .suffix(".tmp")
