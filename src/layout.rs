@@ -64,7 +64,11 @@ impl FromStr for PythonVersion {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let parse = |part: &str| part.parse::<u8>().ok().filter(|_| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+        let parse = |part: &str| {
+            part.parse::<u8>()
+                .ok()
+                .filter(|_| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+        };
         match text.split_once('.') {
             Some((major, minor)) => match (parse(major), parse(minor)) {
                 (Some(major @ 2..=3), Some(minor)) => Ok(PythonVersion { major, minor }),
@@ -113,14 +117,20 @@ impl Layout {
             path: path.to_path_buf(),
             error,
         })?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         Self::parse(&text, &path.display().to_string(), base)
     }
 
     /// `--layout FILE`, else `$WHEELWRIGHT_LAYOUT`, else the embedded layout.
     pub fn load(explicit: Option<&Path>) -> Result<Self, LayoutError> {
         let from_environment = std::env::var_os("WHEELWRIGHT_LAYOUT").filter(|value| !value.is_empty());
-        match explicit.map(Path::to_path_buf).or(from_environment.map(PathBuf::from)) {
+        match explicit
+            .map(Path::to_path_buf)
+            .or(from_environment.map(PathBuf::from))
+        {
             Some(path) => Self::from_file(&path),
             None => Self::embedded(),
         }
@@ -143,10 +153,18 @@ impl Layout {
             message,
         };
         if raw.root.trim().is_empty() {
-            return Err(invalid("root".into(), &raw.root, "the wheelhouse root may not be empty".into()));
+            return Err(invalid(
+                "root".into(),
+                &raw.root,
+                "the wheelhouse root may not be empty".into(),
+            ));
         }
         let root = Path::new(&raw.root);
-        let root = if root.is_absolute() { root.to_path_buf() } else { base.join(root) };
+        let root = if root.is_absolute() {
+            root.to_path_buf()
+        } else {
+            base.join(root)
+        };
 
         let label = &raw.local_version_label;
         let label_valid = !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric());
@@ -164,7 +182,11 @@ impl Layout {
                 .parse()
                 .map_err(|message| invalid(format!("python_versions[{index}]"), text, message))?;
             if python_versions.contains(&version) {
-                return Err(invalid(format!("python_versions[{index}]"), text, "listed twice".into()));
+                return Err(invalid(
+                    format!("python_versions[{index}]"),
+                    text,
+                    "listed twice".into(),
+                ));
             }
             python_versions.push(version);
         }
@@ -173,12 +195,17 @@ impl Layout {
         for (name, rule) in raw.strip_requirements {
             let key = format!("strip_requirements.{name}");
             if rule.remove.is_empty() {
-                return Err(invalid(format!("{key}.remove"), "[]", "a rule must remove at least one pattern".into()));
+                return Err(invalid(
+                    format!("{key}.remove"),
+                    "[]",
+                    "a rule must remove at least one pattern".into(),
+                ));
             }
             for (field, patterns) in [("remove", &rule.remove), ("keep", &rule.keep)] {
                 for (index, pattern) in patterns.iter().enumerate() {
-                    NameRule::new(&name, std::slice::from_ref(pattern), &[])
-                        .map_err(|error| invalid(format!("{key}.{field}[{index}]"), pattern, error.to_string()))?;
+                    NameRule::new(&name, std::slice::from_ref(pattern), &[]).map_err(|error| {
+                        invalid(format!("{key}.{field}[{index}]"), pattern, error.to_string())
+                    })?;
                 }
             }
             let compiled = NameRule::new(&name, &rule.remove, &rule.keep)
@@ -210,7 +237,11 @@ impl Layout {
             format!(
                 "the layout {} has no requirement-stripping rule `{name}` (it has: {})",
                 self.source,
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )
         })
     }
@@ -229,7 +260,11 @@ mod tests {
         let layout = Layout::embedded().unwrap();
         assert_eq!(layout.local_version_label, "computecanada");
         assert_eq!(
-            layout.python_versions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            layout
+                .python_versions
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             ["3.11", "3.12", "3.13"]
         );
         let nvidia = &layout.strip_rule("nvidia").unwrap().rule;
@@ -251,7 +286,10 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases = [
-            ("root = \"\"\nlocal_version_label = \"x\"\n", "test.toml: key `root` = \"\": the wheelhouse root may not be empty"),
+            (
+                "root = \"\"\nlocal_version_label = \"x\"\n",
+                "test.toml: key `root` = \"\": the wheelhouse root may not be empty",
+            ),
             (
                 "root = \"w\"\nlocal_version_label = \"compute-canada\"\n",
                 "test.toml: key `local_version_label` = \"compute-canada\": a local version label is one segment of letters and digits (e.g. computecanada)",
@@ -272,7 +310,9 @@ mod tests {
 
     #[test]
     fn syntax_and_unknown_keys_are_errors_with_lines() {
-        let error = parse("root = \"w\"\nlocal_version_label = \"x\"\nlabel = 3\n").unwrap_err().to_string();
+        let error = parse("root = \"w\"\nlocal_version_label = \"x\"\nlabel = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("test.toml: "), "{error}");
         assert!(error.contains("unknown field `label`"), "{error}");
         assert!(error.contains("line 3"), "{error}");

@@ -6,7 +6,11 @@ use clap::Parser as _;
 
 /// stage built wheels into the wheelhouse tree.
 #[derive(Debug, clap::Parser)]
-#[command(name = "cp-wheels", version, about = "stage built wheels into the wheelhouse tree (not yet available in this version)")]
+#[command(
+    name = "cp-wheels",
+    version,
+    about = "stage built wheels into the wheelhouse tree (not yet available in this version)"
+)]
 struct Cli {
     /// Arguments for the coming implementation.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]

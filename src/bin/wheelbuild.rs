@@ -6,7 +6,11 @@ use clap::Parser as _;
 
 /// build, fix and smoke-test wheels from recipes.
 #[derive(Debug, clap::Parser)]
-#[command(name = "wheelbuild", version, about = "build, fix and smoke-test wheels from recipes (not yet available in this version)")]
+#[command(
+    name = "wheelbuild",
+    version,
+    about = "build, fix and smoke-test wheels from recipes (not yet available in this version)"
+)]
 struct Cli {
     /// Arguments for the coming implementation.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]

@@ -42,7 +42,11 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                     println!(
                         "  strip rule `{name}`    removes {}; keeps {}",
                         rule.remove.join(", "),
-                        if rule.keep.is_empty() { "nothing".to_string() } else { rule.keep.join(", ") }
+                        if rule.keep.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            rule.keep.join(", ")
+                        }
                     );
                 }
             }

@@ -23,7 +23,10 @@ fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewri
         edits.push(RequirementEdit::remove(text).with_context(|| format!("--remove-req {text}"))?);
     }
     if args.set_min_numpy.is_some() || args.set_lt_numpy.is_some() {
-        edits.push(RequirementEdit::numpy_bounds(args.set_min_numpy.as_deref(), args.set_lt_numpy.as_deref())?);
+        edits.push(RequirementEdit::numpy_bounds(
+            args.set_min_numpy.as_deref(),
+            args.set_lt_numpy.as_deref(),
+        )?);
     }
     let mut rules: Vec<&str> = args.strip.iter().map(String::as_str).collect();
     if args.strip_nvidia && !rules.contains(&"nvidia") {
@@ -34,7 +37,9 @@ fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewri
         edits.push(RequirementEdit::Strip(rule.rule.clone()));
     }
     Ok(Rewrite {
-        local_label: args.insert_local_version.then(|| layout.local_version_label.clone()),
+        local_label: args
+            .insert_local_version
+            .then(|| layout.local_version_label.clone()),
         local_tag: args.add_tag.clone(),
         requirement_edits: edits,
         tags: TagChange {
@@ -95,8 +100,12 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
                 } else {
                     match outcome.status {
                         OutcomeStatus::Written => println!("wrote   {}", outcome.output.display()),
-                        OutcomeStatus::Copied => println!("copied  {} (no change needed)", outcome.output.display()),
-                        OutcomeStatus::Unchanged => println!("ok      {} (no change needed)", outcome.output.display()),
+                        OutcomeStatus::Copied => {
+                            println!("copied  {} (no change needed)", outcome.output.display())
+                        }
+                        OutcomeStatus::Unchanged => {
+                            println!("ok      {} (no change needed)", outcome.output.display())
+                        }
                     }
                     for change in &outcome.changes {
                         println!("  - {change}");
@@ -106,7 +115,9 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             Err(error) => {
                 failures += 1;
                 eprintln!("error: {error}");
-                results.push(serde_json::json!({ "input": wheel, "status": "error", "error": error.to_string() }));
+                results.push(
+                    serde_json::json!({ "input": wheel, "status": "error", "error": error.to_string() }),
+                );
             }
         }
     }

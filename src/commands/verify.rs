@@ -36,7 +36,8 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             Err(error) => {
                 all_ok = false;
                 if args.json {
-                    reports.push(serde_json::json!({ "wheel": wheel, "ok": false, "error": error.to_string() }));
+                    reports
+                        .push(serde_json::json!({ "wheel": wheel, "ok": false, "error": error.to_string() }));
                 } else {
                     println!("FAILED  {}", wheel.display());
                     eprintln!("error: {error}");
@@ -47,5 +48,9 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -35,16 +35,12 @@ impl FromStr for Tag {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = text.split('-').collect();
         match parts.as_slice() {
-            [python, abi, platform] if [python, abi, platform].iter().all(|p| valid_tag(p)) => {
-                Ok(Tag {
-                    python: python.to_string(),
-                    abi: abi.to_string(),
-                    platform: platform.to_string(),
-                })
-            }
-            _ => Err(format!(
-                "`{text}` is not a tag of the form python-abi-platform"
-            )),
+            [python, abi, platform] if [python, abi, platform].iter().all(|p| valid_tag(p)) => Ok(Tag {
+                python: python.to_string(),
+                abi: abi.to_string(),
+                platform: platform.to_string(),
+            }),
+            _ => Err(format!("`{text}` is not a tag of the form python-abi-platform")),
         }
     }
 }
@@ -72,12 +68,13 @@ impl TagSet {
     pub fn parse(text: &str) -> Result<Self, String> {
         let parts: Vec<&str> = text.split('-').collect();
         let [python, abi, platform] = parts.as_slice() else {
-            return Err(format!("`{text}` is not a tag set of the form python-abi-platform"));
+            return Err(format!(
+                "`{text}` is not a tag set of the form python-abi-platform"
+            ));
         };
         let component = |part: &str, what: &str| {
-            Self::component(part).ok_or_else(|| {
-                format!("the {what} tag `{part}` may hold only letters, digits, `_` and `.`")
-            })
+            Self::component(part)
+                .ok_or_else(|| format!("the {what} tag `{part}` may hold only letters, digits, `_` and `.`"))
         };
         Ok(TagSet {
             python: component(python, "python")?,
@@ -146,8 +143,13 @@ impl FromStr for BuildTag {
             .parse()
             .map_err(|_| format!("the build tag `{text}` is out of range"))?;
         let suffix = text[digits..].to_string();
-        if !suffix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
-            return Err(format!("the build tag `{text}` holds characters a filename cannot"));
+        if !suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "the build tag `{text}` holds characters a filename cannot"
+            ));
         }
         Ok(BuildTag { number, suffix })
     }
@@ -199,10 +201,7 @@ impl WheelFilename {
 
     /// The same filename with another tag set.
     pub fn with_tags(&self, tags: TagSet) -> Self {
-        WheelFilename {
-            tags,
-            ..self.clone()
-        }
+        WheelFilename { tags, ..self.clone() }
     }
 
     /// The `.dist-info` directory name a wheel of this filename should carry.
@@ -260,14 +259,16 @@ impl FromStr for WheelFilename {
         if !name.starts_with(|c: char| c.is_ascii_alphanumeric())
             || !name.ends_with(|c: char| c.is_ascii_alphanumeric())
         {
-            return Err(error(format!("the name `{name}` must start and end with a letter or digit")));
+            return Err(error(format!(
+                "the name `{name}` must start and end with a letter or digit"
+            )));
         }
-        let version = Version::from_str(version_text)
-            .map_err(|err| error(format!("the version `{version_text}` is not a PEP 440 version: {err}")))?;
-        let build = build
-            .map(BuildTag::from_str)
-            .transpose()
-            .map_err(error)?;
+        let version = Version::from_str(version_text).map_err(|err| {
+            error(format!(
+                "the version `{version_text}` is not a PEP 440 version: {err}"
+            ))
+        })?;
+        let build = build.map(BuildTag::from_str).transpose().map_err(error)?;
         let tags = TagSet::parse(&format!("{python}-{abi}-{platform}")).map_err(error)?;
         Ok(WheelFilename {
             name: name.to_string(),
@@ -306,7 +307,10 @@ mod tests {
         let wheel = parse("numpy-2.2.6-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
         assert_eq!(wheel.normalized_name(), "numpy");
         assert_eq!(wheel.version().to_string(), "2.2.6");
-        assert_eq!(wheel.tags.platform, ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]);
+        assert_eq!(
+            wheel.tags.platform,
+            ["manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+        );
         assert_eq!(wheel.tags.expand().len(), 2);
         assert!(!wheel.tags.is_pure());
 
@@ -316,7 +320,13 @@ mod tests {
         assert!(six.tags.is_pure());
 
         let built = parse("foo-1.0-12_b-py3-none-any.whl");
-        assert_eq!(built.build, Some(BuildTag { number: 12, suffix: "_b".into() }));
+        assert_eq!(
+            built.build,
+            Some(BuildTag {
+                number: 12,
+                suffix: "_b".into()
+            })
+        );
     }
 
     #[test]
@@ -324,8 +334,14 @@ mod tests {
         let wheel = parse("Zope.Sub_Pkg-1.0-py3-none-any.whl");
         assert_eq!(wheel.normalized_name(), "zope-sub-pkg");
         let renamed = wheel.with_version(&Version::from_str("1.0+computecanada").unwrap());
-        assert_eq!(renamed.to_string(), "zope_sub_pkg-1.0+computecanada-py3-none-any.whl");
-        assert_eq!(renamed.dist_info_dir(), "zope_sub_pkg-1.0+computecanada.dist-info");
+        assert_eq!(
+            renamed.to_string(),
+            "zope_sub_pkg-1.0+computecanada-py3-none-any.whl"
+        );
+        assert_eq!(
+            renamed.dist_info_dir(),
+            "zope_sub_pkg-1.0+computecanada.dist-info"
+        );
         assert_eq!(renamed.data_dir(), "zope_sub_pkg-1.0+computecanada.data");
     }
 

@@ -105,7 +105,9 @@ impl HeaderDocument {
     /// trimmed, continuation lines joined with `\n`.
     fn value_of(field: &Field) -> String {
         let text = String::from_utf8_lossy(&field.raw);
-        let mut lines = text.split('\n').map(|line| line.strip_suffix('\r').unwrap_or(line));
+        let mut lines = text
+            .split('\n')
+            .map(|line| line.strip_suffix('\r').unwrap_or(line));
         let first = lines.next().unwrap_or_default();
         let mut value = first[field.name.len() + 1..].trim().to_string();
         for continuation in lines.filter(|line| !line.is_empty()) {

@@ -54,7 +54,10 @@ impl Metadata {
     }
 
     pub fn version(&self) -> Result<Version, MetadataError> {
-        let text = self.document.get("Version").ok_or(MetadataError::Missing("Version"))?;
+        let text = self
+            .document
+            .get("Version")
+            .ok_or(MetadataError::Missing("Version"))?;
         Version::from_str(&text).map_err(|err| MetadataError::InvalidVersion {
             text,
             reason: err.to_string(),
@@ -81,8 +84,9 @@ impl Metadata {
     /// Applies a requirement plan computed from [`Self::requires_dist`].
     pub fn apply_requirements(&mut self, plan: &RequirementPlan) {
         let mut decisions = plan.decisions.iter();
-        self.document
-            .edit("Requires-Dist", |_| decisions.next().cloned().unwrap_or(FieldEdit::Keep));
+        self.document.edit("Requires-Dist", |_| {
+            decisions.next().cloned().unwrap_or(FieldEdit::Keep)
+        });
         self.document.insert_after_last("Requires-Dist", &plan.additions);
     }
 }
@@ -109,8 +113,12 @@ mod tests {
         let text = "Metadata-Version: 2.4\nName: demo\nVersion: 1.0\nDynamic: license-file\nLicense-File: LICENSE\nRequires-Dist: nvidia-cufft-cu12; extra == \"cuda\"\nRequires-Dist: six\nProvides-Extra: cuda\n\nbody\n";
         let mut metadata = Metadata::parse(text.as_bytes()).unwrap();
         assert!(metadata.set_version(&Version::from_str("1.0+computecanada").unwrap()));
-        let rule = crate::spec::requirements::NameRule::new("nvidia", &["nvidia-*".to_string()], &[]).unwrap();
-        let edits = [RequirementEdit::Strip(rule), RequirementEdit::add("numpy>=2").unwrap()];
+        let rule =
+            crate::spec::requirements::NameRule::new("nvidia", &["nvidia-*".to_string()], &[]).unwrap();
+        let edits = [
+            RequirementEdit::Strip(rule),
+            RequirementEdit::add("numpy>=2").unwrap(),
+        ];
         let plan = plan(&metadata.requires_dist(), &edits).unwrap();
         metadata.apply_requirements(&plan);
         assert_eq!(
@@ -121,8 +129,14 @@ mod tests {
 
     #[test]
     fn rejects_unusable_metadata() {
-        assert_eq!(Metadata::parse(b"Name: x\n").unwrap_err(), MetadataError::Missing("Version"));
-        assert_eq!(Metadata::parse(b"Version: 1\n").unwrap_err(), MetadataError::Missing("Name"));
+        assert_eq!(
+            Metadata::parse(b"Name: x\n").unwrap_err(),
+            MetadataError::Missing("Version")
+        );
+        assert_eq!(
+            Metadata::parse(b"Version: 1\n").unwrap_err(),
+            MetadataError::Missing("Name")
+        );
         assert!(matches!(
             Metadata::parse(b"Name: x\nVersion: one\n").unwrap_err(),
             MetadataError::InvalidVersion { .. }

@@ -196,7 +196,10 @@ impl Record {
                 reason,
             };
             if row.len() != 3 {
-                return Err(fail(format!("expected 3 columns (path,hash,size), found {}", row.len())));
+                return Err(fail(format!(
+                    "expected 3 columns (path,hash,size), found {}",
+                    row.len()
+                )));
             }
             let path = std::str::from_utf8(&row[0])
                 .map_err(|_| fail("the path is not UTF-8".to_string()))?
@@ -204,13 +207,19 @@ impl Record {
             if path.is_empty() {
                 return Err(fail("the path is empty".to_string()));
             }
-            let hash_text = std::str::from_utf8(&row[1]).map_err(|_| fail("the hash is not UTF-8".to_string()))?;
+            let hash_text =
+                std::str::from_utf8(&row[1]).map_err(|_| fail("the hash is not UTF-8".to_string()))?;
             let hash = if hash_text.is_empty() {
                 None
             } else {
-                Some(hash_text.parse().map_err(|err| fail(format!("`{path}`: {err}")))?)
+                Some(
+                    hash_text
+                        .parse()
+                        .map_err(|err| fail(format!("`{path}`: {err}")))?,
+                )
             };
-            let size_text = std::str::from_utf8(&row[2]).map_err(|_| fail("the size is not UTF-8".to_string()))?;
+            let size_text =
+                std::str::from_utf8(&row[2]).map_err(|_| fail("the size is not UTF-8".to_string()))?;
             let size = if size_text.is_empty() {
                 None
             } else {
@@ -262,7 +271,10 @@ mod tests {
     #[test]
     fn hashes_render_urlsafe_without_padding() {
         let hash = RecordHash::sha256(b"hello\n");
-        assert_eq!(hash.to_string(), "sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM");
+        assert_eq!(
+            hash.to_string(),
+            "sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM"
+        );
         assert_eq!(hash.to_string().parse::<RecordHash>().unwrap(), hash);
         let padded = "sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM=";
         assert_eq!(padded.parse::<RecordHash>().unwrap(), hash);
@@ -289,8 +301,12 @@ mod tests {
 
     #[test]
     fn reports_bad_rows() {
-        let error = Record::parse(b"a,sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM,6\nb,,x\n").unwrap_err();
-        assert_eq!(error.to_string(), "RECORD row 2: `b`: the size `x` is not a number");
+        let error =
+            Record::parse(b"a,sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM,6\nb,,x\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "RECORD row 2: `b`: the size `x` is not a number"
+        );
         let error = Record::parse(b"a,,\na,,\n").unwrap_err();
         assert_eq!(error.to_string(), "RECORD lists `a` twice (rows 1 and 2)");
         let error = Record::parse(b"a,\n").unwrap_err();
@@ -300,7 +316,10 @@ mod tests {
     #[test]
     fn knows_signatures() {
         assert!(is_record_or_signature("a-1.dist-info/RECORD", "a-1.dist-info"));
-        assert!(is_record_or_signature("a-1.dist-info/RECORD.jws", "a-1.dist-info"));
+        assert!(is_record_or_signature(
+            "a-1.dist-info/RECORD.jws",
+            "a-1.dist-info"
+        ));
         assert!(!is_record_or_signature("a-1.dist-info/METADATA", "a-1.dist-info"));
         assert!(!is_record_or_signature("b/RECORD", "a-1.dist-info"));
     }

@@ -43,10 +43,11 @@ impl ParsedRequirement {
     pub fn parse(text: &str) -> Result<Self, RequirementError> {
         // A folded header value is one requirement over several lines.
         let unfolded = text.split('\n').map(str::trim).collect::<Vec<_>>().join(" ");
-        let requirement = Requirement::from_str(unfolded.trim()).map_err(|err| RequirementError::Invalid {
-            text: text.to_string(),
-            reason: err.message.to_string(),
-        })?;
+        let requirement =
+            Requirement::from_str(unfolded.trim()).map_err(|err| RequirementError::Invalid {
+                text: text.to_string(),
+                reason: err.message.to_string(),
+            })?;
         Ok(ParsedRequirement {
             text: text.to_string(),
             requirement,
@@ -90,7 +91,10 @@ impl ParsedRequirement {
     }
 
     fn marker_string(&self) -> Option<String> {
-        self.requirement.marker.contents().map(|marker| marker.to_string())
+        self.requirement
+            .marker
+            .contents()
+            .map(|marker| marker.to_string())
     }
 }
 
@@ -315,14 +319,20 @@ fn apply_edit(
             working.added.push(new.clone());
         }
         RequirementEdit::Remove(pattern) => {
-            let wanted_specifiers = pattern.requirement.version_or_url.as_ref().map(|_| specifier_key(pattern.specifiers()));
+            let wanted_specifiers = pattern
+                .requirement
+                .version_or_url
+                .as_ref()
+                .map(|_| specifier_key(pattern.specifiers()));
             let wanted_marker = pattern.marker_string();
             let matches = |candidate: &ParsedRequirement| {
                 candidate.name() == pattern.name()
                     && wanted_specifiers
                         .as_ref()
                         .is_none_or(|wanted| &specifier_key(candidate.specifiers()) == wanted)
-                    && wanted_marker.as_ref().is_none_or(|wanted| Some(wanted) == candidate.marker_string().as_ref())
+                    && wanted_marker
+                        .as_ref()
+                        .is_none_or(|wanted| Some(wanted) == candidate.marker_string().as_ref())
             };
             let mut found = false;
             for slot in working.current.iter_mut() {
@@ -337,13 +347,20 @@ fn apply_edit(
             working.added.retain(|added| !matches(added));
             found |= working.added.len() != before;
             if !found {
-                notes.push(format!("no requirement matches `{}`; nothing removed", pattern.text));
+                notes.push(format!(
+                    "no requirement matches `{}`; nothing removed",
+                    pattern.text
+                ));
             }
         }
         RequirementEdit::Update { from, to } => {
             let (to_head, to_marker) = to.split_marker();
             let mut found = false;
-            let slots = working.current.iter_mut().flatten().chain(working.added.iter_mut());
+            let slots = working
+                .current
+                .iter_mut()
+                .flatten()
+                .chain(working.added.iter_mut());
             for existing in slots.filter(|existing| existing.name() == from) {
                 found = true;
                 let (_, marker) = existing.split_marker();
@@ -354,13 +371,20 @@ fn apply_edit(
                 }
             }
             if !found {
-                notes.push(format!("no requirement on `{from}` to update; use --add-req to add `{}`", to.text));
+                notes.push(format!(
+                    "no requirement on `{from}` to update; use --add-req to add `{}`",
+                    to.text
+                ));
             }
         }
         RequirementEdit::NumpyBounds { minimum, less_than } => {
             let numpy = PackageName::from_str("numpy").expect("numpy is a valid name");
             let mut found = false;
-            let slots = working.current.iter_mut().flatten().chain(working.added.iter_mut());
+            let slots = working
+                .current
+                .iter_mut()
+                .flatten()
+                .chain(working.added.iter_mut());
             for existing in slots.filter(|existing| existing.name() == &numpy && !existing.is_url()) {
                 found = true;
                 let narrowed = narrow(existing, minimum.as_ref(), less_than.as_ref())?;
@@ -373,7 +397,9 @@ fn apply_edit(
                 match minimum {
                     Some(minimum) => {
                         let text = format!("numpy>={minimum}");
-                        changes.push(format!("added requirement `{text}` (there was no numpy requirement)"));
+                        changes.push(format!(
+                            "added requirement `{text}` (there was no numpy requirement)"
+                        ));
                         working.added.push(ParsedRequirement::parse(&text)?);
                     }
                     None => notes.push("no numpy requirement; an upper bound alone adds none".to_string()),
@@ -382,10 +408,15 @@ fn apply_edit(
         }
         RequirementEdit::Strip(rule) => {
             for slot in working.current.iter_mut() {
-                if slot.as_ref().is_some_and(|existing| rule.strips(existing.name().as_ref()))
+                if slot
+                    .as_ref()
+                    .is_some_and(|existing| rule.strips(existing.name().as_ref()))
                     && let Some(removed) = slot.take()
                 {
-                    changes.push(format!("stripped requirement `{}` (rule `{}`)", removed.text, rule.name));
+                    changes.push(format!(
+                        "stripped requirement `{}` (rule `{}`)",
+                        removed.text, rule.name
+                    ));
                 }
             }
             working.added.retain(|added| !rule.strips(added.name().as_ref()));
@@ -459,7 +490,8 @@ fn narrow(
         detail,
     };
     if let (Some(lower), Some(upper)) = (&lower, &upper) {
-        let open = lower.version < upper.version || (lower.version == upper.version && lower.inclusive && upper.inclusive);
+        let open = lower.version < upper.version
+            || (lower.version == upper.version && lower.inclusive && upper.inclusive);
         if !open {
             return Err(empty(format!(
                 "the lower bound {} is not below the upper bound {}",
@@ -472,24 +504,37 @@ fn narrow(
         let candidate = other.version();
         let pinned = matches!(other.operator(), Operator::Equal | Operator::ExactEqual);
         let inside = |version: &Version| {
-            lower.as_ref().is_none_or(|bound| version > &bound.version || (bound.inclusive && version == &bound.version))
-                && upper.as_ref().is_none_or(|bound| version < &bound.version || (bound.inclusive && version == &bound.version))
+            lower.as_ref().is_none_or(|bound| {
+                version > &bound.version || (bound.inclusive && version == &bound.version)
+            }) && upper.as_ref().is_none_or(|bound| {
+                version < &bound.version || (bound.inclusive && version == &bound.version)
+            })
         };
         if pinned && !inside(candidate) {
             return Err(empty(format!("the pin `{other}` falls outside the new bounds")));
         }
         if *other.operator() == Operator::TildeEqual
-            && upper.as_ref().is_some_and(|bound| bound.version <= *candidate && !(bound.inclusive && bound.version == *candidate))
+            && upper.as_ref().is_some_and(|bound| {
+                bound.version <= *candidate && !(bound.inclusive && bound.version == *candidate)
+            })
         {
             return Err(empty(format!("`{other}` starts at or above the upper bound")));
         }
     }
     let mut specifiers: Vec<String> = others.iter().map(ToString::to_string).collect();
     if let Some(lower) = lower {
-        specifiers.push(format!("{}{}", if lower.inclusive { ">=" } else { ">" }, lower.version));
+        specifiers.push(format!(
+            "{}{}",
+            if lower.inclusive { ">=" } else { ">" },
+            lower.version
+        ));
     }
     if let Some(upper) = upper {
-        specifiers.push(format!("{}{}", if upper.inclusive { "<=" } else { "<" }, upper.version));
+        specifiers.push(format!(
+            "{}{}",
+            if upper.inclusive { "<=" } else { "<" },
+            upper.version
+        ));
     }
     let mut sorted_new = specifiers.clone();
     sorted_new.sort();
@@ -499,7 +544,12 @@ fn narrow(
     let (_, marker) = existing.split_marker();
     let mut head = existing.requirement.name.to_string();
     if !existing.requirement.extras.is_empty() {
-        let extras: Vec<String> = existing.requirement.extras.iter().map(ToString::to_string).collect();
+        let extras: Vec<String> = existing
+            .requirement
+            .extras
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         head.push_str(&format!("[{}]", extras.join(",")));
     }
     head.push_str(&specifiers.join(","));
@@ -510,7 +560,10 @@ fn narrow(
 mod tests {
     use super::*;
 
-    fn run(existing: &[&str], edits: &[RequirementEdit]) -> Result<(Vec<String>, RequirementPlan), RequirementError> {
+    fn run(
+        existing: &[&str],
+        edits: &[RequirementEdit],
+    ) -> Result<(Vec<String>, RequirementPlan), RequirementError> {
         let existing: Vec<String> = existing.iter().map(|text| text.to_string()).collect();
         let plan = plan(&existing, edits)?;
         let mut result = Vec::new();
@@ -563,7 +616,11 @@ mod tests {
 
     #[test]
     fn adds_and_refuses_duplicates() {
-        let (result, _) = run(&["numpy>=1.21"], &[RequirementEdit::add("torch (~=2.6.0)").unwrap()]).unwrap();
+        let (result, _) = run(
+            &["numpy>=1.21"],
+            &[RequirementEdit::add("torch (~=2.6.0)").unwrap()],
+        )
+        .unwrap();
         assert_eq!(result, ["numpy>=1.21", "torch (~=2.6.0)"]);
         let error = run(&["numpy>=1.21"], &[RequirementEdit::add("numpy<3").unwrap()]).unwrap_err();
         assert_eq!(
@@ -571,7 +628,11 @@ mod tests {
             "the requirement `numpy>=1.21` is already present; use --update-req to change it"
         );
         // Same name behind another marker is another requirement.
-        let (result, _) = run(&["numpy; extra == 'test'"], &[RequirementEdit::add("numpy<3").unwrap()]).unwrap();
+        let (result, _) = run(
+            &["numpy; extra == 'test'"],
+            &[RequirementEdit::add("numpy<3").unwrap()],
+        )
+        .unwrap();
         assert_eq!(result.len(), 2);
     }
 
@@ -598,13 +659,20 @@ mod tests {
             &[RequirementEdit::update("opencv-python->opencv-python-headless>=4.8").unwrap()],
         )
         .unwrap();
-        assert_eq!(result, ["torch>=2.0; extra == 'gpu'", "opencv-python-headless>=4.8"]);
+        assert_eq!(
+            result,
+            ["torch>=2.0; extra == 'gpu'", "opencv-python-headless>=4.8"]
+        );
     }
 
     #[test]
     fn narrows_numpy() {
         let edit = |min: Option<&str>, lt: Option<&str>| RequirementEdit::numpy_bounds(min, lt).unwrap();
-        let (result, _) = run(&["numpy>=1.19,<3; python_version >= '3.9'"], &[edit(Some("1.26"), Some("2.0"))]).unwrap();
+        let (result, _) = run(
+            &["numpy>=1.19,<3; python_version >= '3.9'"],
+            &[edit(Some("1.26"), Some("2.0"))],
+        )
+        .unwrap();
         assert_eq!(result, ["numpy>=1.26,<2.0; python_version >= '3.9'"]);
         let (result, plan) = run(&["numpy>=2.1"], &[edit(Some("1.26"), None)]).unwrap();
         assert_eq!(result, ["numpy>=2.1"]);
@@ -632,10 +700,14 @@ mod tests {
 
     #[test]
     fn splits_markers_as_written() {
-        let parsed = ParsedRequirement::parse("pkg @ https://example.org/a;b.whl ; python_version < '3.12'").unwrap();
+        let parsed =
+            ParsedRequirement::parse("pkg @ https://example.org/a;b.whl ; python_version < '3.12'").unwrap();
         assert_eq!(
             parsed.split_marker(),
-            ("pkg @ https://example.org/a;b.whl", Some("python_version < '3.12'"))
+            (
+                "pkg @ https://example.org/a;b.whl",
+                Some("python_version < '3.12'")
+            )
         );
     }
 

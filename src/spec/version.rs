@@ -91,13 +91,18 @@ mod tests {
     #[test]
     fn inserts_the_label() {
         let label = "computecanada";
-        assert_eq!(insert_local_label(&v("1.85"), label).unwrap().to_string(), "1.85+computecanada");
+        assert_eq!(
+            insert_local_label(&v("1.85"), label).unwrap().to_string(),
+            "1.85+computecanada"
+        );
         assert_eq!(
             insert_local_label(&v("2.7.1+cpu"), label).unwrap().to_string(),
             "2.7.1+cpu.computecanada"
         );
         assert_eq!(
-            insert_local_label(&v("1!2.0rc1.post3.dev4"), label).unwrap().to_string(),
+            insert_local_label(&v("1!2.0rc1.post3.dev4"), label)
+                .unwrap()
+                .to_string(),
             "1!2.0rc1.post3.dev4+computecanada"
         );
     }
@@ -117,7 +122,10 @@ mod tests {
     fn tags_go_first() {
         let tagged = add_local_tag(&v("2.3.0+computecanada"), "torch26").unwrap();
         assert_eq!(tagged.to_string(), "2.3.0+torch26.computecanada");
-        assert_eq!(add_local_tag(&v("1.0"), "torch26").unwrap().to_string(), "1.0+torch26");
+        assert_eq!(
+            add_local_tag(&v("1.0"), "torch26").unwrap().to_string(),
+            "1.0+torch26"
+        );
         assert_eq!(add_local_tag(&tagged, "torch26").unwrap(), tagged);
     }
 

@@ -27,7 +27,10 @@ impl WheelInfo {
         let info = WheelInfo {
             document: HeaderDocument::parse(bytes),
         };
-        let version = info.document.get("Wheel-Version").ok_or(WheelInfoError::MissingVersion)?;
+        let version = info
+            .document
+            .get("Wheel-Version")
+            .ok_or(WheelInfoError::MissingVersion)?;
         if version.split('.').next() != Some("1") {
             return Err(WheelInfoError::UnsupportedVersion(version));
         }
@@ -77,7 +80,8 @@ impl WheelInfo {
         if self.root_is_purelib().ok() == Some(purelib) {
             return false;
         }
-        self.document.set("Root-Is-Purelib", if purelib { "true" } else { "false" })
+        self.document
+            .set("Root-Is-Purelib", if purelib { "true" } else { "false" })
     }
 }
 
@@ -104,7 +108,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_wheel_files() {
-        assert_eq!(WheelInfo::parse(b"Tag: py3-none-any\n").unwrap_err(), WheelInfoError::MissingVersion);
+        assert_eq!(
+            WheelInfo::parse(b"Tag: py3-none-any\n").unwrap_err(),
+            WheelInfoError::MissingVersion
+        );
         assert!(matches!(
             WheelInfo::parse(b"Wheel-Version: 2.0\n").unwrap_err(),
             WheelInfoError::UnsupportedVersion(_)

@@ -52,20 +52,11 @@ pub enum WheelErrorKind {
     #[error("`{entry}` inflates to more bytes than its declared size of {declared}")]
     SizeLie { entry: String, declared: u64 },
     #[error("{member}: {error}")]
-    Metadata {
-        member: String,
-        error: MetadataError,
-    },
+    Metadata { member: String, error: MetadataError },
     #[error("{member}: {error}")]
-    WheelInfo {
-        member: String,
-        error: WheelInfoError,
-    },
+    WheelInfo { member: String, error: WheelInfoError },
     #[error("{member}: {error}")]
-    Record {
-        member: String,
-        error: RecordError,
-    },
+    Record { member: String, error: RecordError },
     #[error("the filename says name `{filename}` but METADATA says `{metadata}`")]
     NameMismatch { filename: String, metadata: String },
     #[error("the filename says version `{filename}` but METADATA says `{metadata}`")]

@@ -106,10 +106,11 @@ impl WheelReader {
             .ok_or_else(|| WheelErrorKind::NotZip("the path has no UTF-8 file name".to_string()))?;
         let filename = WheelFilename::from_str(file_name)?;
         let file = fs_err::File::open(path)?;
-        let archive = ZipArchive::new(BufReader::with_capacity(1 << 16, file)).map_err(|error| match error {
-            zip::result::ZipError::Io(error) => WheelErrorKind::Io(error),
-            other => WheelErrorKind::NotZip(other.to_string()),
-        })?;
+        let archive =
+            ZipArchive::new(BufReader::with_capacity(1 << 16, file)).map_err(|error| match error {
+                zip::result::ZipError::Io(error) => WheelErrorKind::Io(error),
+                other => WheelErrorKind::NotZip(other.to_string()),
+            })?;
         let mut reader = WheelReader {
             path: path.to_path_buf(),
             archive,
@@ -206,20 +207,24 @@ impl WheelReader {
         let dist_info = self.dist_info.clone();
         let member = |file: &str| format!("{dist_info}/{file}");
         let metadata_path = member("METADATA");
-        let metadata = Metadata::parse(&self.read_member(&metadata_path)?).map_err(|error| WheelErrorKind::Metadata {
-            member: metadata_path.clone(),
-            error,
+        let metadata = Metadata::parse(&self.read_member(&metadata_path)?).map_err(|error| {
+            WheelErrorKind::Metadata {
+                member: metadata_path.clone(),
+                error,
+            }
         })?;
         let wheel_path = member("WHEEL");
-        let wheel_info = WheelInfo::parse(&self.read_member(&wheel_path)?).map_err(|error| WheelErrorKind::WheelInfo {
-            member: wheel_path.clone(),
-            error,
-        })?;
+        let wheel_info =
+            WheelInfo::parse(&self.read_member(&wheel_path)?).map_err(|error| WheelErrorKind::WheelInfo {
+                member: wheel_path.clone(),
+                error,
+            })?;
         let record_path = member("RECORD");
-        let record = Record::parse(&self.read_member(&record_path)?).map_err(|error| WheelErrorKind::Record {
-            member: record_path.clone(),
-            error,
-        })?;
+        let record =
+            Record::parse(&self.read_member(&record_path)?).map_err(|error| WheelErrorKind::Record {
+                member: record_path.clone(),
+                error,
+            })?;
         let metadata_name = metadata.name().map_err(|error| WheelErrorKind::Metadata {
             member: metadata_path.clone(),
             error,
@@ -271,12 +276,15 @@ impl WheelReader {
     }
 
     /// Inflates an entry into `sink`, never more than its declared size.
-    pub fn inflate_into(&mut self, entry: &Entry, sink: &mut impl std::io::Write) -> Result<u64, WheelErrorKind> {
+    pub fn inflate_into(
+        &mut self,
+        entry: &Entry,
+        sink: &mut impl std::io::Write,
+    ) -> Result<u64, WheelErrorKind> {
         let file = self.archive.by_index(entry.index)?;
         let mut bounded = file.take(entry.size + 1);
-        let copied = std::io::copy(&mut bounded, sink).map_err(|error| {
-            WheelErrorKind::Zip(format!("`{}` cannot be inflated: {error}", entry.name))
-        })?;
+        let copied = std::io::copy(&mut bounded, sink)
+            .map_err(|error| WheelErrorKind::Zip(format!("`{}` cannot be inflated: {error}", entry.name)))?;
         if copied > entry.size {
             return Err(WheelErrorKind::SizeLie {
                 entry: entry.name.clone(),
@@ -316,7 +324,12 @@ mod tests {
             let found = unsafe_entry_reason(name).unwrap_or_else(|| panic!("{name} accepted"));
             assert!(found.contains(reason), "{name}: {found}");
         }
-        for name in ["pkg/__init__.py", "pkg/", "a-1.0.dist-info/RECORD", "pkg/..hidden"] {
+        for name in [
+            "pkg/__init__.py",
+            "pkg/",
+            "a-1.0.dist-info/RECORD",
+            "pkg/..hidden",
+        ] {
             assert_eq!(unsafe_entry_reason(name), None, "{name}");
         }
     }

@@ -36,7 +36,9 @@ impl TagChange {
             };
             for tag in added.split('.') {
                 if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!("the {what} tag `{tag}` may hold only letters, digits and `_`"));
+                    return Err(format!(
+                        "the {what} tag `{tag}` may hold only letters, digits and `_`"
+                    ));
                 }
                 if !result.iter().any(|existing| existing == tag) {
                     result.push(tag.to_string());
@@ -66,7 +68,10 @@ pub struct Rewrite {
 impl Rewrite {
     /// Whether any change was asked for at all.
     pub fn is_empty(&self) -> bool {
-        self.local_label.is_none() && self.local_tag.is_none() && self.requirement_edits.is_empty() && self.tags.is_empty()
+        self.local_label.is_none()
+            && self.local_tag.is_none()
+            && self.requirement_edits.is_empty()
+            && self.tags.is_empty()
     }
 }
 
@@ -181,7 +186,11 @@ fn rewrite_opened(
 
     let input = reader.path.clone();
     let directory = match destination {
-        Destination::InPlace => input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
+        Destination::InPlace => input
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
         Destination::Directory(directory) => directory.clone(),
     };
     let output = directory.join(new_filename.to_string());
@@ -237,17 +246,21 @@ fn rewrite_opened(
     let mut writer = WheelWriter::create_in(&directory)?;
     let entries: Vec<Entry> = reader.entries.clone();
     let old_record = std::mem::take(&mut reader.record);
-    let mut listed: std::collections::HashMap<&str, &RecordEntry> =
-        old_record.entries.iter().map(|entry| (entry.path.as_str(), entry)).collect();
+    let mut listed: std::collections::HashMap<&str, &RecordEntry> = old_record
+        .entries
+        .iter()
+        .map(|entry| (entry.path.as_str(), entry))
+        .collect();
     let mut record_options = None;
     let mut unlisted = Vec::new();
     for entry in &entries {
         let new_name = rename(&entry.name);
         if is_record_or_signature(&entry.name, &reader.dist_info) {
             if !entry.name.ends_with("/RECORD") {
-                outcome
-                    .notes
-                    .push(format!("dropped the signature `{}`: it signs the old RECORD", entry.name));
+                outcome.notes.push(format!(
+                    "dropped the signature `{}`: it signs the old RECORD",
+                    entry.name
+                ));
             } else {
                 record_options = Some(reader.archive.by_index_raw(entry.index)?.options());
             }
@@ -307,10 +320,18 @@ fn rewrite_opened(
             missing.join(", ")
         ));
     }
-    let permissions = fs_err::metadata(&input).ok().map(|metadata| metadata.permissions());
+    let permissions = fs_err::metadata(&input)
+        .ok()
+        .map(|metadata| metadata.permissions());
     let record_options = record_options.unwrap_or_default();
     let replace_output = overwrite || (in_place && output_is_input);
-    writer.finish(&format!("{new_dist_info}/RECORD"), record_options, permissions, &output, replace_output)?;
+    writer.finish(
+        &format!("{new_dist_info}/RECORD"),
+        record_options,
+        permissions,
+        &output,
+        replace_output,
+    )?;
     if in_place && !output_is_input {
         fs_err::remove_file(&input)?;
     }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::reader::{Limits, WheelReader};
 use super::WheelError;
+use super::reader::{Limits, WheelReader};
 use crate::spec::filename::Tag;
 use crate::spec::record::is_record_or_signature;
 
@@ -37,7 +37,12 @@ pub fn verify_wheel(path: &Path, limits: Limits) -> Result<VerifyReport, WheelEr
     let mut wheel_tags = reader.wheel_info.tags().unwrap_or_default();
     wheel_tags.sort();
     if wheel_tags != filename_tags {
-        let render = |tags: &[Tag]| tags.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let render = |tags: &[Tag]| {
+            tags.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         problems.push(format!(
             "WHEEL lists the tags [{}] but the filename says [{}]",
             render(&wheel_tags),
@@ -85,7 +90,10 @@ pub fn verify_wheel(path: &Path, limits: Limits) -> Result<VerifyReport, WheelEr
         }
         match row.size {
             Some(listed) if listed != size => {
-                problems.push(format!("`{}` is {size} bytes but RECORD says {listed}", entry.name));
+                problems.push(format!(
+                    "`{}` is {size} bytes but RECORD says {listed}",
+                    entry.name
+                ));
             }
             None => problems.push(format!("RECORD gives no size for `{}`", entry.name)),
             _ => {}

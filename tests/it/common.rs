@@ -19,7 +19,11 @@ pub fn wheelwright() -> Command {
 
 /// Runs a command and returns (exit code, stdout, stderr).
 pub fn run(command: &mut Command) -> (i32, String, String) {
-    let Output { status, stdout, stderr } = command.output().expect("the command starts");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("the command starts");
     (
         status.code().unwrap_or(-1),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -103,10 +107,18 @@ impl WheelSpec {
             metadata: format!(
                 "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: A test package\nRequires-Dist: six>=1.0\nRequires-Dist: nvidia-cublas-cu12==12.6.4.1; platform_system == \"Linux\"\n\nA description.\n"
             ),
-            wheel: "Wheel-Version: 1.0\nGenerator: wheelwright-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n".to_string(),
+            wheel:
+                "Wheel-Version: 1.0\nGenerator: wheelwright-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+                    .to_string(),
             files: vec![
-                (format!("{module}/__init__.py"), format!("__version__ = '{version}'\n").into_bytes()),
-                (format!("{module}/data,with \"comma\".txt"), b"odd name\n".to_vec()),
+                (
+                    format!("{module}/__init__.py"),
+                    format!("__version__ = '{version}'\n").into_bytes(),
+                ),
+                (
+                    format!("{module}/data,with \"comma\".txt"),
+                    b"odd name\n".to_vec(),
+                ),
             ],
             unlisted: Vec::new(),
             extra_record_rows: Vec::new(),
@@ -119,7 +131,12 @@ impl WheelSpec {
     }
 
     pub fn filename(&self) -> String {
-        format!("{}-{}-{}.whl", self.name.replace('-', "_"), self.version, self.tags)
+        format!(
+            "{}-{}-{}.whl",
+            self.name.replace('-', "_"),
+            self.version,
+            self.tags
+        )
     }
 
     pub fn dist_info(&self) -> String {
@@ -142,7 +159,10 @@ impl WheelSpec {
         let dist_info = self.dist_info();
         let mut rows = Vec::new();
         let mut all: Vec<(String, Vec<u8>)> = self.files.clone();
-        all.push((format!("{dist_info}/METADATA"), self.metadata.clone().into_bytes()));
+        all.push((
+            format!("{dist_info}/METADATA"),
+            self.metadata.clone().into_bytes(),
+        ));
         all.push((format!("{dist_info}/WHEEL"), self.wheel.clone().into_bytes()));
         for (name, bytes) in &all {
             zip.start_file(name, options).unwrap();
@@ -159,7 +179,12 @@ impl WheelSpec {
                     &bytes.len().to_string(),
                 ])
                 .unwrap();
-            rows.push(String::from_utf8(writer.into_inner().unwrap()).unwrap().trim_end().to_string());
+            rows.push(
+                String::from_utf8(writer.into_inner().unwrap())
+                    .unwrap()
+                    .trim_end()
+                    .to_string(),
+            );
         }
         for (name, bytes) in &self.unlisted {
             zip.start_file(name, options).unwrap();
@@ -181,7 +206,9 @@ impl WheelSpec {
 /// Reads one member of a zip file.
 pub fn read_member(wheel: &Path, name: &str) -> String {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
-    let mut file = archive.by_name(name).unwrap_or_else(|_| panic!("{name} in {}", wheel.display()));
+    let mut file = archive
+        .by_name(name)
+        .unwrap_or_else(|_| panic!("{name} in {}", wheel.display()));
     let mut text = String::new();
     std::io::Read::read_to_string(&mut file, &mut text).unwrap();
     text
@@ -190,7 +217,10 @@ pub fn read_member(wheel: &Path, name: &str) -> String {
 /// The names of a zip file's entries, in order.
 pub fn member_names(wheel: &Path) -> Vec<String> {
     let archive = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
-    archive.file_names().map(|name| name.unwrap().into_owned()).collect()
+    archive
+        .file_names()
+        .map(|name| name.unwrap().into_owned())
+        .collect()
 }
 
 /// Every file in a directory, sorted.
@@ -210,7 +240,10 @@ pub fn patch_bytes(path: &Path, from: &str, to: &str) {
     let mut bytes = std::fs::read(path).unwrap();
     let mut count = 0;
     let mut index = 0;
-    while let Some(found) = bytes[index..].windows(from.len()).position(|w| w == from.as_bytes()) {
+    while let Some(found) = bytes[index..]
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+    {
         let at = index + found;
         bytes[at..at + to.len()].copy_from_slice(to.as_bytes());
         index = at + to.len();

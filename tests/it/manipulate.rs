@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use crate::common::{WheelSpec, file_digest, listing, member_names, patch_bytes, read_member, run, wheelwright};
+use crate::common::{
+    WheelSpec, file_digest, listing, member_names, patch_bytes, read_member, run, wheelwright,
+};
 
 fn verify_ok(wheel: &Path) {
     let (code, stdout, stderr) = run(wheelwright().arg("verify").arg(wheel));
@@ -14,7 +16,10 @@ fn inserts_the_local_version_everywhere_it_appears() {
     let input_dir = tempfile::tempdir().unwrap();
     let output_dir = tempfile::tempdir().unwrap();
     let mut spec = WheelSpec::new("demo-pkg", "1.85");
-    spec.files.push(("demo_pkg-1.85.data/scripts/demo".into(), b"#!python\nprint(1)\n".to_vec()));
+    spec.files.push((
+        "demo_pkg-1.85.data/scripts/demo".into(),
+        b"#!python\nprint(1)\n".to_vec(),
+    ));
     let input = spec.write(input_dir.path());
     let before = file_digest(&input);
 
@@ -24,21 +29,49 @@ fn inserts_the_local_version_everywhere_it_appears() {
         .arg(&input));
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert_eq!(file_digest(&input), before, "the input must be untouched");
-    assert_eq!(listing(output_dir.path()), ["demo_pkg-1.85+computecanada-py3-none-any.whl"]);
-    let output = output_dir.path().join("demo_pkg-1.85+computecanada-py3-none-any.whl");
+    assert_eq!(
+        listing(output_dir.path()),
+        ["demo_pkg-1.85+computecanada-py3-none-any.whl"]
+    );
+    let output = output_dir
+        .path()
+        .join("demo_pkg-1.85+computecanada-py3-none-any.whl");
     verify_ok(&output);
 
     let names = member_names(&output);
-    assert!(names.contains(&"demo_pkg-1.85+computecanada.dist-info/METADATA".to_string()), "{names:?}");
-    assert!(names.contains(&"demo_pkg-1.85+computecanada.data/scripts/demo".to_string()), "{names:?}");
-    assert!(names.iter().all(|name| !name.contains("1.85.dist-info") && !name.contains("1.85.data")));
-    assert_eq!(names.last().unwrap(), "demo_pkg-1.85+computecanada.dist-info/RECORD");
+    assert!(
+        names.contains(&"demo_pkg-1.85+computecanada.dist-info/METADATA".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"demo_pkg-1.85+computecanada.data/scripts/demo".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .all(|name| !name.contains("1.85.dist-info") && !name.contains("1.85.data"))
+    );
+    assert_eq!(
+        names.last().unwrap(),
+        "demo_pkg-1.85+computecanada.dist-info/RECORD"
+    );
 
     let metadata = read_member(&output, "demo_pkg-1.85+computecanada.dist-info/METADATA");
-    assert_eq!(metadata, spec.metadata.replace("Version: 1.85\n", "Version: 1.85+computecanada\n"));
+    assert_eq!(
+        metadata,
+        spec.metadata
+            .replace("Version: 1.85\n", "Version: 1.85+computecanada\n")
+    );
     let record = read_member(&output, "demo_pkg-1.85+computecanada.dist-info/RECORD");
-    assert!(record.contains("\"demo_pkg/data,with \"\"comma\"\".txt\",sha256="), "{record}");
-    assert!(record.ends_with("demo_pkg-1.85+computecanada.dist-info/RECORD,,\n"), "{record}");
+    assert!(
+        record.contains("\"demo_pkg/data,with \"\"comma\"\".txt\",sha256="),
+        "{record}"
+    );
+    assert!(
+        record.ends_with("demo_pkg-1.85+computecanada.dist-info/RECORD,,\n"),
+        "{record}"
+    );
 }
 
 #[test]
@@ -46,7 +79,10 @@ fn untouched_entries_are_copied_raw() {
     let directory = tempfile::tempdir().unwrap();
     let input = WheelSpec::new("demo", "1.0").write(directory.path());
     let out = directory.path().join("out");
-    let (code, _, stderr) = run(wheelwright().args(["manipulate", "-i", "-o"]).arg(&out).arg(&input));
+    let (code, _, stderr) = run(wheelwright()
+        .args(["manipulate", "-i", "-o"])
+        .arg(&out)
+        .arg(&input));
     assert_eq!(code, 0, "{stderr}");
     let output = out.join("demo-1.0+computecanada-py3-none-any.whl");
     let mut before = zip::ZipArchive::new(std::fs::File::open(&input).unwrap()).unwrap();
@@ -66,12 +102,23 @@ fn untouched_entries_are_copied_raw() {
 fn a_second_run_changes_nothing() {
     let directory = tempfile::tempdir().unwrap();
     let input = WheelSpec::new("demo", "2.7.1+cpu").write(directory.path());
-    let (code, stdout, _) = run(wheelwright().current_dir(directory.path()).args(["manipulate", "-i"]).arg(&input));
+    let (code, stdout, _) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["manipulate", "-i"])
+        .arg(&input));
     assert_eq!(code, 0);
-    assert!(stdout.contains("version 2.7.1+cpu -> 2.7.1+cpu.computecanada"), "{stdout}");
-    let output = directory.path().join("demo-2.7.1+cpu.computecanada-py3-none-any.whl");
+    assert!(
+        stdout.contains("version 2.7.1+cpu -> 2.7.1+cpu.computecanada"),
+        "{stdout}"
+    );
+    let output = directory
+        .path()
+        .join("demo-2.7.1+cpu.computecanada-py3-none-any.whl");
     let digest = file_digest(&output);
-    let (code, stdout, stderr) = run(wheelwright().current_dir(directory.path()).args(["manipulate", "-i"]).arg(&output));
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["manipulate", "-i"])
+        .arg(&output));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("ok "), "{stdout}");
     assert_eq!(file_digest(&output), digest);
@@ -81,15 +128,27 @@ fn a_second_run_changes_nothing() {
 fn inplace_replaces_the_wheel() {
     let directory = tempfile::tempdir().unwrap();
     let input = WheelSpec::new("demo", "1.0").write(directory.path());
-    let (code, _, stderr) = run(wheelwright().args(["manipulate", "--inplace", "-i", "--add-tag", "torch26"]).arg(&input));
+    let (code, _, stderr) = run(wheelwright()
+        .args(["manipulate", "--inplace", "-i", "--add-tag", "torch26"])
+        .arg(&input));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(listing(directory.path()), ["demo-1.0+torch26.computecanada-py3-none-any.whl"]);
+    assert_eq!(
+        listing(directory.path()),
+        ["demo-1.0+torch26.computecanada-py3-none-any.whl"]
+    );
 
     // Same name: the file itself is rewritten.
-    let wheel = directory.path().join("demo-1.0+torch26.computecanada-py3-none-any.whl");
-    let (code, _, stderr) = run(wheelwright().args(["manipulate", "--inplace", "--strip-nvidia"]).arg(&wheel));
+    let wheel = directory
+        .path()
+        .join("demo-1.0+torch26.computecanada-py3-none-any.whl");
+    let (code, _, stderr) = run(wheelwright()
+        .args(["manipulate", "--inplace", "--strip-nvidia"])
+        .arg(&wheel));
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(listing(directory.path()), ["demo-1.0+torch26.computecanada-py3-none-any.whl"]);
+    assert_eq!(
+        listing(directory.path()),
+        ["demo-1.0+torch26.computecanada-py3-none-any.whl"]
+    );
     assert!(!read_member(&wheel, "demo-1.0+torch26.computecanada.dist-info/METADATA").contains("nvidia"));
     verify_ok(&wheel);
 }
@@ -101,7 +160,11 @@ fn refuses_to_overwrite_without_force() {
     let before = file_digest(&input);
 
     // The output would be the input itself.
-    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args(["manipulate", "--strip-nvidia", "demo-1.0-py3-none-any.whl"]));
+    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args([
+        "manipulate",
+        "--strip-nvidia",
+        "demo-1.0-py3-none-any.whl",
+    ]));
     assert_eq!(code, 1);
     insta::assert_snapshot!("would_replace_input", stderr);
     assert_eq!(file_digest(&input), before);
@@ -110,13 +173,33 @@ fn refuses_to_overwrite_without_force() {
     let out = directory.path().join("out");
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("demo-1.0+computecanada-py3-none-any.whl"), b"precious").unwrap();
-    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args(["manipulate", "-i", "-o", "out", "demo-1.0-py3-none-any.whl"]));
+    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args([
+        "manipulate",
+        "-i",
+        "-o",
+        "out",
+        "demo-1.0-py3-none-any.whl",
+    ]));
     assert_eq!(code, 1);
     insta::assert_snapshot!("output_exists", stderr);
-    assert_eq!(std::fs::read(out.join("demo-1.0+computecanada-py3-none-any.whl")).unwrap(), b"precious");
-    assert_eq!(listing(&out), ["demo-1.0+computecanada-py3-none-any.whl"], "no temporary file left");
+    assert_eq!(
+        std::fs::read(out.join("demo-1.0+computecanada-py3-none-any.whl")).unwrap(),
+        b"precious"
+    );
+    assert_eq!(
+        listing(&out),
+        ["demo-1.0+computecanada-py3-none-any.whl"],
+        "no temporary file left"
+    );
 
-    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args(["manipulate", "-i", "--force", "-o", "out", "demo-1.0-py3-none-any.whl"]));
+    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args([
+        "manipulate",
+        "-i",
+        "--force",
+        "-o",
+        "out",
+        "demo-1.0-py3-none-any.whl",
+    ]));
     assert_eq!(code, 0, "{stderr}");
     verify_ok(&out.join("demo-1.0+computecanada-py3-none-any.whl"));
 }
@@ -127,30 +210,34 @@ fn edits_requirements() {
     let mut spec = WheelSpec::new("demo", "1.0");
     spec.metadata = "Metadata-Version: 2.1\r\nName: demo\r\nVersion: 1.0\r\nRequires-Dist: numpy (>=1.19)\r\nRequires-Dist: torch>=2.0; extra == \"gpu\"\r\nRequires-Dist: nvidia-cudnn-cu12==9.5.1.17; extra == \"gpu\"\r\nRequires-Dist: nvidia-ml-py\r\nRequires-Dist: opencv-python\r\nRequires-Dist: triton==3.3.1\r\nProvides-Extra: gpu\r\n\r\nBody\r\n".into();
     let input = spec.write(directory.path());
-    let (code, stdout, stderr) = run(wheelwright().current_dir(directory.path()).args([
-        "manipulate",
-        "--insert_local_version",
-        "--strip-nvidia",
-        "--set-min-numpy",
-        "1.26",
-        "--set-lt-numpy",
-        "2.0",
-        "--update-req",
-        "torch (~=2.6.0)",
-        "--update-req",
-        "opencv-python->opencv-python-headless",
-        "--add-req",
-        "tqdm>=4",
-        "--remove-req",
-        "triton",
-        "-o",
-        "out",
-        "--wheels",
-    ])
-    .arg(&input));
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args([
+            "manipulate",
+            "--insert_local_version",
+            "--strip-nvidia",
+            "--set-min-numpy",
+            "1.26",
+            "--set-lt-numpy",
+            "2.0",
+            "--update-req",
+            "torch (~=2.6.0)",
+            "--update-req",
+            "opencv-python->opencv-python-headless",
+            "--add-req",
+            "tqdm>=4",
+            "--remove-req",
+            "triton",
+            "-o",
+            "out",
+            "--wheels",
+        ])
+        .arg(&input));
     assert_eq!(code, 0, "{stdout}{stderr}");
     insta::assert_snapshot!("requirement_edits_summary", stdout);
-    let output = directory.path().join("out/demo-1.0+computecanada-py3-none-any.whl");
+    let output = directory
+        .path()
+        .join("out/demo-1.0+computecanada-py3-none-any.whl");
     verify_ok(&output);
     let metadata = read_member(&output, "demo-1.0+computecanada.dist-info/METADATA");
     assert_eq!(
@@ -159,16 +246,28 @@ fn edits_requirements() {
     );
     let (code, stdout, _) = run(wheelwright().args(["manipulate", "--print-req"]).arg(&output));
     assert_eq!(code, 0);
-    assert_eq!(stdout, "numpy>=1.26,<2.0\ntorch (~=2.6.0); extra == \"gpu\"\nnvidia-ml-py\nopencv-python-headless\ntqdm>=4\n");
+    assert_eq!(
+        stdout,
+        "numpy>=1.26,<2.0\ntorch (~=2.6.0); extra == \"gpu\"\nnvidia-ml-py\nopencv-python-headless\ntqdm>=4\n"
+    );
 }
 
 #[test]
 fn an_empty_numpy_range_is_refused() {
     let directory = tempfile::tempdir().unwrap();
     let mut spec = WheelSpec::new("demo", "1.0");
-    spec.metadata = spec.metadata.replace("Requires-Dist: six>=1.0", "Requires-Dist: numpy>=2.1");
+    spec.metadata = spec
+        .metadata
+        .replace("Requires-Dist: six>=1.0", "Requires-Dist: numpy>=2.1");
     spec.write(directory.path());
-    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args(["manipulate", "--set-lt-numpy", "2.0", "-o", "out", "demo-1.0-py3-none-any.whl"]));
+    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args([
+        "manipulate",
+        "--set-lt-numpy",
+        "2.0",
+        "-o",
+        "out",
+        "demo-1.0-py3-none-any.whl",
+    ]));
     assert_eq!(code, 1);
     insta::assert_snapshot!("empty_numpy_range", stderr);
     assert!(listing(&directory.path().join("out")).is_empty());
@@ -181,9 +280,14 @@ fn retags_filename_and_wheel_file() {
     spec.tags = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64".into();
     spec.wheel = "Wheel-Version: 1.0\nGenerator: bdist_wheel (0.45.1)\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n\n".into();
     let input = spec.write(directory.path());
-    let (code, _, stderr) = run(wheelwright().args(["manipulate", "-i", "--platform-tag", "linux_x86_64", "-o"]).arg(directory.path().join("out")).arg(&input));
+    let (code, _, stderr) = run(wheelwright()
+        .args(["manipulate", "-i", "--platform-tag", "linux_x86_64", "-o"])
+        .arg(directory.path().join("out"))
+        .arg(&input));
     assert_eq!(code, 0, "{stderr}");
-    let output = directory.path().join("out/demo-1.0+computecanada-cp312-cp312-linux_x86_64.whl");
+    let output = directory
+        .path()
+        .join("out/demo-1.0+computecanada-cp312-cp312-linux_x86_64.whl");
     verify_ok(&output);
     assert_eq!(
         read_member(&output, "demo-1.0+computecanada.dist-info/WHEEL"),
@@ -192,28 +296,61 @@ fn retags_filename_and_wheel_file() {
 
     // A pure wheel that carries libraries becomes a platform wheel.
     let pure = WheelSpec::new("purelib", "1.0").write(directory.path());
-    let (code, _, stderr) = run(wheelwright().args(["manipulate", "--python-tag", "cp312", "--abi-tag", "cp312", "--platform-tag", "linux_x86_64", "-o"]).arg(directory.path().join("out")).arg(&pure));
+    let (code, _, stderr) = run(wheelwright()
+        .args([
+            "manipulate",
+            "--python-tag",
+            "cp312",
+            "--abi-tag",
+            "cp312",
+            "--platform-tag",
+            "linux_x86_64",
+            "-o",
+        ])
+        .arg(directory.path().join("out"))
+        .arg(&pure));
     assert_eq!(code, 0, "{stderr}");
-    let output = directory.path().join("out/purelib-1.0-cp312-cp312-linux_x86_64.whl");
+    let output = directory
+        .path()
+        .join("out/purelib-1.0-cp312-cp312-linux_x86_64.whl");
     verify_ok(&output);
     let wheel = read_member(&output, "purelib-1.0.dist-info/WHEEL");
-    assert!(wheel.contains("Root-Is-Purelib: false\n") && wheel.contains("Tag: cp312-cp312-linux_x86_64\n"), "{wheel}");
+    assert!(
+        wheel.contains("Root-Is-Purelib: false\n") && wheel.contains("Tag: cp312-cp312-linux_x86_64\n"),
+        "{wheel}"
+    );
 }
 
 #[test]
 fn signatures_are_dropped_and_unlisted_files_recorded() {
     let directory = tempfile::tempdir().unwrap();
     let mut spec = WheelSpec::new("demo", "1.0");
-    spec.unlisted.push(("demo-1.0.dist-info/RECORD.jws".into(), b"{}".to_vec()));
+    spec.unlisted
+        .push(("demo-1.0.dist-info/RECORD.jws".into(), b"{}".to_vec()));
     spec.unlisted.push(("demo/extra.py".into(), b"x = 1\n".to_vec()));
     let input = spec.write(directory.path());
-    let (code, _, stderr) = run(wheelwright().args(["manipulate", "-i", "-o"]).arg(directory.path().join("out")).arg(&input));
+    let (code, _, stderr) = run(wheelwright()
+        .args(["manipulate", "-i", "-o"])
+        .arg(directory.path().join("out"))
+        .arg(&input));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("dropped the signature `demo-1.0.dist-info/RECORD.jws`"), "{stderr}");
-    assert!(stderr.contains("RECORD did not list (or hash) 1 file(s); added them: demo/extra.py"), "{stderr}");
-    let output = directory.path().join("out/demo-1.0+computecanada-py3-none-any.whl");
+    assert!(
+        stderr.contains("dropped the signature `demo-1.0.dist-info/RECORD.jws`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("RECORD did not list (or hash) 1 file(s); added them: demo/extra.py"),
+        "{stderr}"
+    );
+    let output = directory
+        .path()
+        .join("out/demo-1.0+computecanada-py3-none-any.whl");
     verify_ok(&output);
-    assert!(!member_names(&output).iter().any(|name| name.ends_with("RECORD.jws")));
+    assert!(
+        !member_names(&output)
+            .iter()
+            .any(|name| name.ends_with("RECORD.jws"))
+    );
 }
 
 #[test]
@@ -233,7 +370,10 @@ fn json_output_describes_each_wheel() {
     assert_eq!(value[0]["requirements"], serde_json::json!(["six>=1.0"]));
     assert_eq!(value[1]["status"], "error");
     assert!(value[1]["error"].as_str().unwrap().contains("not a zip archive"));
-    assert_eq!(listing(&directory.path().join("out")), ["demo-1.0+computecanada-py3-none-any.whl"]);
+    assert_eq!(
+        listing(&directory.path().join("out")),
+        ["demo-1.0+computecanada-py3-none-any.whl"]
+    );
 }
 
 /// Runs manipulate on a damaged wheel: it must fail, name the file and the problem, leave the
@@ -249,7 +389,11 @@ fn refused(directory: &Path, wheel_name: &str, extra: &[&str]) -> String {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert_eq!(file_digest(&input), before, "input changed");
     let out = directory.join("out");
-    assert!(!out.exists() || listing(&out).is_empty(), "left {:?}", listing(&out));
+    assert!(
+        !out.exists() || listing(&out).is_empty(),
+        "left {:?}",
+        listing(&out)
+    );
     assert!(stderr.contains(wheel_name), "{stderr}");
     stderr
 }
@@ -273,7 +417,10 @@ fn bad_input_is_refused_with_a_clear_error() {
     messages.push(refused(dir, "nodist-1.0-py3-none-any.whl", &[]));
 
     let mut spec = WheelSpec::new("twodist", "1.0");
-    spec.unlisted.push(("other-2.0.dist-info/METADATA".into(), b"Name: other\nVersion: 2.0\n".to_vec()));
+    spec.unlisted.push((
+        "other-2.0.dist-info/METADATA".into(),
+        b"Name: other\nVersion: 2.0\n".to_vec(),
+    ));
     spec.write(dir);
     messages.push(refused(dir, "twodist-1.0-py3-none-any.whl", &[]));
 
@@ -314,7 +461,11 @@ fn bad_input_is_refused_with_a_clear_error() {
     let mut spec = WheelSpec::new("bomb", "1.0");
     spec.files.push(("bomb/zeros.bin".into(), vec![0; 12 << 20]));
     spec.write(dir);
-    messages.push(refused(dir, "bomb-1.0-py3-none-any.whl", &["--max-unpacked-size", "10000000"]));
+    messages.push(refused(
+        dir,
+        "bomb-1.0-py3-none-any.whl",
+        &["--max-unpacked-size", "10000000"],
+    ));
 
     let mut spec = WheelSpec::new("badrecord", "1.0");
     spec.record = Some("badrecord/__init__.py,sha256=xyz,12\n".into());
@@ -335,7 +486,12 @@ fn a_metadata_member_that_inflates_past_its_size_is_caught() {
     spec.metadata.push_str(&"x".repeat(70 << 20));
     spec.write(directory.path());
     let stderr = refused(directory.path(), "liar-1.0-py3-none-any.whl", &[]);
-    assert!(stderr.contains("liar-1.0.dist-info/METADATA` inflates to 73400502 bytes, more than the limit of 67108864"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "liar-1.0.dist-info/METADATA` inflates to 73400502 bytes, more than the limit of 67108864"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -348,5 +504,8 @@ fn usage_errors_are_clear() {
     assert!(stderr.contains("--add-req numpy >="), "{stderr}");
     let (code, _, stderr) = run(wheelwright().args(["manipulate", "--strip", "nothing", "x.whl"]));
     assert_eq!(code, 1);
-    assert!(stderr.contains("no requirement-stripping rule `nothing` (it has: nvidia)"), "{stderr}");
+    assert!(
+        stderr.contains("no requirement-stripping rule `nothing` (it has: nvidia)"),
+        "{stderr}"
+    );
 }

@@ -16,11 +16,15 @@ fn a_correct_wheel_verifies() {
 fn hash_size_and_listing_problems_are_each_named() {
     let directory = tempfile::tempdir().unwrap();
     let mut spec = WheelSpec::new("demo", "1.0");
-    spec.unlisted.push(("demo/sneaky.py".into(), b"import os\n".to_vec()));
-    spec.extra_record_rows.push("demo/gone.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0".into());
+    spec.unlisted
+        .push(("demo/sneaky.py".into(), b"import os\n".to_vec()));
+    spec.extra_record_rows
+        .push("demo/gone.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0".into());
     spec.wrong_hash_for.push("demo/data,with \"comma\".txt".into());
     spec.write(directory.path());
-    let (code, stdout, _) = run(wheelwright().current_dir(directory.path()).args(["verify", "demo-1.0-py3-none-any.whl"]));
+    let (code, stdout, _) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["verify", "demo-1.0-py3-none-any.whl"]));
     assert_eq!(code, 1);
     insta::assert_snapshot!(stdout);
 }
@@ -29,12 +33,15 @@ fn hash_size_and_listing_problems_are_each_named() {
 fn wheel_tag_lines_must_match_the_filename() {
     let directory = tempfile::tempdir().unwrap();
     let mut spec = WheelSpec::new("demo", "1.0");
-    spec.wheel = spec.wheel.replace("Tag: py3-none-any", "Tag: cp312-cp312-linux_x86_64");
+    spec.wheel = spec
+        .wheel
+        .replace("Tag: py3-none-any", "Tag: cp312-cp312-linux_x86_64");
     let wheel = spec.write(directory.path());
     let (code, stdout, _) = run(wheelwright().arg("verify").arg(&wheel));
     assert_eq!(code, 1);
     assert!(
-        stdout.contains("WHEEL lists the tags [cp312-cp312-linux_x86_64] but the filename says [py3-none-any]"),
+        stdout
+            .contains("WHEEL lists the tags [cp312-cp312-linux_x86_64] but the filename says [py3-none-any]"),
         "{stdout}"
     );
 }
@@ -58,7 +65,9 @@ fn a_damaged_entry_is_an_error_naming_it() {
     let wheel = spec.write(directory.path());
     // Same length, other bytes: the zip CRC no longer matches.
     patch_bytes(&wheel, "odd name\n", "odd NAME\n");
-    let (code, stdout, stderr) = run(wheelwright().current_dir(directory.path()).args(["verify", "demo-1.0-py3-none-any.whl"]));
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["verify", "demo-1.0-py3-none-any.whl"]));
     assert_eq!(code, 1, "{stdout}");
     insta::assert_snapshot!(stderr);
 }
