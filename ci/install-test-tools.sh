@@ -36,20 +36,20 @@ _wheelwright_install_test_tools() (
 
     log() { echo "install-test-tools: $*" >&2; }
 
+    pyenv_root=${PYENV_ROOT:-}
+    if [[ -z $pyenv_root ]] && command -v pyenv >/dev/null 2>&1; then
+        pyenv_root=$(pyenv root 2>/dev/null || true)
+    fi
+    pyenv_root=${pyenv_root:-$HOME/.pyenv}
+
+    # The highest patch release of the first of 3.12, 3.13, 3.11, 3.10 found under pyenv.
     find_python() {
-        local root
-        root=${PYENV_ROOT:-}
-        if [[ -z $root ]] && command -v pyenv >/dev/null 2>&1; then
-            root=$(pyenv root 2>/dev/null || true)
-        fi
-        root=${root:-$HOME/.pyenv}
         local minor candidate best
         for minor in 12 13 11 10; do
             best=
-            # Highest patch release of that minor version (sort -V orders 3.12.10 after 3.12.9).
             while IFS= read -r candidate; do
                 [[ -x $candidate/bin/python3 ]] && best=$candidate/bin/python3
-            done < <(compgen -G "$root/versions/3.$minor.*" | grep -E "/3\.$minor\.[0-9]+$" | sort -V || true)
+            done < <(compgen -G "$pyenv_root/versions/3.$minor.*" | grep -E "/3\.$minor\.[0-9]+$" | sort -V || true)
             if [[ -n $best ]]; then
                 echo "$best"
                 return 0
@@ -64,7 +64,7 @@ _wheelwright_install_test_tools() (
         log "up to date in $tools ($wanted)"
     else
         python=$(find_python) || {
-            log "error: no CPython 3.10-3.13 under ${PYENV_ROOT:-\$(pyenv root) or ~/.pyenv}/versions"
+            log "error: no CPython 3.10-3.13 under $pyenv_root/versions (set PYENV_ROOT?)"
             exit 1
         }
         if [[ ! -x $tools/bin/python ]] || ! "$tools/bin/python" -c 'import sys' >/dev/null 2>&1; then
@@ -78,7 +78,7 @@ _wheelwright_install_test_tools() (
         for tool in uv uvx wheel; do
             ln -sfn "../bin/$tool" "$exposed/$tool"
         done
-        "$exposed/uv" --version >&2
+        "$exposed/uv" --version
         "$exposed/wheel" version
         echo "$wanted" >"$stamp"
     fi

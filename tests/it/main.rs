@@ -2,4 +2,5 @@
 
 mod common;
 mod manipulate;
+mod real_wheels;
 mod verify;
