@@ -174,3 +174,25 @@ pub fn report_error(error: &anyhow::Error) -> ExitCode {
 pub fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     result.unwrap_or_else(|error| report_error(&error))
 }
+
+/// Writes one line of data to stdout. A closed pipe (`| head`) ends the program quietly, as
+/// the reader wanted no more; any other write error is reported.
+pub fn write_stdout_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(line).and_then(|()| stdout.write_all(b"\n")) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` for data on stdout, surviving a closed pipe: see [`write_stdout_line`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout_line(format_args!($($arg)*))
+    };
+}

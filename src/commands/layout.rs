@@ -1,5 +1,6 @@
 //! `wheelwright layout check|show`: validate and summarise a wheelhouse layout.
 
+use crate::outln;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -9,7 +10,7 @@ use crate::layout::{EMBEDDED_LAYOUT, Layout};
 pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
     match command {
         LayoutCommand::Show => {
-            print!("{EMBEDDED_LAYOUT}");
+            outln!("{}", EMBEDDED_LAYOUT.trim_end());
         }
         LayoutCommand::Check { file, json } => {
             let layout = Layout::load(file.as_deref().or(global_layout))?;
@@ -32,14 +33,14 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                     "python_versions": versions,
                     "strip_requirements": rules,
                 });
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                outln!("{}", serde_json::to_string_pretty(&value)?);
             } else {
-                println!("{} is valid", layout.source);
-                println!("  root                 {}", layout.root.display());
-                println!("  local version label  {}", layout.local_version_label);
-                println!("  python versions      {}", versions.join(", "));
+                outln!("{} is valid", layout.source);
+                outln!("  root                 {}", layout.root.display());
+                outln!("  local version label  {}", layout.local_version_label);
+                outln!("  python versions      {}", versions.join(", "));
                 for (name, rule) in &layout.strip_rules {
-                    println!(
+                    outln!(
                         "  strip rule `{name}`    removes {}; keeps {}",
                         rule.remove.join(", "),
                         if rule.keep.is_empty() {

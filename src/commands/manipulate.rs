@@ -1,5 +1,6 @@
 //! `wheelwright manipulate`: rewrite wheels' version, requirements and tags.
 
+use crate::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -92,23 +93,23 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
                     results.push(serde_json::to_value(&outcome)?);
                 } else if args.print_req {
                     if wheels.len() > 1 {
-                        println!("# {}", wheel.display());
+                        outln!("# {}", wheel.display());
                     }
                     for requirement in &outcome.requirements {
-                        println!("{requirement}");
+                        outln!("{requirement}");
                     }
                 } else {
                     match outcome.status {
-                        OutcomeStatus::Written => println!("wrote   {}", outcome.output.display()),
+                        OutcomeStatus::Written => outln!("wrote   {}", outcome.output.display()),
                         OutcomeStatus::Copied => {
-                            println!("copied  {} (no change needed)", outcome.output.display())
+                            outln!("copied  {} (no change needed)", outcome.output.display())
                         }
                         OutcomeStatus::Unchanged => {
-                            println!("ok      {} (no change needed)", outcome.output.display())
+                            outln!("ok      {} (no change needed)", outcome.output.display())
                         }
                     }
                     for change in &outcome.changes {
-                        println!("  - {change}");
+                        outln!("  - {change}");
                     }
                 }
             }
@@ -122,7 +123,7 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&results)?);
+        outln!("{}", serde_json::to_string_pretty(&results)?);
     }
     if failures > 0 {
         if wheels.len() > 1 {

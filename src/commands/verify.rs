@@ -1,5 +1,6 @@
 //! `wheelwright verify`: check wheels and say exactly what is wrong.
 
+use crate::outln;
 use std::process::ExitCode;
 
 use crate::cli::VerifyArgs;
@@ -18,16 +19,16 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 all_ok &= report.ok();
                 if !args.json {
                     if report.ok() {
-                        println!(
+                        outln!(
                             "ok      {} ({} files, {} bytes checked)",
                             wheel.display(),
                             report.files_checked,
                             report.bytes_checked
                         );
                     } else {
-                        println!("FAILED  {} ({} problems)", wheel.display(), report.problems.len());
+                        outln!("FAILED  {} ({} problems)", wheel.display(), report.problems.len());
                         for problem in &report.problems {
-                            println!("  - {problem}");
+                            outln!("  - {problem}");
                         }
                     }
                 }
@@ -39,14 +40,14 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     reports
                         .push(serde_json::json!({ "wheel": wheel, "ok": false, "error": error.to_string() }));
                 } else {
-                    println!("FAILED  {}", wheel.display());
+                    outln!("FAILED  {}", wheel.display());
                     eprintln!("error: {error}");
                 }
             }
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        outln!("{}", serde_json::to_string_pretty(&reports)?);
     }
     Ok(if all_ok {
         ExitCode::SUCCESS

@@ -1,5 +1,7 @@
 //! Integration tests: the binaries run for real on wheels made here or fetched from PyPI.
 
+#![allow(clippy::disallowed_methods)] // tests use std::fs freely
+
 mod common;
 mod manipulate;
 mod real_wheels;
