@@ -100,6 +100,10 @@ pub struct ManipulateArgs {
     /// Replace an existing, different output file.
     #[arg(long)]
     pub force: bool,
+    /// Skip the fsync before each rename: faster on scratch space. A killed run still never
+    /// leaves a partial wheel; a crash of the machine may leave an empty one.
+    #[arg(long)]
+    pub no_fsync: bool,
     /// Where rewritten wheels go.
     #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
     pub output_dir: PathBuf,

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use crate::cli::ManipulateArgs;
 use crate::layout::Layout;
 use crate::spec::requirements::RequirementEdit;
-use crate::wheel::{Destination, Limits, OutcomeStatus, Rewrite, TagChange, rewrite_wheel};
+use crate::wheel::{Destination, Limits, OutcomeStatus, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
 
 /// Turns the flags into one [`Rewrite`], checking every requirement and rule name up front.
 fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewrite> {
@@ -74,6 +74,10 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         total: args.max_unpacked_size,
         ..Limits::default()
     };
+    let place = PlaceOptions {
+        overwrite: args.force,
+        fsync: !args.no_fsync,
+    };
     let mut failures = 0;
     let mut results = Vec::new();
     for wheel in &wheels {
@@ -84,7 +88,7 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             results.push(serde_json::json!({ "input": wheel, "status": "error", "error": message }));
             continue;
         }
-        match rewrite_wheel(wheel, &rewrite, &destination, args.force, limits) {
+        match rewrite_wheel(wheel, &rewrite, &destination, place, limits) {
             Ok(outcome) => {
                 for note in &outcome.notes {
                     tracing::warn!("{}: {note}", wheel.display());

@@ -1,5 +1,6 @@
 //! Wheels on disk: safe reading, atomic writing, rewriting and verification.
 
+pub mod buffered;
 pub mod reader;
 pub mod rewrite;
 pub mod verify;
@@ -17,6 +18,7 @@ use crate::spec::wheel_info::WheelInfoError;
 pub use reader::{Limits, WheelReader};
 pub use rewrite::{Destination, Outcome, OutcomeStatus, Rewrite, TagChange, rewrite_wheel};
 pub use verify::{VerifyReport, verify_wheel};
+pub use writer::PlaceOptions;
 
 /// What is wrong with a wheel, or with writing one.
 #[derive(Debug, thiserror::Error)]

@@ -1,13 +1,14 @@
 //! Opening a wheel: zip structure checks, `.dist-info` discovery, bounded reads of members.
 
 use std::collections::BTreeSet;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use pep440_rs::Version;
 use zip::ZipArchive;
 
+use super::buffered::SeekBufReader;
 use super::{WheelError, WheelErrorKind};
 use crate::spec::filename::WheelFilename;
 use crate::spec::metadata::Metadata;
@@ -45,7 +46,7 @@ pub struct Entry {
 /// An opened, structurally checked wheel.
 pub struct WheelReader {
     pub path: PathBuf,
-    pub archive: ZipArchive<BufReader<fs_err::File>>,
+    pub archive: ZipArchive<SeekBufReader<fs_err::File>>,
     pub filename: WheelFilename,
     pub entries: Vec<Entry>,
     /// The `.dist-info` directory name, without a trailing slash.
@@ -107,7 +108,7 @@ impl WheelReader {
         let filename = WheelFilename::from_str(file_name)?;
         let file = fs_err::File::open(path)?;
         let archive =
-            ZipArchive::new(BufReader::with_capacity(1 << 16, file)).map_err(|error| match error {
+            ZipArchive::new(SeekBufReader::with_capacity(1 << 18, file)?).map_err(|error| match error {
                 zip::result::ZipError::Io(error) => WheelErrorKind::Io(error),
                 other => WheelErrorKind::NotZip(other.to_string()),
             })?;
@@ -132,7 +133,8 @@ impl WheelReader {
         let mut seen = BTreeSet::new();
         let mut total: u64 = 0;
         for index in 0..self.archive.len() {
-            let file = self.archive.by_index_raw(index)?;
+            // Central-directory data only: no read of the local header.
+            let file = self.archive.by_index_data(index)?;
             let name = file
                 .name()
                 .map_err(|_| WheelErrorKind::Zip(format!("entry {index} has a name that is not UTF-8")))?

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::reader::{Entry, Limits, WheelReader};
-use super::writer::{WheelWriter, copy_atomically};
+use super::writer::{PlaceOptions, WheelWriter, copy_atomically};
 use super::{WheelError, WheelErrorKind};
 use crate::spec::filename::TagSet;
 use crate::spec::record::{HashAlgorithm, RecordEntry, is_record_or_signature};
@@ -116,11 +116,11 @@ pub fn rewrite_wheel(
     input: &Path,
     rewrite: &Rewrite,
     destination: &Destination,
-    overwrite: bool,
+    place: PlaceOptions,
     limits: Limits,
 ) -> Result<Outcome, WheelError> {
     let mut reader = WheelReader::open(input, limits)?;
-    rewrite_opened(&mut reader, rewrite, destination, overwrite).map_err(|kind| WheelError::new(input, kind))
+    rewrite_opened(&mut reader, rewrite, destination, place).map_err(|kind| WheelError::new(input, kind))
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -134,8 +134,9 @@ fn rewrite_opened(
     reader: &mut WheelReader,
     rewrite: &Rewrite,
     destination: &Destination,
-    overwrite: bool,
+    place: PlaceOptions,
 ) -> Result<Outcome, WheelErrorKind> {
+    let overwrite = place.overwrite;
     let old_filename = reader.filename.clone();
     let mut changes = Vec::new();
     let mut notes = Vec::new();
@@ -216,7 +217,7 @@ fn rewrite_opened(
         if output.exists() && !overwrite {
             return Err(WheelErrorKind::OutputExists(output));
         }
-        copy_atomically(&input, &output, overwrite)?;
+        copy_atomically(&input, &output, place)?;
         outcome.status = OutcomeStatus::Copied;
         return Ok(outcome);
     }
@@ -324,13 +325,16 @@ fn rewrite_opened(
         .ok()
         .map(|metadata| metadata.permissions());
     let record_options = record_options.unwrap_or_default();
-    let replace_output = overwrite || (in_place && output_is_input);
+    let place = PlaceOptions {
+        overwrite: overwrite || (in_place && output_is_input),
+        ..place
+    };
     writer.finish(
         &format!("{new_dist_info}/RECORD"),
         record_options,
         permissions,
         &output,
-        replace_output,
+        place,
     )?;
     if in_place && !output_is_input {
         fs_err::remove_file(&input)?;

@@ -1,6 +1,6 @@
 //! Writing a wheel: a temporary file in the destination directory, RECORD last, fsync, rename.
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
@@ -8,12 +8,32 @@ use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
 use super::WheelErrorKind;
+use super::buffered::PositionedWriter;
 use crate::spec::record::{Record, RecordEntry, RecordHash};
+
+/// How a finished file is put in place.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaceOptions {
+    /// Replace an existing destination (otherwise that is an error).
+    pub overwrite: bool,
+    /// fsync the file (and its directory) so the rename survives a crash of the machine.
+    /// Without it a killed process still never leaves a partial file under the final name.
+    pub fsync: bool,
+}
+
+impl Default for PlaceOptions {
+    fn default() -> Self {
+        PlaceOptions {
+            overwrite: false,
+            fsync: true,
+        }
+    }
+}
 
 /// A wheel being written. Dropping it without [`WheelWriter::finish`] deletes the temporary
 /// file, so no partial wheel is ever visible under its final name.
 pub struct WheelWriter {
-    zip: ZipWriter<BufWriter<std::fs::File>>,
+    zip: ZipWriter<PositionedWriter<std::fs::File>>,
     temp_path: TempPath,
     record: Record,
 }
@@ -36,7 +56,7 @@ impl WheelWriter {
             })?;
         let (file, temp_path) = temp.into_parts();
         Ok(WheelWriter {
-            zip: ZipWriter::new(BufWriter::with_capacity(1 << 20, file)),
+            zip: ZipWriter::new(PositionedWriter::with_capacity(1 << 20, file)?),
             temp_path,
             record: Record::default(),
         })
@@ -80,14 +100,14 @@ impl WheelWriter {
     }
 
     /// Writes RECORD (listing itself without a hash), then syncs and moves the file to
-    /// `destination`. With `overwrite` false an existing destination is an error.
+    /// `destination`.
     pub fn finish(
         mut self,
         record_path: &str,
         options: SimpleFileOptions,
         permissions: Option<std::fs::Permissions>,
         destination: &Path,
-        overwrite: bool,
+        place: PlaceOptions,
     ) -> Result<PathBuf, WheelErrorKind> {
         self.record.entries.push(RecordEntry {
             path: record_path.to_string(),
@@ -99,22 +119,22 @@ impl WheelWriter {
         self.zip.start_file(record_path, options)?;
         self.zip.write_all(&record)?;
         let buffered = self.zip.finish()?;
-        let file = buffered
-            .into_inner()
-            .map_err(|error| WheelErrorKind::Io(error.into_error()))?;
-        file.sync_all()?;
+        let file = buffered.into_inner()?;
         if let Some(permissions) = permissions {
             file.set_permissions(permissions)?;
         }
+        if place.fsync {
+            file.sync_all()?;
+        }
         drop(file);
-        persist(self.temp_path, destination, overwrite)?;
+        persist(self.temp_path, destination, place)?;
         Ok(destination.to_path_buf())
     }
 }
 
 /// Renames a finished temporary file to `destination`, atomically.
-pub fn persist(temp_path: TempPath, destination: &Path, overwrite: bool) -> Result<(), WheelErrorKind> {
-    let result = if overwrite {
+pub fn persist(temp_path: TempPath, destination: &Path, place: PlaceOptions) -> Result<(), WheelErrorKind> {
+    let result = if place.overwrite {
         temp_path.persist(destination)
     } else {
         temp_path.persist_noclobber(destination)
@@ -134,9 +154,10 @@ pub fn persist(temp_path: TempPath, destination: &Path, overwrite: bool) -> Resu
         }
     })?;
     // Make the rename itself durable.
-    if let Some(parent) = destination
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
+    if place.fsync
+        && let Some(parent) = destination
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
         && let Ok(directory) = fs_err::File::open(parent)
     {
         let _ = directory.sync_all();
@@ -145,7 +166,7 @@ pub fn persist(temp_path: TempPath, destination: &Path, overwrite: bool) -> Resu
 }
 
 /// Copies a file byte for byte through a temporary file and a rename.
-pub fn copy_atomically(source: &Path, destination: &Path, overwrite: bool) -> Result<(), WheelErrorKind> {
+pub fn copy_atomically(source: &Path, destination: &Path, place: PlaceOptions) -> Result<(), WheelErrorKind> {
     let directory = destination
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -157,8 +178,10 @@ pub fn copy_atomically(source: &Path, destination: &Path, overwrite: bool) -> Re
     let (mut file, temp_path) = temp.into_parts();
     let mut input = fs_err::File::open(source)?;
     std::io::copy(&mut input, &mut file)?;
-    file.sync_all()?;
     file.set_permissions(input.metadata()?.permissions())?;
+    if place.fsync {
+        file.sync_all()?;
+    }
     drop(file);
-    persist(temp_path, destination, overwrite)
+    persist(temp_path, destination, place)
 }
