@@ -82,6 +82,10 @@ pub struct ManipulateArgs {
     /// Remove requirements matched by the layout's stripping rule RULE.
     #[arg(long = "strip", value_name = "RULE")]
     pub strip: Vec<String>,
+    /// Set all three tag parts at once, PYTHON-ABI-PLATFORM; `*` keeps a part
+    /// (`--retag '*-*-linux_x86_64'` turns a manylinux wheel into a linux_x86_64 one).
+    #[arg(long, value_name = "TAGS", conflicts_with_all = ["python_tag", "abi_tag", "platform_tag"])]
+    pub retag: Option<String>,
     /// Set the python tags (e.g. cp312), or add with +TAG.
     #[arg(long, value_name = "TAGS")]
     pub python_tag: Option<String>,

@@ -37,17 +37,30 @@ fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewri
         let rule = layout.strip_rule(name).map_err(anyhow::Error::msg)?;
         edits.push(RequirementEdit::Strip(rule.rule.clone()));
     }
+    let mut tags = TagChange {
+        python: args.python_tag.clone(),
+        abi: args.abi_tag.clone(),
+        platform: args.platform_tag.clone(),
+    };
+    if let Some(retag) = &args.retag {
+        let parts: Vec<&str> = retag.split('-').collect();
+        let [python, abi, platform] = parts.as_slice() else {
+            anyhow::bail!("--retag {retag}: expected PYTHON-ABI-PLATFORM, with `*` for a part to keep");
+        };
+        let part = |text: &str| (text != "*").then(|| text.to_string());
+        tags = TagChange {
+            python: part(python),
+            abi: part(abi),
+            platform: part(platform),
+        };
+    }
     Ok(Rewrite {
         local_label: args
             .insert_local_version
             .then(|| layout.local_version_label.clone()),
         local_tag: args.add_tag.clone(),
         requirement_edits: edits,
-        tags: TagChange {
-            python: args.python_tag.clone(),
-            abi: args.abi_tag.clone(),
-            platform: args.platform_tag.clone(),
-        },
+        tags,
     })
 }
 

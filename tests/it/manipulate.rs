@@ -281,7 +281,7 @@ fn retags_filename_and_wheel_file() {
     spec.wheel = "Wheel-Version: 1.0\nGenerator: bdist_wheel (0.45.1)\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n\n".into();
     let input = spec.write(directory.path());
     let (code, _, stderr) = run(wheelwright()
-        .args(["manipulate", "-i", "--platform-tag", "linux_x86_64", "-o"])
+        .args(["manipulate", "-i", "--retag", "*-*-linux_x86_64", "-o"])
         .arg(directory.path().join("out"))
         .arg(&input));
     assert_eq!(code, 0, "{stderr}");
