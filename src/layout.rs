@@ -39,8 +39,49 @@ struct RawLayout {
     local_version_label: String,
     #[serde(default)]
     python_versions: Vec<String>,
+    default_layer: Option<String>,
+    #[serde(default)]
+    system_libraries: Vec<String>,
+    #[serde(default)]
+    ignored_rpath: Vec<String>,
+    #[serde(default)]
+    provided_by_wheels: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    archs: BTreeMap<String, RawArch>,
+    #[serde(default)]
+    layers: BTreeMap<String, RawLayer>,
     #[serde(default)]
     strip_requirements: BTreeMap<String, RawStripRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArch {
+    #[serde(default)]
+    description: String,
+    level: u8,
+    march: String,
+    cflags: Option<String>,
+    #[serde(default)]
+    features: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    #[serde(default)]
+    description: String,
+    glibc: String,
+    glibcxx: Option<String>,
+    archs: Vec<String>,
+    #[serde(default)]
+    library_dirs: Vec<String>,
+    #[serde(default)]
+    rpath_prefixes: Vec<String>,
+    #[serde(default)]
+    not_arch_rpath: Vec<String>,
+    #[serde(default)]
+    deprecated: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +135,72 @@ pub struct StripRule {
     pub rule: NameRule,
 }
 
+/// A dotted version such as a glibc `2.37`, compared numerically part by part.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DottedVersion(pub Vec<u32>);
+
+impl FromStr for DottedVersion {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        text.split('.')
+            .map(|part| {
+                part.parse::<u32>()
+                    .map_err(|_| format!("`{text}` is not a dotted version like 2.37"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(DottedVersion)
+    }
+}
+
+impl fmt::Display for DottedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "{}", parts.join("."))
+    }
+}
+
+/// A CPU micro-architecture directory of the wheelhouse.
+#[derive(Debug, Clone)]
+pub struct Arch {
+    pub name: String,
+    pub description: String,
+    /// The x86-64 micro-architecture level the arch guarantees (1-4).
+    pub level: u8,
+    pub march: String,
+    pub cflags: String,
+    pub features: Vec<String>,
+}
+
+/// A software layer of the site.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub name: String,
+    pub description: String,
+    pub glibc: DottedVersion,
+    pub glibcxx: Option<DottedVersion>,
+    /// Arch names, in the order the layout lists them.
+    pub archs: Vec<String>,
+    pub library_dirs: Vec<PathBuf>,
+    pub rpath_prefixes: Vec<String>,
+    pub not_arch_rpath: Vec<String>,
+    pub deprecated: bool,
+}
+
+/// A pattern of library file names that another wheel provides.
+#[derive(Debug, Clone)]
+pub struct ProvidedLibrary {
+    pub wheel: String,
+    pub pattern: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl ProvidedLibrary {
+    pub fn matches(&self, library: &str) -> bool {
+        self.matcher.is_match(library)
+    }
+}
+
 /// The resolved, checked layout.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -103,6 +210,14 @@ pub struct Layout {
     pub local_version_label: String,
     pub python_versions: Vec<PythonVersion>,
     pub strip_rules: BTreeMap<String, StripRule>,
+    /// The layer compiled wheels go to when several fit.
+    pub default_layer: Option<String>,
+    pub system_libraries: Vec<String>,
+    pub ignored_rpath: Vec<String>,
+    pub provided_by_wheels: Vec<ProvidedLibrary>,
+    pub archs: BTreeMap<String, Arch>,
+    /// Layers in the order of the file's keys (sorted by name).
+    pub layers: BTreeMap<String, Layer>,
 }
 
 impl Layout {
@@ -221,13 +336,175 @@ impl Layout {
             );
         }
 
+        let mut archs = BTreeMap::new();
+        for (name, arch) in raw.archs {
+            let key = format!("archs.{name}");
+            if !(1..=4).contains(&arch.level) {
+                return Err(invalid(
+                    format!("{key}.level"),
+                    &arch.level.to_string(),
+                    "the x86-64 level is 1, 2, 3 or 4".into(),
+                ));
+            }
+            if arch.march.trim().is_empty() || arch.march.contains(char::is_whitespace) {
+                return Err(invalid(
+                    format!("{key}.march"),
+                    &arch.march,
+                    "one -march value, e.g. x86-64-v3".into(),
+                ));
+            }
+            let cflags = arch.cflags.unwrap_or_else(|| format!("-march={}", arch.march));
+            archs.insert(
+                name.clone(),
+                Arch {
+                    name,
+                    description: arch.description,
+                    level: arch.level,
+                    march: arch.march,
+                    cflags,
+                    features: arch.features,
+                },
+            );
+        }
+
+        let mut layers = BTreeMap::new();
+        for (name, layer) in raw.layers {
+            let key = format!("layers.{name}");
+            if name == "generic" {
+                return Err(invalid(
+                    key,
+                    &name,
+                    "`generic` is the top-level directory of pure wheels, not a layer".into(),
+                ));
+            }
+            let glibc = layer
+                .glibc
+                .parse()
+                .map_err(|message| invalid(format!("{key}.glibc"), &layer.glibc, message))?;
+            let glibcxx = layer
+                .glibcxx
+                .as_deref()
+                .map(|text| {
+                    text.parse()
+                        .map_err(|message| invalid(format!("{key}.glibcxx"), text, message))
+                })
+                .transpose()?;
+            if layer.archs.is_empty() {
+                return Err(invalid(
+                    format!("{key}.archs"),
+                    "[]",
+                    "a layer needs at least one arch".into(),
+                ));
+            }
+            for (index, arch) in layer.archs.iter().enumerate() {
+                if !archs.contains_key(arch) {
+                    let known: Vec<&str> = archs.keys().map(String::as_str).collect();
+                    return Err(invalid(
+                        format!("{key}.archs[{index}]"),
+                        arch,
+                        format!("no such arch (the layout defines: {})", known.join(", ")),
+                    ));
+                }
+            }
+            for (index, directory) in layer.library_dirs.iter().enumerate() {
+                if !Path::new(directory).is_absolute() {
+                    return Err(invalid(
+                        format!("{key}.library_dirs[{index}]"),
+                        directory,
+                        "library directories are absolute paths".into(),
+                    ));
+                }
+            }
+            for (index, prefix) in layer.rpath_prefixes.iter().enumerate() {
+                if prefix.trim().is_empty() {
+                    return Err(invalid(
+                        format!("{key}.rpath_prefixes[{index}]"),
+                        prefix,
+                        "an RPATH prefix may not be empty".into(),
+                    ));
+                }
+            }
+            layers.insert(
+                name.clone(),
+                Layer {
+                    name,
+                    description: layer.description,
+                    glibc,
+                    glibcxx,
+                    archs: layer.archs,
+                    library_dirs: layer.library_dirs.iter().map(PathBuf::from).collect(),
+                    rpath_prefixes: layer.rpath_prefixes,
+                    not_arch_rpath: layer.not_arch_rpath,
+                    deprecated: layer.deprecated,
+                },
+            );
+        }
+        if let Some(default) = &raw.default_layer {
+            match layers.get(default) {
+                None => {
+                    let known: Vec<&str> = layers.keys().map(String::as_str).collect();
+                    return Err(invalid(
+                        "default_layer".into(),
+                        default,
+                        format!("no such layer (the layout defines: {})", known.join(", ")),
+                    ));
+                }
+                Some(layer) if layer.deprecated => {
+                    return Err(invalid(
+                        "default_layer".into(),
+                        default,
+                        "a deprecated layer cannot be the default".into(),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+
+        let mut provided_by_wheels = Vec::new();
+        for (wheel, patterns) in raw.provided_by_wheels {
+            for (index, pattern) in patterns.iter().enumerate() {
+                let matcher = globset::Glob::new(pattern)
+                    .map_err(|error| {
+                        invalid(
+                            format!("provided_by_wheels.{wheel}[{index}]"),
+                            pattern,
+                            error.kind().to_string(),
+                        )
+                    })?
+                    .compile_matcher();
+                provided_by_wheels.push(ProvidedLibrary {
+                    wheel: wheel.clone(),
+                    pattern: pattern.clone(),
+                    matcher,
+                });
+            }
+        }
+
         Ok(Layout {
             source: source_name.to_string(),
             root,
             local_version_label: raw.local_version_label,
             python_versions,
             strip_rules,
+            default_layer: raw.default_layer,
+            system_libraries: raw.system_libraries,
+            ignored_rpath: raw.ignored_rpath,
+            provided_by_wheels,
+            archs,
+            layers,
         })
+    }
+
+    /// Layers wheels may be placed in (not deprecated).
+    pub fn active_layers(&self) -> impl Iterator<Item = &Layer> {
+        self.layers.values().filter(|layer| !layer.deprecated)
+    }
+
+    /// The wheel that provides `library`, if one does.
+    pub fn provider_of(&self, library: &str) -> Option<&ProvidedLibrary> {
+        self.provided_by_wheels
+            .iter()
+            .find(|provided| provided.matches(library))
     }
 
     /// The stripping rule called `name`, or an error listing the known ones.
@@ -276,6 +553,32 @@ mod tests {
     }
 
     #[test]
+    fn the_embedded_layout_describes_the_alliance_tree() {
+        let layout = Layout::embedded().unwrap();
+        assert_eq!(layout.default_layer.as_deref(), Some("gentoo2023"));
+        let gentoo2023 = &layout.layers["gentoo2023"];
+        assert_eq!(gentoo2023.glibc.to_string(), "2.37");
+        assert_eq!(gentoo2023.archs, ["generic", "x86-64-v3", "x86-64-v4"]);
+        assert!(!gentoo2023.deprecated);
+        assert_eq!(
+            layout.layers["gentoo2020"].archs,
+            ["generic", "sse3", "avx", "avx2", "avx512"]
+        );
+        assert!(layout.layers["nix"].deprecated && layout.layers["gentoo"].deprecated);
+        assert_eq!(layout.archs["x86-64-v4"].level, 4);
+        assert_eq!(layout.archs["x86-64-v3"].cflags, "-march=x86-64-v3");
+        assert_eq!(layout.provider_of("libtorch_cpu.so").unwrap().wheel, "torch");
+        assert_eq!(
+            layout.provider_of("libtensorflow_framework.so.2").unwrap().wheel,
+            "tensorflow"
+        );
+        assert!(layout.provider_of("libfoo.so").is_none());
+        let active: Vec<&str> = layout.active_layers().map(|layer| layer.name.as_str()).collect();
+        assert_eq!(active, ["gentoo2020", "gentoo2023"]);
+        assert!("2.37".parse::<DottedVersion>().unwrap() > "2.9".parse().unwrap());
+    }
+
+    #[test]
     fn relative_roots_follow_the_file() {
         let layout = parse("root = \"wh\"\nlocal_version_label = \"site\"\n").unwrap();
         assert_eq!(layout.root, Path::new("/site/wh"));
@@ -303,8 +606,36 @@ mod tests {
                 "test.toml: key `strip_requirements.n.remove[1]` = \"a[\": the pattern `a[` is not a valid glob: unclosed character class; missing ']'",
             ),
         ];
-        for (text, expected) in cases {
-            assert_eq!(parse(text).unwrap_err().to_string(), expected);
+        let base =
+            "root = \"w\"\nlocal_version_label = \"x\"\n[archs.generic]\nlevel = 1\nmarch = \"x86-64\"\n";
+        let more = [
+            (
+                format!("{base}[layers.l]\nglibc = \"2.x\"\narchs = [\"generic\"]\n"),
+                "test.toml: key `layers.l.glibc` = \"2.x\": `2.x` is not a dotted version like 2.37",
+            ),
+            (
+                format!("{base}[layers.l]\nglibc = \"2.30\"\narchs = [\"generic\", \"avx9\"]\n"),
+                "test.toml: key `layers.l.archs[1]` = \"avx9\": no such arch (the layout defines: generic)",
+            ),
+            (
+                format!(
+                    "default_layer = \"old\"\n{base}[layers.old]\nglibc = \"2.30\"\narchs = [\"generic\"]\ndeprecated = true\n"
+                ),
+                "test.toml: key `default_layer` = \"old\": a deprecated layer cannot be the default",
+            ),
+            (
+                base.replace("level = 1", "level = 7"),
+                "test.toml: key `archs.generic.level` = \"7\": the x86-64 level is 1, 2, 3 or 4",
+            ),
+            (
+                format!(
+                    "{base}[layers.l]\nglibc = \"2.30\"\narchs = [\"generic\"]\nlibrary_dirs = [\"lib\"]\n"
+                ),
+                "test.toml: key `layers.l.library_dirs[0]` = \"lib\": library directories are absolute paths",
+            ),
+        ];
+        for (text, expected) in cases.iter().map(|(t, e)| (t.to_string(), *e)).chain(more) {
+            assert_eq!(parse(&text).unwrap_err().to_string(), expected);
         }
     }
 

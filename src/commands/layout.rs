@@ -26,8 +26,39 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                         )
                     })
                     .collect();
+                let archs: serde_json::Map<String, serde_json::Value> = layout
+                    .archs
+                    .values()
+                    .map(|arch| {
+                        (
+                            arch.name.clone(),
+                            serde_json::json!({ "description": arch.description, "level": arch.level, "march": arch.march, "cflags": arch.cflags, "features": arch.features }),
+                        )
+                    })
+                    .collect();
+                let layers: serde_json::Map<String, serde_json::Value> = layout
+                    .layers
+                    .values()
+                    .map(|layer| {
+                        (
+                            layer.name.clone(),
+                            serde_json::json!({
+                                "description": layer.description,
+                                "glibc": layer.glibc.to_string(),
+                                "glibcxx": layer.glibcxx.as_ref().map(ToString::to_string),
+                                "archs": layer.archs,
+                                "library_dirs": layer.library_dirs,
+                                "rpath_prefixes": layer.rpath_prefixes,
+                                "deprecated": layer.deprecated,
+                            }),
+                        )
+                    })
+                    .collect();
                 let value = serde_json::json!({
                     "source": layout.source,
+                    "default_layer": layout.default_layer,
+                    "archs": archs,
+                    "layers": layers,
                     "root": layout.root,
                     "local_version_label": layout.local_version_label,
                     "python_versions": versions,
@@ -39,6 +70,30 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                 outln!("  root                 {}", layout.root.display());
                 outln!("  local version label  {}", layout.local_version_label);
                 outln!("  python versions      {}", versions.join(", "));
+                if let Some(default) = &layout.default_layer {
+                    outln!("  default layer        {default}");
+                }
+                for layer in layout.layers.values() {
+                    outln!(
+                        "  layer {:<14} glibc {}, archs {}{}",
+                        layer.name,
+                        layer.glibc,
+                        layer.archs.join(", "),
+                        if layer.deprecated {
+                            " (deprecated, read-only)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                for arch in layout.archs.values() {
+                    outln!(
+                        "  arch {:<15} x86-64 level {}, {}",
+                        arch.name,
+                        arch.level,
+                        arch.cflags
+                    );
+                }
                 for (name, rule) in &layout.strip_rules {
                     outln!(
                         "  strip rule `{name}`    removes {}; keeps {}",
