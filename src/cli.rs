@@ -39,6 +39,8 @@ pub enum Command {
     Manipulate(Box<ManipulateArgs>),
     /// Check wheels: filename against .dist-info and METADATA, every RECORD hash and size.
     Verify(VerifyArgs),
+    /// Classify wheels from their ELF files: layers, arch, and the wheelhouse directory.
+    Inspect(InspectArgs),
     /// Check or show the wheelhouse layout.
     #[command(subcommand)]
     Layout(LayoutCommand),
@@ -128,6 +130,25 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
     pub max_unpacked_size: u64,
     /// Print the reports as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The wheels to classify.
+    #[arg(value_name = "WHEEL", required = true)]
+    pub wheels: Vec<PathBuf>,
+    /// Skip decoding the machine code (faster; the arch then rests on RPATH, notes and records).
+    #[arg(long)]
+    pub no_scan: bool,
+    /// Threads reading a wheel's members [default: the number of cores, at most 8].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Largest total inflated size accepted per wheel, in bytes (zip-bomb guard).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
+    pub max_unpacked_size: u64,
+    /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -160,6 +160,12 @@ impl fmt::Display for DottedVersion {
     }
 }
 
+impl serde::Serialize for DottedVersion {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// A CPU micro-architecture directory of the wheelhouse.
 #[derive(Debug, Clone)]
 pub struct Arch {

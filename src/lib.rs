@@ -6,8 +6,11 @@
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
+pub mod classify;
 pub mod cli;
 pub mod commands;
+pub mod elf;
+pub mod inspect;
 pub mod layout;
 pub mod spec;
 pub mod wheel;

@@ -1,5 +1,6 @@
 //! The user-facing commands: thin layers that turn arguments into library calls and print.
 
+pub mod inspect;
 pub mod layout;
 pub mod manipulate;
 pub mod verify;
@@ -17,6 +18,10 @@ pub fn run(cli: WheelwrightCli) -> anyhow::Result<ExitCode> {
             manipulate::run(&args, &layout)
         }
         Command::Verify(args) => verify::run(&args),
+        Command::Inspect(args) => {
+            let layout = Layout::load(cli.global.layout.as_deref())?;
+            inspect::run(&args, &layout)
+        }
         Command::Layout(command) => layout::run(&command, cli.global.layout.as_deref()),
     }
 }

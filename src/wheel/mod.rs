@@ -15,7 +15,7 @@ use crate::spec::requirements::RequirementError;
 use crate::spec::version::InvalidLabel;
 use crate::spec::wheel_info::WheelInfoError;
 
-pub use reader::{Limits, WheelReader};
+pub use reader::{Entry, Limits, WheelReader};
 pub use rewrite::{Destination, Outcome, OutcomeStatus, Rewrite, TagChange, rewrite_wheel};
 pub use verify::{VerifyReport, verify_wheel};
 pub use writer::PlaceOptions;

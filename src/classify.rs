@@ -1,0 +1,494 @@
+//! Where a wheel belongs: the layers it works on (and why not the others), the arch it needs
+//! (with the evidence), and its directory in the wheelhouse tree.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::inspect::{ElfMember, WheelElves};
+use crate::layout::{DottedVersion, Layer, Layout};
+
+/// The verdict for one layer.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerVerdict {
+    pub works: bool,
+    /// Why it does not work (empty when it does).
+    pub reasons: Vec<String>,
+    /// Whether DT_NEEDED libraries were looked up in the layer's directories.
+    pub libraries_checked: bool,
+    pub notes: Vec<String>,
+    pub deprecated: bool,
+}
+
+/// The arch a wheel needs, with the evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchVerdict {
+    pub name: String,
+    pub level: u8,
+    pub evidence: Vec<String>,
+}
+
+/// The full answer for one wheel.
+#[derive(Debug, Clone, Serialize)]
+pub struct Classification {
+    pub pure: bool,
+    pub glibc: Option<DottedVersion>,
+    pub layers: BTreeMap<String, LayerVerdict>,
+    pub arch: ArchVerdict,
+    /// `generic` or `<layer>/<arch>`; None when no layer can take the wheel.
+    pub destination: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Classification {
+    /// The destination directory under the layout's root.
+    pub fn destination_path(&self, layout: &Layout) -> Option<PathBuf> {
+        self.destination
+            .as_ref()
+            .map(|relative| layout.root.join(relative))
+    }
+}
+
+/// What the machine can tell about a library directory; a trait so tests can fake layers.
+pub trait LibraryLookup {
+    fn directory_exists(&self, directory: &Path) -> bool;
+    fn library_exists(&self, directory: &Path, name: &str) -> bool;
+}
+
+/// The real filesystem.
+pub struct Filesystem;
+
+impl LibraryLookup for Filesystem {
+    fn directory_exists(&self, directory: &Path) -> bool {
+        directory.is_dir()
+    }
+
+    fn library_exists(&self, directory: &Path, name: &str) -> bool {
+        directory.join(name).exists()
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// Search-path entries that are relative to the object itself.
+fn is_origin_relative(entry: &str) -> bool {
+    entry.starts_with("$ORIGIN") || entry.starts_with("${ORIGIN}")
+}
+
+/// The layer an absolute RPATH entry points into, if any.
+fn layer_of_path<'a>(layout: &'a Layout, entry: &str) -> Option<&'a Layer> {
+    layout
+        .layers
+        .values()
+        .filter_map(|layer| {
+            layer
+                .rpath_prefixes
+                .iter()
+                .filter(|prefix| {
+                    entry.starts_with(prefix.as_str()) || format!("{entry}/").starts_with(prefix.as_str())
+                })
+                .map(|prefix| prefix.len())
+                .max()
+                .map(|length| (length, layer))
+        })
+        .max_by_key(|(length, _)| *length)
+        .map(|(_, layer)| layer)
+}
+
+/// RPATH and RUNPATH entries that carry information (not `$ORIGIN`, not ignored).
+fn search_paths<'a>(layout: &'a Layout, member: &'a ElfMember) -> impl Iterator<Item = &'a String> + 'a {
+    member
+        .info
+        .rpath
+        .iter()
+        .chain(&member.info.runpath)
+        .filter(|entry| !is_origin_relative(entry))
+        .filter(|entry| {
+            !layout
+                .ignored_rpath
+                .iter()
+                .any(|ignored| entry.contains(ignored.as_str()))
+        })
+}
+
+/// The features each x86-64 level adds, for turning an ISA note into feature requirements.
+fn level_features(level: u8) -> &'static [&'static str] {
+    match level {
+        2 => &["pni", "ssse3", "sse4_1", "sse4_2", "popcnt", "cx16"],
+        3 => &["avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe"],
+        4 => &["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"],
+        _ => &[],
+    }
+}
+
+fn is_system_library(layout: &Layout, name: &str) -> bool {
+    layout.system_libraries.iter().any(|system| system == name)
+        || name.starts_with("libpython3")
+        || name.starts_with("ld-linux")
+}
+
+fn judge_layer(
+    layout: &Layout,
+    layer: &Layer,
+    elves: &WheelElves,
+    lookup: &dyn LibraryLookup,
+) -> LayerVerdict {
+    let mut reasons = Vec::new();
+    let mut notes = Vec::new();
+    // Symbol versions.
+    for member in &elves.members {
+        if let Some(glibc) = &member.info.glibc
+            && glibc > &layer.glibc
+        {
+            reasons.push(format!(
+                "`{}` needs GLIBC_{glibc}, the layer has glibc {}",
+                member.path, layer.glibc
+            ));
+        }
+        if let (Some(needed), Some(available)) = (&member.info.glibcxx, &layer.glibcxx)
+            && needed > available
+        {
+            reasons.push(format!(
+                "`{}` needs GLIBCXX_{needed}, the layer's libstdc++ has GLIBCXX_{available}",
+                member.path
+            ));
+        }
+    }
+    // Search paths into another layer.
+    for member in &elves.members {
+        for entry in search_paths(layout, member) {
+            if let Some(other) = layer_of_path(layout, entry)
+                && other.name != layer.name
+            {
+                reasons.push(format!(
+                    "`{}` has RPATH `{entry}`, which points into layer {}",
+                    member.path, other.name
+                ));
+            }
+        }
+    }
+    // Libraries.
+    let bundled: BTreeSet<&str> = elves
+        .members
+        .iter()
+        .flat_map(|member| std::iter::once(file_name(&member.path)).chain(member.info.soname.as_deref()))
+        .collect();
+    let present_directories: Vec<PathBuf> = layer
+        .library_dirs
+        .iter()
+        .filter(|directory| lookup.directory_exists(directory))
+        .cloned()
+        .collect();
+    let libraries_checked = !present_directories.is_empty();
+    let mut unchecked = BTreeSet::new();
+    let mut from_wheels = BTreeSet::new();
+    let mut missing = BTreeMap::new();
+    for member in &elves.members {
+        let own_directories: Vec<PathBuf> = search_paths(layout, member)
+            .filter(|entry| layer_of_path(layout, entry).is_some_and(|owner| owner.name == layer.name))
+            .map(PathBuf::from)
+            .filter(|directory| lookup.directory_exists(directory))
+            .collect();
+        for needed in &member.info.needed {
+            if bundled.contains(needed.as_str()) || is_system_library(layout, needed) {
+                continue;
+            }
+            if let Some(provider) = layout.provider_of(needed) {
+                from_wheels.insert(format!("{needed} (from the {} wheel)", provider.wheel));
+                continue;
+            }
+            let directories: Vec<&PathBuf> = present_directories.iter().chain(&own_directories).collect();
+            if directories.is_empty() {
+                unchecked.insert(needed.clone());
+                continue;
+            }
+            if !directories
+                .iter()
+                .any(|directory| lookup.library_exists(directory, needed))
+            {
+                missing
+                    .entry(needed.clone())
+                    .or_insert_with(|| member.path.clone());
+            }
+        }
+    }
+    for (library, member) in missing {
+        reasons.push(format!(
+            "`{library}` (needed by `{member}`) is not in the layer's library directories"
+        ));
+    }
+    if !from_wheels.is_empty() {
+        notes.push(format!(
+            "libraries other wheels provide: {}",
+            from_wheels.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !unchecked.is_empty() {
+        notes.push(format!(
+            "the layer's library directories are not on this machine, so these were not looked up: {} (judged on glibc and RPATH only)",
+            unchecked.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    LayerVerdict {
+        works: reasons.is_empty(),
+        reasons,
+        libraries_checked,
+        notes,
+        deprecated: layer.deprecated,
+    }
+}
+
+/// The lowest arch of `layer` that every requirement fits, with the evidence.
+fn judge_arch(layout: &Layout, layer: &Layer, elves: &WheelElves) -> ArchVerdict {
+    let mut evidence = Vec::new();
+    let mut required: BTreeMap<String, String> = BTreeMap::new();
+    let mut named: Option<(&crate::layout::Arch, String)> = None;
+    let not_arch: Vec<&String> = layout
+        .layers
+        .values()
+        .flat_map(|layer| &layer.not_arch_rpath)
+        .collect();
+    for member in &elves.members {
+        for entry in search_paths(layout, member) {
+            if not_arch.iter().any(|pattern| entry.contains(pattern.as_str())) {
+                continue;
+            }
+            let with_slash = format!("{entry}/");
+            for arch in layout.archs.values() {
+                if arch.name != "generic" && with_slash.contains(&format!("/{}/", arch.name)) {
+                    let reason = format!(
+                        "`{}` has RPATH `{entry}`, built against arch {}",
+                        member.path, arch.name
+                    );
+                    if named
+                        .as_ref()
+                        .is_none_or(|(current, _)| arch.level > current.level)
+                    {
+                        named = Some((arch, reason));
+                    }
+                }
+            }
+        }
+        if let Some(level) = member.info.isa_note.filter(|level| *level > 1) {
+            for feature in level_features(level) {
+                required
+                    .entry(feature.to_string())
+                    .or_insert_with(|| member.path.clone());
+            }
+            evidence.push(format!(
+                "`{}` is marked as needing x86-64-v{level} (GNU property note)",
+                member.path
+            ));
+        }
+        if let Some(scan) = &member.info.instructions {
+            for feature in &scan.unguarded_features {
+                required
+                    .entry(feature.clone())
+                    .or_insert_with(|| member.path.clone());
+            }
+            if scan.unguarded_level > 1 {
+                evidence.push(format!(
+                    "`{}` uses x86-64-v{} instructions without a CPU check ({}{})",
+                    member.path,
+                    scan.unguarded_level,
+                    scan.unguarded_features
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if scan.examples.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; e.g. {}", scan.examples.join(", "))
+                    }
+                ));
+            } else if scan.max_level > 1 && !scan.dispatch.is_empty() {
+                evidence.push(format!(
+                    "`{}` has x86-64-v{} code only behind run-time dispatch ({})",
+                    member.path,
+                    scan.max_level,
+                    scan.dispatch.join(", ")
+                ));
+            }
+        }
+    }
+    if let Some(arch) = elves
+        .build_record
+        .as_ref()
+        .and_then(|record| record.get("arch"))
+        .and_then(|arch| arch.as_str())
+        .and_then(|name| layout.archs.get(name))
+        && arch.name != "generic"
+    {
+        let reason = format!("the wheel's build record says it was built for {}", arch.name);
+        if named
+            .as_ref()
+            .is_none_or(|(current, _)| arch.level > current.level)
+        {
+            named = Some((arch, reason));
+        }
+    }
+
+    // Archs of the layer by level, with what each guarantees (its features and those below).
+    let mut archs: Vec<&crate::layout::Arch> = layer
+        .archs
+        .iter()
+        .filter_map(|name| layout.archs.get(name))
+        .collect();
+    archs.sort_by_key(|arch| arch.level);
+    let known: BTreeSet<&str> = archs
+        .iter()
+        .flat_map(|arch| arch.features.iter().map(String::as_str))
+        .collect();
+    let needed: BTreeSet<&str> = required
+        .keys()
+        .map(String::as_str)
+        .filter(|feature| known.contains(feature))
+        .collect();
+    let ignored: Vec<&str> = required
+        .keys()
+        .map(String::as_str)
+        .filter(|feature| !known.contains(feature))
+        .collect();
+    if !ignored.is_empty() {
+        evidence.push(format!(
+            "features no arch of {} distinguishes (every node has them, or none is promised): {}",
+            layer.name,
+            ignored.join(", ")
+        ));
+    }
+    let guarantees = |candidate: &crate::layout::Arch| -> BTreeSet<&str> {
+        archs
+            .iter()
+            .filter(|arch| arch.level <= candidate.level)
+            .flat_map(|arch| arch.features.iter().map(String::as_str))
+            .collect()
+    };
+    let mut chosen = archs
+        .iter()
+        .find(|arch| needed.iter().all(|feature| guarantees(arch).contains(feature)))
+        .copied();
+    if chosen.is_none() {
+        evidence.push(format!(
+            "no arch of {} guarantees all of: {}; taking its highest",
+            layer.name,
+            needed.iter().copied().collect::<Vec<_>>().join(", ")
+        ));
+        chosen = archs.last().copied();
+    }
+    if let Some((arch, reason)) = named {
+        evidence.insert(0, reason);
+        if layer.archs.contains(&arch.name) && chosen.is_none_or(|chosen| arch.level >= chosen.level) {
+            chosen = Some(arch);
+        } else if !layer.archs.contains(&arch.name) {
+            evidence.push(format!("layer {} has no {} directory", layer.name, arch.name));
+        }
+    }
+    match chosen {
+        Some(arch) => ArchVerdict {
+            name: arch.name.clone(),
+            level: arch.level,
+            evidence,
+        },
+        None => ArchVerdict {
+            name: "generic".to_string(),
+            level: 1,
+            evidence,
+        },
+    }
+}
+
+/// Classifies a wheel from its ELF members.
+pub fn classify(layout: &Layout, elves: &WheelElves, lookup: &dyn LibraryLookup) -> Classification {
+    let glibc = elves
+        .members
+        .iter()
+        .filter_map(|member| member.info.glibc.clone())
+        .max();
+    if elves.members.is_empty() {
+        let layers = layout
+            .layers
+            .values()
+            .map(|layer| {
+                (
+                    layer.name.clone(),
+                    LayerVerdict {
+                        works: true,
+                        reasons: Vec::new(),
+                        libraries_checked: true,
+                        notes: Vec::new(),
+                        deprecated: layer.deprecated,
+                    },
+                )
+            })
+            .collect();
+        return Classification {
+            pure: true,
+            glibc,
+            layers,
+            arch: ArchVerdict {
+                name: "generic".to_string(),
+                level: 1,
+                evidence: vec!["no compiled code".to_string()],
+            },
+            destination: Some("generic".to_string()),
+            notes: Vec::new(),
+        };
+    }
+    let layers: BTreeMap<String, LayerVerdict> = layout
+        .layers
+        .values()
+        .map(|layer| (layer.name.clone(), judge_layer(layout, layer, elves, lookup)))
+        .collect();
+    let mut notes = Vec::new();
+    let active: Vec<&Layer> = layout.active_layers().collect();
+    let working: Vec<&Layer> = active
+        .iter()
+        .copied()
+        .filter(|layer| layers[&layer.name].works)
+        .collect();
+    let target = layout
+        .default_layer
+        .as_ref()
+        .and_then(|name| working.iter().find(|layer| &layer.name == name))
+        .or_else(|| working.iter().max_by(|a, b| a.glibc.cmp(&b.glibc)))
+        .copied();
+    let Some(target) = target else {
+        let arch = ArchVerdict {
+            name: "generic".to_string(),
+            level: 1,
+            evidence: Vec::new(),
+        };
+        notes.push("the wheel works on no layer that takes new wheels".to_string());
+        return Classification {
+            pure: false,
+            glibc,
+            layers,
+            arch,
+            destination: None,
+            notes,
+        };
+    };
+    let arch = judge_arch(layout, target, elves);
+    let everywhere = working.len() == active.len();
+    let destination = if everywhere && arch.name == "generic" {
+        "generic".to_string()
+    } else {
+        if !everywhere {
+            let others: Vec<&str> = working.iter().map(|layer| layer.name.as_str()).collect();
+            notes.push(format!("works on: {}", others.join(", ")));
+        }
+        format!("{}/{}", target.name, arch.name)
+    };
+    Classification {
+        pure: false,
+        glibc,
+        layers,
+        arch,
+        destination: Some(destination),
+        notes,
+    }
+}

@@ -1,0 +1,203 @@
+//! ELF inspection of wheel members: dependencies, search paths, symbol versions, ISA notes and
+//! the instruction set actually used (see [`isa`]). Our own reading over goblin: no ldd, no
+//! patchelf, nothing executed.
+
+pub mod isa;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use goblin::elf::Elf;
+use serde::Serialize;
+
+use crate::layout::DottedVersion;
+
+pub use isa::InstructionScan;
+
+/// What kind of ELF object a member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ElfKind {
+    SharedObject,
+    Executable,
+    Relocatable,
+    Other,
+}
+
+/// Why a member that looks like it should be ELF cannot be inspected.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ElfProblem {
+    #[error("not an ELF file")]
+    NotElf,
+    #[error("a damaged or truncated ELF file ({0})")]
+    Damaged(String),
+    #[error("a 32-bit ELF file; x86-64 wheels need 64-bit objects")]
+    ThirtyTwoBit,
+    #[error("an ELF file for another machine ({0}), not x86-64")]
+    OtherMachine(String),
+}
+
+/// Everything wheelwright reads from one ELF file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ElfInfo {
+    pub kind: ElfKind,
+    pub soname: Option<String>,
+    pub needed: Vec<String>,
+    pub rpath: Vec<String>,
+    pub runpath: Vec<String>,
+    pub interpreter: Option<String>,
+    /// Version names required from each library (`libc.so.6` -> `GLIBC_2.17`, ...).
+    pub symbol_versions: BTreeMap<String, BTreeSet<String>>,
+    /// The newest `GLIBC_x.y` required.
+    pub glibc: Option<DottedVersion>,
+    /// The newest `GLIBCXX_x.y.z` required.
+    pub glibcxx: Option<DottedVersion>,
+    /// The newest `CXXABI_x.y.z` required.
+    pub cxxabi: Option<DottedVersion>,
+    /// The x86-64 level from the GNU property note (`GNU_PROPERTY_X86_ISA_1_NEEDED`).
+    pub isa_note: Option<u8>,
+    /// The instructions used, when scanned.
+    pub instructions: Option<InstructionScan>,
+}
+
+/// Whether `bytes` start like an ELF file.
+pub fn is_elf(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x7fELF")
+}
+
+fn newest(versions: &BTreeMap<String, BTreeSet<String>>, prefix: &str) -> Option<DottedVersion> {
+    versions
+        .values()
+        .flatten()
+        .filter_map(|name| name.strip_prefix(prefix))
+        .filter_map(|version| version.parse::<DottedVersion>().ok())
+        .max()
+}
+
+fn split_paths(entries: &[&str]) -> Vec<String> {
+    entries
+        .iter()
+        .flat_map(|entry| entry.split(':'))
+        .filter(|path| !path.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The x86 ISA level needed, from a `.note.gnu.property` note.
+fn isa_needed(elf: &Elf<'_>, bytes: &[u8]) -> Option<u8> {
+    const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
+    const GNU_PROPERTY_X86_ISA_1_NEEDED: u32 = 0xc000_8002;
+    let alignment = if elf.is_64 { 8 } else { 4 };
+    let mut level = None;
+    for note in elf.iter_note_sections(bytes, None)?.flatten() {
+        if note.n_type != NT_GNU_PROPERTY_TYPE_0 || note.name != "GNU" {
+            continue;
+        }
+        let mut desc = note.desc;
+        while desc.len() >= 8 {
+            let kind = u32::from_le_bytes([desc[0], desc[1], desc[2], desc[3]]);
+            let size = u32::from_le_bytes([desc[4], desc[5], desc[6], desc[7]]) as usize;
+            let Some(data) = desc.get(8..8 + size) else { break };
+            if kind == GNU_PROPERTY_X86_ISA_1_NEEDED && size >= 4 {
+                let bits = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+                // Bit 0 baseline, 1 v2, 2 v3, 3 v4.
+                let found = (0..4)
+                    .rev()
+                    .find(|bit| bits & (1 << bit) != 0)
+                    .map(|bit| bit as u8 + 1);
+                level = level.max(found);
+            }
+            let padded = (8 + size).div_ceil(alignment) * alignment;
+            desc = desc.get(padded..).unwrap_or_default();
+        }
+    }
+    level
+}
+
+/// Reads an ELF file; `scan` also decodes its executable code.
+pub fn inspect_elf(bytes: &[u8], scan: bool) -> Result<ElfInfo, ElfProblem> {
+    if !is_elf(bytes) {
+        return Err(ElfProblem::NotElf);
+    }
+    // EI_CLASS is byte 4: 1 = 32-bit, 2 = 64-bit.
+    if bytes.get(4) == Some(&1) {
+        return Err(ElfProblem::ThirtyTwoBit);
+    }
+    let elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    if !elf.is_64 {
+        return Err(ElfProblem::ThirtyTwoBit);
+    }
+    if elf.header.e_machine != goblin::elf::header::EM_X86_64 {
+        return Err(ElfProblem::OtherMachine(
+            goblin::elf::header::machine_to_str(elf.header.e_machine).to_string(),
+        ));
+    }
+    let kind = match elf.header.e_type {
+        goblin::elf::header::ET_DYN if elf.interpreter.is_some() && elf.soname.is_none() => {
+            ElfKind::Executable
+        }
+        goblin::elf::header::ET_DYN => ElfKind::SharedObject,
+        goblin::elf::header::ET_EXEC => ElfKind::Executable,
+        goblin::elf::header::ET_REL => ElfKind::Relocatable,
+        _ => ElfKind::Other,
+    };
+    let mut symbol_versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    if let Some(verneed) = &elf.verneed {
+        for need in verneed.iter() {
+            let library = elf.dynstrtab.get_at(need.vn_file).unwrap_or("?").to_string();
+            let names = symbol_versions.entry(library).or_default();
+            for aux in need.iter() {
+                if let Some(name) = elf.dynstrtab.get_at(aux.vna_name) {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+    }
+    let instructions = if scan { Some(isa::scan(&elf, bytes)) } else { None };
+    Ok(ElfInfo {
+        kind,
+        soname: elf.soname.map(str::to_string),
+        needed: elf.libraries.iter().map(|library| library.to_string()).collect(),
+        rpath: split_paths(&elf.rpaths),
+        runpath: split_paths(&elf.runpaths),
+        interpreter: elf.interpreter.map(str::to_string),
+        glibc: newest(&symbol_versions, "GLIBC_"),
+        glibcxx: newest(&symbol_versions, "GLIBCXX_"),
+        cxxabi: newest(&symbol_versions, "CXXABI_"),
+        symbol_versions,
+        isa_note: isa_needed(&elf, bytes),
+        instructions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_is_not_x86_64_elf() {
+        assert_eq!(inspect_elf(b"hello", true).unwrap_err(), ElfProblem::NotElf);
+        let mut header = b"\x7fELF\x01\x01\x01".to_vec();
+        header.resize(64, 0);
+        assert_eq!(inspect_elf(&header, true).unwrap_err(), ElfProblem::ThirtyTwoBit);
+        let mut truncated = b"\x7fELF\x02\x01\x01".to_vec();
+        truncated.resize(20, 0);
+        assert!(matches!(
+            inspect_elf(&truncated, true).unwrap_err(),
+            ElfProblem::Damaged(_)
+        ));
+    }
+
+    #[test]
+    fn reads_this_test_binary() {
+        // The running test executable is a real x86-64 ELF file linked against glibc.
+        let bytes = fs_err::read(std::env::current_exe().unwrap()).unwrap();
+        let info = inspect_elf(&bytes, false).unwrap();
+        assert!(
+            info.needed.iter().any(|library| library == "libc.so.6"),
+            "{:?}",
+            info.needed
+        );
+        assert!(info.glibc.is_some());
+        assert!(matches!(info.kind, ElfKind::Executable | ElfKind::SharedObject));
+    }
+}
