@@ -81,6 +81,7 @@ fn inspect_entry(archive: &mut Archive, entry: &Entry, scan: bool) -> Result<Opt
             Ok(None)
         };
     }
+    let started = std::time::Instant::now();
     let mut bytes = Vec::with_capacity(entry.size as usize);
     bytes.extend_from_slice(&head[..head_length]);
     file.take(entry.size.saturating_sub(head_length as u64) + 1)
@@ -89,7 +90,15 @@ fn inspect_entry(archive: &mut Archive, entry: &Entry, scan: bool) -> Result<Opt
     if bytes.len() as u64 > entry.size {
         return Err(format!("{}: inflates past its declared size", entry.name));
     }
-    match inspect_elf(&bytes, scan) {
+    let inflated = started.elapsed();
+    let result = inspect_elf(&bytes, scan);
+    tracing::debug!(
+        "{}: {} bytes inflated in {inflated:.2?}, inspected in {:.2?}",
+        entry.name,
+        bytes.len(),
+        started.elapsed() - inflated
+    );
+    match result {
         Ok(info) => Ok(Some(ElfMember {
             path: entry.name.clone(),
             info,

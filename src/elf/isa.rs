@@ -336,7 +336,7 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
             continue;
         };
         bytes_decoded += code.len() as u64;
-        let mut decoder = Decoder::with_ip(64, code, section.sh_addr, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(64, code, section.sh_addr, DecoderOptions::NO_INVALID_CHECK);
         // Functions are sorted; walk them alongside the instructions.
         let mut next = functions.partition_point(|function| function.end <= section.sh_addr);
         while decoder.can_decode() {
