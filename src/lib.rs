@@ -12,5 +12,6 @@ pub mod commands;
 pub mod elf;
 pub mod inspect;
 pub mod layout;
+pub mod recipe;
 pub mod spec;
 pub mod wheel;
