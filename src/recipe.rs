@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use crate::layout::PythonVersion;
 
 /// Where the sources come from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Source {
     /// The sdist from PyPI (`pip download --no-binary :all:`); a pure wheel if that is all
     /// there is.
+    #[default]
     Pypi,
     /// An archive at a URL.
     Url { url: String },
