@@ -44,6 +44,9 @@ pub enum Command {
     /// Check or show the wheelhouse layout.
     #[command(subcommand)]
     Layout(LayoutCommand),
+    /// Check or show build recipes (recipes/*.yaml).
+    #[command(subcommand)]
+    Recipe(RecipeCommand),
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +168,58 @@ pub enum LayoutCommand {
     },
     /// Print the embedded default layout.
     Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecipeCommand {
+    /// Validate recipes: every *.yaml in the recipes directory, or the files given.
+    Check(RecipeCheckArgs),
+    /// Print the recipe resolved for one version, Python and arch, as JSON.
+    Show(RecipeShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecipeCheckArgs {
+    /// Recipe files to check [default: every *.yaml in the recipes directory].
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// The recipes directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "WHEELWRIGHT_RECIPES",
+        default_value = "recipes"
+    )]
+    pub recipes: PathBuf,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecipeShowArgs {
+    /// The package (any spelling; PEP 503 normalised to find the file).
+    pub name: String,
+    /// The recipes directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "WHEELWRIGHT_RECIPES",
+        default_value = "recipes"
+    )]
+    pub recipes: PathBuf,
+    /// The package version to resolve for [default: none: no per-version override applies].
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// The Python version (`{{ python }}`).
+    #[arg(long, value_name = "X.Y", default_value = "3.12")]
+    pub python: String,
+    /// The arch, from the layout (`{{ arch }}`, `{{ march }}`, `{{ cflags }}`).
+    #[arg(long, value_name = "ARCH", default_value = "x86-64-v3")]
+    pub arch: String,
+    /// The layer (`{{ layer }}`) [default: the layout's default layer].
+    #[arg(long, value_name = "LAYER")]
+    pub layer: Option<String>,
 }
 
 /// Sends `tracing` output to stderr at the level the flags ask for.

@@ -3,6 +3,7 @@
 pub mod inspect;
 pub mod layout;
 pub mod manipulate;
+pub mod recipe;
 pub mod verify;
 
 use std::process::ExitCode;
@@ -23,5 +24,6 @@ pub fn run(cli: WheelwrightCli) -> anyhow::Result<ExitCode> {
             inspect::run(&args, &layout)
         }
         Command::Layout(command) => layout::run(&command, cli.global.layout.as_deref()),
+        Command::Recipe(command) => recipe::run(&command, cli.global.layout.as_deref()),
     }
 }
