@@ -6,6 +6,7 @@
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
+pub mod build;
 pub mod classify;
 pub mod cli;
 pub mod commands;
@@ -14,4 +15,5 @@ pub mod inspect;
 pub mod layout;
 pub mod recipe;
 pub mod spec;
+pub mod tools;
 pub mod wheel;

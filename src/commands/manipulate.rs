@@ -61,6 +61,7 @@ fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewri
         local_tag: args.add_tag.clone(),
         requirement_edits: edits,
         tags,
+        dist_info_files: Vec::new(),
     })
 }
 

@@ -63,6 +63,9 @@ pub struct Rewrite {
     pub local_tag: Option<String>,
     pub requirement_edits: Vec<RequirementEdit>,
     pub tags: TagChange,
+    /// Files to write into the `.dist-info` directory (file name, bytes), replacing any of
+    /// the same name: wheelwright's build record.
+    pub dist_info_files: Vec<(String, Vec<u8>)>,
 }
 
 impl Rewrite {
@@ -181,9 +184,22 @@ fn rewrite_opened(
     let new_filename = old_filename.with_version(&version).with_tags(tags);
     let metadata_bytes = metadata.to_bytes();
     let wheel_bytes = wheel_info.to_bytes();
+    let mut added_files = Vec::new();
+    for (name, bytes) in &rewrite.dist_info_files {
+        let path = format!("{}/{name}", reader.dist_info);
+        let unchanged = reader.entry(&path).is_some()
+            && reader.read_member(&path).ok().as_deref() == Some(bytes.as_slice());
+        if !unchanged {
+            changes.push(format!("wrote {name} into .dist-info"));
+            added_files.push((name.clone(), bytes.clone()));
+        }
+    }
     let metadata_changed = metadata != reader.metadata;
     let wheel_changed = wheel_info != reader.wheel_info;
-    let changed = metadata_changed || wheel_changed || new_filename.to_string() != old_filename.to_string();
+    let changed = metadata_changed
+        || wheel_changed
+        || !added_files.is_empty()
+        || new_filename.to_string() != old_filename.to_string();
 
     let input = reader.path.clone();
     let directory = match destination {
@@ -268,6 +284,14 @@ fn rewrite_opened(
             listed.remove(entry.name.as_str());
             continue;
         }
+        let replaced_by_new = entry
+            .name
+            .strip_prefix(&format!("{old_dist_info}/"))
+            .is_some_and(|file| added_files.iter().any(|(name, _)| name == file));
+        if replaced_by_new {
+            listed.remove(entry.name.as_str());
+            continue;
+        }
         let replacement = if entry.name == metadata_path && metadata_changed {
             Some(&metadata_bytes)
         } else if entry.name == wheel_path && wheel_changed {
@@ -320,6 +344,10 @@ fn rewrite_opened(
             missing.len(),
             missing.join(", ")
         ));
+    }
+    for (name, bytes) in &added_files {
+        let options = record_options.unwrap_or_default();
+        writer.write_file(&format!("{new_dist_info}/{name}"), bytes, options)?;
     }
     let permissions = fs_err::metadata(&input)
         .ok()

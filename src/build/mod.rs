@@ -1,0 +1,972 @@
+//! The build: for one package, per cell (Python x arch), fetch the source once, build with a
+//! real frontend, post-process the wheel, smoke-test it in a fresh environment, and report.
+
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::classify::{Filesystem, classify};
+use crate::inspect::read_wheel_elves;
+use crate::layout::{Layout, PythonVersion};
+use crate::recipe::{ResolvedRecipe, TemplateContext};
+use crate::spec::requirements::RequirementEdit;
+use crate::tools::{CommandFailed, Invocation, capture, find_python, find_uv, run_logged, run_shell};
+use crate::wheel::{Destination, Limits, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildRequest {
+    pub package: String,
+    pub version: Option<String>,
+    pub pythons: Vec<PythonVersion>,
+    pub archs: Vec<String>,
+    pub layer: String,
+    /// Where finished wheels are staged.
+    pub output: PathBuf,
+    /// Build directories and logs.
+    pub work: PathBuf,
+    /// Cached sources.
+    pub cache: PathBuf,
+    pub keep_build_dir: bool,
+    /// Let the smoke test fetch missing dependencies from PyPI.
+    pub test_dependencies_from_pypi: bool,
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cell {
+    pub python: PythonVersion,
+    pub arch: String,
+}
+
+/// The plan: cells in build order.
+pub fn matrix(request: &BuildRequest, skip_python: &[PythonVersion]) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for arch in &request.archs {
+        for python in &request.pythons {
+            if !skip_python.contains(python) {
+                cells.push(Cell {
+                    python: *python,
+                    arch: arch.clone(),
+                });
+            }
+        }
+    }
+    cells
+}
+
+/// How one cell ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct CellResult {
+    pub python: String,
+    pub arch: String,
+    pub wheel: Option<PathBuf>,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    /// `passed`, `failed`, `not run`.
+    pub test: String,
+    pub seconds: f64,
+    pub error: Option<String>,
+    pub log: PathBuf,
+    /// Set when this cell reuses another cell's wheel (pure or abi3).
+    pub same_as: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// The result of a package build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub package: String,
+    pub version: String,
+    pub source: Option<source::FetchedSource>,
+    pub cells: Vec<CellResult>,
+    pub march_native_rewritten: Vec<String>,
+    pub seconds: f64,
+    pub compile_seconds: f64,
+}
+
+impl BuildReport {
+    pub fn ok(&self) -> bool {
+        !self.cells.is_empty() && self.cells.iter().all(|cell| cell.error.is_none())
+    }
+}
+
+/// A Python environment made for building or testing.
+struct Environment {
+    python: PathBuf,
+    bin: PathBuf,
+}
+
+fn make_environment(interpreter: &Path, directory: &Path, log: &Path) -> Result<Environment, CommandFailed> {
+    let invocation = Invocation {
+        environment: BTreeMap::from([("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
+        ..Invocation::default()
+    };
+    if directory.exists() {
+        let _ = fs_err::remove_dir_all(directory);
+    }
+    match find_uv() {
+        Some(uv) => run_logged(
+            "uv venv",
+            &uv,
+            &[
+                "venv".into(),
+                "--seed".into(),
+                "--quiet".into(),
+                "--python".into(),
+                interpreter.display().to_string(),
+                directory.display().to_string(),
+            ],
+            &invocation,
+            log,
+        )?,
+        None => run_logged(
+            "python -m venv",
+            interpreter,
+            &["-m".into(), "venv".into(), directory.display().to_string()],
+            &invocation,
+            log,
+        )?,
+    }
+    Ok(Environment {
+        python: directory.join("bin/python"),
+        bin: directory.join("bin"),
+    })
+}
+
+/// Installs requirements into an environment (uv when present, else pip).
+fn install(
+    environment: &Environment,
+    arguments: &[String],
+    what: &str,
+    log: &Path,
+    invocation: &Invocation,
+) -> Result<(), CommandFailed> {
+    if arguments.is_empty() {
+        return Ok(());
+    }
+    match find_uv() {
+        Some(uv) => {
+            let mut args = vec![
+                "pip".into(),
+                "install".into(),
+                "--python".into(),
+                environment.python.display().to_string(),
+            ];
+            args.extend(arguments.iter().cloned());
+            run_logged(what, &uv, &args, invocation, log)
+        }
+        None => {
+            let mut args = vec![
+                "-m".into(),
+                "pip".into(),
+                "install".into(),
+                "--disable-pip-version-check".into(),
+            ];
+            args.extend(arguments.iter().cloned());
+            run_logged(what, &environment.python, &args, invocation, log)
+        }
+    }
+}
+
+/// The `[build-system] requires` of a source tree (setuptools when there is no pyproject.toml).
+fn build_requirements(source: &Path) -> Vec<String> {
+    let text = fs_err::read_to_string(source.join("pyproject.toml")).ok();
+    let table: Option<toml::Table> = text.and_then(|text| toml::from_str(&text).ok());
+    let requires = table
+        .as_ref()
+        .and_then(|table| table.get("build-system"))
+        .and_then(|system| system.get("requires"))
+        .and_then(|requires| requires.as_array())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        });
+    requires.unwrap_or_else(|| vec!["setuptools".to_string(), "wheel".to_string()])
+}
+
+/// Rewrites `-march=native` in the sources to the arch's flag; returns the files changed.
+fn rewrite_march_native(root: &Path, march: &str) -> Vec<String> {
+    let mut changed = Vec::new();
+    let skip = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        lower.starts_with("doc")
+            || lower.starts_with("readme")
+            || lower.starts_with("news")
+            || lower.starts_with("changelog")
+            || lower.ends_with(".md")
+            || lower.ends_with(".rst")
+            || lower.ends_with(".tex")
+            || lower.ends_with(".txt") && lower.starts_with("install")
+    };
+    for entry in walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_entry(|entry| !skip(&entry.file_name().to_string_lossy()) && entry.file_name() != ".git")
+        .flatten()
+    {
+        if !entry.file_type().is_file() || entry.metadata().map(|m| m.len()).unwrap_or(0) > 8 << 20 {
+            continue;
+        }
+        let Ok(text) = fs_err::read_to_string(entry.path()) else {
+            continue;
+        };
+        if text.contains("-march=native") {
+            let replaced = text.replace("-march=native", &format!("-march={march}"));
+            if fs_err::write(entry.path(), replaced).is_ok() {
+                changed.push(
+                    entry
+                        .path()
+                        .strip_prefix(root)
+                        .unwrap_or(entry.path())
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    changed
+}
+
+/// Candidate import names of an installed wheel: top_level.txt, else its top-level
+/// packages and modules from RECORD, else build_wheel.sh's name heuristics.
+fn discover_import_names(wheel: &Path, package: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Ok(mut reader) = crate::wheel::WheelReader::open(wheel, Limits::default()) {
+        let top_level = format!("{}/top_level.txt", reader.dist_info);
+        if let Ok(bytes) = reader.read_member(&top_level) {
+            names.extend(
+                String::from_utf8_lossy(&bytes)
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty() && !line.contains('/'))
+                    .map(str::to_string),
+            );
+        }
+        if names.is_empty() {
+            for entry in &reader.entries {
+                let Some((first, rest)) = entry.name.split_once('/') else {
+                    // A top-level module.
+                    if let Some(module) = entry
+                        .name
+                        .strip_suffix(".py")
+                        .or_else(|| entry.name.split_once(".cpython").map(|(m, _)| m))
+                        .or_else(|| entry.name.split_once(".abi3").map(|(m, _)| m))
+                    {
+                        names.push(module.to_string());
+                    }
+                    continue;
+                };
+                if rest == "__init__.py" && !first.ends_with(".dist-info") && !first.ends_with(".data") {
+                    names.push(first.to_string());
+                }
+            }
+        }
+    }
+    names.retain(|name| !name.starts_with('_') && name != "tests" && name != "test" && !name.is_empty());
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        let base = package.replace('-', "_");
+        names.push(base.to_lowercase());
+        for prefix in ["python_", "py"] {
+            if let Some(stripped) = base.to_lowercase().strip_prefix(prefix) {
+                names.push(stripped.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Per-package state shared by the cells.
+struct PackageBuild<'a> {
+    request: &'a BuildRequest,
+    layout: &'a Layout,
+    build_environments: BTreeMap<PythonVersion, Environment>,
+}
+
+/// Builds one package across the matrix. `resolve` turns a version and template context into
+/// the recipe to use.
+pub fn build_package(
+    request: &BuildRequest,
+    layout: &Layout,
+    resolve: &dyn Fn(&str, &TemplateContext) -> anyhow::Result<ResolvedRecipe>,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<BuildReport> {
+    let started = Instant::now();
+    fs_err::create_dir_all(&request.work)?;
+    fs_err::create_dir_all(&request.output)?;
+    let first_python = *request
+        .pythons
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no Python version to build for"))?;
+    let interpreters: BTreeMap<PythonVersion, PathBuf> = request
+        .pythons
+        .iter()
+        .map(|version| find_python(*version).map(|path| (*version, path)))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let context_for = |version: &str, cell: &Cell| -> anyhow::Result<TemplateContext> {
+        let arch = layout
+            .archs
+            .get(&cell.arch)
+            .ok_or_else(|| anyhow::anyhow!("the layout has no arch `{}`", cell.arch))?;
+        Ok(TemplateContext {
+            version: version.to_string(),
+            python: cell.python.to_string(),
+            arch: arch.name.clone(),
+            march: arch.march.clone(),
+            cflags: arch.cflags.clone(),
+            layer: request.layer.clone(),
+        })
+    };
+
+    // The source, once.
+    let fetch_log = request.work.join("fetch.log");
+    let first_cell = Cell {
+        python: first_python,
+        arch: request
+            .archs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "generic".to_string()),
+    };
+    let provisional = resolve(
+        request.version.as_deref().unwrap_or("0"),
+        &context_for(request.version.as_deref().unwrap_or("0"), &first_cell)?,
+    )?;
+    progress(&format!("fetching {}", request.package));
+    let base_invocation = Invocation {
+        environment: provisional.environment.clone(),
+        ..Invocation::default()
+    };
+    for command in &provisional.pre_download {
+        run_shell(
+            "pre-download command",
+            command,
+            &Invocation {
+                directory: Some(request.work.clone()),
+                ..base_invocation.clone()
+            },
+            &fetch_log,
+        )?;
+    }
+    let fetched = source::fetch(
+        &request.package,
+        request.version.as_deref(),
+        &provisional.source,
+        &interpreters[&first_python],
+        &request.cache,
+        &request.work,
+        &fetch_log,
+        &base_invocation,
+    )?;
+    source::verify_pin(&fetched, provisional.sha256.as_deref())?;
+    let version = fetched
+        .version
+        .clone()
+        .or_else(|| request.version.clone())
+        .ok_or_else(|| anyhow::anyhow!("cannot tell the version of `{}`", fetched.path.display()))?;
+    for command in &provisional.post_download {
+        run_shell(
+            "post-download command",
+            command,
+            &Invocation {
+                directory: Some(request.work.clone()),
+                ..base_invocation.clone()
+            },
+            &fetch_log,
+        )?;
+    }
+
+    let mut state = PackageBuild {
+        request,
+        layout,
+        build_environments: BTreeMap::new(),
+    };
+    let mut report = BuildReport {
+        package: request.package.clone(),
+        version: version.clone(),
+        source: Some(fetched.clone()),
+        cells: Vec::new(),
+        march_native_rewritten: Vec::new(),
+        seconds: 0.0,
+        compile_seconds: 0.0,
+    };
+    let cells = matrix(request, &provisional.skip_python);
+    // A wheel that serves several cells (pure: all; abi3: later Pythons of the same arch).
+    let mut shared: Vec<(PathBuf, String, bool, Option<String>)> = Vec::new();
+    for cell in &cells {
+        let label = format!("{} {}", cell.python, cell.arch);
+        let cell_started = Instant::now();
+        let cell_dir = request.work.join(format!("py{}-{}", cell.python, cell.arch));
+        let log = cell_dir.join("build.log");
+        fs_err::create_dir_all(&cell_dir)?;
+        if let Some((wheel, from, pure, _)) = shared
+            .iter()
+            .find(|(_, _, pure, abi_arch)| *pure || abi_arch.as_deref() == Some(cell.arch.as_str()))
+            .cloned()
+        {
+            progress(&format!(
+                "testing {} {version} ({label}, same wheel as {from})",
+                request.package
+            ));
+            let recipe = resolve(&version, &context_for(&version, cell)?)?;
+            let mut result = CellResult {
+                python: cell.python.to_string(),
+                arch: cell.arch.clone(),
+                wheel: Some(wheel.clone()),
+                size: fs_err::metadata(&wheel).ok().map(|m| m.len()),
+                sha256: source::file_sha256(&wheel).ok(),
+                test: "not run".into(),
+                seconds: 0.0,
+                error: None,
+                log: log.clone(),
+                same_as: Some(from),
+                notes: vec![if pure {
+                    "pure wheel: built once".into()
+                } else {
+                    "abi3 wheel: built once per arch".into()
+                }],
+            };
+            match state.smoke_test(&interpreters[&cell.python], &wheel, &recipe, &cell_dir, &log) {
+                Ok(()) => result.test = "passed".into(),
+                Err(error) => {
+                    result.test = "failed".into();
+                    result.error = Some(format!("{error:#}"));
+                }
+            }
+            result.seconds = cell_started.elapsed().as_secs_f64();
+            report.cells.push(result);
+            continue;
+        }
+        progress(&format!("building {} {version} ({label})", request.package));
+        let recipe = resolve(&version, &context_for(&version, cell)?)?;
+        let mut result = CellResult {
+            python: cell.python.to_string(),
+            arch: cell.arch.clone(),
+            wheel: None,
+            size: None,
+            sha256: None,
+            test: "not run".into(),
+            seconds: 0.0,
+            error: None,
+            log: log.clone(),
+            same_as: None,
+            notes: Vec::new(),
+        };
+        let outcome = state.build_cell(
+            cell,
+            &interpreters[&cell.python],
+            &fetched,
+            &version,
+            &recipe,
+            &cell_dir,
+            &log,
+            &mut report,
+        );
+        match outcome {
+            Ok((wheel, pure, abi3, notes)) => {
+                result.notes = notes;
+                result.size = fs_err::metadata(&wheel).ok().map(|m| m.len());
+                result.sha256 = source::file_sha256(&wheel).ok();
+                result.wheel = Some(wheel.clone());
+                if pure || abi3 {
+                    shared.push((
+                        wheel.clone(),
+                        label.clone(),
+                        pure,
+                        abi3.then(|| cell.arch.clone()),
+                    ));
+                }
+                progress(&format!("testing {} {version} ({label})", request.package));
+                match state.smoke_test(&interpreters[&cell.python], &wheel, &recipe, &cell_dir, &log) {
+                    Ok(()) => result.test = "passed".into(),
+                    Err(error) => {
+                        result.test = "failed".into();
+                        result.error = Some(format!("{error:#}"));
+                    }
+                }
+            }
+            Err(error) => result.error = Some(format!("{error:#}")),
+        }
+        result.seconds = cell_started.elapsed().as_secs_f64();
+        report.cells.push(result);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    if !request.keep_build_dir && report.ok() {
+        // Keep logs of failures; drop build trees of successes.
+        for cell in &cells {
+            let _ = fs_err::remove_dir_all(
+                request
+                    .work
+                    .join(format!("py{}-{}", cell.python, cell.arch))
+                    .join("src"),
+            );
+        }
+    }
+    Ok(report)
+}
+
+impl PackageBuild<'_> {
+    fn build_environment(
+        &mut self,
+        python: PythonVersion,
+        interpreter: &Path,
+        log: &Path,
+    ) -> Result<&Environment, CommandFailed> {
+        if !self.build_environments.contains_key(&python) {
+            let directory = self.request.work.join(format!("build-env-py{python}"));
+            let environment = make_environment(interpreter, &directory, log)?;
+            self.build_environments.insert(python, environment);
+        }
+        Ok(&self.build_environments[&python])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_cell(
+        &mut self,
+        cell: &Cell,
+        interpreter: &Path,
+        fetched: &source::FetchedSource,
+        version: &str,
+        recipe: &ResolvedRecipe,
+        cell_dir: &Path,
+        log: &Path,
+        report: &mut BuildReport,
+    ) -> anyhow::Result<(PathBuf, bool, bool, Vec<String>)> {
+        let mut notes = Vec::new();
+        let arch = self
+            .layout
+            .archs
+            .get(&cell.arch)
+            .ok_or_else(|| anyhow::anyhow!("the layout has no arch `{}`", cell.arch))?
+            .clone();
+        let dist = cell_dir.join("dist");
+        if dist.exists() {
+            fs_err::remove_dir_all(&dist)?;
+        }
+        fs_err::create_dir_all(&dist)?;
+        let built_wheel = if fetched.is_wheel {
+            notes.push("PyPI has only a pure wheel: taken as is".into());
+            let target = dist.join(fetched.path.file_name().unwrap_or_default());
+            fs_err::copy(&fetched.path, &target)?;
+            target
+        } else {
+            let source_dir = cell_dir.join("src");
+            if source_dir.exists() {
+                fs_err::remove_dir_all(&source_dir)?;
+            }
+            let root = source::unpack(&fetched.path, &source_dir)?;
+            let mut environment_vars = recipe.environment.clone();
+            let append = |key: &str, value: &str, vars: &mut BTreeMap<String, String>| {
+                let existing = vars
+                    .get(key)
+                    .cloned()
+                    .or_else(|| std::env::var(key).ok())
+                    .unwrap_or_default();
+                vars.insert(key.to_string(), format!("{existing} {value}").trim().to_string());
+            };
+            for key in ["CFLAGS", "CXXFLAGS", "FFLAGS", "FCFLAGS"] {
+                append(key, &arch.cflags, &mut environment_vars);
+            }
+            append(
+                "RUSTFLAGS",
+                &format!("-C target-cpu={}", arch.march),
+                &mut environment_vars,
+            );
+            let invocation = Invocation {
+                directory: Some(root.clone()),
+                environment: environment_vars,
+                unset: vec!["PIP_REQUIRE_VIRTUALENV".into()],
+            };
+            for patch in &recipe.patches {
+                run_logged(
+                    "patch",
+                    Path::new("patch"),
+                    &[
+                        "-p1".into(),
+                        "--batch".into(),
+                        "-i".into(),
+                        patch.display().to_string(),
+                    ],
+                    &invocation,
+                    log,
+                )?;
+            }
+            let rewritten = rewrite_march_native(&root, &arch.march);
+            if !rewritten.is_empty() {
+                notes.push(format!(
+                    "-march=native rewritten to -march={} in {}",
+                    arch.march,
+                    rewritten.join(", ")
+                ));
+                report.march_native_rewritten.extend(rewritten);
+            }
+            if let Some(suffix) = &recipe.package_suffix {
+                notes.push(format!("package suffix `{suffix}` requested"));
+            }
+            let mut requirements = build_requirements(&root);
+            requirements.extend(recipe.build_dependencies.iter().cloned());
+            requirements.extend(["pip".to_string(), "wheel".to_string()]);
+            let environment = self.build_environment(cell.python, interpreter, log)?;
+            let python = environment.python.clone();
+            install(
+                environment,
+                &requirements,
+                "installing build dependencies",
+                log,
+                &Invocation::default(),
+            )?;
+            for command in &recipe.pre_build {
+                run_shell("pre-build command", command, &invocation, log)?;
+            }
+            let compile_started = Instant::now();
+            match &recipe.build_command {
+                Some(command) => {
+                    let mut with_dist = invocation.clone();
+                    with_dist
+                        .environment
+                        .insert("WHEEL_DIR".into(), dist.display().to_string());
+                    with_dist
+                        .environment
+                        .insert("PYTHON".into(), python.display().to_string());
+                    run_shell("build command", command, &with_dist, log)?;
+                }
+                None => {
+                    let mut args = vec![
+                        "-m".into(),
+                        "pip".into(),
+                        "wheel".into(),
+                        "--no-deps".into(),
+                        "--no-build-isolation".into(),
+                        "--disable-pip-version-check".into(),
+                        "-v".into(),
+                        "-w".into(),
+                        dist.display().to_string(),
+                    ];
+                    args.extend(recipe.build_args.iter().cloned());
+                    args.push(".".into());
+                    run_logged("pip wheel", &python, &args, &invocation, log)?;
+                }
+            }
+            report.compile_seconds += compile_started.elapsed().as_secs_f64();
+            for command in &recipe.post_build {
+                run_shell("post-build command", command, &invocation, log)?;
+            }
+            let wheels: Vec<PathBuf> = fs_err::read_dir(&dist)?
+                .flatten()
+                .map(|entry| entry.path())
+                .filter(|path| path.extension().is_some_and(|e| e == "whl"))
+                .collect();
+            match wheels.as_slice() {
+                [wheel] => wheel.clone(),
+                [] => anyhow::bail!(
+                    "the build produced no wheel in {}; log: {}",
+                    dist.display(),
+                    log.display()
+                ),
+                _ => anyhow::bail!("the build produced several wheels in {}", dist.display()),
+            }
+        };
+        let (wheel, pure, abi3, post_notes) =
+            self.post_process(&built_wheel, cell, fetched, version, recipe)?;
+        notes.extend(post_notes);
+        Ok((wheel, pure, abi3, notes))
+    }
+
+    /// Local version, requirement edits, nvidia stripping, honest tags, pins, build record.
+    fn post_process(
+        &self,
+        built: &Path,
+        cell: &Cell,
+        fetched: &source::FetchedSource,
+        version: &str,
+        recipe: &ResolvedRecipe,
+    ) -> anyhow::Result<(PathBuf, bool, bool, Vec<String>)> {
+        let mut notes = Vec::new();
+        let filename: crate::spec::WheelFilename = built
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()
+            .parse()?;
+        let elves = read_wheel_elves(built, Limits::default(), false, 2)?;
+        let compiled = !elves.members.is_empty();
+        let mut tags = TagChange::default();
+        if compiled && filename.tags.is_pure() {
+            let python_tag = format!("cp{}{}", cell.python.major, cell.python.minor);
+            tags = TagChange {
+                python: Some(python_tag.clone()),
+                abi: Some(python_tag),
+                platform: Some("linux_x86_64".into()),
+            };
+            notes.push(
+                "a py3-none-any wheel with shared libraries: retagged to its Python and platform".into(),
+            );
+        } else if filename
+            .tags
+            .platform
+            .iter()
+            .any(|platform| platform.starts_with("manylinux") || platform.starts_with("musllinux"))
+        {
+            tags.platform = Some("linux_x86_64".into());
+        }
+        let mut edits = Vec::new();
+        for text in &recipe.requirements.update {
+            edits.push(RequirementEdit::update(text)?);
+        }
+        for text in &recipe.requirements.add {
+            edits.push(RequirementEdit::add(text)?);
+        }
+        for text in &recipe.requirements.remove {
+            edits.push(RequirementEdit::remove(text)?);
+        }
+        // Pins from what the wheel was built against.
+        let build_python = self
+            .build_environments
+            .get(&cell.python)
+            .map(|environment| environment.python.clone());
+        let mut local_tag = None;
+        if compiled && let Some(python) = &build_python {
+            let numpy = capture(python, &["-c", "import numpy; print(numpy.__version__)"]);
+            if let Some(numpy) = numpy.and_then(|text| text.parse::<pep440_rs::Version>().ok())
+                && numpy.release().first() == Some(&1)
+            {
+                edits.push(RequirementEdit::numpy_bounds(None, Some("2.0"))?);
+                notes.push(format!("built against numpy {numpy}: numpy<2 required"));
+            }
+            let links_torch = elves.members.iter().any(|member| {
+                member
+                    .info
+                    .needed
+                    .iter()
+                    .any(|library| library.starts_with("libtorch") || library.starts_with("libc10"))
+            });
+            if links_torch
+                && let Some(torch) = capture(python, &["-c", "import torch; print(torch.__version__)"])
+            {
+                let release: Vec<&str> = torch.split(['+', '.']).take(2).collect();
+                if let [major, minor] = release.as_slice() {
+                    edits.push(RequirementEdit::update(&format!("torch~={major}.{minor}.0"))?);
+                    local_tag = Some(format!("torch{major}{minor}"));
+                    notes.push(format!(
+                        "links libtorch from torch {torch}: torch~={major}.{minor}.0 required"
+                    ));
+                }
+            }
+        }
+        if let Ok(rule) = self.layout.strip_rule("nvidia") {
+            edits.push(RequirementEdit::Strip(rule.rule.clone()));
+        }
+        let record = serde_json::json!({
+            "wheelwright": env!("CARGO_PKG_VERSION"),
+            "package": recipe.package,
+            "version": version,
+            "python": cell.python.to_string(),
+            "arch": cell.arch,
+            "layer": self.request.layer,
+            "cflags": self.layout.archs.get(&cell.arch).map(|arch| arch.cflags.clone()),
+            "source": { "file": fetched.path.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": fetched.sha256 },
+            "recipe": recipe.file.as_ref().map(|file| serde_json::json!({
+                "file": file.file_name().map(|n| n.to_string_lossy().into_owned()),
+                "sha256": source::file_sha256(file).ok(),
+            })),
+            "layout": self.layout.source,
+            "tools": {
+                "python": build_python.as_ref().and_then(|python| capture(python, &["--version"])),
+                "pip": build_python.as_ref().and_then(|python| capture(python, &["-m", "pip", "--version"])),
+                "uv": find_uv().and_then(|uv| capture(&uv, &["--version"])),
+                "gcc": capture(Path::new("gcc"), &["-dumpfullversion"]),
+            },
+        });
+        let record_bytes = serde_json::to_vec_pretty(&record)?;
+        let rewrite = Rewrite {
+            local_label: Some(self.layout.local_version_label.clone()),
+            local_tag,
+            requirement_edits: edits,
+            tags,
+            dist_info_files: vec![("wheelwright.json".to_string(), record_bytes.clone())],
+        };
+        let outcome = rewrite_wheel(
+            built,
+            &rewrite,
+            &Destination::Directory(self.request.output.clone()),
+            PlaceOptions {
+                overwrite: true,
+                fsync: true,
+            },
+            Limits::default(),
+        )?;
+        notes.extend(outcome.notes.iter().cloned());
+        // The record beside the wheel, with the classification.
+        let output_filename: crate::spec::WheelFilename = outcome.new_filename.parse()?;
+        let pure = output_filename.tags.is_pure();
+        let abi3 = output_filename.tags.abi.iter().any(|abi| abi == "abi3");
+        let classification = read_wheel_elves(&outcome.output, Limits::default(), true, 2)
+            .map(|elves| classify(self.layout, &elves, &Filesystem))
+            .ok();
+        let beside = serde_json::json!({
+            "wheel": outcome.new_filename,
+            "sha256": source::file_sha256(&outcome.output).ok(),
+            "build": record,
+            "changes": outcome.changes,
+            "destination": classification.as_ref().and_then(|c| c.destination.clone()),
+        });
+        fs_err::write(
+            self.request.output.join(format!("{}.json", outcome.new_filename)),
+            serde_json::to_vec_pretty(&beside)?,
+        )?;
+        Ok((outcome.output, pure, abi3, notes))
+    }
+
+    /// Installs the wheel in a fresh environment that sees the staging directory and the
+    /// wheelhouse (and PyPI only if asked), imports it, runs the recipe's tests, `pip check`.
+    fn smoke_test(
+        &self,
+        interpreter: &Path,
+        wheel: &Path,
+        recipe: &ResolvedRecipe,
+        cell_dir: &Path,
+        log: &Path,
+    ) -> anyhow::Result<()> {
+        let directory = cell_dir.join("test-env");
+        let environment = make_environment(interpreter, &directory, log)?;
+        let mut args = Vec::new();
+        if !self.request.test_dependencies_from_pypi {
+            args.push("--no-index".to_string());
+        }
+        args.extend([
+            "--find-links".to_string(),
+            self.request.output.display().to_string(),
+        ]);
+        for layer in self.layout.active_layers() {
+            for arch in &layer.archs {
+                let path = self.layout.root.join(&layer.name).join(arch);
+                if path.is_dir() {
+                    args.extend(["--find-links".to_string(), path.display().to_string()]);
+                }
+            }
+        }
+        let generic = self.layout.root.join("generic");
+        if generic.is_dir() {
+            args.extend(["--find-links".to_string(), generic.display().to_string()]);
+        }
+        let mut install_args = args.clone();
+        install_args.push(wheel.display().to_string());
+        install_args.extend(recipe.test_dependencies.iter().cloned());
+        install(
+            &environment,
+            &install_args,
+            "installing the wheel for its test",
+            log,
+            &Invocation::default(),
+        )?;
+        let names = if recipe.import_names.is_empty() {
+            discover_import_names(wheel, &recipe.package)
+        } else {
+            recipe.import_names.clone()
+        };
+        let scratch = tempfile::tempdir_in(cell_dir)?;
+        let mut path = environment.bin.display().to_string();
+        if let Ok(existing) = std::env::var("PATH") {
+            path = format!("{path}:{existing}");
+        }
+        let invocation = Invocation {
+            directory: Some(scratch.path().to_path_buf()),
+            environment: {
+                let mut vars = recipe.environment.clone();
+                vars.insert("PATH".into(), path);
+                vars.insert("VIRTUAL_ENV".into(), directory.display().to_string());
+                vars
+            },
+            unset: vec!["PYTHONPATH".into()],
+        };
+        let imports: String = names.iter().map(|name| format!("import {name}\n")).collect();
+        let script = format!("{imports}{}\n", recipe.test_snippet.clone().unwrap_or_default());
+        run_logged(
+            "import test",
+            &environment.python,
+            &["-c".into(), script],
+            &invocation,
+            log,
+        )
+        .map_err(|error| anyhow::anyhow!("importing {} failed: {error}", names.join(", ")))?;
+        if let Some(command) = &recipe.test_command {
+            run_shell("test command", command, &invocation, log)?;
+        }
+        let check = match find_uv() {
+            Some(uv) => run_logged(
+                "pip check",
+                &uv,
+                &[
+                    "pip".into(),
+                    "check".into(),
+                    "--python".into(),
+                    environment.python.display().to_string(),
+                ],
+                &invocation,
+                log,
+            ),
+            None => run_logged(
+                "pip check",
+                &environment.python,
+                &["-m".into(), "pip".into(), "check".into()],
+                &invocation,
+                log,
+            ),
+        };
+        check?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_skips_pythons_and_orders_by_arch() {
+        let request = BuildRequest {
+            package: "demo".into(),
+            version: None,
+            pythons: vec!["3.11".parse().unwrap(), "3.12".parse().unwrap()],
+            archs: vec!["generic".into(), "x86-64-v3".into()],
+            layer: "gentoo2023".into(),
+            output: PathBuf::new(),
+            work: PathBuf::new(),
+            cache: PathBuf::new(),
+            keep_build_dir: false,
+            test_dependencies_from_pypi: false,
+        };
+        let cells = matrix(&request, &["3.11".parse().unwrap()]);
+        let labels: Vec<String> = cells
+            .iter()
+            .map(|cell| format!("{} {}", cell.python, cell.arch))
+            .collect();
+        assert_eq!(labels, ["3.12 generic", "3.12 x86-64-v3"]);
+    }
+
+    #[test]
+    fn finds_march_native() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(
+            directory.path().join("setup.py"),
+            "flags = ['-O3', '-march=native']\n",
+        )
+        .unwrap();
+        fs_err::create_dir(directory.path().join("docs")).unwrap();
+        fs_err::write(directory.path().join("docs/build.md"), "-march=native\n").unwrap();
+        let changed = rewrite_march_native(directory.path(), "x86-64-v3");
+        assert_eq!(changed, ["setup.py"]);
+        assert!(
+            fs_err::read_to_string(directory.path().join("setup.py"))
+                .unwrap()
+                .contains("-march=x86-64-v3")
+        );
+    }
+}

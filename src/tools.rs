@@ -1,0 +1,308 @@
+//! External programs (python, uv, pip, patch, compilers) behind one module: found by path,
+//! run with their argv logged and their output captured to a log file, and judged here: a
+//! failure carries the exit status, the tail of the log, the log's path and a hint.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::layout::PythonVersion;
+
+/// A command that failed, with what a person needs to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} failed ({status}); log: {log}\n{tail}{hint}", log = log.display(), hint = hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+pub struct CommandFailed {
+    pub what: String,
+    pub status: String,
+    pub log: PathBuf,
+    pub tail: String,
+    pub hint: Option<String>,
+}
+
+/// Where a command runs and what it sees.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub directory: Option<PathBuf>,
+    pub environment: BTreeMap<String, String>,
+    /// Variables removed from the environment.
+    pub unset: Vec<String>,
+}
+
+/// The last `lines` lines of a text.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    all[start..].iter().map(|line| format!("  | {line}\n")).collect()
+}
+
+/// A hint for well-known build failures.
+pub fn hint_for(log: &str) -> Option<String> {
+    let header = regex_lite_find(log, "fatal error: ", ": No such file or directory");
+    if let Some(header) = header {
+        return Some(format!(
+            "the header `{header}` is missing: install the development package that provides it (Debian: apt-file search {header}), or load its module"
+        ));
+    }
+    if let Some(library) =
+        regex_lite_find(log, "cannot find -l", "\n").or_else(|| regex_lite_find(log, "cannot find -l", ":"))
+    {
+        return Some(format!(
+            "the library `lib{}` is missing at link time: install its development package or add its directory to LIBRARY_PATH",
+            library.trim()
+        ));
+    }
+    let compiler_missing = [
+        "command 'gcc' failed: No such file",
+        "gcc: not found",
+        "error: command 'gcc' failed",
+        "No CMAKE_C_COMPILER could be found",
+        "unable to execute 'gcc'",
+    ];
+    if compiler_missing.iter().any(|needle| log.contains(needle)) {
+        return Some(
+            "no C compiler was found: install gcc (Debian: apt-get install build-essential)".to_string(),
+        );
+    }
+    if log.contains("can't find Rust compiler")
+        || log.contains("cargo: not found")
+        || log.contains("Cargo, the Rust package manager, is not installed")
+    {
+        return Some("this package needs Rust: install rustc and cargo (rustup) or add `rust` to the recipe's build setup".to_string());
+    }
+    if log.contains("No matching distribution found")
+        || log.contains("Could not find a version that satisfies")
+    {
+        return Some("pip could not find a distribution: check the package name and version on PyPI, or the find-links directories".to_string());
+    }
+    if log.contains("ModuleNotFoundError: No module named") {
+        let module = regex_lite_find(log, "No module named '", "'").unwrap_or_default();
+        return Some(format!(
+            "the module `{module}` is missing: add it to the recipe's build_dependencies (or test_dependencies)"
+        ));
+    }
+    None
+}
+
+/// The text between `start` and the next `end` after it, for the first `start` in `text`.
+fn regex_lite_find(text: &str, start: &str, end: &str) -> Option<String> {
+    let from = text.find(start)? + start.len();
+    let rest = &text[from..];
+    let to = rest.find(end)?;
+    Some(rest[..to].trim().to_string()).filter(|found| !found.is_empty() && found.len() < 200)
+}
+
+/// Runs `program args...`, all output to `log` (appended), and judges the exit status.
+pub fn run_logged(
+    what: &str,
+    program: &Path,
+    args: &[String],
+    invocation: &Invocation,
+    log: &Path,
+) -> Result<(), CommandFailed> {
+    use std::io::Write as _;
+    let rendered = std::iter::once(program.display().to_string())
+        .chain(args.iter().map(|arg| shell_quote(arg)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    tracing::debug!("{what}: {rendered}");
+    let fail = |status: String, text: String| CommandFailed {
+        what: what.to_string(),
+        status,
+        log: log.to_path_buf(),
+        tail: tail(&text, 25),
+        hint: hint_for(&text),
+    };
+    let mut file = fs_err::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|error| fail("the log could not be opened".into(), error.to_string()))?;
+    let _ = writeln!(file, "$ {rendered}");
+    let mut expression = duct::cmd(program, args)
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked();
+    if let Some(directory) = &invocation.directory {
+        expression = expression.dir(directory);
+    }
+    for (key, value) in &invocation.environment {
+        expression = expression.env(key, value);
+    }
+    for key in &invocation.unset {
+        expression = expression.env_remove(key);
+    }
+    let output = expression.run().map_err(|error| {
+        fail(
+            format!("could not start `{}`", program.display()),
+            error.to_string(),
+        )
+    })?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let _ = file.write_all(text.as_bytes());
+    if output.status.success() {
+        Ok(())
+    } else {
+        let status = match output.status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_string(),
+        };
+        Err(fail(status, text))
+    }
+}
+
+/// Runs a shell command line (`sh -c`), logged like [`run_logged`].
+pub fn run_shell(
+    what: &str,
+    command: &str,
+    invocation: &Invocation,
+    log: &Path,
+) -> Result<(), CommandFailed> {
+    run_logged(
+        what,
+        Path::new("/bin/sh"),
+        &["-c".to_string(), command.to_string()],
+        invocation,
+        log,
+    )
+}
+
+/// Quotes an argument for display (and for `sh`), only when needed.
+pub fn shell_quote(argument: &str) -> String {
+    let safe = !argument.is_empty()
+        && argument
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if safe {
+        argument.to_string()
+    } else {
+        format!("'{}'", argument.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs a program and returns its stdout, for quick questions (versions).
+pub fn capture(program: &Path, args: &[&str]) -> Option<String> {
+    let output = duct::cmd(program, args)
+        .stderr_null()
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// The pyenv root: `$PYENV_ROOT`, else `~/.pyenv`.
+fn pyenv_root() -> Option<PathBuf> {
+    std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")))
+}
+
+/// The interpreters tried for `version`, in order: `$WHEELWRIGHT_PYTHON_3_12`, `python3.12`
+/// on PATH (not a pyenv shim, which runs only the global version), the newest pyenv
+/// `versions/3.12.*`, then /usr/local/bin and /usr/bin.
+pub fn python_candidates(version: PythonVersion) -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    let variable = format!("WHEELWRIGHT_PYTHON_{}_{}", version.major, version.minor);
+    if let Some(path) = std::env::var_os(&variable) {
+        candidates.push(PathBuf::from(path));
+    }
+    let name = format!("python{version}");
+    if let Some(paths) = std::env::var_os("PATH") {
+        for directory in std::env::split_paths(&paths) {
+            if directory.components().any(|part| part.as_os_str() == "shims") {
+                continue;
+            }
+            candidates.push(directory.join(&name));
+        }
+    }
+    if let Some(root) = pyenv_root() {
+        let mut versions: Vec<(Vec<u32>, PathBuf)> = fs_err::read_dir(root.join("versions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let file = entry.file_name().to_string_lossy().into_owned();
+                let rest = file.strip_prefix(&format!("{version}."))?;
+                let patch: u32 = rest.parse().ok()?;
+                Some((vec![patch], entry.path().join("bin/python3")))
+            })
+            .collect();
+        versions.sort();
+        candidates.extend(versions.into_iter().rev().map(|(_, path)| path));
+    }
+    candidates.push(PathBuf::from(format!("/usr/local/bin/{name}")));
+    candidates.push(PathBuf::from(format!("/usr/bin/{name}")));
+    candidates
+}
+
+/// Finds an interpreter of `version` that really is that version.
+pub fn find_python(version: PythonVersion) -> Result<PathBuf, String> {
+    let candidates = python_candidates(version);
+    for candidate in &candidates {
+        if !candidate.is_file() {
+            continue;
+        }
+        let reported = capture(
+            candidate,
+            &["-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        );
+        if reported.as_deref() == Some(version.to_string().as_str()) {
+            return Ok(candidate.clone());
+        }
+    }
+    Err(format!(
+        "no Python {version} interpreter found (looked at $WHEELWRIGHT_PYTHON_{}_{}, python{version} on PATH, pyenv versions, /usr/local/bin, /usr/bin); install it or pass --python without it",
+        version.major, version.minor
+    ))
+}
+
+/// `uv` from `$WHEELWRIGHT_UV` or PATH.
+pub fn find_uv() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WHEELWRIGHT_UV").map(PathBuf::from) {
+        return path.is_file().then_some(path);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|directory| directory.join("uv"))
+            .find(|path| path.is_file())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_name_the_missing_piece() {
+        let log = "src/x.c:1:10: fatal error: zlib.h: No such file or directory\n";
+        assert!(hint_for(log).unwrap().contains("`zlib.h`"));
+        let log = "/usr/bin/ld: cannot find -lhdf5: No such file or directory\n";
+        assert!(hint_for(log).unwrap().contains("`libhdf5`"));
+        assert!(
+            hint_for("error: command 'gcc' failed: No such file or directory")
+                .unwrap()
+                .contains("C compiler")
+        );
+        assert!(
+            hint_for("ModuleNotFoundError: No module named 'Cython'")
+                .unwrap()
+                .contains("`Cython`")
+        );
+        assert_eq!(hint_for("all good"), None);
+    }
+
+    #[test]
+    fn quotes_only_when_needed() {
+        assert_eq!(shell_quote("-march=x86-64-v3"), "-march=x86-64-v3");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn finds_no_python_two_hundred() {
+        let error = find_python(PythonVersion { major: 3, minor: 200 }).unwrap_err();
+        assert!(error.contains("no Python 3.200 interpreter found"), "{error}");
+    }
+}
