@@ -280,3 +280,81 @@ macro_rules! outln {
         $crate::cli::write_stdout_line(format_args!($($arg)*))
     };
 }
+
+/// Build, fix and smoke-test wheels from PyPI sdists and recipes.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wheelbuild",
+    disable_version_flag = true,
+    about = "Build, fix and smoke-test wheels from PyPI sdists and recipes, per Python and per arch"
+)]
+pub struct WheelbuildCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub build: WheelbuildArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WheelbuildArgs {
+    /// The PyPI package to build.
+    #[arg(long, value_name = "NAME")]
+    pub package: String,
+    /// The version [default: the newest on PyPI].
+    #[arg(long, value_name = "VERSION")]
+    pub version: Option<String>,
+    /// Python versions, comma-separated [default: the layout's].
+    #[arg(long, value_name = "3.11,3.12", value_delimiter = ',')]
+    pub python: Vec<String>,
+    /// Archs, comma-separated [default: generic].
+    #[arg(long, value_name = "ARCH,...", value_delimiter = ',')]
+    pub arch: Vec<String>,
+    /// The layer to build for [default: the layout's default_layer].
+    #[arg(long, value_name = "LAYER")]
+    pub layer: Option<String>,
+    /// Where finished wheels are staged.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+    /// The recipes directory.
+    #[arg(long, value_name = "DIR", default_value = "recipes")]
+    pub recipes: PathBuf,
+    /// Build directories and logs [default: a directory under the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Cached sources [default: $XDG_CACHE_HOME/wheelwright or ~/.cache/wheelwright].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep build directories after a successful build.
+    #[arg(long)]
+    pub keep_build_dir: bool,
+    /// Let smoke tests install missing dependencies from PyPI (the wheelhouse and staging
+    /// directory come first). Without it the test environment sees no index.
+    #[arg(long)]
+    pub test_deps_from_pypi: bool,
+    /// Build dependencies missing from the wheelhouse first.
+    #[arg(long)]
+    pub recursive: bool,
+    /// Hand the results to cp-wheels.
+    #[arg(long)]
+    pub autocopy: bool,
+    /// Print the build matrix and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Cells built at once.
+    #[arg(short, long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_lines_are_consistent() {
+        super::WheelwrightCli::command().debug_assert();
+        super::WheelbuildCli::command().debug_assert();
+    }
+}

@@ -1,28 +1,17 @@
-//! The `wheelbuild` binary: build, fix and smoke-test wheels from recipes (not yet available).
+//! The `wheelbuild` binary: build, fix and smoke-test wheels; parse, dispatch, exit.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
-
-/// build, fix and smoke-test wheels from recipes.
-#[derive(Debug, clap::Parser)]
-#[command(
-    name = "wheelbuild",
-    version,
-    about = "build, fix and smoke-test wheels from recipes (not yet available in this version)"
-)]
-struct Cli {
-    /// Arguments for the coming implementation.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    arguments: Vec<String>,
-}
+use wheelwright::cli::{WheelbuildCli, finish, init_logging};
+use wheelwright::layout::Layout;
 
 fn main() -> ExitCode {
-    let _ = Cli::parse();
-    eprintln!(
-        "error: `wheelbuild` is not yet available in wheelwright {} (planned in issue 4)",
-        env!("CARGO_PKG_VERSION")
-    );
-    eprintln!("hint: `wheelwright manipulate` and `wheelwright verify` work today");
-    ExitCode::from(2)
+    let cli = WheelbuildCli::parse();
+    init_logging(&cli.global);
+    finish(
+        Layout::load(cli.global.layout.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|layout| wheelwright::commands::wheelbuild::run(&cli.build, &layout)),
+    )
 }

@@ -84,6 +84,7 @@ fn pypi_index(cache: &Path, package: &str, version: &str) -> PathBuf {
 }
 
 /// Fetches the source of `package` (at `version`, or the newest) into the cache.
+#[allow(clippy::too_many_arguments)] // each is a distinct input of one fetch
 pub fn fetch(
     package: &str,
     version: Option<&str>,

@@ -5,6 +5,7 @@ pub mod layout;
 pub mod manipulate;
 pub mod recipe;
 pub mod verify;
+pub mod wheelbuild;
 
 use std::process::ExitCode;
 

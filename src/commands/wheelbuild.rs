@@ -1,0 +1,226 @@
+//! `wheelbuild`: the main job, building one package across Pythons and archs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::build::{BuildRequest, build_package, matrix};
+use crate::cli::WheelbuildArgs;
+use crate::layout::{Layout, PythonVersion};
+use crate::outln;
+use crate::recipe::{ResolvedRecipe, TemplateContext, default_recipe, find_recipe};
+
+fn cache_directory(explicit: Option<&PathBuf>) -> PathBuf {
+    if let Some(path) = explicit {
+        return path.clone();
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("wheelwright").join("sources")
+}
+
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+pub fn run(args: &WheelbuildArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
+    if args.recursive {
+        anyhow::bail!(
+            "--recursive is not available yet: build the dependencies first, one `wheelbuild` each"
+        );
+    }
+    if args.autocopy {
+        anyhow::bail!("--autocopy needs cp-wheels, which is not available yet; stage the wheels by hand");
+    }
+    if args.jobs != 1 {
+        tracing::warn!(
+            "--jobs {}: cells are built one at a time in this version",
+            args.jobs
+        );
+    }
+    let pythons: Vec<PythonVersion> = if args.python.is_empty() {
+        layout.python_versions.clone()
+    } else {
+        args.python
+            .iter()
+            .map(|text| text.trim().parse().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()
+            .context("--python")?
+    };
+    let archs: Vec<String> = if args.arch.is_empty() {
+        vec!["generic".to_string()]
+    } else {
+        args.arch.clone()
+    };
+    let layer_name = args
+        .layer
+        .clone()
+        .or_else(|| layout.default_layer.clone())
+        .ok_or_else(|| anyhow::anyhow!("no --layer given and the layout has no default_layer"))?;
+    let layer = layout
+        .layers
+        .get(&layer_name)
+        .ok_or_else(|| anyhow::anyhow!("the layout {} has no layer `{layer_name}`", layout.source))?;
+    for arch in &archs {
+        if !layer.archs.contains(arch) {
+            anyhow::bail!(
+                "--arch {arch}: layer {layer_name} has no such arch (it has: {})",
+                layer.archs.join(", ")
+            );
+        }
+    }
+    let recipe_file = find_recipe(&args.recipes, &args.package)?;
+    let request = BuildRequest {
+        package: args.package.clone(),
+        version: args.version.clone(),
+        pythons,
+        archs,
+        layer: layer_name,
+        output: args.output.clone(),
+        work: args.work_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!(
+                "wheelwright-build-{}",
+                crate::spec::escape_name(&args.package)
+            ))
+        }),
+        cache: cache_directory(args.cache_dir.as_ref()),
+        keep_build_dir: args.keep_build_dir,
+        test_dependencies_from_pypi: args.test_deps_from_pypi,
+    };
+    let resolve = |version: &str, context: &TemplateContext| -> anyhow::Result<ResolvedRecipe> {
+        match &recipe_file {
+            Some(file) => {
+                let version: pep440_rs::Version = version
+                    .parse()
+                    .map_err(|error| anyhow::anyhow!("version `{version}`: {error}"))?;
+                Ok(file.resolve(&version, context)?)
+            }
+            None => Ok(default_recipe(&args.package)),
+        }
+    };
+    if args.dry_run {
+        let skip = match (&recipe_file, &args.version) {
+            (Some(_), Some(version)) => {
+                let context = TemplateContext {
+                    version: version.clone(),
+                    python: String::new(),
+                    arch: String::new(),
+                    march: String::new(),
+                    cflags: String::new(),
+                    layer: request.layer.clone(),
+                };
+                resolve(version, &context)
+                    .map(|recipe| recipe.skip_python)
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let cells = matrix(&request, &skip);
+        if args.json {
+            outln!("{}", serde_json::to_string_pretty(&cells)?);
+        } else {
+            outln!(
+                "{} {} for layer {}: {} cells{}",
+                request.package,
+                request.version.as_deref().unwrap_or("(newest)"),
+                request.layer,
+                cells.len(),
+                match &recipe_file {
+                    Some(_) => " (recipe found)".to_string(),
+                    None => " (no recipe: PyPI defaults)".to_string(),
+                }
+            );
+            for cell in &cells {
+                let arch = &layout.archs[&cell.arch];
+                outln!(
+                    "  python {}  arch {:<10}  {}",
+                    cell.python,
+                    cell.arch,
+                    arch.cflags
+                );
+            }
+            outln!("pure and abi3 wheels are built once and tested on every cell");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = |message: &str| tracing::warn!("{message}");
+    let report = build_package(&request, layout, &resolve, &progress)?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        outln!("{} {}", report.package, report.version);
+        outln!(
+            "  {:<6} {:<10} {:<62} {:>9}  {:<12} {:<7} {:>6}",
+            "python",
+            "arch",
+            "wheel",
+            "size",
+            "sha256",
+            "test",
+            "time"
+        );
+        for cell in &report.cells {
+            let wheel = cell
+                .wheel
+                .as_ref()
+                .and_then(|path| path.file_name())
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "-".to_string());
+            outln!(
+                "  {:<6} {:<10} {:<62} {:>9}  {:<12} {:<7} {:>5.1}s",
+                cell.python,
+                cell.arch,
+                wheel,
+                cell.size.map(human_size).unwrap_or_default(),
+                cell.sha256.as_deref().map(|sha| &sha[..12]).unwrap_or("-"),
+                cell.test,
+                cell.seconds
+            );
+        }
+        for cell in &report.cells {
+            for note in &cell.notes {
+                outln!("  note ({} {}): {note}", cell.python, cell.arch);
+            }
+            if let Some(error) = &cell.error {
+                outln!("  error ({} {}): {error}", cell.python, cell.arch);
+            }
+        }
+        if !report.march_native_rewritten.is_empty() {
+            outln!(
+                "  -march=native was rewritten in: {}",
+                report.march_native_rewritten.join(", ")
+            );
+        }
+        outln!(
+            "  time: {:.1}s in all, {:.1}s compiling, {:.1}s everything else",
+            report.seconds,
+            report.compile_seconds,
+            report.seconds - report.compile_seconds
+        );
+        let wheels: Vec<String> = report
+            .cells
+            .iter()
+            .filter(|cell| cell.error.is_none() && cell.same_as.is_none())
+            .filter_map(|cell| cell.wheel.as_ref().map(|path| path.display().to_string()))
+            .collect();
+        if !wheels.is_empty() {
+            let flags: Vec<String> = wheels
+                .iter()
+                .map(|wheel| format!("--wheel {}", crate::tools::shell_quote(wheel)))
+                .collect();
+            outln!("stage them with:\n  cp-wheels {}", flags.join(" "));
+        }
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
