@@ -69,6 +69,29 @@ def glibc_versions(names) -> list[str]:
     return out
 
 
+def prefixed_versions(names, prefix: str) -> list[str]:
+    """The x.y[.z] of every PREFIXx.y[.z] name (GLIBCXX_3.4.21, CXXABI_1.3.9, ...)."""
+    pattern = re.compile("^" + re.escape(prefix) + r"(\d+(?:\.\d+)*)$")
+    return [m.group(1) for m in map(pattern.match, names) if m]
+
+
+def versioned_symbols(symbol_versions_by_file, skip_loader: bool = True) -> dict[str, set[str]]:
+    """Union over files of {library: version names}, like auditwheel's versioned_symbols."""
+    out: dict[str, set[str]] = {}
+    for by_library in symbol_versions_by_file:
+        for library, names in (by_library or {}).items():
+            if skip_loader and LOADER_RE.match(library):
+                continue
+            out.setdefault(library, set()).update(names)
+    return out
+
+
+def fmt_map(mapping: dict[str, set[str]] | None) -> str:
+    if mapping is None:
+        return "null"
+    return "{" + "; ".join(f"{k}: {' '.join(sorted(v))}" for k, v in sorted(mapping.items())) + "}"
+
+
 # ------------------------------------------------------------------------ pyelftools side
 @dataclass
 class RefElf:
@@ -79,6 +102,9 @@ class RefElf:
     rpath: list[str] = field(default_factory=list)
     runpath: list[str] = field(default_factory=list)
     glibc: str | None = None  # over every version-need file
+    glibcxx: str | None = None
+    cxxabi: str | None = None
+    symbol_versions: dict[str, list[str]] = field(default_factory=dict)  # library -> version names
     glibc_no_loader: str | None = None  # auditwheel's way: without ld-linux*/ld64.so.*
     error: str | None = None
 
@@ -91,6 +117,9 @@ class RefElf:
             "rpath": self.rpath,
             "runpath": self.runpath,
             "glibc": self.glibc,
+            "glibcxx": self.glibcxx,
+            "cxxabi": self.cxxabi,
+            "symbol_versions": self.symbol_versions,
             "glibc_no_loader": self.glibc_no_loader,
             "error": self.error,
         }
@@ -128,9 +157,13 @@ def analyse_elf(path: str, data: bytes) -> RefElf:
             for verneed, vernaux_iter in section.iter_versions():
                 names = [vernaux.name for vernaux in vernaux_iter]
                 all_names += names
+                ref.symbol_versions.setdefault(verneed.name, [])
+                ref.symbol_versions[verneed.name] += names
                 if not LOADER_RE.match(verneed.name or ""):
                     no_loader += names
         ref.glibc = max_version(glibc_versions(all_names))
+        ref.glibcxx = max_version(prefixed_versions(all_names, "GLIBCXX_"))
+        ref.cxxabi = max_version(prefixed_versions(all_names, "CXXABI_"))
         ref.glibc_no_loader = max_version(glibc_versions(no_loader))
         return ref
     except (ELFError, ValueError, KeyError, AssertionError) as e:  # malformed: say so
@@ -269,8 +302,18 @@ def compare_files(res: WheelResult, ours: dict, refs: dict[str, RefElf]) -> None
             theirs = getattr(ref, key)
             if not isinstance(value, list) or set(value) != set(theirs):
                 res.mismatch(path, key, value, theirs)
-        if mine.get("glibc") != ref.glibc:
-            res.mismatch(path, "glibc", mine.get("glibc"), ref.glibc)
+        for key in ("glibc", "glibcxx"):
+            if mine.get(key) != getattr(ref, key):
+                res.mismatch(path, key, mine.get(key), getattr(ref, key))
+        # Beyond the contract: checked when wheelwright prints them.
+        if "cxxabi" in mine and mine["cxxabi"] != ref.cxxabi:
+            res.mismatch(path, "cxxabi", mine["cxxabi"], ref.cxxabi)
+        if "symbol_versions" in mine:
+            theirs_map = {k: set(v) for k, v in ref.symbol_versions.items()}
+            mine_map = mine["symbol_versions"]
+            if not isinstance(mine_map, dict) or {k: set(v) for k, v in mine_map.items()} != theirs_map:
+                res.mismatch(path, "symbol_versions", fmt_map(mine_map if isinstance(mine_map, dict) else None),
+                             fmt_map(theirs_map))
 
 
 def compare_wheel(wheel: Path, args, policy_glibcs: list[str]) -> tuple[WheelResult, dict[str, RefElf]]:
@@ -282,6 +325,9 @@ def compare_wheel(wheel: Path, args, policy_glibcs: list[str]) -> tuple[WheelRes
     res.glibc_ref = max_version(r.glibc for r in refs.values() if r.glibc)
     glibc_ref_no_loader = max_version(r.glibc_no_loader for r in refs.values() if r.glibc_no_loader)
 
+    ours_versioned = None
+    ref_versioned = versioned_symbols(
+        {k: set(v) for k, v in r.symbol_versions.items()} for r in refs.values())
     if args.reference_only:
         res.elf_ours = "-"
     else:
@@ -295,6 +341,9 @@ def compare_wheel(wheel: Path, args, policy_glibcs: list[str]) -> tuple[WheelRes
             if ours.get("pure") is not (len(refs) == 0):
                 res.mismatch("-", "pure", ours.get("pure"), len(refs) == 0)
             compare_files(res, ours, refs)
+            files = ours.get("elf_files") if isinstance(ours.get("elf_files"), list) else []
+            if files and all(isinstance(f, dict) and "symbol_versions" in f for f in files):
+                ours_versioned = versioned_symbols(f["symbol_versions"] for f in files)
             res.glibc_ours = ours.get("glibc")
             if res.glibc_ours != res.glibc_ref:
                 res.mismatch("(wheel)", "glibc vs pyelftools", res.glibc_ours, res.glibc_ref)
@@ -309,6 +358,15 @@ def compare_wheel(wheel: Path, args, policy_glibcs: list[str]) -> tuple[WheelRes
             names = [n for vs in audit.get("versioned_symbols", {}).values() for n in vs]
             res.glibc_audit = max_version(glibc_versions(names))
             res.sym_tag = audit.get("sym_tag")
+            audit_versioned = {k: set(v) for k, v in audit.get("versioned_symbols", {}).items()}
+            if ref_versioned != audit_versioned:
+                res.notes.append(
+                    f"the version needs pyelftools reads (without ld-linux) differ from auditwheel's "
+                    f"versioned_symbols: {fmt_map(ref_versioned)} vs {fmt_map(audit_versioned)}"
+                )
+            elif ours_versioned is not None and ours_versioned != audit_versioned:
+                res.mismatch("(wheel)", "versioned_symbols vs auditwheel (without ld-linux)",
+                             fmt_map(ours_versioned), fmt_map(audit_versioned))
             if glibc_ref_no_loader != res.glibc_audit:
                 # Our reading of the file disagrees with auditwheel's own: not wheelwright's fault.
                 res.notes.append(
