@@ -315,9 +315,9 @@ pub struct WheelbuildArgs {
     /// Where finished wheels are staged.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub output: PathBuf,
-    /// The recipes directory.
-    #[arg(long, value_name = "DIR", default_value = "recipes")]
-    pub recipes: PathBuf,
+    /// The recipes directory [default: ./recipes when it exists].
+    #[arg(long, value_name = "DIR")]
+    pub recipes: Option<PathBuf>,
     /// Build directories and logs [default: a directory under the system temp dir].
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,

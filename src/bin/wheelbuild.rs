@@ -12,6 +12,6 @@ fn main() -> ExitCode {
     finish(
         Layout::load(cli.global.layout.as_deref())
             .map_err(anyhow::Error::from)
-            .and_then(|layout| wheelwright::commands::wheelbuild::run(&cli.build, &layout)),
+            .and_then(|layout| wheelwright::commands::wheelbuild::run(&cli.build, &layout, cli.global.quiet)),
     )
 }

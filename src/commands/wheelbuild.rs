@@ -30,7 +30,7 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-pub fn run(args: &WheelbuildArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
+pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
     if args.recursive {
         anyhow::bail!(
             "--recursive is not available yet: build the dependencies first, one `wheelbuild` each"
@@ -76,7 +76,16 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let recipe_file = find_recipe(&args.recipes, &args.package)?;
+    let recipe_file = match &args.recipes {
+        Some(directory) => {
+            if !directory.is_dir() {
+                anyhow::bail!("--recipes {}: no such directory", directory.display());
+            }
+            find_recipe(directory, &args.package)?
+        }
+        None if PathBuf::from("recipes").is_dir() => find_recipe(&PathBuf::from("recipes"), &args.package)?,
+        None => None,
+    };
     let request = BuildRequest {
         package: args.package.clone(),
         version: args.version.clone(),
@@ -150,8 +159,23 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let progress = |message: &str| tracing::warn!("{message}");
-    let report = build_package(&request, layout, &resolve, &progress)?;
+    // A spinner on a terminal; plain lines otherwise (logs, CI); nothing with -q.
+    use std::io::IsTerminal as _;
+    let spinner = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let progress = |message: &str| match &spinner {
+        Some(bar) => bar.set_message(message.to_string()),
+        None if !quiet => eprintln!("wheelbuild: {message}"),
+        None => {}
+    };
+    let report = build_package(&request, layout, &resolve, &progress);
+    if let Some(bar) = &spinner {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {

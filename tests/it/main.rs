@@ -7,3 +7,4 @@ mod inspect;
 mod manipulate;
 mod real_wheels;
 mod verify;
+mod wheelbuild;

@@ -1,0 +1,294 @@
+//! `wheelbuild` through the binary. The fast tests need nothing; the ignored ones build real
+//! packages (fixtures and biopython from PyPI) with gcc, pip and uv, in CI's slow step.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{run, wheelwright};
+
+fn wheelbuild() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wheelbuild"));
+    command.env_remove("WHEELWRIGHT_LAYOUT").env_remove("RUST_LOG");
+    command
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+#[test]
+fn dry_run_prints_the_matrix() {
+    let empty = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = run(wheelbuild().current_dir(empty.path()).args([
+        "--package",
+        "biopython",
+        "--version",
+        "1.85",
+        "--arch",
+        "generic,x86-64-v3",
+        "--python",
+        "3.12,3.13",
+        "--dry-run",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(stdout, @r"
+    biopython 1.85 for layer gentoo2023: 4 cells (no recipe: PyPI defaults)
+      python 3.12  arch generic     -march=x86-64 -mtune=generic
+      python 3.13  arch generic     -march=x86-64 -mtune=generic
+      python 3.12  arch x86-64-v3   -march=x86-64-v3
+      python 3.13  arch x86-64-v3   -march=x86-64-v3
+    pure and abi3 wheels are built once and tested on every cell
+    ");
+}
+
+#[test]
+fn usage_errors_name_the_problem() {
+    let (code, _, stderr) = run(wheelbuild().args(["--package", "x", "--arch", "avx2", "--dry-run"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(
+            "--arch avx2: layer gentoo2023 has no such arch (it has: generic, x86-64-v3, x86-64-v4)"
+        ),
+        "{stderr}"
+    );
+    let (code, _, stderr) =
+        run(wheelbuild().args(["--package", "x", "--python", "3.200", "--version", "1.0"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no Python 3.200 interpreter found"), "{stderr}");
+    let (code, _, stderr) = run(wheelbuild().args(["--package", "x", "--python", "three"]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--python"), "{stderr}");
+    let (code, _, stderr) =
+        run(wheelbuild().args(["--package", "x", "--recipes", "/nonexistent", "--dry-run"]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--recipes /nonexistent: no such directory"),
+        "{stderr}"
+    );
+}
+
+/// A `.tar.gz` sdist of a fixture directory, made with the system tar.
+fn sdist(fixture: &str, version: &str, into: &Path) -> PathBuf {
+    let stage = into.join(format!("{fixture}-{version}"));
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(fixtures().join(fixture))
+        .arg(&stage)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let archive = into.join(format!("{fixture}-{version}.tar.gz"));
+    let status = Command::new("tar")
+        .arg("czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(into)
+        .arg(format!("{fixture}-{version}"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    archive
+}
+
+/// Writes a recipe for a fixture sdist at a file:// URL.
+fn recipe(recipes: &Path, package: &str, archive: &Path, extra: &str) {
+    std::fs::create_dir_all(recipes).unwrap();
+    let text = format!(
+        "package: {package}\nsource:\n  url: file://{}\n{extra}",
+        archive.display()
+    );
+    std::fs::write(recipes.join(format!("{package}.yaml")), text).unwrap();
+}
+
+fn require_tools() {
+    assert!(
+        crate::common::uv().is_some(),
+        "uv is not on PATH: run `source ci/install-test-tools.sh` first (CI's slow step does)"
+    );
+}
+
+fn build(directory: &Path, args: &[&str]) -> (i32, String, String) {
+    run(wheelbuild()
+        .current_dir(directory)
+        .args(args)
+        .arg("--output")
+        .arg(directory.join("out"))
+        .arg("--work-dir")
+        .arg(directory.join("work"))
+        .arg("--cache-dir")
+        .arg(directory.join("cache"))
+        .arg("--recipes")
+        .arg(directory.join("recipes")))
+}
+
+fn has_avx512() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .is_ok_and(|text| text.contains(" avx512f") && text.contains(" avx512bw"))
+}
+
+#[test]
+#[ignore = "builds with gcc, pip and uv (PyPI for setuptools): CI's slow step"]
+fn arch_builds_get_the_arch_flags() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let archive = sdist("cpulevel", "0.1.0", directory.path());
+    // The smoke test asserts the level the C code was compiled for, through the template.
+    recipe(
+        &directory.path().join("recipes"),
+        "cpulevel",
+        &archive,
+        "import_names: [cpulevel]\ntest: \"assert cpulevel.level() == '{{ march }}', cpulevel.level()\"\n",
+    );
+    let mut archs = vec!["generic", "x86-64-v3"];
+    if has_avx512() {
+        archs.push("x86-64-v4");
+    } else {
+        eprintln!("this CPU has no AVX-512: the x86-64-v4 build is not run");
+    }
+    let arch_list = archs.join(",");
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &[
+            "--package",
+            "cpulevel",
+            "--python",
+            "3.12",
+            "--arch",
+            &arch_list,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cells = report["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), archs.len());
+    for (cell, arch) in cells.iter().zip(&archs) {
+        assert_eq!(cell["arch"], *arch);
+        assert_eq!(cell["test"], "passed", "{cell}");
+        assert!(
+            cell["same_as"].is_null(),
+            "compiled wheels are built per arch: {cell}"
+        );
+    }
+    // The same file name for each arch: they land in different directories of the tree.
+    let out = directory.path().join("out");
+    assert!(
+        out.join("cpulevel-0.1.0+computecanada-cp312-cp312-linux_x86_64.whl")
+            .exists()
+    );
+    // inspect agrees that the v3 build is arch-specific (the build record names the arch).
+    let v3 = cells[1]["wheel"].as_str().unwrap();
+    let (code, stdout, _) = run(wheelwright().args(["inspect", "--json", v3]));
+    assert_eq!(code, 0);
+    let inspected: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(inspected[0]["arch"]["name"], *archs.last().unwrap());
+}
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn a_pure_package_builds_once() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let archive = sdist("purepkg", "0.1.0", directory.path());
+    recipe(
+        &directory.path().join("recipes"),
+        "purepkg",
+        &archive,
+        "test: \"assert purepkg.ANSWER == 42\"\n",
+    );
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &["--package", "purepkg", "--python", "3.12,3.13", "--json"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cells = report["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    assert!(cells[0]["same_as"].is_null());
+    assert_eq!(cells[1]["same_as"], "3.12 generic");
+    assert_eq!(cells[1]["test"], "passed");
+    let wheels: Vec<String> = crate::common::listing(&directory.path().join("out"))
+        .into_iter()
+        .filter(|name| name.ends_with(".whl"))
+        .collect();
+    assert_eq!(wheels, ["purepkg-0.1.0+computecanada-py3-none-any.whl"]);
+}
+
+#[test]
+#[ignore = "builds with gcc, pip and uv (PyPI for setuptools): CI's slow step"]
+fn a_failing_build_says_why() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let archive = sdist("brokenbuild", "0.1.0", directory.path());
+    recipe(&directory.path().join("recipes"), "brokenbuild", &archive, "");
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &["--package", "brokenbuild", "--python", "3.12"],
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("pip wheel failed (exit status 1); log: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("wheelwright_missing_header.h: No such file or directory"),
+        "the log tail: {stdout}"
+    );
+    assert!(
+        stdout.contains("hint: the header `wheelwright_missing_header.h` is missing"),
+        "{stdout}"
+    );
+}
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn a_failing_import_shows_the_traceback() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let archive = sdist("importfails", "0.1.0", directory.path());
+    recipe(&directory.path().join("recipes"), "importfails", &archive, "");
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &["--package", "importfails", "--python", "3.12"],
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("importing importfails failed"), "{stdout}");
+    assert!(
+        stdout.contains("ImportError: importfails is broken on purpose"),
+        "{stdout}"
+    );
+}
+
+#[test]
+#[ignore = "downloads biopython 1.85 from PyPI and builds it for 3 Pythons: CI's slow step"]
+fn biopython_for_three_pythons() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let (code, stdout, stderr) = run(wheelbuild()
+        .current_dir(directory.path())
+        .args([
+            "--package",
+            "biopython",
+            "--version",
+            "1.85",
+            "--test-deps-from-pypi",
+            "--output",
+        ])
+        .arg(directory.path().join("out"))
+        .arg("--work-dir")
+        .arg(directory.path().join("work"))
+        .arg("--recipes")
+        .arg(&recipes));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for python in ["311", "312", "313"] {
+        let wheel = directory.path().join(format!(
+            "out/biopython-1.85+computecanada-cp{python}-cp{python}-linux_x86_64.whl"
+        ));
+        assert!(wheel.exists(), "{} missing; {stdout}", wheel.display());
+        let (code, verified, _) = run(wheelwright().arg("verify").arg(&wheel));
+        assert_eq!(code, 0, "{verified}");
+    }
+    assert_eq!(stdout.matches(" passed ").count(), 3, "{stdout}");
+    assert!(stdout.contains("cp-wheels --wheel"), "{stdout}");
+}
