@@ -340,7 +340,7 @@ pub struct WheelbuildArgs {
     /// Print the build matrix and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Cells built at once.
+    /// Pythons built at once (the first cell is built alone: it tells whether the wheel is pure).
     #[arg(short, long, value_name = "N", default_value_t = 1)]
     pub jobs: usize,
     /// Print the report as JSON on stdout.

@@ -43,7 +43,7 @@ pub fn hint_for(log: &str) -> Option<String> {
         ));
     }
     if let Some(library) =
-        regex_lite_find(log, "cannot find -l", "\n").or_else(|| regex_lite_find(log, "cannot find -l", ":"))
+        regex_lite_find(log, "cannot find -l", ":").or_else(|| regex_lite_find(log, "cannot find -l", "\n"))
     {
         return Some(format!(
             "the library `lib{}` is missing at link time: install its development package or add its directory to LIBRARY_PATH",

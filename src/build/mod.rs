@@ -34,6 +34,8 @@ pub struct BuildRequest {
     pub keep_build_dir: bool,
     /// Let the smoke test fetch missing dependencies from PyPI.
     pub test_dependencies_from_pypi: bool,
+    /// Pythons built at once (each Python's archs one after the other).
+    pub jobs: usize,
 }
 
 /// One cell of the matrix.
@@ -96,6 +98,7 @@ impl BuildReport {
 }
 
 /// A Python environment made for building or testing.
+#[derive(Debug, Clone)]
 struct Environment {
     python: PathBuf,
     bin: PathBuf,
@@ -283,11 +286,37 @@ fn discover_import_names(wheel: &Path, package: &str) -> Vec<String> {
     names
 }
 
+/// A wheel built for one cell.
+struct BuiltWheel {
+    wheel: PathBuf,
+    pure: bool,
+    abi3: bool,
+    notes: Vec<String>,
+    march_native_rewritten: Vec<String>,
+    compile_seconds: f64,
+}
+
+/// A wheel that serves several cells.
+#[derive(Debug, Clone)]
+struct SharedWheel {
+    wheel: PathBuf,
+    /// The cell it was built for.
+    from: String,
+    pure: bool,
+    /// For an abi3 wheel, the arch it serves.
+    abi3_arch: Option<String>,
+}
+
+/// Locks a mutex, taking the data even if another thread panicked while holding it.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
 /// Per-package state shared by the cells.
 struct PackageBuild<'a> {
     request: &'a BuildRequest,
     layout: &'a Layout,
-    build_environments: BTreeMap<PythonVersion, Environment>,
+    build_environments: std::sync::Mutex<BTreeMap<PythonVersion, Environment>>,
 }
 
 /// Builds one package across the matrix. `resolve` turns a version and template context into
@@ -295,8 +324,8 @@ struct PackageBuild<'a> {
 pub fn build_package(
     request: &BuildRequest,
     layout: &Layout,
-    resolve: &dyn Fn(&str, &TemplateContext) -> anyhow::Result<ResolvedRecipe>,
-    progress: &dyn Fn(&str),
+    resolve: &(dyn Fn(&str, &TemplateContext) -> anyhow::Result<ResolvedRecipe> + Sync),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<BuildReport> {
     let started = Instant::now();
     fs_err::create_dir_all(&request.work)?;
@@ -384,10 +413,10 @@ pub fn build_package(
         )?;
     }
 
-    let mut state = PackageBuild {
+    let state = PackageBuild {
         request,
         layout,
-        build_environments: BTreeMap::new(),
+        build_environments: std::sync::Mutex::new(BTreeMap::new()),
     };
     let mut report = BuildReport {
         package: request.package.clone(),
@@ -399,53 +428,18 @@ pub fn build_package(
         compile_seconds: 0.0,
     };
     let cells = matrix(request, &provisional.skip_python);
-    // A wheel that serves several cells (pure: all; abi3: later Pythons of the same arch).
-    let mut shared: Vec<(PathBuf, String, bool, Option<String>)> = Vec::new();
-    for cell in &cells {
+    // A wheel that serves several cells (pure: all; abi3: the other Pythons of its arch).
+    let shared: std::sync::Mutex<Vec<SharedWheel>> = std::sync::Mutex::new(Vec::new());
+    let run_cell = |cell: &Cell| -> anyhow::Result<(CellResult, Vec<String>, f64)> {
         let label = format!("{} {}", cell.python, cell.arch);
         let cell_started = Instant::now();
         let cell_dir = request.work.join(format!("py{}-{}", cell.python, cell.arch));
         let log = cell_dir.join("build.log");
         fs_err::create_dir_all(&cell_dir)?;
-        if let Some((wheel, from, pure, _)) = shared
+        let reuse = lock(&shared)
             .iter()
-            .find(|(_, _, pure, abi_arch)| *pure || abi_arch.as_deref() == Some(cell.arch.as_str()))
-            .cloned()
-        {
-            progress(&format!(
-                "testing {} {version} ({label}, same wheel as {from})",
-                request.package
-            ));
-            let recipe = resolve(&version, &context_for(&version, cell)?)?;
-            let mut result = CellResult {
-                python: cell.python.to_string(),
-                arch: cell.arch.clone(),
-                wheel: Some(wheel.clone()),
-                size: fs_err::metadata(&wheel).ok().map(|m| m.len()),
-                sha256: source::file_sha256(&wheel).ok(),
-                test: "not run".into(),
-                seconds: 0.0,
-                error: None,
-                log: log.clone(),
-                same_as: Some(from),
-                notes: vec![if pure {
-                    "pure wheel: built once".into()
-                } else {
-                    "abi3 wheel: built once per arch".into()
-                }],
-            };
-            match state.smoke_test(&interpreters[&cell.python], &wheel, &recipe, &cell_dir, &log) {
-                Ok(()) => result.test = "passed".into(),
-                Err(error) => {
-                    result.test = "failed".into();
-                    result.error = Some(format!("{error:#}"));
-                }
-            }
-            result.seconds = cell_started.elapsed().as_secs_f64();
-            report.cells.push(result);
-            continue;
-        }
-        progress(&format!("building {} {version} ({label})", request.package));
+            .find(|wheel| wheel.pure || wheel.abi3_arch.as_deref() == Some(cell.arch.as_str()))
+            .cloned();
         let recipe = resolve(&version, &context_for(&version, cell)?)?;
         let mut result = CellResult {
             python: cell.python.to_string(),
@@ -460,44 +454,116 @@ pub fn build_package(
             same_as: None,
             notes: Vec::new(),
         };
-        let outcome = state.build_cell(
-            cell,
-            &interpreters[&cell.python],
-            &fetched,
-            &version,
-            &recipe,
-            &cell_dir,
-            &log,
-            &mut report,
-        );
-        match outcome {
-            Ok((wheel, pure, abi3, notes)) => {
-                result.notes = notes;
-                result.size = fs_err::metadata(&wheel).ok().map(|m| m.len());
-                result.sha256 = source::file_sha256(&wheel).ok();
-                result.wheel = Some(wheel.clone());
-                if pure || abi3 {
-                    shared.push((
-                        wheel.clone(),
-                        label.clone(),
-                        pure,
-                        abi3.then(|| cell.arch.clone()),
-                    ));
-                }
-                progress(&format!("testing {} {version} ({label})", request.package));
-                match state.smoke_test(&interpreters[&cell.python], &wheel, &recipe, &cell_dir, &log) {
-                    Ok(()) => result.test = "passed".into(),
+        let mut rewritten = Vec::new();
+        let mut compile_seconds = 0.0;
+        let wheel = match reuse {
+            Some(reused) => {
+                progress(&format!(
+                    "testing {} {version} ({label}, same wheel as {})",
+                    request.package, reused.from
+                ));
+                result.same_as = Some(reused.from.clone());
+                result.notes.push(if reused.pure {
+                    "pure wheel: built once".into()
+                } else {
+                    "abi3 wheel: built once per arch".into()
+                });
+                Some(reused.wheel)
+            }
+            None => {
+                progress(&format!("building {} {version} ({label})", request.package));
+                match state.build_cell(
+                    cell,
+                    &interpreters[&cell.python],
+                    &fetched,
+                    &version,
+                    &recipe,
+                    &cell_dir,
+                    &log,
+                ) {
+                    Ok(built) => {
+                        result.notes = built.notes;
+                        rewritten = built.march_native_rewritten;
+                        compile_seconds = built.compile_seconds;
+                        if built.pure || built.abi3 {
+                            lock(&shared).push(SharedWheel {
+                                wheel: built.wheel.clone(),
+                                from: label.clone(),
+                                pure: built.pure,
+                                abi3_arch: built.abi3.then(|| cell.arch.clone()),
+                            });
+                        }
+                        Some(built.wheel)
+                    }
                     Err(error) => {
-                        result.test = "failed".into();
                         result.error = Some(format!("{error:#}"));
+                        None
                     }
                 }
             }
-            Err(error) => result.error = Some(format!("{error:#}")),
+        };
+        if let Some(wheel) = wheel {
+            result.size = fs_err::metadata(&wheel).ok().map(|m| m.len());
+            result.sha256 = source::file_sha256(&wheel).ok();
+            result.wheel = Some(wheel.clone());
+            progress(&format!("testing {} {version} ({label})", request.package));
+            match state.smoke_test(&interpreters[&cell.python], &wheel, &recipe, &cell_dir, &log) {
+                Ok(()) => result.test = "passed".into(),
+                Err(error) => {
+                    result.test = "failed".into();
+                    result.error = Some(format!("{error:#}"));
+                }
+            }
         }
         result.seconds = cell_started.elapsed().as_secs_f64();
-        report.cells.push(result);
+        Ok((result, rewritten, compile_seconds))
+    };
+    // The first cell alone: it tells whether the wheel is pure or abi3. Then the rest, one
+    // Python per worker (its archs in turn, sharing its build environment), `jobs` at a time.
+    let mut results: Vec<(usize, anyhow::Result<(CellResult, Vec<String>, f64)>)> = Vec::new();
+    if let Some(first) = cells.first() {
+        results.push((0, run_cell(first)));
     }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, cell) in cells.iter().enumerate().skip(1) {
+        match groups
+            .iter_mut()
+            .find(|group| cells[group[0]].python == cell.python)
+        {
+            Some(group) => group.push(index),
+            None => groups.push(vec![index]),
+        }
+    }
+    let next_group = std::sync::atomic::AtomicUsize::new(0);
+    let collected = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..request.jobs.clamp(1, groups.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let taken = next_group.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(group) = groups.get(taken) else { break };
+                    for index in group {
+                        let outcome = run_cell(&cells[*index]);
+                        lock(&collected).push((*index, outcome));
+                    }
+                }
+            });
+        }
+    });
+    results.extend(
+        collected
+            .into_inner()
+            .unwrap_or_else(|poison| poison.into_inner()),
+    );
+    results.sort_by_key(|(index, _)| *index);
+    for (_, outcome) in results {
+        let (cell, rewritten, compile_seconds) = outcome?;
+        report.march_native_rewritten.extend(rewritten);
+        report.compile_seconds += compile_seconds;
+        report.cells.push(cell);
+    }
+    report.march_native_rewritten.sort();
+    report.march_native_rewritten.dedup();
     report.seconds = started.elapsed().as_secs_f64();
     if !request.keep_build_dir && report.ok() {
         // Keep logs of failures; drop build trees of successes.
@@ -514,23 +580,26 @@ pub fn build_package(
 }
 
 impl PackageBuild<'_> {
+    /// The build environment of `python`, made on first use. One worker handles each Python,
+    /// so it is never made twice at once.
     fn build_environment(
-        &mut self,
+        &self,
         python: PythonVersion,
         interpreter: &Path,
         log: &Path,
-    ) -> Result<&Environment, CommandFailed> {
-        if !self.build_environments.contains_key(&python) {
-            let directory = self.request.work.join(format!("build-env-py{python}"));
-            let environment = make_environment(interpreter, &directory, log)?;
-            self.build_environments.insert(python, environment);
+    ) -> Result<(Environment, bool), CommandFailed> {
+        if let Some(environment) = lock(&self.build_environments).get(&python) {
+            return Ok((environment.clone(), false));
         }
-        Ok(&self.build_environments[&python])
+        let directory = self.request.work.join(format!("build-env-py{python}"));
+        let environment = make_environment(interpreter, &directory, log)?;
+        lock(&self.build_environments).insert(python, environment.clone());
+        Ok((environment, true))
     }
 
     #[allow(clippy::too_many_arguments)]
     fn build_cell(
-        &mut self,
+        &self,
         cell: &Cell,
         interpreter: &Path,
         fetched: &source::FetchedSource,
@@ -538,9 +607,10 @@ impl PackageBuild<'_> {
         recipe: &ResolvedRecipe,
         cell_dir: &Path,
         log: &Path,
-        report: &mut BuildReport,
-    ) -> anyhow::Result<(PathBuf, bool, bool, Vec<String>)> {
+    ) -> anyhow::Result<BuiltWheel> {
         let mut notes = Vec::new();
+        let mut march_native_rewritten = Vec::new();
+        let mut compile_seconds = 0.0;
         let arch = self
             .layout
             .archs
@@ -606,7 +676,7 @@ impl PackageBuild<'_> {
                     arch.march,
                     rewritten.join(", ")
                 ));
-                report.march_native_rewritten.extend(rewritten);
+                march_native_rewritten.extend(rewritten);
             }
             if let Some(suffix) = &recipe.package_suffix {
                 notes.push(format!("package suffix `{suffix}` requested"));
@@ -614,10 +684,10 @@ impl PackageBuild<'_> {
             let mut requirements = build_requirements(&root);
             requirements.extend(recipe.build_dependencies.iter().cloned());
             requirements.extend(["pip".to_string(), "wheel".to_string()]);
-            let environment = self.build_environment(cell.python, interpreter, log)?;
+            let (environment, _) = self.build_environment(cell.python, interpreter, log)?;
             let python = environment.python.clone();
             install(
-                environment,
+                &environment,
                 &requirements,
                 "installing build dependencies",
                 log,
@@ -655,7 +725,7 @@ impl PackageBuild<'_> {
                     run_logged("pip wheel", &python, &args, &invocation, log)?;
                 }
             }
-            report.compile_seconds += compile_started.elapsed().as_secs_f64();
+            compile_seconds += compile_started.elapsed().as_secs_f64();
             for command in &recipe.post_build {
                 run_shell("post-build command", command, &invocation, log)?;
             }
@@ -677,7 +747,14 @@ impl PackageBuild<'_> {
         let (wheel, pure, abi3, post_notes) =
             self.post_process(&built_wheel, cell, fetched, version, recipe)?;
         notes.extend(post_notes);
-        Ok((wheel, pure, abi3, notes))
+        Ok(BuiltWheel {
+            wheel,
+            pure,
+            abi3,
+            notes,
+            march_native_rewritten,
+            compile_seconds,
+        })
     }
 
     /// Local version, requirement edits, nvidia stripping, honest tags, pins, build record.
@@ -727,8 +804,7 @@ impl PackageBuild<'_> {
             edits.push(RequirementEdit::remove(text)?);
         }
         // Pins from what the wheel was built against.
-        let build_python = self
-            .build_environments
+        let build_python = lock(&self.build_environments)
             .get(&cell.python)
             .map(|environment| environment.python.clone());
         let mut local_tag = None;
@@ -942,6 +1018,7 @@ mod tests {
             cache: PathBuf::new(),
             keep_build_dir: false,
             test_dependencies_from_pypi: false,
+            jobs: 1,
         };
         let cells = matrix(&request, &["3.11".parse().unwrap()]);
         let labels: Vec<String> = cells

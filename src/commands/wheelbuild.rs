@@ -102,6 +102,7 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         cache: cache_directory(args.cache_dir.as_ref()),
         keep_build_dir: args.keep_build_dir,
         test_dependencies_from_pypi: args.test_deps_from_pypi,
+        jobs: args.jobs.max(1),
     };
     let resolve = |version: &str, context: &TemplateContext| -> anyhow::Result<ResolvedRecipe> {
         match &recipe_file {
