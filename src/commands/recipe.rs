@@ -22,13 +22,18 @@ fn check(args: &RecipeCheckArgs) -> anyhow::Result<ExitCode> {
     let mut checked = Vec::new();
     // Errors about a whole directory (cannot be read) rather than one file.
     let mut directory_errors = Vec::new();
+    // With no paths, the recipes directory (an error if it is missing); else each path as
+    // a directory or a file.
     let targets = if args.paths.is_empty() {
-        vec![args.recipes.clone()]
+        vec![(args.recipes.clone(), true)]
     } else {
-        args.paths.clone()
+        args.paths
+            .iter()
+            .map(|path| (path.clone(), path.is_dir()))
+            .collect()
     };
-    for target in &targets {
-        if target.is_dir() {
+    for (target, is_directory) in &targets {
+        if *is_directory {
             match recipe::check_recipes(target) {
                 Ok(results) => checked.extend(results),
                 Err(error) => directory_errors.push(error),
@@ -41,7 +46,8 @@ fn check(args: &RecipeCheckArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let failures = checked.iter().filter(|file| file.result.is_err()).count() + directory_errors.len();
+    let file_failures = checked.iter().filter(|file| file.result.is_err()).count();
+    let failures = file_failures + directory_errors.len();
     if args.json {
         let error_json = |error: &RecipeError| {
             serde_json::json!({
@@ -89,10 +95,12 @@ fn check(args: &RecipeCheckArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let count = checked.len();
-        outln!(
-            "{count} recipe{}, {failures} with errors",
-            if count == 1 { "" } else { "s" }
-        );
+        if count > 0 || directory_errors.is_empty() {
+            outln!(
+                "{count} recipe{}, {file_failures} with errors",
+                if count == 1 { "" } else { "s" }
+            );
+        }
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS

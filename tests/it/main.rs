@@ -6,5 +6,6 @@ mod common;
 mod inspect;
 mod manipulate;
 mod real_wheels;
+mod recipe;
 mod verify;
 mod wheelbuild;

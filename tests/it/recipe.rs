@@ -1,0 +1,267 @@
+//! `wheelwright recipe check|show` on the shipped recipes and on broken ones.
+
+use std::path::Path;
+
+use crate::common::{run, wheelwright};
+
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A recipes directory in a temporary directory, with the given files.
+fn recipes(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(recipes.join("patches")).unwrap();
+    for (name, text) in files {
+        std::fs::write(recipes.join(name), text).unwrap();
+    }
+    directory
+}
+
+#[test]
+fn the_shipped_recipes_check() {
+    let (code, stdout, stderr) = run(wheelwright().current_dir(repository()).args(["recipe", "check"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for name in [
+        "biopython",
+        "PyYAML",
+        "python-dateutil",
+        "beautifulsoup4",
+        "msgpack",
+        "bitarray",
+        "scikit-learn",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|line| line == format!("ok  recipes/{name}.yaml")),
+            "{name}: {stdout}"
+        );
+    }
+    assert!(!stdout.contains("err "), "{stdout}");
+    assert!(stdout.trim_end().ends_with(" with errors"), "{stdout}");
+}
+
+#[test]
+fn broken_recipes_are_each_reported() {
+    let directory = recipes(&[
+        ("good.yaml", "package: good\nimport_names: [good]\n"),
+        (
+            "bad-key.yaml",
+            "package: bad-key\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
+        ),
+        (
+            "bad-specifier.yaml",
+            "package: bad-specifier\nversions:\n  - when: \">=1.80,<\"\n    test: x = 1\n",
+        ),
+        (
+            "missing-patch.yaml",
+            "package: missing-patch\npatches: [fix-build.patch]\n",
+        ),
+        (
+            "bad-requirement.yaml",
+            "package: bad-requirement\nrequirements:\n  add: [\"numpy>=1.0\"]\n  update: [\"tensorflow-cpu->tensorflow>=\"]\n",
+        ),
+        (
+            "bad-template.yaml",
+            "package: bad-template\npre_build:\n  - ./configure --python={{ pyton }}\n",
+        ),
+        ("bad-syntax.yaml", "package: bad-syntax\nimport_names: [x, y\n"),
+    ]);
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["recipe", "check"]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let stdout = stdout.replace(&directory.path().display().to_string(), "TMP");
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
+fn named_files_are_checked_alone() {
+    let directory = recipes(&[
+        ("good.yaml", "package: good\n"),
+        ("wrong-name.yaml", "package: other\n"),
+    ]);
+    let (code, stdout, _) =
+        run(wheelwright()
+            .current_dir(directory.path())
+            .args(["recipe", "check", "recipes/good.yaml"]));
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(stdout, "ok  recipes/good.yaml\n1 recipe, 0 with errors\n");
+
+    let (code, stdout, _) = run(wheelwright().current_dir(directory.path()).args([
+        "recipe",
+        "check",
+        "recipes/wrong-name.yaml",
+        "recipes/absent.yaml",
+    ]));
+    assert_eq!(code, 1, "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "err recipes/wrong-name.yaml");
+    assert_eq!(
+        lines[1],
+        "    recipes/wrong-name.yaml:1:10: key `package` = \"other\": the file name `wrong-name` does not match the package (rename the file to `other.yaml`)"
+    );
+    assert_eq!(lines[2], "err recipes/absent.yaml");
+    assert!(lines[3].contains("recipes/absent.yaml"), "{stdout}");
+    assert_eq!(lines[4], "2 recipes, 2 with errors");
+}
+
+#[test]
+fn check_reports_json() {
+    let directory = recipes(&[
+        ("good.yaml", "package: good\n"),
+        ("bad.yaml", "package: bad\nsha256: abc\n"),
+    ]);
+    let (code, stdout, _) = run(wheelwright().current_dir(directory.path()).args([
+        "recipe",
+        "check",
+        "--json",
+        "--recipes",
+        "recipes",
+    ]));
+    assert_eq!(code, 1);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["ok"], false);
+    let bad = &value["recipes"][0];
+    assert_eq!(bad["path"], "recipes/bad.yaml");
+    assert_eq!(bad["ok"], false);
+    assert_eq!(bad["errors"][0]["key"], "sha256");
+    assert_eq!(bad["errors"][0]["line"], 2);
+    assert_eq!(bad["errors"][0]["column"], 9);
+    assert_eq!(
+        bad["errors"][0]["message"],
+        "recipes/bad.yaml:2:9: key `sha256` = \"abc\": a sha256 is 64 hexadecimal digits (this is 3 characters)"
+    );
+    assert_eq!(value["recipes"][1]["package"], "good");
+    assert_eq!(value["recipes"][1]["ok"], true);
+}
+
+#[test]
+fn a_missing_recipes_directory_is_an_error() {
+    let directory = tempfile::tempdir().unwrap();
+    let (code, stdout, _) =
+        run(wheelwright()
+            .current_dir(directory.path())
+            .args(["recipe", "check", "--recipes", "nowhere"]));
+    assert_eq!(code, 1);
+    assert!(stdout.starts_with("error: "), "{stdout}");
+    assert!(stdout.contains("nowhere"), "{stdout}");
+}
+
+#[test]
+fn show_resolves_a_shipped_recipe_for_a_version() {
+    let (code, stdout, stderr) = run(wheelwright().current_dir(repository()).args([
+        "recipe",
+        "show",
+        "Scikit_Learn",
+        "--version",
+        "1.4.2",
+        "--python",
+        "3.11",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["package"], "scikit-learn");
+    assert_eq!(value["import_names"], serde_json::json!(["sklearn"]));
+    assert_eq!(
+        value["build_dependencies"],
+        serde_json::json!(["numpy", "scipy", "cython", "setuptools", "wheel"])
+    );
+    assert_eq!(value["environment"]["SKLEARN_BUILD_PARALLEL"], "4");
+    assert_eq!(value["skip_python"], serde_json::json!(["3.13"]));
+    assert_eq!(value["source"], serde_json::json!({"kind": "pypi"}));
+}
+
+#[test]
+fn show_renders_templates_with_the_layout_arch() {
+    let directory = recipes(&[(
+        "demo.yaml",
+        "package: demo\nenvironment:\n  FLAGS: \"{{ cflags }}\"\n  WHERE: \"{{ layer }}/{{ arch }}/{{ march }}/py{{ python }}\"\nsource:\n  git: https://github.com/example/demo\n  rev: \"v{{ version }}\"\n",
+    )]);
+    let (code, stdout, stderr) = run(wheelwright().current_dir(directory.path()).args([
+        "recipe",
+        "show",
+        "demo",
+        "--version",
+        "2.0",
+        "--arch",
+        "generic",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["environment"]["FLAGS"], "-march=x86-64 -mtune=generic");
+    assert_eq!(value["environment"]["WHERE"], "gentoo2023/generic/x86-64/py3.12");
+    assert_eq!(
+        value["source"],
+        serde_json::json!({"kind": "git", "url": "https://github.com/example/demo", "rev": "v2.0"})
+    );
+
+    let (code, _, stderr) = run(wheelwright().current_dir(directory.path()).args([
+        "recipe",
+        "show",
+        "demo",
+        "--version",
+        "2.0",
+        "--arch",
+        "avx9",
+    ]));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--arch avx9"), "{stderr}");
+}
+
+#[test]
+fn show_without_a_version_prints_the_recipe_as_written() {
+    let (code, stdout, stderr) =
+        run(wheelwright()
+            .current_dir(repository())
+            .args(["recipe", "show", "scikit-learn"]));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["file"], "recipes/scikit-learn.yaml");
+    assert_eq!(value["versions"][0]["when"], "<1.5");
+    assert_eq!(value["versions"][1]["skip_python"], serde_json::json!(["3.13"]));
+}
+
+#[test]
+fn show_gives_defaults_for_a_package_without_a_recipe() {
+    let (code, stdout, stderr) =
+        run(wheelwright()
+            .current_dir(repository())
+            .args(["recipe", "show", "six", "--version", "1.17.0"]));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["package"], "six");
+    assert_eq!(value["file"], serde_json::Value::Null);
+    assert_eq!(value["import_names"], serde_json::json!([]));
+}
+
+#[test]
+fn show_reports_errors_found_only_for_a_version() {
+    let directory = recipes(&[(
+        "demo.yaml",
+        "package: demo\nversions:\n  - when: \">=2\"\n    patches: [\"demo-{{ version }}.patch\"]\n",
+    )]);
+    let (code, stdout, _) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["recipe", "check"]));
+    assert_eq!(code, 0, "{stdout}");
+    let (code, _, stderr) =
+        run(wheelwright()
+            .current_dir(directory.path())
+            .args(["recipe", "show", "demo", "--version", "2.1"]));
+    assert_eq!(code, 1);
+    let stderr = stderr.replace(&directory.path().display().to_string(), "TMP");
+    assert_eq!(
+        stderr,
+        "error: recipes/demo.yaml:4:15: key `versions[0].patches[0]` = \"demo-2.1.patch\": no such patch file: TMP/recipes/patches/demo-2.1.patch\n"
+    );
+    std::fs::write(directory.path().join("recipes/patches/demo-2.1.patch"), "").unwrap();
+    let (code, stdout, stderr) =
+        run(wheelwright()
+            .current_dir(directory.path())
+            .args(["recipe", "show", "demo", "--version", "2.1"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("patches/demo-2.1.patch"), "{stdout}");
+}
