@@ -1,7 +1,7 @@
 //! Recipes (`recipes/<name>.yaml`): how to build one package, parsed raw (serde-saphyr),
 //! templated (tera), and resolved per version into [`ResolvedRecipe`].
 //!
-//! The flow follows the house rule "raw, then resolved": [`RawRecipe`] mirrors the YAML as
+//! The flow follows the house rule "raw, then resolved": `RawRecipe` mirrors the YAML as
 //! written; [`RecipeFile`] is the checked form (every specifier, requirement, hash, Python
 //! version, patch name and template validated, each value remembering its key path and
 //! line); [`RecipeFile::resolve`] merges the per-version overrides that match a version and
@@ -570,10 +570,6 @@ pub struct RecipeFile {
     versions: Vec<Override>,
 }
 
-/// Keys that only the top level takes, and keys that only `versions` entries take.
-const TOP_LEVEL_ONLY: [&str; 2] = ["package", "versions"];
-const ENTRY_ONLY: [&str; 2] = ["when", "extend"];
-
 /// Joins a key path: `versions[1]` + `requirements` -> `versions[1].requirements`.
 fn join_key(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
@@ -804,6 +800,9 @@ fn parse_yaml(text: &str, file: &Path) -> Result<RawRecipe, RecipeError> {
             if let Some(stripped) = message.strip_suffix(&suffix) {
                 message = stripped.to_string();
             }
+            if matches!(error, serde_saphyr::Error::NullIntoString { .. }) {
+                message = "no value: give a string (\"\" for an empty one)".to_string();
+            }
             let shallowest = matches!(error, serde_saphyr::Error::SerdeMissingField { .. });
             key = key_path_at(text, location.line(), location.column(), shallowest);
         }
@@ -915,12 +914,13 @@ impl RecipeFile {
         let reader = Reader { file };
         let mut raw = parse_yaml(text, file)?;
 
-        for key in ENTRY_ONLY {
-            let misplaced = match key {
-                "when" => raw.when.as_ref().map(|when| when.referenced),
-                _ => raw.extend.as_ref().map(|extend| extend.referenced),
-            };
-            if let Some(location) = misplaced {
+        // `when` and `extend` belong to `versions` entries only.
+        let misplaced = [
+            ("when", raw.when.as_ref().map(|when| when.referenced)),
+            ("extend", raw.extend.as_ref().map(|extend| extend.referenced)),
+        ];
+        for (key, location) in misplaced {
+            if let Some(location) = location {
                 let text = Text::from_raw(Spanned::new(String::new(), location, location), key.to_string());
                 return Err(reader
                     .invalid(
@@ -964,7 +964,6 @@ impl RecipeFile {
                 ("versions", entry.versions.is_some()),
             ] {
                 if present {
-                    debug_assert!(TOP_LEVEL_ONLY.contains(&key));
                     return Err(reader.unplaced(
                         join_key(&prefix, key),
                         format!("`{key}` is only allowed at the top level, not in a `versions` entry"),
