@@ -236,6 +236,50 @@ fn rewrite_march_native(root: &Path, march: &str) -> Vec<String> {
     changed
 }
 
+/// Appends `suffix` to the distribution name where setup.py / pyproject.toml set it (as
+/// build_wheel.sh's PACKAGE_SUFFIX did); an error when no file names it.
+fn apply_package_suffix(root: &Path, package: &str, suffix: &str) -> anyhow::Result<Vec<String>> {
+    let mut renamed = Vec::new();
+    for file in ["setup.py", "pyproject.toml", "setup.cfg"] {
+        let path = root.join(file);
+        let Ok(text) = fs_err::read_to_string(&path) else {
+            continue;
+        };
+        let mut changed = text.clone();
+        for (before, after) in [
+            (
+                format!("name=\"{package}\""),
+                format!("name=\"{package}{suffix}\""),
+            ),
+            (format!("name='{package}'"), format!("name='{package}{suffix}'")),
+            (
+                format!("name = \"{package}\""),
+                format!("name = \"{package}{suffix}\""),
+            ),
+            (
+                format!("name = '{package}'"),
+                format!("name = '{package}{suffix}'"),
+            ),
+            (
+                format!("name = {package}\n"),
+                format!("name = {package}{suffix}\n"),
+            ),
+        ] {
+            changed = changed.replace(&before, &after);
+        }
+        if changed != text {
+            fs_err::write(&path, changed)?;
+            renamed.push(file.to_string());
+        }
+    }
+    if renamed.is_empty() {
+        anyhow::bail!(
+            "package_suffix `{suffix}`: no setup.py, pyproject.toml or setup.cfg sets name = `{package}`"
+        );
+    }
+    Ok(renamed)
+}
+
 /// Candidate import names of an installed wheel: top_level.txt, else its top-level
 /// packages and modules from RECORD, else build_wheel.sh's name heuristics.
 fn discover_import_names(wheel: &Path, package: &str) -> Vec<String> {
@@ -285,6 +329,10 @@ fn discover_import_names(wheel: &Path, package: &str) -> Vec<String> {
     }
     names
 }
+
+/// What running one cell gives: its result, the files where `-march=native` was rewritten, and
+/// the seconds spent compiling.
+type CellOutcome = anyhow::Result<(CellResult, Vec<String>, f64)>;
 
 /// A wheel built for one cell.
 struct BuiltWheel {
@@ -427,10 +475,28 @@ pub fn build_package(
         seconds: 0.0,
         compile_seconds: 0.0,
     };
-    let cells = matrix(request, &provisional.skip_python);
+    let mut cells = matrix(request, &provisional.skip_python);
+    if provisional.arch_specific == Some(false) && request.archs.iter().any(|arch| arch != "generic") {
+        progress(&format!(
+            "the recipe says {} is not arch-specific: building for generic only",
+            request.package
+        ));
+        cells.retain(|cell| cell.arch == "generic");
+        if cells.is_empty() {
+            cells = request
+                .pythons
+                .iter()
+                .filter(|python| !provisional.skip_python.contains(python))
+                .map(|python| Cell {
+                    python: *python,
+                    arch: "generic".to_string(),
+                })
+                .collect();
+        }
+    }
     // A wheel that serves several cells (pure: all; abi3: the other Pythons of its arch).
     let shared: std::sync::Mutex<Vec<SharedWheel>> = std::sync::Mutex::new(Vec::new());
-    let run_cell = |cell: &Cell| -> anyhow::Result<(CellResult, Vec<String>, f64)> {
+    let run_cell = |cell: &Cell| -> CellOutcome {
         let label = format!("{} {}", cell.python, cell.arch);
         let cell_started = Instant::now();
         let cell_dir = request.work.join(format!("py{}-{}", cell.python, cell.arch));
@@ -520,7 +586,7 @@ pub fn build_package(
     };
     // The first cell alone: it tells whether the wheel is pure or abi3. Then the rest, one
     // Python per worker (its archs in turn, sharing its build environment), `jobs` at a time.
-    let mut results: Vec<(usize, anyhow::Result<(CellResult, Vec<String>, f64)>)> = Vec::new();
+    let mut results: Vec<(usize, CellOutcome)> = Vec::new();
     if let Some(first) = cells.first() {
         results.push((0, run_cell(first)));
     }
@@ -679,7 +745,11 @@ impl PackageBuild<'_> {
                 march_native_rewritten.extend(rewritten);
             }
             if let Some(suffix) = &recipe.package_suffix {
-                notes.push(format!("package suffix `{suffix}` requested"));
+                let renamed = apply_package_suffix(&root, &recipe.package, suffix)?;
+                notes.push(format!(
+                    "distribution renamed with the suffix `{suffix}` in {}",
+                    renamed.join(", ")
+                ));
             }
             let mut requirements = build_requirements(&root);
             requirements.extend(recipe.build_dependencies.iter().cloned());
@@ -1026,6 +1096,30 @@ mod tests {
             .map(|cell| format!("{} {}", cell.python, cell.arch))
             .collect();
         assert_eq!(labels, ["3.12 generic", "3.12 x86-64-v3"]);
+    }
+
+    #[test]
+    fn package_suffixes_rename_the_distribution() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(
+            directory.path().join("setup.py"),
+            "setup(name=\"torchvision\", version='1')\n",
+        )
+        .unwrap();
+        let renamed = apply_package_suffix(directory.path(), "torchvision", "-cpu").unwrap();
+        assert_eq!(renamed, ["setup.py"]);
+        assert!(
+            fs_err::read_to_string(directory.path().join("setup.py"))
+                .unwrap()
+                .contains("name=\"torchvision-cpu\"")
+        );
+        let error = apply_package_suffix(directory.path(), "other", "-cpu")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("no setup.py, pyproject.toml or setup.cfg sets name = `other`"),
+            "{error}"
+        );
     }
 
     #[test]
