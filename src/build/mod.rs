@@ -1,6 +1,7 @@
 //! The build: for one package, per cell (Python x arch), fetch the source once, build with a
 //! real frontend, post-process the wheel, smoke-test it in a fresh environment, and report.
 
+pub mod dependencies;
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -36,6 +37,39 @@ pub struct BuildRequest {
     pub test_dependencies_from_pypi: bool,
     /// Pythons built at once (each Python's archs one after the other).
     pub jobs: usize,
+    /// Build the dependencies that the staging directory and the wheelhouse lack first.
+    pub recursive: bool,
+    /// Where recipes are looked up for dependencies built with `recursive`.
+    pub recipes: Option<PathBuf>,
+    /// A version specifier (`>=1.21,<3`) when `version` is not pinned: the newest match.
+    pub requirement: Option<String>,
+    /// The packages whose build asked for this one (to stop on cycles).
+    pub ancestors: Vec<String>,
+}
+
+/// A resolver of recipes for `package`: its recipe file in `recipes`, else PyPI defaults.
+pub fn recipe_resolver(
+    recipes: Option<&Path>,
+    package: &str,
+) -> anyhow::Result<impl Fn(&str, &TemplateContext) -> anyhow::Result<ResolvedRecipe> + Sync + use<>> {
+    let file = match recipes {
+        Some(directory) if directory.is_dir() => crate::recipe::find_recipe(directory, package)?,
+        _ => None,
+    };
+    let package = package.to_string();
+    Ok(
+        move |version: &str, context: &TemplateContext| -> anyhow::Result<ResolvedRecipe> {
+            match &file {
+                Some(file) => {
+                    let version: pep440_rs::Version = version
+                        .parse()
+                        .map_err(|error| anyhow::anyhow!("version `{version}`: {error}"))?;
+                    Ok(file.resolve(&version, context)?)
+                }
+                None => Ok(crate::recipe::default_recipe(&package)),
+            }
+        },
+    )
 }
 
 /// One cell of the matrix.
@@ -89,11 +123,15 @@ pub struct BuildReport {
     pub march_native_rewritten: Vec<String>,
     pub seconds: f64,
     pub compile_seconds: f64,
+    /// Dependencies built first (`--recursive`).
+    pub dependencies: Vec<BuildReport>,
 }
 
 impl BuildReport {
     pub fn ok(&self) -> bool {
-        !self.cells.is_empty() && self.cells.iter().all(|cell| cell.error.is_none())
+        !self.cells.is_empty()
+            && self.cells.iter().all(|cell| cell.error.is_none())
+            && self.dependencies.iter().all(BuildReport::ok)
     }
 }
 
@@ -334,6 +372,61 @@ fn discover_import_names(wheel: &Path, package: &str) -> Vec<String> {
 /// the seconds spent compiling.
 type CellOutcome = anyhow::Result<(CellResult, Vec<String>, f64)>;
 
+/// Builds, depth first, the requirements of `wheel` that neither the staging directory nor
+/// the wheelhouse can satisfy.
+fn build_dependencies(
+    request: &BuildRequest,
+    layout: &Layout,
+    wheel: &Path,
+    python: PythonVersion,
+    progress: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<Vec<BuildReport>> {
+    let mut reports = Vec::new();
+    let mut directories = vec![request.output.clone()];
+    directories.extend(dependencies::wheelhouse_directories(layout));
+    for requirement in dependencies::runtime_requirements(wheel, python)? {
+        let name = requirement.name.to_string();
+        if dependencies::available(&requirement, python, &directories) {
+            continue;
+        }
+        if request
+            .ancestors
+            .iter()
+            .chain(std::iter::once(&request.package))
+            .any(|ancestor| crate::spec::normalize_name(ancestor) == name)
+        {
+            anyhow::bail!(
+                "dependency cycle: {} -> {name}",
+                request
+                    .ancestors
+                    .iter()
+                    .chain(std::iter::once(&request.package))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            );
+        }
+        let specifier = dependencies::specifier_text(&requirement);
+        progress(&format!(
+            "{} needs {name}{specifier}, which is not at hand: building it first",
+            request.package
+        ));
+        let mut ancestors = request.ancestors.clone();
+        ancestors.push(request.package.clone());
+        let dependency = BuildRequest {
+            package: name.clone(),
+            version: None,
+            requirement: (!specifier.is_empty()).then_some(specifier),
+            work: request.work.join("dependencies").join(&name),
+            ancestors,
+            ..request.clone()
+        };
+        let resolve = recipe_resolver(request.recipes.as_deref(), &name)?;
+        reports.push(build_package(&dependency, layout, &resolve, progress)?);
+    }
+    Ok(reports)
+}
+
 /// A wheel built for one cell.
 struct BuiltWheel {
     wheel: PathBuf,
@@ -435,7 +528,7 @@ pub fn build_package(
     }
     let fetched = source::fetch(
         &request.package,
-        request.version.as_deref(),
+        request.version.as_deref().or(request.requirement.as_deref()),
         &provisional.source,
         &interpreters[&first_python],
         &request.cache,
@@ -474,6 +567,7 @@ pub fn build_package(
         march_native_rewritten: Vec::new(),
         seconds: 0.0,
         compile_seconds: 0.0,
+        dependencies: Vec::new(),
     };
     let mut cells = matrix(request, &provisional.skip_python);
     if provisional.arch_specific == Some(false) && request.archs.iter().any(|arch| arch != "generic") {
@@ -496,7 +590,7 @@ pub fn build_package(
     }
     // A wheel that serves several cells (pure: all; abi3: the other Pythons of its arch).
     let shared: std::sync::Mutex<Vec<SharedWheel>> = std::sync::Mutex::new(Vec::new());
-    let run_cell = |cell: &Cell| -> CellOutcome {
+    let run_cell = |cell: &Cell, test: bool| -> CellOutcome {
         let label = format!("{} {}", cell.python, cell.arch);
         let cell_started = Instant::now();
         let cell_dir = request.work.join(format!("py{}-{}", cell.python, cell.arch));
@@ -572,6 +666,8 @@ pub fn build_package(
             result.size = fs_err::metadata(&wheel).ok().map(|m| m.len());
             result.sha256 = source::file_sha256(&wheel).ok();
             result.wheel = Some(wheel.clone());
+        }
+        if let Some(wheel) = result.wheel.clone().filter(|_| test) {
             progress(&format!("testing {} {version} ({label})", request.package));
             match state.smoke_test(&interpreters[&cell.python], &wheel, &recipe, &cell_dir, &log) {
                 Ok(()) => result.test = "passed".into(),
@@ -588,7 +684,39 @@ pub fn build_package(
     // Python per worker (its archs in turn, sharing its build environment), `jobs` at a time.
     let mut results: Vec<(usize, CellOutcome)> = Vec::new();
     if let Some(first) = cells.first() {
-        results.push((0, run_cell(first)));
+        if request.recursive {
+            // Build the first wheel, then whatever it needs that is not at hand, then test it.
+            let mut outcome = run_cell(first, false);
+            if let Ok((cell, _, _)) = &mut outcome
+                && let Some(wheel) = cell.wheel.clone()
+            {
+                let started_test = Instant::now();
+                report.dependencies = build_dependencies(request, layout, &wheel, first.python, progress)?;
+                let recipe = resolve(&version, &context_for(&version, first)?)?;
+                let cell_dir = request.work.join(format!("py{}-{}", first.python, first.arch));
+                progress(&format!(
+                    "testing {} {version} ({} {})",
+                    request.package, first.python, first.arch
+                ));
+                match state.smoke_test(
+                    &interpreters[&first.python],
+                    &wheel,
+                    &recipe,
+                    &cell_dir,
+                    &cell.log,
+                ) {
+                    Ok(()) => cell.test = "passed".into(),
+                    Err(error) => {
+                        cell.test = "failed".into();
+                        cell.error = Some(format!("{error:#}"));
+                    }
+                }
+                cell.seconds += started_test.elapsed().as_secs_f64();
+            }
+            results.push((0, outcome));
+        } else {
+            results.push((0, run_cell(first, true)));
+        }
     }
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (index, cell) in cells.iter().enumerate().skip(1) {
@@ -609,7 +737,7 @@ pub fn build_package(
                     let taken = next_group.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(group) = groups.get(taken) else { break };
                     for index in group {
-                        let outcome = run_cell(&cells[*index]);
+                        let outcome = run_cell(&cells[*index], true);
                         lock(&collected).push((*index, outcome));
                     }
                 }
@@ -1089,6 +1217,10 @@ mod tests {
             keep_build_dir: false,
             test_dependencies_from_pypi: false,
             jobs: 1,
+            recursive: false,
+            recipes: None,
+            requirement: None,
+            ancestors: Vec::new(),
         };
         let cells = matrix(&request, &["3.11".parse().unwrap()]);
         let labels: Vec<String> = cells

@@ -96,7 +96,9 @@ pub fn fetch(
     invocation: &Invocation,
 ) -> anyhow::Result<FetchedSource> {
     fs_err::create_dir_all(cache)?;
-    if let (Source::Pypi, Some(version)) = (source, version) {
+    // `version` is an exact version, or a specifier set (`>=1.21,<3`) for the newest match.
+    let is_specifier = version.is_some_and(|text| text.starts_with(['<', '>', '=', '!', '~']));
+    if let (Source::Pypi, Some(version), false) = (source, version, is_specifier) {
         let index = pypi_index(cache, package, version);
         if let Ok(sha256) = fs_err::read_to_string(&index) {
             let directory = cache.join(sha256.trim());
@@ -126,6 +128,7 @@ pub fn fetch(
     fs_err::create_dir_all(&download)?;
     let python_args = |binary: bool| -> Vec<String> {
         let requirement = match version {
+            Some(specifier) if is_specifier => format!("{package}{specifier}"),
             Some(version) => format!("{package}=={version}"),
             None => package.to_string(),
         };
@@ -256,7 +259,7 @@ pub fn fetch(
                 log,
             )?;
             let mut fetched = cache_file(&archive, cache)?;
-            fetched.version = version.map(str::to_string);
+            fetched.version = version.filter(|_| !is_specifier).map(str::to_string);
             fetched
         }
     };

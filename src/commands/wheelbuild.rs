@@ -31,11 +31,6 @@ fn human_size(bytes: u64) -> String {
 }
 
 pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
-    if args.recursive {
-        anyhow::bail!(
-            "--recursive is not available yet: build the dependencies first, one `wheelbuild` each"
-        );
-    }
     if args.autocopy {
         anyhow::bail!("--autocopy needs cp-wheels, which is not available yet; stage the wheels by hand");
     }
@@ -103,6 +98,10 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         keep_build_dir: args.keep_build_dir,
         test_dependencies_from_pypi: args.test_deps_from_pypi,
         jobs: args.jobs.max(1),
+        recursive: args.recursive,
+        recipes: args.recipes.clone().or_else(|| Some(PathBuf::from("recipes"))),
+        requirement: None,
+        ancestors: Vec::new(),
     };
     let resolve = |version: &str, context: &TemplateContext| -> anyhow::Result<ResolvedRecipe> {
         match &recipe_file {

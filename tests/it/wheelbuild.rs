@@ -260,6 +260,56 @@ fn a_failing_import_shows_the_traceback() {
 }
 
 #[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn recursive_builds_missing_dependencies_first() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("recipes");
+    let dependency = sdist("purepkg", "0.1.0", directory.path());
+    recipe(&recipes, "purepkg", &dependency, "");
+    let user = sdist("depuser", "0.2.0", directory.path());
+    recipe(
+        &recipes,
+        "depuser",
+        &user,
+        "test: \"assert depuser.ANSWER == 42\"\n",
+    );
+
+    // Without --recursive the smoke test, which sees no index, cannot find purepkg.
+    let (code, stdout, _) = build(directory.path(), &["--package", "depuser", "--python", "3.12"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("purepkg"), "{stdout}");
+
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &[
+            "--package",
+            "depuser",
+            "--python",
+            "3.12",
+            "--recursive",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["dependencies"][0]["package"], "purepkg");
+    assert_eq!(report["cells"][0]["test"], "passed");
+    assert!(
+        directory
+            .path()
+            .join("out/purepkg-0.1.0+computecanada-py3-none-any.whl")
+            .exists()
+    );
+    assert!(
+        directory
+            .path()
+            .join("out/depuser-0.2.0+computecanada-py3-none-any.whl")
+            .exists()
+    );
+}
+
+#[test]
 #[ignore = "downloads biopython 1.85 from PyPI and builds it for 3 Pythons: CI's slow step"]
 fn biopython_for_three_pythons() {
     require_tools();
