@@ -152,6 +152,12 @@ if [[ $BUILD -eq 1 ]]; then
     (cd "$REPO" && cargo build --release --quiet)
 fi
 WW=${WHEELWRIGHT:-$REPO/target/release/wheelwright}
+# What the version line shows: the repository's commit for its own binary, else the path.
+if [[ -n ${WHEELWRIGHT:-} ]]; then
+    WW_LABEL="wheelwright $WW"
+else
+    WW_LABEL="wheelwright $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
+fi
 [[ -x $WW ]] || die "no $WW: build it or drop --no-build"
 "$WW" inspect --help >/dev/null 2>&1 || die "$WW has no working \`inspect\` subcommand"
 
@@ -218,7 +224,7 @@ done
 echo
 echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine:  $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "versions: wheelwright $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'), auditwheel $AUDITWHEEL_VERSION ($("$VPY" --version))"
+echo "versions: $WW_LABEL, auditwheel $AUDITWHEEL_VERSION ($("$VPY" --version))"
 echo "runs:     best of $RUNS (wheelwright), $SLOW_RUNS (auditwheel); peak RSS = largest over the runs"
 echo
 printf '| %-14s | %-30s | %9s | %11s | %13s | %s |\n' "wheel" "contender" "seconds" "peak RSS MB" "x faster (aw)" "status"

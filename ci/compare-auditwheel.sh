@@ -161,6 +161,12 @@ if [[ $BUILD -eq 1 ]]; then
     note "cargo build --release"
     (cd "$REPO" && cargo build --release --quiet)
 fi
+# What the version line shows: the repository's commit for its own binary, else the path.
+if [[ -n ${WHEELWRIGHT:-} ]]; then
+    WW_LABEL="wheelwright $WW"
+else
+    WW_LABEL="wheelwright $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')"
+fi
 if [[ " ${PY_ARGS[*]} " != *" --reference-only "* ]]; then
     [[ -x $WW ]] || die "no $WW: build it or drop --no-build"
     "$WW" inspect --help >/dev/null 2>&1 || die "$WW has no working \`inspect\` subcommand"
@@ -168,6 +174,6 @@ fi
 
 # ---------------------------------------------------------------- compare
 echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "versions: wheelwright $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'), $("$VPY" --version), $("$VPY" -c 'from importlib.metadata import version as v; print(f"auditwheel {v("auditwheel")}, pyelftools {v("pyelftools")}")')"
+echo "versions: $WW_LABEL, $("$VPY" --version), $("$VPY" -c 'from importlib.metadata import version as v; print(f"auditwheel {v("auditwheel")}, pyelftools {v("pyelftools")}")')"
 exec "$VPY" "$REPO/ci/compare_auditwheel.py" --wheelwright "$WW" --auditwheel "$VENV/bin/auditwheel" \
     ${PY_ARGS[@]+"${PY_ARGS[@]}"} "${WHEELS[@]}"
