@@ -73,11 +73,13 @@ fn newest(versions: &BTreeMap<String, BTreeSet<String>>, prefix: &str) -> Option
         .max()
 }
 
+/// RPATH/RUNPATH entries split on `:`. Empty entries are kept: the loader reads them as the
+/// current directory, which is worth seeing.
 fn split_paths(entries: &[&str]) -> Vec<String> {
     entries
         .iter()
+        .filter(|entry| !entry.is_empty())
         .flat_map(|entry| entry.split(':'))
-        .filter(|path| !path.is_empty())
         .map(str::to_string)
         .collect()
 }
