@@ -844,6 +844,11 @@ impl PackageBuild<'_> {
                 &format!("-C target-cpu={}", arch.march),
                 &mut environment_vars,
             );
+            // The recipe's RPATH additions, applied when the extensions are linked.
+            for entry in &recipe.rpath {
+                append("LDFLAGS", &format!("-Wl,-rpath,{entry}"), &mut environment_vars);
+                notes.push(format!("RPATH `{entry}` added at link time"));
+            }
             let invocation = Invocation {
                 directory: Some(root.clone()),
                 environment: environment_vars,
