@@ -137,7 +137,7 @@ fn arch_builds_get_the_arch_flags() {
         &directory.path().join("recipes"),
         "cpulevel",
         &archive,
-        "import_names: [cpulevel]\ntest: \"assert cpulevel.level() == '{{ march }}', cpulevel.level()\"\n",
+        "import_names: [cpulevel]\ntest: \"assert cpulevel.level() == '{{ march }}', cpulevel.level()\"\nrpath: [/opt/site/lib]\n",
     );
     let mut archs = vec!["generic", "x86-64-v3"];
     if has_avx512() {
@@ -182,6 +182,16 @@ fn arch_builds_get_the_arch_flags() {
     assert_eq!(code, 0);
     let inspected: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(inspected[0]["arch"]["name"], *archs.last().unwrap());
+    // The recipe's rpath reached the linker.
+    let module = &inspected[0]["elf_files"][0];
+    let search: Vec<&str> = module["rpath"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(module["runpath"].as_array().unwrap())
+        .filter_map(|entry| entry.as_str())
+        .collect();
+    assert!(search.contains(&"/opt/site/lib"), "{module}");
 }
 
 #[test]
