@@ -836,6 +836,27 @@ impl PackageBuild<'_> {
                     .unwrap_or_default();
                 vars.insert(key.to_string(), format!("{existing} {value}").trim().to_string());
             };
+            // setuptools (75.7 and later) replaces the interpreter's own compiler flags with a
+            // CFLAGS from the environment, so start from the interpreter's flags (-O3 and
+            // friends) when nobody set CFLAGS: the arch flags must add to them, not drop them.
+            if !environment_vars.contains_key("CFLAGS") && std::env::var_os("CFLAGS").is_none() {
+                let base = capture(
+                    interpreter,
+                    &[
+                        "-c",
+                        "import sysconfig; print(sysconfig.get_config_var('CFLAGS') or '')",
+                    ],
+                )
+                .unwrap_or_default();
+                for key in ["CFLAGS", "CXXFLAGS"] {
+                    if !base.is_empty()
+                        && !environment_vars.contains_key(key)
+                        && std::env::var_os(key).is_none()
+                    {
+                        environment_vars.insert(key.to_string(), base.clone());
+                    }
+                }
+            }
             for key in ["CFLAGS", "CXXFLAGS", "FFLAGS", "FCFLAGS"] {
                 append(key, &arch.cflags, &mut environment_vars);
             }

@@ -144,7 +144,9 @@ pub fn fetch(
         if binary {
             args.extend(["--only-binary".to_string(), ":all:".to_string()]);
         } else {
-            args.extend(["--no-binary".to_string(), ":all:".to_string()]);
+            // Only the package itself from source: `:all:` would also build pip's own build
+            // requirements (setuptools, wheel) from source, seconds for nothing.
+            args.extend(["--no-binary".to_string(), package.to_string()]);
         }
         args.push(requirement);
         args
