@@ -113,6 +113,19 @@ pub struct CellResult {
     pub notes: Vec<String>,
 }
 
+impl CellResult {
+    /// Records how the smoke test went.
+    fn record_test(&mut self, outcome: anyhow::Result<()>) {
+        match outcome {
+            Ok(()) => self.test = "passed".into(),
+            Err(error) => {
+                self.test = "failed".into();
+                self.error = Some(format!("{error:#}"));
+            }
+        }
+    }
+}
+
 /// The result of a package build.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildReport {
@@ -515,16 +528,12 @@ pub fn build_package(
         environment: provisional.environment.clone(),
         ..Invocation::default()
     };
+    let in_work = Invocation {
+        directory: Some(request.work.clone()),
+        ..base_invocation.clone()
+    };
     for command in &provisional.pre_download {
-        run_shell(
-            "pre-download command",
-            command,
-            &Invocation {
-                directory: Some(request.work.clone()),
-                ..base_invocation.clone()
-            },
-            &fetch_log,
-        )?;
+        run_shell("pre-download command", command, &in_work, &fetch_log)?;
     }
     let fetched = source::fetch(
         &request.package,
@@ -543,15 +552,7 @@ pub fn build_package(
         .or_else(|| request.version.clone())
         .ok_or_else(|| anyhow::anyhow!("cannot tell the version of `{}`", fetched.path.display()))?;
     for command in &provisional.post_download {
-        run_shell(
-            "post-download command",
-            command,
-            &Invocation {
-                directory: Some(request.work.clone()),
-                ..base_invocation.clone()
-            },
-            &fetch_log,
-        )?;
+        run_shell("post-download command", command, &in_work, &fetch_log)?;
     }
 
     let state = PackageBuild {
@@ -669,13 +670,13 @@ pub fn build_package(
         }
         if let Some(wheel) = result.wheel.clone().filter(|_| test) {
             progress(&format!("testing {} {version} ({label})", request.package));
-            match state.smoke_test(&interpreters[&cell.python], &wheel, &recipe, &cell_dir, &log) {
-                Ok(()) => result.test = "passed".into(),
-                Err(error) => {
-                    result.test = "failed".into();
-                    result.error = Some(format!("{error:#}"));
-                }
-            }
+            result.record_test(state.smoke_test(
+                &interpreters[&cell.python],
+                &wheel,
+                &recipe,
+                &cell_dir,
+                &log,
+            ));
         }
         result.seconds = cell_started.elapsed().as_secs_f64();
         Ok((result, rewritten, compile_seconds))
@@ -698,19 +699,14 @@ pub fn build_package(
                     "testing {} {version} ({} {})",
                     request.package, first.python, first.arch
                 ));
-                match state.smoke_test(
+                let log = cell.log.clone();
+                cell.record_test(state.smoke_test(
                     &interpreters[&first.python],
                     &wheel,
                     &recipe,
                     &cell_dir,
-                    &cell.log,
-                ) {
-                    Ok(()) => cell.test = "passed".into(),
-                    Err(error) => {
-                        cell.test = "failed".into();
-                        cell.error = Some(format!("{error:#}"));
-                    }
-                }
+                    &log,
+                ));
                 cell.seconds += started_test.elapsed().as_secs_f64();
             }
             results.push((0, outcome));
