@@ -52,6 +52,18 @@ struct RawLayout {
     layers: BTreeMap<String, RawLayer>,
     #[serde(default)]
     strip_requirements: BTreeMap<String, RawStripRule>,
+    #[serde(default)]
+    publish: RawPublish,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    file_mode: Option<String>,
+    dir_mode: Option<String>,
+    lock_file: Option<String>,
+    before: Option<String>,
+    after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,6 +225,21 @@ impl ProvidedLibrary {
     }
 }
 
+/// How cp-wheels writes into the tree: modes, the writers' lock, and the publish hooks.
+#[derive(Debug, Clone)]
+pub struct Publish {
+    /// Mode of placed wheels (default 0o664: group rw, world r).
+    pub file_mode: u32,
+    /// Mode of directories cp-wheels creates (default 0o2775).
+    pub dir_mode: u32,
+    /// The lock every writer holds (default `<root>/.wheelwright.lock`).
+    pub lock_file: PathBuf,
+    /// Shell command run once before anything is placed (e.g. opening a CVMFS transaction).
+    pub before: Option<String>,
+    /// Shell command template run once after placement with the placed files.
+    pub after: Option<String>,
+}
+
 /// The resolved, checked layout.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -230,6 +257,7 @@ pub struct Layout {
     pub archs: BTreeMap<String, Arch>,
     /// Layers in the order of the file's keys (sorted by name).
     pub layers: BTreeMap<String, Layer>,
+    pub publish: Publish,
 }
 
 impl Layout {
@@ -492,8 +520,46 @@ impl Layout {
             }
         }
 
+        let mode = |key: &str, value: &Option<String>, default: u32| -> Result<u32, LayoutError> {
+            match value {
+                None => Ok(default),
+                Some(text) => u32::from_str_radix(text.trim_start_matches("0o"), 8)
+                    .ok()
+                    .filter(|mode| *mode <= 0o7777)
+                    .ok_or_else(|| {
+                        invalid(
+                            format!("publish.{key}"),
+                            text,
+                            "an octal file mode such as \"0664\"".into(),
+                        )
+                    }),
+            }
+        };
+        let file_mode = mode("file_mode", &raw.publish.file_mode, 0o664)?;
+        let dir_mode = mode("dir_mode", &raw.publish.dir_mode, 0o2775)?;
+        if file_mode & 0o600 != 0o600 {
+            return Err(invalid(
+                "publish.file_mode".into(),
+                raw.publish.file_mode.as_deref().unwrap_or_default(),
+                "placed wheels must stay readable and writable by their owner".into(),
+            ));
+        }
+        let hook = |text: Option<String>| text.filter(|command| !command.trim().is_empty());
+        let publish = Publish {
+            file_mode,
+            dir_mode,
+            lock_file: match &raw.publish.lock_file {
+                Some(path) if Path::new(path).is_absolute() => PathBuf::from(path),
+                Some(path) => base.join(path),
+                None => root.join(".wheelwright.lock"),
+            },
+            before: hook(raw.publish.before),
+            after: hook(raw.publish.after),
+        };
+
         Ok(Layout {
             source: source_name.to_string(),
+            publish,
             root,
             local_version_label: raw.local_version_label,
             python_versions,

@@ -4,6 +4,7 @@
 //! - [`spec`]: wheel filenames, tags, METADATA, WHEEL, RECORD, requirement edits (no I/O);
 //! - [`wheel`]: reading wheels safely, writing them atomically, rewriting and verifying them;
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
+//! - [`wheelhouse`]: the tree read once, node views, and cp-wheels placement;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
 pub mod build;
@@ -17,3 +18,4 @@ pub mod recipe;
 pub mod spec;
 pub mod tools;
 pub mod wheel;
+pub mod wheelhouse;

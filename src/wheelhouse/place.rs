@@ -1,0 +1,1 @@
+//! Placing wheels into the tree (cp-wheels).

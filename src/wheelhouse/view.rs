@@ -1,0 +1,149 @@
+//! What a compute node sees of the tree: its layer and arch, and the directories it may
+//! install from, in the order pip and uv should search them.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::layout::Layout;
+
+/// A node's view of the wheelhouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeView {
+    pub layer: String,
+    pub arch: String,
+    /// Directories relative to the root, most specific first: the arch directory, the
+    /// layer's lower-level arch directories (an x86-64-v4 CPU runs x86-64-v3 code), the
+    /// layer's `generic`, then the top-level `generic`.
+    pub dirs: Vec<String>,
+}
+
+/// The view of a node on `layer` with an `arch` CPU; errors name the layer or arch and list
+/// the known ones.
+pub fn node_view(layout: &Layout, layer: &str, arch: &str) -> Result<NodeView, String> {
+    let Some(found) = layout.layers.get(layer) else {
+        let known: Vec<&str> = layout.layers.keys().map(String::as_str).collect();
+        return Err(format!(
+            "unknown layer `{layer}` (the layout {} defines: {})",
+            layout.source,
+            known.join(", ")
+        ));
+    };
+    if !found.archs.iter().any(|name| name == arch) {
+        return Err(format!(
+            "the layer `{layer}` has no arch `{arch}` (it has: {})",
+            found.archs.join(", ")
+        ));
+    }
+    let level = |name: &str| layout.archs.get(name).map_or(1, |arch| arch.level);
+    let own = level(arch);
+    let mut lower: Vec<&String> = found
+        .archs
+        .iter()
+        .filter(|name| name.as_str() != arch && name.as_str() != "generic" && level(name) <= own)
+        .collect();
+    lower.sort_by_key(|name| std::cmp::Reverse(level(name)));
+    let mut dirs = Vec::new();
+    if arch != "generic" {
+        dirs.push(format!("{layer}/{arch}"));
+    }
+    dirs.extend(lower.into_iter().map(|name| format!("{layer}/{name}")));
+    if found.archs.iter().any(|name| name == "generic") {
+        dirs.push(format!("{layer}/generic"));
+    }
+    dirs.push("generic".to_string());
+    Ok(NodeView {
+        layer: layer.to_string(),
+        arch: arch.to_string(),
+        dirs,
+    })
+}
+
+/// The CPU flags of this machine (from `/proc/cpuinfo`), empty when it cannot be read.
+pub fn cpu_flags() -> BTreeSet<String> {
+    let text = fs_err::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    text.lines()
+        .find(|line| line.starts_with("flags"))
+        .and_then(|line| line.split_once(':'))
+        .map(|(_, flags)| flags.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The most capable arch of `layer` whose CPU features are all in `flags` (`generic` when
+/// none is).
+pub fn detect_arch(layout: &Layout, layer: &str, flags: &BTreeSet<String>) -> String {
+    let Some(layer) = layout.layers.get(layer) else {
+        return "generic".to_string();
+    };
+    layer
+        .archs
+        .iter()
+        .filter_map(|name| layout.archs.get(name))
+        .filter(|arch| arch.features.iter().all(|feature| flags.contains(feature)))
+        .max_by_key(|arch| arch.level)
+        .map_or_else(|| "generic".to_string(), |arch| arch.name.clone())
+}
+
+/// The layer a node uses when none is named: the layout's default, else the newest active one.
+pub fn default_layer(layout: &Layout) -> Option<String> {
+    layout.default_layer.clone().or_else(|| {
+        layout
+            .active_layers()
+            .max_by(|a, b| a.glibc.cmp(&b.glibc))
+            .map(|layer| layer.name.clone())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v4_node_sees_v3_then_generic() {
+        let layout = Layout::embedded().unwrap();
+        let view = node_view(&layout, "gentoo2023", "x86-64-v4").unwrap();
+        assert_eq!(
+            view.dirs,
+            [
+                "gentoo2023/x86-64-v4",
+                "gentoo2023/x86-64-v3",
+                "gentoo2023/generic",
+                "generic"
+            ]
+        );
+        let view = node_view(&layout, "gentoo2023", "generic").unwrap();
+        assert_eq!(view.dirs, ["gentoo2023/generic", "generic"]);
+        let view = node_view(&layout, "gentoo2020", "avx").unwrap();
+        assert_eq!(
+            view.dirs,
+            [
+                "gentoo2020/avx",
+                "gentoo2020/sse3",
+                "gentoo2020/generic",
+                "generic"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_layer_and_arch_are_named() {
+        let layout = Layout::embedded().unwrap();
+        let error = node_view(&layout, "gentoo2099", "generic").unwrap_err();
+        assert!(error.contains("unknown layer `gentoo2099`"), "{error}");
+        let error = node_view(&layout, "gentoo2023", "avx2").unwrap_err();
+        assert!(error.contains("has no arch `avx2`"), "{error}");
+    }
+
+    #[test]
+    fn arch_detection_takes_the_highest_complete_feature_set() {
+        let layout = Layout::embedded().unwrap();
+        let flags = |list: &str| list.split(' ').map(str::to_string).collect::<BTreeSet<_>>();
+        let v3 = flags("sse2 avx avx2 bmi1 bmi2 f16c fma abm movbe xsave");
+        assert_eq!(detect_arch(&layout, "gentoo2023", &v3), "x86-64-v3");
+        let v4 = flags(
+            "sse2 avx avx2 bmi1 bmi2 f16c fma abm movbe xsave avx512f avx512bw avx512cd avx512dq avx512vl",
+        );
+        assert_eq!(detect_arch(&layout, "gentoo2023", &v4), "x86-64-v4");
+        assert_eq!(detect_arch(&layout, "gentoo2023", &flags("sse2 avx")), "generic");
+    }
+}
