@@ -348,6 +348,71 @@ pub struct WheelbuildArgs {
     pub json: bool,
 }
 
+/// Stage built wheels into the wheelhouse tree: verified, classified, copied atomically.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cp-wheels",
+    version,
+    about = "Stage built wheels into the wheelhouse tree: verified, classified, copied atomically",
+    after_help = "Without --wheel or --from, every wheel in the current directory that carries the site's local version label is taken.\nExit status: 0 when every wheel is in place (placed or already there), 1 when any was refused or failed."
+)]
+pub struct CpWheelsCli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub args: CpWheelsArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CpWheelsArgs {
+    /// Wheels to stage (repeatable; globs such as 'dist/*.whl' are expanded).
+    #[arg(short, long = "wheel", value_name = "WHEEL")]
+    pub wheels: Vec<String>,
+    /// More wheels, as arguments.
+    #[arg(value_name = "WHEEL")]
+    pub more_wheels: Vec<String>,
+    /// Take every labelled wheel in DIR (repeatable).
+    #[arg(long = "from", value_name = "DIR")]
+    pub from: Vec<PathBuf>,
+    /// Place in this arch directory instead of the detected one (it must be one the layer has).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Place in this layer instead of the detected one (the wheel must work on it).
+    #[arg(long, value_name = "LAYER")]
+    pub layer: Option<String>,
+    /// Delete each source wheel once it is safely in the tree.
+    #[arg(long)]
+    pub remove: bool,
+    /// Print what would happen and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Replace a different wheel of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// Accept an --arch below the level the wheel's code needs.
+    #[arg(long)]
+    pub trust_arch: bool,
+    /// Place the wheels that pass even when others are refused (default: all or nothing).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Skip the fsyncs: faster on scratch space; a killed run still never leaves a partial
+    /// wheel, a crash of the machine may.
+    #[arg(long)]
+    pub no_fsync: bool,
+    /// Only run the layout's `after` publish hook on the files earlier runs could not publish.
+    #[arg(long, conflicts_with_all = ["wheels", "more_wheels", "from", "dry_run"])]
+    pub publish_only: bool,
+    /// Threads for checking and classifying [default: the cores, at most 8].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Largest total inflated size accepted per wheel, in bytes (zip-bomb guard).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
+    pub max_unpacked_size: u64,
+    /// Print the plan or the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
@@ -356,5 +421,6 @@ mod tests {
     fn the_command_lines_are_consistent() {
         super::WheelwrightCli::command().debug_assert();
         super::WheelbuildCli::command().debug_assert();
+        super::CpWheelsCli::command().debug_assert();
     }
 }

@@ -1,5 +1,6 @@
 //! The user-facing commands: thin layers that turn arguments into library calls and print.
 
+pub mod cp_wheels;
 pub mod inspect;
 pub mod layout;
 pub mod manipulate;

@@ -209,7 +209,7 @@ fn fixtures() -> &'static Path {
 }
 
 /// A compiled fixture.
-fn fixture(name: &str) -> Vec<u8> {
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(name)).unwrap()
 }
 
@@ -225,7 +225,17 @@ fn extension(package: &str, module: &str) -> String {
 /// A cp312 linux_x86_64 wheel of `name` 1.0 with the package's `__init__.py` and the given
 /// members (path, bytes).
 fn binary_wheel(directory: &Path, name: &str, members: Vec<(String, Vec<u8>)>) -> PathBuf {
-    let mut spec = WheelSpec::new(name, "1.0");
+    binary_wheel_version(directory, name, "1.0", members)
+}
+
+/// [`binary_wheel`] at another version.
+pub(crate) fn binary_wheel_version(
+    directory: &Path,
+    name: &str,
+    version: &str,
+    members: Vec<(String, Vec<u8>)>,
+) -> PathBuf {
+    let mut spec = WheelSpec::new(name, version);
     spec.tags = "cp312-cp312-linux_x86_64".into();
     spec.wheel = spec
         .wheel
