@@ -188,7 +188,11 @@ fn print_human(report: &Report) {
                         let why = wheel
                             .evidence
                             .first()
-                            .map(|e| format!(": {e}"))
+                            .map(|evidence| {
+                                let short: String = evidence.chars().take(90).collect();
+                                let cut = if short.len() < evidence.len() { "…" } else { "" };
+                                format!(": {short}{cut}")
+                            })
                             .unwrap_or_default();
                         format!("  [{arch}{why}]")
                     })
