@@ -334,7 +334,8 @@ pub struct WheelbuildArgs {
     /// Build dependencies missing from the wheelhouse first.
     #[arg(long)]
     pub recursive: bool,
-    /// Hand the results to cp-wheels.
+    /// Stage the tested wheels into the wheelhouse through cp-wheels (its checks, all or
+    /// nothing).
     #[arg(long)]
     pub autocopy: bool,
     /// Print the build matrix and stop.

@@ -676,6 +676,7 @@ pub fn build_package(
                 &recipe,
                 &cell_dir,
                 &log,
+                &cell.arch,
             ));
         }
         result.seconds = cell_started.elapsed().as_secs_f64();
@@ -706,6 +707,7 @@ pub fn build_package(
                     &recipe,
                     &cell_dir,
                     &log,
+                    &first.arch,
                 ));
                 cell.seconds += started_test.elapsed().as_secs_f64();
             }
@@ -977,6 +979,16 @@ impl PackageBuild<'_> {
         })
     }
 
+    /// Where a cell's wheel is staged: the output directory for generic builds, a
+    /// subdirectory per arch otherwise (the wheels of different archs share a file name).
+    fn staging_dir(&self, arch: &str) -> PathBuf {
+        if arch == "generic" {
+            self.request.output.clone()
+        } else {
+            self.request.output.join(arch)
+        }
+    }
+
     /// Local version, requirement edits, nvidia stripping, honest tags, pins, build record.
     fn post_process(
         &self,
@@ -1088,10 +1100,12 @@ impl PackageBuild<'_> {
             tags,
             dist_info_files: vec![("wheelwright.json".to_string(), record_bytes.clone())],
         };
+        let staging = self.staging_dir(&cell.arch);
+        fs_err::create_dir_all(&staging)?;
         let outcome = rewrite_wheel(
             built,
             &rewrite,
-            &Destination::Directory(self.request.output.clone()),
+            &Destination::Directory(staging),
             PlaceOptions {
                 overwrite: true,
                 fsync: true,
@@ -1102,22 +1116,27 @@ impl PackageBuild<'_> {
         // The record beside the wheel, with the classification.
         let output_filename: crate::spec::WheelFilename = outcome.new_filename.parse()?;
         let pure = output_filename.tags.is_pure();
+        // A pure wheel is the same for every arch: it is staged with the generic ones.
+        let mut wheel_path = outcome.output.clone();
+        if pure && cell.arch != "generic" {
+            let generic = self.request.output.join(&outcome.new_filename);
+            fs_err::rename(&wheel_path, &generic)?;
+            wheel_path = generic;
+        }
         let abi3 = output_filename.tags.abi.iter().any(|abi| abi == "abi3");
-        let classification = read_wheel_elves(&outcome.output, Limits::default(), true, 2)
+        let classification = read_wheel_elves(&wheel_path, Limits::default(), true, 2)
             .map(|elves| classify(self.layout, &elves, &Filesystem))
             .ok();
         let beside = serde_json::json!({
             "wheel": outcome.new_filename,
-            "sha256": source::file_sha256(&outcome.output).ok(),
+            "sha256": source::file_sha256(&wheel_path).ok(),
             "build": record,
             "changes": outcome.changes,
             "destination": classification.as_ref().and_then(|c| c.destination.clone()),
         });
-        fs_err::write(
-            self.request.output.join(format!("{}.json", outcome.new_filename)),
-            serde_json::to_vec_pretty(&beside)?,
-        )?;
-        Ok((outcome.output, pure, abi3, notes))
+        let beside_path = wheel_path.with_file_name(format!("{}.json", outcome.new_filename));
+        fs_err::write(beside_path, serde_json::to_vec_pretty(&beside)?)?;
+        Ok((wheel_path, pure, abi3, notes))
     }
 
     /// Installs the wheel in a fresh environment that sees the staging directory and the
@@ -1129,6 +1148,7 @@ impl PackageBuild<'_> {
         recipe: &ResolvedRecipe,
         cell_dir: &Path,
         log: &Path,
+        arch: &str,
     ) -> anyhow::Result<()> {
         let directory = cell_dir.join("test-env");
         let environment = make_environment(interpreter, &directory, log)?;
@@ -1136,21 +1156,18 @@ impl PackageBuild<'_> {
         if !self.request.test_dependencies_from_pypi {
             args.push("--no-index".to_string());
         }
-        args.extend([
-            "--find-links".to_string(),
-            self.request.output.display().to_string(),
-        ]);
-        for layer in self.layout.active_layers() {
-            for arch in &layer.archs {
-                let path = self.layout.root.join(&layer.name).join(arch);
-                if path.is_dir() {
-                    args.extend(["--find-links".to_string(), path.display().to_string()]);
-                }
-            }
+        // What a node of this layer and arch would see: this arch's staging directory, the
+        // generic one, then the wheelhouse directories of the node's view.
+        let mut links = vec![self.staging_dir(arch)];
+        if arch != "generic" {
+            links.push(self.request.output.clone());
         }
-        let generic = self.layout.root.join("generic");
-        if generic.is_dir() {
-            args.extend(["--find-links".to_string(), generic.display().to_string()]);
+        match crate::wheelhouse::node_view(self.layout, &self.request.layer, arch) {
+            Ok(view) => links.extend(view.dirs.iter().map(|dir| self.layout.root.join(dir))),
+            Err(_) => links.extend(dependencies::wheelhouse_directories(self.layout)),
+        }
+        for link in links.into_iter().filter(|link| link.is_dir()) {
+            args.extend(["--find-links".to_string(), link.display().to_string()]);
         }
         let mut install_args = args.clone();
         install_args.push(wheel.display().to_string());

@@ -170,7 +170,7 @@ fn print_publish(publish: &PublishOutcome) {
     }
 }
 
-fn print_human(report: &Report) {
+pub(crate) fn print_human(report: &Report) {
     let width = report
         .wheels
         .iter()

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::build::{BuildRequest, build_package, matrix};
+use crate::build::{BuildReport, BuildRequest, build_package, matrix};
 use crate::cli::WheelbuildArgs;
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
 use crate::recipe::{ResolvedRecipe, TemplateContext, default_recipe, find_recipe};
+use crate::wheelhouse::place::{Options, Report, place_wheels};
 
 fn cache_directory(explicit: Option<&PathBuf>) -> PathBuf {
     if let Some(path) = explicit {
@@ -31,15 +32,6 @@ fn human_size(bytes: u64) -> String {
 }
 
 pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
-    if args.autocopy {
-        anyhow::bail!("--autocopy needs cp-wheels, which is not available yet; stage the wheels by hand");
-    }
-    if args.jobs != 1 {
-        tracing::warn!(
-            "--jobs {}: cells are built one at a time in this version",
-            args.jobs
-        );
-    }
     let pythons: Vec<PythonVersion> = if args.python.is_empty() {
         layout.python_versions.clone()
     } else {
@@ -176,8 +168,25 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         bar.finish_and_clear();
     }
     let report = report?;
+    // --autocopy: the tested wheels (and those of dependencies built with --recursive) go
+    // through cp-wheels' checks and placement.
+    let copied = if args.autocopy {
+        let wheels = tested_wheels(&report);
+        if wheels.is_empty() {
+            tracing::warn!("--autocopy: no tested wheel to stage");
+            None
+        } else {
+            Some(place_wheels(&wheels, layout, &Options::default(), &|_| {})?)
+        }
+    } else {
+        None
+    };
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        if let (Some(copied), Some(object)) = (&copied, value.as_object_mut()) {
+            object.insert("autocopy".to_string(), serde_json::to_value(copied)?);
+        }
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         outln!("{} {}", report.package, report.version);
         outln!(
@@ -234,7 +243,10 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
             .filter(|cell| cell.error.is_none() && cell.same_as.is_none())
             .filter_map(|cell| cell.wheel.as_ref().map(|path| path.display().to_string()))
             .collect();
-        if !wheels.is_empty() {
+        if let Some(copied) = &copied {
+            outln!("autocopy (cp-wheels):");
+            crate::commands::cp_wheels::print_human(copied);
+        } else if !wheels.is_empty() {
             let flags: Vec<String> = wheels
                 .iter()
                 .map(|wheel| format!("--wheel {}", crate::tools::shell_quote(wheel)))
@@ -242,9 +254,22 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
             outln!("stage them with:\n  cp-wheels {}", flags.join(" "));
         }
     }
-    Ok(if report.ok() {
+    Ok(if report.ok() && copied.as_ref().is_none_or(Report::ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The wheels of cells that built and passed their test, dependencies first.
+fn tested_wheels(report: &BuildReport) -> Vec<PathBuf> {
+    let mut wheels: Vec<PathBuf> = report.dependencies.iter().flat_map(tested_wheels).collect();
+    wheels.extend(
+        report
+            .cells
+            .iter()
+            .filter(|cell| cell.error.is_none() && cell.same_as.is_none() && cell.test == "passed")
+            .filter_map(|cell| cell.wheel.clone()),
+    );
+    wheels
 }

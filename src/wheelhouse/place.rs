@@ -529,7 +529,18 @@ fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Deci
     // Wheels of this run already decided, by (dir, file name): their source.
     let mut planned: HashMap<(usize, String), PathBuf> = HashMap::new();
     let mut planned_projects: HashMap<String, Vec<(usize, String)>> = HashMap::new();
-    for wheel in checked {
+    // Arch-specific placements are decided first, so that a generic wheel of the same run
+    // is judged knowing them; the report keeps the order of the arguments.
+    let mut order: Vec<(usize, Checked)> = checked.into_iter().enumerate().collect();
+    order.sort_by_key(|(index, wheel)| {
+        let generic = wheel.target.as_ref().map_or(true, |target| {
+            !target.relative.contains('/') || target.relative.ends_with("/generic")
+        });
+        (generic, *index)
+    });
+    let mut indices = Vec::with_capacity(order.len());
+    for (index, wheel) in order {
+        indices.push(index);
         let mut outcome = WheelOutcome {
             source: wheel.source.clone(),
             wheel: wheel.file_name.clone(),
@@ -564,22 +575,40 @@ fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Deci
             decisions.push(Decision { outcome, dir: None });
             continue;
         };
+        let mut dir = dir;
         let project = outcome.project.clone().unwrap_or_default();
-        let destination = tree.dir_path(dir).join(&wheel.file_name);
-        outcome.path = Some(destination.clone());
-        let in_tree_or_planned = |dirs: &[usize], tree: &Tree| -> Vec<String> {
-            let mut found: Vec<String> = tree
+        // The project's wheels in `dirs`, in the tree or decided earlier in this run:
+        // (directory, file name, version).
+        let in_tree_or_planned = |dirs: &[usize], tree: &Tree| -> Vec<(usize, String, String)> {
+            let mut found: Vec<(usize, String, String)> = tree
                 .project(&project)
                 .filter(|existing| dirs.contains(&existing.dir))
-                .map(|existing| tree.relative_path(existing))
+                .map(|existing| {
+                    (
+                        existing.dir,
+                        existing.file_name.clone(),
+                        existing.filename.version().to_string(),
+                    )
+                })
                 .collect();
             for (planned_dir, name) in planned_projects.get(&project).into_iter().flatten() {
                 if dirs.contains(planned_dir) {
-                    found.push(format!("{}/{name} (this run)", tree.dirs[*planned_dir].relative));
+                    let version = name
+                        .parse::<WheelFilename>()
+                        .map(|parsed| parsed.version().to_string())
+                        .unwrap_or_default();
+                    found.push((*planned_dir, name.clone(), version));
                 }
             }
             found.sort();
             found
+        };
+        let describe = |found: &[(usize, String, String)], tree: &Tree| -> String {
+            let names: Vec<String> = found
+                .iter()
+                .map(|(dir, name, _)| format!("{}/{name}", tree.dirs[*dir].relative))
+                .collect();
+            list_some(&names)
         };
         if tree.dirs[dir].is_arch_specific() {
             let layer = tree.dirs[dir].layer.clone().unwrap_or_default();
@@ -587,15 +616,40 @@ fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Deci
             if !generic.is_empty() {
                 outcome.warnings.push(format!(
                     "generic wheels of {project} exist too ({}): nodes of {layer} see both and take the newest version, whatever its arch",
-                    list_some(&generic)
+                    describe(&generic, tree)
                 ));
             }
         } else if !target.arch_overridden {
             let specific = in_tree_or_planned(&arch_dirs_served_by(tree, &target.relative), tree);
-            if !specific.is_empty() {
+            let version = wheel
+                .filename
+                .as_ref()
+                .map(|name| name.version().to_string())
+                .unwrap_or_default();
+            let layers: BTreeSet<Option<String>> = specific
+                .iter()
+                .map(|(dir, _, _)| tree.dirs[*dir].layer.clone())
+                .collect();
+            let same_version = specific.iter().all(|(_, _, other)| *other == version);
+            if !specific.is_empty() && same_version && layers.len() == 1 {
+                // The baseline build of a release that also has arch builds: it is their
+                // fallback, next to them in the layer's generic directory.
+                let layer = layers.into_iter().next().flatten().unwrap_or_default();
+                match tree.dir_index(&format!("{layer}/generic")) {
+                    Some(fallback) if fallback != dir => {
+                        outcome.warnings.push(format!(
+                            "placed in {layer}/generic, next to the arch-specific wheels of the same version ({})",
+                            describe(&specific, tree)
+                        ));
+                        dir = fallback;
+                        outcome.destination = Some(tree.dirs[dir].relative.clone());
+                    }
+                    _ => {}
+                }
+            } else if !specific.is_empty() {
                 outcome.reason = Some(format!(
                     "arch-specific wheels of {project} already exist ({}): it cannot be copied as a generic wheel; use --arch ARCH to say which arch it is for",
-                    list_some(&specific)
+                    describe(&specific, tree)
                 ));
                 decisions.push(Decision {
                     outcome,
@@ -604,6 +658,8 @@ fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Deci
                 continue;
             }
         }
+        let destination = tree.dir_path(dir).join(&wheel.file_name);
+        outcome.path = Some(destination.clone());
         // The same file name elsewhere in the tree: pip on a node seeing both picks one.
         let elsewhere: Vec<String> = tree
             .project(&project)
@@ -671,7 +727,9 @@ fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Deci
             dir: Some(dir),
         });
     }
-    decisions
+    let mut ordered: Vec<(usize, Decision)> = indices.into_iter().zip(decisions).collect();
+    ordered.sort_by_key(|(index, _)| *index);
+    ordered.into_iter().map(|(_, decision)| decision).collect()
 }
 
 /// Creates a missing destination directory (and its missing parents) with the layout's mode.

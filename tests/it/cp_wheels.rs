@@ -352,6 +352,50 @@ fn a_generic_copy_is_refused_when_arch_specific_wheels_exist() {
     let (code, report) = site.run_json(&["--wheel", pure.to_str().unwrap(), "--arch", "x86-64-v3"]);
     assert_eq!(code, 0, "{report}");
 
+    // The baseline build of the same release goes next to its arch builds, as their fallback
+    // in the layer's generic directory, whether they are in the tree or in the same run.
+    let site = Site::new();
+    site.compiled("fastpkg", "1.0", "avx512.so");
+    assert_eq!(site.run(&[]).0, 0);
+    let baseline = site.dir.path().join("baseline");
+    std::fs::create_dir(&baseline).unwrap();
+    let member = "fastpkg/_ext.cpython-312-x86_64-linux-gnu.so".to_string();
+    let fallback = binary_wheel_version(
+        &baseline,
+        "fastpkg",
+        "1.0+computecanada",
+        vec![(member, fixture("plain.so"))],
+    );
+    let (code, report) = site.run_json(&["--wheel", fallback.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["wheels"][0]["destination"], "gentoo2023/generic");
+    assert!(
+        report["wheels"][0]["warnings"]
+            .to_string()
+            .contains("next to the arch-specific wheels")
+    );
+
+    let together = Site::new();
+    let v3_dir = together.dir.path().join("v3");
+    std::fs::create_dir(&v3_dir).unwrap();
+    let generic = together.compiled("duo", "1.0", "plain.so");
+    let member = "duo/_ext.cpython-312-x86_64-linux-gnu.so".to_string();
+    let fast = binary_wheel_version(
+        &v3_dir,
+        "duo",
+        "1.0+computecanada",
+        vec![(member, fixture("avx512.so"))],
+    );
+    let (code, report) = together.run_json(&[
+        "--wheel",
+        generic.to_str().unwrap(),
+        "--wheel",
+        fast.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["wheels"][0]["destination"], "gentoo2023/generic");
+    assert_eq!(report["wheels"][1]["destination"], "gentoo2023/x86-64-v4");
+
     // The reverse: an arch-specific wheel of a project with generic wheels is placed, with a
     // warning.
     let site = Site::new();

@@ -156,6 +156,7 @@ fn arch_builds_get_the_arch_flags() {
             "--arch",
             &arch_list,
             "--json",
+            "--autocopy",
         ],
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -170,18 +171,38 @@ fn arch_builds_get_the_arch_flags() {
             "compiled wheels are built per arch: {cell}"
         );
     }
-    // The same file name for each arch: they land in different directories of the tree.
+    // The same file name for each arch: staged in a directory per arch, then placed by
+    // --autocopy in the tree (the embedded layout's root, relative to the current directory):
+    // the baseline build next to the arch builds, as their fallback.
+    let name = "cpulevel-0.1.0+computecanada-cp312-cp312-linux_x86_64.whl";
     let out = directory.path().join("out");
-    assert!(
-        out.join("cpulevel-0.1.0+computecanada-cp312-cp312-linux_x86_64.whl")
-            .exists()
-    );
+    let tree = directory.path().join("wheelhouse/gentoo2023");
+    for arch in &archs {
+        let staged = if *arch == "generic" {
+            out.join(name)
+        } else {
+            out.join(arch).join(name)
+        };
+        assert!(staged.exists(), "{}", staged.display());
+        assert_eq!(
+            std::fs::read(tree.join(arch).join(name)).unwrap(),
+            std::fs::read(&staged).unwrap(),
+            "{arch}"
+        );
+    }
+    let copied: Vec<&str> = report["autocopy"]["wheels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|wheel| wheel["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(copied, vec!["place"; archs.len()]);
     // inspect agrees that the v3 build is arch-specific (the build record names the arch).
     let v3 = cells[1]["wheel"].as_str().unwrap();
     let (code, stdout, _) = run(wheelwright().args(["inspect", "--json", v3]));
     assert_eq!(code, 0);
     let inspected: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(inspected[0]["arch"]["name"], *archs.last().unwrap());
+    assert_eq!(inspected[0]["arch"]["name"], "x86-64-v3");
     // The recipe's rpath reached the linker.
     let module = &inspected[0]["elf_files"][0];
     let search: Vec<&str> = module["rpath"]
