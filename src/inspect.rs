@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::elf::{ElfInfo, ElfProblem, inspect_elf, is_elf};
+use crate::spec::record::RecordHash;
 use crate::wheel::buffered::SeekBufReader;
 use crate::wheel::reader::Entry;
+use crate::wheel::verify::{self, Expected, VerifyReport};
 use crate::wheel::{Limits, WheelError, WheelErrorKind, WheelReader};
 
 /// One ELF member of a wheel.
@@ -52,9 +54,6 @@ fn worth_sniffing(entry: &Entry) -> bool {
         None => true,
     }
 }
-
-/// An entry's index and what inspecting it gave.
-type EntryResult = (usize, Result<Option<ElfMember>, String>);
 
 type Archive = zip::ZipArchive<SeekBufReader<fs_err::File>>;
 
@@ -107,42 +106,33 @@ fn inspect_entry(archive: &mut Archive, entry: &Entry, scan: bool) -> Result<Opt
     }
 }
 
-/// Reads every ELF member of the wheel at `path`, using up to `jobs` threads.
-pub fn read_wheel_elves(
+/// Runs `work` on each entry, up to `jobs` at a time, each thread with its own handle on the
+/// archive (the first thread uses `archive`); the results come back in `entries`' order.
+fn for_each_entry<T: Send>(
     path: &Path,
-    limits: Limits,
-    scan: bool,
+    archive: &mut Archive,
+    entries: &[Entry],
     jobs: usize,
-) -> Result<WheelElves, WheelError> {
-    let mut reader = WheelReader::open(path, limits)?;
-    let record_path = format!("{}/wheelwright.json", reader.dist_info);
-    let build_record = reader
-        .read_member(&record_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-    let mut candidates: Vec<Entry> = reader
-        .entries
-        .iter()
-        .filter(|entry| worth_sniffing(entry))
-        .cloned()
-        .collect();
+    work: &(dyn Fn(&mut Archive, &Entry) -> T + Sync),
+) -> Result<Vec<T>, WheelErrorKind> {
     // Largest first, so the threads finish together.
-    candidates.sort_by_key(|entry| std::cmp::Reverse(entry.size));
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&index| std::cmp::Reverse(entries[index].size));
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<EntryResult>> = Mutex::new(Vec::new());
-    let jobs = jobs.clamp(1, 16).min(candidates.len().max(1));
+    let results: Mutex<Vec<(usize, T)>> = Mutex::new(Vec::with_capacity(entries.len()));
+    let jobs = jobs.clamp(1, 16).min(entries.len().max(1));
     let worker = |archive: &mut Archive| {
         loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(entry) = candidates.get(index) else { break };
-            let result = inspect_entry(archive, entry, scan);
+            let position = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&index) = order.get(position) else { break };
+            let result = work(archive, &entries[index]);
             results
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner())
-                .push((entry.index, result));
+                .push((index, result));
         }
     };
-    let opened: Result<(), WheelErrorKind> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| -> Result<(), WheelErrorKind> {
         let mut handles = Vec::new();
         for _ in 1..jobs {
             handles.push(scope.spawn(|| -> Result<(), WheelErrorKind> {
@@ -151,28 +141,159 @@ pub fn read_wheel_elves(
                 Ok(())
             }));
         }
-        worker(&mut reader.archive);
+        worker(archive);
         for handle in handles {
             handle.join().unwrap_or(Ok(()))?;
         }
         Ok(())
-    });
-    opened.map_err(|kind| WheelError::new(path, kind))?;
+    })?;
     let mut results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
     results.sort_by_key(|(index, _)| *index);
+    Ok(results.into_iter().map(|(_, result)| result).collect())
+}
+
+fn read_build_record(reader: &mut WheelReader) -> Option<serde_json::Value> {
+    let record_path = format!("{}/wheelwright.json", reader.dist_info);
+    reader
+        .read_member(&record_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
+fn collect_elves(
+    dist_info: String,
+    build_record: Option<serde_json::Value>,
+    results: impl IntoIterator<Item = Result<Option<ElfMember>, String>>,
+) -> WheelElves {
     let mut elves = WheelElves {
-        dist_info: reader.dist_info.clone(),
+        dist_info,
         build_record,
         ..WheelElves::default()
     };
-    for (_, result) in results {
+    for result in results {
         match result {
             Ok(Some(member)) => elves.members.push(member),
             Ok(None) => {}
             Err(problem) => elves.problems.push(problem),
         }
     }
-    Ok(elves)
+    elves
+}
+
+/// Reads every ELF member of the wheel at `path`, using up to `jobs` threads.
+pub fn read_wheel_elves(
+    path: &Path,
+    limits: Limits,
+    scan: bool,
+    jobs: usize,
+) -> Result<WheelElves, WheelError> {
+    let mut reader = WheelReader::open(path, limits)?;
+    let build_record = read_build_record(&mut reader);
+    let candidates: Vec<Entry> = reader
+        .entries
+        .iter()
+        .filter(|entry| worth_sniffing(entry))
+        .cloned()
+        .collect();
+    let results = for_each_entry(path, &mut reader.archive, &candidates, jobs, &|archive, entry| {
+        inspect_entry(archive, entry, scan)
+    })
+    .map_err(|kind| WheelError::new(path, kind))?;
+    Ok(collect_elves(reader.dist_info.clone(), build_record, results))
+}
+
+/// One member hashed for verification, and inspected on the way if it is ELF.
+type Digested = (RecordHash, u64, Result<Option<ElfMember>, String>);
+
+fn digest_entry(archive: &mut Archive, expected: &Expected, scan: bool) -> Result<Digested, WheelErrorKind> {
+    use std::io::Read as _;
+    let entry = &expected.entry;
+    let file = archive.by_index(entry.index)?;
+    let mut bounded = file.take(entry.size + 1);
+    let mut hasher = expected.hash.algorithm.hasher();
+    let cannot =
+        |error: std::io::Error| WheelErrorKind::Zip(format!("`{}` cannot be inflated: {error}", entry.name));
+    let mut elf = Ok(None);
+    let size = if worth_sniffing(entry) {
+        let mut head = [0u8; 4];
+        let mut filled = 0;
+        while filled < head.len() {
+            match bounded.read(&mut head[filled..]).map_err(cannot)? {
+                0 => break,
+                read => filled += read,
+            }
+        }
+        if is_elf(&head[..filled]) {
+            let mut bytes = Vec::with_capacity(entry.size.min(1 << 30) as usize);
+            bytes.extend_from_slice(&head[..filled]);
+            bounded.read_to_end(&mut bytes).map_err(cannot)?;
+            hasher.update(&bytes);
+            if bytes.len() as u64 <= entry.size {
+                elf = match inspect_elf(&bytes, scan) {
+                    Ok(info) => Ok(Some(ElfMember {
+                        path: entry.name.clone(),
+                        info,
+                    })),
+                    Err(problem) => Err(format!("{}: {problem}", entry.name)),
+                };
+            }
+            bytes.len() as u64
+        } else {
+            if looks_like_library(&entry.name) {
+                elf = Err(format!("{}: {}", entry.name, ElfProblem::NotElf));
+            }
+            hasher.update(&head[..filled]);
+            filled as u64 + std::io::copy(&mut bounded, &mut hasher).map_err(cannot)?
+        }
+    } else {
+        std::io::copy(&mut bounded, &mut hasher).map_err(cannot)?
+    };
+    if size > entry.size {
+        return Err(WheelErrorKind::SizeLie {
+            entry: entry.name.clone(),
+            declared: entry.size,
+        });
+    }
+    Ok((hasher.finish(), size, elf))
+}
+
+/// Verifies a wheel (as [`crate::wheel::verify_wheel`]) and reads its ELF members in the same
+/// pass: every member is inflated once, by up to `jobs` threads.
+pub fn check_wheel(
+    path: &Path,
+    limits: Limits,
+    scan: bool,
+    jobs: usize,
+) -> Result<(VerifyReport, WheelElves), WheelError> {
+    let mut reader = WheelReader::open(path, limits)?;
+    let build_record = read_build_record(&mut reader);
+    let plan = verify::plan(&reader);
+    let entries: Vec<Entry> = plan
+        .expected
+        .iter()
+        .map(|expected| expected.entry.clone())
+        .collect();
+    let by_index: std::collections::HashMap<usize, &Expected> = plan
+        .expected
+        .iter()
+        .map(|expected| (expected.entry.index, expected))
+        .collect();
+    let results = for_each_entry(path, &mut reader.archive, &entries, jobs, &|archive, entry| {
+        digest_entry(archive, by_index[&entry.index], scan)
+    })
+    .map_err(|kind| WheelError::new(path, kind))?;
+    let mut computed = Vec::with_capacity(results.len());
+    let mut elves = Vec::new();
+    for result in results {
+        let (hash, size, elf) = result.map_err(|kind| WheelError::new(path, kind))?;
+        computed.push((hash, size));
+        elves.push(elf);
+    }
+    let report = verify::judge(path, plan, &computed);
+    Ok((
+        report,
+        collect_elves(reader.dist_info.clone(), build_record, elves),
+    ))
 }
 
 /// The default number of threads: the machine's cores, at most 8.

@@ -6,9 +6,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::WheelError;
-use super::reader::{Limits, WheelReader};
+use super::reader::{Entry, Limits, WheelReader};
 use crate::spec::filename::Tag;
-use crate::spec::record::is_record_or_signature;
+use crate::spec::record::{RecordHash, is_record_or_signature};
 
 /// What verification found in one wheel.
 #[derive(Debug, Clone, Serialize)]
@@ -25,13 +25,32 @@ impl VerifyReport {
     }
 }
 
-/// Checks a wheel. Structural problems (not a zip, unsafe entries, missing or mismatched
-/// `.dist-info`, METADATA disagreeing with the filename) are errors; content problems (hashes,
-/// sizes, unlisted files, tags) are collected in the report.
-pub fn verify_wheel(path: &Path, limits: Limits) -> Result<VerifyReport, WheelError> {
-    let mut reader = WheelReader::open(path, limits)?;
-    let mut problems = Vec::new();
+/// One member to hash, with what RECORD says about it.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub entry: Entry,
+    /// The entry's position in the archive.
+    pub position: usize,
+    pub hash: RecordHash,
+    pub size: Option<u64>,
+}
 
+/// What verification needs computed: the members to hash, and the problems already found
+/// without reading any member: about the whole wheel (tags, RECORD itself), about members
+/// (unlisted, rows without a hash; with their position in the archive, so that the report
+/// follows the archive's order), and RECORD rows of missing files.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub expected: Vec<Expected>,
+    pub head: Vec<String>,
+    pub at: Vec<(usize, String)>,
+    pub tail: Vec<String>,
+}
+
+/// Compares filename, WHEEL and RECORD, and lists the members whose hashes must be checked.
+pub fn plan(reader: &WheelReader) -> Plan {
+    let mut problems = Vec::new();
+    let mut at = Vec::new();
     let mut filename_tags: Vec<Tag> = reader.filename.tags.expand();
     filename_tags.sort();
     let mut wheel_tags = reader.wheel_info.tags().unwrap_or_default();
@@ -60,54 +79,94 @@ pub fn verify_wheel(path: &Path, limits: Limits) -> Result<VerifyReport, WheelEr
     if rows.remove(&record_path).is_none() {
         problems.push(format!("RECORD does not list itself (`{record_path}`)"));
     }
-    let mut files_checked = 0;
-    let mut bytes_checked = 0;
-    for entry in reader.entries.clone() {
+    let mut expected = Vec::new();
+    for (position, entry) in reader.entries.iter().enumerate() {
         if entry.is_dir || is_record_or_signature(&entry.name, &reader.dist_info) {
             rows.remove(&entry.name);
             continue;
         }
         let Some(row) = rows.remove(&entry.name) else {
-            problems.push(format!("`{}` is in the archive but not in RECORD", entry.name));
-            continue;
-        };
-        let Some(expected) = row.hash else {
-            problems.push(format!("RECORD gives no hash for `{}`", entry.name));
-            continue;
-        };
-        let mut hasher = expected.algorithm.hasher();
-        let size = reader
-            .inflate_into(&entry, &mut hasher)
-            .map_err(|kind| WheelError::new(path, kind))?;
-        files_checked += 1;
-        bytes_checked += size;
-        let actual = hasher.finish();
-        if actual != expected {
-            problems.push(format!(
-                "`{}` has hash {actual} but RECORD says {expected}",
-                entry.name
+            at.push((
+                position,
+                format!("`{}` is in the archive but not in RECORD", entry.name),
             ));
-        }
-        match row.size {
-            Some(listed) if listed != size => {
-                problems.push(format!(
-                    "`{}` is {size} bytes but RECORD says {listed}",
-                    entry.name
-                ));
-            }
-            None => problems.push(format!("RECORD gives no size for `{}`", entry.name)),
-            _ => {}
-        }
+            continue;
+        };
+        let Some(hash) = row.hash else {
+            at.push((position, format!("RECORD gives no hash for `{}`", entry.name)));
+            continue;
+        };
+        expected.push(Expected {
+            entry: entry.clone(),
+            position,
+            hash,
+            size: row.size,
+        });
     }
     let mut missing: Vec<String> = rows.into_keys().collect();
     missing.sort();
-    for path in missing {
-        problems.push(format!("RECORD lists `{path}` but the archive does not hold it"));
+    let tail = missing
+        .into_iter()
+        .map(|path| format!("RECORD lists `{path}` but the archive does not hold it"))
+        .collect();
+    Plan {
+        expected,
+        head: problems,
+        at,
+        tail,
     }
-    Ok(VerifyReport {
+}
+
+/// Judges the computed (hash, size) of each planned member, in the plan's order.
+pub fn judge(path: &Path, plan: Plan, computed: &[(RecordHash, u64)]) -> VerifyReport {
+    let mut at = plan.at;
+    let mut bytes_checked = 0;
+    for (expected, (actual, size)) in plan.expected.iter().zip(computed) {
+        bytes_checked += size;
+        let name = &expected.entry.name;
+        let position = expected.position;
+        if *actual != expected.hash {
+            at.push((
+                position,
+                format!("`{name}` has hash {actual} but RECORD says {}", expected.hash),
+            ));
+        }
+        match expected.size {
+            Some(listed) if listed != *size => {
+                at.push((
+                    position,
+                    format!("`{name}` is {size} bytes but RECORD says {listed}"),
+                ));
+            }
+            None => at.push((position, format!("RECORD gives no size for `{name}`"))),
+            _ => {}
+        }
+    }
+    at.sort_by_key(|(position, _)| *position);
+    let mut problems = plan.head;
+    problems.extend(at.into_iter().map(|(_, problem)| problem));
+    problems.extend(plan.tail);
+    VerifyReport {
         wheel: path.to_path_buf(),
-        files_checked,
+        files_checked: computed.len(),
         bytes_checked,
         problems,
-    })
+    }
+}
+
+/// Checks a wheel. Structural problems (not a zip, unsafe entries, missing or mismatched
+/// `.dist-info`, METADATA disagreeing with the filename) are errors; content problems (hashes,
+/// sizes, unlisted files, tags) are collected in the report.
+pub fn verify_wheel(path: &Path, limits: Limits) -> Result<VerifyReport, WheelError> {
+    let mut reader = WheelReader::open(path, limits)?;
+    let plan = plan(&reader);
+    let mut computed = Vec::with_capacity(plan.expected.len());
+    for expected in &plan.expected {
+        let mut hasher = expected.hash.algorithm.hasher();
+        let size = reader
+            .inflate_into(&expected.entry, &mut hasher)
+            .map_err(|kind| WheelError::new(path, kind))?;
+        computed.push((hasher.finish(), size));
+    }
+    Ok(judge(path, plan, &computed))
 }

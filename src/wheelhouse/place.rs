@@ -13,12 +13,11 @@ use serde::Serialize;
 
 use super::tree::{TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel};
 use crate::classify::{Classification, Filesystem, classify};
-use crate::inspect::read_wheel_elves;
+use crate::inspect::check_wheel;
 use crate::layout::Layout;
 use crate::spec::filename::WheelFilename;
 use crate::spec::version::has_local_label;
 use crate::wheel::Limits;
-use crate::wheel::verify::verify_wheel;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -257,7 +256,8 @@ fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -
                 "a manylinux tag: wheels of the site are usually retagged linux_x86_64 (`wheelwright manipulate --retag '*-*-linux_x86_64'`)".to_string(),
             );
         }
-        let report = verify_wheel(source, options.limits).map_err(|error| error.kind.to_string())?;
+        let (report, elves) =
+            check_wheel(source, options.limits, true, inner_jobs).map_err(|error| error.kind.to_string())?;
         if !report.ok() {
             let shown: Vec<&str> = report.problems.iter().take(5).map(String::as_str).collect();
             let more = report.problems.len().saturating_sub(shown.len());
@@ -271,8 +271,6 @@ fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -
                 }
             ));
         }
-        let elves = read_wheel_elves(source, options.limits, true, inner_jobs)
-            .map_err(|error| error.kind.to_string())?;
         if !elves.problems.is_empty() {
             checked.warnings.extend(
                 elves
@@ -484,7 +482,32 @@ fn list_some(wheels: &[String]) -> String {
     )
 }
 
-/// Runs the checks on every wheel, `jobs` at a time.
+/// `work` on every item, `threads` at a time; the results in the items' order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, work: &(dyn Fn(&T) -> R + Sync)) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, 64).min(items.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else { break };
+                    let result = work(item);
+                    results
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner())
+                        .push((index, result));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// Runs the checks on every wheel, `jobs` at a time: one thread per wheel when there are
+/// many, threads inside each wheel when there are a few big ones.
 fn check_all(
     sources: &[PathBuf],
     layout: &Layout,
@@ -492,30 +515,12 @@ fn check_all(
     progress: &(dyn Fn(&Path) + Sync),
 ) -> Vec<Checked> {
     let jobs = options.jobs.max(1);
-    // Many wheels: one thread per wheel; a few big ones: threads inside each wheel.
     let inner_jobs = if sources.len() >= jobs { 1 } else { jobs };
-    let outer = jobs.min(sources.len()).max(1);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Checked)>> = Mutex::new(Vec::with_capacity(sources.len()));
-    std::thread::scope(|scope| {
-        for _ in 0..outer {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(source) = sources.get(index) else { break };
-                    let checked = check(source, layout, options, inner_jobs);
-                    progress(source);
-                    results
-                        .lock()
-                        .unwrap_or_else(|poison| poison.into_inner())
-                        .push((index, checked));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, checked)| checked).collect()
+    parallel_map(sources, jobs, &|source: &PathBuf| {
+        let checked = check(source, layout, options, inner_jobs);
+        progress(source);
+        checked
+    })
 }
 
 /// A decided placement, before the copy.
@@ -792,15 +797,42 @@ fn sync_path(path: &Path) -> std::io::Result<()> {
 /// Copies every decided wheel: all temporary copies first, then one durability point, then
 /// the renames, then the directories made durable.
 fn execute(tree: &mut Tree, decisions: &mut [Decision], layout: &Layout, options: &Options) {
-    let mut staged: Vec<Staged> = Vec::new();
-    for (index, decision) in decisions.iter_mut().enumerate() {
-        if !matches!(decision.outcome.action, Action::Place | Action::Replace) {
-            continue;
+    // The destination directories, made once each.
+    let wanted: BTreeSet<usize> = decisions
+        .iter()
+        .filter(|decision| matches!(decision.outcome.action, Action::Place | Action::Replace))
+        .filter_map(|decision| decision.dir)
+        .collect();
+    let mut unusable: HashMap<usize, String> = HashMap::new();
+    for dir in wanted {
+        if let Err(error) = ensure_dir(&tree.dir_path(dir), &tree.root, layout.publish.dir_mode) {
+            unusable.insert(
+                dir,
+                format!("cannot create `{}`: {error}", tree.dir_path(dir).display()),
+            );
         }
-        let Some(dir) = decision.dir else { continue };
-        let directory = tree.dir_path(dir);
-        let result = ensure_dir(&directory, &tree.root, layout.publish.dir_mode)
-            .and_then(|()| stage_copy(&decision.outcome.source, &directory, layout.publish.file_mode));
+    }
+    let jobs: Vec<(usize, PathBuf, PathBuf)> = decisions
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, decision)| matches!(decision.outcome.action, Action::Place | Action::Replace))
+        .filter_map(|(index, decision)| {
+            let dir = decision.dir?;
+            if let Some(reason) = unusable.get(&dir) {
+                decision.outcome.action = Action::Failed;
+                decision.outcome.reason = Some(reason.clone());
+                return None;
+            }
+            Some((index, decision.outcome.source.clone(), tree.dir_path(dir)))
+        })
+        .collect();
+    // Copies in parallel: the kernel does the copying, the threads overlap its waits.
+    let copies = parallel_map(&jobs, options.jobs.max(4), &|(_, source, directory)| {
+        stage_copy(source, directory, layout.publish.file_mode)
+    });
+    let mut staged: Vec<Staged> = Vec::new();
+    for ((index, _, directory), result) in jobs.into_iter().zip(copies) {
+        let decision = &mut decisions[index];
         match result {
             Ok(temp) => staged.push(Staged {
                 decision: index,
@@ -815,8 +847,14 @@ fn execute(tree: &mut Tree, decisions: &mut [Decision], layout: &Layout, options
             }
         }
     }
+    let copied = std::time::Instant::now();
     if options.fsync {
-        sync_many(&mut staged, decisions, options.jobs);
+        sync_many(&mut staged, decisions);
+        tracing::debug!(
+            "fsynced {} copies in {:.3}s",
+            staged.len(),
+            copied.elapsed().as_secs_f64()
+        );
     }
     let mut touched_dirs = BTreeSet::new();
     for item in staged {
@@ -868,41 +906,21 @@ fn execute(tree: &mut Tree, decisions: &mut [Decision], layout: &Layout, options
     }
 }
 
-/// fsyncs the staged copies, `jobs` at a time (concurrent fsyncs share journal commits).
-fn sync_many(staged: &mut Vec<Staged>, decisions: &mut [Decision], jobs: usize) {
-    let next = AtomicUsize::new(0);
-    let failures: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+/// fsyncs the staged copies, many at a time: fsync waits on the disk, not the CPU, and
+/// concurrent fsyncs share the filesystem's journal commits. A copy that cannot be made
+/// durable is not renamed.
+fn sync_many(staged: &mut Vec<Staged>, decisions: &mut [Decision]) {
     let paths: Vec<&Path> = staged.iter().map(|item| item.temp.as_ref()).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, 8).min(paths.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(index) else { break };
-                    if let Err(error) = sync_path(path) {
-                        failures
-                            .lock()
-                            .unwrap_or_else(|poison| poison.into_inner())
-                            .push((index, error.to_string()));
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap_or_else(|poison| poison.into_inner());
-    if failures.is_empty() {
-        return;
-    }
-    let failed: HashMap<usize, String> = failures.into_iter().collect();
+    let results = parallel_map(&paths, 16, &|path: &&Path| sync_path(path));
     let mut kept = Vec::with_capacity(staged.len());
-    for (index, item) in staged.drain(..).enumerate() {
-        match failed.get(&index) {
-            Some(error) => {
+    for (item, result) in staged.drain(..).zip(results) {
+        match result {
+            Ok(()) => kept.push(item),
+            Err(error) => {
                 let outcome = &mut decisions[item.decision].outcome;
                 outcome.action = Action::Failed;
                 outcome.reason = Some(format!("cannot fsync the copy: {error}"));
             }
-            None => kept.push(item),
         }
     }
     *staged = kept;
@@ -1068,7 +1086,13 @@ pub fn place_wheels(
     options: &Options,
     progress: &(dyn Fn(&Path) + Sync),
 ) -> Result<Report, PlaceError> {
+    let started = std::time::Instant::now();
     let checked = check_all(sources, layout, options, progress);
+    tracing::debug!(
+        "checked {} wheel(s) in {:.3}s",
+        sources.len(),
+        started.elapsed().as_secs_f64()
+    );
     let root = layout.root.clone();
     if !options.dry_run && !root.is_dir() {
         fs_err::create_dir_all(&root).map_err(|error| PlaceError::Root {
@@ -1097,7 +1121,14 @@ pub fn place_wheels(
     } else {
         clean_stale(&tree)
     };
+    tracing::debug!(
+        "read the tree ({} wheels in {} directories) at {:.3}s",
+        tree.wheels.len(),
+        tree.dirs.len(),
+        started.elapsed().as_secs_f64()
+    );
     let mut decisions = decide(&mut tree, checked, options);
+    tracing::debug!("decided at {:.3}s", started.elapsed().as_secs_f64());
     let refused = decisions
         .iter()
         .any(|decision| decision.outcome.action == Action::Refuse);
@@ -1127,6 +1158,7 @@ pub fn place_wheels(
     if to_place {
         run_before(layout)?;
         execute(&mut tree, &mut decisions, layout, options);
+        tracing::debug!("placed at {:.3}s", started.elapsed().as_secs_f64());
     }
     if options.remove {
         for decision in &mut decisions {
