@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods)] // tests use std::fs freely
 
 mod common;
+mod consumer;
 mod inspect;
 mod manipulate;
 mod real_wheels;
