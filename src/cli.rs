@@ -47,6 +47,104 @@ pub enum Command {
     /// Check or show build recipes (recipes/*.yaml).
     #[command(subcommand)]
     Recipe(RecipeCommand),
+    /// List the wheels the wheelhouse offers a node (avail_wheels): newest first, per Python.
+    Avail(AvailArgs),
+    /// Print the pip.conf and uv.toml that point a node at its wheelhouse directories.
+    PipConfig(PipConfigArgs),
+    /// Write a static PEP 503/691 simple index per node view, with PEP 658 metadata files.
+    Index(IndexArgs),
+}
+
+/// Which node of the wheelhouse: its layer and CPU arch.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// The node's layer [default: the layout's default layer].
+    #[arg(long, value_name = "LAYER")]
+    pub layer: Option<String>,
+    /// The node's arch [default: the best arch of the layer this CPU runs, from /proc/cpuinfo].
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "NAME is a project name or a glob (`num*`), case-insensitive; `_` and `.` match `-` (PEP 503)."
+)]
+pub struct AvailArgs {
+    /// Project names or globs [default: every project].
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Only wheels installable on these Pythons, comma-separated [default: the layout's].
+    #[arg(long, value_name = "3.12", value_delimiter = ',')]
+    pub python: Vec<String>,
+    /// Every version, and every copy of a version (not only the one installed first).
+    #[arg(long)]
+    pub all_versions: bool,
+    /// Every arch directory of the layer, not only those the node can use.
+    #[arg(long)]
+    pub all_archs: bool,
+    /// Print the wheels as a JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The configuration files `pip-config` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConfigFormat {
+    /// pip.conf
+    Pip,
+    /// uv.toml
+    Uv,
+    /// both, each under a comment naming its file
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct PipConfigArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Which file to print.
+    #[arg(long, value_enum, default_value = "both")]
+    pub format: ConfigFormat,
+    /// Install from the wheelhouse only: pip's `no-index`, uv's flat indexes replace PyPI.
+    #[arg(long)]
+    pub no_index: bool,
+    /// Point at the simple index `wheelwright index` wrote at BASE (a directory or URL)
+    /// instead of the tree's directories (the index lists each file once, so the node's
+    /// own arch always wins over a lower one).
+    #[arg(long, value_name = "BASE")]
+    pub index: Option<String>,
+    /// Print the directories and both files as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Where the index is written (never inside the tree, which may be read-only).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// One view only: this layer [default with --arch: the layout's default layer].
+    #[arg(long, value_name = "LAYER", conflicts_with = "all_views")]
+    pub layer: Option<String>,
+    /// One view only: this arch [default with --layer: every arch of the layer].
+    #[arg(long, value_name = "ARCH", conflicts_with = "all_views")]
+    pub arch: Option<String>,
+    /// Every view of every active layer (the default).
+    #[arg(long)]
+    pub all_views: bool,
+    /// The URL DIR is served at: file links become absolute (`URL/files/...`) [default:
+    /// relative links, which work from file:// and from any web server].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Threads hashing wheels [default: the number of cores, at most 8].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,13 @@
 //! The wheelhouse tree: reading it once ([`tree`]), the view a node has of it ([`view`]),
-//! and placing wheels into it safely ([`place`]).
+//! and placing wheels into it safely ([`place`]); and its consumers' side: what a node is
+//! offered ([`avail`]), its installer configuration ([`pipconf`]) and a static simple index
+//! per view ([`index`], pages rendered by [`simple`]).
 
+pub mod avail;
+pub mod index;
+pub mod pipconf;
 pub mod place;
+pub mod simple;
 pub mod tree;
 pub mod view;
 

@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods)] // tests use std::fs freely
 
 mod common;
+mod consumer;
 mod cp_wheels;
 mod inspect;
 mod manipulate;

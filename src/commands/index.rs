@@ -1,0 +1,93 @@
+//! `wheelwright index`: write or refresh the static simple index of the node views.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::cli::IndexArgs;
+use crate::inspect::default_jobs;
+use crate::layout::Layout;
+use crate::outln;
+use crate::wheelhouse::index::{IndexOptions, write_index};
+use crate::wheelhouse::view::{NodeView, default_layer, node_view};
+
+/// The views to index: one (`--layer` and `--arch`), every arch of one layer (`--layer`), one
+/// arch of the default layer (`--arch`), or every arch of every active layer.
+fn views(layout: &Layout, args: &IndexArgs) -> anyhow::Result<Vec<NodeView>> {
+    let pairs: Vec<(String, String)> = match (&args.layer, &args.arch) {
+        (Some(layer), Some(arch)) => vec![(layer.clone(), arch.clone())],
+        // An unknown layer gets node_view's error below, which lists the known ones.
+        (Some(layer), None) => match layout.layers.get(layer) {
+            Some(found) => found
+                .archs
+                .iter()
+                .map(|arch| (layer.clone(), arch.clone()))
+                .collect(),
+            None => vec![(layer.clone(), String::new())],
+        },
+        (None, Some(arch)) => {
+            let layer =
+                default_layer(layout).context("the layout has no active layer: name one with --layer")?;
+            vec![(layer, arch.clone())]
+        }
+        (None, None) => layout
+            .active_layers()
+            .flat_map(|layer| layer.archs.iter().map(|arch| (layer.name.clone(), arch.clone())))
+            .collect(),
+    };
+    pairs
+        .iter()
+        .map(|(layer, arch)| node_view(layout, layer, arch).map_err(anyhow::Error::msg))
+        .collect()
+}
+
+/// `1 view`, `3 views`.
+fn count(number: usize, noun: &str) -> String {
+    if number == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{number} {noun}s")
+    }
+}
+
+pub fn run(args: &IndexArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
+    let options = IndexOptions {
+        output: args.output.clone(),
+        views: views(layout, args)?,
+        base_url: args.base_url.clone(),
+        jobs: args.jobs.unwrap_or_else(default_jobs),
+    };
+    let started = std::time::Instant::now();
+    let summary = write_index(layout, &options)
+        .with_context(|| format!("cannot write the index in `{}`", args.output.display()))?;
+    tracing::info!("index written in {:.2?}", started.elapsed());
+    for problem in &summary.problems {
+        tracing::warn!("{problem}");
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for view in &summary.views {
+        outln!(
+            "{}/{}: {}, {}  {}",
+            view.layer,
+            view.arch,
+            count(view.projects, "project"),
+            count(view.wheels, "wheel"),
+            view.url
+        );
+    }
+    outln!(
+        "{}, {}, {} ({} hashed, {} from the cache); {} written, {} unchanged, {} removed",
+        count(summary.views.len(), "view"),
+        count(summary.projects, "project"),
+        count(summary.wheels, "wheel"),
+        summary.hashed,
+        summary.cached,
+        count(summary.pages_written, "page"),
+        summary.pages_unchanged,
+        count(summary.removed, "file"),
+    );
+    Ok(ExitCode::SUCCESS)
+}

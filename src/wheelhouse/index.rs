@@ -1,0 +1,631 @@
+//! `wheelwright index`: a static simple index per node view, written outside the tree (which
+//! may be read-only): `DIR/files/<dir>/<wheel>` symlinks into the tree with their
+//! `.metadata` files, `DIR/<layer>/<arch>/simple/...` pages, and a cache of hashes so that a
+//! re-run hashes only the wheels that changed. Every file is written through a temporary file
+//! and a rename, and files of wheels that left the tree are removed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::layout::Layout;
+use crate::spec::headers::HeaderDocument;
+use crate::wheel::Limits;
+use crate::wheel::reader::WheelReader;
+use crate::wheelhouse::pipconf::percent_encode_path;
+use crate::wheelhouse::simple::{self, IndexFile};
+use crate::wheelhouse::tree::{TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel};
+use crate::wheelhouse::view::NodeView;
+
+/// The cache file in the output directory.
+pub const CACHE_FILE: &str = ".wheelwright-index-cache.json";
+/// The lock file in the output directory: one run at a time writes an index.
+pub const LOCK_FILE: &str = ".wheelwright-index.lock";
+/// The directory of the output that holds the wheel links and metadata files.
+pub const FILES_DIR: &str = "files";
+const CACHE_VERSION: u32 = 1;
+
+/// Why the index cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(
+        "the output `{output}` is inside the wheelhouse tree `{root}`: the index is written next to the tree, never into it"
+    )]
+    InsideTree { output: PathBuf, root: PathBuf },
+    #[error("cannot read the wheelhouse tree `{root}`: {error}")]
+    Tree { root: PathBuf, error: std::io::Error },
+}
+
+/// What to index, and where.
+#[derive(Debug, Clone)]
+pub struct IndexOptions {
+    pub output: PathBuf,
+    pub views: Vec<NodeView>,
+    /// The URL the output is served at; links are relative without it.
+    pub base_url: Option<String>,
+    /// Threads hashing wheels.
+    pub jobs: usize,
+}
+
+/// One view's pages.
+#[derive(Debug, Clone, Serialize)]
+pub struct ViewSummary {
+    pub layer: String,
+    pub arch: String,
+    /// The index URL to give pip or uv (`--index-url`).
+    pub url: String,
+    pub projects: usize,
+    pub wheels: usize,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexSummary {
+    pub output: PathBuf,
+    pub views: Vec<ViewSummary>,
+    /// Projects in at least one view.
+    pub projects: usize,
+    /// Wheels linked from at least one view.
+    pub wheels: usize,
+    /// Wheels hashed this run (new or changed).
+    pub hashed: usize,
+    /// Wheels whose hashes came from the cache.
+    pub cached: usize,
+    pub pages_written: usize,
+    pub pages_unchanged: usize,
+    /// Pages, links and metadata files removed (their wheel or project left the tree).
+    pub removed: usize,
+    /// Wheels left out or indexed without metadata, with the reason.
+    pub problems: Vec<String>,
+}
+
+/// The cache file as written.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    version: u32,
+    /// Keyed by the wheel's path relative to the root.
+    wheels: BTreeMap<String, CacheEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CacheEntry {
+    size: u64,
+    mtime_ns: i64,
+    sha256: String,
+    metadata_sha256: Option<String>,
+    requires_python: Option<String>,
+    /// Why the wheel's METADATA could not be read, when it could not.
+    problem: Option<String>,
+}
+
+/// Size and modification time of a file, following symlinks.
+fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let metadata = fs_err::metadata(path)?;
+    Ok((
+        metadata.len(),
+        metadata
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(metadata.mtime_nsec()),
+    ))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The path from directory `from` to `to`, both absolute and free of `..`.
+pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut path = PathBuf::new();
+    for _ in common..from.len() {
+        path.push("..");
+    }
+    for component in &to[common..] {
+        path.push(component);
+    }
+    path
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, unless the file already
+/// holds them. Returns whether it wrote.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    if fs_err::read(path).is_ok_and(|existing| existing == bytes) {
+        return Ok(false);
+    }
+    let directory = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(directory)
+        .map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!(
+                    "cannot create a temporary file in `{}`: {error}",
+                    directory.display()
+                ),
+            )
+        })?;
+    temp.write_all(bytes)?;
+    // Pages are served to everyone: not the 0600 of a temporary file.
+    use std::os::unix::fs::PermissionsExt as _;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    temp.persist(path).map_err(|error| {
+        std::io::Error::new(
+            error.error.kind(),
+            format!(
+                "cannot rename a temporary file to `{}`: {}",
+                path.display(),
+                error.error
+            ),
+        )
+    })?;
+    Ok(true)
+}
+
+/// Makes `link` a symlink to `target`, replacing whatever is there through a rename.
+/// Returns whether it changed anything.
+fn symlink_if_changed(link: &Path, target: &Path) -> std::io::Result<bool> {
+    if fs_err::read_link(link).is_ok_and(|existing| existing == target) {
+        return Ok(false);
+    }
+    let directory = link.parent().unwrap_or(Path::new("."));
+    let file_name = link.file_name().and_then(|name| name.to_str()).unwrap_or("link");
+    let temp = directory.join(format!("{TEMP_PREFIX}{file_name}{TEMP_SUFFIX}"));
+    let _ = fs_err::remove_file(&temp);
+    fs_err::os::unix::fs::symlink(target, &temp)?;
+    fs_err::rename(&temp, link)?;
+    Ok(true)
+}
+
+/// Hashes a wheel and reads its METADATA, writing the metadata file next to the link.
+fn hash_wheel(path: &Path, metadata_file: &Path, size: u64, mtime_ns: i64) -> std::io::Result<CacheEntry> {
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    let sha256 = hex(&hasher.finalize());
+    let metadata = WheelReader::open(path, Limits::default()).and_then(|mut reader| {
+        let member = format!("{}/METADATA", reader.dist_info);
+        reader
+            .read_member(&member)
+            .map_err(|kind| crate::wheel::WheelError::new(path, kind))
+    });
+    let entry = match metadata {
+        Ok(bytes) => {
+            write_if_changed(metadata_file, &bytes)?;
+            let requires_python = HeaderDocument::parse(&bytes)
+                .get("Requires-Python")
+                .filter(|value| !value.is_empty());
+            CacheEntry {
+                size,
+                mtime_ns,
+                sha256,
+                metadata_sha256: Some(hex(&Sha256::digest(&bytes))),
+                requires_python,
+                problem: None,
+            }
+        }
+        Err(error) => {
+            let _ = fs_err::remove_file(metadata_file);
+            CacheEntry {
+                size,
+                mtime_ns,
+                sha256,
+                metadata_sha256: None,
+                requires_python: None,
+                problem: Some(format!("indexed without its metadata: {error}")),
+            }
+        }
+    };
+    Ok(entry)
+}
+
+/// `path` made absolute with its existing part canonicalised (it need not exist yet).
+fn resolved(path: &Path) -> std::io::Result<PathBuf> {
+    let path = std::path::absolute(path)?;
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(canonical) = fs_err::canonicalize(existing) {
+            return Ok(rest.iter().rev().fold(canonical, |path, part| path.join(part)));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return Ok(path),
+        }
+    }
+}
+
+/// The output directory as an absolute path, created; refused at the tree's root or inside
+/// one of its directories (checked before anything is created).
+fn prepare_output(output: &Path, tree: &Tree, root: &Path) -> Result<PathBuf, IndexError> {
+    let output = resolved(output)?;
+    let inside = output == root
+        || tree
+            .dirs
+            .iter()
+            .any(|dir| output.starts_with(root.join(&dir.relative)));
+    if inside {
+        return Err(IndexError::InsideTree {
+            output,
+            root: root.to_path_buf(),
+        });
+    }
+    fs_err::create_dir_all(&output)?;
+    Ok(fs_err::canonicalize(&output)?)
+}
+
+fn load_cache(path: &Path) -> Cache {
+    let Ok(text) = fs_err::read_to_string(path) else {
+        return Cache::default();
+    };
+    match serde_json::from_str::<Cache>(&text) {
+        Ok(cache) if cache.version == CACHE_VERSION => cache,
+        Ok(_) => Cache::default(),
+        Err(error) => {
+            tracing::warn!(
+                "{}: unreadable cache, every wheel is hashed again: {error}",
+                path.display()
+            );
+            Cache::default()
+        }
+    }
+}
+
+/// The wheels of a view by project: each file name once, from the earliest directory.
+fn view_projects<'tree>(tree: &'tree Tree, view: &NodeView) -> BTreeMap<String, Vec<&'tree TreeWheel>> {
+    let dirs: Vec<usize> = view
+        .dirs
+        .iter()
+        .filter_map(|relative| tree.dir_index(relative))
+        .collect();
+    let mut projects = BTreeMap::new();
+    for project in tree.projects() {
+        let mut chosen: BTreeMap<&str, &TreeWheel> = BTreeMap::new();
+        for &dir in &dirs {
+            for wheel in tree.project(project).filter(|wheel| wheel.dir == dir) {
+                chosen.entry(wheel.file_name.as_str()).or_insert(wheel);
+            }
+        }
+        if !chosen.is_empty() {
+            let mut wheels: Vec<&TreeWheel> = chosen.into_values().collect();
+            wheels.sort_by(|a, b| {
+                a.filename
+                    .version()
+                    .cmp(b.filename.version())
+                    .then(a.file_name.cmp(&b.file_name))
+            });
+            projects.insert(project.to_string(), wheels);
+        }
+    }
+    projects
+}
+
+/// Removes a file we own, counting it.
+fn remove_counted(path: &Path, removed: &mut usize) -> std::io::Result<()> {
+    match fs_err::remove_file(path) {
+        Ok(()) => {
+            *removed += 1;
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Builds or refreshes the index of `options.views` for the tree of `layout`.
+pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSummary, IndexError> {
+    let tree = Tree::read(layout).map_err(|error| IndexError::Tree {
+        root: layout.root.clone(),
+        error,
+    })?;
+    let root = fs_err::canonicalize(&layout.root)
+        .or_else(|_| std::path::absolute(&layout.root))
+        .map_err(IndexError::Io)?;
+    let output = prepare_output(&options.output, &tree, &root)?;
+    let lock = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(output.join(LOCK_FILE))?;
+    if let Err(std::fs::TryLockError::WouldBlock) = lock.file().try_lock() {
+        tracing::warn!(
+            "waiting for another run writing the index in {}",
+            output.display()
+        );
+        lock.file().lock()?;
+    }
+    let files_root = output.join(FILES_DIR);
+    let cache_path = output.join(CACHE_FILE);
+    let mut cache = load_cache(&cache_path);
+
+    // Every view's projects, and the wheels any of them links to.
+    let views: Vec<(&NodeView, BTreeMap<String, Vec<&TreeWheel>>)> = options
+        .views
+        .iter()
+        .map(|view| (view, view_projects(&tree, view)))
+        .collect();
+    let mut needed: BTreeMap<String, &TreeWheel> = BTreeMap::new();
+    for (_, projects) in &views {
+        for wheel in projects.values().flatten() {
+            needed.insert(tree.relative_path(wheel), wheel);
+        }
+    }
+
+    // Hash what is new or changed; the rest comes from the cache.
+    let mut problems = Vec::new();
+    let mut entries: BTreeMap<String, CacheEntry> = BTreeMap::new();
+    let mut to_hash: Vec<(String, &TreeWheel, u64, i64)> = Vec::new();
+    for (relative, wheel) in &needed {
+        let (size, mtime_ns) = match stat(&tree.path_of(wheel)) {
+            Ok(found) => found,
+            Err(error) => {
+                problems.push(format!("{relative}: left out: {error}"));
+                continue;
+            }
+        };
+        let metadata_file = files_root.join(format!("{relative}.metadata"));
+        match cache.wheels.get(relative) {
+            Some(entry)
+                if entry.size == size
+                    && entry.mtime_ns == mtime_ns
+                    && (entry.metadata_sha256.is_none() || metadata_file.is_file()) =>
+            {
+                entries.insert(relative.clone(), entry.clone());
+            }
+            _ => to_hash.push((relative.clone(), wheel, size, mtime_ns)),
+        }
+    }
+    let cached = entries.len();
+    for dir in needed.values().map(|wheel| wheel.dir).collect::<BTreeSet<_>>() {
+        fs_err::create_dir_all(files_root.join(&tree.dirs[dir].relative))?;
+    }
+    let next = AtomicUsize::new(0);
+    let jobs = options.jobs.clamp(1, to_hash.len().max(1));
+    let results: Vec<(usize, std::io::Result<CacheEntry>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((relative, wheel, size, mtime_ns)) = to_hash.get(index) else {
+                            break;
+                        };
+                        let metadata_file = files_root.join(format!("{relative}.metadata"));
+                        tracing::debug!("hashing {relative}");
+                        done.push((
+                            index,
+                            hash_wheel(&tree.path_of(wheel), &metadata_file, *size, *mtime_ns),
+                        ));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a hashing thread does not panic"))
+            .collect()
+    });
+    let mut hashed = 0;
+    for (index, result) in results {
+        let relative = &to_hash[index].0;
+        match result {
+            Ok(entry) => {
+                hashed += 1;
+                entries.insert(relative.clone(), entry);
+            }
+            Err(error) => problems.push(format!("{relative}: left out: {error}")),
+        }
+    }
+    for (relative, entry) in &entries {
+        if let Some(problem) = &entry.problem {
+            problems.push(format!("{relative}: {problem}"));
+        }
+    }
+
+    // Links into the tree, relative, so that the output and the tree can move together.
+    for relative in entries.keys() {
+        let link = files_root.join(relative);
+        let directory = link.parent().unwrap_or(&files_root);
+        symlink_if_changed(&link, &relative_path(directory, &root.join(relative)))?;
+    }
+
+    // Pages.
+    let mut pages_written = 0;
+    let mut pages_unchanged = 0;
+    let mut removed = 0;
+    let mut write_page = |path: &Path, text: &str| -> std::io::Result<()> {
+        if write_if_changed(path, text.as_bytes())? {
+            pages_written += 1;
+        } else {
+            pages_unchanged += 1;
+        }
+        Ok(())
+    };
+    let mut view_summaries = Vec::new();
+    let mut all_projects = BTreeSet::new();
+    for (view, projects) in &views {
+        let simple_dir = output.join(&view.layer).join(&view.arch).join("simple");
+        fs_err::create_dir_all(&simple_dir)?;
+        let mut listed = Vec::new();
+        let mut wheel_count = 0;
+        for (project, wheels) in projects {
+            let files: Vec<IndexFile> = wheels
+                .iter()
+                .filter_map(|wheel| {
+                    let relative = tree.relative_path(wheel);
+                    let entry = entries.get(&relative)?;
+                    let encoded = percent_encode_path(&relative);
+                    let url = match &options.base_url {
+                        Some(base) => format!("{}/{FILES_DIR}/{encoded}", base.trim_end_matches('/')),
+                        None => format!("../../../../{FILES_DIR}/{encoded}"),
+                    };
+                    Some(IndexFile {
+                        file_name: wheel.file_name.clone(),
+                        url,
+                        sha256: entry.sha256.clone(),
+                        size: entry.size,
+                        version: wheel.filename.version_text().to_string(),
+                        requires_python: entry.requires_python.clone(),
+                        metadata_sha256: entry.metadata_sha256.clone(),
+                    })
+                })
+                .collect();
+            if files.is_empty() {
+                continue;
+            }
+            let project_dir = simple_dir.join(project);
+            fs_err::create_dir_all(&project_dir)?;
+            write_page(
+                &project_dir.join("index.html"),
+                &simple::project_html(project, &files),
+            )?;
+            write_page(
+                &project_dir.join("index.json"),
+                &simple::project_json(project, &files),
+            )?;
+            wheel_count += files.len();
+            listed.push(project.clone());
+        }
+        let title = format!("Simple index: {}/{}", view.layer, view.arch);
+        write_page(
+            &simple_dir.join("index.html"),
+            &simple::root_html(&title, &listed),
+        )?;
+        write_page(&simple_dir.join("index.json"), &simple::root_json(&listed))?;
+        // Projects that left the view.
+        for entry in fs_err::read_dir(&simple_dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type()?.is_dir() && listed.binary_search(&name).is_err() {
+                for page in ["index.html", "index.json"] {
+                    remove_counted(&entry.path().join(page), &mut removed)?;
+                }
+                let _ = fs_err::remove_dir(entry.path());
+            } else if crate::wheelhouse::tree::is_temp_file(&entry.path()) {
+                remove_counted(&entry.path(), &mut removed)?;
+            }
+        }
+        let url = match &options.base_url {
+            Some(base) => format!(
+                "{}/{}/{}/simple/",
+                base.trim_end_matches('/'),
+                view.layer,
+                view.arch
+            ),
+            None => format!(
+                "file://{}/",
+                percent_encode_path(&simple_dir.display().to_string())
+            ),
+        };
+        all_projects.extend(listed.iter().cloned());
+        view_summaries.push(ViewSummary {
+            layer: view.layer.clone(),
+            arch: view.arch.clone(),
+            url,
+            projects: listed.len(),
+            wheels: wheel_count,
+        });
+    }
+
+    // Links and metadata files of wheels that left the tree (those of wheels still in the
+    // tree stay: another view's pages, written by another run, may use them).
+    let in_tree: HashMap<String, ()> = tree
+        .wheels
+        .iter()
+        .map(|wheel| (tree.relative_path(wheel), ()))
+        .collect();
+    if files_root.is_dir() {
+        for entry in walkdir::WalkDir::new(&files_root).min_depth(1) {
+            let entry = entry.map_err(|error| {
+                std::io::Error::other(format!("cannot walk `{}`: {error}", files_root.display()))
+            })?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let Ok(relative) = entry.path().strip_prefix(&files_root) else {
+                continue;
+            };
+            let relative = relative.to_string_lossy();
+            let wheel = relative.strip_suffix(".metadata").unwrap_or(&relative);
+            if !in_tree.contains_key(wheel) || crate::wheelhouse::tree::is_temp_file(entry.path()) {
+                remove_counted(entry.path(), &mut removed)?;
+            }
+        }
+    }
+
+    // The cache keeps every wheel still in the tree, this run's views or not.
+    cache.version = CACHE_VERSION;
+    cache.wheels.retain(|relative, _| in_tree.contains_key(relative));
+    cache.wheels.extend(entries.clone());
+    let text = serde_json::to_string(&cache).map_err(std::io::Error::other)?;
+    write_if_changed(&cache_path, text.as_bytes())?;
+
+    Ok(IndexSummary {
+        output,
+        views: view_summaries,
+        projects: all_projects.len(),
+        wheels: entries.len(),
+        hashed,
+        cached,
+        pages_written,
+        pages_unchanged,
+        removed,
+        problems,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_then_descend() {
+        assert_eq!(
+            relative_path(
+                Path::new("/srv/index/files/generic"),
+                Path::new("/cvmfs/wh/generic/a.whl")
+            ),
+            Path::new("../../../../cvmfs/wh/generic/a.whl")
+        );
+        assert_eq!(
+            relative_path(Path::new("/w/out/files/g"), Path::new("/w/tree/g/a.whl")),
+            Path::new("../../../tree/g/a.whl")
+        );
+    }
+
+    #[test]
+    fn pages_are_replaced_only_when_they_change() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("index.html");
+        assert!(write_if_changed(&path, b"one").unwrap());
+        assert!(!write_if_changed(&path, b"one").unwrap());
+        assert!(write_if_changed(&path, b"two").unwrap());
+        assert_eq!(fs_err::read(&path).unwrap(), b"two");
+        let names: Vec<_> = fs_err::read_dir(directory.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file is left");
+    }
+}
