@@ -516,14 +516,14 @@ for ((round = 1; round <= RUNS; round++)); do
 
     # Fresh caches each round: the cold run fills them, the warm runs use them.
     CACHES=$RUN/ours-caches-$round
-    ours "ours, cold (empty caches)" "ours-cold-$round" "$CACHES" "$CFLAGS_MODE"
+    ours "ours, cold (empty caches)" "ours-cold-$round" "$CACHES" "$CFLAGS_MODE" --jobs 1
     record cold "ours, cold (empty caches)" 0
     if [[ $BEST -eq 1 ]]; then
         COLD_STEPS=$(our_steps "$OURS_LOG")
         COLD_CELLS=$(jq -r '.cells[] | "\(.python)\t\(.seconds)"' "$OURS_JSON" 2>/dev/null || true)
     fi
 
-    ours "ours, warm (caches filled by the cold run)" "ours-warm-$round" "$CACHES" "$CFLAGS_MODE"
+    ours "ours, warm (caches filled by the cold run)" "ours-warm-$round" "$CACHES" "$CFLAGS_MODE" --jobs 1
     record warm "ours, warm (caches filled by the cold run)" 0
     if [[ $BEST -eq 1 ]]; then
         WARM_STEPS=$(our_steps "$OURS_LOG")
@@ -534,7 +534,7 @@ for ((round = 1; round <= RUNS; round++)); do
         ours "ours, warm, -j 2" "ours-warm-j2-$round" "$CACHES" "$CFLAGS_MODE" --jobs 2
         record j2 "ours, warm, -j 2" 1
         if [[ $CFLAGS_MODE == matched ]]; then
-            ours "ours, warm, CFLAGS unset (wheelbuild's flags)" "ours-warm-asis-$round" "$CACHES" as-is
+            ours "ours, warm, CFLAGS unset (wheelbuild's flags)" "ours-warm-asis-$round" "$CACHES" as-is --jobs 1
             record asis "ours, warm, CFLAGS unset (wheelbuild's flags)" 0
         fi
     fi

@@ -439,9 +439,10 @@ pub struct WheelbuildArgs {
     /// Print the build matrix and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Pythons built at once (the first cell is built alone: it tells whether the wheel is pure).
-    #[arg(short, long, value_name = "N", default_value_t = 1)]
-    pub jobs: usize,
+    /// Pythons built at once [default: the cores, at most 8] (the first cell is built alone:
+    /// it tells whether the wheel is pure).
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,

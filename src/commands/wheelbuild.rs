@@ -89,7 +89,7 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         cache: cache_directory(args.cache_dir.as_ref()),
         keep_build_dir: args.keep_build_dir,
         test_dependencies_from_pypi: args.test_deps_from_pypi,
-        jobs: args.jobs.max(1),
+        jobs: args.jobs.unwrap_or_else(crate::inspect::default_jobs).max(1),
         recursive: args.recursive,
         recipes: args.recipes.clone().or_else(|| Some(PathBuf::from("recipes"))),
         requirement: None,

@@ -618,11 +618,13 @@ fn sigkill_at_any_point_never_leaves_a_partial_or_loses_a_wheel() {
     let full = start.elapsed();
     std::fs::write(&placed, &old_bytes).unwrap();
 
-    let kills = 16;
+    // Kill points spread over the whole run and a little past it (start-up varies).
+    let kills = 24;
     let mut saw_new = false;
     let mut saw_old = false;
+    let mut saw_temp = 0;
     for step in 0..kills {
-        let delay = full.mul_f64(f64::from(step) / f64::from(kills));
+        let delay = full.mul_f64(1.2 * f64::from(step) / f64::from(kills));
         let mut child = cp_wheels()
             .current_dir(site.stage())
             .arg("--layout")
@@ -647,6 +649,9 @@ fn sigkill_at_any_point_never_leaves_a_partial_or_loses_a_wheel() {
         }
         assert_eq!(std::fs::read(&bystander).unwrap(), b"not touched");
         // Every .whl in the tree is whole; temporary files are the only leftovers.
+        if site.files().iter().any(|file| file.ends_with(".tmp")) {
+            saw_temp += 1;
+        }
         for file in site.files() {
             assert!(
                 file.ends_with(".whl") || file.contains("/.wheelwright-") && file.ends_with(".tmp"),
@@ -659,7 +664,9 @@ fn sigkill_at_any_point_never_leaves_a_partial_or_loses_a_wheel() {
         saw_old,
         "no kill landed before the rename: the test proves nothing"
     );
-    let _ = saw_new;
+    eprintln!(
+        "kills: {kills}; the new wheel already in place after some: {saw_new}; a temporary copy left by {saw_temp}"
+    );
     // The next run cleans the leftovers and completes.
     let (code, _, stderr) = site.run(&["--force", "--wheel", new.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
