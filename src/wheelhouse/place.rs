@@ -1167,6 +1167,19 @@ pub fn place_wheels(
                 outcome.action,
                 Action::Place | Action::Replace | Action::Unchanged
             ) {
+                // The source may be the very file in the tree (cp-wheels run inside it).
+                let is_placed_file = outcome.path.as_ref().is_some_and(|path| {
+                    match (fs_err::canonicalize(path), fs_err::canonicalize(&outcome.source)) {
+                        (Ok(placed), Ok(source)) => placed == source,
+                        _ => false,
+                    }
+                });
+                if is_placed_file {
+                    outcome
+                        .warnings
+                        .push("the source is the wheel in the tree: not removed".to_string());
+                    continue;
+                }
                 match fs_err::remove_file(&outcome.source) {
                     Ok(()) => outcome.source_removed = true,
                     Err(error) => outcome

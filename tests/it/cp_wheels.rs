@@ -253,6 +253,19 @@ fn identical_copy_is_a_no_op_different_bytes_need_force() {
     assert!(reason(&report, 0).contains("--force replaces it"));
     assert_ne!(std::fs::read(&placed).unwrap(), std::fs::read(&wheel).unwrap());
 
+    // Run inside the tree with --remove, the wheel is its own source: kept.
+    let (code, stdout, stderr) = run(cp_wheels()
+        .current_dir(site.tree().join("generic"))
+        .arg("--layout")
+        .arg(site.layout())
+        .args(["--remove", "--json"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("the source is the wheel in the tree: not removed"),
+        "{stdout}"
+    );
+    assert!(placed.exists());
+
     let (code, report) = site.run_json(&["--force"]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(actions(&report), ["replace"]);
