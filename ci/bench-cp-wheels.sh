@@ -54,6 +54,13 @@
 #   ours               cp-wheels --from STAGING --layout LAYOUT (fsync, the default), LAYOUT the
 #                      repository's wheelhouse-layout.toml with `root` set to the tree
 #   ours --no-fsync    the same with --no-fsync: like for like with cp
+#   ours, verified before (and --no-fsync): the same wheels after an untimed
+#                      `cp-wheels --dry-run` on the same files has verified them: cp-wheels
+#                      then knows them (by stat, else by sha256) and checks structure, names
+#                      and RECORD's listing without inflating and hashing every member again.
+#                      The usual case: a dry run first, or wheels wheelbuild verified when it
+#                      wrote them.
+#                      The full rows use an empty record of verified wheels for every run.
 #   (the cp-wheels placeholder of the releases before issue 5 is detected at the start: then
 #   only --no-ours runs)
 # The contenders take turns: --runs rounds, each contender once per round. Before the rounds,
@@ -368,7 +375,39 @@ cp_wheels_sh() {
 }
 
 ours() {
-    "$CPW" --from "$RUN_STAGE" --layout "$LAYOUT" "${OURS_ARGS[@]}" "$@" >"$WORK/ours.log" 2>&1
+    # A fresh, empty record of verified wheels: every member inflated and hashed.
+    local verified
+    verified=$(mktemp -d "$WORK/verified.XXXXXX")
+    WHEELWRIGHT_VERIFIED_CACHE=$verified \
+        "$CPW" --from "$RUN_STAGE" --layout "$LAYOUT" "${OURS_ARGS[@]}" "$@" >"$WORK/ours.log" 2>&1
+    local rc=$?
+    rm -rf "$verified"
+    return $rc
+}
+
+# ours_pre: the same with the record the untimed dry run of run_pre filled.
+ours_pre() {
+    WHEELWRIGHT_VERIFIED_CACHE=$WORK/verified-pre \
+        "$CPW" --from "$RUN_STAGE" --layout "$LAYOUT" "${OURS_ARGS[@]}" "$@" >"$WORK/ours.log" 2>&1
+}
+
+# run_pre NAME ARGS...: like run_one for ours_pre, with an untimed `cp-wheels --dry-run` on the
+# same staged files between the preparation and the timed run (a dry run, then the real run).
+run_pre() {
+    local name=$1
+    shift
+    prepare
+    rm -rf "$WORK/verified-pre"
+    WHEELWRIGHT_VERIFIED_CACHE=$WORK/verified-pre \
+        "$CPW" --from "$RUN_STAGE" --layout "$LAYOUT" --dry-run >"$WORK/ours-dry.log" 2>&1 ||
+        die "the dry run before '$name' failed: $WORK/ours-dry.log"
+    sync
+    timed ours_pre "$@"
+    if [[ $T_RC -ne 0 ]]; then
+        tail -n 20 "$WORK/ours.log" >&2
+        echo "bench: FAILED: $name exited with status $T_RC on the tree of $SIZE" >&2
+        exit 1
+    fi
 }
 
 # run_one NAME FUNC ARGS...: one timed run of a contender from a prepared tree; dies if it
@@ -472,6 +511,18 @@ for SIZE in "${SIZE_LIST[@]}"; do
             restore
             TIMES[nofsync]+="$T_WALL "
             line+=", ours --no-fsync ${T_WALL}s"
+
+            run_pre "ours, verified before"
+            check_ours "ours, verified before"
+            restore
+            TIMES[pre]+="$T_WALL "
+            line+=", verified before: ours ${T_WALL}s"
+
+            run_pre "ours --no-fsync, verified before" --no-fsync
+            check_ours "ours --no-fsync, verified before"
+            restore
+            TIMES[prenofsync]+="$T_WALL "
+            line+=", --no-fsync ${T_WALL}s"
         fi
         note "  $line"
     done
@@ -501,15 +552,16 @@ for size in "${SIZE_LIST[@]}"; do
 done
 [[ $OURS -eq 1 ]] || echo "          ours not run (--no-ours)"
 echo
-printf '| %11s | %8s | %9s | %13s | %8s | %15s |\n' "tree wheels" "cp" "cp + sync" "cp_wheels.sh" "ours" "ours --no-fsync"
-printf '|%s|%s|%s|%s|%s|%s|\n' "------------:" "---------:" "----------:" "--------------:" "---------:" "----------------:"
+printf '| %11s | %8s | %9s | %13s | %8s | %15s | %14s | %24s |\n' "tree wheels" "cp" "cp + sync" "cp_wheels.sh" "ours" "ours --no-fsync" "ours, verified" "ours --no-fsync, verified"
+printf '|%s|%s|%s|%s|%s|%s|%s|%s|\n' "------------:" "---------:" "----------:" "--------------:" "---------:" "----------------:" "---------------:" "-------------------------:"
 for size in "${SIZE_LIST[@]}"; do
     base=$(secs "${RESULT[$size:base]}")
     [[ ${BASE_MODE[$size]} == sample ]] && base="~$base"
-    printf '| %11s | %8s | %9s | %13s | %8s | %15s |\n' "$size" "$(secs "${RESULT[$size:cp]}")" \
-        "$(secs "${RESULT[$size:cpsync]}")" "$base" "$(secs "${RESULT[$size:ours]:-}")" "$(secs "${RESULT[$size:nofsync]:-}")"
+    printf '| %11s | %8s | %9s | %13s | %8s | %15s | %14s | %24s |\n' "$size" "$(secs "${RESULT[$size:cp]}")" \
+        "$(secs "${RESULT[$size:cpsync]}")" "$base" "$(secs "${RESULT[$size:ours]:-}")" "$(secs "${RESULT[$size:nofsync]:-}")" \
+        "$(secs "${RESULT[$size:pre]:-}")" "$(secs "${RESULT[$size:prenofsync]:-}")"
 done
-echo "(seconds, median; ~ extrapolated from a sample)"
+echo "(seconds, median; ~ extrapolated from a sample; \"verified\": the wheels verified before, by a dry run)"
 echo
 H=("tree wheels" "ours --no-fsync / cp" "ours / (cp + sync)" "ours / cp" "cp_wheels.sh / cp" "cp_wheels.sh ms per wheel" "cp_wheels.sh growth" "ours growth")
 FMT='| %11s | %20s | %18s | %9s | %17s | %25s | %19s | %11s |\n'
@@ -543,6 +595,9 @@ if [[ $OURS -eq 1 ]]; then
     r2=$(ratio "${RESULT[$LARGEST:ours]}" "${RESULT[$LARGEST:cpsync]}")
     echo "target (tree of $LARGEST): within ${TARGET}x of cp, like for like (ours --no-fsync vs cp): ${r1}x -> $(met "${RESULT[$LARGEST:nofsync]}" "${RESULT[$LARGEST:cp]}")"
     echo "target (tree of $LARGEST): within ${TARGET}x of cp, durable (ours, fsync, vs cp + sync): ${r2}x -> $(met "${RESULT[$LARGEST:ours]}" "${RESULT[$LARGEST:cpsync]}")"
+    r3=$(ratio "${RESULT[$LARGEST:prenofsync]}" "${RESULT[$LARGEST:cp]}")
+    r4=$(ratio "${RESULT[$LARGEST:pre]}" "${RESULT[$LARGEST:cpsync]}")
+    echo "target (tree of $LARGEST), wheels verified before: --no-fsync vs cp ${r3}x -> $(met "${RESULT[$LARGEST:prenofsync]}" "${RESULT[$LARGEST:cp]}"); fsync vs cp + sync ${r4}x -> $(met "${RESULT[$LARGEST:pre]}" "${RESULT[$LARGEST:cpsync]}")"
     echo "check: after every run of ours, all $NEW wheels in their destination with identical bytes (sha256), $NEW more wheels in the tree, no temporary file left"
 else
     echo "target: not judged (--no-ours)"

@@ -499,6 +499,10 @@ pub struct CpWheelsArgs {
     /// wheel, a crash of the machine may.
     #[arg(long)]
     pub no_fsync: bool,
+    /// Hash every member of every wheel, even of wheels whose bytes verified before (the
+    /// record of verified wheels is kept under ~/.cache/wheelwright/verified).
+    #[arg(long)]
+    pub full_verify: bool,
     /// Only run the layout's `after` publish hook on the files earlier runs could not publish.
     #[arg(long, conflicts_with_all = ["wheels", "more_wheels", "from", "dry_run"])]
     pub publish_only: bool,

@@ -1127,9 +1127,25 @@ impl PackageBuild<'_> {
         let classification = read_wheel_elves(&wheel_path, Limits::default(), true, 2)
             .map(|elves| classify(self.layout, &elves, &Filesystem))
             .ok();
+        // The finished wheel is verified in full (raw-copied members included), and
+        // remembered by content so that cp-wheels need not hash it again.
+        let verified = crate::wheel::verify_wheel(&wheel_path, Limits::default())?;
+        if !verified.ok() {
+            anyhow::bail!(
+                "the post-processed wheel {} fails verification: {}",
+                wheel_path.display(),
+                verified.problems.join("; ")
+            );
+        }
+        let sha256 = source::file_sha256(&wheel_path).ok();
+        if let (Some(sha256), Some(cache)) =
+            (&sha256, crate::wheel::verified::VerifiedCache::default_location())
+        {
+            cache.record(sha256, Limits::default().total, Some(&wheel_path));
+        }
         let beside = serde_json::json!({
             "wheel": outcome.new_filename,
-            "sha256": source::file_sha256(&wheel_path).ok(),
+            "sha256": sha256,
             "build": record,
             "changes": outcome.changes,
             "destination": classification.as_ref().and_then(|c| c.destination.clone()),

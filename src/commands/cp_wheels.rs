@@ -301,6 +301,11 @@ pub fn run(args: &CpWheelsArgs, layout: &Layout, quiet: bool) -> anyhow::Result<
             total: args.max_unpacked_size,
             ..Limits::default()
         },
+        verified: if args.full_verify {
+            None
+        } else {
+            crate::wheel::verified::VerifiedCache::default_location()
+        },
     };
     let bar = (!quiet && sources.len() > 1 && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(sources.len() as u64);

@@ -4,6 +4,7 @@ use crate::outln;
 use std::process::ExitCode;
 
 use crate::cli::VerifyArgs;
+use crate::wheel::verified::{VerifiedCache, file_sha256};
 use crate::wheel::{Limits, verify_wheel};
 
 pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -17,6 +18,13 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         match verify_wheel(wheel, limits) {
             Ok(report) => {
                 all_ok &= report.ok();
+                // Remembered by content, so that cp-wheels need not hash these bytes again.
+                if report.ok()
+                    && let Some(cache) = VerifiedCache::default_location()
+                    && let Ok(sha256) = file_sha256(wheel)
+                {
+                    cache.record(&sha256, limits.total, Some(wheel));
+                }
                 if !args.json {
                     if report.ok() {
                         outln!(

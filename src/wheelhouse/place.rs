@@ -18,6 +18,7 @@ use crate::layout::Layout;
 use crate::spec::filename::WheelFilename;
 use crate::spec::version::has_local_label;
 use crate::wheel::Limits;
+use crate::wheel::verified::{VerifiedCache, file_sha256};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct Options {
     /// Threads for checking and classifying.
     pub jobs: usize,
     pub limits: Limits,
+    /// Wheels already verified, by sha256 (None: verify every wheel in full).
+    pub verified: Option<VerifiedCache>,
 }
 
 impl Default for Options {
@@ -56,6 +59,7 @@ impl Default for Options {
             keep_going: false,
             jobs: crate::inspect::default_jobs(),
             limits: Limits::default(),
+            verified: VerifiedCache::default_location(),
         }
     }
 }
@@ -93,6 +97,10 @@ pub struct WheelOutcome {
     pub reason: Option<String>,
     pub warnings: Vec<String>,
     pub size: u64,
+    /// The sha256 of the whole file.
+    pub sha256: Option<String>,
+    /// These bytes had verified before: member hashes were not checked again.
+    pub verified_before: bool,
     /// The arch the wheel's code needs and why (from the inspect engine).
     pub detected: Option<String>,
     pub evidence: Vec<String>,
@@ -156,6 +164,8 @@ struct Checked {
     file_name: String,
     filename: Option<WheelFilename>,
     size: u64,
+    sha256: Option<String>,
+    verified_before: bool,
     /// Where it goes (relative directory), or why it cannot go anywhere.
     target: Result<Target, String>,
     warnings: Vec<String>,
@@ -223,6 +233,8 @@ fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -
         file_name: file_name.clone(),
         filename: None,
         size,
+        sha256: None,
+        verified_before: false,
         target: Err(String::new()),
         warnings: Vec::new(),
     };
@@ -256,8 +268,24 @@ fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -
                 "a manylinux tag: wheels of the site are usually retagged linux_x86_64 (`wheelwright manipulate --retag '*-*-linux_x86_64'`)".to_string(),
             );
         }
-        let (report, elves) =
-            check_wheel(source, options.limits, true, inner_jobs).map_err(|error| error.kind.to_string())?;
+        // Bytes that verified before (a dry run, wheelbuild, `wheelwright verify`) need not be
+        // inflated and hashed again: the whole file's sha256 is the key.
+        let cache = options.verified.as_ref();
+        let sha256 = match cache.and_then(|cache| cache.known_sha256(source)) {
+            Some(sha256) => sha256,
+            None => file_sha256(source).map_err(|error| format!("cannot read the wheel: {error}"))?,
+        };
+        checked.sha256 = Some(sha256.clone());
+        let known = cache.is_some_and(|cache| cache.contains(&sha256, options.limits.total));
+        checked.verified_before = known;
+        let (report, elves) = check_wheel(source, options.limits, true, inner_jobs, !known)
+            .map_err(|error| error.kind.to_string())?;
+        if !known
+            && report.ok()
+            && let Some(cache) = cache
+        {
+            cache.record(&sha256, options.limits.total, Some(source));
+        }
         if !report.ok() {
             let shown: Vec<&str> = report.problems.iter().take(5).map(String::as_str).collect();
             let more = report.problems.len().saturating_sub(shown.len());
@@ -560,6 +588,8 @@ fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Deci
             reason: None,
             warnings: wheel.warnings,
             size: wheel.size,
+            sha256: wheel.sha256.clone(),
+            verified_before: wheel.verified_before,
             detected: None,
             evidence: Vec::new(),
             source_removed: false,
@@ -876,7 +906,6 @@ fn execute(tree: &mut Tree, decisions: &mut [Decision], layout: &Layout, options
                             .wheel
                             .parse()
                             .expect("the wheel's name was parsed before"),
-                        size: decision.outcome.size,
                     });
                 }
             }

@@ -16,8 +16,16 @@ const LABEL: &str = "+computecanada";
 /// The `cp-wheels` binary under test.
 fn cp_wheels() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cp-wheels"));
-    command.env_remove("WHEELWRIGHT_LAYOUT").env_remove("RUST_LOG");
     command
+        .env_remove("WHEELWRIGHT_LAYOUT")
+        .env_remove("RUST_LOG")
+        .env("WHEELWRIGHT_VERIFIED_CACHE", verified_cache());
+    command
+}
+
+/// The record of verified wheels the tests use (never the user's own).
+fn verified_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("verified-wheels")
 }
 
 /// A temporary site: the shipped layout with its root at `<dir>/tree`, and a staging
@@ -626,7 +634,7 @@ fn sigkill_at_any_point_never_leaves_a_partial_or_loses_a_wheel() {
 
     // How long an uninterrupted run takes (then put the old wheel back).
     let start = std::time::Instant::now();
-    let (code, _, stderr) = site.run(&["--force", "--wheel", new.to_str().unwrap()]);
+    let (code, _, stderr) = site.run(&["--full-verify", "--force", "--wheel", new.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     let full = start.elapsed();
     std::fs::write(&placed, &old_bytes).unwrap();
@@ -642,7 +650,7 @@ fn sigkill_at_any_point_never_leaves_a_partial_or_loses_a_wheel() {
             .current_dir(site.stage())
             .arg("--layout")
             .arg(site.layout())
-            .args(["-q", "--force", "--wheel", new.to_str().unwrap()])
+            .args(["-q", "--full-verify", "--force", "--wheel", new.to_str().unwrap()])
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
@@ -758,4 +766,36 @@ fn concurrent_writers_end_with_exactly_the_expected_files() {
         "the shared wheel was placed by more than one writer"
     );
     assert_eq!(site.files(), expected);
+}
+
+#[test]
+fn bytes_that_verified_before_are_not_hashed_again() {
+    let site = Site::new();
+    let mut spec = WheelSpec::new("cachedpkg", "1.0+computecanada");
+    // Unique bytes for this test run, so an earlier run's record cannot answer.
+    let nonce = format!("{:?}", std::time::SystemTime::now());
+    spec.files
+        .push(("cachedpkg/nonce.txt".into(), nonce.into_bytes()));
+    let wheel = spec.write(&site.stage());
+    let (code, report) = site.run_json(&["--dry-run"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["wheels"][0]["verified_before"], false);
+    let sha256 = report["wheels"][0]["sha256"].as_str().unwrap().to_string();
+    assert_eq!(sha256.len(), 64);
+    // The dry run verified the bytes: the real run trusts that record.
+    let (code, report) = site.run_json(&[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["wheels"][0]["verified_before"], true);
+    assert_eq!(report["wheels"][0]["sha256"], sha256.as_str());
+    // --full-verify ignores it; other bytes under the same name are verified in full and,
+    // being broken, refused.
+    let (_, report) = site.run_json(&["--full-verify", "--dry-run"]);
+    assert_eq!(report["wheels"][0]["verified_before"], false);
+    let mut broken = spec.clone();
+    broken.wrong_hash_for = vec!["cachedpkg/nonce.txt".into()];
+    std::fs::remove_file(&wheel).unwrap();
+    broken.write(&site.stage());
+    let (code, report) = site.run_json(&["--force"]);
+    assert_eq!(code, 1);
+    assert!(reason(&report, 0).contains("fails verification"), "{report}");
 }
