@@ -189,17 +189,27 @@ pub fn read_wheel_elves(
 ) -> Result<WheelElves, WheelError> {
     let mut reader = WheelReader::open(path, limits)?;
     let build_record = read_build_record(&mut reader);
+    let results = sniff_members(path, &mut reader, scan, jobs)?;
+    Ok(collect_elves(reader.dist_info.clone(), build_record, results))
+}
+
+/// Inflates and inspects every member that may be ELF, `jobs` at a time.
+fn sniff_members(
+    path: &Path,
+    reader: &mut WheelReader,
+    scan: bool,
+    jobs: usize,
+) -> Result<Vec<Result<Option<ElfMember>, String>>, WheelError> {
     let candidates: Vec<Entry> = reader
         .entries
         .iter()
         .filter(|entry| worth_sniffing(entry))
         .cloned()
         .collect();
-    let results = for_each_entry(path, &mut reader.archive, &candidates, jobs, &|archive, entry| {
+    for_each_entry(path, &mut reader.archive, &candidates, jobs, &|archive, entry| {
         inspect_entry(archive, entry, scan)
     })
-    .map_err(|kind| WheelError::new(path, kind))?;
-    Ok(collect_elves(reader.dist_info.clone(), build_record, results))
+    .map_err(|kind| WheelError::new(path, kind))
 }
 
 /// One member hashed for verification, and inspected on the way if it is ELF.
@@ -272,16 +282,7 @@ pub fn check_wheel(
     let build_record = read_build_record(&mut reader);
     let mut plan = verify::plan(&reader);
     if !hash_members {
-        let candidates: Vec<Entry> = reader
-            .entries
-            .iter()
-            .filter(|entry| worth_sniffing(entry))
-            .cloned()
-            .collect();
-        let results = for_each_entry(path, &mut reader.archive, &candidates, jobs, &|archive, entry| {
-            inspect_entry(archive, entry, scan)
-        })
-        .map_err(|kind| WheelError::new(path, kind))?;
+        let results = sniff_members(path, &mut reader, scan, jobs)?;
         plan.expected.clear();
         let report = verify::judge(path, plan, &[]);
         return Ok((

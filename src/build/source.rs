@@ -1,10 +1,7 @@
 //! Sources: fetched once (pip download of the sdist, a URL, or git at a pinned ref),
 //! verified against a sha256, cached by hash, and unpacked without escaping their directory.
 
-use std::io::Read as _;
 use std::path::{Component, Path, PathBuf};
-
-use sha2::Digest as _;
 
 use crate::recipe::Source;
 use crate::tools::{Invocation, run_logged};
@@ -20,24 +17,7 @@ pub struct FetchedSource {
     pub is_wheel: bool,
 }
 
-/// The sha256 (hex) of a file.
-pub fn file_sha256(path: &Path) -> std::io::Result<String> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect())
-}
+pub use crate::wheel::verified::file_sha256;
 
 /// The version in an sdist or wheel file name (`biopython-1.85.tar.gz` -> `1.85`).
 pub fn version_from_file_name(file: &str) -> Option<String> {

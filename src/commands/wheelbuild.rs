@@ -16,11 +16,7 @@ fn cache_directory(explicit: Option<&PathBuf>) -> PathBuf {
     if let Some(path) = explicit {
         return path.clone();
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("wheelwright").join("sources")
+    crate::wheel::verified::cache_root().join("sources")
 }
 
 fn human_size(bytes: u64) -> String {
