@@ -63,6 +63,13 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                     "local_version_label": layout.local_version_label,
                     "python_versions": versions,
                     "strip_requirements": rules,
+                    "publish": {
+                        "file_mode": format!("{:04o}", layout.publish.file_mode),
+                        "dir_mode": format!("{:04o}", layout.publish.dir_mode),
+                        "lock_file": layout.publish.lock_file,
+                        "before": layout.publish.before,
+                        "after": layout.publish.after,
+                    },
                 });
                 outln!("{}", serde_json::to_string_pretty(&value)?);
             } else {
@@ -70,6 +77,20 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                 outln!("  root                 {}", layout.root.display());
                 outln!("  local version label  {}", layout.local_version_label);
                 outln!("  python versions      {}", versions.join(", "));
+                outln!(
+                    "  publish              files {:04o}, directories {:04o}, lock {}, hooks: {}",
+                    layout.publish.file_mode,
+                    layout.publish.dir_mode,
+                    layout.publish.lock_file.display(),
+                    match (&layout.publish.before, &layout.publish.after) {
+                        (None, None) => "none".to_string(),
+                        (before, after) => format!(
+                            "before `{}`, after `{}`",
+                            before.as_deref().unwrap_or("-"),
+                            after.as_deref().unwrap_or("-")
+                        ),
+                    }
+                );
                 if let Some(default) = &layout.default_layer {
                     outln!("  default layer        {default}");
                 }
