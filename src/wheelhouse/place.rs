@@ -695,15 +695,22 @@ fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Deci
         }
         let destination = tree.dir_path(dir).join(&wheel.file_name);
         outcome.path = Some(destination.clone());
-        // The same file name elsewhere in the tree: pip on a node seeing both picks one.
-        let elsewhere: Vec<String> = tree
+        // The same file name in another directory (in the tree or placed by this run): with
+        // plain find-links, pip takes the copy whose path sorts first, whatever the order of
+        // the directories, so a node may get another arch's build than its own.
+        let mut elsewhere: Vec<String> = tree
             .project(&project)
             .filter(|existing| existing.file_name == wheel.file_name && existing.dir != dir)
             .map(|existing| tree.relative_path(existing))
             .collect();
+        for (planned_dir, name) in planned_projects.get(&project).into_iter().flatten() {
+            if *name == wheel.file_name && *planned_dir != dir {
+                elsewhere.push(format!("{}/{name} (this run)", tree.dirs[*planned_dir].relative));
+            }
+        }
         if !elsewhere.is_empty() {
             outcome.warnings.push(format!(
-                "a wheel of the same name is also in {}",
+                "a wheel of the same name is also in {}: pip given these directories as find-links takes the copy whose path sorts first, not the node's own arch; serve pip `wheelwright index` (or use uv with `wheelwright pip-config`)",
                 list_some(&elsewhere)
             ));
         }

@@ -416,6 +416,13 @@ fn a_generic_copy_is_refused_when_arch_specific_wheels_exist() {
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["wheels"][0]["destination"], "gentoo2023/generic");
     assert_eq!(report["wheels"][1]["destination"], "gentoo2023/x86-64-v4");
+    // The same file name in two directories: pip's find-links behaviour is pointed out.
+    let warnings = report["wheels"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("a wheel of the same name is also in gentoo2023/x86-64-v4/duo-1.0"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("serve pip `wheelwright index`"), "{warnings}");
 
     // The reverse: an arch-specific wheel of a project with generic wheels is placed, with a
     // warning.
