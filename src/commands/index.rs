@@ -56,6 +56,7 @@ pub fn run(args: &IndexArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         views: views(layout, args)?,
         base_url: args.base_url.clone(),
         jobs: args.jobs.unwrap_or_else(default_jobs),
+        prune_views: args.layer.is_none() && args.arch.is_none(),
     };
     let started = std::time::Instant::now();
     let summary = write_index(layout, &options)

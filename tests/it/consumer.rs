@@ -895,3 +895,33 @@ fn index_lists_an_unreadable_wheel_without_metadata() {
         wheelhouse.run(&["index", "--output", output.to_str().unwrap(), "--arch", "generic"]);
     assert!(stderr.contains("indexed without its metadata"), "{stderr}");
 }
+
+#[test]
+fn index_drops_the_pages_of_views_that_left_the_layout() {
+    let wheelhouse = Wheelhouse::new();
+    let output = wheelhouse.path().join("index");
+    index(&wheelhouse, &output, &[]);
+    assert!(output.join("gentoo2023/x86-64-v4/simple/index.html").is_file());
+    // The layout loses x86-64-v4 (its wheels stay in the tree, no view shows them).
+    let text = std::fs::read_to_string(&wheelhouse.layout).unwrap();
+    std::fs::write(
+        &wheelhouse.layout,
+        text.replace(
+            "archs = [\"generic\", \"x86-64-v3\", \"x86-64-v4\"]",
+            "archs = [\"generic\", \"x86-64-v3\"]",
+        ),
+    )
+    .unwrap();
+    // A run of one view leaves the other views alone.
+    index(
+        &wheelhouse,
+        &output,
+        &["--layer", "gentoo2023", "--arch", "generic"],
+    );
+    assert!(output.join("gentoo2023/x86-64-v4/simple/index.html").is_file());
+    // A run of every view removes the view that is gone, and only it.
+    let summary = index(&wheelhouse, &output, &[]);
+    assert!(!output.join("gentoo2023/x86-64-v4").exists(), "{summary}");
+    assert!(output.join("gentoo2023/x86-64-v3/simple/index.html").is_file());
+    assert!(output.join("gentoo2023/generic/simple/index.html").is_file());
+}
