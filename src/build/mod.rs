@@ -1124,12 +1124,10 @@ impl PackageBuild<'_> {
             wheel_path = generic;
         }
         let abi3 = output_filename.tags.abi.iter().any(|abi| abi == "abi3");
-        let classification = read_wheel_elves(&wheel_path, Limits::default(), true, 2)
-            .map(|elves| classify(self.layout, &elves, &Filesystem))
-            .ok();
-        // The finished wheel is verified in full (raw-copied members included), and
-        // remembered by content so that cp-wheels need not hash it again.
-        let verified = crate::wheel::verify_wheel(&wheel_path, Limits::default())?;
+        // The finished wheel is verified in full (raw-copied members included) and its ELF
+        // members read for the classification in the same pass; it is then remembered by
+        // content so that cp-wheels need not hash it again.
+        let (verified, elves) = crate::inspect::check_wheel(&wheel_path, Limits::default(), true, 2, true)?;
         if !verified.ok() {
             anyhow::bail!(
                 "the post-processed wheel {} fails verification: {}",
@@ -1137,6 +1135,7 @@ impl PackageBuild<'_> {
                 verified.problems.join("; ")
             );
         }
+        let classification = classify(self.layout, &elves, &Filesystem);
         let sha256 = source::file_sha256(&wheel_path).ok();
         if let (Some(sha256), Some(cache)) =
             (&sha256, crate::wheel::verified::VerifiedCache::default_location())
@@ -1148,7 +1147,7 @@ impl PackageBuild<'_> {
             "sha256": sha256,
             "build": record,
             "changes": outcome.changes,
-            "destination": classification.as_ref().and_then(|c| c.destination.clone()),
+            "destination": classification.destination,
         });
         let beside_path = wheel_path.with_file_name(format!("{}.json", outcome.new_filename));
         fs_err::write(beside_path, serde_json::to_vec_pretty(&beside)?)?;
