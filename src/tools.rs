@@ -90,6 +90,78 @@ fn regex_lite_find(text: &str, start: &str, end: &str) -> Option<String> {
     Some(rest[..to].trim().to_string()).filter(|found| !found.is_empty() && found.len() < 200)
 }
 
+/// A program that is not on PATH (or not executable where it was named).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("`{name}` not found on PATH{}", debian.map(|package| format!(": install it (Debian: {package})")).unwrap_or_default())]
+pub struct ProgramMissing {
+    pub name: String,
+    /// The Debian package that provides it, when known.
+    pub debian: Option<&'static str>,
+}
+
+/// The Debian packages of the programs wheelwright starts by name.
+const DEBIAN_PACKAGES: [(&str, &str); 16] = [
+    ("git", "git"),
+    ("patch", "patch"),
+    ("gcc", "gcc"),
+    ("cc", "gcc"),
+    ("g++", "g++"),
+    ("c++", "g++"),
+    ("gfortran", "gfortran"),
+    ("make", "make"),
+    ("cmake", "cmake"),
+    ("ninja", "ninja-build"),
+    ("pkg-config", "pkg-config"),
+    ("patchelf", "patchelf"),
+    ("sh", "dash"),
+    ("bash", "bash"),
+    ("tar", "tar"),
+    ("sbatch", "slurm-client"),
+];
+
+/// Whether `path` is a file someone may execute.
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs_err::metadata(path)
+        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+}
+
+/// Finds a program: a name with a `/` is taken as a path (made absolute, not resolved through
+/// symlinks: a venv's `bin/python` must start as itself); a bare name is looked up on PATH.
+pub fn find_program(name: &Path) -> Result<PathBuf, ProgramMissing> {
+    let missing = || {
+        let text = name.display().to_string();
+        let base = name
+            .file_name()
+            .map(|base| base.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        ProgramMissing {
+            debian: DEBIAN_PACKAGES
+                .iter()
+                .find(|(program, _)| *program == base)
+                .map(|(_, package)| *package),
+            name: text,
+        }
+    };
+    if name.components().count() > 1 || name.is_absolute() {
+        let path = std::path::absolute(name).map_err(|_| missing())?;
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(missing())
+        };
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .filter(|directory| !directory.as_os_str().is_empty())
+                .map(|directory| directory.join(name))
+                .find(|path| is_executable(path))
+        })
+        .and_then(|path| std::path::absolute(path).ok())
+        .ok_or_else(missing)
+}
+
 /// Runs `program args...`, all output to `log` (appended), and judges the exit status.
 pub fn run_logged(
     what: &str,
@@ -117,7 +189,16 @@ pub fn run_logged(
         .open(log)
         .map_err(|error| fail("the log could not be opened".into(), error.to_string()))?;
     let _ = writeln!(file, "$ {rendered}");
-    let mut expression = duct::cmd(program, args)
+    let program = find_program(program).map_err(|missing| CommandFailed {
+        what: what.to_string(),
+        status: format!("`{}` not found on PATH", missing.name),
+        log: log.to_path_buf(),
+        tail: String::new(),
+        hint: missing
+            .debian
+            .map(|package| format!("install it (Debian: {package})")),
+    })?;
+    let mut expression = duct::cmd(&program, args)
         .stderr_to_stdout()
         .stdout_capture()
         .unchecked();
@@ -180,7 +261,8 @@ pub fn shell_quote(argument: &str) -> String {
 
 /// Runs a program and returns its stdout, for quick questions (versions).
 pub fn capture(program: &Path, args: &[&str]) -> Option<String> {
-    let output = duct::cmd(program, args)
+    let program = find_program(program).ok()?;
+    let output = duct::cmd(&program, args)
         .stderr_null()
         .stdout_capture()
         .unchecked()
@@ -291,6 +373,28 @@ mod tests {
                 .contains("`Cython`")
         );
         assert_eq!(hint_for("all good"), None);
+    }
+
+    #[test]
+    fn programs_are_found_on_path_or_named_missing() {
+        let sh = find_program(Path::new("sh")).unwrap();
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        let error = find_program(Path::new("patch-wheelwright-nonexistent")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`patch-wheelwright-nonexistent` not found on PATH"
+        );
+        let error = ProgramMissing {
+            name: "patch".into(),
+            debian: Some("patch"),
+        };
+        assert_eq!(
+            error.to_string(),
+            "`patch` not found on PATH: install it (Debian: patch)"
+        );
+        // A relative path is made absolute against the current directory, not resolved.
+        let relative = find_program(Path::new("./no-such-program")).unwrap_err();
+        assert!(relative.name.contains("no-such-program"));
     }
 
     #[test]

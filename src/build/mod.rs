@@ -2,6 +2,8 @@
 //! real frontend, post-process the wheel, smoke-test it in a fresh environment, and report.
 
 pub mod dependencies;
+pub mod environment;
+pub mod smoke_test;
 pub mod source;
 
 use std::collections::BTreeMap;
@@ -16,7 +18,10 @@ use crate::layout::{Layout, PythonVersion};
 use crate::recipe::{ResolvedRecipe, TemplateContext};
 use crate::spec::requirements::RequirementEdit;
 use crate::tools::{CommandFailed, Invocation, capture, find_python, find_uv, run_logged, run_shell};
+
 use crate::wheel::{Destination, Limits, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
+use environment::{Environment, install, make_environment};
+use smoke_test::{SmokeTest, smoke_test};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -148,85 +153,6 @@ impl BuildReport {
     }
 }
 
-/// A Python environment made for building or testing.
-#[derive(Debug, Clone)]
-struct Environment {
-    python: PathBuf,
-    bin: PathBuf,
-}
-
-fn make_environment(interpreter: &Path, directory: &Path, log: &Path) -> Result<Environment, CommandFailed> {
-    let invocation = Invocation {
-        environment: BTreeMap::from([("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
-        ..Invocation::default()
-    };
-    if directory.exists() {
-        let _ = fs_err::remove_dir_all(directory);
-    }
-    match find_uv() {
-        Some(uv) => run_logged(
-            "uv venv",
-            &uv,
-            &[
-                "venv".into(),
-                "--seed".into(),
-                "--quiet".into(),
-                "--python".into(),
-                interpreter.display().to_string(),
-                directory.display().to_string(),
-            ],
-            &invocation,
-            log,
-        )?,
-        None => run_logged(
-            "python -m venv",
-            interpreter,
-            &["-m".into(), "venv".into(), directory.display().to_string()],
-            &invocation,
-            log,
-        )?,
-    }
-    Ok(Environment {
-        python: directory.join("bin/python"),
-        bin: directory.join("bin"),
-    })
-}
-
-/// Installs requirements into an environment (uv when present, else pip).
-fn install(
-    environment: &Environment,
-    arguments: &[String],
-    what: &str,
-    log: &Path,
-    invocation: &Invocation,
-) -> Result<(), CommandFailed> {
-    if arguments.is_empty() {
-        return Ok(());
-    }
-    match find_uv() {
-        Some(uv) => {
-            let mut args = vec![
-                "pip".into(),
-                "install".into(),
-                "--python".into(),
-                environment.python.display().to_string(),
-            ];
-            args.extend(arguments.iter().cloned());
-            run_logged(what, &uv, &args, invocation, log)
-        }
-        None => {
-            let mut args = vec![
-                "-m".into(),
-                "pip".into(),
-                "install".into(),
-                "--disable-pip-version-check".into(),
-            ];
-            args.extend(arguments.iter().cloned());
-            run_logged(what, &environment.python, &args, invocation, log)
-        }
-    }
-}
-
 /// The `[build-system] requires` of a source tree (setuptools when there is no pyproject.toml).
 fn build_requirements(source: &Path) -> Vec<String> {
     let text = fs_err::read_to_string(source.join("pyproject.toml")).ok();
@@ -329,56 +255,6 @@ fn apply_package_suffix(root: &Path, package: &str, suffix: &str) -> anyhow::Res
         );
     }
     Ok(renamed)
-}
-
-/// Candidate import names of an installed wheel: top_level.txt, else its top-level
-/// packages and modules from RECORD, else build_wheel.sh's name heuristics.
-fn discover_import_names(wheel: &Path, package: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Ok(mut reader) = crate::wheel::WheelReader::open(wheel, Limits::default()) {
-        let top_level = format!("{}/top_level.txt", reader.dist_info);
-        if let Ok(bytes) = reader.read_member(&top_level) {
-            names.extend(
-                String::from_utf8_lossy(&bytes)
-                    .lines()
-                    .map(str::trim)
-                    .filter(|line| !line.is_empty() && !line.contains('/'))
-                    .map(str::to_string),
-            );
-        }
-        if names.is_empty() {
-            for entry in &reader.entries {
-                let Some((first, rest)) = entry.name.split_once('/') else {
-                    // A top-level module.
-                    if let Some(module) = entry
-                        .name
-                        .strip_suffix(".py")
-                        .or_else(|| entry.name.split_once(".cpython").map(|(m, _)| m))
-                        .or_else(|| entry.name.split_once(".abi3").map(|(m, _)| m))
-                    {
-                        names.push(module.to_string());
-                    }
-                    continue;
-                };
-                if rest == "__init__.py" && !first.ends_with(".dist-info") && !first.ends_with(".data") {
-                    names.push(first.to_string());
-                }
-            }
-        }
-    }
-    names.retain(|name| !name.starts_with('_') && name != "tests" && name != "test" && !name.is_empty());
-    names.sort();
-    names.dedup();
-    if names.is_empty() {
-        let base = package.replace('-', "_");
-        names.push(base.to_lowercase());
-        for prefix in ["python_", "py"] {
-            if let Some(stripped) = base.to_lowercase().strip_prefix(prefix) {
-                names.push(stripped.to_string());
-            }
-        }
-    }
-    names
 }
 
 /// What running one cell gives: its result, the files where `-march=native` was rewritten, and
@@ -989,6 +865,42 @@ impl PackageBuild<'_> {
         }
     }
 
+    /// The directories a cell's smoke test installs from: what a node of this layer and arch
+    /// would see (this arch's staging directory, the generic one, then the wheelhouse
+    /// directories of the node's view).
+    fn test_links(&self, arch: &str) -> Vec<PathBuf> {
+        let mut links = vec![self.staging_dir(arch)];
+        if arch != "generic" {
+            links.push(self.request.output.clone());
+        }
+        match crate::wheelhouse::node_view(self.layout, &self.request.layer, arch) {
+            Ok(view) => links.extend(view.dirs.iter().map(|dir| self.layout.root.join(dir))),
+            Err(_) => links.extend(dependencies::wheelhouse_directories(self.layout)),
+        }
+        links
+    }
+
+    /// Runs a cell's smoke test.
+    fn smoke_test(
+        &self,
+        interpreter: &Path,
+        wheel: &Path,
+        recipe: &ResolvedRecipe,
+        cell_dir: &Path,
+        log: &Path,
+        arch: &str,
+    ) -> anyhow::Result<()> {
+        smoke_test(&SmokeTest {
+            interpreter,
+            wheel,
+            recipe,
+            cell_dir,
+            log,
+            find_links: self.test_links(arch),
+            allow_pypi: self.request.test_dependencies_from_pypi,
+        })
+    }
+
     /// Local version, requirement edits, nvidia stripping, honest tags, pins, build record.
     fn post_process(
         &self,
@@ -1152,104 +1064,6 @@ impl PackageBuild<'_> {
         let beside_path = wheel_path.with_file_name(format!("{}.json", outcome.new_filename));
         fs_err::write(beside_path, serde_json::to_vec_pretty(&beside)?)?;
         Ok((wheel_path, pure, abi3, notes))
-    }
-
-    /// Installs the wheel in a fresh environment that sees the staging directory and the
-    /// wheelhouse (and PyPI only if asked), imports it, runs the recipe's tests, `pip check`.
-    fn smoke_test(
-        &self,
-        interpreter: &Path,
-        wheel: &Path,
-        recipe: &ResolvedRecipe,
-        cell_dir: &Path,
-        log: &Path,
-        arch: &str,
-    ) -> anyhow::Result<()> {
-        let directory = cell_dir.join("test-env");
-        let environment = make_environment(interpreter, &directory, log)?;
-        let mut args = Vec::new();
-        if !self.request.test_dependencies_from_pypi {
-            args.push("--no-index".to_string());
-        }
-        // What a node of this layer and arch would see: this arch's staging directory, the
-        // generic one, then the wheelhouse directories of the node's view.
-        let mut links = vec![self.staging_dir(arch)];
-        if arch != "generic" {
-            links.push(self.request.output.clone());
-        }
-        match crate::wheelhouse::node_view(self.layout, &self.request.layer, arch) {
-            Ok(view) => links.extend(view.dirs.iter().map(|dir| self.layout.root.join(dir))),
-            Err(_) => links.extend(dependencies::wheelhouse_directories(self.layout)),
-        }
-        for link in links.into_iter().filter(|link| link.is_dir()) {
-            args.extend(["--find-links".to_string(), link.display().to_string()]);
-        }
-        let mut install_args = args.clone();
-        install_args.push(wheel.display().to_string());
-        install_args.extend(recipe.test_dependencies.iter().cloned());
-        install(
-            &environment,
-            &install_args,
-            "installing the wheel for its test",
-            log,
-            &Invocation::default(),
-        )?;
-        let names = if recipe.import_names.is_empty() {
-            discover_import_names(wheel, &recipe.package)
-        } else {
-            recipe.import_names.clone()
-        };
-        let scratch = tempfile::tempdir_in(cell_dir)?;
-        let mut path = environment.bin.display().to_string();
-        if let Ok(existing) = std::env::var("PATH") {
-            path = format!("{path}:{existing}");
-        }
-        let invocation = Invocation {
-            directory: Some(scratch.path().to_path_buf()),
-            environment: {
-                let mut vars = recipe.environment.clone();
-                vars.insert("PATH".into(), path);
-                vars.insert("VIRTUAL_ENV".into(), directory.display().to_string());
-                vars
-            },
-            unset: vec!["PYTHONPATH".into()],
-        };
-        let imports: String = names.iter().map(|name| format!("import {name}\n")).collect();
-        let script = format!("{imports}{}\n", recipe.test_snippet.clone().unwrap_or_default());
-        run_logged(
-            "import test",
-            &environment.python,
-            &["-c".into(), script],
-            &invocation,
-            log,
-        )
-        .map_err(|error| anyhow::anyhow!("importing {} failed: {error}", names.join(", ")))?;
-        if let Some(command) = &recipe.test_command {
-            run_shell("test command", command, &invocation, log)?;
-        }
-        let check = match find_uv() {
-            Some(uv) => run_logged(
-                "pip check",
-                &uv,
-                &[
-                    "pip".into(),
-                    "check".into(),
-                    "--python".into(),
-                    environment.python.display().to_string(),
-                ],
-                &invocation,
-                log,
-            ),
-            None => run_logged(
-                "pip check",
-                &environment.python,
-                &["-m".into(), "pip".into(), "check".into()],
-                &invocation,
-                log,
-            ),
-        };
-        check?;
-        Ok(())
     }
 }
 

@@ -1,0 +1,116 @@
+//! Python environments for building and testing: made with `uv venv` (or `python -m venv`),
+//! filled with `uv pip install` (or pip), always started by their own interpreter path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::tools::{CommandFailed, Invocation, find_uv, run_logged};
+
+/// A Python environment made for building or testing.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    /// The environment's directory (absolute).
+    pub directory: PathBuf,
+    /// `<directory>/bin/python`, never resolved through its symlink: started through the
+    /// link, Python finds the environment's site-packages.
+    pub python: PathBuf,
+    /// `<directory>/bin`, put first on PATH for the commands run in the environment.
+    pub bin: PathBuf,
+}
+
+impl Environment {
+    /// PATH with the environment's `bin` first.
+    pub fn path_variable(&self) -> String {
+        match std::env::var("PATH") {
+            Ok(existing) if !existing.is_empty() => format!("{}:{existing}", self.bin.display()),
+            _ => self.bin.display().to_string(),
+        }
+    }
+
+    /// The variables that make a command run "inside" the environment, as `activate` does.
+    pub fn activation(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("PATH".to_string(), self.path_variable()),
+            ("VIRTUAL_ENV".to_string(), self.directory.display().to_string()),
+        ])
+    }
+}
+
+/// Makes a fresh environment for `interpreter` in `directory` (removed first if it exists).
+pub fn make_environment(
+    interpreter: &Path,
+    directory: &Path,
+    log: &Path,
+) -> Result<Environment, CommandFailed> {
+    let directory = std::path::absolute(directory).unwrap_or_else(|_| directory.to_path_buf());
+    let invocation = Invocation {
+        environment: BTreeMap::from([("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
+        ..Invocation::default()
+    };
+    if directory.exists() {
+        let _ = fs_err::remove_dir_all(&directory);
+    }
+    match find_uv() {
+        Some(uv) => run_logged(
+            "uv venv",
+            &uv,
+            &[
+                "venv".into(),
+                "--seed".into(),
+                "--quiet".into(),
+                "--python".into(),
+                interpreter.display().to_string(),
+                directory.display().to_string(),
+            ],
+            &invocation,
+            log,
+        )?,
+        None => run_logged(
+            "python -m venv",
+            interpreter,
+            &["-m".into(), "venv".into(), directory.display().to_string()],
+            &invocation,
+            log,
+        )?,
+    }
+    Ok(Environment {
+        python: directory.join("bin/python"),
+        bin: directory.join("bin"),
+        directory,
+    })
+}
+
+/// Installs requirements into an environment (uv when present, else pip).
+pub fn install(
+    environment: &Environment,
+    arguments: &[String],
+    what: &str,
+    log: &Path,
+    invocation: &Invocation,
+) -> Result<(), CommandFailed> {
+    if arguments.is_empty() {
+        return Ok(());
+    }
+    match find_uv() {
+        Some(uv) => {
+            let mut args = vec![
+                "pip".into(),
+                "install".into(),
+                "--python".into(),
+                environment.python.display().to_string(),
+            ];
+            args.extend(arguments.iter().cloned());
+            run_logged(what, &uv, &args, invocation, log)
+        }
+        None => {
+            let mut args = vec![
+                "-m".into(),
+                "pip".into(),
+                "install".into(),
+                "--disable-pip-version-check".into(),
+            ];
+            args.extend(arguments.iter().cloned());
+            run_logged(what, &environment.python, &args, invocation, log)
+        }
+    }
+}
