@@ -337,10 +337,18 @@ pub fn init_logging(global: &GlobalArgs) {
         .unwrap_or_else(|_| EnvFilter::new(format!("wheelwright={level},{level}")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color_on_stderr())
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+/// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset or empty
+/// (<https://no-color.org>).
+pub fn color_on_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// Prints an error with its causes the one way every binary does, and picks the exit code.
@@ -410,11 +418,12 @@ pub struct WheelbuildArgs {
     /// The layer to build for [default: the layout's default_layer].
     #[arg(long, value_name = "LAYER")]
     pub layer: Option<String>,
-    /// Where finished wheels are staged.
+    /// Where wheels that passed their smoke test are staged (the others go to DIR/failed/).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub output: PathBuf,
-    /// The recipes directory [default: ./recipes when it exists].
-    #[arg(long, value_name = "DIR")]
+    /// The recipes directory [default: $WHEELWRIGHT_RECIPES, else the layout's `recipes`,
+    /// else ./recipes when it exists].
+    #[arg(long, value_name = "DIR", env = "WHEELWRIGHT_RECIPES")]
     pub recipes: Option<PathBuf>,
     /// Build directories and logs [default: a directory under the system temp dir].
     #[arg(long, value_name = "DIR")]
@@ -425,9 +434,12 @@ pub struct WheelbuildArgs {
     /// Keep build directories after a successful build.
     #[arg(long)]
     pub keep_build_dir: bool,
-    /// Let smoke tests install missing dependencies from PyPI (the wheelhouse and staging
-    /// directory come first). Without it the test environment sees no index.
+    /// Never take build or test dependencies from PyPI: only the staging directory and the
+    /// wheelhouse (by default what they lack comes from PyPI, with a notice).
     #[arg(long)]
+    pub no_pypi: bool,
+    /// Accepted for compatibility: taking missing test dependencies from PyPI is the default.
+    #[arg(long, hide = true, conflicts_with = "no_pypi")]
     pub test_deps_from_pypi: bool,
     /// Build dependencies missing from the wheelhouse first.
     #[arg(long)]
@@ -439,8 +451,8 @@ pub struct WheelbuildArgs {
     /// Print the build matrix and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Pythons built at once [default: the cores, at most 8] (the first cell is built alone:
-    /// it tells whether the wheel is pure).
+    /// The CPU budget [default: the cores, at most 8]: Pythons built at once, and the compiler
+    /// parallelism (MAKEFLAGS, CMAKE_BUILD_PARALLEL_LEVEL, ...) they share.
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Print the report as JSON on stdout.

@@ -54,6 +54,8 @@ struct RawLayout {
     strip_requirements: BTreeMap<String, RawStripRule>,
     #[serde(default)]
     publish: RawPublish,
+    /// The site's recipes directory (relative to the layout file's directory).
+    recipes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,6 +260,8 @@ pub struct Layout {
     /// Layers in the order of the file's keys (sorted by name).
     pub layers: BTreeMap<String, Layer>,
     pub publish: Publish,
+    /// The site's recipes directory, when the layout names one (`recipes = "recipes"`).
+    pub recipes: Option<PathBuf>,
 }
 
 impl Layout {
@@ -557,9 +561,23 @@ impl Layout {
             after: hook(raw.publish.after),
         };
 
+        let recipes = match raw.recipes.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(invalid(
+                    "recipes".into(),
+                    "",
+                    "the recipes directory may not be empty".into(),
+                ));
+            }
+            Some(path) if Path::new(path).is_absolute() => Some(PathBuf::from(path)),
+            Some(path) => Some(base.join(path)),
+            None => None,
+        };
+
         Ok(Layout {
             source: source_name.to_string(),
             publish,
+            recipes,
             root,
             local_version_label: raw.local_version_label,
             python_versions,

@@ -1636,6 +1636,53 @@ pub fn load_recipes(directory: &Path) -> Result<BTreeMap<String, RecipeFile>, Ve
     }
 }
 
+/// Where recipes are looked up, and why there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipesDirectory {
+    pub path: PathBuf,
+    /// `--recipes`/`$WHEELWRIGHT_RECIPES`, `the layout`, or `./recipes`.
+    pub origin: &'static str,
+}
+
+/// The recipes directory: `explicit` (`--recipes`, or `$WHEELWRIGHT_RECIPES` through the
+/// flag's environment fallback), then the layout's `recipes` key, then `./recipes`. The first
+/// two must exist; `./recipes` is used only when it does. None: no recipes (PyPI defaults).
+pub fn recipes_directory(
+    explicit: Option<&Path>,
+    layout_recipes: Option<&Path>,
+) -> Result<Option<RecipesDirectory>, RecipeError> {
+    let checked = |path: &Path, origin: &'static str| {
+        if path.is_dir() {
+            Ok(Some(RecipesDirectory {
+                path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+                origin,
+            }))
+        } else {
+            Err(RecipeError::Read {
+                path: path.to_path_buf(),
+                error: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{}: no such recipes directory (from {origin})", path.display()),
+                ),
+            })
+        }
+    };
+    if let Some(path) = explicit.filter(|path| !path.as_os_str().is_empty()) {
+        return checked(path, "--recipes or $WHEELWRIGHT_RECIPES");
+    }
+    if let Some(path) = layout_recipes {
+        return checked(path, "the layout's `recipes` key");
+    }
+    let local = Path::new(RECIPES_DIRECTORY);
+    if local.is_dir() {
+        return checked(local, "./recipes");
+    }
+    Ok(None)
+}
+
+/// The recipes directory looked for in the current directory when nothing else names one.
+pub const RECIPES_DIRECTORY: &str = "recipes";
+
 /// The recipe for `package` (any spelling: `PyYAML`, `pyyaml`, `py_yaml`...) in `directory`,
 /// or None when there is no file for it. A directory that cannot be read is an error, so
 /// that a wrong `--recipes` does not silently build everything with defaults.

@@ -27,15 +27,113 @@ pub struct Invocation {
     pub unset: Vec<String>,
 }
 
-/// The last `lines` lines of a text.
+/// A text without its ANSI escape sequences (colours from cmake, meson, cargo, pip's rich).
+pub fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut characters = text.chars().peekable();
+    while let Some(character) = characters.next() {
+        if character != '\u{1b}' {
+            plain.push(character);
+            continue;
+        }
+        match characters.peek() {
+            // CSI: ESC [ parameters... final byte in @..~
+            Some('[') => {
+                characters.next();
+                for next in characters.by_ref() {
+                    if ('@'..='~').contains(&next) {
+                        break;
+                    }
+                }
+            }
+            // OSC: ESC ] ... BEL or ESC \
+            Some(']') => {
+                characters.next();
+                while let Some(next) = characters.next() {
+                    if next == '\u{7}' || (next == '\u{1b}' && characters.next_if_eq(&'\\').is_some()) {
+                        break;
+                    }
+                }
+            }
+            Some(_) => {
+                characters.next();
+            }
+            None => {}
+        }
+    }
+    plain
+}
+
+/// The last `lines` lines of a text, without colour codes.
 pub fn tail(text: &str, lines: usize) -> String {
+    let text = strip_ansi(text);
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);
     all[start..].iter().map(|line| format!("  | {line}\n")).collect()
 }
 
+/// A hint naming a system library a build looked for and did not find (pkg-config, meson,
+/// CMake, setup.py scripts), or None.
+fn missing_system_library(log: &str) -> Option<String> {
+    let install = |what: &str| {
+        format!(
+            "the system library `{what}` was not found: install its development package (Debian: apt-cache search {what} | grep -- -dev) or load its module, and make it visible to pkg-config (PKG_CONFIG_PATH) or the compiler (CPATH, LIBRARY_PATH)"
+        )
+    };
+    // pkg-config: "Package 'zeromq', required by 'virtual:world', not found" and
+    // "Package libzmq was not found in the pkg-config search path."
+    if let Some(package) = regex_lite_find(log, "Package '", "', required by") {
+        return Some(install(&package));
+    }
+    if let Some(package) = regex_lite_find(log, "Package ", " was not found in the pkg-config search path") {
+        return Some(install(&package));
+    }
+    // meson: `Dependency "hdf5" not found` / `Run-time dependency zeromq found: NO`.
+    if let Some(dependency) = regex_lite_find(log, "Dependency \"", "\" not found")
+        .or_else(|| regex_lite_find(log, "dependency ", " found: NO"))
+        .map(|found| {
+            found
+                .rsplit(' ')
+                .next()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string()
+        })
+    {
+        return Some(install(&dependency));
+    }
+    // CMake: "Could NOT find ZeroMQ (missing: ...)" / "Could not find a package configuration
+    // file provided by "ZeroMQ"".
+    if let Some(package) = regex_lite_find(log, "Could NOT find ", " ").or_else(|| {
+        regex_lite_find(
+            log,
+            "Could not find a package configuration file provided by \"",
+            "\"",
+        )
+    }) {
+        return Some(install(&package));
+    }
+    // h5py: "Unable to load dependency HDF5, make sure HDF5 is installed properly".
+    if let Some(library) = regex_lite_find(log, "Unable to load dependency ", ",") {
+        return Some(install(&library));
+    }
+    // pyproj: "proj executable not found. Please set the PROJ_DIR variable."
+    if let Some(program) = log
+        .lines()
+        .find_map(|line| line.split_once(" executable not found").map(|(before, _)| before))
+        .and_then(|before| before.split_whitespace().last())
+        .map(str::to_string)
+    {
+        return Some(format!(
+            "the program `{program}` (from a system library's tools) was not found: install the library's development and tools packages (Debian: apt-cache search {program}) or load its module"
+        ));
+    }
+    None
+}
+
 /// A hint for well-known build failures.
 pub fn hint_for(log: &str) -> Option<String> {
+    let log = &strip_ansi(log);
     let header = regex_lite_find(log, "fatal error: ", ": No such file or directory");
     if let Some(header) = header {
         return Some(format!(
@@ -67,6 +165,9 @@ pub fn hint_for(log: &str) -> Option<String> {
         || log.contains("Cargo, the Rust package manager, is not installed")
     {
         return Some("this package needs Rust: install rustc and cargo (rustup) or add `rust` to the recipe's build setup".to_string());
+    }
+    if let Some(hint) = missing_system_library(log) {
+        return Some(hint);
     }
     if log.contains("No matching distribution found")
         || log.contains("Could not find a version that satisfies")
@@ -395,6 +496,45 @@ mod tests {
         // A relative path is made absolute against the current directory, not resolved.
         let relative = find_program(Path::new("./no-such-program")).unwrap_err();
         assert!(relative.name.contains("no-such-program"));
+    }
+
+    #[test]
+    fn hints_name_missing_system_libraries() {
+        let cases = [
+            (
+                "Package 'zeromq', required by 'virtual:world', not found\n",
+                "`zeromq`",
+            ),
+            (
+                "Package libzmq was not found in the pkg-config search path.\n",
+                "`libzmq`",
+            ),
+            ("Run-time dependency hdf5 found: NO (tried pkgconfig)\n", "`hdf5`"),
+            (
+                "ERROR: Dependency \"openblas\" not found, tried pkgconfig\n",
+                "`openblas`",
+            ),
+            ("  Could NOT find ZeroMQ (missing: ZeroMQ_LIBRARY)\n", "`ZeroMQ`"),
+            (
+                "Unable to load dependency HDF5, make sure HDF5 is installed properly\n",
+                "`HDF5`",
+            ),
+            (
+                "      proj executable not found. Please set the PROJ_DIR variable.\n",
+                "`proj`",
+            ),
+        ];
+        for (log, named) in cases {
+            let hint = hint_for(log).unwrap_or_default();
+            assert!(hint.contains(named), "{log:?} -> {hint:?}");
+        }
+    }
+
+    #[test]
+    fn colour_codes_are_stripped_from_tails() {
+        let text = "\u{1b}[1;31merror:\u{1b}[0m it broke\n\u{1b}]8;;http://x\u{7}link\u{1b}]8;;\u{7}\n";
+        assert_eq!(strip_ansi(text), "error: it broke\nlink\n");
+        assert_eq!(tail(text, 5), "  | error: it broke\n  | link\n");
     }
 
     #[test]

@@ -114,3 +114,44 @@ pub fn install(
         }
     }
 }
+
+/// Installs requirements taking what `links` (the staging and wheelhouse directories) hold
+/// first: an offline attempt with only those directories, then, when it cannot be satisfied
+/// there, one with the index as well.
+pub fn install_preferring(
+    environment: &Environment,
+    requirements: &[String],
+    links: &[PathBuf],
+    what: &str,
+    log: &Path,
+) -> Result<(), CommandFailed> {
+    if requirements.is_empty() {
+        return Ok(());
+    }
+    let mut link_args = Vec::new();
+    for link in links.iter().filter(|link| link.is_dir()) {
+        link_args.extend(["--find-links".to_string(), link.display().to_string()]);
+    }
+    if !link_args.is_empty() {
+        let mut offline = vec!["--no-index".to_string()];
+        offline.extend(link_args.iter().cloned());
+        offline.extend(requirements.iter().cloned());
+        let quiet_log = log.with_extension("offline.log");
+        match install(
+            environment,
+            &offline,
+            &format!("{what} (wheelhouse only)"),
+            &quiet_log,
+            &Invocation::default(),
+        ) {
+            Ok(()) => return Ok(()),
+            Err(error) => tracing::debug!(
+                "{what}: not all in the wheelhouse ({}), asking the index too",
+                error.status
+            ),
+        }
+    }
+    let mut online = link_args;
+    online.extend(requirements.iter().cloned());
+    install(environment, &online, what, log, &Invocation::default())
+}

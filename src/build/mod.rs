@@ -1,10 +1,17 @@
 //! The build: for one package, per cell (Python x arch), fetch the source once, build with a
 //! real frontend, post-process the wheel, smoke-test it in a fresh environment, and report.
 
+pub mod backend;
+mod cell;
 pub mod dependencies;
 pub mod environment;
+pub mod post_process;
+pub mod record;
 pub mod smoke_test;
 pub mod source;
+mod stage;
+
+pub use stage::FAILED_DIRECTORY;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,15 +19,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::classify::{Filesystem, classify};
-use crate::inspect::read_wheel_elves;
 use crate::layout::{Layout, PythonVersion};
 use crate::recipe::{ResolvedRecipe, TemplateContext};
-use crate::spec::requirements::RequirementEdit;
-use crate::tools::{CommandFailed, Invocation, capture, find_python, find_uv, run_logged, run_shell};
+use crate::tools::{Invocation, find_python, run_shell};
 
-use crate::wheel::{Destination, Limits, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
-use environment::{Environment, install, make_environment};
+use environment::Environment;
 use smoke_test::{SmokeTest, smoke_test};
 
 /// What to build.
@@ -38,9 +41,11 @@ pub struct BuildRequest {
     /// Cached sources.
     pub cache: PathBuf,
     pub keep_build_dir: bool,
-    /// Let the smoke test fetch missing dependencies from PyPI.
+    /// Let the smoke test fetch dependencies the wheelhouse lacks from PyPI (`--no-pypi`
+    /// turns it off).
     pub test_dependencies_from_pypi: bool,
-    /// Pythons built at once (each Python's archs one after the other).
+    /// The CPU budget: cells built at once (each Python's archs one after the other), and
+    /// the compiler parallelism they share.
     pub jobs: usize,
     /// Build the dependencies that the staging directory and the wheelhouse lack first.
     pub recursive: bool,
@@ -116,18 +121,44 @@ pub struct CellResult {
     /// Set when this cell reuses another cell's wheel (pure or abi3).
     pub same_as: Option<String>,
     pub notes: Vec<String>,
+    /// The build record beside the staged (or failed) wheel.
+    pub record: Option<PathBuf>,
+    /// What the smoke test did, when it ran.
+    pub smoke: Option<serde_json::Value>,
 }
 
 impl CellResult {
+    fn new(cell: &Cell, log: PathBuf) -> Self {
+        CellResult {
+            python: cell.python.to_string(),
+            arch: cell.arch.clone(),
+            wheel: None,
+            size: None,
+            sha256: None,
+            test: record::TestStatus::NotRun.as_str().into(),
+            seconds: 0.0,
+            error: None,
+            log,
+            same_as: None,
+            notes: Vec::new(),
+            record: None,
+            smoke: None,
+        }
+    }
+
     /// Records how the smoke test went.
     fn record_test(&mut self, outcome: anyhow::Result<()>) {
         match outcome {
-            Ok(()) => self.test = "passed".into(),
+            Ok(()) => self.test = record::TestStatus::Passed.as_str().into(),
             Err(error) => {
-                self.test = "failed".into();
+                self.test = record::TestStatus::Failed.as_str().into();
                 self.error = Some(format!("{error:#}"));
             }
         }
+    }
+
+    fn label(&self) -> String {
+        format!("{} {}", self.python, self.arch)
     }
 }
 
@@ -151,24 +182,6 @@ impl BuildReport {
             && self.cells.iter().all(|cell| cell.error.is_none())
             && self.dependencies.iter().all(BuildReport::ok)
     }
-}
-
-/// The `[build-system] requires` of a source tree (setuptools when there is no pyproject.toml).
-fn build_requirements(source: &Path) -> Vec<String> {
-    let text = fs_err::read_to_string(source.join("pyproject.toml")).ok();
-    let table: Option<toml::Table> = text.and_then(|text| toml::from_str(&text).ok());
-    let requires = table
-        .as_ref()
-        .and_then(|table| table.get("build-system"))
-        .and_then(|system| system.get("requires"))
-        .and_then(|requires| requires.as_array())
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str().map(str::to_string))
-                .collect::<Vec<_>>()
-        });
-    requires.unwrap_or_else(|| vec!["setuptools".to_string(), "wheel".to_string()])
 }
 
 /// Rewrites `-march=native` in the sources to the arch's flag; returns the files changed.
@@ -257,10 +270,6 @@ fn apply_package_suffix(root: &Path, package: &str, suffix: &str) -> anyhow::Res
     Ok(renamed)
 }
 
-/// What running one cell gives: its result, the files where `-march=native` was rewritten, and
-/// the seconds spent compiling.
-type CellOutcome = anyhow::Result<(CellResult, Vec<String>, f64)>;
-
 /// Builds, depth first, the requirements of `wheel` that neither the staging directory nor
 /// the wheelhouse can satisfy.
 fn build_dependencies(
@@ -316,14 +325,9 @@ fn build_dependencies(
     Ok(reports)
 }
 
-/// A wheel built for one cell.
-struct BuiltWheel {
-    wheel: PathBuf,
-    pure: bool,
-    abi3: bool,
-    notes: Vec<String>,
-    march_native_rewritten: Vec<String>,
-    compile_seconds: f64,
+/// Locks a mutex, taking the data even if another thread panicked while holding it.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 /// A wheel that serves several cells.
@@ -337,16 +341,104 @@ struct SharedWheel {
     abi3_arch: Option<String>,
 }
 
-/// Locks a mutex, taking the data even if another thread panicked while holding it.
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+/// A cell's run: its result, and what staging needs to know.
+struct CellRun {
+    result: CellResult,
+    /// The post-processed wheel (in the cell's directory until staged), when this cell built it.
+    processed: Option<post_process::Processed>,
+    record: Option<record::BuildRecord>,
+    march_native_rewritten: Vec<String>,
+    compile_seconds: f64,
 }
 
 /// Per-package state shared by the cells.
 struct PackageBuild<'a> {
     request: &'a BuildRequest,
     layout: &'a Layout,
+    interpreters: BTreeMap<PythonVersion, PathBuf>,
+    fetched: source::FetchedSource,
+    version: String,
     build_environments: std::sync::Mutex<BTreeMap<PythonVersion, Environment>>,
+    /// Tool versions, asked once per Python.
+    tools: std::sync::Mutex<BTreeMap<PythonVersion, record::ToolVersions>>,
+    /// The CPU budget: (cells started, cells running, cells in all).
+    budget: std::sync::Mutex<(usize, usize, usize)>,
+}
+
+impl PackageBuild<'_> {
+    /// The cell's directory under the work directory.
+    fn cell_dir(&self, cell: &Cell) -> PathBuf {
+        self.request.work.join(format!("py{}-{}", cell.python, cell.arch))
+    }
+
+    /// A cell's share of the CPU budget: the budget over the cells that will be running
+    /// alongside it (those running and those still to start, at most the budget).
+    fn take_share(&self) -> usize {
+        let mut budget = lock(&self.budget);
+        let (started, running, total) = *budget;
+        let waiting = total.saturating_sub(started);
+        let alongside = (running + waiting).clamp(1, self.request.jobs.max(1));
+        *budget = (started + 1, running + 1, total);
+        (self.request.jobs / alongside).max(1)
+    }
+
+    fn release_share(&self) {
+        let mut budget = lock(&self.budget);
+        budget.1 = budget.1.saturating_sub(1);
+    }
+}
+
+/// Whether a source archive holds code to compile (C, C++, Cython, Fortran, Rust, CUDA, or a
+/// CMake/meson/cargo project): such packages build per Python at once; the others build one
+/// cell first, which tells whether the wheel is pure.
+fn looks_compiled(fetched: &source::FetchedSource) -> bool {
+    if fetched.is_wheel {
+        return false;
+    }
+    let compiled = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        let base = lower.rsplit('/').next().unwrap_or_default();
+        [
+            ".c", ".cc", ".cpp", ".cxx", ".c++", ".pyx", ".f", ".f90", ".f95", ".rs", ".cu",
+        ]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
+            || ["cargo.toml", "cmakelists.txt", "meson.build"].contains(&base)
+    };
+    let name = fetched.path.to_string_lossy().to_ascii_lowercase();
+    let names: Option<Vec<String>> = if name.ends_with(".zip") {
+        fs_err::File::open(&fetched.path)
+            .ok()
+            .and_then(|file| zip::ZipArchive::new(file).ok())
+            .map(|archive| {
+                archive
+                    .file_names()
+                    .flatten()
+                    .map(|name| name.into_owned())
+                    .collect()
+            })
+    } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") || name.ends_with(".tar") {
+        fs_err::File::open(&fetched.path).ok().and_then(|file| {
+            let reader: Box<dyn std::io::Read> = if name.ends_with(".tar") {
+                Box::new(file)
+            } else {
+                Box::new(flate2::read::GzDecoder::new(file))
+            };
+            let mut archive = tar::Archive::new(reader);
+            let entries = archive.entries().ok()?;
+            Some(
+                entries
+                    .flatten()
+                    .filter_map(|entry| entry.path().ok().map(|path| path.to_string_lossy().into_owned()))
+                    .collect(),
+            )
+        })
+    } else {
+        None
+    };
+    // An archive that cannot be listed is taken as compiled: building every cell is the safe
+    // side.
+    names.is_none_or(|names| names.iter().any(|name| compiled(name)))
 }
 
 /// Builds one package across the matrix. `resolve` turns a version and template context into
@@ -431,21 +523,6 @@ pub fn build_package(
         run_shell("post-download command", command, &in_work, &fetch_log)?;
     }
 
-    let state = PackageBuild {
-        request,
-        layout,
-        build_environments: std::sync::Mutex::new(BTreeMap::new()),
-    };
-    let mut report = BuildReport {
-        package: request.package.clone(),
-        version: version.clone(),
-        source: Some(fetched.clone()),
-        cells: Vec::new(),
-        march_native_rewritten: Vec::new(),
-        seconds: 0.0,
-        compile_seconds: 0.0,
-        dependencies: Vec::new(),
-    };
     let mut cells = matrix(request, &provisional.skip_python);
     if provisional.arch_specific == Some(false) && request.archs.iter().any(|arch| arch != "generic") {
         progress(&format!(
@@ -465,42 +542,62 @@ pub fn build_package(
                 .collect();
         }
     }
+    let state = PackageBuild {
+        request,
+        layout,
+        interpreters,
+        fetched: fetched.clone(),
+        version: version.clone(),
+        build_environments: std::sync::Mutex::new(BTreeMap::new()),
+        tools: std::sync::Mutex::new(BTreeMap::new()),
+        budget: std::sync::Mutex::new((0, 0, cells.len())),
+    };
+    let mut report = BuildReport {
+        package: request.package.clone(),
+        version: version.clone(),
+        source: Some(fetched.clone()),
+        cells: Vec::new(),
+        march_native_rewritten: Vec::new(),
+        seconds: 0.0,
+        compile_seconds: 0.0,
+        dependencies: Vec::new(),
+    };
     // A wheel that serves several cells (pure: all; abi3: the other Pythons of its arch).
     let shared: std::sync::Mutex<Vec<SharedWheel>> = std::sync::Mutex::new(Vec::new());
-    let run_cell = |cell: &Cell, test: bool| -> CellOutcome {
-        let label = format!("{} {}", cell.python, cell.arch);
+    let run_cell = |cell: &Cell, test: bool| -> CellRun {
         let cell_started = Instant::now();
-        let cell_dir = request.work.join(format!("py{}-{}", cell.python, cell.arch));
+        let cell_dir = state.cell_dir(cell);
         let log = cell_dir.join("build.log");
-        fs_err::create_dir_all(&cell_dir)?;
+        let mut run = CellRun {
+            result: CellResult::new(cell, log.clone()),
+            processed: None,
+            record: None,
+            march_native_rewritten: Vec::new(),
+            compile_seconds: 0.0,
+        };
+        let label = run.result.label();
+        let recipe = match fs_err::create_dir_all(&cell_dir)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| resolve(&version, &context_for(&version, cell)?))
+        {
+            Ok(recipe) => recipe,
+            Err(error) => {
+                run.result.error = Some(format!("{error:#}"));
+                return run;
+            }
+        };
         let reuse = lock(&shared)
             .iter()
             .find(|wheel| wheel.pure || wheel.abi3_arch.as_deref() == Some(cell.arch.as_str()))
             .cloned();
-        let recipe = resolve(&version, &context_for(&version, cell)?)?;
-        let mut result = CellResult {
-            python: cell.python.to_string(),
-            arch: cell.arch.clone(),
-            wheel: None,
-            size: None,
-            sha256: None,
-            test: "not run".into(),
-            seconds: 0.0,
-            error: None,
-            log: log.clone(),
-            same_as: None,
-            notes: Vec::new(),
-        };
-        let mut rewritten = Vec::new();
-        let mut compile_seconds = 0.0;
         let wheel = match reuse {
             Some(reused) => {
                 progress(&format!(
                     "testing {} {version} ({label}, same wheel as {})",
                     request.package, reused.from
                 ));
-                result.same_as = Some(reused.from.clone());
-                result.notes.push(if reused.pure {
+                run.result.same_as = Some(reused.from.clone());
+                run.result.notes.push(if reused.pure {
                     "pure wheel: built once".into()
                 } else {
                     "abi3 wheel: built once per arch".into()
@@ -509,94 +606,86 @@ pub fn build_package(
             }
             None => {
                 progress(&format!("building {} {version} ({label})", request.package));
-                match state.build_cell(
-                    cell,
-                    &interpreters[&cell.python],
-                    &fetched,
-                    &version,
-                    &recipe,
-                    &cell_dir,
-                    &log,
-                ) {
+                let share = state.take_share();
+                let built = state.build_cell(cell, &recipe, &cell_dir, &log, share);
+                state.release_share();
+                match built {
                     Ok(built) => {
-                        result.notes = built.notes;
-                        rewritten = built.march_native_rewritten;
-                        compile_seconds = built.compile_seconds;
-                        if built.pure || built.abi3 {
+                        run.result.notes = built.processed.notes.clone();
+                        run.march_native_rewritten = built.march_native_rewritten;
+                        run.compile_seconds = built.compile_seconds;
+                        if built.processed.pure || built.processed.abi3 {
                             lock(&shared).push(SharedWheel {
-                                wheel: built.wheel.clone(),
+                                wheel: built.processed.wheel.clone(),
                                 from: label.clone(),
-                                pure: built.pure,
-                                abi3_arch: built.abi3.then(|| cell.arch.clone()),
+                                pure: built.processed.pure,
+                                abi3_arch: built.processed.abi3.then(|| cell.arch.clone()),
                             });
                         }
-                        Some(built.wheel)
+                        let wheel = built.processed.wheel.clone();
+                        run.processed = Some(built.processed);
+                        run.record = Some(built.record);
+                        Some(wheel)
                     }
                     Err(error) => {
-                        result.error = Some(format!("{error:#}"));
+                        run.result.error = Some(format!("{error:#}"));
                         None
                     }
                 }
             }
         };
-        if let Some(wheel) = wheel {
-            result.size = fs_err::metadata(&wheel).ok().map(|m| m.len());
-            result.sha256 = source::file_sha256(&wheel).ok();
-            result.wheel = Some(wheel.clone());
+        if let Some(wheel) = &wheel {
+            run.result.size = fs_err::metadata(wheel).ok().map(|m| m.len());
+            run.result.sha256 = source::file_sha256(wheel).ok();
+            run.result.wheel = Some(wheel.clone());
         }
-        if let Some(wheel) = result.wheel.clone().filter(|_| test) {
+        if let Some(wheel) = wheel.filter(|_| test) {
             progress(&format!("testing {} {version} ({label})", request.package));
-            result.record_test(state.smoke_test(
-                &interpreters[&cell.python],
-                &wheel,
-                &recipe,
-                &cell_dir,
-                &log,
-                &cell.arch,
-            ));
+            run.result
+                .record_test(state.smoke_test(cell, &wheel, &recipe, &cell_dir, &log));
         }
-        result.seconds = cell_started.elapsed().as_secs_f64();
-        Ok((result, rewritten, compile_seconds))
+        run.result.seconds = cell_started.elapsed().as_secs_f64();
+        run
     };
-    // The first cell alone: it tells whether the wheel is pure or abi3. Then the rest, one
-    // Python per worker (its archs in turn, sharing its build environment), `jobs` at a time.
-    let mut results: Vec<(usize, CellOutcome)> = Vec::new();
-    if let Some(first) = cells.first() {
+    // Packages that look pure build one cell first: it tells whether the wheel is pure (then
+    // the other cells only test it). Compiled ones start every Python at once. Each worker
+    // takes one Python (its archs in turn, sharing its build environment), `jobs` at a time.
+    let mut runs: Vec<(usize, CellRun)> = Vec::new();
+    let first_alone = request.recursive || !looks_compiled(&fetched);
+    let mut queue: Vec<usize> = (0..cells.len()).collect();
+    if first_alone && let Some(first) = cells.first() {
+        queue.remove(0);
         if request.recursive {
             // Build the first wheel, then whatever it needs that is not at hand, then test it.
-            let mut outcome = run_cell(first, false);
-            if let Ok((cell, _, _)) = &mut outcome
-                && let Some(wheel) = cell.wheel.clone()
-            {
+            let mut run = run_cell(first, false);
+            if let Some(wheel) = run.result.wheel.clone() {
                 let started_test = Instant::now();
                 report.dependencies = build_dependencies(request, layout, &wheel, first.python, progress)?;
                 let recipe = resolve(&version, &context_for(&version, first)?)?;
-                let cell_dir = request.work.join(format!("py{}-{}", first.python, first.arch));
                 progress(&format!(
                     "testing {} {version} ({} {})",
                     request.package, first.python, first.arch
                 ));
-                let log = cell.log.clone();
-                cell.record_test(state.smoke_test(
-                    &interpreters[&first.python],
+                let log = run.result.log.clone();
+                run.result.record_test(state.smoke_test(
+                    first,
                     &wheel,
                     &recipe,
-                    &cell_dir,
+                    &state.cell_dir(first),
                     &log,
-                    &first.arch,
                 ));
-                cell.seconds += started_test.elapsed().as_secs_f64();
+                run.result.seconds += started_test.elapsed().as_secs_f64();
             }
-            results.push((0, outcome));
+            runs.push((0, run));
         } else {
-            results.push((0, run_cell(first, true)));
+            runs.push((0, run_cell(first, true)));
         }
     }
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (index, cell) in cells.iter().enumerate().skip(1) {
+    for index in queue {
         match groups
             .iter_mut()
-            .find(|group| cells[group[0]].python == cell.python)
+            .find(|group| cells[group[0]].python == cells[index].python)
         {
             Some(group) => group.push(index),
             None => groups.push(vec![index]),
@@ -611,250 +700,42 @@ pub fn build_package(
                     let taken = next_group.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(group) = groups.get(taken) else { break };
                     for index in group {
-                        let outcome = run_cell(&cells[*index], true);
-                        lock(&collected).push((*index, outcome));
+                        let run = run_cell(&cells[*index], true);
+                        lock(&collected).push((*index, run));
                     }
                 }
             });
         }
     });
-    results.extend(
+    runs.extend(
         collected
             .into_inner()
             .unwrap_or_else(|poison| poison.into_inner()),
     );
-    results.sort_by_key(|(index, _)| *index);
-    for (_, outcome) in results {
-        let (cell, rewritten, compile_seconds) = outcome?;
-        report.march_native_rewritten.extend(rewritten);
-        report.compile_seconds += compile_seconds;
-        report.cells.push(cell);
+    runs.sort_by_key(|(index, _)| *index);
+    let runs: Vec<CellRun> = runs.into_iter().map(|(_, run)| run).collect();
+    for run in &runs {
+        report
+            .march_native_rewritten
+            .extend(run.march_native_rewritten.iter().cloned());
+        report.compile_seconds += run.compile_seconds;
     }
+    // Only wheels whose every test passed reach the output directory; the others go to
+    // `<output>/failed/` with their logs and records.
+    report.cells = stage::stage(&state, runs, progress)?;
     report.march_native_rewritten.sort();
     report.march_native_rewritten.dedup();
     report.seconds = started.elapsed().as_secs_f64();
     if !request.keep_build_dir && report.ok() {
         // Keep logs of failures; drop build trees of successes.
         for cell in &cells {
-            let _ = fs_err::remove_dir_all(
-                request
-                    .work
-                    .join(format!("py{}-{}", cell.python, cell.arch))
-                    .join("src"),
-            );
+            let _ = fs_err::remove_dir_all(state.cell_dir(cell).join("src"));
         }
     }
     Ok(report)
 }
 
 impl PackageBuild<'_> {
-    /// The build environment of `python`, made on first use. One worker handles each Python,
-    /// so it is never made twice at once.
-    fn build_environment(
-        &self,
-        python: PythonVersion,
-        interpreter: &Path,
-        log: &Path,
-    ) -> Result<(Environment, bool), CommandFailed> {
-        if let Some(environment) = lock(&self.build_environments).get(&python) {
-            return Ok((environment.clone(), false));
-        }
-        let directory = self.request.work.join(format!("build-env-py{python}"));
-        let environment = make_environment(interpreter, &directory, log)?;
-        lock(&self.build_environments).insert(python, environment.clone());
-        Ok((environment, true))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build_cell(
-        &self,
-        cell: &Cell,
-        interpreter: &Path,
-        fetched: &source::FetchedSource,
-        version: &str,
-        recipe: &ResolvedRecipe,
-        cell_dir: &Path,
-        log: &Path,
-    ) -> anyhow::Result<BuiltWheel> {
-        let mut notes = Vec::new();
-        let mut march_native_rewritten = Vec::new();
-        let mut compile_seconds = 0.0;
-        let arch = self
-            .layout
-            .archs
-            .get(&cell.arch)
-            .ok_or_else(|| anyhow::anyhow!("the layout has no arch `{}`", cell.arch))?
-            .clone();
-        let dist = cell_dir.join("dist");
-        if dist.exists() {
-            fs_err::remove_dir_all(&dist)?;
-        }
-        fs_err::create_dir_all(&dist)?;
-        let built_wheel = if fetched.is_wheel {
-            notes.push("PyPI has only a pure wheel: taken as is".into());
-            let target = dist.join(fetched.path.file_name().unwrap_or_default());
-            fs_err::copy(&fetched.path, &target)?;
-            target
-        } else {
-            let source_dir = cell_dir.join("src");
-            if source_dir.exists() {
-                fs_err::remove_dir_all(&source_dir)?;
-            }
-            let root = source::unpack(&fetched.path, &source_dir)?;
-            let mut environment_vars = recipe.environment.clone();
-            let append = |key: &str, value: &str, vars: &mut BTreeMap<String, String>| {
-                let existing = vars
-                    .get(key)
-                    .cloned()
-                    .or_else(|| std::env::var(key).ok())
-                    .unwrap_or_default();
-                vars.insert(key.to_string(), format!("{existing} {value}").trim().to_string());
-            };
-            // setuptools (75.7 and later) replaces the interpreter's own compiler flags with a
-            // CFLAGS from the environment, so start from the interpreter's flags (-O3 and
-            // friends) when nobody set CFLAGS: the arch flags must add to them, not drop them.
-            if !environment_vars.contains_key("CFLAGS") && std::env::var_os("CFLAGS").is_none() {
-                let base = capture(
-                    interpreter,
-                    &[
-                        "-c",
-                        "import sysconfig; print(sysconfig.get_config_var('CFLAGS') or '')",
-                    ],
-                )
-                .unwrap_or_default();
-                for key in ["CFLAGS", "CXXFLAGS"] {
-                    if !base.is_empty()
-                        && !environment_vars.contains_key(key)
-                        && std::env::var_os(key).is_none()
-                    {
-                        environment_vars.insert(key.to_string(), base.clone());
-                    }
-                }
-            }
-            for key in ["CFLAGS", "CXXFLAGS", "FFLAGS", "FCFLAGS"] {
-                append(key, &arch.cflags, &mut environment_vars);
-            }
-            append(
-                "RUSTFLAGS",
-                &format!("-C target-cpu={}", arch.march),
-                &mut environment_vars,
-            );
-            // The recipe's RPATH additions, applied when the extensions are linked.
-            for entry in &recipe.rpath {
-                append("LDFLAGS", &format!("-Wl,-rpath,{entry}"), &mut environment_vars);
-                notes.push(format!("RPATH `{entry}` added at link time"));
-            }
-            let invocation = Invocation {
-                directory: Some(root.clone()),
-                environment: environment_vars,
-                unset: vec!["PIP_REQUIRE_VIRTUALENV".into()],
-            };
-            for patch in &recipe.patches {
-                run_logged(
-                    "patch",
-                    Path::new("patch"),
-                    &[
-                        "-p1".into(),
-                        "--batch".into(),
-                        "-i".into(),
-                        patch.display().to_string(),
-                    ],
-                    &invocation,
-                    log,
-                )?;
-            }
-            let rewritten = rewrite_march_native(&root, &arch.march);
-            if !rewritten.is_empty() {
-                notes.push(format!(
-                    "-march=native rewritten to -march={} in {}",
-                    arch.march,
-                    rewritten.join(", ")
-                ));
-                march_native_rewritten.extend(rewritten);
-            }
-            if let Some(suffix) = &recipe.package_suffix {
-                let renamed = apply_package_suffix(&root, &recipe.package, suffix)?;
-                notes.push(format!(
-                    "distribution renamed with the suffix `{suffix}` in {}",
-                    renamed.join(", ")
-                ));
-            }
-            let mut requirements = build_requirements(&root);
-            requirements.extend(recipe.build_dependencies.iter().cloned());
-            requirements.extend(["pip".to_string(), "wheel".to_string()]);
-            let (environment, _) = self.build_environment(cell.python, interpreter, log)?;
-            let python = environment.python.clone();
-            install(
-                &environment,
-                &requirements,
-                "installing build dependencies",
-                log,
-                &Invocation::default(),
-            )?;
-            for command in &recipe.pre_build {
-                run_shell("pre-build command", command, &invocation, log)?;
-            }
-            let compile_started = Instant::now();
-            match &recipe.build_command {
-                Some(command) => {
-                    let mut with_dist = invocation.clone();
-                    with_dist
-                        .environment
-                        .insert("WHEEL_DIR".into(), dist.display().to_string());
-                    with_dist
-                        .environment
-                        .insert("PYTHON".into(), python.display().to_string());
-                    run_shell("build command", command, &with_dist, log)?;
-                }
-                None => {
-                    let mut args = vec![
-                        "-m".into(),
-                        "pip".into(),
-                        "wheel".into(),
-                        "--no-deps".into(),
-                        "--no-build-isolation".into(),
-                        "--disable-pip-version-check".into(),
-                        "-v".into(),
-                        "-w".into(),
-                        dist.display().to_string(),
-                    ];
-                    args.extend(recipe.build_args.iter().cloned());
-                    args.push(".".into());
-                    run_logged("pip wheel", &python, &args, &invocation, log)?;
-                }
-            }
-            compile_seconds += compile_started.elapsed().as_secs_f64();
-            for command in &recipe.post_build {
-                run_shell("post-build command", command, &invocation, log)?;
-            }
-            let wheels: Vec<PathBuf> = fs_err::read_dir(&dist)?
-                .flatten()
-                .map(|entry| entry.path())
-                .filter(|path| path.extension().is_some_and(|e| e == "whl"))
-                .collect();
-            match wheels.as_slice() {
-                [wheel] => wheel.clone(),
-                [] => anyhow::bail!(
-                    "the build produced no wheel in {}; log: {}",
-                    dist.display(),
-                    log.display()
-                ),
-                _ => anyhow::bail!("the build produced several wheels in {}", dist.display()),
-            }
-        };
-        let (wheel, pure, abi3, post_notes) =
-            self.post_process(&built_wheel, cell, fetched, version, recipe)?;
-        notes.extend(post_notes);
-        Ok(BuiltWheel {
-            wheel,
-            pure,
-            abi3,
-            notes,
-            march_native_rewritten,
-            compile_seconds,
-        })
-    }
-
     /// Where a cell's wheel is staged: the output directory for generic builds, a
     /// subdirectory per arch otherwise (the wheels of different archs share a file name).
     fn staging_dir(&self, arch: &str) -> PathBuf {
@@ -883,187 +764,21 @@ impl PackageBuild<'_> {
     /// Runs a cell's smoke test.
     fn smoke_test(
         &self,
-        interpreter: &Path,
+        cell: &Cell,
         wheel: &Path,
         recipe: &ResolvedRecipe,
         cell_dir: &Path,
         log: &Path,
-        arch: &str,
     ) -> anyhow::Result<()> {
         smoke_test(&SmokeTest {
-            interpreter,
+            interpreter: &self.interpreters[&cell.python],
             wheel,
             recipe,
             cell_dir,
             log,
-            find_links: self.test_links(arch),
+            find_links: self.test_links(&cell.arch),
             allow_pypi: self.request.test_dependencies_from_pypi,
         })
-    }
-
-    /// Local version, requirement edits, nvidia stripping, honest tags, pins, build record.
-    fn post_process(
-        &self,
-        built: &Path,
-        cell: &Cell,
-        fetched: &source::FetchedSource,
-        version: &str,
-        recipe: &ResolvedRecipe,
-    ) -> anyhow::Result<(PathBuf, bool, bool, Vec<String>)> {
-        let mut notes = Vec::new();
-        let filename: crate::spec::WheelFilename = built
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .parse()?;
-        let elves = read_wheel_elves(built, Limits::default(), false, 2)?;
-        let compiled = !elves.members.is_empty();
-        let mut tags = TagChange::default();
-        if compiled && filename.tags.is_pure() {
-            let python_tag = format!("cp{}{}", cell.python.major, cell.python.minor);
-            tags = TagChange {
-                python: Some(python_tag.clone()),
-                abi: Some(python_tag),
-                platform: Some("linux_x86_64".into()),
-            };
-            notes.push(
-                "a py3-none-any wheel with shared libraries: retagged to its Python and platform".into(),
-            );
-        } else if filename
-            .tags
-            .platform
-            .iter()
-            .any(|platform| platform.starts_with("manylinux") || platform.starts_with("musllinux"))
-        {
-            tags.platform = Some("linux_x86_64".into());
-        }
-        let mut edits = Vec::new();
-        for text in &recipe.requirements.update {
-            edits.push(RequirementEdit::update(text)?);
-        }
-        for text in &recipe.requirements.add {
-            edits.push(RequirementEdit::add(text)?);
-        }
-        for text in &recipe.requirements.remove {
-            edits.push(RequirementEdit::remove(text)?);
-        }
-        // Pins from what the wheel was built against.
-        let build_python = lock(&self.build_environments)
-            .get(&cell.python)
-            .map(|environment| environment.python.clone());
-        let mut local_tag = None;
-        if compiled && let Some(python) = &build_python {
-            let numpy = capture(python, &["-c", "import numpy; print(numpy.__version__)"]);
-            if let Some(numpy) = numpy.and_then(|text| text.parse::<pep440_rs::Version>().ok())
-                && numpy.release().first() == Some(&1)
-            {
-                edits.push(RequirementEdit::numpy_bounds(None, Some("2.0"))?);
-                notes.push(format!("built against numpy {numpy}: numpy<2 required"));
-            }
-            let links_torch = elves.members.iter().any(|member| {
-                member
-                    .info
-                    .needed
-                    .iter()
-                    .any(|library| library.starts_with("libtorch") || library.starts_with("libc10"))
-            });
-            if links_torch
-                && let Some(torch) = capture(python, &["-c", "import torch; print(torch.__version__)"])
-            {
-                let release: Vec<&str> = torch.split(['+', '.']).take(2).collect();
-                if let [major, minor] = release.as_slice() {
-                    edits.push(RequirementEdit::update(&format!("torch~={major}.{minor}.0"))?);
-                    local_tag = Some(format!("torch{major}{minor}"));
-                    notes.push(format!(
-                        "links libtorch from torch {torch}: torch~={major}.{minor}.0 required"
-                    ));
-                }
-            }
-        }
-        if let Ok(rule) = self.layout.strip_rule("nvidia") {
-            edits.push(RequirementEdit::Strip(rule.rule.clone()));
-        }
-        let record = serde_json::json!({
-            "wheelwright": env!("CARGO_PKG_VERSION"),
-            "package": recipe.package,
-            "version": version,
-            "python": cell.python.to_string(),
-            "arch": cell.arch,
-            "layer": self.request.layer,
-            "cflags": self.layout.archs.get(&cell.arch).map(|arch| arch.cflags.clone()),
-            "source": { "file": fetched.path.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": fetched.sha256 },
-            "recipe": recipe.file.as_ref().map(|file| serde_json::json!({
-                "file": file.file_name().map(|n| n.to_string_lossy().into_owned()),
-                "sha256": source::file_sha256(file).ok(),
-            })),
-            "layout": self.layout.source,
-            "tools": {
-                "python": build_python.as_ref().and_then(|python| capture(python, &["--version"])),
-                "pip": build_python.as_ref().and_then(|python| capture(python, &["-m", "pip", "--version"])),
-                "uv": find_uv().and_then(|uv| capture(&uv, &["--version"])),
-                "gcc": capture(Path::new("gcc"), &["-dumpfullversion"]),
-            },
-        });
-        let record_bytes = serde_json::to_vec_pretty(&record)?;
-        let rewrite = Rewrite {
-            local_label: Some(self.layout.local_version_label.clone()),
-            local_tag,
-            requirement_edits: edits,
-            tags,
-            dist_info_files: vec![("wheelwright.json".to_string(), record_bytes.clone())],
-        };
-        let staging = self.staging_dir(&cell.arch);
-        fs_err::create_dir_all(&staging)?;
-        let outcome = rewrite_wheel(
-            built,
-            &rewrite,
-            &Destination::Directory(staging),
-            PlaceOptions {
-                overwrite: true,
-                fsync: true,
-            },
-            Limits::default(),
-        )?;
-        notes.extend(outcome.notes.iter().cloned());
-        // The record beside the wheel, with the classification.
-        let output_filename: crate::spec::WheelFilename = outcome.new_filename.parse()?;
-        let pure = output_filename.tags.is_pure();
-        // A pure wheel is the same for every arch: it is staged with the generic ones.
-        let mut wheel_path = outcome.output.clone();
-        if pure && cell.arch != "generic" {
-            let generic = self.request.output.join(&outcome.new_filename);
-            fs_err::rename(&wheel_path, &generic)?;
-            wheel_path = generic;
-        }
-        let abi3 = output_filename.tags.abi.iter().any(|abi| abi == "abi3");
-        // The finished wheel is verified in full (raw-copied members included) and its ELF
-        // members read for the classification in the same pass; it is then remembered by
-        // content so that cp-wheels need not hash it again.
-        let (verified, elves) = crate::inspect::check_wheel(&wheel_path, Limits::default(), true, 2, true)?;
-        if !verified.ok() {
-            anyhow::bail!(
-                "the post-processed wheel {} fails verification: {}",
-                wheel_path.display(),
-                verified.problems.join("; ")
-            );
-        }
-        let classification = classify(self.layout, &elves, &Filesystem);
-        let sha256 = source::file_sha256(&wheel_path).ok();
-        if let (Some(sha256), Some(cache)) =
-            (&sha256, crate::wheel::verified::VerifiedCache::default_location())
-        {
-            cache.record(sha256, Limits::default().total, Some(&wheel_path));
-        }
-        let beside = serde_json::json!({
-            "wheel": outcome.new_filename,
-            "sha256": sha256,
-            "build": record,
-            "changes": outcome.changes,
-            "destination": classification.destination,
-        });
-        let beside_path = wheel_path.with_file_name(format!("{}.json", outcome.new_filename));
-        fs_err::write(beside_path, serde_json::to_vec_pretty(&beside)?)?;
-        Ok((wheel_path, pure, abi3, notes))
     }
 }
 

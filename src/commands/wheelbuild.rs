@@ -1,6 +1,6 @@
 //! `wheelbuild`: the main job, building one package across Pythons and archs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -9,7 +9,7 @@ use crate::build::{BuildReport, BuildRequest, build_package, matrix};
 use crate::cli::WheelbuildArgs;
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
-use crate::recipe::{ResolvedRecipe, TemplateContext, default_recipe, find_recipe};
+use crate::recipe::{ResolvedRecipe, TemplateContext, default_recipe, find_recipe, recipes_directory};
 use crate::wheelhouse::place::{Options, Report, place_wheels};
 
 fn cache_directory(explicit: Option<&PathBuf>) -> PathBuf {
@@ -59,35 +59,58 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
             );
         }
     }
-    let recipe_file = match &args.recipes {
-        Some(directory) => {
-            if !directory.is_dir() {
-                anyhow::bail!("--recipes {}: no such directory", directory.display());
-            }
-            find_recipe(directory, &args.package)?
-        }
-        None if PathBuf::from("recipes").is_dir() => find_recipe(&PathBuf::from("recipes"), &args.package)?,
+    // Every path is made absolute once, here (not canonicalised: symlinks stay as given), so
+    // that commands run from other directories see the same files.
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let recipes = if args.recipes.as_ref().is_some_and(|path| !path.is_dir()) {
+        let path = args.recipes.as_deref().unwrap_or(Path::new(""));
+        anyhow::bail!("--recipes {}: no such directory", path.display());
+    } else {
+        recipes_directory(args.recipes.as_deref(), layout.recipes.as_deref())?
+    };
+    let recipe_file = match &recipes {
+        Some(directory) => find_recipe(&directory.path, &args.package)?,
         None => None,
     };
+    let recipe_note = match (&recipe_file, &recipes) {
+        (Some(file), Some(directory)) => format!(
+            "recipe: {} (recipes from {})",
+            file.file.display(),
+            directory.origin
+        ),
+        (None, Some(directory)) => format!(
+            "no recipe for {} in {} (from {}): building with the defaults",
+            args.package,
+            directory.path.display(),
+            directory.origin
+        ),
+        (_, None) => format!(
+            "no recipes directory (no --recipes, $WHEELWRIGHT_RECIPES, layout `recipes` or ./recipes): building {} with the defaults",
+            args.package
+        ),
+    };
+    if !quiet && !args.dry_run {
+        eprintln!("wheelbuild: {recipe_note}");
+    }
     let request = BuildRequest {
         package: args.package.clone(),
         version: args.version.clone(),
         pythons,
         archs,
         layer: layer_name,
-        output: args.output.clone(),
-        work: args.work_dir.clone().unwrap_or_else(|| {
+        output: absolute(&args.output),
+        work: absolute(&args.work_dir.clone().unwrap_or_else(|| {
             std::env::temp_dir().join(format!(
                 "wheelwright-build-{}",
                 crate::spec::escape_name(&args.package)
             ))
-        }),
-        cache: cache_directory(args.cache_dir.as_ref()),
+        })),
+        cache: absolute(&cache_directory(args.cache_dir.as_ref())),
         keep_build_dir: args.keep_build_dir,
-        test_dependencies_from_pypi: args.test_deps_from_pypi,
+        test_dependencies_from_pypi: !args.no_pypi,
         jobs: args.jobs.unwrap_or_else(crate::inspect::default_jobs).max(1),
         recursive: args.recursive,
-        recipes: args.recipes.clone().or_else(|| Some(PathBuf::from("recipes"))),
+        recipes: recipes.as_ref().map(|directory| directory.path.clone()),
         requirement: None,
         ancestors: Vec::new(),
     };
@@ -167,7 +190,7 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
     // --autocopy: the tested wheels (and those of dependencies built with --recursive) go
     // through cp-wheels' checks and placement.
     let copied = if args.autocopy {
-        let wheels = tested_wheels(&report);
+        let wheels = tested_wheels(&report, &request.output);
         if wheels.is_empty() {
             tracing::warn!("--autocopy: no tested wheel to stage");
             None
@@ -233,11 +256,24 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
             report.compile_seconds,
             report.seconds - report.compile_seconds
         );
-        let wheels: Vec<String> = report
-            .cells
+        for cell in &report.cells {
+            if let Some(wheel) = cell
+                .wheel
+                .as_ref()
+                .filter(|wheel| is_failed(wheel, &request.output))
+                && cell.same_as.is_none()
+            {
+                outln!(
+                    "  not staged ({} {}): {} (with its log and record)",
+                    cell.python,
+                    cell.arch,
+                    wheel.display()
+                );
+            }
+        }
+        let wheels: Vec<String> = tested_wheels(&report, &request.output)
             .iter()
-            .filter(|cell| cell.error.is_none() && cell.same_as.is_none())
-            .filter_map(|cell| cell.wheel.as_ref().map(|path| path.display().to_string()))
+            .map(|path| path.display().to_string())
             .collect();
         if let Some(copied) = &copied {
             outln!("autocopy (cp-wheels):");
@@ -257,15 +293,25 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
     })
 }
 
-/// The wheels of cells that built and passed their test, dependencies first.
-fn tested_wheels(report: &BuildReport) -> Vec<PathBuf> {
-    let mut wheels: Vec<PathBuf> = report.dependencies.iter().flat_map(tested_wheels).collect();
+/// Whether a wheel was moved to the output's `failed/` directory.
+fn is_failed(wheel: &Path, output: &Path) -> bool {
+    wheel.starts_with(output.join(crate::build::FAILED_DIRECTORY))
+}
+
+/// The staged wheels of cells that built and passed their test, dependencies first.
+fn tested_wheels(report: &BuildReport, output: &Path) -> Vec<PathBuf> {
+    let mut wheels: Vec<PathBuf> = report
+        .dependencies
+        .iter()
+        .flat_map(|dependency| tested_wheels(dependency, output))
+        .collect();
     wheels.extend(
         report
             .cells
             .iter()
             .filter(|cell| cell.error.is_none() && cell.same_as.is_none() && cell.test == "passed")
-            .filter_map(|cell| cell.wheel.clone()),
+            .filter_map(|cell| cell.wheel.clone())
+            .filter(|wheel| !is_failed(wheel, output)),
     );
     wheels
 }

@@ -1,0 +1,168 @@
+//! Post-processing of a freshly built wheel: local version label, recipe requirement edits,
+//! numpy/torch pins from what it was built against, nvidia stripping, honest tags, the build
+//! record inside; then a full verification and the classification, in one pass.
+
+use std::path::{Path, PathBuf};
+
+use crate::classify::{Filesystem, classify};
+use crate::inspect::read_wheel_elves;
+use crate::layout::{Layout, PythonVersion};
+use crate::recipe::ResolvedRecipe;
+use crate::spec::requirements::RequirementEdit;
+use crate::tools::capture;
+use crate::wheel::{Destination, Limits, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
+
+use super::record::BuildRecord;
+
+/// What post-processing needs.
+pub struct PostProcess<'a> {
+    /// The wheel the frontend produced.
+    pub built: &'a Path,
+    pub python: PythonVersion,
+    pub layout: &'a Layout,
+    pub recipe: &'a ResolvedRecipe,
+    /// The build environment's interpreter (asked which numpy and torch it built against).
+    pub build_python: Option<&'a Path>,
+    pub record: &'a BuildRecord,
+    /// Where the finished wheel is written (a directory of the cell's: it is staged only once
+    /// its smoke test passed).
+    pub directory: &'a Path,
+}
+
+/// A post-processed, verified wheel.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub wheel: PathBuf,
+    pub file_name: String,
+    pub pure: bool,
+    pub abi3: bool,
+    pub sha256: Option<String>,
+    /// What the rewrite changed (for the record beside the wheel).
+    pub changes: Vec<String>,
+    pub notes: Vec<String>,
+    /// Where cp-wheels would place it.
+    pub destination: Option<String>,
+}
+
+/// Rewrites, verifies and classifies the built wheel.
+pub fn post_process(input: &PostProcess) -> anyhow::Result<Processed> {
+    let mut notes = Vec::new();
+    let filename: crate::spec::WheelFilename = input
+        .built
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default()
+        .parse()?;
+    let elves = read_wheel_elves(input.built, Limits::default(), false, 2)?;
+    let compiled = !elves.members.is_empty();
+    let mut tags = TagChange::default();
+    if compiled && filename.tags.is_pure() {
+        let python_tag = format!("cp{}{}", input.python.major, input.python.minor);
+        tags = TagChange {
+            python: Some(python_tag.clone()),
+            abi: Some(python_tag),
+            platform: Some("linux_x86_64".into()),
+        };
+        notes.push("a py3-none-any wheel with shared libraries: retagged to its Python and platform".into());
+    } else if filename
+        .tags
+        .platform
+        .iter()
+        .any(|platform| platform.starts_with("manylinux") || platform.starts_with("musllinux"))
+    {
+        tags.platform = Some("linux_x86_64".into());
+    }
+    let recipe = input.recipe;
+    let mut edits = Vec::new();
+    for text in &recipe.requirements.update {
+        edits.push(RequirementEdit::update(text)?);
+    }
+    for text in &recipe.requirements.add {
+        edits.push(RequirementEdit::add(text)?);
+    }
+    for text in &recipe.requirements.remove {
+        edits.push(RequirementEdit::remove(text)?);
+    }
+    // Pins from what the wheel was built against.
+    let mut local_tag = None;
+    if compiled && let Some(python) = input.build_python {
+        let numpy = capture(python, &["-c", "import numpy; print(numpy.__version__)"]);
+        if let Some(numpy) = numpy.and_then(|text| text.parse::<pep440_rs::Version>().ok())
+            && numpy.release().first() == Some(&1)
+        {
+            edits.push(RequirementEdit::numpy_bounds(None, Some("2.0"))?);
+            notes.push(format!("built against numpy {numpy}: numpy<2 required"));
+        }
+        let links_torch = elves.members.iter().any(|member| {
+            member
+                .info
+                .needed
+                .iter()
+                .any(|library| library.starts_with("libtorch") || library.starts_with("libc10"))
+        });
+        if links_torch && let Some(torch) = capture(python, &["-c", "import torch; print(torch.__version__)"])
+        {
+            let release: Vec<&str> = torch.split(['+', '.']).take(2).collect();
+            if let [major, minor] = release.as_slice() {
+                edits.push(RequirementEdit::update(&format!("torch~={major}.{minor}.0"))?);
+                local_tag = Some(format!("torch{major}{minor}"));
+                notes.push(format!(
+                    "links libtorch from torch {torch}: torch~={major}.{minor}.0 required"
+                ));
+            }
+        }
+    }
+    if let Ok(rule) = input.layout.strip_rule("nvidia") {
+        edits.push(RequirementEdit::Strip(rule.rule.clone()));
+    }
+    let rewrite = Rewrite {
+        local_label: Some(input.layout.local_version_label.clone()),
+        local_tag,
+        requirement_edits: edits,
+        tags,
+        dist_info_files: vec![(
+            "wheelwright.json".to_string(),
+            serde_json::to_vec_pretty(input.record)?,
+        )],
+    };
+    fs_err::create_dir_all(input.directory)?;
+    let outcome = rewrite_wheel(
+        input.built,
+        &rewrite,
+        &Destination::Directory(input.directory.to_path_buf()),
+        PlaceOptions {
+            overwrite: true,
+            fsync: true,
+        },
+        Limits::default(),
+    )?;
+    notes.extend(outcome.notes.iter().cloned());
+    let output_filename: crate::spec::WheelFilename = outcome.new_filename.parse()?;
+    // The finished wheel is verified in full (raw-copied members included) and its ELF
+    // members read for the classification in the same pass; it is then remembered by content
+    // so that cp-wheels need not hash it again.
+    let (verified, elves) = crate::inspect::check_wheel(&outcome.output, Limits::default(), true, 2, true)?;
+    if !verified.ok() {
+        anyhow::bail!(
+            "the post-processed wheel {} fails verification: {}",
+            outcome.output.display(),
+            verified.problems.join("; ")
+        );
+    }
+    let classification = classify(input.layout, &elves, &Filesystem);
+    let sha256 = crate::wheel::verified::file_sha256(&outcome.output).ok();
+    if let (Some(sha256), Some(cache)) = (&sha256, crate::wheel::verified::VerifiedCache::default_location())
+    {
+        cache.record(sha256, Limits::default().total, Some(&outcome.output));
+    }
+    Ok(Processed {
+        pure: output_filename.tags.is_pure(),
+        abi3: output_filename.tags.abi.iter().any(|abi| abi == "abi3"),
+        wheel: outcome.output.clone(),
+        file_name: outcome.new_filename.clone(),
+        sha256,
+        changes: outcome.changes.clone(),
+        notes,
+        destination: classification.destination,
+    })
+}

@@ -1,0 +1,187 @@
+//! Staging: a wheel reaches the output directory only when every cell that tested it passed;
+//! the others go to `<output>/failed/` with their logs, each with its record beside it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::record::{TestRecord, TestStatus, WheelRecord};
+use super::{CellResult, CellRun, PackageBuild};
+
+/// The directory under the output directory that takes what failed.
+pub const FAILED_DIRECTORY: &str = "failed";
+
+/// Moves `file` into `directory` under `name`: a rename, or (across file systems) a copy to a
+/// temporary file there, fsync and rename; the source is removed after.
+fn move_into(file: &Path, directory: &Path, name: &str) -> std::io::Result<PathBuf> {
+    fs_err::create_dir_all(directory)?;
+    let target = directory.join(name);
+    if fs_err::rename(file, &target).is_ok() {
+        return Ok(target);
+    }
+    let temporary = tempfile::Builder::new()
+        .prefix(".wheelwright-")
+        .suffix(".tmp")
+        .tempfile_in(directory)?;
+    fs_err::copy(file, temporary.path())?;
+    temporary.as_file().sync_all()?;
+    temporary.persist(&target).map_err(|error| error.error)?;
+    fs_err::remove_file(file)?;
+    Ok(target)
+}
+
+/// Writes a JSON file atomically (temporary file, rename).
+fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let directory = path.parent().unwrap_or(Path::new("."));
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".wheelwright-")
+        .suffix(".tmp")
+        .tempfile_in(directory)?;
+    serde_json::to_writer_pretty(&mut temporary, value)?;
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+/// Stages the cells' wheels and returns the cells' results with their final paths.
+pub(super) fn stage(
+    build: &PackageBuild,
+    runs: Vec<CellRun>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<Vec<CellResult>> {
+    let output = &build.request.output;
+    let failed_dir = output.join(FAILED_DIRECTORY);
+    // Cells that built the same file name for the same place (pure and abi3 wheels built by
+    // several cells at once): the first one's wheel is kept, the others count as its testers.
+    let mut keeper: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
+    let mut results: Vec<CellResult> = Vec::new();
+    let mut pending: Vec<(usize, CellRun)> = Vec::new();
+    for (index, mut run) in runs.into_iter().enumerate() {
+        if let Some(processed) = &run.processed {
+            let place = if processed.pure {
+                output.clone()
+            } else {
+                build.staging_dir(&run.result.arch)
+            };
+            match keeper.get(&(place.clone(), processed.file_name.clone())) {
+                Some(first) => {
+                    let first_label = results[*first].label();
+                    run.result.same_as = Some(first_label.clone());
+                    run.result.notes.push(format!(
+                        "the same file as the wheel of {first_label}, which is kept"
+                    ));
+                    run.result.wheel = results[*first].wheel.clone();
+                    let _ = fs_err::remove_file(&processed.wheel);
+                    run.processed = None;
+                }
+                None => {
+                    keeper.insert((place, processed.file_name.clone()), index);
+                }
+            }
+        }
+        results.push(run.result.clone());
+        pending.push((index, run));
+    }
+    // Who tested each built wheel (by its pending path).
+    let mut testers: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
+    for (index, result) in results.iter().enumerate() {
+        if let Some(wheel) = &result.wheel {
+            testers.entry(wheel.clone()).or_default().push(index);
+        }
+    }
+    let mut final_paths: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    for (index, run) in pending {
+        let result = &results[index];
+        let Some(processed) = run.processed else {
+            if result.same_as.is_none() && result.wheel.is_none() {
+                // The build itself failed: its log goes to failed/.
+                let name = format!(
+                    "{}-{}-py{}-{}.log",
+                    crate::spec::escape_name(&build.request.package),
+                    build.version,
+                    result.python,
+                    result.arch
+                );
+                if result.log.is_file() {
+                    fs_err::create_dir_all(&failed_dir)?;
+                    fs_err::copy(&result.log, failed_dir.join(name))?;
+                }
+            }
+            continue;
+        };
+        let tested_by = testers.get(&processed.wheel).cloned().unwrap_or_default();
+        let statuses: Vec<&CellResult> = tested_by.iter().map(|index| &results[*index]).collect();
+        let passed = !statuses.is_empty()
+            && statuses
+                .iter()
+                .all(|cell| cell.test == TestStatus::Passed.as_str());
+        let status = if passed {
+            TestStatus::Passed
+        } else if statuses
+            .iter()
+            .any(|cell| cell.test == TestStatus::Failed.as_str())
+        {
+            TestStatus::Failed
+        } else {
+            TestStatus::NotRun
+        };
+        let error = statuses
+            .iter()
+            .filter_map(|cell| {
+                cell.error
+                    .as_ref()
+                    .map(|error| format!("{}: {error}", cell.label()))
+            })
+            .collect::<Vec<_>>();
+        let directory = match (passed, processed.pure) {
+            (true, true) => output.clone(),
+            (true, false) => build.staging_dir(&result.arch),
+            (false, true) => failed_dir.clone(),
+            (false, false) if result.arch == "generic" => failed_dir.clone(),
+            (false, false) => failed_dir.join(&result.arch),
+        };
+        let target = move_into(&processed.wheel, &directory, &processed.file_name)?;
+        if !passed {
+            progress(&format!(
+                "{} did not pass its smoke test: moved to {}",
+                processed.file_name,
+                directory.display()
+            ));
+            for cell in &statuses {
+                if cell.log.is_file() {
+                    let name = format!("{}.py{}-{}.log", processed.file_name, cell.python, cell.arch);
+                    fs_err::copy(&cell.log, directory.join(name))?;
+                }
+            }
+        }
+        let record = WheelRecord {
+            wheel: processed.file_name.clone(),
+            sha256: processed.sha256.clone(),
+            build: run.record.clone().unwrap_or_default(),
+            changes: processed.changes.clone(),
+            destination: processed.destination.clone(),
+            test: TestRecord {
+                status,
+                error: (!error.is_empty()).then(|| error.join("\n")),
+                report: result.smoke.clone(),
+                also_tested_by: statuses
+                    .iter()
+                    .filter(|cell| cell.label() != result.label())
+                    .map(|cell| cell.label())
+                    .collect(),
+            },
+        };
+        let record_path = WheelRecord::path_beside(&target);
+        write_json(&record_path, &record)?;
+        for tester in &tested_by {
+            results[*tester].record = Some(record_path.clone());
+        }
+        final_paths.insert(processed.wheel.clone(), target);
+    }
+    for result in &mut results {
+        if let Some(wheel) = &result.wheel
+            && let Some(target) = final_paths.get(wheel)
+        {
+            result.wheel = Some(target.clone());
+        }
+    }
+    Ok(results)
+}
