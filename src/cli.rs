@@ -434,7 +434,7 @@ pub struct WheelbuildArgs {
     /// Keep build directories after a successful build.
     #[arg(long)]
     pub keep_build_dir: bool,
-    /// Never take build or test dependencies from PyPI: only the staging directory and the
+    /// Never take the smoke test's dependencies from PyPI: only the staging directory and the
     /// wheelhouse (by default what they lack comes from PyPI, with a notice).
     #[arg(long)]
     pub no_pypi: bool,

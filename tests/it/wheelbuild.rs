@@ -373,3 +373,212 @@ fn biopython_for_three_pythons() {
     assert_eq!(stdout.matches(" passed ").count(), 3, "{stdout}");
     assert!(stdout.contains("cp-wheels --wheel"), "{stdout}");
 }
+
+/// Runs git in `directory`, failing the test on error.
+fn git(directory: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(directory)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.org")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.org")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn patches_and_git_sources_are_applied() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("recipes");
+    // A patch (applied with `patch -p1`, found on PATH) changes the answer the test checks.
+    let archive = sdist("purepkg", "0.1.0", directory.path());
+    std::fs::create_dir_all(recipes.join("patches")).unwrap();
+    std::fs::write(
+        recipes.join("patches/answer.patch"),
+        "--- a/purepkg/__init__.py\n+++ b/purepkg/__init__.py\n@@ -1 +1 @@\n-ANSWER = 42\n+ANSWER = 43\n",
+    )
+    .unwrap();
+    recipe(
+        &recipes,
+        "purepkg",
+        &archive,
+        "patches: [answer.patch]\ntest: \"assert purepkg.ANSWER == 43, purepkg.ANSWER\"\n",
+    );
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &["--package", "purepkg", "--version", "0.1.0", "--python", "3.12"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed "), "{stdout}");
+
+    // A git source: a local repository at a pinned commit (git found on PATH).
+    let repository = directory.path().join("repository");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(fixtures().join("depuser"))
+        .arg(&repository)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    git(&repository, &["init", "--quiet"]);
+    git(&repository, &["add", "."]);
+    git(&repository, &["commit", "--quiet", "-m", "fixture"]);
+    let commit = git(&repository, &["rev-parse", "HEAD"]);
+    std::fs::write(
+        recipes.join("depuser.yaml"),
+        format!(
+            "package: depuser\nsource:\n  git: file://{}\n  rev: {commit}\ntest: \"assert depuser.ANSWER == 43\"\n",
+            repository.display()
+        ),
+    )
+    .unwrap();
+    // purepkg (staged above, patched) is what depuser needs at run time.
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &[
+            "--package",
+            "depuser",
+            "--version",
+            "0.2.0",
+            "--python",
+            "3.12",
+            "--no-pypi",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        directory
+            .path()
+            .join("out/depuser-0.2.0+computecanada-py3-none-any.whl")
+            .exists(),
+        "{stdout}"
+    );
+}
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn a_wheel_that_fails_its_test_is_not_staged() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let archive = sdist("importfails", "0.1.0", directory.path());
+    recipe(&directory.path().join("recipes"), "importfails", &archive, "");
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &["--package", "importfails", "--python", "3.12", "--json"],
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let out = directory.path().join("out");
+    let name = "importfails-0.1.0+computecanada-py3-none-any.whl";
+    assert!(
+        !crate::common::listing(&out)
+            .iter()
+            .any(|file| file.ends_with(".whl")),
+        "a wheel that failed its test reached the output: {:?}",
+        crate::common::listing(&out)
+    );
+    let failed = out.join("failed");
+    assert!(
+        failed.join(name).exists(),
+        "{:?}",
+        crate::common::listing(&failed)
+    );
+    assert!(
+        crate::common::listing(&failed)
+            .iter()
+            .any(|file| file.starts_with(name) && file.ends_with(".log")),
+        "{:?}",
+        crate::common::listing(&failed)
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(failed.join(format!("{name}.json"))).unwrap()).unwrap();
+    assert_eq!(record["test"]["status"], "failed", "{record}");
+    assert!(
+        record["test"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("importfails is broken on purpose"),
+        "{record}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["cells"][0]["test"], "failed");
+    // cp-wheels, asked to place it anyway, refuses it and says why.
+    let (code, stdout, stderr) = run(Command::new(env!("CARGO_BIN_EXE_cp-wheels"))
+        .current_dir(directory.path())
+        .env_remove("WHEELWRIGHT_LAYOUT")
+        .arg("--wheel")
+        .arg(failed.join(name)));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("smoke test failed"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!directory.path().join("wheelhouse/generic").join(name).exists());
+}
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn recipes_come_from_the_environment_and_relative_paths_hold() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("site-recipes");
+    let archive = sdist("purepkg", "0.1.0", directory.path());
+    recipe(
+        &recipes,
+        "purepkg",
+        &archive,
+        "test: \"assert purepkg.ANSWER == 42\"\n",
+    );
+    let empty = directory.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let shell_links = directory.path().join("shell-links");
+    std::fs::create_dir(&shell_links).unwrap();
+    // From an empty directory, with the recipes named only by $WHEELWRIGHT_RECIPES, relative
+    // --output and --work-dir, and a shell PIP_FIND_LINKS that must not reach the test.
+    let (code, stdout, stderr) = run(wheelbuild()
+        .current_dir(&empty)
+        .env("WHEELWRIGHT_RECIPES", &recipes)
+        .env("PIP_FIND_LINKS", &shell_links)
+        .env("UV_FIND_LINKS", &shell_links)
+        .args([
+            "--package",
+            "purepkg",
+            "--version",
+            "0.1.0",
+            "--python",
+            "3.12",
+            "--output",
+            "staged",
+            "--work-dir",
+            "work",
+            "--cache-dir",
+            "cache",
+        ]));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("recipe: {}", recipes.join("purepkg.yaml").display())),
+        "{stderr}"
+    );
+    assert!(
+        empty
+            .join("staged/purepkg-0.1.0+computecanada-py3-none-any.whl")
+            .exists(),
+        "{stdout}"
+    );
+    assert!(empty.join("work").is_dir());
+    // Without the variable, and no ./recipes: the defaults, and the run says so.
+    let (code, stdout, stderr) = run(wheelbuild()
+        .current_dir(&empty)
+        .env_remove("WHEELWRIGHT_RECIPES")
+        .args(["--package", "purepkg", "--python", "3.12", "--dry-run"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("(no recipe: PyPI defaults)"), "{stdout}");
+}
