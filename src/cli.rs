@@ -170,7 +170,8 @@ pub struct ManipulateArgs {
     /// Remove requirements by name, or by name and exact specifiers.
     #[arg(short = 'r', long, alias = "remove_req", value_name = "REQ")]
     pub remove_req: Vec<String>,
-    /// Replace requirements of REQ's name by REQ, or rename with OLD->NEW; markers are kept.
+    /// Replace requirements of REQ's name by REQ, or rename with OLD->NEW; extras and markers
+    /// are kept unless REQ has its own.
     #[arg(short = 'u', long, alias = "update_req", value_name = "REQ")]
     pub update_req: Vec<String>,
     /// Narrow numpy requirements to >=VERSION (added when there is none).
