@@ -1011,6 +1011,8 @@ impl PackageBuild<'_> {
             requirement_edits: edits,
             tags,
             dist_info_files: vec![("wheelwright.json".to_string(), record_bytes.clone())],
+            // A wheel just built must agree with its RECORD: a mismatch is a build problem.
+            accept_bad_record: false,
         };
         let staging = self.staging_dir(&cell.arch);
         fs_err::create_dir_all(&staging)?;

@@ -17,7 +17,7 @@ use crate::spec::version::InvalidLabel;
 use crate::spec::wheel_info::WheelInfoError;
 
 pub use reader::{Entry, Limits, WheelReader};
-pub use rewrite::{Destination, Outcome, OutcomeStatus, Rewrite, TagChange, rewrite_wheel};
+pub use rewrite::{Destination, Outcome, OutcomeStatus, RecordMismatch, Rewrite, TagChange, rewrite_wheel};
 pub use verify::{VerifyReport, verify_wheel};
 pub use writer::PlaceOptions;
 
@@ -64,6 +64,12 @@ pub enum WheelErrorKind {
     WheelInfo { member: String, error: WheelInfoError },
     #[error("{member}: {error}")]
     Record { member: String, error: RecordError },
+    #[error(
+        "RECORD does not match the content of {} member(s): {}; nothing was written",
+        .0.len(),
+        rewrite::describe_mismatches(.0)
+    )]
+    BadRecord(Vec<RecordMismatch>),
     #[error("the filename says name `{filename}` but METADATA says `{metadata}`")]
     NameMismatch { filename: String, metadata: String },
     #[error("the filename says version `{filename}` but METADATA says `{metadata}`")]

@@ -609,3 +609,55 @@ fn a_member_compressed_with_bzip2_or_lzma_is_named_not_called_damage() {
         }
     }
 }
+
+#[test]
+fn a_record_that_does_not_match_is_refused_unless_accepted() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut spec = WheelSpec::new("tampered", "1.0");
+    spec.wrong_hash_for = vec!["tampered/__init__.py".into()];
+    let input = spec.write(directory.path());
+    let stderr = refused(directory.path(), "tampered-1.0-py3-none-any.whl", &[]);
+    // The member, what RECORD says (the hash of "other bytes") and what it really is.
+    assert!(
+        stderr.contains(
+            "RECORD does not match the content of 1 member(s): `tampered/__init__.py` has sha256=",
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("but RECORD says sha256=o-rV7trV34IxjFFoXbwcFHo20f-FhPyC3msI0L9jp5U (20 bytes)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: --accept-bad-record"), "{stderr}");
+    // In place too: the input stays as it was.
+    let before = file_digest(&input);
+    let (code, _, stderr) = run(wheelwright().args(["manipulate", "--inplace", "-i"]).arg(&input));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(file_digest(&input), before);
+    // No new wheel, no temporary file beside it (`out` is the earlier run's, empty).
+    assert_eq!(
+        listing(directory.path()),
+        ["out", "tampered-1.0-py3-none-any.whl"]
+    );
+    assert!(listing(&directory.path().join("out")).is_empty());
+
+    // Accepted: written, RECORD true, and the change said.
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["manipulate", "-i", "--accept-bad-record", "--json", "-o", "out"])
+        .arg(&input));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report[0]["status"], "written");
+    let changes = report[0]["changes"].to_string();
+    assert!(
+        changes.contains("--accept-bad-record") && changes.contains("`tampered/__init__.py`"),
+        "{changes}"
+    );
+    assert!(stderr.contains("RECORD did not match the content"), "{stderr}");
+    verify_ok(
+        &directory
+            .path()
+            .join("out/tampered-1.0+computecanada-py3-none-any.whl"),
+    );
+}
