@@ -299,15 +299,21 @@ fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -
                 }
             ));
         }
-        if !elves.problems.is_empty() {
-            checked.warnings.extend(
-                elves
-                    .problems
-                    .iter()
-                    .map(|problem| format!("unreadable ELF: {problem}")),
-            );
-        }
         let classification = classify(layout, &elves, &Filesystem);
+        if !classification.unreadable.is_empty() {
+            return Err(format!(
+                "its tags say it has compiled code, but none of its compiled members can be read: {}",
+                classification.unreadable.join("; ")
+            ));
+        }
+        // Some members unreadable beside readable ones: the readable code decides, the rest
+        // is said.
+        checked.warnings.extend(
+            elves
+                .problems
+                .iter()
+                .map(|problem| format!("unreadable ELF: {problem}")),
+        );
         choose_target(layout, options, &classification)
     })();
     checked

@@ -806,3 +806,54 @@ fn bytes_that_verified_before_are_not_hashed_again() {
     assert_eq!(code, 1);
     assert!(reason(&report, 0).contains("fails verification"), "{report}");
 }
+
+#[test]
+fn a_platform_wheel_whose_extensions_are_all_invalid_is_refused_not_placed_as_pure() {
+    let site = Site::new();
+    let good = site.pure("goodpkg", "1.0");
+    let member = "junkpkg/_ext.cpython-312-x86_64-linux-gnu.so";
+    let junk = binary_wheel_version(
+        &site.stage(),
+        "junkpkg",
+        &format!("1.0{LABEL}"),
+        vec![(member.to_string(), b"garbage, not an object file\n".repeat(10))],
+    );
+    let (code, report) = site.run_json(&[
+        "--wheel",
+        junk.to_str().unwrap(),
+        "--wheel",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(actions(&report), ["refuse", "held"], "{report:#}");
+    assert!(
+        reason(&report, 0).contains(&format!(
+            "`{member}` is not a valid ELF file: it does not start with the ELF magic number"
+        )),
+        "{report:#}"
+    );
+    assert!(site.files().is_empty(), "{:?}", site.files());
+    // A stray unreadable library beside real code only warns: the real code decides.
+    let stray = "mixedpkg/_stray.cpython-312-x86_64-linux-gnu.so";
+    let mixed = binary_wheel_version(
+        &site.stage(),
+        "mixedpkg",
+        &format!("1.0{LABEL}"),
+        vec![
+            (
+                "mixedpkg/_ext.cpython-312-x86_64-linux-gnu.so".to_string(),
+                fixture("plain.so"),
+            ),
+            (stray.to_string(), b"garbage\n".repeat(10)),
+        ],
+    );
+    let (code, report) = site.run_json(&["--wheel", mixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(actions(&report), ["place"]);
+    assert!(
+        report["wheels"][0]["warnings"]
+            .to_string()
+            .contains(&format!("unreadable ELF: {stray}: not an ELF file")),
+        "{report:#}"
+    );
+}
