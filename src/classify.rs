@@ -39,6 +39,9 @@ pub struct Classification {
     /// `generic` or `<layer>/<arch>`; None when no layer can take the wheel.
     pub destination: Option<String>,
     pub notes: Vec<String>,
+    /// Why the wheel cannot be judged at all: its tags promise compiled code, yet none of
+    /// its compiled members can be read (one sentence per member). Empty otherwise.
+    pub unreadable: Vec<String>,
 }
 
 impl Classification {
@@ -408,6 +411,9 @@ pub fn classify(layout: &Layout, elves: &WheelElves, lookup: &dyn LibraryLookup)
         .iter()
         .filter_map(|member| member.info.glibc.clone())
         .max();
+    if elves.members.is_empty() && !elves.tagged_pure && !elves.problems.is_empty() {
+        return unreadable(layout, elves);
+    }
     if elves.members.is_empty() {
         let layers = layout
             .layers
@@ -436,6 +442,7 @@ pub fn classify(layout: &Layout, elves: &WheelElves, lookup: &dyn LibraryLookup)
             },
             destination: Some("generic".to_string()),
             notes: Vec::new(),
+            unreadable: Vec::new(),
         };
     }
     let layers: BTreeMap<String, LayerVerdict> = layout
@@ -470,6 +477,7 @@ pub fn classify(layout: &Layout, elves: &WheelElves, lookup: &dyn LibraryLookup)
             arch,
             destination: None,
             notes,
+            unreadable: Vec::new(),
         };
     };
     let arch = judge_arch(layout, target, elves);
@@ -490,5 +498,111 @@ pub fn classify(layout: &Layout, elves: &WheelElves, lookup: &dyn LibraryLookup)
         arch,
         destination: Some(destination),
         notes,
+        unreadable: Vec::new(),
+    }
+}
+
+/// A platform wheel none of whose compiled members can be read (garbage or truncated `.so`
+/// files, objects for another machine): not pure, since its tags and file names promise
+/// compiled code, and placeable nowhere, since nothing says where that code runs.
+fn unreadable(layout: &Layout, elves: &WheelElves) -> Classification {
+    let sentences: Vec<String> = elves.problems.iter().map(|problem| problem.sentence()).collect();
+    let layers = layout
+        .layers
+        .values()
+        .map(|layer| {
+            (
+                layer.name.clone(),
+                LayerVerdict {
+                    works: false,
+                    reasons: sentences.clone(),
+                    libraries_checked: false,
+                    notes: Vec::new(),
+                    deprecated: layer.deprecated,
+                },
+            )
+        })
+        .collect();
+    Classification {
+        pure: false,
+        glibc: None,
+        layers,
+        arch: ArchVerdict {
+            name: "generic".to_string(),
+            level: 1,
+            evidence: Vec::new(),
+        },
+        destination: None,
+        notes: vec![format!(
+            "the wheel is tagged for a platform, but none of its compiled members can be read: {}",
+            sentences.join("; ")
+        )],
+        unreadable: sentences,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::ElfProblem;
+    use crate::inspect::{MemberProblem, MemberProblemKind};
+
+    fn not_elf(path: &str) -> MemberProblem {
+        MemberProblem {
+            path: path.to_string(),
+            kind: MemberProblemKind::Elf(ElfProblem::NotElf),
+        }
+    }
+
+    #[test]
+    fn a_platform_wheel_whose_compiled_members_are_all_unreadable_is_not_pure() {
+        let layout = Layout::embedded().unwrap();
+        let elves = WheelElves {
+            problems: vec![
+                not_elf("pkg/_ext.so"),
+                MemberProblem {
+                    path: "pkg/_cut.so".to_string(),
+                    kind: MemberProblemKind::Elf(ElfProblem::Damaged("too short".to_string())),
+                },
+            ],
+            tagged_pure: false,
+            ..WheelElves::default()
+        };
+        let result = classify(&layout, &elves, &Filesystem);
+        assert!(!result.pure);
+        assert_eq!(result.destination, None);
+        assert_eq!(
+            result.unreadable,
+            [
+                "`pkg/_ext.so` is not a valid ELF file: it does not start with the ELF magic number",
+                "`pkg/_cut.so` is not a valid ELF file: damaged or truncated (too short)",
+            ]
+        );
+        assert!(!result.layers.is_empty());
+        for (name, verdict) in &result.layers {
+            assert!(!verdict.works, "{name}");
+            assert_eq!(verdict.reasons, result.unreadable, "{name}");
+        }
+        assert!(result.notes[0].contains("none of its compiled members can be read"));
+    }
+
+    #[test]
+    fn pure_tags_or_no_compiled_members_stay_pure() {
+        let layout = Layout::embedded().unwrap();
+        // A pure wheel with a stray file named like a library: its tags promise no code.
+        let stray = WheelElves {
+            problems: vec![not_elf("pkg/data/fake.so")],
+            tagged_pure: true,
+            ..WheelElves::default()
+        };
+        let result = classify(&layout, &stray, &Filesystem);
+        assert!(result.pure);
+        assert_eq!(result.destination.as_deref(), Some("generic"));
+        assert!(result.unreadable.is_empty());
+        // A platform-tagged wheel without any compiled member (retagged pure code).
+        let empty = WheelElves::default();
+        let result = classify(&layout, &empty, &Filesystem);
+        assert!(result.pure);
+        assert!(result.unreadable.is_empty());
     }
 }

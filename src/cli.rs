@@ -170,7 +170,8 @@ pub struct ManipulateArgs {
     /// Remove requirements by name, or by name and exact specifiers.
     #[arg(short = 'r', long, alias = "remove_req", value_name = "REQ")]
     pub remove_req: Vec<String>,
-    /// Replace requirements of REQ's name by REQ, or rename with OLD->NEW; markers are kept.
+    /// Replace requirements of REQ's name by REQ, or rename with OLD->NEW; extras and markers
+    /// are kept unless REQ has its own.
     #[arg(short = 'u', long, alias = "update_req", value_name = "REQ")]
     pub update_req: Vec<String>,
     /// Narrow numpy requirements to >=VERSION (added when there is none).
@@ -217,6 +218,11 @@ pub struct ManipulateArgs {
     /// Largest total inflated size accepted per wheel, in bytes (zip-bomb guard).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 30)]
     pub max_unpacked_size: u64,
+    /// Rewrite a wheel even when a member's hash or size does not match RECORD (it was
+    /// changed after it was built, or is damaged); the new RECORD has the true hashes.
+    /// Without it such a wheel is refused and nothing is written.
+    #[arg(long)]
+    pub accept_bad_record: bool,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -21,11 +21,77 @@ pub struct ElfMember {
     pub info: ElfInfo,
 }
 
+/// Why a member that should be ELF (by its name or its first bytes) cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberProblemKind {
+    /// Read, but not an x86-64 ELF object.
+    Elf(ElfProblem),
+    /// Its bytes could not be read (the reason says how).
+    Unreadable(String),
+}
+
+/// A member that should be ELF but cannot be used. Shown (and serialized) as
+/// `path: problem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberProblem {
+    pub path: String,
+    pub kind: MemberProblemKind,
+}
+
+impl MemberProblem {
+    fn elf(entry: &Entry, problem: ElfProblem) -> Self {
+        MemberProblem {
+            path: entry.name.clone(),
+            kind: MemberProblemKind::Elf(problem),
+        }
+    }
+
+    fn unreadable(entry: &Entry, reason: String) -> Self {
+        MemberProblem {
+            path: entry.name.clone(),
+            kind: MemberProblemKind::Unreadable(reason),
+        }
+    }
+
+    /// The problem as a sentence that names the member: "`pkg/_ext.so` is not a valid ELF
+    /// file: ...".
+    pub fn sentence(&self) -> String {
+        let path = &self.path;
+        match &self.kind {
+            MemberProblemKind::Elf(ElfProblem::NotElf) => {
+                format!("`{path}` is not a valid ELF file: it does not start with the ELF magic number")
+            }
+            MemberProblemKind::Elf(ElfProblem::Damaged(detail)) => {
+                format!("`{path}` is not a valid ELF file: damaged or truncated ({detail})")
+            }
+            MemberProblemKind::Elf(problem) => format!("`{path}` is {problem}"),
+            MemberProblemKind::Unreadable(reason) => format!("`{path}` {reason}"),
+        }
+    }
+}
+
+impl std::fmt::Display for MemberProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            MemberProblemKind::Elf(problem) => write!(f, "{}: {problem}", self.path),
+            MemberProblemKind::Unreadable(reason) => write!(f, "{}: {reason}", self.path),
+        }
+    }
+}
+
+impl Serialize for MemberProblem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The ELF members of a wheel and the members that claim to be ELF but cannot be read.
 #[derive(Debug, Clone, Default)]
 pub struct WheelElves {
     pub members: Vec<ElfMember>,
-    pub problems: Vec<String>,
+    pub problems: Vec<MemberProblem>,
+    /// The filename's tags say pure (`none` ABI, `any` platform): no compiled code expected.
+    pub tagged_pure: bool,
     /// The `.dist-info` directory, for build records.
     pub dist_info: String,
     /// wheelwright's own build record, if the wheel has one.
@@ -66,16 +132,20 @@ fn open_archive(path: &Path) -> Result<Archive, WheelErrorKind> {
 }
 
 /// Inflates one entry (bounded by its declared size) and inspects it if it is ELF.
-fn inspect_entry(archive: &mut Archive, entry: &Entry, scan: bool) -> Result<Option<ElfMember>, String> {
+fn inspect_entry(
+    archive: &mut Archive,
+    entry: &Entry,
+    scan: bool,
+) -> Result<Option<ElfMember>, MemberProblem> {
     use std::io::Read as _;
     let mut file = archive
         .by_index(entry.index)
-        .map_err(|error| format!("{}: cannot be read: {error}", entry.name))?;
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be read: {error}")))?;
     let mut head = [0u8; 4];
     let head_length = file.read(&mut head).unwrap_or(0);
     if !is_elf(&head[..head_length]) {
         return if looks_like_library(&entry.name) {
-            Err(format!("{}: {}", entry.name, ElfProblem::NotElf))
+            Err(MemberProblem::elf(entry, ElfProblem::NotElf))
         } else {
             Ok(None)
         };
@@ -85,9 +155,12 @@ fn inspect_entry(archive: &mut Archive, entry: &Entry, scan: bool) -> Result<Opt
     bytes.extend_from_slice(&head[..head_length]);
     file.take(entry.size.saturating_sub(head_length as u64) + 1)
         .read_to_end(&mut bytes)
-        .map_err(|error| format!("{}: cannot be inflated: {error}", entry.name))?;
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be inflated: {error}")))?;
     if bytes.len() as u64 > entry.size {
-        return Err(format!("{}: inflates past its declared size", entry.name));
+        return Err(MemberProblem::unreadable(
+            entry,
+            "inflates past its declared size".to_string(),
+        ));
     }
     let inflated = started.elapsed();
     let result = inspect_elf(&bytes, scan);
@@ -102,7 +175,7 @@ fn inspect_entry(archive: &mut Archive, entry: &Entry, scan: bool) -> Result<Opt
             path: entry.name.clone(),
             info,
         })),
-        Err(problem) => Err(format!("{}: {problem}", entry.name)),
+        Err(problem) => Err(MemberProblem::elf(entry, problem)),
     }
 }
 
@@ -161,12 +234,13 @@ fn read_build_record(reader: &mut WheelReader) -> Option<serde_json::Value> {
 }
 
 fn collect_elves(
-    dist_info: String,
+    reader: &WheelReader,
     build_record: Option<serde_json::Value>,
-    results: impl IntoIterator<Item = Result<Option<ElfMember>, String>>,
+    results: impl IntoIterator<Item = Result<Option<ElfMember>, MemberProblem>>,
 ) -> WheelElves {
     let mut elves = WheelElves {
-        dist_info,
+        dist_info: reader.dist_info.clone(),
+        tagged_pure: reader.filename.tags.is_pure(),
         build_record,
         ..WheelElves::default()
     };
@@ -190,7 +264,7 @@ pub fn read_wheel_elves(
     let mut reader = WheelReader::open(path, limits)?;
     let build_record = read_build_record(&mut reader);
     let results = sniff_members(path, &mut reader, scan, jobs)?;
-    Ok(collect_elves(reader.dist_info.clone(), build_record, results))
+    Ok(collect_elves(&reader, build_record, results))
 }
 
 /// Inflates and inspects every member that may be ELF, `jobs` at a time.
@@ -199,7 +273,7 @@ fn sniff_members(
     reader: &mut WheelReader,
     scan: bool,
     jobs: usize,
-) -> Result<Vec<Result<Option<ElfMember>, String>>, WheelError> {
+) -> Result<Vec<Result<Option<ElfMember>, MemberProblem>>, WheelError> {
     let candidates: Vec<Entry> = reader
         .entries
         .iter()
@@ -213,7 +287,7 @@ fn sniff_members(
 }
 
 /// One member hashed for verification, and inspected on the way if it is ELF.
-type Digested = (RecordHash, u64, Result<Option<ElfMember>, String>);
+type Digested = (RecordHash, u64, Result<Option<ElfMember>, MemberProblem>);
 
 fn digest_entry(archive: &mut Archive, expected: &Expected, scan: bool) -> Result<Digested, WheelErrorKind> {
     use std::io::Read as _;
@@ -244,13 +318,13 @@ fn digest_entry(archive: &mut Archive, expected: &Expected, scan: bool) -> Resul
                         path: entry.name.clone(),
                         info,
                     })),
-                    Err(problem) => Err(format!("{}: {problem}", entry.name)),
+                    Err(problem) => Err(MemberProblem::elf(entry, problem)),
                 };
             }
             bytes.len() as u64
         } else {
             if looks_like_library(&entry.name) {
-                elf = Err(format!("{}: {}", entry.name, ElfProblem::NotElf));
+                elf = Err(MemberProblem::elf(entry, ElfProblem::NotElf));
             }
             hasher.update(&head[..filled]);
             filled as u64 + std::io::copy(&mut bounded, &mut hasher).map_err(cannot)?
@@ -285,10 +359,7 @@ pub fn check_wheel(
         let results = sniff_members(path, &mut reader, scan, jobs)?;
         plan.expected.clear();
         let report = verify::judge(path, plan, &[]);
-        return Ok((
-            report,
-            collect_elves(reader.dist_info.clone(), build_record, results),
-        ));
+        return Ok((report, collect_elves(&reader, build_record, results)));
     }
     let entries: Vec<Entry> = plan
         .expected
@@ -312,13 +383,53 @@ pub fn check_wheel(
         elves.push(elf);
     }
     let report = verify::judge(path, plan, &computed);
-    Ok((
-        report,
-        collect_elves(reader.dist_info.clone(), build_record, elves),
-    ))
+    Ok((report, collect_elves(&reader, build_record, elves)))
 }
 
 /// The default number of threads: the machine's cores, at most 8.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str) -> Entry {
+        Entry {
+            index: 0,
+            name: name.to_string(),
+            is_dir: false,
+            size: 100,
+        }
+    }
+
+    #[test]
+    fn member_problems_read_as_before_and_as_sentences() {
+        let garbage = MemberProblem::elf(&entry("pkg/_ext.so"), ElfProblem::NotElf);
+        assert_eq!(garbage.to_string(), "pkg/_ext.so: not an ELF file");
+        assert_eq!(
+            serde_json::to_value(&garbage).unwrap(),
+            serde_json::json!("pkg/_ext.so: not an ELF file")
+        );
+        assert_eq!(
+            garbage.sentence(),
+            "`pkg/_ext.so` is not a valid ELF file: it does not start with the ELF magic number"
+        );
+        let foreign = MemberProblem::elf(&entry("pkg/_arm.so"), ElfProblem::OtherMachine("ARM".into()));
+        assert_eq!(
+            foreign.sentence(),
+            "`pkg/_arm.so` is an ELF file for another machine (ARM), not x86-64"
+        );
+        let unreadable =
+            MemberProblem::unreadable(&entry("pkg/_big.so"), "inflates past its declared size".into());
+        assert_eq!(
+            unreadable.to_string(),
+            "pkg/_big.so: inflates past its declared size"
+        );
+        assert_eq!(
+            unreadable.sentence(),
+            "`pkg/_big.so` inflates past its declared size"
+        );
+    }
 }

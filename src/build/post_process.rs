@@ -124,6 +124,8 @@ pub fn post_process(input: &PostProcess) -> anyhow::Result<Processed> {
             "wheelwright.json".to_string(),
             serde_json::to_vec_pretty(input.record)?,
         )],
+        // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
+        accept_bad_record: false,
     };
     fs_err::create_dir_all(input.directory)?;
     let outcome = rewrite_wheel(

@@ -9,7 +9,9 @@ use anyhow::Context as _;
 use crate::cli::ManipulateArgs;
 use crate::layout::Layout;
 use crate::spec::requirements::RequirementEdit;
-use crate::wheel::{Destination, Limits, OutcomeStatus, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
+use crate::wheel::{
+    Destination, Limits, OutcomeStatus, PlaceOptions, Rewrite, TagChange, WheelErrorKind, rewrite_wheel,
+};
 
 /// Turns the flags into one [`Rewrite`], checking every requirement and rule name up front.
 fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewrite> {
@@ -62,6 +64,7 @@ fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewri
         requirement_edits: edits,
         tags,
         dist_info_files: Vec::new(),
+        accept_bad_record: args.accept_bad_record,
     })
 }
 
@@ -134,6 +137,11 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             Err(error) => {
                 failures += 1;
                 eprintln!("error: {error}");
+                if matches!(error.kind, WheelErrorKind::BadRecord(_)) {
+                    eprintln!(
+                        "hint: --accept-bad-record rewrites it anyway, with the true hashes in RECORD, once you trust its content"
+                    );
+                }
                 results.push(
                     serde_json::json!({ "input": wheel, "status": "error", "error": error.to_string() }),
                 );

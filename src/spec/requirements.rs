@@ -90,6 +90,24 @@ impl ParsedRequirement {
         }
     }
 
+    /// The extras as written (`[dev, test]`), if any.
+    fn extras_as_written(&self) -> Option<String> {
+        if self.requirement.extras.is_empty() {
+            return None;
+        }
+        let (head, _) = self.split_marker();
+        let rest = head[name_end(head)..].trim_start();
+        let written = rest
+            .starts_with('[')
+            .then(|| rest.find(']').map(|end| rest[..=end].to_string()))
+            .flatten();
+        // A folded value may break the extras over lines: render them from the parse then.
+        written.filter(|extras| !extras.contains('\n')).or_else(|| {
+            let extras: Vec<String> = self.requirement.extras.iter().map(ToString::to_string).collect();
+            Some(format!("[{}]", extras.join(",")))
+        })
+    }
+
     fn marker_string(&self) -> Option<String> {
         self.requirement
             .marker
@@ -98,8 +116,28 @@ impl ParsedRequirement {
     }
 }
 
-fn with_marker(head: &str, marker: Option<&str>) -> String {
+/// Where the project name at the start of a requirement's text ends.
+fn name_end(head: &str) -> usize {
+    head.find(|character: char| !(character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-')))
+        .unwrap_or(head.len())
+}
+
+/// `head` (a requirement without its marker) with `extras` after its name.
+fn with_extras(head: &str, extras: Option<&str>) -> String {
+    match extras {
+        Some(extras) => {
+            let end = name_end(head);
+            format!("{}{extras}{}", &head[..end], &head[end..])
+        }
+        None => head.to_string(),
+    }
+}
+
+/// `head` with `marker`; after a URL the `;` needs a space before it (PEP 508), else it
+/// would be read as part of the URL.
+fn with_marker(head: &str, marker: Option<&str>, url: bool) -> String {
     match marker {
+        Some(marker) if url => format!("{head} ; {marker}"),
         Some(marker) => format!("{head}; {marker}"),
         None => head.to_string(),
     }
@@ -174,8 +212,8 @@ pub enum RequirementEdit {
     Add(ParsedRequirement),
     /// Remove by name, or by name and the given specifiers/marker.
     Remove(ParsedRequirement),
-    /// Replace every requirement named `from` by `to`, keeping each one's marker unless `to`
-    /// has its own.
+    /// Replace every requirement named `from` by `to`, keeping each one's extras and marker
+    /// unless `to` has its own.
     Update {
         from: PackageName,
         to: ParsedRequirement,
@@ -364,7 +402,15 @@ fn apply_edit(
             for existing in slots.filter(|existing| existing.name() == from) {
                 found = true;
                 let (_, marker) = existing.split_marker();
-                let text = with_marker(to_head, to_marker.or(marker));
+                // `numpy[dev]>=1.0; extra == "dev"` updated by `numpy>=1.26` keeps `[dev]`, as
+                // it keeps the marker: REQ says which versions, not which extras.
+                let extras = if to.requirement.extras.is_empty() {
+                    existing.extras_as_written()
+                } else {
+                    None
+                };
+                let head = with_extras(to_head, extras.as_deref());
+                let text = with_marker(&head, to_marker.or(marker), to.is_url());
                 if text != existing.text {
                     changes.push(format!("updated requirement `{}` to `{text}`", existing.text));
                     *existing = ParsedRequirement::parse(&text)?;
@@ -543,17 +589,9 @@ fn narrow(
     }
     let (_, marker) = existing.split_marker();
     let mut head = existing.requirement.name.to_string();
-    if !existing.requirement.extras.is_empty() {
-        let extras: Vec<String> = existing
-            .requirement
-            .extras
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        head.push_str(&format!("[{}]", extras.join(",")));
-    }
+    head.push_str(&existing.extras_as_written().unwrap_or_default());
     head.push_str(&specifiers.join(","));
-    Ok(Some(with_marker(&head, marker)))
+    Ok(Some(with_marker(&head, marker, false)))
 }
 
 #[cfg(test)]
@@ -662,6 +700,59 @@ mod tests {
         assert_eq!(
             result,
             ["torch>=2.0; extra == 'gpu'", "opencv-python-headless>=4.8"]
+        );
+    }
+
+    #[test]
+    fn updates_renames_and_narrowing_keep_extras_and_markers() {
+        let existing = [
+            "numpy[dev]>=1.0; extra == \"dev\"",
+            "opencv-python [ffmpeg, gui] (>=4) ; python_version < '3.13'",
+        ];
+        let (result, _) = run(&existing, &[RequirementEdit::update("numpy>=1.26").unwrap()]).unwrap();
+        assert_eq!(result[0], "numpy[dev]>=1.26; extra == \"dev\"");
+        // REQ's own extras and marker win.
+        let (result, _) = run(
+            &existing,
+            &[RequirementEdit::update("numpy[test]>=2; python_version >= '3.10'").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(result[0], "numpy[test]>=2; python_version >= '3.10'");
+        let (result, _) = run(
+            &existing,
+            &[RequirementEdit::update("opencv-python->opencv-python-headless (>=4.8)").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(
+            result[1],
+            "opencv-python-headless[ffmpeg, gui] (>=4.8); python_version < '3.13'"
+        );
+        let (result, _) = run(
+            &existing,
+            &[RequirementEdit::numpy_bounds(Some("1.26"), Some("3")).unwrap()],
+        )
+        .unwrap();
+        assert_eq!(result[0], "numpy[dev]>=1.26,<3; extra == \"dev\"");
+        // Every rewritten text parses back to the same extras.
+        for text in result {
+            let parsed = ParsedRequirement::parse(&text).unwrap();
+            assert!(!parsed.requirement.extras.is_empty(), "{text}");
+        }
+        // A URL requirement takes the extras before its `@`.
+        let (result, _) = run(
+            &["pkg[cli] @ https://example.org/pkg-1.0.tar.gz ; os_name == 'posix'"],
+            &[RequirementEdit::update("pkg @ https://example.org/pkg-2.0.tar.gz").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(
+            result,
+            ["pkg[cli] @ https://example.org/pkg-2.0.tar.gz ; os_name == 'posix'"]
+        );
+        let parsed = ParsedRequirement::parse(&result[0]).unwrap();
+        assert!(parsed.requirement.marker.contents().is_some(), "{parsed:?}");
+        assert!(
+            matches!(&parsed.requirement.version_or_url, Some(VersionOrUrl::Url(url)) if url.to_string() == "https://example.org/pkg-2.0.tar.gz"),
+            "{parsed:?}"
         );
     }
 

@@ -17,7 +17,7 @@ use crate::spec::version::InvalidLabel;
 use crate::spec::wheel_info::WheelInfoError;
 
 pub use reader::{Entry, Limits, WheelReader};
-pub use rewrite::{Destination, Outcome, OutcomeStatus, Rewrite, TagChange, rewrite_wheel};
+pub use rewrite::{Destination, Outcome, OutcomeStatus, RecordMismatch, Rewrite, TagChange, rewrite_wheel};
 pub use verify::{VerifyReport, verify_wheel};
 pub use writer::PlaceOptions;
 
@@ -36,8 +36,12 @@ pub enum WheelErrorKind {
     Symlink(String),
     #[error("the entry `{0}` is encrypted")]
     Encrypted(String),
-    #[error("the archive holds several entries named `{0}`")]
-    DuplicateEntries(String),
+    #[error(
+        "the entry `{entry}` is compressed with {method}, which wheelwright does not read: it reads only stored and deflate entries, the methods wheels are written with; repack the wheel with deflate"
+    )]
+    UnsupportedCompression { entry: String, method: String },
+    #[error("the archive has {} entries named `{name}`; wheels need unique names", count_in_words(*.count))]
+    DuplicateEntries { name: String, count: usize },
     #[error("the archive holds several entries named alike; wheels need unique names")]
     DuplicateNames,
     #[error("no `.dist-info` directory")]
@@ -60,6 +64,12 @@ pub enum WheelErrorKind {
     WheelInfo { member: String, error: WheelInfoError },
     #[error("{member}: {error}")]
     Record { member: String, error: RecordError },
+    #[error(
+        "RECORD does not match the content of {} member(s): {}; nothing was written",
+        .0.len(),
+        rewrite::describe_mismatches(.0)
+    )]
+    BadRecord(Vec<RecordMismatch>),
     #[error("the filename says name `{filename}` but METADATA says `{metadata}`")]
     NameMismatch { filename: String, metadata: String },
     #[error("the filename says version `{filename}` but METADATA says `{metadata}`")]
@@ -76,6 +86,15 @@ pub enum WheelErrorKind {
     Retag(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// "two", "three", or the number.
+fn count_in_words(count: usize) -> String {
+    match count {
+        2 => "two".to_string(),
+        3 => "three".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// A wheel error with the wheel's path.

@@ -87,6 +87,75 @@ pub fn unsafe_entry_reason(name: &str) -> Option<&'static str> {
     None
 }
 
+/// A zip compression method by its usual name, with its number in the zip specification.
+pub fn compression_name(method: zip::CompressionMethod) -> String {
+    #[allow(deprecated)] // the number is what the zip specification and other tools show
+    let code = method.to_u16();
+    let name = match code {
+        0 => "stored",
+        1 => "shrink",
+        2..=5 => "reduce",
+        6 => "implode",
+        8 => "deflate",
+        9 => "deflate64",
+        10 => "PKWARE DCL implode",
+        12 => "bzip2",
+        14 => "LZMA",
+        16 => "IBM z/OS CMPSC",
+        18 => "IBM TERSE",
+        19 => "IBM LZ77",
+        20 | 93 => "zstd",
+        95 => "xz",
+        96 => "JPEG",
+        97 => "WavPack",
+        98 => "PPMd",
+        99 => "AES encryption",
+        _ => return format!("the unknown method {code}"),
+    };
+    format!("{name} (zip method {code})")
+}
+
+/// The first name that occurs more than once among the central directory headers at the
+/// start of `directory`, with how many times it occurs. Parsing stops at the first bytes that
+/// are not a central directory header (the end-of-central-directory record).
+pub fn first_repeated_name(directory: &[u8]) -> Option<(String, usize)> {
+    const SIGNATURE: &[u8; 4] = b"PK\x01\x02";
+    const FIXED: usize = 46;
+    let length_at =
+        |bytes: &[u8], offset: usize| usize::from(u16::from_le_bytes([bytes[offset], bytes[offset + 1]]));
+    let mut names: Vec<&[u8]> = Vec::new();
+    let mut rest = directory;
+    while rest.len() >= FIXED && rest.starts_with(SIGNATURE) {
+        let name_length = length_at(rest, 28);
+        let others = length_at(rest, 30) + length_at(rest, 32);
+        let Some(name) = rest.get(FIXED..FIXED + name_length) else {
+            break;
+        };
+        names.push(name);
+        rest = rest.get(FIXED + name_length + others..).unwrap_or_default();
+    }
+    let mut counts: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+    for name in &names {
+        *counts.entry(name).or_default() += 1;
+    }
+    names
+        .iter()
+        .find(|name| counts[*name] > 1)
+        .map(|name| (String::from_utf8_lossy(name).into_owned(), counts[name]))
+}
+
+/// The first repeated entry name of the zip file at `path`, reading its central directory
+/// from `start`; None when it cannot be read.
+fn repeated_entry(path: &Path, start: u64) -> Option<(String, usize)> {
+    use std::io::{Seek as _, SeekFrom};
+    let mut file = fs_err::File::open(path).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut directory = Vec::new();
+    // Central directories take about 100 bytes an entry; this bounds a hostile one.
+    file.take(1 << 28).read_to_end(&mut directory).ok()?;
+    first_repeated_name(&directory)
+}
+
 /// `(name, version)` from a `name-version.dist-info` or `name-version.data` directory name.
 fn split_directory(directory: &str, suffix: &str) -> Option<(String, Version)> {
     let stem = directory.strip_suffix(suffix)?;
@@ -130,6 +199,16 @@ impl WheelReader {
     }
 
     fn check_entries(&mut self) -> Result<(), WheelErrorKind> {
+        // The zip library keeps one entry per name and only says that some name repeats: read
+        // the central directory ourselves to say which.
+        if self.archive.has_duplicate_names() {
+            return Err(
+                match repeated_entry(&self.path, self.archive.central_directory_start()) {
+                    Some((name, count)) => WheelErrorKind::DuplicateEntries { name, count },
+                    None => WheelErrorKind::DuplicateNames,
+                },
+            );
+        }
         let mut seen = BTreeSet::new();
         let mut total: u64 = 0;
         for index in 0..self.archive.len() {
@@ -151,6 +230,20 @@ impl WheelReader {
             if file.encrypted() {
                 return Err(WheelErrorKind::Encrypted(name));
             }
+            // Checked here, from the central directory, so that no reader later reports an
+            // entry it cannot inflate as a damaged archive.
+            let method = file.compression();
+            if !file.is_dir()
+                && !matches!(
+                    method,
+                    zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+                )
+            {
+                return Err(WheelErrorKind::UnsupportedCompression {
+                    entry: name,
+                    method: compression_name(method),
+                });
+            }
             total = total.saturating_add(file.size());
             let entry = Entry {
                 index,
@@ -159,12 +252,12 @@ impl WheelReader {
                 name,
             };
             if !seen.insert(entry.name.clone()) {
-                return Err(WheelErrorKind::DuplicateEntries(entry.name));
+                return Err(WheelErrorKind::DuplicateEntries {
+                    name: entry.name,
+                    count: 2,
+                });
             }
             self.entries.push(entry);
-        }
-        if self.archive.has_duplicate_names() {
-            return Err(WheelErrorKind::DuplicateNames);
         }
         if total > self.limits.total {
             return Err(WheelErrorKind::TotalTooLarge {
@@ -334,6 +427,174 @@ mod tests {
         ] {
             assert_eq!(unsafe_entry_reason(name), None, "{name}");
         }
+    }
+
+    /// A zip made by the zip library, with `names` stored in this order (repeats made by
+    /// patching the bytes, as the library refuses to write them).
+    fn zip_with(names: &[&str], method: zip::CompressionMethod) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(method);
+        for name in names {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(b"content").unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// Replaces every `from` by `to`, of the same length.
+    fn replace_bytes(bytes: &mut [u8], from: &str, to: &str) {
+        assert_eq!(from.len(), to.len());
+        let mut at = 0;
+        while let Some(found) = bytes[at..]
+            .windows(from.len())
+            .position(|window| window == from.as_bytes())
+        {
+            bytes[at + found..at + found + to.len()].copy_from_slice(to.as_bytes());
+            at += found + to.len();
+        }
+    }
+
+    fn central_directory(bytes: &[u8]) -> &[u8] {
+        let start = bytes
+            .windows(4)
+            .position(|window| window == b"PK\x01\x02")
+            .unwrap();
+        &bytes[start..]
+    }
+
+    #[test]
+    fn finds_the_repeated_name_in_a_central_directory() {
+        let mut bytes = zip_with(
+            &["pkg/__init__.py", "pkg/a.py", "pkg/b.py", "pkg/c.py"],
+            zip::CompressionMethod::Stored,
+        );
+        assert_eq!(first_repeated_name(central_directory(&bytes)), None);
+        replace_bytes(&mut bytes, "pkg/b.py", "pkg/a.py");
+        replace_bytes(&mut bytes, "pkg/c.py", "pkg/a.py");
+        assert_eq!(
+            first_repeated_name(central_directory(&bytes)),
+            Some(("pkg/a.py".to_string(), 3))
+        );
+        // Truncated or foreign bytes end the scan, never a panic.
+        let directory = central_directory(&bytes);
+        for length in 0..directory.len() {
+            let _ = first_repeated_name(&directory[..length]);
+        }
+        assert_eq!(first_repeated_name(b"PK\x01\x02short"), None);
+    }
+
+    #[test]
+    fn names_compression_methods() {
+        assert_eq!(
+            compression_name(zip::CompressionMethod::BZIP2),
+            "bzip2 (zip method 12)"
+        );
+        assert_eq!(
+            compression_name(zip::CompressionMethod::LZMA),
+            "LZMA (zip method 14)"
+        );
+        assert_eq!(
+            compression_name(zip::CompressionMethod::ZSTD),
+            "zstd (zip method 93)"
+        );
+        assert_eq!(
+            compression_name(zip::CompressionMethod::DEFLATE64),
+            "deflate64 (zip method 9)"
+        );
+        #[allow(deprecated)]
+        let unknown = zip::CompressionMethod::from_u16(77);
+        assert_eq!(compression_name(unknown), "the unknown method 77");
+    }
+
+    /// Writes `demo-1.0-py3-none-any.whl` into `directory` with `files` (stored) besides its
+    /// `.dist-info`, and returns its path.
+    fn stored_wheel(directory: &Path, files: &[&str]) -> PathBuf {
+        let mut names: Vec<String> = files.iter().map(|name| name.to_string()).collect();
+        names.push("demo-1.0.dist-info/METADATA".to_string());
+        names.push("demo-1.0.dist-info/WHEEL".to_string());
+        names.push("demo-1.0.dist-info/RECORD".to_string());
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for name in &names {
+            let content: &[u8] = match name.rsplit('/').next().unwrap() {
+                "METADATA" => b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
+                "WHEEL" => b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+                "RECORD" => b"demo-1.0.dist-info/RECORD,,\n",
+                _ => b"x = 1\n",
+            };
+            writer.start_file(name.as_str(), options).unwrap();
+            std::io::Write::write_all(&mut writer, content).unwrap();
+        }
+        let path = directory.join("demo-1.0-py3-none-any.whl");
+        fs_err::write(&path, writer.finish().unwrap().into_inner()).unwrap();
+        path
+    }
+
+    /// Sets the compression method of the entry called `name`, in its local header and its
+    /// central directory header.
+    fn set_method(path: &Path, name: &str, method: u16) {
+        let mut bytes = fs_err::read(path).unwrap();
+        let mut at = 0;
+        while let Some(found) = bytes[at..]
+            .windows(name.len())
+            .position(|window| window == name.as_bytes())
+        {
+            let position = at + found;
+            // The name follows the fixed part: 30 bytes in a local header, 46 in a central one,
+            // with the method at offset 8 and 10 respectively.
+            let offset = if position >= 46 && bytes[position - 46..].starts_with(b"PK\x01\x02") {
+                position - 46 + 10
+            } else {
+                assert!(bytes[position - 30..].starts_with(b"PK\x03\x04"));
+                position - 30 + 8
+            };
+            bytes[offset..offset + 2].copy_from_slice(&method.to_le_bytes());
+            at = position + name.len();
+        }
+        fs_err::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn an_entry_compressed_with_an_unread_method_is_named_never_called_damage() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = stored_wheel(directory.path(), &["demo/__init__.py", "demo/fast.py"]);
+        assert!(WheelReader::open(&path, Limits::default()).is_ok());
+        for (method, name) in [(12, "bzip2"), (14, "LZMA"), (93, "zstd"), (9, "deflate64")] {
+            set_method(&path, "demo/fast.py", method);
+            let error = WheelReader::open(&path, Limits::default())
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                error.contains(&format!(
+                    "the entry `demo/fast.py` is compressed with {name} (zip method {method}), which wheelwright does not read"
+                )),
+                "{error}"
+            );
+            assert!(
+                !error.contains("damaged") && !error.contains("corrupt"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_entry_is_named() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = stored_wheel(directory.path(), &["demo/__init__.py", "demo/b_init__.py"]);
+        let mut bytes = fs_err::read(&path).unwrap();
+        replace_bytes(&mut bytes, "demo/b_init__.py", "demo/__init__.py");
+        fs_err::write(&path, bytes).unwrap();
+        let error = WheelReader::open(&path, Limits::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.ends_with("the archive has two entries named `demo/__init__.py`; wheels need unique names"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The wheelhouse tree: reading it once ([`tree`]), the view a node has of it ([`view`]),
-//! and placing wheels into it safely ([`place`]); and its consumers' side: what a node is
+//! and placing wheels into it safely ([`place`], which heeds the [`build_record`] beside
+//! each wheel); and its consumers' side: what a node is
 //! offered ([`avail`]), its installer configuration ([`pipconf`]) and a static simple index
 //! per view ([`index`], pages rendered by [`simple`]).
 
 pub mod avail;
+pub mod build_record;
 pub mod index;
 pub mod pipconf;
 pub mod place;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+use super::build_record::{RecordCheck, check_build_record};
 use super::tree::{TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel};
 use crate::classify::{Classification, Filesystem, classify};
 use crate::inspect::check_wheel;
@@ -276,6 +277,11 @@ fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -
             None => file_sha256(source).map_err(|error| format!("cannot read the wheel: {error}"))?,
         };
         checked.sha256 = Some(sha256.clone());
+        // Before any inflating: the wheel's own build record may already refuse it.
+        match check_build_record(source, &sha256).map_err(|error| error.to_string())? {
+            RecordCheck::OtherFile { warning, .. } => checked.warnings.push(warning),
+            RecordCheck::Absent | RecordCheck::Passed { .. } => {}
+        }
         let known = cache.is_some_and(|cache| cache.contains(&sha256, options.limits.total));
         checked.verified_before = known;
         let (report, elves) = check_wheel(source, options.limits, true, inner_jobs, !known)
@@ -299,15 +305,21 @@ fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -
                 }
             ));
         }
-        if !elves.problems.is_empty() {
-            checked.warnings.extend(
-                elves
-                    .problems
-                    .iter()
-                    .map(|problem| format!("unreadable ELF: {problem}")),
-            );
-        }
         let classification = classify(layout, &elves, &Filesystem);
+        if !classification.unreadable.is_empty() {
+            return Err(format!(
+                "its tags say it has compiled code, but none of its compiled members can be read: {}",
+                classification.unreadable.join("; ")
+            ));
+        }
+        // Some members unreadable beside readable ones: the readable code decides, the rest
+        // is said.
+        checked.warnings.extend(
+            elves
+                .problems
+                .iter()
+                .map(|problem| format!("unreadable ELF: {problem}")),
+        );
         choose_target(layout, options, &classification)
     })();
     checked

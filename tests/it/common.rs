@@ -257,3 +257,26 @@ pub fn patch_bytes(path: &Path, from: &str, to: &str) {
 pub fn file_digest(path: &Path) -> Vec<u8> {
     sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()
 }
+
+/// Rewrites the zip `wheel` with Python's zipfile, compressing `member` with `method`
+/// (`ZIP_BZIP2`, `ZIP_LZMA`) and the other entries as they were: what another zip tool makes.
+pub fn recompress_member(wheel: &Path, member: &str, method: &str) {
+    let python = python(12).or_else(|| python(11)).expect("a CPython 3.11 or 3.12");
+    let script = r#"
+import sys, zipfile
+path, member, method = sys.argv[1], sys.argv[2], getattr(zipfile, sys.argv[3])
+with zipfile.ZipFile(path) as source:
+    entries = [(info, source.read(info)) for info in source.infolist()]
+with zipfile.ZipFile(path, "w") as target:
+    for info, data in entries:
+        info.compress_type = method if info.filename == member else info.compress_type
+        target.writestr(info, data)
+"#;
+    let (code, stdout, stderr) = run(Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(wheel)
+        .arg(member)
+        .arg(method));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}

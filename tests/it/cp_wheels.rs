@@ -806,3 +806,158 @@ fn bytes_that_verified_before_are_not_hashed_again() {
     assert_eq!(code, 1);
     assert!(reason(&report, 0).contains("fails verification"), "{report}");
 }
+
+#[test]
+fn a_platform_wheel_whose_extensions_are_all_invalid_is_refused_not_placed_as_pure() {
+    let site = Site::new();
+    let good = site.pure("goodpkg", "1.0");
+    let member = "junkpkg/_ext.cpython-312-x86_64-linux-gnu.so";
+    let junk = binary_wheel_version(
+        &site.stage(),
+        "junkpkg",
+        &format!("1.0{LABEL}"),
+        vec![(member.to_string(), b"garbage, not an object file\n".repeat(10))],
+    );
+    let (code, report) = site.run_json(&[
+        "--wheel",
+        junk.to_str().unwrap(),
+        "--wheel",
+        good.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(actions(&report), ["refuse", "held"], "{report:#}");
+    assert!(
+        reason(&report, 0).contains(&format!(
+            "`{member}` is not a valid ELF file: it does not start with the ELF magic number"
+        )),
+        "{report:#}"
+    );
+    assert!(site.files().is_empty(), "{:?}", site.files());
+    // A stray unreadable library beside real code only warns: the real code decides.
+    let stray = "mixedpkg/_stray.cpython-312-x86_64-linux-gnu.so";
+    let mixed = binary_wheel_version(
+        &site.stage(),
+        "mixedpkg",
+        &format!("1.0{LABEL}"),
+        vec![
+            (
+                "mixedpkg/_ext.cpython-312-x86_64-linux-gnu.so".to_string(),
+                fixture("plain.so"),
+            ),
+            (stray.to_string(), b"garbage\n".repeat(10)),
+        ],
+    );
+    let (code, report) = site.run_json(&["--wheel", mixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(actions(&report), ["place"]);
+    assert!(
+        report["wheels"][0]["warnings"]
+            .to_string()
+            .contains(&format!("unreadable ELF: {stray}: not an ELF file")),
+        "{report:#}"
+    );
+}
+
+/// Writes the build record wheelbuild leaves beside `wheel` (`<wheel>.json`), with `sha256`
+/// (the wheel's own when None) and `test`.
+fn build_record(wheel: &Path, sha256: Option<&str>, test: Value) -> PathBuf {
+    use sha2::Digest as _;
+    let own: String = sha2::Sha256::digest(std::fs::read(wheel).unwrap())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let record = serde_json::json!({
+        "wheel": name_of(wheel),
+        "sha256": sha256.map_or(own, str::to_string),
+        "build": { "python": "3.12", "arch": "generic" },
+        "changes": [],
+        "destination": "generic",
+        "test": test,
+    });
+    let path = PathBuf::from(format!("{}.json", wheel.display()));
+    std::fs::write(&path, serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_wheel_whose_build_record_says_its_test_failed_is_refused() {
+    let site = Site::new();
+    let good = site.pure("goodpkg", "1.0");
+    let bad = site.pure("badpkg", "1.0");
+    build_record(
+        &bad,
+        None,
+        serde_json::json!({ "status": "failed", "error": "ImportError: libfoo.so.1: cannot open shared object file" }),
+    );
+    let (code, report) = site.run_json(&[]);
+    assert_eq!(code, 1, "{report:#}");
+    // Sorted by name: badpkg first.
+    assert_eq!(actions(&report), ["refuse", "held"], "{report:#}");
+    // The record's path as cp-wheels found the wheel (in the current directory).
+    assert_eq!(
+        reason(&report, 0),
+        format!(
+            "its build record `./{}.json` says the smoke test failed: ImportError: libfoo.so.1: cannot open shared object file",
+            name_of(&bad)
+        )
+    );
+    assert!(site.files().is_empty(), "{:?}", site.files());
+    // --keep-going places the rest.
+    let (code, report) = site.run_json(&["--keep-going"]);
+    assert_eq!(code, 1);
+    assert_eq!(actions(&report), ["refuse", "place"], "{report:#}");
+    assert_eq!(site.files(), [format!("generic/{}", name_of(&good))]);
+
+    // Never tested.
+    let untested = site.pure("untestedpkg", "1.0");
+    build_record(&untested, None, serde_json::json!({ "status": "not run" }));
+    let (code, stdout, stderr) = site.run(&["--wheel", untested.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("says it was never smoke-tested"), "{stdout}");
+
+    // Passed: placed.
+    let tested = site.pure("testedpkg", "1.0");
+    build_record(&tested, None, serde_json::json!({ "status": "passed" }));
+    let (code, report) = site.run_json(&["--wheel", tested.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(actions(&report), ["place"]);
+    assert_eq!(report["wheels"][0]["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn a_build_record_of_other_bytes_warns_and_a_damaged_one_refuses() {
+    let site = Site::new();
+    // The record of an earlier build of the same name: ignored, with a warning.
+    let rebuilt = site.pure("rebuiltpkg", "1.0");
+    let other = "ab".repeat(32);
+    build_record(
+        &rebuilt,
+        Some(&other),
+        serde_json::json!({ "status": "failed", "error": "old" }),
+    );
+    let (code, report) = site.run_json(&["--wheel", rebuilt.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(actions(&report), ["place"]);
+    let warnings = report["wheels"][0]["warnings"].to_string();
+    assert!(
+        warnings.contains("is for other bytes") && warnings.contains(&other),
+        "{warnings}"
+    );
+
+    // A record that does not parse is suspicious: refused, with the path and the error.
+    let damaged = site.pure("damagedpkg", "1.0");
+    let record = PathBuf::from(format!("{}.json", damaged.display()));
+    std::fs::write(&record, b"{\"sha256\": \"12").unwrap();
+    let (code, report) = site.run_json(&["--wheel", damaged.to_str().unwrap()]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(actions(&report), ["refuse"]);
+    let why = reason(&report, 0);
+    assert!(
+        why.starts_with(&format!(
+            "its build record `{}` does not parse: EOF while parsing",
+            record.display()
+        )),
+        "{why}"
+    );
+    assert!(site.files().is_empty(), "{:?}", site.files());
+}

@@ -848,3 +848,46 @@ fn several_wheels_one_report_each_and_an_unreadable_one_fails() {
     assert_eq!(reports[0]["destination"], "generic", "{reports:#}");
     assert!(reports[1]["error"].is_string(), "{reports:#}");
 }
+
+#[test]
+fn a_platform_wheel_whose_extensions_are_all_invalid_is_not_pure() {
+    let directory = tempfile::tempdir().unwrap();
+    let layout = test_layout(directory.path(), Libraries::OnlyInNew);
+    let garbage = extension("junkpkg", "_garbage");
+    let truncated = extension("junkpkg", "_truncated");
+    let wheel = binary_wheel(
+        directory.path(),
+        "junkpkg",
+        vec![
+            (
+                garbage.clone(),
+                b"\x00\x01garbage bytes, not an object file".repeat(8),
+            ),
+            (truncated.clone(), fixture("truncated.so")),
+        ],
+    );
+    let (code, report) = inspect_one(Some(&layout), &[], &wheel);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["pure"], false, "{report:#}");
+    assert!(report["destination"].is_null(), "{report:#}");
+    let notes = strings(&report["notes"]).join("\n");
+    assert!(
+        notes.contains(&format!(
+            "`{garbage}` is not a valid ELF file: it does not start with the ELF magic number"
+        )),
+        "{report:#}"
+    );
+    assert!(
+        notes.contains(&format!(
+            "`{truncated}` is not a valid ELF file: damaged or truncated"
+        )),
+        "{report:#}"
+    );
+    for layer in ["new", "old"] {
+        assert!(!works(&report, layer), "{layer}: {report:#}");
+    }
+    let (code, stdout, _) = inspect_raw(Some(&layout), &[], &[&wheel]);
+    assert_eq!(code, 1);
+    assert!(!stdout.contains("none (pure)"), "{stdout}");
+    assert!(stdout.contains("destination    none"), "{stdout}");
+}

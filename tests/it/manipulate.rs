@@ -509,3 +509,155 @@ fn usage_errors_are_clear() {
         "{stderr}"
     );
 }
+
+#[test]
+fn updating_a_requirement_keeps_its_extras_and_marker() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut spec = WheelSpec::new("demo", "1.0");
+    spec.metadata = spec.metadata.replace(
+        "Requires-Dist: six>=1.0\n",
+        "Requires-Dist: six>=1.0\nRequires-Dist: numpy[dev]>=1.0; extra == \"dev\"\nRequires-Dist: opencv-python[gui]>=4\nProvides-Extra: dev\n",
+    );
+    let input = spec.write(directory.path());
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args([
+            "manipulate",
+            "--update-req",
+            "numpy>=1.26",
+            "--update-req",
+            "opencv-python->opencv-python-headless>=4.8",
+            "--set-lt-numpy",
+            "3",
+            "-o",
+            "out",
+        ])
+        .arg(&input));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let output = directory.path().join("out/demo-1.0-py3-none-any.whl");
+    verify_ok(&output);
+    let metadata = read_member(&output, "demo-1.0.dist-info/METADATA");
+    assert!(
+        metadata.contains("Requires-Dist: numpy[dev]>=1.26,<3; extra == \"dev\"\n"),
+        "{metadata}"
+    );
+    assert!(
+        metadata.contains("Requires-Dist: opencv-python-headless[gui]>=4.8\n"),
+        "{metadata}"
+    );
+    assert!(
+        stdout.contains(
+            "updated requirement `numpy[dev]>=1.0; extra == \"dev\"` to `numpy[dev]>=1.26; extra == \"dev\"`"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_repeated_entry_is_named() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut spec = WheelSpec::new("twice", "1.0");
+    spec.files.push(("twice/a.py".into(), b"a".to_vec()));
+    spec.files.push(("twice/b.py".into(), b"b".to_vec()));
+    let path = spec.write(directory.path());
+    patch_bytes(&path, "twice/b.py", "twice/a.py");
+    let stderr = refused(directory.path(), "twice-1.0-py3-none-any.whl", &[]);
+    assert!(
+        stderr.contains("the archive has two entries named `twice/a.py`"),
+        "{stderr}"
+    );
+    // verify and inspect say the same.
+    let (code, stdout, stderr) = run(wheelwright().arg("verify").arg(&path));
+    assert_eq!(code, 1);
+    assert!(
+        format!("{stdout}{stderr}").contains("two entries named `twice/a.py`"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn a_member_compressed_with_bzip2_or_lzma_is_named_not_called_damage() {
+    let directory = tempfile::tempdir().unwrap();
+    for (name, method, said) in [
+        ("bzipped", "ZIP_BZIP2", "bzip2 (zip method 12)"),
+        ("lzmaed", "ZIP_LZMA", "LZMA (zip method 14)"),
+    ] {
+        let path = WheelSpec::new(name, "1.0").write(directory.path());
+        let member = format!("{name}/__init__.py");
+        crate::common::recompress_member(&path, &member, method);
+        let wheel_name = format!("{name}-1.0-py3-none-any.whl");
+        let stderr = refused(directory.path(), &wheel_name, &[]);
+        assert!(
+            stderr.contains(&format!(
+                "the entry `{member}` is compressed with {said}, which wheelwright does not read"
+            )),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("damaged") && !stderr.contains("corrupt"),
+            "{stderr}"
+        );
+        for command in ["verify", "inspect"] {
+            let (code, stdout, stderr) = run(wheelwright().arg(command).arg(&path));
+            assert_eq!(code, 1, "{command}: {stdout}{stderr}");
+            let all = format!("{stdout}{stderr}");
+            assert!(
+                all.contains(&format!("`{member}` is compressed with {said}")),
+                "{command}: {all}"
+            );
+            assert!(!all.contains("damaged"), "{command}: {all}");
+        }
+    }
+}
+
+#[test]
+fn a_record_that_does_not_match_is_refused_unless_accepted() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut spec = WheelSpec::new("tampered", "1.0");
+    spec.wrong_hash_for = vec!["tampered/__init__.py".into()];
+    let input = spec.write(directory.path());
+    let stderr = refused(directory.path(), "tampered-1.0-py3-none-any.whl", &[]);
+    // The member, what RECORD says (the hash of "other bytes") and what it really is.
+    assert!(
+        stderr.contains(
+            "RECORD does not match the content of 1 member(s): `tampered/__init__.py` has sha256=",
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("but RECORD says sha256=o-rV7trV34IxjFFoXbwcFHo20f-FhPyC3msI0L9jp5U (20 bytes)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: --accept-bad-record"), "{stderr}");
+    // In place too: the input stays as it was.
+    let before = file_digest(&input);
+    let (code, _, stderr) = run(wheelwright().args(["manipulate", "--inplace", "-i"]).arg(&input));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(file_digest(&input), before);
+    // No new wheel, no temporary file beside it (`out` is the earlier run's, empty).
+    assert_eq!(
+        listing(directory.path()),
+        ["out", "tampered-1.0-py3-none-any.whl"]
+    );
+    assert!(listing(&directory.path().join("out")).is_empty());
+
+    // Accepted: written, RECORD true, and the change said.
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["manipulate", "-i", "--accept-bad-record", "--json", "-o", "out"])
+        .arg(&input));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report[0]["status"], "written");
+    let changes = report[0]["changes"].to_string();
+    assert!(
+        changes.contains("--accept-bad-record") && changes.contains("`tampered/__init__.py`"),
+        "{changes}"
+    );
+    assert!(stderr.contains("RECORD did not match the content"), "{stderr}");
+    verify_ok(
+        &directory
+            .path()
+            .join("out/tampered-1.0+computecanada-py3-none-any.whl"),
+    );
+}

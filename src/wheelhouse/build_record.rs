@@ -1,0 +1,323 @@
+//! The build record wheelbuild writes beside each wheel (`<wheel file name>.json`), as
+//! cp-wheels reads it: which file it describes (`sha256`) and how that file's smoke test went
+//! (`test.status`: `passed`, `failed` or `not run`, with `test.error`). A wheel whose own record
+//! says its test did not pass is not staged; wheels without a record (built by other tools)
+//! are judged as before.
+
+use std::path::{Path, PathBuf};
+
+/// The largest record read: wheelbuild's are a few kilobytes.
+const MAX_RECORD_SIZE: u64 = 16 << 20;
+
+/// How the smoke test of the described wheel went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    NotRun,
+}
+
+/// `test`: its status, and the error of a failed test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOutcome {
+    pub status: TestStatus,
+    pub error: Option<String>,
+}
+
+/// The keys cp-wheels reads; the others (build, changes, destination...) are wheelbuild's
+/// business.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRecord {
+    /// The sha256 (hex) of the wheel file it describes.
+    pub sha256: Option<String>,
+    /// None in records written before wheelbuild recorded its test.
+    pub test: Option<TestOutcome>,
+}
+
+/// A JSON value's type, for messages.
+fn type_of(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+impl BuildRecord {
+    /// Parses a record; the error quotes the key and what it holds.
+    pub fn parse(text: &[u8]) -> Result<Self, String> {
+        use serde_json::Value;
+        let value: Value = serde_json::from_slice(text).map_err(|error| error.to_string())?;
+        let Value::Object(record) = &value else {
+            return Err(format!("it holds {}, not an object", type_of(&value)));
+        };
+        let sha256 = match record.get("sha256") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(sha256)) => Some(sha256.clone()),
+            Some(other) => return Err(format!("`sha256` is {other}, not a string")),
+        };
+        let test = match record.get("test") {
+            None => None,
+            Some(Value::Object(test)) => {
+                let status = match test.get("status") {
+                    Some(Value::String(status)) => match status.as_str() {
+                        "passed" => TestStatus::Passed,
+                        "failed" => TestStatus::Failed,
+                        "not run" => TestStatus::NotRun,
+                        _ => {
+                            return Err(format!(
+                                "`test.status` is `{status}`; expected `passed`, `failed` or `not run`"
+                            ));
+                        }
+                    },
+                    Some(other) => return Err(format!("`test.status` is {other}, not a string")),
+                    None => return Err("`test` has no `status`".to_string()),
+                };
+                let error = match test.get("error") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(error)) => Some(error.clone()),
+                    Some(other) => return Err(format!("`test.error` is {other}, not a string")),
+                };
+                Some(TestOutcome { status, error })
+            }
+            Some(other) => {
+                return Err(format!(
+                    "`test` is {other} ({}), not an object with `status`",
+                    type_of(other)
+                ));
+            }
+        };
+        Ok(BuildRecord { sha256, test })
+    }
+}
+
+/// What a record says about the wheel beside it, when it does describe that wheel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordCheck {
+    /// No record beside the wheel.
+    Absent,
+    /// The record describes these bytes and does not object: the test passed, or (a record
+    /// from before wheelbuild wrote `test`) it says nothing of a test.
+    Passed { path: PathBuf },
+    /// The record describes other bytes (the wheel was rebuilt or changed since): it says
+    /// nothing about this one.
+    OtherFile { path: PathBuf, warning: String },
+}
+
+/// Why a wheel's own build record refuses it.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildRecordError {
+    #[error("its build record `{}` cannot be read: {error}", path.display())]
+    Unreadable { path: PathBuf, error: std::io::Error },
+    #[error("its build record `{}` does not parse: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error("its build record `{}` says the smoke test failed: {}", path.display(), error.as_deref().unwrap_or("no error was recorded"))]
+    TestFailed { path: PathBuf, error: Option<String> },
+    #[error("its build record `{}` says it was never smoke-tested", path.display())]
+    NeverTested { path: PathBuf },
+}
+
+/// Where the record of `wheel` is: `<wheel path>.json`.
+pub fn record_path(wheel: &Path) -> PathBuf {
+    let mut name = wheel.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// Judges the record text `text`, found at `path`, for a wheel whose whole-file sha256 is
+/// `wheel_sha256` (hex).
+pub fn judge(path: &Path, text: &[u8], wheel_sha256: &str) -> Result<RecordCheck, BuildRecordError> {
+    let record = BuildRecord::parse(text).map_err(|reason| BuildRecordError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    let path = path.to_path_buf();
+    match record.sha256.as_deref() {
+        Some(recorded) if recorded.eq_ignore_ascii_case(wheel_sha256) => {}
+        Some(recorded) => {
+            return Ok(RecordCheck::OtherFile {
+                warning: format!(
+                    "the build record `{}` is for other bytes (sha256 {recorded}, the wheel's is {wheel_sha256}): ignored",
+                    path.display()
+                ),
+                path,
+            });
+        }
+        None => {
+            return Ok(RecordCheck::OtherFile {
+                warning: format!(
+                    "the build record `{}` gives no sha256, so it cannot say which wheel it describes: ignored",
+                    path.display()
+                ),
+                path,
+            });
+        }
+    }
+    match record.test {
+        None
+        | Some(TestOutcome {
+            status: TestStatus::Passed,
+            ..
+        }) => Ok(RecordCheck::Passed { path }),
+        Some(TestOutcome {
+            status: TestStatus::Failed,
+            error,
+        }) => Err(BuildRecordError::TestFailed { path, error }),
+        Some(TestOutcome {
+            status: TestStatus::NotRun,
+            ..
+        }) => Err(BuildRecordError::NeverTested { path }),
+    }
+}
+
+/// Reads and judges the record beside `wheel`, if there is one.
+pub fn check_build_record(wheel: &Path, wheel_sha256: &str) -> Result<RecordCheck, BuildRecordError> {
+    use std::io::Read as _;
+    let path = record_path(wheel);
+    let unreadable = |error| BuildRecordError::Unreadable {
+        path: path.clone(),
+        error,
+    };
+    let file = match fs_err::File::open(&path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(RecordCheck::Absent),
+        Err(error) => return Err(unreadable(error)),
+    };
+    let mut text = Vec::new();
+    file.take(MAX_RECORD_SIZE + 1)
+        .read_to_end(&mut text)
+        .map_err(unreadable)?;
+    if text.len() as u64 > MAX_RECORD_SIZE {
+        return Err(BuildRecordError::Invalid {
+            path,
+            reason: format!("it is larger than {MAX_RECORD_SIZE} bytes"),
+        });
+    }
+    judge(&path, &text, wheel_sha256)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn judged(text: &str) -> Result<RecordCheck, BuildRecordError> {
+        judge(Path::new("stage/a.whl.json"), text.as_bytes(), SHA)
+    }
+
+    #[test]
+    fn a_record_of_these_bytes_decides_by_its_test() {
+        let record =
+            |test: &str| format!(r#"{{"wheel": "a.whl", "sha256": "{SHA}", "test": {test}, "build": {{}}}}"#);
+        assert!(matches!(
+            judged(&record(r#"{"status": "passed"}"#)),
+            Ok(RecordCheck::Passed { .. })
+        ));
+        assert_eq!(
+            judged(&record(
+                r#"{"status": "failed", "error": "ImportError: libfoo.so.1"}"#
+            ))
+            .unwrap_err()
+            .to_string(),
+            "its build record `stage/a.whl.json` says the smoke test failed: ImportError: libfoo.so.1"
+        );
+        assert_eq!(
+            judged(&record(r#"{"status": "failed"}"#))
+                .unwrap_err()
+                .to_string(),
+            "its build record `stage/a.whl.json` says the smoke test failed: no error was recorded"
+        );
+        assert_eq!(
+            judged(&record(r#"{"status": "not run", "error": null}"#))
+                .unwrap_err()
+                .to_string(),
+            "its build record `stage/a.whl.json` says it was never smoke-tested"
+        );
+        // The sha256 in upper case is the same hash.
+        let upper = format!(
+            r#"{{"sha256": "{}", "test": {{"status": "failed"}}}}"#,
+            SHA.to_uppercase()
+        );
+        assert!(matches!(judged(&upper), Err(BuildRecordError::TestFailed { .. })));
+        // A record from before `test` existed says nothing against the wheel.
+        assert!(matches!(
+            judged(&format!(r#"{{"sha256": "{SHA}"}}"#)),
+            Ok(RecordCheck::Passed { .. })
+        ));
+    }
+
+    #[test]
+    fn a_record_of_other_bytes_is_ignored_with_a_warning() {
+        let other = "f".repeat(64);
+        let check = judged(&format!(
+            r#"{{"sha256": "{other}", "test": {{"status": "failed"}}}}"#
+        ))
+        .unwrap();
+        let RecordCheck::OtherFile { warning, .. } = check else {
+            panic!("{check:?}");
+        };
+        assert!(
+            warning.contains(&format!("sha256 {other}, the wheel's is {SHA}")),
+            "{warning}"
+        );
+        let check = judged(r#"{"sha256": null, "test": {"status": "failed"}}"#).unwrap();
+        assert!(matches!(check, RecordCheck::OtherFile { .. }), "{check:?}");
+    }
+
+    #[test]
+    fn a_damaged_record_refuses_with_the_parse_error() {
+        for (text, expected) in [
+            ("{\"sha256\": ", "EOF while parsing a value at line 1 column 11"),
+            ("[\"abc\"]", "it holds an array, not an object"),
+            (
+                &format!(r#"{{"sha256": "{SHA}", "test": {{"status": "skipped"}}}}"#),
+                "`test.status` is `skipped`; expected `passed`, `failed` or `not run`",
+            ),
+            (r#"{"sha256": 12}"#, "`sha256` is 12, not a string"),
+            (
+                &format!(r#"{{"sha256": "{SHA}", "test": "passed"}}"#),
+                "`test` is \"passed\" (a string), not an object with `status`",
+            ),
+            (
+                &format!(r#"{{"sha256": "{SHA}", "test": {{}}}}"#),
+                "`test` has no `status`",
+            ),
+        ] {
+            let error = judged(text).unwrap_err();
+            assert!(
+                matches!(error, BuildRecordError::Invalid { .. }),
+                "{text}: {error}"
+            );
+            let message = error.to_string();
+            assert!(
+                message.starts_with("its build record `stage/a.whl.json` does not parse: ")
+                    && message.contains(expected),
+                "{text}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_record_is_read_from_beside_the_wheel() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheel = directory.path().join("a-1.0+computecanada-py3-none-any.whl");
+        assert_eq!(
+            record_path(&wheel),
+            directory.path().join("a-1.0+computecanada-py3-none-any.whl.json")
+        );
+        assert_eq!(check_build_record(&wheel, SHA).unwrap(), RecordCheck::Absent);
+        fs_err::write(
+            record_path(&wheel),
+            format!(r#"{{"sha256": "{SHA}", "test": {{"status": "not run"}}}}"#),
+        )
+        .unwrap();
+        assert!(matches!(
+            check_build_record(&wheel, SHA),
+            Err(BuildRecordError::NeverTested { .. })
+        ));
+    }
+}
