@@ -2,6 +2,7 @@
 
 #![allow(clippy::disallowed_methods)] // tests use std::fs freely
 
+mod backends;
 mod common;
 mod consumer;
 mod cp_wheels;
