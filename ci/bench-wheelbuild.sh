@@ -10,7 +10,9 @@
 #   (default)      biopython 1.85 (import Bio) for CPython 3.11, 3.12, 3.13
 #   --runs N       rounds of the contenders (interleaved), the best wall time of each kept [1]
 #   --quick        only the three main contenders (baseline, ours cold, ours warm)
-#   --as-is        run ours with CFLAGS/CXXFLAGS unset (see "Compiler flags" below)
+#   --as-is        run ours with CFLAGS/CXXFLAGS unset: wheelbuild's own flags (the default)
+#   --matched      run ours with CFLAGS/CXXFLAGS set to the interpreter's sysconfig CFLAGS
+#                  (-g included), as the baseline's setuptools compiles
 #   --no-build     use target/release/{wheelbuild,wheelwright} as they are
 #                  (default: `cargo build --release` first)
 #   --package, --version, --import, --python   another package, version, import name, Pythons
@@ -40,7 +42,9 @@
 #       --no-cache --find-links OUT WHEEL` (dependencies from PyPI), `python -c "import NAME"`
 #       and `pip check`. (build_wheel.sh installs the wheel into its build environment instead,
 #       and runs no `pip check`.)
-#   ours, cold    wheelbuild -vv --package PKG --version V --python ... --test-deps-from-pypi --json
+#   ours, cold    wheelbuild -vv --package PKG --version V --python ... --json (default --jobs:
+#                 the cores; every Python of a compiled package at once, each compiler given
+#                 its share)
 #                 with uv on PATH (ci/install-test-tools.sh), the baseline's interpreters (through
 #                 WHEELWRIGHT_PYTHON_3_X: wheelbuild would take a python3.X on PATH first) and
 #                 empty caches: --cache-dir, UV_CACHE_DIR and PIP_CACHE_DIR (wheelbuild fetches the
@@ -49,19 +53,20 @@
 #                 sdist every time).
 #                 The like-for-like row: the target is judged on it.
 #   ours, warm    the same again with the caches the cold run filled: a build machine's steady state.
-#   ours, warm, -j 2    (not with --quick) the warm run with two Pythons built at once.
-#   ours, warm, CFLAGS unset    (not with --quick or --as-is) wheelbuild's own compiler flags.
+#   ours, warm, --jobs 1    (not with --quick) the warm run one cell at a time.
+#   ours, warm, CFLAGS = the interpreter's    (not with --quick or --matched) the baseline's
+#                 compiler flags, -g included (wheelbuild's own drop -g: no debug information).
 #   baseline, pip cache warm    (not with --quick) the baseline without --no-cache, with a
 #                 PIP_CACHE_DIR filled by an untimed warm-up (each Python's build and test venv
 #                 downloading what it will install): the strongest plain-pip baseline.
 # Ours runs from an empty directory, so no ./recipes applies: PyPI defaults, as the baseline.
 #
-# Compiler flags: wheelbuild appends the arch's flags (-march=x86-64 -mtune=generic) to CFLAGS
-# in the environment, and since setuptools 75.7.0 an environment CFLAGS *replaces* Python's own
-# (-DNDEBUG -g -O3 -Wall ...; pypa/setuptools#4836): with CFLAGS unset, ours compiles at -O0
-# with assertions on, which is fast and not like for like. So ours runs with CFLAGS and CXXFLAGS set
-# to the newest interpreter's sysconfig CFLAGS, which wheelbuild keeps and appends to; the
-# report prints each contender's first compile line's flags. --as-is turns this off.
+# Compiler flags: for setuptools, wheelbuild starts from the interpreter's own sysconfig CFLAGS
+# (-DNDEBUG -O3 -Wall ...; since setuptools 75.7.0 an environment CFLAGS replaces them,
+# pypa/setuptools#4836) without their -g, appends the arch's flags and -g0: no debug
+# information, the default. --matched sets CFLAGS/CXXFLAGS to the interpreter's flags with -g,
+# which wheelbuild then keeps (a caller's -g is a request for debug information), to compare
+# with the baseline's flags exactly; the report prints each contender's first compile line.
 #
 # Wall seconds are bash's $EPOCHREALTIME around each contender. The machine may be shared, so
 # each contender's own CPU time (user + sys of its processes, from bash's `times`) and the CPU
@@ -84,7 +89,7 @@ PYTHONS=3.11,3.12,3.13
 QUICK=0
 RUNS=1
 BUILD=1
-CFLAGS_MODE=matched
+CFLAGS_MODE=as-is
 TARGET=0.4
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -95,6 +100,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --quick) QUICK=1 ;;
         --as-is) CFLAGS_MODE=as-is ;;
+        --matched) CFLAGS_MODE=matched ;;
         --runs) [[ $# -ge 2 ]] || die "--runs needs a number"; RUNS=$2; shift ;;
         --runs=*) RUNS=${1#--runs=} ;;
         --no-build) BUILD=0 ;;
@@ -516,14 +522,14 @@ for ((round = 1; round <= RUNS; round++)); do
 
     # Fresh caches each round: the cold run fills them, the warm runs use them.
     CACHES=$RUN/ours-caches-$round
-    ours "ours, cold (empty caches)" "ours-cold-$round" "$CACHES" "$CFLAGS_MODE" --jobs 1
+    ours "ours, cold (empty caches)" "ours-cold-$round" "$CACHES" "$CFLAGS_MODE"
     record cold "ours, cold (empty caches)" 0
     if [[ $BEST -eq 1 ]]; then
         COLD_STEPS=$(our_steps "$OURS_LOG")
         COLD_CELLS=$(jq -r '.cells[] | "\(.python)\t\(.seconds)"' "$OURS_JSON" 2>/dev/null || true)
     fi
 
-    ours "ours, warm (caches filled by the cold run)" "ours-warm-$round" "$CACHES" "$CFLAGS_MODE" --jobs 1
+    ours "ours, warm (caches filled by the cold run)" "ours-warm-$round" "$CACHES" "$CFLAGS_MODE"
     record warm "ours, warm (caches filled by the cold run)" 0
     if [[ $BEST -eq 1 ]]; then
         WARM_STEPS=$(our_steps "$OURS_LOG")
@@ -531,11 +537,11 @@ for ((round = 1; round <= RUNS; round++)); do
     fi
 
     if [[ $QUICK -eq 0 ]]; then
-        ours "ours, warm, -j 2" "ours-warm-j2-$round" "$CACHES" "$CFLAGS_MODE" --jobs 2
-        record j2 "ours, warm, -j 2" 1
-        if [[ $CFLAGS_MODE == matched ]]; then
-            ours "ours, warm, CFLAGS unset (wheelbuild's flags)" "ours-warm-asis-$round" "$CACHES" as-is --jobs 1
-            record asis "ours, warm, CFLAGS unset (wheelbuild's flags)" 0
+        ours "ours, warm, --jobs 1" "ours-warm-j1-$round" "$CACHES" "$CFLAGS_MODE" --jobs 1
+        record j2 "ours, warm, --jobs 1" 1
+        if [[ $CFLAGS_MODE == as-is ]]; then
+            ours "ours, warm, CFLAGS = the interpreter's (-g kept)" "ours-warm-matched-$round" "$CACHES" matched
+            record asis "ours, warm, CFLAGS = the interpreter's (-g kept)" 0
         fi
     fi
 done
@@ -602,7 +608,7 @@ echo
 echo "wall s: bash's clock around the contender. CPU s: its processes' user + sys. others (cores):"
 echo "CPU time used by everything else on the machine meanwhile, per wall second (0 = a quiet machine)."
 echo "compile s: ours, the report's compile_seconds; the baseline, its build steps."
-[[ -n ${R_WALL[j2]:-} ]] && echo "*: summed over cells built at the same time, so more than the wall time can be."
+echo "*: compile s of ours is summed over cells built at the same time, so more than the wall time can be."
 [[ $RUNS -gt 1 ]] && for key in "${KEYS[@]}"; do echo "runs of ${R_NAME[$key]}: ${R_RUNS[$key]}"; done
 echo
 echo "C compile flags (the first compile line of each build log):"
@@ -633,8 +639,8 @@ target_line() { # target_line KEY LABEL
 echo "target: ours <= ${TARGET}x the baseline's wall time (reported, not enforced):"
 target_line cold "ours cold vs baseline, both cold (the target row):"
 target_line warm "ours warm vs baseline:"
-target_line j2 "ours warm -j 2 vs baseline:"
-target_line asis "ours warm, CFLAGS unset (-O0!) vs baseline:"
+target_line j2 "ours warm --jobs 1 vs baseline:"
+target_line asis "ours warm, the interpreter's CFLAGS (-g) vs baseline:"
 if [[ -n ${R_WALL[basewarm]:-} && -n ${R_WALL[warm]:-} ]]; then
     echo "  ours warm vs the baseline with pip's cache warm: $(ratio "${R_WALL[warm]}" "${R_WALL[basewarm]}")x wall"
 fi
