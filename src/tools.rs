@@ -17,7 +17,8 @@ pub struct CommandFailed {
     pub status: String,
     pub log: PathBuf,
     pub tail: String,
-    pub hint: Option<String>,
+    /// Boxed: the error stays small enough to return by value.
+    pub hint: Option<Box<str>>,
     /// Whether it was killed for running past its time limit (see [`run_logged_within`]).
     pub timed_out: bool,
 }
@@ -245,7 +246,7 @@ fn run(
         status,
         log: log.to_path_buf(),
         tail: tail(&text, 25),
-        hint: hint_for(&text),
+        hint: hint_for(&text).map(String::into_boxed_str),
         timed_out: false,
     };
     let mut file = fs_err::OpenOptions::new()
@@ -256,7 +257,7 @@ fn run(
     let _ = writeln!(file, "$ {rendered}");
     // The command's output is appended to the log as it comes (a long build can be
     // followed there); on failure it is read back from here for the tail and the hint.
-    let start = fs_err::metadata(log).map(|metadata| metadata.len()).unwrap_or(0);
+    let start = log_length(log);
     let program = find_program(program).map_err(|missing| CommandFailed {
         what: what.to_string(),
         status: format!("`{}` not found on PATH", missing.name),
@@ -264,7 +265,7 @@ fn run(
         tail: String::new(),
         hint: missing
             .debian
-            .map(|package| format!("install it (Debian: {package})")),
+            .map(|package| format!("install it (Debian: {package})").into_boxed_str()),
         timed_out: false,
     })?;
     let mut expression = duct::cmd(&program, args).stdin_null();
@@ -306,7 +307,7 @@ fn run(
     if status.success() && !timed_out {
         return Ok(());
     }
-    let text = read_from(log, start);
+    let text = read_log_from(log, start);
     let status = match (timed_out, status.code()) {
         (true, _) => format!(
             "killed after {} s, its time limit",
@@ -339,8 +340,13 @@ pub fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-/// The text of `log` from byte `start` on (what one command appended).
-fn read_from(log: &Path, start: u64) -> String {
+/// The length of a log: where the output of the next command logged to it starts.
+pub fn log_length(log: &Path) -> u64 {
+    fs_err::metadata(log).map(|metadata| metadata.len()).unwrap_or(0)
+}
+
+/// The text of `log` from byte `start` on (what the commands since then appended).
+pub fn read_log_from(log: &Path, start: u64) -> String {
     use std::io::{Read as _, Seek as _};
     let mut bytes = Vec::new();
     if let Ok(mut file) = fs_err::File::open(log)

@@ -21,7 +21,7 @@ use crate::tools::{CommandFailed, Invocation, capture, find_python, find_uv, run
 
 use crate::wheel::{Destination, Limits, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
 use environment::{Environment, install, make_environment};
-use smoke_test::{SmokeTest, smoke_test};
+use smoke_test::{SmokeReport, SmokeTest, smoke_test};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -116,18 +116,20 @@ pub struct CellResult {
     /// Set when this cell reuses another cell's wheel (pure or abi3).
     pub same_as: Option<String>,
     pub notes: Vec<String>,
+    /// What the smoke test imported and where its dependencies came from, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke_test: Option<SmokeReport>,
 }
 
 impl CellResult {
     /// Records how the smoke test went.
-    fn record_test(&mut self, outcome: anyhow::Result<()>) {
-        match outcome {
-            Ok(()) => self.test = "passed".into(),
-            Err(error) => {
-                self.test = "failed".into();
-                self.error = Some(format!("{error:#}"));
-            }
+    fn record_test(&mut self, report: SmokeReport) {
+        self.test = if report.passed { "passed" } else { "failed" }.into();
+        self.notes.push(report.summary());
+        if let Some(error) = &report.error {
+            self.error = Some(error.clone());
         }
+        self.smoke_test = Some(report);
     }
 }
 
@@ -490,6 +492,7 @@ pub fn build_package(
             log: log.clone(),
             same_as: None,
             notes: Vec::new(),
+            smoke_test: None,
         };
         let mut rewritten = Vec::new();
         let mut compile_seconds = 0.0;
@@ -889,7 +892,7 @@ impl PackageBuild<'_> {
         cell_dir: &Path,
         log: &Path,
         arch: &str,
-    ) -> anyhow::Result<()> {
+    ) -> SmokeReport {
         smoke_test(&SmokeTest {
             interpreter,
             wheel,
