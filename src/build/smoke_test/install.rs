@@ -156,7 +156,15 @@ pub fn install_test_requirements(request: &InstallRequest) -> Result<Installed, 
         Err(failure) => failure,
     };
     let output = read_log_from(request.log, start);
-    let missing = missing_distributions(&output);
+    // The wheel under test is there, whatever uv's reasoning says about it.
+    let under_test = request
+        .requirements
+        .first()
+        .and_then(|wheel| Path::new(wheel).file_name()?.to_str().map(str::to_string))
+        .and_then(|file| WheelFilename::from_str(&file).ok())
+        .map(|filename| filename.normalized_name());
+    let mut missing = missing_distributions(&output);
+    missing.retain(|name| Some(name) != under_test.as_ref());
     if missing.is_empty() && !resolution_failed(&output) {
         return Err(failure.into());
     }
@@ -221,8 +229,10 @@ pub fn missing_distributions(output: &str) -> Vec<String> {
         ("ecause ", " was not found in the"),
         ("there is no version of ", " "),
         ("there are no versions of ", " "),
-        ("only ", " is available"),
-        ("only ", " are available"),
+        // Not "only cffi==1.0 is available and you require cffi": a step of uv's reasoning
+        // about what is there, not a want.
+        ("only ", " is available and "),
+        ("only ", " are available and "),
         ("No matching distribution found for ", " "),
     ] {
         let mut rest = text.as_str();
@@ -232,6 +242,9 @@ pub fn missing_distributions(output: &str) -> Vec<String> {
             let Some(stop) = after.find(end).or_else(|| (end == " ").then_some(after.len())) else {
                 continue;
             };
+            if end.ends_with("available and ") && after[stop + end.len()..].starts_with("you require") {
+                continue;
+            }
             let candidate = &after[..stop];
             // "only the following versions of numpy are available" names it last.
             let candidate = candidate
@@ -418,6 +431,9 @@ mod tests {
         let version =
             "╰─▶ Because only numpy<=1.26.4 is available and depuser==0.2.0 depends on numpy>=2, ...";
         assert_eq!(missing_distributions(version), ["numpy"]);
+        // uv 0.13's wording; the wheel under test is "only ... available" and required.
+        let present = "error: No solution found when resolving dependencies\n  cause: Because pycparser was not found in the provided package locations and cffi==1.17.1+computecanada depends on pycparser, we can conclude that cffi==1.17.1+computecanada cannot be used.\n         And because only cffi==1.17.1+computecanada is available and you require cffi, we can conclude that your requirements are unsatisfiable.\n";
+        assert_eq!(missing_distributions(present), ["pycparser"]);
         let exact = "╰─▶ Because there is no version of purepkg==9.0 and you require purepkg==9.0, ...";
         assert_eq!(missing_distributions(exact), ["purepkg"]);
         let pip = "ERROR: Could not find a version that satisfies the requirement numpy>=2 (from depuser) (from versions: none)\nERROR: No matching distribution found for numpy>=2\n";

@@ -100,6 +100,9 @@ impl SmokeReport {
             .filter(|dependency| dependency.origin == install::Origin::Pypi)
             .map(|dependency| format!("{} {}", dependency.name, dependency.version))
             .collect();
+        if self.imported.is_empty() && self.not_tried.is_empty() && !self.passed {
+            return "smoke test: failed before the imports".to_string();
+        }
         let mut text = format!(
             "smoke test: {} of {} imports passed ({} compiled extension module{})",
             self.imported.iter().filter(|result| result.ok).count(),
