@@ -1,6 +1,6 @@
 """wheelwright's smoke test: import each module of a plan in turn, then run a test snippet.
 
-Usage: python import_check.py PLAN.json RESULTS.jsonl
+Usage: python wheelwright-import-check.py PLAN.json RESULTS.jsonl
 
 PLAN.json is {"targets": [{"name": "pkg.mod", "kind": "extension"}, ...], "snippet": "...",
 "dump_after": SECONDS}: past that many seconds every thread's stack goes to stderr (the log),

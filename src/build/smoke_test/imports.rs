@@ -137,7 +137,8 @@ pub struct ImportStep<'a> {
 /// Runs the import step. The error is for a step that could not start (its files could not
 /// be written); everything that happens once it runs is in the outcome.
 pub fn run_imports(step: &ImportStep) -> std::io::Result<ImportOutcome> {
-    let script = step.harness.join("import_check.py");
+    // A name that no `import` can reach (the harness directory is on sys.path before 3.11).
+    let script = step.harness.join("wheelwright-import-check.py");
     let plan_path = step.harness.join("plan.json");
     let results = step.harness.join("results.jsonl");
     fs_err::write(&script, IMPORT_SCRIPT)?;
@@ -154,8 +155,8 @@ pub fn run_imports(step: &ImportStep) -> std::io::Result<ImportOutcome> {
         fs_err::remove_file(&results)?;
     }
     let mut invocation = step.invocation.clone();
-    // The script's directory is not put on sys.path (3.11 and later; the harness holds only
-    // the script's own files anyway).
+    // The script's directory is not put on sys.path (3.11 and later; before, the harness
+    // holds nothing importable anyway).
     invocation
         .environment
         .insert("PYTHONSAFEPATH".to_string(), "1".to_string());
