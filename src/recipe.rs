@@ -45,6 +45,25 @@ pub struct RequirementChanges {
     pub update: Vec<String>,
 }
 
+/// A module the smoke test leaves alone (with its submodules): one that needs hardware or a
+/// service the build machine lacks.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkipImport {
+    /// A dotted module name (`pkg.cuda_ext`).
+    pub module: String,
+    /// Why it is not imported (`needs a GPU`).
+    pub reason: String,
+}
+
+impl SkipImport {
+    /// Whether this exemption covers `module`: the module itself or one of its submodules.
+    pub fn covers(&self, module: &str) -> bool {
+        module
+            .strip_prefix(self.module.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }
+}
+
 /// The values recipe templates can use.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TemplateContext {
@@ -71,6 +90,11 @@ pub struct ResolvedRecipe {
     pub file: Option<PathBuf>,
     /// Modules to import in the smoke test; empty means: discover from the wheel.
     pub import_names: Vec<String>,
+    /// Modules the smoke test does not import (each with its submodules), and why.
+    pub skip_imports: Vec<SkipImport>,
+    /// The time limit, in seconds, of the smoke test's imports and `test` snippet; None: the
+    /// default.
+    pub import_timeout: Option<u64>,
     /// Python code run after the imports in the smoke test.
     pub test_snippet: Option<String>,
     /// A shell command run in the test environment instead of / after the snippet.
@@ -114,6 +138,9 @@ impl ResolvedRecipe {
 
 /// The directory, next to the recipe files, that holds the patch files recipes name.
 pub const PATCHES_DIRECTORY: &str = "patches";
+
+/// The largest `import_timeout` (a day): a longer one is a mistake, not a slow import.
+pub const MAX_IMPORT_TIMEOUT: u64 = 86_400;
 
 /// The extension of recipe files.
 pub const RECIPE_EXTENSION: &str = "yaml";
@@ -273,6 +300,8 @@ struct RawRecipe {
     package: Option<RawText>,
     when: Option<RawText>,
     import_names: Option<Vec<RawText>>,
+    skip_imports: Option<Vec<Spanned<RawSkipImport>>>,
+    import_timeout: Option<RawText>,
     test: Option<RawText>,
     test_command: Option<RawText>,
     build_dependencies: Option<Vec<RawText>>,
@@ -294,6 +323,14 @@ struct RawRecipe {
     arch_specific: Option<bool>,
     extend: Option<Spanned<Box<RawRecipe>>>,
     versions: Option<Vec<RawRecipe>>,
+}
+
+/// One entry of `skip_imports`: both keys are required (checked with their positions).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSkipImport {
+    module: Option<RawText>,
+    reason: Option<RawText>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -413,6 +450,13 @@ impl Serialize for SourceSetting {
     }
 }
 
+/// One checked entry of `skip_imports` (values checked after rendering).
+#[derive(Debug, Clone, Serialize)]
+struct SkipImportSetting {
+    module: Text,
+    reason: Text,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 struct RequirementSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -434,6 +478,10 @@ impl RequirementSettings {
 struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     import_names: Option<Vec<Text>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skip_imports: Option<Vec<SkipImportSetting>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import_timeout: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     test: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -484,6 +532,8 @@ impl Settings {
             }
         }
         replace(&mut self.import_names, &later.import_names);
+        replace(&mut self.skip_imports, &later.skip_imports);
+        replace(&mut self.import_timeout, &later.import_timeout);
         replace(&mut self.test, &later.test);
         replace(&mut self.test_command, &later.test_command);
         replace(&mut self.build_dependencies, &later.build_dependencies);
@@ -521,6 +571,11 @@ impl Settings {
             }
         }
         append(&mut self.import_names, &more.import_names);
+        if let Some(items) = &more.skip_imports {
+            self.skip_imports
+                .get_or_insert_with(Vec::new)
+                .extend(items.iter().cloned());
+        }
         append(&mut self.build_dependencies, &more.build_dependencies);
         append(&mut self.test_dependencies, &more.test_dependencies);
         append(&mut self.pre_download, &more.pre_download);
@@ -673,8 +728,22 @@ impl Reader<'_> {
                 }
             }
         };
+        let skip_imports = match raw.skip_imports {
+            None => None,
+            Some(entries) => Some(
+                entries
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, entry)| {
+                        self.skip_import(entry, &format!("{}[{index}]", join_key(prefix, "skip_imports")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
         Ok(Settings {
             import_names: self.list(raw.import_names, prefix, "import_names"),
+            skip_imports,
+            import_timeout: self.text(raw.import_timeout, prefix, "import_timeout"),
             test: self.text(raw.test, prefix, "test"),
             test_command: self.text(raw.test_command, prefix, "test_command"),
             build_dependencies: self.list(raw.build_dependencies, prefix, "build_dependencies"),
@@ -695,6 +764,37 @@ impl Reader<'_> {
             skip_python: self.list(raw.skip_python, prefix, "skip_python"),
             arch_specific: raw.arch_specific,
         })
+    }
+
+    /// One `skip_imports` entry at key path `key`: a `module` and a `reason`, both required.
+    fn skip_import(
+        &self,
+        spanned: Spanned<RawSkipImport>,
+        key: &str,
+    ) -> Result<SkipImportSetting, RecipeError> {
+        let at = Text::from_raw(
+            Spanned::new(String::new(), spanned.referenced, spanned.defined),
+            key.to_string(),
+        );
+        let entry = spanned.value;
+        let module = self.text(entry.module, key, "module").ok_or_else(|| {
+            self.unplaced(
+                join_key(key, "module"),
+                "missing: name the module not to import (`module: pkg.cuda_ext`)",
+            )
+            .at(&at)
+        })?;
+        let reason = self.text(entry.reason, key, "reason").ok_or_else(|| {
+            self.unplaced(
+                join_key(key, "reason"),
+                format!(
+                    "missing: say why `{}` is not imported (`reason: needs a GPU`)",
+                    module.value.trim()
+                ),
+            )
+            .at(&at)
+        })?;
+        Ok(SkipImportSetting { module, reason })
     }
 
     fn source(&self, raw: RawSource, at: &Text, prefix: &str) -> Result<SourceSetting, RecipeError> {
@@ -1005,6 +1105,7 @@ impl RecipeFile {
                         ("extend", more.extend.is_some()),
                         ("test", more.test.is_some()),
                         ("test_command", more.test_command.is_some()),
+                        ("import_timeout", more.import_timeout.is_some()),
                         ("environment", more.environment.is_some()),
                         ("build_command", more.build_command.is_some()),
                         ("source", more.source.is_some()),
@@ -1218,10 +1319,22 @@ impl RecipeFile {
         };
 
         let package_suffix = optional(&settings.package_suffix, Check::Suffix)?;
+        let mut skip_imports = Vec::new();
+        for entry in settings.skip_imports.iter().flatten() {
+            skip_imports.push(SkipImport {
+                module: renderer.checked(&entry.module, Check::ImportName)?,
+                reason: renderer.checked(&entry.reason, Check::Reason)?.trim().to_string(),
+            });
+        }
+        // Check::Seconds has made sure that it parses.
+        let import_timeout = optional(&settings.import_timeout, Check::Seconds)?
+            .and_then(|seconds| seconds.parse::<u64>().ok());
         Ok(ResolvedRecipe {
             package: self.package.clone(),
             file: Some(self.file.clone()),
             import_names: list(&settings.import_names, Check::ImportName)?,
+            skip_imports,
+            import_timeout,
             test_snippet: optional(&settings.test, Check::Any)?,
             test_command: optional(&settings.test_command, Check::Any)?,
             build_dependencies: list(&settings.build_dependencies, Check::Requirement)?,
@@ -1287,6 +1400,8 @@ enum Check {
     NotEmpty,
     Command,
     ImportName,
+    Reason,
+    Seconds,
     Requirement,
     RemoveRequirement,
     UpdateRequirement,
@@ -1333,6 +1448,16 @@ impl Check {
                     )
                 }
             }
+            Check::Reason if trimmed.is_empty() => {
+                Err("empty: say why the module is not imported (`needs a GPU`)".to_string())
+            }
+            Check::Reason => Ok(trimmed.to_string()),
+            Check::Seconds => match trimmed.parse::<u64>() {
+                Ok(seconds) if (1..=MAX_IMPORT_TIMEOUT).contains(&seconds) => Ok(seconds.to_string()),
+                _ => Err(format!(
+                    "a number of seconds from 1 to {MAX_IMPORT_TIMEOUT} (a whole number, no unit)"
+                )),
+            },
             Check::Requirement => RequirementEdit::add(trimmed)
                 .map(|_| trimmed.to_string())
                 .map_err(requirement_reason),
@@ -1940,7 +2065,7 @@ versions:
         let cases = [
             (
                 "package: a\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
-                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, test, test_command, build_dependencies, test_dependencies, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, rpath, skip_python, arch_specific, extend, versions",
+                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test, test_command, build_dependencies, test_dependencies, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, rpath, skip_python, arch_specific, extend, versions",
             ),
             (
                 "package: a\nversions:\n  - when: \">=1.80,<\"\n    test: x\n",
@@ -2074,6 +2199,96 @@ versions:
             (
                 "pre_build: ['echo ${#list[@]}']",
                 "recipes/a.yaml:2:13: key `pre_build[0]`: template error: expected a comment end (`#}`) (at 1:17 in the value); `{#` starts a template comment: write `{{ \"{#\" }}` or wrap the text in {% raw %}...{% endraw %}",
+            ),
+        ];
+        let mut mismatches = Vec::new();
+        for (body, expected) in cases {
+            let actual = error("a", &format!("package: a\n{body}\n"));
+            if actual != expected {
+                mismatches.push(format!("{body}\n  expected: {expected}\n  actual:   {actual}"));
+            }
+        }
+        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn skip_imports_need_a_module_and_a_reason() {
+        let recipe = parse(
+            "a",
+            "package: a\nskip_imports:\n  - {module: a.cuda, reason: needs a GPU}\n  - module: \"a.py{{ python | replace(from='.', to='') }}\"\n    reason: \"  not on {{ arch }}  \"\nimport_timeout: 600\nversions:\n  - when: '>=2'\n    import_timeout: \"{{ 100 * 9 }}\"\n    extend:\n      skip_imports: [{module: a.server, reason: needs a service}]\n  - when: '>=3'\n    skip_imports: []\n",
+        )
+        .unwrap();
+        let old = resolve(&recipe, "1.0");
+        assert_eq!(
+            old.skip_imports,
+            [
+                SkipImport {
+                    module: "a.cuda".into(),
+                    reason: "needs a GPU".into()
+                },
+                SkipImport {
+                    module: "a.py312".into(),
+                    reason: "not on x86-64-v3".into()
+                },
+            ]
+        );
+        assert_eq!(old.import_timeout, Some(600));
+        let new = resolve(&recipe, "2.0");
+        let modules: Vec<&str> = new.skip_imports.iter().map(|skip| skip.module.as_str()).collect();
+        assert_eq!(modules, ["a.cuda", "a.py312", "a.server"]);
+        assert_eq!(new.import_timeout, Some(900));
+        assert!(resolve(&recipe, "3.0").skip_imports.is_empty());
+        assert_eq!(default_recipe("a").import_timeout, None);
+
+        // An exemption covers the module and its submodules, not its namesakes.
+        let skip = &old.skip_imports[0];
+        assert!(skip.covers("a.cuda") && skip.covers("a.cuda._kernels"));
+        assert!(!skip.covers("a.cudart") && !skip.covers("a"));
+
+        let cases = [
+            (
+                "skip_imports: [{module: a.cuda}]",
+                "recipes/a.yaml:2:16: key `skip_imports[0].reason`: missing: say why `a.cuda` is not imported (`reason: needs a GPU`)",
+            ),
+            (
+                "skip_imports:\n  - module: a.cuda\n  - {module: a.gpu, reason: x}",
+                "recipes/a.yaml:3:5: key `skip_imports[0].reason`: missing: say why `a.cuda` is not imported (`reason: needs a GPU`)",
+            ),
+            (
+                "skip_imports: [{reason: needs a GPU}]",
+                "recipes/a.yaml:2:16: key `skip_imports[0].module`: missing: name the module not to import (`module: pkg.cuda_ext`)",
+            ),
+            (
+                "skip_imports: [{module: a.cuda, reason: \" \"}]",
+                "recipes/a.yaml:2:41: key `skip_imports[0].reason` = \" \": empty: say why the module is not imported (`needs a GPU`)",
+            ),
+            (
+                "skip_imports: [{module: a/cuda.so, reason: GPU}]",
+                "recipes/a.yaml:2:25: key `skip_imports[0].module` = \"a/cuda.so\": not a Python module name (dotted identifiers, like `Bio` or `google.protobuf`)",
+            ),
+            (
+                "skip_imports: [{module: \"{{ arch }}\", reason: GPU}]",
+                "recipes/a.yaml:2:25: key `skip_imports[0].module` = \"x86-64-v3\": not a Python module name (dotted identifiers, like `Bio` or `google.protobuf`)",
+            ),
+            (
+                "skip_imports: [{module: a.cuda, reason: GPU, why: x}]",
+                "recipes/a.yaml:2:46: key `skip_imports[0].why`: unknown field `why`, expected one of module, reason",
+            ),
+            (
+                "skip_imports: a.cuda",
+                "recipes/a.yaml:2:15: key `skip_imports`: expected sequence start",
+            ),
+            (
+                "import_timeout: 0",
+                "recipes/a.yaml:2:17: key `import_timeout` = \"0\": a number of seconds from 1 to 86400 (a whole number, no unit)",
+            ),
+            (
+                "import_timeout: 5m",
+                "recipes/a.yaml:2:17: key `import_timeout` = \"5m\": a number of seconds from 1 to 86400 (a whole number, no unit)",
+            ),
+            (
+                "versions:\n  - when: '>1'\n    extend: {import_timeout: 5}",
+                "recipes/a.yaml:4:13: key `versions[0].extend`: `extend` appends to lists; `import_timeout` is not a list (set it in the entry itself)",
             ),
         ];
         let mut mismatches = Vec::new();

@@ -3,7 +3,9 @@
 //! failure carries the exit status, the tail of the log, the log's path and a hint.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::layout::PythonVersion;
 
@@ -15,16 +17,51 @@ pub struct CommandFailed {
     pub status: String,
     pub log: PathBuf,
     pub tail: String,
-    pub hint: Option<String>,
+    /// Boxed: the error stays small enough to return by value.
+    pub hint: Option<Box<str>>,
+    /// Whether it was killed for running past its time limit (see [`run_logged_within`]).
+    pub timed_out: bool,
 }
 
 /// Where a command runs and what it sees.
 #[derive(Debug, Clone, Default)]
 pub struct Invocation {
     pub directory: Option<PathBuf>,
+    /// Variables set for the command; they win over `unset`.
     pub environment: BTreeMap<String, String>,
-    /// Variables removed from the environment.
+    /// Variables removed from the inherited environment: a name (`PYTHONPATH`), or a prefix
+    /// followed by `*` (`PIP_*`) for every variable whose name starts with it.
     pub unset: Vec<String>,
+}
+
+impl Invocation {
+    /// Whether the inherited variable `name` is removed by `unset` (and not set again by
+    /// `environment`).
+    pub fn removes(&self, name: &str) -> bool {
+        !self.environment.contains_key(name)
+            && self.unset.iter().any(|pattern| match pattern.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => name == pattern,
+            })
+    }
+
+    /// The whole environment of the command, from the `inherited` one (the current
+    /// process's, in [`run_logged`]): minus what `unset` removes, plus `environment`.
+    pub fn environment_for(
+        &self,
+        inherited: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> BTreeMap<OsString, OsString> {
+        let mut variables: BTreeMap<OsString, OsString> = inherited
+            .into_iter()
+            .filter(|(name, _)| !name.to_str().is_some_and(|name| self.removes(name)))
+            .collect();
+        variables.extend(
+            self.environment
+                .iter()
+                .map(|(name, value)| (OsString::from(name), OsString::from(value))),
+        );
+        variables
+    }
 }
 
 /// A text without its ANSI escape sequences (colours from cmake, meson, cargo, pip's rich).
@@ -271,6 +308,34 @@ pub fn run_logged(
     invocation: &Invocation,
     log: &Path,
 ) -> Result<(), CommandFailed> {
+    run(what, program, args, invocation, log, None, None)
+}
+
+/// Like [`run_logged`], but the command is killed once it has run for `limit`; the failure
+/// then says so and has `timed_out` set.
+pub fn run_logged_within(
+    what: &str,
+    program: &Path,
+    args: &[String],
+    invocation: &Invocation,
+    log: &Path,
+    limit: Duration,
+) -> Result<(), CommandFailed> {
+    run(what, program, args, invocation, log, Some(limit), None)
+}
+
+/// How often a command with a time limit is looked at.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+fn run(
+    what: &str,
+    program: &Path,
+    args: &[String],
+    invocation: &Invocation,
+    log: &Path,
+    limit: Option<Duration>,
+    stdout: Option<&Path>,
+) -> Result<(), CommandFailed> {
     use std::io::Write as _;
     let rendered = std::iter::once(program.display().to_string())
         .chain(args.iter().map(|arg| shell_quote(arg)))
@@ -282,7 +347,8 @@ pub fn run_logged(
         status,
         log: log.to_path_buf(),
         tail: tail(&text, 25),
-        hint: hint_for(&text),
+        hint: hint_for(&text).map(String::into_boxed_str),
+        timed_out: false,
     };
     let mut file = fs_err::OpenOptions::new()
         .create(true)
@@ -290,6 +356,9 @@ pub fn run_logged(
         .open(log)
         .map_err(|error| fail("the log could not be opened".into(), error.to_string()))?;
     let _ = writeln!(file, "$ {rendered}");
+    // The command's output is appended to the log as it comes (a long build can be
+    // followed there); on failure it is read back from here for the tail and the hint.
+    let start = log_length(log);
     let program = find_program(program).map_err(|missing| CommandFailed {
         what: what.to_string(),
         status: format!("`{}` not found on PATH", missing.name),
@@ -297,38 +366,117 @@ pub fn run_logged(
         tail: String::new(),
         hint: missing
             .debian
-            .map(|package| format!("install it (Debian: {package})")),
+            .map(|package| format!("install it (Debian: {package})").into_boxed_str()),
+        timed_out: false,
     })?;
-    let mut expression = duct::cmd(&program, args)
-        .stderr_to_stdout()
-        .stdout_capture()
+    let mut expression = duct::cmd(&program, args).stdin_null();
+    expression = match stdout {
+        // Data on stdout (to a file, since a pipe could fill), messages to the log.
+        Some(path) => expression.stdout_path(path).stderr_file(file.into_file()),
+        None => expression.stderr_to_stdout().stdout_file(file.into_file()),
+    };
+    expression = expression
+        .full_env(invocation.environment_for(std::env::vars_os()))
         .unchecked();
     if let Some(directory) = &invocation.directory {
         expression = expression.dir(directory);
     }
-    for (key, value) in &invocation.environment {
-        expression = expression.env(key, value);
-    }
-    for key in &invocation.unset {
-        expression = expression.env_remove(key);
-    }
-    let output = expression.run().map_err(|error| {
+    let could_not_start = |error: std::io::Error| {
         fail(
             format!("could not start `{}`", program.display()),
             error.to_string(),
         )
-    })?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let _ = file.write_all(text.as_bytes());
-    if output.status.success() {
-        Ok(())
-    } else {
-        let status = match output.status.code() {
-            Some(code) => format!("exit status {code}"),
-            None => "killed by a signal".to_string(),
-        };
-        Err(fail(status, text))
+    };
+    let handle = expression.start().map_err(could_not_start)?;
+    let started = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        let finished = match limit {
+            None => handle.wait().map(Some),
+            Some(_) => handle.try_wait(),
+        }
+        .map_err(could_not_start)?;
+        if let Some(output) = finished {
+            break output.status;
+        }
+        if limit.is_some_and(|limit| started.elapsed() >= limit) && !timed_out {
+            timed_out = true;
+            let _ = handle.kill();
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    };
+    if status.success() && !timed_out {
+        return Ok(());
     }
+    let text = read_log_from(log, start);
+    let status = match (timed_out, status.code()) {
+        (true, _) => format!(
+            "killed after {} s, its time limit",
+            limit.unwrap_or_default().as_secs()
+        ),
+        (false, Some(code)) => format!("exit status {code}"),
+        (false, None) => {
+            use std::os::unix::process::ExitStatusExt as _;
+            match status.signal() {
+                Some(signal) => format!("killed by signal {signal}{}", signal_name(signal)),
+                None => "killed by a signal".to_string(),
+            }
+        }
+    };
+    let mut failure = fail(status, text);
+    failure.timed_out = timed_out;
+    Err(failure)
+}
+
+/// ` (SIGSEGV)` for the signals a crashing program usually dies of.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        4 => " (SIGILL: an instruction this CPU does not have)",
+        6 => " (SIGABRT)",
+        7 => " (SIGBUS)",
+        9 => " (SIGKILL)",
+        11 => " (SIGSEGV)",
+        15 => " (SIGTERM)",
+        _ => "",
+    }
+}
+
+/// The length of a log: where the output of the next command logged to it starts.
+pub fn log_length(log: &Path) -> u64 {
+    fs_err::metadata(log).map(|metadata| metadata.len()).unwrap_or(0)
+}
+
+/// The text of `log` from byte `start` on (what the commands since then appended).
+pub fn read_log_from(log: &Path, start: u64) -> String {
+    use std::io::{Read as _, Seek as _};
+    let mut bytes = Vec::new();
+    if let Ok(mut file) = fs_err::File::open(log)
+        && file.seek(std::io::SeekFrom::Start(start)).is_ok()
+    {
+        let _ = file.read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Runs `program args...` and returns its stdout; its stderr goes to `log`, and a failure is
+/// judged as in [`run_logged`] (for commands whose output is data: `uv pip list --format json`).
+pub fn capture_logged(
+    what: &str,
+    program: &Path,
+    args: &[String],
+    invocation: &Invocation,
+    log: &Path,
+) -> Result<String, CommandFailed> {
+    let stdout = tempfile::NamedTempFile::new().map_err(|error| CommandFailed {
+        what: what.to_string(),
+        status: "no temporary file for its output".to_string(),
+        log: log.to_path_buf(),
+        tail: format!("  | {error}\n"),
+        hint: None,
+        timed_out: false,
+    })?;
+    run(what, program, args, invocation, log, None, Some(stdout.path()))?;
+    Ok(fs_err::read_to_string(stdout.path()).unwrap_or_default())
 }
 
 /// Runs a shell command line (`sh -c`), logged like [`run_logged`].
@@ -535,6 +683,114 @@ mod tests {
         let text = "\u{1b}[1;31merror:\u{1b}[0m it broke\n\u{1b}]8;;http://x\u{7}link\u{1b}]8;;\u{7}\n";
         assert_eq!(strip_ansi(text), "error: it broke\nlink\n");
         assert_eq!(tail(text, 5), "  | error: it broke\n  | link\n");
+    }
+
+    #[test]
+    fn invocations_clear_variables_by_name_and_prefix() {
+        let invocation = Invocation {
+            environment: BTreeMap::from([
+                ("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string()),
+                ("PYTHONNOUSERSITE".to_string(), "1".to_string()),
+            ]),
+            unset: vec!["PIP_*".into(), "UV_*".into(), "PYTHONPATH".into()],
+            ..Invocation::default()
+        };
+        let inherited = [
+            ("PIP_FIND_LINKS", "/shell/wheels"),
+            ("PIP_INDEX_URL", "https://mirror"),
+            ("UV_FIND_LINKS", "/shell/wheels"),
+            ("UV_PYTHON_DOWNLOADS", "automatic"),
+            ("PYTHONPATH", "/home/me/src"),
+            ("PYTHONPATHS", "kept: only the exact name is removed"),
+            ("PIPX_HOME", "kept: the prefix is `PIP_`"),
+            ("HOME", "/home/me"),
+        ]
+        .map(|(name, value)| (OsString::from(name), OsString::from(value)));
+        let environment = invocation.environment_for(inherited);
+        let names: Vec<&str> = environment.keys().filter_map(|name| name.to_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "HOME",
+                "PIPX_HOME",
+                "PYTHONNOUSERSITE",
+                "PYTHONPATHS",
+                "UV_PYTHON_DOWNLOADS"
+            ]
+        );
+        assert_eq!(environment[&OsString::from("UV_PYTHON_DOWNLOADS")], "never");
+        assert!(invocation.removes("PIP_FIND_LINKS"));
+        assert!(!invocation.removes("UV_PYTHON_DOWNLOADS"));
+    }
+
+    #[test]
+    fn commands_see_only_the_invocations_environment() {
+        let directory = tempfile::tempdir().unwrap();
+        let log = directory.path().join("log");
+        let invocation = Invocation {
+            directory: Some(directory.path().to_path_buf()),
+            environment: BTreeMap::from([("WHEELWRIGHT_TEST_SET".to_string(), "yes".to_string())]),
+            // The variables of this test process: none matches, PATH must stay.
+            unset: vec!["CARGO_*".into(), "RUST_TEST_THREADS".into()],
+        };
+        let stdout = capture_logged(
+            "env",
+            Path::new("sh"),
+            &["-c".into(), "env; pwd; echo to-the-log >&2".into()],
+            &invocation,
+            &log,
+        )
+        .unwrap();
+        assert!(stdout.contains("WHEELWRIGHT_TEST_SET=yes\n"), "{stdout}");
+        assert!(!stdout.contains("CARGO_"), "{stdout}");
+        assert!(
+            stdout.contains(&directory.path().display().to_string()),
+            "{stdout}"
+        );
+        let logged = fs_err::read_to_string(&log).unwrap();
+        assert!(
+            logged.contains("to-the-log") && !logged.contains("WHEELWRIGHT_TEST_SET"),
+            "{logged}"
+        );
+    }
+
+    #[test]
+    fn a_command_past_its_time_limit_is_killed() {
+        let directory = tempfile::tempdir().unwrap();
+        let log = directory.path().join("log");
+        let started = Instant::now();
+        let error = run_logged_within(
+            "sleeper",
+            Path::new("sh"),
+            &["-c".into(), "echo started; sleep 30".into()],
+            &Invocation::default(),
+            &log,
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(error.timed_out);
+        assert_eq!(error.status, "killed after 0 s, its time limit");
+        assert!(error.tail.contains("started"), "{}", error.tail);
+        let error = run_logged(
+            "failing",
+            Path::new("sh"),
+            &[
+                "-c".into(),
+                "echo 'fatal error: x.h: No such file or directory'; exit 3".into(),
+            ],
+            &Invocation::default(),
+            &log,
+        )
+        .unwrap_err();
+        assert_eq!(error.status, "exit status 3");
+        assert!(!error.timed_out);
+        assert!(error.hint.unwrap().contains("`x.h`"));
+        assert!(
+            !error.tail.contains("started"),
+            "only this command's output: {}",
+            error.tail
+        );
     }
 
     #[test]

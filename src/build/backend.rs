@@ -212,6 +212,7 @@ pub fn dynamic_requirements(
         log: log.to_path_buf(),
         tail: error.to_string(),
         hint: None,
+        timed_out: false,
     })?;
     let invocation = Invocation {
         directory: Some(root.to_path_buf()),

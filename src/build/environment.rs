@@ -42,11 +42,22 @@ pub fn make_environment(
     directory: &Path,
     log: &Path,
 ) -> Result<Environment, CommandFailed> {
+    make_environment_with(interpreter, directory, log, &Invocation::default())
+}
+
+/// [`make_environment`], the commands run with `invocation` (`UV_PYTHON_DOWNLOADS=never`
+/// added: the environment is made with `interpreter`, never with a Python uv downloads).
+pub fn make_environment_with(
+    interpreter: &Path,
+    directory: &Path,
+    log: &Path,
+    invocation: &Invocation,
+) -> Result<Environment, CommandFailed> {
     let directory = std::path::absolute(directory).unwrap_or_else(|_| directory.to_path_buf());
-    let invocation = Invocation {
-        environment: BTreeMap::from([("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
-        ..Invocation::default()
-    };
+    let mut invocation = invocation.clone();
+    invocation
+        .environment
+        .insert("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string());
     if directory.exists() {
         let _ = fs_err::remove_dir_all(&directory);
     }

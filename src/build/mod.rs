@@ -24,7 +24,7 @@ use crate::recipe::{ResolvedRecipe, TemplateContext};
 use crate::tools::{Invocation, find_python, run_shell};
 
 use environment::Environment;
-use smoke_test::{SmokeTest, smoke_test};
+use smoke_test::{SmokeReport, SmokeTest, smoke_test};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -123,8 +123,9 @@ pub struct CellResult {
     pub notes: Vec<String>,
     /// The build record beside the staged (or failed) wheel.
     pub record: Option<PathBuf>,
-    /// What the smoke test did, when it ran.
-    pub smoke: Option<serde_json::Value>,
+    /// What the smoke test imported and where its dependencies came from, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoke_test: Option<SmokeReport>,
 }
 
 impl CellResult {
@@ -142,19 +143,18 @@ impl CellResult {
             same_as: None,
             notes: Vec::new(),
             record: None,
-            smoke: None,
+            smoke_test: None,
         }
     }
 
     /// Records how the smoke test went.
-    fn record_test(&mut self, outcome: anyhow::Result<()>) {
-        match outcome {
-            Ok(()) => self.test = record::TestStatus::Passed.as_str().into(),
-            Err(error) => {
-                self.test = record::TestStatus::Failed.as_str().into();
-                self.error = Some(format!("{error:#}"));
-            }
+    fn record_test(&mut self, report: SmokeReport) {
+        self.test = if report.passed { "passed" } else { "failed" }.into();
+        self.notes.push(report.summary());
+        if let Some(error) = &report.error {
+            self.error = Some(error.clone());
         }
+        self.smoke_test = Some(report);
     }
 
     fn label(&self) -> String {
@@ -769,7 +769,7 @@ impl PackageBuild<'_> {
         recipe: &ResolvedRecipe,
         cell_dir: &Path,
         log: &Path,
-    ) -> anyhow::Result<()> {
+    ) -> SmokeReport {
         smoke_test(&SmokeTest {
             interpreter: &self.interpreters[&cell.python],
             wheel,

@@ -127,12 +127,10 @@ impl TestStatus {
 pub struct TestRecord {
     pub status: TestStatus,
     pub error: Option<String>,
-    /// What the smoke test did (imports, dependencies and where they came from), when it ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub report: Option<serde_json::Value>,
-    /// The other cells that tested this same file (pure and abi3 wheels).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub also_tested_by: Vec<String>,
+    /// What each cell's smoke test did (imports, dependencies and where they came from), by
+    /// cell (`3.12 generic`): a pure or abi3 wheel is tested by several.
+    #[serde(default)]
+    pub reports: BTreeMap<String, serde_json::Value>,
 }
 
 /// The record written beside a wheel (`<wheel>.json`).

@@ -161,11 +161,12 @@ pub(super) fn stage(
             test: TestRecord {
                 status,
                 error: (!error.is_empty()).then(|| error.join("\n")),
-                report: result.smoke.clone(),
-                also_tested_by: statuses
+                reports: statuses
                     .iter()
-                    .filter(|cell| cell.label() != result.label())
-                    .map(|cell| cell.label())
+                    .filter_map(|cell| {
+                        let report = serde_json::to_value(cell.smoke_test.as_ref()?).ok()?;
+                        Some((cell.label(), report))
+                    })
                     .collect(),
             },
         };

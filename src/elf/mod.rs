@@ -171,6 +171,23 @@ pub fn inspect_elf(bytes: &[u8], scan: bool) -> Result<ElfInfo, ElfProblem> {
     })
 }
 
+/// Whether an ELF file defines and exports the dynamic symbol `symbol` (global or weak, not
+/// undefined): how a CPython extension module is told from a plain library, by its
+/// `PyInit_<name>` (any machine: a module built for another one is still a module).
+pub fn exports_symbol(bytes: &[u8], symbol: &str) -> Result<bool, ElfProblem> {
+    use goblin::elf::section_header::SHN_UNDEF;
+    use goblin::elf::sym::{STB_GLOBAL, STB_GNU_UNIQUE, STB_WEAK};
+    if !is_elf(bytes) {
+        return Err(ElfProblem::NotElf);
+    }
+    let elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    Ok(elf.dynsyms.iter().any(|entry| {
+        entry.st_shndx != SHN_UNDEF as usize
+            && matches!(entry.st_bind(), STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
+            && elf.dynstrtab.get_at(entry.st_name) == Some(symbol)
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +204,16 @@ mod tests {
             inspect_elf(&truncated, true).unwrap_err(),
             ElfProblem::Damaged(_)
         ));
+    }
+
+    #[test]
+    fn exported_symbols_are_told_from_imported_ones() {
+        // This test binary calls `malloc` (an undefined dynamic symbol) and defines none of
+        // CPython's.
+        let bytes = fs_err::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(!exports_symbol(&bytes, "malloc").unwrap());
+        assert!(!exports_symbol(&bytes, "PyInit_x").unwrap());
+        assert_eq!(exports_symbol(b"text", "x").unwrap_err(), ElfProblem::NotElf);
     }
 
     #[test]
