@@ -1,5 +1,7 @@
 //! Python environments for building and testing: made with `uv venv` (or `python -m venv`),
-//! filled with `uv pip install` (or pip), always started by their own interpreter path.
+//! filled with `uv pip install` (or pip), always started by their own interpreter path, and
+//! given the build's package index (a site mirror) explicitly, since uv does not read pip's
+//! variables nor pip uv's.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ pub struct Environment {
     pub python: PathBuf,
     /// `<directory>/bin`, put first on PATH for the commands run in the environment.
     pub bin: PathBuf,
+    /// The package index its installs use (`None`: the installer's own default).
+    pub index_url: Option<String>,
 }
 
 impl Environment {
@@ -36,10 +40,12 @@ impl Environment {
     }
 }
 
-/// Makes a fresh environment for `interpreter` in `directory` (removed first if it exists).
+/// Makes a fresh environment for `interpreter` in `directory` (removed first if it exists);
+/// its seed packages (uv) and later installs come from `index_url` when one is given.
 pub fn make_environment(
     interpreter: &Path,
     directory: &Path,
+    index_url: Option<&str>,
     log: &Path,
 ) -> Result<Environment, CommandFailed> {
     let directory = std::path::absolute(directory).unwrap_or_else(|_| directory.to_path_buf());
@@ -51,20 +57,18 @@ pub fn make_environment(
         let _ = fs_err::remove_dir_all(&directory);
     }
     match find_uv() {
-        Some(uv) => run_logged(
-            "uv venv",
-            &uv,
-            &[
-                "venv".into(),
-                "--seed".into(),
-                "--quiet".into(),
+        Some(uv) => {
+            let mut args: Vec<String> = vec!["venv".into(), "--seed".into(), "--quiet".into()];
+            if let Some(url) = index_url {
+                args.extend(["--index-url".into(), url.to_string()]);
+            }
+            args.extend([
                 "--python".into(),
                 interpreter.display().to_string(),
                 directory.display().to_string(),
-            ],
-            &invocation,
-            log,
-        )?,
+            ]);
+            run_logged("uv venv", &uv, &args, &invocation, log)?
+        }
         None => run_logged(
             "python -m venv",
             interpreter,
@@ -77,10 +81,21 @@ pub fn make_environment(
         python: directory.join("bin/python"),
         bin: directory.join("bin"),
         directory,
+        index_url: index_url.map(str::to_string),
     })
 }
 
-/// Installs requirements into an environment (uv when present, else pip).
+/// The `--index-url` arguments of an install into `environment`, unless it is `--no-index`.
+fn index_arguments(environment: &Environment, arguments: &[String]) -> Vec<String> {
+    match &environment.index_url {
+        Some(url) if !arguments.iter().any(|argument| argument == "--no-index") => {
+            vec!["--index-url".to_string(), url.clone()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Installs requirements into an environment (uv when present, else pip), from its index.
 pub fn install(
     environment: &Environment,
     arguments: &[String],
@@ -99,6 +114,7 @@ pub fn install(
                 "--python".into(),
                 environment.python.display().to_string(),
             ];
+            args.extend(index_arguments(environment, arguments));
             args.extend(arguments.iter().cloned());
             run_logged(what, &uv, &args, invocation, log)
         }
@@ -109,6 +125,7 @@ pub fn install(
                 "install".into(),
                 "--disable-pip-version-check".into(),
             ];
+            args.extend(index_arguments(environment, arguments));
             args.extend(arguments.iter().cloned());
             run_logged(what, &environment.python, &args, invocation, log)
         }

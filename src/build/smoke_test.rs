@@ -24,14 +24,17 @@ pub struct SmokeTest<'a> {
     /// The directories the test installs from, in order: what a node of the cell's layer and
     /// arch would see (staging directories, then the wheelhouse view).
     pub find_links: Vec<PathBuf>,
-    /// Whether missing test dependencies may come from PyPI.
+    /// Whether missing test dependencies may come from PyPI (or `index_url`).
     pub allow_pypi: bool,
+    /// The build's package index, for seeding the environment and, with `allow_pypi`, for
+    /// missing dependencies.
+    pub index_url: Option<&'a str>,
 }
 
 /// Runs the smoke test.
 pub fn smoke_test(test: &SmokeTest) -> anyhow::Result<()> {
     let directory = test.cell_dir.join("test-env");
-    let environment = make_environment(test.interpreter, &directory, test.log)?;
+    let environment = make_environment(test.interpreter, &directory, test.index_url, test.log)?;
     let mut args = Vec::new();
     if !test.allow_pypi {
         args.push("--no-index".to_string());

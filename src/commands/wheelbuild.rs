@@ -69,6 +69,11 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         None if PathBuf::from("recipes").is_dir() => find_recipe(&PathBuf::from("recipes"), &args.package)?,
         None => None,
     };
+    let index =
+        crate::build::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
+    if let Some(index) = &index {
+        tracing::info!("package index: {} (from {})", index.url, index.origin);
+    }
     let request = BuildRequest {
         package: args.package.clone(),
         version: args.version.clone(),
@@ -90,6 +95,7 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         recipes: args.recipes.clone().or_else(|| Some(PathBuf::from("recipes"))),
         requirement: None,
         ancestors: Vec::new(),
+        index_url: index.map(|index| index.url),
     };
     let resolve = |version: &str, context: &TemplateContext| -> anyhow::Result<ResolvedRecipe> {
         match &recipe_file {
