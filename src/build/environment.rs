@@ -49,10 +49,13 @@ pub fn make_environment(
     log: &Path,
 ) -> Result<Environment, CommandFailed> {
     let directory = std::path::absolute(directory).unwrap_or_else(|_| directory.to_path_buf());
-    let invocation = Invocation {
-        environment: BTreeMap::from([("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
-        ..Invocation::default()
-    };
+    let invocation = with_index(
+        &Invocation {
+            environment: BTreeMap::from([("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string())]),
+            ..Invocation::default()
+        },
+        index_url,
+    );
     if directory.exists() {
         let _ = fs_err::remove_dir_all(&directory);
     }
@@ -95,6 +98,27 @@ fn index_arguments(environment: &Environment, arguments: &[String]) -> Vec<Strin
     }
 }
 
+/// The variables that name a default index: dropped when an index is given on the command
+/// line, since uv prefers `UV_DEFAULT_INDEX` to an `--index-url` argument.
+const INDEX_VARIABLES: [&str; 4] = [
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX_URL",
+    "PIP_INDEX_URL",
+    "PIP_NO_INDEX",
+];
+
+/// `invocation` without the index variables when `index_url` replaces them.
+fn with_index(invocation: &Invocation, index_url: Option<&str>) -> Invocation {
+    let mut invocation = invocation.clone();
+    if index_url.is_some() {
+        for name in INDEX_VARIABLES {
+            invocation.environment.remove(name);
+            invocation.unset.push(name.to_string());
+        }
+    }
+    invocation
+}
+
 /// Installs requirements into an environment (uv when present, else pip), from its index.
 pub fn install(
     environment: &Environment,
@@ -106,6 +130,8 @@ pub fn install(
     if arguments.is_empty() {
         return Ok(());
     }
+    let index = index_arguments(environment, arguments);
+    let invocation = &with_index(invocation, index.get(1).map(String::as_str));
     match find_uv() {
         Some(uv) => {
             let mut args = vec![
@@ -114,7 +140,7 @@ pub fn install(
                 "--python".into(),
                 environment.python.display().to_string(),
             ];
-            args.extend(index_arguments(environment, arguments));
+            args.extend(index.iter().cloned());
             args.extend(arguments.iter().cloned());
             run_logged(what, &uv, &args, invocation, log)
         }
@@ -125,9 +151,40 @@ pub fn install(
                 "install".into(),
                 "--disable-pip-version-check".into(),
             ];
-            args.extend(index_arguments(environment, arguments));
+            args.extend(index.iter().cloned());
             args.extend(arguments.iter().cloned());
             run_logged(what, &environment.python, &args, invocation, log)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_given_replaces_the_index_variables_unless_the_install_is_offline() {
+        let environment = Environment {
+            directory: PathBuf::from("/env"),
+            python: PathBuf::from("/env/bin/python"),
+            bin: PathBuf::from("/env/bin"),
+            index_url: Some("https://mirror.example/simple/".into()),
+        };
+        assert_eq!(
+            index_arguments(&environment, &["numpy".into()]),
+            ["--index-url", "https://mirror.example/simple/"]
+        );
+        assert!(index_arguments(&environment, &["--no-index".into(), "numpy".into()]).is_empty());
+        let invocation = Invocation {
+            environment: BTreeMap::from([("UV_DEFAULT_INDEX".to_string(), "x".to_string())]),
+            ..Invocation::default()
+        };
+        let given = with_index(&invocation, Some("https://mirror.example/simple/"));
+        assert!(given.environment.is_empty());
+        assert!(given.unset.contains(&"UV_DEFAULT_INDEX".to_string()));
+        assert!(given.unset.contains(&"PIP_INDEX_URL".to_string()));
+        let untouched = with_index(&invocation, None);
+        assert_eq!(untouched.environment.len(), 1);
+        assert!(untouched.unset.is_empty());
     }
 }

@@ -5,6 +5,7 @@
 mod common;
 mod consumer;
 mod cp_wheels;
+mod index;
 mod inspect;
 mod manipulate;
 mod real_wheels;
