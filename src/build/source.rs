@@ -175,11 +175,20 @@ fn download_into_cache(
         )
     })?;
     tracing::info!(
-        "downloaded `{file}` ({:.1} MiB) from {url} in {:.2} s",
-        download.size as f64 / f64::from(1 << 20),
+        "downloaded `{file}` ({}) from {url} in {:.2} s",
+        human_size(download.size),
         started.elapsed().as_secs_f64()
     );
     Ok((target, download.sha256))
+}
+
+/// A size for a log line (`19.0 MiB`, `212 KiB`).
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{} KiB", bytes.div_ceil(1 << 10))
+    }
 }
 
 /// The pointer of a cached index download: `<cache>/pypi/<normalized name>-<version>` holds
@@ -244,10 +253,11 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
     let started = Instant::now();
     let page = client.project_page(package)?;
     tracing::info!(
-        "index {}: {} lists {} files ({}, {:.2} s)",
+        "index {}: {} lists {} file{} ({}, {:.2} s)",
         client.url(),
         page.url,
         page.files.len(),
+        if page.files.len() == 1 { "" } else { "s" },
         page.format,
         started.elapsed().as_secs_f64()
     );
