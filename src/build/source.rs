@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use url::Url;
 
-use super::index::http::HttpClient;
+use super::index::http::{HttpClient, redacted};
 use super::index::select::{self, VersionRequest};
 use super::index::{IndexClient, PYPI_SIMPLE};
 use super::pkg_info::read_sdist_metadata;
@@ -138,7 +138,7 @@ fn download_into_cache(
     ) {
         return Err(FetchError::UnsafeFileName {
             file: file.to_string(),
-            url: url.to_string(),
+            url: redacted(url),
         }
         .into());
     }
@@ -149,7 +149,7 @@ fn download_into_cache(
     {
         return Err(FetchError::HashMismatch {
             file: file.to_string(),
-            url: url.to_string(),
+            url: redacted(url),
             actual: download.sha256,
             expected: expected.to_ascii_lowercase(),
             expected_by,
@@ -175,8 +175,9 @@ fn download_into_cache(
         )
     })?;
     tracing::info!(
-        "downloaded `{file}` ({}) from {url} in {:.2} s",
+        "downloaded `{file}` ({}) from {} in {:.2} s",
         human_size(download.size),
+        redacted(url),
         started.elapsed().as_secs_f64()
     );
     Ok((target, download.sha256))
@@ -252,22 +253,16 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
     let client = IndexClient::new(http.clone(), request.index_url.unwrap_or(PYPI_SIMPLE))?;
     let started = Instant::now();
     let page = client.project_page(package)?;
+    let index = redacted(client.url());
     tracing::info!(
-        "index {}: {} lists {} file{} ({}, {:.2} s)",
-        client.url(),
-        page.url,
+        "index {index}: {} lists {} file{} ({}, {:.2} s)",
+        redacted(&page.url),
         page.files.len(),
         if page.files.len() == 1 { "" } else { "s" },
         page.format,
         started.elapsed().as_secs_f64()
     );
-    let choice = select::choose(
-        package,
-        client.url().as_str(),
-        &page.files,
-        &wanted,
-        request.pythons,
-    )?;
+    let choice = select::choose(package, &index, &page.files, &wanted, request.pythons)?;
     for warning in &choice.warnings {
         tracing::warn!("{package}: {warning}");
     }
@@ -275,7 +270,7 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
     tracing::info!(
         "{package}: `{}` from {} ({})",
         file.filename,
-        file.url,
+        redacted(&file.url),
         choice.reason
     );
     if let (Some(pin), Some(listed)) = (request.sha256, &file.sha256)
@@ -284,7 +279,7 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
         return Err(FetchError::PinMismatch {
             package: package.to_string(),
             file: file.filename.clone(),
-            index: client.url().to_string(),
+            index: index.clone(),
             pin: pin.to_string(),
             listed: listed.clone(),
         }
@@ -306,8 +301,7 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
     };
     if file.sha256.is_none() {
         tracing::info!(
-            "{} gives no sha256 for `{}`: recorded the one computed, {sha256}",
-            client.url(),
+            "{index} gives no sha256 for `{}`: recorded the one computed, {sha256}",
             file.filename
         );
     }
@@ -333,7 +327,7 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
         sha256,
         version: Some(version),
         is_wheel: choice.is_wheel,
-        url: Some(file.url.to_string()),
+        url: Some(redacted(&file.url)),
     })
 }
 
@@ -398,7 +392,7 @@ fn fetch_url(request: &FetchRequest, text: &str) -> anyhow::Result<FetchedSource
                 request.sha256.map(|pin| (pin, "the recipe")),
                 request.cache,
             )?;
-            (path, sha256, Some(url.to_string()))
+            (path, sha256, Some(redacted(&url)))
         }
     };
     Ok(FetchedSource {

@@ -72,7 +72,10 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
     let index =
         crate::build::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
     if let Some(index) = &index {
-        tracing::info!("package index: {} (from {})", index.url, index.origin);
+        let shown = url::Url::parse(&index.url)
+            .map(|url| crate::build::index::http::redacted(&url))
+            .unwrap_or_else(|_| index.url.clone());
+        tracing::info!("package index: {shown} (from {})", index.origin);
     }
     let request = BuildRequest {
         package: args.package.clone(),

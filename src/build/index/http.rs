@@ -100,12 +100,17 @@ const PAGE_LIMIT: u64 = 256 << 20;
 impl HttpClient {
     /// A client with the proxies and certificates the environment names.
     pub fn new() -> Result<Self, HttpError> {
+        Self::with_proxy(ureq::Proxy::try_from_env())
+    }
+
+    /// A client through `proxy` (or none), with the certificates the environment names.
+    fn with_proxy(proxy: Option<ureq::Proxy>) -> Result<Self, HttpError> {
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("wheelwright/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_per_read(Some(Duration::from_secs(120)))
-            .proxy(ureq::Proxy::try_from_env());
+            .proxy(proxy);
         if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|path| !path.is_empty()) {
             config = config.tls_config(tls_with_roots(Path::new(&path))?);
         }
@@ -122,7 +127,7 @@ impl HttpClient {
         loop {
             match once() {
                 Err(error) if error.is_transient() && attempt < self.attempts => {
-                    tracing::warn!("{error}; trying {url} again");
+                    tracing::warn!("{error}; trying {} again", redacted(url));
                     std::thread::sleep(self.backoff * attempt);
                     attempt += 1;
                 }
@@ -143,11 +148,11 @@ impl HttpClient {
         match response.status().as_u16() {
             200..=299 => Ok(response),
             404 | 410 => Err(HttpError::NotFound {
-                url: url.to_string(),
+                url: redacted(url),
                 http: true,
             }),
             status => Err(HttpError::Status {
-                url: url.to_string(),
+                url: redacted(url),
                 status,
                 attempts: 1,
             }),
@@ -187,7 +192,7 @@ impl HttpClient {
                         .map(|name| path.join(name))
                         .find(|candidate| candidate.is_file())
                         .ok_or_else(|| HttpError::NotFound {
-                            url: url.to_string(),
+                            url: redacted(url),
                             http: false,
                         })?
                 } else {
@@ -196,12 +201,12 @@ impl HttpClient {
                 let body = fs_err::read_to_string(&path).map_err(|source| {
                     if source.kind() == std::io::ErrorKind::NotFound {
                         HttpError::NotFound {
-                            url: url.to_string(),
+                            url: redacted(url),
                             http: false,
                         }
                     } else {
                         HttpError::File {
-                            url: url.to_string(),
+                            url: redacted(url),
                             source,
                         }
                     }
@@ -212,14 +217,14 @@ impl HttpClient {
                     body,
                 })
             }
-            _ => Err(HttpError::Scheme { url: url.to_string() }),
+            _ => Err(HttpError::Scheme { url: redacted(url) }),
         }
     }
 
     /// Downloads `url` into a temporary file in `directory`, hashing while writing.
     pub fn download(&self, url: &Url, directory: &Path) -> Result<Download, HttpError> {
         let write_error = |source: std::io::Error| HttpError::Write {
-            url: url.to_string(),
+            url: redacted(url),
             directory: directory.to_path_buf(),
             source,
         };
@@ -229,7 +234,7 @@ impl HttpClient {
                 let mut reader = response.body_mut().as_reader();
                 copy_hashing(&mut reader, directory, write_error).map_err(|failure| match failure {
                     CopyFailure::Read(error) => HttpError::Network {
-                        url: url.to_string(),
+                        url: redacted(url),
                         message: error.to_string(),
                         attempts: 1,
                     },
@@ -241,25 +246,25 @@ impl HttpClient {
                 let mut file = fs_err::File::open(&path).map_err(|source| {
                     if source.kind() == std::io::ErrorKind::NotFound {
                         HttpError::NotFound {
-                            url: url.to_string(),
+                            url: redacted(url),
                             http: false,
                         }
                     } else {
                         HttpError::File {
-                            url: url.to_string(),
+                            url: redacted(url),
                             source,
                         }
                     }
                 })?;
                 copy_hashing(&mut file, directory, write_error).map_err(|failure| match failure {
                     CopyFailure::Read(source) => HttpError::File {
-                        url: url.to_string(),
+                        url: redacted(url),
                         source,
                     },
                     CopyFailure::Write(error) => error,
                 })
             }
-            _ => Err(HttpError::Scheme { url: url.to_string() }),
+            _ => Err(HttpError::Scheme { url: redacted(url) }),
         }
     }
 }
@@ -309,10 +314,21 @@ fn copy_hashing(
     })
 }
 
+/// A URL for messages and logs: its password, if any, replaced by `****`.
+pub fn redacted(url: &Url) -> String {
+    if url.password().is_some() {
+        let mut shown = url.clone();
+        let _ = shown.set_password(Some("****"));
+        shown.to_string()
+    } else {
+        url.to_string()
+    }
+}
+
 /// The local path of a `file://` URL.
 fn local_path(url: &Url) -> Result<PathBuf, HttpError> {
     url.to_file_path().map_err(|()| HttpError::File {
-        url: url.to_string(),
+        url: redacted(url),
         source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a local path"),
     })
 }
@@ -320,7 +336,7 @@ fn local_path(url: &Url) -> Result<PathBuf, HttpError> {
 /// A ureq failure as a network error.
 fn network(url: &Url, error: &ureq::Error) -> HttpError {
     HttpError::Network {
-        url: url.to_string(),
+        url: redacted(url),
         message: error.to_string(),
         attempts: 1,
     }
@@ -390,8 +406,70 @@ mod tests {
         );
     }
 
+    /// A server on 127.0.0.1 that answers its connections in turn with `answers` (raw HTTP;
+    /// an empty answer closes the connection at once) and returns what it was asked.
+    fn serve(answers: Vec<&'static str>) -> (Url, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead as _, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/simple/demo/", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut requests = Vec::new();
+            for answer in answers {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut line = String::new();
+                BufReader::new(&stream).read_line(&mut line).unwrap();
+                requests.push(line.trim().to_string());
+                if !answer.is_empty() {
+                    stream.write_all(answer.as_bytes()).unwrap();
+                }
+            }
+            requests
+        });
+        (url, server)
+    }
+
     #[test]
-    fn server_errors_and_the_network_are_transient_a_404_is_not() {
+    fn transient_failures_are_retried_and_a_404_is_not() {
+        let mut client = HttpClient::with_proxy(None).unwrap();
+        client.backoff = Duration::from_millis(10);
+        let (url, server) = serve(vec![
+            "",
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+        ]);
+        let page = client.get_text(&url, "text/html").unwrap();
+        assert_eq!(page.body, "ok");
+        assert_eq!(page.content_type.as_deref(), Some("text/html"));
+        assert_eq!(server.join().unwrap(), vec!["GET /simple/demo/ HTTP/1.1"; 3]);
+
+        let (url, server) = serve(vec![
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ]);
+        let error = client.get_text(&url, "text/html").unwrap_err();
+        assert_eq!(error.to_string(), format!("{url} does not exist (HTTP 404)"));
+        assert_eq!(server.join().unwrap().len(), 1, "asked once");
+
+        let (url, _server) = serve(vec![
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            3
+        ]);
+        let error = client.download(&url, &std::env::temp_dir()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("{url} answered HTTP 500 (after 3 attempts)")
+        );
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        let url = Url::parse("https://user:secret@mirror.example/simple/").unwrap();
+        assert_eq!(redacted(&url), "https://user:****@mirror.example/simple/");
+        let url = Url::parse("https://mirror.example/simple/").unwrap();
+        assert_eq!(redacted(&url), "https://mirror.example/simple/");
+    }
+
+    #[test]
+    fn server_errors_are_transient_client_errors_are_not() {
         let status = |status| HttpError::Status {
             url: "u".into(),
             status,

@@ -10,7 +10,7 @@ pub mod select;
 use url::Url;
 
 use crate::spec::normalize_name;
-use http::{HttpClient, HttpError};
+use http::{HttpClient, HttpError, redacted};
 use page::{PageError, PageFormat, ProjectFile};
 
 /// PyPI's simple index, used when nothing names another.
@@ -128,7 +128,7 @@ impl IndexClient {
         self.index
             .join(&format!("{}/", normalize_name(project)))
             .map_err(|error| IndexError::InvalidUrl {
-                url: self.index.to_string(),
+                url: redacted(&self.index),
                 reason: error.to_string(),
             })
     }
@@ -142,7 +142,7 @@ impl IndexClient {
             .map_err(|error| match error {
                 HttpError::NotFound { .. } => IndexError::ProjectNotFound {
                     project: project.to_string(),
-                    index: self.index.to_string(),
+                    index: redacted(&self.index),
                     source: error,
                 },
                 other => IndexError::Http(other),

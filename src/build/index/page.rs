@@ -157,7 +157,7 @@ impl FlagOrHashes {
 /// Parses a PEP 691 JSON project page.
 pub fn parse_json_page(body: &str, page_url: &Url) -> Result<Vec<ProjectFile>, PageError> {
     let error = |reason: String| PageError {
-        url: page_url.to_string(),
+        url: super::http::redacted(page_url),
         format: PageFormat::Json,
         reason,
     };
@@ -200,7 +200,7 @@ pub fn parse_json_page(body: &str, page_url: &Url) -> Result<Vec<ProjectFile>, P
 /// relative links are relative to.
 pub fn parse_html_page(body: &str, page_url: &Url) -> Result<Vec<ProjectFile>, PageError> {
     let error = |reason: String| PageError {
-        url: page_url.to_string(),
+        url: super::http::redacted(page_url),
         format: PageFormat::Html,
         reason,
     };
