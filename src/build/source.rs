@@ -213,8 +213,12 @@ fn cached_pypi(cache: &Path, package: &str, version: &str) -> Option<FetchedSour
         return None;
     }
     let name = entry.file_name().to_string_lossy().into_owned();
+    // The file's own version (`1.85` when `1.85.0` was asked for).
+    let version = select::parse_distribution_file(package, &name)
+        .map(|file| file.version().to_string())
+        .unwrap_or_else(|| version.to_string());
     Some(FetchedSource {
-        version: Some(version.to_string()),
+        version: Some(version),
         is_wheel: name.ends_with(".whl"),
         path,
         sha256: sha256.to_string(),
