@@ -412,9 +412,13 @@ pub struct WheelbuildArgs {
     /// The PyPI package to build.
     #[arg(long, value_name = "NAME")]
     pub package: String,
-    /// The version [default: the newest on PyPI].
+    /// The version [default: the newest on the index].
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
+    /// The simple index (PEP 503/691) for the sdist and the build environments
+    /// [default: $PIP_INDEX_URL, $UV_INDEX_URL, $UV_DEFAULT_INDEX, else PyPI].
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
     /// Python versions, comma-separated [default: the layout's].
     #[arg(long, value_name = "3.11,3.12", value_delimiter = ',')]
     pub python: Vec<String>,

@@ -26,8 +26,8 @@ use crate::spec::requirements::{RequirementEdit, RequirementError};
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Source {
-    /// The sdist from PyPI (`pip download --no-binary :all:`); a pure wheel if that is all
-    /// there is.
+    /// The sdist from the package index (PyPI, or `--index-url`), chosen from its simple
+    /// project page; a pure wheel if that is all the version has.
     #[default]
     Pypi,
     /// An archive at a URL.

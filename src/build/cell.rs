@@ -36,7 +36,7 @@ impl PackageBuild<'_> {
             return Ok(environment.clone());
         }
         let directory = self.request.work.join(format!("build-env-py{python}"));
-        let environment = make_environment(interpreter, &directory, log)?;
+        let environment = make_environment(interpreter, &directory, self.request.index_url.as_deref(), log)?;
         lock(&self.build_environments).insert(python, environment.clone());
         Ok(environment)
     }

@@ -1,5 +1,7 @@
 //! Python environments for building and testing: made with `uv venv` (or `python -m venv`),
-//! filled with `uv pip install` (or pip), always started by their own interpreter path.
+//! filled with `uv pip install` (or pip), always started by their own interpreter path, and
+//! given the build's package index (a site mirror) explicitly, since uv does not read pip's
+//! variables nor pip uv's.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ pub struct Environment {
     pub python: PathBuf,
     /// `<directory>/bin`, put first on PATH for the commands run in the environment.
     pub bin: PathBuf,
+    /// The package index its installs use (`None`: the installer's own default).
+    pub index_url: Option<String>,
 }
 
 impl Environment {
@@ -36,13 +40,15 @@ impl Environment {
     }
 }
 
-/// Makes a fresh environment for `interpreter` in `directory` (removed first if it exists).
+/// Makes a fresh environment for `interpreter` in `directory` (removed first if it exists);
+/// its seed packages (uv) and later installs come from `index_url` when one is given.
 pub fn make_environment(
     interpreter: &Path,
     directory: &Path,
+    index_url: Option<&str>,
     log: &Path,
 ) -> Result<Environment, CommandFailed> {
-    make_environment_with(interpreter, directory, log, &Invocation::default())
+    make_environment_with(interpreter, directory, index_url, log, &Invocation::default())
 }
 
 /// [`make_environment`], the commands run with `invocation` (`UV_PYTHON_DOWNLOADS=never`
@@ -50,11 +56,12 @@ pub fn make_environment(
 pub fn make_environment_with(
     interpreter: &Path,
     directory: &Path,
+    index_url: Option<&str>,
     log: &Path,
     invocation: &Invocation,
 ) -> Result<Environment, CommandFailed> {
     let directory = std::path::absolute(directory).unwrap_or_else(|_| directory.to_path_buf());
-    let mut invocation = invocation.clone();
+    let mut invocation = with_index(invocation, index_url);
     invocation
         .environment
         .insert("UV_PYTHON_DOWNLOADS".to_string(), "never".to_string());
@@ -62,20 +69,18 @@ pub fn make_environment_with(
         let _ = fs_err::remove_dir_all(&directory);
     }
     match find_uv() {
-        Some(uv) => run_logged(
-            "uv venv",
-            &uv,
-            &[
-                "venv".into(),
-                "--seed".into(),
-                "--quiet".into(),
+        Some(uv) => {
+            let mut args: Vec<String> = vec!["venv".into(), "--seed".into(), "--quiet".into()];
+            if let Some(url) = index_url {
+                args.extend(["--index-url".into(), url.to_string()]);
+            }
+            args.extend([
                 "--python".into(),
                 interpreter.display().to_string(),
                 directory.display().to_string(),
-            ],
-            &invocation,
-            log,
-        )?,
+            ]);
+            run_logged("uv venv", &uv, &args, &invocation, log)?
+        }
         None => run_logged(
             "python -m venv",
             interpreter,
@@ -88,10 +93,42 @@ pub fn make_environment_with(
         python: directory.join("bin/python"),
         bin: directory.join("bin"),
         directory,
+        index_url: index_url.map(str::to_string),
     })
 }
 
-/// Installs requirements into an environment (uv when present, else pip).
+/// The `--index-url` arguments of an install into `environment`, unless it is `--no-index`.
+fn index_arguments(environment: &Environment, arguments: &[String]) -> Vec<String> {
+    match &environment.index_url {
+        Some(url) if !arguments.iter().any(|argument| argument == "--no-index") => {
+            vec!["--index-url".to_string(), url.clone()]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The variables that name a default index: dropped when an index is given on the command
+/// line, since uv prefers `UV_DEFAULT_INDEX` to an `--index-url` argument.
+const INDEX_VARIABLES: [&str; 4] = [
+    "UV_DEFAULT_INDEX",
+    "UV_INDEX_URL",
+    "PIP_INDEX_URL",
+    "PIP_NO_INDEX",
+];
+
+/// `invocation` without the index variables when `index_url` replaces them.
+fn with_index(invocation: &Invocation, index_url: Option<&str>) -> Invocation {
+    let mut invocation = invocation.clone();
+    if index_url.is_some() {
+        for name in INDEX_VARIABLES {
+            invocation.environment.remove(name);
+            invocation.unset.push(name.to_string());
+        }
+    }
+    invocation
+}
+
+/// Installs requirements into an environment (uv when present, else pip), from its index.
 pub fn install(
     environment: &Environment,
     arguments: &[String],
@@ -102,6 +139,8 @@ pub fn install(
     if arguments.is_empty() {
         return Ok(());
     }
+    let index = index_arguments(environment, arguments);
+    let invocation = &with_index(invocation, index.get(1).map(String::as_str));
     match find_uv() {
         Some(uv) => {
             let mut args = vec![
@@ -110,6 +149,7 @@ pub fn install(
                 "--python".into(),
                 environment.python.display().to_string(),
             ];
+            args.extend(index.iter().cloned());
             args.extend(arguments.iter().cloned());
             run_logged(what, &uv, &args, invocation, log)
         }
@@ -120,6 +160,7 @@ pub fn install(
                 "install".into(),
                 "--disable-pip-version-check".into(),
             ];
+            args.extend(index.iter().cloned());
             args.extend(arguments.iter().cloned());
             run_logged(what, &environment.python, &args, invocation, log)
         }
@@ -165,4 +206,35 @@ pub fn install_preferring(
     let mut online = link_args;
     online.extend(requirements.iter().cloned());
     install(environment, &online, what, log, &Invocation::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_given_replaces_the_index_variables_unless_the_install_is_offline() {
+        let environment = Environment {
+            directory: PathBuf::from("/env"),
+            python: PathBuf::from("/env/bin/python"),
+            bin: PathBuf::from("/env/bin"),
+            index_url: Some("https://mirror.example/simple/".into()),
+        };
+        assert_eq!(
+            index_arguments(&environment, &["numpy".into()]),
+            ["--index-url", "https://mirror.example/simple/"]
+        );
+        assert!(index_arguments(&environment, &["--no-index".into(), "numpy".into()]).is_empty());
+        let invocation = Invocation {
+            environment: BTreeMap::from([("UV_DEFAULT_INDEX".to_string(), "x".to_string())]),
+            ..Invocation::default()
+        };
+        let given = with_index(&invocation, Some("https://mirror.example/simple/"));
+        assert!(given.environment.is_empty());
+        assert!(given.unset.contains(&"UV_DEFAULT_INDEX".to_string()));
+        assert!(given.unset.contains(&"PIP_INDEX_URL".to_string()));
+        let untouched = with_index(&invocation, None);
+        assert_eq!(untouched.environment.len(), 1);
+        assert!(untouched.unset.is_empty());
+    }
 }

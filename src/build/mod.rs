@@ -5,6 +5,8 @@ pub mod backend;
 mod cell;
 pub mod dependencies;
 pub mod environment;
+pub mod index;
+pub mod pkg_info;
 pub mod post_process;
 pub mod record;
 pub mod smoke_test;
@@ -55,6 +57,8 @@ pub struct BuildRequest {
     pub requirement: Option<String>,
     /// The packages whose build asked for this one (to stop on cycles).
     pub ancestors: Vec<String>,
+    /// The simple index for sources and build environments (`None`: PyPI).
+    pub index_url: Option<String>,
 }
 
 /// A resolver of recipes for `package`: its recipe file in `recipes`, else PyPI defaults.
@@ -503,16 +507,18 @@ pub fn build_package(
     for command in &provisional.pre_download {
         run_shell("pre-download command", command, &in_work, &fetch_log)?;
     }
-    let fetched = source::fetch(
-        &request.package,
-        request.version.as_deref().or(request.requirement.as_deref()),
-        &provisional.source,
-        &interpreters[&first_python],
-        &request.cache,
-        &request.work,
-        &fetch_log,
-        &base_invocation,
-    )?;
+    let fetched = source::fetch(&source::FetchRequest {
+        package: &request.package,
+        version: request.version.as_deref().or(request.requirement.as_deref()),
+        source: &provisional.source,
+        index_url: request.index_url.as_deref(),
+        pythons: &request.pythons,
+        sha256: provisional.sha256.as_deref(),
+        cache: &request.cache,
+        work: &request.work,
+        log: &fetch_log,
+        invocation: &base_invocation,
+    })?;
     source::verify_pin(&fetched, provisional.sha256.as_deref())?;
     let version = fetched
         .version
@@ -778,6 +784,7 @@ impl PackageBuild<'_> {
             log,
             find_links: self.test_links(&cell.arch),
             allow_pypi: self.request.test_dependencies_from_pypi,
+            index_url: self.request.index_url.as_deref(),
         })
     }
 }
@@ -804,6 +811,7 @@ mod tests {
             recipes: None,
             requirement: None,
             ancestors: Vec::new(),
+            index_url: None,
         };
         let cells = matrix(&request, &["3.11".parse().unwrap()]);
         let labels: Vec<String> = cells

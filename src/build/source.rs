@@ -1,23 +1,83 @@
-//! Sources: fetched once (pip download of the sdist, a URL, or git at a pinned ref),
-//! verified against a sha256, cached by hash, and unpacked without escaping their directory.
+//! Sources: fetched once (the sdist chosen from a simple index, a URL, or git at a pinned
+//! ref), verified against the index's and the recipe's sha256, cached by hash, and unpacked
+//! without escaping their directory. Downloads are Rust code (`index::http`); only git runs
+//! as a program.
 
 use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
 
+use url::Url;
+
+use super::index::http::{HttpClient, redacted};
+use super::index::select::{self, VersionRequest};
+use super::index::{IndexClient, PYPI_SIMPLE};
+use super::pkg_info::read_sdist_metadata;
+use crate::layout::PythonVersion;
 use crate::recipe::Source;
 use crate::tools::{Invocation, run_logged};
 
-/// A fetched source: an sdist/archive, or a wheel when PyPI has only a pure one.
+/// A fetched source: an sdist/archive, or a wheel when the index has only a pure one.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FetchedSource {
     pub path: PathBuf,
     pub sha256: String,
-    /// The version the file carries (from its name), when known.
+    /// The version the file carries (from its name or PKG-INFO), when known.
     pub version: Option<String>,
     /// A pure wheel taken as is (nothing to build).
     pub is_wheel: bool,
+    /// Where it was downloaded from (`None` for git and for the warm cache).
+    pub url: Option<String>,
 }
 
 pub use crate::wheel::verified::file_sha256;
+
+/// What to fetch, from where, into which cache.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchRequest<'a> {
+    pub package: &'a str,
+    /// An exact version (`1.85`), a specifier set (`>=1.21,<3`), or `None` for the newest.
+    pub version: Option<&'a str>,
+    pub source: &'a Source,
+    /// The simple index for `source: pypi` (`None`: PyPI).
+    pub index_url: Option<&'a str>,
+    /// The Pythons being built: a chosen version's `Requires-Python` admits one of them.
+    pub pythons: &'a [PythonVersion],
+    /// The recipe's sha256 pin: a download that differs is not cached.
+    pub sha256: Option<&'a str>,
+    /// The source cache (`<cache>/<sha256>/<file>`, `<cache>/pypi/<name>-<version>`).
+    pub cache: &'a Path,
+    /// The build's work directory (git checkouts go in it).
+    pub work: &'a Path,
+    /// The fetch log (git's output).
+    pub log: &'a Path,
+    pub invocation: &'a Invocation,
+}
+
+/// A download that is not what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(
+        "the download of `{file}` from {url} has sha256 {actual}, but {expected_by} gives {expected}; nothing was cached"
+    )]
+    HashMismatch {
+        file: String,
+        url: String,
+        actual: String,
+        expected: String,
+        /// `the index` or `the recipe`.
+        expected_by: &'static str,
+    },
+    #[error("the recipe pins sha256 {pin} for {package}, but {index} lists `{file}` with sha256 {listed}")]
+    PinMismatch {
+        package: String,
+        file: String,
+        index: String,
+        pin: String,
+        listed: String,
+    },
+    #[error("the file name `{file}` from {url} is not a plain file name")]
+    UnsafeFileName { file: String, url: String },
+}
 
 /// The version in an sdist or wheel file name (`biopython-1.85.tar.gz` -> `1.85`).
 pub fn version_from_file_name(file: &str) -> Option<String> {
@@ -34,7 +94,7 @@ pub fn version_from_file_name(file: &str) -> Option<String> {
         .map(|version| version.to_string())
 }
 
-/// Moves a downloaded file into the cache (`<cache>/<sha256>/<file name>`).
+/// Moves a file made outside the cache (a git archive) into it (`<cache>/<sha256>/<name>`).
 fn cache_file(path: &Path, cache: &Path) -> anyhow::Result<FetchedSource> {
     let sha256 = file_sha256(path)?;
     let name = path
@@ -52,280 +112,362 @@ fn cache_file(path: &Path, cache: &Path) -> anyhow::Result<FetchedSource> {
         is_wheel: name.ends_with(".whl"),
         path: cached,
         sha256,
+        url: None,
     })
 }
 
-/// The index of cached PyPI sources: `<cache>/pypi/<normalized name>-<version>` holds the
-/// sha256 of the file fetched for it.
+/// The cached file `<cache>/<sha256>/<file>`, if it is there and still has that hash.
+fn cached_by_hash(cache: &Path, sha256: &str, file: &str) -> Option<PathBuf> {
+    let path = cache.join(sha256.to_ascii_lowercase()).join(file);
+    (path.is_file() && file_sha256(&path).ok()?.eq_ignore_ascii_case(sha256)).then_some(path)
+}
+
+/// Downloads `url` into the cache as `<cache>/<sha256>/<file>`: streamed to a temporary file
+/// in the cache, hashed on the way, compared with `expected` (the hash and who gives it),
+/// then renamed into place. On a mismatch nothing is left behind.
+fn download_into_cache(
+    http: &HttpClient,
+    url: &Url,
+    file: &str,
+    expected: Option<(&str, &'static str)>,
+    cache: &Path,
+) -> anyhow::Result<(PathBuf, String)> {
+    if !matches!(
+        Path::new(file).components().collect::<Vec<_>>().as_slice(),
+        [Component::Normal(_)]
+    ) {
+        return Err(FetchError::UnsafeFileName {
+            file: file.to_string(),
+            url: redacted(url),
+        }
+        .into());
+    }
+    let started = Instant::now();
+    let download = http.download(url, cache)?;
+    if let Some((expected, expected_by)) = expected
+        && !expected.eq_ignore_ascii_case(&download.sha256)
+    {
+        return Err(FetchError::HashMismatch {
+            file: file.to_string(),
+            url: redacted(url),
+            actual: download.sha256,
+            expected: expected.to_ascii_lowercase(),
+            expected_by,
+        }
+        .into());
+    }
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // Temporary files are private; the cache is shared like pip's.
+        download
+            .file
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    let directory = cache.join(&download.sha256);
+    fs_err::create_dir_all(&directory)?;
+    let target = directory.join(file);
+    download.file.persist(&target).map_err(|error| {
+        anyhow::anyhow!(
+            "moving the download of {url} to {}: {}",
+            target.display(),
+            error.error
+        )
+    })?;
+    tracing::info!(
+        "downloaded `{file}` ({}) from {} in {:.2} s",
+        human_size(download.size),
+        redacted(url),
+        started.elapsed().as_secs_f64()
+    );
+    Ok((target, download.sha256))
+}
+
+/// A size for a log line (`19.0 MiB`, `212 KiB`).
+fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    } else {
+        format!("{} KiB", bytes.div_ceil(1 << 10))
+    }
+}
+
+/// The pointer of a cached index download: `<cache>/pypi/<normalized name>-<version>` holds
+/// the sha256 of the file fetched for it.
 fn pypi_index(cache: &Path, package: &str, version: &str) -> PathBuf {
     cache
         .join("pypi")
         .join(format!("{}-{version}", crate::spec::normalize_name(package)))
 }
 
-/// Fetches the source of `package` (at `version`, or the newest) into the cache.
-#[allow(clippy::too_many_arguments)] // each is a distinct input of one fetch
-pub fn fetch(
-    package: &str,
-    version: Option<&str>,
-    source: &Source,
-    python: &Path,
-    cache: &Path,
-    work: &Path,
-    log: &Path,
-    invocation: &Invocation,
-) -> anyhow::Result<FetchedSource> {
-    fs_err::create_dir_all(cache)?;
-    // `version` is an exact version, or a specifier set (`>=1.21,<3`) for the newest match.
-    let is_specifier = version.is_some_and(|text| text.starts_with(['<', '>', '=', '!', '~']));
-    if let (Source::Pypi, Some(version), false) = (source, version, is_specifier) {
-        let index = pypi_index(cache, package, version);
-        if let Ok(sha256) = fs_err::read_to_string(&index) {
-            let directory = cache.join(sha256.trim());
-            if let Some(entry) = fs_err::read_dir(&directory)
-                .ok()
-                .and_then(|mut entries| entries.next())
-                .and_then(Result::ok)
-            {
-                let path = entry.path();
-                if file_sha256(&path).ok().as_deref() == Some(sha256.trim()) {
-                    tracing::info!("source of {package} {version} from the cache: {}", path.display());
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    return Ok(FetchedSource {
-                        version: Some(version.to_string()),
-                        is_wheel: name.ends_with(".whl"),
-                        path,
-                        sha256: sha256.trim().to_string(),
-                    });
-                }
+/// The cached source of `package` at an exact `version`, found without the network.
+fn cached_pypi(cache: &Path, package: &str, version: &str) -> Option<FetchedSource> {
+    let sha256 = fs_err::read_to_string(pypi_index(cache, package, version)).ok()?;
+    let sha256 = sha256.trim();
+    let entry = fs_err::read_dir(cache.join(sha256))
+        .ok()?
+        .flatten()
+        .find(|entry| !entry.file_name().to_string_lossy().starts_with('.'))?;
+    let path = entry.path();
+    if file_sha256(&path).ok()? != sha256 {
+        return None;
+    }
+    let name = entry.file_name().to_string_lossy().into_owned();
+    // The file's own version (`1.85` when `1.85.0` was asked for).
+    let version = select::parse_distribution_file(package, &name)
+        .map(|file| file.version().to_string())
+        .unwrap_or_else(|| version.to_string());
+    Some(FetchedSource {
+        version: Some(version),
+        is_wheel: name.ends_with(".whl"),
+        path,
+        sha256: sha256.to_string(),
+        url: None,
+    })
+}
+
+/// Fetches the source of `package` (at `version`, in a specifier set, or the newest) into the
+/// cache.
+pub fn fetch(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
+    fs_err::create_dir_all(request.cache)?;
+    match request.source {
+        Source::Pypi => fetch_from_index(request),
+        Source::Url { url } => fetch_url(request, url),
+        Source::Git { url, rev } => fetch_git(request, url, rev),
+    }
+}
+
+/// The file chosen from the index's project page, downloaded (or found in the cache).
+fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
+    let package = request.package;
+    let wanted = VersionRequest::parse(request.version)?;
+    if let (VersionRequest::Exact(version), Some(text)) = (&wanted, request.version) {
+        let canonical = version.to_string();
+        for key in [text.trim(), canonical.as_str()] {
+            if let Some(cached) = cached_pypi(request.cache, package, key) {
+                tracing::info!(
+                    "source of {package} {key} from the cache: {}",
+                    cached.path.display()
+                );
+                return Ok(cached);
             }
         }
     }
-    let download = work.join("download");
+    let http = HttpClient::new()?;
+    let client = IndexClient::new(http.clone(), request.index_url.unwrap_or(PYPI_SIMPLE))?;
+    let started = Instant::now();
+    let page = client.project_page(package)?;
+    let index = redacted(client.url());
+    tracing::info!(
+        "index {index}: {} lists {} file{} ({}, {:.2} s)",
+        redacted(&page.url),
+        page.files.len(),
+        if page.files.len() == 1 { "" } else { "s" },
+        page.format,
+        started.elapsed().as_secs_f64()
+    );
+    let choice = select::choose(package, &index, &page.files, &wanted, request.pythons)?;
+    for warning in &choice.warnings {
+        tracing::warn!("{package}: {warning}");
+    }
+    let file = &choice.file;
+    tracing::info!(
+        "{package}: `{}` from {} ({})",
+        file.filename,
+        redacted(&file.url),
+        choice.reason
+    );
+    if let (Some(pin), Some(listed)) = (request.sha256, &file.sha256)
+        && !pin.eq_ignore_ascii_case(listed)
+    {
+        return Err(FetchError::PinMismatch {
+            package: package.to_string(),
+            file: file.filename.clone(),
+            index: index.clone(),
+            pin: pin.to_string(),
+            listed: listed.clone(),
+        }
+        .into());
+    }
+    let expected = file
+        .sha256
+        .as_deref()
+        .map(|sha256| (sha256, "the index"))
+        .or(request.sha256.map(|pin| (pin, "the recipe")));
+    let (path, sha256) = match expected.and_then(|(sha256, _)| {
+        cached_by_hash(request.cache, sha256, &file.filename).map(|path| (path, sha256.to_ascii_lowercase()))
+    }) {
+        Some((path, sha256)) => {
+            tracing::info!("`{}` is already in the cache: {}", file.filename, path.display());
+            (path, sha256)
+        }
+        None => download_into_cache(&http, &file.url, &file.filename, expected, request.cache)?,
+    };
+    if file.sha256.is_none() {
+        tracing::info!(
+            "{index} gives no sha256 for `{}`: recorded the one computed, {sha256}",
+            file.filename
+        );
+    }
+    let version = choice.version.to_string();
+    if !choice.is_wheel {
+        check_sdist_metadata(&path, package, &choice.version);
+    }
+    let mut keys = vec![version.clone()];
+    keys.extend(
+        request
+            .version
+            .map(str::trim)
+            .filter(|text| matches!(wanted, VersionRequest::Exact(_)) && *text != version)
+            .map(str::to_string),
+    );
+    for key in keys {
+        let pointer = pypi_index(request.cache, package, &key);
+        fs_err::create_dir_all(pointer.parent().unwrap_or(request.cache))?;
+        fs_err::write(&pointer, &sha256)?;
+    }
+    Ok(FetchedSource {
+        path,
+        sha256,
+        version: Some(version),
+        is_wheel: choice.is_wheel,
+        url: Some(redacted(&file.url)),
+    })
+}
+
+/// Warns when an index sdist's PKG-INFO names another project or version than asked for
+/// (some old sdists are sloppy, so it is not an error).
+fn check_sdist_metadata(path: &Path, package: &str, version: &pep440_rs::Version) {
+    match read_sdist_metadata(path) {
+        Ok(Some(metadata)) => {
+            if crate::spec::normalize_name(&metadata.name) != crate::spec::normalize_name(package) {
+                tracing::warn!(
+                    "{}: PKG-INFO names the project `{}`, not `{package}`",
+                    path.display(),
+                    metadata.name
+                );
+            }
+            if &metadata.version != version {
+                tracing::warn!(
+                    "{}: PKG-INFO says version {}, the index {version}",
+                    path.display(),
+                    metadata.version
+                );
+            }
+        }
+        Ok(None) => tracing::warn!("{}: the sdist has no PKG-INFO", path.display()),
+        Err(error) => tracing::warn!("{error}"),
+    }
+}
+
+/// The version of a URL or git source from its sdist metadata, when it has PKG-INFO.
+fn version_from_pkg_info(path: &Path) -> Option<String> {
+    match read_sdist_metadata(path) {
+        Ok(metadata) => metadata.map(|metadata| metadata.version.to_string()),
+        Err(error) => {
+            tracing::debug!("{error}");
+            None
+        }
+    }
+}
+
+/// An archive at a URL (`https://`, `http://`, `file://`), checked against the recipe's pin;
+/// with a pin, a file already cached under it is used without the network.
+fn fetch_url(request: &FetchRequest, text: &str) -> anyhow::Result<FetchedSource> {
+    let url = Url::parse(text).map_err(|error| anyhow::anyhow!("the source URL `{text}`: {error}"))?;
+    let file = super::index::page::file_name_of(&url).unwrap_or_else(|| "source.tar.gz".to_string());
+    let cached = request.sha256.and_then(|pin| {
+        cached_by_hash(request.cache, pin, &file).map(|path| (path, pin.to_ascii_lowercase()))
+    });
+    let (path, sha256, from) = match cached {
+        Some((path, sha256)) => {
+            tracing::info!(
+                "source `{file}` from the cache (pinned sha256): {}",
+                path.display()
+            );
+            (path, sha256, None)
+        }
+        None => {
+            let http = HttpClient::new()?;
+            let (path, sha256) = download_into_cache(
+                &http,
+                &url,
+                &file,
+                request.sha256.map(|pin| (pin, "the recipe")),
+                request.cache,
+            )?;
+            (path, sha256, Some(redacted(&url)))
+        }
+    };
+    Ok(FetchedSource {
+        version: version_from_file_name(&file).or_else(|| version_from_pkg_info(&path)),
+        is_wheel: file.ends_with(".whl"),
+        path,
+        sha256,
+        url: from,
+    })
+}
+
+/// A git repository at a pinned rev, archived so that the cache holds one hashed file like
+/// the others.
+fn fetch_git(request: &FetchRequest, url: &str, rev: &str) -> anyhow::Result<FetchedSource> {
+    let download = request.work.join("download");
     if download.exists() {
         fs_err::remove_dir_all(&download)?;
     }
     fs_err::create_dir_all(&download)?;
-    let python_args = |binary: bool| -> Vec<String> {
-        let requirement = match version {
-            Some(specifier) if is_specifier => format!("{package}{specifier}"),
-            Some(version) => format!("{package}=={version}"),
-            None => package.to_string(),
-        };
-        let mut args = vec![
-            "-m".to_string(),
-            "pip".to_string(),
-            "download".to_string(),
-            "--no-deps".to_string(),
-            "--disable-pip-version-check".to_string(),
-            "-d".to_string(),
-            download.display().to_string(),
-        ];
-        if binary {
-            args.extend(["--only-binary".to_string(), ":all:".to_string()]);
-        } else {
-            // Only the package itself from source: `:all:` would also build pip's own build
-            // requirements (setuptools, wheel) from source, seconds for nothing.
-            args.extend(["--no-binary".to_string(), package.to_string()]);
-        }
-        args.push(requirement);
-        args
+    let checkout = download.join("checkout");
+    let git = Path::new("git");
+    run_logged(
+        "git clone",
+        git,
+        &[
+            "clone".into(),
+            "--quiet".into(),
+            url.to_string(),
+            checkout.display().to_string(),
+        ],
+        request.invocation,
+        request.log,
+    )?;
+    let inside = Invocation {
+        directory: Some(checkout.clone()),
+        ..request.invocation.clone()
     };
-    let fetched = match source {
-        Source::Pypi
-            if !is_specifier && pypi_json_download(package, version, python, &download, invocation, log) =>
-        {
-            let file = fs_err::read_dir(&download)?
-                .flatten()
-                .map(|entry| entry.path())
-                .next()
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "the PyPI download saved nothing for {package}; see {}",
-                        log.display()
-                    )
-                })?;
-            cache_file(&file, cache)?
-        }
-        Source::Pypi => {
-            let sdist = run_logged(
-                "pip download (sdist)",
-                python,
-                &python_args(false),
-                invocation,
-                log,
-            );
-            if let Err(sdist_error) = sdist {
-                // No sdist: a pure wheel will do.
-                run_logged(
-                    "pip download (wheel)",
-                    python,
-                    &python_args(true),
-                    invocation,
-                    log,
-                )
-                .map_err(|_| sdist_error)?;
-            }
-            let file = fs_err::read_dir(&download)?
-                .flatten()
-                .map(|entry| entry.path())
-                .next()
-                .ok_or_else(|| {
-                    anyhow::anyhow!("pip download saved nothing for {package}; see {}", log.display())
-                })?;
-            if file.extension().is_some_and(|e| e == "whl") {
-                let name = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let wheel: crate::spec::WheelFilename = name.parse()?;
-                if !wheel.tags.is_pure() {
-                    anyhow::bail!(
-                        "{package} has no sdist on PyPI and its wheel `{name}` is not pure: nothing to build from"
-                    );
-                }
-            }
-            cache_file(&file, cache)?
-        }
-        Source::Url { url } => {
-            let name = url
-                .rsplit('/')
-                .next()
-                .filter(|n| !n.is_empty())
-                .unwrap_or("source.tar.gz");
-            let target = download.join(name);
-            let script = "import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])";
-            run_logged(
-                "download",
-                python,
-                &[
-                    "-c".into(),
-                    script.into(),
-                    url.clone(),
-                    target.display().to_string(),
-                ],
-                invocation,
-                log,
-            )?;
-            cache_file(&target, cache)?
-        }
-        Source::Git { url, rev } => {
-            let checkout = download.join("checkout");
-            let git = Path::new("git");
-            run_logged(
-                "git clone",
-                git,
-                &[
-                    "clone".into(),
-                    "--quiet".into(),
-                    url.clone(),
-                    checkout.display().to_string(),
-                ],
-                invocation,
-                log,
-            )?;
-            let inside = Invocation {
-                directory: Some(checkout.clone()),
-                ..invocation.clone()
-            };
-            run_logged(
-                "git checkout",
-                git,
-                &["checkout".into(), "--quiet".into(), rev.clone()],
-                &inside,
-                log,
-            )?;
-            // An archive of the pinned tree, so the cache holds one hashed file like the others.
-            let archive = download.join(format!(
-                "{}-{}.tar",
-                crate::spec::escape_name(package),
-                version.unwrap_or("git")
-            ));
-            run_logged(
-                "git archive",
-                git,
-                &[
-                    "archive".into(),
-                    "--format=tar".into(),
-                    format!("--prefix={}/", crate::spec::escape_name(package)),
-                    "-o".into(),
-                    archive.display().to_string(),
-                    rev.clone(),
-                ],
-                &inside,
-                log,
-            )?;
-            let mut fetched = cache_file(&archive, cache)?;
-            fetched.version = version.filter(|_| !is_specifier).map(str::to_string);
-            fetched
-        }
+    run_logged(
+        "git checkout",
+        git,
+        &["checkout".into(), "--quiet".into(), rev.to_string()],
+        &inside,
+        request.log,
+    )?;
+    let exact = match VersionRequest::parse(request.version) {
+        Ok(VersionRequest::Exact(_)) => request.version.map(str::trim),
+        _ => None,
     };
-    if let (Source::Pypi, Some(found)) = (source, &fetched.version) {
-        let index = pypi_index(cache, package, found);
-        fs_err::create_dir_all(index.parent().unwrap_or(cache))?;
-        fs_err::write(&index, &fetched.sha256)?;
-    }
+    let archive = download.join(format!(
+        "{}-{}.tar",
+        crate::spec::escape_name(request.package),
+        exact.unwrap_or("git")
+    ));
+    run_logged(
+        "git archive",
+        git,
+        &[
+            "archive".into(),
+            "--format=tar".into(),
+            format!("--prefix={}/", crate::spec::escape_name(request.package)),
+            "-o".into(),
+            archive.display().to_string(),
+            rev.to_string(),
+        ],
+        &inside,
+        request.log,
+    )?;
+    let mut fetched = cache_file(&archive, request.cache)?;
+    // A repository that carries PKG-INFO says its version; else the version asked for.
+    fetched.version = version_from_pkg_info(&fetched.path).or_else(|| exact.map(str::to_string));
     Ok(fetched)
-}
-
-/// Downloads the sdist of `package` (at `version`, or the newest) straight from PyPI's JSON
-/// API, checking the sha256 PyPI publishes. Much faster than `pip download`, which builds the
-/// package's metadata first; used only with the default index (no `PIP_INDEX_URL`), and any
-/// failure falls back to `pip download`. Returns whether the file is in `download`.
-fn pypi_json_download(
-    package: &str,
-    version: Option<&str>,
-    python: &Path,
-    download: &Path,
-    invocation: &Invocation,
-    log: &Path,
-) -> bool {
-    if std::env::var_os("PIP_INDEX_URL").is_some() || std::env::var_os("PIP_NO_INDEX").is_some() {
-        return false;
-    }
-    const SCRIPT: &str = r#"
-import hashlib, json, os, sys, urllib.request
-name, version, target = sys.argv[1], sys.argv[2], sys.argv[3]
-base = "https://pypi.org/pypi/" + name
-with urllib.request.urlopen(base + ("/" + version if version else "") + "/json", timeout=60) as response:
-    data = json.load(response)
-sdists = [u for u in data["urls"] if u["packagetype"] == "sdist" and not u.get("yanked")]
-if not sdists:
-    sys.exit("no sdist for %s %s on PyPI" % (name, data["info"]["version"]))
-entry = sdists[0]
-path = os.path.join(target, entry["filename"])
-with urllib.request.urlopen(entry["url"], timeout=300) as response, open(path, "wb") as out:
-    digest = hashlib.sha256()
-    while True:
-        chunk = response.read(1 << 20)
-        if not chunk:
-            break
-        digest.update(chunk)
-        out.write(chunk)
-if digest.hexdigest() != entry["digests"]["sha256"]:
-    os.remove(path)
-    sys.exit("sha256 mismatch for " + entry["filename"])
-print(path)
-"#;
-    let args = vec![
-        "-c".to_string(),
-        SCRIPT.to_string(),
-        package.to_string(),
-        version.unwrap_or_default().to_string(),
-        download.display().to_string(),
-    ];
-    match run_logged("PyPI sdist download", python, &args, invocation, log) {
-        Ok(()) => true,
-        Err(error) => {
-            tracing::info!("direct PyPI download failed, trying pip download: {}", error.what);
-            if let Ok(entries) = fs_err::read_dir(download) {
-                for entry in entries.flatten() {
-                    let _ = fs_err::remove_file(entry.path());
-                }
-            }
-            false
-        }
-    }
 }
 
 /// Checks a fetched file against a pinned sha256.

@@ -92,6 +92,14 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
     if !quiet && !args.dry_run {
         eprintln!("wheelbuild: {recipe_note}");
     }
+    let index =
+        crate::build::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
+    if let Some(index) = &index {
+        let shown = url::Url::parse(&index.url)
+            .map(|url| crate::build::index::http::redacted(&url))
+            .unwrap_or_else(|_| index.url.clone());
+        tracing::info!("package index: {shown} (from {})", index.origin);
+    }
     let request = BuildRequest {
         package: args.package.clone(),
         version: args.version.clone(),
@@ -113,6 +121,7 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         recipes: recipes.as_ref().map(|directory| directory.path.clone()),
         requirement: None,
         ancestors: Vec::new(),
+        index_url: index.map(|index| index.url),
     };
     let resolve = |version: &str, context: &TemplateContext| -> anyhow::Result<ResolvedRecipe> {
         match &recipe_file {

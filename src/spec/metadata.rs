@@ -68,6 +68,13 @@ impl Metadata {
         self.document.get("Metadata-Version")
     }
 
+    /// `Requires-Python`, as written.
+    pub fn requires_python(&self) -> Option<String> {
+        self.document
+            .get("Requires-Python")
+            .filter(|text| !text.trim().is_empty())
+    }
+
     /// The Requires-Dist values, as written.
     pub fn requires_dist(&self) -> Vec<String> {
         self.document.get_all("Requires-Dist")

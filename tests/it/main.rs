@@ -6,6 +6,7 @@ mod backends;
 mod common;
 mod consumer;
 mod cp_wheels;
+mod index;
 mod inspect;
 mod manipulate;
 mod real_wheels;

@@ -47,8 +47,11 @@ pub struct SmokeTest<'a> {
     /// The directories the test installs from, in order: what a node of the cell's layer and
     /// arch would see (staging directories, then the wheelhouse view).
     pub find_links: Vec<PathBuf>,
-    /// Whether missing test dependencies may come from PyPI.
+    /// Whether missing test dependencies may come from PyPI (or `index_url`).
     pub allow_pypi: bool,
+    /// The build's package index, for seeding the environment and, with `allow_pypi`, for
+    /// missing dependencies (None: PyPI).
+    pub index_url: Option<&'a str>,
 }
 
 /// A module the test did not import because the recipe says so.
@@ -158,6 +161,7 @@ fn run(test: &SmokeTest, report: &mut SmokeReport) -> anyhow::Result<()> {
     let environment = make_environment_with(
         test.interpreter,
         &test.cell_dir.join("test-env"),
+        test.index_url,
         test.log,
         &isolated,
     )?;

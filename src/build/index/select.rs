@@ -1,0 +1,740 @@
+//! Which file of a project page to build from, and why: the sdist of the version asked for,
+//! or of the newest version that fits (not yanked, not a pre-release unless asked for or
+//! nothing else fits, `Requires-Python` admitting a Python being built); a pure wheel when a
+//! version has no sdist. Pure code on the parsed page.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use pep440_rs::{Version, VersionSpecifiers};
+
+use super::page::ProjectFile;
+use crate::layout::PythonVersion;
+use crate::spec::{WheelFilename, normalize_name};
+
+/// The version a build asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionRequest {
+    /// The newest version that fits.
+    Newest,
+    /// Exactly this version (PEP 440 equality: `1.85` is `1.85.0`).
+    Exact(Version),
+    /// The newest version in a specifier set (`>=1.21,<3`).
+    Matching(VersionSpecifiers),
+}
+
+impl VersionRequest {
+    /// `None` is the newest; text starting with an operator is a specifier set; anything else
+    /// an exact version.
+    pub fn parse(text: Option<&str>) -> Result<Self, ChoiceError> {
+        let Some(text) = text.map(str::trim).filter(|text| !text.is_empty()) else {
+            return Ok(VersionRequest::Newest);
+        };
+        if text.starts_with(['<', '>', '=', '!', '~']) {
+            VersionSpecifiers::from_str(text)
+                .map(VersionRequest::Matching)
+                .map_err(|error| ChoiceError::InvalidRequest {
+                    text: text.to_string(),
+                    reason: error.to_string(),
+                })
+        } else {
+            Version::from_str(text)
+                .map(VersionRequest::Exact)
+                .map_err(|error| ChoiceError::InvalidRequest {
+                    text: text.to_string(),
+                    reason: error.to_string(),
+                })
+        }
+    }
+
+    /// Whether the request itself names a pre-release (which then may be chosen).
+    fn names_prerelease(&self) -> bool {
+        match self {
+            VersionRequest::Newest => false,
+            VersionRequest::Exact(version) => version.any_prerelease(),
+            VersionRequest::Matching(specifiers) => {
+                specifiers.iter().any(|specifier| specifier.any_prerelease())
+            }
+        }
+    }
+
+    /// The request as a qualifier of "version": empty, ` ==1.85`, or `` matching `>=1.21` ``.
+    fn qualifier(&self) -> String {
+        match self {
+            VersionRequest::Newest => String::new(),
+            VersionRequest::Exact(version) => format!(" =={version}"),
+            VersionRequest::Matching(specifiers) => format!(" matching `{specifiers}`"),
+        }
+    }
+
+    fn contains(&self, version: &Version) -> bool {
+        match self {
+            VersionRequest::Newest => true,
+            VersionRequest::Exact(exact) => exact == version,
+            VersionRequest::Matching(specifiers) => specifiers.contains(version),
+        }
+    }
+}
+
+impl fmt::Display for VersionRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VersionRequest::Newest => f.write_str("the newest version"),
+            VersionRequest::Exact(version) => write!(f, "=={version}"),
+            VersionRequest::Matching(specifiers) => write!(f, "{specifiers}"),
+        }
+    }
+}
+
+/// What a file on a project page is, by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DistributionFile {
+    /// A source distribution wheelwright can unpack (`.tar.gz`, `.tgz`, `.zip`, `.tar`).
+    Sdist {
+        version: Version,
+    },
+    Wheel(WheelFilename),
+}
+
+impl DistributionFile {
+    pub fn version(&self) -> &Version {
+        match self {
+            DistributionFile::Sdist { version } => version,
+            DistributionFile::Wheel(wheel) => wheel.version(),
+        }
+    }
+}
+
+/// The sdist extensions `source::unpack` reads, most preferred first.
+const SDIST_EXTENSIONS: [&str; 4] = [".tar.gz", ".zip", ".tgz", ".tar"];
+
+/// Reads a file name of `project`'s page: an sdist (`<name>-<version>.<ext>`, where the name
+/// may itself hold dashes, as old sdists' names do) or a wheel. Anything else (eggs,
+/// installers, `.tar.bz2`) is `None`.
+pub fn parse_distribution_file(project: &str, filename: &str) -> Option<DistributionFile> {
+    if filename.ends_with(".whl") {
+        return filename.parse().ok().map(DistributionFile::Wheel);
+    }
+    let stem = SDIST_EXTENSIONS
+        .iter()
+        .find_map(|extension| strip_suffix_ignore_case(filename, extension))?;
+    let project = normalize_name(project);
+    // The split after the project's own name first, then the last dash.
+    let after_name = stem
+        .match_indices('-')
+        .find(|(index, _)| normalize_name(&stem[..*index]) == project)
+        .map(|(index, _)| &stem[index + 1..]);
+    let version = after_name
+        .and_then(|text| Version::from_str(text).ok())
+        .or_else(|| {
+            let (_, text) = stem.rsplit_once('-')?;
+            Version::from_str(text).ok()
+        })?;
+    Some(DistributionFile::Sdist { version })
+}
+
+fn strip_suffix_ignore_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
+    let split = text.len().checked_sub(suffix.len())?;
+    (text.is_char_boundary(split) && text[split..].eq_ignore_ascii_case(suffix)).then(|| &text[..split])
+}
+
+/// What was chosen and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub file: ProjectFile,
+    pub version: Version,
+    /// A pure wheel, taken as is: the version has no sdist.
+    pub is_wheel: bool,
+    /// Why this file, in words, for the log.
+    pub reason: String,
+    /// Things the caller should warn about (a yanked file asked for by its version).
+    pub warnings: Vec<String>,
+}
+
+/// Why no file of a project page can be built from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChoiceError {
+    #[error("the version `{text}` is neither a PEP 440 version nor a specifier set: {reason}")]
+    InvalidRequest { text: String, reason: String },
+    #[error("`{project}` has no files on {index}")]
+    NoFiles { project: String, index: String },
+    #[error(
+        "`{project}` has no version{request} on {index}; the newest there: {}",
+        newest.join(", ")
+    )]
+    NoSuchVersion {
+        project: String,
+        /// ` 1.84` or `` matching `>=2` ``.
+        request: String,
+        index: String,
+        /// The newest few versions there are, newest first.
+        newest: Vec<String>,
+    },
+    #[error(
+        "`{project}` {version} has no sdist and no pure wheel on {index}, only wheels for specific platforms: {}",
+        tags.join(", ")
+    )]
+    PlatformWheelsOnly {
+        project: String,
+        version: String,
+        index: String,
+        /// The tags of the wheels (a few, then how many more).
+        tags: Vec<String>,
+    },
+    #[error(
+        "`{project}` {version} requires Python {requires_python}, and none of the Pythons being built ({}) fits",
+        pythons.join(", ")
+    )]
+    RequiresPython {
+        project: String,
+        version: String,
+        requires_python: String,
+        pythons: Vec<String>,
+    },
+    #[error(
+        "no version of `{project}`{request} on {index} fits: {}",
+        rejected.iter().map(|(version, why)| format!("{version} {why}")).collect::<Vec<_>>().join("; ")
+    )]
+    NothingFits {
+        project: String,
+        /// Empty or `` matching `>=2` ``.
+        request: String,
+        index: String,
+        /// The newest candidates and why each was passed over.
+        rejected: Vec<(String, String)>,
+    },
+}
+
+/// How many versions an error lists.
+const LISTED: usize = 6;
+
+/// Whether a file's `Requires-Python` admits one of `pythons` (some patch release of it:
+/// `X.Y.0` or a late `X.Y.99`). Unparseable specifiers admit everything, as pip treats them.
+pub fn admits_python(requires_python: Option<&str>, pythons: &[PythonVersion]) -> bool {
+    let Some(text) = requires_python else {
+        return true;
+    };
+    let Ok(specifiers) = VersionSpecifiers::from_str(text) else {
+        return true;
+    };
+    pythons.is_empty()
+        || pythons.iter().any(|python| {
+            [0, 99].iter().any(|patch| {
+                specifiers.contains(&Version::new([
+                    u64::from(python.major),
+                    u64::from(python.minor),
+                    *patch,
+                ]))
+            })
+        })
+}
+
+/// A wheel that runs anywhere on Python 3.
+fn is_pure_python3(wheel: &WheelFilename) -> bool {
+    wheel.tags.is_pure() && wheel.tags.python.iter().any(|tag| tag.starts_with("py3"))
+}
+
+/// The files of one version, by kind.
+#[derive(Debug, Default)]
+struct Release<'a> {
+    sdists: Vec<&'a ProjectFile>,
+    pure_wheels: Vec<&'a ProjectFile>,
+    platform_wheels: Vec<(&'a ProjectFile, String)>,
+}
+
+/// How one version fares.
+enum Verdict<'a> {
+    Usable { file: &'a ProjectFile, is_wheel: bool },
+    Rejected(String),
+}
+
+impl<'a> Release<'a> {
+    /// The file to build from: an sdist (`.tar.gz` first), else a pure wheel; not yanked
+    /// unless `allow_yanked`; its Requires-Python admitting one of `pythons`.
+    fn verdict(&self, allow_yanked: bool, pythons: &[PythonVersion]) -> Verdict<'a> {
+        if self.sdists.is_empty() && self.pure_wheels.is_empty() {
+            return Verdict::Rejected(if self.platform_wheels.is_empty() {
+                "has no sdist or wheel wheelwright can use".to_string()
+            } else {
+                format!(
+                    "has only platform wheels ({})",
+                    brief_tags(&self.platform_wheels).join(", ")
+                )
+            });
+        }
+        let candidates = || {
+            self.sdists
+                .iter()
+                .map(|file| (*file, false))
+                .chain(self.pure_wheels.iter().map(|file| (*file, true)))
+        };
+        let mut yanked = None;
+        let mut python = None;
+        for (file, is_wheel) in candidates() {
+            if file.yanked.is_some() && !allow_yanked {
+                yanked.get_or_insert(file);
+                continue;
+            }
+            if !admits_python(file.requires_python.as_deref(), pythons) {
+                python.get_or_insert(file);
+                continue;
+            }
+            return Verdict::Usable { file, is_wheel };
+        }
+        match (python, yanked) {
+            (Some(file), _) => Verdict::Rejected(format!(
+                "requires Python {}",
+                file.requires_python.as_deref().unwrap_or_default()
+            )),
+            (None, Some(file)) => Verdict::Rejected(match file.yanked.as_deref() {
+                Some(reason) if !reason.is_empty() => format!("is yanked ({reason})"),
+                _ => "is yanked".to_string(),
+            }),
+            (None, None) => Verdict::Rejected("has no usable file".to_string()),
+        }
+    }
+}
+
+/// The tags of platform wheels, a few of them and how many more.
+fn brief_tags(wheels: &[(&ProjectFile, String)]) -> Vec<String> {
+    let mut tags: Vec<String> = wheels.iter().map(|(_, tag)| tag.clone()).collect();
+    tags.dedup();
+    let more = tags.len().saturating_sub(4);
+    tags.truncate(4);
+    if more > 0 {
+        tags.push(format!("and {more} more"));
+    }
+    tags
+}
+
+/// Chooses the file to build `project` from among `files` (the project page of `index`), for
+/// `request` and the Pythons being built.
+pub fn choose(
+    project: &str,
+    index: &str,
+    files: &[ProjectFile],
+    request: &VersionRequest,
+    pythons: &[PythonVersion],
+) -> Result<Choice, ChoiceError> {
+    let mut releases: BTreeMap<Version, Release> = BTreeMap::new();
+    for file in files {
+        match parse_distribution_file(project, &file.filename) {
+            Some(DistributionFile::Sdist { version }) => {
+                let release = releases.entry(version).or_default();
+                release.sdists.push(file);
+            }
+            Some(DistributionFile::Wheel(wheel)) => {
+                let pure = is_pure_python3(&wheel);
+                let release = releases.entry(wheel.version().clone()).or_default();
+                if pure {
+                    release.pure_wheels.push(file);
+                } else {
+                    release.platform_wheels.push((file, wheel.tags.to_string()));
+                }
+            }
+            None => {}
+        }
+    }
+    // `.tar.gz` before `.zip` and the rest; `py3-none-any` before other pure wheels.
+    for release in releases.values_mut() {
+        release.sdists.sort_by_key(|file| {
+            SDIST_EXTENSIONS
+                .iter()
+                .position(|extension| file.filename.to_ascii_lowercase().ends_with(extension))
+        });
+        release
+            .pure_wheels
+            .sort_by_key(|file| !file.filename.ends_with("-py3-none-any.whl"));
+    }
+    if releases.is_empty() {
+        return Err(ChoiceError::NoFiles {
+            project: project.to_string(),
+            index: index.to_string(),
+        });
+    }
+    let newest = || {
+        releases
+            .keys()
+            .rev()
+            .take(LISTED)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+    };
+    let python_list = || pythons.iter().map(ToString::to_string).collect::<Vec<_>>();
+
+    if let VersionRequest::Exact(wanted) = request {
+        let Some((version, release)) = releases.iter().find(|(version, _)| *version == wanted) else {
+            return Err(ChoiceError::NoSuchVersion {
+                project: project.to_string(),
+                request: format!(" {wanted}"),
+                index: index.to_string(),
+                newest: newest(),
+            });
+        };
+        if release.sdists.is_empty() && release.pure_wheels.is_empty() {
+            return Err(ChoiceError::PlatformWheelsOnly {
+                project: project.to_string(),
+                version: version.to_string(),
+                index: index.to_string(),
+                tags: brief_tags(&release.platform_wheels),
+            });
+        }
+        // A version asked for by name may be yanked (PEP 592), but not if another file fits.
+        let fitting = match release.verdict(false, &[]) {
+            Verdict::Usable { file, is_wheel } => (file, is_wheel),
+            Verdict::Rejected(_) => {
+                let file = release
+                    .sdists
+                    .first()
+                    .or(release.pure_wheels.first())
+                    .copied()
+                    .ok_or_else(|| ChoiceError::NoSuchVersion {
+                        project: project.to_string(),
+                        request: format!(" {wanted}"),
+                        index: index.to_string(),
+                        newest: newest(),
+                    })?;
+                (file, release.sdists.is_empty())
+            }
+        };
+        let (file, is_wheel) = fitting;
+        if !admits_python(file.requires_python.as_deref(), pythons) {
+            return Err(ChoiceError::RequiresPython {
+                project: project.to_string(),
+                version: version.to_string(),
+                requires_python: file.requires_python.clone().unwrap_or_default(),
+                pythons: python_list(),
+            });
+        }
+        let mut warnings = Vec::new();
+        if let Some(reason) = &file.yanked {
+            warnings.push(format!(
+                "`{}` is yanked{}; taken because version {version} was asked for",
+                file.filename,
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({reason})")
+                }
+            ));
+        }
+        return Ok(Choice {
+            file: file.clone(),
+            version: version.clone(),
+            is_wheel,
+            reason: if is_wheel {
+                format!("version {version} as asked; it has no sdist, only this pure wheel")
+            } else {
+                format!("version {version} as asked: its sdist")
+            },
+            warnings,
+        });
+    }
+
+    // The newest fitting version: final releases first, then pre-releases when the request
+    // names one or no final release fits.
+    let allow_prerelease_first = request.names_prerelease();
+    let matching: Vec<(&Version, &Release)> = releases
+        .iter()
+        .rev()
+        .filter(|(version, _)| request.contains(version))
+        .collect();
+    if matching.is_empty() {
+        return Err(ChoiceError::NoSuchVersion {
+            project: project.to_string(),
+            request: request.qualifier(),
+            index: index.to_string(),
+            newest: newest(),
+        });
+    }
+    let mut rejected: Vec<(String, String)> = Vec::new();
+    let mut skipped_prereleases: Vec<String> = Vec::new();
+    for pass in [false, true] {
+        for (version, release) in &matching {
+            let prerelease = version.any_prerelease();
+            let allowed = allow_prerelease_first || pass;
+            if prerelease && !allowed {
+                skipped_prereleases.push(version.to_string());
+                continue;
+            }
+            if pass && !prerelease && !allow_prerelease_first {
+                // Already judged in the first pass.
+                continue;
+            }
+            match release.verdict(false, pythons) {
+                Verdict::Usable { file, is_wheel } => {
+                    let mut reason = format!(
+                        "{version} is the newest {}{} that fits{}: {}",
+                        if prerelease { "pre-release" } else { "version" },
+                        request.qualifier(),
+                        if prerelease && !allow_prerelease_first {
+                            " (no final release does)"
+                        } else {
+                            ""
+                        },
+                        if is_wheel {
+                            "it has no sdist, only this pure wheel"
+                        } else {
+                            "its sdist"
+                        }
+                    );
+                    let passed_over: Vec<String> = rejected
+                        .iter()
+                        .map(|(version, why)| format!("{version} {why}"))
+                        .chain(
+                            (!prerelease)
+                                .then(|| {
+                                    skipped_prereleases
+                                        .iter()
+                                        .map(|version| format!("{version} is a pre-release"))
+                                })
+                                .into_iter()
+                                .flatten(),
+                        )
+                        .take(LISTED)
+                        .collect();
+                    if !passed_over.is_empty() {
+                        reason.push_str(&format!(" (passed over: {})", passed_over.join("; ")));
+                    }
+                    return Ok(Choice {
+                        file: file.clone(),
+                        version: (*version).clone(),
+                        is_wheel,
+                        reason,
+                        warnings: Vec::new(),
+                    });
+                }
+                Verdict::Rejected(why) => rejected.push((version.to_string(), why)),
+            }
+        }
+        if allow_prerelease_first {
+            break;
+        }
+    }
+    let python_note = if rejected.iter().any(|(_, why)| why.starts_with("requires Python")) {
+        format!(" (building for Python {})", python_list().join(", "))
+    } else {
+        String::new()
+    };
+    rejected.truncate(LISTED);
+    if let Some(last) = rejected.last_mut() {
+        last.1.push_str(&python_note);
+    }
+    Err(ChoiceError::NothingFits {
+        project: project.to_string(),
+        request: request.qualifier(),
+        index: index.to_string(),
+        rejected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str) -> ProjectFile {
+        ProjectFile {
+            filename: name.to_string(),
+            url: url::Url::parse(&format!("https://files.example/{name}")).unwrap(),
+            sha256: Some("00".repeat(32)),
+            requires_python: None,
+            yanked: None,
+            core_metadata: Default::default(),
+            size: None,
+        }
+    }
+
+    fn yanked(name: &str, reason: &str) -> ProjectFile {
+        ProjectFile {
+            yanked: Some(reason.to_string()),
+            ..file(name)
+        }
+    }
+
+    fn requiring(name: &str, requires_python: &str) -> ProjectFile {
+        ProjectFile {
+            requires_python: Some(requires_python.to_string()),
+            ..file(name)
+        }
+    }
+
+    fn pythons() -> Vec<PythonVersion> {
+        vec!["3.11".parse().unwrap(), "3.12".parse().unwrap()]
+    }
+
+    fn pick(files: &[ProjectFile], request: Option<&str>) -> Result<Choice, ChoiceError> {
+        choose(
+            "demo-pkg",
+            "https://pypi.org/simple/",
+            files,
+            &VersionRequest::parse(request).unwrap(),
+            &pythons(),
+        )
+    }
+
+    #[test]
+    fn reads_file_names_with_dashes_in_the_project_name() {
+        assert_eq!(
+            parse_distribution_file("python-dateutil", "python-dateutil-2.8.2.tar.gz"),
+            Some(DistributionFile::Sdist {
+                version: "2.8.2".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            parse_distribution_file("python_dateutil", "python_dateutil-2.9.0.post0.tar.gz")
+                .unwrap()
+                .version()
+                .to_string(),
+            "2.9.0.post0"
+        );
+        assert_eq!(
+            parse_distribution_file("Demo.Pkg", "Demo.Pkg-1.0.ZIP")
+                .unwrap()
+                .version()
+                .to_string(),
+            "1.0"
+        );
+        assert!(matches!(
+            parse_distribution_file("six", "six-1.16.0-py2.py3-none-any.whl"),
+            Some(DistributionFile::Wheel(_))
+        ));
+        assert_eq!(parse_distribution_file("old", "old-1.0.tar.bz2"), None);
+        assert_eq!(parse_distribution_file("old", "old-1.0-py2.7.egg"), None);
+    }
+
+    #[test]
+    fn an_exact_version_is_matched_by_pep_440_equality() {
+        let files = [
+            file("demo_pkg-1.85.tar.gz"),
+            file("demo_pkg-1.85-cp312-cp312-manylinux_2_17_x86_64.whl"),
+            file("demo_pkg-1.86.tar.gz"),
+        ];
+        let choice = pick(&files, Some("1.85.0")).unwrap();
+        assert_eq!(choice.file.filename, "demo_pkg-1.85.tar.gz");
+        assert!(!choice.is_wheel);
+        assert_eq!(choice.reason, "version 1.85 as asked: its sdist");
+        let error = pick(&files, Some("1.84")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`demo-pkg` has no version 1.84 on https://pypi.org/simple/; the newest there: 1.86, 1.85"
+        );
+    }
+
+    #[test]
+    fn the_newest_skips_yanked_prereleases_and_pythons_not_built() {
+        let files = [
+            file("demo_pkg-1.0.tar.gz"),
+            file("demo_pkg-1.1.zip"),
+            file("demo_pkg-1.1.tar.gz"),
+            requiring("demo_pkg-1.2.tar.gz", ">=3.13"),
+            yanked("demo_pkg-1.3.tar.gz", "broken"),
+            file("demo_pkg-2.0rc1.tar.gz"),
+        ];
+        let choice = pick(&files, None).unwrap();
+        assert_eq!(choice.file.filename, "demo_pkg-1.1.tar.gz", "tar.gz first");
+        assert_eq!(
+            choice.reason,
+            "1.1 is the newest version that fits: its sdist (passed over: 1.3 is yanked (broken); 1.2 requires Python >=3.13; 2.0rc1 is a pre-release)"
+        );
+        // Within a specifier set; a pre-release only when the set names one.
+        let choice = pick(&files, Some(">=1.0,<1.2")).unwrap();
+        assert_eq!(choice.version.to_string(), "1.1");
+        let choice = pick(&files, Some(">=2.0rc1")).unwrap();
+        assert_eq!(choice.version.to_string(), "2.0rc1");
+        // `>=1.3` matches only a yanked final release: the pre-release is all that fits.
+        let choice = pick(&files, Some(">=1.3")).unwrap();
+        assert_eq!(choice.version.to_string(), "2.0rc1");
+        assert_eq!(
+            choice.reason,
+            "2.0rc1 is the newest pre-release matching `>=1.3` that fits (no final release does): its sdist (passed over: 1.3 is yanked (broken))"
+        );
+    }
+
+    #[test]
+    fn requires_python_admits_a_patch_release_of_a_python_built() {
+        let built = pythons();
+        assert!(admits_python(None, &built));
+        assert!(admits_python(Some(">=3.12.1"), &built));
+        assert!(admits_python(Some("~=3.11"), &built));
+        assert!(!admits_python(Some(">=3.13"), &built));
+        assert!(!admits_python(Some("<3.11"), &built));
+        assert!(!admits_python(Some("!=3.11.*,!=3.12.*"), &built));
+        assert!(admits_python(Some("not a specifier"), &built));
+        assert!(admits_python(Some(">=3.13"), &[]));
+    }
+
+    #[test]
+    fn a_version_without_an_sdist_gives_its_pure_wheel_or_says_it_has_only_platform_wheels() {
+        let files = [
+            file("demo_pkg-1.0-py2.py3-none-any.whl"),
+            file("demo_pkg-1.0-py3-none-any.whl"),
+            file("demo_pkg-2.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"),
+            file("demo_pkg-2.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+            file("demo_pkg-2.0-cp312-cp312-win_amd64.whl"),
+        ];
+        let choice = pick(&files, Some("1.0")).unwrap();
+        assert!(choice.is_wheel);
+        assert_eq!(choice.file.filename, "demo_pkg-1.0-py3-none-any.whl");
+        let error = pick(&files, Some("2.0")).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`demo-pkg` 2.0 has no sdist and no pure wheel on https://pypi.org/simple/, only wheels for specific platforms: cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64, cp312-cp312-manylinux_2_17_x86_64, cp312-cp312-win_amd64"
+        );
+        // The newest takes the older version with a pure wheel, and says why.
+        let choice = pick(&files, None).unwrap();
+        assert_eq!(choice.version.to_string(), "1.0");
+        assert!(
+            choice
+                .reason
+                .contains("passed over: 2.0 has only platform wheels (cp311-"),
+            "{}",
+            choice.reason
+        );
+    }
+
+    #[test]
+    fn a_yanked_version_asked_for_is_taken_with_a_warning() {
+        let files = [yanked("demo_pkg-1.3.tar.gz", ""), file("demo_pkg-1.2.tar.gz")];
+        let choice = pick(&files, Some("1.3")).unwrap();
+        assert_eq!(choice.file.filename, "demo_pkg-1.3.tar.gz");
+        assert_eq!(
+            choice.warnings,
+            ["`demo_pkg-1.3.tar.gz` is yanked; taken because version 1.3 was asked for"]
+        );
+    }
+
+    #[test]
+    fn errors_say_what_is_true() {
+        let all_yanked = [
+            yanked("demo_pkg-1.0.tar.gz", "oops"),
+            yanked("demo_pkg-1.1.tar.gz", ""),
+        ];
+        assert_eq!(
+            pick(&all_yanked, None).unwrap_err().to_string(),
+            "no version of `demo-pkg` on https://pypi.org/simple/ fits: 1.1 is yanked; 1.0 is yanked (oops)"
+        );
+        let too_new = [requiring("demo_pkg-1.0.tar.gz", ">=3.14")];
+        assert_eq!(
+            pick(&too_new, None).unwrap_err().to_string(),
+            "no version of `demo-pkg` on https://pypi.org/simple/ fits: 1.0 requires Python >=3.14 (building for Python 3.11, 3.12)"
+        );
+        assert_eq!(
+            pick(&too_new, Some("1.0")).unwrap_err().to_string(),
+            "`demo-pkg` 1.0 requires Python >=3.14, and none of the Pythons being built (3.11, 3.12) fits"
+        );
+        assert_eq!(
+            pick(&too_new, Some(">=2")).unwrap_err().to_string(),
+            "`demo-pkg` has no version matching `>=2` on https://pypi.org/simple/; the newest there: 1.0"
+        );
+        assert_eq!(
+            pick(&[file("README.txt")], None).unwrap_err().to_string(),
+            "`demo-pkg` has no files on https://pypi.org/simple/"
+        );
+        assert!(matches!(
+            VersionRequest::parse(Some(">=1,,")),
+            Err(ChoiceError::InvalidRequest { .. })
+        ));
+        assert_eq!(VersionRequest::parse(Some(" ")).unwrap(), VersionRequest::Newest);
+    }
+}
