@@ -5,6 +5,11 @@
 //! - [`wheel`]: reading wheels safely, writing them atomically, rewriting and verifying them;
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
 //! - [`wheelhouse`]: the tree read once, node views, and cp-wheels placement;
+//! - [`recipe`]: `recipes/*.yaml`, read, checked and resolved per version;
+//! - [`tools`]: every external program (python, uv, pip, git, patch, compilers), found on
+//!   PATH, run, logged and judged in one place;
+//! - [`build`]: `wheelbuild`'s pipeline: sources through the package index, build environments
+//!   and backends, post-processing, smoke tests, staging and build records;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
 pub mod build;

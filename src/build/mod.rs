@@ -845,6 +845,53 @@ mod tests {
         );
     }
 
+    /// A `.tar.gz` holding `names` (empty files), as a fetched source.
+    fn sdist_of(directory: &Path, names: &[&str]) -> source::FetchedSource {
+        let path = directory.join(format!("demo-{}.tar.gz", names.len()));
+        let file = fs_err::File::create(&path).unwrap();
+        let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()));
+        for name in names {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(0);
+            header.set_mode(0o644);
+            header.set_cksum();
+            archive.append_data(&mut header, name, std::io::empty()).unwrap();
+        }
+        archive.into_inner().unwrap().finish().unwrap();
+        source::FetchedSource {
+            path,
+            sha256: String::new(),
+            version: None,
+            is_wheel: false,
+            url: None,
+        }
+    }
+
+    #[test]
+    fn compiled_sources_are_told_from_pure_ones() {
+        let directory = tempfile::tempdir().unwrap();
+        let pure = sdist_of(
+            directory.path(),
+            &["demo-1/pyproject.toml", "demo-1/demo/__init__.py"],
+        );
+        assert!(!looks_compiled(&pure));
+        for compiled in [
+            "demo-1/src/_speedups.c",
+            "demo-1/Cargo.toml",
+            "demo-1/meson.build",
+            "demo-1/demo/_x.pyx",
+        ] {
+            let fetched = sdist_of(directory.path(), &["demo-1/pyproject.toml", compiled]);
+            assert!(looks_compiled(&fetched), "{compiled}");
+        }
+        // What cannot be listed is taken as compiled: every cell is built.
+        let unreadable = source::FetchedSource {
+            path: directory.path().join("missing.tar.gz"),
+            ..pure
+        };
+        assert!(looks_compiled(&unreadable));
+    }
+
     #[test]
     fn finds_march_native() {
         let directory = tempfile::tempdir().unwrap();

@@ -34,10 +34,14 @@ const CASES: [Case; 5] = [
         compare_size: false,
     },
     Case {
-        package: "scikit-fmm",
-        version: "2025.6.23",
+        package: "pywavelets",
+        version: "1.9.0",
         backend: "mesonpy",
-        extensions: &["skfmm.cfmm"],
+        extensions: &[
+            "pywt._extensions._pywt",
+            "pywt._extensions._dwt",
+            "pywt._extensions._swt",
+        ],
         compare_size: true,
     },
     Case {
