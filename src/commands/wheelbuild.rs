@@ -259,12 +259,20 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
                 report.march_native_rewritten.join(", ")
             );
         }
-        outln!(
-            "  time: {:.1}s in all, {:.1}s compiling, {:.1}s everything else",
-            report.seconds,
-            report.compile_seconds,
-            report.seconds - report.compile_seconds
-        );
+        if report.compile_seconds > report.seconds {
+            outln!(
+                "  time: {:.1}s in all, {:.1}s compiling summed over the cells built at once",
+                report.seconds,
+                report.compile_seconds
+            );
+        } else {
+            outln!(
+                "  time: {:.1}s in all, {:.1}s compiling, {:.1}s everything else",
+                report.seconds,
+                report.compile_seconds,
+                report.seconds - report.compile_seconds
+            );
+        }
         for cell in &report.cells {
             if let Some(wheel) = cell
                 .wheel
