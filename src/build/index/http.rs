@@ -198,19 +198,7 @@ impl HttpClient {
                 } else {
                     path
                 };
-                let body = fs_err::read_to_string(&path).map_err(|source| {
-                    if source.kind() == std::io::ErrorKind::NotFound {
-                        HttpError::NotFound {
-                            url: redacted(url),
-                            http: false,
-                        }
-                    } else {
-                        HttpError::File {
-                            url: redacted(url),
-                            source,
-                        }
-                    }
-                })?;
+                let body = fs_err::read_to_string(&path).map_err(|source| local_file_error(url, source))?;
                 Ok(Page {
                     url: url.clone(),
                     content_type: None,
@@ -243,19 +231,7 @@ impl HttpClient {
             }),
             "file" => {
                 let path = local_path(url)?;
-                let mut file = fs_err::File::open(&path).map_err(|source| {
-                    if source.kind() == std::io::ErrorKind::NotFound {
-                        HttpError::NotFound {
-                            url: redacted(url),
-                            http: false,
-                        }
-                    } else {
-                        HttpError::File {
-                            url: redacted(url),
-                            source,
-                        }
-                    }
-                })?;
+                let mut file = fs_err::File::open(&path).map_err(|source| local_file_error(url, source))?;
                 copy_hashing(&mut file, directory, write_error).map_err(|failure| match failure {
                     CopyFailure::Read(source) => HttpError::File {
                         url: redacted(url),
@@ -322,6 +298,21 @@ pub fn redacted(url: &Url) -> String {
         shown.to_string()
     } else {
         url.to_string()
+    }
+}
+
+/// The error of reading a `file://` URL's file: missing (as a 404 would be), or unreadable.
+fn local_file_error(url: &Url, source: std::io::Error) -> HttpError {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        HttpError::NotFound {
+            url: redacted(url),
+            http: false,
+        }
+    } else {
+        HttpError::File {
+            url: redacted(url),
+            source,
+        }
     }
 }
 
