@@ -287,14 +287,10 @@ pub struct RecipeCheckArgs {
     /// Recipe files to check [default: every *.yaml in the recipes directory].
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// The recipes directory.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "WHEELWRIGHT_RECIPES",
-        default_value = "recipes"
-    )]
-    pub recipes: PathBuf,
+    /// The recipes directory [default: $WHEELWRIGHT_RECIPES, else the layout's `recipes`,
+    /// else ./recipes].
+    #[arg(long, value_name = "DIR", env = "WHEELWRIGHT_RECIPES")]
+    pub recipes: Option<PathBuf>,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -304,14 +300,10 @@ pub struct RecipeCheckArgs {
 pub struct RecipeShowArgs {
     /// The package (any spelling; PEP 503 normalised to find the file).
     pub name: String,
-    /// The recipes directory.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "WHEELWRIGHT_RECIPES",
-        default_value = "recipes"
-    )]
-    pub recipes: PathBuf,
+    /// The recipes directory [default: $WHEELWRIGHT_RECIPES, else the layout's `recipes`,
+    /// else ./recipes].
+    #[arg(long, value_name = "DIR", env = "WHEELWRIGHT_RECIPES")]
+    pub recipes: Option<PathBuf>,
     /// The package version to resolve for [default: none: no per-version override applies].
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,

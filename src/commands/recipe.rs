@@ -1,7 +1,7 @@
 //! `wheelwright recipe check|show`: validate recipe files, and print one recipe resolved for a
 //! version, Python and arch (the work is in [`crate::recipe`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -13,19 +13,31 @@ use crate::recipe::{self, CheckedRecipe, RecipeError, TemplateContext};
 
 pub fn run(command: &RecipeCommand, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
     match command {
-        RecipeCommand::Check(args) => check(args),
+        RecipeCommand::Check(args) => check(args, global_layout),
         RecipeCommand::Show(args) => show(args, global_layout),
     }
 }
 
-fn check(args: &RecipeCheckArgs) -> anyhow::Result<ExitCode> {
+/// The recipes directory of a `recipe` command: `--recipes` (or `$WHEELWRIGHT_RECIPES`), else
+/// the layout's `recipes` key, else `./recipes` (as `wheelbuild` looks them up).
+fn recipes_directory(explicit: Option<&Path>, global_layout: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let layout = Layout::load(global_layout)?;
+    Ok(layout
+        .recipes
+        .unwrap_or_else(|| PathBuf::from(recipe::RECIPES_DIRECTORY)))
+}
+
+fn check(args: &RecipeCheckArgs, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut checked = Vec::new();
     // Errors about a whole directory (cannot be read) rather than one file.
     let mut directory_errors = Vec::new();
     // With no paths, the recipes directory (an error if it is missing); else each path as
     // a directory or a file.
     let targets = if args.paths.is_empty() {
-        vec![(args.recipes.clone(), true)]
+        vec![(recipes_directory(args.recipes.as_deref(), global_layout)?, true)]
     } else {
         args.paths
             .iter()
@@ -110,7 +122,10 @@ fn check(args: &RecipeCheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn show(args: &RecipeShowArgs, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let recipe = recipe::find_recipe(&args.recipes, &args.name)?;
+    let recipe = recipe::find_recipe(
+        &recipes_directory(args.recipes.as_deref(), global_layout)?,
+        &args.name,
+    )?;
     let Some(version_text) = &args.version else {
         // Without a version nothing can be resolved: print the recipe as read.
         let value = match &recipe {

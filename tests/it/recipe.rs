@@ -265,3 +265,75 @@ fn show_reports_errors_found_only_for_a_version() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("patches/demo-2.1.patch"), "{stdout}");
 }
+
+#[test]
+fn a_layout_can_name_the_recipes_directory() {
+    // A site keeps its recipes beside its layout: `recipes = "site-recipes"` is taken from the
+    // layout file's directory, by `recipe show`/`check` and by `wheelbuild`.
+    let directory = tempfile::tempdir().unwrap();
+    let site = directory.path().join("site");
+    std::fs::create_dir_all(site.join("site-recipes")).unwrap();
+    std::fs::write(
+        site.join("site-recipes/demo-pkg.yaml"),
+        "package: demo-pkg\nimport_names: [demo]\n",
+    )
+    .unwrap();
+    let layout = std::fs::read_to_string(repository().join("wheelhouse-layout.toml")).unwrap();
+    std::fs::write(
+        site.join("layout.toml"),
+        format!("recipes = \"site-recipes\"\n{layout}"),
+    )
+    .unwrap();
+    let elsewhere = directory.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(&elsewhere)
+        .env_remove("WHEELWRIGHT_RECIPES")
+        .env("WHEELWRIGHT_LAYOUT", site.join("layout.toml"))
+        .args(["recipe", "show", "demo_pkg"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("\"demo\""), "{stdout}");
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(&elsewhere)
+        .env_remove("WHEELWRIGHT_RECIPES")
+        .env("WHEELWRIGHT_LAYOUT", site.join("layout.toml"))
+        .args(["recipe", "check"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("demo-pkg.yaml"), "{stdout}");
+    let (code, stdout, stderr) = run(std::process::Command::new(env!("CARGO_BIN_EXE_wheelbuild"))
+        .current_dir(&elsewhere)
+        .env_remove("WHEELWRIGHT_RECIPES")
+        .env("WHEELWRIGHT_LAYOUT", site.join("layout.toml"))
+        .args([
+            "--package",
+            "demo-pkg",
+            "--version",
+            "1.0",
+            "--python",
+            "3.12",
+            "--dry-run",
+        ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("(recipe found)"), "{stdout}");
+    // A layout naming a directory that does not exist is an error, not the defaults.
+    std::fs::write(
+        site.join("broken.toml"),
+        format!("recipes = \"no-such-recipes\"\n{layout}"),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(std::process::Command::new(env!("CARGO_BIN_EXE_wheelbuild"))
+        .current_dir(&elsewhere)
+        .env_remove("WHEELWRIGHT_RECIPES")
+        .env("WHEELWRIGHT_LAYOUT", site.join("broken.toml"))
+        .args([
+            "--package",
+            "demo-pkg",
+            "--version",
+            "1.0",
+            "--python",
+            "3.12",
+            "--dry-run",
+        ]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("no-such-recipes"), "{stderr}");
+}
