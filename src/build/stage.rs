@@ -139,6 +139,16 @@ pub(super) fn stage(
             (false, false) => failed_dir.join(&result.arch),
         };
         let target = move_into(&processed.wheel, &directory, &processed.file_name)?;
+        if passed {
+            // A wheel of this name that failed in an earlier run is no longer the news.
+            let stale = if processed.pure || result.arch == "generic" {
+                failed_dir.clone()
+            } else {
+                failed_dir.join(&result.arch)
+            };
+            let _ = fs_err::remove_file(stale.join(&processed.file_name));
+            let _ = fs_err::remove_file(WheelRecord::path_beside(&stale.join(&processed.file_name)));
+        }
         if !passed {
             progress(&format!(
                 "{} did not pass its smoke test: moved to {}",
