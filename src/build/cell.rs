@@ -10,7 +10,7 @@ use crate::recipe::ResolvedRecipe;
 use crate::tools::{CommandFailed, Invocation, run_logged, run_shell};
 
 use super::backend::{self, BackendKind, BuildSystem};
-use super::environment::{Environment, install_preferring, make_environment};
+use super::environment::{Environment, InstallRequest, install_wheelhouse_first, make_environment};
 use super::post_process::{PostProcess, Processed, post_process};
 use super::record::{BuildRecord, BuildRequirements, FileRecord, SourceRecord, ToolVersions};
 use super::{Cell, PackageBuild, apply_package_suffix, dependencies, lock, rewrite_march_native, source};
@@ -167,13 +167,16 @@ impl PackageBuild<'_> {
             let mut requirements = declared.clone();
             requirements.extend(["pip".to_string(), "wheel".to_string()]);
             let links = self.wheelhouse_links();
-            install_preferring(
-                &environment,
-                &requirements,
-                &links,
-                "installing build dependencies",
+            install_wheelhouse_first(&InstallRequest {
+                environment: &environment,
+                requirements: requirements.clone(),
+                find_links: &links,
+                allow_pypi: true,
+                invocation: &Invocation::default(),
                 log,
-            )?;
+                what: "installing build dependencies",
+                refusal: "the build environment cannot be installed",
+            })?;
             // Everything from here on runs inside the build environment: its bin/ first on
             // PATH (backends start cmake, ninja, maturin, meson by name).
             let settings = backend::compiler_settings(&backend::CompilerInputs {
@@ -228,13 +231,16 @@ impl PackageBuild<'_> {
                         cell.python,
                         missing.join(", ")
                     );
-                    install_preferring(
-                        &environment,
-                        &missing,
-                        &links,
-                        "installing the backend's build requirements",
+                    install_wheelhouse_first(&InstallRequest {
+                        environment: &environment,
+                        requirements: missing,
+                        find_links: &links,
+                        allow_pypi: true,
+                        invocation: &Invocation::default(),
                         log,
-                    )?;
+                        what: "installing the backend's build requirements",
+                        refusal: "the build environment cannot be installed",
+                    })?;
                 }
                 asked
             } else {

@@ -642,7 +642,11 @@ pub fn build_package(
         };
         if let Some(wheel) = &wheel {
             run.result.size = fs_err::metadata(wheel).ok().map(|m| m.len());
-            run.result.sha256 = source::file_sha256(wheel).ok();
+            // Post-processing hashed the wheel it wrote; a reused wheel is hashed here.
+            run.result.sha256 = match &run.processed {
+                Some(processed) => processed.sha256.clone(),
+                None => source::file_sha256(wheel).ok(),
+            };
             run.result.wheel = Some(wheel.clone());
         }
         if let Some(wheel) = wheel.filter(|_| test) {

@@ -21,12 +21,11 @@ use serde::Serialize;
 use crate::recipe::{ResolvedRecipe, SkipImport};
 use crate::tools::{Invocation, find_uv, run_logged, run_shell};
 
-use super::environment::{Environment, make_environment_with};
-use imports::{ImportResult, ImportStep, SnippetResult, run_imports};
-use install::{
-    InstallRequest, Installed, TestDependency, install_test_requirements, installed_distributions,
-    isolated_invocation, origins,
+use super::environment::{
+    Environment, InstallRequest, Installed, install_wheelhouse_first, make_environment_with,
 };
+use imports::{ImportResult, ImportStep, SnippetResult, run_imports};
+use install::{TestDependency, installed_distributions, isolated_invocation, origins};
 use targets::{ImportKind, ImportTarget, WheelTargets};
 
 /// The time limit of the import step (imports and the recipe's `test` snippet) when the
@@ -174,13 +173,15 @@ fn run(test: &SmokeTest, report: &mut SmokeReport) -> anyhow::Result<()> {
         .collect();
     let mut requirements = vec![test.wheel.display().to_string()];
     requirements.extend(test.recipe.test_dependencies.iter().cloned());
-    let installed_with = install_test_requirements(&InstallRequest {
+    let installed_with = install_wheelhouse_first(&InstallRequest {
         environment: &environment,
         requirements,
         find_links: &find_links,
         allow_pypi: test.allow_pypi,
         invocation: &isolated,
         log: test.log,
+        what: "installing the wheel for its test",
+        refusal: "the test environment cannot be installed",
     })?;
     report.used_pypi = installed_with == Installed::WithPypi;
     let installed = installed_distributions(&environment, &isolated, test.log)?;
