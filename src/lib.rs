@@ -10,6 +10,7 @@
 //!   PATH, run, logged and judged in one place;
 //! - [`build`]: `wheelbuild`'s pipeline: sources through the package index, build environments
 //!   and backends, post-processing, smoke tests, staging and build records;
+//! - [`parallel`]: the one parallel map the threads of every command go through;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
 pub mod build;
@@ -19,6 +20,7 @@ pub mod commands;
 pub mod elf;
 pub mod inspect;
 pub mod layout;
+pub mod parallel;
 pub mod recipe;
 pub mod spec;
 pub mod tools;

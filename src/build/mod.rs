@@ -701,27 +701,13 @@ pub fn build_package(
             None => groups.push(vec![index]),
         }
     }
-    let next_group = std::sync::atomic::AtomicUsize::new(0);
-    let collected = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..request.jobs.clamp(1, groups.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let taken = next_group.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(group) = groups.get(taken) else { break };
-                    for index in group {
-                        let run = run_cell(&cells[*index], true);
-                        lock(&collected).push((*index, run));
-                    }
-                }
-            });
-        }
+    let grouped = crate::parallel::parallel_map(&groups, request.jobs, &|group: &Vec<usize>| {
+        group
+            .iter()
+            .map(|index| (*index, run_cell(&cells[*index], true)))
+            .collect::<Vec<_>>()
     });
-    runs.extend(
-        collected
-            .into_inner()
-            .unwrap_or_else(|poison| poison.into_inner()),
-    );
+    runs.extend(grouped.into_iter().flatten());
     runs.sort_by_key(|(index, _)| *index);
     let runs: Vec<CellRun> = runs.into_iter().map(|(_, run)| run).collect();
     for run in &runs {

@@ -5,9 +5,8 @@
 //! and a rename, and files of wheels that left the tree are removed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -194,17 +193,7 @@ fn symlink_if_changed(link: &Path, target: &Path) -> std::io::Result<bool> {
 
 /// Hashes a wheel and reads its METADATA, writing the metadata file next to the link.
 fn hash_wheel(path: &Path, metadata_file: &Path, size: u64, mtime_ns: i64) -> std::io::Result<CacheEntry> {
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    let sha256 = hex(&hasher.finalize());
+    let sha256 = crate::wheel::verified::file_sha256(path)?;
     let metadata = WheelReader::open(path, Limits::default()).and_then(|mut reader| {
         let member = format!("{}/METADATA", reader.dist_info);
         reader
@@ -404,34 +393,15 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
     for dir in needed.values().map(|wheel| wheel.dir).collect::<BTreeSet<_>>() {
         fs_err::create_dir_all(files_root.join(&tree.dirs[dir].relative))?;
     }
-    let next = AtomicUsize::new(0);
-    let jobs = options.jobs.clamp(1, to_hash.len().max(1));
-    let results: Vec<(usize, std::io::Result<CacheEntry>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..jobs)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((relative, wheel, size, mtime_ns)) = to_hash.get(index) else {
-                            break;
-                        };
-                        let metadata_file = files_root.join(format!("{relative}.metadata"));
-                        tracing::debug!("hashing {relative}");
-                        done.push((
-                            index,
-                            hash_wheel(&tree.path_of(wheel), &metadata_file, *size, *mtime_ns),
-                        ));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().expect("a hashing thread does not panic"))
-            .collect()
-    });
+    let results: Vec<(usize, std::io::Result<CacheEntry>)> =
+        crate::parallel::parallel_map(&to_hash, options.jobs, &|(relative, wheel, size, mtime_ns)| {
+            let metadata_file = files_root.join(format!("{relative}.metadata"));
+            tracing::debug!("hashing {relative}");
+            hash_wheel(&tree.path_of(wheel), &metadata_file, *size, *mtime_ns)
+        })
+        .into_iter()
+        .enumerate()
+        .collect();
     let mut hashed = 0;
     for (index, result) in results {
         let relative = &to_hash[index].0;

@@ -6,8 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -16,6 +14,7 @@ use super::tree::{TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel};
 use crate::classify::{Classification, Filesystem, classify};
 use crate::inspect::check_wheel;
 use crate::layout::Layout;
+use crate::parallel::parallel_map;
 use crate::spec::filename::WheelFilename;
 use crate::spec::version::has_local_label;
 use crate::wheel::Limits;
@@ -520,30 +519,6 @@ fn list_some(wheels: &[String]) -> String {
             String::new()
         }
     )
-}
-
-/// `work` on every item, `threads` at a time; the results in the items' order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], threads: usize, work: &(dyn Fn(&T) -> R + Sync)) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, 64).min(items.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(index) else { break };
-                    let result = work(item);
-                    results
-                        .lock()
-                        .unwrap_or_else(|poison| poison.into_inner())
-                        .push((index, result));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
 }
 
 /// Runs the checks on every wheel, `jobs` at a time: one thread per wheel when there are
