@@ -1,0 +1,141 @@
+//! The per-wheel checks, run before the lock and in parallel: name, label, platform, full
+//! verification and ELF reading in one pass, the build record, the classification.
+
+use super::*;
+
+/// A wheel after the checks that need no lock.
+pub(super) struct Checked {
+    pub(super) source: PathBuf,
+    pub(super) file_name: String,
+    pub(super) filename: Option<WheelFilename>,
+    pub(super) size: u64,
+    pub(super) sha256: Option<String>,
+    pub(super) verified_before: bool,
+    /// Where it goes (relative directory), or why it cannot go anywhere.
+    pub(super) target: Result<Target, String>,
+    pub(super) warnings: Vec<String>,
+}
+
+pub(super) fn is_supported_platform(tag: &str) -> bool {
+    tag == "any" || tag == "linux_x86_64" || (tag.starts_with("manylinux") && tag.ends_with("_x86_64"))
+}
+
+/// Checks, verifies and classifies one wheel; never touches the tree.
+pub(super) fn check(source: &Path, layout: &Layout, options: &Options, inner_jobs: usize) -> Checked {
+    let file_name = source
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let size = fs_err::metadata(source).map_or(0, |meta| meta.len());
+    let mut checked = Checked {
+        source: source.to_path_buf(),
+        file_name: file_name.clone(),
+        filename: None,
+        size,
+        sha256: None,
+        verified_before: false,
+        target: Err(String::new()),
+        warnings: Vec::new(),
+    };
+    checked.target = (|| {
+        let filename: WheelFilename = file_name.parse().map_err(|error| format!("{error}"))?;
+        checked.filename = Some(filename.clone());
+        if !has_local_label(filename.version(), &layout.local_version_label) {
+            return Err(format!(
+                "the version {} has no local version label `+{}`: did you forget to add the local version identifier? (`wheelwright manipulate -i` adds it)",
+                filename.version_text(),
+                layout.local_version_label
+            ));
+        }
+        if let Some(tag) = filename
+            .tags
+            .platform
+            .iter()
+            .find(|tag| !is_supported_platform(tag))
+        {
+            return Err(format!(
+                "the platform tag `{tag}` is not for x86_64 Linux with glibc; the wheelhouse cannot serve it"
+            ));
+        }
+        if filename
+            .tags
+            .platform
+            .iter()
+            .any(|tag| tag.starts_with("manylinux"))
+        {
+            checked.warnings.push(
+                "a manylinux tag: wheels of the site are usually retagged linux_x86_64 (`wheelwright manipulate --retag '*-*-linux_x86_64'`)".to_string(),
+            );
+        }
+        // Bytes that verified before (a dry run, wheelbuild, `wheelwright verify`) need not be
+        // inflated and hashed again: the whole file's sha256 is the key.
+        let cache = options.verified.as_ref();
+        let sha256 = match cache.and_then(|cache| cache.known_sha256(source)) {
+            Some(sha256) => sha256,
+            None => file_sha256(source).map_err(|error| format!("cannot read the wheel: {error}"))?,
+        };
+        checked.sha256 = Some(sha256.clone());
+        // Before any inflating: the wheel's own build record may already refuse it.
+        match check_build_record(source, &sha256).map_err(|error| error.to_string())? {
+            RecordCheck::OtherFile { warning, .. } => checked.warnings.push(warning),
+            RecordCheck::Absent | RecordCheck::Passed { .. } => {}
+        }
+        let known = cache.is_some_and(|cache| cache.contains(&sha256, options.limits.total));
+        checked.verified_before = known;
+        let (report, elves) = check_wheel(source, options.limits, true, inner_jobs, !known)
+            .map_err(|error| error.kind.to_string())?;
+        if !known
+            && report.ok()
+            && let Some(cache) = cache
+        {
+            cache.record(&sha256, options.limits.total, Some(source));
+        }
+        if !report.ok() {
+            let shown: Vec<&str> = report.problems.iter().take(5).map(String::as_str).collect();
+            let more = report.problems.len().saturating_sub(shown.len());
+            return Err(format!(
+                "the wheel fails verification: {}{}",
+                shown.join("; "),
+                if more > 0 {
+                    format!(" (and {more} more)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let classification = classify(layout, &elves, &Filesystem);
+        if !classification.unreadable.is_empty() {
+            return Err(format!(
+                "its tags say it has compiled code, but none of its compiled members can be read: {}",
+                classification.unreadable.join("; ")
+            ));
+        }
+        // Some members unreadable beside readable ones: the readable code decides, the rest
+        // is said.
+        checked.warnings.extend(
+            elves
+                .problems
+                .iter()
+                .map(|problem| format!("unreadable ELF: {problem}")),
+        );
+        choose_target(layout, options, &classification)
+    })();
+    checked
+}
+
+/// Runs the checks on every wheel, `jobs` at a time: one thread per wheel when there are
+/// many, threads inside each wheel when there are a few big ones.
+pub(super) fn check_all(
+    sources: &[PathBuf],
+    layout: &Layout,
+    options: &Options,
+    progress: &(dyn Fn(&Path) + Sync),
+) -> Vec<Checked> {
+    let jobs = options.jobs.max(1);
+    let inner_jobs = if sources.len() >= jobs { 1 } else { jobs };
+    parallel_map(sources, jobs, &|source: &PathBuf| {
+        let checked = check(source, layout, options, inner_jobs);
+        progress(source);
+        checked
+    })
+}

@@ -1,0 +1,433 @@
+//! The decisions, made under the lock against the tree read once: where each wheel goes,
+//! what is refused and why, what is already there.
+
+use super::*;
+
+pub(super) struct Target {
+    /// `generic` or `<layer>/<arch>`.
+    pub(super) relative: String,
+    /// The arch was given with `--arch` (the generic-copy check is then the user's call).
+    pub(super) arch_overridden: bool,
+    pub(super) detected: String,
+    pub(super) evidence: Vec<String>,
+}
+
+/// Applies `--layer` and `--arch` to the classification and checks them against the layout.
+pub(super) fn choose_target(
+    layout: &Layout,
+    options: &Options,
+    classification: &Classification,
+) -> Result<Target, String> {
+    let detected = classification.arch.name.clone();
+    let detected_level = classification.arch.level;
+    let mut evidence = classification.arch.evidence.clone();
+    evidence.extend(classification.notes.iter().cloned());
+    let detected_dest = classification.destination.clone();
+    let reasons_for = |layer: &str| -> String {
+        classification
+            .layers
+            .get(layer)
+            .map(|verdict| verdict.reasons.join("; "))
+            .unwrap_or_default()
+    };
+    // The layer.
+    let layer: Option<String> = match &options.layer {
+        Some(name) => {
+            let Some(layer) = layout.layers.get(name) else {
+                let known: Vec<&str> = layout.active_layers().map(|layer| layer.name.as_str()).collect();
+                return Err(format!(
+                    "unknown layer `{name}` (the layout {} has: {})",
+                    layout.source,
+                    known.join(", ")
+                ));
+            };
+            if layer.deprecated {
+                return Err(format!(
+                    "the layer `{name}` is deprecated: it takes no new wheels"
+                ));
+            }
+            if !classification.pure
+                && !classification
+                    .layers
+                    .get(name)
+                    .is_some_and(|verdict| verdict.works)
+            {
+                return Err(format!(
+                    "the wheel does not work on the layer `{name}`: {}",
+                    reasons_for(name)
+                ));
+            }
+            Some(name.clone())
+        }
+        None => match detected_dest.as_deref() {
+            None => {
+                let why: Vec<String> = layout
+                    .active_layers()
+                    .map(|layer| format!("{}: {}", layer.name, reasons_for(&layer.name)))
+                    .collect();
+                return Err(format!(
+                    "the wheel works on no layer that takes new wheels (unknown layer) — {}",
+                    why.join("; ")
+                ));
+            }
+            Some("generic") => match &options.arch {
+                // A wheel that runs anywhere, placed in an arch directory on request: the
+                // default layer, as cp_wheels.sh does.
+                Some(arch) if arch != "generic" => {
+                    Some(crate::wheelhouse::view::default_layer(layout).ok_or_else(|| {
+                        "the layout has no active layer to place an arch-specific copy in".to_string()
+                    })?)
+                }
+                _ => None,
+            },
+            Some(relative) => Some(relative.split('/').next().unwrap_or(relative).to_string()),
+        },
+    };
+    // The arch.
+    let arch = match &options.arch {
+        Some(arch) => {
+            if !layout.archs.contains_key(arch) {
+                let known: Vec<&str> = layout.archs.keys().map(String::as_str).collect();
+                return Err(format!(
+                    "unknown arch `{arch}` (the layout has: {})",
+                    known.join(", ")
+                ));
+            }
+            if let Some(layer) = &layer {
+                let allowed = &layout.layers[layer].archs;
+                if !allowed.contains(arch) {
+                    return Err(format!(
+                        "the layer `{layer}` has no arch `{arch}` (it allows: {})",
+                        allowed.join(", ")
+                    ));
+                }
+            }
+            let level = layout.archs[arch].level;
+            if level < detected_level && !options.trust_arch {
+                return Err(format!(
+                    "--arch {arch} (level {level}) is below what the wheel's code needs: {detected} ({}); nodes without it would crash. --trust-arch places it anyway",
+                    evidence.first().map_or("no evidence recorded", String::as_str)
+                ));
+            }
+            arch.clone()
+        }
+        None => match &layer {
+            Some(layer) if options.layer.is_some() || detected_dest.as_deref() != Some("generic") => {
+                if layout.layers[layer].archs.contains(&detected) {
+                    detected.clone()
+                } else {
+                    return Err(format!(
+                        "the wheel needs the arch `{detected}`, which the layer `{layer}` does not have (it has: {}); choose one with --arch",
+                        layout.layers[layer].archs.join(", ")
+                    ));
+                }
+            }
+            _ => "generic".to_string(),
+        },
+    };
+    let relative = match &layer {
+        Some(layer) => format!("{layer}/{arch}"),
+        None => "generic".to_string(),
+    };
+    Ok(Target {
+        relative,
+        arch_overridden: options.arch.is_some(),
+        detected,
+        evidence,
+    })
+}
+
+/// Whether two files hold the same bytes.
+pub(super) fn same_bytes(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let (meta_a, meta_b) = (fs_err::metadata(a)?, fs_err::metadata(b)?);
+    if meta_a.len() != meta_b.len() {
+        return Ok(false);
+    }
+    let mut file_a = std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(a)?);
+    let mut file_b = std::io::BufReader::with_capacity(1 << 20, fs_err::File::open(b)?);
+    let mut buffer_a = vec![0u8; 1 << 20];
+    let mut buffer_b = vec![0u8; 1 << 20];
+    loop {
+        let read = read_full(&mut file_a, &mut buffer_a)?;
+        let read_b = read_full(&mut file_b, &mut buffer_b)?;
+        if read != read_b || buffer_a[..read] != buffer_b[..read] {
+            return Ok(false);
+        }
+        if read == 0 {
+            return Ok(true);
+        }
+    }
+}
+
+pub(super) fn read_full(reader: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// The directories whose arch-specific wheels make a generic copy in `relative` wrong: for
+/// the top-level `generic`, every layer's arch directories; for `<layer>/generic`, that
+/// layer's.
+pub(super) fn arch_dirs_served_by(tree: &Tree, relative: &str) -> Vec<usize> {
+    let layer = relative.strip_suffix("/generic");
+    (0..tree.dirs.len())
+        .filter(|&index| {
+            let dir = &tree.dirs[index];
+            dir.is_arch_specific() && (layer.is_none() || dir.layer.as_deref() == layer)
+        })
+        .collect()
+}
+
+/// The generic directories a node of `layer` also sees.
+pub(super) fn generic_dirs_for(tree: &Tree, layer: &str) -> Vec<usize> {
+    (0..tree.dirs.len())
+        .filter(|&index| {
+            let dir = &tree.dirs[index];
+            !dir.is_arch_specific() && (dir.layer.is_none() || dir.layer.as_deref() == Some(layer))
+        })
+        .collect()
+}
+
+pub(super) fn list_some(wheels: &[String]) -> String {
+    let shown: Vec<&str> = wheels.iter().take(8).map(String::as_str).collect();
+    let more = wheels.len().saturating_sub(shown.len());
+    format!(
+        "{}{}",
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// A decided placement, before the copy.
+pub(super) struct Decision {
+    pub(super) outcome: WheelOutcome,
+    pub(super) dir: Option<usize>,
+}
+
+pub(super) fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Decision> {
+    let mut decisions = Vec::with_capacity(checked.len());
+    // Wheels of this run already decided, by (dir, file name): their source.
+    let mut planned: HashMap<(usize, String), PathBuf> = HashMap::new();
+    let mut planned_projects: HashMap<String, Vec<(usize, String)>> = HashMap::new();
+    // Arch-specific placements are decided first, so that a generic wheel of the same run
+    // is judged knowing them; the report keeps the order of the arguments.
+    let mut order: Vec<(usize, Checked)> = checked.into_iter().enumerate().collect();
+    order.sort_by_key(|(index, wheel)| {
+        let generic = wheel.target.as_ref().map_or(true, |target| {
+            !target.relative.contains('/') || target.relative.ends_with("/generic")
+        });
+        (generic, *index)
+    });
+    let mut indices = Vec::with_capacity(order.len());
+    for (index, wheel) in order {
+        indices.push(index);
+        let mut outcome = WheelOutcome {
+            source: wheel.source.clone(),
+            wheel: wheel.file_name.clone(),
+            project: wheel.filename.as_ref().map(WheelFilename::normalized_name),
+            version: wheel
+                .filename
+                .as_ref()
+                .map(|name| name.version_text().to_string()),
+            action: Action::Refuse,
+            destination: None,
+            path: None,
+            reason: None,
+            warnings: wheel.warnings,
+            size: wheel.size,
+            sha256: wheel.sha256.clone(),
+            verified_before: wheel.verified_before,
+            detected: None,
+            evidence: Vec::new(),
+            source_removed: false,
+        };
+        let target = match wheel.target {
+            Ok(target) => target,
+            Err(reason) => {
+                outcome.reason = Some(reason);
+                decisions.push(Decision { outcome, dir: None });
+                continue;
+            }
+        };
+        outcome.detected = Some(target.detected.clone());
+        outcome.evidence = target.evidence.clone();
+        outcome.destination = Some(target.relative.clone());
+        let Some(dir) = tree.dir_index(&target.relative) else {
+            outcome.reason = Some(format!("`{}` is not a directory of the layout", target.relative));
+            decisions.push(Decision { outcome, dir: None });
+            continue;
+        };
+        let mut dir = dir;
+        let project = outcome.project.clone().unwrap_or_default();
+        // The project's wheels in `dirs`, in the tree or decided earlier in this run:
+        // (directory, file name, version).
+        let in_tree_or_planned = |dirs: &[usize], tree: &Tree| -> Vec<(usize, String, String)> {
+            let mut found: Vec<(usize, String, String)> = tree
+                .project(&project)
+                .filter(|existing| dirs.contains(&existing.dir))
+                .map(|existing| {
+                    (
+                        existing.dir,
+                        existing.file_name.clone(),
+                        existing.filename.version().to_string(),
+                    )
+                })
+                .collect();
+            for (planned_dir, name) in planned_projects.get(&project).into_iter().flatten() {
+                if dirs.contains(planned_dir) {
+                    let version = name
+                        .parse::<WheelFilename>()
+                        .map(|parsed| parsed.version().to_string())
+                        .unwrap_or_default();
+                    found.push((*planned_dir, name.clone(), version));
+                }
+            }
+            found.sort();
+            found
+        };
+        let describe = |found: &[(usize, String, String)], tree: &Tree| -> String {
+            let names: Vec<String> = found
+                .iter()
+                .map(|(dir, name, _)| format!("{}/{name}", tree.dirs[*dir].relative))
+                .collect();
+            list_some(&names)
+        };
+        if tree.dirs[dir].is_arch_specific() {
+            let layer = tree.dirs[dir].layer.clone().unwrap_or_default();
+            let generic = in_tree_or_planned(&generic_dirs_for(tree, &layer), tree);
+            if !generic.is_empty() {
+                outcome.warnings.push(format!(
+                    "generic wheels of {project} exist too ({}): nodes of {layer} see both and take the newest version, whatever its arch",
+                    describe(&generic, tree)
+                ));
+            }
+        } else if !target.arch_overridden {
+            let specific = in_tree_or_planned(&arch_dirs_served_by(tree, &target.relative), tree);
+            let version = wheel
+                .filename
+                .as_ref()
+                .map(|name| name.version().to_string())
+                .unwrap_or_default();
+            let layers: BTreeSet<Option<String>> = specific
+                .iter()
+                .map(|(dir, _, _)| tree.dirs[*dir].layer.clone())
+                .collect();
+            let same_version = specific.iter().all(|(_, _, other)| *other == version);
+            if !specific.is_empty() && same_version && layers.len() == 1 {
+                // The baseline build of a release that also has arch builds: it is their
+                // fallback, next to them in the layer's generic directory.
+                let layer = layers.into_iter().next().flatten().unwrap_or_default();
+                match tree.dir_index(&format!("{layer}/generic")) {
+                    Some(fallback) if fallback != dir => {
+                        outcome.warnings.push(format!(
+                            "placed in {layer}/generic, next to the arch-specific wheels of the same version ({})",
+                            describe(&specific, tree)
+                        ));
+                        dir = fallback;
+                        outcome.destination = Some(tree.dirs[dir].relative.clone());
+                    }
+                    _ => {}
+                }
+            } else if !specific.is_empty() {
+                outcome.reason = Some(format!(
+                    "arch-specific wheels of {project} already exist ({}): it cannot be copied as a generic wheel; use --arch ARCH to say which arch it is for",
+                    describe(&specific, tree)
+                ));
+                decisions.push(Decision {
+                    outcome,
+                    dir: Some(dir),
+                });
+                continue;
+            }
+        }
+        let destination = tree.dir_path(dir).join(&wheel.file_name);
+        outcome.path = Some(destination.clone());
+        // The same file name in another directory (in the tree or placed by this run): with
+        // plain find-links, pip takes the copy whose path sorts first, whatever the order of
+        // the directories, so a node may get another arch's build than its own.
+        let mut elsewhere: Vec<String> = tree
+            .project(&project)
+            .filter(|existing| existing.file_name == wheel.file_name && existing.dir != dir)
+            .map(|existing| tree.relative_path(existing))
+            .collect();
+        for (planned_dir, name) in planned_projects.get(&project).into_iter().flatten() {
+            if *name == wheel.file_name && *planned_dir != dir {
+                elsewhere.push(format!("{}/{name} (this run)", tree.dirs[*planned_dir].relative));
+            }
+        }
+        if !elsewhere.is_empty() {
+            outcome.warnings.push(format!(
+                "a wheel of the same name is also in {}: pip given these directories as find-links takes the copy whose path sorts first, not the node's own arch; serve pip `wheelwright index` (or use uv with `wheelwright pip-config`)",
+                list_some(&elsewhere)
+            ));
+        }
+        let key = (dir, wheel.file_name.clone());
+        if let Some(first) = planned.get(&key) {
+            match same_bytes(first, &wheel.source) {
+                Ok(true) => {
+                    outcome.action = Action::Unchanged;
+                    outcome.reason = Some(format!("the same wheel is also given as `{}`", first.display()));
+                }
+                _ => {
+                    outcome.reason = Some(format!(
+                        "`{}` goes to the same place with different bytes",
+                        first.display()
+                    ));
+                }
+            }
+            decisions.push(Decision {
+                outcome,
+                dir: Some(dir),
+            });
+            continue;
+        }
+        if tree.find(dir, &wheel.file_name).is_some() {
+            match same_bytes(&destination, &wheel.source) {
+                Ok(true) => {
+                    outcome.action = Action::Unchanged;
+                    outcome.reason = Some("the same bytes are already in place".to_string());
+                }
+                Ok(false) if options.force => outcome.action = Action::Replace,
+                Ok(false) => {
+                    outcome.reason = Some(format!(
+                        "a different wheel of that name is already at `{}`; --force replaces it",
+                        destination.display()
+                    ));
+                }
+                Err(error) => {
+                    outcome.reason = Some(format!(
+                        "cannot compare with `{}`: {error}",
+                        destination.display()
+                    ));
+                }
+            }
+        } else {
+            outcome.action = Action::Place;
+        }
+        if matches!(outcome.action, Action::Place | Action::Replace) {
+            planned.insert(key, wheel.source.clone());
+            planned_projects
+                .entry(project.clone())
+                .or_default()
+                .push((dir, wheel.file_name.clone()));
+        }
+        decisions.push(Decision {
+            outcome,
+            dir: Some(dir),
+        });
+    }
+    let mut ordered: Vec<(usize, Decision)> = indices.into_iter().zip(decisions).collect();
+    ordered.sort_by_key(|(index, _)| *index);
+    ordered.into_iter().map(|(_, decision)| decision).collect()
+}
