@@ -3,6 +3,10 @@
 //! Modules, from the pure core outwards:
 //! - [`spec`]: wheel filenames, tags, METADATA, WHEEL, RECORD, requirement edits (no I/O);
 //! - [`wheel`]: reading wheels safely, writing them atomically, rewriting and verifying them;
+//! - [`elf`]: ELF reading (goblin) and the instruction scan (iced-x86);
+//! - [`inspect`]: a wheel's ELF members read in parallel, verification in the same pass;
+//! - [`classify`]: layers, arch and destination from a wheel's ELF files;
+//! - [`audit`]: verify + ELF members + classification + the record of verified wheels, once;
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
 //! - [`wheelhouse`]: the tree read once, node views, and cp-wheels placement;
 //! - [`recipe`]: `recipes/*.yaml`, read, checked and resolved per version;
@@ -13,6 +17,7 @@
 //! - [`parallel`]: the one parallel map the threads of every command go through;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
+pub mod audit;
 pub mod build;
 pub mod classify;
 pub mod cli;

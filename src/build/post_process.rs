@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::classify::{Filesystem, classify};
 use crate::inspect::read_wheel_elves;
 use crate::layout::{Layout, PythonVersion};
 use crate::recipe::ResolvedRecipe;
@@ -143,28 +142,32 @@ pub fn post_process(input: &PostProcess) -> anyhow::Result<Processed> {
     // The finished wheel is verified in full (raw-copied members included) and its ELF
     // members read for the classification in the same pass; it is then remembered by content
     // so that cp-wheels need not hash it again.
-    let (verified, elves) = crate::inspect::check_wheel(&outcome.output, Limits::default(), true, 2, true)?;
-    if !verified.ok() {
+    let cache = crate::wheel::verified::VerifiedCache::default_location();
+    let audit = crate::audit::audit(
+        &outcome.output,
+        input.layout,
+        crate::audit::AuditOptions {
+            limits: Limits::default(),
+            jobs: 2,
+            cache: cache.as_ref(),
+        },
+        None,
+    )?;
+    if !audit.report.ok() {
         anyhow::bail!(
             "the post-processed wheel {} fails verification: {}",
             outcome.output.display(),
-            verified.problems.join("; ")
+            audit.report.problems.join("; ")
         );
-    }
-    let classification = classify(input.layout, &elves, &Filesystem);
-    let sha256 = crate::wheel::verified::file_sha256(&outcome.output).ok();
-    if let (Some(sha256), Some(cache)) = (&sha256, crate::wheel::verified::VerifiedCache::default_location())
-    {
-        cache.record(sha256, Limits::default().total, Some(&outcome.output));
     }
     Ok(Processed {
         pure: output_filename.tags.is_pure(),
         abi3: output_filename.tags.abi.iter().any(|abi| abi == "abi3"),
         wheel: outcome.output.clone(),
         file_name: outcome.new_filename.clone(),
-        sha256,
+        sha256: Some(audit.sha256),
         changes: outcome.changes.clone(),
         notes,
-        destination: classification.destination,
+        destination: audit.classification.destination,
     })
 }

@@ -80,16 +80,24 @@ pub(super) fn check(source: &Path, layout: &Layout, options: &Options, inner_job
             RecordCheck::OtherFile { warning, .. } => checked.warnings.push(warning),
             RecordCheck::Absent | RecordCheck::Passed { .. } => {}
         }
-        let known = cache.is_some_and(|cache| cache.contains(&sha256, options.limits.total));
-        checked.verified_before = known;
-        let (report, elves) = check_wheel(source, options.limits, true, inner_jobs, !known)
-            .map_err(|error| error.kind.to_string())?;
-        if !known
-            && report.ok()
-            && let Some(cache) = cache
-        {
-            cache.record(&sha256, options.limits.total, Some(source));
-        }
+        let audit = crate::audit::audit(
+            source,
+            layout,
+            crate::audit::AuditOptions {
+                limits: options.limits,
+                jobs: inner_jobs,
+                cache,
+            },
+            Some(sha256),
+        )
+        .map_err(|error| error.kind.to_string())?;
+        checked.verified_before = audit.verified_before;
+        let crate::audit::Audit {
+            report,
+            elves,
+            classification,
+            ..
+        } = audit;
         if !report.ok() {
             let shown: Vec<&str> = report.problems.iter().take(5).map(String::as_str).collect();
             let more = report.problems.len().saturating_sub(shown.len());
@@ -103,7 +111,6 @@ pub(super) fn check(source: &Path, layout: &Layout, options: &Options, inner_job
                 }
             ));
         }
-        let classification = classify(layout, &elves, &Filesystem);
         if !classification.unreadable.is_empty() {
             return Err(format!(
                 "its tags say it has compiled code, but none of its compiled members can be read: {}",

@@ -11,8 +11,7 @@ use serde::Serialize;
 
 use super::build_record::{RecordCheck, check_build_record};
 use super::tree::{TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel};
-use crate::classify::{Classification, Filesystem, classify};
-use crate::inspect::check_wheel;
+use crate::classify::Classification;
 use crate::layout::Layout;
 use crate::parallel::parallel_map;
 use crate::spec::filename::WheelFilename;
