@@ -282,6 +282,33 @@ pub fn install_wheelhouse_first(request: &InstallRequest) -> Result<Installed, I
         },
         request.what
     );
+    // Only what the wheelhouse lacks comes from the index (with what it needs in turn); then
+    // the rest from the wheelhouse alone, as asked. When that cannot work (the index's
+    // version of a missing distribution does not suit the rest), everything is resolved
+    // with the index.
+    if !missing.is_empty() {
+        let mut lacking = links.clone();
+        lacking.extend(missing.iter().cloned());
+        let from_index = install(
+            request.environment,
+            &lacking,
+            &format!("{} (what the wheelhouse lacks, from PyPI)", request.what),
+            request.log,
+            request.invocation,
+        );
+        if from_index.is_ok()
+            && install(
+                request.environment,
+                &offline,
+                &format!("{} (the rest from the wheelhouse)", request.what),
+                request.log,
+                request.invocation,
+            )
+            .is_ok()
+        {
+            return Ok(Installed::WithPypi);
+        }
+    }
     let mut online = links;
     online.extend(request.requirements.iter().cloned());
     install(

@@ -727,3 +727,66 @@ fn recipes_come_from_the_environment_and_relative_paths_hold() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("(no recipe: PyPI defaults)"), "{stdout}");
 }
+
+#[test]
+#[ignore = "builds with pip and uv, downloads from PyPI: CI's slow step"]
+fn test_dependencies_come_from_the_wheelhouse_before_pypi() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("recipes");
+    recipe(
+        &recipes,
+        "purepkg",
+        &sdist("purepkg", "0.1.0", directory.path()),
+        "test_dependencies: [six, packaging]\ntest: \"import six, packaging; assert six.__version__ == '1.16.0', six.__version__\"\n",
+    );
+    // The staging directory (part of what the test installs from) holds an older six than
+    // PyPI's; packaging is in none of the directories.
+    let out = directory.path().join("out");
+    let python = tools_python();
+    let (code, stdout, stderr) = run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ])
+        .args(["--only-binary", ":all:", "six==1.16.0", "-d"])
+        .arg(&out));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &["--package", "purepkg", "--python", "3.12", "--json"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let dependencies = report["cells"][0]["smoke_test"]["dependencies"]
+        .as_array()
+        .unwrap();
+    let find = |name: &str| {
+        dependencies
+            .iter()
+            .find(|dependency| dependency["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {dependencies:?}"))
+    };
+    assert_eq!(find("six")["version"], "1.16.0", "{dependencies:?}");
+    assert_eq!(find("six")["origin"], "find-links", "{dependencies:?}");
+    assert_eq!(find("packaging")["origin"], "pypi", "{dependencies:?}");
+}
+
+/// A CPython 3.12 by path (pyenv), for pip commands of the tests.
+fn tools_python() -> PathBuf {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".pyenv"));
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("3.12."))
+        .collect();
+    versions.sort();
+    versions.pop().expect("a pyenv Python 3.12").join("bin/python3")
+}
