@@ -60,25 +60,11 @@ const CASES: [Case; 5] = [
     },
 ];
 
-fn python312() -> PathBuf {
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".pyenv"));
-    let mut versions: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("3.12."))
-        .collect();
-    versions.sort();
-    versions.pop().expect("a pyenv Python 3.12").join("bin/python3")
-}
-
 /// The size of the wheel plain `pip wheel` (build isolation, the backend's defaults) makes of
 /// the same sdist.
 fn pip_wheel_size(sdist: &Path, scratch: &Path) -> u64 {
     let out = scratch.join("pip-wheel");
-    let (code, stdout, stderr) = run(Command::new(python312())
+    let (code, stdout, stderr) = run(Command::new(crate::common::pyenv_python312())
         .args([
             "-m",
             "pip",

@@ -280,3 +280,18 @@ with zipfile.ZipFile(path, "w") as target:
         .arg(method));
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
+
+/// The newest pyenv CPython 3.12 by path (pyenv shims run only the global version).
+pub fn pyenv_python312() -> PathBuf {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".pyenv"));
+    let mut versions: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("3.12."))
+        .collect();
+    versions.sort();
+    versions.pop().expect("a pyenv Python 3.12").join("bin/python3")
+}

@@ -743,7 +743,7 @@ fn test_dependencies_come_from_the_wheelhouse_before_pypi() {
     // The staging directory (part of what the test installs from) holds an older six than
     // PyPI's; packaging is in none of the directories.
     let out = directory.path().join("out");
-    let python = tools_python();
+    let python = crate::common::pyenv_python312();
     let (code, stdout, stderr) = run(Command::new(&python)
         .args([
             "-m",
@@ -774,19 +774,4 @@ fn test_dependencies_come_from_the_wheelhouse_before_pypi() {
     assert_eq!(find("six")["version"], "1.16.0", "{dependencies:?}");
     assert_eq!(find("six")["origin"], "find-links", "{dependencies:?}");
     assert_eq!(find("packaging")["origin"], "pypi", "{dependencies:?}");
-}
-
-/// A CPython 3.12 by path (pyenv), for pip commands of the tests.
-fn tools_python() -> PathBuf {
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(&std::env::var_os("HOME").unwrap()).join(".pyenv"));
-    let mut versions: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
-        .unwrap()
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("3.12."))
-        .collect();
-    versions.sort();
-    versions.pop().expect("a pyenv Python 3.12").join("bin/python3")
 }
