@@ -402,8 +402,8 @@ pub struct WheelbuildCli {
 #[derive(Debug, Args)]
 pub struct WheelbuildArgs {
     /// The PyPI package to build.
-    #[arg(long, value_name = "NAME")]
-    pub package: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "cell")]
+    pub package: Option<String>,
     /// The version [default: the newest on the index].
     #[arg(long, value_name = "VERSION")]
     pub version: Option<String>,
@@ -453,6 +453,14 @@ pub struct WheelbuildArgs {
     /// Print the build matrix and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Plan the build and write one file per cell (`py3.12-generic.json`) into DIR, with the
+    /// source fetched into the cache; build nothing. Each file is run with `--cell`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["dry_run", "cell"])]
+    pub write_cells: Option<PathBuf>,
+    /// Build, test and stage one cell from its file (written by `--write-cells` or the
+    /// nightly); its outcome goes to `outcome.json` in the cell's directory.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["package", "dry_run", "autocopy", "recursive"])]
+    pub cell: Option<PathBuf>,
     /// The CPU budget [default: the cores, at most 8]: Pythons built at once, and the compiler
     /// parallelism (MAKEFLAGS, CMAKE_BUILD_PARALLEL_LEVEL, ...) they share.
     #[arg(short, long, value_name = "N")]

@@ -568,8 +568,19 @@ pub fn python_candidates(version: PythonVersion) -> Vec<PathBuf> {
     candidates
 }
 
+/// No interpreter of a Python version on this machine.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "no Python {version} interpreter found (looked at $WHEELWRIGHT_PYTHON_{major}_{minor}, python{version} on PATH, pyenv versions, /usr/local/bin, /usr/bin); install it or pass --python without it",
+    major = version.major,
+    minor = version.minor
+)]
+pub struct NoInterpreter {
+    pub version: PythonVersion,
+}
+
 /// Finds an interpreter of `version` that really is that version.
-pub fn find_python(version: PythonVersion) -> Result<PathBuf, String> {
+pub fn find_python(version: PythonVersion) -> Result<PathBuf, NoInterpreter> {
     let candidates = python_candidates(version);
     for candidate in &candidates {
         if !candidate.is_file() {
@@ -583,10 +594,7 @@ pub fn find_python(version: PythonVersion) -> Result<PathBuf, String> {
             return Ok(candidate.clone());
         }
     }
-    Err(format!(
-        "no Python {version} interpreter found (looked at $WHEELWRIGHT_PYTHON_{}_{}, python{version} on PATH, pyenv versions, /usr/local/bin, /usr/bin); install it or pass --python without it",
-        version.major, version.minor
-    ))
+    Err(NoInterpreter { version })
 }
 
 /// `uv` from `$WHEELWRIGHT_UV` or PATH.
@@ -599,6 +607,51 @@ pub fn find_uv() -> Option<PathBuf> {
             .map(|directory| directory.join("uv"))
             .find(|path| path.is_file())
     })
+}
+
+/// The programs a build ran, with the versions they report.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolVersions {
+    /// The base interpreter (by path) and its full version.
+    pub python_path: Option<PathBuf>,
+    pub python: Option<String>,
+    pub pip: Option<String>,
+    pub uv: Option<String>,
+    /// The first line of `$CC --version` (`cc` by default), and likewise for C++ and Fortran.
+    pub cc: Option<String>,
+    pub cxx: Option<String>,
+    pub fortran: Option<String>,
+}
+
+/// The first line of `program --version`.
+fn version_line(program: &str) -> Option<String> {
+    capture(Path::new(program), &["--version"])
+        .and_then(|text| text.lines().next().map(str::trim).map(str::to_string))
+        .filter(|line| !line.is_empty())
+}
+
+/// The compiler a build would use for a language: `$VARIABLE` (its first word), else `default`.
+fn compiler(variable: &str, default: &str) -> String {
+    std::env::var(variable)
+        .ok()
+        .and_then(|value| value.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| default.to_string())
+}
+
+impl ToolVersions {
+    /// Asks every tool for its version; `build_python` is the build environment's interpreter
+    /// (for pip), `interpreter` the base one.
+    pub fn gather(interpreter: &Path, build_python: Option<&Path>) -> Self {
+        ToolVersions {
+            python_path: Some(interpreter.to_path_buf()),
+            python: capture(interpreter, &["-c", "import sys; print(sys.version.split()[0])"]),
+            pip: build_python.and_then(|python| capture(python, &["-m", "pip", "--version"])),
+            uv: find_uv().and_then(|uv| capture(&uv, &["--version"])),
+            cc: version_line(&compiler("CC", "cc")),
+            cxx: version_line(&compiler("CXX", "c++")),
+            fortran: version_line(&compiler("FC", "gfortran")),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -802,7 +855,9 @@ mod tests {
 
     #[test]
     fn finds_no_python_two_hundred() {
-        let error = find_python(PythonVersion { major: 3, minor: 200 }).unwrap_err();
+        let error = find_python(PythonVersion { major: 3, minor: 200 })
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no Python 3.200 interpreter found"), "{error}");
     }
 }

@@ -31,13 +31,16 @@ fn environment(python: PythonVersion) -> Option<MarkerEnvironment> {
 }
 
 /// The Requires-Dist of `wheel` that apply on `python` (no extras).
-pub fn runtime_requirements(wheel: &Path, python: PythonVersion) -> anyhow::Result<Vec<Requirement>> {
+pub fn runtime_requirements(
+    wheel: &Path,
+    python: PythonVersion,
+) -> Result<Vec<Requirement>, super::BuildError> {
     let reader = WheelReader::open(wheel, Limits::default())?;
     let environment = environment(python);
     let mut requirements = Vec::new();
     for text in reader.metadata.requires_dist() {
         let requirement = Requirement::from_str(text.trim()).map_err(|error| {
-            anyhow::anyhow!("{}: Requires-Dist `{text}`: {}", wheel.display(), error.message)
+            super::BuildError::bad_wheel(wheel, format!("Requires-Dist `{text}`: {}", error.message))
         })?;
         let applies = match &environment {
             Some(environment) => requirement.marker.evaluate(environment, &[]),

@@ -11,6 +11,7 @@ use crate::spec::requirements::RequirementEdit;
 use crate::tools::capture;
 use crate::wheel::{Destination, Limits, PlaceOptions, Rewrite, TagChange, rewrite_wheel};
 
+use super::BuildError;
 use super::record::BuildRecord;
 
 /// What post-processing needs.
@@ -44,7 +45,7 @@ pub struct Processed {
 }
 
 /// Rewrites, verifies and classifies the built wheel.
-pub fn post_process(input: &PostProcess) -> anyhow::Result<Processed> {
+pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
     let mut notes = Vec::new();
     let filename: crate::spec::WheelFilename = input
         .built
@@ -121,7 +122,7 @@ pub fn post_process(input: &PostProcess) -> anyhow::Result<Processed> {
         tags,
         dist_info_files: vec![(
             "wheelwright.json".to_string(),
-            serde_json::to_vec_pretty(input.record)?,
+            serde_json::to_vec_pretty(input.record).map_err(std::io::Error::other)?,
         )],
         // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
         accept_bad_record: false,
@@ -154,11 +155,13 @@ pub fn post_process(input: &PostProcess) -> anyhow::Result<Processed> {
         None,
     )?;
     if !audit.report.ok() {
-        anyhow::bail!(
-            "the post-processed wheel {} fails verification: {}",
-            outcome.output.display(),
-            audit.report.problems.join("; ")
-        );
+        return Err(BuildError::bad_wheel(
+            &outcome.output,
+            format!(
+                "the post-processed wheel fails verification: {}",
+                audit.report.problems.join("; ")
+            ),
+        ));
     }
     Ok(Processed {
         pure: output_filename.tags.is_pure(),

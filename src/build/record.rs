@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::tools::{capture, find_uv};
+pub use crate::tools::ToolVersions;
 
 /// The inputs of one cell's wheel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -57,51 +57,6 @@ pub struct BuildRequirements {
     pub dynamic: Vec<String>,
 }
 
-/// The programs a build ran, with the versions they report.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ToolVersions {
-    /// The base interpreter (by path) and its full version.
-    pub python_path: Option<PathBuf>,
-    pub python: Option<String>,
-    pub pip: Option<String>,
-    pub uv: Option<String>,
-    /// The first line of `$CC --version` (`cc` by default), and likewise for C++ and Fortran.
-    pub cc: Option<String>,
-    pub cxx: Option<String>,
-    pub fortran: Option<String>,
-}
-
-/// The first line of `program --version`.
-fn version_line(program: &str) -> Option<String> {
-    capture(Path::new(program), &["--version"])
-        .and_then(|text| text.lines().next().map(str::trim).map(str::to_string))
-        .filter(|line| !line.is_empty())
-}
-
-/// The compiler a build would use for a language: `$VARIABLE` (its first word), else `default`.
-fn compiler(variable: &str, default: &str) -> String {
-    std::env::var(variable)
-        .ok()
-        .and_then(|value| value.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| default.to_string())
-}
-
-impl ToolVersions {
-    /// Asks every tool for its version; `build_python` is the build environment's interpreter
-    /// (for pip), `interpreter` the base one.
-    pub fn gather(interpreter: &Path, build_python: Option<&Path>) -> Self {
-        ToolVersions {
-            python_path: Some(interpreter.to_path_buf()),
-            python: capture(interpreter, &["-c", "import sys; print(sys.version.split()[0])"]),
-            pip: build_python.and_then(|python| capture(python, &["-m", "pip", "--version"])),
-            uv: find_uv().and_then(|uv| capture(&uv, &["--version"])),
-            cc: version_line(&compiler("CC", "cc")),
-            cxx: version_line(&compiler("CXX", "c++")),
-            fortran: version_line(&compiler("FC", "gfortran")),
-        }
-    }
-}
-
 /// How a wheel's smoke test ended, as the record beside the wheel says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -110,6 +65,12 @@ pub enum TestStatus {
     Failed,
     #[serde(rename = "not run")]
     NotRun,
+}
+
+impl std::fmt::Display for TestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 impl TestStatus {

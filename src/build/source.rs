@@ -17,7 +17,7 @@ use crate::recipe::Source;
 use crate::tools::{Invocation, run_logged};
 
 /// A fetched source: an sdist/archive, or a wheel when the index has only a pure one.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FetchedSource {
     pub path: PathBuf,
     pub sha256: String,
@@ -77,6 +77,42 @@ pub enum FetchError {
     },
     #[error("the file name `{file}` from {url} is not a plain file name")]
     UnsafeFileName { file: String, url: String },
+    #[error("the source `{}` has sha256 {actual} but the recipe pins {pin}", path.display())]
+    PinnedSource {
+        path: PathBuf,
+        actual: String,
+        pin: String,
+    },
+    #[error("the source URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("moving the download of {url} to {}: {source}", target.display())]
+    Persist {
+        url: String,
+        target: PathBuf,
+        source: std::io::Error,
+    },
+    /// An archive that cannot be unpacked safely, or at all.
+    #[error("{}: {problem}", archive.display())]
+    Archive { archive: PathBuf, problem: String },
+    #[error(transparent)]
+    Index(#[from] super::index::IndexError),
+    #[error(transparent)]
+    Http(#[from] super::index::http::HttpError),
+    #[error(transparent)]
+    Choice(#[from] select::ChoiceError),
+    #[error(transparent)]
+    Command(#[from] crate::tools::CommandFailed),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl FetchError {
+    fn archive(archive: &Path, problem: impl std::fmt::Display) -> Self {
+        FetchError::Archive {
+            archive: archive.to_path_buf(),
+            problem: problem.to_string(),
+        }
+    }
 }
 
 /// The version in an sdist or wheel file name (`biopython-1.85.tar.gz` -> `1.85`).
@@ -95,7 +131,7 @@ pub fn version_from_file_name(file: &str) -> Option<String> {
 }
 
 /// Moves a file made outside the cache (a git archive) into it (`<cache>/<sha256>/<name>`).
-fn cache_file(path: &Path, cache: &Path) -> anyhow::Result<FetchedSource> {
+fn cache_file(path: &Path, cache: &Path) -> Result<FetchedSource, FetchError> {
     let sha256 = file_sha256(path)?;
     let name = path
         .file_name()
@@ -131,7 +167,7 @@ fn download_into_cache(
     file: &str,
     expected: Option<(&str, &'static str)>,
     cache: &Path,
-) -> anyhow::Result<(PathBuf, String)> {
+) -> Result<(PathBuf, String), FetchError> {
     if !matches!(
         Path::new(file).components().collect::<Vec<_>>().as_slice(),
         [Component::Normal(_)]
@@ -139,8 +175,7 @@ fn download_into_cache(
         return Err(FetchError::UnsafeFileName {
             file: file.to_string(),
             url: redacted(url),
-        }
-        .into());
+        });
     }
     let started = Instant::now();
     let download = http.download(url, cache)?;
@@ -153,8 +188,7 @@ fn download_into_cache(
             actual: download.sha256,
             expected: expected.to_ascii_lowercase(),
             expected_by,
-        }
-        .into());
+        });
     }
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -167,13 +201,14 @@ fn download_into_cache(
     let directory = cache.join(&download.sha256);
     fs_err::create_dir_all(&directory)?;
     let target = directory.join(file);
-    download.file.persist(&target).map_err(|error| {
-        anyhow::anyhow!(
-            "moving the download of {url} to {}: {}",
-            target.display(),
-            error.error
-        )
-    })?;
+    download
+        .file
+        .persist(&target)
+        .map_err(|error| FetchError::Persist {
+            url: redacted(url),
+            target: target.clone(),
+            source: error.error,
+        })?;
     tracing::info!(
         "downloaded `{file}` ({}) from {} in {:.2} s",
         human_size(download.size),
@@ -228,7 +263,7 @@ fn cached_pypi(cache: &Path, package: &str, version: &str) -> Option<FetchedSour
 
 /// Fetches the source of `package` (at `version`, in a specifier set, or the newest) into the
 /// cache.
-pub fn fetch(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
+pub fn fetch(request: &FetchRequest) -> Result<FetchedSource, FetchError> {
     fs_err::create_dir_all(request.cache)?;
     match request.source {
         Source::Pypi => fetch_from_index(request),
@@ -237,8 +272,49 @@ pub fn fetch(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
     }
 }
 
+/// The version of `request.package` the index offers for `request.version` (exact, a
+/// specifier set, or the newest), without downloading anything: what a build resolves its
+/// recipe for before it fetches.
+pub fn choose_version(request: &FetchRequest) -> Result<String, FetchError> {
+    let wanted = VersionRequest::parse(request.version)?;
+    if let VersionRequest::Exact(version) = &wanted {
+        return Ok(version.to_string());
+    }
+    let http = HttpClient::new()?;
+    let (_, choice) = choose_from_index(&http, request, &wanted)?;
+    tracing::info!("{}: {}", request.package, choice.reason);
+    Ok(choice.version.to_string())
+}
+
+/// The index's project page read and the file to build chosen from it; the index's name (for
+/// messages) with the choice.
+fn choose_from_index(
+    http: &HttpClient,
+    request: &FetchRequest,
+    wanted: &VersionRequest,
+) -> Result<(String, select::Choice), FetchError> {
+    let package = request.package;
+    let client = IndexClient::new(http.clone(), request.index_url.unwrap_or(PYPI_SIMPLE))?;
+    let started = Instant::now();
+    let page = client.project_page(package)?;
+    let index = redacted(client.url());
+    tracing::info!(
+        "index {index}: {} lists {} file{} ({}, {:.2} s)",
+        redacted(&page.url),
+        page.files.len(),
+        if page.files.len() == 1 { "" } else { "s" },
+        page.format,
+        started.elapsed().as_secs_f64()
+    );
+    let choice = select::choose(package, &index, &page.files, wanted, request.pythons)?;
+    for warning in &choice.warnings {
+        tracing::warn!("{package}: {warning}");
+    }
+    Ok((index, choice))
+}
+
 /// The file chosen from the index's project page, downloaded (or found in the cache).
-fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
+fn fetch_from_index(request: &FetchRequest) -> Result<FetchedSource, FetchError> {
     let package = request.package;
     let wanted = VersionRequest::parse(request.version)?;
     if let (VersionRequest::Exact(version), Some(text)) = (&wanted, request.version) {
@@ -254,22 +330,7 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
         }
     }
     let http = HttpClient::new()?;
-    let client = IndexClient::new(http.clone(), request.index_url.unwrap_or(PYPI_SIMPLE))?;
-    let started = Instant::now();
-    let page = client.project_page(package)?;
-    let index = redacted(client.url());
-    tracing::info!(
-        "index {index}: {} lists {} file{} ({}, {:.2} s)",
-        redacted(&page.url),
-        page.files.len(),
-        if page.files.len() == 1 { "" } else { "s" },
-        page.format,
-        started.elapsed().as_secs_f64()
-    );
-    let choice = select::choose(package, &index, &page.files, &wanted, request.pythons)?;
-    for warning in &choice.warnings {
-        tracing::warn!("{package}: {warning}");
-    }
+    let (index, choice) = choose_from_index(&http, request, &wanted)?;
     let file = &choice.file;
     tracing::info!(
         "{package}: `{}` from {} ({})",
@@ -286,8 +347,7 @@ fn fetch_from_index(request: &FetchRequest) -> anyhow::Result<FetchedSource> {
             index: index.clone(),
             pin: pin.to_string(),
             listed: listed.clone(),
-        }
-        .into());
+        });
     }
     let expected = file
         .sha256
@@ -373,8 +433,11 @@ fn version_from_pkg_info(path: &Path) -> Option<String> {
 
 /// An archive at a URL (`https://`, `http://`, `file://`), checked against the recipe's pin;
 /// with a pin, a file already cached under it is used without the network.
-fn fetch_url(request: &FetchRequest, text: &str) -> anyhow::Result<FetchedSource> {
-    let url = Url::parse(text).map_err(|error| anyhow::anyhow!("the source URL `{text}`: {error}"))?;
+fn fetch_url(request: &FetchRequest, text: &str) -> Result<FetchedSource, FetchError> {
+    let url = Url::parse(text).map_err(|error| FetchError::BadUrl {
+        url: text.to_string(),
+        reason: error.to_string(),
+    })?;
     let file = super::index::page::file_name_of(&url).unwrap_or_else(|| "source.tar.gz".to_string());
     let cached = request.sha256.and_then(|pin| {
         cached_by_hash(request.cache, pin, &file).map(|path| (path, pin.to_ascii_lowercase()))
@@ -410,7 +473,7 @@ fn fetch_url(request: &FetchRequest, text: &str) -> anyhow::Result<FetchedSource
 
 /// A git repository at a pinned rev, archived so that the cache holds one hashed file like
 /// the others.
-fn fetch_git(request: &FetchRequest, url: &str, rev: &str) -> anyhow::Result<FetchedSource> {
+fn fetch_git(request: &FetchRequest, url: &str, rev: &str) -> Result<FetchedSource, FetchError> {
     let download = request.work.join("download");
     if download.exists() {
         fs_err::remove_dir_all(&download)?;
@@ -471,15 +534,15 @@ fn fetch_git(request: &FetchRequest, url: &str, rev: &str) -> anyhow::Result<Fet
 }
 
 /// Checks a fetched file against a pinned sha256.
-pub fn verify_pin(fetched: &FetchedSource, pin: Option<&str>) -> anyhow::Result<()> {
+pub fn verify_pin(fetched: &FetchedSource, pin: Option<&str>) -> Result<(), FetchError> {
     if let Some(pin) = pin
         && !pin.eq_ignore_ascii_case(&fetched.sha256)
     {
-        anyhow::bail!(
-            "the source `{}` has sha256 {} but the recipe pins {pin}",
-            fetched.path.display(),
-            fetched.sha256
-        );
+        return Err(FetchError::PinnedSource {
+            path: fetched.path.clone(),
+            actual: fetched.sha256.clone(),
+            pin: pin.to_string(),
+        });
     }
     Ok(())
 }
@@ -501,7 +564,7 @@ fn safe_relative(path: &Path) -> Result<PathBuf, String> {
 /// Unpacks an sdist (tar.gz, tar.bz2 unsupported, tar, zip) into `destination` and returns the
 /// source root (the single top-level directory, if there is one). Links may not point out of
 /// the tree; device files and absolute or `..` paths are refused.
-pub fn unpack(archive: &Path, destination: &Path) -> anyhow::Result<PathBuf> {
+pub fn unpack(archive: &Path, destination: &Path) -> Result<PathBuf, FetchError> {
     fs_err::create_dir_all(destination)?;
     let name = archive
         .file_name()
@@ -509,17 +572,18 @@ pub fn unpack(archive: &Path, destination: &Path) -> anyhow::Result<PathBuf> {
         .unwrap_or_default();
     if name.ends_with(".zip") {
         let file = fs_err::File::open(archive)?;
-        let mut zip = zip::ZipArchive::new(file)?;
+        let zip_error = |error: zip::result::ZipError| FetchError::archive(archive, error);
+        let mut zip = zip::ZipArchive::new(file).map_err(zip_error)?;
         for index in 0..zip.len() {
-            let mut entry = zip.by_index(index)?;
-            let entry_name = entry.name()?.to_string();
+            let mut entry = zip.by_index(index).map_err(zip_error)?;
+            let entry_name = entry.name().map_err(zip_error)?.to_string();
             let relative = safe_relative(Path::new(&entry_name))
-                .map_err(|why| anyhow::anyhow!("{}: the entry `{entry_name}` {why}", archive.display()))?;
+                .map_err(|why| FetchError::archive(archive, format!("the entry `{entry_name}` {why}")))?;
             if entry.is_symlink() {
-                anyhow::bail!(
-                    "{}: the entry `{entry_name}` is a symbolic link",
-                    archive.display()
-                );
+                return Err(FetchError::archive(
+                    archive,
+                    format!("the entry `{entry_name}` is a symbolic link"),
+                ));
             }
             let target = destination.join(&relative);
             if entry.is_dir() {
@@ -539,17 +603,17 @@ pub fn unpack(archive: &Path, destination: &Path) -> anyhow::Result<PathBuf> {
         } else if name.ends_with(".tar") {
             Box::new(file)
         } else {
-            anyhow::bail!(
-                "{}: unsupported archive format (tar.gz, tar or zip)",
-                archive.display()
-            );
+            return Err(FetchError::archive(
+                archive,
+                "unsupported archive format (tar.gz, tar or zip)",
+            ));
         };
         let mut tar = tar::Archive::new(reader);
         for entry in tar.entries()? {
             let mut entry = entry?;
             let path = entry.path()?.into_owned();
             let relative = safe_relative(&path).map_err(|why| {
-                anyhow::anyhow!("{}: the entry `{}` {why}", archive.display(), path.display())
+                FetchError::archive(archive, format!("the entry `{}` {why}", path.display()))
             })?;
             if relative.as_os_str().is_empty() {
                 continue;
@@ -588,12 +652,10 @@ pub fn unpack(archive: &Path, destination: &Path) -> anyhow::Result<PathBuf> {
                     )
                 };
                 if let Err(why) = resolved {
-                    anyhow::bail!(
-                        "{}: the link `{}` -> `{}` {why}",
-                        archive.display(),
-                        path.display(),
-                        link.display()
-                    );
+                    return Err(FetchError::archive(
+                        archive,
+                        format!("the link `{}` -> `{}` {why}", path.display(), link.display()),
+                    ));
                 }
             }
             if !(kind.is_file()

@@ -4,8 +4,26 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::BuildError;
+use super::cell::{CellOutcome, CellRun};
 use super::record::{TestRecord, TestStatus, WheelRecord};
-use super::{CellResult, CellRun, PackageBuild};
+
+/// Where a package's wheels are staged.
+pub(super) struct StageTarget<'a> {
+    pub output: &'a Path,
+    pub package: &'a str,
+    pub version: &'a str,
+}
+
+/// Where a cell's wheel is staged: the output directory for generic builds, a subdirectory
+/// per arch otherwise (the wheels of different archs share a file name).
+pub(super) fn staging_dir(output: &Path, arch: &str) -> PathBuf {
+    if arch == "generic" {
+        output.to_path_buf()
+    } else {
+        output.join(arch)
+    }
+}
 
 /// The directory under the output directory that takes what failed.
 pub const FAILED_DIRECTORY: &str = "failed";
@@ -30,45 +48,39 @@ fn move_into(file: &Path, directory: &Path, name: &str) -> std::io::Result<PathB
 }
 
 /// Writes a JSON file atomically (temporary file, rename).
-fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(super) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BuildError> {
     let directory = path.parent().unwrap_or(Path::new("."));
     let mut temporary = tempfile::Builder::new()
         .prefix(".wheelwright-")
         .suffix(".tmp")
         .tempfile_in(directory)?;
-    serde_json::to_writer_pretty(&mut temporary, value)?;
+    serde_json::to_writer_pretty(&mut temporary, value).map_err(std::io::Error::other)?;
     temporary.persist(path).map_err(|error| error.error)?;
     Ok(())
 }
 
-/// Stages the cells' wheels and returns the cells' results with their final paths.
-pub(super) fn stage(
-    build: &PackageBuild,
-    runs: Vec<CellRun>,
-    progress: &(dyn Fn(&str) + Sync),
-) -> anyhow::Result<Vec<CellResult>> {
-    let output = &build.request.output;
-    let failed_dir = output.join(FAILED_DIRECTORY);
-    // Cells that built the same file name for the same place (pure and abi3 wheels built by
-    // several cells at once): the first one's wheel is kept, the others count as its testers.
+/// Cells that built the same file name for the same place (pure and abi3 wheels built by
+/// several cells at once): the first one's wheel is kept, the others count as its testers.
+/// The cells' outcomes, and the runs with their index.
+fn keep_one_of_each(output: &Path, runs: Vec<CellRun>) -> (Vec<CellOutcome>, Vec<(usize, CellRun)>) {
     let mut keeper: BTreeMap<(PathBuf, String), usize> = BTreeMap::new();
-    let mut results: Vec<CellResult> = Vec::new();
+    let mut results: Vec<CellOutcome> = Vec::new();
     let mut pending: Vec<(usize, CellRun)> = Vec::new();
     for (index, mut run) in runs.into_iter().enumerate() {
         if let Some(processed) = &run.processed {
             let place = if processed.pure {
-                output.clone()
+                output.to_path_buf()
             } else {
-                build.staging_dir(&run.result.arch)
+                staging_dir(output, &run.outcome.arch)
             };
             match keeper.get(&(place.clone(), processed.file_name.clone())) {
                 Some(first) => {
                     let first_label = results[*first].label();
-                    run.result.same_as = Some(first_label.clone());
-                    run.result.notes.push(format!(
+                    run.outcome.same_as = Some(first_label.clone());
+                    run.outcome.notes.push(format!(
                         "the same file as the wheel of {first_label}, which is kept"
                     ));
-                    run.result.wheel = results[*first].wheel.clone();
+                    run.outcome.wheel = results[*first].wheel.clone();
                     let _ = fs_err::remove_file(&processed.wheel);
                     run.processed = None;
                 }
@@ -77,9 +89,21 @@ pub(super) fn stage(
                 }
             }
         }
-        results.push(run.result.clone());
+        results.push(run.outcome.clone());
         pending.push((index, run));
     }
+    (results, pending)
+}
+
+/// Stages the cells' wheels and returns the cells' results with their final paths.
+pub(super) fn stage(
+    target: &StageTarget,
+    runs: Vec<CellRun>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Vec<CellOutcome>, BuildError> {
+    let output = &target.output.to_path_buf();
+    let failed_dir = output.join(FAILED_DIRECTORY);
+    let (mut results, pending) = keep_one_of_each(output, runs);
     // Who tested each built wheel (by its pending path).
     let mut testers: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
     for (index, result) in results.iter().enumerate() {
@@ -95,8 +119,8 @@ pub(super) fn stage(
                 // The build itself failed: its log goes to failed/.
                 let name = format!(
                     "{}-{}-py{}-{}.log",
-                    crate::spec::escape_name(&build.request.package),
-                    build.version,
+                    crate::spec::escape_name(target.package),
+                    target.version,
                     result.python,
                     result.arch
                 );
@@ -108,17 +132,11 @@ pub(super) fn stage(
             continue;
         };
         let tested_by = testers.get(&processed.wheel).cloned().unwrap_or_default();
-        let statuses: Vec<&CellResult> = tested_by.iter().map(|index| &results[*index]).collect();
-        let passed = !statuses.is_empty()
-            && statuses
-                .iter()
-                .all(|cell| cell.test == TestStatus::Passed.as_str());
+        let statuses: Vec<&CellOutcome> = tested_by.iter().map(|index| &results[*index]).collect();
+        let passed = !statuses.is_empty() && statuses.iter().all(|cell| cell.test == TestStatus::Passed);
         let status = if passed {
             TestStatus::Passed
-        } else if statuses
-            .iter()
-            .any(|cell| cell.test == TestStatus::Failed.as_str())
-        {
+        } else if statuses.iter().any(|cell| cell.test == TestStatus::Failed) {
             TestStatus::Failed
         } else {
             TestStatus::NotRun
@@ -133,7 +151,7 @@ pub(super) fn stage(
             .collect::<Vec<_>>();
         let directory = match (passed, processed.pure) {
             (true, true) => output.clone(),
-            (true, false) => build.staging_dir(&result.arch),
+            (true, false) => staging_dir(output, &result.arch),
             (false, true) => failed_dir.clone(),
             (false, false) if result.arch == "generic" => failed_dir.clone(),
             (false, false) => failed_dir.join(&result.arch),

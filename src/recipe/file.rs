@@ -245,6 +245,13 @@ impl RecipeFile {
         self.render(&settings, &context, PatchCheck::Exists)
     }
 
+    /// The recipe as it stands for every version (no `versions` entry applied), rendered with
+    /// `context`: what a build uses before its version is known (a source at a URL or in git,
+    /// whose file tells the version).
+    pub fn resolve_unversioned(&self, context: &TemplateContext) -> Result<ResolvedRecipe, RecipeError> {
+        self.render(&self.base, context, PatchCheck::Exists)
+    }
+
     pub(super) fn render(
         &self,
         settings: &Settings,

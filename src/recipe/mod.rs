@@ -35,7 +35,7 @@ use raw::*;
 use render::*;
 
 /// Where the sources come from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Source {
     /// The sdist from the package index (PyPI, or `--index-url`), chosen from its simple
@@ -49,7 +49,7 @@ pub enum Source {
 }
 
 /// Requirement changes to make to the built wheel (the `wheelwright manipulate` flags).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RequirementChanges {
     pub add: Vec<String>,
     pub remove: Vec<String>,
@@ -94,7 +94,7 @@ pub struct TemplateContext {
 }
 
 /// A recipe for one version, with every template rendered.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ResolvedRecipe {
     /// The PyPI name as the recipe gives it.
     pub package: String,

@@ -775,3 +775,85 @@ fn test_dependencies_come_from_the_wheelhouse_before_pypi() {
     assert_eq!(find("six")["origin"], "find-links", "{dependencies:?}");
     assert_eq!(find("packaging")["origin"], "pypi", "{dependencies:?}");
 }
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn cells_written_to_files_are_built_alone_by_another_process() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let archive = sdist("purepkg", "0.1.0", directory.path());
+    recipe(
+        &directory.path().join("recipes"),
+        "purepkg",
+        &archive,
+        "test: \"assert purepkg.ANSWER == 42\"\n",
+    );
+    let cells = directory.path().join("cells");
+    let (code, stdout, stderr) = build(
+        directory.path(),
+        &[
+            "--package",
+            "purepkg",
+            "--python",
+            "3.12,3.13",
+            "--write-cells",
+            cells.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let files: Vec<String> = crate::common::listing(&cells);
+    assert_eq!(files, ["py3.12-generic.json", "py3.13-generic.json"]);
+    // Writing the cells built nothing.
+    assert!(
+        !directory
+            .path()
+            .join("out")
+            .join("purepkg-0.1.0+computecanada-py3-none-any.whl")
+            .exists()
+    );
+    let cell: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cells.join("py3.13-generic.json")).unwrap()).unwrap();
+    assert_eq!(cell["version"], "0.1.0");
+    assert_eq!(cell["recipe"]["test_snippet"], "assert purepkg.ANSWER == 42");
+    assert!(cell["source"]["sha256"].as_str().unwrap().len() == 64, "{cell}");
+
+    // One cell, run by itself from a different directory: built, tested, staged, outcome kept.
+    let (code, stdout, stderr) = run(wheelbuild()
+        .current_dir(std::env::temp_dir())
+        .arg("--cell")
+        .arg(cells.join("py3.13-generic.json"))
+        .arg("--json"));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome["python"], "3.13");
+    assert_eq!(outcome["test"], "passed", "{stdout}");
+    let staged = directory
+        .path()
+        .join("out/purepkg-0.1.0+computecanada-py3-none-any.whl");
+    assert!(staged.exists(), "{stdout}");
+    assert!(
+        directory
+            .path()
+            .join("out/purepkg-0.1.0+computecanada-py3-none-any.whl.json")
+            .exists()
+    );
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(directory.path().join("work/py3.13-generic/outcome.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept["test"], "passed");
+
+    // A cell file that is not one, and a layout that differs from the planned one, are errors.
+    std::fs::write(cells.join("broken.json"), "{\"package\": \"purepkg\"}").unwrap();
+    let (code, _, stderr) = run(wheelbuild().arg("--cell").arg(cells.join("broken.json")));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("broken.json: missing field"), "{stderr}");
+    let layout = directory.path().join("layout.toml");
+    std::fs::write(&layout, wheelwright::layout::EMBEDDED_LAYOUT).unwrap();
+    let (code, _, stderr) = run(wheelbuild()
+        .env("WHEELWRIGHT_LAYOUT", &layout)
+        .arg("--cell")
+        .arg(cells.join("py3.12-generic.json")));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("it was planned with the layout"), "{stderr}");
+}

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::BuildError;
 use crate::recipe::{ResolvedRecipe, SkipImport};
 use crate::tools::{Invocation, find_uv, run_logged, run_shell};
 
@@ -128,7 +129,7 @@ pub fn smoke_test(test: &SmokeTest) -> SmokeReport {
     let started = Instant::now();
     let mut report = SmokeReport::default();
     if let Err(error) = run(test, &mut report) {
-        report.error = Some(format!("{error:#}"));
+        report.error = Some(super::error::error_chain(&error));
     }
     report.passed = report.error.is_none();
     report.seconds = started.elapsed().as_secs_f64();
@@ -136,7 +137,7 @@ pub fn smoke_test(test: &SmokeTest) -> SmokeReport {
 }
 
 /// The steps, each filling in `report`; the first failure ends the test.
-fn run(test: &SmokeTest, report: &mut SmokeReport) -> anyhow::Result<()> {
+fn run(test: &SmokeTest, report: &mut SmokeReport) -> Result<(), BuildError> {
     // What to import, first: a wheel that cannot be read needs no environment.
     let discovered = targets::discover(test.wheel)?;
     let (targets, exempted) = plan_targets(&discovered, test.recipe);
@@ -213,7 +214,7 @@ fn run(test: &SmokeTest, report: &mut SmokeReport) -> anyhow::Result<()> {
     report.not_tried = outcome.not_tried.clone();
     report.test_snippet = outcome.snippet.clone();
     if let Some(error) = import_error(&outcome, test.log) {
-        anyhow::bail!(error);
+        return Err(BuildError::Test(error));
     }
     if let Some(SnippetResult {
         ok: false,
@@ -221,7 +222,7 @@ fn run(test: &SmokeTest, report: &mut SmokeReport) -> anyhow::Result<()> {
         ..
     }) = &outcome.snippet
     {
-        anyhow::bail!(
+        return Err(BuildError::Test(format!(
             "the recipe's test failed: {}; log: {}\n{}",
             failure.summary(),
             test.log.display(),
@@ -230,7 +231,7 @@ fn run(test: &SmokeTest, report: &mut SmokeReport) -> anyhow::Result<()> {
                 .iter()
                 .map(|line| format!("  | {line}\n"))
                 .collect::<String>()
-        );
+        )));
     }
     if let Some(command) = &test.recipe.test_command {
         run_shell("test command", command, &in_environment, test.log)?;

@@ -1,0 +1,100 @@
+//! The build's one error type: what stopped a package or a cell, typed, with the file or
+//! command that caused it; the binaries render it (`error:`, `caused by:`, `hint:`).
+
+use std::path::PathBuf;
+
+use crate::recipe::RecipeError;
+use crate::tools::CommandFailed;
+
+use super::backend::BackendError;
+use super::environment::InstallError;
+use super::source::FetchError;
+
+/// Why a build (or one of its cells) stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A program the build ran failed (its log and hint are in the message).
+    #[error(transparent)]
+    Command(#[from] CommandFailed),
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
+    #[error(transparent)]
+    Fetch(Box<FetchError>),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Install(#[from] InstallError),
+    #[error(transparent)]
+    Wheel(#[from] crate::wheel::WheelError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Filename(#[from] crate::spec::filename::InvalidWheelFilename),
+    #[error(transparent)]
+    Requirement(#[from] crate::spec::requirements::RequirementError),
+    #[error("the layout {layout} has no arch `{arch}`")]
+    UnknownArch { layout: String, arch: String },
+    /// No interpreter of a Python version on this machine (the message says where it looked).
+    #[error(transparent)]
+    NoInterpreter(#[from] crate::tools::NoInterpreter),
+    #[error("{package} {version}: no cell to build (the recipe skips every Python asked for)")]
+    NoCell { package: String, version: String },
+    #[error("no Python version to build for")]
+    NoPython,
+    #[error("cannot tell the version of `{}`", .0.display())]
+    UnknownVersion(PathBuf),
+    #[error("version `{version}`: {reason}")]
+    BadVersion { version: String, reason: String },
+    #[error(
+        "the build produced no wheel in {}; log: {}",
+        directory.display(),
+        log.display()
+    )]
+    NoWheel { directory: PathBuf, log: PathBuf },
+    #[error("the build produced several wheels in {}", .0.display())]
+    SeveralWheels(PathBuf),
+    #[error("package_suffix `{suffix}`: no setup.py, pyproject.toml or setup.cfg sets name = `{package}`")]
+    PackageSuffix { suffix: String, package: String },
+    /// The wheel the build made, or its metadata, is not what post-processing can work with.
+    #[error("{}: {problem}", wheel.display())]
+    BadWheel { wheel: PathBuf, problem: String },
+    /// A smoke test that failed (the message names the import or test and the log).
+    #[error("{0}")]
+    Test(String),
+    #[error("dependency cycle: {0}")]
+    Cycle(String),
+    /// A cell file (`wheelbuild --cell`) that cannot be used.
+    #[error("the cell file {}: {problem}", file.display())]
+    CellFile { file: PathBuf, problem: String },
+}
+
+impl From<FetchError> for BuildError {
+    fn from(error: FetchError) -> Self {
+        BuildError::Fetch(Box::new(error))
+    }
+}
+
+impl BuildError {
+    /// A problem with a wheel file.
+    pub fn bad_wheel(wheel: &std::path::Path, problem: impl std::fmt::Display) -> Self {
+        BuildError::BadWheel {
+            wheel: wheel.to_path_buf(),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// An error with its causes, one line: `message: cause: cause` (what a cell's outcome keeps).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

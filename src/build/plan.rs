@@ -1,0 +1,462 @@
+//! The plan of a package's build: its version (asked, or the newest the index offers), its
+//! source fetched once, and the matrix of cells, each resolved once from the recipe and
+//! complete enough for another process to run it (`wheelbuild --cell FILE`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::layout::{Layout, PythonVersion};
+use crate::recipe::{ResolvedRecipe, Source};
+use crate::tools::{Invocation, run_shell};
+
+use super::BuildError;
+use super::request::{BuildRequest, Recipes, template_context};
+use super::source::{self, FetchedSource};
+
+/// One cell of the matrix: everything needed to build and test one wheel, here or in another
+/// process (it is written as JSON for `wheelbuild --cell`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cell {
+    pub package: String,
+    /// The version being built; empty in a dry run that was given none (the newest then).
+    pub version: String,
+    pub python: PythonVersion,
+    pub arch: String,
+    pub layer: String,
+    /// The base interpreter, by path.
+    pub interpreter: PathBuf,
+    /// The layout the cell was planned with (its path, or the embedded name).
+    pub layout: String,
+    /// The recipe resolved for this cell's version, Python, arch and layer.
+    pub recipe: ResolvedRecipe,
+    /// The fetched source (`None` in a dry run).
+    pub source: Option<FetchedSource>,
+    /// Where a wheel that passed its smoke test is staged (failed ones go to its `failed/`).
+    pub output: PathBuf,
+    /// The cell's own directory: source tree, log, the wheel until it is staged.
+    pub directory: PathBuf,
+    /// The build environment, shared by the cells of one Python built by one process.
+    pub build_environment: PathBuf,
+    /// The cell's share of the CPU budget (compiler parallelism).
+    pub jobs: usize,
+    /// The simple index for build and test requirements (`None`: PyPI).
+    pub index_url: Option<String>,
+    /// Whether the smoke test may take dependencies the wheelhouse lacks from the index.
+    pub test_dependencies_from_pypi: bool,
+}
+
+impl Cell {
+    /// `3.12 x86-64-v3`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.python, self.arch)
+    }
+
+    /// The cell's build log.
+    pub fn log(&self) -> PathBuf {
+        self.directory.join("build.log")
+    }
+
+    /// Reads a cell file written by [`Cell::write`].
+    pub fn read(file: &Path) -> Result<Cell, BuildError> {
+        let text = fs_err::read_to_string(file)?;
+        serde_json::from_str(&text).map_err(|error| BuildError::CellFile {
+            file: file.to_path_buf(),
+            problem: error.to_string(),
+        })
+    }
+
+    /// Writes the cell as JSON, atomically.
+    pub fn write(&self, file: &Path) -> Result<(), BuildError> {
+        super::stage::write_json(file, self)
+    }
+}
+
+/// A package's plan: its version and the cells to build, in build order (arch by arch).
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub package: String,
+    /// `None` in a dry run given no version.
+    pub version: Option<String>,
+    /// The recipe file, when the package has one.
+    pub recipe: Option<PathBuf>,
+    pub cells: Vec<Cell>,
+    /// Decisions worth telling (a recipe that is not arch-specific).
+    pub notes: Vec<String>,
+}
+
+/// What planning needs besides the request.
+pub struct PlanInputs<'a> {
+    pub request: &'a BuildRequest,
+    pub layout: &'a Layout,
+    pub recipes: &'a Recipes,
+    pub interpreters: &'a BTreeMap<PythonVersion, PathBuf>,
+    /// The version, once known (`None`: a dry run given none).
+    pub version: Option<&'a pep440_rs::Version>,
+    pub source: Option<&'a FetchedSource>,
+}
+
+/// The base interpreter of every Python of the request, by path.
+pub fn find_interpreters(pythons: &[PythonVersion]) -> Result<BTreeMap<PythonVersion, PathBuf>, BuildError> {
+    pythons
+        .iter()
+        .map(|version| {
+            crate::tools::find_python(*version)
+                .map(|path| (*version, path))
+                .map_err(BuildError::from)
+        })
+        .collect()
+}
+
+/// The cells of a package: every (arch, Python) pair whose recipe does not skip that Python;
+/// generic only when the recipe says the package is not arch-specific. Each cell's recipe is
+/// resolved here, once.
+pub fn plan_cells(inputs: &PlanInputs) -> Result<Plan, BuildError> {
+    let request = inputs.request;
+    let mut notes = Vec::new();
+    let mut archs = request.archs.clone();
+    if let Some(python) = request.pythons.first()
+        && let Some(arch) = archs.first()
+    {
+        let first = resolve(inputs, *python, arch)?;
+        if first.arch_specific == Some(false) && archs.iter().any(|arch| arch != "generic") {
+            notes.push(format!(
+                "the recipe says {} is not arch-specific: building for generic only",
+                request.package
+            ));
+            archs = vec!["generic".to_string()];
+        }
+    }
+    let mut cells = Vec::new();
+    for arch in &archs {
+        for python in &request.pythons {
+            let recipe = resolve(inputs, *python, arch)?;
+            if recipe.skips_python(python) {
+                continue;
+            }
+            cells.push(cell(inputs, *python, arch, recipe));
+        }
+    }
+    Ok(Plan {
+        package: request.package.clone(),
+        version: inputs.version.map(ToString::to_string),
+        recipe: inputs.recipes.file().map(|file| file.file.clone()),
+        cells,
+        notes,
+    })
+}
+
+/// The recipe of one cell.
+fn resolve(inputs: &PlanInputs, python: PythonVersion, arch: &str) -> Result<ResolvedRecipe, BuildError> {
+    let context = template_context(inputs.layout, &inputs.request.layer, inputs.version, python, arch)?;
+    inputs.recipes.resolve(inputs.version, &context)
+}
+
+fn cell(inputs: &PlanInputs, python: PythonVersion, arch: &str, recipe: ResolvedRecipe) -> Cell {
+    let request = inputs.request;
+    Cell {
+        package: request.package.clone(),
+        version: inputs.version.map(ToString::to_string).unwrap_or_default(),
+        python,
+        arch: arch.to_string(),
+        layer: request.layer.clone(),
+        interpreter: inputs.interpreters.get(&python).cloned().unwrap_or_default(),
+        layout: inputs.layout.source.clone(),
+        recipe,
+        source: inputs.source.cloned(),
+        output: request.output.clone(),
+        directory: request.work.join(format!("py{python}-{arch}")),
+        build_environment: request.work.join(format!("build-env-py{python}")),
+        jobs: request.jobs,
+        index_url: request.index_url.clone(),
+        test_dependencies_from_pypi: request.test_dependencies_from_pypi,
+    }
+}
+
+/// The version to build, before anything is fetched: the one asked for, else the newest the
+/// index offers (within `--version`'s specifier set, or the requirement of a dependency).
+/// `None` for a source at a URL or in git given no version: its file tells.
+pub fn choose_version(
+    request: &BuildRequest,
+    layout: &Layout,
+    recipes: &Recipes,
+) -> Result<Option<pep440_rs::Version>, BuildError> {
+    if let Some(version) = request.exact_version() {
+        return Ok(Some(version));
+    }
+    let (python, arch) = first_cell(request)?;
+    let context = template_context(layout, &request.layer, None, python, &arch)?;
+    let unversioned = recipes.resolve(None, &context)?;
+    if unversioned.source != Source::Pypi {
+        return Ok(None);
+    }
+    let invocation = Invocation::default();
+    let text = source::choose_version(&fetch_request(request, &unversioned, &request.work, &invocation))?;
+    parse_version(&text).map(Some)
+}
+
+fn parse_version(text: &str) -> Result<pep440_rs::Version, BuildError> {
+    text.parse()
+        .map_err(|error: pep440_rs::VersionParseError| BuildError::BadVersion {
+            version: text.to_string(),
+            reason: error.to_string(),
+        })
+}
+
+/// The first Python and arch of the request: the context of the package-level recipe.
+fn first_cell(request: &BuildRequest) -> Result<(PythonVersion, String), BuildError> {
+    let python = *request.pythons.first().ok_or(BuildError::NoPython)?;
+    let arch = request
+        .archs
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "generic".to_string());
+    Ok((python, arch))
+}
+
+fn fetch_request<'a>(
+    request: &'a BuildRequest,
+    recipe: &'a ResolvedRecipe,
+    log: &'a Path,
+    invocation: &'a Invocation,
+) -> source::FetchRequest<'a> {
+    source::FetchRequest {
+        package: &request.package,
+        version: request.version.as_deref().or(request.requirement.as_deref()),
+        source: &recipe.source,
+        index_url: request.index_url.as_deref(),
+        pythons: &request.pythons,
+        sha256: recipe.sha256.as_deref(),
+        cache: &request.cache,
+        work: &request.work,
+        log,
+        invocation,
+    }
+}
+
+/// The plan of a build and its source, fetched once: the version first (asked, or the newest
+/// the index offers), then each cell's recipe resolved for it, then the source fetched with
+/// the first cell's recipe (its `source`, `sha256` and download commands). A source at a URL
+/// or in git given no version is fetched first with the recipe as it stands for every
+/// version; the version its file carries then decides the cells' recipes (and a `sha256` they
+/// pin is checked).
+pub fn prepare(
+    request: &BuildRequest,
+    layout: &Layout,
+    recipes: &Recipes,
+    interpreters: &BTreeMap<PythonVersion, PathBuf>,
+) -> Result<(Plan, FetchedSource), BuildError> {
+    let plan_for = |version: &pep440_rs::Version| {
+        let plan = plan_cells(&PlanInputs {
+            request,
+            layout,
+            recipes,
+            interpreters,
+            version: Some(version),
+            source: None,
+        })?;
+        if plan.cells.is_empty() {
+            return Err(BuildError::NoCell {
+                package: request.package.clone(),
+                version: version.to_string(),
+            });
+        }
+        Ok(plan)
+    };
+    let mut plan = match choose_version(request, layout, recipes)? {
+        Some(version) => {
+            let plan = plan_for(&version)?;
+            let fetched = fetch(request, &plan.cells[0].recipe, Some(&version))?;
+            let found = version_of(&fetched, Some(&version), request)?;
+            if found != version {
+                tracing::warn!(
+                    "{}: `{}` says it is version {found}, not {version}",
+                    request.package,
+                    fetched.path.display()
+                );
+            }
+            (with_source(plan, &fetched), fetched)
+        }
+        None => {
+            let (python, arch) = first_cell(request)?;
+            let context = template_context(layout, &request.layer, None, python, &arch)?;
+            let fetched = fetch(request, &recipes.resolve(None, &context)?, None)?;
+            let version = version_of(&fetched, None, request)?;
+            let plan = plan_for(&version)?;
+            source::verify_pin(&fetched, plan.cells[0].recipe.sha256.as_deref())?;
+            (with_source(plan, &fetched), fetched)
+        }
+    };
+    plan.0.version = plan.0.cells.first().map(|cell| cell.version.clone());
+    Ok(plan)
+}
+
+/// The plan with the fetched source in every cell.
+fn with_source(mut plan: Plan, fetched: &FetchedSource) -> Plan {
+    for cell in &mut plan.cells {
+        cell.source = Some(fetched.clone());
+    }
+    plan
+}
+
+/// The version a fetched file carries, else the one it was fetched for.
+fn version_of(
+    fetched: &FetchedSource,
+    asked: Option<&pep440_rs::Version>,
+    request: &BuildRequest,
+) -> Result<pep440_rs::Version, BuildError> {
+    match (&fetched.version, asked, &request.version) {
+        (Some(text), _, _) => parse_version(text),
+        (None, Some(version), _) => Ok(version.clone()),
+        (None, None, Some(text)) => parse_version(text),
+        (None, None, None) => Err(BuildError::UnknownVersion(fetched.path.clone())),
+    }
+}
+
+/// Fetches the source with `recipe`'s source, pin and download commands (run in the work
+/// directory, logged to `fetch.log`).
+fn fetch(
+    request: &BuildRequest,
+    recipe: &ResolvedRecipe,
+    version: Option<&pep440_rs::Version>,
+) -> Result<FetchedSource, BuildError> {
+    let log = request.work.join("fetch.log");
+    let base_invocation = Invocation {
+        environment: recipe.environment.clone(),
+        ..Invocation::default()
+    };
+    let in_work = Invocation {
+        directory: Some(request.work.clone()),
+        ..base_invocation.clone()
+    };
+    for command in &recipe.pre_download {
+        run_shell("pre-download command", command, &in_work, &log)?;
+    }
+    let mut asked = fetch_request(request, recipe, &log, &base_invocation);
+    let pinned = version.map(ToString::to_string);
+    if let Some(pinned) = &pinned {
+        asked.version = Some(pinned);
+    }
+    let fetched = source::fetch(&asked)?;
+    source::verify_pin(&fetched, recipe.sha256.as_deref())?;
+    for command in &recipe.post_download {
+        run_shell("post-download command", command, &in_work, &log)?;
+    }
+    Ok(fetched)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(pythons: &[&str], archs: &[&str]) -> BuildRequest {
+        BuildRequest {
+            package: "demo".into(),
+            version: Some("1.2".into()),
+            pythons: pythons.iter().map(|python| python.parse().unwrap()).collect(),
+            archs: archs.iter().map(|arch| arch.to_string()).collect(),
+            layer: "gentoo2023".into(),
+            output: PathBuf::from("/out"),
+            work: PathBuf::from("/work"),
+            cache: PathBuf::from("/cache"),
+            keep_build_dir: false,
+            test_dependencies_from_pypi: false,
+            jobs: 4,
+            recursive: false,
+            recipes: None,
+            requirement: None,
+            ancestors: Vec::new(),
+            index_url: None,
+        }
+    }
+
+    fn recipes(text: &str) -> Recipes {
+        let file = crate::recipe::RecipeFile::parse(text, Path::new("/recipes/demo.yaml")).unwrap();
+        Recipes::new("demo", Some(file))
+    }
+
+    fn plan(request: &BuildRequest, recipes: &Recipes, version: &str) -> Plan {
+        let layout = Layout::load(None).unwrap();
+        let version: pep440_rs::Version = version.parse().unwrap();
+        plan_cells(&PlanInputs {
+            request,
+            layout: &layout,
+            recipes,
+            interpreters: &BTreeMap::new(),
+            version: Some(&version),
+            source: None,
+        })
+        .unwrap()
+    }
+
+    fn labels(plan: &Plan) -> Vec<String> {
+        plan.cells.iter().map(Cell::label).collect()
+    }
+
+    #[test]
+    fn cells_go_arch_by_arch_and_skip_what_the_recipe_of_the_version_skips() {
+        let request = request(&["3.11", "3.12"], &["generic", "x86-64-v3"]);
+        let recipes = recipes("package: demo\nversions:\n  - when: \">=1.2\"\n    skip_python: [\"3.11\"]\n");
+        assert_eq!(
+            labels(&plan(&request, &recipes, "1.2")),
+            ["3.12 generic", "3.12 x86-64-v3"]
+        );
+        // An older version is not touched by the entry.
+        assert_eq!(
+            labels(&plan(&request, &recipes, "1.1")),
+            ["3.11 generic", "3.12 generic", "3.11 x86-64-v3", "3.12 x86-64-v3"]
+        );
+    }
+
+    #[test]
+    fn each_cell_has_its_own_resolved_recipe() {
+        let request = request(&["3.12"], &["generic", "x86-64-v3"]);
+        let recipes = recipes("package: demo\nenvironment:\n  FLAGS: \"{{ cflags }} for {{ version }}\"\n");
+        let plan = plan(&request, &recipes, "1.2");
+        let flags: Vec<&str> = plan
+            .cells
+            .iter()
+            .map(|cell| cell.recipe.environment["FLAGS"].as_str())
+            .collect();
+        assert_eq!(
+            flags,
+            ["-march=x86-64 -mtune=generic for 1.2", "-march=x86-64-v3 for 1.2"]
+        );
+        assert_eq!(plan.cells[1].directory, PathBuf::from("/work/py3.12-x86-64-v3"));
+        assert_eq!(
+            plan.cells[1].build_environment,
+            PathBuf::from("/work/build-env-py3.12")
+        );
+    }
+
+    #[test]
+    fn a_package_that_is_not_arch_specific_builds_for_generic_only() {
+        let request = request(&["3.12"], &["x86-64-v3", "x86-64-v4"]);
+        let recipes = recipes("package: demo\narch_specific: false\n");
+        let plan = plan(&request, &recipes, "1.2");
+        assert_eq!(labels(&plan), ["3.12 generic"]);
+        assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn a_cell_file_reads_back_as_written() {
+        let request = request(&["3.12"], &["generic"]);
+        let recipes = recipes("package: demo\ntest: \"import demo\"\n");
+        let cell = plan(&request, &recipes, "1.2").cells.remove(0);
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("cell.json");
+        cell.write(&file).unwrap();
+        let read = Cell::read(&file).unwrap();
+        assert_eq!(
+            serde_json::to_value(&read).unwrap(),
+            serde_json::to_value(&cell).unwrap()
+        );
+        fs_err::write(&file, "{\"package\": 1}").unwrap();
+        let error = Cell::read(&file).unwrap_err().to_string();
+        assert!(
+            error.starts_with(&format!("the cell file {}:", file.display())),
+            "{error}"
+        );
+    }
+}
