@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::inspect::{ElfMember, WheelElves};
-use crate::layout::{DottedVersion, Layer, Layout};
+use crate::layout::{Arch, DottedVersion, Layer, Layout};
 
 /// The verdict for one layer.
 #[derive(Debug, Clone, Serialize)]
@@ -244,17 +244,49 @@ fn judge_layer(
     }
 }
 
-/// The lowest arch of `layer` that every requirement fits, with the evidence.
-fn judge_arch(layout: &Layout, layer: &Layer, elves: &WheelElves) -> ArchVerdict {
-    let mut evidence = Vec::new();
-    let mut required: BTreeMap<String, String> = BTreeMap::new();
-    let mut named: Option<(&crate::layout::Arch, String)> = None;
-    let not_arch: Vec<&String> = layout
-        .layers
-        .values()
-        .flat_map(|layer| &layer.not_arch_rpath)
-        .collect();
-    for member in &elves.members {
+/// What a wheel's members and build record say about the arch it needs.
+#[derive(Default)]
+struct ArchRequirements<'a> {
+    /// Sentences saying what was found, in the order found.
+    evidence: Vec<String>,
+    /// CPU features the code needs, each with the first member that needs it.
+    required: BTreeMap<String, String>,
+    /// The highest arch named outright (by an RPATH or the build record), with why.
+    named: Option<(&'a Arch, String)>,
+}
+
+impl<'a> ArchRequirements<'a> {
+    /// Reads the requirements of every member of `elves`, then its build record.
+    fn gather(layout: &'a Layout, elves: &WheelElves) -> Self {
+        let mut found = Self::default();
+        let not_arch: Vec<&String> = layout
+            .layers
+            .values()
+            .flat_map(|layer| &layer.not_arch_rpath)
+            .collect();
+        for member in &elves.members {
+            found.note_rpath_archs(layout, &not_arch, member);
+            found.note_isa(member);
+            found.note_instructions(member);
+        }
+        found.note_build_record(layout, elves);
+        found
+    }
+
+    /// Keeps `arch` as the named arch when none is named yet or it is above the one named.
+    fn keep_highest_named(&mut self, arch: &'a Arch, reason: String) {
+        if self
+            .named
+            .as_ref()
+            .is_none_or(|(current, _)| arch.level > current.level)
+        {
+            self.named = Some((arch, reason));
+        }
+    }
+
+    /// Archs (other than `generic`) named by a directory of the member's RPATH entries,
+    /// except entries matching a layer's `not_arch_rpath` patterns.
+    fn note_rpath_archs(&mut self, layout: &'a Layout, not_arch: &[&String], member: &ElfMember) {
         for entry in search_paths(layout, member) {
             if not_arch.iter().any(|pattern| entry.contains(pattern.as_str())) {
                 continue;
@@ -266,77 +298,92 @@ fn judge_arch(layout: &Layout, layer: &Layer, elves: &WheelElves) -> ArchVerdict
                         "`{}` has RPATH `{entry}`, built against arch {}",
                         member.path, arch.name
                     );
-                    if named
-                        .as_ref()
-                        .is_none_or(|(current, _)| arch.level > current.level)
-                    {
-                        named = Some((arch, reason));
-                    }
+                    self.keep_highest_named(arch, reason);
                 }
             }
         }
+    }
+
+    /// The features of the x86-64 level the member's GNU property note asks for (above 1).
+    fn note_isa(&mut self, member: &ElfMember) {
         if let Some(level) = member.info.isa_note.filter(|level| *level > 1) {
             for feature in level_features(level) {
-                required
+                self.required
                     .entry(feature.to_string())
                     .or_insert_with(|| member.path.clone());
             }
-            evidence.push(format!(
+            self.evidence.push(format!(
                 "`{}` is marked as needing x86-64-v{level} (GNU property note)",
                 member.path
             ));
         }
-        if let Some(scan) = &member.info.instructions {
-            for feature in &scan.unguarded_features {
-                required
-                    .entry(feature.clone())
-                    .or_insert_with(|| member.path.clone());
-            }
-            if scan.unguarded_level > 1 {
-                evidence.push(format!(
-                    "`{}` uses x86-64-v{} instructions without a CPU check ({}{})",
-                    member.path,
-                    scan.unguarded_level,
-                    scan.unguarded_features
-                        .iter()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if scan.examples.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; e.g. {}", scan.examples.join(", "))
-                    }
-                ));
-            } else if scan.max_level > 1 && !scan.dispatch.is_empty() {
-                evidence.push(format!(
-                    "`{}` has x86-64-v{} code only behind run-time dispatch ({})",
-                    member.path,
-                    scan.max_level,
-                    scan.dispatch.join(", ")
-                ));
-            }
-        }
     }
-    if let Some(arch) = elves
-        .build_record
-        .as_ref()
-        .and_then(|record| record.get("arch"))
-        .and_then(|arch| arch.as_str())
-        .and_then(|name| layout.archs.get(name))
-        && arch.name != "generic"
-    {
-        let reason = format!("the wheel's build record says it was built for {}", arch.name);
-        if named
-            .as_ref()
-            .is_none_or(|(current, _)| arch.level > current.level)
-        {
-            named = Some((arch, reason));
+
+    /// The features the member's instructions use without a CPU check, and what its
+    /// run-time dispatch reaches.
+    fn note_instructions(&mut self, member: &ElfMember) {
+        let Some(scan) = &member.info.instructions else {
+            return;
+        };
+        for feature in &scan.unguarded_features {
+            self.required
+                .entry(feature.clone())
+                .or_insert_with(|| member.path.clone());
+        }
+        if scan.unguarded_level > 1 {
+            self.evidence.push(format!(
+                "`{}` uses x86-64-v{} instructions without a CPU check ({}{})",
+                member.path,
+                scan.unguarded_level,
+                scan.unguarded_features
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if scan.examples.is_empty() {
+                    String::new()
+                } else {
+                    format!("; e.g. {}", scan.examples.join(", "))
+                }
+            ));
+        } else if scan.max_level > 1 && !scan.dispatch.is_empty() {
+            self.evidence.push(format!(
+                "`{}` has x86-64-v{} code only behind run-time dispatch ({})",
+                member.path,
+                scan.max_level,
+                scan.dispatch.join(", ")
+            ));
         }
     }
 
+    /// The arch the wheel's build record says it was built for, when the layout has it
+    /// and it is not `generic`.
+    fn note_build_record(&mut self, layout: &'a Layout, elves: &WheelElves) {
+        if let Some(arch) = elves
+            .build_record
+            .as_ref()
+            .and_then(|record| record.get("arch"))
+            .and_then(|arch| arch.as_str())
+            .and_then(|name| layout.archs.get(name))
+            && arch.name != "generic"
+        {
+            let reason = format!("the wheel's build record says it was built for {}", arch.name);
+            self.keep_highest_named(arch, reason);
+        }
+    }
+}
+
+/// The lowest arch of `layer` that guarantees (with the archs below it) every required
+/// feature the layer's archs distinguish, else its highest; notes in `evidence` the features
+/// it ignores, and when no arch fits.
+fn lowest_fitting_arch<'a>(
+    layout: &'a Layout,
+    layer: &Layer,
+    required: &BTreeMap<String, String>,
+    evidence: &mut Vec<String>,
+) -> Option<&'a Arch> {
     // Archs of the layer by level, with what each guarantees (its features and those below).
-    let mut archs: Vec<&crate::layout::Arch> = layer
+    let mut archs: Vec<&Arch> = layer
         .archs
         .iter()
         .filter_map(|name| layout.archs.get(name))
@@ -363,14 +410,14 @@ fn judge_arch(layout: &Layout, layer: &Layer, elves: &WheelElves) -> ArchVerdict
             ignored.join(", ")
         ));
     }
-    let guarantees = |candidate: &crate::layout::Arch| -> BTreeSet<&str> {
+    let guarantees = |candidate: &Arch| -> BTreeSet<&str> {
         archs
             .iter()
             .filter(|arch| arch.level <= candidate.level)
             .flat_map(|arch| arch.features.iter().map(String::as_str))
             .collect()
     };
-    let mut chosen = archs
+    let chosen = archs
         .iter()
         .find(|arch| needed.iter().all(|feature| guarantees(arch).contains(feature)))
         .copied();
@@ -380,8 +427,19 @@ fn judge_arch(layout: &Layout, layer: &Layer, elves: &WheelElves) -> ArchVerdict
             layer.name,
             needed.iter().copied().collect::<Vec<_>>().join(", ")
         ));
-        chosen = archs.last().copied();
+        return archs.last().copied();
     }
+    chosen
+}
+
+/// The lowest arch of `layer` that every requirement fits, with the evidence.
+fn judge_arch(layout: &Layout, layer: &Layer, elves: &WheelElves) -> ArchVerdict {
+    let ArchRequirements {
+        mut evidence,
+        required,
+        named,
+    } = ArchRequirements::gather(layout, elves);
+    let mut chosen = lowest_fitting_arch(layout, layer, &required, &mut evidence);
     if let Some((arch, reason)) = named {
         evidence.insert(0, reason);
         if layer.archs.contains(&arch.name) && chosen.is_none_or(|chosen| arch.level >= chosen.level) {

@@ -9,6 +9,10 @@ use serde::Deserialize;
 
 use crate::spec::requirements::NameRule;
 
+mod resolve;
+
+use resolve::Resolver;
+
 /// The layout shipped with wheelwright (the Alliance/ComputeCanada wheelhouse).
 pub const EMBEDDED_LAYOUT: &str = include_str!("../wheelhouse-layout.toml");
 
@@ -311,276 +315,20 @@ impl Layout {
         Self::resolve(raw, source_name, base)
     }
 
+    /// Checks the raw layout part by part, in the order of its keys below (the first fault
+    /// found is the error), and resolves it into the checked settings.
     fn resolve(raw: RawLayout, source_name: &str, base: &Path) -> Result<Self, LayoutError> {
-        let invalid = |key: String, value: &str, message: String| LayoutError::Invalid {
-            source_name: source_name.to_string(),
-            key,
-            value: format!("{value:?}"),
-            message,
-        };
-        if raw.root.trim().is_empty() {
-            return Err(invalid(
-                "root".into(),
-                &raw.root,
-                "the wheelhouse root may not be empty".into(),
-            ));
-        }
-        let root = Path::new(&raw.root);
-        let root = if root.is_absolute() {
-            root.to_path_buf()
-        } else {
-            base.join(root)
-        };
-
-        let label = &raw.local_version_label;
-        let label_valid = !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric());
-        if !label_valid {
-            return Err(invalid(
-                "local_version_label".into(),
-                label,
-                "a local version label is one segment of letters and digits (e.g. computecanada)".into(),
-            ));
-        }
-
-        let mut python_versions = Vec::new();
-        for (index, text) in raw.python_versions.iter().enumerate() {
-            let version = text
-                .parse()
-                .map_err(|message| invalid(format!("python_versions[{index}]"), text, message))?;
-            if python_versions.contains(&version) {
-                return Err(invalid(
-                    format!("python_versions[{index}]"),
-                    text,
-                    "listed twice".into(),
-                ));
-            }
-            python_versions.push(version);
-        }
-
-        let mut strip_rules = BTreeMap::new();
-        for (name, rule) in raw.strip_requirements {
-            let key = format!("strip_requirements.{name}");
-            if rule.remove.is_empty() {
-                return Err(invalid(
-                    format!("{key}.remove"),
-                    "[]",
-                    "a rule must remove at least one pattern".into(),
-                ));
-            }
-            for (field, patterns) in [("remove", &rule.remove), ("keep", &rule.keep)] {
-                for (index, pattern) in patterns.iter().enumerate() {
-                    NameRule::new(&name, std::slice::from_ref(pattern), &[]).map_err(|error| {
-                        invalid(format!("{key}.{field}[{index}]"), pattern, error.to_string())
-                    })?;
-                }
-            }
-            let compiled = NameRule::new(&name, &rule.remove, &rule.keep)
-                .map_err(|error| invalid(key.clone(), &name, error.to_string()))?;
-            strip_rules.insert(
-                name,
-                StripRule {
-                    description: rule.description,
-                    remove: rule.remove,
-                    keep: rule.keep,
-                    rule: compiled,
-                },
-            );
-        }
-
-        let mut archs = BTreeMap::new();
-        for (name, arch) in raw.archs {
-            let key = format!("archs.{name}");
-            if !(1..=4).contains(&arch.level) {
-                return Err(invalid(
-                    format!("{key}.level"),
-                    &arch.level.to_string(),
-                    "the x86-64 level is 1, 2, 3 or 4".into(),
-                ));
-            }
-            if arch.march.trim().is_empty() || arch.march.contains(char::is_whitespace) {
-                return Err(invalid(
-                    format!("{key}.march"),
-                    &arch.march,
-                    "one -march value, e.g. x86-64-v3".into(),
-                ));
-            }
-            let cflags = arch.cflags.unwrap_or_else(|| format!("-march={}", arch.march));
-            archs.insert(
-                name.clone(),
-                Arch {
-                    name,
-                    description: arch.description,
-                    level: arch.level,
-                    march: arch.march,
-                    cflags,
-                    features: arch.features,
-                },
-            );
-        }
-
-        let mut layers = BTreeMap::new();
-        for (name, layer) in raw.layers {
-            let key = format!("layers.{name}");
-            if name == "generic" {
-                return Err(invalid(
-                    key,
-                    &name,
-                    "`generic` is the top-level directory of pure wheels, not a layer".into(),
-                ));
-            }
-            let glibc = layer
-                .glibc
-                .parse()
-                .map_err(|message| invalid(format!("{key}.glibc"), &layer.glibc, message))?;
-            let glibcxx = layer
-                .glibcxx
-                .as_deref()
-                .map(|text| {
-                    text.parse()
-                        .map_err(|message| invalid(format!("{key}.glibcxx"), text, message))
-                })
-                .transpose()?;
-            if layer.archs.is_empty() {
-                return Err(invalid(
-                    format!("{key}.archs"),
-                    "[]",
-                    "a layer needs at least one arch".into(),
-                ));
-            }
-            for (index, arch) in layer.archs.iter().enumerate() {
-                if !archs.contains_key(arch) {
-                    let known: Vec<&str> = archs.keys().map(String::as_str).collect();
-                    return Err(invalid(
-                        format!("{key}.archs[{index}]"),
-                        arch,
-                        format!("no such arch (the layout defines: {})", known.join(", ")),
-                    ));
-                }
-            }
-            for (index, directory) in layer.library_dirs.iter().enumerate() {
-                if !Path::new(directory).is_absolute() {
-                    return Err(invalid(
-                        format!("{key}.library_dirs[{index}]"),
-                        directory,
-                        "library directories are absolute paths".into(),
-                    ));
-                }
-            }
-            for (index, prefix) in layer.rpath_prefixes.iter().enumerate() {
-                if prefix.trim().is_empty() {
-                    return Err(invalid(
-                        format!("{key}.rpath_prefixes[{index}]"),
-                        prefix,
-                        "an RPATH prefix may not be empty".into(),
-                    ));
-                }
-            }
-            layers.insert(
-                name.clone(),
-                Layer {
-                    name,
-                    description: layer.description,
-                    glibc,
-                    glibcxx,
-                    archs: layer.archs,
-                    library_dirs: layer.library_dirs.iter().map(PathBuf::from).collect(),
-                    rpath_prefixes: layer.rpath_prefixes,
-                    not_arch_rpath: layer.not_arch_rpath,
-                    deprecated: layer.deprecated,
-                },
-            );
-        }
-        if let Some(default) = &raw.default_layer {
-            match layers.get(default) {
-                None => {
-                    let known: Vec<&str> = layers.keys().map(String::as_str).collect();
-                    return Err(invalid(
-                        "default_layer".into(),
-                        default,
-                        format!("no such layer (the layout defines: {})", known.join(", ")),
-                    ));
-                }
-                Some(layer) if layer.deprecated => {
-                    return Err(invalid(
-                        "default_layer".into(),
-                        default,
-                        "a deprecated layer cannot be the default".into(),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-
-        let mut provided_by_wheels = Vec::new();
-        for (wheel, patterns) in raw.provided_by_wheels {
-            for (index, pattern) in patterns.iter().enumerate() {
-                let matcher = globset::Glob::new(pattern)
-                    .map_err(|error| {
-                        invalid(
-                            format!("provided_by_wheels.{wheel}[{index}]"),
-                            pattern,
-                            error.kind().to_string(),
-                        )
-                    })?
-                    .compile_matcher();
-                provided_by_wheels.push(ProvidedLibrary {
-                    wheel: wheel.clone(),
-                    pattern: pattern.clone(),
-                    matcher,
-                });
-            }
-        }
-
-        let mode = |key: &str, value: &Option<String>, default: u32| -> Result<u32, LayoutError> {
-            match value {
-                None => Ok(default),
-                Some(text) => u32::from_str_radix(text.trim_start_matches("0o"), 8)
-                    .ok()
-                    .filter(|mode| *mode <= 0o7777)
-                    .ok_or_else(|| {
-                        invalid(
-                            format!("publish.{key}"),
-                            text,
-                            "an octal file mode such as \"0664\"".into(),
-                        )
-                    }),
-            }
-        };
-        let file_mode = mode("file_mode", &raw.publish.file_mode, 0o664)?;
-        let dir_mode = mode("dir_mode", &raw.publish.dir_mode, 0o2775)?;
-        if file_mode & 0o600 != 0o600 {
-            return Err(invalid(
-                "publish.file_mode".into(),
-                raw.publish.file_mode.as_deref().unwrap_or_default(),
-                "placed wheels must stay readable and writable by their owner".into(),
-            ));
-        }
-        let hook = |text: Option<String>| text.filter(|command| !command.trim().is_empty());
-        let publish = Publish {
-            file_mode,
-            dir_mode,
-            lock_file: match &raw.publish.lock_file {
-                Some(path) if Path::new(path).is_absolute() => PathBuf::from(path),
-                Some(path) => base.join(path),
-                None => root.join(".wheelwright.lock"),
-            },
-            before: hook(raw.publish.before),
-            after: hook(raw.publish.after),
-        };
-
-        let recipes = match raw.recipes.as_deref().map(str::trim) {
-            Some("") => {
-                return Err(invalid(
-                    "recipes".into(),
-                    "",
-                    "the recipes directory may not be empty".into(),
-                ));
-            }
-            Some(path) if Path::new(path).is_absolute() => Some(PathBuf::from(path)),
-            Some(path) => Some(base.join(path)),
-            None => None,
-        };
-
+        let resolver = Resolver { source_name, base };
+        let root = resolver.root(&raw.root)?;
+        resolver.check_label(&raw.local_version_label)?;
+        let python_versions = resolver.python_versions(&raw.python_versions)?;
+        let strip_rules = resolver.strip_rules(raw.strip_requirements)?;
+        let archs = resolver.archs(raw.archs)?;
+        let layers = resolver.layers(raw.layers, &archs)?;
+        resolver.check_default_layer(raw.default_layer.as_deref(), &layers)?;
+        let provided_by_wheels = resolver.provided_by_wheels(raw.provided_by_wheels)?;
+        let publish = resolver.publish(raw.publish, &root)?;
+        let recipes = resolver.recipes(raw.recipes.as_deref())?;
         Ok(Layout {
             source: source_name.to_string(),
             publish,
@@ -613,18 +361,22 @@ impl Layout {
     /// The stripping rule called `name`, or an error listing the known ones.
     pub fn strip_rule(&self, name: &str) -> Result<&StripRule, String> {
         self.strip_rules.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.strip_rules.keys().map(String::as_str).collect();
             format!(
                 "the layout {} has no requirement-stripping rule `{name}` (it has: {})",
                 self.source,
-                if known.is_empty() {
+                if self.strip_rules.is_empty() {
                     "none".to_string()
                 } else {
-                    known.join(", ")
+                    known_names(&self.strip_rules)
                 }
             )
         })
     }
+}
+
+/// The names of a map's keys, comma-separated, for error messages.
+fn known_names<V>(map: &BTreeMap<String, V>) -> String {
+    map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

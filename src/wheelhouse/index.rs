@@ -326,16 +326,64 @@ fn remove_counted(path: &Path, removed: &mut usize) -> std::io::Result<()> {
     }
 }
 
-/// Builds or refreshes the index of `options.views` for the tree of `layout`.
-pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSummary, IndexError> {
-    let tree = Tree::read(layout).map_err(|error| IndexError::Tree {
-        root: layout.root.clone(),
-        error,
-    })?;
-    let root = fs_err::canonicalize(&layout.root)
-        .or_else(|_| std::path::absolute(&layout.root))
-        .map_err(IndexError::Io)?;
-    let output = prepare_output(&options.output, &tree, &root)?;
+/// The projects of each view: the view, and its wheels by project.
+type ViewProjects<'a> = Vec<(&'a NodeView, BTreeMap<String, Vec<&'a TreeWheel>>)>;
+
+/// A wheel whose cached hashes are missing or stale, with what `stat` found.
+struct ToHash<'tree> {
+    relative: String,
+    wheel: &'tree TreeWheel,
+    size: u64,
+    mtime_ns: i64,
+}
+
+/// The hashes of the wheels the views link to, and how they were had.
+#[derive(Default)]
+struct Hashes {
+    /// Keyed by the wheel's path relative to the root.
+    entries: BTreeMap<String, CacheEntry>,
+    /// Entries taken from the cache.
+    cached: usize,
+    /// Entries hashed this run.
+    hashed: usize,
+    /// Wheels left out or indexed without metadata, with the reason.
+    problems: Vec<String>,
+}
+
+/// Pages written or left as they were, and files removed.
+#[derive(Default)]
+struct Counts {
+    pages_written: usize,
+    pages_unchanged: usize,
+    removed: usize,
+}
+
+impl Counts {
+    /// Writes a page unless it already holds `text`, counting which.
+    fn write_page(&mut self, path: &Path, text: &str) -> std::io::Result<()> {
+        if write_if_changed(path, text.as_bytes())? {
+            self.pages_written += 1;
+        } else {
+            self.pages_unchanged += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One run of `write_index`: the tree read once, and the directories it writes into.
+struct IndexRun<'a> {
+    tree: &'a Tree,
+    options: &'a IndexOptions,
+    /// The tree's root, canonical.
+    root: PathBuf,
+    /// The output directory, canonical and locked.
+    output: PathBuf,
+    /// `<output>/files`: the links into the tree and the metadata files.
+    files_root: PathBuf,
+}
+
+/// Holds the output's lock file, waiting (with a warning) while another run holds it.
+fn lock_output(output: &Path) -> std::io::Result<fs_err::File> {
     let lock = fs_err::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -348,135 +396,171 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
         );
         lock.file().lock()?;
     }
-    let files_root = output.join(FILES_DIR);
-    let cache_path = output.join(CACHE_FILE);
-    let mut cache = load_cache(&cache_path);
+    Ok(lock)
+}
 
-    // Every view's projects, and the wheels any of them links to.
-    let views: Vec<(&NodeView, BTreeMap<String, Vec<&TreeWheel>>)> = options
-        .views
-        .iter()
-        .map(|view| (view, view_projects(&tree, view)))
-        .collect();
-    let mut needed: BTreeMap<String, &TreeWheel> = BTreeMap::new();
-    for (_, projects) in &views {
+/// The wheels any view links to, by path relative to the root.
+fn needed_wheels<'tree>(tree: &Tree, views: &ViewProjects<'tree>) -> BTreeMap<String, &'tree TreeWheel> {
+    let mut needed = BTreeMap::new();
+    for (_, projects) in views {
         for wheel in projects.values().flatten() {
-            needed.insert(tree.relative_path(wheel), wheel);
+            needed.insert(tree.relative_path(wheel), *wheel);
+        }
+    }
+    needed
+}
+
+/// Removes the pages of the projects of `simple_dir` that are not `listed` (sorted), and
+/// leftover temporary files.
+fn remove_left_projects(simple_dir: &Path, listed: &[String], removed: &mut usize) -> std::io::Result<()> {
+    for entry in fs_err::read_dir(simple_dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_dir() && listed.binary_search(&name).is_err() {
+            for page in ["index.html", "index.json"] {
+                remove_counted(&entry.path().join(page), removed)?;
+            }
+            let _ = fs_err::remove_dir(entry.path());
+        } else if crate::wheelhouse::tree::is_temp_file(&entry.path()) {
+            remove_counted(&entry.path(), removed)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the cache: every wheel still in the tree, this run's views or not.
+fn save_cache(
+    mut cache: Cache,
+    path: &Path,
+    in_tree: &HashMap<String, ()>,
+    entries: &BTreeMap<String, CacheEntry>,
+) -> std::io::Result<()> {
+    cache.version = CACHE_VERSION;
+    cache.wheels.retain(|relative, _| in_tree.contains_key(relative));
+    cache.wheels.extend(entries.clone());
+    let text = serde_json::to_string(&cache).map_err(std::io::Error::other)?;
+    write_if_changed(path, text.as_bytes())?;
+    Ok(())
+}
+
+impl IndexRun<'_> {
+    /// Where the metadata file of the wheel at `relative` goes.
+    fn metadata_file(&self, relative: &str) -> PathBuf {
+        self.files_root.join(format!("{relative}.metadata"))
+    }
+
+    /// The hashes of the `needed` wheels: from the cache when the wheel (and its metadata
+    /// file) did not change, else hashed now.
+    fn hashes(&self, needed: &BTreeMap<String, &TreeWheel>, cache: &Cache) -> std::io::Result<Hashes> {
+        let mut hashes = Hashes::default();
+        let to_hash = self.take_cached(needed, cache, &mut hashes);
+        hashes.cached = hashes.entries.len();
+        for dir in needed.values().map(|wheel| wheel.dir).collect::<BTreeSet<_>>() {
+            fs_err::create_dir_all(self.files_root.join(&self.tree.dirs[dir].relative))?;
+        }
+        self.hash_all(&to_hash, &mut hashes);
+        for (relative, entry) in &hashes.entries {
+            if let Some(problem) = &entry.problem {
+                hashes.problems.push(format!("{relative}: {problem}"));
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Puts into `hashes` the cache entries still valid; returns the wheels to hash.
+    fn take_cached<'tree>(
+        &self,
+        needed: &BTreeMap<String, &'tree TreeWheel>,
+        cache: &Cache,
+        hashes: &mut Hashes,
+    ) -> Vec<ToHash<'tree>> {
+        let mut to_hash = Vec::new();
+        for (relative, wheel) in needed {
+            let (size, mtime_ns) = match stat(&self.tree.path_of(wheel)) {
+                Ok(found) => found,
+                Err(error) => {
+                    hashes.problems.push(format!("{relative}: left out: {error}"));
+                    continue;
+                }
+            };
+            match cache.wheels.get(relative) {
+                Some(entry)
+                    if entry.size == size
+                        && entry.mtime_ns == mtime_ns
+                        && (entry.metadata_sha256.is_none() || self.metadata_file(relative).is_file()) =>
+                {
+                    hashes.entries.insert(relative.clone(), entry.clone());
+                }
+                _ => to_hash.push(ToHash {
+                    relative: relative.clone(),
+                    wheel,
+                    size,
+                    mtime_ns,
+                }),
+            }
+        }
+        to_hash
+    }
+
+    /// Hashes `to_hash` on `options.jobs` threads, putting the results into `hashes`.
+    fn hash_all(&self, to_hash: &[ToHash], hashes: &mut Hashes) {
+        let results = crate::parallel::parallel_map(to_hash, self.options.jobs, &|item| {
+            tracing::debug!("hashing {}", item.relative);
+            hash_wheel(
+                &self.tree.path_of(item.wheel),
+                &self.metadata_file(&item.relative),
+                item.size,
+                item.mtime_ns,
+            )
+        });
+        for (item, result) in to_hash.iter().zip(results) {
+            match result {
+                Ok(entry) => {
+                    hashes.hashed += 1;
+                    hashes.entries.insert(item.relative.clone(), entry);
+                }
+                Err(error) => hashes
+                    .problems
+                    .push(format!("{}: left out: {error}", item.relative)),
+            }
         }
     }
 
-    // Hash what is new or changed; the rest comes from the cache.
-    let mut problems = Vec::new();
-    let mut entries: BTreeMap<String, CacheEntry> = BTreeMap::new();
-    let mut to_hash: Vec<(String, &TreeWheel, u64, i64)> = Vec::new();
-    for (relative, wheel) in &needed {
-        let (size, mtime_ns) = match stat(&tree.path_of(wheel)) {
-            Ok(found) => found,
-            Err(error) => {
-                problems.push(format!("{relative}: left out: {error}"));
-                continue;
-            }
-        };
-        let metadata_file = files_root.join(format!("{relative}.metadata"));
-        match cache.wheels.get(relative) {
-            Some(entry)
-                if entry.size == size
-                    && entry.mtime_ns == mtime_ns
-                    && (entry.metadata_sha256.is_none() || metadata_file.is_file()) =>
-            {
-                entries.insert(relative.clone(), entry.clone());
-            }
-            _ => to_hash.push((relative.clone(), wheel, size, mtime_ns)),
-        }
-    }
-    let cached = entries.len();
-    for dir in needed.values().map(|wheel| wheel.dir).collect::<BTreeSet<_>>() {
-        fs_err::create_dir_all(files_root.join(&tree.dirs[dir].relative))?;
-    }
-    let results: Vec<(usize, std::io::Result<CacheEntry>)> =
-        crate::parallel::parallel_map(&to_hash, options.jobs, &|(relative, wheel, size, mtime_ns)| {
-            let metadata_file = files_root.join(format!("{relative}.metadata"));
-            tracing::debug!("hashing {relative}");
-            hash_wheel(&tree.path_of(wheel), &metadata_file, *size, *mtime_ns)
-        })
-        .into_iter()
-        .enumerate()
-        .collect();
-    let mut hashed = 0;
-    for (index, result) in results {
-        let relative = &to_hash[index].0;
-        match result {
-            Ok(entry) => {
-                hashed += 1;
-                entries.insert(relative.clone(), entry);
-            }
-            Err(error) => problems.push(format!("{relative}: left out: {error}")),
-        }
-    }
-    for (relative, entry) in &entries {
-        if let Some(problem) = &entry.problem {
-            problems.push(format!("{relative}: {problem}"));
-        }
-    }
-
-    // Links into the tree, relative, so that the output and the tree can move together.
-    for relative in entries.keys() {
-        let link = files_root.join(relative);
-        let directory = link.parent().unwrap_or(&files_root);
-        symlink_if_changed(&link, &relative_path(directory, &root.join(relative)))?;
-    }
-
-    // Pages.
-    let mut pages_written = 0;
-    let mut pages_unchanged = 0;
-    let mut removed = 0;
-    let mut write_page = |path: &Path, text: &str| -> std::io::Result<()> {
-        if write_if_changed(path, text.as_bytes())? {
-            pages_written += 1;
-        } else {
-            pages_unchanged += 1;
+    /// Links into the tree, relative, so that the output and the tree can move together.
+    fn link_wheels(&self, entries: &BTreeMap<String, CacheEntry>) -> std::io::Result<()> {
+        for relative in entries.keys() {
+            let link = self.files_root.join(relative);
+            let directory = link.parent().unwrap_or(&self.files_root);
+            symlink_if_changed(&link, &relative_path(directory, &self.root.join(relative)))?;
         }
         Ok(())
-    };
-    let mut view_summaries = Vec::new();
-    let mut all_projects = BTreeSet::new();
-    for (view, projects) in &views {
-        let simple_dir = output.join(&view.layer).join(&view.arch).join("simple");
+    }
+
+    /// Writes the pages of one view (each project's, then the root's), removes those of
+    /// projects that left it, and returns its summary with the projects it lists.
+    fn write_view(
+        &self,
+        view: &NodeView,
+        projects: &BTreeMap<String, Vec<&TreeWheel>>,
+        entries: &BTreeMap<String, CacheEntry>,
+        counts: &mut Counts,
+    ) -> std::io::Result<(ViewSummary, Vec<String>)> {
+        let simple_dir = self.output.join(&view.layer).join(&view.arch).join("simple");
         fs_err::create_dir_all(&simple_dir)?;
         let mut listed = Vec::new();
         let mut wheel_count = 0;
         for (project, wheels) in projects {
-            let files: Vec<IndexFile> = wheels
-                .iter()
-                .filter_map(|wheel| {
-                    let relative = tree.relative_path(wheel);
-                    let entry = entries.get(&relative)?;
-                    let encoded = percent_encode_path(&relative);
-                    let url = match &options.base_url {
-                        Some(base) => format!("{}/{FILES_DIR}/{encoded}", base.trim_end_matches('/')),
-                        None => format!("../../../../{FILES_DIR}/{encoded}"),
-                    };
-                    Some(IndexFile {
-                        file_name: wheel.file_name.clone(),
-                        url,
-                        sha256: entry.sha256.clone(),
-                        size: entry.size,
-                        version: wheel.filename.version_text().to_string(),
-                        requires_python: entry.requires_python.clone(),
-                        metadata_sha256: entry.metadata_sha256.clone(),
-                    })
-                })
-                .collect();
+            let files = self.index_files(wheels, entries);
             if files.is_empty() {
                 continue;
             }
             let project_dir = simple_dir.join(project);
             fs_err::create_dir_all(&project_dir)?;
-            write_page(
+            counts.write_page(
                 &project_dir.join("index.html"),
                 &simple::project_html(project, &files),
             )?;
-            write_page(
+            counts.write_page(
                 &project_dir.join("index.json"),
                 &simple::project_json(project, &files),
             )?;
@@ -484,25 +568,50 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
             listed.push(project.clone());
         }
         let title = format!("Simple index: {}/{}", view.layer, view.arch);
-        write_page(
+        counts.write_page(
             &simple_dir.join("index.html"),
             &simple::root_html(&title, &listed),
         )?;
-        write_page(&simple_dir.join("index.json"), &simple::root_json(&listed))?;
-        // Projects that left the view.
-        for entry in fs_err::read_dir(&simple_dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.file_type()?.is_dir() && listed.binary_search(&name).is_err() {
-                for page in ["index.html", "index.json"] {
-                    remove_counted(&entry.path().join(page), &mut removed)?;
-                }
-                let _ = fs_err::remove_dir(entry.path());
-            } else if crate::wheelhouse::tree::is_temp_file(&entry.path()) {
-                remove_counted(&entry.path(), &mut removed)?;
-            }
-        }
-        let url = match &options.base_url {
+        counts.write_page(&simple_dir.join("index.json"), &simple::root_json(&listed))?;
+        remove_left_projects(&simple_dir, &listed, &mut counts.removed)?;
+        let summary = ViewSummary {
+            layer: view.layer.clone(),
+            arch: view.arch.clone(),
+            url: self.view_url(view, &simple_dir),
+            projects: listed.len(),
+            wheels: wheel_count,
+        };
+        Ok((summary, listed))
+    }
+
+    /// The files of a project's page: its wheels that have hashes.
+    fn index_files(&self, wheels: &[&TreeWheel], entries: &BTreeMap<String, CacheEntry>) -> Vec<IndexFile> {
+        wheels
+            .iter()
+            .filter_map(|wheel| {
+                let relative = self.tree.relative_path(wheel);
+                let entry = entries.get(&relative)?;
+                let encoded = percent_encode_path(&relative);
+                let url = match &self.options.base_url {
+                    Some(base) => format!("{}/{FILES_DIR}/{encoded}", base.trim_end_matches('/')),
+                    None => format!("../../../../{FILES_DIR}/{encoded}"),
+                };
+                Some(IndexFile {
+                    file_name: wheel.file_name.clone(),
+                    url,
+                    sha256: entry.sha256.clone(),
+                    size: entry.size,
+                    version: wheel.filename.version_text().to_string(),
+                    requires_python: entry.requires_python.clone(),
+                    metadata_sha256: entry.metadata_sha256.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// The index URL of a view: under the base URL, else the `file://` URL of its pages.
+    fn view_url(&self, view: &NodeView, simple_dir: &Path) -> String {
+        match &self.options.base_url {
             Some(base) => format!(
                 "{}/{}/{}/simple/",
                 base.trim_end_matches('/'),
@@ -513,52 +622,45 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
                 "file://{}/",
                 percent_encode_path(&simple_dir.display().to_string())
             ),
-        };
-        all_projects.extend(listed.iter().cloned());
-        view_summaries.push(ViewSummary {
-            layer: view.layer.clone(),
-            arch: view.arch.clone(),
-            url,
-            projects: listed.len(),
-            wheels: wheel_count,
-        });
+        }
     }
 
-    // Links and metadata files of wheels that left the tree (those of wheels still in the
-    // tree stay: another view's pages, written by another run, may use them).
-    let in_tree: HashMap<String, ()> = tree
-        .wheels
-        .iter()
-        .map(|wheel| (tree.relative_path(wheel), ()))
-        .collect();
-    if files_root.is_dir() {
-        for entry in walkdir::WalkDir::new(&files_root).min_depth(1) {
+    /// Removes the links and metadata files of wheels that left the tree (those of wheels
+    /// still in the tree stay: another view's pages, written by another run, may use them),
+    /// and leftover temporary files.
+    fn remove_stale_files(&self, in_tree: &HashMap<String, ()>, removed: &mut usize) -> std::io::Result<()> {
+        if !self.files_root.is_dir() {
+            return Ok(());
+        }
+        for entry in walkdir::WalkDir::new(&self.files_root).min_depth(1) {
             let entry = entry.map_err(|error| {
-                std::io::Error::other(format!("cannot walk `{}`: {error}", files_root.display()))
+                std::io::Error::other(format!("cannot walk `{}`: {error}", self.files_root.display()))
             })?;
             if entry.file_type().is_dir() {
                 continue;
             }
-            let Ok(relative) = entry.path().strip_prefix(&files_root) else {
+            let Ok(relative) = entry.path().strip_prefix(&self.files_root) else {
                 continue;
             };
             let relative = relative.to_string_lossy();
             let wheel = relative.strip_suffix(".metadata").unwrap_or(&relative);
             if !in_tree.contains_key(wheel) || crate::wheelhouse::tree::is_temp_file(entry.path()) {
-                remove_counted(entry.path(), &mut removed)?;
+                remove_counted(entry.path(), removed)?;
             }
         }
+        Ok(())
     }
 
-    // Views that no longer exist: `<output>/<layer>/<arch>/simple` not generated by a run of
-    // every view.
-    if options.prune_views {
-        let current: BTreeSet<(String, String)> = options
+    /// Removes the views that no longer exist: `<output>/<layer>/<arch>/simple` not among
+    /// `options.views` (which are every view), and layer directories left empty.
+    fn prune_views(&self, removed: &mut usize) -> std::io::Result<()> {
+        let current: BTreeSet<(String, String)> = self
+            .options
             .views
             .iter()
             .map(|view| (view.layer.clone(), view.arch.clone()))
             .collect();
-        for layer in fs_err::read_dir(&output)? {
+        for layer in fs_err::read_dir(&self.output)? {
             let layer = layer?;
             let layer_name = layer.file_name().to_string_lossy().into_owned();
             if !layer.file_type()?.is_dir() || layer_name.starts_with('.') || layer_name == FILES_DIR {
@@ -573,7 +675,7 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
                         "removing the pages of the view {layer_name}/{arch_name}, no longer in the layout"
                     );
                     fs_err::remove_dir_all(arch.path())?;
-                    removed += 1;
+                    *removed += 1;
                 }
             }
             // An emptied layer directory goes too.
@@ -581,26 +683,72 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
                 fs_err::remove_dir(layer.path())?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Builds or refreshes the index of `options.views` for the tree of `layout`.
+pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSummary, IndexError> {
+    let tree = Tree::read(layout).map_err(|error| IndexError::Tree {
+        root: layout.root.clone(),
+        error,
+    })?;
+    let root = fs_err::canonicalize(&layout.root)
+        .or_else(|_| std::path::absolute(&layout.root))
+        .map_err(IndexError::Io)?;
+    let output = prepare_output(&options.output, &tree, &root)?;
+    let _lock = lock_output(&output)?;
+    let cache_path = output.join(CACHE_FILE);
+    let cache = load_cache(&cache_path);
+    let run = IndexRun {
+        tree: &tree,
+        options,
+        root,
+        files_root: output.join(FILES_DIR),
+        output,
+    };
+
+    // Every view's projects, and the wheels any of them links to.
+    let views: ViewProjects = options
+        .views
+        .iter()
+        .map(|view| (view, view_projects(&tree, view)))
+        .collect();
+    let needed = needed_wheels(&tree, &views);
+    let hashes = run.hashes(&needed, &cache)?;
+    run.link_wheels(&hashes.entries)?;
+
+    let mut counts = Counts::default();
+    let mut view_summaries = Vec::new();
+    let mut all_projects = BTreeSet::new();
+    for (view, projects) in &views {
+        let (summary, listed) = run.write_view(view, projects, &hashes.entries, &mut counts)?;
+        all_projects.extend(listed);
+        view_summaries.push(summary);
     }
 
-    // The cache keeps every wheel still in the tree, this run's views or not.
-    cache.version = CACHE_VERSION;
-    cache.wheels.retain(|relative, _| in_tree.contains_key(relative));
-    cache.wheels.extend(entries.clone());
-    let text = serde_json::to_string(&cache).map_err(std::io::Error::other)?;
-    write_if_changed(&cache_path, text.as_bytes())?;
+    let in_tree: HashMap<String, ()> = tree
+        .wheels
+        .iter()
+        .map(|wheel| (tree.relative_path(wheel), ()))
+        .collect();
+    run.remove_stale_files(&in_tree, &mut counts.removed)?;
+    if options.prune_views {
+        run.prune_views(&mut counts.removed)?;
+    }
+    save_cache(cache, &cache_path, &in_tree, &hashes.entries)?;
 
     Ok(IndexSummary {
-        output,
+        output: run.output,
         views: view_summaries,
         projects: all_projects.len(),
-        wheels: entries.len(),
-        hashed,
-        cached,
-        pages_written,
-        pages_unchanged,
-        removed,
-        problems,
+        wheels: hashes.entries.len(),
+        hashed: hashes.hashed,
+        cached: hashes.cached,
+        pages_written: counts.pages_written,
+        pages_unchanged: counts.pages_unchanged,
+        removed: counts.removed,
+        problems: hashes.problems,
     })
 }
 

@@ -215,13 +215,39 @@ pub(super) struct Decision {
     pub(super) dir: Option<usize>,
 }
 
-pub(super) fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Decision> {
-    let mut decisions = Vec::with_capacity(checked.len());
-    // Wheels of this run already decided, by (dir, file name): their source.
-    let mut planned: HashMap<(usize, String), PathBuf> = HashMap::new();
-    let mut planned_projects: HashMap<String, Vec<(usize, String)>> = HashMap::new();
-    // Arch-specific placements are decided first, so that a generic wheel of the same run
-    // is judged knowing them; the report keeps the order of the arguments.
+/// A project's wheel found in some directories: (directory, file name, version).
+type FoundWheel = (usize, String, String);
+
+/// The wheels this run has already decided to place.
+#[derive(Default)]
+struct Planned {
+    /// By (directory, file name): their source.
+    sources: HashMap<(usize, String), PathBuf>,
+    /// By project: (directory, file name).
+    by_project: HashMap<String, Vec<(usize, String)>>,
+}
+
+impl Planned {
+    /// The project's wheels decided so far: (directory, file name).
+    fn of_project(&self, project: &str) -> impl Iterator<Item = &(usize, String)> {
+        self.by_project.get(project).into_iter().flatten()
+    }
+
+    /// Records that `source` goes to `dir` as `file_name`.
+    fn add(&mut self, project: &str, dir: usize, file_name: &str, source: &Path) {
+        self.sources
+            .insert((dir, file_name.to_string()), source.to_path_buf());
+        self.by_project
+            .entry(project.to_string())
+            .or_default()
+            .push((dir, file_name.to_string()));
+    }
+}
+
+/// The order in which wheels are decided, with their index among the arguments:
+/// arch-specific placements first, so that a generic wheel of the same run is judged knowing
+/// them.
+fn decision_order(checked: Vec<Checked>) -> Vec<(usize, Checked)> {
     let mut order: Vec<(usize, Checked)> = checked.into_iter().enumerate().collect();
     order.sort_by_key(|(index, wheel)| {
         let generic = wheel.target.as_ref().map_or(true, |target| {
@@ -229,141 +255,257 @@ pub(super) fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) 
         });
         (generic, *index)
     });
-    let mut indices = Vec::with_capacity(order.len());
-    for (index, wheel) in order {
-        indices.push(index);
-        let mut outcome = WheelOutcome {
-            source: wheel.source.clone(),
-            wheel: wheel.file_name.clone(),
-            project: wheel.filename.as_ref().map(WheelFilename::normalized_name),
-            version: wheel
-                .filename
-                .as_ref()
-                .map(|name| name.version_text().to_string()),
-            action: Action::Refuse,
-            destination: None,
-            path: None,
-            reason: None,
-            warnings: wheel.warnings,
-            size: wheel.size,
-            sha256: wheel.sha256.clone(),
-            verified_before: wheel.verified_before,
-            detected: None,
-            evidence: Vec::new(),
-            source_removed: false,
-        };
+    order
+}
+
+/// The outcome of a wheel before anything is decided: refused, with the check's warnings
+/// (taken from `wheel`).
+fn undecided_outcome(wheel: &mut Checked) -> WheelOutcome {
+    WheelOutcome {
+        source: wheel.source.clone(),
+        wheel: wheel.file_name.clone(),
+        project: wheel.filename.as_ref().map(WheelFilename::normalized_name),
+        version: wheel
+            .filename
+            .as_ref()
+            .map(|name| name.version_text().to_string()),
+        action: Action::Refuse,
+        destination: None,
+        path: None,
+        reason: None,
+        warnings: std::mem::take(&mut wheel.warnings),
+        size: wheel.size,
+        sha256: wheel.sha256.clone(),
+        verified_before: wheel.verified_before,
+        detected: None,
+        evidence: Vec::new(),
+        source_removed: false,
+    }
+}
+
+/// A wheel going where this run already places a wheel of that name: unchanged when the
+/// bytes are the same, else refused.
+fn judge_against_planned(first: &Path, source: &Path, outcome: &mut WheelOutcome) {
+    match same_bytes(first, source) {
+        Ok(true) => {
+            outcome.action = Action::Unchanged;
+            outcome.reason = Some(format!("the same wheel is also given as `{}`", first.display()));
+        }
+        _ => {
+            outcome.reason = Some(format!(
+                "`{}` goes to the same place with different bytes",
+                first.display()
+            ));
+        }
+    }
+}
+
+/// A wheel going to `destination`, where a wheel of that name already is: unchanged when
+/// the bytes are the same, replaced with `--force` when they are not, else refused.
+fn judge_against_existing(destination: &Path, source: &Path, force: bool, outcome: &mut WheelOutcome) {
+    match same_bytes(destination, source) {
+        Ok(true) => {
+            outcome.action = Action::Unchanged;
+            outcome.reason = Some("the same bytes are already in place".to_string());
+        }
+        Ok(false) if force => outcome.action = Action::Replace,
+        Ok(false) => {
+            outcome.reason = Some(format!(
+                "a different wheel of that name is already at `{}`; --force replaces it",
+                destination.display()
+            ));
+        }
+        Err(error) => {
+            outcome.reason = Some(format!(
+                "cannot compare with `{}`: {error}",
+                destination.display()
+            ));
+        }
+    }
+}
+
+/// Decides wheel after wheel against the tree and what this run already decided.
+struct Decider<'a> {
+    tree: &'a Tree,
+    options: &'a Options,
+    planned: Planned,
+}
+
+impl Decider<'_> {
+    /// Decides where one wheel goes, or why it does not.
+    fn decide(&mut self, mut wheel: Checked) -> Decision {
+        let mut outcome = undecided_outcome(&mut wheel);
         let target = match wheel.target {
             Ok(target) => target,
             Err(reason) => {
                 outcome.reason = Some(reason);
-                decisions.push(Decision { outcome, dir: None });
-                continue;
+                return Decision { outcome, dir: None };
             }
         };
         outcome.detected = Some(target.detected.clone());
         outcome.evidence = target.evidence.clone();
         outcome.destination = Some(target.relative.clone());
-        let Some(dir) = tree.dir_index(&target.relative) else {
+        let Some(dir) = self.tree.dir_index(&target.relative) else {
             outcome.reason = Some(format!("`{}` is not a directory of the layout", target.relative));
-            decisions.push(Decision { outcome, dir: None });
-            continue;
+            return Decision { outcome, dir: None };
         };
-        let mut dir = dir;
         let project = outcome.project.clone().unwrap_or_default();
-        // The project's wheels in `dirs`, in the tree or decided earlier in this run:
-        // (directory, file name, version).
-        let in_tree_or_planned = |dirs: &[usize], tree: &Tree| -> Vec<(usize, String, String)> {
-            let mut found: Vec<(usize, String, String)> = tree
-                .project(&project)
-                .filter(|existing| dirs.contains(&existing.dir))
-                .map(|existing| {
-                    (
-                        existing.dir,
-                        existing.file_name.clone(),
-                        existing.filename.version().to_string(),
-                    )
-                })
-                .collect();
-            for (planned_dir, name) in planned_projects.get(&project).into_iter().flatten() {
-                if dirs.contains(planned_dir) {
-                    let version = name
-                        .parse::<WheelFilename>()
-                        .map(|parsed| parsed.version().to_string())
-                        .unwrap_or_default();
-                    found.push((*planned_dir, name.clone(), version));
+        let version = wheel
+            .filename
+            .as_ref()
+            .map(|name| name.version().to_string())
+            .unwrap_or_default();
+        let dir = if self.tree.dirs[dir].is_arch_specific() {
+            self.warn_generic_too(&project, dir, &mut outcome);
+            dir
+        } else if target.arch_overridden {
+            dir
+        } else {
+            match self.generic_placement(&project, &version, dir, &mut outcome) {
+                Ok(dir) => dir,
+                Err(reason) => {
+                    outcome.reason = Some(reason);
+                    return Decision {
+                        outcome,
+                        dir: Some(dir),
+                    };
                 }
             }
-            found.sort();
-            found
         };
-        let describe = |found: &[(usize, String, String)], tree: &Tree| -> String {
-            let names: Vec<String> = found
-                .iter()
-                .map(|(dir, name, _)| format!("{}/{name}", tree.dirs[*dir].relative))
-                .collect();
-            list_some(&names)
-        };
-        if tree.dirs[dir].is_arch_specific() {
-            let layer = tree.dirs[dir].layer.clone().unwrap_or_default();
-            let generic = in_tree_or_planned(&generic_dirs_for(tree, &layer), tree);
-            if !generic.is_empty() {
-                outcome.warnings.push(format!(
-                    "generic wheels of {project} exist too ({}): nodes of {layer} see both and take the newest version, whatever its arch",
-                    describe(&generic, tree)
-                ));
-            }
-        } else if !target.arch_overridden {
-            let specific = in_tree_or_planned(&arch_dirs_served_by(tree, &target.relative), tree);
-            let version = wheel
-                .filename
-                .as_ref()
-                .map(|name| name.version().to_string())
-                .unwrap_or_default();
-            let layers: BTreeSet<Option<String>> = specific
-                .iter()
-                .map(|(dir, _, _)| tree.dirs[*dir].layer.clone())
-                .collect();
-            let same_version = specific.iter().all(|(_, _, other)| *other == version);
-            if !specific.is_empty() && same_version && layers.len() == 1 {
-                // The baseline build of a release that also has arch builds: it is their
-                // fallback, next to them in the layer's generic directory.
-                let layer = layers.into_iter().next().flatten().unwrap_or_default();
-                match tree.dir_index(&format!("{layer}/generic")) {
-                    Some(fallback) if fallback != dir => {
-                        outcome.warnings.push(format!(
-                            "placed in {layer}/generic, next to the arch-specific wheels of the same version ({})",
-                            describe(&specific, tree)
-                        ));
-                        dir = fallback;
-                        outcome.destination = Some(tree.dirs[dir].relative.clone());
-                    }
-                    _ => {}
-                }
-            } else if !specific.is_empty() {
-                outcome.reason = Some(format!(
-                    "arch-specific wheels of {project} already exist ({}): it cannot be copied as a generic wheel; use --arch ARCH to say which arch it is for",
-                    describe(&specific, tree)
-                ));
-                decisions.push(Decision {
-                    outcome,
-                    dir: Some(dir),
-                });
-                continue;
+        let destination = self.tree.dir_path(dir).join(&wheel.file_name);
+        outcome.path = Some(destination.clone());
+        self.warn_same_name_elsewhere(&project, &wheel.file_name, dir, &mut outcome);
+        if let Some(first) = self.planned.sources.get(&(dir, wheel.file_name.clone())) {
+            judge_against_planned(first, &wheel.source, &mut outcome);
+        } else if self.tree.find(dir, &wheel.file_name).is_some() {
+            judge_against_existing(&destination, &wheel.source, self.options.force, &mut outcome);
+        } else {
+            outcome.action = Action::Place;
+        }
+        if matches!(outcome.action, Action::Place | Action::Replace) {
+            self.planned.add(&project, dir, &wheel.file_name, &wheel.source);
+        }
+        Decision {
+            outcome,
+            dir: Some(dir),
+        }
+    }
+
+    /// The project's wheels in `dirs`, in the tree or decided earlier in this run, sorted.
+    fn in_tree_or_planned(&self, project: &str, dirs: &[usize]) -> Vec<FoundWheel> {
+        let mut found: Vec<FoundWheel> = self
+            .tree
+            .project(project)
+            .filter(|existing| dirs.contains(&existing.dir))
+            .map(|existing| {
+                (
+                    existing.dir,
+                    existing.file_name.clone(),
+                    existing.filename.version().to_string(),
+                )
+            })
+            .collect();
+        for (planned_dir, name) in self.planned.of_project(project) {
+            if dirs.contains(planned_dir) {
+                let version = name
+                    .parse::<WheelFilename>()
+                    .map(|parsed| parsed.version().to_string())
+                    .unwrap_or_default();
+                found.push((*planned_dir, name.clone(), version));
             }
         }
-        let destination = tree.dir_path(dir).join(&wheel.file_name);
-        outcome.path = Some(destination.clone());
-        // The same file name in another directory (in the tree or placed by this run): with
-        // plain find-links, pip takes the copy whose path sorts first, whatever the order of
-        // the directories, so a node may get another arch's build than its own.
-        let mut elsewhere: Vec<String> = tree
-            .project(&project)
-            .filter(|existing| existing.file_name == wheel.file_name && existing.dir != dir)
-            .map(|existing| tree.relative_path(existing))
+        found.sort();
+        found
+    }
+
+    /// Some of `found`, as paths relative to the root.
+    fn describe(&self, found: &[FoundWheel]) -> String {
+        let names: Vec<String> = found
+            .iter()
+            .map(|(dir, name, _)| format!("{}/{name}", self.tree.dirs[*dir].relative))
             .collect();
-        for (planned_dir, name) in planned_projects.get(&project).into_iter().flatten() {
-            if *name == wheel.file_name && *planned_dir != dir {
-                elsewhere.push(format!("{}/{name} (this run)", tree.dirs[*planned_dir].relative));
+        list_some(&names)
+    }
+
+    /// Warns when generic wheels of the project are seen by the same nodes as the
+    /// arch-specific directory `dir`.
+    fn warn_generic_too(&self, project: &str, dir: usize, outcome: &mut WheelOutcome) {
+        let layer = self.tree.dirs[dir].layer.clone().unwrap_or_default();
+        let generic = self.in_tree_or_planned(project, &generic_dirs_for(self.tree, &layer));
+        if !generic.is_empty() {
+            outcome.warnings.push(format!(
+                "generic wheels of {project} exist too ({}): nodes of {layer} see both and take the newest version, whatever its arch",
+                self.describe(&generic)
+            ));
+        }
+    }
+
+    /// Where a generic wheel of version `version` bound for the generic directory `dir` goes,
+    /// given the project's arch-specific wheels that `dir` serves too: next to them in their
+    /// layer's generic directory when they are all of its version and in one layer, refused
+    /// when they are not, `dir` when there are none.
+    fn generic_placement(
+        &self,
+        project: &str,
+        version: &str,
+        dir: usize,
+        outcome: &mut WheelOutcome,
+    ) -> Result<usize, String> {
+        let served = arch_dirs_served_by(self.tree, &self.tree.dirs[dir].relative);
+        let specific = self.in_tree_or_planned(project, &served);
+        if specific.is_empty() {
+            return Ok(dir);
+        }
+        let layers: BTreeSet<Option<String>> = specific
+            .iter()
+            .map(|(dir, _, _)| self.tree.dirs[*dir].layer.clone())
+            .collect();
+        let same_version = specific.iter().all(|(_, _, other)| other == version);
+        if !(same_version && layers.len() == 1) {
+            return Err(format!(
+                "arch-specific wheels of {project} already exist ({}): it cannot be copied as a generic wheel; use --arch ARCH to say which arch it is for",
+                self.describe(&specific)
+            ));
+        }
+        // The baseline build of a release that also has arch builds: it is their fallback,
+        // next to them in the layer's generic directory.
+        let layer = layers.into_iter().next().flatten().unwrap_or_default();
+        match self.tree.dir_index(&format!("{layer}/generic")) {
+            Some(fallback) if fallback != dir => {
+                outcome.warnings.push(format!(
+                    "placed in {layer}/generic, next to the arch-specific wheels of the same version ({})",
+                    self.describe(&specific)
+                ));
+                outcome.destination = Some(self.tree.dirs[fallback].relative.clone());
+                Ok(fallback)
+            }
+            _ => Ok(dir),
+        }
+    }
+
+    /// Warns when a wheel of the same file name is in another directory (in the tree or
+    /// placed by this run): with plain find-links, pip takes the copy whose path sorts first,
+    /// whatever the order of the directories, so a node may get another arch's build than
+    /// its own.
+    fn warn_same_name_elsewhere(
+        &self,
+        project: &str,
+        file_name: &str,
+        dir: usize,
+        outcome: &mut WheelOutcome,
+    ) {
+        let mut elsewhere: Vec<String> = self
+            .tree
+            .project(project)
+            .filter(|existing| existing.file_name == file_name && existing.dir != dir)
+            .map(|existing| self.tree.relative_path(existing))
+            .collect();
+        for (planned_dir, name) in self.planned.of_project(project) {
+            if name == file_name && *planned_dir != dir {
+                elsewhere.push(format!(
+                    "{}/{name} (this run)",
+                    self.tree.dirs[*planned_dir].relative
+                ));
             }
         }
         if !elsewhere.is_empty() {
@@ -372,62 +514,21 @@ pub(super) fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) 
                 list_some(&elsewhere)
             ));
         }
-        let key = (dir, wheel.file_name.clone());
-        if let Some(first) = planned.get(&key) {
-            match same_bytes(first, &wheel.source) {
-                Ok(true) => {
-                    outcome.action = Action::Unchanged;
-                    outcome.reason = Some(format!("the same wheel is also given as `{}`", first.display()));
-                }
-                _ => {
-                    outcome.reason = Some(format!(
-                        "`{}` goes to the same place with different bytes",
-                        first.display()
-                    ));
-                }
-            }
-            decisions.push(Decision {
-                outcome,
-                dir: Some(dir),
-            });
-            continue;
-        }
-        if tree.find(dir, &wheel.file_name).is_some() {
-            match same_bytes(&destination, &wheel.source) {
-                Ok(true) => {
-                    outcome.action = Action::Unchanged;
-                    outcome.reason = Some("the same bytes are already in place".to_string());
-                }
-                Ok(false) if options.force => outcome.action = Action::Replace,
-                Ok(false) => {
-                    outcome.reason = Some(format!(
-                        "a different wheel of that name is already at `{}`; --force replaces it",
-                        destination.display()
-                    ));
-                }
-                Err(error) => {
-                    outcome.reason = Some(format!(
-                        "cannot compare with `{}`: {error}",
-                        destination.display()
-                    ));
-                }
-            }
-        } else {
-            outcome.action = Action::Place;
-        }
-        if matches!(outcome.action, Action::Place | Action::Replace) {
-            planned.insert(key, wheel.source.clone());
-            planned_projects
-                .entry(project.clone())
-                .or_default()
-                .push((dir, wheel.file_name.clone()));
-        }
-        decisions.push(Decision {
-            outcome,
-            dir: Some(dir),
-        });
     }
-    let mut ordered: Vec<(usize, Decision)> = indices.into_iter().zip(decisions).collect();
-    ordered.sort_by_key(|(index, _)| *index);
-    ordered.into_iter().map(|(_, decision)| decision).collect()
+}
+
+/// Decides every wheel against the tree (arch-specific placements first); the decisions
+/// keep the order of `checked`.
+pub(super) fn decide(tree: &mut Tree, checked: Vec<Checked>, options: &Options) -> Vec<Decision> {
+    let mut decider = Decider {
+        tree,
+        options,
+        planned: Planned::default(),
+    };
+    let mut decisions: Vec<(usize, Decision)> = decision_order(checked)
+        .into_iter()
+        .map(|(index, wheel)| (index, decider.decide(wheel)))
+        .collect();
+    decisions.sort_by_key(|(index, _)| *index);
+    decisions.into_iter().map(|(_, decision)| decision).collect()
 }
