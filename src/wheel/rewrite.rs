@@ -18,6 +18,15 @@ use crate::spec::wheel_info::WheelInfo;
 
 mod write;
 
+/// A tag asked for that a filename cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} tag `{tag}` may hold only letters, digits and `_`")]
+pub struct InvalidTagChange {
+    /// `python`, `ABI` or `platform`.
+    pub what: &'static str,
+    pub tag: String,
+}
+
 /// Replacement tags; a value starting with `+` adds to the existing tags instead.
 #[derive(Debug, Clone, Default)]
 pub struct TagChange {
@@ -31,8 +40,12 @@ impl TagChange {
         self.python.is_none() && self.abi.is_none() && self.platform.is_none()
     }
 
-    fn apply(&self, tags: &TagSet) -> Result<TagSet, String> {
-        fn one(current: &[String], change: Option<&String>, what: &str) -> Result<Vec<String>, String> {
+    fn apply(&self, tags: &TagSet) -> Result<TagSet, InvalidTagChange> {
+        fn one(
+            current: &[String],
+            change: Option<&String>,
+            what: &'static str,
+        ) -> Result<Vec<String>, InvalidTagChange> {
             let Some(change) = change else {
                 return Ok(current.to_vec());
             };
@@ -42,9 +55,10 @@ impl TagChange {
             };
             for tag in added.split('.') {
                 if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!(
-                        "the {what} tag `{tag}` may hold only letters, digits and `_`"
-                    ));
+                    return Err(InvalidTagChange {
+                        what,
+                        tag: tag.to_string(),
+                    });
                 }
                 if !result.iter().any(|existing| existing == tag) {
                     result.push(tag.to_string());
