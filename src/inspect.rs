@@ -1,12 +1,11 @@
 //! Reading the ELF members of a wheel, in parallel, for classification.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
 use crate::elf::{ElfInfo, ElfProblem, inspect_elf, is_elf};
+use crate::parallel::parallel_map_with;
 use crate::spec::record::RecordHash;
 use crate::wheel::buffered::SeekBufReader;
 use crate::wheel::reader::Entry;
@@ -179,8 +178,12 @@ fn inspect_entry(
     }
 }
 
-/// Runs `work` on each entry, up to `jobs` at a time, each thread with its own handle on the
-/// archive (the first thread uses `archive`); the results come back in `entries`' order.
+/// The most threads that read one wheel.
+const MAX_JOBS: usize = 16;
+
+/// Runs `work` on each entry, up to `jobs` at a time (at most [`MAX_JOBS`]), each thread with
+/// its own handle on the archive (the first thread uses `archive`); the results come back in
+/// `entries`' order. An archive that cannot be opened again is the error.
 fn for_each_entry<T: Send>(
     path: &Path,
     archive: &mut Archive,
@@ -191,36 +194,13 @@ fn for_each_entry<T: Send>(
     // Largest first, so the threads finish together.
     let mut order: Vec<usize> = (0..entries.len()).collect();
     order.sort_by_key(|&index| std::cmp::Reverse(entries[index].size));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, T)>> = Mutex::new(Vec::with_capacity(entries.len()));
-    let jobs = jobs.clamp(1, 16).min(entries.len().max(1));
-    let worker = |archive: &mut Archive| {
-        loop {
-            let position = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&index) = order.get(position) else { break };
-            let result = work(archive, &entries[index]);
-            results
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .push((index, result));
-        }
-    };
-    std::thread::scope(|scope| -> Result<(), WheelErrorKind> {
-        let mut handles = Vec::new();
-        for _ in 1..jobs {
-            handles.push(scope.spawn(|| -> Result<(), WheelErrorKind> {
-                let mut archive = open_archive(path)?;
-                worker(&mut archive);
-                Ok(())
-            }));
-        }
-        worker(archive);
-        for handle in handles {
-            handle.join().unwrap_or(Ok(()))?;
-        }
-        Ok(())
-    })?;
-    let mut results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    let mut results = parallel_map_with(
+        &order,
+        jobs.clamp(1, MAX_JOBS),
+        Some(archive),
+        &|| open_archive(path),
+        &|archive, &index| (index, work(archive, &entries[index])),
+    )?;
     results.sort_by_key(|(index, _)| *index);
     Ok(results.into_iter().map(|(_, result)| result).collect())
 }

@@ -1,8 +1,13 @@
 //! One parallel map for the whole crate: a fixed number of scoped threads take items in
-//! turn from a shared counter; results come back in the items' order.
+//! turn from a shared counter; results come back in the items' order. A worker may carry
+//! its own state (an open archive, say) from item to item: [`parallel_map_with`].
 
+use std::convert::Infallible;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The most threads a map runs at once, whatever it is asked for.
+const MAX_THREADS: usize = 64;
 
 /// `work` on every item, `threads` at a time; the results in the items' order.
 pub fn parallel_map<T: Sync, R: Send>(
@@ -10,26 +15,90 @@ pub fn parallel_map<T: Sync, R: Send>(
     threads: usize,
     work: &(dyn Fn(&T) -> R + Sync),
 ) -> Vec<R> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(items.len()));
+    let Ok(results) = parallel_map_with(items, threads, None, &|| Ok::<(), Infallible>(()), &|(), item| {
+        work(item)
+    });
+    results
+}
+
+/// `work` on every item, `threads` at a time, each worker thread with its own state: `first`
+/// (when given) for a worker run on the calling thread, one made by `init` for each of the
+/// others, in its own thread. A worker whose `init` fails takes no items (the others take
+/// them all), and the map then returns that error (the first worker's, in spawn order).
+/// Otherwise the results come back in the items' order.
+pub fn parallel_map_with<S, T, R, E>(
+    items: &[T],
+    threads: usize,
+    first: Option<&mut S>,
+    init: &(dyn Fn() -> Result<S, E> + Sync),
+    work: &(dyn Fn(&mut S, &T) -> R + Sync),
+) -> Result<Vec<R>, E>
+where
+    T: Sync,
+    R: Send,
+    E: Send,
+{
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let queue = Queue {
+        items,
+        next: AtomicUsize::new(0),
+        results: Mutex::new(Vec::with_capacity(items.len())),
+        work,
+    };
+    let errors: Mutex<Vec<(usize, E)>> = Mutex::new(Vec::new());
+    let workers = threads.clamp(1, MAX_THREADS).min(items.len());
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, 64).min(items.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(index) else { break };
-                    let result = work(item);
-                    results
-                        .lock()
-                        .unwrap_or_else(|poison| poison.into_inner())
-                        .push((index, result));
-                }
+        let spawned_from = usize::from(first.is_some());
+        for worker in spawned_from..workers {
+            let (queue, errors) = (&queue, &errors);
+            scope.spawn(move || match init() {
+                Ok(mut state) => queue.drain(&mut state),
+                Err(error) => lock(errors).push((worker, error)),
             });
         }
+        if let Some(state) = first {
+            queue.drain(state);
+        }
     });
-    let mut results = results.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    let mut errors = errors.into_inner().unwrap_or_else(|poison| poison.into_inner());
+    errors.sort_by_key(|(worker, _)| *worker);
+    if let Some((_, error)) = errors.into_iter().next() {
+        return Err(error);
+    }
+    let mut results = queue
+        .results
+        .into_inner()
+        .unwrap_or_else(|poison| poison.into_inner());
     results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, result)| result).collect()
+    Ok(results.into_iter().map(|(_, result)| result).collect())
+}
+
+/// The items a map's workers share, the counter of the next one to take, and the results
+/// with their items' indices.
+struct Queue<'a, S, T, R> {
+    items: &'a [T],
+    next: AtomicUsize,
+    results: Mutex<Vec<(usize, R)>>,
+    work: &'a (dyn Fn(&mut S, &T) -> R + Sync),
+}
+
+impl<S, T: Sync, R: Send> Queue<'_, S, T, R> {
+    /// Takes items in turn, with the worker's `state`, until none is left.
+    fn drain(&self, state: &mut S) {
+        loop {
+            let index = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = self.items.get(index) else { break };
+            let result = (self.work)(state, item);
+            lock(&self.results).push((index, result));
+        }
+    }
+}
+
+/// Locks a mutex, taking its content even if another worker panicked holding it.
+fn lock<V>(mutex: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 #[cfg(test)]
@@ -50,5 +119,93 @@ mod tests {
         }
         let none: Vec<u64> = parallel_map(&[] as &[u64], 4, &|item: &u64| *item);
         assert!(none.is_empty());
+    }
+
+    /// A worker's state: which worker made it, and the items it took.
+    struct Worker {
+        id: usize,
+        taken: usize,
+    }
+
+    #[test]
+    fn each_worker_keeps_its_own_state_and_the_first_may_be_given() {
+        let items: Vec<u64> = (0..300).collect();
+        let made = AtomicUsize::new(0);
+        let init = || -> Result<Worker, String> {
+            Ok(Worker {
+                id: made.fetch_add(1, Ordering::Relaxed) + 1,
+                taken: 0,
+            })
+        };
+        let work = |worker: &mut Worker, item: &u64| {
+            worker.taken += 1;
+            if item.is_multiple_of(5) {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            (worker.id, worker.taken, item * 2)
+        };
+        for threads in [0, 1, 4, 500] {
+            made.store(0, Ordering::Relaxed);
+            let mut given = Worker { id: 0, taken: 0 };
+            let results = parallel_map_with(&items, threads, Some(&mut given), &init, &work).unwrap();
+            // In the items' order; one state per worker: the given one, and `init`'s for the
+            // others (none when one thread is asked for).
+            assert_eq!(
+                results.iter().map(|(_, _, double)| *double).collect::<Vec<_>>(),
+                items.iter().map(|item| item * 2).collect::<Vec<_>>()
+            );
+            let workers = threads.clamp(1, MAX_THREADS).min(items.len());
+            assert_eq!(made.load(Ordering::Relaxed), workers - 1, "{threads} threads");
+            if workers == 1 {
+                assert_eq!(given.taken, items.len());
+            }
+            // Each state counted only its own items: its counts run 1, 2, 3... in the
+            // order it took them.
+            for id in 0..workers {
+                let mut counts: Vec<usize> = results
+                    .iter()
+                    .filter(|(worker, _, _)| *worker == id)
+                    .map(|(_, taken, _)| *taken)
+                    .collect();
+                counts.sort_unstable();
+                assert_eq!(counts, (1..=counts.len()).collect::<Vec<_>>());
+            }
+            assert_eq!(
+                given.taken,
+                results.iter().filter(|(worker, _, _)| *worker == 0).count()
+            );
+        }
+        // Without a state given, every worker makes its own.
+        made.store(0, Ordering::Relaxed);
+        let results = parallel_map_with(&items, 3, None, &init, &work).unwrap();
+        assert_eq!(results.len(), items.len());
+        assert_eq!(made.load(Ordering::Relaxed), 3);
+        assert!(results.iter().all(|(worker, _, _)| (1..=3).contains(worker)));
+    }
+
+    #[test]
+    fn a_state_that_cannot_be_made_is_the_error_and_the_others_take_the_items() {
+        let items: Vec<u64> = (0..50).collect();
+        let made = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let failing = || -> Result<(), String> {
+            match made.fetch_add(1, Ordering::Relaxed) {
+                0 => Ok(()),
+                other => Err(format!("cannot open ({other})")),
+            }
+        };
+        let result = parallel_map_with(&items, 4, Some(&mut ()), &failing, &|(), item: &u64| {
+            done.fetch_add(1, Ordering::Relaxed);
+            *item
+        });
+        // Every item was still worked on, by the workers that have a state.
+        assert_eq!(done.load(Ordering::Relaxed), items.len());
+        let error = result.unwrap_err();
+        assert!(error.starts_with("cannot open"), "{error}");
+        // No items, no workers, no states.
+        made.store(0, Ordering::Relaxed);
+        let none = parallel_map_with(&[] as &[u64], 4, None, &failing, &|(), item: &u64| *item).unwrap();
+        assert!(none.is_empty());
+        assert_eq!(made.load(Ordering::Relaxed), 0);
     }
 }

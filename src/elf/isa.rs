@@ -249,12 +249,24 @@ const DISPATCH_SYMBOLS: [&str; 4] = [
     "__get_cpuid_max",
 ];
 
-/// Decodes every executable section of `elf`.
-pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
-    let mut table = FeatureTable::default();
-    let mut dispatch = BTreeSet::new();
+impl FunctionStats {
+    /// Counts one instruction of this function, with the facts of its form.
+    fn count(&mut self, facts: CodeFacts, instruction: &Instruction) {
+        if facts.level > self.level {
+            self.level = facts.level;
+            self.example = Some(instruction.mnemonic());
+        }
+        self.features |= facts.features;
+        self.legacy_simd |= facts.legacy_simd;
+        self.vex_simd |= facts.vex_simd;
+    }
+}
 
-    // Functions, from the full symbol table when present, else the dynamic one.
+/// The functions of `elf` (from the full symbol table when present, else the dynamic one),
+/// sorted by address, one per start address. The evidence of run-time dispatch the symbols
+/// and relocations hold goes into `dispatch`: dispatch helpers, IFUNCs and IRELATIVE
+/// relocations, target-named functions.
+fn read_functions(elf: &Elf<'_>, dispatch: &mut BTreeSet<String>) -> Vec<FunctionStats> {
     let (symbols, strings) = if elf.syms.is_empty() {
         (&elf.dynsyms, &elf.dynstrtab)
     } else {
@@ -291,9 +303,6 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
         if DISPATCH_SYMBOLS.contains(&name) {
             dispatch.insert(format!("`{name}` (__builtin_cpu_supports)"));
         }
-        if symbol.st_type() == goblin::elf::sym::STT_GNU_IFUNC && elf.syms.is_empty() {
-            ifuncs += 0;
-        }
     }
     functions.sort_by_key(|function| (function.start, std::cmp::Reverse(function.end)));
     functions.dedup_by_key(|function| function.start);
@@ -313,15 +322,36 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
     if target_named > 0 {
         dispatch.insert(format!("{target_named} target-named functions"));
     }
+    functions
+}
 
-    let mut outside = FunctionStats {
-        name: "(code outside any symbol)".to_string(),
-        level: 1,
-        ..FunctionStats::default()
+/// What decoding the executable sections found beyond the functions' own tallies.
+struct Decoded {
+    /// The tally of instructions outside any function symbol.
+    outside: FunctionStats,
+    bytes_decoded: u64,
+    /// A `cpuid` instruction was seen.
+    cpuid: bool,
+}
+
+/// Decodes every executable section of `elf`, counting each instruction in the function
+/// (of `functions`, sorted by address) that holds it, or in the code outside any symbol.
+fn decode_sections(
+    elf: &Elf<'_>,
+    bytes: &[u8],
+    functions: &mut [FunctionStats],
+    table: &mut FeatureTable,
+) -> Decoded {
+    let mut decoded = Decoded {
+        outside: FunctionStats {
+            name: "(code outside any symbol)".to_string(),
+            level: 1,
+            ..FunctionStats::default()
+        },
+        bytes_decoded: 0,
+        cpuid: false,
     };
     let mut cache: Vec<Option<CodeFacts>> = vec![None; Code::values().len()];
-    let mut bytes_decoded = 0u64;
-    let mut cpuid = false;
     let mut instruction = Instruction::default();
     let executable = elf.section_headers.iter().filter(|section| {
         section.sh_flags & u64::from(goblin::elf::section_header::SHF_EXECINSTR) != 0
@@ -335,7 +365,7 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
         else {
             continue;
         };
-        bytes_decoded += code.len() as u64;
+        decoded.bytes_decoded += code.len() as u64;
         let mut decoder = Decoder::with_ip(64, code, section.sh_addr, DecoderOptions::NO_INVALID_CHECK);
         // Functions are sorted; walk them alongside the instructions.
         let mut next = functions.partition_point(|function| function.end <= section.sh_addr);
@@ -348,10 +378,10 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
             let facts = match cache[code_kind as usize] {
                 Some(facts) => facts,
                 None => {
-                    let facts = facts_for(&instruction, &mut table);
+                    let facts = facts_for(&instruction, table);
                     cache[code_kind as usize] = Some(facts);
                     if instruction.mnemonic() == Mnemonic::Cpuid {
-                        cpuid = true;
+                        decoded.cpuid = true;
                     }
                     facts
                 }
@@ -362,76 +392,66 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
             }
             let owner = match functions.get_mut(next) {
                 Some(function) if function.start <= address => function,
-                _ => &mut outside,
+                _ => &mut decoded.outside,
             };
-            if facts.level > owner.level {
-                owner.level = facts.level;
-                owner.example = Some(instruction.mnemonic());
-            }
-            owner.features |= facts.features;
-            owner.legacy_simd |= facts.legacy_simd;
-            owner.vex_simd |= facts.vex_simd;
+            owner.count(facts, &instruction);
         }
     }
-    if cpuid {
-        dispatch.insert("cpuid".to_string());
-    }
+    decoded
+}
 
-    let all_features = functions
-        .iter()
-        .chain(std::iter::once(&outside))
-        .fold(0, |mask, f| mask | f.features);
-    let max_level = functions
-        .iter()
-        .chain(std::iter::once(&outside))
-        .map(|f| f.level)
-        .max()
-        .unwrap_or(1);
-
-    // Which tallies count as code that runs without a check.
-    let (counted, judgement): (Vec<&FunctionStats>, String) = if dispatch.is_empty() {
-        (
-            functions.iter().chain(std::iter::once(&outside)).collect(),
+/// Which tallies count as code that runs without a CPU check, and how that line was drawn,
+/// in words (see the module's documentation).
+fn unguarded<'a>(
+    functions: &'a [FunctionStats],
+    outside: &'a FunctionStats,
+    dispatch: &BTreeSet<String>,
+) -> (Vec<&'a FunctionStats>, String) {
+    if dispatch.is_empty() {
+        return (
+            functions.iter().chain(std::iter::once(outside)).collect(),
             "no run-time CPU checks found: every instruction is assumed to run".to_string(),
+        );
+    }
+    let plain: Vec<&FunctionStats> = functions
+        .iter()
+        .filter(|function| !function.target_named)
+        .collect();
+    let legacy = plain.iter().filter(|f| f.legacy_simd).count();
+    let vex_only = plain.iter().filter(|f| f.vex_simd && !f.legacy_simd).count();
+    if plain.is_empty() {
+        (
+            Vec::new(),
+            "run-time CPU checks found and no function symbols: all code above the baseline is taken as dispatched".to_string(),
+        )
+    } else if legacy > 0 && legacy * 20 >= legacy + vex_only {
+        // Code compiled for x86-64-v3 or above never uses legacy SSE encodings, and code
+        // compiled for the baseline never uses VEX: finding legacy SSE says the library
+        // targets the baseline, so its functions with VEX/EVEX are dispatched kernels
+        // (compiled with target attributes, or written in assembly behind a check).
+        let with_vex = plain.iter().filter(|f| f.vex_simd).count();
+        (
+            plain.into_iter().filter(|f| !f.vex_simd).collect(),
+            format!(
+                "run-time CPU checks found; {legacy} functions use legacy SSE encodings (baseline code), so the {with_vex} functions with VEX/EVEX instructions are taken as dispatched kernels"
+            ),
         )
     } else {
-        let plain: Vec<&FunctionStats> = functions
-            .iter()
-            .filter(|function| !function.target_named)
-            .collect();
-        let legacy = plain.iter().filter(|f| f.legacy_simd).count();
-        let vex_only = plain.iter().filter(|f| f.vex_simd && !f.legacy_simd).count();
-        if plain.is_empty() {
-            (
-                Vec::new(),
-                "run-time CPU checks found and no function symbols: all code above the baseline is taken as dispatched".to_string(),
-            )
-        } else if legacy > 0 && legacy * 20 >= legacy + vex_only {
-            // Code compiled for x86-64-v3 or above never uses legacy SSE encodings, and code
-            // compiled for the baseline never uses VEX: finding legacy SSE says the library
-            // targets the baseline, so its functions with VEX/EVEX are dispatched kernels
-            // (compiled with target attributes, or written in assembly behind a check).
-            let with_vex = plain.iter().filter(|f| f.vex_simd).count();
-            (
-                plain.into_iter().filter(|f| !f.vex_simd).collect(),
-                format!(
-                    "run-time CPU checks found; {legacy} functions use legacy SSE encodings (baseline code), so the {with_vex} functions with VEX/EVEX instructions are taken as dispatched kernels"
-                ),
-            )
-        } else {
-            (
-                plain,
-                format!(
-                    "run-time CPU checks found, but {vex_only} functions use VEX/EVEX and only {legacy} legacy SSE: the library is compiled above the baseline, so its named functions count"
-                ),
-            )
-        }
-    };
-    let unguarded_level = counted.iter().map(|f| f.level).max().unwrap_or(1);
-    let unguarded_mask = counted.iter().fold(0, |mask, f| mask | f.features);
-    let examples = counted
+        (
+            plain,
+            format!(
+                "run-time CPU checks found, but {vex_only} functions use VEX/EVEX and only {legacy} legacy SSE: the library is compiled above the baseline, so its named functions count"
+            ),
+        )
+    }
+}
+
+/// A few instructions at `level` (above the baseline) of the counted tallies, with their
+/// function: "vaddps in `foo`".
+fn examples(counted: &[&FunctionStats], level: u8) -> Vec<String> {
+    counted
         .iter()
-        .filter(|f| f.level == unguarded_level && unguarded_level > 1)
+        .filter(|f| f.level == level && level > 1)
         .take(3)
         .map(|f| {
             let mnemonic = f
@@ -440,7 +460,25 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
                 .unwrap_or_default();
             format!("{mnemonic} in `{}`", f.name)
         })
-        .collect();
+        .collect()
+}
+
+/// Decodes every executable section of `elf`.
+pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
+    let mut table = FeatureTable::default();
+    let mut dispatch = BTreeSet::new();
+    let mut functions = read_functions(elf, &mut dispatch);
+    let decoded = decode_sections(elf, bytes, &mut functions, &mut table);
+    if decoded.cpuid {
+        dispatch.insert("cpuid".to_string());
+    }
+    let everything = || functions.iter().chain(std::iter::once(&decoded.outside));
+    let all_features = everything().fold(0, |mask, f| mask | f.features);
+    let max_level = everything().map(|f| f.level).max().unwrap_or(1);
+
+    let (counted, judgement) = unguarded(&functions, &decoded.outside, &dispatch);
+    let unguarded_level = counted.iter().map(|f| f.level).max().unwrap_or(1);
+    let unguarded_mask = counted.iter().fold(0, |mask, f| mask | f.features);
     InstructionScan {
         max_level,
         unguarded_level,
@@ -448,8 +486,8 @@ pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
         unguarded_features: table.names(unguarded_mask),
         dispatch: dispatch.into_iter().collect(),
         judgement,
-        examples,
-        bytes_decoded,
+        examples: examples(&counted, unguarded_level),
+        bytes_decoded: decoded.bytes_decoded,
     }
 }
 

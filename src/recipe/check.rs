@@ -474,7 +474,45 @@ pub(super) enum Check {
     GitRev,
 }
 
-pub(super) fn requirement_reason(error: RequirementError) -> String {
+/// Why a rendered value is not acceptable for its key.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum InvalidValue {
+    #[error("empty")]
+    Empty,
+    #[error("not a Python module name (dotted identifiers, like `Bio` or `google.protobuf`)")]
+    NotAModuleName,
+    #[error("empty: say why the module is not imported (`needs a GPU`)")]
+    NoReason,
+    #[error(
+        "a number of seconds from 1 to {} (a whole number, no unit)",
+        MAX_IMPORT_TIMEOUT
+    )]
+    NotSeconds,
+    #[error("{}", requirement_reason(.0))]
+    Requirement(RequirementError),
+    /// A sha256 of another length (in characters) or with other characters.
+    #[error("a sha256 is 64 hexadecimal digits (this is {0} characters)")]
+    NotSha256(usize),
+    /// The package name the suffix would make.
+    #[error("`{0}` would not be a valid package name")]
+    BadSuffix(String),
+    #[error("one directory per entry (no `:`); list several entries instead")]
+    SeveralDirectories,
+    #[error("an archive URL starts with https://, http:// or file://")]
+    NotAnArchiveUrl,
+    #[error("a git URL starts with https://, ssh://, git://, file:// or is user@host:path")]
+    NotAGitUrl,
+    #[error("`{0}` looks like an abbreviated commit; give all 40 hexadecimal digits")]
+    AbbreviatedCommit(String),
+    #[error("`{0}` is a branch, which moves; give a full 40-hex commit or a tag name")]
+    Branch(String),
+    #[error("`{0}` is not a valid tag name or 40-hex commit")]
+    NotARev(String),
+}
+
+/// A requirement that does not parse, said as a recipe value: "`x` is not a valid PEP 508
+/// requirement: ...".
+fn requirement_reason(error: &RequirementError) -> String {
     match error {
         RequirementError::Invalid { text, reason } => {
             format!("`{text}` is not a valid PEP 508 requirement: {reason}")
@@ -485,11 +523,11 @@ pub(super) fn requirement_reason(error: RequirementError) -> String {
 
 impl Check {
     /// The value to keep, or why the rendered `value` is not acceptable.
-    pub(super) fn apply(self, value: &str, package: &str) -> Result<String, String> {
+    pub(super) fn apply(self, value: &str, package: &str) -> Result<String, InvalidValue> {
         let trimmed = value.trim();
         match self {
             Check::Any => Ok(value.to_string()),
-            Check::NotEmpty | Check::Command if trimmed.is_empty() => Err("empty".to_string()),
+            Check::NotEmpty | Check::Command if trimmed.is_empty() => Err(InvalidValue::Empty),
             Check::NotEmpty | Check::Command => Ok(value.to_string()),
             Check::ImportName => {
                 let valid = !trimmed.is_empty()
@@ -503,39 +541,29 @@ impl Check {
                 if valid {
                     Ok(trimmed.to_string())
                 } else {
-                    Err(
-                        "not a Python module name (dotted identifiers, like `Bio` or `google.protobuf`)"
-                            .to_string(),
-                    )
+                    Err(InvalidValue::NotAModuleName)
                 }
             }
-            Check::Reason if trimmed.is_empty() => {
-                Err("empty: say why the module is not imported (`needs a GPU`)".to_string())
-            }
+            Check::Reason if trimmed.is_empty() => Err(InvalidValue::NoReason),
             Check::Reason => Ok(trimmed.to_string()),
             Check::Seconds => match trimmed.parse::<u64>() {
                 Ok(seconds) if (1..=MAX_IMPORT_TIMEOUT).contains(&seconds) => Ok(seconds.to_string()),
-                _ => Err(format!(
-                    "a number of seconds from 1 to {MAX_IMPORT_TIMEOUT} (a whole number, no unit)"
-                )),
+                _ => Err(InvalidValue::NotSeconds),
             },
             Check::Requirement => RequirementEdit::add(trimmed)
                 .map(|_| trimmed.to_string())
-                .map_err(requirement_reason),
+                .map_err(InvalidValue::Requirement),
             Check::RemoveRequirement => RequirementEdit::remove(trimmed)
                 .map(|_| trimmed.to_string())
-                .map_err(requirement_reason),
+                .map_err(InvalidValue::Requirement),
             Check::UpdateRequirement => RequirementEdit::update(trimmed)
                 .map(|_| trimmed.to_string())
-                .map_err(requirement_reason),
+                .map_err(InvalidValue::Requirement),
             Check::Sha256 => {
                 if trimmed.len() == 64 && trimmed.chars().all(|character| character.is_ascii_hexdigit()) {
                     Ok(trimmed.to_ascii_lowercase())
                 } else {
-                    Err(format!(
-                        "a sha256 is 64 hexadecimal digits (this is {} characters)",
-                        trimmed.chars().count()
-                    ))
+                    Err(InvalidValue::NotSha256(trimmed.chars().count()))
                 }
             }
             Check::Suffix => {
@@ -549,14 +577,14 @@ impl Check {
                 {
                     Ok(trimmed.to_string())
                 } else {
-                    Err(format!("`{joined}` would not be a valid package name"))
+                    Err(InvalidValue::BadSuffix(joined))
                 }
             }
             Check::Rpath => {
                 if trimmed.is_empty() {
-                    Err("empty".to_string())
+                    Err(InvalidValue::Empty)
                 } else if trimmed.contains(':') {
-                    Err("one directory per entry (no `:`); list several entries instead".to_string())
+                    Err(InvalidValue::SeveralDirectories)
                 } else {
                     Ok(trimmed.to_string())
                 }
@@ -568,7 +596,7 @@ impl Check {
                 {
                     Ok(trimmed.to_string())
                 } else {
-                    Err("an archive URL starts with https://, http:// or file://".to_string())
+                    Err(InvalidValue::NotAnArchiveUrl)
                 }
             }
             Check::GitUrl => {
@@ -581,10 +609,7 @@ impl Check {
                 {
                     Ok(trimmed.to_string())
                 } else {
-                    Err(
-                        "a git URL starts with https://, ssh://, git://, file:// or is user@host:path"
-                            .to_string(),
-                    )
+                    Err(InvalidValue::NotAGitUrl)
                 }
             }
             Check::GitRev => check_git_rev(trimmed).map(|()| trimmed.to_string()),
@@ -594,22 +619,18 @@ impl Check {
 
 /// A git `rev` must pin the sources: a full commit, or a tag (which we cannot tell from a
 /// branch by its name, but can refuse the usual branch names and abbreviated commits).
-pub(super) fn check_git_rev(rev: &str) -> Result<(), String> {
+pub(super) fn check_git_rev(rev: &str) -> Result<(), InvalidValue> {
     let is_hex = !rev.is_empty() && rev.chars().all(|character| character.is_ascii_hexdigit());
     if is_hex && rev.len() == 40 {
         return Ok(());
     }
     if is_hex && (7..40).contains(&rev.len()) && rev.chars().any(|character| character.is_ascii_alphabetic())
     {
-        return Err(format!(
-            "`{rev}` looks like an abbreviated commit; give all 40 hexadecimal digits"
-        ));
+        return Err(InvalidValue::AbbreviatedCommit(rev.to_string()));
     }
     let branches = ["HEAD", "main", "master", "develop", "development", "trunk", "dev"];
     if branches.contains(&rev) || rev.starts_with("refs/heads/") || rev.starts_with("origin/") {
-        return Err(format!(
-            "`{rev}` is a branch, which moves; give a full 40-hex commit or a tag name"
-        ));
+        return Err(InvalidValue::Branch(rev.to_string()));
     }
     let name = rev.strip_prefix("refs/tags/").unwrap_or(rev);
     let bad_character = name.chars().find(|character| {
@@ -624,7 +645,7 @@ pub(super) fn check_git_rev(rev: &str) -> Result<(), String> {
         || name.contains("@{")
         || name.contains("//")
     {
-        return Err(format!("`{rev}` is not a valid tag name or 40-hex commit"));
+        return Err(InvalidValue::NotARev(rev.to_string()));
     }
     Ok(())
 }

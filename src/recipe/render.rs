@@ -42,7 +42,7 @@ impl<'a> Renderer<'a> {
                     value: rendered.clone(),
                     ..text.clone()
                 },
-                message,
+                message.to_string(),
             )
         })
     }

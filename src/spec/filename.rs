@@ -15,6 +15,28 @@ pub struct InvalidWheelFilename {
     pub reason: String,
 }
 
+/// Why a tag or a compressed tag set cannot be read.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidTag {
+    #[error("`{0}` is not a tag of the form python-abi-platform")]
+    NotATag(String),
+    #[error("`{0}` is not a tag set of the form python-abi-platform")]
+    NotATagSet(String),
+    #[error("the {what} tag `{part}` may hold only letters, digits, `_` and `.`")]
+    InvalidPart { what: &'static str, part: String },
+}
+
+/// Why a build tag cannot be read.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidBuildTag {
+    #[error("the build tag `{0}` must start with a digit")]
+    NoNumber(String),
+    #[error("the build tag `{0}` is out of range")]
+    OutOfRange(String),
+    #[error("the build tag `{0}` holds characters a filename cannot")]
+    BadCharacters(String),
+}
+
 /// One interpreter/ABI/platform triple, e.g. `cp312-cp312-linux_x86_64`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tag {
@@ -30,7 +52,7 @@ impl fmt::Display for Tag {
 }
 
 impl FromStr for Tag {
-    type Err = String;
+    type Err = InvalidTag;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = text.split('-').collect();
@@ -40,7 +62,7 @@ impl FromStr for Tag {
                 abi: abi.to_string(),
                 platform: platform.to_string(),
             }),
-            _ => Err(format!("`{text}` is not a tag of the form python-abi-platform")),
+            _ => Err(InvalidTag::NotATag(text.to_string())),
         }
     }
 }
@@ -65,16 +87,16 @@ impl TagSet {
     }
 
     /// Parses `python-abi-platform` where each part may hold several dot-separated tags.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidTag> {
         let parts: Vec<&str> = text.split('-').collect();
         let [python, abi, platform] = parts.as_slice() else {
-            return Err(format!(
-                "`{text}` is not a tag set of the form python-abi-platform"
-            ));
+            return Err(InvalidTag::NotATagSet(text.to_string()));
         };
-        let component = |part: &str, what: &str| {
-            Self::component(part)
-                .ok_or_else(|| format!("the {what} tag `{part}` may hold only letters, digits, `_` and `.`"))
+        let component = |part: &str, what: &'static str| {
+            Self::component(part).ok_or_else(|| InvalidTag::InvalidPart {
+                what,
+                part: part.to_string(),
+            })
         };
         Ok(TagSet {
             python: component(python, "python")?,
@@ -132,24 +154,22 @@ impl fmt::Display for BuildTag {
 }
 
 impl FromStr for BuildTag {
-    type Err = String;
+    type Err = InvalidBuildTag;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let digits = text.chars().take_while(char::is_ascii_digit).count();
         if digits == 0 {
-            return Err(format!("the build tag `{text}` must start with a digit"));
+            return Err(InvalidBuildTag::NoNumber(text.to_string()));
         }
         let number = text[..digits]
             .parse()
-            .map_err(|_| format!("the build tag `{text}` is out of range"))?;
+            .map_err(|_| InvalidBuildTag::OutOfRange(text.to_string()))?;
         let suffix = text[digits..].to_string();
         if !suffix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         {
-            return Err(format!(
-                "the build tag `{text}` holds characters a filename cannot"
-            ));
+            return Err(InvalidBuildTag::BadCharacters(text.to_string()));
         }
         Ok(BuildTag { number, suffix })
     }
@@ -268,8 +288,12 @@ impl FromStr for WheelFilename {
                 "the version `{version_text}` is not a PEP 440 version: {err}"
             ))
         })?;
-        let build = build.map(BuildTag::from_str).transpose().map_err(error)?;
-        let tags = TagSet::parse(&format!("{python}-{abi}-{platform}")).map_err(error)?;
+        let build = build
+            .map(BuildTag::from_str)
+            .transpose()
+            .map_err(|invalid| error(invalid.to_string()))?;
+        let tags = TagSet::parse(&format!("{python}-{abi}-{platform}"))
+            .map_err(|invalid| error(invalid.to_string()))?;
         Ok(WheelFilename {
             name: name.to_string(),
             version_text: version_text.to_string(),

@@ -22,6 +22,26 @@ pub enum RecordError {
     },
 }
 
+/// Why a RECORD hash (`algorithm=digest`) cannot be read.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidHash {
+    #[error("the hash `{0}` is not of the form algorithm=digest")]
+    NotAHash(String),
+    #[error("the hash algorithm `{0}` is too weak and not allowed in RECORD")]
+    TooWeak(String),
+    #[error("the hash algorithm `{0}` is not supported")]
+    Unsupported(String),
+    #[error("the digest `{0}` is not urlsafe base64")]
+    NotBase64(String),
+    #[error("the {} digest `{digest}` has {length} bytes, expected {expected}", algorithm.name())]
+    WrongLength {
+        algorithm: HashAlgorithm,
+        digest: String,
+        length: usize,
+        expected: usize,
+    },
+}
+
 /// The hash algorithms a RECORD may use. PEP 427 forbids md5 and sha1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HashAlgorithm {
@@ -124,34 +144,31 @@ impl fmt::Display for RecordHash {
 }
 
 impl FromStr for RecordHash {
-    type Err = String;
+    type Err = InvalidHash;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (algorithm, encoded) = text
             .split_once('=')
-            .ok_or_else(|| format!("the hash `{text}` is not of the form algorithm=digest"))?;
+            .ok_or_else(|| InvalidHash::NotAHash(text.to_string()))?;
         let (algorithm, length) = match algorithm.to_ascii_lowercase().as_str() {
             "sha256" => (HashAlgorithm::Sha256, 32),
             "sha384" => (HashAlgorithm::Sha384, 48),
             "sha512" => (HashAlgorithm::Sha512, 64),
-            "md5" | "sha1" => {
-                return Err(format!(
-                    "the hash algorithm `{algorithm}` is too weak and not allowed in RECORD"
-                ));
-            }
-            _ => return Err(format!("the hash algorithm `{algorithm}` is not supported")),
+            "md5" | "sha1" => return Err(InvalidHash::TooWeak(algorithm.to_string())),
+            _ => return Err(InvalidHash::Unsupported(algorithm.to_string())),
         };
         // Some tools pad the digest; accept both forms, write the unpadded one.
         let digest = URL_SAFE_NO_PAD
             .decode(encoded)
             .or_else(|_| URL_SAFE.decode(encoded))
-            .map_err(|_| format!("the digest `{encoded}` is not urlsafe base64"))?;
+            .map_err(|_| InvalidHash::NotBase64(encoded.to_string()))?;
         if digest.len() != length {
-            return Err(format!(
-                "the {} digest `{encoded}` has {} bytes, expected {length}",
-                algorithm.name(),
-                digest.len()
-            ));
+            return Err(InvalidHash::WrongLength {
+                algorithm,
+                digest: encoded.to_string(),
+                length: digest.len(),
+                expected: length,
+            });
         }
         Ok(RecordHash { algorithm, digest })
     }
@@ -282,8 +299,20 @@ mod tests {
 
     #[test]
     fn rejects_weak_or_broken_hashes() {
-        assert!("md5=abc".parse::<RecordHash>().unwrap_err().contains("too weak"));
-        assert!("sha256=abc".parse::<RecordHash>().unwrap_err().contains("bytes"));
+        assert!(
+            "md5=abc"
+                .parse::<RecordHash>()
+                .unwrap_err()
+                .to_string()
+                .contains("too weak")
+        );
+        assert!(
+            "sha256=abc"
+                .parse::<RecordHash>()
+                .unwrap_err()
+                .to_string()
+                .contains("bytes")
+        );
         assert!("sha256=!!".parse::<RecordHash>().is_err());
         assert!("nohash".parse::<RecordHash>().is_err());
     }

@@ -1,6 +1,6 @@
 //! The `.dist-info/WHEEL` file: `Wheel-Version`, `Root-Is-Purelib`, `Tag:` lines, `Build:`.
 
-use super::filename::{Tag, TagSet};
+use super::filename::{InvalidTag, Tag, TagSet};
 use super::headers::HeaderDocument;
 
 /// A WHEEL file that cannot be used.
@@ -13,7 +13,7 @@ pub enum WheelInfoError {
     #[error("WHEEL `Root-Is-Purelib: {0}` is neither true nor false")]
     InvalidPurelib(String),
     #[error("WHEEL `Tag: {tag}`: {reason}")]
-    InvalidTag { tag: String, reason: String },
+    InvalidTag { tag: String, reason: InvalidTag },
 }
 
 /// A WHEEL document.

@@ -83,7 +83,7 @@ pub enum WheelErrorKind {
     #[error("the output would replace the input; pass --inplace to rewrite it in place")]
     WouldReplaceInput,
     #[error("cannot retag: {0}")]
-    Retag(String),
+    Retag(rewrite::InvalidTagChange),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -3,15 +3,29 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use pep440_rs::Version;
 use serde::Serialize;
 
 use super::reader::{Entry, Limits, WheelReader};
-use super::writer::{PlaceOptions, WheelWriter, copy_atomically};
+use super::writer::{PlaceOptions, copy_atomically};
 use super::{WheelError, WheelErrorKind};
-use crate::spec::filename::TagSet;
+use crate::spec::filename::{TagSet, WheelFilename};
+use crate::spec::metadata::Metadata;
 use crate::spec::record::{HashAlgorithm, RecordEntry, RecordHash, is_record_or_signature};
 use crate::spec::requirements::{RequirementEdit, plan};
 use crate::spec::version::{add_local_tag, insert_local_label};
+use crate::spec::wheel_info::WheelInfo;
+
+mod write;
+
+/// A tag asked for that a filename cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {what} tag `{tag}` may hold only letters, digits and `_`")]
+pub struct InvalidTagChange {
+    /// `python`, `ABI` or `platform`.
+    pub what: &'static str,
+    pub tag: String,
+}
 
 /// Replacement tags; a value starting with `+` adds to the existing tags instead.
 #[derive(Debug, Clone, Default)]
@@ -26,8 +40,12 @@ impl TagChange {
         self.python.is_none() && self.abi.is_none() && self.platform.is_none()
     }
 
-    fn apply(&self, tags: &TagSet) -> Result<TagSet, String> {
-        fn one(current: &[String], change: Option<&String>, what: &str) -> Result<Vec<String>, String> {
+    fn apply(&self, tags: &TagSet) -> Result<TagSet, InvalidTagChange> {
+        fn one(
+            current: &[String],
+            change: Option<&String>,
+            what: &'static str,
+        ) -> Result<Vec<String>, InvalidTagChange> {
             let Some(change) = change else {
                 return Ok(current.to_vec());
             };
@@ -37,9 +55,10 @@ impl TagChange {
             };
             for tag in added.split('.') {
                 if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!(
-                        "the {what} tag `{tag}` may hold only letters, digits and `_`"
-                    ));
+                    return Err(InvalidTagChange {
+                        what,
+                        tag: tag.to_string(),
+                    });
                 }
                 if !result.iter().any(|existing| existing == tag) {
                     result.push(tag.to_string());
@@ -248,19 +267,26 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn rewrite_opened(
-    reader: &mut WheelReader,
-    rewrite: &Rewrite,
-    destination: &Destination,
-    place: PlaceOptions,
-) -> Result<Outcome, WheelErrorKind> {
-    let overwrite = place.overwrite;
-    let old_filename = reader.filename.clone();
-    let mut changes = Vec::new();
-    let mut notes = Vec::new();
+/// The new wheel's version, metadata, WHEEL file and `.dist-info` additions, worked out
+/// before anything is written, with the changes and notes they make.
+struct Planned {
+    old_version: Version,
+    version: Version,
+    new_filename: WheelFilename,
+    metadata: Metadata,
+    wheel_info: WheelInfo,
+    metadata_changed: bool,
+    wheel_changed: bool,
+    /// Files to write into `.dist-info` that are not already there with these bytes.
+    added_files: Vec<(String, Vec<u8>)>,
+    /// Anything at all differs from the input wheel.
+    changed: bool,
+    changes: Vec<String>,
+    notes: Vec<String>,
+}
 
-    // The version.
-    let old_version = old_filename.version().clone();
+/// The new version: `rewrite`'s local tag and label applied to `old_version`.
+fn new_version(old_version: &Version, rewrite: &Rewrite) -> Result<Version, WheelErrorKind> {
     let mut version = old_version.clone();
     if let Some(tag) = &rewrite.local_tag {
         version = add_local_tag(&version, tag)?;
@@ -268,6 +294,59 @@ fn rewrite_opened(
     if let Some(label) = &rewrite.local_label {
         version = insert_local_label(&version, label)?;
     }
+    Ok(version)
+}
+
+/// The new tags, and the WHEEL file that carries them; a change of tags is said in `changes`.
+fn retag(
+    reader: &WheelReader,
+    change: &TagChange,
+    changes: &mut Vec<String>,
+) -> Result<(TagSet, WheelInfo), WheelErrorKind> {
+    let old_tags = &reader.filename.tags;
+    let tags = change.apply(old_tags).map_err(WheelErrorKind::Retag)?;
+    let mut wheel_info = reader.wheel_info.clone();
+    if !change.is_empty() {
+        let lines_changed = wheel_info.set_tags(&tags);
+        if tags.is_pure() != old_tags.is_pure() {
+            wheel_info.set_root_is_purelib(tags.is_pure());
+        }
+        if tags != *old_tags || lines_changed {
+            changes.push(format!("tags {old_tags} -> {tags}"));
+        }
+    }
+    Ok((tags, wheel_info))
+}
+
+/// The files of `rewrite.dist_info_files` that the wheel does not already hold with the same
+/// bytes; each is said in `changes`.
+fn dist_info_additions(
+    reader: &mut WheelReader,
+    rewrite: &Rewrite,
+    changes: &mut Vec<String>,
+) -> Vec<(String, Vec<u8>)> {
+    let mut added_files = Vec::new();
+    for (name, bytes) in &rewrite.dist_info_files {
+        let path = format!("{}/{name}", reader.dist_info);
+        let unchanged = reader.entry(&path).is_some()
+            && reader.read_member(&path).ok().as_deref() == Some(bytes.as_slice());
+        if !unchanged {
+            changes.push(format!("wrote {name} into .dist-info"));
+            added_files.push((name.clone(), bytes.clone()));
+        }
+    }
+    added_files
+}
+
+/// Works out everything `rewrite` changes in the wheel of `reader`: version, requirements,
+/// tags and `.dist-info` files.
+fn plan_rewrite(reader: &mut WheelReader, rewrite: &Rewrite) -> Result<Planned, WheelErrorKind> {
+    let mut changes = Vec::new();
+    let mut notes = Vec::new();
+
+    // The version.
+    let old_version = reader.filename.version().clone();
+    let version = new_version(&old_version, rewrite)?;
     let mut metadata = reader.metadata.clone();
     if version != old_version {
         metadata.set_version(&version);
@@ -281,263 +360,143 @@ fn rewrite_opened(
     notes.extend(requirement_plan.notes.iter().cloned());
 
     // The tags.
-    let tags = rewrite
-        .tags
-        .apply(&old_filename.tags)
-        .map_err(WheelErrorKind::Retag)?;
-    let mut wheel_info = reader.wheel_info.clone();
-    if !rewrite.tags.is_empty() {
-        let lines_changed = wheel_info.set_tags(&tags);
-        if tags.is_pure() != old_filename.tags.is_pure() {
-            wheel_info.set_root_is_purelib(tags.is_pure());
-        }
-        if tags != old_filename.tags || lines_changed {
-            changes.push(format!("tags {} -> {}", old_filename.tags, tags));
-        }
-    }
+    let (tags, wheel_info) = retag(reader, &rewrite.tags, &mut changes)?;
 
-    let new_filename = old_filename.with_version(&version).with_tags(tags);
-    let metadata_bytes = metadata.to_bytes();
-    let wheel_bytes = wheel_info.to_bytes();
-    let mut added_files = Vec::new();
-    for (name, bytes) in &rewrite.dist_info_files {
-        let path = format!("{}/{name}", reader.dist_info);
-        let unchanged = reader.entry(&path).is_some()
-            && reader.read_member(&path).ok().as_deref() == Some(bytes.as_slice());
-        if !unchanged {
-            changes.push(format!("wrote {name} into .dist-info"));
-            added_files.push((name.clone(), bytes.clone()));
-        }
-    }
+    let new_filename = reader.filename.with_version(&version).with_tags(tags);
+    let added_files = dist_info_additions(reader, rewrite, &mut changes);
     let metadata_changed = metadata != reader.metadata;
     let wheel_changed = wheel_info != reader.wheel_info;
     let changed = metadata_changed
         || wheel_changed
         || !added_files.is_empty()
-        || new_filename.to_string() != old_filename.to_string();
-
-    let input = reader.path.clone();
-    let directory = match destination {
-        Destination::InPlace => input
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf(),
-        Destination::Directory(directory) => directory.clone(),
-    };
-    let output = directory.join(new_filename.to_string());
-    let output_is_input = output.exists() && same_file(&output, &input);
-    let mut outcome = Outcome {
-        input: input.clone(),
-        output: output.clone(),
-        status: OutcomeStatus::Unchanged,
-        old_version: old_version.to_string(),
-        new_version: version.to_string(),
-        old_filename: old_filename.to_string(),
-        new_filename: new_filename.to_string(),
+        || new_filename.to_string() != reader.filename.to_string();
+    Ok(Planned {
+        old_version,
+        version,
+        new_filename,
+        metadata,
+        wheel_info,
+        metadata_changed,
+        wheel_changed,
+        added_files,
+        changed,
         changes,
         notes,
-        requirements: metadata.requires_dist(),
-    };
+    })
+}
+
+/// Where the new wheel goes, and how that path relates to the input.
+struct Target {
+    directory: PathBuf,
+    output: PathBuf,
+    /// The output path already exists and is the input file itself.
+    is_input: bool,
+    /// The destination is [`Destination::InPlace`].
+    in_place: bool,
+}
+
+impl Target {
+    fn new(input: &Path, destination: &Destination, new_filename: &WheelFilename) -> Self {
+        let directory = match destination {
+            Destination::InPlace => input
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            Destination::Directory(directory) => directory.clone(),
+        };
+        let output = directory.join(new_filename.to_string());
+        let is_input = output.exists() && same_file(&output, input);
+        Target {
+            directory,
+            output,
+            is_input,
+            in_place: matches!(destination, Destination::InPlace),
+        }
+    }
+}
+
+/// The outcome of a rewrite that has not (yet) written anything; takes the plan's changes
+/// and notes.
+fn initial_outcome(reader: &WheelReader, planned: &mut Planned, target: &Target) -> Outcome {
+    Outcome {
+        input: reader.path.clone(),
+        output: target.output.clone(),
+        status: OutcomeStatus::Unchanged,
+        old_version: planned.old_version.to_string(),
+        new_version: planned.version.to_string(),
+        old_filename: reader.filename.to_string(),
+        new_filename: planned.new_filename.to_string(),
+        changes: std::mem::take(&mut planned.changes),
+        notes: std::mem::take(&mut planned.notes),
+        requirements: planned.metadata.requires_dist(),
+    }
+}
+
+/// What became of a wheel with nothing to change.
+enum Unchanged {
+    /// Left as it is, or copied: the outcome says which.
+    Done,
+    /// Its RECORD lies and that was accepted: it is written anew, with these true digests.
+    WriteAnew(HashMap<String, MemberDigest>),
+}
+
+/// A wheel with nothing to change: the input itself when it is the output (or nothing was
+/// asked), else copied as it is, which only a wheel whose RECORD is true may be.
+fn pass_on_unchanged(
+    reader: &mut WheelReader,
+    rewrite: &Rewrite,
+    target: &Target,
+    place: PlaceOptions,
+    outcome: &mut Outcome,
+) -> Result<Unchanged, WheelErrorKind> {
+    if target.is_input || rewrite.is_empty() {
+        outcome.output = reader.path.clone();
+        return Ok(Unchanged::Done);
+    }
+    if target.output.exists() && !place.overwrite {
+        return Err(WheelErrorKind::OutputExists(target.output.clone()));
+    }
+    // A copy passes the wheel on as it is: only one whose RECORD is true.
+    let check = check_record(reader)?;
+    if check.mismatches.is_empty() {
+        copy_atomically(&reader.path, &target.output, place)?;
+        outcome.status = OutcomeStatus::Copied;
+        return Ok(Unchanged::Done);
+    }
+    if !rewrite.accept_bad_record {
+        return Err(WheelErrorKind::BadRecord(check.mismatches));
+    }
+    // Accepted: written anew, with the true hashes.
+    Ok(Unchanged::WriteAnew(check.digests))
+}
+
+fn rewrite_opened(
+    reader: &mut WheelReader,
+    rewrite: &Rewrite,
+    destination: &Destination,
+    place: PlaceOptions,
+) -> Result<Outcome, WheelErrorKind> {
+    let mut planned = plan_rewrite(reader, rewrite)?;
+    let target = Target::new(&reader.path, destination, &planned.new_filename);
+    let mut outcome = initial_outcome(reader, &mut planned, &target);
 
     // The true hashes of members, when known before the rewrite.
     let mut digests = HashMap::new();
-    if !changed {
-        if output_is_input || rewrite.is_empty() {
-            outcome.output = input;
-            return Ok(outcome);
+    if !planned.changed {
+        match pass_on_unchanged(reader, rewrite, &target, place, &mut outcome)? {
+            Unchanged::Done => return Ok(outcome),
+            Unchanged::WriteAnew(known) => digests = known,
         }
-        if output.exists() && !overwrite {
-            return Err(WheelErrorKind::OutputExists(output));
-        }
-        // A copy passes the wheel on as it is: only one whose RECORD is true.
-        let check = check_record(reader)?;
-        if check.mismatches.is_empty() {
-            copy_atomically(&input, &output, place)?;
-            outcome.status = OutcomeStatus::Copied;
-            return Ok(outcome);
-        }
-        if !rewrite.accept_bad_record {
-            return Err(WheelErrorKind::BadRecord(check.mismatches));
-        }
-        // Accepted: written anew, with the true hashes, below.
-        digests = check.digests;
     }
 
-    let in_place = matches!(destination, Destination::InPlace);
-    if output_is_input && !in_place {
+    if target.is_input && !target.in_place {
         return Err(WheelErrorKind::WouldReplaceInput);
     }
-    if output.exists() && !output_is_input && !overwrite {
-        return Err(WheelErrorKind::OutputExists(output));
+    if target.output.exists() && !target.is_input && !place.overwrite {
+        return Err(WheelErrorKind::OutputExists(target.output.clone()));
     }
-
-    let new_dist_info = new_filename.dist_info_dir();
-    let old_data = reader.data_dir();
-    let new_data = new_filename.data_dir();
-    let old_dist_info = reader.dist_info.clone();
-    let rename = |name: &str| -> String {
-        match name.split_once('/') {
-            Some((first, rest)) if first == old_dist_info => format!("{new_dist_info}/{rest}"),
-            Some((first, rest)) if Some(first) == old_data.as_deref() => format!("{new_data}/{rest}"),
-            _ => name.to_string(),
-        }
-    };
-    let metadata_path = format!("{}/METADATA", reader.dist_info);
-    let wheel_path = format!("{}/WHEEL", reader.dist_info);
-
-    let mut writer = WheelWriter::create_in(&directory)?;
-    let entries: Vec<Entry> = reader.entries.clone();
-    let old_record = std::mem::take(&mut reader.record);
-    let mut listed: std::collections::HashMap<&str, &RecordEntry> = old_record
-        .entries
-        .iter()
-        .map(|entry| (entry.path.as_str(), entry))
-        .collect();
-    let mut record_options = None;
-    let mut unlisted = Vec::new();
-    let mut mismatches: Vec<RecordMismatch> = Vec::new();
-    for entry in &entries {
-        let new_name = rename(&entry.name);
-        if is_record_or_signature(&entry.name, &reader.dist_info) {
-            if !entry.name.ends_with("/RECORD") {
-                outcome.notes.push(format!(
-                    "dropped the signature `{}`: it signs the old RECORD",
-                    entry.name
-                ));
-            } else {
-                record_options = Some(reader.archive.by_index_raw(entry.index)?.options());
-            }
-            listed.remove(entry.name.as_str());
-            continue;
-        }
-        // Every member RECORD hashes is checked, raw copies and replaced files alike: a row
-        // that lies means the wheel was changed after it was built, or is damaged. Each is
-        // inflated once, here, just before its compressed bytes are copied.
-        let row = listed.remove(entry.name.as_str());
-        let mut corrected = None;
-        if !entry.is_dir
-            && let Some(row) = row
-            && let Some(recorded_hash) = &row.hash
-        {
-            let computed = match digests.remove(&entry.name) {
-                Some(known) => known,
-                None => digest(reader, entry, recorded_hash.algorithm)?,
-            };
-            if let Some(mismatch) = judge_row(entry, recorded_hash, row.size, &computed) {
-                mismatches.push(mismatch);
-                corrected = Some(RecordEntry {
-                    path: new_name.clone(),
-                    hash: Some(computed.hash),
-                    size: Some(computed.size),
-                });
-            }
-        }
-        if !mismatches.is_empty() && !rewrite.accept_bad_record {
-            // Refused: only the check goes on, to name every bad row.
-            continue;
-        }
-        let replaced_by_new = entry
-            .name
-            .strip_prefix(&format!("{old_dist_info}/"))
-            .is_some_and(|file| added_files.iter().any(|(name, _)| name == file));
-        if replaced_by_new {
-            continue;
-        }
-        let replacement = if entry.name == metadata_path && metadata_changed {
-            Some(&metadata_bytes)
-        } else if entry.name == wheel_path && wheel_changed {
-            Some(&wheel_bytes)
-        } else {
-            None
-        };
-        if let Some(bytes) = replacement {
-            let options = reader.archive.by_index_raw(entry.index)?.options();
-            writer.write_file(&new_name, bytes, options)?;
-            continue;
-        }
-        let record_entry = if entry.is_dir {
-            None
-        } else {
-            match (row, corrected) {
-                (_, Some(corrected)) => Some(corrected),
-                (Some(row), None) if row.hash.is_some() => Some(RecordEntry {
-                    path: new_name.clone(),
-                    ..row.clone()
-                }),
-                _ => {
-                    // Not listed, or listed without a hash: hash it now.
-                    let mut hasher = HashAlgorithm::Sha256.hasher();
-                    let size = reader.inflate_into(entry, &mut hasher)?;
-                    unlisted.push(entry.name.clone());
-                    Some(RecordEntry {
-                        path: new_name.clone(),
-                        hash: Some(hasher.finish()),
-                        size: Some(size),
-                    })
-                }
-            }
-        };
-        let file = reader.archive.by_index_raw(entry.index)?;
-        writer.raw_copy(file, &new_name, record_entry)?;
-    }
-    if !mismatches.is_empty() {
-        if !rewrite.accept_bad_record {
-            // Dropping the writer removes its temporary file: nothing is written.
-            return Err(WheelErrorKind::BadRecord(mismatches));
-        }
-        let names: Vec<String> = mismatches
-            .iter()
-            .map(|mismatch| format!("`{}`", mismatch.member))
-            .collect();
-        outcome.changes.push(format!(
-            "RECORD: the true hash and size of {} member(s) whose row did not match (--accept-bad-record): {}",
-            mismatches.len(),
-            names.join(", ")
-        ));
-        outcome.notes.push(format!(
-            "RECORD did not match the content ({}); the new RECORD has the true hashes, as --accept-bad-record asked",
-            describe_mismatches(&mismatches)
-        ));
-    }
-    if !unlisted.is_empty() {
-        outcome.notes.push(format!(
-            "RECORD did not list (or hash) {} file(s); added them: {}",
-            unlisted.len(),
-            unlisted.join(", ")
-        ));
-    }
-    let mut missing: Vec<&str> = listed.keys().copied().collect();
-    if !missing.is_empty() {
-        missing.sort_unstable();
-        outcome.notes.push(format!(
-            "RECORD listed {} path(s) not in the archive; dropped them: {}",
-            missing.len(),
-            missing.join(", ")
-        ));
-    }
-    for (name, bytes) in &added_files {
-        let options = record_options.unwrap_or_default();
-        writer.write_file(&format!("{new_dist_info}/{name}"), bytes, options)?;
-    }
-    let permissions = fs_err::metadata(&input)
-        .ok()
-        .map(|metadata| metadata.permissions());
-    let record_options = record_options.unwrap_or_default();
-    let place = PlaceOptions {
-        overwrite: overwrite || (in_place && output_is_input),
-        ..place
-    };
-    writer.finish(
-        &format!("{new_dist_info}/RECORD"),
-        record_options,
-        permissions,
-        &output,
-        place,
-    )?;
-    if in_place && !output_is_input {
-        fs_err::remove_file(&input)?;
-    }
+    write::write_anew(reader, rewrite, &planned, &target, place, digests, &mut outcome)?;
     outcome.status = OutcomeStatus::Written;
     Ok(outcome)
 }

@@ -46,52 +46,71 @@ fn type_of(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Why a build record cannot be read; each quotes the key and what it holds.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidBuildRecord {
+    #[error("{0}")]
+    Json(serde_json::Error),
+    #[error("it is larger than {0} bytes")]
+    TooLarge(u64),
+    /// What it holds instead (`an array`).
+    #[error("it holds {0}, not an object")]
+    NotAnObject(&'static str),
+    #[error("`sha256` is {0}, not a string")]
+    Sha256NotAString(serde_json::Value),
+    #[error("`test.status` is `{0}`; expected `passed`, `failed` or `not run`")]
+    UnknownStatus(String),
+    #[error("`test.status` is {0}, not a string")]
+    StatusNotAString(serde_json::Value),
+    #[error("`test` has no `status`")]
+    NoStatus,
+    #[error("`test.error` is {0}, not a string")]
+    ErrorNotAString(serde_json::Value),
+    #[error("`test` is {} ({}), not an object with `status`", .0, type_of(.0))]
+    TestNotAnObject(serde_json::Value),
+}
+
 impl BuildRecord {
     /// Parses a record; the error quotes the key and what it holds.
-    pub fn parse(text: &[u8]) -> Result<Self, String> {
+    pub fn parse(text: &[u8]) -> Result<Self, InvalidBuildRecord> {
         use serde_json::Value;
-        let value: Value = serde_json::from_slice(text).map_err(|error| error.to_string())?;
+        let value: Value = serde_json::from_slice(text).map_err(InvalidBuildRecord::Json)?;
         let Value::Object(record) = &value else {
-            return Err(format!("it holds {}, not an object", type_of(&value)));
+            return Err(InvalidBuildRecord::NotAnObject(type_of(&value)));
         };
         let sha256 = match record.get("sha256") {
             None | Some(Value::Null) => None,
             Some(Value::String(sha256)) => Some(sha256.clone()),
-            Some(other) => return Err(format!("`sha256` is {other}, not a string")),
+            Some(other) => return Err(InvalidBuildRecord::Sha256NotAString(other.clone())),
         };
         let test = match record.get("test") {
             None => None,
-            Some(Value::Object(test)) => {
-                let status = match test.get("status") {
-                    Some(Value::String(status)) => match status.as_str() {
-                        "passed" => TestStatus::Passed,
-                        "failed" => TestStatus::Failed,
-                        "not run" => TestStatus::NotRun,
-                        _ => {
-                            return Err(format!(
-                                "`test.status` is `{status}`; expected `passed`, `failed` or `not run`"
-                            ));
-                        }
-                    },
-                    Some(other) => return Err(format!("`test.status` is {other}, not a string")),
-                    None => return Err("`test` has no `status`".to_string()),
-                };
-                let error = match test.get("error") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(error)) => Some(error.clone()),
-                    Some(other) => return Err(format!("`test.error` is {other}, not a string")),
-                };
-                Some(TestOutcome { status, error })
-            }
-            Some(other) => {
-                return Err(format!(
-                    "`test` is {other} ({}), not an object with `status`",
-                    type_of(other)
-                ));
-            }
+            Some(Value::Object(test)) => Some(parse_test(test)?),
+            Some(other) => return Err(InvalidBuildRecord::TestNotAnObject(other.clone())),
         };
         Ok(BuildRecord { sha256, test })
     }
+}
+
+/// Reads `test`: its `status`, and the `error` of a failed test.
+fn parse_test(test: &serde_json::Map<String, serde_json::Value>) -> Result<TestOutcome, InvalidBuildRecord> {
+    use serde_json::Value;
+    let status = match test.get("status") {
+        Some(Value::String(status)) => match status.as_str() {
+            "passed" => TestStatus::Passed,
+            "failed" => TestStatus::Failed,
+            "not run" => TestStatus::NotRun,
+            _ => return Err(InvalidBuildRecord::UnknownStatus(status.clone())),
+        },
+        Some(other) => return Err(InvalidBuildRecord::StatusNotAString(other.clone())),
+        None => return Err(InvalidBuildRecord::NoStatus),
+    };
+    let error = match test.get("error") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(error)) => Some(error.clone()),
+        Some(other) => return Err(InvalidBuildRecord::ErrorNotAString(other.clone())),
+    };
+    Ok(TestOutcome { status, error })
 }
 
 /// What a record says about the wheel beside it, when it does describe that wheel.
@@ -113,7 +132,10 @@ pub enum BuildRecordError {
     #[error("its build record `{}` cannot be read: {error}", path.display())]
     Unreadable { path: PathBuf, error: std::io::Error },
     #[error("its build record `{}` does not parse: {reason}", path.display())]
-    Invalid { path: PathBuf, reason: String },
+    Invalid {
+        path: PathBuf,
+        reason: InvalidBuildRecord,
+    },
     #[error("its build record `{}` says the smoke test failed: {}", path.display(), error.as_deref().unwrap_or("no error was recorded"))]
     TestFailed { path: PathBuf, error: Option<String> },
     #[error("its build record `{}` says it was never smoke-tested", path.display())]
@@ -193,7 +215,7 @@ pub fn check_build_record(wheel: &Path, wheel_sha256: &str) -> Result<RecordChec
     if text.len() as u64 > MAX_RECORD_SIZE {
         return Err(BuildRecordError::Invalid {
             path,
-            reason: format!("it is larger than {MAX_RECORD_SIZE} bytes"),
+            reason: InvalidBuildRecord::TooLarge(MAX_RECORD_SIZE),
         });
     }
     judge(&path, &text, wheel_sha256)

@@ -14,4 +14,4 @@ pub mod tree;
 pub mod view;
 
 pub use tree::{Tree, TreeDir, TreeWheel};
-pub use view::{NodeView, node_view};
+pub use view::{NodeView, NodeViewError, node_view};

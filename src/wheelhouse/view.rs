@@ -18,22 +18,40 @@ pub struct NodeView {
     pub dirs: Vec<String>,
 }
 
+/// A layer or arch the layout does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeViewError {
+    #[error("unknown layer `{layer}` (the layout {layout} defines: {})", known.join(", "))]
+    UnknownLayer {
+        layer: String,
+        /// Where the layout was read from.
+        layout: String,
+        known: Vec<String>,
+    },
+    #[error("the layer `{layer}` has no arch `{arch}` (it has: {})", known.join(", "))]
+    UnknownArch {
+        layer: String,
+        arch: String,
+        known: Vec<String>,
+    },
+}
+
 /// The view of a node on `layer` with an `arch` CPU; errors name the layer or arch and list
 /// the known ones.
-pub fn node_view(layout: &Layout, layer: &str, arch: &str) -> Result<NodeView, String> {
+pub fn node_view(layout: &Layout, layer: &str, arch: &str) -> Result<NodeView, NodeViewError> {
     let Some(found) = layout.layers.get(layer) else {
-        let known: Vec<&str> = layout.layers.keys().map(String::as_str).collect();
-        return Err(format!(
-            "unknown layer `{layer}` (the layout {} defines: {})",
-            layout.source,
-            known.join(", ")
-        ));
+        return Err(NodeViewError::UnknownLayer {
+            layer: layer.to_string(),
+            layout: layout.source.clone(),
+            known: layout.layers.keys().cloned().collect(),
+        });
     };
     if !found.archs.iter().any(|name| name == arch) {
-        return Err(format!(
-            "the layer `{layer}` has no arch `{arch}` (it has: {})",
-            found.archs.join(", ")
-        ));
+        return Err(NodeViewError::UnknownArch {
+            layer: layer.to_string(),
+            arch: arch.to_string(),
+            known: found.archs.clone(),
+        });
     }
     let level = |name: &str| layout.archs.get(name).map_or(1, |arch| arch.level);
     let own = level(arch);
@@ -128,9 +146,11 @@ mod tests {
     #[test]
     fn unknown_layer_and_arch_are_named() {
         let layout = Layout::embedded().unwrap();
-        let error = node_view(&layout, "gentoo2099", "generic").unwrap_err();
+        let error = node_view(&layout, "gentoo2099", "generic")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("unknown layer `gentoo2099`"), "{error}");
-        let error = node_view(&layout, "gentoo2023", "avx2").unwrap_err();
+        let error = node_view(&layout, "gentoo2023", "avx2").unwrap_err().to_string();
         assert!(error.contains("has no arch `avx2`"), "{error}");
     }
 

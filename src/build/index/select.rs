@@ -308,15 +308,9 @@ fn brief_tags(wheels: &[(&ProjectFile, String)]) -> Vec<String> {
     tags
 }
 
-/// Chooses the file to build `project` from among `files` (the project page of `index`), for
-/// `request` and the Pythons being built.
-pub fn choose(
-    project: &str,
-    index: &str,
-    files: &[ProjectFile],
-    request: &VersionRequest,
-    pythons: &[PythonVersion],
-) -> Result<Choice, ChoiceError> {
+/// The files of `project`'s page by version, each version's sdists with `.tar.gz` first and
+/// its pure wheels with `py3-none-any` first.
+fn releases<'a>(project: &str, files: &'a [ProjectFile]) -> BTreeMap<Version, Release<'a>> {
     let mut releases: BTreeMap<Version, Release> = BTreeMap::new();
     for file in files {
         match parse_distribution_file(project, &file.filename) {
@@ -347,41 +341,61 @@ pub fn choose(
             .pure_wheels
             .sort_by_key(|file| !file.filename.ends_with("-py3-none-any.whl"));
     }
-    if releases.is_empty() {
-        return Err(ChoiceError::NoFiles {
-            project: project.to_string(),
-            index: index.to_string(),
-        });
-    }
-    let newest = || {
-        releases
+    releases
+}
+
+/// What a choice is made for: the project, its index, the version asked for and the Pythons
+/// being built; and the project page's files by version.
+struct Chooser<'a> {
+    project: &'a str,
+    index: &'a str,
+    request: &'a VersionRequest,
+    pythons: &'a [PythonVersion],
+    releases: BTreeMap<Version, Release<'a>>,
+}
+
+impl Chooser<'_> {
+    /// The newest few versions on the page, newest first.
+    fn newest(&self) -> Vec<String> {
+        self.releases
             .keys()
             .rev()
             .take(LISTED)
             .map(ToString::to_string)
-            .collect::<Vec<_>>()
-    };
-    let python_list = || pythons.iter().map(ToString::to_string).collect::<Vec<_>>();
+            .collect()
+    }
 
-    if let VersionRequest::Exact(wanted) = request {
-        let Some((version, release)) = releases.iter().find(|(version, _)| *version == wanted) else {
-            return Err(ChoiceError::NoSuchVersion {
-                project: project.to_string(),
-                request: format!(" {wanted}"),
-                index: index.to_string(),
-                newest: newest(),
-            });
+    /// The Pythons being built, as text.
+    fn python_list(&self) -> Vec<String> {
+        self.pythons.iter().map(ToString::to_string).collect()
+    }
+
+    /// The error for a version (` 1.84`, `` matching `>=2` ``) the page does not have.
+    fn no_such_version(&self, request: String) -> ChoiceError {
+        ChoiceError::NoSuchVersion {
+            project: self.project.to_string(),
+            request,
+            index: self.index.to_string(),
+            newest: self.newest(),
+        }
+    }
+
+    /// The file of exactly `wanted`: an sdist or pure wheel, even a yanked one (PEP 592) when
+    /// no other file fits, with a warning; its Requires-Python must admit a Python built.
+    fn exact(&self, wanted: &Version) -> Result<Choice, ChoiceError> {
+        let Some((version, release)) = self.releases.iter().find(|(version, _)| *version == wanted) else {
+            return Err(self.no_such_version(format!(" {wanted}")));
         };
         if release.sdists.is_empty() && release.pure_wheels.is_empty() {
             return Err(ChoiceError::PlatformWheelsOnly {
-                project: project.to_string(),
+                project: self.project.to_string(),
                 version: version.to_string(),
-                index: index.to_string(),
+                index: self.index.to_string(),
                 tags: brief_tags(&release.platform_wheels),
             });
         }
         // A version asked for by name may be yanked (PEP 592), but not if another file fits.
-        let fitting = match release.verdict(false, &[]) {
+        let (file, is_wheel) = match release.verdict(false, &[]) {
             Verdict::Usable { file, is_wheel } => (file, is_wheel),
             Verdict::Rejected(_) => {
                 let file = release
@@ -389,22 +403,16 @@ pub fn choose(
                     .first()
                     .or(release.pure_wheels.first())
                     .copied()
-                    .ok_or_else(|| ChoiceError::NoSuchVersion {
-                        project: project.to_string(),
-                        request: format!(" {wanted}"),
-                        index: index.to_string(),
-                        newest: newest(),
-                    })?;
+                    .ok_or_else(|| self.no_such_version(format!(" {wanted}")))?;
                 (file, release.sdists.is_empty())
             }
         };
-        let (file, is_wheel) = fitting;
-        if !admits_python(file.requires_python.as_deref(), pythons) {
+        if !admits_python(file.requires_python.as_deref(), self.pythons) {
             return Err(ChoiceError::RequiresPython {
-                project: project.to_string(),
+                project: self.project.to_string(),
                 version: version.to_string(),
                 requires_python: file.requires_python.clone().unwrap_or_default(),
-                pythons: python_list(),
+                pythons: self.python_list(),
             });
         }
         let mut warnings = Vec::new();
@@ -419,7 +427,7 @@ pub fn choose(
                 }
             ));
         }
-        return Ok(Choice {
+        Ok(Choice {
             file: file.clone(),
             version: version.clone(),
             is_wheel,
@@ -429,104 +437,173 @@ pub fn choose(
                 format!("version {version} as asked: its sdist")
             },
             warnings,
-        });
+        })
     }
 
-    // The newest fitting version: final releases first, then pre-releases when the request
-    // names one or no final release fits.
-    let allow_prerelease_first = request.names_prerelease();
-    let matching: Vec<(&Version, &Release)> = releases
-        .iter()
-        .rev()
-        .filter(|(version, _)| request.contains(version))
-        .collect();
-    if matching.is_empty() {
-        return Err(ChoiceError::NoSuchVersion {
+    /// The newest fitting version: final releases first, then pre-releases when the request
+    /// names one or no final release fits.
+    fn newest_fitting(&self) -> Result<Choice, ChoiceError> {
+        let allow_prerelease_first = self.request.names_prerelease();
+        let matching: Vec<(&Version, &Release)> = self
+            .releases
+            .iter()
+            .rev()
+            .filter(|(version, _)| self.request.contains(version))
+            .collect();
+        if matching.is_empty() {
+            return Err(self.no_such_version(self.request.qualifier()));
+        }
+        let mut passed = PassedOver::default();
+        for pass in [false, true] {
+            for (version, release) in &matching {
+                let prerelease = version.any_prerelease();
+                let allowed = allow_prerelease_first || pass;
+                if prerelease && !allowed {
+                    passed.prereleases.push(version.to_string());
+                    continue;
+                }
+                if pass && !prerelease && !allow_prerelease_first {
+                    // Already judged in the first pass.
+                    continue;
+                }
+                match release.verdict(false, self.pythons) {
+                    Verdict::Usable { file, is_wheel } => {
+                        let taken = Taken {
+                            version,
+                            prerelease,
+                            is_wheel,
+                            // A pre-release taken only because no final release fits.
+                            fallback: prerelease && !allow_prerelease_first,
+                        };
+                        return Ok(Choice {
+                            file: file.clone(),
+                            version: (*version).clone(),
+                            is_wheel,
+                            reason: self.newest_reason(&taken, &passed),
+                            warnings: Vec::new(),
+                        });
+                    }
+                    Verdict::Rejected(why) => passed.rejected.push((version.to_string(), why)),
+                }
+            }
+            if allow_prerelease_first {
+                break;
+            }
+        }
+        Err(self.nothing_fits(passed.rejected))
+    }
+
+    /// Why the newest fitting version was taken, with the newer versions passed over.
+    fn newest_reason(&self, taken: &Taken, passed: &PassedOver) -> String {
+        let mut reason = format!(
+            "{} is the newest {}{} that fits{}: {}",
+            taken.version,
+            if taken.prerelease {
+                "pre-release"
+            } else {
+                "version"
+            },
+            self.request.qualifier(),
+            if taken.fallback {
+                " (no final release does)"
+            } else {
+                ""
+            },
+            if taken.is_wheel {
+                "it has no sdist, only this pure wheel"
+            } else {
+                "its sdist"
+            }
+        );
+        let passed_over: Vec<String> = passed
+            .rejected
+            .iter()
+            .map(|(version, why)| format!("{version} {why}"))
+            .chain(
+                (!taken.prerelease)
+                    .then(|| {
+                        passed
+                            .prereleases
+                            .iter()
+                            .map(|version| format!("{version} is a pre-release"))
+                    })
+                    .into_iter()
+                    .flatten(),
+            )
+            .take(LISTED)
+            .collect();
+        if !passed_over.is_empty() {
+            reason.push_str(&format!(" (passed over: {})", passed_over.join("; ")));
+        }
+        reason
+    }
+
+    /// The error when no matching version fits: the newest few rejected and why, the last
+    /// one saying which Pythons are built when a Requires-Python was at fault.
+    fn nothing_fits(&self, mut rejected: Vec<(String, String)>) -> ChoiceError {
+        let python_note = if rejected.iter().any(|(_, why)| why.starts_with("requires Python")) {
+            format!(" (building for Python {})", self.python_list().join(", "))
+        } else {
+            String::new()
+        };
+        rejected.truncate(LISTED);
+        if let Some(last) = rejected.last_mut() {
+            last.1.push_str(&python_note);
+        }
+        ChoiceError::NothingFits {
+            project: self.project.to_string(),
+            request: self.request.qualifier(),
+            index: self.index.to_string(),
+            rejected,
+        }
+    }
+}
+
+/// The newer versions passed over on the way to the newest fitting one.
+#[derive(Default)]
+struct PassedOver {
+    /// Versions judged and rejected, and why, newest first.
+    rejected: Vec<(String, String)>,
+    /// Pre-releases skipped while looking for a final release.
+    prereleases: Vec<String>,
+}
+
+/// The version taken as the newest that fits.
+struct Taken<'a> {
+    version: &'a Version,
+    prerelease: bool,
+    is_wheel: bool,
+    /// A pre-release taken because no final release fits.
+    fallback: bool,
+}
+
+/// Chooses the file to build `project` from among `files` (the project page of `index`), for
+/// `request` and the Pythons being built.
+pub fn choose(
+    project: &str,
+    index: &str,
+    files: &[ProjectFile],
+    request: &VersionRequest,
+    pythons: &[PythonVersion],
+) -> Result<Choice, ChoiceError> {
+    let releases = releases(project, files);
+    if releases.is_empty() {
+        return Err(ChoiceError::NoFiles {
             project: project.to_string(),
-            request: request.qualifier(),
             index: index.to_string(),
-            newest: newest(),
         });
     }
-    let mut rejected: Vec<(String, String)> = Vec::new();
-    let mut skipped_prereleases: Vec<String> = Vec::new();
-    for pass in [false, true] {
-        for (version, release) in &matching {
-            let prerelease = version.any_prerelease();
-            let allowed = allow_prerelease_first || pass;
-            if prerelease && !allowed {
-                skipped_prereleases.push(version.to_string());
-                continue;
-            }
-            if pass && !prerelease && !allow_prerelease_first {
-                // Already judged in the first pass.
-                continue;
-            }
-            match release.verdict(false, pythons) {
-                Verdict::Usable { file, is_wheel } => {
-                    let mut reason = format!(
-                        "{version} is the newest {}{} that fits{}: {}",
-                        if prerelease { "pre-release" } else { "version" },
-                        request.qualifier(),
-                        if prerelease && !allow_prerelease_first {
-                            " (no final release does)"
-                        } else {
-                            ""
-                        },
-                        if is_wheel {
-                            "it has no sdist, only this pure wheel"
-                        } else {
-                            "its sdist"
-                        }
-                    );
-                    let passed_over: Vec<String> = rejected
-                        .iter()
-                        .map(|(version, why)| format!("{version} {why}"))
-                        .chain(
-                            (!prerelease)
-                                .then(|| {
-                                    skipped_prereleases
-                                        .iter()
-                                        .map(|version| format!("{version} is a pre-release"))
-                                })
-                                .into_iter()
-                                .flatten(),
-                        )
-                        .take(LISTED)
-                        .collect();
-                    if !passed_over.is_empty() {
-                        reason.push_str(&format!(" (passed over: {})", passed_over.join("; ")));
-                    }
-                    return Ok(Choice {
-                        file: file.clone(),
-                        version: (*version).clone(),
-                        is_wheel,
-                        reason,
-                        warnings: Vec::new(),
-                    });
-                }
-                Verdict::Rejected(why) => rejected.push((version.to_string(), why)),
-            }
-        }
-        if allow_prerelease_first {
-            break;
-        }
-    }
-    let python_note = if rejected.iter().any(|(_, why)| why.starts_with("requires Python")) {
-        format!(" (building for Python {})", python_list().join(", "))
-    } else {
-        String::new()
+    let chooser = Chooser {
+        project,
+        index,
+        request,
+        pythons,
+        releases,
     };
-    rejected.truncate(LISTED);
-    if let Some(last) = rejected.last_mut() {
-        last.1.push_str(&python_note);
+    match request {
+        VersionRequest::Exact(wanted) => chooser.exact(wanted),
+        VersionRequest::Newest | VersionRequest::Matching(_) => chooser.newest_fitting(),
     }
-    Err(ChoiceError::NothingFits {
-        project: project.to_string(),
-        request: request.qualifier(),
-        index: index.to_string(),
-        rejected,
-    })
 }
 
 #[cfg(test)]
