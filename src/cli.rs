@@ -53,6 +53,82 @@ pub enum Command {
     PipConfig(PipConfigArgs),
     /// Write a static PEP 503/691 simple index per node view, with PEP 658 metadata files.
     Index(IndexArgs),
+    /// Rebuild the wheelhouse's set: plan what changed, build it in order, report.
+    #[command(subcommand)]
+    Nightly(NightlyCommand),
+}
+
+/// `wheelwright nightly ...`.
+#[derive(Debug, Subcommand)]
+pub enum NightlyCommand {
+    /// Every cell of the set with its state (up to date, or to build and why), building nothing.
+    Plan(NightlyPlanArgs),
+    /// Build what is not up to date, dependencies first, keeping going past failures; report.
+    Run(NightlyRunArgs),
+    /// Run one cell from its file (what the executors start; like `wheelbuild --cell`).
+    #[command(hide = true)]
+    Cell(NightlyCellArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NightlyPlanArgs {
+    /// The nightly configuration.
+    #[arg(long, value_name = "FILE", default_value = "ci/nightly.toml")]
+    pub config: PathBuf,
+    /// Build these packages whatever their state.
+    #[arg(long, value_name = "PKG", num_args = 1..)]
+    pub rebuild: Vec<String>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the cells run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExecutorKind {
+    Local,
+    Slurm,
+}
+
+#[derive(Debug, Args)]
+pub struct NightlyRunArgs {
+    /// The nightly configuration.
+    #[arg(long, value_name = "FILE", default_value = "ci/nightly.toml")]
+    pub config: PathBuf,
+    /// Where the cells run.
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: ExecutorKind,
+    /// CPUs for the local executor [default: this machine's cores].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Stage the passing wheels into the wheelhouse at the end (cp-wheels' placement).
+    #[arg(long)]
+    pub publish: bool,
+    /// Build these packages whatever their state.
+    #[arg(long, value_name = "PKG", num_args = 1..)]
+    pub rebuild: Vec<String>,
+    /// Continue the run in this directory (after its coordinator was stopped).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "rebuild")]
+    pub resume: Option<PathBuf>,
+    /// Plan, fetch the missing sources and write the cell files; build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the work trees of cells that passed (failed ones are always kept).
+    #[arg(long)]
+    pub keep_work: bool,
+    /// Print the run's results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NightlyCellArgs {
+    /// The cell file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The CPUs the cell may use.
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 /// Which node of the wheelhouse: its layer and CPU arch.

@@ -14,6 +14,8 @@
 //!   PATH, run, logged and judged in one place;
 //! - [`build`]: `wheelbuild`'s pipeline: sources through the package index, build environments
 //!   and backends, post-processing, smoke tests, staging and build records;
+//! - [`nightly`]: the nightly rebuild: its configuration, the plan of every cell against the
+//!   state earlier runs left, executors, resumable runs and reports;
 //! - [`parallel`]: the one parallel map the threads of every command go through;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
@@ -25,6 +27,7 @@ pub mod commands;
 pub mod elf;
 pub mod inspect;
 pub mod layout;
+pub mod nightly;
 pub mod parallel;
 pub mod recipe;
 pub mod spec;

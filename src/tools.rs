@@ -639,6 +639,27 @@ fn compiler(variable: &str, default: &str) -> String {
 }
 
 impl ToolVersions {
+    /// [`ToolVersions::gather`] without a build environment, asked once per interpreter in
+    /// this process.
+    pub fn gather_cached(interpreter: &Path) -> Self {
+        static CACHE: std::sync::OnceLock<std::sync::Mutex<BTreeMap<PathBuf, ToolVersions>>> =
+            std::sync::OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(tools) = cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(interpreter)
+        {
+            return tools.clone();
+        }
+        let tools = ToolVersions::gather(interpreter, None);
+        cache
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(interpreter.to_path_buf(), tools.clone());
+        tools
+    }
+
     /// Asks every tool for its version; `build_python` is the build environment's interpreter
     /// (for pip), `interpreter` the base one.
     pub fn gather(interpreter: &Path, build_python: Option<&Path>) -> Self {

@@ -57,17 +57,26 @@ impl BuildSystem {
     /// legacy backend, as pip does.
     pub fn read(root: &Path) -> Result<Self, BackendError> {
         let path = root.join("pyproject.toml");
+        match fs_err::read_to_string(&path) {
+            Ok(text) => Self::parse(Some(&text), &path),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::parse(None, &path),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The `[build-system]` of a `pyproject.toml`'s text (`None`: the tree has none); `path`
+    /// names it in errors.
+    pub fn parse(text: Option<&str>, path: &Path) -> Result<Self, BackendError> {
+        let path = path.to_path_buf();
         let legacy = || BuildSystem {
             requires: vec!["setuptools>=40.8.0".to_string()],
             backend: LEGACY_BACKEND.to_string(),
             backend_path: Vec::new(),
         };
-        let text = match fs_err::read_to_string(&path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(legacy()),
-            Err(error) => return Err(error.into()),
+        let Some(text) = text else {
+            return Ok(legacy());
         };
-        let table: toml::Table = toml::from_str(&text).map_err(|error| BackendError::Toml {
+        let table: toml::Table = toml::from_str(text).map_err(|error| BackendError::Toml {
             path: path.clone(),
             message: error.message().to_string(),
         })?;

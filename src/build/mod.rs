@@ -8,7 +8,7 @@ pub mod backend;
 pub mod cell;
 pub mod dependencies;
 pub mod environment;
-mod error;
+pub mod error;
 pub mod index;
 pub mod pkg_info;
 pub mod plan;
@@ -21,10 +21,11 @@ mod stage;
 mod tree;
 
 pub use cell::{CellOutcome, Workshop};
-pub use error::BuildError;
+pub use error::{BuildError, error_chain};
 pub use plan::{Cell, Plan};
 pub use request::{BuildRequest, Recipes};
 pub use stage::FAILED_DIRECTORY;
+pub use tree::looks_compiled;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -327,15 +328,19 @@ fn run_cells(
 /// The file a cell run alone writes its outcome to, in the cell's directory.
 pub const OUTCOME_FILE: &str = "outcome.json";
 
-/// Runs one cell from its file (`wheelbuild --cell`): build, post-process, smoke test, then
+/// Runs one cell from its file (`wheelbuild --cell`; `jobs` overrides its CPU share): build, post-process, smoke test, then
 /// staging like a package build; the outcome is written to the cell's `outcome.json`
 /// (atomically) and returned.
 pub fn run_cell_file(
     file: &Path,
     layout: &Layout,
+    jobs: Option<usize>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<CellOutcome, BuildError> {
-    let cell = Cell::read(file)?;
+    let mut cell = Cell::read(file)?;
+    if let Some(jobs) = jobs {
+        cell.jobs = jobs.max(1);
+    }
     if cell.layout != layout.source {
         return Err(BuildError::CellFile {
             file: file.to_path_buf(),

@@ -2,6 +2,7 @@
 //! (`.tar.gz`, `.tgz`, `.tar`, `.zip`) without unpacking it or running a build backend: what
 //! a URL or git source's version is, and whether an index's sdist is what was asked for.
 
+use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -50,56 +51,65 @@ pub enum SdistMetadataError {
 /// PKG-INFO larger than this is refused (long descriptions stay far below it).
 const PKG_INFO_LIMIT: u64 = 16 << 20;
 
-/// Whether an archive member is the sdist's own PKG-INFO: `<top>/PKG-INFO`, one level down
-/// (not `<top>/src/pkg.egg-info/PKG-INFO`).
-fn is_top_level_pkg_info(member: &str) -> bool {
+/// The top-level member `name` of an archive: `<top>/<name>`, one level down (not
+/// `<top>/src/pkg.egg-info/PKG-INFO`).
+fn top_level_name(member: &str) -> Option<&str> {
     let parts: Vec<&str> = member
         .trim_start_matches("./")
         .split('/')
         .filter(|part| !part.is_empty())
         .collect();
-    matches!(parts.as_slice(), [top, "PKG-INFO"] if *top != "..")
+    match parts.as_slice() {
+        [top, name] if *top != ".." => Some(name),
+        _ => None,
+    }
 }
 
-/// Reads the PKG-INFO of an sdist; `Ok(None)` when it has none (a git archive).
-pub fn read_sdist_metadata(archive: &Path) -> Result<Option<SdistMetadata>, SdistMetadataError> {
+/// The top-level files `names` of an sdist (`PKG-INFO`, `pyproject.toml`), read in one pass:
+/// each found one by name, with its member path and bytes (at most 16 MiB each).
+pub fn read_top_level_files(
+    archive: &Path,
+    names: &[&str],
+) -> Result<BTreeMap<String, (String, Vec<u8>)>, SdistMetadataError> {
     let fail = |reason: String| SdistMetadataError::Archive {
         archive: archive.to_path_buf(),
         reason,
     };
-    let name = archive
+    let file_name = archive
         .file_name()
         .map(|name| name.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    let found: Option<(String, Vec<u8>)> = if name.ends_with(".zip") {
+    let mut found = BTreeMap::new();
+    let wanted = |member: &str| {
+        top_level_name(member)
+            .filter(|name| names.contains(name))
+            .map(str::to_string)
+    };
+    if file_name.ends_with(".zip") {
         let file = fs_err::File::open(archive).map_err(|error| fail(error.to_string()))?;
         let mut zip = zip::ZipArchive::new(file).map_err(|error| fail(error.to_string()))?;
-        let member = zip
+        let members: Vec<(String, String)> = zip
             .file_names()
             .filter_map(Result::ok)
-            .find(|member| is_top_level_pkg_info(member))
-            .map(|member| member.into_owned());
-        match member {
-            None => None,
-            Some(member) => {
-                let entry = zip.by_name(&member).map_err(|error| fail(error.to_string()))?;
-                let mut bytes = Vec::new();
-                entry
-                    .take(PKG_INFO_LIMIT)
-                    .read_to_end(&mut bytes)
-                    .map_err(|error| fail(format!("`{member}`: {error}")))?;
-                Some((member, bytes))
-            }
+            .filter_map(|member| wanted(&member).map(|name| (name, member.into_owned())))
+            .collect();
+        for (name, member) in members {
+            let entry = zip.by_name(&member).map_err(|error| fail(error.to_string()))?;
+            let mut bytes = Vec::new();
+            entry
+                .take(PKG_INFO_LIMIT)
+                .read_to_end(&mut bytes)
+                .map_err(|error| fail(format!("`{member}`: {error}")))?;
+            found.entry(name).or_insert((member, bytes));
         }
-    } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") || name.ends_with(".tar") {
+    } else if file_name.ends_with(".tar.gz") || file_name.ends_with(".tgz") || file_name.ends_with(".tar") {
         let file = fs_err::File::open(archive).map_err(|error| fail(error.to_string()))?;
-        let reader: Box<dyn std::io::Read> = if name.ends_with(".tar") {
+        let reader: Box<dyn std::io::Read> = if file_name.ends_with(".tar") {
             Box::new(file)
         } else {
             Box::new(flate2::read::GzDecoder::new(file))
         };
         let mut tar = tar::Archive::new(reader);
-        let mut found = None;
         for entry in tar.entries().map_err(|error| fail(error.to_string()))? {
             let entry = entry.map_err(|error| fail(error.to_string()))?;
             let member = entry
@@ -107,23 +117,34 @@ pub fn read_sdist_metadata(archive: &Path) -> Result<Option<SdistMetadata>, Sdis
                 .map_err(|error| fail(error.to_string()))?
                 .to_string_lossy()
                 .into_owned();
-            if entry.header().entry_type().is_file() && is_top_level_pkg_info(&member) {
-                let mut bytes = Vec::new();
-                entry
-                    .take(PKG_INFO_LIMIT)
-                    .read_to_end(&mut bytes)
-                    .map_err(|error| fail(format!("`{member}`: {error}")))?;
-                found = Some((member, bytes));
+            let Some(name) = wanted(&member).filter(|_| entry.header().entry_type().is_file()) else {
+                continue;
+            };
+            if found.contains_key(&name) {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            entry
+                .take(PKG_INFO_LIMIT)
+                .read_to_end(&mut bytes)
+                .map_err(|error| fail(format!("`{member}`: {error}")))?;
+            found.insert(name, (member, bytes));
+            if found.len() == names.len() {
                 break;
             }
         }
-        found
     } else {
         return Err(fail(
             "not an sdist archive wheelwright reads (.tar.gz, .tgz, .tar, .zip)".to_string(),
         ));
-    };
-    found
+    }
+    Ok(found)
+}
+
+/// Reads the PKG-INFO of an sdist; `Ok(None)` when it has none (a git archive).
+pub fn read_sdist_metadata(archive: &Path) -> Result<Option<SdistMetadata>, SdistMetadataError> {
+    read_top_level_files(archive, &["PKG-INFO"])?
+        .remove("PKG-INFO")
         .map(|(member, bytes)| {
             SdistMetadata::parse(&bytes).map_err(|source| SdistMetadataError::Metadata {
                 archive: archive.to_path_buf(),

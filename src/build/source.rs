@@ -17,7 +17,7 @@ use crate::recipe::Source;
 use crate::tools::{Invocation, run_logged};
 
 /// A fetched source: an sdist/archive, or a wheel when the index has only a pure one.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FetchedSource {
     pub path: PathBuf,
     pub sha256: String,
@@ -236,7 +236,7 @@ fn pypi_index(cache: &Path, package: &str, version: &str) -> PathBuf {
 }
 
 /// The cached source of `package` at an exact `version`, found without the network.
-fn cached_pypi(cache: &Path, package: &str, version: &str) -> Option<FetchedSource> {
+pub fn cached_pypi(cache: &Path, package: &str, version: &str) -> Option<FetchedSource> {
     let sha256 = fs_err::read_to_string(pypi_index(cache, package, version)).ok()?;
     let sha256 = sha256.trim();
     let entry = fs_err::read_dir(cache.join(sha256))

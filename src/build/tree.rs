@@ -100,7 +100,7 @@ pub(super) fn apply_package_suffix(
 /// Whether a source archive holds code to compile (C, C++, Cython, Fortran, Rust, CUDA, or a
 /// CMake/meson/cargo project): such packages build per Python at once; the others build one
 /// cell first, which tells whether the wheel is pure.
-pub(super) fn looks_compiled(fetched: &source::FetchedSource) -> bool {
+pub fn looks_compiled(fetched: &source::FetchedSource) -> bool {
     if fetched.is_wheel {
         return false;
     }

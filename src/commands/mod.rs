@@ -6,6 +6,7 @@ pub mod index;
 pub mod inspect;
 pub mod layout;
 pub mod manipulate;
+pub mod nightly;
 pub mod pip_config;
 pub mod recipe;
 pub mod verify;
@@ -36,6 +37,12 @@ pub fn run(cli: WheelwrightCli) -> anyhow::Result<ExitCode> {
         Command::Avail(args) => avail::run(&args, &Layout::load(cli.global.layout.as_deref())?),
         Command::PipConfig(args) => pip_config::run(&args, &Layout::load(cli.global.layout.as_deref())?),
         Command::Index(args) => index::run(&args, &Layout::load(cli.global.layout.as_deref())?),
+        Command::Nightly(command) => nightly::run(
+            &command,
+            &Layout::load(cli.global.layout.as_deref())?,
+            cli.global.layout.as_deref(),
+            cli.global.quiet,
+        ),
     }
 }
 

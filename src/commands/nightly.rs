@@ -1,0 +1,184 @@
+//! `wheelwright nightly plan|run|cell`: the nightly rebuild's front end.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::cli::{ExecutorKind, NightlyCommand, NightlyPlanArgs, NightlyRunArgs};
+use crate::layout::Layout;
+use crate::nightly::config::NightlyConfig;
+use crate::nightly::local::LocalExecutor;
+use crate::nightly::plan::{PlanOptions, Planned, plan};
+use crate::nightly::report::headline;
+use crate::nightly::run::{RunOptions, run as run_nightly};
+use crate::nightly::state::StateStore;
+use crate::outln;
+use crate::recipe::recipes_directory;
+
+pub fn run(
+    command: &NightlyCommand,
+    layout: &Layout,
+    layout_file: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        NightlyCommand::Plan(args) => plan_command(args, layout),
+        NightlyCommand::Run(args) => run_command(args, layout, layout_file, quiet),
+        NightlyCommand::Cell(args) => {
+            let say = |message: &str| {
+                if !quiet {
+                    eprintln!("cell: {message}");
+                }
+            };
+            let outcome = crate::build::run_cell_file(&args.file, layout, args.jobs, &say)?;
+            outln!("{}", serde_json::to_string_pretty(&outcome)?);
+            Ok(if crate::build::passed(&outcome) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// The recipes directory of a nightly: its configuration's, else the layout's, else ./recipes.
+fn recipes(config: &NightlyConfig, layout: &Layout) -> anyhow::Result<Option<std::path::PathBuf>> {
+    Ok(
+        recipes_directory(config.recipes.as_deref(), layout.recipes.as_deref())?
+            .map(|directory| directory.path),
+    )
+}
+
+fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
+    let config = NightlyConfig::load(&args.config)?;
+    let store = StateStore::new(&config.paths.state);
+    let recipes = recipes(&config, layout)?;
+    let planned = plan(
+        &config,
+        layout,
+        &store,
+        &PlanOptions {
+            rebuild: &args.rebuild,
+            recipes: recipes.as_deref(),
+        },
+    )?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&planned)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (up_to_date, to_build) = planned.counts();
+    outln!(
+        "nightly plan ({}): {} packages, {} cells: {up_to_date} up to date, {to_build} to build",
+        config.file.display(),
+        planned.packages.len(),
+        up_to_date + to_build
+    );
+    for package in &planned.packages {
+        let needs: Vec<String> = package.needs().into_iter().collect();
+        outln!(
+            "  {} {}{}",
+            package.name,
+            package.version.as_deref().unwrap_or("(version once fetched)"),
+            if needs.is_empty() {
+                String::new()
+            } else {
+                format!("  (after {})", needs.join(", "))
+            }
+        );
+        for cell in &package.cells {
+            let state = match cell.state {
+                Planned::UpToDate => "up-to-date".to_string(),
+                Planned::Build => format!("build: {}", cell.reasons.join("; ")),
+            };
+            outln!(
+                "    {:<12} py{:<5} {:<10} {state}",
+                cell.id.layer,
+                cell.id.python,
+                cell.id.arch
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_command(
+    args: &NightlyRunArgs,
+    layout: &Layout,
+    layout_file: Option<&Path>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = NightlyConfig::load(&args.config)?;
+    let recipes = recipes(&config, layout)?;
+    let layout_file = layout_file
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("WHEELWRIGHT_LAYOUT").map(std::path::PathBuf::from));
+    let mut executor: Box<dyn crate::nightly::run::Executor> = match args.executor {
+        ExecutorKind::Local => Box::new(LocalExecutor::new(
+            args.jobs.unwrap_or_else(crate::inspect::default_jobs),
+            layout_file.as_deref(),
+        )?),
+        ExecutorKind::Slurm => anyhow::bail!("--executor slurm: not available in this build yet"),
+    };
+    let say = |message: &str| {
+        if !quiet {
+            eprintln!("nightly: {message}");
+        }
+    };
+    let report = run_nightly(
+        &config,
+        layout,
+        executor.as_mut(),
+        &RunOptions {
+            rebuild: args.rebuild.clone(),
+            resume: args.resume.clone(),
+            dry_run: args.dry_run,
+            publish: args.publish,
+            keep_work: args.keep_work,
+            recipes,
+        },
+        &say,
+    )?;
+    let results = report.state.results();
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else if args.dry_run {
+        let queued = report.state.tasks.len();
+        outln!(
+            "nightly {} (dry run): {queued} cells to build, {} up to date; cell files in {}",
+            report.state.name,
+            report.state.up_to_date.len(),
+            report.directory.join("cells").display()
+        );
+    } else {
+        outln!("nightly {}: {}", report.state.name, headline(&results));
+        for result in results.iter().filter(|result| !result.state.passed()) {
+            outln!(
+                "  {} {} ({} py{} {}): {}: {}",
+                result.package,
+                result.version,
+                result.layer,
+                result.python,
+                result.arch,
+                result.state,
+                result
+                    .reason
+                    .as_deref()
+                    .and_then(|reason| reason.lines().next())
+                    .unwrap_or("")
+            );
+        }
+        if let Some(published) = &report.published {
+            outln!("published (cp-wheels):");
+            crate::commands::cp_wheels::print_human(published);
+        }
+        outln!(
+            "reports: {} (summary.md, result.json)",
+            report.directory.join("report.html").display()
+        );
+    }
+    let ok = report.state.ok() && report.published.as_ref().is_none_or(|published| published.ok());
+    Ok(if ok || args.dry_run {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

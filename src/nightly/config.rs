@@ -1,0 +1,609 @@
+//! `ci/nightly.toml`, the site's nightly set: the packages (a version, a PEP 440 specifier,
+//! `latest`, or every recipe), the matrix, resources per cell, where run directories, state and
+//! staged wheels go, publishing, and Slurm settings; errors name the file, line and key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pep440_rs::{Version, VersionSpecifiers};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::layout::PythonVersion;
+
+/// A nightly configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the nightly configuration {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{}:{line}:{column}: `{key}`: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        key: String,
+        message: String,
+    },
+}
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    /// `NAME` (the newest), `NAME==1.85`, `NAME>=1.2,<2`.
+    #[serde(default)]
+    packages: Vec<Spanned<String>>,
+    /// Every recipe of the recipes directory joins the set (the newest version, unless the
+    /// package is listed).
+    #[serde(default)]
+    all_recipes: bool,
+    /// The recipes directory (relative to this file) [default: the layout's, ./recipes].
+    recipes: Option<String>,
+    /// The simple index [default: PyPI].
+    index_url: Option<String>,
+    #[serde(default)]
+    matrix: RawMatrix,
+    #[serde(default)]
+    resources: RawResources,
+    /// Per package: its version and resources.
+    #[serde(default)]
+    package: BTreeMap<String, RawPackage>,
+    #[serde(default)]
+    paths: RawPaths,
+    #[serde(default)]
+    publish: RawPublish,
+    #[serde(default)]
+    slurm: RawSlurm,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    pythons: Option<Vec<Spanned<String>>>,
+    layers: Option<Vec<Spanned<String>>>,
+    archs: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResources {
+    cpus: Option<Spanned<usize>>,
+    memory: Option<Spanned<String>>,
+    time: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPackage {
+    version: Option<Spanned<String>>,
+    #[serde(default)]
+    resources: RawResources,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    runs: Option<String>,
+    state: Option<String>,
+    output: Option<String>,
+    cache: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    per_package: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlurm {
+    account: Option<String>,
+    partition: Option<String>,
+    max_jobs: Option<usize>,
+    #[serde(default)]
+    sbatch_args: Vec<String>,
+}
+
+/// Which version of a package the nightly builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+pub enum Wanted {
+    /// The newest the index offers.
+    Latest,
+    /// This version (no network needed to plan it once its source is cached).
+    Pinned(String),
+    /// The newest within a specifier set.
+    Within(String),
+}
+
+impl Wanted {
+    /// The text `wheelbuild --version` takes for it (`None`: the newest).
+    pub fn as_version_argument(&self) -> Option<&str> {
+        match self {
+            Wanted::Latest => None,
+            Wanted::Pinned(text) | Wanted::Within(text) => Some(text),
+        }
+    }
+}
+
+impl std::fmt::Display for Wanted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Wanted::Latest => f.write_str("latest"),
+            Wanted::Pinned(version) => write!(f, "=={version}"),
+            Wanted::Within(specifiers) => f.write_str(specifiers),
+        }
+    }
+}
+
+/// What one cell may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub cpus: usize,
+    /// MiB.
+    pub memory_mb: u64,
+    /// Minutes.
+    pub time_minutes: u64,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            cpus: 2,
+            memory_mb: 4096,
+            time_minutes: 60,
+        }
+    }
+}
+
+/// A package of the set.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageEntry {
+    pub name: String,
+    pub wanted: Wanted,
+    pub resources: Resources,
+}
+
+/// Where a nightly keeps its files.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paths {
+    /// One directory per run (`<runs>/<YYYYmmdd-HHMMSS>/`).
+    pub runs: PathBuf,
+    /// The last result of every cell and the run history: what makes the next night
+    /// incremental.
+    pub state: PathBuf,
+    /// Where passing wheels are staged (the dependants of a package build against them).
+    pub output: PathBuf,
+    /// Downloaded sources, by sha256.
+    pub cache: PathBuf,
+}
+
+/// Slurm settings for `--executor slurm`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SlurmSettings {
+    pub account: Option<String>,
+    pub partition: Option<String>,
+    /// Jobs in flight at most [default: 100].
+    pub max_jobs: usize,
+    /// More `sbatch` arguments, given as is.
+    pub sbatch_args: Vec<String>,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct NightlyConfig {
+    pub file: PathBuf,
+    pub packages: Vec<PackageEntry>,
+    pub all_recipes: bool,
+    pub recipes: Option<PathBuf>,
+    pub index_url: Option<String>,
+    /// `None`: the layout's.
+    pub pythons: Option<Vec<PythonVersion>>,
+    /// `None`: the layout's default layer.
+    pub layers: Option<Vec<String>>,
+    /// `None`: every arch of each layer.
+    pub archs: Option<Vec<String>>,
+    /// The defaults of every cell (a package's own override them).
+    pub resources: Resources,
+    pub paths: Paths,
+    pub publish: bool,
+    pub publish_per_package: bool,
+    pub slurm: SlurmSettings,
+}
+
+/// Reads the file line by line from byte offsets, for error positions.
+struct Positions<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Positions<'_> {
+    fn invalid<T>(&self, spanned: &Spanned<T>, key: &str, message: impl Into<String>) -> ConfigError {
+        let offset = spanned.span().start.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = offset - before.rfind('\n').map_or(0, |newline| newline + 1) + 1;
+        ConfigError::Invalid {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl NightlyConfig {
+    /// Reads and checks a nightly configuration file; relative paths in it are relative to its
+    /// directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = fs_err::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Self::parse(&text, &path)
+    }
+
+    /// Parses and checks the text of `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: error.to_string().trim_end().to_string(),
+        })?;
+        let at = Positions { path, text };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let relative = |value: &str| {
+            let value = Path::new(value);
+            if value.is_absolute() {
+                value.to_path_buf()
+            } else {
+                base.join(value)
+            }
+        };
+        let resources = resources(&at, "resources", &raw.resources, Resources::default())?;
+        let packages = packages(&at, &raw, resources)?;
+        let pythons = match &raw.matrix.pythons {
+            None => None,
+            Some(list) => Some(
+                list.iter()
+                    .map(|text| {
+                        text.get_ref()
+                            .trim()
+                            .parse::<PythonVersion>()
+                            .map_err(|message| at.invalid(text, "matrix.pythons", message))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let names = |list: &Option<Vec<Spanned<String>>>| {
+            list.as_ref()
+                .map(|list| list.iter().map(|item| item.get_ref().clone()).collect())
+        };
+        let paths = Paths {
+            runs: relative(raw.paths.runs.as_deref().unwrap_or("nightly/runs")),
+            state: relative(raw.paths.state.as_deref().unwrap_or("nightly/state")),
+            output: relative(raw.paths.output.as_deref().unwrap_or("nightly/staging")),
+            cache: raw
+                .paths
+                .cache
+                .as_deref()
+                .map(relative)
+                .unwrap_or_else(|| crate::wheel::verified::cache_root().join("sources")),
+        };
+        Ok(NightlyConfig {
+            file: path.to_path_buf(),
+            packages,
+            all_recipes: raw.all_recipes,
+            recipes: raw.recipes.as_deref().map(relative),
+            index_url: raw.index_url.clone(),
+            pythons,
+            layers: names(&raw.matrix.layers),
+            archs: names(&raw.matrix.archs),
+            resources,
+            paths,
+            publish: raw.publish.enabled,
+            publish_per_package: raw.publish.per_package,
+            slurm: SlurmSettings {
+                account: raw.slurm.account.clone(),
+                partition: raw.slurm.partition.clone(),
+                max_jobs: raw.slurm.max_jobs.unwrap_or(100).max(1),
+                sbatch_args: raw.slurm.sbatch_args.clone(),
+            },
+        })
+    }
+}
+
+/// The `packages` list and `[package.NAME]` tables, merged: one entry per package.
+fn packages(at: &Positions, raw: &RawConfig, defaults: Resources) -> Result<Vec<PackageEntry>, ConfigError> {
+    let mut entries: Vec<PackageEntry> = Vec::new();
+    for item in &raw.packages {
+        let (name, wanted) =
+            split_package(item.get_ref()).map_err(|message| at.invalid(item, "packages", message))?;
+        if entries
+            .iter()
+            .any(|entry| crate::spec::normalize_name(&entry.name) == crate::spec::normalize_name(&name))
+        {
+            return Err(at.invalid(item, "packages", format!("`{name}` is listed twice")));
+        }
+        entries.push(PackageEntry {
+            name,
+            wanted,
+            resources: defaults,
+        });
+    }
+    for (name, table) in &raw.package {
+        let key = format!("package.{name}");
+        let resources = resources(at, &format!("{key}.resources"), &table.resources, defaults)?;
+        let wanted = match &table.version {
+            Some(text) => wanted(text.get_ref().trim())
+                .map_err(|message| at.invalid(text, &format!("{key}.version"), message))?,
+            None => Wanted::Latest,
+        };
+        match entries
+            .iter_mut()
+            .find(|entry| crate::spec::normalize_name(&entry.name) == crate::spec::normalize_name(name))
+        {
+            Some(entry) => {
+                if let Some(text) = &table.version
+                    && entry.wanted != Wanted::Latest
+                    && entry.wanted != wanted
+                {
+                    return Err(at.invalid(
+                        text,
+                        &format!("{key}.version"),
+                        format!("`packages` already says {}", entry.wanted),
+                    ));
+                }
+                if table.version.is_some() {
+                    entry.wanted = wanted;
+                }
+                entry.resources = resources;
+            }
+            None => entries.push(PackageEntry {
+                name: name.clone(),
+                wanted,
+                resources,
+            }),
+        }
+    }
+    Ok(entries)
+}
+
+/// `NAME`, `NAME==1.85`, `NAME>=1.2,<2`, `NAME@latest`.
+fn split_package(text: &str) -> Result<(String, Wanted), String> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(text.len());
+    let (name, rest) = text.split_at(end);
+    if name.is_empty() {
+        return Err(format!("`{text}` does not start with a package name"));
+    }
+    let rest = rest.trim();
+    let wanted = match rest.strip_prefix('@') {
+        Some(version) => wanted(version.trim())?,
+        None if rest.is_empty() => Wanted::Latest,
+        None => wanted(rest)?,
+    };
+    Ok((name.to_string(), wanted))
+}
+
+/// `latest`, `1.85`, `==1.85`, or a specifier set.
+fn wanted(text: &str) -> Result<Wanted, String> {
+    if text.is_empty() || text == "latest" {
+        return Ok(Wanted::Latest);
+    }
+    if let Ok(version) = text.trim_start_matches("==").trim().parse::<Version>()
+        && !text.contains(',')
+    {
+        return Ok(Wanted::Pinned(version.to_string()));
+    }
+    text.parse::<VersionSpecifiers>()
+        .map(|specifiers| Wanted::Within(specifiers.to_string()))
+        .map_err(|error| format!("`{text}` is not a version, a PEP 440 specifier set or `latest`: {error}"))
+}
+
+/// A resources table over `defaults`.
+fn resources(
+    at: &Positions,
+    key: &str,
+    raw: &RawResources,
+    defaults: Resources,
+) -> Result<Resources, ConfigError> {
+    let mut resources = defaults;
+    if let Some(cpus) = &raw.cpus {
+        if *cpus.get_ref() == 0 {
+            return Err(at.invalid(cpus, &format!("{key}.cpus"), "at least 1"));
+        }
+        resources.cpus = *cpus.get_ref();
+    }
+    if let Some(memory) = &raw.memory {
+        resources.memory_mb = parse_memory(memory.get_ref())
+            .map_err(|message| at.invalid(memory, &format!("{key}.memory"), message))?;
+    }
+    if let Some(time) = &raw.time {
+        resources.time_minutes = parse_time(time.get_ref())
+            .map_err(|message| at.invalid(time, &format!("{key}.time"), message))?;
+    }
+    Ok(resources)
+}
+
+/// `4G`, `4096M`, `512` (MiB), as MiB.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, factor) = match text.char_indices().last() {
+        Some((index, unit)) if unit.is_ascii_alphabetic() => {
+            let factor = match unit.to_ascii_uppercase() {
+                'K' => return parse_number(&text[..index]).map(|kib| kib.div_ceil(1024)),
+                'M' => 1,
+                'G' => 1024,
+                'T' => 1024 * 1024,
+                _ => return Err(format!("`{text}`: the unit is K, M, G or T")),
+            };
+            (&text[..index], factor)
+        }
+        _ => (text, 1),
+    };
+    let value = parse_number(number).map_err(|_| format!("`{text}` is not a size like 4G or 512M"))? * factor;
+    if value == 0 {
+        return Err(format!("`{text}`: at least 1M"));
+    }
+    Ok(value)
+}
+
+fn parse_number(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("`{text}` is not a whole number"))
+}
+
+/// `90m`, `2h`, `1h30m`, `45` (minutes), or Slurm's `[D-]HH:MM[:SS]`, as minutes.
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let bad = || format!("`{text}` is not a time like 90m, 2h, 1h30m or 01:30:00");
+    if text.contains(':') {
+        let (days, clock) = match text.split_once('-') {
+            Some((days, clock)) => (parse_number(days).map_err(|_| bad())?, clock),
+            None => (0, text),
+        };
+        let parts: Vec<u64> = clock
+            .split(':')
+            .map(|part| parse_number(part).map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        let minutes = match parts.as_slice() {
+            [hours, minutes] => hours * 60 + minutes,
+            [hours, minutes, seconds] => hours * 60 + minutes + u64::from(*seconds > 0),
+            _ => return Err(bad()),
+        };
+        return Ok(days * 24 * 60 + minutes)
+            .and_then(|total| if total == 0 { Err(bad()) } else { Ok(total) });
+    }
+    let mut total = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        match c {
+            '0'..='9' => number.push(c),
+            'd' | 'h' | 'm' if !number.is_empty() => {
+                let value = parse_number(&number).map_err(|_| bad())?;
+                total += value
+                    * match c {
+                        'd' => 24 * 60,
+                        'h' => 60,
+                        _ => 1,
+                    };
+                number.clear();
+            }
+            _ => return Err(bad()),
+        }
+    }
+    if !number.is_empty() {
+        total += parse_number(&number).map_err(|_| bad())?;
+    }
+    if total == 0 {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
+/// `HH:MM:00` for `sbatch --time`.
+pub fn slurm_time(minutes: u64) -> String {
+    format!("{:02}:{:02}:00", minutes / 60, minutes % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NightlyConfig, ConfigError> {
+        NightlyConfig::parse(text, Path::new("/site/ci/nightly.toml"))
+    }
+
+    #[test]
+    fn packages_versions_and_resources() {
+        let config = parse(
+            r#"
+packages = ["biopython==1.85", "numpy>=2,<3", "simplejson", "six@latest"]
+[resources]
+cpus = 4
+memory = "8G"
+time = "2h"
+[package.biopython.resources]
+time = "1h30m"
+[package.scipy]
+version = "1.15.2"
+[paths]
+runs = "runs"
+"#,
+        )
+        .unwrap();
+        let summary: Vec<String> = config
+            .packages
+            .iter()
+            .map(|entry| format!("{} {} {}", entry.name, entry.wanted, entry.resources.time_minutes))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "biopython ==1.85 90",
+                "numpy <3, >=2 120",
+                "simplejson latest 120",
+                "six latest 120",
+                "scipy ==1.15.2 120"
+            ]
+        );
+        assert_eq!(config.resources.memory_mb, 8192);
+        assert_eq!(config.paths.runs, PathBuf::from("/site/ci/runs"));
+        assert_eq!(config.paths.output, PathBuf::from("/site/ci/nightly/staging"));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_key() {
+        let error = parse("packages = [\"ok\",\n  \"numpy>>2\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("/site/ci/nightly.toml:2:3: `packages`: `>>2` is not a version"),
+            "{error}"
+        );
+        let error = parse("[package.x.resources]\nmemory = \"lots\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("/site/ci/nightly.toml:2:10: `package.x.resources.memory`"),
+            "{error}"
+        );
+        let error = parse("[matrix]\npythons = [\"3.12\", \"three\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(":2:20: `matrix.pythons`"), "{error}");
+        let error = parse("packges = []\n").unwrap_err().to_string();
+        assert!(error.contains("unknown field `packges`"), "{error}");
+        assert!(error.contains("line 1"), "{error}");
+        let error = parse("packages = [\"a\", \"A\"]\n").unwrap_err().to_string();
+        assert!(error.contains("`A` is listed twice"), "{error}");
+    }
+
+    #[test]
+    fn sizes_and_times() {
+        assert_eq!(parse_memory("4G"), Ok(4096));
+        assert_eq!(parse_memory("512M"), Ok(512));
+        assert_eq!(parse_memory("2048"), Ok(2048));
+        assert!(parse_memory("0").is_err());
+        assert!(parse_memory("4X").is_err());
+        assert_eq!(parse_time("90m"), Ok(90));
+        assert_eq!(parse_time("1h30m"), Ok(90));
+        assert_eq!(parse_time("01:30:00"), Ok(90));
+        assert_eq!(parse_time("1-00:00"), Ok(1440));
+        assert_eq!(parse_time("45"), Ok(45));
+        assert!(parse_time("soon").is_err());
+        assert!(parse_time("0m").is_err());
+        assert_eq!(slurm_time(90), "01:30:00");
+    }
+}

@@ -1,0 +1,82 @@
+//! The nightly rebuild of the wheelhouse: the site's set ([`config`]), planned cell by cell
+//! against what earlier runs left ([`plan`], [`state`]), run by an executor in build order,
+//! keeping going past failures and resumable ([`run`], [`local`]), and reported
+//! ([`report`]: `result.json`, `summary.md`, `report.html`).
+
+pub mod config;
+pub mod local;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod state;
+
+use serde::{Deserialize, Serialize};
+
+use crate::layout::PythonVersion;
+
+/// One cell of the set: package x layer x Python x arch.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CellId {
+    pub package: String,
+    pub layer: String,
+    pub python: PythonVersion,
+    pub arch: String,
+}
+
+impl std::fmt::Display for CellId {
+    /// `biopython/gentoo2023/py3.12-generic`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/py{}-{}",
+            self.package, self.layer, self.python, self.arch
+        )
+    }
+}
+
+impl CellId {
+    /// A path under a run directory for this cell (`<package>/<layer>/py3.12-generic`).
+    pub fn relative_path(&self) -> std::path::PathBuf {
+        std::path::Path::new(&crate::spec::normalize_name(&self.package))
+            .join(&self.layer)
+            .join(format!("py{}-{}", self.python, self.arch))
+    }
+}
+
+/// Why a nightly cannot plan or run.
+#[derive(Debug, thiserror::Error)]
+pub enum NightlyError {
+    #[error(transparent)]
+    ConfigFile(#[from] config::ConfigError),
+    #[error("{message}")]
+    Config { message: String },
+    #[error("dependency cycle in the nightly set: {0}")]
+    Cycle(String),
+    #[error(transparent)]
+    Build(Box<crate::build::BuildError>),
+    #[error(transparent)]
+    Recipe(Box<crate::recipe::RecipeError>),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("the run directory {}: {problem}", directory.display())]
+    Run {
+        directory: std::path::PathBuf,
+        problem: String,
+    },
+    #[error(transparent)]
+    Report(#[from] tera::Error),
+    #[error(transparent)]
+    Place(#[from] crate::wheelhouse::place::PlaceError),
+}
+
+impl From<crate::build::BuildError> for NightlyError {
+    fn from(error: crate::build::BuildError) -> Self {
+        NightlyError::Build(Box::new(error))
+    }
+}
+
+impl From<crate::recipe::RecipeError> for NightlyError {
+    fn from(error: crate::recipe::RecipeError) -> Self {
+        NightlyError::Recipe(Box::new(error))
+    }
+}

@@ -1,0 +1,730 @@
+//! The nightly plan: every cell of the set (package x layer x Python x arch) with its state,
+//! decided without building: up to date (its input key matches a passing earlier result) or
+//! to build, and why (which input changed); packages in build order, from what each needs
+//! to build and to test.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::Digest as _;
+
+use crate::build::plan::{PlanInputs, plan_cells};
+use crate::build::{BuildRequest, Cell, Recipes};
+use crate::layout::{Layout, PythonVersion};
+use crate::recipe::{ResolvedRecipe, Source};
+use crate::tools::ToolVersions;
+
+use super::config::{NightlyConfig, PackageEntry, Resources, Wanted};
+use super::state::{SourceFacts, StateStore, source_identity};
+use super::{CellId, NightlyError};
+
+/// What a planned cell will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Planned {
+    UpToDate,
+    Build,
+}
+
+/// One cell of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedCell {
+    pub id: CellId,
+    pub state: Planned,
+    /// Why it is built (`no earlier result`, `changed: recipe, source`, ...).
+    pub reasons: Vec<String>,
+    /// The hash over every input; `None` until the source is known.
+    pub key: Option<String>,
+    /// The hash of each input.
+    pub inputs: BTreeMap<String, String>,
+    /// The cell as a build runs it (its recipe resolved).
+    #[serde(skip)]
+    pub cell: Cell,
+}
+
+/// One package of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackagePlan {
+    pub name: String,
+    pub wanted: Wanted,
+    /// `None` for a source at a URL or in git given no version: known once fetched.
+    pub version: Option<String>,
+    pub recipe: Option<PathBuf>,
+    /// The source's sha256, when it is known without fetching.
+    pub source_sha256: Option<String>,
+    /// Packages of the set it needs to build (their wheels are in its input key).
+    pub build_needs: Vec<String>,
+    /// Packages of the set its wheel needs at run time or for its test.
+    pub test_needs: Vec<String>,
+    pub resources: Resources,
+    pub cells: Vec<PlannedCell>,
+}
+
+impl PackagePlan {
+    /// Every package of the set it waits for.
+    pub fn needs(&self) -> BTreeSet<String> {
+        self.build_needs.iter().chain(&self.test_needs).cloned().collect()
+    }
+}
+
+/// The plan of the whole set, packages in build order.
+#[derive(Debug, Clone, Serialize)]
+pub struct NightlyPlan {
+    pub packages: Vec<PackagePlan>,
+}
+
+impl NightlyPlan {
+    /// (cells up to date, cells to build).
+    pub fn counts(&self) -> (usize, usize) {
+        let cells = self.packages.iter().flat_map(|package| &package.cells);
+        let up_to_date = cells
+            .clone()
+            .filter(|cell| cell.state == Planned::UpToDate)
+            .count();
+        (up_to_date, cells.count() - up_to_date)
+    }
+}
+
+/// What planning is told besides the configuration.
+pub struct PlanOptions<'a> {
+    /// Packages to build whatever their state.
+    pub rebuild: &'a [String],
+    /// Where recipes come from (the configuration's, else the layout's, else ./recipes).
+    pub recipes: Option<&'a Path>,
+}
+
+/// The machine facts every cell of a Python shares: its interpreter (the tools' versions are
+/// asked once per interpreter, in parallel, before the cells are keyed).
+struct Machine {
+    interpreters: BTreeMap<PythonVersion, PathBuf>,
+}
+
+/// Plans the whole set.
+pub fn plan(
+    config: &NightlyConfig,
+    layout: &Layout,
+    store: &StateStore,
+    options: &PlanOptions,
+) -> Result<NightlyPlan, NightlyError> {
+    let entries = set_entries(config, options.recipes)?;
+    let pythons = config
+        .pythons
+        .clone()
+        .unwrap_or_else(|| layout.python_versions.clone());
+    let interpreters = crate::build::plan::find_interpreters(&pythons)?;
+    crate::parallel::parallel_map(&pythons, pythons.len(), &|python: &PythonVersion| {
+        ToolVersions::gather_cached(&interpreters[python]);
+    });
+    let machine = Machine { interpreters };
+    let layers = layers(config, layout)?;
+    let names: BTreeSet<String> = entries
+        .iter()
+        .map(|entry| crate::spec::normalize_name(&entry.name))
+        .collect();
+    let mut packages = Vec::new();
+    for entry in &entries {
+        let recipes = Recipes::find(options.recipes, &entry.name)?;
+        packages.push(plan_package(&PackageInputs {
+            config,
+            layout,
+            store,
+            entry,
+            recipes: &recipes,
+            pythons: &pythons,
+            layers: &layers,
+            machine: &machine,
+            set: &names,
+        })?);
+    }
+    let mut packages = build_order(packages)?;
+    let rebuild: BTreeSet<String> = options
+        .rebuild
+        .iter()
+        .map(|name| crate::spec::normalize_name(name))
+        .collect();
+    decide(&mut packages, store, layout, &rebuild);
+    Ok(NightlyPlan { packages })
+}
+
+/// The packages of the set: those listed, then (with `all_recipes`) every other recipe.
+fn set_entries(config: &NightlyConfig, recipes: Option<&Path>) -> Result<Vec<PackageEntry>, NightlyError> {
+    let mut entries = config.packages.clone();
+    if config.all_recipes {
+        let directory = recipes.ok_or_else(|| NightlyError::Config {
+            message: format!(
+                "{}: `all_recipes` needs a recipes directory (`recipes` here, or the layout's)",
+                config.file.display()
+            ),
+        })?;
+        let loaded = crate::recipe::load_recipes(directory).map_err(|errors| NightlyError::Config {
+            message: errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        })?;
+        for name in loaded.keys() {
+            if !entries
+                .iter()
+                .any(|entry| crate::spec::normalize_name(&entry.name) == crate::spec::normalize_name(name))
+            {
+                entries.push(PackageEntry {
+                    name: name.clone(),
+                    wanted: Wanted::Latest,
+                    resources: config.resources,
+                });
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// The layers of the matrix, each with its archs.
+fn layers(config: &NightlyConfig, layout: &Layout) -> Result<Vec<(String, Vec<String>)>, NightlyError> {
+    let names = match &config.layers {
+        Some(names) => names.clone(),
+        None => vec![layout.default_layer.clone().ok_or_else(|| NightlyError::Config {
+            message: format!(
+                "{}: no `matrix.layers` and the layout {} has no default_layer",
+                config.file.display(),
+                layout.source
+            ),
+        })?],
+    };
+    names
+        .into_iter()
+        .map(|name| {
+            let layer = layout.layers.get(&name).ok_or_else(|| NightlyError::Config {
+                message: format!(
+                    "{}: `matrix.layers`: the layout {} has no layer `{name}`",
+                    config.file.display(),
+                    layout.source
+                ),
+            })?;
+            let archs: Vec<String> = match &config.archs {
+                Some(archs) => archs
+                    .iter()
+                    .filter(|arch| layer.archs.contains(arch))
+                    .cloned()
+                    .collect(),
+                None => layer.archs.clone(),
+            };
+            Ok((name, archs))
+        })
+        .collect()
+}
+
+struct PackageInputs<'a> {
+    config: &'a NightlyConfig,
+    layout: &'a Layout,
+    store: &'a StateStore,
+    entry: &'a PackageEntry,
+    recipes: &'a Recipes,
+    pythons: &'a [PythonVersion],
+    layers: &'a [(String, Vec<String>)],
+    machine: &'a Machine,
+    set: &'a BTreeSet<String>,
+}
+
+/// A package's version, source facts, needs and cells (their states are decided later, in
+/// build order).
+fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
+    let entry = inputs.entry;
+    let mut version = version_of(inputs)?;
+    let facts = known_source(inputs, &mut version)?;
+    let mut cells = Vec::new();
+    let mut recipe_needs: BTreeSet<String> = BTreeSet::new();
+    let mut recipe_test_needs: BTreeSet<String> = BTreeSet::new();
+    for (layer, archs) in inputs.layers {
+        let archs: Vec<String> = match &facts {
+            Some(facts) if !facts.compiled && archs.iter().any(|arch| arch == "generic") => {
+                vec!["generic".to_string()]
+            }
+            _ => archs.clone(),
+        };
+        let request = request(inputs, layer, archs);
+        let plan = plan_cells(&PlanInputs {
+            request: &request,
+            layout: inputs.layout,
+            recipes: inputs.recipes,
+            interpreters: &inputs.machine.interpreters,
+            version: version.as_ref(),
+            source: facts.as_ref().map(|facts| &facts.source),
+        })?;
+        for cell in plan.cells {
+            recipe_needs.extend(names_of(&cell.recipe.build_dependencies));
+            recipe_test_needs.extend(names_of(&cell.recipe.test_dependencies));
+            cells.push(PlannedCell {
+                id: CellId {
+                    package: entry.name.clone(),
+                    layer: cell.layer.clone(),
+                    python: cell.python,
+                    arch: cell.arch.clone(),
+                },
+                state: Planned::Build,
+                reasons: Vec::new(),
+                key: None,
+                inputs: BTreeMap::new(),
+                cell,
+            });
+        }
+    }
+    let own = crate::spec::normalize_name(&entry.name);
+    let in_set = |names: BTreeSet<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|name| *name != own && inputs.set.contains(name))
+            .collect()
+    };
+    let mut build_needs = recipe_needs;
+    let mut test_needs = recipe_test_needs;
+    if let Some(facts) = &facts {
+        build_needs.extend(names_of(&facts.build_requires));
+        test_needs.extend(names_of(&facts.requires_dist));
+    }
+    for cell in &cells {
+        if let Some(last) = inputs.store.last(&cell.id) {
+            test_needs.extend(last.requires.iter().map(|name| crate::spec::normalize_name(name)));
+        }
+    }
+    let build_needs = in_set(build_needs);
+    let test_needs: Vec<String> = in_set(test_needs)
+        .into_iter()
+        .filter(|name| !build_needs.contains(name))
+        .collect();
+    Ok(PackagePlan {
+        name: entry.name.clone(),
+        wanted: entry.wanted.clone(),
+        version: version.map(|version| version.to_string()),
+        recipe: inputs.recipes.file().map(|file| file.file.clone()),
+        source_sha256: facts.as_ref().map(|facts| facts.source.sha256.clone()),
+        build_needs,
+        test_needs,
+        resources: entry.resources,
+        cells,
+    })
+}
+
+/// The recipe of a package's first cell (its source, pin and version entries), for `version`
+/// or, unknown, as it stands for every version.
+fn source_recipe(
+    inputs: &PackageInputs,
+    version: Option<&pep440_rs::Version>,
+) -> Result<ResolvedRecipe, NightlyError> {
+    let (layer, archs) = inputs.layers.first().cloned().unwrap_or_default();
+    let python = *inputs.pythons.first().ok_or_else(|| NightlyError::Config {
+        message: format!("{}: no Python in the matrix", inputs.config.file.display()),
+    })?;
+    let arch = archs.first().cloned().unwrap_or_else(|| "generic".to_string());
+    let context = crate::build::request::template_context(inputs.layout, &layer, version, python, &arch)?;
+    Ok(inputs.recipes.resolve(version, &context)?)
+}
+
+/// What an earlier fetch learnt about the package's source, found without the network; a
+/// source at a URL or in git tells its version this way.
+fn known_source(
+    inputs: &PackageInputs,
+    version: &mut Option<pep440_rs::Version>,
+) -> Result<Option<SourceFacts>, NightlyError> {
+    let recipe = source_recipe(inputs, version.as_ref())?;
+    let text = version.as_ref().map(ToString::to_string);
+    let Some(identity) = source_identity(
+        &inputs.entry.name,
+        text.as_deref(),
+        &recipe.source,
+        recipe.sha256.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let facts = inputs.store.source_facts(&identity);
+    if version.is_none()
+        && let Some(found) = facts.as_ref().and_then(|facts| facts.source.version.as_deref())
+    {
+        *version = Some(parse_version(found)?);
+    }
+    Ok(facts)
+}
+
+/// The normalised names of requirement strings (those that do not parse are left out).
+fn names_of(requirements: &[String]) -> BTreeSet<String> {
+    requirements
+        .iter()
+        .filter_map(|text| {
+            <pep508_rs::Requirement as std::str::FromStr>::from_str(text.trim())
+                .ok()
+                .map(|requirement| crate::spec::normalize_name(requirement.name.as_ref()))
+        })
+        .collect()
+}
+
+/// The build request of one package on one layer.
+fn request(inputs: &PackageInputs, layer: &str, archs: Vec<String>) -> BuildRequest {
+    let config = inputs.config;
+    BuildRequest {
+        package: inputs.entry.name.clone(),
+        version: inputs.entry.wanted.as_version_argument().map(str::to_string),
+        pythons: inputs.pythons.to_vec(),
+        archs,
+        layer: layer.to_string(),
+        output: config.paths.output.clone(),
+        work: PathBuf::new(),
+        cache: config.paths.cache.clone(),
+        keep_build_dir: false,
+        test_dependencies_from_pypi: true,
+        jobs: inputs.entry.resources.cpus,
+        recursive: false,
+        recipes: None,
+        requirement: None,
+        ancestors: Vec::new(),
+        index_url: config.index_url.clone(),
+    }
+}
+
+/// The version the nightly builds: pinned ones need no network; `latest` and specifier sets
+/// ask the index; a source at a URL or in git given no version is known once fetched.
+fn version_of(inputs: &PackageInputs) -> Result<Option<pep440_rs::Version>, NightlyError> {
+    let entry = inputs.entry;
+    if let Wanted::Pinned(text) = &entry.wanted {
+        return Ok(Some(parse_version(text)?));
+    }
+    let (layer, archs) = inputs.layers.first().cloned().unwrap_or_default();
+    let request = request(inputs, &layer, archs);
+    Ok(crate::build::plan::choose_version(
+        &request,
+        inputs.layout,
+        inputs.recipes,
+    )?)
+}
+
+fn parse_version(text: &str) -> Result<pep440_rs::Version, NightlyError> {
+    text.parse()
+        .map_err(|error: pep440_rs::VersionParseError| NightlyError::Config {
+            message: format!("version `{text}`: {error}"),
+        })
+}
+
+/// The packages in build order: a package after those of the set it needs; a cycle is an
+/// error naming it.
+fn build_order(packages: Vec<PackagePlan>) -> Result<Vec<PackagePlan>, NightlyError> {
+    let index: BTreeMap<String, usize> = packages
+        .iter()
+        .enumerate()
+        .map(|(position, package)| (crate::spec::normalize_name(&package.name), position))
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Visiting,
+        Done,
+    }
+    let mut marks = vec![Mark::New; packages.len()];
+    let mut order = Vec::new();
+    fn visit(
+        position: usize,
+        packages: &[PackagePlan],
+        index: &BTreeMap<String, usize>,
+        marks: &mut Vec<Mark>,
+        path: &mut Vec<usize>,
+        order: &mut Vec<usize>,
+    ) -> Result<(), NightlyError> {
+        match marks[position] {
+            Mark::Done => return Ok(()),
+            Mark::Visiting => {
+                let start = path.iter().position(|&p| p == position).unwrap_or(0);
+                let mut cycle: Vec<String> =
+                    path[start..].iter().map(|&p| packages[p].name.clone()).collect();
+                cycle.push(packages[position].name.clone());
+                return Err(NightlyError::Cycle(cycle.join(" -> ")));
+            }
+            Mark::New => {}
+        }
+        marks[position] = Mark::Visiting;
+        path.push(position);
+        for need in packages[position].needs() {
+            if let Some(&next) = index.get(&need) {
+                visit(next, packages, index, marks, path, order)?;
+            }
+        }
+        path.pop();
+        marks[position] = Mark::Done;
+        order.push(position);
+        Ok(())
+    }
+    for position in 0..packages.len() {
+        visit(
+            position,
+            &packages,
+            &index,
+            &mut marks,
+            &mut Vec::new(),
+            &mut order,
+        )?;
+    }
+    let mut slots: Vec<Option<PackagePlan>> = packages.into_iter().map(Some).collect();
+    Ok(order
+        .into_iter()
+        .filter_map(|position| slots[position].take())
+        .collect())
+}
+
+/// Every cell's input key and state, in build order (a package's key includes the keys of the
+/// packages it builds against).
+fn decide(packages: &mut [PackagePlan], store: &StateStore, layout: &Layout, rebuild: &BTreeSet<String>) {
+    let mut keys: BTreeMap<(String, String, PythonVersion, String), Option<String>> = BTreeMap::new();
+    for package in packages.iter_mut() {
+        let normalized = crate::spec::normalize_name(&package.name);
+        for planned in &mut package.cells {
+            let dependency_keys: Option<Vec<String>> = package
+                .build_needs
+                .iter()
+                .map(|need| {
+                    let exact = (
+                        need.clone(),
+                        planned.id.layer.clone(),
+                        planned.id.python,
+                        planned.id.arch.clone(),
+                    );
+                    let generic = (
+                        need.clone(),
+                        planned.id.layer.clone(),
+                        planned.id.python,
+                        "generic".to_string(),
+                    );
+                    keys.get(&exact)
+                        .or_else(|| keys.get(&generic))
+                        .cloned()
+                        .unwrap_or(None)
+                        .map(|key| format!("{need} {key}"))
+                })
+                .collect();
+            let inputs = input_hashes(
+                &planned.cell,
+                layout,
+                package.source_sha256.as_deref(),
+                dependency_keys,
+            );
+            planned.key = inputs.as_ref().map(hash_of);
+            planned.inputs = inputs.unwrap_or_default();
+            let last = store.last(&planned.id);
+            planned.reasons = reasons(
+                planned,
+                last.as_ref(),
+                package.version.as_deref(),
+                rebuild.contains(&normalized),
+            );
+            planned.state = if planned.reasons.is_empty() {
+                Planned::UpToDate
+            } else {
+                Planned::Build
+            };
+            keys.insert(
+                (
+                    normalized.clone(),
+                    planned.id.layer.clone(),
+                    planned.id.python,
+                    planned.id.arch.clone(),
+                ),
+                planned.key.clone(),
+            );
+        }
+    }
+}
+
+/// Why a cell is built; empty when it is up to date.
+fn reasons(
+    planned: &PlannedCell,
+    last: Option<&super::state::LastResult>,
+    version: Option<&str>,
+    forced: bool,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if forced {
+        reasons.push("asked for (--rebuild)".to_string());
+    }
+    let Some(key) = &planned.key else {
+        reasons.push(match version {
+            None => "the version is known once the source is fetched".to_string(),
+            Some(_) => "the source is not fetched yet".to_string(),
+        });
+        return reasons;
+    };
+    match last {
+        None => reasons.push("no earlier result".to_string()),
+        Some(last) if last.key.as_deref() == Some(key.as_str()) => {
+            if !last.state.passed() {
+                reasons.push(format!("the last run {} ({})", last.state, last.run));
+            }
+        }
+        Some(last) => {
+            let changed: Vec<&str> = planned
+                .inputs
+                .iter()
+                .filter(|(name, hash)| last.inputs.get(*name) != Some(*hash))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            reasons.push(if last.version != version.unwrap_or_default() {
+                format!(
+                    "new version ({} -> {})",
+                    last.version,
+                    version.unwrap_or_default()
+                )
+            } else if changed.is_empty() {
+                "the inputs changed".to_string()
+            } else {
+                format!("changed: {}", changed.join(", "))
+            });
+        }
+    }
+    reasons
+}
+
+/// The hash of each input that decides a cell's wheel; `None` while the source (or a
+/// dependency's key) is unknown.
+pub fn input_hashes(
+    cell: &Cell,
+    layout: &Layout,
+    source_sha256: Option<&str>,
+    dependency_keys: Option<Vec<String>>,
+) -> Option<BTreeMap<String, String>> {
+    let source = match (&cell.recipe.source, source_sha256) {
+        (_, Some(sha256)) => sha256.to_string(),
+        (Source::Git { url, rev }, None) => format!("git {url} {rev}"),
+        _ => return None,
+    };
+    let mut inputs = BTreeMap::new();
+    inputs.insert("source".to_string(), source);
+    inputs.insert("recipe".to_string(), recipe_hash(&cell.recipe));
+    inputs.insert("layout".to_string(), layout_hash(layout, &cell.layer, &cell.arch));
+    inputs.insert(
+        "python".to_string(),
+        hash_of(&(cell.python.to_string(), cell.interpreter.display().to_string())),
+    );
+    let tools = ToolVersions::gather_cached(&cell.interpreter);
+    inputs.insert("tools".to_string(), hash_of(&tools));
+    inputs.insert("wheelwright".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    let dependencies = dependency_keys?;
+    if !dependencies.is_empty() {
+        inputs.insert("dependencies".to_string(), hash_of(&dependencies));
+    }
+    Some(inputs)
+}
+
+/// The resolved recipe without where its file lives, and its patches by content.
+fn recipe_hash(recipe: &ResolvedRecipe) -> String {
+    let mut recipe = recipe.clone();
+    recipe.file = None;
+    let patches: Vec<(String, String)> = recipe
+        .patches
+        .iter()
+        .map(|patch| {
+            (
+                patch
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                crate::wheel::verified::file_sha256(patch).unwrap_or_default(),
+            )
+        })
+        .collect();
+    recipe.patches = Vec::new();
+    hash_of(&(recipe, patches))
+}
+
+/// The parts of the layout a cell's wheel depends on: the local version label, the
+/// requirement rules, the layer and the arch.
+fn layout_hash(layout: &Layout, layer: &str, arch: &str) -> String {
+    let arch = layout.archs.get(arch).map(|arch| {
+        (
+            arch.name.clone(),
+            arch.level,
+            arch.march.clone(),
+            arch.cflags.clone(),
+            arch.features.clone(),
+        )
+    });
+    let layer = layout.layers.get(layer).map(|layer| {
+        (
+            layer.name.clone(),
+            layer.glibc.to_string(),
+            layer.library_dirs.clone(),
+            layer.rpath_prefixes.clone(),
+            layer.not_arch_rpath.clone(),
+        )
+    });
+    let rules: Vec<(String, Vec<String>, Vec<String>)> = layout
+        .strip_rules
+        .iter()
+        .map(|(name, rule)| (name.clone(), rule.remove.clone(), rule.keep.clone()))
+        .collect();
+    hash_of(&(layout.local_version_label.clone(), rules, layer, arch))
+}
+
+/// The sha256 of a value's JSON, hex.
+pub fn hash_of(value: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The facts of a fetched source: its build requirements, Requires-Dist and whether it
+/// compiles (read from the archive once).
+pub fn learn_source(fetched: &crate::build::source::FetchedSource) -> SourceFacts {
+    let files = if fetched.is_wheel {
+        BTreeMap::new()
+    } else {
+        crate::build::pkg_info::read_top_level_files(&fetched.path, &["PKG-INFO", "pyproject.toml"])
+            .unwrap_or_default()
+    };
+    let pyproject = files
+        .get("pyproject.toml")
+        .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned());
+    let build_requires = crate::build::backend::BuildSystem::parse(pyproject.as_deref(), &fetched.path)
+        .map(|system| system.requires)
+        .unwrap_or_default();
+    let mut requires_dist = files
+        .get("PKG-INFO")
+        .and_then(|(_, bytes)| crate::build::pkg_info::SdistMetadata::parse(bytes).ok())
+        .map(|metadata| metadata.requires_dist)
+        .unwrap_or_default();
+    if requires_dist.is_empty() {
+        // No PKG-INFO (a git archive) or none listed: `[project] dependencies`, unless the
+        // backend computes them.
+        requires_dist = pyproject.as_deref().map(static_dependencies).unwrap_or_default();
+    }
+    SourceFacts {
+        source: fetched.clone(),
+        build_requires,
+        requires_dist,
+        compiled: crate::build::looks_compiled(fetched),
+    }
+}
+
+/// `[project] dependencies` of a `pyproject.toml`, when they are static (not in `dynamic`).
+fn static_dependencies(text: &str) -> Vec<String> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Vec::new();
+    };
+    let Some(project) = table.get("project").and_then(|project| project.as_table()) else {
+        return Vec::new();
+    };
+    let dynamic = project
+        .get("dynamic")
+        .and_then(|dynamic| dynamic.as_array())
+        .is_some_and(|dynamic| dynamic.iter().any(|item| item.as_str() == Some("dependencies")));
+    if dynamic {
+        return Vec::new();
+    }
+    project
+        .get("dependencies")
+        .and_then(|dependencies| dependencies.as_array())
+        .map(|dependencies| {
+            dependencies
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

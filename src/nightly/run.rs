@@ -1,0 +1,777 @@
+//! A nightly run: plan, fetch what is unknown, write a cell file per cell to build, run them
+//! through an executor in build order (dependants after what they need, on its fresh wheels;
+//! a failure never stops the others), record every result, report, publish. The run's state
+//! lives in its directory (`run.json`, written only by the coordinator; each cell writes its
+//! own `outcome.json`), so a killed coordinator resumes without building a cell twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::build::{Cell, OUTCOME_FILE, Recipes};
+use crate::layout::Layout;
+
+use super::config::{NightlyConfig, Resources};
+use super::plan::{NightlyPlan, PlanOptions, Planned, learn_source, plan};
+use super::state::{
+    CellState, HistoryEntry, LastResult, StateStore, now, read_json, run_name, source_identity,
+    write_json_atomic,
+};
+use super::{CellId, NightlyError};
+
+/// How a cell's process ended, as the executor saw it.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub success: bool,
+    /// `exit status: 1`, or the scheduler's reason (`TIMEOUT`).
+    pub how: String,
+}
+
+/// Where cells run: this machine, or a scheduler.
+pub trait Executor {
+    fn name(&self) -> &'static str;
+    /// Whether `task` can start now.
+    fn has_room(&self, task: &Task) -> bool;
+    /// Starts a task; returns its handle (`pid 1234`, `job 56`), kept in `run.json`.
+    fn start(&mut self, index: usize, task: &Task) -> Result<String, NightlyError>;
+    /// Watches a task an earlier coordinator started; false when it is no longer running.
+    fn reattach(&mut self, index: usize, task: &Task, handle: &str) -> bool;
+    /// The tasks that ended since the last call.
+    fn poll(&mut self) -> Vec<(usize, Ended)>;
+    /// Tasks running.
+    fn running(&self) -> usize;
+    /// Stops what this run started.
+    fn cancel_all(&mut self);
+}
+
+/// Where a task is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum TaskStatus {
+    Queued,
+    Running { handle: String, started: u64 },
+    Done { result: Box<CellResult> },
+}
+
+/// A cell this run builds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: CellId,
+    pub version: String,
+    /// The cell file (`wheelwright nightly cell FILE`).
+    pub file: PathBuf,
+    /// The cell's directory (its `outcome.json`, `build.log`).
+    pub directory: PathBuf,
+    /// The cell process's own output.
+    pub output_log: PathBuf,
+    pub cpus: usize,
+    pub resources: Resources,
+    /// Packages of the set it waits for.
+    pub needs: Vec<String>,
+    pub key: Option<String>,
+    pub inputs: BTreeMap<String, String>,
+    /// Why it is built.
+    pub reasons: Vec<String>,
+    pub status: TaskStatus,
+}
+
+/// One cell in the run's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    pub package: String,
+    pub version: String,
+    pub layer: String,
+    pub python: String,
+    pub arch: String,
+    pub state: CellState,
+    /// Why it failed, or why it was built.
+    pub reason: Option<String>,
+    pub seconds: f64,
+    /// The staged wheel.
+    pub wheel: Option<PathBuf>,
+    pub size: Option<u64>,
+    /// The cell's build log (and its process output).
+    pub log: Option<PathBuf>,
+    pub output_log: Option<PathBuf>,
+    /// The pid or Slurm job that ran it.
+    pub job: Option<String>,
+}
+
+/// The run's state, `run.json` in its directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub name: String,
+    pub config: PathBuf,
+    pub executor: String,
+    pub started: u64,
+    pub finished: Option<u64>,
+    /// Cells that were up to date (not run).
+    pub up_to_date: Vec<CellResult>,
+    pub tasks: Vec<Task>,
+}
+
+impl RunState {
+    /// Every cell's result so far (up to date, then the tasks that are done).
+    pub fn results(&self) -> Vec<CellResult> {
+        let mut results = self.up_to_date.clone();
+        results.extend(self.tasks.iter().filter_map(|task| match &task.status {
+            TaskStatus::Done { result } => Some((**result).clone()),
+            _ => None,
+        }));
+        results.sort_by(|a, b| {
+            (&a.package, &a.layer, &a.python, &a.arch).cmp(&(&b.package, &b.layer, &b.python, &b.arch))
+        });
+        results
+    }
+
+    /// Whether every cell passed.
+    pub fn ok(&self) -> bool {
+        self.results().iter().all(|result| result.state.passed())
+    }
+}
+
+/// What `nightly run` is told.
+pub struct RunOptions {
+    pub rebuild: Vec<String>,
+    /// Continue the run in this directory.
+    pub resume: Option<PathBuf>,
+    /// Plan, fetch and write the cell files; build nothing.
+    pub dry_run: bool,
+    /// Stage the passing wheels into the wheelhouse at the end.
+    pub publish: bool,
+    /// Keep the work trees of passing cells.
+    pub keep_work: bool,
+    /// Where recipes come from.
+    pub recipes: Option<PathBuf>,
+}
+
+/// What a finished run leaves.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub directory: PathBuf,
+    pub state: RunState,
+    pub published: Option<crate::wheelhouse::place::Report>,
+}
+
+/// Runs the nightly (or resumes one).
+pub fn run(
+    config: &NightlyConfig,
+    layout: &Layout,
+    executor: &mut dyn Executor,
+    options: &RunOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<RunReport, NightlyError> {
+    let store = StateStore::new(&config.paths.state);
+    let (directory, mut state) = match &options.resume {
+        Some(directory) => resume_state(directory)?,
+        None => new_run(config, layout, &store, executor.name(), options, progress)?,
+    };
+    write_json_atomic(&directory.join("run.json"), &state)?;
+    if options.dry_run {
+        return Ok(RunReport {
+            directory,
+            state,
+            published: None,
+        });
+    }
+    schedule(&directory, &mut state, executor, progress)?;
+    state.finished = Some(now());
+    write_json_atomic(&directory.join("run.json"), &state)?;
+    record_results(&store, &state)?;
+    if !options.keep_work {
+        clean_work(&state);
+    }
+    let published = if options.publish || config.publish {
+        publish(config, layout, &state)?
+    } else {
+        None
+    };
+    super::report::write_reports(&directory, &state, &store)?;
+    Ok(RunReport {
+        directory,
+        state,
+        published,
+    })
+}
+
+/// The state of an interrupted run, from its directory.
+fn resume_state(directory: &Path) -> Result<(PathBuf, RunState), NightlyError> {
+    let state: RunState = read_json(&directory.join("run.json")).ok_or_else(|| NightlyError::Run {
+        directory: directory.to_path_buf(),
+        problem: "no readable run.json: not a nightly run directory".into(),
+    })?;
+    Ok((directory.to_path_buf(), state))
+}
+
+/// A new run: its directory, its plan, the sources it lacks fetched, and a cell file per
+/// cell to build.
+fn new_run(
+    config: &NightlyConfig,
+    layout: &Layout,
+    store: &StateStore,
+    executor: &str,
+    options: &RunOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(PathBuf, RunState), NightlyError> {
+    let started = now();
+    let (name, directory) = run_directory(&config.paths.runs, started)?;
+    let plan_options = PlanOptions {
+        rebuild: &options.rebuild,
+        recipes: options.recipes.as_deref(),
+    };
+    progress("planning");
+    let mut planned = plan(config, layout, store, &plan_options)?;
+    let unknown: Vec<usize> = planned
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(_, package)| package.cells.iter().any(|cell| cell.key.is_none()))
+        .map(|(index, _)| index)
+        .collect();
+    let mut fetch_failures = BTreeMap::new();
+    if !unknown.is_empty() {
+        for index in unknown {
+            let package = &planned.packages[index];
+            progress(&format!("fetching {}", package.name));
+            if let Err(error) = fetch(config, layout, store, &directory, package, options) {
+                fetch_failures.insert(
+                    crate::spec::normalize_name(&package.name),
+                    crate::build::error_chain(&error),
+                );
+            }
+        }
+        planned = plan(config, layout, store, &plan_options)?;
+    }
+    let tasks = tasks(&planned, &directory, config, &fetch_failures)?;
+    let up_to_date = up_to_date(&planned, store);
+    let state = RunState {
+        name,
+        config: config.file.clone(),
+        executor: executor.to_string(),
+        started,
+        finished: None,
+        up_to_date,
+        tasks,
+    };
+    write_json_atomic(&directory.join("plan.json"), &planned)?;
+    Ok((directory, state))
+}
+
+/// A fresh run directory named after the time (`-2`, `-3` when one of that second exists).
+fn run_directory(runs: &Path, started: u64) -> Result<(String, PathBuf), NightlyError> {
+    fs_err::create_dir_all(runs)?;
+    let base = run_name(started);
+    for attempt in 1..1000 {
+        let name = if attempt == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{attempt}")
+        };
+        let directory = runs.join(&name);
+        match fs_err::create_dir(&directory) {
+            Ok(()) => return Ok((name, directory)),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(NightlyError::Run {
+        directory: runs.to_path_buf(),
+        problem: "cannot make a new run directory".into(),
+    })
+}
+
+/// Fetches a package's source into the cache and learns its facts.
+fn fetch(
+    config: &NightlyConfig,
+    layout: &Layout,
+    store: &StateStore,
+    directory: &Path,
+    package: &super::plan::PackagePlan,
+    options: &RunOptions,
+) -> Result<(), crate::build::BuildError> {
+    let Some(first) = package.cells.first() else {
+        return Ok(());
+    };
+    let request = crate::build::BuildRequest {
+        package: package.name.clone(),
+        version: package
+            .version
+            .clone()
+            .or_else(|| package.wanted.as_version_argument().map(str::to_string)),
+        pythons: vec![first.cell.python],
+        archs: vec![first.cell.arch.clone()],
+        layer: first.cell.layer.clone(),
+        output: config.paths.output.clone(),
+        work: directory
+            .join("work")
+            .join(crate::spec::normalize_name(&package.name)),
+        cache: config.paths.cache.clone(),
+        keep_build_dir: false,
+        test_dependencies_from_pypi: true,
+        jobs: 1,
+        recursive: false,
+        recipes: None,
+        requirement: None,
+        ancestors: Vec::new(),
+        index_url: config.index_url.clone(),
+    };
+    fs_err::create_dir_all(&request.work)?;
+    let recipes = Recipes::find(options.recipes.as_deref(), &package.name)?;
+    let interpreters = crate::build::plan::find_interpreters(&request.pythons)?;
+    let (plan, fetched) = crate::build::plan::prepare(&request, layout, &recipes, &interpreters)?;
+    let facts = learn_source(&fetched);
+    // Under what names the next plan looks it up: the version's source, and (for a source at a
+    // URL or in git given no version) the source as the recipe gives it for every version.
+    let mut identities: BTreeSet<String> = BTreeSet::new();
+    if let Some(cell) = plan.cells.first() {
+        identities.extend(source_identity(
+            &package.name,
+            plan.version.as_deref(),
+            &cell.recipe.source,
+            cell.recipe.sha256.as_deref(),
+        ));
+    }
+    if package.version.is_none() {
+        let context = crate::build::request::template_context(
+            layout,
+            &first.cell.layer,
+            None,
+            first.cell.python,
+            &first.cell.arch,
+        )?;
+        let unversioned = recipes.resolve(None, &context)?;
+        identities.extend(source_identity(
+            &package.name,
+            None,
+            &unversioned.source,
+            unversioned.sha256.as_deref(),
+        ));
+    }
+    for identity in identities {
+        store.save_source_facts(&identity, &facts)?;
+    }
+    Ok(())
+}
+
+/// The cells to build, each with its cell file written.
+fn tasks(
+    planned: &NightlyPlan,
+    directory: &Path,
+    config: &NightlyConfig,
+    fetch_failures: &BTreeMap<String, String>,
+) -> Result<Vec<Task>, NightlyError> {
+    let mut tasks = Vec::new();
+    for package in &planned.packages {
+        let failure = fetch_failures.get(&crate::spec::normalize_name(&package.name));
+        for planned_cell in package.cells.iter().filter(|cell| cell.state == Planned::Build) {
+            let relative = planned_cell.id.relative_path();
+            let cell_directory = directory.join("work").join(&relative);
+            let cell = Cell {
+                directory: cell_directory.clone(),
+                build_environment: cell_directory.join("build-env"),
+                jobs: package.resources.cpus,
+                output: config.paths.output.clone(),
+                ..planned_cell.cell.clone()
+            };
+            let file = directory
+                .join("cells")
+                .join(format!("{}.json", relative.display()));
+            let status = match (failure, &cell.source) {
+                (Some(failure), _) => TaskStatus::Done {
+                    result: Box::new(failed_before_start(
+                        planned_cell,
+                        &cell,
+                        format!("fetching the source failed: {failure}"),
+                    )),
+                },
+                (None, None) => TaskStatus::Done {
+                    result: Box::new(failed_before_start(
+                        planned_cell,
+                        &cell,
+                        "the source could not be fetched".into(),
+                    )),
+                },
+                (None, Some(_)) => {
+                    fs_err::create_dir_all(file.parent().unwrap_or(directory))?;
+                    cell.write(&file)?;
+                    TaskStatus::Queued
+                }
+            };
+            tasks.push(Task {
+                id: planned_cell.id.clone(),
+                version: cell.version.clone(),
+                file,
+                output_log: cell_directory.join("cell.log"),
+                directory: cell_directory,
+                cpus: package.resources.cpus,
+                resources: package.resources,
+                needs: package.needs().into_iter().collect(),
+                key: planned_cell.key.clone(),
+                inputs: planned_cell.inputs.clone(),
+                reasons: planned_cell.reasons.clone(),
+                status,
+            });
+        }
+    }
+    Ok(tasks)
+}
+
+fn failed_before_start(planned: &super::plan::PlannedCell, cell: &Cell, reason: String) -> CellResult {
+    CellResult {
+        package: planned.id.package.clone(),
+        version: cell.version.clone(),
+        layer: planned.id.layer.clone(),
+        python: planned.id.python.to_string(),
+        arch: planned.id.arch.clone(),
+        state: CellState::Failed,
+        reason: Some(reason),
+        seconds: 0.0,
+        wheel: None,
+        size: None,
+        log: None,
+        output_log: None,
+        job: None,
+    }
+}
+
+/// The cells that are up to date, with their earlier wheel.
+fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
+    planned
+        .packages
+        .iter()
+        .flat_map(|package| {
+            package
+                .cells
+                .iter()
+                .filter(|cell| cell.state == Planned::UpToDate)
+                .map(|cell| {
+                    let last = store.last(&cell.id);
+                    CellResult {
+                        package: cell.id.package.clone(),
+                        version: cell.cell.version.clone(),
+                        layer: cell.id.layer.clone(),
+                        python: cell.id.python.to_string(),
+                        arch: cell.id.arch.clone(),
+                        state: CellState::UpToDate,
+                        reason: last.as_ref().map(|last| format!("built by run {}", last.run)),
+                        seconds: 0.0,
+                        wheel: last.and_then(|last| last.wheel).map(PathBuf::from),
+                        size: None,
+                        log: None,
+                        output_log: None,
+                        job: None,
+                    }
+                })
+        })
+        .collect()
+}
+
+/// What a queued task's needs say: ready, still waiting, or a need failed.
+enum Readiness {
+    Ready,
+    Waiting,
+    NeedFailed(String),
+}
+
+/// The cells of the packages a task needs, on its layer and Python: done and passed, or not.
+fn readiness(tasks: &[Task], task: &Task) -> Readiness {
+    let needs: BTreeSet<String> = task
+        .needs
+        .iter()
+        .map(|name| crate::spec::normalize_name(name))
+        .collect();
+    let mut waiting = false;
+    for other in tasks {
+        if !needs.contains(&crate::spec::normalize_name(&other.id.package))
+            || other.id.layer != task.id.layer
+            || other.id.python != task.id.python
+        {
+            continue;
+        }
+        match &other.status {
+            TaskStatus::Done { result } if result.state.passed() => {}
+            TaskStatus::Done { result } => {
+                return Readiness::NeedFailed(format!(
+                    "needs {}, whose cell {} {} {}",
+                    other.id.package, other.id.python, other.id.arch, result.state
+                ));
+            }
+            _ => waiting = true,
+        }
+    }
+    if waiting {
+        Readiness::Waiting
+    } else {
+        Readiness::Ready
+    }
+}
+
+/// Runs the queued tasks in build order until every one is done.
+fn schedule(
+    directory: &Path,
+    state: &mut RunState,
+    executor: &mut dyn Executor,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), NightlyError> {
+    let run_file = directory.join("run.json");
+    // Tasks an earlier coordinator left running: finished (their outcome is there), still
+    // running (watched again), or lost (queued again).
+    for index in 0..state.tasks.len() {
+        if let TaskStatus::Running { handle, .. } = state.tasks[index].status.clone()
+            && !executor.reattach(index, &state.tasks[index], &handle)
+        {
+            let task = &state.tasks[index];
+            state.tasks[index].status = if task.directory.join(OUTCOME_FILE).is_file() {
+                TaskStatus::Done {
+                    result: Box::new(result_of(task, &handle, None)),
+                }
+            } else {
+                TaskStatus::Queued
+            };
+        }
+    }
+    write_json_atomic(&run_file, state)?;
+    let started = Instant::now();
+    loop {
+        let mut changed = false;
+        for (index, ended) in executor.poll() {
+            let TaskStatus::Running { handle, .. } = state.tasks[index].status.clone() else {
+                continue;
+            };
+            let result = result_of(&state.tasks[index], &handle, Some(&ended));
+            progress(&format!(
+                "{} {}: {}",
+                state.tasks[index].id, state.tasks[index].version, result.state
+            ));
+            state.tasks[index].status = TaskStatus::Done {
+                result: Box::new(result),
+            };
+            changed = true;
+        }
+        for index in 0..state.tasks.len() {
+            if state.tasks[index].status != TaskStatus::Queued {
+                continue;
+            }
+            match readiness(&state.tasks, &state.tasks[index]) {
+                Readiness::NeedFailed(reason) => {
+                    let task = &state.tasks[index];
+                    let mut result = result_of(task, "", None);
+                    result.state = CellState::DependencyFailed;
+                    result.reason = Some(reason);
+                    result.log = None;
+                    progress(&format!("{} {}: {}", task.id, task.version, result.state));
+                    state.tasks[index].status = TaskStatus::Done {
+                        result: Box::new(result),
+                    };
+                    changed = true;
+                }
+                Readiness::Waiting => {}
+                Readiness::Ready => {
+                    if !executor.has_room(&state.tasks[index]) {
+                        continue;
+                    }
+                    let _ = fs_err::remove_file(state.tasks[index].directory.join(OUTCOME_FILE));
+                    let handle = executor.start(index, &state.tasks[index])?;
+                    progress(&format!(
+                        "{} {}: started ({handle})",
+                        state.tasks[index].id, state.tasks[index].version
+                    ));
+                    state.tasks[index].status = TaskStatus::Running {
+                        handle,
+                        started: now(),
+                    };
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            write_json_atomic(&run_file, state)?;
+        }
+        let open = state
+            .tasks
+            .iter()
+            .filter(|task| !matches!(task.status, TaskStatus::Done { .. }))
+            .count();
+        if open == 0 {
+            break;
+        }
+        if executor.running() == 0 && !changed {
+            // Nothing runs and nothing could start: the remaining tasks wait for each other.
+            return Err(NightlyError::Run {
+                directory: directory.to_path_buf(),
+                problem: format!("{open} cells wait for cells that never run"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(
+            if started.elapsed() < Duration::from_secs(5) {
+                50
+            } else {
+                250
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// A task's result from its `outcome.json` (or, without one, from how its process ended).
+fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
+    let outcome: Option<WrittenOutcome> = read_json(&task.directory.join(OUTCOME_FILE));
+    let started = match &task.status {
+        TaskStatus::Running { started, .. } => Some(*started),
+        _ => None,
+    };
+    let mut result = CellResult {
+        package: task.id.package.clone(),
+        version: task.version.clone(),
+        layer: task.id.layer.clone(),
+        python: task.id.python.to_string(),
+        arch: task.id.arch.clone(),
+        state: CellState::Failed,
+        reason: None,
+        seconds: started.map_or(0.0, |started| now().saturating_sub(started) as f64),
+        wheel: None,
+        size: None,
+        log: Some(task.directory.join("build.log")).filter(|log| log.is_file()),
+        output_log: Some(task.output_log.clone()),
+        job: (!handle.is_empty()).then(|| handle.to_string()),
+    };
+    match outcome {
+        Some(outcome) => {
+            result.seconds = outcome.seconds;
+            result.wheel = outcome.wheel.clone();
+            result.size = outcome.size;
+            if outcome.error.is_none() && outcome.test == crate::build::record::TestStatus::Passed {
+                result.state = CellState::Built;
+                result.reason = Some(task.reasons.join("; ")).filter(|reason| !reason.is_empty());
+            } else {
+                result.reason = Some(
+                    outcome
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| format!("the smoke test {}", outcome.test)),
+                );
+            }
+        }
+        None => {
+            result.reason = Some(match ended {
+                Some(ended) => format!(
+                    "the cell ended ({}) without an outcome; see {}",
+                    ended.how,
+                    task.output_log.display()
+                ),
+                None => format!("the cell left no outcome; see {}", task.output_log.display()),
+            });
+        }
+    }
+    result
+}
+
+/// The parts of a cell's `outcome.json` a result needs.
+#[derive(Deserialize)]
+struct WrittenOutcome {
+    wheel: Option<PathBuf>,
+    size: Option<u64>,
+    test: crate::build::record::TestStatus,
+    seconds: f64,
+    error: Option<String>,
+}
+
+/// Every result of the run into the state directory (the next run's memory) and its history.
+fn record_results(store: &StateStore, state: &RunState) -> Result<(), NightlyError> {
+    let mut history = Vec::new();
+    for task in &state.tasks {
+        let TaskStatus::Done { result } = &task.status else {
+            continue;
+        };
+        let requires = match (&result.wheel, result.state) {
+            (Some(wheel), CellState::Built) => {
+                crate::build::dependencies::runtime_requirements(wheel, task.id.python)
+                    .map(|requirements| {
+                        requirements
+                            .iter()
+                            .map(|requirement| requirement.name.to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        store.record(
+            &task.id,
+            &LastResult {
+                version: task.version.clone(),
+                key: task.key.clone(),
+                inputs: task.inputs.clone(),
+                state: result.state,
+                reason: result.reason.clone(),
+                wheel: result
+                    .wheel
+                    .as_ref()
+                    .and_then(|wheel| wheel.file_name())
+                    .map(|name| name.to_string_lossy().into_owned()),
+                run: state.name.clone(),
+                finished: state.finished.unwrap_or_else(now),
+                requires,
+            },
+        )?;
+        history.push(HistoryEntry {
+            run: state.name.clone(),
+            cell: task.id.to_string(),
+            package: task.id.package.clone(),
+            version: task.version.clone(),
+            state: result.state,
+            seconds: result.seconds,
+            finished: state.finished.unwrap_or_else(now),
+        });
+    }
+    store.append_history(&history)?;
+    Ok(())
+}
+
+/// Removes the work trees and environments of passing cells (their wheel is staged; their
+/// logs are not needed). Failed cells keep everything.
+fn clean_work(state: &RunState) {
+    for task in &state.tasks {
+        if let TaskStatus::Done { result } = &task.status
+            && result.state.passed()
+        {
+            for part in ["src", "build-env", "test-env", "dist", "wheel"] {
+                let _ = fs_err::remove_dir_all(task.directory.join(part));
+            }
+        }
+    }
+}
+
+/// The passing wheels of this run through cp-wheels' placement, once.
+fn publish(
+    config: &NightlyConfig,
+    layout: &Layout,
+    state: &RunState,
+) -> Result<Option<crate::wheelhouse::place::Report>, NightlyError> {
+    let _ = config;
+    let wheels: BTreeSet<PathBuf> = state
+        .tasks
+        .iter()
+        .filter_map(|task| match &task.status {
+            TaskStatus::Done { result } if result.state == CellState::Built => result.wheel.clone(),
+            _ => None,
+        })
+        .filter(|wheel| wheel.is_file())
+        .collect();
+    if wheels.is_empty() {
+        return Ok(None);
+    }
+    let wheels: Vec<PathBuf> = wheels.into_iter().collect();
+    let options = crate::wheelhouse::place::Options {
+        keep_going: true,
+        ..crate::wheelhouse::place::Options::default()
+    };
+    Ok(Some(crate::wheelhouse::place::place_wheels(
+        &wheels,
+        layout,
+        &options,
+        &|_| {},
+    )?))
+}
