@@ -176,10 +176,12 @@ pub fn run(
             published: None,
         });
     }
-    schedule(&directory, &mut state, executor, progress)?;
-    state.finished = Some(now());
-    write_json_atomic(&directory.join("run.json"), &state)?;
-    record_results(&store, &state)?;
+    if state.finished.is_none() {
+        schedule(&directory, &mut state, executor, progress)?;
+        state.finished = Some(now());
+        write_json_atomic(&directory.join("run.json"), &state)?;
+        record_results(&store, &state)?;
+    }
     if !options.keep_work {
         clean_work(&state);
     }

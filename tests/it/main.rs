@@ -9,6 +9,7 @@ mod cp_wheels;
 mod index;
 mod inspect;
 mod manipulate;
+mod nightly;
 mod real_wheels;
 mod recipe;
 mod verify;

@@ -12,7 +12,7 @@ fn wheelbuild() -> Command {
     command
 }
 
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
@@ -68,7 +68,7 @@ fn usage_errors_name_the_problem() {
 }
 
 /// A `.tar.gz` sdist of a fixture directory, made with the system tar.
-fn sdist(fixture: &str, version: &str, into: &Path) -> PathBuf {
+pub(crate) fn sdist(fixture: &str, version: &str, into: &Path) -> PathBuf {
     let stage = into.join(format!("{fixture}-{version}"));
     let status = Command::new("cp")
         .arg("-r")
@@ -91,7 +91,7 @@ fn sdist(fixture: &str, version: &str, into: &Path) -> PathBuf {
 }
 
 /// Writes a recipe for a fixture sdist at a file:// URL.
-fn recipe(recipes: &Path, package: &str, archive: &Path, extra: &str) {
+pub(crate) fn recipe(recipes: &Path, package: &str, archive: &Path, extra: &str) {
     std::fs::create_dir_all(recipes).unwrap();
     let text = format!(
         "package: {package}\nsource:\n  url: file://{}\n{extra}",
@@ -100,7 +100,7 @@ fn recipe(recipes: &Path, package: &str, archive: &Path, extra: &str) {
     std::fs::write(recipes.join(format!("{package}.yaml")), text).unwrap();
 }
 
-fn require_tools() {
+pub(crate) fn require_tools() {
     assert!(
         crate::common::uv().is_some(),
         "uv is not on PATH: run `source ci/install-test-tools.sh` first (CI's slow step does)"

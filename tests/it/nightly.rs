@@ -1,0 +1,299 @@
+//! `wheelwright nightly`: plans and runs of a small set of fixture packages, for real (pip,
+//! uv, gcc), through the local executor: order, failures, incremental runs, resuming.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{run, wheelwright};
+use crate::wheelbuild::{recipe, require_tools, sdist};
+
+/// A site with recipes for the fixtures and a nightly configuration; returns the config file.
+fn site(directory: &Path, packages: &[(&str, &str)], extra: &str) -> PathBuf {
+    let recipes = directory.join("recipes");
+    for (package, version) in packages {
+        let archive = sdist(package, version, directory);
+        recipe(&recipes, package, &archive, "");
+    }
+    let names: Vec<String> = packages.iter().map(|(name, _)| format!("\"{name}\"")).collect();
+    let config = directory.join("nightly.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "packages = [{}]\nrecipes = \"recipes\"\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\n[resources]\ncpus = 1\n[paths]\ncache = \"cache\"\n{extra}",
+            names.join(", ")
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn nightly(config: &Path, args: &[&str]) -> (i32, String, String) {
+    run(wheelwright()
+        .args(["nightly"])
+        .args(args)
+        .arg("--config")
+        .arg(config))
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+/// Every cell's state by `package py arch`.
+fn states(result: &serde_json::Value) -> Vec<String> {
+    result["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cell| {
+            format!(
+                "{} {} {} {}",
+                cell["package"].as_str().unwrap(),
+                cell["python"].as_str().unwrap(),
+                cell["arch"].as_str().unwrap(),
+                cell["state"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_bad_configuration_names_the_line_and_the_key() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = directory.path().join("nightly.toml");
+    std::fs::write(&config, "packages = [\"ok\"]\n[resources]\ntime = \"soon\"\n").unwrap();
+    let (code, _, stderr) = nightly(&config, &["plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(&format!("{}:3:8: `resources.time`", config.display())),
+        "{stderr}"
+    );
+    let (code, _, stderr) = nightly(&directory.path().join("missing.toml"), &["plan"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("cannot read the nightly configuration"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_cycle_in_the_set_is_named() {
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    for (package, needs) in [("alpha", "beta"), ("beta", "alpha")] {
+        std::fs::write(
+            recipes.join(format!("{package}.yaml")),
+            format!("package: {package}\nsource:\n  url: file:///nonexistent/{package}-1.0.tar.gz\nbuild_dependencies: [\"{needs}\"]\n"),
+        )
+        .unwrap();
+    }
+    let config = directory.path().join("nightly.toml");
+    std::fs::write(
+        &config,
+        "packages = [\"alpha==1.0\", \"beta==1.0\"]\nrecipes = \"recipes\"\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = nightly(&config, &["plan"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("dependency cycle in the nightly set: alpha -> beta -> alpha"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let config = site(
+        directory.path(),
+        &[
+            ("needsbroken", "0.3.0"),
+            ("depuser", "0.2.0"),
+            ("brokenbuild", "0.1.0"),
+            ("purepkg", "0.1.0"),
+        ],
+        "",
+    );
+    // Before anything was fetched, every cell is to build.
+    let (code, stdout, stderr) = nightly(&config, &["plan", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan = json(&stdout);
+    assert_eq!(plan["packages"].as_array().unwrap().len(), 4);
+
+    let (code, stdout, stderr) = nightly(&config, &["run", "--json"]);
+    assert_eq!(code, 1, "a failed cell fails the run\n{stdout}\n{stderr}");
+    let report = json(&stdout);
+    let run_directory = PathBuf::from(report["directory"].as_str().unwrap());
+    let result = json(&std::fs::read_to_string(run_directory.join("result.json")).unwrap());
+    assert_eq!(
+        states(&result),
+        [
+            "brokenbuild 3.12 generic failed",
+            "depuser 3.12 generic built",
+            "needsbroken 3.12 generic dependency-failed",
+            "purepkg 3.12 generic built",
+        ]
+    );
+    let cells = result["cells"].as_array().unwrap();
+    let broken = cells
+        .iter()
+        .find(|cell| cell["package"] == "brokenbuild")
+        .unwrap();
+    assert!(
+        broken["reason"].as_str().unwrap().contains("pip wheel failed"),
+        "{broken}"
+    );
+    assert!(Path::new(broken["log"].as_str().unwrap()).is_file(), "{broken}");
+    let needs = cells
+        .iter()
+        .find(|cell| cell["package"] == "needsbroken")
+        .unwrap();
+    assert!(
+        needs["reason"].as_str().unwrap().contains("needs brokenbuild"),
+        "{needs}"
+    );
+    // depuser was tested against the purepkg wheel this run built (it is on no index).
+    let staging = directory.path().join("nightly/staging");
+    assert!(
+        staging
+            .join("purepkg-0.1.0+computecanada-py3-none-any.whl")
+            .is_file()
+    );
+    assert!(
+        staging
+            .join("depuser-0.2.0+computecanada-py3-none-any.whl")
+            .is_file()
+    );
+    let summary = std::fs::read_to_string(run_directory.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("2 built, 1 failed, 1 dependency-failed"),
+        "{summary}"
+    );
+    let html = std::fs::read_to_string(run_directory.join("report.html")).unwrap();
+    for package in ["brokenbuild", "depuser", "needsbroken", "purepkg"] {
+        assert!(
+            html.contains(&format!("data-package=\"{package}\" data-python=\"3.12\"")),
+            "{package}"
+        );
+    }
+
+    // The second night: what passed is up to date; what failed is tried again.
+    let (code, stdout, stderr) = nightly(&config, &["plan", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan = json(&stdout);
+    let planned: Vec<String> = plan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|package| package["cells"].as_array().unwrap().clone())
+        .map(|cell| {
+            format!(
+                "{} {}",
+                cell["id"]["package"].as_str().unwrap(),
+                cell["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let position = |text: &str| planned.iter().position(|cell| cell == text).unwrap_or(usize::MAX);
+    // Build order: what a package needs comes first.
+    assert!(
+        position("purepkg up-to-date") < position("depuser up-to-date"),
+        "{planned:?}"
+    );
+    assert!(
+        position("brokenbuild build") < position("needsbroken build"),
+        "{planned:?}"
+    );
+    assert_eq!(planned.len(), 4, "{planned:?}");
+    // Asked to rebuild, a package is built whatever its state, with its reason.
+    let (_, stdout, _) = nightly(&config, &["plan", "--rebuild", "purepkg"]);
+    assert!(stdout.contains("build: asked for (--rebuild)"), "{stdout}");
+}
+
+/// Waits until `run.json` in some run directory under `runs` says a task is running; its
+/// directory and the handle.
+fn wait_for_running(runs: &Path, limit: Duration) -> (PathBuf, String) {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        for entry in std::fs::read_dir(runs).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path().join("run.json")) else {
+                continue;
+            };
+            let Ok(state) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            for task in state["tasks"].as_array().into_iter().flatten() {
+                if task["status"]["status"] == "running" {
+                    return (
+                        entry.path(),
+                        task["status"]["handle"].as_str().unwrap().to_string(),
+                    );
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no task started within {limit:?}");
+}
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn a_killed_coordinator_resumes_without_building_a_cell_twice() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let config = site(
+        directory.path(),
+        &[("depuser", "0.2.0"), ("purepkg", "0.1.0")],
+        "",
+    );
+    let mut coordinator = Command::new(env!("CARGO_BIN_EXE_wheelwright"))
+        .args(["nightly", "run", "--config"])
+        .arg(&config)
+        .env_remove("WHEELWRIGHT_LAYOUT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (run_directory, handle) =
+        wait_for_running(&directory.path().join("nightly/runs"), Duration::from_secs(120));
+    coordinator.kill().unwrap();
+    coordinator.wait().unwrap();
+    // The cell the coordinator started is still running: the resumed run watches it.
+    let (code, stdout, stderr) = nightly(
+        &config,
+        &["run", "--json", "--resume", run_directory.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let result = json(&std::fs::read_to_string(run_directory.join("result.json")).unwrap());
+    assert_eq!(
+        states(&result),
+        ["depuser 3.12 generic built", "purepkg 3.12 generic built"]
+    );
+    let first = result["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cell| cell["job"] == handle.as_str());
+    assert!(
+        first.is_some(),
+        "the cell started before the kill kept its process {handle}: {result}"
+    );
+    // Resuming a finished run builds nothing more.
+    let (code, stdout, _) = nightly(
+        &config,
+        &["run", "--json", "--resume", run_directory.to_str().unwrap()],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        states(&json(
+            &std::fs::read_to_string(run_directory.join("result.json")).unwrap()
+        ))
+        .len(),
+        2,
+        "{stdout}"
+    );
+}
