@@ -82,6 +82,7 @@ struct RawArch {
     cflags: Option<String>,
     #[serde(default)]
     features: Vec<String>,
+    slurm_constraint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +101,8 @@ struct RawLayer {
     not_arch_rpath: Vec<String>,
     #[serde(default)]
     deprecated: bool,
+    slurm_partition: Option<String>,
+    slurm_gpu_partition: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +210,8 @@ pub struct Arch {
     pub march: String,
     pub cflags: String,
     pub features: Vec<String>,
+    /// The `sbatch --constraint` that selects nodes of this arch (nightly's Slurm executor).
+    pub slurm_constraint: Option<String>,
 }
 
 /// A software layer of the site.
@@ -222,6 +227,10 @@ pub struct Layer {
     pub rpath_prefixes: Vec<String>,
     pub not_arch_rpath: Vec<String>,
     pub deprecated: bool,
+    /// The Slurm partition of this layer's nodes (nightly's Slurm executor).
+    pub slurm_partition: Option<String>,
+    /// The partition of its GPU nodes, for smoke tests that need a GPU.
+    pub slurm_gpu_partition: Option<String>,
 }
 
 /// A pattern of library file names that another wheel provides.

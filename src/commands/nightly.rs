@@ -116,7 +116,11 @@ fn run_command(
             args.jobs.unwrap_or_else(crate::inspect::default_jobs),
             layout_file.as_deref(),
         )?),
-        ExecutorKind::Slurm => anyhow::bail!("--executor slurm: not available in this build yet"),
+        ExecutorKind::Slurm => Box::new(crate::nightly::slurm::SlurmExecutor::new(
+            &config.slurm,
+            layout,
+            layout_file.as_deref(),
+        )?),
     };
     let say = |message: &str| {
         if !quiet {

@@ -142,6 +142,7 @@ impl Resolver<'_> {
                     march: arch.march,
                     cflags,
                     features: arch.features,
+                    slurm_constraint: arch.slurm_constraint,
                 },
             );
         }
@@ -200,6 +201,8 @@ impl Resolver<'_> {
             rpath_prefixes: layer.rpath_prefixes,
             not_arch_rpath: layer.not_arch_rpath,
             deprecated: layer.deprecated,
+            slurm_partition: layer.slurm_partition,
+            slurm_gpu_partition: layer.slurm_gpu_partition,
         })
     }
 

@@ -70,7 +70,7 @@ impl Executor for LocalExecutor {
         self.children.is_empty() || self.used + self.cpus(task) <= self.budget
     }
 
-    fn start(&mut self, index: usize, task: &Task) -> Result<String, NightlyError> {
+    fn start(&mut self, index: usize, task: &Task, _after: &[String]) -> Result<String, NightlyError> {
         let cpus = self.cpus(task);
         if let Some(parent) = task.output_log.parent() {
             fs_err::create_dir_all(parent)?;
@@ -161,6 +161,22 @@ impl Executor for LocalExecutor {
 
     fn running(&self) -> usize {
         self.children.len()
+    }
+
+    fn cancel(&mut self, index: usize) {
+        if let Some(running) = self.children.remove(&index) {
+            match running {
+                Running::Child { mut child, cpus } => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    self.used = self.used.saturating_sub(cpus);
+                }
+                Running::Adopted { pid, cpus } => {
+                    let _ = Command::new("kill").arg(pid.to_string()).status();
+                    self.used = self.used.saturating_sub(cpus);
+                }
+            }
+        }
     }
 
     fn cancel_all(&mut self) {

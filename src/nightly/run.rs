@@ -32,16 +32,24 @@ pub struct Ended {
 /// Where cells run: this machine, or a scheduler.
 pub trait Executor {
     fn name(&self) -> &'static str;
+    /// Whether a task may be started before the tasks it needs finish, given their handles
+    /// (a scheduler's job dependencies).
+    fn chains_dependencies(&self) -> bool {
+        false
+    }
     /// Whether `task` can start now.
     fn has_room(&self, task: &Task) -> bool;
-    /// Starts a task; returns its handle (`pid 1234`, `job 56`), kept in `run.json`.
-    fn start(&mut self, index: usize, task: &Task) -> Result<String, NightlyError>;
+    /// Starts a task after the running tasks `after` (handles); returns its handle (`pid
+    /// 1234`, `job 56`), kept in `run.json`.
+    fn start(&mut self, index: usize, task: &Task, after: &[String]) -> Result<String, NightlyError>;
     /// Watches a task an earlier coordinator started; false when it is no longer running.
     fn reattach(&mut self, index: usize, task: &Task, handle: &str) -> bool;
     /// The tasks that ended since the last call.
     fn poll(&mut self) -> Vec<(usize, Ended)>;
     /// Tasks running.
     fn running(&self) -> usize;
+    /// Stops one task.
+    fn cancel(&mut self, index: usize);
     /// Stops what this run started.
     fn cancel_all(&mut self);
 }
@@ -470,21 +478,23 @@ fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
         .collect()
 }
 
-/// What a queued task's needs say: ready, still waiting, or a need failed.
+/// What a task's needs say: ready (after these running tasks), still waiting, or a need failed.
 enum Readiness {
-    Ready,
+    Ready(Vec<String>),
     Waiting,
     NeedFailed(String),
 }
 
-/// The cells of the packages a task needs, on its layer and Python: done and passed, or not.
-fn readiness(tasks: &[Task], task: &Task) -> Readiness {
+/// The cells of the packages a task needs, on its layer and Python: done and passed (or, when
+/// the executor chains dependencies, running), or not.
+fn readiness(tasks: &[Task], task: &Task, chains: bool) -> Readiness {
     let needs: BTreeSet<String> = task
         .needs
         .iter()
         .map(|name| crate::spec::normalize_name(name))
         .collect();
     let mut waiting = false;
+    let mut after = Vec::new();
     for other in tasks {
         if !needs.contains(&crate::spec::normalize_name(&other.id.package))
             || other.id.layer != task.id.layer
@@ -500,13 +510,38 @@ fn readiness(tasks: &[Task], task: &Task) -> Readiness {
                     other.id.package, other.id.python, other.id.arch, result.state
                 ));
             }
+            TaskStatus::Running { handle, .. } if chains => after.push(handle.clone()),
             _ => waiting = true,
         }
     }
     if waiting {
         Readiness::Waiting
     } else {
-        Readiness::Ready
+        Readiness::Ready(after)
+    }
+}
+
+/// Set when the user asks the run to stop (Ctrl-C, SIGTERM).
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes Ctrl-C and SIGTERM stop the run cleanly (once per process).
+fn catch_stop() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Err(error) = ctrlc::set_handler(|| STOP.store(true, std::sync::atomic::Ordering::SeqCst)) {
+            tracing::warn!("Ctrl-C will not cancel the cells cleanly: {error}");
+        }
+    });
+}
+
+/// A task's result when it did not run to its end: `state` with `reason`.
+fn not_run(task: &Task, state: CellState, reason: String) -> TaskStatus {
+    let mut result = result_of(task, "", None);
+    result.state = state;
+    result.reason = Some(reason);
+    result.log = None;
+    TaskStatus::Done {
+        result: Box::new(result),
     }
 }
 
@@ -535,59 +570,17 @@ fn schedule(
         }
     }
     write_json_atomic(&run_file, state)?;
+    catch_stop();
+    let chains = executor.chains_dependencies();
     let started = Instant::now();
     loop {
-        let mut changed = false;
-        for (index, ended) in executor.poll() {
-            let TaskStatus::Running { handle, .. } = state.tasks[index].status.clone() else {
-                continue;
-            };
-            let result = result_of(&state.tasks[index], &handle, Some(&ended));
-            progress(&format!(
-                "{} {}: {}",
-                state.tasks[index].id, state.tasks[index].version, result.state
-            ));
-            state.tasks[index].status = TaskStatus::Done {
-                result: Box::new(result),
-            };
-            changed = true;
+        if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+            cancel(state, executor, progress);
+            write_json_atomic(&run_file, state)?;
+            return Ok(());
         }
-        for index in 0..state.tasks.len() {
-            if state.tasks[index].status != TaskStatus::Queued {
-                continue;
-            }
-            match readiness(&state.tasks, &state.tasks[index]) {
-                Readiness::NeedFailed(reason) => {
-                    let task = &state.tasks[index];
-                    let mut result = result_of(task, "", None);
-                    result.state = CellState::DependencyFailed;
-                    result.reason = Some(reason);
-                    result.log = None;
-                    progress(&format!("{} {}: {}", task.id, task.version, result.state));
-                    state.tasks[index].status = TaskStatus::Done {
-                        result: Box::new(result),
-                    };
-                    changed = true;
-                }
-                Readiness::Waiting => {}
-                Readiness::Ready => {
-                    if !executor.has_room(&state.tasks[index]) {
-                        continue;
-                    }
-                    let _ = fs_err::remove_file(state.tasks[index].directory.join(OUTCOME_FILE));
-                    let handle = executor.start(index, &state.tasks[index])?;
-                    progress(&format!(
-                        "{} {}: started ({handle})",
-                        state.tasks[index].id, state.tasks[index].version
-                    ));
-                    state.tasks[index].status = TaskStatus::Running {
-                        handle,
-                        started: now(),
-                    };
-                    changed = true;
-                }
-            }
-        }
+        let mut changed = finish_ended(state, executor, chains, progress);
+        changed |= start_ready(state, executor, chains, progress)?;
         if changed {
             write_json_atomic(&run_file, state)?;
         }
@@ -615,6 +608,102 @@ fn schedule(
         ));
     }
     Ok(())
+}
+
+/// Records the tasks the executor saw end; a task whose need failed meanwhile is
+/// `dependency-failed`, whatever its job did.
+fn finish_ended(
+    state: &mut RunState,
+    executor: &mut dyn Executor,
+    chains: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> bool {
+    let mut changed = false;
+    for (index, ended) in executor.poll() {
+        let TaskStatus::Running { handle, .. } = state.tasks[index].status.clone() else {
+            continue;
+        };
+        let mut result = result_of(&state.tasks[index], &handle, Some(&ended));
+        if !result.state.passed()
+            && let Readiness::NeedFailed(reason) = readiness(&state.tasks, &state.tasks[index], chains)
+        {
+            result.state = CellState::DependencyFailed;
+            result.reason = Some(reason);
+        }
+        progress(&format!(
+            "{} {}: {}",
+            state.tasks[index].id, state.tasks[index].version, result.state
+        ));
+        state.tasks[index].status = TaskStatus::Done {
+            result: Box::new(result),
+        };
+        changed = true;
+    }
+    changed
+}
+
+/// Starts every queued task whose needs allow it (and marks those whose needs failed); with
+/// chained dependencies, cancels the waiting jobs of a need that failed.
+fn start_ready(
+    state: &mut RunState,
+    executor: &mut dyn Executor,
+    chains: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<bool, NightlyError> {
+    let mut changed = false;
+    for index in 0..state.tasks.len() {
+        let queued = state.tasks[index].status == TaskStatus::Queued;
+        let running = matches!(state.tasks[index].status, TaskStatus::Running { .. });
+        if !(queued || running && chains) {
+            continue;
+        }
+        match readiness(&state.tasks, &state.tasks[index], chains) {
+            Readiness::NeedFailed(reason) => {
+                if running {
+                    executor.cancel(index);
+                }
+                let task = &state.tasks[index];
+                progress(&format!(
+                    "{} {}: {}",
+                    task.id,
+                    task.version,
+                    CellState::DependencyFailed
+                ));
+                state.tasks[index].status = not_run(task, CellState::DependencyFailed, reason);
+                changed = true;
+            }
+            Readiness::Ready(after) if queued && executor.has_room(&state.tasks[index]) => {
+                let _ = fs_err::remove_file(state.tasks[index].directory.join(OUTCOME_FILE));
+                let handle = executor.start(index, &state.tasks[index], &after)?;
+                progress(&format!(
+                    "{} {}: started ({handle})",
+                    state.tasks[index].id, state.tasks[index].version
+                ));
+                state.tasks[index].status = TaskStatus::Running {
+                    handle,
+                    started: now(),
+                };
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(changed)
+}
+
+/// Stops the run: what this run started is cancelled, what has not started is `cancelled`.
+fn cancel(state: &mut RunState, executor: &mut dyn Executor, progress: &(dyn Fn(&str) + Sync)) {
+    progress("stopping: cancelling the cells this run started");
+    executor.cancel_all();
+    for index in 0..state.tasks.len() {
+        if !matches!(state.tasks[index].status, TaskStatus::Done { .. }) {
+            state.tasks[index].status = not_run(
+                &state.tasks[index],
+                CellState::Cancelled,
+                "the run was stopped (Ctrl-C or SIGTERM)".to_string(),
+            );
+        }
+    }
 }
 
 /// A task's result from its `outcome.json` (or, without one, from how its process ended).

@@ -1,0 +1,313 @@
+//! The Slurm executor: each cell is a batch job (`sbatch`) with its CPUs, memory and time
+//! limit, on the partition of its layer and the nodes of its arch (layout keys), after the
+//! jobs of what it needs (`--dependency=afterok:`); progress from `squeue` (no `sbatch
+//! --wait`, no accounting database); a job Slurm ends (time limit, memory, node failure) is
+//! a failed cell with Slurm's reason; cancelling stops only the jobs this run submitted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::layout::Layout;
+
+use super::NightlyError;
+use super::config::{SlurmSettings, slurm_time};
+use super::run::{Ended, Executor, Task};
+
+/// How often `squeue` is asked.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// Cells as Slurm batch jobs.
+pub struct SlurmExecutor {
+    settings: SlurmSettings,
+    /// Partition and constraint per (layer, arch), from the layout.
+    placement: BTreeMap<(String, String), (Option<String>, Option<String>)>,
+    program: PathBuf,
+    layout: Option<PathBuf>,
+    /// Jobs in flight: task index -> job id.
+    jobs: BTreeMap<usize, String>,
+    last_poll: Option<Instant>,
+}
+
+/// A job's state as `squeue` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct JobState {
+    state: String,
+    reason: String,
+}
+
+/// Whether Slurm is usable from here: `sbatch` and `squeue` on PATH and a controller that answers.
+pub fn available() -> Result<(), String> {
+    for program in ["sbatch", "squeue", "scancel"] {
+        if crate::tools::find_program(Path::new(program)).is_err() {
+            return Err(format!("`{program}` is not on PATH (Debian: slurm-client)"));
+        }
+    }
+    let output = Command::new("squeue")
+        .args(["-h", "-o", "%i", "--me"])
+        .output()
+        .map_err(|error| format!("squeue: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "squeue cannot reach the Slurm controller: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+impl SlurmExecutor {
+    pub fn new(
+        settings: &SlurmSettings,
+        layout: &Layout,
+        layout_file: Option<&Path>,
+    ) -> Result<Self, NightlyError> {
+        available().map_err(|problem| NightlyError::Config {
+            message: format!("--executor slurm: {problem}"),
+        })?;
+        let mut placement = BTreeMap::new();
+        for (layer_name, layer) in &layout.layers {
+            for arch in &layer.archs {
+                let constraint = layout
+                    .archs
+                    .get(arch)
+                    .and_then(|arch| arch.slurm_constraint.clone());
+                placement.insert(
+                    (layer_name.clone(), arch.clone()),
+                    (layer.slurm_partition.clone(), constraint),
+                );
+            }
+        }
+        Ok(SlurmExecutor {
+            settings: settings.clone(),
+            placement,
+            program: std::env::current_exe()?,
+            layout: layout_file.map(Path::to_path_buf),
+            jobs: BTreeMap::new(),
+            last_poll: None,
+        })
+    }
+
+    /// The batch script of a task: this program running the cell with the CPUs Slurm gave.
+    fn script(&self, task: &Task) -> String {
+        let quote = |path: &Path| crate::tools::shell_quote(&path.display().to_string());
+        let layout = self
+            .layout
+            .as_ref()
+            .map(|layout| format!(" --layout {}", quote(layout)))
+            .unwrap_or_default();
+        format!(
+            "#!/bin/sh\n# wheelwright nightly: {id}\nexec {program}{layout} nightly cell {file} --jobs \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\"\n",
+            id = task.id,
+            program = quote(&self.program),
+            file = quote(&task.file),
+            cpus = task.cpus,
+        )
+    }
+
+    /// The `sbatch` arguments of a task.
+    fn arguments(&self, task: &Task, script: &Path, after: &[String]) -> Vec<String> {
+        let resources = &task.resources;
+        let mut arguments = vec![
+            "--parsable".to_string(),
+            format!(
+                "--job-name=ww-{}-py{}-{}",
+                crate::spec::normalize_name(&task.id.package),
+                task.id.python,
+                task.id.arch
+            ),
+            format!("--cpus-per-task={}", task.cpus),
+            format!("--mem={}M", resources.memory_mb),
+            format!("--time={}", slurm_time(resources.time_minutes)),
+            format!("--output={}", task.output_log.display()),
+            format!("--chdir={}", task.directory.display()),
+        ];
+        if let Some(account) = &self.settings.account {
+            arguments.push(format!("--account={account}"));
+        }
+        let (partition, constraint) = self
+            .placement
+            .get(&(task.id.layer.clone(), task.id.arch.clone()))
+            .cloned()
+            .unwrap_or_default();
+        if let Some(partition) = partition.or_else(|| self.settings.partition.clone()) {
+            arguments.push(format!("--partition={partition}"));
+        }
+        if let Some(constraint) = constraint {
+            arguments.push(format!("--constraint={constraint}"));
+        }
+        if !after.is_empty() {
+            arguments.push(format!("--dependency=afterok:{}", after.join(":")));
+        }
+        arguments.extend(self.settings.sbatch_args.iter().cloned());
+        arguments.push(script.display().to_string());
+        arguments
+    }
+
+    /// The states of this user's jobs that Slurm still knows, by id.
+    fn states(&self) -> Option<BTreeMap<String, JobState>> {
+        let output = Command::new("squeue")
+            .args(["-h", "--me", "-t", "all", "-o", "%i|%T|%r"])
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            tracing::warn!(
+                "squeue failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            return None;
+        }
+        Some(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter_map(|line| {
+                    let mut parts = line.splitn(3, '|');
+                    let id = parts.next()?.trim().to_string();
+                    let state = parts.next()?.trim().to_string();
+                    let reason = parts.next().unwrap_or_default().trim().to_string();
+                    Some((id, JobState { state, reason }))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Job states that mean the job is over.
+fn finished(state: &str) -> bool {
+    !matches!(
+        state,
+        "PENDING"
+            | "RUNNING"
+            | "CONFIGURING"
+            | "COMPLETING"
+            | "SUSPENDED"
+            | "REQUEUED"
+            | "RESIZING"
+            | "SIGNALING"
+            | "STAGE_OUT"
+    )
+}
+
+impl Executor for SlurmExecutor {
+    fn name(&self) -> &'static str {
+        "slurm"
+    }
+
+    fn chains_dependencies(&self) -> bool {
+        true
+    }
+
+    fn has_room(&self, _task: &Task) -> bool {
+        self.jobs.len() < self.settings.max_jobs
+    }
+
+    fn start(&mut self, index: usize, task: &Task, after: &[String]) -> Result<String, NightlyError> {
+        fs_err::create_dir_all(&task.directory)?;
+        if let Some(parent) = task.output_log.parent() {
+            fs_err::create_dir_all(parent)?;
+        }
+        let script = task.directory.join("job.sh");
+        fs_err::write(&script, self.script(task))?;
+        let after: Vec<String> = after
+            .iter()
+            .filter_map(|handle| handle.strip_prefix("job ").map(str::to_string))
+            .collect();
+        let arguments = self.arguments(task, &script, &after);
+        let output = Command::new("sbatch")
+            .args(&arguments)
+            .output()
+            .map_err(|error| NightlyError::Run {
+                directory: task.directory.clone(),
+                problem: format!("sbatch cannot be started: {error}"),
+            })?;
+        if !output.status.success() {
+            return Err(NightlyError::Run {
+                directory: task.directory.clone(),
+                problem: format!(
+                    "sbatch {} refused the job: {}",
+                    arguments.join(" "),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
+        }
+        let id = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        self.jobs.insert(index, id.clone());
+        Ok(format!("job {id}"))
+    }
+
+    fn reattach(&mut self, index: usize, _task: &Task, handle: &str) -> bool {
+        let Some(id) = handle.strip_prefix("job ") else {
+            return false;
+        };
+        let known = self
+            .states()
+            .and_then(|states| states.get(id).cloned())
+            .is_some_and(|state| !finished(&state.state));
+        if known {
+            self.jobs.insert(index, id.to_string());
+        }
+        known
+    }
+
+    fn poll(&mut self) -> Vec<(usize, Ended)> {
+        if self.jobs.is_empty() || self.last_poll.is_some_and(|last| last.elapsed() < POLL_EVERY) {
+            return Vec::new();
+        }
+        self.last_poll = Some(Instant::now());
+        let Some(states) = self.states() else {
+            return Vec::new();
+        };
+        let mut ended = Vec::new();
+        for (index, id) in &self.jobs {
+            match states.get(id) {
+                Some(state) if !finished(&state.state) => {}
+                Some(state) => ended.push((
+                    *index,
+                    Ended {
+                        success: state.state == "COMPLETED",
+                        how: if state.reason.is_empty() || state.reason == "None" {
+                            format!("Slurm job {id}: {}", state.state)
+                        } else {
+                            format!("Slurm job {id}: {} ({})", state.state, state.reason)
+                        },
+                    },
+                )),
+                None => ended.push((
+                    *index,
+                    Ended {
+                        success: false,
+                        how: format!("Slurm job {id} is no longer known to Slurm"),
+                    },
+                )),
+            }
+        }
+        for (index, _) in &ended {
+            self.jobs.remove(index);
+        }
+        ended
+    }
+
+    fn running(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn cancel(&mut self, index: usize) {
+        if let Some(id) = self.jobs.remove(&index) {
+            let _ = Command::new("scancel").arg(&id).status();
+        }
+    }
+
+    fn cancel_all(&mut self) {
+        let ids: Vec<String> = self.jobs.values().cloned().collect();
+        if !ids.is_empty() {
+            let _ = Command::new("scancel").args(&ids).status();
+        }
+        self.jobs.clear();
+    }
+}
