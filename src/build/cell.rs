@@ -395,6 +395,13 @@ impl<'a> Workshop<'a> {
         let mut variables = recipe.environment.clone();
         variables.extend(settings.environment.clone());
         variables.extend(environment.activation());
+        // Reproducible: the zip timestamps of the wheel come from the source, not the clock
+        // (unless the recipe sets its own).
+        if !variables.contains_key("SOURCE_DATE_EPOCH")
+            && let Some(epoch) = cell.source.as_ref().and_then(super::tree::source_date_epoch)
+        {
+            variables.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
+        }
         if kind == BackendKind::Setuptools && cell.jobs > 1 && !variables.contains_key("DIST_EXTRA_CONFIG") {
             let config = backend::setuptools_parallel_config(&cell.directory, cell.jobs)?;
             variables.insert("DIST_EXTRA_CONFIG".into(), config.display().to_string());

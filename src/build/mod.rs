@@ -25,7 +25,7 @@ pub use error::{BuildError, error_chain};
 pub use plan::{Cell, Plan};
 pub use request::{BuildRequest, Recipes};
 pub use stage::FAILED_DIRECTORY;
-pub use tree::looks_compiled;
+pub use tree::{looks_compiled, source_date_epoch};
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

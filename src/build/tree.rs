@@ -150,6 +150,30 @@ pub fn looks_compiled(fetched: &source::FetchedSource) -> bool {
     names.is_none_or(|names| names.iter().any(|name| compiled(name)))
 }
 
+/// The `SOURCE_DATE_EPOCH` of a source archive: the newest modification time of its tar
+/// entries (what the sdist's own tools stamped), so that rebuilding the same source gives
+/// the same zip timestamps. `None` for what is not a tar archive or has no time.
+pub fn source_date_epoch(fetched: &source::FetchedSource) -> Option<u64> {
+    let name = fetched.path.to_string_lossy().to_ascii_lowercase();
+    if fetched.is_wheel || !(name.ends_with(".tar.gz") || name.ends_with(".tgz") || name.ends_with(".tar")) {
+        return None;
+    }
+    let file = fs_err::File::open(&fetched.path).ok()?;
+    let reader: Box<dyn std::io::Read> = if name.ends_with(".tar") {
+        Box::new(file)
+    } else {
+        Box::new(flate2::read::GzDecoder::new(file))
+    };
+    let mut archive = tar::Archive::new(reader);
+    archive
+        .entries()
+        .ok()?
+        .flatten()
+        .filter_map(|entry| entry.header().mtime().ok())
+        .filter(|mtime| *mtime > 0)
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

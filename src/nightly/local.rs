@@ -124,6 +124,7 @@ impl Executor for LocalExecutor {
                         Ended {
                             success: status.success(),
                             how: status.to_string(),
+                            killed: None,
                         },
                     )),
                     Ok(None) => {}
@@ -132,6 +133,7 @@ impl Executor for LocalExecutor {
                         Ended {
                             success: false,
                             how: format!("cannot be waited for: {error}"),
+                            killed: None,
                         },
                     )),
                 },
@@ -142,6 +144,7 @@ impl Executor for LocalExecutor {
                             Ended {
                                 success: true,
                                 how: format!("process {pid} ended (started by an earlier coordinator)"),
+                                killed: None,
                             },
                         ));
                     }

@@ -25,8 +25,11 @@ use super::{CellId, NightlyError};
 #[derive(Debug, Clone)]
 pub struct Ended {
     pub success: bool,
-    /// `exit status: 1`, or the scheduler's reason (`TIMEOUT`).
+    /// `exit status: 1`, or the scheduler's state (`Slurm job 12: FAILED`).
     pub how: String,
+    /// Set when the scheduler, not the cell, ended it (time limit, memory, node failure,
+    /// cancelled): its words, which are the cell's reason whatever the cell wrote.
+    pub killed: Option<String>,
 }
 
 /// Where cells run: this machine, or a scheduler.
@@ -728,6 +731,13 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
         output_log: Some(task.output_log.clone()),
         job: (!handle.is_empty()).then(|| handle.to_string()),
     };
+    if let Some(killed) = ended.and_then(|ended| ended.killed.as_ref()) {
+        result.reason = Some(match outcome.and_then(|outcome| outcome.error) {
+            Some(error) => format!("{killed}; the cell said: {error}"),
+            None => format!("{killed}; see {}", task.output_log.display()),
+        });
+        return result;
+    }
     match outcome {
         Some(outcome) => {
             result.seconds = outcome.seconds;

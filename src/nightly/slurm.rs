@@ -267,22 +267,30 @@ impl Executor for SlurmExecutor {
         for (index, id) in &self.jobs {
             match states.get(id) {
                 Some(state) if !finished(&state.state) => {}
-                Some(state) => ended.push((
-                    *index,
-                    Ended {
-                        success: state.state == "COMPLETED",
-                        how: if state.reason.is_empty() || state.reason == "None" {
-                            format!("Slurm job {id}: {}", state.state)
-                        } else {
-                            format!("Slurm job {id}: {} ({})", state.state, state.reason)
+                Some(state) => {
+                    let how = if state.reason.is_empty() || state.reason == "None" {
+                        format!("Slurm job {id}: {}", state.state)
+                    } else {
+                        format!("Slurm job {id}: {} ({})", state.state, state.reason)
+                    };
+                    // COMPLETED and FAILED are the cell's own ending; the others are Slurm's.
+                    let killed = (!matches!(state.state.as_str(), "COMPLETED" | "FAILED"))
+                        .then(|| format!("Slurm ended the job: {how}"));
+                    ended.push((
+                        *index,
+                        Ended {
+                            success: state.state == "COMPLETED",
+                            how,
+                            killed,
                         },
-                    },
-                )),
+                    ));
+                }
                 None => ended.push((
                     *index,
                     Ended {
                         success: false,
                         how: format!("Slurm job {id} is no longer known to Slurm"),
+                        killed: None,
                     },
                 )),
             }

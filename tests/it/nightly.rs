@@ -297,3 +297,193 @@ fn a_killed_coordinator_resumes_without_building_a_cell_twice() {
         "{stdout}"
     );
 }
+
+/// Slurm is up (`ci/slurm/start.sh`; CI's slow step starts it).
+fn require_slurm() {
+    let answers = Command::new("squeue")
+        .args(["-h", "--me"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        answers,
+        "no Slurm controller answers: run `ci/slurm/start.sh` first (CI's slow step does)"
+    );
+}
+
+/// The states of a run's cells, from its `result.json`.
+fn run_states(config: &Path, args: &[&str]) -> (i32, Vec<String>, serde_json::Value) {
+    let mut arguments = vec!["run", "--json"];
+    arguments.extend_from_slice(args);
+    let (code, stdout, stderr) = nightly(config, &arguments);
+    assert!(code == 0 || code == 1, "{stdout}\n{stderr}");
+    let report = json(&stdout);
+    let directory = PathBuf::from(report["directory"].as_str().unwrap());
+    let result = json(&std::fs::read_to_string(directory.join("result.json")).unwrap());
+    (code, states(&result), result)
+}
+
+#[test]
+#[ignore = "needs a running Slurm (ci/slurm/start.sh) and builds with pip and uv: CI's slow step"]
+fn slurm_and_the_local_executor_give_the_same_states() {
+    require_tools();
+    require_slurm();
+    let set = [
+        ("needsbroken", "0.3.0"),
+        ("depuser", "0.2.0"),
+        ("brokenbuild", "0.1.0"),
+        ("purepkg", "0.1.0"),
+    ];
+    let on_slurm = tempfile::tempdir().unwrap();
+    let (code, slurm_states, result) = run_states(&site(on_slurm.path(), &set, ""), &["--executor", "slurm"]);
+    assert_eq!(code, 1);
+    let jobs: Vec<&str> = result["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|cell| cell["job"].as_str())
+        .collect();
+    assert!(jobs.iter().all(|job| job.starts_with("job ")), "{jobs:?}");
+    let locally = tempfile::tempdir().unwrap();
+    let (_, local_states, _) = run_states(&site(locally.path(), &set, ""), &["--executor", "local"]);
+    assert_eq!(slurm_states, local_states);
+    assert_eq!(
+        slurm_states,
+        [
+            "brokenbuild 3.12 generic failed",
+            "depuser 3.12 generic built",
+            "needsbroken 3.12 generic dependency-failed",
+            "purepkg 3.12 generic built",
+        ]
+    );
+    // The second night on Slurm submits nothing for what passed.
+    let (_, states, result) = run_states(&on_slurm.path().join("nightly.toml"), &["--executor", "slurm"]);
+    assert!(
+        states.contains(&"purepkg 3.12 generic up-to-date".to_string()),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&"depuser 3.12 generic up-to-date".to_string()),
+        "{states:?}"
+    );
+    let up_to_date = result["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|cell| cell["state"] == "up-to-date")
+        .all(|cell| cell["job"].is_null());
+    assert!(up_to_date, "{result}");
+}
+
+#[test]
+#[ignore = "needs a running Slurm (ci/slurm/start.sh) and builds with pip and uv: CI's slow step"]
+fn a_job_slurm_kills_is_a_failed_cell_with_slurms_reason() {
+    require_tools();
+    require_slurm();
+    let directory = tempfile::tempdir().unwrap();
+    let config = site(
+        directory.path(),
+        &[("purepkg", "0.1.0")],
+        "[package.purepkg.resources]\ntime = \"1m\"\n",
+    );
+    // A recipe whose build outlives its time limit.
+    let recipe_file = directory.path().join("recipes/purepkg.yaml");
+    let text = std::fs::read_to_string(&recipe_file).unwrap();
+    std::fs::write(&recipe_file, format!("{text}pre_build:\n  - sleep 600\n")).unwrap();
+    let (code, states, result) = run_states(&config, &["--executor", "slurm"]);
+    assert_eq!(code, 1);
+    assert_eq!(states, ["purepkg 3.12 generic failed"]);
+    let reason = result["cells"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("TIMEOUT"), "{reason}");
+}
+
+#[test]
+#[ignore = "needs a running Slurm (ci/slurm/start.sh) and builds with pip and uv: CI's slow step"]
+fn on_slurm_a_killed_coordinator_reattaches_and_ctrl_c_cancels_only_its_jobs() {
+    require_tools();
+    require_slurm();
+    let directory = tempfile::tempdir().unwrap();
+    let config = site(
+        directory.path(),
+        &[("depuser", "0.2.0"), ("purepkg", "0.1.0")],
+        "",
+    );
+    let spawn = |config: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_wheelwright"))
+            .args(["nightly", "run", "--executor", "slurm", "--config"])
+            .arg(config)
+            .env_remove("WHEELWRIGHT_LAYOUT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut coordinator = spawn(&config);
+    let (run_directory, handle) =
+        wait_for_running(&directory.path().join("nightly/runs"), Duration::from_secs(120));
+    coordinator.kill().unwrap();
+    coordinator.wait().unwrap();
+    let (code, stdout, stderr) = nightly(
+        &config,
+        &[
+            "run",
+            "--json",
+            "--executor",
+            "slurm",
+            "--resume",
+            run_directory.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let result = json(&std::fs::read_to_string(run_directory.join("result.json")).unwrap());
+    assert_eq!(
+        states(&result),
+        ["depuser 3.12 generic built", "purepkg 3.12 generic built"]
+    );
+    assert!(
+        result["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|cell| cell["job"] == handle.as_str()),
+        "the job submitted before the kill was watched, not submitted again: {handle} {result}"
+    );
+
+    // Ctrl-C: this run's jobs are cancelled, another job of the same user is not.
+    let other = Command::new("sbatch")
+        .args([
+            "--parsable",
+            "--time=00:05:00",
+            "--mem=50M",
+            "--wrap",
+            "sleep 300",
+        ])
+        .output()
+        .unwrap();
+    let other = String::from_utf8_lossy(&other.stdout).trim().to_string();
+    let second = tempfile::tempdir().unwrap();
+    let config = site(second.path(), &[("purepkg", "0.1.0")], "");
+    let recipe_file = second.path().join("recipes/purepkg.yaml");
+    let text = std::fs::read_to_string(&recipe_file).unwrap();
+    std::fs::write(&recipe_file, format!("{text}pre_build:\n  - sleep 600\n")).unwrap();
+    let mut coordinator = spawn(&config);
+    let (run_directory, handle) =
+        wait_for_running(&second.path().join("nightly/runs"), Duration::from_secs(120));
+    let status = Command::new("kill")
+        .args(["-INT", &coordinator.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = coordinator.wait().unwrap();
+    assert!(!exit.success());
+    let queue = Command::new("squeue")
+        .args(["-h", "--me", "-o", "%i"])
+        .output()
+        .unwrap();
+    let queue = String::from_utf8_lossy(&queue.stdout).into_owned();
+    let ours = handle.trim_start_matches("job ");
+    assert!(!queue.lines().any(|id| id.trim() == ours), "{queue}");
+    assert!(queue.lines().any(|id| id.trim() == other), "{queue}");
+    let _ = Command::new("scancel").arg(&other).status();
+    let result = json(&std::fs::read_to_string(run_directory.join("result.json")).unwrap());
+    assert_eq!(states(&result), ["purepkg 3.12 generic cancelled"]);
+}
