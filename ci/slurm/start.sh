@@ -24,6 +24,10 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
 fi
 
 host=$(hostname -s)
+# slurmd and slurmctld find the node by name.
+if ! getent hosts "$host" >/dev/null; then
+    echo "127.0.0.1 $host" | $sudo tee -a /etc/hosts >/dev/null
+fi
 cpus=$(nproc)
 # Memory for jobs: what the machine has, less 512 MiB for the system.
 memory=$(( $(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo) - 512 ))
@@ -41,7 +45,11 @@ if id munge >/dev/null 2>&1; then
     $sudo chmod 0400 /etc/munge/munge.key
     $sudo chmod 0755 /run/munge
     if ! pgrep -x munged >/dev/null; then
-        $sudo -u munge /usr/sbin/munged 2>/dev/null || $sudo runuser -u munge -- /usr/sbin/munged
+        if [ -z "$sudo" ]; then
+            runuser -u munge -- /usr/sbin/munged
+        else
+            sudo -u munge /usr/sbin/munged
+        fi
     fi
 else
     $sudo chmod 0400 /etc/munge/munge.key

@@ -23,6 +23,10 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 $sudo pkill -x munged 2>/dev/null || true
+for _ in $(seq 50); do
+    pgrep -x munged >/dev/null || break
+    sleep 0.1
+done
 conf=/etc/slurm/slurm.conf
 if [ -f "$conf.wheelwright-saved" ]; then
     $sudo mv "$conf.wheelwright-saved" "$conf"
