@@ -69,6 +69,14 @@ impl Recipes {
         })
     }
 
+    /// The recipe of `package` from an index of recipe files (the defaults when it has none).
+    pub fn from_index(index: &crate::recipe::RecipeIndex, package: &str) -> Result<Self, BuildError> {
+        Ok(Recipes {
+            package: package.to_string(),
+            file: index.load(package)?,
+        })
+    }
+
     /// A package's recipe from a file already loaded (or the defaults).
     pub fn new(package: &str, file: Option<RecipeFile>) -> Self {
         Recipes {

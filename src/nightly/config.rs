@@ -323,12 +323,14 @@ impl NightlyConfig {
 /// The `packages` list and `[package.NAME]` tables, merged: one entry per package.
 fn packages(at: &Positions, raw: &RawConfig, defaults: Resources) -> Result<Vec<PackageEntry>, ConfigError> {
     let mut entries: Vec<PackageEntry> = Vec::new();
+    // Normalised name -> position in `entries`.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for item in &raw.packages {
         let (name, wanted) =
             split_package(item.get_ref()).map_err(|message| at.invalid(item, "packages", message))?;
-        if entries
-            .iter()
-            .any(|entry| crate::spec::normalize_name(&entry.name) == crate::spec::normalize_name(&name))
+        if seen
+            .insert(crate::spec::normalize_name(&name), entries.len())
+            .is_some()
         {
             return Err(at.invalid(item, "packages", format!("`{name}` is listed twice")));
         }
@@ -346,9 +348,9 @@ fn packages(at: &Positions, raw: &RawConfig, defaults: Resources) -> Result<Vec<
                 .map_err(|message| at.invalid(text, &format!("{key}.version"), message))?,
             None => Wanted::Latest,
         };
-        match entries
-            .iter_mut()
-            .find(|entry| crate::spec::normalize_name(&entry.name) == crate::spec::normalize_name(name))
+        match seen
+            .get(&crate::spec::normalize_name(name))
+            .and_then(|position| entries.get_mut(*position))
         {
             Some(entry) => {
                 if let Some(text) = &table.version
@@ -366,11 +368,14 @@ fn packages(at: &Positions, raw: &RawConfig, defaults: Resources) -> Result<Vec<
                 }
                 entry.resources = resources;
             }
-            None => entries.push(PackageEntry {
-                name: name.clone(),
-                wanted,
-                resources,
-            }),
+            None => {
+                seen.insert(crate::spec::normalize_name(name), entries.len());
+                entries.push(PackageEntry {
+                    name: name.clone(),
+                    wanted,
+                    resources,
+                });
+            }
         }
     }
     Ok(entries)

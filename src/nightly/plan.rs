@@ -41,6 +41,13 @@ pub struct PlannedCell {
     /// The cell as a build runs it (its recipe resolved).
     #[serde(skip)]
     pub cell: Cell,
+    /// Its last result, read once.
+    #[serde(skip)]
+    last: Option<super::state::LastResult>,
+    /// The hash of each input but the packages it builds against (`None`: the source is
+    /// not known yet).
+    #[serde(skip)]
+    own_inputs: Option<BTreeMap<String, String>>,
 }
 
 /// One package of the plan.
@@ -122,28 +129,37 @@ pub fn plan(
         .iter()
         .map(|entry| crate::spec::normalize_name(&entry.name))
         .collect();
-    let mut packages = Vec::new();
-    for entry in &entries {
-        let recipes = Recipes::find(options.recipes, &entry.name)?;
-        packages.push(plan_package(&PackageInputs {
-            config,
-            layout,
-            store,
-            entry,
-            recipes: &recipes,
-            pythons: &pythons,
-            layers: &layers,
-            machine: &machine,
-            set: &names,
-        })?);
-    }
+    let index = match options.recipes {
+        Some(directory) if directory.is_dir() => crate::recipe::RecipeIndex::read(directory)?,
+        _ => crate::recipe::RecipeIndex::default(),
+    };
+    // Each package is planned apart (its recipe, version, source facts, cells), in parallel.
+    let planned = crate::parallel::parallel_map(
+        &entries,
+        crate::inspect::default_jobs(),
+        &|entry: &PackageEntry| {
+            let recipes = Recipes::from_index(&index, &entry.name)?;
+            plan_package(&PackageInputs {
+                config,
+                layout,
+                store,
+                entry,
+                recipes: &recipes,
+                pythons: &pythons,
+                layers: &layers,
+                machine: &machine,
+                set: &names,
+            })
+        },
+    );
+    let packages = planned.into_iter().collect::<Result<Vec<_>, NightlyError>>()?;
     let mut packages = build_order(packages)?;
     let rebuild: BTreeSet<String> = options
         .rebuild
         .iter()
         .map(|name| crate::spec::normalize_name(name))
         .collect();
-    decide(&mut packages, store, layout, &rebuild);
+    decide(&mut packages, &rebuild);
     Ok(NightlyPlan { packages })
 }
 
@@ -164,11 +180,12 @@ fn set_entries(config: &NightlyConfig, recipes: Option<&Path>) -> Result<Vec<Pac
                 .collect::<Vec<_>>()
                 .join("\n"),
         })?;
+        let mut listed: BTreeSet<String> = entries
+            .iter()
+            .map(|entry| crate::spec::normalize_name(&entry.name))
+            .collect();
         for name in loaded.keys() {
-            if !entries
-                .iter()
-                .any(|entry| crate::spec::normalize_name(&entry.name) == crate::spec::normalize_name(name))
-            {
+            if listed.insert(crate::spec::normalize_name(name)) {
                 entries.push(PackageEntry {
                     name: name.clone(),
                     wanted: Wanted::Latest,
@@ -255,18 +272,26 @@ fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
         for cell in plan.cells {
             recipe_needs.extend(names_of(&cell.recipe.build_dependencies));
             recipe_test_needs.extend(names_of(&cell.recipe.test_dependencies));
+            let id = CellId {
+                package: entry.name.clone(),
+                layer: cell.layer.clone(),
+                python: cell.python,
+                arch: cell.arch.clone(),
+            };
+            let own_inputs = input_hashes(
+                &cell,
+                inputs.layout,
+                facts.as_ref().map(|facts| facts.source.sha256.as_str()),
+            );
             cells.push(PlannedCell {
-                id: CellId {
-                    package: entry.name.clone(),
-                    layer: cell.layer.clone(),
-                    python: cell.python,
-                    arch: cell.arch.clone(),
-                },
+                last: inputs.store.last(&id),
+                id,
                 state: Planned::Build,
                 reasons: Vec::new(),
                 key: None,
                 inputs: BTreeMap::new(),
                 cell,
+                own_inputs,
             });
         }
     }
@@ -284,7 +309,7 @@ fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
         test_needs.extend(names_of(&facts.requires_dist));
     }
     for cell in &cells {
-        if let Some(last) = inputs.store.last(&cell.id) {
+        if let Some(last) = &cell.last {
             test_needs.extend(last.requires.iter().map(|name| crate::spec::normalize_name(name)));
         }
     }
@@ -470,7 +495,7 @@ fn build_order(packages: Vec<PackagePlan>) -> Result<Vec<PackagePlan>, NightlyEr
 
 /// Every cell's input key and state, in build order (a package's key includes the keys of the
 /// packages it builds against).
-fn decide(packages: &mut [PackagePlan], store: &StateStore, layout: &Layout, rebuild: &BTreeSet<String>) {
+fn decide(packages: &mut [PackagePlan], rebuild: &BTreeSet<String>) {
     let mut keys: BTreeMap<(String, String, PythonVersion, String), Option<String>> = BTreeMap::new();
     for package in packages.iter_mut() {
         let normalized = crate::spec::normalize_name(&package.name);
@@ -479,18 +504,9 @@ fn decide(packages: &mut [PackagePlan], store: &StateStore, layout: &Layout, reb
                 .build_needs
                 .iter()
                 .map(|need| {
-                    let exact = (
-                        need.clone(),
-                        planned.id.layer.clone(),
-                        planned.id.python,
-                        planned.id.arch.clone(),
-                    );
-                    let generic = (
-                        need.clone(),
-                        planned.id.layer.clone(),
-                        planned.id.python,
-                        "generic".to_string(),
-                    );
+                    let id = &planned.id;
+                    let exact = (need.clone(), id.layer.clone(), id.python, id.arch.clone());
+                    let generic = (need.clone(), id.layer.clone(), id.python, "generic".to_string());
                     keys.get(&exact)
                         .or_else(|| keys.get(&generic))
                         .cloned()
@@ -498,18 +514,20 @@ fn decide(packages: &mut [PackagePlan], store: &StateStore, layout: &Layout, reb
                         .map(|key| format!("{need} {key}"))
                 })
                 .collect();
-            let inputs = input_hashes(
-                &planned.cell,
-                layout,
-                package.source_sha256.as_deref(),
-                dependency_keys,
-            );
+            let inputs = match (planned.own_inputs.take(), dependency_keys) {
+                (Some(mut inputs), Some(dependencies)) => {
+                    if !dependencies.is_empty() {
+                        inputs.insert("dependencies".to_string(), hash_of(&dependencies));
+                    }
+                    Some(inputs)
+                }
+                _ => None,
+            };
             planned.key = inputs.as_ref().map(hash_of);
             planned.inputs = inputs.unwrap_or_default();
-            let last = store.last(&planned.id);
             planned.reasons = reasons(
                 planned,
-                last.as_ref(),
+                planned.last.as_ref(),
                 package.version.as_deref(),
                 rebuild.contains(&normalized),
             );
@@ -579,13 +597,12 @@ fn reasons(
     reasons
 }
 
-/// The hash of each input that decides a cell's wheel; `None` while the source (or a
-/// dependency's key) is unknown.
+/// The hash of each input of a cell's own that decides its wheel (the packages it builds
+/// against are added in build order); `None` while the source is unknown.
 pub fn input_hashes(
     cell: &Cell,
     layout: &Layout,
     source_sha256: Option<&str>,
-    dependency_keys: Option<Vec<String>>,
 ) -> Option<BTreeMap<String, String>> {
     let source = match (&cell.recipe.source, source_sha256) {
         (_, Some(sha256)) => sha256.to_string(),
@@ -603,10 +620,6 @@ pub fn input_hashes(
     let tools = ToolVersions::gather_cached(&cell.interpreter);
     inputs.insert("tools".to_string(), hash_of(&tools));
     inputs.insert("wheelwright".to_string(), env!("CARGO_PKG_VERSION").to_string());
-    let dependencies = dependency_keys?;
-    if !dependencies.is_empty() {
-        inputs.insert("dependencies".to_string(), hash_of(&dependencies));
-    }
     Some(inputs)
 }
 

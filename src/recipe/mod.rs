@@ -324,30 +324,49 @@ pub const RECIPES_DIRECTORY: &str = "recipes";
 /// or None when there is no file for it. A directory that cannot be read is an error, so
 /// that a wrong `--recipes` does not silently build everything with defaults.
 pub fn find_recipe(directory: &Path, package: &str) -> Result<Option<RecipeFile>, RecipeError> {
-    let wanted = normalize_name(package);
-    let mut found: Option<PathBuf> = None;
-    for path in recipe_paths(directory)? {
-        let is_yaml = path
-            .extension()
-            .is_some_and(|extension| extension == RECIPE_EXTENSION);
-        let stem = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if !is_yaml || normalize_name(&stem) != wanted {
-            continue;
+    RecipeIndex::read(directory)?.load(package)
+}
+
+/// The recipe files of a directory by normalised package name, listed once (what a caller
+/// that looks up many packages uses).
+#[derive(Debug, Clone, Default)]
+pub struct RecipeIndex {
+    files: BTreeMap<String, Vec<PathBuf>>,
+}
+
+impl RecipeIndex {
+    pub fn read(directory: &Path) -> Result<Self, RecipeError> {
+        let mut files: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for path in recipe_paths(directory)? {
+            let is_yaml = path
+                .extension()
+                .is_some_and(|extension| extension == RECIPE_EXTENSION);
+            if !is_yaml {
+                continue;
+            }
+            let stem = path
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            files.entry(normalize_name(&stem)).or_default().push(path);
         }
-        if let Some(first) = &found {
-            return Err(RecipeError::Duplicate {
-                file: path.clone(),
+        Ok(RecipeIndex { files })
+    }
+
+    /// The recipe file of `package`, loaded; two files for its name are an error.
+    pub fn load(&self, package: &str) -> Result<Option<RecipeFile>, RecipeError> {
+        let wanted = normalize_name(package);
+        match self.files.get(&wanted).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([path]) => load_recipe_file(path).map(Some),
+            Some([first, second, ..]) => Err(RecipeError::Duplicate {
+                file: second.clone(),
                 first: first.clone(),
                 name: wanted,
-            });
+            }),
         }
-        found = Some(path);
     }
-    found.map(|path| load_recipe_file(&path)).transpose()
 }
 
 /// The recipe of a package without a recipe file: the PyPI sdist, built and tested with
