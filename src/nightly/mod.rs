@@ -1,6 +1,7 @@
 //! The nightly rebuild of the wheelhouse: the site's set ([`config`]), planned cell by cell
 //! against what earlier runs left ([`plan`], [`state`]), run by an executor in build order,
-//! keeping going past failures and resumable ([`run`], [`local`]), and reported
+//! keeping going past failures and resumable ([`run`], [`schedule`], [`local`], [`slurm`]),
+//! and reported
 //! ([`report`]: `result.json`, `summary.md`, `report.html`).
 
 pub mod config;
@@ -8,6 +9,7 @@ pub mod local;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod slurm;
 pub mod state;
 

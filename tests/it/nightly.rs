@@ -173,13 +173,7 @@ fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
         summary.contains("2 built, 1 failed, 1 dependency-failed"),
         "{summary}"
     );
-    let html = std::fs::read_to_string(run_directory.join("report.html")).unwrap();
-    for package in ["brokenbuild", "depuser", "needsbroken", "purepkg"] {
-        assert!(
-            html.contains(&format!("data-package=\"{package}\" data-python=\"3.12\"")),
-            "{package}"
-        );
-    }
+    check_report_in_a_browser(&run_directory.join("report.html"), &result);
 
     // The second night: what passed is up to date; what failed is tried again.
     let (code, stdout, stderr) = nightly(&config, &["plan", "--json"]);
@@ -486,4 +480,56 @@ fn on_slurm_a_killed_coordinator_reattaches_and_ctrl_c_cancels_only_its_jobs() {
     let _ = Command::new("scancel").arg(&other).status();
     let result = json(&std::fs::read_to_string(run_directory.join("result.json")).unwrap());
     assert_eq!(states(&result), ["purepkg 3.12 generic cancelled"]);
+}
+
+/// Opens the HTML report in headless Chromium (Debian's `chromium`; CI installs it): the DOM it
+/// builds has a cell for every (package, python, arch) of `result` with its state; a
+/// screenshot is kept as a CI artefact (`target/ci-artifacts/nightly-report.png`).
+fn check_report_in_a_browser(report: &Path, result: &serde_json::Value) {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|name| {
+            Command::new(name)
+                .arg("--version")
+                .output()
+                .is_ok_and(|output| output.status.success())
+        })
+        .expect("no chromium on PATH: CI installs Debian's `chromium`");
+    let browser = |extra: &[&str]| {
+        let output = Command::new(chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1200,700",
+            ])
+            .args(extra)
+            .arg(format!("file://{}", report.display()))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let dom = browser(&["--dump-dom"]);
+    for cell in result["cells"].as_array().unwrap() {
+        let wanted = format!(
+            "data-package=\"{}\" data-python=\"{}\" data-layer=\"{}\" data-arch=\"{}\" data-state=\"{}\"",
+            cell["package"].as_str().unwrap(),
+            cell["python"].as_str().unwrap(),
+            cell["layer"].as_str().unwrap(),
+            cell["arch"].as_str().unwrap(),
+            cell["state"].as_str().unwrap()
+        );
+        assert!(dom.contains(&wanted), "the browser's DOM lacks {wanted}");
+    }
+    let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-artifacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    let screenshot = artefacts.join("nightly-report.png");
+    browser(&[&format!("--screenshot={}", screenshot.display())]);
+    assert!(std::fs::metadata(&screenshot).is_ok_and(|meta| meta.len() > 10_000));
 }

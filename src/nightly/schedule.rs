@@ -1,0 +1,350 @@
+//! Running a run's tasks through an executor: dependants after what they need (or, with a
+//! scheduler's job dependencies, chained to them), a task whose need failed marked
+//! `dependency-failed` (and its waiting job cancelled), each result read from the cell's
+//! `outcome.json` or from how the executor saw it end; Ctrl-C cancels what the run started.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::build::OUTCOME_FILE;
+
+use super::NightlyError;
+use super::run::{CellResult, RunState, Task, TaskStatus};
+use super::state::{CellState, now, read_json, write_json_atomic};
+
+/// How a cell's process ended, as the executor saw it.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub success: bool,
+    /// `exit status: 1`, or the scheduler's state (`Slurm job 12: FAILED`).
+    pub how: String,
+    /// Set when the scheduler, not the cell, ended it (time limit, memory, node failure,
+    /// cancelled): its words, which are the cell's reason whatever the cell wrote.
+    pub killed: Option<String>,
+}
+
+/// Where cells run: this machine, or a scheduler.
+pub trait Executor {
+    fn name(&self) -> &'static str;
+    /// Whether a task may be started before the tasks it needs finish, given their handles
+    /// (a scheduler's job dependencies).
+    fn chains_dependencies(&self) -> bool {
+        false
+    }
+    /// Whether `task` can start now.
+    fn has_room(&self, task: &Task) -> bool;
+    /// Starts a task after the running tasks `after` (handles); returns its handle (`pid
+    /// 1234`, `job 56`), kept in `run.json`.
+    fn start(&mut self, index: usize, task: &Task, after: &[String]) -> Result<String, NightlyError>;
+    /// Watches a task an earlier coordinator started; false when it is no longer running.
+    fn reattach(&mut self, index: usize, task: &Task, handle: &str) -> bool;
+    /// The tasks that ended since the last call.
+    fn poll(&mut self) -> Vec<(usize, Ended)>;
+    /// Tasks running.
+    fn running(&self) -> usize;
+    /// Stops one task.
+    fn cancel(&mut self, index: usize);
+    /// Stops what this run started.
+    fn cancel_all(&mut self);
+}
+
+/// What a task's needs say: ready (after these running tasks), still waiting, or a need failed.
+enum Readiness {
+    Ready(Vec<String>),
+    Waiting,
+    NeedFailed(String),
+}
+
+/// The cells of the packages a task needs, on its layer and Python: done and passed (or, when
+/// the executor chains dependencies, running), or not.
+fn readiness(tasks: &[Task], task: &Task, chains: bool) -> Readiness {
+    let needs: BTreeSet<String> = task
+        .needs
+        .iter()
+        .map(|name| crate::spec::normalize_name(name))
+        .collect();
+    let mut waiting = false;
+    let mut after = Vec::new();
+    for other in tasks {
+        if !needs.contains(&crate::spec::normalize_name(&other.id.package))
+            || other.id.layer != task.id.layer
+            || other.id.python != task.id.python
+        {
+            continue;
+        }
+        match &other.status {
+            TaskStatus::Done { result } if result.state.passed() => {}
+            TaskStatus::Done { result } => {
+                return Readiness::NeedFailed(format!(
+                    "needs {}, whose cell {} {} {}",
+                    other.id.package, other.id.python, other.id.arch, result.state
+                ));
+            }
+            TaskStatus::Running { handle, .. } if chains => after.push(handle.clone()),
+            _ => waiting = true,
+        }
+    }
+    if waiting {
+        Readiness::Waiting
+    } else {
+        Readiness::Ready(after)
+    }
+}
+
+/// Set when the user asks the run to stop (Ctrl-C, SIGTERM).
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes Ctrl-C and SIGTERM stop the run cleanly (once per process).
+fn catch_stop() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Err(error) = ctrlc::set_handler(|| STOP.store(true, std::sync::atomic::Ordering::SeqCst)) {
+            tracing::warn!("Ctrl-C will not cancel the cells cleanly: {error}");
+        }
+    });
+}
+
+/// A task's result when it did not run to its end: `state` with `reason`.
+fn not_run(task: &Task, state: CellState, reason: String) -> TaskStatus {
+    let mut result = result_of(task, "", None);
+    result.state = state;
+    result.reason = Some(reason);
+    result.log = None;
+    TaskStatus::Done {
+        result: Box::new(result),
+    }
+}
+
+/// Runs the queued tasks in build order until every one is done.
+pub(super) fn schedule(
+    directory: &Path,
+    state: &mut RunState,
+    executor: &mut dyn Executor,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), NightlyError> {
+    let run_file = directory.join("run.json");
+    // Tasks an earlier coordinator left running: finished (their outcome is there), still
+    // running (watched again), or lost (queued again).
+    for index in 0..state.tasks.len() {
+        if let TaskStatus::Running { handle, .. } = state.tasks[index].status.clone()
+            && !executor.reattach(index, &state.tasks[index], &handle)
+        {
+            let task = &state.tasks[index];
+            state.tasks[index].status = if task.directory.join(OUTCOME_FILE).is_file() {
+                TaskStatus::Done {
+                    result: Box::new(result_of(task, &handle, None)),
+                }
+            } else {
+                TaskStatus::Queued
+            };
+        }
+    }
+    write_json_atomic(&run_file, state)?;
+    catch_stop();
+    let chains = executor.chains_dependencies();
+    let started = Instant::now();
+    loop {
+        if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+            cancel(state, executor, progress);
+            write_json_atomic(&run_file, state)?;
+            return Ok(());
+        }
+        let mut changed = finish_ended(state, executor, chains, progress);
+        changed |= start_ready(state, executor, chains, progress)?;
+        if changed {
+            write_json_atomic(&run_file, state)?;
+        }
+        let open = state
+            .tasks
+            .iter()
+            .filter(|task| !matches!(task.status, TaskStatus::Done { .. }))
+            .count();
+        if open == 0 {
+            break;
+        }
+        if executor.running() == 0 && !changed {
+            // Nothing runs and nothing could start: the remaining tasks wait for each other.
+            return Err(NightlyError::Run {
+                directory: directory.to_path_buf(),
+                problem: format!("{open} cells wait for cells that never run"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(
+            if started.elapsed() < Duration::from_secs(5) {
+                50
+            } else {
+                250
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Records the tasks the executor saw end; a task whose need failed meanwhile is
+/// `dependency-failed`, whatever its job did.
+fn finish_ended(
+    state: &mut RunState,
+    executor: &mut dyn Executor,
+    chains: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> bool {
+    let mut changed = false;
+    for (index, ended) in executor.poll() {
+        let TaskStatus::Running { handle, .. } = state.tasks[index].status.clone() else {
+            continue;
+        };
+        let mut result = result_of(&state.tasks[index], &handle, Some(&ended));
+        if !result.state.passed()
+            && let Readiness::NeedFailed(reason) = readiness(&state.tasks, &state.tasks[index], chains)
+        {
+            result.state = CellState::DependencyFailed;
+            result.reason = Some(reason);
+        }
+        progress(&format!(
+            "{} {}: {}",
+            state.tasks[index].id, state.tasks[index].version, result.state
+        ));
+        state.tasks[index].status = TaskStatus::Done {
+            result: Box::new(result),
+        };
+        changed = true;
+    }
+    changed
+}
+
+/// Starts every queued task whose needs allow it (and marks those whose needs failed); with
+/// chained dependencies, cancels the waiting jobs of a need that failed.
+fn start_ready(
+    state: &mut RunState,
+    executor: &mut dyn Executor,
+    chains: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<bool, NightlyError> {
+    let mut changed = false;
+    for index in 0..state.tasks.len() {
+        let queued = state.tasks[index].status == TaskStatus::Queued;
+        let running = matches!(state.tasks[index].status, TaskStatus::Running { .. });
+        if !(queued || running && chains) {
+            continue;
+        }
+        match readiness(&state.tasks, &state.tasks[index], chains) {
+            Readiness::NeedFailed(reason) => {
+                if running {
+                    executor.cancel(index);
+                }
+                let task = &state.tasks[index];
+                progress(&format!(
+                    "{} {}: {}",
+                    task.id,
+                    task.version,
+                    CellState::DependencyFailed
+                ));
+                state.tasks[index].status = not_run(task, CellState::DependencyFailed, reason);
+                changed = true;
+            }
+            Readiness::Ready(after) if queued && executor.has_room(&state.tasks[index]) => {
+                let _ = fs_err::remove_file(state.tasks[index].directory.join(OUTCOME_FILE));
+                let handle = executor.start(index, &state.tasks[index], &after)?;
+                progress(&format!(
+                    "{} {}: started ({handle})",
+                    state.tasks[index].id, state.tasks[index].version
+                ));
+                state.tasks[index].status = TaskStatus::Running {
+                    handle,
+                    started: now(),
+                };
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(changed)
+}
+
+/// Stops the run: what this run started is cancelled, what has not started is `cancelled`.
+fn cancel(state: &mut RunState, executor: &mut dyn Executor, progress: &(dyn Fn(&str) + Sync)) {
+    progress("stopping: cancelling the cells this run started");
+    executor.cancel_all();
+    for index in 0..state.tasks.len() {
+        if !matches!(state.tasks[index].status, TaskStatus::Done { .. }) {
+            state.tasks[index].status = not_run(
+                &state.tasks[index],
+                CellState::Cancelled,
+                "the run was stopped (Ctrl-C or SIGTERM)".to_string(),
+            );
+        }
+    }
+}
+
+/// A task's result from its `outcome.json` (or, without one, from how its process ended).
+fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
+    let outcome: Option<WrittenOutcome> = read_json(&task.directory.join(OUTCOME_FILE));
+    let started = match &task.status {
+        TaskStatus::Running { started, .. } => Some(*started),
+        _ => None,
+    };
+    let mut result = CellResult {
+        package: task.id.package.clone(),
+        version: task.version.clone(),
+        layer: task.id.layer.clone(),
+        python: task.id.python.to_string(),
+        arch: task.id.arch.clone(),
+        state: CellState::Failed,
+        reason: None,
+        seconds: started.map_or(0.0, |started| now().saturating_sub(started) as f64),
+        wheel: None,
+        size: None,
+        log: Some(task.directory.join("build.log")).filter(|log| log.is_file()),
+        output_log: Some(task.output_log.clone()),
+        job: (!handle.is_empty()).then(|| handle.to_string()),
+    };
+    if let Some(killed) = ended.and_then(|ended| ended.killed.as_ref()) {
+        result.reason = Some(match outcome.and_then(|outcome| outcome.error) {
+            Some(error) => format!("{killed}; the cell said: {error}"),
+            None => format!("{killed}; see {}", task.output_log.display()),
+        });
+        return result;
+    }
+    match outcome {
+        Some(outcome) => {
+            result.seconds = outcome.seconds;
+            result.wheel = outcome.wheel.clone();
+            result.size = outcome.size;
+            if outcome.error.is_none() && outcome.test == crate::build::record::TestStatus::Passed {
+                result.state = CellState::Built;
+                result.reason = Some(task.reasons.join("; ")).filter(|reason| !reason.is_empty());
+            } else {
+                result.reason = Some(
+                    outcome
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| format!("the smoke test {}", outcome.test)),
+                );
+            }
+        }
+        None => {
+            result.reason = Some(match ended {
+                Some(ended) => format!(
+                    "the cell ended ({}) without an outcome; see {}",
+                    ended.how,
+                    task.output_log.display()
+                ),
+                None => format!("the cell left no outcome; see {}", task.output_log.display()),
+            });
+        }
+    }
+    result
+}
+
+/// The parts of a cell's `outcome.json` a result needs.
+#[derive(Deserialize)]
+struct WrittenOutcome {
+    wheel: Option<PathBuf>,
+    size: Option<u64>,
+    test: crate::build::record::TestStatus,
+    seconds: f64,
+    error: Option<String>,
+}
