@@ -129,6 +129,12 @@ pub struct NightlyCellArgs {
     /// The CPUs the cell may use.
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Build only: leave the wheel untested in the cell's directory (for `--test-only`).
+    #[arg(long, conflicts_with = "test_only")]
+    pub build_only: bool,
+    /// Smoke-test and stage the wheel a `--build-only` run left.
+    #[arg(long)]
+    pub test_only: bool,
 }
 
 /// Which node of the wheelhouse: its layer and CPU arch.

@@ -45,7 +45,7 @@ pub struct CellOutcome {
 }
 
 impl CellOutcome {
-    fn new(cell: &Cell) -> Self {
+    pub(super) fn new(cell: &Cell) -> Self {
         CellOutcome {
             python: cell.python.to_string(),
             arch: cell.arch.clone(),

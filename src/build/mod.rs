@@ -335,6 +335,7 @@ pub fn run_cell_file(
     file: &Path,
     layout: &Layout,
     jobs: Option<usize>,
+    mode: CellMode,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<CellOutcome, BuildError> {
     let mut cell = Cell::read(file)?;
@@ -353,7 +354,23 @@ pub fn run_cell_file(
     fs_err::create_dir_all(&cell.directory)?;
     fs_err::create_dir_all(&cell.output)?;
     let workshop = Workshop::new(layout);
-    let run = workshop.run(&cell, None, true, progress);
+    let run = match mode {
+        CellMode::Full => workshop.run(&cell, None, true, progress),
+        CellMode::BuildOnly => {
+            // The wheel stays in the cell's directory, untested, for a test elsewhere.
+            let run = workshop.run(&cell, None, false, progress);
+            stage::write_json(
+                &cell.directory.join(BUILT_FILE),
+                &Built {
+                    processed: run.processed.clone(),
+                    record: run.record.clone(),
+                },
+            )?;
+            stage::write_json(&cell.directory.join(OUTCOME_FILE), &run.outcome)?;
+            return Ok(run.outcome);
+        }
+        CellMode::TestOnly => test_built(&workshop, &cell, file, progress)?,
+    };
     let target = stage::StageTarget {
         output: &cell.output,
         package: &cell.package,
@@ -367,6 +384,69 @@ pub fn run_cell_file(
         })?;
     stage::write_json(&cell.directory.join(OUTCOME_FILE), &outcome)?;
     Ok(outcome)
+}
+
+/// What part of a cell a process runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CellMode {
+    /// Build, post-process, smoke-test, stage.
+    #[default]
+    Full,
+    /// Build and post-process only: the wheel stays in the cell's directory with `built.json`
+    /// (for a smoke test on another node, e.g. one with a GPU).
+    BuildOnly,
+    /// Smoke-test the wheel a `BuildOnly` run left, then stage it.
+    TestOnly,
+}
+
+/// The file a build-only cell leaves beside its outcome: its wheel and record.
+pub const BUILT_FILE: &str = "built.json";
+
+/// What a build-only run leaves for the test.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Built {
+    processed: Option<post_process::Processed>,
+    record: Option<record::BuildRecord>,
+}
+
+/// The smoke test of the wheel a build-only run of `cell` left.
+fn test_built(
+    workshop: &Workshop,
+    cell: &Cell,
+    file: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<CellRun, BuildError> {
+    let text = fs_err::read_to_string(cell.directory.join(BUILT_FILE))?;
+    let built: Built = serde_json::from_str(&text).map_err(|error| BuildError::CellFile {
+        file: file.to_path_buf(),
+        problem: format!("its {BUILT_FILE}: {error}"),
+    })?;
+    let started = Instant::now();
+    let mut outcome = CellOutcome::new(cell);
+    match &built.processed {
+        Some(processed) => {
+            progress(&format!(
+                "testing {} {} ({})",
+                cell.package,
+                cell.version,
+                cell.label()
+            ));
+            outcome.wheel = Some(processed.wheel.clone());
+            outcome.size = fs_err::metadata(&processed.wheel).ok().map(|meta| meta.len());
+            outcome.sha256 = processed.sha256.clone();
+            outcome.notes = processed.notes.clone();
+            outcome.record_test(workshop.smoke_test(cell, &processed.wheel));
+        }
+        None => outcome.error = Some("the build left no wheel to test".into()),
+    }
+    outcome.seconds = started.elapsed().as_secs_f64();
+    Ok(CellRun {
+        outcome,
+        processed: built.processed,
+        record: built.record,
+        march_native_rewritten: Vec::new(),
+        compile_seconds: 0.0,
+    })
 }
 
 /// Plans a package's build and writes one file per cell into `directory` (`<python>-<arch>.json`)

@@ -30,7 +30,7 @@ pub struct PostProcess<'a> {
 }
 
 /// A post-processed, verified wheel.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Processed {
     pub wheel: PathBuf,
     pub file_name: String,

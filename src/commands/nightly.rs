@@ -29,7 +29,22 @@ pub fn run(
                     eprintln!("cell: {message}");
                 }
             };
-            let outcome = crate::build::run_cell_file(&args.file, layout, args.jobs, &say)?;
+            let mode = if args.build_only {
+                crate::build::CellMode::BuildOnly
+            } else if args.test_only {
+                crate::build::CellMode::TestOnly
+            } else {
+                crate::build::CellMode::Full
+            };
+            let outcome = crate::build::run_cell_file(&args.file, layout, args.jobs, mode, &say)?;
+            if mode == crate::build::CellMode::BuildOnly {
+                outln!("{}", serde_json::to_string_pretty(&outcome)?);
+                return Ok(if outcome.error.is_none() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
             outln!("{}", serde_json::to_string_pretty(&outcome)?);
             Ok(if crate::build::passed(&outcome) {
                 ExitCode::SUCCESS
@@ -156,12 +171,8 @@ fn run_command(
         outln!("nightly {}: {}", report.state.name, headline(&results));
         for result in results.iter().filter(|result| !result.state.passed()) {
             outln!(
-                "  {} {} ({} py{} {}): {}: {}",
-                result.package,
-                result.version,
-                result.layer,
-                result.python,
-                result.arch,
+                "  {}: {}: {}",
+                result.describe(),
                 result.state,
                 result
                     .reason

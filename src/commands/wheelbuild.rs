@@ -286,7 +286,13 @@ fn dry_run(
 /// `--cell FILE`: one cell built, tested and staged; its outcome printed.
 fn run_cell(file: &Path, args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
     let progress = Progress::new(quiet);
-    let outcome = crate::build::run_cell_file(file, layout, args.jobs, &|message| progress.say(message));
+    let outcome = crate::build::run_cell_file(
+        file,
+        layout,
+        args.jobs,
+        crate::build::CellMode::Full,
+        &|message| progress.say(message),
+    );
     progress.finish();
     let outcome = outcome?;
     if args.json {

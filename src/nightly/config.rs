@@ -98,6 +98,8 @@ struct RawPublish {
     enabled: bool,
     #[serde(default)]
     per_package: bool,
+    #[serde(default)]
+    untested_gpu: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +107,7 @@ struct RawPublish {
 struct RawSlurm {
     account: Option<String>,
     partition: Option<String>,
+    gpu_partition: Option<String>,
     max_jobs: Option<usize>,
     #[serde(default)]
     sbatch_args: Vec<String>,
@@ -189,6 +192,9 @@ pub struct Paths {
 pub struct SlurmSettings {
     pub account: Option<String>,
     pub partition: Option<String>,
+    /// The partition of GPU nodes for smoke tests that need a GPU (unless the layer names
+    /// its own).
+    pub gpu_partition: Option<String>,
     /// Jobs in flight at most [default: 100].
     pub max_jobs: usize,
     /// More `sbatch` arguments, given as is.
@@ -214,6 +220,8 @@ pub struct NightlyConfig {
     pub paths: Paths,
     pub publish: bool,
     pub publish_per_package: bool,
+    /// Publish wheels whose GPU smoke test could not run.
+    pub publish_untested_gpu: bool,
     pub slurm: SlurmSettings,
 }
 
@@ -310,9 +318,11 @@ impl NightlyConfig {
             paths,
             publish: raw.publish.enabled,
             publish_per_package: raw.publish.per_package,
+            publish_untested_gpu: raw.publish.untested_gpu,
             slurm: SlurmSettings {
                 account: raw.slurm.account.clone(),
                 partition: raw.slurm.partition.clone(),
+                gpu_partition: raw.slurm.gpu_partition.clone(),
                 max_jobs: raw.slurm.max_jobs.unwrap_or(100).max(1),
                 sbatch_args: raw.slurm.sbatch_args.clone(),
             },
@@ -557,7 +567,7 @@ runs = "runs"
             summary,
             [
                 "biopython ==1.85 90",
-                "numpy <3, >=2 120",
+                "numpy >=2, <3 120",
                 "simplejson latest 120",
                 "six latest 120",
                 "scipy ==1.15.2 120"

@@ -19,6 +19,8 @@ pub struct LocalExecutor {
     program: PathBuf,
     layout: Option<PathBuf>,
     children: BTreeMap<usize, Running>,
+    /// Whether this machine has a GPU (`nvidia-smi -L` lists one).
+    gpu: bool,
 }
 
 enum Running {
@@ -38,6 +40,7 @@ impl LocalExecutor {
             program: std::env::current_exe()?,
             layout: layout.map(Path::to_path_buf),
             children: BTreeMap::new(),
+            gpu: has_gpu(),
         })
     }
 
@@ -45,6 +48,13 @@ impl LocalExecutor {
     fn cpus(&self, task: &Task) -> usize {
         task.cpus.clamp(1, self.budget)
     }
+}
+
+/// Whether this machine has an NVIDIA GPU to test on.
+fn has_gpu() -> bool {
+    Command::new("nvidia-smi").arg("-L").output().is_ok_and(|output| {
+        output.status.success() && String::from_utf8_lossy(&output.stdout).contains("GPU")
+    })
 }
 
 /// Whether a process is alive and runs a cell (not a recycled process id).
@@ -83,7 +93,12 @@ impl Executor for LocalExecutor {
         command
             .args(["nightly", "cell"])
             .arg(&task.file)
-            .args(["--jobs", &cpus.to_string()])
+            .args(["--jobs", &cpus.to_string()]);
+        if task.gpus > 0 && !self.gpu {
+            // No GPU here: built, left untested.
+            command.arg("--build-only");
+        }
+        command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?.into_parts().0)
             .stderr(log.into_parts().0)

@@ -168,12 +168,8 @@ fn summary(state: &RunState, results: &[CellResult]) -> String {
         for result in failures {
             let _ = writeln!(
                 text,
-                "- **{} {}** ({}, py{}, {}): {}: {}{}",
-                result.package,
-                result.version,
-                result.layer,
-                result.python,
-                result.arch,
+                "- {}: {}: {}{}",
+                result.describe(),
                 result.state,
                 first_line(result.reason.as_deref().unwrap_or("no reason recorded")),
                 result

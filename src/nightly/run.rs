@@ -47,6 +47,9 @@ pub struct Task {
     pub resources: Resources,
     /// Packages of the set it waits for.
     pub needs: Vec<String>,
+    /// GPUs its smoke test needs (the recipe's `test_gpus`).
+    #[serde(default)]
+    pub gpus: u32,
     pub key: Option<String>,
     pub inputs: BTreeMap<String, String>,
     /// Why it is built.
@@ -74,6 +77,16 @@ pub struct CellResult {
     pub output_log: Option<PathBuf>,
     /// The pid or Slurm job that ran it.
     pub job: Option<String>,
+}
+
+impl CellResult {
+    /// `numpy 2.2.6 (gentoo2023, py3.12, x86-64-v3)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} ({}, py{}, {})",
+            self.package, self.version, self.layer, self.python, self.arch
+        )
+    }
 }
 
 /// The run's state, `run.json` in its directory.
@@ -387,6 +400,7 @@ fn tasks(
                 cpus: package.resources.cpus,
                 resources: package.resources,
                 needs: package.needs().into_iter().collect(),
+                gpus: cell.recipe.test_gpus,
                 key: planned_cell.key.clone(),
                 inputs: planned_cell.inputs.clone(),
                 reasons: planned_cell.reasons.clone(),
@@ -519,12 +533,16 @@ fn publish(
     layout: &Layout,
     state: &RunState,
 ) -> Result<Option<crate::wheelhouse::place::Report>, NightlyError> {
-    let _ = config;
     let wheels: BTreeSet<PathBuf> = state
         .tasks
         .iter()
         .filter_map(|task| match &task.status {
             TaskStatus::Done { result } if result.state == CellState::Built => result.wheel.clone(),
+            TaskStatus::Done { result }
+                if result.state == CellState::UntestedGpu && config.publish_untested_gpu =>
+            {
+                result.wheel.clone()
+            }
             _ => None,
         })
         .filter(|wheel| wheel.is_file())

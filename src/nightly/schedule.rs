@@ -247,7 +247,17 @@ fn start_ready(
             }
             Readiness::Ready(after) if queued && executor.has_room(&state.tasks[index]) => {
                 let _ = fs_err::remove_file(state.tasks[index].directory.join(OUTCOME_FILE));
-                let handle = executor.start(index, &state.tasks[index], &after)?;
+                let handle = match executor.start(index, &state.tasks[index], &after) {
+                    Ok(handle) => handle,
+                    Err(error) => {
+                        // A job the scheduler refuses is this cell's failure, not the run's.
+                        let task = &state.tasks[index];
+                        progress(&format!("{} {}: {}", task.id, task.version, CellState::Failed));
+                        state.tasks[index].status = not_run(task, CellState::Failed, error.to_string());
+                        changed = true;
+                        continue;
+                    }
+                };
                 progress(&format!(
                     "{} {}: started ({handle})",
                     state.tasks[index].id, state.tasks[index].version
@@ -316,6 +326,18 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
             if outcome.error.is_none() && outcome.test == crate::build::record::TestStatus::Passed {
                 result.state = CellState::Built;
                 result.reason = Some(task.reasons.join("; ")).filter(|reason| !reason.is_empty());
+            } else if task.gpus > 0
+                && outcome.error.is_none()
+                && outcome.test == crate::build::record::TestStatus::NotRun
+            {
+                // Built, but nowhere to run its test: never silently passed.
+                result.state = CellState::UntestedGpu;
+                result.reason = Some(format!(
+                    "built; its smoke test needs {} GPU{} and none was available (the wheel stays in {})",
+                    task.gpus,
+                    if task.gpus == 1 { "" } else { "s" },
+                    task.directory.display()
+                ));
             } else {
                 result.reason = Some(
                     outcome

@@ -23,10 +23,14 @@ pub struct SlurmExecutor {
     settings: SlurmSettings,
     /// Partition and constraint per (layer, arch), from the layout.
     placement: BTreeMap<(String, String), (Option<String>, Option<String>)>,
+    /// The GPU partition per layer, from the layout.
+    gpu_partitions: BTreeMap<String, String>,
     program: PathBuf,
     layout: Option<PathBuf>,
-    /// Jobs in flight: task index -> job id.
+    /// Jobs in flight: task index -> job id (its last job: the test job of a GPU cell).
     jobs: BTreeMap<usize, String>,
+    /// The build jobs of GPU cells, by task (cancelled with their test job).
+    build_jobs: BTreeMap<usize, String>,
     last_poll: Option<Instant>,
 }
 
@@ -67,6 +71,11 @@ impl SlurmExecutor {
             message: format!("--executor slurm: {problem}"),
         })?;
         let mut placement = BTreeMap::new();
+        let gpu_partitions = layout
+            .layers
+            .iter()
+            .filter_map(|(name, layer)| Some((name.clone(), layer.slurm_gpu_partition.clone()?)))
+            .collect();
         for (layer_name, layer) in &layout.layers {
             for arch in &layer.archs {
                 let constraint = layout
@@ -82,15 +91,18 @@ impl SlurmExecutor {
         Ok(SlurmExecutor {
             settings: settings.clone(),
             placement,
+            gpu_partitions,
             program: std::env::current_exe()?,
             layout: layout_file.map(Path::to_path_buf),
             jobs: BTreeMap::new(),
+            build_jobs: BTreeMap::new(),
             last_poll: None,
         })
     }
 
-    /// The batch script of a task: this program running the cell with the CPUs Slurm gave.
-    fn script(&self, task: &Task) -> String {
+    /// The batch script of a task: this program running the cell (or its `part`:
+    /// `--build-only`, `--test-only`) with the CPUs Slurm gave.
+    fn script(&self, task: &Task, part: &str) -> String {
         let quote = |path: &Path| crate::tools::shell_quote(&path.display().to_string());
         let layout = self
             .layout
@@ -98,7 +110,7 @@ impl SlurmExecutor {
             .map(|layout| format!(" --layout {}", quote(layout)))
             .unwrap_or_default();
         format!(
-            "#!/bin/sh\n# wheelwright nightly: {id}\nexec {program}{layout} nightly cell {file} --jobs \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\"\n",
+            "#!/bin/sh\n# wheelwright nightly: {id}\nexec {program}{layout} nightly cell {file} --jobs \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\"{part}\n",
             id = task.id,
             program = quote(&self.program),
             file = quote(&task.file),
@@ -106,8 +118,8 @@ impl SlurmExecutor {
         )
     }
 
-    /// The `sbatch` arguments of a task.
-    fn arguments(&self, task: &Task, script: &Path, after: &[String]) -> Vec<String> {
+    /// The `sbatch` arguments of a task's job; `gpu`: the partition and count of a GPU test job.
+    fn arguments(&self, task: &Task, script: &Path, after: &[String], gpu: Option<&str>) -> Vec<String> {
         let resources = &task.resources;
         let mut arguments = vec![
             "--parsable".to_string(),
@@ -131,11 +143,19 @@ impl SlurmExecutor {
             .get(&(task.id.layer.clone(), task.id.arch.clone()))
             .cloned()
             .unwrap_or_default();
-        if let Some(partition) = partition.or_else(|| self.settings.partition.clone()) {
-            arguments.push(format!("--partition={partition}"));
-        }
-        if let Some(constraint) = constraint {
-            arguments.push(format!("--constraint={constraint}"));
+        match gpu {
+            Some(partition) => {
+                arguments.push(format!("--partition={partition}"));
+                arguments.push(format!("--gres=gpu:{}", task.gpus));
+            }
+            None => {
+                if let Some(partition) = partition.or_else(|| self.settings.partition.clone()) {
+                    arguments.push(format!("--partition={partition}"));
+                }
+                if let Some(constraint) = constraint {
+                    arguments.push(format!("--constraint={constraint}"));
+                }
+            }
         }
         if !after.is_empty() {
             arguments.push(format!("--dependency=afterok:{}", after.join(":")));
@@ -173,6 +193,45 @@ impl SlurmExecutor {
     }
 }
 
+impl SlurmExecutor {
+    /// Writes a batch script and submits it; the job id.
+    fn submit(
+        &self,
+        task: &Task,
+        script_name: &str,
+        part: &str,
+        after: &[String],
+        gpu: Option<&str>,
+    ) -> Result<String, NightlyError> {
+        let script = task.directory.join(script_name);
+        fs_err::write(&script, self.script(task, part))?;
+        let arguments = self.arguments(task, &script, after, gpu);
+        let output = Command::new("sbatch")
+            .args(&arguments)
+            .output()
+            .map_err(|error| NightlyError::Run {
+                directory: task.directory.clone(),
+                problem: format!("sbatch cannot be started: {error}"),
+            })?;
+        if !output.status.success() {
+            return Err(NightlyError::Run {
+                directory: task.directory.clone(),
+                problem: format!(
+                    "sbatch {} refused the job: {}",
+                    arguments.join(" "),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string())
+    }
+}
+
 /// Job states that mean the job is over.
 fn finished(state: &str) -> bool {
     !matches!(
@@ -207,38 +266,37 @@ impl Executor for SlurmExecutor {
         if let Some(parent) = task.output_log.parent() {
             fs_err::create_dir_all(parent)?;
         }
-        let script = task.directory.join("job.sh");
-        fs_err::write(&script, self.script(task))?;
         let after: Vec<String> = after
             .iter()
             .filter_map(|handle| handle.strip_prefix("job ").map(str::to_string))
             .collect();
-        let arguments = self.arguments(task, &script, &after);
-        let output = Command::new("sbatch")
-            .args(&arguments)
-            .output()
-            .map_err(|error| NightlyError::Run {
-                directory: task.directory.clone(),
-                problem: format!("sbatch cannot be started: {error}"),
-            })?;
-        if !output.status.success() {
-            return Err(NightlyError::Run {
-                directory: task.directory.clone(),
-                problem: format!(
-                    "sbatch {} refused the job: {}",
-                    arguments.join(" "),
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ),
-            });
+        if task.gpus == 0 {
+            let id = self.submit(task, "job.sh", "", &after, None)?;
+            self.jobs.insert(index, id.clone());
+            return Ok(format!("job {id}"));
         }
-        let id = String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        self.jobs.insert(index, id.clone());
-        Ok(format!("job {id}"))
+        // A GPU cell: built on a CPU node, then tested as its own job on a GPU node; with no
+        // GPU partition, built and left untested.
+        let gpu_partition = self
+            .gpu_partitions
+            .get(&task.id.layer)
+            .cloned()
+            .or_else(|| self.settings.gpu_partition.clone());
+        let build = self.submit(task, "job-build.sh", " --build-only", &after, None)?;
+        let Some(partition) = gpu_partition else {
+            self.jobs.insert(index, build.clone());
+            return Ok(format!("job {build}"));
+        };
+        let test = self.submit(
+            task,
+            "job-test.sh",
+            " --test-only",
+            std::slice::from_ref(&build),
+            Some(&partition),
+        )?;
+        self.build_jobs.insert(index, build);
+        self.jobs.insert(index, test.clone());
+        Ok(format!("job {test}"))
     }
 
     fn reattach(&mut self, index: usize, _task: &Task, handle: &str) -> bool {
@@ -266,6 +324,18 @@ impl Executor for SlurmExecutor {
         let mut ended = Vec::new();
         for (index, id) in &self.jobs {
             match states.get(id) {
+                // A job whose dependency failed never starts (unless Slurm kills it itself).
+                Some(state) if state.state == "PENDING" && state.reason == "DependencyNeverSatisfied" => {
+                    let _ = Command::new("scancel").arg(id).status();
+                    ended.push((
+                        *index,
+                        Ended {
+                            success: false,
+                            how: format!("Slurm job {id}: its dependency failed"),
+                            killed: None,
+                        },
+                    ));
+                }
                 Some(state) if !finished(&state.state) => {}
                 Some(state) => {
                     let how = if state.reason.is_empty() || state.reason == "None" {
@@ -297,6 +367,7 @@ impl Executor for SlurmExecutor {
         }
         for (index, _) in &ended {
             self.jobs.remove(index);
+            self.build_jobs.remove(index);
         }
         ended
     }
@@ -306,13 +377,25 @@ impl Executor for SlurmExecutor {
     }
 
     fn cancel(&mut self, index: usize) {
-        if let Some(id) = self.jobs.remove(&index) {
-            let _ = Command::new("scancel").arg(&id).status();
+        let ids: Vec<String> = self
+            .jobs
+            .remove(&index)
+            .into_iter()
+            .chain(self.build_jobs.remove(&index))
+            .collect();
+        if !ids.is_empty() {
+            let _ = Command::new("scancel").args(&ids).status();
         }
     }
 
     fn cancel_all(&mut self) {
-        let ids: Vec<String> = self.jobs.values().cloned().collect();
+        let ids: Vec<String> = self
+            .jobs
+            .values()
+            .chain(self.build_jobs.values())
+            .cloned()
+            .collect();
+        self.build_jobs.clear();
         if !ids.is_empty() {
             let _ = Command::new("scancel").args(&ids).status();
         }

@@ -100,6 +100,8 @@ pub(super) struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) import_timeout: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) test_gpus: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) test: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) test_command: Option<Text>,
@@ -151,6 +153,7 @@ impl Settings {
         replace(&mut self.import_names, &later.import_names);
         replace(&mut self.skip_imports, &later.skip_imports);
         replace(&mut self.import_timeout, &later.import_timeout);
+        replace(&mut self.test_gpus, &later.test_gpus);
         replace(&mut self.test, &later.test);
         replace(&mut self.test_command, &later.test_command);
         replace(&mut self.build_dependencies, &later.build_dependencies);
@@ -340,6 +343,7 @@ impl Reader<'_> {
             import_names: self.list(raw.import_names, prefix, "import_names"),
             skip_imports,
             import_timeout: self.text(raw.import_timeout, prefix, "import_timeout"),
+            test_gpus: self.text(raw.test_gpus, prefix, "test_gpus"),
             test: self.text(raw.test, prefix, "test"),
             test_command: self.text(raw.test_command, prefix, "test_command"),
             build_dependencies: self.list(raw.build_dependencies, prefix, "build_dependencies"),
@@ -463,6 +467,7 @@ pub(super) enum Check {
     ImportName,
     Reason,
     Seconds,
+    Gpus,
     Requirement,
     RemoveRequirement,
     UpdateRequirement,
@@ -488,6 +493,8 @@ pub(super) enum InvalidValue {
         MAX_IMPORT_TIMEOUT
     )]
     NotSeconds,
+    #[error("a number of GPUs from 0 to {} (a whole number)", MAX_TEST_GPUS)]
+    NotGpus,
     #[error("{}", requirement_reason(.0))]
     Requirement(RequirementError),
     /// A sha256 of another length (in characters) or with other characters.
@@ -549,6 +556,10 @@ impl Check {
             Check::Seconds => match trimmed.parse::<u64>() {
                 Ok(seconds) if (1..=MAX_IMPORT_TIMEOUT).contains(&seconds) => Ok(seconds.to_string()),
                 _ => Err(InvalidValue::NotSeconds),
+            },
+            Check::Gpus => match trimmed.parse::<u32>() {
+                Ok(gpus) if gpus <= MAX_TEST_GPUS => Ok(gpus.to_string()),
+                _ => Err(InvalidValue::NotGpus),
             },
             Check::Requirement => RequirementEdit::add(trimmed)
                 .map(|_| trimmed.to_string())

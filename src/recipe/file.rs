@@ -124,6 +124,7 @@ impl RecipeFile {
                         ("test", more.test.is_some()),
                         ("test_command", more.test_command.is_some()),
                         ("import_timeout", more.import_timeout.is_some()),
+                        ("test_gpus", more.test_gpus.is_some()),
                         ("environment", more.environment.is_some()),
                         ("build_command", more.build_command.is_some()),
                         ("source", more.source.is_some()),
@@ -354,12 +355,17 @@ impl RecipeFile {
         // Check::Seconds has made sure that it parses.
         let import_timeout = optional(&settings.import_timeout, Check::Seconds)?
             .and_then(|seconds| seconds.parse::<u64>().ok());
+        // Check::Gpus likewise.
+        let test_gpus = optional(&settings.test_gpus, Check::Gpus)?
+            .and_then(|gpus| gpus.parse::<u32>().ok())
+            .unwrap_or(0);
         Ok(ResolvedRecipe {
             package: self.package.clone(),
             file: Some(self.file.clone()),
             import_names: list(&settings.import_names, Check::ImportName)?,
             skip_imports,
             import_timeout,
+            test_gpus,
             test_snippet: optional(&settings.test, Check::Any)?,
             test_command: optional(&settings.test_command, Check::Any)?,
             build_dependencies: list(&settings.build_dependencies, Check::Requirement)?,

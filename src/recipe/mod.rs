@@ -107,6 +107,9 @@ pub struct ResolvedRecipe {
     /// The time limit, in seconds, of the smoke test's imports and `test` snippet; None: the
     /// default.
     pub import_timeout: Option<u64>,
+    /// GPUs the smoke test needs (0: none); without one the wheel is built but not tested.
+    #[serde(default)]
+    pub test_gpus: u32,
     /// Python code run after the imports in the smoke test.
     pub test_snippet: Option<String>,
     /// A shell command run in the test environment instead of / after the snippet.
@@ -150,6 +153,9 @@ impl ResolvedRecipe {
 
 /// The directory, next to the recipe files, that holds the patch files recipes name.
 pub const PATCHES_DIRECTORY: &str = "patches";
+
+/// The most GPUs a smoke test may ask for.
+pub const MAX_TEST_GPUS: u32 = 16;
 
 /// The largest `import_timeout` (a day): a longer one is a mistake, not a slow import.
 pub const MAX_IMPORT_TIMEOUT: u64 = 86_400;
@@ -596,7 +602,7 @@ versions:
         let cases = [
             (
                 "package: a\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
-                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test, test_command, build_dependencies, test_dependencies, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, rpath, skip_python, arch_specific, extend, versions",
+                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, rpath, skip_python, arch_specific, extend, versions",
             ),
             (
                 "package: a\nversions:\n  - when: \">=1.80,<\"\n    test: x\n",

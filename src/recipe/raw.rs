@@ -16,6 +16,7 @@ pub(super) struct RawRecipe {
     pub(super) import_names: Option<Vec<RawText>>,
     pub(super) skip_imports: Option<Vec<Spanned<RawSkipImport>>>,
     pub(super) import_timeout: Option<RawText>,
+    pub(super) test_gpus: Option<RawText>,
     pub(super) test: Option<RawText>,
     pub(super) test_command: Option<RawText>,
     pub(super) build_dependencies: Option<Vec<RawText>>,

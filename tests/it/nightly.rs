@@ -326,9 +326,18 @@ fn slurm_and_the_local_executor_give_the_same_states() {
         ("depuser", "0.2.0"),
         ("brokenbuild", "0.1.0"),
         ("purepkg", "0.1.0"),
+        ("importfails", "0.1.0"),
     ];
+    // importfails' smoke test needs a GPU, which neither executor has: built, not tested.
+    let with_gpu_test = |directory: &Path| {
+        let config = site(directory, &set, "");
+        let recipe_file = directory.join("recipes/importfails.yaml");
+        let text = std::fs::read_to_string(&recipe_file).unwrap();
+        std::fs::write(&recipe_file, format!("{text}test_gpus: 1\n")).unwrap();
+        config
+    };
     let on_slurm = tempfile::tempdir().unwrap();
-    let (code, slurm_states, result) = run_states(&site(on_slurm.path(), &set, ""), &["--executor", "slurm"]);
+    let (code, slurm_states, result) = run_states(&with_gpu_test(on_slurm.path()), &["--executor", "slurm"]);
     assert_eq!(code, 1);
     let jobs: Vec<&str> = result["cells"]
         .as_array()
@@ -338,16 +347,33 @@ fn slurm_and_the_local_executor_give_the_same_states() {
         .collect();
     assert!(jobs.iter().all(|job| job.starts_with("job ")), "{jobs:?}");
     let locally = tempfile::tempdir().unwrap();
-    let (_, local_states, _) = run_states(&site(locally.path(), &set, ""), &["--executor", "local"]);
+    let (_, local_states, _) = run_states(&with_gpu_test(locally.path()), &["--executor", "local"]);
     assert_eq!(slurm_states, local_states);
     assert_eq!(
         slurm_states,
         [
             "brokenbuild 3.12 generic failed",
             "depuser 3.12 generic built",
+            "importfails 3.12 generic untested-gpu",
             "needsbroken 3.12 generic dependency-failed",
             "purepkg 3.12 generic built",
         ]
+    );
+    // The untested wheel is not staged (nor published): it waits in its cell's directory.
+    let untested = result["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cell| cell["package"] == "importfails")
+        .unwrap();
+    let wheel = PathBuf::from(untested["wheel"].as_str().unwrap());
+    assert!(
+        wheel.is_file() && !wheel.starts_with(on_slurm.path().join("nightly/staging")),
+        "{untested}"
+    );
+    assert!(
+        untested["reason"].as_str().unwrap().contains("needs 1 GPU"),
+        "{untested}"
     );
     // The second night on Slurm submits nothing for what passed.
     let (_, states, result) = run_states(&on_slurm.path().join("nightly.toml"), &["--executor", "slurm"]);
