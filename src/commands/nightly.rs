@@ -137,10 +137,20 @@ fn run_command(
             layout_file.as_deref(),
         )?),
     };
-    let say = |message: &str| {
-        if !quiet {
-            eprintln!("nightly: {message}");
-        }
+    // On a terminal, where the run stands is one live line; elsewhere (cron, CI logs) each
+    // cell's start and end is a line.
+    use std::io::IsTerminal as _;
+    let live = (!quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let say = |message: &str| match (&live, message.strip_prefix(crate::nightly::schedule::STATUS)) {
+        (Some(bar), Some(status)) => bar.set_message(status.to_string()),
+        (Some(bar), None) => bar.println(format!("nightly: {message}")),
+        (None, Some(_)) => {}
+        (None, None) if !quiet => eprintln!("nightly: {message}"),
+        (None, None) => {}
     };
     let report = run_nightly(
         &config,
@@ -155,7 +165,11 @@ fn run_command(
             recipes,
         },
         &say,
-    )?;
+    );
+    if let Some(bar) = &live {
+        bar.finish_and_clear();
+    }
+    let report = report?;
     let results = report.state.results();
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -181,7 +195,7 @@ fn run_command(
                     .unwrap_or("")
             );
         }
-        if let Some(published) = &report.published {
+        for published in &report.published {
             outln!("published (cp-wheels):");
             crate::commands::cp_wheels::print_human(published);
         }
@@ -190,7 +204,7 @@ fn run_command(
             report.directory.join("report.html").display()
         );
     }
-    let ok = report.state.ok() && report.published.as_ref().is_none_or(|published| published.ok());
+    let ok = report.state.ok() && report.published.iter().all(|published| published.ok());
     Ok(if ok || args.dry_run {
         ExitCode::SUCCESS
     } else {

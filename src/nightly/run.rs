@@ -100,6 +100,9 @@ pub struct RunState {
     /// Cells that were up to date (not run).
     pub up_to_date: Vec<CellResult>,
     pub tasks: Vec<Task>,
+    /// Packages whose wheels were published already (`[publish] per_package`).
+    #[serde(default)]
+    pub published: Vec<String>,
 }
 
 impl RunState {
@@ -142,7 +145,8 @@ pub struct RunOptions {
 pub struct RunReport {
     pub directory: PathBuf,
     pub state: RunState,
-    pub published: Option<crate::wheelhouse::place::Report>,
+    /// What publishing placed or refused: one report at the end, or one per package.
+    pub published: Vec<crate::wheelhouse::place::Report>,
 }
 
 /// Runs the nightly (or resumes one).
@@ -163,11 +167,29 @@ pub fn run(
         return Ok(RunReport {
             directory,
             state,
-            published: None,
+            published: Vec::new(),
         });
     }
+    let publishing = options.publish || config.publish;
+    let mut published: Vec<crate::wheelhouse::place::Report> = Vec::new();
     if state.finished.is_none() {
-        schedule(&directory, &mut state, executor, progress)?;
+        let per_package = publishing && config.publish_per_package;
+        let published_each = &mut published;
+        let mut on_package_done = |state: &mut RunState, package: &str| {
+            if !per_package || state.published.iter().any(|done| done == package) {
+                return;
+            }
+            state.published.push(package.to_string());
+            match publish(config, layout, state, Some(package)) {
+                Ok(Some(report)) => {
+                    progress(&format!("{package}: published {} wheel(s)", report.wheels.len()));
+                    published_each.push(report);
+                }
+                Ok(None) => {}
+                Err(error) => progress(&format!("{package}: publishing failed: {error}")),
+            }
+        };
+        schedule(&directory, &mut state, executor, progress, &mut on_package_done)?;
         state.finished = Some(now());
         write_json_atomic(&directory.join("run.json"), &state)?;
         record_results(&store, &state)?;
@@ -175,11 +197,9 @@ pub fn run(
     if !options.keep_work {
         clean_work(&state);
     }
-    let published = if options.publish || config.publish {
-        publish(config, layout, &state)?
-    } else {
-        None
-    };
+    if publishing && !config.publish_per_package {
+        published.extend(publish(config, layout, &state, None)?);
+    }
     super::report::write_reports(&directory, &state, &store)?;
     Ok(RunReport {
         directory,
@@ -246,6 +266,7 @@ fn new_run(
         finished: None,
         up_to_date,
         tasks,
+        published: Vec::new(),
     };
     write_json_atomic(&directory.join("plan.json"), &planned)?;
     Ok((directory, state))
@@ -527,15 +548,17 @@ fn clean_work(state: &RunState) {
     }
 }
 
-/// The passing wheels of this run through cp-wheels' placement, once.
+/// The passing wheels of this run (or of one `package`) through cp-wheels' placement, once.
 fn publish(
     config: &NightlyConfig,
     layout: &Layout,
     state: &RunState,
+    package: Option<&str>,
 ) -> Result<Option<crate::wheelhouse::place::Report>, NightlyError> {
     let wheels: BTreeSet<PathBuf> = state
         .tasks
         .iter()
+        .filter(|task| package.is_none_or(|package| task.id.package == package))
         .filter_map(|task| match &task.status {
             TaskStatus::Done { result } if result.state == CellState::Built => result.wheel.clone(),
             TaskStatus::Done { result }

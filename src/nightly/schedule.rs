@@ -119,11 +119,13 @@ fn not_run(task: &Task, state: CellState, reason: String) -> TaskStatus {
 }
 
 /// Runs the queued tasks in build order until every one is done.
+/// `on_package_done` is called once a package's every task is done (to publish it then).
 pub(super) fn schedule(
     directory: &Path,
     state: &mut RunState,
     executor: &mut dyn Executor,
     progress: &(dyn Fn(&str) + Sync),
+    on_package_done: &mut dyn FnMut(&mut RunState, &str),
 ) -> Result<(), NightlyError> {
     let run_file = directory.join("run.json");
     // Tasks an earlier coordinator left running: finished (their outcome is there), still
@@ -155,7 +157,11 @@ pub(super) fn schedule(
         let mut changed = finish_ended(state, executor, chains, progress);
         changed |= start_ready(state, executor, chains, progress)?;
         if changed {
+            for package in finished_packages(state) {
+                on_package_done(state, &package);
+            }
             write_json_atomic(&run_file, state)?;
+            progress(&status_line(state));
         }
         let open = state
             .tasks
@@ -181,6 +187,41 @@ pub(super) fn schedule(
         ));
     }
     Ok(())
+}
+
+/// The packages whose every task is done.
+fn finished_packages(state: &RunState) -> Vec<String> {
+    let mut open: BTreeSet<&str> = BTreeSet::new();
+    let mut all: BTreeSet<&str> = BTreeSet::new();
+    for task in &state.tasks {
+        all.insert(&task.id.package);
+        if !matches!(task.status, TaskStatus::Done { .. }) {
+            open.insert(&task.id.package);
+        }
+    }
+    all.difference(&open).map(|package| package.to_string()).collect()
+}
+
+/// The prefix of the progress messages that say where the run stands (a terminal shows them
+/// as one live line).
+pub const STATUS: &str = "status: ";
+
+/// `status: 12 done (1 failed), 2 running, 5 queued`.
+fn status_line(state: &RunState) -> String {
+    let (mut done, mut failed, mut running, mut queued) = (0, 0, 0, 0);
+    for task in &state.tasks {
+        match &task.status {
+            TaskStatus::Done { result } => {
+                done += 1;
+                if !result.state.passed() {
+                    failed += 1;
+                }
+            }
+            TaskStatus::Running { .. } => running += 1,
+            TaskStatus::Queued => queued += 1,
+        }
+    }
+    format!("{STATUS}{done} done ({failed} not passed), {running} running, {queued} queued")
 }
 
 /// Records the tasks the executor saw end; a task whose need failed meanwhile is
