@@ -87,8 +87,9 @@ struct RawPackage {
 struct RawPaths {
     runs: Option<String>,
     state: Option<String>,
-    output: Option<String>,
+    output: Option<Spanned<String>>,
     cache: Option<String>,
+    cache_limit: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -185,6 +186,8 @@ pub struct Paths {
     pub output: PathBuf,
     /// Downloaded sources, by sha256.
     pub cache: PathBuf,
+    /// The most the source cache may hold after a run, in MiB (oldest pruned first).
+    pub cache_limit_mb: u64,
 }
 
 /// Slurm settings for `--executor slurm`.
@@ -297,13 +300,23 @@ impl NightlyConfig {
         let paths = Paths {
             runs: relative(raw.paths.runs.as_deref().unwrap_or("nightly/runs")),
             state: relative(raw.paths.state.as_deref().unwrap_or("nightly/state")),
-            output: relative(raw.paths.output.as_deref().unwrap_or("nightly/staging")),
+            output: relative(
+                raw.paths
+                    .output
+                    .as_ref()
+                    .map_or("nightly/staging", |output| output.get_ref().as_str()),
+            ),
             cache: raw
                 .paths
                 .cache
                 .as_deref()
                 .map(relative)
                 .unwrap_or_else(|| crate::wheel::verified::cache_root().join("sources")),
+            cache_limit_mb: match &raw.paths.cache_limit {
+                Some(limit) => parse_memory(limit.get_ref())
+                    .map_err(|message| at.invalid(limit, "paths.cache_limit", message))?,
+                None => 20 << 10,
+            },
         };
         Ok(NightlyConfig {
             file: path.to_path_buf(),

@@ -47,6 +47,10 @@ struct ResultFile<'a> {
     started: u64,
     finished: Option<u64>,
     ok: bool,
+    /// The most the run's work directory held at once, in bytes.
+    peak_scratch: u64,
+    /// What pruning the source cache removed: (directories, bytes).
+    cache_pruned: (usize, u64),
     counts: BTreeMap<String, usize>,
     cells: &'a [CellResult],
 }
@@ -63,6 +67,8 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
             started: state.started,
             finished: state.finished,
             ok: state.ok(),
+            peak_scratch: state.peak_scratch,
+            cache_pruned: state.cache_pruned,
             counts: counts(&results)
                 .into_iter()
                 .map(|(state, number)| (state.to_string(), number))
@@ -98,7 +104,9 @@ fn human_seconds(seconds: f64) -> String {
 }
 
 fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 {
+    if bytes >= 1 << 30 {
+        format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+    } else if bytes >= 1 << 20 {
         format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
     } else {
         format!("{:.0} KiB", bytes as f64 / 1024.0)
@@ -114,6 +122,24 @@ fn first_line(text: &str) -> String {
     } else {
         line
     }
+}
+
+/// `Scratch: at most 1.2 GiB under work/ at once; source cache: 2 sources pruned (300 MiB).`
+fn scratch_line(state: &RunState) -> String {
+    let (pruned, bytes) = state.cache_pruned;
+    format!(
+        "Scratch: at most {} under work/ at once; source cache: {}.",
+        human_size(state.peak_scratch),
+        if pruned == 0 {
+            "within its limit".to_string()
+        } else {
+            format!(
+                "{pruned} source{} pruned ({})",
+                if pruned == 1 { "" } else { "s" },
+                human_size(bytes)
+            )
+        }
+    )
 }
 
 /// The Markdown summary.
@@ -138,6 +164,7 @@ fn summary(state: &RunState, results: &[CellResult]) -> String {
             ))
             .unwrap_or_default()
     );
+    let _ = writeln!(text, "{}\n", scratch_line(state));
     let _ = writeln!(
         text,
         "| package | version | layer | python | arch | state | time | wheel |"
@@ -333,6 +360,7 @@ fn html(
     context.insert("started", &utc(state.started));
     context.insert("finished", &state.finished.map(utc));
     context.insert("executor", &state.executor);
+    context.insert("scratch", &scratch_line(state));
     context.insert(
         "counts",
         &counts(results)

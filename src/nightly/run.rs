@@ -103,6 +103,15 @@ pub struct RunState {
     /// Packages whose wheels were published already (`[publish] per_package`).
     #[serde(default)]
     pub published: Vec<String>,
+    /// Keep the work trees of cells that passed (`--keep-work`).
+    #[serde(default)]
+    pub keep_work: bool,
+    /// The most the run's work directory held at once, in bytes.
+    #[serde(default)]
+    pub peak_scratch: u64,
+    /// What pruning the source cache to its limit removed (files, bytes).
+    #[serde(default)]
+    pub cache_pruned: (usize, u64),
 }
 
 impl RunState {
@@ -191,11 +200,9 @@ pub fn run(
         };
         schedule(&directory, &mut state, executor, progress, &mut on_package_done)?;
         state.finished = Some(now());
+        state.cache_pruned = prune_cache(&config.paths.cache, config.paths.cache_limit_mb << 20);
         write_json_atomic(&directory.join("run.json"), &state)?;
         record_results(&store, &state)?;
-    }
-    if !options.keep_work {
-        clean_work(&state);
     }
     if publishing && !config.publish_per_package {
         published.extend(publish(config, layout, &state, None)?);
@@ -267,6 +274,9 @@ fn new_run(
         up_to_date,
         tasks,
         published: Vec::new(),
+        keep_work: options.keep_work,
+        peak_scratch: 0,
+        cache_pruned: (0, 0),
     };
     write_json_atomic(&directory.join("plan.json"), &planned)?;
     Ok((directory, state))
@@ -534,18 +544,43 @@ fn record_results(store: &StateStore, state: &RunState) -> Result<(), NightlyErr
     Ok(())
 }
 
-/// Removes the work trees and environments of passing cells (their wheel is staged; their
-/// logs are not needed). Failed cells keep everything.
-fn clean_work(state: &RunState) {
-    for task in &state.tasks {
-        if let TaskStatus::Done { result } = &task.status
-            && result.state.passed()
-        {
-            for part in ["src", "build-env", "test-env", "dist", "wheel"] {
-                let _ = fs_err::remove_dir_all(task.directory.join(part));
-            }
+/// Prunes the source cache (`<cache>/<sha256>/<file>`) to `limit` bytes, the least recently
+/// used first (by modification time: a hit re-touches its directory); returns what was
+/// removed (directories, bytes).
+pub fn prune_cache(cache: &Path, limit: u64) -> (usize, u64) {
+    let Ok(entries) = fs_err::read_dir(cache) else {
+        return (0, 0);
+    };
+    let mut sources: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()) && entry.path().is_dir()
+        })
+        .map(|entry| {
+            let path = entry.path();
+            let size = super::schedule::disk_usage(&path);
+            let modified = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            (modified, size, path)
+        })
+        .collect();
+    let mut total: u64 = sources.iter().map(|(_, size, _)| size).sum();
+    sources.sort();
+    let mut removed = (0, 0);
+    for (_, size, path) in sources {
+        if total <= limit {
+            break;
+        }
+        if fs_err::remove_dir_all(&path).is_ok() {
+            total = total.saturating_sub(size);
+            removed.0 += 1;
+            removed.1 += size;
         }
     }
+    removed
 }
 
 /// The passing wheels of this run (or of one `package`) through cp-wheels' placement, once.
@@ -584,4 +619,35 @@ fn publish(
         &options,
         &|_| {},
     )?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_pruned_oldest_first_to_its_limit() {
+        let cache = tempfile::tempdir().unwrap();
+        let make = |index: u8, size: usize, age: u64| {
+            let directory = cache.path().join(format!("{index:064x}"));
+            fs_err::create_dir_all(&directory).unwrap();
+            fs_err::write(directory.join("source.tar.gz"), vec![0u8; size]).unwrap();
+            let time = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            fs_err::File::open(&directory)
+                .unwrap()
+                .file()
+                .set_modified(time)
+                .unwrap();
+            directory
+        };
+        let oldest = make(1, 4000, 300);
+        let middle = make(2, 4000, 200);
+        let newest = make(3, 4000, 100);
+        fs_err::create_dir_all(cache.path().join("pypi")).unwrap();
+        assert_eq!(prune_cache(cache.path(), 100_000), (0, 0));
+        assert_eq!(prune_cache(cache.path(), 9000), (1, 4000));
+        assert!(!oldest.exists() && middle.exists() && newest.exists());
+        assert_eq!(prune_cache(cache.path(), 0), (2, 8000));
+        assert!(cache.path().join("pypi").is_dir(), "pointers are not sources");
+    }
 }

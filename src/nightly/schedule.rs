@@ -160,6 +160,7 @@ pub(super) fn schedule(
             for package in finished_packages(state) {
                 on_package_done(state, &package);
             }
+            state.peak_scratch = state.peak_scratch.max(disk_usage(&directory.join("work")));
             write_json_atomic(&run_file, state)?;
             progress(&status_line(state));
         }
@@ -248,12 +249,30 @@ fn finish_ended(
             "{} {}: {}",
             state.tasks[index].id, state.tasks[index].version, result.state
         ));
+        if result.state.passed() && !state.keep_work {
+            // Bounded scratch: a passing cell's tree and environments go as soon as its
+            // result is recorded (its wheel is staged); a failed one keeps everything.
+            for part in ["src", "build-env", "test-env", "dist", "wheel"] {
+                let _ = fs_err::remove_dir_all(state.tasks[index].directory.join(part));
+            }
+        }
         state.tasks[index].status = TaskStatus::Done {
             result: Box::new(result),
         };
         changed = true;
     }
     changed
+}
+
+/// The bytes of the files under `path` (not following links).
+pub fn disk_usage(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_type().is_file())
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum()
 }
 
 /// Starts every queued task whose needs allow it (and marks those whose needs failed); with

@@ -156,6 +156,12 @@ fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
         needs["reason"].as_str().unwrap().contains("needs brokenbuild"),
         "{needs}"
     );
+    // Bounded scratch: a passing cell's tree and environments are gone, a failed one keeps
+    // them; the run says the most its work directory held.
+    let work = run_directory.join("work");
+    assert!(!work.join("purepkg/gentoo2023/py3.12-generic/build-env").exists());
+    assert!(work.join("brokenbuild/gentoo2023/py3.12-generic/src").is_dir());
+    assert!(result["peak_scratch"].as_u64().unwrap() > 1 << 20, "{result}");
     // depuser was tested against the purepkg wheel this run built (it is on no index).
     let staging = directory.path().join("nightly/staging");
     assert!(
