@@ -116,6 +116,10 @@ pub struct NightlyRunArgs {
     /// Keep the work trees of cells that passed (failed ones are always kept).
     #[arg(long)]
     pub keep_work: bool,
+    /// Also rebuild N up-to-date cells and compare each new wheel with the staged one,
+    /// member by member.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub verify_reproducible: usize,
     /// Print the run's results as JSON.
     #[arg(long)]
     pub json: bool,

@@ -638,6 +638,17 @@ fn compiler(variable: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
+/// `pip 26.3 from /path/site-packages/pip (python 3.12)` -> `pip 26.3 (python 3.12)`: where
+/// a build environment lives is not part of a tool's version (and would make every record,
+/// and every wheel, differ from run to run).
+fn without_location(text: &str) -> String {
+    match (text.find(" from "), text.rfind(" (")) {
+        (Some(from), Some(open)) if open > from => format!("{}{}", &text[..from], &text[open..]),
+        (Some(from), _) => text[..from].to_string(),
+        _ => text.to_string(),
+    }
+}
+
 impl ToolVersions {
     /// [`ToolVersions::gather`] without a build environment, asked once per interpreter in
     /// this process.
@@ -666,7 +677,9 @@ impl ToolVersions {
         ToolVersions {
             python_path: Some(interpreter.to_path_buf()),
             python: capture(interpreter, &["-c", "import sys; print(sys.version.split()[0])"]),
-            pip: build_python.and_then(|python| capture(python, &["-m", "pip", "--version"])),
+            pip: build_python
+                .and_then(|python| capture(python, &["-m", "pip", "--version"]))
+                .map(|text| without_location(&text)),
             uv: find_uv().and_then(|uv| capture(&uv, &["--version"])),
             cc: version_line(&compiler("CC", "cc")),
             cxx: version_line(&compiler("CXX", "c++")),
@@ -872,6 +885,20 @@ mod tests {
         assert_eq!(shell_quote("-march=x86-64-v3"), "-march=x86-64-v3");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn tool_versions_do_not_say_where_they_live() {
+        assert_eq!(
+            without_location(
+                "pip 26.3 from /tmp/run/build-env/lib/python3.12/site-packages/pip (python 3.12)"
+            ),
+            "pip 26.3 (python 3.12)"
+        );
+        assert_eq!(
+            without_location("uv 0.13.9 (x86_64-unknown-linux-gnu)"),
+            "uv 0.13.9 (x86_64-unknown-linux-gnu)"
+        );
     }
 
     #[test]

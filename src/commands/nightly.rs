@@ -163,6 +163,7 @@ fn run_command(
             publish: args.publish,
             keep_work: args.keep_work,
             recipes,
+            verify_reproducible: args.verify_reproducible,
         },
         &say,
     );

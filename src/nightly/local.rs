@@ -94,8 +94,8 @@ impl Executor for LocalExecutor {
             .args(["nightly", "cell"])
             .arg(&task.file)
             .args(["--jobs", &cpus.to_string()]);
-        if task.gpus > 0 && !self.gpu {
-            // No GPU here: built, left untested.
+        if task.build_only || (task.gpus > 0 && !self.gpu) {
+            // A verification rebuild, or no GPU here: built, left untested.
             command.arg("--build-only");
         }
         command

@@ -8,6 +8,7 @@ pub mod config;
 pub mod local;
 pub mod plan;
 pub mod report;
+pub mod reproducible;
 pub mod run;
 pub mod schedule;
 pub mod slurm;

@@ -213,6 +213,28 @@ fn summary(state: &RunState, results: &[CellResult]) -> String {
             );
         }
     }
+    let verified: Vec<&CellResult> = results
+        .iter()
+        .filter(|result| result.reproducible.is_some())
+        .collect();
+    if !verified.is_empty() {
+        let _ = writeln!(text, "\n## Reproducibility (rebuilt up-to-date cells)\n");
+        for result in verified {
+            let Some(comparison) = &result.reproducible else {
+                continue;
+            };
+            let _ = writeln!(
+                text,
+                "- {}: {}",
+                result.describe(),
+                if comparison.identical {
+                    "byte-identical".to_string()
+                } else {
+                    format!("differs: {}", comparison.differences.join("; "))
+                }
+            );
+        }
+    }
     text
 }
 

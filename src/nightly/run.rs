@@ -50,6 +50,12 @@ pub struct Task {
     /// GPUs its smoke test needs (the recipe's `test_gpus`).
     #[serde(default)]
     pub gpus: u32,
+    /// For a rebuild that verifies reproducibility: the staged wheel to compare with.
+    #[serde(default)]
+    pub verify_against: Option<PathBuf>,
+    /// Build only (no smoke test, nothing staged): a verification rebuild.
+    #[serde(default)]
+    pub build_only: bool,
     pub key: Option<String>,
     pub inputs: BTreeMap<String, String>,
     /// Why it is built.
@@ -77,6 +83,9 @@ pub struct CellResult {
     pub output_log: Option<PathBuf>,
     /// The pid or Slurm job that ran it.
     pub job: Option<String>,
+    /// For an up-to-date cell rebuilt by `--verify-reproducible`: how the new wheel compares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproducible: Option<super::reproducible::Reproducibility>,
 }
 
 impl CellResult {
@@ -147,6 +156,8 @@ pub struct RunOptions {
     pub keep_work: bool,
     /// Where recipes come from.
     pub recipes: Option<PathBuf>,
+    /// Rebuild this many up-to-date cells and compare their wheels with the staged ones.
+    pub verify_reproducible: usize,
 }
 
 /// What a finished run leaves.
@@ -263,8 +274,24 @@ fn new_run(
         }
         planned = plan(config, layout, store, &plan_options)?;
     }
-    let tasks = tasks(&planned, &directory, config, &fetch_failures)?;
-    let up_to_date = up_to_date(&planned, store);
+    let mut tasks = tasks(&planned, &directory, config, &fetch_failures)?;
+    let verify = super::reproducible::verify_tasks(
+        &planned,
+        store,
+        &directory,
+        &config.paths.output,
+        options.verify_reproducible,
+    )?;
+    let mut up_to_date = up_to_date(&planned, store);
+    up_to_date.retain(|result| {
+        !verify.iter().any(|task| {
+            task.id.package == result.package
+                && task.id.layer == result.layer
+                && task.id.python.to_string() == result.python
+                && task.id.arch == result.arch
+        })
+    });
+    tasks.extend(verify);
     let state = RunState {
         name,
         config: config.file.clone(),
@@ -432,6 +459,8 @@ fn tasks(
                 resources: package.resources,
                 needs: package.needs().into_iter().collect(),
                 gpus: cell.recipe.test_gpus,
+                verify_against: None,
+                build_only: false,
                 key: planned_cell.key.clone(),
                 inputs: planned_cell.inputs.clone(),
                 reasons: planned_cell.reasons.clone(),
@@ -457,6 +486,7 @@ fn failed_before_start(planned: &super::plan::PlannedCell, cell: &Cell, reason: 
         log: None,
         output_log: None,
         job: None,
+        reproducible: None,
     }
 }
 
@@ -486,6 +516,7 @@ fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
                         log: None,
                         output_log: None,
                         job: None,
+                        reproducible: None,
                     }
                 })
         })
@@ -495,7 +526,7 @@ fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
 /// Every result of the run into the state directory (the next run's memory) and its history.
 fn record_results(store: &StateStore, state: &RunState) -> Result<(), NightlyError> {
     let mut history = Vec::new();
-    for task in &state.tasks {
+    for task in state.tasks.iter().filter(|task| task.verify_against.is_none()) {
         let TaskStatus::Done { result } = &task.status else {
             continue;
         };

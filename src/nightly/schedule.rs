@@ -239,6 +239,9 @@ fn finish_ended(
             continue;
         };
         let mut result = result_of(&state.tasks[index], &handle, Some(&ended));
+        if let Some(against) = &state.tasks[index].verify_against {
+            result = verified(result, against);
+        }
         if !result.state.passed()
             && let Readiness::NeedFailed(reason) = readiness(&state.tasks, &state.tasks[index], chains)
         {
@@ -370,6 +373,7 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
         log: Some(task.directory.join("build.log")).filter(|log| log.is_file()),
         output_log: Some(task.output_log.clone()),
         job: (!handle.is_empty()).then(|| handle.to_string()),
+        reproducible: None,
     };
     if let Some(killed) = ended.and_then(|ended| ended.killed.as_ref()) {
         result.reason = Some(match outcome.and_then(|outcome| outcome.error) {
@@ -383,7 +387,10 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
             result.seconds = outcome.seconds;
             result.wheel = outcome.wheel.clone();
             result.size = outcome.size;
-            if outcome.error.is_none() && outcome.test == crate::build::record::TestStatus::Passed {
+            let built_only = task.build_only && outcome.test == crate::build::record::TestStatus::NotRun;
+            if outcome.error.is_none()
+                && (outcome.test == crate::build::record::TestStatus::Passed || built_only)
+            {
                 result.state = CellState::Built;
                 result.reason = Some(task.reasons.join("; ")).filter(|reason| !reason.is_empty());
             } else if task.gpus > 0
@@ -418,6 +425,32 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
             });
         }
     }
+    result
+}
+
+/// A verification rebuild's result: the cell stays up to date, with how its new wheel
+/// compares with the staged one (a rebuild that failed is a failed cell).
+fn verified(mut result: CellResult, against: &Path) -> CellResult {
+    if result.state != CellState::Built {
+        result.reason = result
+            .reason
+            .map(|reason| format!("rebuilding to verify: {reason}"));
+        return result;
+    }
+    let comparison = result
+        .wheel
+        .as_deref()
+        .map(|wheel| super::reproducible::compare(wheel, against));
+    result.state = CellState::UpToDate;
+    result.reason = Some(match &comparison {
+        Some(comparison) if comparison.identical => "rebuilt: byte-identical to the staged wheel".to_string(),
+        Some(comparison) => format!(
+            "rebuilt: differs from the staged wheel: {}",
+            comparison.differences.join("; ")
+        ),
+        None => "rebuilt, but left no wheel to compare".to_string(),
+    });
+    result.reproducible = comparison;
     result
 }
 

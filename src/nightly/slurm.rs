@@ -270,6 +270,11 @@ impl Executor for SlurmExecutor {
             .iter()
             .filter_map(|handle| handle.strip_prefix("job ").map(str::to_string))
             .collect();
+        if task.build_only {
+            let id = self.submit(task, "job-build.sh", " --build-only", &after, None)?;
+            self.jobs.insert(index, id.clone());
+            return Ok(format!("job {id}"));
+        }
         if task.gpus == 0 {
             let id = self.submit(task, "job.sh", "", &after, None)?;
             self.jobs.insert(index, id.clone());

@@ -209,6 +209,25 @@ fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
         "{planned:?}"
     );
     assert_eq!(planned.len(), 4, "{planned:?}");
+    // Rebuilding up-to-date cells to verify them: the same source gives the same bytes
+    // (SOURCE_DATE_EPOCH), the staged wheels are left alone, and nothing is recorded as built.
+    let staged = staging.join("purepkg-0.1.0+computecanada-py3-none-any.whl");
+    let before = std::fs::read(&staged).unwrap();
+    let (_, stdout, stderr) = nightly(&config, &["run", "--json", "--verify-reproducible", "2"]);
+    let report = json(&stdout);
+    let verified: Vec<&serde_json::Value> = report["state"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|task| !task["verify_against"].is_null())
+        .collect();
+    assert_eq!(verified.len(), 2, "{stdout}\n{stderr}");
+    for task in verified {
+        let result = &task["status"]["result"];
+        assert_eq!(result["state"], "up-to-date", "{result}");
+        assert_eq!(result["reproducible"]["identical"], true, "{result}");
+    }
+    assert_eq!(std::fs::read(&staged).unwrap(), before);
     // Asked to rebuild, a package is built whatever its state, with its reason.
     let (_, stdout, _) = nightly(&config, &["plan", "--rebuild", "purepkg"]);
     assert!(stdout.contains("build: asked for (--rebuild)"), "{stdout}");
@@ -617,4 +636,87 @@ fn walk(root: &Path) -> Vec<String> {
         }
     }
     files
+}
+
+#[test]
+#[ignore = "needs a running Slurm (ci/slurm/start.sh), downloads from PyPI and builds: CI's slow step"]
+fn a_nightly_of_real_pypi_packages_on_slurm() {
+    require_tools();
+    require_slurm();
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    // msgpack is made to fail; python-dateutil needs six (in the set) for its smoke test.
+    std::fs::write(
+        recipes.join("msgpack.yaml"),
+        "package: msgpack\npre_build:\n  - echo 'this night msgpack fails' >&2; exit 3\n",
+    )
+    .unwrap();
+    let config = directory.path().join("nightly.toml");
+    std::fs::write(
+        &config,
+        "packages = [\"python-dateutil==2.9.0.post0\", \"msgpack==1.1.0\", \"six==1.17.0\"]\nrecipes = \"recipes\"\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\n[resources]\ncpus = 1\nmemory = \"2G\"\ntime = \"20m\"\n[paths]\ncache = \"cache\"\n",
+    )
+    .unwrap();
+    let (code, states, result) = run_states(&config, &["--executor", "slurm"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        states,
+        [
+            "msgpack 3.12 generic failed",
+            "python-dateutil 3.12 generic built",
+            "six 3.12 generic built",
+        ]
+    );
+    let cells = result["cells"].as_array().unwrap();
+    let msgpack = cells.iter().find(|cell| cell["package"] == "msgpack").unwrap();
+    assert!(
+        msgpack["reason"]
+            .as_str()
+            .unwrap()
+            .contains("pre-build command failed"),
+        "{msgpack}"
+    );
+    let log = std::fs::read_to_string(msgpack["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains("this night msgpack fails"), "{log}");
+    // dateutil's smoke test took six from this run's staging directory, not from PyPI.
+    let record_file = directory
+        .path()
+        .join("nightly/staging/python_dateutil-2.9.0.post0+computecanada-py2.py3-none-any.whl.json");
+    let record = json(&std::fs::read_to_string(&record_file).unwrap());
+    let reports = record["test"]["reports"].as_object().unwrap();
+    let dependencies = reports.values().next().unwrap()["dependencies"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let six = dependencies
+        .iter()
+        .find(|dependency| dependency["name"] == "six")
+        .unwrap();
+    assert_eq!(six["origin"], "find-links", "{six}");
+    assert_eq!(six["version"], "1.17.0+computecanada", "{six}");
+    // The next night's plan needs no network for pinned packages: with an index that does
+    // not answer, it still knows everything is up to date but the failure.
+    let offline = directory.path().join("offline.toml");
+    std::fs::write(
+        &offline,
+        std::fs::read_to_string(&config).unwrap().replace(
+            "recipes = \"recipes\"",
+            "recipes = \"recipes\"\nindex_url = \"http://127.0.0.1:9/simple\"",
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = nightly(&offline, &["plan"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("2 up to date, 1 to build"), "{stdout}");
+    // And the run builds nothing but the failure.
+    let (_, states, _) = run_states(&config, &["--executor", "slurm"]);
+    assert_eq!(
+        states,
+        [
+            "msgpack 3.12 generic failed",
+            "python-dateutil 3.12 generic up-to-date",
+            "six 3.12 generic up-to-date",
+        ]
+    );
 }
