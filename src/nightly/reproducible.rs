@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-use crate::build::Cell;
-
 use super::plan::{NightlyPlan, Planned};
 use super::run::{Task, TaskStatus};
 use super::state::StateStore;
@@ -148,13 +146,12 @@ pub fn verify_tasks(
             }
             let relative = cell.id.relative_path();
             let cell_directory = directory.join("verify").join(&relative);
-            let rebuilt = Cell {
-                directory: cell_directory.clone(),
-                build_environment: cell_directory.join("build-env"),
-                jobs: package.resources.cpus,
-                output: cell_directory.join("staging"),
-                ..cell.cell.clone()
-            };
+            let rebuilt = super::run::cell_in(
+                &cell.cell,
+                &cell_directory,
+                package.resources.cpus,
+                &cell_directory.join("staging"),
+            );
             let file = directory
                 .join("verify-cells")
                 .join(format!("{}.json", relative.display()));

@@ -405,6 +405,18 @@ fn fetch(
     Ok(())
 }
 
+/// A planned cell as this run builds it: in its own directory (with its own build
+/// environment: cells may run at once), with its CPUs, staging into `output`.
+pub(super) fn cell_in(planned: &Cell, directory: &Path, cpus: usize, output: &Path) -> Cell {
+    Cell {
+        directory: directory.to_path_buf(),
+        build_environment: directory.join("build-env"),
+        jobs: cpus,
+        output: output.to_path_buf(),
+        ..planned.clone()
+    }
+}
+
 /// The cells to build, each with its cell file written.
 fn tasks(
     planned: &NightlyPlan,
@@ -418,13 +430,12 @@ fn tasks(
         for planned_cell in package.cells.iter().filter(|cell| cell.state == Planned::Build) {
             let relative = planned_cell.id.relative_path();
             let cell_directory = directory.join("work").join(&relative);
-            let cell = Cell {
-                directory: cell_directory.clone(),
-                build_environment: cell_directory.join("build-env"),
-                jobs: package.resources.cpus,
-                output: config.paths.output.clone(),
-                ..planned_cell.cell.clone()
-            };
+            let cell = cell_in(
+                &planned_cell.cell,
+                &cell_directory,
+                package.resources.cpus,
+                &config.paths.output,
+            );
             let file = directory
                 .join("cells")
                 .join(format!("{}.json", relative.display()));
