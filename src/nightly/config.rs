@@ -74,6 +74,12 @@ struct RawResources {
     time: Option<Spanned<String>>,
 }
 
+impl RawResources {
+    fn is_set(&self) -> bool {
+        self.cpus.is_some() || self.memory.is_some() || self.time.is_some()
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPackage {
@@ -172,6 +178,8 @@ pub struct PackageEntry {
     pub name: String,
     pub wanted: Wanted,
     pub resources: Resources,
+    /// Whether `[package.NAME.resources]` set them (then a recipe's `resources` do not).
+    pub own_resources: bool,
 }
 
 /// Where a nightly keeps its files.
@@ -361,6 +369,7 @@ fn packages(at: &Positions, raw: &RawConfig, defaults: Resources) -> Result<Vec<
             name,
             wanted,
             resources: defaults,
+            own_resources: false,
         });
     }
     for (name, table) in &raw.package {
@@ -390,6 +399,7 @@ fn packages(at: &Positions, raw: &RawConfig, defaults: Resources) -> Result<Vec<
                     entry.wanted = wanted;
                 }
                 entry.resources = resources;
+                entry.own_resources = table.resources.is_set();
             }
             None => {
                 seen.insert(crate::spec::normalize_name(name), entries.len());
@@ -397,6 +407,7 @@ fn packages(at: &Positions, raw: &RawConfig, defaults: Resources) -> Result<Vec<
                     name: name.clone(),
                     wanted,
                     resources,
+                    own_resources: table.resources.is_set(),
                 });
             }
         }

@@ -65,7 +65,26 @@ pub struct PackagePlan {
     /// Packages of the set its wheel needs at run time or for its test.
     pub test_needs: Vec<String>,
     pub resources: Resources,
+    /// Whether the configuration set this package's resources (then its recipe's do not).
+    #[serde(skip)]
+    pub own_resources: bool,
     pub cells: Vec<PlannedCell>,
+}
+
+impl PackagePlan {
+    /// What one of its cells may use: the configuration's per-package table, else the
+    /// recipe's `resources` over the configuration's defaults.
+    pub fn resources_of(&self, cell: &Cell) -> Resources {
+        if self.own_resources {
+            return self.resources;
+        }
+        let wanted = &cell.recipe.resources;
+        Resources {
+            cpus: wanted.cpus.unwrap_or(self.resources.cpus),
+            memory_mb: wanted.memory_mb.unwrap_or(self.resources.memory_mb),
+            time_minutes: wanted.time_minutes.unwrap_or(self.resources.time_minutes),
+        }
+    }
 }
 
 impl PackagePlan {
@@ -190,6 +209,7 @@ fn set_entries(config: &NightlyConfig, recipes: Option<&Path>) -> Result<Vec<Pac
                     name: name.clone(),
                     wanted: Wanted::Latest,
                     resources: config.resources,
+                    own_resources: false,
                 });
             }
         }
@@ -327,6 +347,7 @@ fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
         build_needs,
         test_needs,
         resources: entry.resources,
+        own_resources: entry.own_resources,
         cells,
     })
 }

@@ -146,10 +146,11 @@ pub fn verify_tasks(
             }
             let relative = cell.id.relative_path();
             let cell_directory = directory.join("verify").join(&relative);
+            let resources = package.resources_of(&cell.cell);
             let rebuilt = super::run::cell_in(
                 &cell.cell,
                 &cell_directory,
-                package.resources.cpus,
+                resources.cpus,
                 &cell_directory.join("staging"),
             );
             let file = directory
@@ -163,8 +164,8 @@ pub fn verify_tasks(
                 file,
                 output_log: cell_directory.join("cell.log"),
                 directory: cell_directory,
-                cpus: package.resources.cpus,
-                resources: package.resources,
+                cpus: resources.cpus,
+                resources,
                 needs: Vec::new(),
                 gpus: 0,
                 key: cell.key.clone(),

@@ -430,10 +430,11 @@ fn tasks(
         for planned_cell in package.cells.iter().filter(|cell| cell.state == Planned::Build) {
             let relative = planned_cell.id.relative_path();
             let cell_directory = directory.join("work").join(&relative);
+            let resources = package.resources_of(&planned_cell.cell);
             let cell = cell_in(
                 &planned_cell.cell,
                 &cell_directory,
-                package.resources.cpus,
+                resources.cpus,
                 &config.paths.output,
             );
             let file = directory
@@ -466,8 +467,8 @@ fn tasks(
                 file,
                 output_log: cell_directory.join("cell.log"),
                 directory: cell_directory,
-                cpus: package.resources.cpus,
-                resources: package.resources,
+                cpus: resources.cpus,
+                resources,
                 needs: package.needs().into_iter().collect(),
                 gpus: cell.recipe.test_gpus,
                 verify_against: None,

@@ -90,6 +90,23 @@ impl RequirementSettings {
     }
 }
 
+/// `resources`: what one build may use in the nightly.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(super) struct ResourceSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) cpus: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) memory: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) time: Option<Text>,
+}
+
+impl ResourceSettings {
+    pub(super) fn is_empty(&self) -> bool {
+        self.cpus.is_none() && self.memory.is_none() && self.time.is_none()
+    }
+}
+
 /// The settings of the top level or of one `versions` entry; `None` = not given there.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(super) struct Settings {
@@ -133,6 +150,8 @@ pub(super) struct Settings {
     pub(super) package_suffix: Option<Text>,
     #[serde(skip_serializing_if = "RequirementSettings::is_empty")]
     pub(super) requirements: RequirementSettings,
+    #[serde(skip_serializing_if = "ResourceSettings::is_empty")]
+    pub(super) resources: ResourceSettings,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) rpath: Option<Vec<Text>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +197,9 @@ impl Settings {
         replace(&mut self.requirements.add, &later.requirements.add);
         replace(&mut self.requirements.remove, &later.requirements.remove);
         replace(&mut self.requirements.update, &later.requirements.update);
+        replace(&mut self.resources.cpus, &later.resources.cpus);
+        replace(&mut self.resources.memory, &later.resources.memory);
+        replace(&mut self.resources.time, &later.resources.time);
         replace(&mut self.rpath, &later.rpath);
         replace(&mut self.skip_python, &later.skip_python);
         replace(&mut self.arch_specific, &later.arch_specific);
@@ -327,6 +349,17 @@ impl Reader<'_> {
                 }
             }
         };
+        let resources = match raw.resources {
+            None => ResourceSettings::default(),
+            Some(resources) => {
+                let prefix = join_key(prefix, "resources");
+                ResourceSettings {
+                    cpus: self.text(resources.cpus, &prefix, "cpus"),
+                    memory: self.text(resources.memory, &prefix, "memory"),
+                    time: self.text(resources.time, &prefix, "time"),
+                }
+            }
+        };
         let skip_imports = match raw.skip_imports {
             None => None,
             Some(entries) => Some(
@@ -360,6 +393,7 @@ impl Reader<'_> {
             sha256: self.text(raw.sha256, prefix, "sha256"),
             package_suffix: self.text(raw.package_suffix, prefix, "package_suffix"),
             requirements,
+            resources,
             rpath: self.list(raw.rpath, prefix, "rpath"),
             skip_python: self.list(raw.skip_python, prefix, "skip_python"),
             arch_specific: raw.arch_specific,
@@ -468,6 +502,9 @@ pub(super) enum Check {
     Reason,
     Seconds,
     Gpus,
+    Cpus,
+    Memory,
+    Duration,
     Requirement,
     RemoveRequirement,
     UpdateRequirement,
@@ -495,6 +532,10 @@ pub(super) enum InvalidValue {
     NotSeconds,
     #[error("a number of GPUs from 0 to {} (a whole number)", MAX_TEST_GPUS)]
     NotGpus,
+    #[error("a number of CPUs from 1 to 1024")]
+    NotCpus,
+    #[error("{0}")]
+    NotResource(String),
     #[error("{}", requirement_reason(.0))]
     Requirement(RequirementError),
     /// A sha256 of another length (in characters) or with other characters.
@@ -557,6 +598,16 @@ impl Check {
                 Ok(seconds) if (1..=MAX_IMPORT_TIMEOUT).contains(&seconds) => Ok(seconds.to_string()),
                 _ => Err(InvalidValue::NotSeconds),
             },
+            Check::Cpus => match trimmed.parse::<u32>() {
+                Ok(cpus) if (1..=1024).contains(&cpus) => Ok(cpus.to_string()),
+                _ => Err(InvalidValue::NotCpus),
+            },
+            Check::Memory => crate::nightly::config::parse_memory(trimmed)
+                .map(|megabytes| megabytes.to_string())
+                .map_err(InvalidValue::NotResource),
+            Check::Duration => crate::nightly::config::parse_time(trimmed)
+                .map(|minutes| minutes.to_string())
+                .map_err(InvalidValue::NotResource),
             Check::Gpus => match trimmed.parse::<u32>() {
                 Ok(gpus) if gpus <= MAX_TEST_GPUS => Ok(gpus.to_string()),
                 _ => Err(InvalidValue::NotGpus),

@@ -125,6 +125,7 @@ impl RecipeFile {
                         ("test_command", more.test_command.is_some()),
                         ("import_timeout", more.import_timeout.is_some()),
                         ("test_gpus", more.test_gpus.is_some()),
+                        ("resources", more.resources.is_some()),
                         ("environment", more.environment.is_some()),
                         ("build_command", more.build_command.is_some()),
                         ("source", more.source.is_some()),
@@ -385,6 +386,13 @@ impl RecipeFile {
                 add: list(&settings.requirements.add, Check::Requirement)?,
                 remove: list(&settings.requirements.remove, Check::RemoveRequirement)?,
                 update: list(&settings.requirements.update, Check::UpdateRequirement)?,
+            },
+            resources: RecipeResources {
+                cpus: optional(&settings.resources.cpus, Check::Cpus)?.and_then(|text| text.parse().ok()),
+                memory_mb: optional(&settings.resources.memory, Check::Memory)?
+                    .and_then(|text| text.parse().ok()),
+                time_minutes: optional(&settings.resources.time, Check::Duration)?
+                    .and_then(|text| text.parse().ok()),
             },
             rpath: list(&settings.rpath, Check::Rpath)?,
             skip_python,

@@ -57,6 +57,14 @@ pub struct RequirementChanges {
     pub update: Vec<String>,
 }
 
+/// A recipe's `resources`: what one of its builds may use in the nightly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecipeResources {
+    pub cpus: Option<usize>,
+    pub memory_mb: Option<u64>,
+    pub time_minutes: Option<u64>,
+}
+
 /// A module the smoke test leaves alone (with its submodules): one that needs hardware or a
 /// service the build machine lacks.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -136,6 +144,9 @@ pub struct ResolvedRecipe {
     /// Appended to the distribution name (`-cpu`, `_gpu`).
     pub package_suffix: Option<String>,
     pub requirements: RequirementChanges,
+    /// What one build may use in the nightly (unset: the nightly configuration's).
+    #[serde(default)]
+    pub resources: RecipeResources,
     /// RPATH entries to add to the wheel's ELF files.
     pub rpath: Vec<String>,
     /// Python versions not to build for.
@@ -602,7 +613,7 @@ versions:
         let cases = [
             (
                 "package: a\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
-                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, rpath, skip_python, arch_specific, extend, versions",
+                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, extend, versions",
             ),
             (
                 "package: a\nversions:\n  - when: \">=1.80,<\"\n    test: x\n",
@@ -746,6 +757,42 @@ versions:
             }
         }
         assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn resources_and_gpus_are_read_and_checked() {
+        let recipe = parse(
+            "a",
+            "package: a\ntest_gpus: 1\nresources:\n  cpus: 4\n  memory: 8G\n  time: 1h30m\nversions:\n  - when: '>=2'\n    resources: {time: \"3h\"}\n",
+        )
+        .unwrap();
+        let old = resolve(&recipe, "1.0");
+        assert_eq!(old.test_gpus, 1);
+        assert_eq!(
+            old.resources,
+            RecipeResources {
+                cpus: Some(4),
+                memory_mb: Some(8192),
+                time_minutes: Some(90)
+            }
+        );
+        assert_eq!(resolve(&recipe, "2.0").resources.time_minutes, Some(180));
+        assert_eq!(default_recipe("a").resources, RecipeResources::default());
+        // Checked when the file is loaded: the key path and the line are named.
+        let error = parse("a", "package: a\nresources:\n  memory: lots\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("3:11: key `resources.memory`"), "{error}");
+        let error = parse("a", "package: a\ntest_gpus: 99\n").map_or_else(
+            |error| error.to_string(),
+            |recipe| {
+                recipe
+                    .resolve(&"1.0".parse().unwrap(), &TemplateContext::sample())
+                    .unwrap_err()
+                    .to_string()
+            },
+        );
+        assert!(error.contains("a number of GPUs from 0 to 16"), "{error}");
     }
 
     #[test]

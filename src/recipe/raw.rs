@@ -33,6 +33,7 @@ pub(super) struct RawRecipe {
     pub(super) sha256: Option<RawText>,
     pub(super) package_suffix: Option<RawText>,
     pub(super) requirements: Option<RawRequirements>,
+    pub(super) resources: Option<RawResources>,
     pub(super) rpath: Option<Vec<RawText>>,
     pub(super) skip_python: Option<Vec<RawText>>,
     pub(super) arch_specific: Option<bool>,
@@ -46,6 +47,15 @@ pub(super) struct RawRecipe {
 pub(super) struct RawSkipImport {
     pub(super) module: Option<RawText>,
     pub(super) reason: Option<RawText>,
+}
+
+/// What one build may use in the nightly (`sbatch --cpus-per-task --mem --time`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawResources {
+    pub(super) cpus: Option<RawText>,
+    pub(super) memory: Option<RawText>,
+    pub(super) time: Option<RawText>,
 }
 
 #[derive(Debug, Default, Deserialize)]
