@@ -48,9 +48,10 @@ seconds() {
     python3 -c "print($end - $start)"
 }
 
-# Warm the source cache once (downloads are not what is measured).
+# Warm the caches once (sources, and uv's cache of build requirements): downloads are not
+# what is measured, and both sides then start equally warm.
 config "$work/warm" 1 ""
-"$bin" nightly run --config "$work/warm/nightly.toml" --dry-run > /dev/null 2>&1
+"$bin" nightly run --config "$work/warm/nightly.toml" --jobs "$cores" > /dev/null 2>&1 || true
 
 for part in "${parts[@]}"; do
     case "$part" in
