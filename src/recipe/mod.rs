@@ -749,10 +749,15 @@ versions:
                 "recipes/a.yaml:2:13: key `pre_build[0]`: template error: expected a comment end (`#}`) (at 1:17 in the value); `{#` starts a template comment: write `{{ \"{#\" }}` or wrap the text in {% raw %}...{% endraw %}",
             ),
         ];
+        assert_errors(&cases);
+    }
+
+    /// Each recipe body gives exactly its expected error; every mismatch is listed.
+    fn assert_errors(cases: &[(&str, &str)]) {
         let mut mismatches = Vec::new();
         for (body, expected) in cases {
             let actual = error("a", &format!("package: a\n{body}\n"));
-            if actual != expected {
+            if actual != *expected {
                 mismatches.push(format!("{body}\n  expected: {expected}\n  actual:   {actual}"));
             }
         }
@@ -875,14 +880,7 @@ versions:
                 "recipes/a.yaml:4:13: key `versions[0].extend`: `extend` appends to lists; `import_timeout` is not a list (set it in the entry itself)",
             ),
         ];
-        let mut mismatches = Vec::new();
-        for (body, expected) in cases {
-            let actual = error("a", &format!("package: a\n{body}\n"));
-            if actual != expected {
-                mismatches.push(format!("{body}\n  expected: {expected}\n  actual:   {actual}"));
-            }
-        }
-        assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+        assert_errors(&cases);
     }
 
     #[test]
