@@ -40,12 +40,19 @@ $3
 TOML
 }
 
+# Runs a command; prints its wall time and the CPU time (user + system) of it and its children.
+timed() {
+    python3 -c '
+import resource, subprocess, sys, time
+start = time.monotonic()
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wall = time.monotonic() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.2f} {usage.ru_utime + usage.ru_stime:.2f}")' "$@"
+}
+
 seconds() {
-    local start end
-    start=$(date +%s.%N)
-    "$@" > /dev/null 2>&1 || true
-    end=$(date +%s.%N)
-    python3 -c "print($end - $start)"
+    timed "$@" | cut -d" " -f1
 }
 
 # Warm the caches once (sources, and uv's cache of build requirements): downloads are not
@@ -58,11 +65,17 @@ for part in "${parts[@]}"; do
     local)
         config "$work/parallel" 1 ""
         config "$work/sequential" "$cores" ""
-        parallel=$(seconds "$bin" nightly run --config "$work/parallel/nightly.toml" --jobs "$cores")
-        sequential=$(seconds "$bin" nightly run --config "$work/sequential/nightly.toml" --jobs "$cores")
+        read -r parallel parallel_cpu < <(timed "$bin" nightly run --config "$work/parallel/nightly.toml" --jobs "$cores")
+        read -r sequential sequential_cpu < <(timed "$bin" nightly run --config "$work/sequential/nightly.toml" --jobs "$cores")
         cells=$(python3 -c "import json,glob; print(len(json.load(open(sorted(glob.glob('$work/parallel/nightly/runs/*/result.json'))[-1]))['cells']))")
         printf "local executor, %s cells on %s cores: parallel %.1f s, one after another %.1f s, ratio %.2fx\n" \
             "$cells" "$cores" "$parallel" "$sequential" "$(python3 -c "print($sequential / $parallel)")"
+        # The CPU time says how far the ratio can go: the sequential side already keeps more
+        # than one core busy at times (uv's threads, compilers given the whole machine).
+        printf "  CPU time: parallel %.0f s (%.2f cores busy on average), one after another %.0f s (%.2f cores); the most the ratio can be with the parallel side's work: %.2fx\n" \
+            "$parallel_cpu" "$(python3 -c "print($parallel_cpu / $parallel)")" \
+            "$sequential_cpu" "$(python3 -c "print($sequential_cpu / $sequential)")" \
+            "$(python3 -c "print($sequential / ($parallel_cpu / $cores))")"
         ;;
     slurm)
         if ! squeue -h --me >/dev/null 2>&1; then

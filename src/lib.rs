@@ -30,6 +30,7 @@ pub mod layout;
 pub mod nightly;
 pub mod parallel;
 pub mod recipe;
+pub mod resources;
 pub mod spec;
 pub mod tools;
 pub mod wheel;

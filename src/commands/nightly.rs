@@ -137,6 +137,9 @@ fn run_command(
             layout_file.as_deref(),
         )?),
     };
+    if let Some(cache) = &config.paths.build_cache {
+        executor.set_environment(vec![("UV_CACHE_DIR".to_string(), cache.display().to_string())]);
+    }
     // On a terminal, where the run stands is one live line; elsewhere (cron, CI logs) each
     // cell's start and end is a line.
     use std::io::IsTerminal as _;

@@ -1,10 +1,17 @@
 //! The local executor: each cell runs as its own process (`wheelwright nightly cell FILE`),
 //! as many at once as the CPU budget allows, each given its share of CPUs; a coordinator that
 //! was killed finds the cells still running by their process id when it resumes.
+//!
+//! A cell does not keep its CPUs busy all the time: creating environments, installing build
+//! requirements, packing and the smoke test are mostly one process waiting on the disk. When
+//! the machine has measured (from `/proc/stat`) at least one CPU of the budget idle for a
+//! while, one more cell is started beyond the reserved budget (at most twice the budget in
+//! cells), so those phases overlap with another cell's compiling.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::NightlyError;
 use super::run::{Ended, Executor, Task};
@@ -21,6 +28,80 @@ pub struct LocalExecutor {
     children: BTreeMap<usize, Running>,
     /// Whether this machine has a GPU (`nvidia-smi -L` lists one).
     gpu: bool,
+    /// How busy the machine's CPUs have been lately.
+    meter: CpuMeter,
+    /// When the last cell was started (a new cell takes a moment to get busy).
+    last_start: Option<Instant>,
+    /// Variables each cell is given.
+    environment: Vec<(String, String)>,
+}
+
+/// The machine's CPU use over the last few seconds, from `/proc/stat` samples.
+#[derive(Default)]
+struct CpuMeter {
+    /// (when, idle jiffies, all jiffies), oldest first, the last `WINDOW` of them.
+    samples: std::collections::VecDeque<(Instant, u64, u64)>,
+    /// CPUs of the machine.
+    cores: usize,
+}
+
+/// How long the CPUs must have been idle before a cell beyond the budget starts.
+const WINDOW: Duration = Duration::from_secs(3);
+
+impl CpuMeter {
+    fn new() -> Self {
+        CpuMeter {
+            samples: Default::default(),
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+
+    /// Takes a sample (nothing when `/proc/stat` cannot be read: no cell beyond the budget).
+    fn sample(&mut self) {
+        let Some((idle, all)) = fs_err::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|text| cpu_jiffies(&text))
+        else {
+            return;
+        };
+        let now = Instant::now();
+        self.samples.push_back((now, idle, all));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(when, ..)| now.duration_since(*when) > WINDOW + Duration::from_secs(1))
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// CPUs busy on average since `since` (`None`: not measured for long enough).
+    fn busy_since(&self, since: Instant) -> Option<f64> {
+        let (last_when, last_idle, last_all) = *self.samples.back()?;
+        let (first_when, first_idle, first_all) = *self.samples.iter().find(|(when, ..)| {
+            *when >= since && last_when.duration_since(*when) <= WINDOW + Duration::from_secs(1)
+        })?;
+        if last_when.duration_since(first_when) < WINDOW || last_all <= first_all {
+            return None;
+        }
+        let idle = (last_idle - first_idle) as f64 / (last_all - first_all) as f64;
+        Some((1.0 - idle) * self.cores as f64)
+    }
+}
+
+/// The idle (idle + iowait) and all jiffies of the `cpu` line of `/proc/stat`.
+fn cpu_jiffies(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|line| line.starts_with("cpu "))?;
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal (guest time is counted in user).
+    let idle = numbers.get(3)? + numbers.get(4).copied().unwrap_or(0);
+    let all = numbers.iter().take(8).sum();
+    Some((idle, all))
 }
 
 enum Running {
@@ -41,6 +122,9 @@ impl LocalExecutor {
             layout: layout.map(Path::to_path_buf),
             children: BTreeMap::new(),
             gpu: has_gpu(),
+            meter: CpuMeter::new(),
+            last_start: None,
+            environment: Vec::new(),
         })
     }
 
@@ -77,11 +161,26 @@ impl Executor for LocalExecutor {
     }
 
     fn has_room(&self, task: &Task) -> bool {
-        self.children.is_empty() || self.used + self.cpus(task) <= self.budget
+        if self.children.is_empty() || self.used + self.cpus(task) <= self.budget {
+            return true;
+        }
+        // Beyond the reserved budget: when a CPU of the budget has been idle since the last
+        // start, for a while, and at most twice the budget in cells.
+        let since = self.last_start.unwrap_or_else(|| Instant::now() - WINDOW * 2);
+        self.children.len() < self.budget * 2
+            && self
+                .meter
+                .busy_since(since)
+                .is_some_and(|busy| busy + 1.0 <= self.budget as f64)
     }
 
     fn start(&mut self, index: usize, task: &Task, _after: &[String]) -> Result<String, NightlyError> {
-        let cpus = self.cpus(task);
+        let cpus = if self.children.is_empty() || self.used + self.cpus(task) <= self.budget {
+            self.cpus(task)
+        } else {
+            // Started on idle CPUs beyond the reservation: one CPU's share.
+            1
+        };
         if let Some(parent) = task.output_log.parent() {
             fs_err::create_dir_all(parent)?;
         }
@@ -102,12 +201,14 @@ impl Executor for LocalExecutor {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?.into_parts().0)
             .stderr(log.into_parts().0)
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .envs(self.environment.iter().map(|(name, value)| (name, value)));
         let child = command.spawn().map_err(|error| NightlyError::Run {
             directory: task.directory.clone(),
             problem: format!("cannot start {}: {error}", self.program.display()),
         })?;
         let pid = child.id();
+        self.last_start = Some(Instant::now());
         self.used += cpus;
         self.children.insert(index, Running::Child { child, cpus });
         Ok(format!("pid {pid}"))
@@ -130,6 +231,7 @@ impl Executor for LocalExecutor {
     }
 
     fn poll(&mut self) -> Vec<(usize, Ended)> {
+        self.meter.sample();
         let mut ended = Vec::new();
         for (index, running) in &mut self.children {
             match running {
@@ -211,5 +313,41 @@ impl Executor for LocalExecutor {
         }
         self.children.clear();
         self.used = 0;
+    }
+
+    fn set_environment(&mut self, variables: Vec<(String, String)>) {
+        self.environment = variables;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_jiffies_count_idle_and_iowait() {
+        let stat = "cpu  100 5 50 800 40 1 2 0 0 0\ncpu0 50 2 25 400 20 0 1 0 0 0\nintr 1\n";
+        assert_eq!(cpu_jiffies(stat), Some((840, 998)));
+        assert_eq!(cpu_jiffies("intr 1\n"), None);
+        assert_eq!(cpu_jiffies("cpu  1 x 3\n"), None);
+    }
+
+    #[test]
+    fn busy_cpus_are_measured_over_the_window_only() {
+        let start = Instant::now();
+        let mut meter = CpuMeter {
+            samples: Default::default(),
+            cores: 2,
+        };
+        // Not measured for long enough yet.
+        meter.samples.push_back((start, 0, 0));
+        meter.samples.push_back((start + Duration::from_secs(1), 50, 100));
+        assert_eq!(meter.busy_since(start), None);
+        // Over 3 s: 3 of 4 jiffies idle, one of two CPUs busy half the time.
+        meter.samples.push_back((start + WINDOW, 300, 400));
+        let busy = meter.busy_since(start).unwrap();
+        assert!((busy - 0.5).abs() < 1e-9, "{busy}");
+        // Since a later start, there is not enough measured.
+        assert_eq!(meter.busy_since(start + Duration::from_secs(1)), None);
     }
 }

@@ -4,6 +4,7 @@
 //! and reported
 //! ([`report`]: `result.json`, `summary.md`, `report.html`).
 
+pub mod cache;
 pub mod config;
 pub mod local;
 pub mod plan;

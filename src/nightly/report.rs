@@ -51,6 +51,8 @@ struct ResultFile<'a> {
     peak_scratch: u64,
     /// What pruning the source cache removed: (directories, bytes).
     cache_pruned: (usize, u64),
+    /// What pruning uv's cache removed: (packages, bytes).
+    build_cache_pruned: (usize, u64),
     counts: BTreeMap<String, usize>,
     cells: &'a [CellResult],
 }
@@ -69,6 +71,7 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
             ok: state.ok(),
             peak_scratch: state.peak_scratch,
             cache_pruned: state.cache_pruned,
+            build_cache_pruned: state.build_cache_pruned,
             counts: counts(&results)
                 .into_iter()
                 .map(|(state, number)| (state.to_string(), number))
@@ -124,21 +127,25 @@ fn first_line(text: &str) -> String {
     }
 }
 
-/// `Scratch: at most 1.2 GiB under work/ at once; source cache: 2 sources pruned (300 MiB).`
+/// `Scratch: at most 1.2 GiB under work/ at once; source cache: 2 sources pruned (300 MiB);
+/// build cache: within its limit.`
 fn scratch_line(state: &RunState) -> String {
-    let (pruned, bytes) = state.cache_pruned;
-    format!(
-        "Scratch: at most {} under work/ at once; source cache: {}.",
-        human_size(state.peak_scratch),
+    let pruned = |(pruned, bytes): (usize, u64), what: &str| {
         if pruned == 0 {
             "within its limit".to_string()
         } else {
             format!(
-                "{pruned} source{} pruned ({})",
+                "{pruned} {what}{} pruned ({})",
                 if pruned == 1 { "" } else { "s" },
                 human_size(bytes)
             )
         }
+    };
+    format!(
+        "Scratch: at most {} under work/ at once; source cache: {}; build cache: {}.",
+        human_size(state.peak_scratch),
+        pruned(state.cache_pruned, "source"),
+        pruned(state.build_cache_pruned, "package"),
     )
 }
 

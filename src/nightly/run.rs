@@ -118,9 +118,12 @@ pub struct RunState {
     /// The most the run's work directory held at once, in bytes.
     #[serde(default)]
     pub peak_scratch: u64,
-    /// What pruning the source cache to its limit removed (files, bytes).
+    /// What pruning the source cache to its limit removed (sources, bytes).
     #[serde(default)]
     pub cache_pruned: (usize, u64),
+    /// What pruning uv's cache of build requirements removed (packages, bytes).
+    #[serde(default)]
+    pub build_cache_pruned: (usize, u64),
 }
 
 impl RunState {
@@ -211,7 +214,12 @@ pub fn run(
         };
         schedule(&directory, &mut state, executor, progress, &mut on_package_done)?;
         state.finished = Some(now());
-        state.cache_pruned = prune_cache(&config.paths.cache, config.paths.cache_limit_mb << 20);
+        state.cache_pruned =
+            super::cache::prune_sources(&config.paths.cache, config.paths.cache_limit_mb << 20);
+        state.build_cache_pruned = super::cache::prune_build_cache(
+            config.paths.build_cache.as_deref(),
+            config.paths.build_cache_limit_mb << 20,
+        );
         write_json_atomic(&directory.join("run.json"), &state)?;
         record_results(&store, &state)?;
     }
@@ -304,6 +312,7 @@ fn new_run(
         keep_work: options.keep_work,
         peak_scratch: 0,
         cache_pruned: (0, 0),
+        build_cache_pruned: (0, 0),
     };
     write_json_atomic(&directory.join("plan.json"), &planned)?;
     Ok((directory, state))
@@ -587,45 +596,6 @@ fn record_results(store: &StateStore, state: &RunState) -> Result<(), NightlyErr
     Ok(())
 }
 
-/// Prunes the source cache (`<cache>/<sha256>/<file>`) to `limit` bytes, the least recently
-/// used first (by modification time: a hit re-touches its directory); returns what was
-/// removed (directories, bytes).
-pub fn prune_cache(cache: &Path, limit: u64) -> (usize, u64) {
-    let Ok(entries) = fs_err::read_dir(cache) else {
-        return (0, 0);
-    };
-    let mut sources: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
-        .flatten()
-        .filter(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()) && entry.path().is_dir()
-        })
-        .map(|entry| {
-            let path = entry.path();
-            let size = super::schedule::disk_usage(&path);
-            let modified = entry
-                .metadata()
-                .and_then(|meta| meta.modified())
-                .unwrap_or(std::time::UNIX_EPOCH);
-            (modified, size, path)
-        })
-        .collect();
-    let mut total: u64 = sources.iter().map(|(_, size, _)| size).sum();
-    sources.sort();
-    let mut removed = (0, 0);
-    for (_, size, path) in sources {
-        if total <= limit {
-            break;
-        }
-        if fs_err::remove_dir_all(&path).is_ok() {
-            total = total.saturating_sub(size);
-            removed.0 += 1;
-            removed.1 += size;
-        }
-    }
-    removed
-}
-
 /// The passing wheels of this run (or of one `package`) through cp-wheels' placement, once.
 fn publish(
     config: &NightlyConfig,
@@ -662,35 +632,4 @@ fn publish(
         &options,
         &|_| {},
     )?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cache_is_pruned_oldest_first_to_its_limit() {
-        let cache = tempfile::tempdir().unwrap();
-        let make = |index: u8, size: usize, age: u64| {
-            let directory = cache.path().join(format!("{index:064x}"));
-            fs_err::create_dir_all(&directory).unwrap();
-            fs_err::write(directory.join("source.tar.gz"), vec![0u8; size]).unwrap();
-            let time = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
-            fs_err::File::open(&directory)
-                .unwrap()
-                .file()
-                .set_modified(time)
-                .unwrap();
-            directory
-        };
-        let oldest = make(1, 4000, 300);
-        let middle = make(2, 4000, 200);
-        let newest = make(3, 4000, 100);
-        fs_err::create_dir_all(cache.path().join("pypi")).unwrap();
-        assert_eq!(prune_cache(cache.path(), 100_000), (0, 0));
-        assert_eq!(prune_cache(cache.path(), 9000), (1, 4000));
-        assert!(!oldest.exists() && middle.exists() && newest.exists());
-        assert_eq!(prune_cache(cache.path(), 0), (2, 8000));
-        assert!(cache.path().join("pypi").is_dir(), "pointers are not sources");
-    }
 }

@@ -49,6 +49,8 @@ pub trait Executor {
     fn cancel(&mut self, index: usize);
     /// Stops what this run started.
     fn cancel_all(&mut self);
+    /// Variables every cell started from now on is given (e.g. `UV_CACHE_DIR`).
+    fn set_environment(&mut self, variables: Vec<(String, String)>);
 }
 
 /// What a task's needs say: ready (after these running tasks), still waiting, or a need failed.

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use crate::layout::Layout;
 
 use super::NightlyError;
-use super::config::{SlurmSettings, slurm_time};
+use super::config::SlurmSettings;
 use super::run::{Ended, Executor, Task};
+use crate::resources::slurm_time;
 
 /// How often `squeue` is asked.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -32,6 +33,8 @@ pub struct SlurmExecutor {
     /// The build jobs of GPU cells, by task (cancelled with their test job).
     build_jobs: BTreeMap<usize, String>,
     last_poll: Option<Instant>,
+    /// Variables each job's script exports.
+    environment: Vec<(String, String)>,
 }
 
 /// A job's state as `squeue` gives it.
@@ -97,6 +100,7 @@ impl SlurmExecutor {
             jobs: BTreeMap::new(),
             build_jobs: BTreeMap::new(),
             last_poll: None,
+            environment: Vec::new(),
         })
     }
 
@@ -109,8 +113,13 @@ impl SlurmExecutor {
             .as_ref()
             .map(|layout| format!(" --layout {}", quote(layout)))
             .unwrap_or_default();
+        let exports: String = self
+            .environment
+            .iter()
+            .map(|(name, value)| format!("export {name}={}\n", crate::tools::shell_quote(value)))
+            .collect();
         format!(
-            "#!/bin/sh\n# wheelwright nightly: {id}\nexec {program}{layout} nightly cell {file} --jobs \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\"{part}\n",
+            "#!/bin/sh\n# wheelwright nightly: {id}\n{exports}exec {program}{layout} nightly cell {file} --jobs \"${{SLURM_CPUS_PER_TASK:-{cpus}}}\"{part}\n",
             id = task.id,
             program = quote(&self.program),
             file = quote(&task.file),
@@ -405,5 +414,9 @@ impl Executor for SlurmExecutor {
             let _ = Command::new("scancel").args(&ids).status();
         }
         self.jobs.clear();
+    }
+
+    fn set_environment(&mut self, variables: Vec<(String, String)>) {
+        self.environment = variables;
     }
 }

@@ -602,10 +602,10 @@ impl Check {
                 Ok(cpus) if (1..=1024).contains(&cpus) => Ok(cpus.to_string()),
                 _ => Err(InvalidValue::NotCpus),
             },
-            Check::Memory => crate::nightly::config::parse_memory(trimmed)
+            Check::Memory => crate::resources::parse_memory(trimmed)
                 .map(|megabytes| megabytes.to_string())
                 .map_err(InvalidValue::NotResource),
-            Check::Duration => crate::nightly::config::parse_time(trimmed)
+            Check::Duration => crate::resources::parse_time(trimmed)
                 .map(|minutes| minutes.to_string())
                 .map_err(InvalidValue::NotResource),
             Check::Gpus => match trimmed.parse::<u32>() {

@@ -443,4 +443,27 @@ fn a_build_takes_its_sdist_and_build_environment_from_the_index_given() {
         .filter(|line| line.starts_with("/simple/purepkg/"))
         .count();
     assert_eq!(before, after, "the warm cache needs no index");
+    // Unpinned, with nothing cached: the project page is read once, both to choose the
+    // version and to find its file.
+    std::fs::remove_dir_all(directory.path().join("cache")).unwrap();
+    let (code, stdout, stderr) = run(&mut wheelbuild(
+        directory.path(),
+        &index,
+        &[
+            "--package",
+            "purepkg",
+            "--version",
+            ">=0.1",
+            "--python",
+            "3.12",
+            "--json",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let unpinned = index
+        .requests()
+        .lines()
+        .filter(|line| line.starts_with("/simple/purepkg/"))
+        .count();
+    assert_eq!(unpinned, after + 1, "{}", index.requests());
 }

@@ -116,7 +116,8 @@ fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
             ("brokenbuild", "0.1.0"),
             ("purepkg", "0.1.0"),
         ],
-        "",
+        // uv's cache of build requirements is the run's own, with a limit it cannot keep.
+        "build_cache = \"uv-cache\"\nbuild_cache_limit = \"1M\"\n",
     );
     // Before anything was fetched, every cell is to build.
     let (code, stdout, stderr) = nightly(&config, &["plan", "--json"]);
@@ -162,6 +163,18 @@ fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
     assert!(!work.join("purepkg/gentoo2023/py3.12-generic/build-env").exists());
     assert!(work.join("brokenbuild/gentoo2023/py3.12-generic/src").is_dir());
     assert!(result["peak_scratch"].as_u64().unwrap() > 1 << 20, "{result}");
+    // The cells filled the configured uv cache; it was pruned after the run.
+    let uv_cache = directory.path().join("uv-cache");
+    assert!(
+        uv_cache.join("CACHEDIR.TAG").is_file(),
+        "the cells used {}",
+        uv_cache.display()
+    );
+    let (packages, bytes) = (
+        result["build_cache_pruned"][0].as_u64().unwrap(),
+        result["build_cache_pruned"][1].as_u64().unwrap(),
+    );
+    assert!(packages > 0 && bytes > 1 << 20, "{result}");
     // depuser was tested against the purepkg wheel this run built (it is on no index).
     let staging = directory.path().join("nightly/staging");
     assert!(

@@ -134,11 +134,23 @@ impl IndexClient {
     }
 
     /// Fetches and parses the page of `project`. A 404 is [`IndexError::ProjectNotFound`].
+    /// A page read in the last minute by this process is not read again (a build chooses its
+    /// version, resolves its recipe for it, then fetches the file the same page lists).
     pub fn project_page(&self, project: &str) -> Result<ProjectPage, IndexError> {
         let url = self.project_url(project)?;
+        if let Some(page) = recent_page(&url) {
+            tracing::debug!("{}: read {:.1} s ago", redacted(&url), page.0.as_secs_f64());
+            return Ok(page.1);
+        }
+        let page = self.read_page(project, &url)?;
+        remember_page(&url, &page);
+        Ok(page)
+    }
+
+    fn read_page(&self, project: &str, url: &Url) -> Result<ProjectPage, IndexError> {
         let page = self
             .http
-            .get_text(&url, page::ACCEPT)
+            .get_text(url, page::ACCEPT)
             .map_err(|error| match error {
                 HttpError::NotFound { .. } => IndexError::ProjectNotFound {
                     project: project.to_string(),
@@ -154,6 +166,33 @@ impl IndexClient {
             format,
             files,
         })
+    }
+}
+
+/// Project pages this process read lately: (page URL asked for, when, page), newest last.
+type RecentPages = Vec<(Url, std::time::Instant, ProjectPage)>;
+static RECENT_PAGES: std::sync::Mutex<RecentPages> = std::sync::Mutex::new(Vec::new());
+/// How long a page read is reused, and how many are kept.
+const RECENT_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+const RECENT_PAGES_KEPT: usize = 8;
+
+/// The page at `url` if this process read it within [`RECENT_FOR`], with its age.
+fn recent_page(url: &Url) -> Option<(std::time::Duration, ProjectPage)> {
+    let pages = RECENT_PAGES.lock().ok()?;
+    pages
+        .iter()
+        .rev()
+        .find(|(at, when, _)| at == url && when.elapsed() < RECENT_FOR)
+        .map(|(_, when, page)| (when.elapsed(), page.clone()))
+}
+
+fn remember_page(url: &Url, page: &ProjectPage) {
+    if let Ok(mut pages) = RECENT_PAGES.lock() {
+        pages.retain(|(at, when, _)| at != url && when.elapsed() < RECENT_FOR);
+        if pages.len() >= RECENT_PAGES_KEPT {
+            pages.remove(0);
+        }
+        pages.push((url.clone(), std::time::Instant::now(), page.clone()));
     }
 }
 

@@ -15,7 +15,7 @@ pub(super) struct Checked {
     pub(super) sha256: Option<String>,
     pub(super) verified_before: bool,
     /// Where it goes (relative directory), or why it cannot go anywhere.
-    pub(super) target: Result<Target, String>,
+    pub(super) target: Result<Target, Refusal>,
     pub(super) warnings: Vec<String>,
 }
 
@@ -49,6 +49,11 @@ pub(super) enum Refusal {
         .0.join("; ")
     )]
     NoReadableCode(Vec<String>),
+    #[error("{0}")]
+    Target(super::plan::TargetError),
+    /// Not checked yet (never seen outside `check`).
+    #[error("not checked")]
+    NotChecked,
 }
 
 /// The first five problems, and how many more there are.
@@ -80,12 +85,12 @@ pub(super) fn check(source: &Path, layout: &Layout, options: &Options, inner_job
         size,
         sha256: None,
         verified_before: false,
-        target: Err(String::new()),
+        target: Err(Refusal::NotChecked),
         warnings: Vec::new(),
     };
     checked.target = match judge(&mut checked, layout, options, inner_jobs) {
-        Ok(classification) => choose_target(layout, options, &classification),
-        Err(refusal) => Err(refusal.to_string()),
+        Ok(classification) => choose_target(layout, options, &classification).map_err(Refusal::Target),
+        Err(refusal) => Err(refusal),
     };
     checked
 }

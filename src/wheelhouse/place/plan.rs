@@ -12,12 +12,56 @@ pub(super) struct Target {
     pub(super) evidence: Vec<String>,
 }
 
+/// Why a wheel has no place with the `--layer` and `--arch` asked for.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum TargetError {
+    #[error("unknown layer `{name}` (the layout {layout} has: {known})")]
+    UnknownLayer {
+        name: String,
+        layout: String,
+        known: String,
+    },
+    #[error("the layer `{0}` is deprecated: it takes no new wheels")]
+    DeprecatedLayer(String),
+    #[error("the wheel does not work on the layer `{layer}`: {reasons}")]
+    NotOnLayer { layer: String, reasons: String },
+    #[error("the wheel works on no layer that takes new wheels (unknown layer) — {0}")]
+    NoLayer(String),
+    #[error("the layout has no active layer to place an arch-specific copy in")]
+    NoActiveLayer,
+    #[error("unknown arch `{arch}` (the layout has: {known})")]
+    UnknownArch { arch: String, known: String },
+    #[error("the layer `{layer}` has no arch `{arch}` (it allows: {allowed})")]
+    ArchNotInLayer {
+        layer: String,
+        arch: String,
+        allowed: String,
+    },
+    #[error(
+        "--arch {arch} (level {level}) is below what the wheel's code needs: {detected} ({evidence}); nodes without it would crash. --trust-arch places it anyway"
+    )]
+    ArchTooLow {
+        arch: String,
+        level: u8,
+        detected: String,
+        evidence: String,
+    },
+    #[error(
+        "the wheel needs the arch `{detected}`, which the layer `{layer}` does not have (it has: {archs}); choose one with --arch"
+    )]
+    LayerLacksArch {
+        detected: String,
+        layer: String,
+        archs: String,
+    },
+}
+
 /// Applies `--layer` and `--arch` to the classification and checks them against the layout.
 pub(super) fn choose_target(
     layout: &Layout,
     options: &Options,
     classification: &Classification,
-) -> Result<Target, String> {
+) -> Result<Target, TargetError> {
     let detected = classification.arch.name.clone();
     let detected_level = classification.arch.level;
     let mut evidence = classification.arch.evidence.clone();
@@ -35,16 +79,14 @@ pub(super) fn choose_target(
         Some(name) => {
             let Some(layer) = layout.layers.get(name) else {
                 let known: Vec<&str> = layout.active_layers().map(|layer| layer.name.as_str()).collect();
-                return Err(format!(
-                    "unknown layer `{name}` (the layout {} has: {})",
-                    layout.source,
-                    known.join(", ")
-                ));
+                return Err(TargetError::UnknownLayer {
+                    name: name.clone(),
+                    layout: layout.source.to_string(),
+                    known: known.join(", "),
+                });
             };
             if layer.deprecated {
-                return Err(format!(
-                    "the layer `{name}` is deprecated: it takes no new wheels"
-                ));
+                return Err(TargetError::DeprecatedLayer(name.clone()));
             }
             if !classification.pure
                 && !classification
@@ -52,10 +94,10 @@ pub(super) fn choose_target(
                     .get(name)
                     .is_some_and(|verdict| verdict.works)
             {
-                return Err(format!(
-                    "the wheel does not work on the layer `{name}`: {}",
-                    reasons_for(name)
-                ));
+                return Err(TargetError::NotOnLayer {
+                    layer: name.clone(),
+                    reasons: reasons_for(name),
+                });
             }
             Some(name.clone())
         }
@@ -65,18 +107,13 @@ pub(super) fn choose_target(
                     .active_layers()
                     .map(|layer| format!("{}: {}", layer.name, reasons_for(&layer.name)))
                     .collect();
-                return Err(format!(
-                    "the wheel works on no layer that takes new wheels (unknown layer) — {}",
-                    why.join("; ")
-                ));
+                return Err(TargetError::NoLayer(why.join("; ")));
             }
             Some("generic") => match &options.arch {
                 // A wheel that runs anywhere, placed in an arch directory on request: the
                 // default layer, as cp_wheels.sh does.
                 Some(arch) if arch != "generic" => {
-                    Some(crate::wheelhouse::view::default_layer(layout).ok_or_else(|| {
-                        "the layout has no active layer to place an arch-specific copy in".to_string()
-                    })?)
+                    Some(crate::wheelhouse::view::default_layer(layout).ok_or(TargetError::NoActiveLayer)?)
                 }
                 _ => None,
             },
@@ -88,26 +125,32 @@ pub(super) fn choose_target(
         Some(arch) => {
             if !layout.archs.contains_key(arch) {
                 let known: Vec<&str> = layout.archs.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "unknown arch `{arch}` (the layout has: {})",
-                    known.join(", ")
-                ));
+                return Err(TargetError::UnknownArch {
+                    arch: arch.clone(),
+                    known: known.join(", "),
+                });
             }
             if let Some(layer) = &layer {
                 let allowed = &layout.layers[layer].archs;
                 if !allowed.contains(arch) {
-                    return Err(format!(
-                        "the layer `{layer}` has no arch `{arch}` (it allows: {})",
-                        allowed.join(", ")
-                    ));
+                    return Err(TargetError::ArchNotInLayer {
+                        layer: layer.clone(),
+                        arch: arch.clone(),
+                        allowed: allowed.join(", "),
+                    });
                 }
             }
             let level = layout.archs[arch].level;
             if level < detected_level && !options.trust_arch {
-                return Err(format!(
-                    "--arch {arch} (level {level}) is below what the wheel's code needs: {detected} ({}); nodes without it would crash. --trust-arch places it anyway",
-                    evidence.first().map_or("no evidence recorded", String::as_str)
-                ));
+                return Err(TargetError::ArchTooLow {
+                    arch: arch.clone(),
+                    level,
+                    detected,
+                    evidence: evidence
+                        .first()
+                        .map_or("no evidence recorded", String::as_str)
+                        .to_string(),
+                });
             }
             arch.clone()
         }
@@ -116,10 +159,11 @@ pub(super) fn choose_target(
                 if layout.layers[layer].archs.contains(&detected) {
                     detected.clone()
                 } else {
-                    return Err(format!(
-                        "the wheel needs the arch `{detected}`, which the layer `{layer}` does not have (it has: {}); choose one with --arch",
-                        layout.layers[layer].archs.join(", ")
-                    ));
+                    return Err(TargetError::LayerLacksArch {
+                        detected,
+                        layer: layer.clone(),
+                        archs: layout.layers[layer].archs.join(", "),
+                    });
                 }
             }
             _ => "generic".to_string(),
@@ -337,8 +381,8 @@ impl Decider<'_> {
         let mut outcome = undecided_outcome(&mut wheel);
         let target = match wheel.target {
             Ok(target) => target,
-            Err(reason) => {
-                outcome.reason = Some(reason);
+            Err(refusal) => {
+                outcome.reason = Some(refusal.to_string());
                 return Decision { outcome, dir: None };
             }
         };
