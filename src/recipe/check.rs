@@ -127,6 +127,10 @@ pub(super) struct Settings {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) test_dependencies: Option<Vec<Text>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) modules: Option<Vec<Text>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) build_modules: Option<Vec<Text>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) environment: Option<BTreeMap<String, Text>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pre_download: Option<Vec<Text>>,
@@ -177,6 +181,8 @@ impl Settings {
         replace(&mut self.test_command, &later.test_command);
         replace(&mut self.build_dependencies, &later.build_dependencies);
         replace(&mut self.test_dependencies, &later.test_dependencies);
+        replace(&mut self.modules, &later.modules);
+        replace(&mut self.build_modules, &later.build_modules);
         if let Some(variables) = &later.environment {
             self.environment.get_or_insert_with(BTreeMap::new).extend(
                 variables
@@ -220,6 +226,8 @@ impl Settings {
         }
         append(&mut self.build_dependencies, &more.build_dependencies);
         append(&mut self.test_dependencies, &more.test_dependencies);
+        append(&mut self.modules, &more.modules);
+        append(&mut self.build_modules, &more.build_modules);
         append(&mut self.pre_download, &more.pre_download);
         append(&mut self.post_download, &more.post_download);
         append(&mut self.pre_build, &more.pre_build);
@@ -381,6 +389,8 @@ impl Reader<'_> {
             test_command: self.text(raw.test_command, prefix, "test_command"),
             build_dependencies: self.list(raw.build_dependencies, prefix, "build_dependencies"),
             test_dependencies: self.list(raw.test_dependencies, prefix, "test_dependencies"),
+            modules: self.list(raw.modules, prefix, "modules"),
+            build_modules: self.list(raw.build_modules, prefix, "build_modules"),
             environment,
             pre_download: self.list(raw.pre_download, prefix, "pre_download"),
             post_download: self.list(raw.post_download, prefix, "post_download"),
@@ -511,6 +521,8 @@ pub(super) enum Check {
     Sha256,
     Suffix,
     Rpath,
+    /// An environment module (`hdf5`, `hdf5/1.14.2`, `StdEnv/2023`).
+    Module,
     ArchiveUrl,
     GitUrl,
     GitRev,
@@ -546,6 +558,10 @@ pub(super) enum InvalidValue {
     BadSuffix(String),
     #[error("one directory per entry (no `:`); list several entries instead")]
     SeveralDirectories,
+    #[error(
+        "a module name like `hdf5` or `hdf5/1.14.2`: letters, digits and `._+-/`, one module per entry"
+    )]
+    NotAModule,
     #[error("an archive URL starts with https://, http:// or file://")]
     NotAnArchiveUrl,
     #[error("a git URL starts with https://, ssh://, git://, file:// or is user@host:path")]
@@ -640,6 +656,18 @@ impl Check {
                     Ok(trimmed.to_string())
                 } else {
                     Err(InvalidValue::BadSuffix(joined))
+                }
+            }
+            Check::Module => {
+                if !trimmed.is_empty()
+                    && !trimmed.starts_with(['/', '-'])
+                    && trimmed
+                        .chars()
+                        .all(|character| character.is_ascii_alphanumeric() || "._+-/".contains(character))
+                {
+                    Ok(trimmed.to_string())
+                } else {
+                    Err(InvalidValue::NotAModule)
                 }
             }
             Check::Rpath => {

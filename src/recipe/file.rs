@@ -371,6 +371,8 @@ impl RecipeFile {
             test_command: optional(&settings.test_command, Check::Any)?,
             build_dependencies: list(&settings.build_dependencies, Check::Requirement)?,
             test_dependencies: list(&settings.test_dependencies, Check::Requirement)?,
+            modules: list(&settings.modules, Check::Module)?,
+            build_modules: list(&settings.build_modules, Check::Module)?,
             environment,
             pre_download: list(&settings.pre_download, Check::Command)?,
             post_download: list(&settings.post_download, Check::Command)?,

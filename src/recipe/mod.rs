@@ -126,6 +126,13 @@ pub struct ResolvedRecipe {
     pub build_dependencies: Vec<String>,
     /// Extra Python requirements installed into the test environment.
     pub test_dependencies: Vec<String>,
+    /// Environment modules loaded for the build and the smoke test (`hdf5`, `cuda/12.6`),
+    /// through the layout's module system.
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Environment modules loaded for the build only.
+    #[serde(default)]
+    pub build_modules: Vec<String>,
     /// Environment variables for download, build and test commands.
     pub environment: BTreeMap<String, String>,
     pub pre_download: Vec<String>,
@@ -613,7 +620,7 @@ versions:
         let cases = [
             (
                 "package: a\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
-                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, extend, versions",
+                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, extend, versions",
             ),
             (
                 "package: a\nversions:\n  - when: \">=1.80,<\"\n    test: x\n",

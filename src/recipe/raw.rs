@@ -21,6 +21,8 @@ pub(super) struct RawRecipe {
     pub(super) test_command: Option<RawText>,
     pub(super) build_dependencies: Option<Vec<RawText>>,
     pub(super) test_dependencies: Option<Vec<RawText>>,
+    pub(super) modules: Option<Vec<RawText>>,
+    pub(super) build_modules: Option<Vec<RawText>>,
     pub(super) environment: Option<BTreeMap<String, RawText>>,
     pub(super) pre_download: Option<Vec<RawText>>,
     pub(super) post_download: Option<Vec<RawText>>,
