@@ -366,6 +366,41 @@ pub enum RecipeCommand {
     Check(RecipeCheckArgs),
     /// Print the recipe resolved for one version, Python and arch, as JSON.
     Show(RecipeShowArgs),
+    /// Make recipes from ComputeCanada wheels_builder `build_wheel.sh` configs.
+    Import(RecipeImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecipeImportArgs {
+    /// The `config/` directory of a wheels_builder checkout (`<package>.sh`,
+    /// `<package>-<version>.sh`).
+    #[arg(long = "from-wheels-builder", value_name = "CONFIG_DIR")]
+    pub from_wheels_builder: PathBuf,
+    /// Where the configs' PATCHES are [default: CONFIG_DIR/../patches].
+    #[arg(long, value_name = "DIR")]
+    pub patches: Option<PathBuf>,
+    /// The directory to write the recipes (and their patches/) into.
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub output: PathBuf,
+    /// Replace recipes and patch files already in the output directory.
+    #[arg(long)]
+    pub force: bool,
+    /// A stack variable for one layer, over the built-in table (repeatable):
+    /// `gentoo2023:EBVERSIONGENTOO=2023`.
+    #[arg(long = "stack", value_name = "LAYER:NAME=VALUE")]
+    pub stack: Vec<String>,
+    /// Seconds one config may take to source before it is refused.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Configs sourced at once [default: the CPUs].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The bash to source configs with [default: bash on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub bash: Option<PathBuf>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,12 +1,13 @@
-//! `wheelwright recipe check|show`: validate recipe files, and print one recipe resolved for a
-//! version, Python and arch (the work is in [`crate::recipe`]).
+//! `wheelwright recipe check|show|import`: validate recipe files, print one recipe resolved
+//! for a version, Python and arch, and make recipes from `build_wheel.sh` configs (the work
+//! is in [`crate::recipe`] and [`crate::recipe::import`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::cli::{RecipeCheckArgs, RecipeCommand, RecipeShowArgs};
+use crate::cli::{RecipeCheckArgs, RecipeCommand, RecipeImportArgs, RecipeShowArgs};
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
 use crate::recipe::{self, CheckedRecipe, RecipeError, TemplateContext};
@@ -15,6 +16,7 @@ pub fn run(command: &RecipeCommand, global_layout: Option<&Path>) -> anyhow::Res
     match command {
         RecipeCommand::Check(args) => check(args, global_layout),
         RecipeCommand::Show(args) => show(args, global_layout),
+        RecipeCommand::Import(args) => import(args, global_layout),
     }
 }
 
@@ -180,4 +182,75 @@ fn show(args: &RecipeShowArgs, global_layout: Option<&Path>) -> anyhow::Result<E
     };
     outln!("{}", serde_json::to_string_pretty(&resolved)?);
     Ok(ExitCode::SUCCESS)
+}
+
+fn import(args: &RecipeImportArgs, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use crate::recipe::import::{FileStatus, ImportOptions, StackOverride, import_configs};
+    let layout = Layout::load(global_layout)?;
+    let stack = args
+        .stack
+        .iter()
+        .map(|text| text.parse::<StackOverride>().map_err(|message| anyhow::anyhow!("--stack {message}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for set in &stack {
+        anyhow::ensure!(
+            layout.layers.contains_key(&set.layer),
+            "--stack {}: the layout {} has no layer `{}` (it has: {})",
+            set.layer,
+            layout.source,
+            set.layer,
+            layout.layers.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let options = ImportOptions {
+        config_directory: args.from_wheels_builder.clone(),
+        patches_directory: args.patches.clone(),
+        output_directory: args.output.clone(),
+        force: args.force,
+        stack,
+        bash: args.bash.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        threads: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |count| count.get())),
+    };
+    let report = import_configs(&options, &layout).with_context(|| {
+        format!("importing the configs of {}", args.from_wheels_builder.display())
+    })?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for file in &report.files {
+            let recipe = file
+                .recipe
+                .as_ref()
+                .map(|recipe| format!(" -> {}", recipe.display()))
+                .unwrap_or_default();
+            match file.status {
+                FileStatus::Converted => outln!("ok      {}{recipe}", file.config.display()),
+                FileStatus::ConvertedWithNotes => {
+                    outln!("notes   {}{recipe}", file.config.display());
+                    for note in &file.notes {
+                        outln!("        - {note}");
+                    }
+                }
+                FileStatus::Refused => {
+                    outln!("refused {}", file.config.display());
+                    outln!("        {}", file.reason.as_deref().unwrap_or_default());
+                }
+            }
+        }
+        outln!(
+            "{} configs: {} converted, {} converted with notes, {} refused",
+            report.files.len(),
+            report.converted,
+            report.converted_with_notes,
+            report.refused
+        );
+    }
+    Ok(if report.refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -262,12 +262,20 @@ impl RecipeFile {
     ) -> Result<ResolvedRecipe, RecipeError> {
         let renderer = Renderer::new(self, context)?;
         let reader = Reader { file: &self.file };
+        // A list item that is a template and renders to nothing is left out: that is how an
+        // item is given for some layers, arches or Pythons only (`{% if layer == "gentoo2020"
+        // %}gcc/9.3.0{% endif %}`). A literal empty item stays an error.
+        let vanishes = |text: &Text| -> Result<bool, RecipeError> {
+            Ok(text.is_template() && renderer.render(text)?.trim().is_empty())
+        };
         let list = |texts: &Option<Vec<Text>>, check: Check| -> Result<Vec<String>, RecipeError> {
-            texts
-                .iter()
-                .flatten()
-                .map(|text| renderer.checked(text, check))
-                .collect()
+            let mut values = Vec::new();
+            for text in texts.iter().flatten() {
+                if !vanishes(text)? {
+                    values.push(renderer.checked(text, check)?);
+                }
+            }
+            Ok(values)
         };
         let optional = |text: &Option<Text>, check: Check| -> Result<Option<String>, RecipeError> {
             match text {
@@ -281,6 +289,9 @@ impl RecipeFile {
 
         let mut patch_paths = Vec::new();
         for patch in settings.patches.iter().flatten() {
+            if vanishes(patch)? {
+                continue;
+            }
             let name = renderer.render(patch)?;
             let rendered = Text {
                 value: name,
@@ -291,6 +302,9 @@ impl RecipeFile {
 
         let mut skip_python = Vec::new();
         for text in settings.skip_python.iter().flatten() {
+            if vanishes(text)? {
+                continue;
+            }
             let rendered = renderer.render(text)?;
             let version = PythonVersion::from_str(rendered.trim()).map_err(|message| {
                 reader.invalid(

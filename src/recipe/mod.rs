@@ -25,6 +25,7 @@ use crate::spec::requirements::{RequirementEdit, RequirementError};
 mod check;
 mod error;
 mod file;
+pub mod import;
 mod raw;
 mod render;
 
