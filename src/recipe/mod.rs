@@ -977,6 +977,31 @@ versions:
     }
 
     #[test]
+    fn template_items_that_render_to_nothing_are_left_out() {
+        let recipe = parse(
+            "a",
+            "package: a\nbuild_modules:\n  - cmake\n  - \"{% if layer == 'gentoo2020' %}gcc/9.3.0{% endif %}\"\nskip_python: [\"{% if layer == 'gentoo2020' %}3.13{% endif %}\"]\n",
+        )
+        .unwrap();
+        let new = resolve(&recipe, "1");
+        assert_eq!(new.build_modules, ["cmake"]);
+        assert!(new.skip_python.is_empty());
+        let old = recipe
+            .resolve(
+                &Version::from_str("1").unwrap(),
+                &TemplateContext {
+                    layer: "gentoo2020".into(),
+                    ..context("1", "3.12")
+                },
+            )
+            .unwrap();
+        assert_eq!(old.build_modules, ["cmake", "gcc/9.3.0"]);
+        assert_eq!(old.skip_python.len(), 1);
+        // A literal empty item is still a mistake.
+        assert!(parse("a", "package: a\nbuild_modules: [\"\"]\n").is_err());
+    }
+
+    #[test]
     fn template_syntax_can_be_escaped() {
         let recipe = parse(
             "a",

@@ -12,5 +12,6 @@ mod manipulate;
 mod nightly;
 mod real_wheels;
 mod recipe;
+mod recipe_import;
 mod verify;
 mod wheelbuild;

@@ -331,7 +331,8 @@ mod tests {
         assert_eq!(quoted("a \"b\" \\ c\u{1}"), "\"a \\\"b\\\" \\\\ c\\u0001\"");
         assert_eq!(scalar("one\n\ttwo", 0), "|-\n  one\n  \ttwo");
         assert_eq!(scalar("  indented\nnext\n", 2), "|2\n      indented\n    next");
-        assert_eq!(scalar("trailing \nx", 0), "\"trailing \\nx\"");
+        assert_eq!(scalar("carriage\r\nx", 0), "\"carriage\\r\\nx\"");
+        assert_eq!(scalar("blank \n   \nx", 0), "\"blank \\n   \\nx\"");
         let mut document = Document {
             package: "Demo.Pkg".into(),
             header: vec!["imported".into()],
