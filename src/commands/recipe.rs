@@ -190,7 +190,10 @@ fn import(args: &RecipeImportArgs, global_layout: Option<&Path>) -> anyhow::Resu
     let stack = args
         .stack
         .iter()
-        .map(|text| text.parse::<StackOverride>().map_err(|message| anyhow::anyhow!("--stack {message}")))
+        .map(|text| {
+            text.parse::<StackOverride>()
+                .map_err(|message| anyhow::anyhow!("--stack {message}"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     for set in &stack {
         anyhow::ensure!(
@@ -214,9 +217,8 @@ fn import(args: &RecipeImportArgs, global_layout: Option<&Path>) -> anyhow::Resu
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |count| count.get())),
     };
-    let report = import_configs(&options, &layout).with_context(|| {
-        format!("importing the configs of {}", args.from_wheels_builder.display())
-    })?;
+    let report = import_configs(&options, &layout)
+        .with_context(|| format!("importing the configs of {}", args.from_wheels_builder.display()))?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {

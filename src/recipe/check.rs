@@ -558,9 +558,7 @@ pub(super) enum InvalidValue {
     BadSuffix(String),
     #[error("one directory per entry (no `:`); list several entries instead")]
     SeveralDirectories,
-    #[error(
-        "a module name like `hdf5` or `hdf5/1.14.2`: letters, digits and `._+-/`, one module per entry"
-    )]
+    #[error("a module name like `hdf5` or `hdf5/1.14.2`: letters, digits and `._+-/`, one module per entry")]
     NotAModule,
     #[error("an archive URL starts with https://, http:// or file://")]
     NotAnArchiveUrl,

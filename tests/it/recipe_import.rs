@@ -36,7 +36,8 @@ fn import(checkout: &Path, output: &Path, extra: &[&str]) -> (i32, Value) {
         .arg(output)
         .args(extra);
     let (code, stdout, stderr) = run(&mut command);
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}{stderr}"));
+    let report: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}{stderr}"));
     (code, report)
 }
 
@@ -64,7 +65,12 @@ fn file_report<'a>(report: &'a Value, config: &str) -> &'a Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|file| file["config"].as_str().unwrap().ends_with(&format!("/config/{config}")))
+        .find(|file| {
+            file["config"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/config/{config}"))
+        })
         .unwrap_or_else(|| panic!("{config}: {report:#}"))
 }
 
@@ -125,7 +131,10 @@ fn configs_become_recipes_key_by_key() {
         &[
             ("everything.sh", EVERYTHING),
             ("layered.sh", LAYERED),
-            ("versioned.sh", "PYTHON_DEPS=\"numpy\"\nPATCHES=\"versioned-fix.patch\"\n"),
+            (
+                "versioned.sh",
+                "PYTHON_DEPS=\"numpy\"\nPATCHES=\"versioned-fix.patch\"\n",
+            ),
             (
                 "versioned-1.2.sh",
                 "PYTHON_DEPS=\"numpy<2 cython<3\"\nexport VERSIONED_OLD=1\n",
@@ -146,7 +155,10 @@ fn configs_become_recipes_key_by_key() {
     let recipe = load_recipe_file(&output.path().join("everything.yaml")).unwrap();
     let written = as_written(&recipe);
     assert_eq!(written["package"], "everything");
-    assert_eq!(written["build_dependencies"], json!(["cython>=3", "meson-python", "numpy<2"]));
+    assert_eq!(
+        written["build_dependencies"],
+        json!(["cython>=3", "meson-python", "numpy<2"])
+    );
     assert_eq!(written["modules"], json!(["hdf5", "cuda/12.6"]));
     assert_eq!(written["build_modules"], json!(["cmake"]));
     assert_eq!(written["pre_download"], json!(["echo fetching {{ version }}"]));
@@ -164,7 +176,10 @@ fn configs_become_recipes_key_by_key() {
         written["source"],
         json!({"url": "https://example.org/dist/everything-{{ version }}.tar.gz"})
     );
-    assert_eq!(written["requirements"], json!({"update": ["tensorflow-cpu->tensorflow"]}));
+    assert_eq!(
+        written["requirements"],
+        json!({"update": ["tensorflow-cpu->tensorflow"]})
+    );
     assert_eq!(written["rpath"], json!(["$ORIGIN/../everything.libs", "$ORIGIN"]));
     assert_eq!(written["package_suffix"], "-cpu");
     assert_eq!(
@@ -180,12 +195,23 @@ fn configs_become_recipes_key_by_key() {
     let resolved = resolve(&recipe, "1.5", "gentoo2023", "x86-64-v3");
     assert_eq!(resolved.pre_download, ["echo fetching 1.5"]);
     let notes = file_report(&report, "everything.sh")["notes"].to_string();
-    for expected in ["everything-gone.patch", "PATCH_WHEEL_COMMANDS", "HELPER", "BDIST_WHEEL_ARGS"] {
+    for expected in [
+        "everything-gone.patch",
+        "PATCH_WHEEL_COMMANDS",
+        "HELPER",
+        "BDIST_WHEEL_ARGS",
+    ] {
         assert!(notes.contains(expected), "{expected}: {notes}");
     }
     let text = std::fs::read_to_string(output.path().join("everything.yaml")).unwrap();
-    assert!(text.contains("# the patch `everything-gone.patch` is not in"), "{text}");
-    assert!(text.contains("  - |-\n    sed -i"), "multi-line commands are blocks: {text}");
+    assert!(
+        text.contains("# the patch `everything-gone.patch` is not in"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  - |-\n    sed -i"),
+        "multi-line commands are blocks: {text}"
+    );
 
     // Values that differ per layer and arch are template conditions.
     let recipe = load_recipe_file(&output.path().join("layered.yaml")).unwrap();
@@ -205,7 +231,10 @@ fn configs_become_recipes_key_by_key() {
         as_written(&recipe)["source"],
         json!({"git": "https://github.com/org/layered.git", "rev": "v{{ version }}"})
     );
-    assert!(new.post_download.is_empty(), "the archive of the clone is not needed");
+    assert!(
+        new.post_download.is_empty(),
+        "the archive of the clone is not needed"
+    );
     let notes = file_report(&report, "layered.sh")["notes"].to_string();
     assert!(notes.contains("oldhelper"), "the version test is noted: {notes}");
     assert!(notes.contains("--recursive"), "{notes}");
@@ -215,9 +244,15 @@ fn configs_become_recipes_key_by_key() {
     let written = as_written(&recipe);
     assert_eq!(written["build_dependencies"], json!(["numpy"]));
     assert_eq!(written["versions"][0]["when"], "==1.2");
-    assert_eq!(written["versions"][0]["build_dependencies"], json!(["numpy<2", "cython<3"]));
+    assert_eq!(
+        written["versions"][0]["build_dependencies"],
+        json!(["numpy<2", "cython<3"])
+    );
     assert_eq!(written["versions"][0]["patches"], json!([]));
-    assert_eq!(written["versions"][0]["environment"], json!({"VERSIONED_OLD": "1"}));
+    assert_eq!(
+        written["versions"][0]["environment"],
+        json!({"VERSIONED_OLD": "1"})
+    );
     let at = resolve(&recipe, "1.2", "gentoo2023", "generic");
     assert!(at.patches.is_empty());
     let later = resolve(&recipe, "1.3", "gentoo2023", "generic");
@@ -230,13 +265,19 @@ fn configs_become_recipes_key_by_key() {
     let broken = file_report(&report, "broken.sh");
     assert_eq!(broken["status"], "refused");
     assert!(
-        broken["reason"].as_str().unwrap().contains("not built from source here"),
+        broken["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not built from source here"),
         "{broken}"
     );
     assert!(!output.path().join("broken.yaml").exists());
     let syntax = file_report(&report, "syntax.sh");
     assert_eq!(syntax["status"], "refused");
-    assert!(syntax["reason"].as_str().unwrap().contains("syntax error"), "{syntax}");
+    assert!(
+        syntax["reason"].as_str().unwrap().contains("syntax error"),
+        "{syntax}"
+    );
 
     // Every recipe written passes `recipe check`.
     let (code, stdout, stderr) = run(wheelwright().args(["recipe", "check"]).arg(output.path()));
@@ -292,13 +333,19 @@ fn configs_cannot_reach_outside_the_sandbox_and_hanging_ones_are_stopped() {
     let pathy = file_report(&report, "pathy.sh");
     // PATH stays the empty directory; what bash said is in the notes.
     assert_eq!(pathy["status"], "converted-with-notes");
-    assert!(pathy["notes"].to_string().contains("PATH: readonly variable"), "{pathy}");
+    assert!(
+        pathy["notes"].to_string().contains("PATH: readonly variable"),
+        "{pathy}"
+    );
 }
 
 #[test]
 fn the_text_report_counts_and_explains() {
     let checkout = checkout(
-        &[("plain.sh", "PYTHON_DEPS=numpy\n"), ("stop.sh", "echo unsupported; exit 1\n")],
+        &[
+            ("plain.sh", "PYTHON_DEPS=numpy\n"),
+            ("stop.sh", "echo unsupported; exit 1\n"),
+        ],
         &[],
     );
     let output = tempfile::tempdir().unwrap();
@@ -312,7 +359,9 @@ fn the_text_report_counts_and_explains() {
     assert!(stdout.contains("refused "), "{stdout}");
     assert!(stdout.contains("unsupported"), "{stdout}");
     assert!(
-        stdout.trim_end().ends_with("2 configs: 1 converted, 0 converted with notes, 1 refused"),
+        stdout
+            .trim_end()
+            .ends_with("2 configs: 1 converted, 0 converted with notes, 1 refused"),
         "{stdout}"
     );
 }

@@ -26,8 +26,8 @@ use super::ImportError;
 /// Commands stubbed as functions (no fork); any other command is caught by
 /// `command_not_found_handle` because PATH is empty.
 const STUBS: [&str; 16] = [
-    "module", "ml", "pip", "pip3", "python", "python3", "wget", "curl", "git", "tar", "unzip",
-    "sed", "patch", "cmake", "make", "find",
+    "module", "ml", "pip", "pip3", "python", "python3", "wget", "curl", "git", "tar", "unzip", "sed",
+    "patch", "cmake", "make", "find",
 ];
 
 /// The most output kept from one config (its `echo`s and bash's messages).
@@ -66,7 +66,11 @@ pub enum Sourced {
     Done(Dump),
     /// The subshell ended before its variables could be read (`exit`, `${X:?}`, a fatal
     /// error); its exit status.
-    Failed { status: i32, output: String, calls: Vec<String> },
+    Failed {
+        status: i32,
+        output: String,
+        calls: Vec<String>,
+    },
     /// Still running past the time limit: killed.
     TimedOut { output: String, calls: Vec<String> },
 }
@@ -90,7 +94,11 @@ pub struct BashOptions {
 }
 
 /// Sources every job, in batches run `options.threads` at a time; the results in job order.
-pub fn source_all(configs: &[PathBuf], jobs: &[Job], options: &BashOptions) -> Result<Vec<Sourced>, ImportError> {
+pub fn source_all(
+    configs: &[PathBuf],
+    jobs: &[Job],
+    options: &BashOptions,
+) -> Result<Vec<Sourced>, ImportError> {
     let sandbox = Sandbox::new(configs)?;
     let threads = options.threads.max(1);
     // Enough batches to keep every thread busy while slow ones finish, few enough that the
@@ -124,8 +132,11 @@ impl Sandbox {
             fs_err::create_dir_all(directory.path().join(sub)).map_err(ImportError::from_io)?;
         }
         for (index, config) in configs.iter().enumerate() {
-            fs_err::copy(config, directory.path().join("configs").join(copy_name(index, config)))
-                .map_err(ImportError::from_io)?;
+            fs_err::copy(
+                config,
+                directory.path().join("configs").join(copy_name(index, config)),
+            )
+            .map_err(ImportError::from_io)?;
         }
         // Unpredictable enough that config output does not contain it: time, process and a
         // stack address.
@@ -156,11 +167,7 @@ fn copy_name(index: usize, config: &Path) -> String {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._+-@".contains(c));
-    if safe {
-        name
-    } else {
-        format!("config-{index}.sh")
-    }
+    if safe { name } else { format!("config-{index}.sh") }
 }
 
 fn fxhash(bytes: &[u8]) -> u64 {
@@ -573,7 +580,12 @@ impl Cursor {
 
     fn eat_str(&mut self, expected: &str) -> bool {
         let end = self.position + expected.chars().count();
-        if end <= self.characters.len() && self.characters[self.position..end].iter().copied().eq(expected.chars()) {
+        if end <= self.characters.len()
+            && self.characters[self.position..end]
+                .iter()
+                .copied()
+                .eq(expected.chars())
+        {
             self.position = end;
             true
         } else {

@@ -35,9 +35,18 @@ const EXPORTED_DEFAULTS: [(&str, &str); 3] = [
 /// Defaults whose change has no recipe equivalent (wheelwright has its own build defaults).
 const BUILD_WHEEL_DEFAULTS: [(&str, &str); 4] = [
     ("PYTHON_DEPS_DEFAULT", "setuptools pip"),
-    ("MODULE_BUILD_DEPS_DEFAULT", "numpy python-build-bundle pytest cython rust"),
-    ("PRE_BUILD_COMMANDS_DEFAULT", "(build_wheel.sh's setup.py and license fixes)"),
-    ("EXCLUDE_PYTHON_VERSIONS", "(build_wheel.sh's list of old Pythons)"),
+    (
+        "MODULE_BUILD_DEPS_DEFAULT",
+        "numpy python-build-bundle pytest cython rust",
+    ),
+    (
+        "PRE_BUILD_COMMANDS_DEFAULT",
+        "(build_wheel.sh's setup.py and license fixes)",
+    ),
+    (
+        "EXCLUDE_PYTHON_VERSIONS",
+        "(build_wheel.sh's list of old Pythons)",
+    ),
 ];
 
 /// Every variable `build_wheel.sh` reads from a config, documented or not.
@@ -127,7 +136,10 @@ impl Baseline {
             plain("PYTHON_IMPORT_NAME", package),
             plain("PACKAGE_FOLDER_NAME", package),
             plain("PACKAGE_DOWNLOAD_NAME", package),
-            plain("PACKAGE_DOWNLOAD_ARGUMENT", &format!("{package}=={}", self.version)),
+            plain(
+                "PACKAGE_DOWNLOAD_ARGUMENT",
+                &format!("{package}=={}", self.version),
+            ),
             plain("PACKAGE_DOWNLOAD_CMD", DEFAULT_DOWNLOAD_COMMAND),
         ];
         for name in [
@@ -323,7 +335,13 @@ pub fn tidy_command(command: &str) -> String {
         .unwrap_or(0);
     lines
         .iter()
-        .map(|line| if line.len() >= indent { &line[indent..] } else { line.trim_start() })
+        .map(|line| {
+            if line.len() >= indent {
+                &line[indent..]
+            } else {
+                line.trim_start()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -397,7 +415,8 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
             .find(|assignment| assignment.name == name)
             .map(|assignment| assignment.value.clone())
     };
-    let changed = |name: &str| -> bool { Some(text(name)) != default_of(name) && variables.contains_key(name) };
+    let changed =
+        |name: &str| -> bool { Some(text(name)) != default_of(name) && variables.contains_key(name) };
     let package = baseline.package.as_str();
     // Runtime references to build_wheel.sh's shell variables in command strings: the
     // version and the package are known, the others have no counterpart.
@@ -412,7 +431,9 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
             if references(&command, name) {
                 draft.notes.push(Note::on(
                     key,
-                    format!("refers to build_wheel.sh's `${name}`, which wheelwright does not set: rewrite it"),
+                    format!(
+                        "refers to build_wheel.sh's `${name}`, which wheelwright does not set: rewrite it"
+                    ),
                 ));
             }
         }
@@ -460,7 +481,10 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
                 "PYTHON_IMPORT_NAME is empty: build_wheel.sh skipped the import test; wheelwright imports what the wheel has",
             ));
         }
-        for name in import_name.split(|c: char| c.is_whitespace() || c == ',').filter(|name| !name.is_empty()) {
+        for name in import_name
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|name| !name.is_empty())
+        {
             let name = name.replace('-', "_");
             match Check::ImportName.apply(&name, package) {
                 Ok(name) => draft.push(Key::ImportNames, name),
@@ -570,7 +594,9 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
     }
 
     // Sources.
-    source(&mut draft, &text, &changed, baseline, &mut |draft, key, raw| command(draft, key, raw));
+    source(&mut draft, &text, &changed, baseline, &mut |draft, key, raw| {
+        command(draft, key, raw)
+    });
 
     // Build arguments.
     for word in text("PIP_WHEEL_ARGS").split_whitespace() {
@@ -673,7 +699,12 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
 
     // Exported variables.
     let mut environment = BTreeMap::new();
-    let stack_names: BTreeSet<&str> = context.stack.variables.iter().map(|(name, _)| name.as_str()).collect();
+    let stack_names: BTreeSet<&str> = context
+        .stack
+        .variables
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
     let mut left_out = Vec::new();
     for (name, variable) in variables {
         let ShellVariable { exported, value, .. } = variable;
@@ -681,7 +712,10 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
         let unchanged = default.is_some_and(|assignment| {
             Some(&assignment.value) == value.as_ref() && assignment.exported == *exported
         });
-        if unchanged || READ_VARIABLES.contains(&name.as_str()) || ["PACKAGE_DOWNLOAD_NAME"].contains(&name.as_str()) {
+        if unchanged
+            || READ_VARIABLES.contains(&name.as_str())
+            || ["PACKAGE_DOWNLOAD_NAME"].contains(&name.as_str())
+        {
             continue;
         }
         if *exported && is_shell_own(name) {
@@ -718,9 +752,10 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
         )));
     }
     if !dump.output.is_empty() {
-        draft
-            .notes
-            .push(Note::general(format!("prints while sourced: {}", shown(&dump.output))));
+        draft.notes.push(Note::general(format!(
+            "prints while sourced: {}",
+            shown(&dump.output)
+        )));
     }
     draft
 }
@@ -731,10 +766,44 @@ fn is_shell_own(name: &str) -> bool {
         || name.starts_with("COMP_")
         || name.starts_with("HIST")
         || [
-            "_", "DIRSTACK", "EPOCHREALTIME", "EPOCHSECONDS", "EUID", "FUNCNAME", "GROUPS", "HOSTNAME",
-            "HOSTTYPE", "IFS", "LINENO", "MACHTYPE", "OPTERR", "OPTIND", "OSTYPE", "PIPESTATUS", "PPID",
-            "PS4", "PWD", "OLDPWD", "RANDOM", "SECONDS", "SHELL", "SHELLOPTS", "SHLVL", "SRANDOM", "TERM",
-            "UID", "PATH", "HOME", "LC_ALL", "ENV", "COLUMNS", "LINES", "MAILCHECK", "OPTARG", "PS1", "PS2",
+            "_",
+            "DIRSTACK",
+            "EPOCHREALTIME",
+            "EPOCHSECONDS",
+            "EUID",
+            "FUNCNAME",
+            "GROUPS",
+            "HOSTNAME",
+            "HOSTTYPE",
+            "IFS",
+            "LINENO",
+            "MACHTYPE",
+            "OPTERR",
+            "OPTIND",
+            "OSTYPE",
+            "PIPESTATUS",
+            "PPID",
+            "PS4",
+            "PWD",
+            "OLDPWD",
+            "RANDOM",
+            "SECONDS",
+            "SHELL",
+            "SHELLOPTS",
+            "SHLVL",
+            "SRANDOM",
+            "TERM",
+            "UID",
+            "PATH",
+            "HOME",
+            "LC_ALL",
+            "ENV",
+            "COLUMNS",
+            "LINES",
+            "MAILCHECK",
+            "OPTARG",
+            "PS1",
+            "PS2",
         ]
         .contains(&name)
 }
@@ -808,7 +877,10 @@ fn source(
         let argument = argument.trim();
         if let Some(git) = argument.strip_prefix("git+") {
             // git+https://host/org/repo.git@rev
-            match git.rsplit_once('@').filter(|(url, _)| url.contains("://") && !url.ends_with("://")) {
+            match git
+                .rsplit_once('@')
+                .filter(|(url, _)| url.contains("://") && !url.ends_with("://"))
+            {
                 Some((url, rev)) if !rev.contains('/') => draft.set(
                     Key::Source,
                     Value::Source(SourceValue::Git {
@@ -818,10 +890,15 @@ fn source(
                 ),
                 _ => draft.notes.push(Note::on(
                     Key::Source,
-                    format!("the download {} names no pinned revision: give `source: {{git: ..., rev: ...}}`", shown(argument)),
+                    format!(
+                        "the download {} names no pinned revision: give `source: {{git: ..., rev: ...}}`",
+                        shown(argument)
+                    ),
                 )),
             }
-        } else if argument.starts_with("https://") || argument.starts_with("http://") || argument.starts_with("file://")
+        } else if argument.starts_with("https://")
+            || argument.starts_with("http://")
+            || argument.starts_with("file://")
         {
             draft.set(Key::Source, Value::Source(SourceValue::Url(argument.to_string())));
         } else if argument == format!("{}=={}", baseline.package, baseline.version) {
@@ -922,7 +999,12 @@ pub fn merge_text(cells: &[StackCell], values: &[String]) -> String {
     let fallback = distinct
         .iter()
         .copied()
-        .max_by_key(|value| (count(value), std::cmp::Reverse(values.iter().position(|other| other == *value))))
+        .max_by_key(|value| {
+            (
+                count(value),
+                std::cmp::Reverse(values.iter().position(|other| other == *value)),
+            )
+        })
         .unwrap_or(distinct[0]);
     let mut out = String::new();
     for (index, value) in distinct.iter().filter(|value| **value != fallback).enumerate() {
@@ -988,7 +1070,12 @@ pub fn merge_cells(cells: &[StackCell], drafts: &[Draft]) -> (BTreeMap<Key, Writ
 }
 
 /// One key's values of every cell (None: not set there) merged.
-pub fn merge_key(cells: &[StackCell], key: Key, values: &[Option<&Value>], notes: &mut Vec<Note>) -> Option<Written> {
+pub fn merge_key(
+    cells: &[StackCell],
+    key: Key,
+    values: &[Option<&Value>],
+    notes: &mut Vec<Note>,
+) -> Option<Written> {
     let kind = values.iter().flatten().next()?;
     match kind {
         Value::Text(_) => {
@@ -1022,7 +1109,10 @@ pub fn merge_key(cells: &[StackCell], key: Key, values: &[Option<&Value>], notes
             let names: BTreeSet<&String> = maps.iter().flat_map(|map| map.keys()).collect();
             let mut merged = BTreeMap::new();
             for name in names {
-                let texts: Vec<String> = maps.iter().map(|map| map.get(name).cloned().unwrap_or_default()).collect();
+                let texts: Vec<String> = maps
+                    .iter()
+                    .map(|map| map.get(name).cloned().unwrap_or_default())
+                    .collect();
                 if maps.iter().any(|map| !map.contains_key(name)) {
                     let present: Vec<bool> = maps.iter().map(|map| map.contains_key(name)).collect();
                     notes.push(Note::on(
@@ -1037,7 +1127,11 @@ pub fn merge_key(cells: &[StackCell], key: Key, values: &[Option<&Value>], notes
             }
             Some(Written::Map(merged))
         }
-        Value::Flag(_) => Some(Written::Flag(values.iter().any(|value| matches!(value, Some(Value::Flag(true)))))),
+        Value::Flag(_) => Some(Written::Flag(
+            values
+                .iter()
+                .any(|value| matches!(value, Some(Value::Flag(true)))),
+        )),
         Value::Source(_) => {
             let sources: Vec<SourceValue> = values
                 .iter()
@@ -1076,7 +1170,13 @@ pub fn merge_key(cells: &[StackCell], key: Key, values: &[Option<&Value>], notes
                 Key::Source,
                 format!(
                     "the source differs per layer ({}); the recipe has the default layer's",
-                    sources.iter().map(describe_source).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+                    sources
+                        .iter()
+                        .map(describe_source)
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
             Some(Written::Source(match &sources[0] {
@@ -1104,10 +1204,20 @@ pub fn describe(value: Option<&Value>) -> String {
     let text = match value {
         None => "(not set)".to_string(),
         Some(Value::Text(text)) => shown(text),
-        Some(Value::List(items)) => format!("[{}]", items.iter().map(|item| shown(item)).collect::<Vec<_>>().join(", ")),
+        Some(Value::List(items)) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|item| shown(item))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Some(Value::Map(map)) => format!(
             "{{{}}}",
-            map.iter().map(|(name, value)| format!("{name}: {}", shown(value))).collect::<Vec<_>>().join(", ")
+            map.iter()
+                .map(|(name, value)| format!("{name}: {}", shown(value)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Some(Value::Flag(flag)) => flag.to_string(),
         Some(Value::Source(source)) => describe_source(source),
@@ -1122,7 +1232,11 @@ pub fn replace_in(value: &Value, from: &str, to: &str) -> Value {
     match value {
         Value::Text(text) => Value::Text(swap(text)),
         Value::List(items) => Value::List(items.iter().map(swap).collect()),
-        Value::Map(map) => Value::Map(map.iter().map(|(name, value)| (name.clone(), swap(value))).collect()),
+        Value::Map(map) => Value::Map(
+            map.iter()
+                .map(|(name, value)| (name.clone(), swap(value)))
+                .collect(),
+        ),
         Value::Flag(flag) => Value::Flag(*flag),
         Value::Source(source) => Value::Source(match source {
             SourceValue::Pypi => SourceValue::Pypi,
@@ -1170,7 +1284,11 @@ mod tests {
             version: NEWEST_VERSION.into(),
             config_directory: "/wb/config".into(),
             script_directory: "/wb".into(),
-            python_versions: vec!["3.11".parse().unwrap(), "3.12".parse().unwrap(), "3.13".parse().unwrap()],
+            python_versions: vec![
+                "3.11".parse().unwrap(),
+                "3.12".parse().unwrap(),
+                "3.13".parse().unwrap(),
+            ],
         }
     }
 
@@ -1246,7 +1364,10 @@ mod tests {
             ("MODULE_RUNTIME_DEPS", "hdf5 cuda/12.6"),
             ("MODULE_BUILD_DEPS", "arch/avx2 cmake"),
             ("PRE_DOWNLOAD_COMMANDS", "echo before"),
-            ("PRE_BUILD_COMMANDS", "\n\tsed -i -e 's/a/b/' setup.py;\n\tsed -i -e 's/c/d/' setup.py\n"),
+            (
+                "PRE_BUILD_COMMANDS",
+                "\n\tsed -i -e 's/a/b/' setup.py;\n\tsed -i -e 's/c/d/' setup.py\n",
+            ),
             ("POST_BUILD_COMMANDS", "echo built $VERSION of $PACKAGE"),
             ("PYTHON_IMPORT_NAME", "demo_core"),
             ("PYTHON_TESTS", "demo_core.run()"),
@@ -1257,15 +1378,24 @@ mod tests {
             ("RPATH_TO_ADD", "'$ORIGIN/../torch/lib':/opt/lib"),
             ("RPATH_ADD_ORIGIN", "yes"),
             ("PACKAGE_SUFFIX", "-cpu"),
-            ("PIP_WHEEL_ARGS", "-Csetup-args=-Dblas=flexiblas\n -Csetup-args=-Dlapack=flexiblas"),
+            (
+                "PIP_WHEEL_ARGS",
+                "-Csetup-args=-Dblas=flexiblas\n -Csetup-args=-Dlapack=flexiblas",
+            ),
             ("BDIST_WHEEL_ARGS", "--cpp_ext"),
             ("PYTHON_VERSIONS", "python/3.12 python/3.13"),
-            ("PACKAGE_DOWNLOAD_ARGUMENT", &format!("https://example.org/demo-{version}.tar.gz")),
+            (
+                "PACKAGE_DOWNLOAD_ARGUMENT",
+                &format!("https://example.org/demo-{version}.tar.gz"),
+            ),
             ("+DEMO_FLAG", "1"),
             ("+TORCH_CUDA_ARCH_LIST", "8.0"),
             ("HELPER", "x"),
         ]);
-        assert_eq!(list(&draft, Key::BuildDependencies), ["cython>=3", "meson-python"]);
+        assert_eq!(
+            list(&draft, Key::BuildDependencies),
+            ["cython>=3", "meson-python"]
+        );
         assert!(draft.notes.iter().any(|note| note.message.contains("'numpy<2'")));
         assert_eq!(list(&draft, Key::Modules), ["hdf5", "cuda/12.6"]);
         assert_eq!(list(&draft, Key::BuildModules), ["cmake"]);
@@ -1275,14 +1405,26 @@ mod tests {
             list(&draft, Key::PreBuild),
             ["sed -i -e 's/a/b/' setup.py;\nsed -i -e 's/c/d/' setup.py"]
         );
-        assert_eq!(list(&draft, Key::PostBuild), [format!("echo built {version} of demo")]);
+        assert_eq!(
+            list(&draft, Key::PostBuild),
+            [format!("echo built {version} of demo")]
+        );
         assert_eq!(list(&draft, Key::ImportNames), ["demo_core"]);
         assert_eq!(text(&draft, Key::Test), "demo_core.run()");
-        assert_eq!(text(&draft, Key::TestCommand), "ulimit -s 8192\npytest --pyargs demo_core");
+        assert_eq!(
+            text(&draft, Key::TestCommand),
+            "ulimit -s 8192\npytest --pyargs demo_core"
+        );
         assert_eq!(list(&draft, Key::Patches), ["one.patch", "two.patch"]);
         assert_eq!(draft.patches, ["one.patch", "two.patch"]);
-        assert_eq!(list(&draft, Key::RequirementsUpdate), ["faiss-cpu->faiss", "numpy<3"]);
-        assert_eq!(list(&draft, Key::Rpath), ["$ORIGIN/../torch/lib", "/opt/lib", "$ORIGIN"]);
+        assert_eq!(
+            list(&draft, Key::RequirementsUpdate),
+            ["faiss-cpu->faiss", "numpy<3"]
+        );
+        assert_eq!(
+            list(&draft, Key::Rpath),
+            ["$ORIGIN/../torch/lib", "/opt/lib", "$ORIGIN"]
+        );
         assert_eq!(text(&draft, Key::PackageSuffix), "-cpu");
         assert_eq!(
             list(&draft, Key::BuildArgs),
@@ -1295,16 +1437,26 @@ mod tests {
         assert_eq!(list(&draft, Key::SkipPython), ["3.11"]);
         assert_eq!(
             draft.values.get(&Key::Source),
-            Some(&Value::Source(SourceValue::Url(format!("https://example.org/demo-{version}.tar.gz"))))
+            Some(&Value::Source(SourceValue::Url(format!(
+                "https://example.org/demo-{version}.tar.gz"
+            ))))
         );
         let Some(Value::Map(environment)) = draft.values.get(&Key::Environment) else {
             panic!("{draft:?}");
         };
         assert_eq!(
-            environment.iter().map(|(name, value)| format!("{name}={value}")).collect::<Vec<_>>(),
+            environment
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>(),
             ["DEMO_FLAG=1", "TORCH_CUDA_ARCH_LIST=8.0"]
         );
-        assert!(draft.notes.iter().any(|note| note.message.contains("left out: HELPER")));
+        assert!(
+            draft
+                .notes
+                .iter()
+                .any(|note| note.message.contains("left out: HELPER"))
+        );
     }
 
     #[test]
@@ -1318,7 +1470,10 @@ mod tests {
                 "PACKAGE_DOWNLOAD_CMD",
                 &format!("git clone --recursive https://github.com/org/demo.git --branch v{version} demo"),
             ),
-            ("POST_DOWNLOAD_COMMANDS", &format!("tar -zcf demo-{version}.tar.gz demo")),
+            (
+                "POST_DOWNLOAD_COMMANDS",
+                &format!("tar -zcf demo-{version}.tar.gz demo"),
+            ),
         ]);
         assert_eq!(
             draft.values.get(&Key::Source),
@@ -1327,10 +1482,21 @@ mod tests {
                 rev: format!("v{version}"),
             }))
         );
-        assert!(!draft.values.contains_key(&Key::PostDownload), "the archive of the clone is not needed");
-        assert!(draft.notes.iter().any(|note| note.message.contains("--recursive")));
+        assert!(
+            !draft.values.contains_key(&Key::PostDownload),
+            "the archive of the clone is not needed"
+        );
+        assert!(
+            draft
+                .notes
+                .iter()
+                .any(|note| note.message.contains("--recursive"))
+        );
 
-        let pip_git = map(&[("PACKAGE_DOWNLOAD_ARGUMENT", &format!("git+https://github.com/org/demo.git@v{version}"))]);
+        let pip_git = map(&[(
+            "PACKAGE_DOWNLOAD_ARGUMENT",
+            &format!("git+https://github.com/org/demo.git@v{version}"),
+        )]);
         assert_eq!(
             pip_git.values.get(&Key::Source),
             Some(&Value::Source(SourceValue::Git {
@@ -1341,29 +1507,57 @@ mod tests {
         let unpinned = map(&[
             ("PACKAGE_DOWNLOAD_METHOD", "Git"),
             ("PACKAGE_DOWNLOAD_ARGUMENT", "https://github.com/org/demo"),
-            ("PACKAGE_DOWNLOAD_CMD", "git clone https://github.com/org/demo demo"),
+            (
+                "PACKAGE_DOWNLOAD_CMD",
+                "git clone https://github.com/org/demo demo",
+            ),
         ]);
         assert!(!unpinned.values.contains_key(&Key::Source));
-        assert!(unpinned.notes.iter().any(|note| note.message.contains("without a pinned revision")));
+        assert!(
+            unpinned
+                .notes
+                .iter()
+                .any(|note| note.message.contains("without a pinned revision"))
+        );
     }
 
     #[test]
     fn commands_that_rely_on_build_wheel_internals_are_noted() {
         let draft = map(&[
             ("PRE_BUILD_COMMANDS", "export FORCE_CUDA=1; cd python"),
-            ("POST_BUILD_COMMANDS", "/wb/manipulate_wheels.py --inplace -w $WHEEL_NAME"),
+            (
+                "POST_BUILD_COMMANDS",
+                "/wb/manipulate_wheels.py --inplace -w $WHEEL_NAME",
+            ),
         ]);
         let messages: Vec<&str> = draft.notes.iter().map(|note| note.message.as_str()).collect();
-        assert!(messages.iter().any(|message| message.contains("`export`, `cd`")), "{messages:?}");
-        assert!(messages.iter().any(|message| message.contains("$WHEEL_NAME")), "{messages:?}");
-        assert!(messages.iter().any(|message| message.contains("wheels_builder checkout")), "{messages:?}");
+        assert!(
+            messages.iter().any(|message| message.contains("`export`, `cd`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|message| message.contains("$WHEEL_NAME")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|message| message.contains("wheels_builder checkout")),
+            "{messages:?}"
+        );
     }
 
     #[test]
     fn templates_keep_literal_braces_and_mark_the_version() {
-        assert_eq!(template(&format!("v{NEWEST_VERSION}.tar.gz")), "v{{ version }}.tar.gz");
+        assert_eq!(
+            template(&format!("v{NEWEST_VERSION}.tar.gz")),
+            "v{{ version }}.tar.gz"
+        );
         assert_eq!(template("n=${#list[@]}"), "{% raw %}n=${#list[@]}{% endraw %}");
-        assert_eq!(replace_reference("a $VERSION ${VERSION} $VERSION_X", "VERSION", "V").0, "a V V $VERSION_X");
+        assert_eq!(
+            replace_reference("a $VERSION ${VERSION} $VERSION_X", "VERSION", "V").0,
+            "a V V $VERSION_X"
+        );
         assert_eq!(tidy_command("\n\t\tone;\n\t\t  two\n\t"), "one;\n  two");
     }
 
@@ -1371,7 +1565,10 @@ mod tests {
     fn values_that_differ_per_layer_become_conditions() {
         let cells = cells();
         let text = merge_text(&cells, &["new".into(), "new".into(), "old".into()]);
-        assert_eq!(text, "{% if layer == \"gentoo2020\" %}old{% else %}new{% endif %}");
+        assert_eq!(
+            text,
+            "{% if layer == \"gentoo2020\" %}old{% else %}new{% endif %}"
+        );
         let list = merge_list(
             &cells,
             &[
@@ -1390,10 +1587,7 @@ mod tests {
             ]
         );
         // The conditions render as meant.
-        for (layer, arch, expected) in [
-            ("gentoo2023", "x86-64-v3", "new"),
-            ("gentoo2020", "avx2", "old"),
-        ] {
+        for (layer, arch, expected) in [("gentoo2023", "x86-64-v3", "new"), ("gentoo2020", "avx2", "old")] {
             let mut context = tera::Context::new();
             context.insert("layer", layer);
             context.insert("arch", arch);
@@ -1404,7 +1598,10 @@ mod tests {
         context.insert("arch", "x86-64-v3");
         let condition = "{% if layer == \"gentoo2020\" or layer == \"gentoo2023\" and arch == \"x86-64-v4\" %}yes{% else %}no{% endif %}";
         assert_eq!(tera::Tera::one_off(condition, &context, false).unwrap(), "no");
-        let raw = format!("{{% if layer == \"gentoo2023\" %}}{}{{% endif %}}", template("${#a}"));
+        let raw = format!(
+            "{{% if layer == \"gentoo2023\" %}}{}{{% endif %}}",
+            template("${#a}")
+        );
         assert_eq!(tera::Tera::one_off(&raw, &context, false).unwrap(), "${#a}");
     }
 }

@@ -260,7 +260,10 @@ pub fn import_configs(options: &ImportOptions, layout: &Layout) -> Result<Import
         sourced.extend(&group.versioned);
         for file in sourced {
             first_job[file] = jobs.len();
-            let version = files[file].version.clone().unwrap_or_else(|| NEWEST_VERSION.to_string());
+            let version = files[file]
+                .version
+                .clone()
+                .unwrap_or_else(|| NEWEST_VERSION.to_string());
             let base = baseline(group, &version);
             for (index, stack) in stacks.iter().enumerate() {
                 jobs.push(Job {
@@ -357,7 +360,10 @@ fn describe_note(note: &Note) -> String {
 /// Notes without repeats, in their first order.
 fn unique(notes: impl IntoIterator<Item = Note>) -> Vec<Note> {
     let mut seen = BTreeSet::new();
-    notes.into_iter().filter(|note| seen.insert(note.clone())).collect()
+    notes
+        .into_iter()
+        .filter(|note| seen.insert(note.clone()))
+        .collect()
 }
 
 impl Context<'_> {
@@ -398,7 +404,11 @@ impl Context<'_> {
             let where_ = format!("{}/{}", self.stacks[stack].layer, self.stacks[stack].arch);
             let dump = match &self.results[index] {
                 Sourced::Done(dump) => dump,
-                Sourced::Failed { status, output, calls } => {
+                Sourced::Failed {
+                    status,
+                    output,
+                    calls,
+                } => {
                     let mut said = String::new();
                     if !output.is_empty() {
                         said = format!(": {}", output.split_whitespace().collect::<Vec<_>>().join(" "));
@@ -407,20 +417,30 @@ impl Context<'_> {
                         said.push_str(&format!(" (it called: {})", calls.join("; ")));
                     }
                     if matches!(self.kinds[index], JobKind::Oldest) {
-                        tracing::debug!("{}: fails for old versions{said}", self.files[file].path.display());
+                        tracing::debug!(
+                            "{}: fails for old versions{said}",
+                            self.files[file].path.display()
+                        );
                         continue;
                     }
-                    return Err(format!("the config stops with status {status} when sourced (on {where_}){said}"));
+                    return Err(format!(
+                        "the config stops with status {status} when sourced (on {where_}){said}"
+                    ));
                 }
                 Sourced::TimedOut { output, calls } => {
                     let mut said = String::new();
                     if !output.is_empty() {
-                        said = format!("; it printed: {}", output.split_whitespace().collect::<Vec<_>>().join(" "));
+                        said = format!(
+                            "; it printed: {}",
+                            output.split_whitespace().collect::<Vec<_>>().join(" ")
+                        );
                     }
                     if !calls.is_empty() {
                         said.push_str(&format!("; it called: {}", calls.join("; ")));
                     }
-                    return Err(format!("the config was still running when its time was up (on {where_}){said}"));
+                    return Err(format!(
+                        "the config was still running when its time was up (on {where_}){said}"
+                    ));
                 }
             };
             if dump.output.contains("syntax error") {
@@ -473,7 +493,11 @@ impl Context<'_> {
                     .flatten()
                     .flatten()
                     .map(|entry| entry.file_name().to_string_lossy().to_string())
-                    .filter(|name| name.len() > before.len() + after.len() && name.starts_with(before) && name.ends_with(after))
+                    .filter(|name| {
+                        name.len() > before.len() + after.len()
+                            && name.starts_with(before)
+                            && name.ends_with(after)
+                    })
                     .collect();
                 matching.sort();
                 found.extend(matching.iter().cloned());
@@ -482,7 +506,10 @@ impl Context<'_> {
                 missing.push(patch.clone());
             }
         }
-        let dropped: Vec<&String> = missing.iter().chain(versioned.iter().map(|(patch, _)| patch)).collect();
+        let dropped: Vec<&String> = missing
+            .iter()
+            .chain(versioned.iter().map(|(patch, _)| patch))
+            .collect();
         draft.patches.retain(|patch| !dropped.contains(&patch));
         draft.patches.extend(found);
         if let Some(Value::List(items)) = draft.values.get_mut(&Key::Patches) {
@@ -512,7 +539,12 @@ impl Context<'_> {
         }
     }
 
-    fn package(&self, name: &str, group: &Group, baseline: &dyn Fn(&Group, &str) -> Baseline) -> PackageOutcome {
+    fn package(
+        &self,
+        name: &str,
+        group: &Group,
+        baseline: &dyn Fn(&Group, &str) -> Baseline,
+    ) -> PackageOutcome {
         let package = group.package.as_str();
         let mut files: Vec<FileReport> = group
             .refused
@@ -526,7 +558,9 @@ impl Context<'_> {
                 files.push(self.refused(*file, package, reason.clone()));
             }
         };
-        let recipe_path = self.output.join(format!("{name}.{}", crate::recipe::RECIPE_EXTENSION));
+        let recipe_path = self
+            .output
+            .join(format!("{name}.{}", crate::recipe::RECIPE_EXTENSION));
         if recipe_path.exists() && !self.force {
             refuse_all(
                 &mut files,
@@ -582,20 +616,32 @@ impl Context<'_> {
         for &file in &group.versioned {
             let version_text = self.files[file].version.clone().unwrap_or_default();
             let when = format!("=={version_text}");
-            let (Ok(version), Ok(_)) = (Version::from_str(&version_text), VersionSpecifiers::from_str(&when)) else {
-                files.push(self.refused(file, package, format!("`{version_text}` is not a PEP 440 version")));
+            let (Ok(version), Ok(_)) = (
+                Version::from_str(&version_text),
+                VersionSpecifiers::from_str(&when),
+            ) else {
+                files.push(self.refused(
+                    file,
+                    package,
+                    format!("`{version_text}` is not a PEP 440 version"),
+                ));
                 continue;
             };
             let at_version = baseline(group, &version_text);
             match self.drafts(file, &at_version, &at_version) {
                 Err(reason) => files.push(self.refused(file, package, reason)),
                 Ok((drafts, _)) => {
-                    let (values, mut notes) = versioned_values(self.cells, &generic_drafts, &drafts, &version_text);
+                    let (values, mut notes) =
+                        versioned_values(self.cells, &generic_drafts, &drafts, &version_text);
                     notes.splice(0..0, drafts.iter().flat_map(|draft| draft.notes.clone()));
                     let notes = unique(notes);
                     let mut comments = vec![format!(
                         "from {} (build_wheel.sh takes it instead of the generic config for exactly {version_text})",
-                        self.files[file].path.file_name().map(|name| name.to_string_lossy().to_string()).unwrap_or_default()
+                        self.files[file]
+                            .path
+                            .file_name()
+                            .map(|name| name.to_string_lossy().to_string())
+                            .unwrap_or_default()
                     )];
                     comments.extend(notes.iter().map(describe_note));
                     entries.push((
@@ -619,12 +665,20 @@ impl Context<'_> {
 
         let generic_notes = unique(generic_notes);
         document.header = vec![
-            format!("Imported by `wheelwright recipe import` from {}.", sources.join(", ")),
-            "Review the notes below: what build_wheel.sh did that this recipe does not, or does otherwise.".to_string(),
+            format!(
+                "Imported by `wheelwright recipe import` from {}.",
+                sources.join(", ")
+            ),
+            "Review the notes below: what build_wheel.sh did that this recipe does not, or does otherwise."
+                .to_string(),
         ];
         for note in &generic_notes {
             match note.key.filter(|key| document.top.contains_key(key)) {
-                Some(key) => document.comments.entry(key).or_default().push(note.message.clone()),
+                Some(key) => document
+                    .comments
+                    .entry(key)
+                    .or_default()
+                    .push(note.message.clone()),
                 None => document.header.push(describe_note(note)),
             }
         }
@@ -637,13 +691,14 @@ impl Context<'_> {
             .collect();
         let patch_names: Vec<String> = patch_names.into_iter().collect();
         let patches_out = self.output.join(crate::recipe::PATCHES_DIRECTORY);
-        let created = match write::copy_patches(&patch_names, self.patches_directory, &patches_out, self.force) {
-            Ok(created) => created,
-            Err(reason) => {
-                refuse_all(&mut files, reason);
-                return PackageOutcome { files };
-            }
-        };
+        let created =
+            match write::copy_patches(&patch_names, self.patches_directory, &patches_out, self.force) {
+                Ok(created) => created,
+                Err(reason) => {
+                    refuse_all(&mut files, reason);
+                    return PackageOutcome { files };
+                }
+            };
         let text = document.to_yaml();
         let written = write::check(&text, &recipe_path, &document, self.cells, self.layout).and_then(|()| {
             write::write_atomically(&recipe_path, text.as_bytes())
@@ -696,10 +751,18 @@ fn version_notes(newest: &Draft, oldest: Option<&Draft>) -> Vec<Note> {
             ),
         }];
     };
-    let keys: BTreeSet<Key> = newest.values.keys().chain(oldest.values.keys()).copied().collect();
+    let keys: BTreeSet<Key> = newest
+        .values
+        .keys()
+        .chain(oldest.values.keys())
+        .copied()
+        .collect();
     let mut notes = Vec::new();
     for key in keys {
-        let old = oldest.values.get(&key).map(|value| map::replace_in(value, OLDEST_VERSION, NEWEST_VERSION));
+        let old = oldest
+            .values
+            .get(&key)
+            .map(|value| map::replace_in(value, OLDEST_VERSION, NEWEST_VERSION));
         if old.as_ref() != newest.values.get(&key) {
             notes.push(Note {
                 key: Some(key),
@@ -756,12 +819,18 @@ fn versioned_values(
                     .map(|value| map::replace_in(value, NEWEST_VERSION, version))
             })
             .collect();
-        let versioned_values: Vec<Option<Value>> = versioned.iter().map(|draft| draft.values.get(&key).cloned()).collect();
+        let versioned_values: Vec<Option<Value>> = versioned
+            .iter()
+            .map(|draft| draft.values.get(&key).cloned())
+            .collect();
         if generic_values == versioned_values {
             continue;
         }
         if key == Key::ArchSpecific {
-            if versioned_values.iter().any(|value| matches!(value, Some(Value::Flag(true)))) {
+            if versioned_values
+                .iter()
+                .any(|value| matches!(value, Some(Value::Flag(true))))
+            {
                 written.insert(key, map::Written::Flag(true));
             }
             continue;
@@ -787,11 +856,16 @@ fn versioned_values(
                             changes.insert(name.clone(), value.clone());
                         }
                     }
-                    for name in generic_map.keys().filter(|name| !versioned_map.contains_key(*name)) {
+                    for name in generic_map
+                        .keys()
+                        .filter(|name| !versioned_map.contains_key(*name))
+                    {
                         changes.insert(name.clone(), String::new());
                         notes.push(Note {
                             key: Some(Key::Environment),
-                            message: format!("{name} is exported by the generic config only: set empty for this version"),
+                            message: format!(
+                                "{name} is exported by the generic config only: set empty for this version"
+                            ),
                         });
                     }
                     Some(Value::Map(changes))
@@ -822,16 +896,31 @@ mod tests {
 
     #[test]
     fn file_names_give_the_package_and_the_version() {
-        let generic: BTreeSet<String> = ["numpy", "qiskit-aer-gpu-0-9-1", "foo"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(split_version("numpy-1.26", &generic), ("numpy".into(), Some("1.26".into())));
+        let generic: BTreeSet<String> = ["numpy", "qiskit-aer-gpu-0-9-1", "foo"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            split_version("numpy-1.26", &generic),
+            ("numpy".into(), Some("1.26".into()))
+        );
         assert_eq!(
             split_version("qiskit-aer-gpu-0.9.1", &generic),
             ("qiskit-aer-gpu".into(), Some("0.9.1".into()))
         );
-        assert_eq!(split_version("Fiona-1.9a2", &generic), ("Fiona".into(), Some("1.9a2".into())));
+        assert_eq!(
+            split_version("Fiona-1.9a2", &generic),
+            ("Fiona".into(), Some("1.9a2".into()))
+        );
         assert_eq!(split_version("foo-2", &generic), ("foo".into(), Some("2".into())));
         assert_eq!(split_version("bar-2", &generic), ("bar-2".into(), None));
-        assert_eq!(split_version("PyPrismatic-cpu", &generic), ("PyPrismatic-cpu".into(), None));
-        assert_eq!(split_version("Box2D-kengz", &generic), ("Box2D-kengz".into(), None));
+        assert_eq!(
+            split_version("PyPrismatic-cpu", &generic),
+            ("PyPrismatic-cpu".into(), None)
+        );
+        assert_eq!(
+            split_version("Box2D-kengz", &generic),
+            ("Box2D-kengz".into(), None)
+        );
     }
 }

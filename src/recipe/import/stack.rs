@@ -35,9 +35,7 @@ impl FromStr for StackOverride {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let hint = "expected LAYER:NAME=VALUE (`gentoo2023:EBVERSIONGENTOO=2023`)";
-        let (layer, assignment) = text
-            .split_once(':')
-            .ok_or_else(|| format!("`{text}`: {hint}"))?;
+        let (layer, assignment) = text.split_once(':').ok_or_else(|| format!("`{text}`: {hint}"))?;
         let (name, value) = assignment
             .split_once('=')
             .ok_or_else(|| format!("`{text}`: {hint}"))?;
@@ -181,7 +179,10 @@ mod tests {
         let layout = Layout::embedded().unwrap();
         let cells = stack_cells(&layout, &[]);
         assert_eq!(cells[0].layer, "gentoo2023");
-        assert!(cells.iter().all(|cell| cell.layer != "nix"), "deprecated layers are left out");
+        assert!(
+            cells.iter().all(|cell| cell.layer != "nix"),
+            "deprecated layers are left out"
+        );
         let v4 = find(&cells, "gentoo2023", "x86-64-v4");
         assert_eq!(value(v4, "EBVERSIONGENTOO"), Some("2023"));
         assert_eq!(value(v4, "RSNT_ARCH"), Some("avx512"));
@@ -193,7 +194,10 @@ mod tests {
         assert_eq!(value(generic, "RSNT_ARCH"), Some("avx2"));
         let old = find(&cells, "gentoo2020", "generic");
         assert_eq!(value(old, "RSNT_ARCH"), Some("sse3"));
-        assert_eq!(value(old, "EBROOTGENTOO"), Some("/cvmfs/soft.computecanada.ca/gentoo/2020"));
+        assert_eq!(
+            value(old, "EBROOTGENTOO"),
+            Some("/cvmfs/soft.computecanada.ca/gentoo/2020")
+        );
     }
 
     #[test]

@@ -61,7 +61,11 @@ fn scalar(text: &str, indent: usize) -> String {
     let indicator = if body.starts_with([' ', '\t']) { "2" } else { "" };
     let pad = " ".repeat(indent + 2);
     let mut out = format!("|{indicator}{chomp}");
-    for line in text.trim_end_matches('\n').split('\n').chain(std::iter::repeat_n("", trailing.saturating_sub(1))) {
+    for line in text
+        .trim_end_matches('\n')
+        .split('\n')
+        .chain(std::iter::repeat_n("", trailing.saturating_sub(1)))
+    {
         out.push('\n');
         if !line.is_empty() {
             out.push_str(&pad);
@@ -232,7 +236,13 @@ fn settings_json(values: &BTreeMap<Key, Written>) -> serde_json::Map<String, ser
 /// Checks recipe text as `wheelwright recipe check` does (parse, patch files under
 /// `path`'s `patches/`), that it reads back as `document`, and that it resolves for every
 /// layer and arch, at a version for the top level and each entry. The error in words.
-pub fn check(text: &str, path: &Path, document: &Document, cells: &[StackCell], layout: &Layout) -> Result<(), String> {
+pub fn check(
+    text: &str,
+    path: &Path,
+    document: &Document,
+    cells: &[StackCell],
+    layout: &Layout,
+) -> Result<(), String> {
     let recipe = RecipeFile::parse(text, path).map_err(|error| error.to_string())?;
     recipe.check_patch_files().map_err(|error| error.to_string())?;
     let mut read = serde_json::to_value(&recipe).map_err(|error| error.to_string())?;
@@ -269,7 +279,10 @@ pub fn check(text: &str, path: &Path, document: &Document, cells: &[StackCell], 
                 layer: cell.layer.clone(),
             };
             recipe.resolve(&version, &context).map_err(|error| {
-                format!("{error} (resolved for version {sample} on {}/{})", cell.layer, cell.arch)
+                format!(
+                    "{error} (resolved for version {sample} on {}/{})",
+                    cell.layer, cell.arch
+                )
             })?;
         }
     }
@@ -360,7 +373,9 @@ mod tests {
             Key::Environment,
             Written::Map([("A".to_string(), "x: y".to_string())].into()),
         );
-        document.top.insert(Key::RequirementsUpdate, Written::List(vec!["a->b".into()]));
+        document
+            .top
+            .insert(Key::RequirementsUpdate, Written::List(vec!["a->b".into()]));
         document.top.insert(
             Key::Source,
             Written::Source(WrittenSource::Git {
@@ -368,15 +383,22 @@ mod tests {
                 rev: "v{{ version }}".into(),
             }),
         );
-        document.comments.insert(Key::Test, vec!["a note\nover two lines".into()]);
+        document
+            .comments
+            .insert(Key::Test, vec!["a note\nover two lines".into()]);
         document.versions.push(VersionEntry {
             when: "==1.2".into(),
             sample: "1.2".into(),
             comments: vec!["from demo-1.2.sh".into()],
-            values: [(Key::Patches, Written::List(Vec::new())), (Key::TestCommand, Written::Text(String::new()))].into(),
+            values: [
+                (Key::Patches, Written::List(Vec::new())),
+                (Key::TestCommand, Written::Text(String::new())),
+            ]
+            .into(),
         });
         let text = document.to_yaml();
-        let recipe = RecipeFile::parse(&text, Path::new("/r/demo-pkg.yaml")).unwrap_or_else(|error| panic!("{error}\n{text}"));
+        let recipe = RecipeFile::parse(&text, Path::new("/r/demo-pkg.yaml"))
+            .unwrap_or_else(|error| panic!("{error}\n{text}"));
         let mut read = serde_json::to_value(&recipe).unwrap();
         for own in ["file", "package", "name"] {
             read.as_object_mut().unwrap().remove(own);
