@@ -127,7 +127,7 @@ fn level_features(level: u8) -> &'static [&'static str] {
     }
 }
 
-fn is_system_library(layout: &Layout, name: &str) -> bool {
+pub(crate) fn is_system_library(layout: &Layout, name: &str) -> bool {
     layout.system_libraries.iter().any(|system| system == name)
         || name.starts_with("libpython3")
         || name.starts_with("ld-linux")

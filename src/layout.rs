@@ -60,6 +60,18 @@ struct RawLayout {
     publish: RawPublish,
     /// The site's recipes directory (relative to the layout file's directory).
     recipes: Option<String>,
+    /// The site's environment modules system.
+    modules: Option<RawModules>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModules {
+    system: String,
+    init: Option<String>,
+    #[serde(default)]
+    modulepath: Vec<String>,
+    rpath: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +115,10 @@ struct RawLayer {
     deprecated: bool,
     slurm_partition: Option<String>,
     slurm_gpu_partition: Option<String>,
+    #[serde(default)]
+    environment: Vec<String>,
+    #[serde(default)]
+    arch_environment: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +247,48 @@ pub struct Layer {
     pub slurm_partition: Option<String>,
     /// The partition of its GPU nodes, for smoke tests that need a GPU.
     pub slurm_gpu_partition: Option<String>,
+    /// Shell lines that enter the layer for building and testing (`module load StdEnv/2023`);
+    /// empty: the host is the layer's environment.
+    pub environment: Vec<String>,
+    /// Per arch of the layer, the lines that select it after `environment` (`module load
+    /// arch/avx2`).
+    pub arch_environment: BTreeMap<String, Vec<String>>,
+}
+
+impl Layer {
+    /// Whether building for `arch` of this layer runs any line of the layout's own.
+    pub fn has_environment(&self, arch: &str) -> bool {
+        !self.environment.is_empty()
+            || self
+                .arch_environment
+                .get(arch)
+                .is_some_and(|lines| !lines.is_empty())
+    }
+}
+
+/// The environment modules system of a site (`[modules]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Modules {
+    /// Lmod's shell initialisation file for bash; `None`: found at build time
+    /// (`$LMOD_PKG/init/bash`, then the usual install places).
+    pub init: Option<PathBuf>,
+    /// Directories put first on MODULEPATH (`module use`), in order.
+    pub modulepath: Vec<PathBuf>,
+    /// Which library directories of loaded modules get an RPATH in the wheels built with them.
+    pub rpath: ModuleRpath,
+}
+
+/// The rule that adds RPATHs to the library directories of loaded modules at link time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModuleRpath {
+    /// None: the wheel finds them through the environment (LD_LIBRARY_PATH) of the node.
+    #[default]
+    None,
+    /// Those under one of the layer's `rpath_prefixes` (the stack's own paths).
+    Stack,
+    /// Every library directory a module adds.
+    All,
 }
 
 /// A pattern of library file names that another wheel provides.
@@ -282,6 +340,8 @@ pub struct Layout {
     pub publish: Publish,
     /// The site's recipes directory, when the layout names one (`recipes = "recipes"`).
     pub recipes: Option<PathBuf>,
+    /// The site's environment modules (Lmod), when it says it has them.
+    pub modules: Option<Modules>,
 }
 
 impl Layout {
@@ -338,7 +398,9 @@ impl Layout {
         let provided_by_wheels = resolver.provided_by_wheels(raw.provided_by_wheels)?;
         let publish = resolver.publish(raw.publish, &root)?;
         let recipes = resolver.recipes(raw.recipes.as_deref())?;
+        let modules = raw.modules.map(|modules| resolver.modules(modules)).transpose()?;
         Ok(Layout {
+            modules,
             source: source_name.to_string(),
             publish,
             recipes,

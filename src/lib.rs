@@ -32,6 +32,7 @@ pub mod parallel;
 pub mod recipe;
 pub mod resources;
 pub mod spec;
+pub mod stack;
 pub mod tools;
 pub mod wheel;
 pub mod wheelhouse;

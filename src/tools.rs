@@ -32,6 +32,9 @@ pub struct Invocation {
     /// Variables removed from the inherited environment: a name (`PYTHONPATH`), or a prefix
     /// followed by `*` (`PIP_*`) for every variable whose name starts with it.
     pub unset: Vec<String>,
+    /// The environment inherited instead of this process's: the one a layer's lines and
+    /// modules left (see [`crate::stack`]). `None`: this process's.
+    pub base: Option<std::sync::Arc<BTreeMap<OsString, OsString>>>,
 }
 
 impl Invocation {
@@ -43,6 +46,28 @@ impl Invocation {
                 Some(prefix) => name.starts_with(prefix),
                 None => name == pattern,
             })
+    }
+
+    /// The inherited value of `name`: from `base` when there is one, else this process's
+    /// (before `unset` and `environment` apply).
+    pub fn inherited(&self, name: &str) -> Option<String> {
+        match &self.base {
+            Some(base) => base
+                .get(std::ffi::OsStr::new(name))
+                .map(|value| value.to_string_lossy().into_owned()),
+            None => std::env::var(name).ok(),
+        }
+    }
+
+    /// The whole environment of the command, from `base` when there is one, else this
+    /// process's, minus what `unset` removes, plus `environment`.
+    pub fn full_environment(&self) -> BTreeMap<OsString, OsString> {
+        match &self.base {
+            Some(base) => {
+                self.environment_for(base.iter().map(|(name, value)| (name.clone(), value.clone())))
+            }
+            None => self.environment_for(std::env::vars_os()),
+        }
     }
 
     /// The whole environment of the command, from the `inherited` one (the current
@@ -267,6 +292,11 @@ fn is_executable(path: &Path) -> bool {
 /// Finds a program: a name with a `/` is taken as a path (made absolute, not resolved through
 /// symlinks: a venv's `bin/python` must start as itself); a bare name is looked up on PATH.
 pub fn find_program(name: &Path) -> Result<PathBuf, ProgramMissing> {
+    find_program_on(name, std::env::var_os("PATH").as_deref())
+}
+
+/// [`find_program`], a bare name looked up on `path` (a PATH value) instead of this process's.
+pub fn find_program_on(name: &Path, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, ProgramMissing> {
     let missing = || {
         let text = name.display().to_string();
         let base = name
@@ -289,15 +319,14 @@ pub fn find_program(name: &Path) -> Result<PathBuf, ProgramMissing> {
             Err(missing())
         };
     }
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .filter(|directory| !directory.as_os_str().is_empty())
-                .map(|directory| directory.join(name))
-                .find(|path| is_executable(path))
-        })
-        .and_then(|path| std::path::absolute(path).ok())
-        .ok_or_else(missing)
+    path.and_then(|paths| {
+        std::env::split_paths(paths)
+            .filter(|directory| !directory.as_os_str().is_empty())
+            .map(|directory| directory.join(name))
+            .find(|path| is_executable(path))
+    })
+    .and_then(|path| std::path::absolute(path).ok())
+    .ok_or_else(missing)
 }
 
 /// Runs `program args...`, all output to `log` (appended), and judges the exit status.
@@ -359,7 +388,14 @@ fn run(
     // The command's output is appended to the log as it comes (a long build can be
     // followed there); on failure it is read back from here for the tail and the hint.
     let start = log_length(log);
-    let program = find_program(program).map_err(|missing| CommandFailed {
+    let environment = invocation.full_environment();
+    let program = find_program_on(
+        program,
+        environment
+            .get(std::ffi::OsStr::new("PATH"))
+            .map(OsString::as_os_str),
+    )
+    .map_err(|missing| CommandFailed {
         what: what.to_string(),
         status: format!("`{}` not found on PATH", missing.name),
         log: log.to_path_buf(),
@@ -375,9 +411,7 @@ fn run(
         Some(path) => expression.stdout_path(path).stderr_file(file.into_file()),
         None => expression.stderr_to_stdout().stdout_file(file.into_file()),
     };
-    expression = expression
-        .full_env(invocation.environment_for(std::env::vars_os()))
-        .unchecked();
+    expression = expression.full_env(environment).unchecked();
     if let Some(directory) = &invocation.directory {
         expression = expression.dir(directory);
     }
@@ -819,6 +853,7 @@ mod tests {
             environment: BTreeMap::from([("WHEELWRIGHT_TEST_SET".to_string(), "yes".to_string())]),
             // The variables of this test process: none matches, PATH must stay.
             unset: vec!["CARGO_*".into(), "RUST_TEST_THREADS".into()],
+            base: None,
         };
         let stdout = capture_logged(
             "env",

@@ -4,20 +4,21 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::layout::{Arch, Layout};
 use crate::recipe::ResolvedRecipe;
+use crate::stack::{Stack, StackRequest};
 use crate::tools::{Invocation, ToolVersions, run_logged, run_shell};
 
 use super::backend::{self, BackendKind, BuildSystem, CompilerSettings};
 use super::environment::{Environment, InstallRequest, install_wheelhouse_first, make_environment};
 use super::plan::Cell;
 use super::post_process::{PostProcess, Processed, post_process};
-use super::record::{BuildRecord, BuildRequirements, FileRecord, SourceRecord, TestStatus};
+use super::record::{BuildRecord, BuildRequirements, FileRecord, SourceRecord, StackRecord, TestStatus};
 use super::smoke_test::{SmokeReport, SmokeTest, smoke_test};
 use super::source::FetchedSource;
 use super::{BuildError, dependencies, tree};
@@ -264,9 +265,25 @@ impl<'a> Workshop<'a> {
         links
     }
 
-    /// Runs a cell's smoke test on `wheel`.
+    /// The stack a cell's build (`build`: with its `build_modules`) or smoke test runs in.
+    pub fn stack(&self, cell: &Cell, build: bool) -> Result<Option<Arc<Stack>>, BuildError> {
+        cell_stack(self.layout, cell, build)
+    }
+
+    /// Runs a cell's smoke test on `wheel`, in the layer's environment with the recipe's
+    /// `modules`.
     pub(super) fn smoke_test(&self, cell: &Cell, wheel: &Path) -> SmokeReport {
+        let stack = match self.stack(cell, false) {
+            Ok(stack) => stack,
+            Err(error) => {
+                return SmokeReport {
+                    error: Some(super::error::error_chain(&error)),
+                    ..SmokeReport::default()
+                };
+            }
+        };
         smoke_test(&SmokeTest {
+            stack,
             interpreter: &cell.interpreter,
             wheel,
             recipe: &cell.recipe,
@@ -298,7 +315,9 @@ impl<'a> Workshop<'a> {
             fs_err::remove_dir_all(&dist)?;
         }
         fs_err::create_dir_all(&dist)?;
+        let stack = self.stack(cell, true)?;
         let mut record = new_record(cell, fetched, self.layout);
+        record.stack = stack.as_deref().map(StackRecord::of);
         let mut notes = Vec::new();
         let mut march_native_rewritten = Vec::new();
         let mut compile_seconds = 0.0;
@@ -310,9 +329,9 @@ impl<'a> Workshop<'a> {
             record.tools = self.tool_versions(cell, None);
             target
         } else {
-            let tree = prepare_tree(cell, fetched, &arch, &mut notes)?;
+            let tree = prepare_tree(cell, fetched, &arch, stack.as_deref(), &mut notes)?;
             march_native_rewritten = tree.march_native_rewritten;
-            let setup = self.prepare_build(cell, &tree.root, &arch, &mut notes)?;
+            let setup = self.prepare_build(cell, &tree.root, &arch, stack.as_deref(), &mut notes)?;
             build_python = Some(setup.environment.python.clone());
             record.backend = Some(match &cell.recipe.build_command {
                 Some(_) => "recipe build_command".to_string(),
@@ -333,6 +352,8 @@ impl<'a> Workshop<'a> {
             recipe: &cell.recipe,
             build_python: build_python.as_deref(),
             record: &record,
+            stack: stack.as_deref(),
+            layer: &cell.layer,
             directory: &cell.directory.join("wheel"),
         })?;
         notes.append(&mut processed.notes);
@@ -352,9 +373,15 @@ impl<'a> Workshop<'a> {
         cell: &Cell,
         root: &Path,
         arch: &Arch,
+        stack: Option<&Stack>,
         notes: &mut Vec<String>,
     ) -> Result<BuildSetup, BuildError> {
         let recipe = &cell.recipe;
+        // Every command of the build starts from the stack's environment.
+        let mut in_stack = Invocation::default();
+        if let Some(stack) = stack {
+            stack.apply(&mut in_stack);
+        }
         let log = cell.log();
         let system = BuildSystem::read(root)?;
         let kind = system.kind();
@@ -370,7 +397,7 @@ impl<'a> Workshop<'a> {
                 requirements,
                 find_links: &links,
                 allow_pypi: true,
-                invocation: &Invocation::default(),
+                invocation: &in_stack,
                 log: &log,
                 what,
                 refusal: "the build environment cannot be installed",
@@ -379,22 +406,36 @@ impl<'a> Workshop<'a> {
         install(requirements.clone(), "installing build dependencies")?;
         // Everything from here on runs inside the build environment: its bin/ first on PATH
         // (backends start cmake, ninja, maturin, meson by name).
+        let mut rpath = recipe.rpath.clone();
+        if let (Some(stack), Some(modules)) = (stack, &self.layout.modules) {
+            let prefixes = self
+                .layout
+                .layers
+                .get(&cell.layer)
+                .map(|layer| layer.rpath_prefixes.as_slice())
+                .unwrap_or_default();
+            for directory in stack.rpath_directories(modules.rpath, prefixes) {
+                if !rpath.contains(&directory) {
+                    rpath.push(directory);
+                }
+            }
+        }
         let settings = backend::compiler_settings(&backend::CompilerInputs {
             kind,
             interpreter: &cell.interpreter,
             arch,
             jobs: cell.jobs,
             given: &recipe.environment,
-            outer: &|key| std::env::var(key).ok(),
-            rpath: &recipe.rpath,
+            outer: &|key| in_stack.inherited(key),
+            rpath: &rpath,
             frontend_arguments: &recipe.build_args,
         });
-        for entry in &recipe.rpath {
+        for entry in &rpath {
             notes.push(format!("RPATH `{entry}` added at link time"));
         }
         let mut variables = recipe.environment.clone();
         variables.extend(settings.environment.clone());
-        variables.extend(environment.activation());
+        variables.extend(environment.activation(&in_stack));
         // Reproducible: the zip timestamps of the wheel come from the source, not the clock
         // (unless the recipe sets its own).
         if !variables.contains_key("SOURCE_DATE_EPOCH")
@@ -410,6 +451,7 @@ impl<'a> Workshop<'a> {
             directory: Some(root.to_path_buf()),
             environment: variables,
             unset: vec!["PIP_REQUIRE_VIRTUALENV".into()],
+            base: in_stack.base.clone(),
         };
         for command in &recipe.pre_build {
             run_shell("pre-build command", command, &invocation, &log)?;
@@ -456,6 +498,25 @@ struct BuildSetup {
     requirements: BuildRequirements,
 }
 
+/// The stack a cell's build (`build`: with the recipe's `build_modules` after its `modules`)
+/// or smoke test runs in, entered once per process; a module that cannot be loaded names the
+/// recipe file.
+pub fn cell_stack(layout: &Layout, cell: &Cell, build: bool) -> Result<Option<Arc<Stack>>, BuildError> {
+    let mut modules = cell.recipe.modules.clone();
+    if build {
+        modules.extend(cell.recipe.build_modules.iter().cloned());
+    }
+    let request = StackRequest {
+        layer: cell.layer.clone(),
+        arch: cell.arch.clone(),
+        modules,
+    };
+    crate::stack::enter(layout, &request).map_err(|error| BuildError::Stack {
+        recipe: cell.recipe.file.clone(),
+        error,
+    })
+}
+
 /// The record of a cell's build, before its build environment is known.
 fn new_record(cell: &Cell, fetched: &FetchedSource, layout: &Layout) -> BuildRecord {
     BuildRecord {
@@ -497,6 +558,7 @@ fn prepare_tree(
     cell: &Cell,
     fetched: &FetchedSource,
     arch: &Arch,
+    stack: Option<&Stack>,
     notes: &mut Vec<String>,
 ) -> Result<PreparedTree, BuildError> {
     let recipe = &cell.recipe;
@@ -505,11 +567,15 @@ fn prepare_tree(
         fs_err::remove_dir_all(&source_dir)?;
     }
     let root = super::source::unpack(&fetched.path, &source_dir)?;
-    let plain = Invocation {
+    let mut plain = Invocation {
         directory: Some(root.clone()),
         environment: recipe.environment.clone(),
         unset: vec!["PIP_REQUIRE_VIRTUALENV".into()],
+        base: None,
     };
+    if let Some(stack) = stack {
+        stack.apply(&mut plain);
+    }
     for patch in &recipe.patches {
         let arguments = [
             "-p1".into(),

@@ -25,18 +25,24 @@ pub struct Environment {
 }
 
 impl Environment {
-    /// PATH with the environment's `bin` first.
-    pub fn path_variable(&self) -> String {
-        match std::env::var("PATH") {
-            Ok(existing) if !existing.is_empty() => format!("{}:{existing}", self.bin.display()),
+    /// PATH with the environment's `bin` first, before the PATH `invocation` would give.
+    pub fn path_variable(&self, invocation: &Invocation) -> String {
+        let existing = invocation
+            .environment
+            .get("PATH")
+            .cloned()
+            .or_else(|| invocation.inherited("PATH"));
+        match existing {
+            Some(existing) if !existing.is_empty() => format!("{}:{existing}", self.bin.display()),
             _ => self.bin.display().to_string(),
         }
     }
 
-    /// The variables that make a command run "inside" the environment, as `activate` does.
-    pub fn activation(&self) -> BTreeMap<String, String> {
+    /// The variables that make a command of `invocation` run "inside" the environment, as
+    /// `activate` does.
+    pub fn activation(&self, invocation: &Invocation) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("PATH".to_string(), self.path_variable()),
+            ("PATH".to_string(), self.path_variable(invocation)),
             ("VIRTUAL_ENV".to_string(), self.directory.display().to_string()),
         ])
     }

@@ -63,6 +63,13 @@ pub enum BuildError {
     Test(String),
     #[error("dependency cycle: {0}")]
     Cycle(String),
+    /// The cell's layer cannot be entered, or a module of its recipe cannot be loaded (the
+    /// recipe file is named for a module of its own).
+    #[error("{}{error}", recipe_context(recipe.as_deref(), error))]
+    Stack {
+        recipe: Option<PathBuf>,
+        error: crate::stack::StackError,
+    },
     /// A cell file (`wheelbuild --cell`) that cannot be used.
     #[error("the cell file {}: {problem}", file.display())]
     CellFile { file: PathBuf, problem: String },
@@ -81,6 +88,17 @@ impl BuildError {
             wheel: wheel.to_path_buf(),
             problem: problem.to_string(),
         }
+    }
+}
+
+/// `recipes/h5py.yaml: ` before a stack error caused by the recipe (its modules).
+fn recipe_context(recipe: Option<&std::path::Path>, error: &crate::stack::StackError) -> String {
+    use crate::stack::StackError;
+    match (recipe, error) {
+        (Some(recipe), StackError::Module { .. } | StackError::NoModuleSystem { .. }) => {
+            format!("{}: ", recipe.display())
+        }
+        _ => String::new(),
     }
 }
 

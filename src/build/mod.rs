@@ -10,6 +10,7 @@ pub mod dependencies;
 pub mod environment;
 pub mod error;
 pub mod index;
+pub mod libraries;
 pub mod pkg_info;
 pub mod plan;
 pub mod post_process;

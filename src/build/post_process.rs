@@ -24,6 +24,10 @@ pub struct PostProcess<'a> {
     /// The build environment's interpreter (asked which numpy and torch it built against).
     pub build_python: Option<&'a Path>,
     pub record: &'a BuildRecord,
+    /// The stack the wheel was built in (its library directories tell what modules provided).
+    pub stack: Option<&'a crate::stack::Stack>,
+    /// The layer it was built for.
+    pub layer: &'a str,
     /// Where the finished wheel is written (a directory of the cell's: it is staged only once
     /// its smoke test passed).
     pub directory: &'a Path,
@@ -42,6 +46,13 @@ pub struct Processed {
     pub notes: Vec<String>,
     /// Where cp-wheels would place it.
     pub destination: Option<String>,
+    /// The libraries it needs that the stack provided (for the record beside it).
+    #[serde(default)]
+    pub stack_libraries: Vec<super::record::StackLibrary>,
+    /// Why nodes of the layer could not load it (libraries nothing there provides): such a
+    /// wheel is held back, not staged.
+    #[serde(default)]
+    pub unprovided: Vec<String>,
 }
 
 /// Rewrites, verifies and classifies the built wheel.
@@ -55,6 +66,25 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         .parse()?;
     let elves = read_wheel_elves(input.built, Limits::default(), false, 2)?;
     let compiled = !elves.members.is_empty();
+    let mut record = input.record.clone();
+    let mut unprovided = Vec::new();
+    if let Some(layer) = input.layout.layers.get(input.layer) {
+        let sources = super::libraries::library_sources(&elves, input.layout, layer, input.stack);
+        unprovided = sources
+            .unprovided
+            .iter()
+            .map(|library| library.sentence(input.layer))
+            .collect();
+        if !sources.unchecked.is_empty() {
+            notes.push(format!(
+                "the layer's library directories are not on this machine: taken from the host, unjudged: {}",
+                sources.unchecked.join(", ")
+            ));
+        }
+        if let Some(stack) = record.stack.as_mut() {
+            stack.libraries = sources.from_stack;
+        }
+    }
     let mut tags = TagChange::default();
     if compiled && filename.tags.is_pure() {
         let python_tag = format!("cp{}{}", input.python.major, input.python.minor);
@@ -122,7 +152,7 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         tags,
         dist_info_files: vec![(
             "wheelwright.json".to_string(),
-            serde_json::to_vec_pretty(input.record).map_err(std::io::Error::other)?,
+            serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?,
         )],
         // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
         accept_bad_record: false,
@@ -172,5 +202,7 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         changes: outcome.changes.clone(),
         notes,
         destination: audit.classification.destination,
+        stack_libraries: record.stack.map(|stack| stack.libraries).unwrap_or_default(),
+        unprovided,
     })
 }

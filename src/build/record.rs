@@ -32,6 +32,45 @@ pub struct BuildRecord {
     pub layout: String,
     pub build_requirements: BuildRequirements,
     pub tools: ToolVersions,
+    /// The software stack it was built in (the layer's lines, modules); absent when the host
+    /// was the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<StackRecord>,
+}
+
+/// The software stack a wheel was built in.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StackRecord {
+    /// The layout's lines that entered the layer and arch.
+    pub lines: Vec<String>,
+    /// The modules asked for (the recipe's `modules`, then its `build_modules`).
+    pub requested: Vec<String>,
+    /// The modules loaded, as `module list` shows them (`hdf5/1.10.8`).
+    pub loaded: Vec<String>,
+    /// The libraries the wheel needs that the stack provided, and from where.
+    pub libraries: Vec<StackLibrary>,
+}
+
+impl StackRecord {
+    /// The record of an entered stack (its libraries are added once the wheel is built).
+    pub fn of(stack: &crate::stack::Stack) -> Self {
+        StackRecord {
+            lines: stack.lines.clone(),
+            requested: stack.request.modules.clone(),
+            loaded: stack.loaded.clone(),
+            libraries: Vec::new(),
+        }
+    }
+}
+
+/// A library a wheel needs, found in a directory the stack added.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StackLibrary {
+    /// The DT_NEEDED name (`libhdf5_serial.so.103`).
+    pub library: String,
+    pub directory: PathBuf,
+    /// What added the directory: `module hdf5`, or the layer's line.
+    pub from: String,
 }
 
 /// The source a wheel was built from.

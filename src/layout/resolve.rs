@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{
-    Arch, Layer, LayoutError, ProvidedLibrary, Publish, PythonVersion, RawArch, RawLayer, RawPublish,
-    RawStripRule, StripRule, known_names,
+    Arch, Layer, LayoutError, ModuleRpath, Modules, ProvidedLibrary, Publish, PythonVersion, RawArch,
+    RawLayer, RawModules, RawPublish, RawStripRule, StripRule, known_names,
 };
 use crate::spec::requirements::NameRule;
 
@@ -203,6 +203,8 @@ impl Resolver<'_> {
             deprecated: layer.deprecated,
             slurm_partition: layer.slurm_partition,
             slurm_gpu_partition: layer.slurm_gpu_partition,
+            environment: layer.environment,
+            arch_environment: layer.arch_environment,
         })
     }
 
@@ -244,7 +246,82 @@ impl Resolver<'_> {
                 ));
             }
         }
+        self.check_lines(&format!("{key}.environment"), &layer.environment)?;
+        for (arch, lines) in &layer.arch_environment {
+            let arch_key = format!("{key}.arch_environment.{arch}");
+            if !layer.archs.contains(arch) {
+                return Err(self.invalid(
+                    arch_key,
+                    arch,
+                    format!("the layer has no such arch (it has: {})", layer.archs.join(", ")),
+                ));
+            }
+            self.check_lines(&arch_key, lines)?;
+        }
         Ok(())
+    }
+
+    /// Checks the shell lines of an environment: none blank, none spanning lines (each is
+    /// run and judged on its own; a multi-line construct would be cut in pieces).
+    fn check_lines(&self, key: &str, lines: &[String]) -> Result<(), LayoutError> {
+        for (index, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                return Err(self.invalid(
+                    format!("{key}[{index}]"),
+                    line,
+                    "an environment line may not be blank",
+                ));
+            }
+            if line.contains(['\n', '\r', '\0']) {
+                return Err(self.invalid(
+                    format!("{key}[{index}]"),
+                    line,
+                    "one shell command per line (each line is run and checked on its own)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The modules system: Lmod (the only one supported), its init file and extra module
+    /// directories absolute, the RPATH rule one of `none`, `stack`, `all`.
+    pub(super) fn modules(&self, raw: RawModules) -> Result<Modules, LayoutError> {
+        if raw.system != "lmod" {
+            return Err(self.invalid(
+                "modules.system",
+                &raw.system,
+                "the supported modules system is \"lmod\"",
+            ));
+        }
+        let init = raw.init.as_deref().map(|init| self.path(init));
+        let mut modulepath = Vec::new();
+        for (index, directory) in raw.modulepath.iter().enumerate() {
+            if directory.trim().is_empty() {
+                return Err(self.invalid(
+                    format!("modules.modulepath[{index}]"),
+                    directory,
+                    "a module directory may not be empty",
+                ));
+            }
+            modulepath.push(self.path(directory));
+        }
+        let rpath = match raw.rpath.as_deref() {
+            None | Some("none") => ModuleRpath::None,
+            Some("stack") => ModuleRpath::Stack,
+            Some("all") => ModuleRpath::All,
+            Some(other) => {
+                return Err(self.invalid(
+                    "modules.rpath",
+                    other,
+                    "one of \"none\", \"stack\" (library directories under the layer's rpath_prefixes), \"all\"",
+                ));
+            }
+        };
+        Ok(Modules {
+            init,
+            modulepath,
+            rpath,
+        })
     }
 
     /// Checks that the default layer, when one is named, exists and is not deprecated.

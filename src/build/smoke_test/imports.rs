@@ -360,6 +360,7 @@ mod tests {
             directory: Some(setup.harness.parent().unwrap().join("work")),
             environment: [("PYTHONPATH".to_string(), setup.modules.display().to_string())].into(),
             unset: Vec::new(),
+            base: None,
         };
         run_imports(&ImportStep {
             python: &setup.python,

@@ -53,6 +53,7 @@ pub fn isolated_invocation(recipe_environment: &BTreeMap<String, String>, direct
         directory: Some(directory.to_path_buf()),
         environment,
         unset: CLEARED_VARIABLES.iter().map(|name| name.to_string()).collect(),
+        base: None,
     }
 }
 

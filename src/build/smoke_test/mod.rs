@@ -52,6 +52,9 @@ pub struct SmokeTest<'a> {
     /// The build's package index, for seeding the environment and, with `allow_pypi`, for
     /// missing dependencies (None: PyPI).
     pub index_url: Option<&'a str>,
+    /// The stack the test runs in (the layer's environment and the recipe's `modules`);
+    /// `None`: the host's environment.
+    pub stack: Option<std::sync::Arc<crate::stack::Stack>>,
 }
 
 /// A module the test did not import because the recipe says so.
@@ -156,7 +159,10 @@ fn run(test: &SmokeTest, report: &mut SmokeReport) -> Result<(), BuildError> {
     let harness = scratch.path().join("harness");
     fs_err::create_dir_all(&work)?;
     fs_err::create_dir_all(&harness)?;
-    let isolated = isolated_invocation(&test.recipe.environment, &work);
+    let mut isolated = isolated_invocation(&test.recipe.environment, &work);
+    if let Some(stack) = &test.stack {
+        stack.apply(&mut isolated);
+    }
 
     let environment = make_environment_with(
         test.interpreter,
@@ -191,7 +197,7 @@ fn run(test: &SmokeTest, report: &mut SmokeReport) -> Result<(), BuildError> {
     let in_environment = Invocation {
         environment: {
             let mut variables = isolated.environment.clone();
-            variables.extend(environment.activation());
+            variables.extend(environment.activation(&isolated));
             variables
         },
         ..isolated.clone()

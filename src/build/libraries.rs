@@ -1,0 +1,231 @@
+//! Where the shared libraries a freshly built wheel needs come from: the wheel itself, the C
+//! library and compiler runtime every layer has, another wheel, the layer's library
+//! directories, the stack's modules — or none of them, which nodes of the layer cannot load.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::classify::is_system_library;
+use crate::inspect::WheelElves;
+use crate::layout::{Layer, Layout};
+use crate::stack::Stack;
+
+use super::record::StackLibrary;
+
+/// Directories the dynamic loader searches when nothing else names one.
+const DEFAULT_DIRECTORIES: [&str; 6] = [
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib64",
+    "/usr/lib64",
+    "/lib",
+    "/usr/lib",
+];
+
+/// A library a wheel needs that neither it, the layer, another wheel nor the stack provides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unprovided {
+    pub library: String,
+    /// The first member that needs it.
+    pub needed_by: String,
+    /// Where the build host has it, if it does.
+    pub found_at: Option<PathBuf>,
+}
+
+impl Unprovided {
+    pub fn sentence(&self, layer: &str) -> String {
+        match &self.found_at {
+            Some(path) => format!(
+                "`{}` (needed by `{}`) was found at {} on the build host, but neither the wheel, the layer {layer} nor a module provides it",
+                self.library,
+                self.needed_by,
+                path.display()
+            ),
+            None => format!(
+                "`{}` (needed by `{}`) is provided by neither the wheel, the layer {layer} nor a module, and the build host does not have it either",
+                self.library, self.needed_by
+            ),
+        }
+    }
+}
+
+/// Where a wheel's needed libraries come from.
+#[derive(Debug, Clone, Default)]
+pub struct LibrarySources {
+    /// Those found in a directory the stack added (a module's).
+    pub from_stack: Vec<StackLibrary>,
+    /// Those nodes of the layer cannot load.
+    pub unprovided: Vec<Unprovided>,
+    /// Those found only on the build host while the layer's library directories are not on
+    /// this machine: not judged.
+    pub unchecked: Vec<String>,
+}
+
+/// The build host's own library locations: the linker cache (`ldconfig -p`) and the default
+/// directories.
+struct HostLibraries {
+    cache: BTreeMap<String, PathBuf>,
+}
+
+impl HostLibraries {
+    fn read() -> Self {
+        let mut cache = BTreeMap::new();
+        let listing = ["/sbin/ldconfig", "/usr/sbin/ldconfig"]
+            .iter()
+            .find_map(|program| crate::tools::capture(Path::new(program), &["-p"]));
+        for line in listing.unwrap_or_default().lines() {
+            // `\tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1`
+            if let Some((left, path)) = line.split_once(" => ")
+                && left.contains("x86-64")
+                && let Some(name) = left.split_whitespace().next()
+            {
+                cache
+                    .entry(name.to_string())
+                    .or_insert_with(|| PathBuf::from(path.trim()));
+            }
+        }
+        HostLibraries { cache }
+    }
+
+    /// Where the host's loader would find `library` for a member searching `directories`
+    /// first.
+    fn find(&self, library: &str, directories: &[PathBuf]) -> Option<PathBuf> {
+        directories
+            .iter()
+            .map(|directory| directory.join(library))
+            .find(|path| path.exists())
+            .or_else(|| self.cache.get(library).cloned())
+            .or_else(|| {
+                DEFAULT_DIRECTORIES
+                    .iter()
+                    .map(|directory| Path::new(directory).join(library))
+                    .find(|path| path.exists())
+            })
+    }
+
+    /// Whether `path` is in one of the host system's own directories.
+    fn is_system(&self, path: &Path) -> bool {
+        let directory = path.parent().unwrap_or(Path::new("/"));
+        DEFAULT_DIRECTORIES
+            .iter()
+            .any(|system| directory == Path::new(system))
+            || self
+                .cache
+                .values()
+                .any(|cached| cached.parent() == Some(directory))
+    }
+}
+
+/// Whether an RPATH entry is relative to the member's own place.
+fn is_origin_relative(entry: &str) -> bool {
+    entry.contains("$ORIGIN") || entry.contains("${ORIGIN}")
+}
+
+/// Sorts out where each library the wheel's members need comes from, for building on
+/// `layer` in `stack`.
+pub fn library_sources(
+    elves: &WheelElves,
+    layout: &Layout,
+    layer: &Layer,
+    stack: Option<&Stack>,
+) -> LibrarySources {
+    let mut sources = LibrarySources::default();
+    let bundled: Vec<&str> = elves
+        .members
+        .iter()
+        .flat_map(|member| {
+            std::iter::once(member.path.rsplit('/').next().unwrap_or(&member.path))
+                .chain(member.info.soname.as_deref())
+        })
+        .collect();
+    let layer_present: Vec<&PathBuf> = layer.library_dirs.iter().filter(|dir| dir.is_dir()).collect();
+    let search_path: Vec<PathBuf> = stack
+        .and_then(|stack| {
+            stack
+                .variables
+                .get(std::ffi::OsStr::new("LD_LIBRARY_PATH"))
+                .cloned()
+        })
+        .or_else(|| std::env::var_os("LD_LIBRARY_PATH"))
+        .map(|value| std::env::split_paths(&value).collect())
+        .unwrap_or_default();
+    let host = HostLibraries::read();
+    let mut judged: Vec<String> = Vec::new();
+    for member in &elves.members {
+        let rpath: Vec<PathBuf> = member
+            .info
+            .rpath
+            .iter()
+            .chain(&member.info.runpath)
+            .filter(|entry| !is_origin_relative(entry))
+            .map(PathBuf::from)
+            .collect();
+        let looks_elsewhere = member
+            .info
+            .rpath
+            .iter()
+            .chain(&member.info.runpath)
+            .any(|entry| is_origin_relative(entry));
+        for needed in &member.info.needed {
+            if judged.contains(needed)
+                || bundled.contains(&needed.as_str())
+                || is_system_library(layout, needed)
+                || layout.provider_of(needed).is_some()
+            {
+                continue;
+            }
+            judged.push(needed.clone());
+            if layer_present
+                .iter()
+                .any(|directory| directory.join(needed).exists())
+            {
+                continue;
+            }
+            if let Some(stack) = stack
+                && let Some(dir) = stack
+                    .library_dirs
+                    .iter()
+                    .find(|dir| dir.directory.join(needed).exists())
+            {
+                sources.from_stack.push(StackLibrary {
+                    library: needed.clone(),
+                    directory: dir.directory.clone(),
+                    from: dir.from.clone(),
+                });
+                continue;
+            }
+            // An RPATH into the stack's own tree (`rpath_prefixes`) that has it.
+            let in_stack_tree = rpath.iter().any(|directory| {
+                let text = directory.display().to_string();
+                layer
+                    .rpath_prefixes
+                    .iter()
+                    .any(|prefix| text.starts_with(prefix.as_str()))
+                    && directory.join(needed).exists()
+            });
+            if in_stack_tree {
+                continue;
+            }
+            let mut directories = rpath.clone();
+            directories.extend(search_path.iter().cloned());
+            let found_at = host.find(needed, &directories);
+            match &found_at {
+                // Not on this host and the member looks next to itself: another wheel's.
+                None if looks_elsewhere => continue,
+                // The layer is not on this machine: the host's system libraries stand in for
+                // its own, and cannot be judged.
+                Some(path) if layer_present.is_empty() && host.is_system(path) => {
+                    sources.unchecked.push(needed.clone());
+                    continue;
+                }
+                _ => {}
+            }
+            sources.unprovided.push(Unprovided {
+                library: needed.clone(),
+                needed_by: member.path.clone(),
+                found_at,
+            });
+        }
+    }
+    sources
+}
