@@ -43,6 +43,10 @@ pub struct CellOutcome {
     /// What the smoke test imported and where its dependencies came from, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smoke_test: Option<SmokeReport>,
+    /// Why its wheel is held back rather than staged although it passed: libraries it needs
+    /// that nodes of the layer do not have (a warning, not an error).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 impl CellOutcome {
@@ -61,6 +65,7 @@ impl CellOutcome {
             notes: Vec::new(),
             record: None,
             smoke_test: None,
+            held: Vec::new(),
         }
     }
 
@@ -184,6 +189,7 @@ impl<'a> Workshop<'a> {
                 match self.build(cell) {
                     Ok(built) => {
                         run.outcome.notes = built.processed.notes.clone();
+                        run.outcome.held = built.processed.unprovided.clone();
                         run.march_native_rewritten = built.march_native_rewritten;
                         run.compile_seconds = built.compile_seconds;
                         let wheel = built.processed.wheel.clone();
@@ -358,6 +364,9 @@ impl<'a> Workshop<'a> {
         })?;
         notes.append(&mut processed.notes);
         processed.notes = notes;
+        if let Some(stack) = record.stack.as_mut() {
+            stack.libraries = processed.stack_libraries.clone();
+        }
         Ok(BuiltWheel {
             processed,
             record,

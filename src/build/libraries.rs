@@ -122,12 +122,13 @@ fn is_origin_relative(entry: &str) -> bool {
 }
 
 /// Sorts out where each library the wheel's members need comes from, for building on
-/// `layer` in `stack`.
+/// `layer` in `stack` with the recipe's `environment` (its library paths are searched too).
 pub fn library_sources(
     elves: &WheelElves,
     layout: &Layout,
     layer: &Layer,
     stack: Option<&Stack>,
+    environment: &BTreeMap<String, String>,
 ) -> LibrarySources {
     let mut sources = LibrarySources::default();
     let bundled: Vec<&str> = elves
@@ -139,16 +140,22 @@ pub fn library_sources(
         })
         .collect();
     let layer_present: Vec<&PathBuf> = layer.library_dirs.iter().filter(|dir| dir.is_dir()).collect();
-    let search_path: Vec<PathBuf> = stack
-        .and_then(|stack| {
-            stack
-                .variables
-                .get(std::ffi::OsStr::new("LD_LIBRARY_PATH"))
-                .cloned()
-        })
-        .or_else(|| std::env::var_os("LD_LIBRARY_PATH"))
-        .map(|value| std::env::split_paths(&value).collect())
-        .unwrap_or_default();
+    // Where the build and its test looked: the recipe's paths, then the stack's (or this
+    // process's).
+    let mut search_path: Vec<PathBuf> = Vec::new();
+    for name in ["LD_LIBRARY_PATH", "LIBRARY_PATH"] {
+        if let Some(value) = environment.get(name) {
+            search_path.extend(std::env::split_paths(value));
+        }
+        let inherited = match stack {
+            Some(stack) => stack.variables.get(std::ffi::OsStr::new(name)).cloned(),
+            None => std::env::var_os(name),
+        };
+        if let Some(value) = inherited {
+            search_path.extend(std::env::split_paths(&value));
+        }
+    }
+    search_path.retain(|directory| directory.is_absolute());
     let host = HostLibraries::read();
     let mut judged: Vec<String> = Vec::new();
     for member in &elves.members {

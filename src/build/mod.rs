@@ -25,7 +25,7 @@ pub use cell::{CellOutcome, Workshop};
 pub use error::{BuildError, error_chain};
 pub use plan::{Cell, Plan};
 pub use request::{BuildRequest, Recipes};
-pub use stage::FAILED_DIRECTORY;
+pub use stage::{FAILED_DIRECTORY, HELD_DIRECTORY};
 pub use tree::{looks_compiled, source_date_epoch};
 
 use std::path::{Path, PathBuf};
@@ -56,7 +56,10 @@ pub struct BuildReport {
 impl BuildReport {
     pub fn ok(&self) -> bool {
         !self.cells.is_empty()
-            && self.cells.iter().all(|cell| cell.error.is_none())
+            && self
+                .cells
+                .iter()
+                .all(|cell| cell.error.is_none() && cell.held.is_empty())
             && self.dependencies.iter().all(BuildReport::ok)
     }
 }
@@ -436,6 +439,7 @@ fn test_built(
             outcome.size = fs_err::metadata(&processed.wheel).ok().map(|meta| meta.len());
             outcome.sha256 = processed.sha256.clone();
             outcome.notes = processed.notes.clone();
+            outcome.held = processed.unprovided.clone();
             outcome.record_test(workshop.smoke_test(cell, &processed.wheel));
         }
         None => outcome.error = Some("the build left no wheel to test".into()),
@@ -478,4 +482,9 @@ pub fn write_cell_files(
 /// Whether a cell's outcome says its wheel passed its test.
 pub fn passed(outcome: &CellOutcome) -> bool {
     outcome.error.is_none() && outcome.test == TestStatus::Passed
+}
+
+/// Whether a cell's wheel passed but is held back (see [`CellOutcome::held`]).
+pub fn held(outcome: &CellOutcome) -> bool {
+    passed(outcome) && !outcome.held.is_empty()
 }

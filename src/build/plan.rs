@@ -262,6 +262,7 @@ pub fn prepare(
                 version: version.to_string(),
             });
         }
+        enter_stacks(layout, &plan)?;
         Ok(plan)
     };
     let mut plan = match choose_version(request, layout, recipes)? {
@@ -290,6 +291,18 @@ pub fn prepare(
     };
     plan.0.version = plan.0.cells.first().map(|cell| cell.version.clone());
     Ok(plan)
+}
+
+/// Enters the stack of every cell's build and smoke test (each once per process) before
+/// anything is fetched or built: a layer that cannot be entered or a module that cannot be
+/// loaded stops the build here, named.
+pub fn enter_stacks(layout: &Layout, plan: &Plan) -> Result<(), BuildError> {
+    for cell in &plan.cells {
+        for build in [true, false] {
+            super::cell::cell_stack(layout, cell, build)?;
+        }
+    }
+    Ok(())
 }
 
 /// The plan with the fetched source in every cell.

@@ -69,7 +69,13 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
     let mut record = input.record.clone();
     let mut unprovided = Vec::new();
     if let Some(layer) = input.layout.layers.get(input.layer) {
-        let sources = super::libraries::library_sources(&elves, input.layout, layer, input.stack);
+        let sources = super::libraries::library_sources(
+            &elves,
+            input.layout,
+            layer,
+            input.stack,
+            &input.recipe.environment,
+        );
         unprovided = sources
             .unprovided
             .iter()

@@ -143,6 +143,10 @@ pub struct WheelRecord {
     /// Where cp-wheels would place it (layer/arch directory), from the classification.
     pub destination: Option<String>,
     pub test: TestRecord,
+    /// Why it is held back rather than staged (libraries nodes of its layer do not have);
+    /// cp-wheels refuses a wheel whose record says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
 }
 
 impl WheelRecord {

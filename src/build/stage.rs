@@ -1,5 +1,7 @@
-//! Staging: a wheel reaches the output directory only when every cell that tested it passed;
-//! the others go to `<output>/failed/` with their logs, each with its record beside it.
+//! Staging: a wheel reaches the output directory only when every cell that tested it passed
+//! and nodes of its layer can load it; those that failed go to `<output>/failed/` with their
+//! logs, those that passed but need libraries the layer lacks to `<output>/held/`, each with
+//! its record beside it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,10 @@ pub(super) fn staging_dir(output: &Path, arch: &str) -> PathBuf {
 
 /// The directory under the output directory that takes what failed.
 pub const FAILED_DIRECTORY: &str = "failed";
+
+/// The directory under the output directory that takes wheels that passed their test but
+/// need libraries nodes of the layer do not have (never picked up by cp-wheels `--from`).
+pub const HELD_DIRECTORY: &str = "held";
 
 /// Moves `file` into `directory` under `name`: a rename, or (across file systems) a copy to a
 /// temporary file there, fsync and rename; the source is removed after.
@@ -103,6 +109,7 @@ pub(super) fn stage(
 ) -> Result<Vec<CellOutcome>, BuildError> {
     let output = &target.output.to_path_buf();
     let failed_dir = output.join(FAILED_DIRECTORY);
+    let held_dir = output.join(HELD_DIRECTORY);
     let (mut results, pending) = keep_one_of_each(output, runs);
     // Who tested each built wheel (by its pending path).
     let mut testers: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
@@ -149,7 +156,10 @@ pub(super) fn stage(
                     .map(|error| format!("{}: {error}", cell.label()))
             })
             .collect::<Vec<_>>();
+        let held = passed && !processed.unprovided.is_empty();
         let directory = match (passed, processed.pure) {
+            (true, _) if held && result.arch == "generic" => held_dir.clone(),
+            (true, _) if held => held_dir.join(&result.arch),
             (true, true) => output.clone(),
             (true, false) => staging_dir(output, &result.arch),
             (false, true) => failed_dir.clone(),
@@ -166,6 +176,14 @@ pub(super) fn stage(
             };
             let _ = fs_err::remove_file(stale.join(&processed.file_name));
             let _ = fs_err::remove_file(WheelRecord::path_beside(&stale.join(&processed.file_name)));
+        }
+        if held {
+            progress(&format!(
+                "warning: {} passed its smoke test but is held back in {}: {}",
+                processed.file_name,
+                directory.display(),
+                processed.unprovided.join("; ")
+            ));
         }
         if !passed {
             progress(&format!(
@@ -186,6 +204,11 @@ pub(super) fn stage(
             build: run.record.clone().unwrap_or_default(),
             changes: processed.changes.clone(),
             destination: processed.destination.clone(),
+            held: if held {
+                processed.unprovided.clone()
+            } else {
+                Vec::new()
+            },
             test: TestRecord {
                 status,
                 error: (!error.is_empty()).then(|| error.join("\n")),
@@ -202,6 +225,9 @@ pub(super) fn stage(
         write_json(&record_path, &record)?;
         for tester in &tested_by {
             results[*tester].record = Some(record_path.clone());
+            if held {
+                results[*tester].held = processed.unprovided.clone();
+            }
         }
         final_paths.insert(processed.wheel.clone(), target);
     }

@@ -252,6 +252,8 @@ fn dry_run(
         version: version.as_ref(),
         source: None,
     })?;
+    // The layer's environment and the recipe's modules are checked in a dry run too.
+    crate::build::plan::enter_stacks(layout, &plan)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&plan.cells)?);
         return Ok(ExitCode::SUCCESS);
@@ -275,6 +277,17 @@ fn dry_run(
             cell.arch,
             arch.cflags
         );
+        if let Ok(Some(stack)) = crate::build::cell::cell_stack(layout, cell, true) {
+            outln!(
+                "    stack: {} line(s); modules: {}",
+                stack.lines.len(),
+                if stack.loaded.is_empty() {
+                    "none".to_string()
+                } else {
+                    stack.loaded.join(" ")
+                }
+            );
+        }
     }
     for note in &plan.notes {
         outln!("note: {note}");
@@ -300,11 +313,13 @@ fn run_cell(file: &Path, args: &WheelbuildArgs, layout: &Layout, quiet: bool) ->
     } else {
         print_cells(std::slice::from_ref(&outcome));
     }
-    Ok(if crate::build::passed(&outcome) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if crate::build::passed(&outcome) && !crate::build::held(&outcome) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// The table of cells, then their notes and errors.
@@ -343,6 +358,13 @@ fn print_cells(cells: &[CellOutcome]) {
         }
         if let Some(error) = &cell.error {
             outln!("  error ({} {}): {error}", cell.python, cell.arch);
+        }
+        for reason in &cell.held {
+            outln!(
+                "  warning ({} {}): held back, not staged: {reason}",
+                cell.python,
+                cell.arch
+            );
         }
     }
 }
@@ -399,9 +421,10 @@ fn print_report(report: &BuildReport, output: &Path, copied: Option<&Report>) {
     }
 }
 
-/// Whether a wheel was moved to the output's `failed/` directory.
+/// Whether a wheel was moved to the output's `failed/` or `held/` directory.
 fn is_failed(wheel: &Path, output: &Path) -> bool {
     wheel.starts_with(output.join(crate::build::FAILED_DIRECTORY))
+        || wheel.starts_with(output.join(crate::build::HELD_DIRECTORY))
 }
 
 /// The staged wheels of cells that built and passed their test, dependencies first.

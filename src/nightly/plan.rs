@@ -289,6 +289,9 @@ fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
             version: version.as_ref(),
             source: facts.as_ref().map(|facts| &facts.source),
         })?;
+        // A layer that cannot be entered, or a recipe's module that cannot be loaded, stops
+        // the night before anything is built.
+        crate::build::plan::enter_stacks(inputs.layout, &plan)?;
         for cell in plan.cells {
             recipe_needs.extend(names_of(&cell.recipe.build_dependencies));
             recipe_test_needs.extend(names_of(&cell.recipe.test_dependencies));
@@ -641,6 +644,15 @@ pub fn input_hashes(
     let tools = ToolVersions::gather_cached(&cell.interpreter);
     inputs.insert("tools".to_string(), hash_of(&tools));
     inputs.insert("wheelwright".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    // What the stack is made of on this machine: a module's new default version rebuilds.
+    for (name, build) in [("stack", true), ("test-stack", false)] {
+        if let Ok(Some(stack)) = crate::build::cell::cell_stack(layout, cell, build) {
+            inputs.insert(
+                name.to_string(),
+                hash_of(&(&stack.lines, &stack.loaded, &stack.library_dirs)),
+            );
+        }
+    }
     Some(inputs)
 }
 
@@ -691,7 +703,13 @@ fn layout_hash(layout: &Layout, layer: &str, arch: &str) -> String {
         .iter()
         .map(|(name, rule)| (name.clone(), rule.remove.clone(), rule.keep.clone()))
         .collect();
-    hash_of(&(layout.local_version_label.clone(), rules, layer, arch))
+    let base = hash_of(&(layout.local_version_label.clone(), rules, layer, arch));
+    // The rule that adds RPATHs to module libraries changes the wheel (the stack's own
+    // lines and modules are the `stack` input); layouts without modules keep their hash.
+    match &layout.modules {
+        Some(modules) if modules.rpath != crate::layout::ModuleRpath::None => hash_of(&(base, modules.rpath)),
+        _ => base,
+    }
 }
 
 /// The sha256 of a value's JSON, hex.

@@ -391,6 +391,12 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
             result.size = outcome.size;
             let built_only = task.build_only && outcome.test == crate::build::record::TestStatus::NotRun;
             if outcome.error.is_none()
+                && outcome.test == crate::build::record::TestStatus::Passed
+                && !outcome.held.is_empty()
+            {
+                result.state = CellState::Held;
+                result.reason = Some(format!("held back, not published: {}", outcome.held.join("; ")));
+            } else if outcome.error.is_none()
                 && (outcome.test == crate::build::record::TestStatus::Passed || built_only)
             {
                 result.state = CellState::Built;
@@ -464,4 +470,6 @@ struct WrittenOutcome {
     test: crate::build::record::TestStatus,
     seconds: f64,
     error: Option<String>,
+    #[serde(default)]
+    held: Vec<String>,
 }

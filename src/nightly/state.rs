@@ -26,6 +26,9 @@ pub enum CellState {
     DependencyFailed,
     /// Built, but its test needs a GPU that was not there.
     UntestedGpu,
+    /// Built and passed, but it needs libraries nodes of its layer do not have: held back,
+    /// not published.
+    Held,
     /// The run was stopped before it finished.
     Cancelled,
 }
@@ -38,6 +41,7 @@ impl CellState {
             CellState::Failed => "failed",
             CellState::DependencyFailed => "dependency-failed",
             CellState::UntestedGpu => "untested-gpu",
+            CellState::Held => "held",
             CellState::Cancelled => "cancelled",
         }
     }

@@ -1,8 +1,9 @@
 //! The build record wheelbuild writes beside each wheel (`<wheel file name>.json`), as
 //! cp-wheels reads it: which file it describes (`sha256`) and how that file's smoke test went
-//! (`test.status`: `passed`, `failed` or `not run`, with `test.error`). A wheel whose own record
-//! says its test did not pass is not staged; wheels without a record (built by other tools)
-//! are judged as before.
+//! (`test.status`: `passed`, `failed` or `not run`, with `test.error`) and whether it was held
+//! back (`held`: libraries nodes of its layer do not have). A wheel whose own record says its
+//! test did not pass, or that it is held, is not staged; wheels without a record (built by
+//! other tools) are judged as before.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,8 @@ pub struct BuildRecord {
     pub sha256: Option<String>,
     /// None in records written before wheelbuild recorded its test.
     pub test: Option<TestOutcome>,
+    /// Why the wheel is held back (empty: it is not).
+    pub held: Vec<String>,
 }
 
 /// A JSON value's type, for messages.
@@ -68,6 +71,8 @@ pub enum InvalidBuildRecord {
     ErrorNotAString(serde_json::Value),
     #[error("`test` is {} ({}), not an object with `status`", .0, type_of(.0))]
     TestNotAnObject(serde_json::Value),
+    #[error("`held` is {0}, not a list of strings")]
+    HeldNotAList(serde_json::Value),
 }
 
 impl BuildRecord {
@@ -88,7 +93,15 @@ impl BuildRecord {
             Some(Value::Object(test)) => Some(parse_test(test)?),
             Some(other) => return Err(InvalidBuildRecord::TestNotAnObject(other.clone())),
         };
-        Ok(BuildRecord { sha256, test })
+        let held = match record.get("held") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect(),
+            Some(other) => return Err(InvalidBuildRecord::HeldNotAList(other.clone())),
+        };
+        Ok(BuildRecord { sha256, test, held })
     }
 }
 
@@ -140,6 +153,12 @@ pub enum BuildRecordError {
     TestFailed { path: PathBuf, error: Option<String> },
     #[error("its build record `{}` says it was never smoke-tested", path.display())]
     NeverTested { path: PathBuf },
+    #[error(
+        "its build record `{}` says it is held back: {}; nodes of its layer cannot load it (load the module that provides the library in its recipe, or list the library in the layout's system_libraries, then rebuild)",
+        path.display(),
+        reasons.join("; ")
+    )]
+    Held { path: PathBuf, reasons: Vec<String> },
 }
 
 /// Where the record of `wheel` is: `<wheel path>.json`.
@@ -177,6 +196,12 @@ pub fn judge(path: &Path, text: &[u8], wheel_sha256: &str) -> Result<RecordCheck
                 path,
             });
         }
+    }
+    if !record.held.is_empty() {
+        return Err(BuildRecordError::Held {
+            path,
+            reasons: record.held,
+        });
     }
     match record.test {
         None

@@ -13,5 +13,6 @@ mod nightly;
 mod real_wheels;
 mod recipe;
 mod recipe_import;
+mod stack;
 mod verify;
 mod wheelbuild;
