@@ -664,7 +664,7 @@ x86-64-v3 = ["source /nonexistent/arch/avx2.sh"]
                 ),
             ),
             (
-                "StdEnv/2023.lua".into(),
+                "StdEnv/2023.lua",
                 "setenv(\"EBVERSIONGENTOO\", \"2023\")\n".into(),
             ),
         ] {

@@ -522,7 +522,7 @@ pub fn cell_stack(layout: &Layout, cell: &Cell, build: bool) -> Result<Option<Ar
     };
     crate::stack::enter(layout, &request).map_err(|error| BuildError::Stack {
         recipe: cell.recipe.file.clone(),
-        error,
+        error: Box::new(error),
     })
 }
 

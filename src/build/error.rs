@@ -68,7 +68,7 @@ pub enum BuildError {
     #[error("{}{error}", recipe_context(recipe.as_deref(), error))]
     Stack {
         recipe: Option<PathBuf>,
-        error: crate::stack::StackError,
+        error: Box<crate::stack::StackError>,
     },
     /// A cell file (`wheelbuild --cell`) that cannot be used.
     #[error("the cell file {}: {problem}", file.display())]
