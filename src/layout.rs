@@ -559,10 +559,67 @@ mod tests {
                 ),
                 "test.toml: key `layers.l.library_dirs[0]` = \"lib\": library directories are absolute paths",
             ),
+            (
+                format!(
+                    "{base}[layers.l]\nglibc = \"2.30\"\narchs = [\"generic\"]\n[layers.l.arch_environment]\navx2 = [\"module load arch/avx2\"]\n"
+                ),
+                "test.toml: key `layers.l.arch_environment.avx2` = \"avx2\": the layer has no such arch (it has: generic)",
+            ),
+            (
+                format!(
+                    "{base}[layers.l]\nglibc = \"2.30\"\narchs = [\"generic\"]\nenvironment = [\"module load a\", \" \"]\n"
+                ),
+                "test.toml: key `layers.l.environment[1]` = \" \": an environment line may not be blank",
+            ),
+            (
+                format!(
+                    "{base}[layers.l]\nglibc = \"2.30\"\narchs = [\"generic\"]\nenvironment = [\"if true; then\\n  module load a\\nfi\"]\n"
+                ),
+                "test.toml: key `layers.l.environment[0]` = \"if true; then\\n  module load a\\nfi\": one shell command per line (each line is run and checked on its own)",
+            ),
+            (
+                format!("{base}[modules]\nsystem = \"environment-modules\"\n"),
+                "test.toml: key `modules.system` = \"environment-modules\": the supported modules system is \"lmod\"",
+            ),
+            (
+                format!("{base}[modules]\nsystem = \"lmod\"\nrpath = \"some\"\n"),
+                "test.toml: key `modules.rpath` = \"some\": one of \"none\", \"stack\" (library directories under the layer's rpath_prefixes), \"all\"",
+            ),
         ];
         for (text, expected) in cases.iter().map(|(t, e)| (t.to_string(), *e)).chain(more) {
             assert_eq!(parse(&text).unwrap_err().to_string(), expected);
         }
+    }
+
+    #[test]
+    fn build_environments_and_modules_are_read() {
+        let layout = parse(
+            "root = \"w\"\nlocal_version_label = \"x\"\n[modules]\nsystem = \"lmod\"\nmodulepath = [\"modules\", \"/cvmfs/m\"]\nrpath = \"stack\"\n[archs.generic]\nlevel = 1\nmarch = \"x86-64\"\n[archs.avx2]\nlevel = 3\nmarch = \"core-avx2\"\n[layers.l]\nglibc = \"2.30\"\narchs = [\"generic\", \"avx2\"]\nenvironment = [\"module --force purge\", \"module load StdEnv/2020\"]\n[layers.l.arch_environment]\navx2 = [\"module load arch/avx2\"]\n",
+        )
+        .unwrap();
+        let modules = layout.modules.as_ref().unwrap();
+        assert_eq!(modules.init, None);
+        assert_eq!(
+            modules.modulepath,
+            [PathBuf::from("/site/modules"), PathBuf::from("/cvmfs/m")]
+        );
+        assert_eq!(modules.rpath, ModuleRpath::Stack);
+        let layer = &layout.layers["l"];
+        assert_eq!(
+            layer.environment,
+            ["module --force purge", "module load StdEnv/2020"]
+        );
+        assert!(layer.has_environment("avx2") && layer.has_environment("generic"));
+        assert_eq!(layer.arch_environment["avx2"], ["module load arch/avx2"]);
+        // The embedded layout enters nothing: the host is the environment.
+        let embedded = Layout::embedded().unwrap();
+        assert!(embedded.modules.is_none());
+        assert!(
+            embedded
+                .layers
+                .values()
+                .all(|layer| !layer.has_environment("generic"))
+        );
     }
 
     #[test]

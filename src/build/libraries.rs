@@ -236,3 +236,155 @@ pub fn library_sources(
     }
     sources
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::{ElfInfo, ElfKind};
+    use crate::inspect::ElfMember;
+    use crate::stack::{LibraryDir, StackRequest};
+
+    fn member(path: &str, needed: &[&str], rpath: &[&str]) -> ElfMember {
+        ElfMember {
+            path: path.to_string(),
+            info: ElfInfo {
+                kind: ElfKind::SharedObject,
+                soname: None,
+                needed: needed.iter().map(|name| name.to_string()).collect(),
+                rpath: rpath.iter().map(|entry| entry.to_string()).collect(),
+                runpath: Vec::new(),
+                interpreter: None,
+                symbol_versions: Default::default(),
+                glibc: None,
+                glibcxx: None,
+                cxxabi: None,
+                isa_note: None,
+                instructions: None,
+            },
+        }
+    }
+
+    fn layout(library_dir: &Path, prefix: &Path) -> Layout {
+        let text = format!(
+            "root = \"wh\"\nlocal_version_label = \"site\"\nsystem_libraries = [\"libc.so.6\"]\n[provided_by_wheels]\ntorch = [\"libtorch*.so\"]\n[archs.generic]\nlevel = 1\nmarch = \"x86-64\"\n[layers.site]\nglibc = \"2.36\"\narchs = [\"generic\"]\nlibrary_dirs = [\"{}\"]\nrpath_prefixes = [\"{}/\"]\n",
+            library_dir.display(),
+            prefix.display()
+        );
+        Layout::parse(&text, "site.toml", Path::new("/")).unwrap()
+    }
+
+    fn touch(path: &Path) {
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(path, b"").unwrap();
+    }
+
+    #[test]
+    fn each_library_is_traced_to_the_wheel_the_layer_a_module_or_nowhere() {
+        let root = tempfile::tempdir().unwrap();
+        let layer_dir = root.path().join("layer/lib64");
+        let module_dir = root.path().join("software/hdf5/lib");
+        let stack_tree = root.path().join("software/zlib/lib");
+        let host_dir = root.path().join("host/lib");
+        touch(&layer_dir.join("libopenblas.so.0"));
+        touch(&module_dir.join("libhdf5.so.310"));
+        touch(&stack_tree.join("libzstd.so.1"));
+        touch(&host_dir.join("libhost.so.2"));
+        let layout = layout(&layer_dir, &root.path().join("software"));
+        let stack = Stack {
+            request: StackRequest {
+                layer: "site".into(),
+                arch: "generic".into(),
+                modules: vec!["hdf5".into()],
+            },
+            variables: Default::default(),
+            lines: Vec::new(),
+            loaded: vec!["hdf5/1.14".into()],
+            library_dirs: vec![LibraryDir {
+                directory: module_dir.clone(),
+                from: "module hdf5".into(),
+            }],
+        };
+        let elves = WheelElves {
+            members: vec![
+                member(
+                    "pkg/_ext.so",
+                    &[
+                        "libc.so.6",
+                        "libbundled.so.1",
+                        "libtorch_cpu.so",
+                        "libopenblas.so.0",
+                        "libhdf5.so.310",
+                        "libzstd.so.1",
+                        "libhost.so.2",
+                        "libnowhere.so.9",
+                    ],
+                    &[&stack_tree.display().to_string()],
+                ),
+                member("pkg.libs/libbundled.so.1", &["libhost.so.2"], &[]),
+            ],
+            ..WheelElves::default()
+        };
+        let environment = BTreeMap::from([("LD_LIBRARY_PATH".to_string(), host_dir.display().to_string())]);
+        let sources = library_sources(
+            &elves,
+            &layout,
+            &layout.layers["site"],
+            Some(&stack),
+            &environment,
+        );
+        assert_eq!(
+            sources.from_stack,
+            [StackLibrary {
+                library: "libhdf5.so.310".into(),
+                directory: module_dir,
+                from: "module hdf5".into(),
+            }]
+        );
+        assert_eq!(
+            sources.unprovided,
+            [
+                Unprovided {
+                    library: "libhost.so.2".into(),
+                    needed_by: "pkg/_ext.so".into(),
+                    found_at: Some(host_dir.join("libhost.so.2")),
+                },
+                Unprovided {
+                    library: "libnowhere.so.9".into(),
+                    needed_by: "pkg/_ext.so".into(),
+                    found_at: None,
+                },
+            ]
+        );
+        assert!(sources.unchecked.is_empty());
+        let sentence = sources.unprovided[0].sentence("site");
+        assert!(sentence.contains("was found at"), "{sentence}");
+        assert!(
+            sources.unprovided[1]
+                .sentence("site")
+                .contains("does not have it either")
+        );
+    }
+
+    #[test]
+    fn without_the_layer_on_this_machine_host_system_libraries_are_not_judged() {
+        let root = tempfile::tempdir().unwrap();
+        let layout = layout(&root.path().join("absent/lib64"), &root.path().join("software"));
+        // libc's neighbour on every Debian: libz is listed by ldconfig, in a system directory.
+        let elves = WheelElves {
+            members: vec![
+                member(
+                    "pkg/_ext.so",
+                    &["libz.so.1", "libgone.so.3"],
+                    &["$ORIGIN/../other.libs"],
+                ),
+                member("pkg/_two.so", &["libnotthere.so.4"], &[]),
+            ],
+            ..WheelElves::default()
+        };
+        let sources = library_sources(&elves, &layout, &layout.layers["site"], None, &BTreeMap::new());
+        assert_eq!(sources.unchecked, ["libz.so.1"]);
+        // Not on this host, next to an $ORIGIN RPATH: another wheel's; without one: nowhere.
+        assert_eq!(sources.unprovided.len(), 1, "{:?}", sources.unprovided);
+        assert_eq!(sources.unprovided[0].library, "libnotthere.so.4");
+    }
+}

@@ -298,6 +298,33 @@ mod tests {
     }
 
     #[test]
+    fn a_held_wheel_is_refused_with_its_reasons() {
+        let held = format!(
+            r#"{{"sha256": "{SHA}", "test": {{"status": "passed"}}, "held": ["`libfoo.so.1` was found at /usr/lib/libfoo.so.1 on the build host"]}}"#
+        );
+        let error = judged(&held).unwrap_err().to_string();
+        assert!(
+            error.starts_with(
+                "its build record `stage/a.whl.json` says it is held back: `libfoo.so.1` was found"
+            ),
+            "{error}"
+        );
+        assert!(matches!(
+            judged(&format!(
+                r#"{{"sha256": "{SHA}", "test": {{"status": "passed"}}, "held": []}}"#
+            )),
+            Ok(RecordCheck::Passed { .. })
+        ));
+        let error = judged(&format!(r#"{{"sha256": "{SHA}", "held": "yes"}}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`held` is \"yes\", not a list of strings"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn a_record_of_other_bytes_is_ignored_with_a_warning() {
         let other = "f".repeat(64);
         let check = judged(&format!(
