@@ -415,3 +415,84 @@ fn h5py_builds_with_the_hdf5_module() {
         "{record}"
     );
 }
+
+#[test]
+#[ignore = "builds with gcc, pip and uv (PyPI for setuptools) inside Lmod modules: CI's slow step"]
+fn a_nightly_spans_layers_each_in_its_own_stack_and_a_new_module_version_rebuilds() {
+    require_tools();
+    let site = Site::new();
+    site.module("StdEnv/2020.lua", "setenv(\"EBVERSIONGENTOO\", \"2020\")\n");
+    let prefix = site.demo_library();
+    site.prefix_module("wwdemo/1.0.lua", "WWDEMO_DIR", &prefix);
+    let one_layer =
+        std::fs::read_to_string(site.layout("layout.toml", &["module load StdEnv/2023"])).unwrap();
+    let layout = site.path().join("two-layers.toml");
+    std::fs::write(
+        &layout,
+        format!(
+            "{one_layer}\n[layers.site2020]\nglibc = \"2.36\"\narchs = [\"generic\"]\nlibrary_dirs = [\"{}\"]\nrpath_prefixes = [\"{}/\"]\nenvironment = [\"module --force purge\", \"module load StdEnv/2020\"]\n",
+            site.path().join("layer-lib").display(),
+            site.path().join("software").display()
+        ),
+    )
+    .unwrap();
+    let archive = sdist("stackdemo", "0.1.0", site.path());
+    recipe(
+        &site.path().join("recipes"),
+        "stackdemo",
+        &archive,
+        "modules: [wwdemo]\ntest: |\n  import os\n  assert stackdemo.answer() == 42\n  assert stackdemo.built_in_layer() == os.environ['EBVERSIONGENTOO'] == '{{ layer | replace(from=\"site\", to=\"\") }}'\n",
+    );
+    let config = site.path().join("nightly.toml");
+    std::fs::write(
+        &config,
+        "packages = [\"stackdemo\"]\nrecipes = \"recipes\"\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\nlayers = [\"site2023\", \"site2020\"]\n[resources]\ncpus = 1\n[paths]\ncache = \"cache\"\n",
+    )
+    .unwrap();
+    let nightly = |args: &[&str]| {
+        run(crate::common::wheelwright()
+            .current_dir(site.path())
+            .arg("nightly")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--layout")
+            .arg(&layout))
+    };
+    let (code, stdout, stderr) = nightly(&["run", "--json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let directory = PathBuf::from(report["directory"].as_str().unwrap());
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(directory.join("result.json")).unwrap()).unwrap();
+    let states: Vec<String> = result["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|cell| {
+            format!(
+                "{} {}",
+                cell["layer"].as_str().unwrap(),
+                cell["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(states, ["site2020 built", "site2023 built"], "{result}");
+
+    // Nothing changed: up to date. A newer wwdemo module becomes the default: both rebuild,
+    // the stack named as what changed.
+    let (code, stdout, stderr) = nightly(&["plan", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("\"build\""), "{stdout}");
+    site.prefix_module("wwdemo/1.1.lua", "WWDEMO_DIR", &prefix);
+    let (code, stdout, stderr) = nightly(&["plan", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cells = plan["packages"][0]["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{plan}");
+    for cell in cells {
+        assert_eq!(cell["state"], "build", "{plan}");
+        let reasons = cell["reasons"].to_string();
+        assert!(reasons.contains("stack"), "{plan}");
+    }
+}
