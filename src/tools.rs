@@ -544,13 +544,29 @@ pub fn shell_quote(argument: &str) -> String {
 
 /// Runs a program and returns its stdout, for quick questions (versions).
 pub fn capture(program: &Path, args: &[&str]) -> Option<String> {
-    let program = find_program(program).ok()?;
-    let output = duct::cmd(&program, args)
+    capture_in(program, args, None)
+}
+
+/// [`capture`], the program found on and run with `environment` (a stack's) instead of this
+/// process's environment.
+pub fn capture_in(
+    program: &Path,
+    args: &[&str],
+    environment: Option<&BTreeMap<OsString, OsString>>,
+) -> Option<String> {
+    let path = match environment {
+        Some(environment) => environment.get(std::ffi::OsStr::new("PATH")).cloned(),
+        None => std::env::var_os("PATH"),
+    };
+    let program = find_program_on(program, path.as_deref()).ok()?;
+    let mut expression = duct::cmd(&program, args)
         .stderr_null()
         .stdout_capture()
-        .unchecked()
-        .run()
-        .ok()?;
+        .unchecked();
+    if let Some(environment) = environment {
+        expression = expression.full_env(environment);
+    }
+    let output = expression.run().ok()?;
     output
         .status
         .success()
@@ -658,16 +674,21 @@ pub struct ToolVersions {
 }
 
 /// The first line of `program --version`.
-fn version_line(program: &str) -> Option<String> {
-    capture(Path::new(program), &["--version"])
+fn version_line(program: &str, environment: Option<&BTreeMap<OsString, OsString>>) -> Option<String> {
+    capture_in(Path::new(program), &["--version"], environment)
         .and_then(|text| text.lines().next().map(str::trim).map(str::to_string))
         .filter(|line| !line.is_empty())
 }
 
 /// The compiler a build would use for a language: `$VARIABLE` (its first word), else `default`.
-fn compiler(variable: &str, default: &str) -> String {
-    std::env::var(variable)
-        .ok()
+fn compiler(variable: &str, default: &str, environment: Option<&BTreeMap<OsString, OsString>>) -> String {
+    let value = match environment {
+        Some(environment) => environment
+            .get(std::ffi::OsStr::new(variable))
+            .map(|value| value.to_string_lossy().into_owned()),
+        None => std::env::var(variable).ok(),
+    };
+    value
         .and_then(|value| value.split_whitespace().next().map(str::to_string))
         .unwrap_or_else(|| default.to_string())
 }
@@ -708,6 +729,16 @@ impl ToolVersions {
     /// Asks every tool for its version; `build_python` is the build environment's interpreter
     /// (for pip), `interpreter` the base one.
     pub fn gather(interpreter: &Path, build_python: Option<&Path>) -> Self {
+        Self::gather_in(interpreter, build_python, None)
+    }
+
+    /// [`ToolVersions::gather`], the compilers those of `environment` (a stack's: its PATH,
+    /// `$CC`, `$CXX`, `$FC`), asked in it.
+    pub fn gather_in(
+        interpreter: &Path,
+        build_python: Option<&Path>,
+        environment: Option<&BTreeMap<OsString, OsString>>,
+    ) -> Self {
         ToolVersions {
             python_path: Some(interpreter.to_path_buf()),
             python: capture(interpreter, &["-c", "import sys; print(sys.version.split()[0])"]),
@@ -715,9 +746,9 @@ impl ToolVersions {
                 .and_then(|python| capture(python, &["-m", "pip", "--version"]))
                 .map(|text| without_location(&text)),
             uv: find_uv().and_then(|uv| capture(&uv, &["--version"])),
-            cc: version_line(&compiler("CC", "cc")),
-            cxx: version_line(&compiler("CXX", "c++")),
-            fortran: version_line(&compiler("FC", "gfortran")),
+            cc: version_line(&compiler("CC", "cc", environment), environment),
+            cxx: version_line(&compiler("CXX", "c++", environment), environment),
+            fortran: version_line(&compiler("FC", "gfortran", environment), environment),
         }
     }
 }

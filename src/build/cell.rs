@@ -131,7 +131,8 @@ struct BuiltWheel {
 pub struct Workshop<'a> {
     pub layout: &'a Layout,
     environments: Mutex<BTreeMap<PathBuf, Environment>>,
-    tools: Mutex<BTreeMap<PathBuf, ToolVersions>>,
+    /// By interpreter and stack (its lines and loaded modules: compilers come from modules).
+    tools: Mutex<BTreeMap<(PathBuf, Vec<String>), ToolVersions>>,
 }
 
 /// Locks a mutex, taking the data even if another thread panicked while holding it.
@@ -237,13 +238,21 @@ impl<'a> Workshop<'a> {
         Ok(environment)
     }
 
-    /// The tool versions of a build, asked once per build environment.
-    fn tool_versions(&self, cell: &Cell, build_python: Option<&Path>) -> ToolVersions {
-        let key = build_python.unwrap_or(&cell.interpreter).to_path_buf();
+    /// The tool versions of a build, asked once per build environment and stack (the
+    /// compilers a stack's modules put first on PATH are the build's).
+    fn tool_versions(&self, cell: &Cell, build_python: Option<&Path>, stack: Option<&Stack>) -> ToolVersions {
+        let identity = stack
+            .map(|stack| stack.lines.iter().chain(&stack.loaded).cloned().collect())
+            .unwrap_or_default();
+        let key = (build_python.unwrap_or(&cell.interpreter).to_path_buf(), identity);
         if let Some(tools) = lock(&self.tools).get(&key) {
             return tools.clone();
         }
-        let tools = ToolVersions::gather(&cell.interpreter, build_python);
+        let tools = ToolVersions::gather_in(
+            &cell.interpreter,
+            build_python,
+            stack.map(|stack| stack.variables.as_ref()),
+        );
         lock(&self.tools).insert(key, tools.clone());
         tools
     }
@@ -332,7 +341,7 @@ impl<'a> Workshop<'a> {
             notes.push("PyPI has only a pure wheel: taken as is".into());
             let target = dist.join(fetched.path.file_name().unwrap_or_default());
             fs_err::copy(&fetched.path, &target)?;
-            record.tools = self.tool_versions(cell, None);
+            record.tools = self.tool_versions(cell, None, stack.as_deref());
             target
         } else {
             let tree = prepare_tree(cell, fetched, &arch, stack.as_deref(), &mut notes)?;
@@ -345,7 +354,7 @@ impl<'a> Workshop<'a> {
             });
             record.flags = setup.settings.flags.clone();
             record.build_requirements = setup.requirements.clone();
-            record.tools = self.tool_versions(cell, Some(&setup.environment.python));
+            record.tools = self.tool_versions(cell, Some(&setup.environment.python), stack.as_deref());
             let compile_started = Instant::now();
             let wheel = compile(cell, &setup, &dist)?;
             compile_seconds += compile_started.elapsed().as_secs_f64();

@@ -250,14 +250,38 @@ fn a_module_provides_the_library_and_the_record_says_which() {
     let site = Site::new();
     let prefix = site.demo_library();
     site.prefix_module("wwdemo/1.0.lua", "WWDEMO_DIR", &prefix);
+    // A compiler module for the build only: `$CC` is a wrapper that leaves a mark.
+    let compiler = site.path().join("software/wwcc/1.0/bin");
+    std::fs::create_dir_all(&compiler).unwrap();
+    let marker = site.path().join("wwcc-was-used");
+    std::fs::write(
+        compiler.join("wwcc"),
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'wwcc (wheelwright test wrapper) 1.0'; exit 0; fi\ntouch \"$WWCC_MARKER\"\nexec gcc \"$@\"\n",
+    )
+    .unwrap();
+    let status = Command::new("chmod")
+        .arg("755")
+        .arg(compiler.join("wwcc"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    site.module(
+        "wwcc/1.0.lua",
+        &format!(
+            "prepend_path(\"PATH\", \"{}\")\nsetenv(\"CC\", \"wwcc\")\nsetenv(\"WWCC_MARKER\", \"{}\")\n",
+            compiler.display(),
+            marker.display()
+        ),
+    );
     let layout = site.layout("layout.toml", &["module load StdEnv/2023"]);
     let archive = sdist("stackdemo", "0.1.0", site.path());
-    // The test runs in the layer too (EBVERSIONGENTOO), and the build did (built_in_layer).
+    // The test runs in the layer too (EBVERSIONGENTOO), and the build did (built_in_layer);
+    // the build-only module is not loaded for the test.
     recipe(
         &site.path().join("recipes"),
         "stackdemo",
         &archive,
-        "modules: [wwdemo]\ntest: |\n  import os\n  assert stackdemo.answer() == 42\n  assert stackdemo.built_in_layer() == '2023'\n  assert os.environ['EBVERSIONGENTOO'] == '2023'\n",
+        "modules: [wwdemo]\nbuild_modules: [wwcc]\ntest: |\n  import os\n  assert stackdemo.answer() == 42\n  assert stackdemo.built_in_layer() == '2023'\n  assert os.environ['EBVERSIONGENTOO'] == '2023'\n  assert 'WWCC_MARKER' not in os.environ\n",
     );
     let (code, stdout, stderr) =
         site.wheelbuild(&layout, &["--package", "stackdemo", "--python", "3.12", "--json"]);
@@ -270,10 +294,20 @@ fn a_module_provides_the_library_and_the_record_says_which() {
         serde_json::json!(["module load StdEnv/2023"]),
         "{record}"
     );
-    assert_eq!(stack["requested"], serde_json::json!(["wwdemo"]), "{record}");
+    assert_eq!(
+        stack["requested"],
+        serde_json::json!(["wwdemo", "wwcc"]),
+        "{record}"
+    );
     assert_eq!(
         stack["loaded"],
-        serde_json::json!(["StdEnv/2023", "wwdemo/1.0"]),
+        serde_json::json!(["StdEnv/2023", "wwdemo/1.0", "wwcc/1.0"]),
+        "{record}"
+    );
+    // The build compiled with the module's compiler, and the record names it.
+    assert!(marker.exists(), "the module's $CC was not used");
+    assert_eq!(
+        record["build"]["tools"]["cc"], "wwcc (wheelwright test wrapper) 1.0",
         "{record}"
     );
     assert_eq!(
