@@ -355,6 +355,10 @@ pub enum LayoutCommand {
         /// Print the resolved layout as JSON.
         #[arg(long)]
         json: bool,
+        /// Also enter every active layer and arch on this machine (their `environment` and
+        /// `arch_environment` lines, through Lmod when `[modules]` says so) and say which work.
+        #[arg(long)]
+        enter: bool,
     },
     /// Print the embedded default layout.
     Show,

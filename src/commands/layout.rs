@@ -1,4 +1,5 @@
-//! `wheelwright layout check|show`: validate and summarise a wheelhouse layout.
+//! `wheelwright layout check|show`: validate and summarise a wheelhouse layout (and, with
+//! `--enter`, enter its layers' build environments on this machine).
 
 use crate::outln;
 use std::path::Path;
@@ -12,8 +13,10 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
         LayoutCommand::Show => {
             outln!("{}", EMBEDDED_LAYOUT.trim_end());
         }
-        LayoutCommand::Check { file, json } => {
+        LayoutCommand::Check { file, json, enter } => {
             let layout = Layout::load(file.as_deref().or(global_layout))?;
+            let entered = if *enter { enter_all(&layout) } else { Vec::new() };
+            let failed = entered.iter().any(|entry| entry.error.is_some());
             let versions: Vec<String> = layout.python_versions.iter().map(ToString::to_string).collect();
             if *json {
                 let rules: serde_json::Map<String, serde_json::Value> = layout
@@ -50,6 +53,8 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                                 "library_dirs": layer.library_dirs,
                                 "rpath_prefixes": layer.rpath_prefixes,
                                 "deprecated": layer.deprecated,
+                                "environment": layer.environment,
+                                "arch_environment": layer.arch_environment,
                             }),
                         )
                     })
@@ -63,6 +68,19 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                     "local_version_label": layout.local_version_label,
                     "python_versions": versions,
                     "strip_requirements": rules,
+                    "modules": layout.modules.as_ref().map(|modules| serde_json::json!({
+                        "system": "lmod",
+                        "init": modules.init,
+                        "modulepath": modules.modulepath,
+                        "rpath": modules.rpath,
+                    })),
+                    "entered": entered.iter().map(|entry| serde_json::json!({
+                        "layer": entry.layer,
+                        "arch": entry.arch,
+                        "ok": entry.error.is_none(),
+                        "loaded": entry.loaded,
+                        "error": entry.error,
+                    })).collect::<Vec<_>>(),
                     "publish": {
                         "file_mode": format!("{:04o}", layout.publish.file_mode),
                         "dir_mode": format!("{:04o}", layout.publish.dir_mode),
@@ -94,12 +112,41 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                 if let Some(default) = &layout.default_layer {
                     outln!("  default layer        {default}");
                 }
-                for layer in layout.layers.values() {
+                if let Some(modules) = &layout.modules {
                     outln!(
-                        "  layer {:<14} glibc {}, archs {}{}",
+                        "  modules              lmod (init {}), modulepath {}, rpath {}",
+                        modules
+                            .init
+                            .as_ref()
+                            .map_or("found at build time".to_string(), |init| init
+                                .display()
+                                .to_string()),
+                        if modules.modulepath.is_empty() {
+                            "as the caller's".to_string()
+                        } else {
+                            modules
+                                .modulepath
+                                .iter()
+                                .map(|path| path.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(":")
+                        },
+                        serde_json::to_value(modules.rpath)?.as_str().unwrap_or_default()
+                    );
+                }
+                for layer in layout.layers.values() {
+                    let lines = layer.environment.len()
+                        + layer.arch_environment.values().map(Vec::len).sum::<usize>();
+                    outln!(
+                        "  layer {:<14} glibc {}, archs {}{}{}",
                         layer.name,
                         layer.glibc,
                         layer.archs.join(", "),
+                        if lines == 0 {
+                            String::new()
+                        } else {
+                            format!(", entered by {lines} line(s)")
+                        },
                         if layer.deprecated {
                             " (deprecated, read-only)"
                         } else {
@@ -126,8 +173,62 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                         }
                     );
                 }
+                for entry in &entered {
+                    match &entry.error {
+                        None => outln!(
+                            "  entered {} ({}): {}",
+                            entry.layer,
+                            entry.arch,
+                            if entry.loaded.is_empty() {
+                                "ok".to_string()
+                            } else {
+                                format!("ok, modules {}", entry.loaded.join(" "))
+                            }
+                        ),
+                        Some(error) => outln!("  entered {} ({}): FAILED: {error}", entry.layer, entry.arch),
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How entering one layer and arch went.
+struct Entered {
+    layer: String,
+    arch: String,
+    loaded: Vec<String>,
+    error: Option<String>,
+}
+
+/// Enters every active layer and arch that has lines of its own.
+fn enter_all(layout: &Layout) -> Vec<Entered> {
+    let mut entered = Vec::new();
+    for layer in layout.active_layers() {
+        for arch in &layer.archs {
+            if !layer.has_environment(arch) {
+                continue;
+            }
+            let request = crate::stack::StackRequest {
+                layer: layer.name.clone(),
+                arch: arch.clone(),
+                modules: Vec::new(),
+            };
+            let (loaded, error) = match crate::stack::enter(layout, &request) {
+                Ok(stack) => (stack.map(|stack| stack.loaded.clone()).unwrap_or_default(), None),
+                Err(error) => (Vec::new(), Some(error.to_string())),
+            };
+            entered.push(Entered {
+                layer: layer.name.clone(),
+                arch: arch.clone(),
+                loaded,
+                error,
+            });
+        }
+    }
+    entered
 }

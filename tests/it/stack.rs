@@ -208,6 +208,29 @@ fn a_missing_module_or_a_broken_layer_stops_the_build_before_it_starts() {
     );
     assert!(stderr.contains("arch/avx9"), "{stderr}");
 
+    // `layout check --enter` tries every layer and arch on this machine.
+    let check = |layout: &Path| {
+        run(crate::common::wheelwright()
+            .args(["layout", "check", "--enter"])
+            .arg(layout))
+    };
+    let (code, stdout, stderr) = check(&broken);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("entered site2023 (generic): FAILED: layer site2023 (generic) cannot be entered"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = check(&layout);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("layer site2023       glibc 2.36, archs generic, entered by 1 line(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("entered site2023 (generic): ok, modules StdEnv/2023"),
+        "{stdout}"
+    );
+
     // Modules in a recipe, but no modules system in the layout.
     let no_lmod = site.path().join("no-lmod.toml");
     let text = std::fs::read_to_string(&layout).unwrap().replace(
