@@ -34,6 +34,8 @@ pub enum BuildError {
     Requirement(#[from] crate::spec::requirements::RequirementError),
     #[error("the layout {layout} has no arch `{arch}`")]
     UnknownArch { layout: String, arch: String },
+    #[error("the layout {layout} has no layer `{layer}`")]
+    UnknownLayer { layout: String, layer: String },
     /// No interpreter of a Python version on this machine (the message says where it looked).
     #[error(transparent)]
     NoInterpreter(#[from] crate::tools::NoInterpreter),

@@ -4,6 +4,7 @@
 //! Here: running a package's cells in this process within a CPU budget, and one cell alone
 //! from its file (`wheelbuild --cell`).
 
+pub mod adopt;
 pub mod backend;
 pub mod cell;
 pub mod dependencies;

@@ -120,7 +120,13 @@ pub fn plan_cells(inputs: &PlanInputs) -> Result<Plan, BuildError> {
         && let Some(arch) = archs.first()
     {
         let first = resolve(inputs, *python, arch)?;
-        if first.arch_specific == Some(false) && archs.iter().any(|arch| arch != "generic") {
+        if first.adopt.is_some() && archs.iter().any(|arch| arch != "generic") {
+            notes.push(format!(
+                "{} is adopted (a binary wheel, the same for every arch): generic only",
+                request.package
+            ));
+            archs = vec!["generic".to_string()];
+        } else if first.arch_specific == Some(false) && archs.iter().any(|arch| arch != "generic") {
             notes.push(format!(
                 "the recipe says {} is not arch-specific: building for generic only",
                 request.package
@@ -147,10 +153,36 @@ pub fn plan_cells(inputs: &PlanInputs) -> Result<Plan, BuildError> {
     })
 }
 
-/// The recipe of one cell.
+/// The recipe of one cell (with the request's `adopt` over the recipe's).
 fn resolve(inputs: &PlanInputs, python: PythonVersion, arch: &str) -> Result<ResolvedRecipe, BuildError> {
     let context = template_context(inputs.layout, &inputs.request.layer, inputs.version, python, arch)?;
-    inputs.recipes.resolve(inputs.version, &context)
+    let mut recipe = inputs.recipes.resolve(inputs.version, &context)?;
+    with_adopt_request(&mut recipe, inputs.request);
+    Ok(recipe)
+}
+
+/// The request's `adopt` settings (`wheelwright adopt` flags) over the recipe's: its places
+/// replace the recipe's, its search path edits are added to them.
+fn with_adopt_request(recipe: &mut ResolvedRecipe, request: &BuildRequest) {
+    let Some(asked) = &request.adopt else {
+        return;
+    };
+    let adopt = recipe.adopt.get_or_insert_with(Default::default);
+    if asked.find_links.is_some() || asked.url.is_some() {
+        adopt.find_links = asked.find_links.clone();
+        adopt.url = asked.url.clone();
+    }
+    for entry in &asked.add_rpath {
+        if !adopt.add_rpath.contains(entry) {
+            adopt.add_rpath.push(entry.clone());
+        }
+    }
+    adopt.add_origin |= asked.add_origin;
+    for prefix in &asked.remove_rpath_prefix {
+        if !adopt.remove_rpath_prefix.contains(prefix) {
+            adopt.remove_rpath_prefix.push(prefix.clone());
+        }
+    }
 }
 
 fn cell(inputs: &PlanInputs, python: PythonVersion, arch: &str, recipe: ResolvedRecipe) -> Cell {
@@ -265,6 +297,9 @@ pub fn prepare(
         enter_stacks(layout, &plan)?;
         Ok(plan)
     };
+    if let Some(adopted) = prepare_adoption(request, layout, recipes, interpreters)? {
+        return Ok(adopted);
+    }
     let mut plan = match choose_version(request, layout, recipes)? {
         Some(version) => {
             let plan = plan_for(&version)?;
@@ -303,6 +338,69 @@ pub fn enter_stacks(layout: &Layout, plan: &Plan) -> Result<(), BuildError> {
         }
     }
     Ok(())
+}
+
+/// The plan of an adoption (the recipe, or the request, says `adopt`): the version and one
+/// binary wheel per Python from the index (or the recipe's find-links or URL), each cell with
+/// its own; `None` for a build.
+fn prepare_adoption(
+    request: &BuildRequest,
+    layout: &Layout,
+    recipes: &Recipes,
+    interpreters: &BTreeMap<PythonVersion, PathBuf>,
+) -> Result<Option<(Plan, FetchedSource)>, BuildError> {
+    let (python, arch) = first_cell(request)?;
+    let context = template_context(layout, &request.layer, None, python, &arch)?;
+    let mut unversioned = recipes.resolve(None, &context)?;
+    with_adopt_request(&mut unversioned, request);
+    let Some(settings) = unversioned.adopt.clone() else {
+        return Ok(None);
+    };
+    let layer = layout
+        .layers
+        .get(&request.layer)
+        .ok_or_else(|| BuildError::UnknownLayer {
+            layout: layout.source.clone(),
+            layer: request.layer.clone(),
+        })?;
+    let fetch = super::adopt::AdoptFetch {
+        package: &request.package,
+        version: request.version.as_deref().or(request.requirement.as_deref()),
+        settings: &settings,
+        index_url: request.index_url.as_deref(),
+        glibc: &layer.glibc,
+        cache: &request.cache,
+    };
+    let pythons: Vec<PythonVersion> = request
+        .pythons
+        .iter()
+        .filter(|python| !unversioned.skips_python(python))
+        .copied()
+        .collect();
+    let wheels = super::adopt::fetch_wheels(&fetch, &pythons)?;
+    let first = wheels.first().cloned().ok_or(BuildError::NoPython)?;
+    let version = parse_version(first.version.as_deref().unwrap_or_default())?;
+    let mut plan = plan_cells(&PlanInputs {
+        request,
+        layout,
+        recipes,
+        interpreters,
+        version: Some(&version),
+        source: None,
+    })?;
+    if plan.cells.is_empty() {
+        return Err(BuildError::NoCell {
+            package: request.package.clone(),
+            version: version.to_string(),
+        });
+    }
+    enter_stacks(layout, &plan)?;
+    for cell in &mut plan.cells {
+        let index = pythons.iter().position(|python| *python == cell.python);
+        cell.source = index.and_then(|index| wheels.get(index)).cloned();
+    }
+    plan.version = Some(version.to_string());
+    Ok(Some((plan, first)))
 }
 
 /// The plan with the fetched source in every cell.
@@ -381,6 +479,7 @@ mod tests {
             requirement: None,
             ancestors: Vec::new(),
             index_url: None,
+            adopt: None,
         }
     }
 

@@ -162,6 +162,7 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         )],
         // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
         accept_bad_record: false,
+        member_files: Vec::new(),
     };
     fs_err::create_dir_all(input.directory)?;
     let outcome = rewrite_wheel(

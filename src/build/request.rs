@@ -39,6 +39,9 @@ pub struct BuildRequest {
     pub ancestors: Vec<String>,
     /// The simple index for sources and build environments (`None`: PyPI).
     pub index_url: Option<String>,
+    /// Adopt the package's binary wheel instead of building it (`wheelwright adopt`): these
+    /// settings go over the recipe's `adopt` (lists appended, places replaced).
+    pub adopt: Option<crate::recipe::AdoptSettings>,
 }
 
 impl BuildRequest {

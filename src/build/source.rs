@@ -101,6 +101,8 @@ pub enum FetchError {
     #[error(transparent)]
     Choice(#[from] select::ChoiceError),
     #[error(transparent)]
+    Adopt(#[from] super::adopt::AdoptError),
+    #[error(transparent)]
     Command(#[from] crate::tools::CommandFailed),
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -153,7 +155,7 @@ fn cache_file(path: &Path, cache: &Path) -> Result<FetchedSource, FetchError> {
 }
 
 /// The cached file `<cache>/<sha256>/<file>`, if it is there and still has that hash.
-fn cached_by_hash(cache: &Path, sha256: &str, file: &str) -> Option<PathBuf> {
+pub(super) fn cached_by_hash(cache: &Path, sha256: &str, file: &str) -> Option<PathBuf> {
     let path = cache.join(sha256.to_ascii_lowercase()).join(file);
     (path.is_file() && file_sha256(&path).ok()?.eq_ignore_ascii_case(sha256)).then_some(path)
 }
@@ -161,7 +163,7 @@ fn cached_by_hash(cache: &Path, sha256: &str, file: &str) -> Option<PathBuf> {
 /// Downloads `url` into the cache as `<cache>/<sha256>/<file>`: streamed to a temporary file
 /// in the cache, hashed on the way, compared with `expected` (the hash and who gives it),
 /// then renamed into place. On a mismatch nothing is left behind.
-fn download_into_cache(
+pub(super) fn download_into_cache(
     http: &HttpClient,
     url: &Url,
     file: &str,

@@ -180,6 +180,7 @@ fn request_from_args(
         requirement: None,
         ancestors: Vec::new(),
         index_url: index.map(|index| index.url),
+        adopt: None,
     };
     Ok((request, Recipes::new(package, recipe_file), note))
 }

@@ -427,6 +427,7 @@ fn request(inputs: &PackageInputs, layer: &str, archs: Vec<String>) -> BuildRequ
         requirement: None,
         ancestors: Vec::new(),
         index_url: config.index_url.clone(),
+        adopt: None,
     }
 }
 

@@ -375,6 +375,7 @@ fn fetch(
         requirement: None,
         ancestors: Vec::new(),
         index_url: config.index_url.clone(),
+        adopt: None,
     };
     fs_err::create_dir_all(&request.work)?;
     let recipes = Recipes::find(options.recipes.as_deref(), &package.name)?;

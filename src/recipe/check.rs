@@ -90,6 +90,37 @@ impl RequirementSettings {
     }
 }
 
+/// `adopt`: the binary wheel taken instead of a build, and its search path edits.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(super) struct AdoptSetting {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) find_links: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) url: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) add_rpath: Option<Vec<Text>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) add_origin: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) remove_rpath_prefix: Option<Vec<Text>>,
+}
+
+impl AdoptSetting {
+    /// A later `versions` entry's `adopt`: the keys it gives replace ours.
+    fn apply(&mut self, later: &AdoptSetting) {
+        fn replace<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
+            if let Some(value) = theirs {
+                *mine = Some(value.clone());
+            }
+        }
+        replace(&mut self.find_links, &later.find_links);
+        replace(&mut self.url, &later.url);
+        replace(&mut self.add_rpath, &later.add_rpath);
+        replace(&mut self.add_origin, &later.add_origin);
+        replace(&mut self.remove_rpath_prefix, &later.remove_rpath_prefix);
+    }
+}
+
 /// `resources`: what one build may use in the nightly.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(super) struct ResourceSettings {
@@ -162,6 +193,8 @@ pub(super) struct Settings {
     pub(super) skip_python: Option<Vec<Text>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) arch_specific: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) adopt: Option<AdoptSetting>,
 }
 
 impl Settings {
@@ -209,6 +242,9 @@ impl Settings {
         replace(&mut self.rpath, &later.rpath);
         replace(&mut self.skip_python, &later.skip_python);
         replace(&mut self.arch_specific, &later.arch_specific);
+        if let Some(adopt) = &later.adopt {
+            self.adopt.get_or_insert_with(AdoptSetting::default).apply(adopt);
+        }
     }
 
     /// Applies a `versions` entry's `extend:` block: its lists are appended to ours.
@@ -368,6 +404,16 @@ impl Reader<'_> {
                 }
             }
         };
+        let adopt = raw.adopt.map(|adopt| {
+            let prefix = join_key(prefix, "adopt");
+            AdoptSetting {
+                find_links: self.text(adopt.find_links, &prefix, "find_links"),
+                url: self.text(adopt.url, &prefix, "url"),
+                add_rpath: self.list(adopt.add_rpath, &prefix, "add_rpath"),
+                add_origin: adopt.add_origin,
+                remove_rpath_prefix: self.list(adopt.remove_rpath_prefix, &prefix, "remove_rpath_prefix"),
+            }
+        });
         let skip_imports = match raw.skip_imports {
             None => None,
             Some(entries) => Some(
@@ -407,6 +453,7 @@ impl Reader<'_> {
             rpath: self.list(raw.rpath, prefix, "rpath"),
             skip_python: self.list(raw.skip_python, prefix, "skip_python"),
             arch_specific: raw.arch_specific,
+            adopt,
         })
     }
 

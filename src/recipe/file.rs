@@ -132,6 +132,7 @@ impl RecipeFile {
                         ("sha256", more.sha256.is_some()),
                         ("package_suffix", more.package_suffix.is_some()),
                         ("arch_specific", more.arch_specific.is_some()),
+                        ("adopt", more.adopt.is_some()),
                     ];
                     if let Some((key, _)) = not_lists.iter().find(|(_, present)| *present) {
                         return Err(reader
@@ -413,6 +414,16 @@ impl RecipeFile {
             rpath: list(&settings.rpath, Check::Rpath)?,
             skip_python,
             arch_specific: settings.arch_specific,
+            adopt: match &settings.adopt {
+                None => None,
+                Some(adopt) => Some(AdoptSettings {
+                    find_links: optional(&adopt.find_links, Check::NotEmpty)?,
+                    url: optional(&adopt.url, Check::ArchiveUrl)?,
+                    add_rpath: list(&adopt.add_rpath, Check::Rpath)?,
+                    add_origin: adopt.add_origin.unwrap_or(false),
+                    remove_rpath_prefix: list(&adopt.remove_rpath_prefix, Check::NotEmpty)?,
+                }),
+            },
         })
     }
 

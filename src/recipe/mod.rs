@@ -161,6 +161,32 @@ pub struct ResolvedRecipe {
     pub skip_python: Vec<PythonVersion>,
     /// Whether builds differ per arch: None = decide from the source (compiled or not).
     pub arch_specific: Option<bool>,
+    /// Take the binary wheel from an index instead of building (`wheelwright adopt`).
+    #[serde(default)]
+    pub adopt: Option<AdoptSettings>,
+}
+
+/// A recipe's `adopt:`: where the binary wheel comes from (the build's index unless
+/// `find_links` or `url` says), and how its ELF members' search paths change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdoptSettings {
+    /// A page (or a local directory) listing the wheels, searched instead of the index.
+    pub find_links: Option<String>,
+    /// The wheel itself (https, http or file URL).
+    pub url: Option<String>,
+    /// Directories appended to each ELF member's RPATH/RUNPATH.
+    pub add_rpath: Vec<String>,
+    /// Put `$ORIGIN` first in each ELF member's search path.
+    pub add_origin: bool,
+    /// Search path entries removed: those that start with one of these.
+    pub remove_rpath_prefix: Vec<String>,
+}
+
+impl AdoptSettings {
+    /// Whether the search paths of the wheel's ELF members are to change at all.
+    pub fn edits_search_paths(&self) -> bool {
+        self.add_origin || !self.add_rpath.is_empty() || !self.remove_rpath_prefix.is_empty()
+    }
 }
 
 impl ResolvedRecipe {

@@ -39,6 +39,7 @@ pub(super) struct RawRecipe {
     pub(super) rpath: Option<Vec<RawText>>,
     pub(super) skip_python: Option<Vec<RawText>>,
     pub(super) arch_specific: Option<bool>,
+    pub(super) adopt: Option<RawAdopt>,
     pub(super) extend: Option<Spanned<Box<RawRecipe>>>,
     pub(super) versions: Option<Vec<RawRecipe>>,
 }
@@ -49,6 +50,18 @@ pub(super) struct RawRecipe {
 pub(super) struct RawSkipImport {
     pub(super) module: Option<RawText>,
     pub(super) reason: Option<RawText>,
+}
+
+/// `adopt:`: take the package's binary wheel from an index instead of building it, and
+/// adjust its ELF search paths.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAdopt {
+    pub(super) find_links: Option<RawText>,
+    pub(super) url: Option<RawText>,
+    pub(super) add_rpath: Option<Vec<RawText>>,
+    pub(super) add_origin: Option<bool>,
+    pub(super) remove_rpath_prefix: Option<Vec<RawText>>,
 }
 
 /// What one build may use in the nightly (`sbatch --cpus-per-task --mem --time`).

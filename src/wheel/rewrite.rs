@@ -90,6 +90,9 @@ pub struct Rewrite {
     /// sizes in the new RECORD. Without it such a wheel is refused: its content was changed
     /// after it was built, or is damaged.
     pub accept_bad_record: bool,
+    /// Members whose new content is a file on disk (member name, file): written from it,
+    /// deflated and hashed anew (ELF members whose search paths were edited).
+    pub member_files: Vec<(String, PathBuf)>,
 }
 
 impl Rewrite {
@@ -99,6 +102,7 @@ impl Rewrite {
             && self.local_tag.is_none()
             && self.requirement_edits.is_empty()
             && self.tags.is_empty()
+            && self.member_files.is_empty()
     }
 }
 
@@ -364,11 +368,23 @@ fn plan_rewrite(reader: &mut WheelReader, rewrite: &Rewrite) -> Result<Planned, 
 
     let new_filename = reader.filename.with_version(&version).with_tags(tags);
     let added_files = dist_info_additions(reader, rewrite, &mut changes);
+    for (member, _) in &rewrite.member_files {
+        if reader.entry(member).is_none() {
+            return Err(WheelErrorKind::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no member `{member}` to replace"),
+            )));
+        }
+    }
+    if !rewrite.member_files.is_empty() {
+        changes.push(format!("{} member(s) written anew", rewrite.member_files.len()));
+    }
     let metadata_changed = metadata != reader.metadata;
     let wheel_changed = wheel_info != reader.wheel_info;
     let changed = metadata_changed
         || wheel_changed
         || !added_files.is_empty()
+        || !rewrite.member_files.is_empty()
         || new_filename.to_string() != reader.filename.to_string();
     Ok(Planned {
         old_version,

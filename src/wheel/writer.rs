@@ -99,6 +99,40 @@ impl WheelWriter {
         Ok(())
     }
 
+    /// Writes an entry (deflated) from the file at `path`, streamed: its hash and size are
+    /// taken on the way (members of any size, in bounded memory).
+    pub fn write_from_file(
+        &mut self,
+        name: &str,
+        path: &Path,
+        options: SimpleFileOptions,
+    ) -> Result<(), WheelErrorKind> {
+        let mut file = fs_err::File::open(path)?;
+        let size = file.metadata()?.len();
+        let options = options
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(size >= u32::MAX as u64);
+        self.zip.start_file(name, options)?;
+        let mut hasher = crate::spec::record::HashAlgorithm::Sha256.hasher();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut written = 0u64;
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+            self.zip.write_all(&buffer[..read])?;
+            written += read as u64;
+        }
+        self.record.entries.push(RecordEntry {
+            path: name.to_string(),
+            hash: Some(hasher.finish()),
+            size: Some(written),
+        });
+        Ok(())
+    }
+
     /// Writes RECORD (listing itself without a hash), then syncs and moves the file to
     /// `destination`.
     pub fn finish(

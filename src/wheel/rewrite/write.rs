@@ -46,6 +46,8 @@ struct NewMembers<'a> {
     wheel: Option<Vec<u8>>,
     /// `.dist-info` files written afresh: their old members are not copied.
     added_files: &'a [(String, Vec<u8>)],
+    /// Members written from files (old name, file).
+    member_files: &'a [(String, std::path::PathBuf)],
     accept_bad_record: bool,
 }
 
@@ -54,6 +56,14 @@ impl NewMembers<'_> {
     fn replaced_by_added_file(&self, name: &str) -> bool {
         name.strip_prefix(&format!("{}/", self.renames.old_dist_info))
             .is_some_and(|file| self.added_files.iter().any(|(name, _)| name == file))
+    }
+
+    /// The file that holds the new content of member `name`, when it is replaced.
+    fn member_file(&self, name: &str) -> Option<&std::path::Path> {
+        self.member_files
+            .iter()
+            .find(|(member, _)| member == name)
+            .map(|(_, path)| path.as_path())
     }
 
     /// The new bytes of METADATA or WHEEL, when `name` is one of them and it changed.
@@ -201,6 +211,11 @@ fn copy_members(
             writer.write_file(&new_name, bytes, options)?;
             continue;
         }
+        if let Some(path) = new.member_file(&entry.name) {
+            let options = reader.archive.by_index_raw(entry.index)?.options();
+            writer.write_from_file(&new_name, path, options)?;
+            continue;
+        }
         let record_entry = copied_row(reader, entry, row, corrected, &new_name, &mut repairs.unlisted)?;
         let file = reader.archive.by_index_raw(entry.index)?;
         writer.raw_copy(file, &new_name, record_entry)?;
@@ -277,6 +292,7 @@ pub(super) fn write_anew(
         metadata: planned.metadata_changed.then(|| planned.metadata.to_bytes()),
         wheel: planned.wheel_changed.then(|| planned.wheel_info.to_bytes()),
         added_files: &planned.added_files,
+        member_files: &rewrite.member_files,
         accept_bad_record: rewrite.accept_bad_record,
     };
 
