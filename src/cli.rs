@@ -56,6 +56,35 @@ pub enum Command {
     /// Rebuild the wheelhouse's set: plan what changed, build it in order, report.
     #[command(subcommand)]
     Nightly(NightlyCommand),
+    /// Adopt a package's binary wheels (manylinux) from the index instead of building:
+    /// retagged, labelled, requirements fixed, RPATHs adjusted, smoke-tested and staged like a
+    /// built wheel (unmanylinuxize.sh, done right).
+    Adopt(Box<AdoptArgs>),
+}
+
+/// `wheelwright adopt`: the wheelbuild options, and where the wheels come from and how their
+/// search paths change (each over the recipe's `adopt`).
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// A page of links (https) or a local directory listing the wheels, searched instead of
+    /// the index.
+    #[arg(long, value_name = "URL", conflicts_with = "url")]
+    pub find_links: Option<String>,
+    /// The wheel itself (https, http or file URL; a `#sha256=` fragment is checked).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// A directory appended to each ELF member's RPATH (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub add_rpath: Vec<String>,
+    /// Put `$ORIGIN` first in each ELF member's search path.
+    #[arg(long)]
+    pub add_origin: bool,
+    /// Remove the search path entries that start with PREFIX (repeatable; `$ORIGIN` entries
+    /// are kept unless a prefix names them, e.g. `$ORIGIN/../../nvidia`).
+    #[arg(long, value_name = "PREFIX")]
+    pub remove_rpath_prefix: Vec<String>,
+    #[command(flatten)]
+    pub build: WheelbuildArgs,
 }
 
 /// `wheelwright nightly ...`.

@@ -109,7 +109,7 @@ fn looks_like_library(name: &str) -> bool {
     file.ends_with(".so") || file.contains(".so.")
 }
 
-fn worth_sniffing(entry: &Entry) -> bool {
+pub(crate) fn worth_sniffing(entry: &Entry) -> bool {
     if entry.is_dir || entry.size < 64 {
         return looks_like_library(&entry.name) && !entry.is_dir;
     }

@@ -337,7 +337,34 @@ impl<'a> Workshop<'a> {
         let mut march_native_rewritten = Vec::new();
         let mut compile_seconds = 0.0;
         let mut build_python = None;
-        let built_wheel = if fetched.is_wheel {
+        let mut search_path_edits = None;
+        let built_wheel = if let (true, Some(adopt)) = (fetched.is_wheel, &cell.recipe.adopt) {
+            // Adopted: the binary wheel is post-processed from where it was fetched, its
+            // edited ELF members written in the same rewrite.
+            notes.push(format!(
+                "adopted `{}`{}",
+                fetched.path.file_name().unwrap_or_default().to_string_lossy(),
+                fetched.url.as_deref().map(|url| format!(" from {url}")).unwrap_or_default()
+            ));
+            record.backend = Some("adopted binary wheel".to_string());
+            if adopt.edits_search_paths() {
+                let edits = super::adopt::edit_search_paths(
+                    &fetched.path,
+                    adopt,
+                    &cell.directory,
+                    &cell.log(),
+                    &crate::wheel::verified::cache_root().join("tools"),
+                    cell.index_url.as_deref(),
+                )?;
+                if edits.changes.is_empty() {
+                    notes.push("no ELF member's search path needed the asked edits".to_string());
+                }
+                notes.extend(edits.changes.iter().map(|change| format!("search path of {change}")));
+                search_path_edits = Some(edits);
+            }
+            record.tools = self.tool_versions(cell, None, stack.as_deref());
+            fetched.path.clone()
+        } else if fetched.is_wheel {
             notes.push("PyPI has only a pure wheel: taken as is".into());
             let target = dist.join(fetched.path.file_name().unwrap_or_default());
             fs_err::copy(&fetched.path, &target)?;
@@ -369,6 +396,10 @@ impl<'a> Workshop<'a> {
             record: &record,
             stack: stack.as_deref(),
             layer: &cell.layer,
+            member_files: search_path_edits
+                .as_ref()
+                .map(|edits| edits.member_files.as_slice())
+                .unwrap_or_default(),
             directory: &cell.directory.join("wheel"),
         })?;
         notes.append(&mut processed.notes);

@@ -28,6 +28,8 @@ pub struct PostProcess<'a> {
     pub stack: Option<&'a crate::stack::Stack>,
     /// The layer it was built for.
     pub layer: &'a str,
+    /// Members written from files in the same rewrite (an adopted wheel's edited ELF files).
+    pub member_files: &'a [(String, PathBuf)],
     /// Where the finished wheel is written (a directory of the cell's: it is staged only once
     /// its smoke test passed).
     pub directory: &'a Path,
@@ -162,7 +164,7 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         )],
         // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
         accept_bad_record: false,
-        member_files: Vec::new(),
+        member_files: input.member_files.to_vec(),
     };
     fs_err::create_dir_all(input.directory)?;
     let outcome = rewrite_wheel(

@@ -43,6 +43,17 @@ pub fn run(cli: WheelwrightCli) -> anyhow::Result<ExitCode> {
             cli.global.layout.as_deref(),
             cli.global.quiet,
         ),
+        Command::Adopt(args) => {
+            let layout = Layout::load(cli.global.layout.as_deref())?;
+            let settings = crate::recipe::AdoptSettings {
+                find_links: args.find_links.clone(),
+                url: args.url.clone(),
+                add_rpath: args.add_rpath.clone(),
+                add_origin: args.add_origin,
+                remove_rpath_prefix: args.remove_rpath_prefix.clone(),
+            };
+            wheelbuild::run_with(&args.build, &layout, cli.global.quiet, Some(settings))
+        }
     }
 }
 

@@ -31,6 +31,16 @@ fn human_size(bytes: u64) -> String {
 }
 
 pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
+    run_with(args, layout, quiet, None)
+}
+
+/// [`run`], adopting the package's binary wheels when `adopt` is given (`wheelwright adopt`).
+pub fn run_with(
+    args: &WheelbuildArgs,
+    layout: &Layout,
+    quiet: bool,
+    adopt: Option<crate::recipe::AdoptSettings>,
+) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.cell {
         return run_cell(file, args, layout, quiet);
     }
@@ -38,7 +48,8 @@ pub fn run(args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
         .package
         .clone()
         .ok_or_else(|| anyhow::anyhow!("--package is required (or --cell FILE)"))?;
-    let (request, recipes, recipe_note) = request_from_args(args, &package, layout)?;
+    let (mut request, recipes, recipe_note) = request_from_args(args, &package, layout)?;
+    request.adopt = adopt;
     if args.dry_run {
         return dry_run(args, layout, &request, &recipes);
     }

@@ -253,6 +253,11 @@ pub fn patch_bytes(path: &Path, from: &str, to: &str) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// The sha256 of a file, hex.
+pub fn file_sha256_hex(path: &Path) -> String {
+    file_digest(path).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// The sha256 of a file, to prove an input was left untouched.
 pub fn file_digest(path: &Path) -> Vec<u8> {
     sha2::Sha256::digest(std::fs::read(path).unwrap()).to_vec()

@@ -4,6 +4,7 @@
 
 mod backends;
 mod common;
+mod adopt;
 mod consumer;
 mod cp_wheels;
 mod index;

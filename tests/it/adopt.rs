@@ -1,0 +1,293 @@
+//! `wheelwright adopt`: binary wheels taken instead of built. A manylinux wheel made here
+//! (a real C extension compiled by gcc, with an RPATH into PyPI's nvidia wheels and nvidia
+//! requirements in an extra) adopted from a find-links directory; a pure wheel; bad input;
+//! and the real jax-cuda12-plugin 0.6.2 from PyPI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::{WheelSpec, run};
+use crate::wheelbuild::require_tools;
+
+fn adopt(directory: &Path, args: &[&str]) -> (i32, String, String) {
+    run(crate::common::wheelwright()
+        .current_dir(directory)
+        .env_remove("WHEELWRIGHT_LAYOUT")
+        .env_remove("WHEELWRIGHT_RECIPES")
+        .arg("adopt")
+        .args(args)
+        .arg("--output")
+        .arg(directory.join("out"))
+        .arg("--work-dir")
+        .arg(directory.join("work"))
+        .arg("--cache-dir")
+        .arg(directory.join("cache"))
+        .arg("--recipes")
+        .arg(directory.join("recipes")))
+}
+
+/// The include directory of Python 3.12, for compiling an extension module.
+fn python_include() -> String {
+    let python = crate::common::pyenv_python312();
+    let output = Command::new(python)
+        .args(["-c", "import sysconfig; print(sysconfig.get_paths()['include'])"])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// `native-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl`: a compiled
+/// module `native._native` (answer() == 42) whose DT_RPATH points into the nvidia wheels and a
+/// CUDA directory, nvidia requirements (one in the `with-cuda` extra), written to `into`.
+fn manylinux_wheel(into: &Path, scratch: &Path, rpath: &str) -> PathBuf {
+    let source = scratch.join("native.c");
+    std::fs::write(
+        &source,
+        "#include <Python.h>\nstatic PyObject *answer(PyObject *s, PyObject *a) { return PyLong_FromLong(42); }\nstatic PyMethodDef m[] = {{\"answer\", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};\nstatic struct PyModuleDef d = {PyModuleDef_HEAD_INIT, \"_native\", NULL, -1, m};\nPyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&d); }\n",
+    )
+    .unwrap();
+    let object = scratch.join("_native.so");
+    let (code, stdout, stderr) = run(Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O1", "-Wl,--disable-new-dtags"])
+        .arg(format!("-Wl,-rpath,{rpath}"))
+        .arg(format!("-I{}", python_include()))
+        .arg("-o")
+        .arg(&object)
+        .arg(&source));
+    assert_eq!(code, 0, "gcc: {stdout}\n{stderr}");
+    let mut spec = WheelSpec::new("native", "1.0");
+    spec.tags = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64".into();
+    spec.wheel = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n".into();
+    spec.metadata = "Metadata-Version: 2.1\nName: native\nVersion: 1.0\nRequires-Dist: nvidia-cuda-runtime-cu12==12.6.77\nProvides-Extra: with-cuda\nRequires-Dist: nvidia-cublas-cu12>=12.1; extra == \"with-cuda\"\n\n".into();
+    spec.files = vec![
+        ("native/__init__.py".into(), b"from native._native import answer\n".to_vec()),
+        (
+            "native/_native.cpython-312-x86_64-linux-gnu.so".into(),
+            std::fs::read(&object).unwrap(),
+        ),
+    ];
+    std::fs::create_dir_all(into).unwrap();
+    spec.write(into)
+}
+
+/// The RPATH and RUNPATH of each ELF member, from `wheelwright inspect --json`.
+fn search_paths(wheel: &Path) -> Vec<(String, serde_json::Value, serde_json::Value)> {
+    let (code, stdout, stderr) = run(crate::common::wheelwright().args(["inspect", "--json"]).arg(wheel));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let report = if value.is_array() { value[0].clone() } else { value };
+    report["members"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|member| {
+            (
+                member["path"].as_str().unwrap().to_string(),
+                member["rpath"].clone(),
+                member["runpath"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn record_beside(wheel: &Path) -> serde_json::Value {
+    let mut name = wheel.as_os_str().to_owned();
+    name.push(".json");
+    serde_json::from_str(&std::fs::read_to_string(PathBuf::from(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn bad_input_is_named_before_anything_is_built() {
+    let directory = tempfile::tempdir().unwrap();
+    let links = directory.path().join("links");
+    let mut spec = WheelSpec::new("onlycp312", "1.0");
+    spec.tags = "cp312-cp312-manylinux2014_x86_64".into();
+    std::fs::create_dir_all(&links).unwrap();
+    let wheel = spec.write(&links);
+    let links_arg = links.display().to_string();
+    // No wheel for that Python.
+    let (code, stdout, stderr) = adopt(
+        directory.path(),
+        &["--package", "onlycp312", "--python", "3.11", "--find-links", &links_arg],
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("`onlycp312` 1.0 on") && stderr.contains("has no wheel for Python 3.11 on linux x86_64"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("onlycp312-1.0-cp312-cp312-manylinux2014_x86_64.whl"), "{stderr}");
+    // No such version.
+    let (code, _, stderr) = adopt(
+        directory.path(),
+        &["--package", "onlycp312", "--version", "2.0", "--python", "3.12", "--find-links", &links_arg],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("has no version ==2.0 with wheels"), "{stderr}");
+    assert!(stderr.contains("the newest with wheels: 1.0"), "{stderr}");
+    // A hash that does not match.
+    let url = format!("file://{}#sha256={}", wheel.display(), "0".repeat(64));
+    let (code, _, stderr) = adopt(directory.path(), &["--package", "onlycp312", "--python", "3.12", "--url", &url]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("has sha256") && stderr.contains(&"0".repeat(64)), "{stderr}");
+    // A URL that is not a wheel, or another project's.
+    let (code, _, stderr) = adopt(
+        directory.path(),
+        &["--package", "other", "--python", "3.12", "--url", &format!("file://{}", wheel.display())],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is `onlycp312`, not `other`"), "{stderr}");
+    assert!(!directory.path().join("out").join("onlycp312").exists());
+}
+
+#[test]
+#[ignore = "compiles with gcc and smoke-tests with uv: CI's slow step"]
+fn a_manylinux_wheel_is_retagged_labelled_stripped_and_its_search_paths_edited() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let links = directory.path().join("links");
+    let wheel = manylinux_wheel(
+        &links,
+        directory.path(),
+        "$ORIGIN/../nvidia/cublas/lib:$ORIGIN:/usr/local/cuda-12.6/lib64",
+    );
+    let links_arg = links.display().to_string();
+    let (code, stdout, stderr) = adopt(
+        directory.path(),
+        &[
+            "--package",
+            "native",
+            "--python",
+            "3.12",
+            "--find-links",
+            &links_arg,
+            "--remove-rpath-prefix",
+            "$ORIGIN/../nvidia",
+            "--remove-rpath-prefix",
+            "/usr/local/cuda",
+            "--add-rpath",
+            "/opt/site/cuda/lib64",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let adopted = directory
+        .path()
+        .join("out/native-1.0+computecanada-cp312-cp312-linux_x86_64.whl");
+    assert!(adopted.is_file(), "{:?}", crate::common::listing(&directory.path().join("out")));
+    let wheel_file = crate::common::read_member(&adopted, "native-1.0+computecanada.dist-info/WHEEL");
+    assert!(wheel_file.contains("Tag: cp312-cp312-linux_x86_64"), "{wheel_file}");
+    assert!(!wheel_file.contains("manylinux"), "{wheel_file}");
+    let metadata = crate::common::read_member(&adopted, "native-1.0+computecanada.dist-info/METADATA");
+    assert!(metadata.contains("Version: 1.0+computecanada"), "{metadata}");
+    assert!(!metadata.contains("nvidia"), "{metadata}");
+    // Kept: `$ORIGIN` (never dropped unless a prefix says so); removed: the nvidia and CUDA
+    // entries; added: the site's directory.
+    let paths = search_paths(&adopted);
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert_eq!(paths[0].1, serde_json::json!(["$ORIGIN", "/opt/site/cuda/lib64"]), "{paths:?}");
+    // The record says what was adopted and changed, and the smoke test imported the module.
+    let record = record_beside(&adopted);
+    assert_eq!(record["build"]["backend"], "adopted binary wheel", "{record}");
+    assert_eq!(record["build"]["source"]["sha256"], crate::common::file_sha256_hex(&wheel), "{record}");
+    assert_eq!(record["test"]["status"], "passed", "{record}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let notes = report["cells"][0]["notes"].to_string();
+    assert!(notes.contains("search path of native/_native.cpython-312-x86_64-linux-gnu.so: DT_RPATH"), "{notes}");
+    // It installs with pip and with uv.
+    for installer in ["pip", "uv"] {
+        let venv = directory.path().join(format!("venv-{installer}"));
+        let python = crate::common::pyenv_python312();
+        let (code, _, stderr) = run(Command::new(&python).args(["-m", "venv"]).arg(&venv));
+        assert_eq!(code, 0, "{stderr}");
+        let (code, stdout, stderr) = match installer {
+            "pip" => run(Command::new(venv.join("bin/python"))
+                .args(["-m", "pip", "install", "--no-index", "--no-deps"])
+                .arg(&adopted)),
+            _ => run(Command::new(crate::common::uv().unwrap())
+                .args(["pip", "install", "--offline", "--no-deps", "--python"])
+                .arg(venv.join("bin/python"))
+                .arg(&adopted)),
+        };
+        assert_eq!(code, 0, "{installer}: {stdout}\n{stderr}");
+        let (code, stdout, stderr) = run(Command::new(venv.join("bin/python"))
+            .args(["-c", "import native; print(native.answer())"]));
+        assert_eq!((code, stdout.trim()), (0, "42"), "{installer}: {stderr}");
+    }
+}
+
+#[test]
+#[ignore = "smoke-tests with uv: CI's slow step"]
+fn a_pure_wheel_only_gets_the_local_version_label() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let links = directory.path().join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    let mut spec = WheelSpec::new("purewheel", "2.1");
+    spec.metadata = "Metadata-Version: 2.1\nName: purewheel\nVersion: 2.1\n\n".into();
+    spec.write(&links);
+    let links_arg = links.display().to_string();
+    let (code, stdout, stderr) = adopt(
+        directory.path(),
+        &["--package", "purewheel", "--python", "3.12,3.13", "--find-links", &links_arg, "--json"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let adopted = directory.path().join("out/purewheel-2.1+computecanada-py3-none-any.whl");
+    let record = record_beside(&adopted);
+    let changes: Vec<String> = serde_json::from_value(record["changes"].clone()).unwrap();
+    assert_eq!(
+        changes,
+        ["version 2.1 -> 2.1+computecanada", "wrote wheelwright.json into .dist-info"],
+        "{record}"
+    );
+    // One wheel, tested on both Pythons.
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let cells = report["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2, "{report}");
+    assert!(cells.iter().all(|cell| cell["test"] == "passed"), "{report}");
+}
+
+#[test]
+#[ignore = "downloads jax-cuda12-plugin 0.6.2 (and its test dependencies) from PyPI: CI's slow step"]
+fn jax_cuda12_plugin_from_pypi() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let cuda = "/cvmfs/soft.computecanada.ca/easybuild/software/2023/x86-64-v3/Core/cudacore/12.6.2/lib64";
+    let (code, stdout, stderr) = adopt(
+        directory.path(),
+        &[
+            "--package",
+            "jax-cuda12-plugin",
+            "--version",
+            "0.6.2",
+            "--python",
+            "3.12",
+            "--remove-rpath-prefix",
+            "$ORIGIN/../../nvidia",
+            "--remove-rpath-prefix",
+            "$ORIGIN/../nvidia",
+            "--add-origin",
+            "--add-rpath",
+            cuda,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let adopted = directory
+        .path()
+        .join("out/jax_cuda12_plugin-0.6.2+computecanada-cp312-cp312-linux_x86_64.whl");
+    assert!(adopted.is_file(), "{stdout}");
+    let metadata = crate::common::read_member(&adopted, "jax_cuda12_plugin-0.6.2+computecanada.dist-info/METADATA");
+    assert!(metadata.contains("Requires-Dist: jax-cuda12-pjrt==0.6.2"), "{metadata}");
+    assert!(!metadata.contains("nvidia"), "{metadata}");
+    let wheel_file = crate::common::read_member(&adopted, "jax_cuda12_plugin-0.6.2+computecanada.dist-info/WHEEL");
+    assert!(wheel_file.contains("Tag: cp312-cp312-linux_x86_64"), "{wheel_file}");
+    let paths = search_paths(&adopted);
+    assert_eq!(paths.len(), 11, "{paths:?}");
+    for (member, rpath, runpath) in &paths {
+        let value = if rpath.as_array().is_some_and(|entries| !entries.is_empty()) {
+            rpath
+        } else {
+            runpath
+        };
+        assert_eq!(*value, serde_json::json!(["$ORIGIN", cuda]), "{member}: {paths:?}");
+    }
+}
