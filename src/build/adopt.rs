@@ -216,41 +216,60 @@ fn choose_version(
             .iter()
             .any(|python| wheel_rank(wheel, *python, fetch.glibc).is_some())
     };
-    let mut versions: Vec<&Version> = wheels
+    // Versions with wheels (not yanked), oldest first; and those with a wheel for a Python asked.
+    let mut all: Vec<&Version> = wheels
         .iter()
-        .filter(|(file, wheel)| file.yanked.is_none() && fits(wheel))
+        .filter(|(file, _)| file.yanked.is_none())
         .map(|(_, wheel)| wheel.version())
         .collect();
-    versions.sort();
-    versions.dedup();
-    let mut newest: Vec<String> = versions.iter().rev().take(6).map(ToString::to_string).collect();
+    all.sort();
+    all.dedup();
+    let fitting: Vec<&Version> = all
+        .iter()
+        .copied()
+        .filter(|version| {
+            wheels
+                .iter()
+                .any(|(_, wheel)| wheel.version() == *version && fits(wheel))
+        })
+        .collect();
+    let newest_final = |versions: &[&Version]| -> Option<Version> {
+        versions
+            .iter()
+            .rev()
+            .find(|version| !version.any_prerelease())
+            .or(versions.last())
+            .map(|version| (*version).clone())
+    };
     let chosen = match &request {
         VersionRequest::Exact(wanted) => wheels
             .iter()
             .map(|(_, wheel)| wheel.version())
             .find(|version| *version == wanted)
             .cloned(),
-        VersionRequest::Matching(specifiers) => versions
-            .iter()
-            .rev()
-            .find(|version| specifiers.contains(version))
-            .map(|version| (*version).clone()),
-        VersionRequest::Newest => versions
-            .iter()
-            .rev()
-            .find(|version| !version.any_prerelease())
-            .or(versions.last())
-            .map(|version| (*version).clone()),
+        VersionRequest::Matching(specifiers) => {
+            let matching: Vec<&Version> = all
+                .iter()
+                .copied()
+                .filter(|version| specifiers.contains(version))
+                .collect();
+            let matching_fitting: Vec<&Version> = matching
+                .iter()
+                .copied()
+                .filter(|version| fitting.contains(version))
+                .collect();
+            // One that fits the Pythons; else the newest match, whose missing wheel is the error.
+            newest_final(&matching_fitting).or_else(|| newest_final(&matching))
+        }
+        // The newest that fits the Pythons; else the newest, whose missing wheel is the error.
+        VersionRequest::Newest => newest_final(&fitting).or_else(|| newest_final(&all)),
     };
-    if newest.is_empty() {
-        newest.push("none for these Pythons".to_string());
-    }
     chosen.ok_or_else(|| {
         AdoptError::NoSuchVersion {
             project: fetch.package.to_string(),
             request: request.to_string(),
             place: listing.place.clone(),
-            newest,
+            newest: all.iter().rev().take(6).map(ToString::to_string).collect(),
         }
         .into()
     })
@@ -433,10 +452,9 @@ fn inflate_to(
                 .map_err(|kind| crate::wheel::WheelError::new(&reader.path, kind))?;
         }
         Some(limit) => {
-            let member = reader
-                .archive
-                .by_index(entry.index)
-                .map_err(|error| crate::wheel::WheelError::new(&reader.path, error.into()))?;
+            let member = reader.archive.by_index(entry.index).map_err(|error| {
+                crate::wheel::WheelError::new(&reader.path, crate::wheel::WheelErrorKind::from(error))
+            })?;
             std::io::copy(&mut member.take(limit), &mut file)?;
         }
     }
@@ -455,7 +473,9 @@ pub fn edit_search_paths(
     cache: &Path,
     index_url: Option<&str>,
 ) -> Result<SearchPathEdits, super::BuildError> {
-    use crate::elf::rpath::{RpathChange, RpathEdit, RpathError, edit_in_place, edited_search_path, read_search_path};
+    use crate::elf::rpath::{
+        RpathChange, RpathEdit, RpathError, edit_in_place, edited_search_path, read_search_path,
+    };
     let edit = RpathEdit {
         add: settings.add_rpath.clone(),
         add_origin: settings.add_origin,
@@ -508,7 +528,9 @@ pub fn edit_search_paths(
         if fs_err::metadata(&target)?.len() < entry.size {
             inflate_to(&mut reader, &entry, &target, None)?;
         }
-        let tag = before.tag().map_or("DT_RUNPATH".to_string(), |tag| tag.to_string());
+        let tag = before
+            .tag()
+            .map_or("DT_RUNPATH".to_string(), |tag| tag.to_string());
         let how = match edit_in_place(&target, &edit) {
             Ok(RpathChange::Rewritten { .. }) => "in place",
             Ok(RpathChange::Unchanged { .. }) => {

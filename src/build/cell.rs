@@ -344,7 +344,11 @@ impl<'a> Workshop<'a> {
             notes.push(format!(
                 "adopted `{}`{}",
                 fetched.path.file_name().unwrap_or_default().to_string_lossy(),
-                fetched.url.as_deref().map(|url| format!(" from {url}")).unwrap_or_default()
+                fetched
+                    .url
+                    .as_deref()
+                    .map(|url| format!(" from {url}"))
+                    .unwrap_or_default()
             ));
             record.backend = Some("adopted binary wheel".to_string());
             if adopt.edits_search_paths() {
@@ -359,7 +363,12 @@ impl<'a> Workshop<'a> {
                 if edits.changes.is_empty() {
                     notes.push("no ELF member's search path needed the asked edits".to_string());
                 }
-                notes.extend(edits.changes.iter().map(|change| format!("search path of {change}")));
+                notes.extend(
+                    edits
+                        .changes
+                        .iter()
+                        .map(|change| format!("search path of {change}")),
+                );
                 search_path_edits = Some(edits);
             }
             record.tools = self.tool_versions(cell, None, stack.as_deref());

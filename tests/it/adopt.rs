@@ -10,6 +10,7 @@ use crate::common::{WheelSpec, run};
 use crate::wheelbuild::require_tools;
 
 fn adopt(directory: &Path, args: &[&str]) -> (i32, String, String) {
+    std::fs::create_dir_all(directory.join("recipes")).unwrap();
     run(crate::common::wheelwright()
         .current_dir(directory)
         .env_remove("WHEELWRIGHT_LAYOUT")
@@ -60,7 +61,10 @@ fn manylinux_wheel(into: &Path, scratch: &Path, rpath: &str) -> PathBuf {
     spec.wheel = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n".into();
     spec.metadata = "Metadata-Version: 2.1\nName: native\nVersion: 1.0\nRequires-Dist: nvidia-cuda-runtime-cu12==12.6.77\nProvides-Extra: with-cuda\nRequires-Dist: nvidia-cublas-cu12>=12.1; extra == \"with-cuda\"\n\n".into();
     spec.files = vec![
-        ("native/__init__.py".into(), b"from native._native import answer\n".to_vec()),
+        (
+            "native/__init__.py".into(),
+            b"from native._native import answer\n".to_vec(),
+        ),
         (
             "native/_native.cpython-312-x86_64-linux-gnu.so".into(),
             std::fs::read(&object).unwrap(),
@@ -72,11 +76,13 @@ fn manylinux_wheel(into: &Path, scratch: &Path, rpath: &str) -> PathBuf {
 
 /// The RPATH and RUNPATH of each ELF member, from `wheelwright inspect --json`.
 fn search_paths(wheel: &Path) -> Vec<(String, serde_json::Value, serde_json::Value)> {
-    let (code, stdout, stderr) = run(crate::common::wheelwright().args(["inspect", "--json"]).arg(wheel));
+    let (code, stdout, stderr) = run(crate::common::wheelwright()
+        .args(["inspect", "--json"])
+        .arg(wheel));
     assert_eq!(code, 0, "{stderr}");
     let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let report = if value.is_array() { value[0].clone() } else { value };
-    report["members"]
+    report["elf_files"]
         .as_array()
         .unwrap_or_else(|| panic!("{report}"))
         .iter()
@@ -108,31 +114,64 @@ fn bad_input_is_named_before_anything_is_built() {
     // No wheel for that Python.
     let (code, stdout, stderr) = adopt(
         directory.path(),
-        &["--package", "onlycp312", "--python", "3.11", "--find-links", &links_arg],
+        &[
+            "--package",
+            "onlycp312",
+            "--python",
+            "3.11",
+            "--find-links",
+            &links_arg,
+        ],
     );
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(
-        stderr.contains("`onlycp312` 1.0 on") && stderr.contains("has no wheel for Python 3.11 on linux x86_64"),
+        stderr.contains("`onlycp312` 1.0 on")
+            && stderr.contains("has no wheel for Python 3.11 on linux x86_64"),
         "{stderr}"
     );
-    assert!(stderr.contains("onlycp312-1.0-cp312-cp312-manylinux2014_x86_64.whl"), "{stderr}");
+    assert!(
+        stderr.contains("onlycp312-1.0-cp312-cp312-manylinux2014_x86_64.whl"),
+        "{stderr}"
+    );
     // No such version.
     let (code, _, stderr) = adopt(
         directory.path(),
-        &["--package", "onlycp312", "--version", "2.0", "--python", "3.12", "--find-links", &links_arg],
+        &[
+            "--package",
+            "onlycp312",
+            "--version",
+            "2.0",
+            "--python",
+            "3.12",
+            "--find-links",
+            &links_arg,
+        ],
     );
     assert_eq!(code, 1);
     assert!(stderr.contains("has no version ==2.0 with wheels"), "{stderr}");
     assert!(stderr.contains("the newest with wheels: 1.0"), "{stderr}");
     // A hash that does not match.
     let url = format!("file://{}#sha256={}", wheel.display(), "0".repeat(64));
-    let (code, _, stderr) = adopt(directory.path(), &["--package", "onlycp312", "--python", "3.12", "--url", &url]);
+    let (code, _, stderr) = adopt(
+        directory.path(),
+        &["--package", "onlycp312", "--python", "3.12", "--url", &url],
+    );
     assert_eq!(code, 1);
-    assert!(stderr.contains("has sha256") && stderr.contains(&"0".repeat(64)), "{stderr}");
+    assert!(
+        stderr.contains("has sha256") && stderr.contains(&"0".repeat(64)),
+        "{stderr}"
+    );
     // A URL that is not a wheel, or another project's.
     let (code, _, stderr) = adopt(
         directory.path(),
-        &["--package", "other", "--python", "3.12", "--url", &format!("file://{}", wheel.display())],
+        &[
+            "--package",
+            "other",
+            "--python",
+            "3.12",
+            "--url",
+            &format!("file://{}", wheel.display()),
+        ],
     );
     assert_eq!(code, 1);
     assert!(stderr.contains("is `onlycp312`, not `other`"), "{stderr}");
@@ -173,9 +212,16 @@ fn a_manylinux_wheel_is_retagged_labelled_stripped_and_its_search_paths_edited()
     let adopted = directory
         .path()
         .join("out/native-1.0+computecanada-cp312-cp312-linux_x86_64.whl");
-    assert!(adopted.is_file(), "{:?}", crate::common::listing(&directory.path().join("out")));
+    assert!(
+        adopted.is_file(),
+        "{:?}",
+        crate::common::listing(&directory.path().join("out"))
+    );
     let wheel_file = crate::common::read_member(&adopted, "native-1.0+computecanada.dist-info/WHEEL");
-    assert!(wheel_file.contains("Tag: cp312-cp312-linux_x86_64"), "{wheel_file}");
+    assert!(
+        wheel_file.contains("Tag: cp312-cp312-linux_x86_64"),
+        "{wheel_file}"
+    );
     assert!(!wheel_file.contains("manylinux"), "{wheel_file}");
     let metadata = crate::common::read_member(&adopted, "native-1.0+computecanada.dist-info/METADATA");
     assert!(metadata.contains("Version: 1.0+computecanada"), "{metadata}");
@@ -184,15 +230,26 @@ fn a_manylinux_wheel_is_retagged_labelled_stripped_and_its_search_paths_edited()
     // entries; added: the site's directory.
     let paths = search_paths(&adopted);
     assert_eq!(paths.len(), 1, "{paths:?}");
-    assert_eq!(paths[0].1, serde_json::json!(["$ORIGIN", "/opt/site/cuda/lib64"]), "{paths:?}");
+    assert_eq!(
+        paths[0].1,
+        serde_json::json!(["$ORIGIN", "/opt/site/cuda/lib64"]),
+        "{paths:?}"
+    );
     // The record says what was adopted and changed, and the smoke test imported the module.
     let record = record_beside(&adopted);
     assert_eq!(record["build"]["backend"], "adopted binary wheel", "{record}");
-    assert_eq!(record["build"]["source"]["sha256"], crate::common::file_sha256_hex(&wheel), "{record}");
+    assert_eq!(
+        record["build"]["source"]["sha256"],
+        crate::common::file_sha256_hex(&wheel),
+        "{record}"
+    );
     assert_eq!(record["test"]["status"], "passed", "{record}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let notes = report["cells"][0]["notes"].to_string();
-    assert!(notes.contains("search path of native/_native.cpython-312-x86_64-linux-gnu.so: DT_RPATH"), "{notes}");
+    assert!(
+        notes.contains("search path of native/_native.cpython-312-x86_64-linux-gnu.so: DT_RPATH"),
+        "{notes}"
+    );
     // It installs with pip and with uv.
     for installer in ["pip", "uv"] {
         let venv = directory.path().join(format!("venv-{installer}"));
@@ -209,8 +266,8 @@ fn a_manylinux_wheel_is_retagged_labelled_stripped_and_its_search_paths_edited()
                 .arg(&adopted)),
         };
         assert_eq!(code, 0, "{installer}: {stdout}\n{stderr}");
-        let (code, stdout, stderr) = run(Command::new(venv.join("bin/python"))
-            .args(["-c", "import native; print(native.answer())"]));
+        let (code, stdout, stderr) =
+            run(Command::new(venv.join("bin/python")).args(["-c", "import native; print(native.answer())"]));
         assert_eq!((code, stdout.trim()), (0, "42"), "{installer}: {stderr}");
     }
 }
@@ -228,15 +285,28 @@ fn a_pure_wheel_only_gets_the_local_version_label() {
     let links_arg = links.display().to_string();
     let (code, stdout, stderr) = adopt(
         directory.path(),
-        &["--package", "purewheel", "--python", "3.12,3.13", "--find-links", &links_arg, "--json"],
+        &[
+            "--package",
+            "purewheel",
+            "--python",
+            "3.12,3.13",
+            "--find-links",
+            &links_arg,
+            "--json",
+        ],
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
-    let adopted = directory.path().join("out/purewheel-2.1+computecanada-py3-none-any.whl");
+    let adopted = directory
+        .path()
+        .join("out/purewheel-2.1+computecanada-py3-none-any.whl");
     let record = record_beside(&adopted);
     let changes: Vec<String> = serde_json::from_value(record["changes"].clone()).unwrap();
     assert_eq!(
         changes,
-        ["version 2.1 -> 2.1+computecanada", "wrote wheelwright.json into .dist-info"],
+        [
+            "version 2.1 -> 2.1+computecanada",
+            "wrote wheelwright.json into .dist-info"
+        ],
         "{record}"
     );
     // One wheel, tested on both Pythons.
@@ -275,11 +345,21 @@ fn jax_cuda12_plugin_from_pypi() {
         .path()
         .join("out/jax_cuda12_plugin-0.6.2+computecanada-cp312-cp312-linux_x86_64.whl");
     assert!(adopted.is_file(), "{stdout}");
-    let metadata = crate::common::read_member(&adopted, "jax_cuda12_plugin-0.6.2+computecanada.dist-info/METADATA");
-    assert!(metadata.contains("Requires-Dist: jax-cuda12-pjrt==0.6.2"), "{metadata}");
+    let metadata = crate::common::read_member(
+        &adopted,
+        "jax_cuda12_plugin-0.6.2+computecanada.dist-info/METADATA",
+    );
+    assert!(
+        metadata.contains("Requires-Dist: jax-cuda12-pjrt==0.6.2"),
+        "{metadata}"
+    );
     assert!(!metadata.contains("nvidia"), "{metadata}");
-    let wheel_file = crate::common::read_member(&adopted, "jax_cuda12_plugin-0.6.2+computecanada.dist-info/WHEEL");
-    assert!(wheel_file.contains("Tag: cp312-cp312-linux_x86_64"), "{wheel_file}");
+    let wheel_file =
+        crate::common::read_member(&adopted, "jax_cuda12_plugin-0.6.2+computecanada.dist-info/WHEEL");
+    assert!(
+        wheel_file.contains("Tag: cp312-cp312-linux_x86_64"),
+        "{wheel_file}"
+    );
     let paths = search_paths(&adopted);
     assert_eq!(paths.len(), 11, "{paths:?}");
     for (member, rpath, runpath) in &paths {
@@ -288,6 +368,10 @@ fn jax_cuda12_plugin_from_pypi() {
         } else {
             runpath
         };
-        assert_eq!(*value, serde_json::json!(["$ORIGIN", cuda]), "{member}: {paths:?}");
+        assert_eq!(
+            *value,
+            serde_json::json!(["$ORIGIN", cuda]),
+            "{member}: {paths:?}"
+        );
     }
 }

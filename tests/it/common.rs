@@ -255,7 +255,10 @@ pub fn patch_bytes(path: &Path, from: &str, to: &str) {
 
 /// The sha256 of a file, hex.
 pub fn file_sha256_hex(path: &Path) -> String {
-    file_digest(path).iter().map(|byte| format!("{byte:02x}")).collect()
+    file_digest(path)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The sha256 of a file, to prove an input was left untouched.

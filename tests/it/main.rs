@@ -2,9 +2,9 @@
 
 #![allow(clippy::disallowed_methods)] // tests use std::fs freely
 
+mod adopt;
 mod backends;
 mod common;
-mod adopt;
 mod consumer;
 mod cp_wheels;
 mod index;
