@@ -275,10 +275,33 @@ fn choose_version(
     })
 }
 
+/// The version an adoption takes (asked, or the newest with a wheel for `pythons`), without
+/// downloading anything.
+pub fn choose_adopted_version(fetch: &AdoptFetch, pythons: &[PythonVersion]) -> Result<Version, FetchError> {
+    if let Some(url) = fetch.settings.url.as_deref() {
+        let mut url = Url::parse(url).map_err(|error| FetchError::BadUrl {
+            url: url.to_string(),
+            reason: error.to_string(),
+        })?;
+        url.set_fragment(None);
+        let name = super::index::page::file_name_of(&url).unwrap_or_default();
+        let wheel: WheelFilename = name.parse().map_err(|_| AdoptError::NotAWheel {
+            url: redacted(&url),
+            file: name.clone(),
+        })?;
+        return Ok(wheel.version().clone());
+    }
+    let http = HttpClient::new()?;
+    let listing = listing(&http, fetch)?;
+    let wheels = wheels_of(fetch.package, &listing.files);
+    choose_version(fetch, &listing, &wheels, pythons)
+}
+
 /// The wheels to adopt, one per Python in order: the best wheel of the chosen version for
 /// each; once one is pure or abi3 the later Pythons take it too. Downloaded into the cache
 /// (or found there by the hash the page gives), checked against that hash.
 pub fn fetch_wheels(fetch: &AdoptFetch, pythons: &[PythonVersion]) -> Result<Vec<FetchedSource>, FetchError> {
+    fs_err::create_dir_all(fetch.cache)?;
     let http = HttpClient::new()?;
     if let Some(url) = fetch.settings.url.as_deref() {
         let wheel = fetch_url(&http, fetch, url)?;

@@ -219,7 +219,29 @@ pub fn choose_version(
     }
     let (python, arch) = first_cell(request)?;
     let context = template_context(layout, &request.layer, None, python, &arch)?;
-    let unversioned = recipes.resolve(None, &context)?;
+    let mut unversioned = recipes.resolve(None, &context)?;
+    with_adopt_request(&mut unversioned, request);
+    if let Some(settings) = &unversioned.adopt {
+        let layer = layout
+            .layers
+            .get(&request.layer)
+            .ok_or_else(|| BuildError::UnknownLayer {
+                layout: layout.source.clone(),
+                layer: request.layer.clone(),
+            })?;
+        let fetch = super::adopt::AdoptFetch {
+            package: &request.package,
+            version: request.version.as_deref().or(request.requirement.as_deref()),
+            settings,
+            index_url: request.index_url.as_deref(),
+            glibc: &layer.glibc,
+            cache: &request.cache,
+        };
+        return Ok(Some(super::adopt::choose_adopted_version(
+            &fetch,
+            &request.pythons,
+        )?));
+    }
     if unversioned.source != Source::Pypi {
         return Ok(None);
     }

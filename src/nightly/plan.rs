@@ -16,7 +16,7 @@ use crate::recipe::{ResolvedRecipe, Source};
 use crate::tools::ToolVersions;
 
 use super::config::{NightlyConfig, PackageEntry, Resources, Wanted};
-use super::state::{SourceFacts, StateStore, source_identity};
+use super::state::{SourceFacts, StateStore};
 use super::{CellId, NightlyError};
 
 /// What a planned cell will do.
@@ -378,12 +378,8 @@ fn known_source(
 ) -> Result<Option<SourceFacts>, NightlyError> {
     let recipe = source_recipe(inputs, version.as_ref())?;
     let text = version.as_ref().map(ToString::to_string);
-    let Some(identity) = source_identity(
-        &inputs.entry.name,
-        text.as_deref(),
-        &recipe.source,
-        recipe.sha256.as_deref(),
-    ) else {
+    let Some(identity) = super::state::recipe_source_identity(&inputs.entry.name, text.as_deref(), &recipe)
+    else {
         return Ok(None);
     };
     let facts = inputs.store.source_facts(&identity);
@@ -725,6 +721,26 @@ pub fn hash_of(value: &impl Serialize) -> String {
 /// The facts of a fetched source: its build requirements, Requires-Dist and whether it
 /// compiles (read from the archive once).
 pub fn learn_source(fetched: &crate::build::source::FetchedSource) -> SourceFacts {
+    if fetched.is_wheel {
+        // A wheel (a pure one from PyPI, or an adopted one): nothing to build; its own
+        // METADATA says what it needs.
+        let requires_dist = crate::wheel::WheelReader::open(&fetched.path, crate::wheel::Limits::default())
+            .map(|reader| {
+                reader
+                    .metadata
+                    .requires_dist()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        return SourceFacts {
+            source: fetched.clone(),
+            build_requires: Vec::new(),
+            requires_dist,
+            compiled: false,
+        };
+    }
     let files = if fetched.is_wheel {
         BTreeMap::new()
     } else {

@@ -15,8 +15,7 @@ use crate::layout::Layout;
 use super::config::{NightlyConfig, Resources};
 use super::plan::{NightlyPlan, PlanOptions, Planned, learn_source, plan};
 use super::state::{
-    CellState, HistoryEntry, LastResult, StateStore, now, read_json, run_name, source_identity,
-    write_json_atomic,
+    CellState, HistoryEntry, LastResult, StateStore, now, read_json, run_name, write_json_atomic,
 };
 use super::{CellId, NightlyError};
 
@@ -386,11 +385,10 @@ fn fetch(
     // URL or in git given no version) the source as the recipe gives it for every version.
     let mut identities: BTreeSet<String> = BTreeSet::new();
     if let Some(cell) = plan.cells.first() {
-        identities.extend(source_identity(
+        identities.extend(super::state::recipe_source_identity(
             &package.name,
             plan.version.as_deref(),
-            &cell.recipe.source,
-            cell.recipe.sha256.as_deref(),
+            &cell.recipe,
         ));
     }
     if package.version.is_none() {
@@ -402,11 +400,10 @@ fn fetch(
             &first.cell.arch,
         )?;
         let unversioned = recipes.resolve(None, &context)?;
-        identities.extend(source_identity(
+        identities.extend(super::state::recipe_source_identity(
             &package.name,
             None,
-            &unversioned.source,
-            unversioned.sha256.as_deref(),
+            &unversioned,
         ));
     }
     for identity in identities {

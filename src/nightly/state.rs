@@ -109,6 +109,28 @@ pub fn source_identity(
     }
 }
 
+/// [`source_identity`] of the source `recipe` takes: an adoption's wheels (`adopt pypi ...`)
+/// are not the sdist of the same version.
+pub fn recipe_source_identity(
+    package: &str,
+    version: Option<&str>,
+    recipe: &crate::recipe::ResolvedRecipe,
+) -> Option<String> {
+    let identity = source_identity(package, version, &recipe.source, recipe.sha256.as_deref())?;
+    Some(match &recipe.adopt {
+        Some(adopt) => format!(
+            "adopt {} {}",
+            adopt
+                .url
+                .as_deref()
+                .or(adopt.find_links.as_deref())
+                .unwrap_or("index"),
+            identity
+        ),
+        None => identity,
+    })
+}
+
 /// One line of the run history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {

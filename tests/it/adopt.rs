@@ -375,3 +375,61 @@ fn jax_cuda12_plugin_from_pypi() {
         );
     }
 }
+
+#[test]
+#[ignore = "compiles with gcc and runs the nightly with uv: CI's slow step"]
+fn the_nightly_adopts_what_a_recipe_says_to_adopt_and_then_skips_it() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let links = directory.path().join("links");
+    manylinux_wheel(&links, directory.path(), "$ORIGIN/../nvidia/cublas/lib:$ORIGIN");
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(
+        recipes.join("native.yaml"),
+        format!(
+            "package: native\nadopt:\n  find_links: {}\n  remove_rpath_prefix: [\"$ORIGIN/../nvidia\"]\n  add_rpath: [/opt/site/cuda/lib64]\ntest: \"assert native.answer() == 42\"\n",
+            links.display()
+        ),
+    )
+    .unwrap();
+    let config = directory.path().join("nightly.toml");
+    std::fs::write(
+        &config,
+        "packages = [\"native\"]\nrecipes = \"recipes\"\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\", \"x86-64-v3\"]\n[resources]\ncpus = 1\n[paths]\ncache = \"cache\"\n",
+    )
+    .unwrap();
+    let nightly = |args: &[&str]| {
+        run(crate::common::wheelwright()
+            .current_dir(directory.path())
+            .env_remove("WHEELWRIGHT_LAYOUT")
+            .arg("nightly")
+            .args(args)
+            .arg("--config")
+            .arg(&config))
+    };
+    let (code, stdout, stderr) = nightly(&["run", "--json"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let run_directory = PathBuf::from(report["directory"].as_str().unwrap());
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_directory.join("result.json")).unwrap()).unwrap();
+    let cells = result["cells"].as_array().unwrap();
+    // Adopted wheels are the same for every arch: one generic cell.
+    assert_eq!(cells.len(), 1, "{result}");
+    assert_eq!(cells[0]["state"], "built", "{result}");
+    let wheel = PathBuf::from(cells[0]["wheel"].as_str().unwrap());
+    assert!(
+        wheel.ends_with("native-1.0+computecanada-cp312-cp312-linux_x86_64.whl"),
+        "{result}"
+    );
+    assert_eq!(
+        search_paths(&wheel)[0].1,
+        serde_json::json!(["$ORIGIN", "/opt/site/cuda/lib64"])
+    );
+    // Nothing changed: up to date.
+    let (code, stdout, stderr) = nightly(&["plan", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["packages"][0]["cells"][0]["state"], "up-to-date", "{plan}");
+}
