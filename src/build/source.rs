@@ -101,11 +101,17 @@ pub enum FetchError {
     #[error(transparent)]
     Choice(#[from] select::ChoiceError),
     #[error(transparent)]
-    Adopt(#[from] super::adopt::AdoptError),
+    Adopt(Box<super::adopt::AdoptError>),
     #[error(transparent)]
     Command(#[from] crate::tools::CommandFailed),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl From<super::adopt::AdoptError> for FetchError {
+    fn from(error: super::adopt::AdoptError) -> Self {
+        FetchError::Adopt(Box::new(error))
+    }
 }
 
 impl FetchError {
