@@ -352,6 +352,7 @@ impl<'a> Workshop<'a> {
             ));
             record.backend = Some("adopted binary wheel".to_string());
             if adopt.edits_search_paths() {
+                let started = Instant::now();
                 let edits = super::adopt::edit_search_paths(
                     &fetched.path,
                     adopt,
@@ -360,6 +361,11 @@ impl<'a> Workshop<'a> {
                     &crate::wheel::verified::cache_root().join("tools"),
                     cell.index_url.as_deref(),
                 )?;
+                tracing::info!(
+                    "search paths of {} member(s) edited in {:.1} s",
+                    edits.changes.len(),
+                    started.elapsed().as_secs_f64()
+                );
                 if edits.changes.is_empty() {
                     notes.push("no ELF member's search path needed the asked edits".to_string());
                 }

@@ -66,7 +66,14 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         .and_then(|name| name.to_str())
         .unwrap_or_default()
         .parse()?;
+    let started = std::time::Instant::now();
     let elves = read_wheel_elves(input.built, Limits::default(), false, 2)?;
+    tracing::info!(
+        "{}: {} ELF members read in {:.1} s",
+        filename.name_text(),
+        elves.members.len(),
+        started.elapsed().as_secs_f64()
+    );
     let compiled = !elves.members.is_empty();
     let mut record = input.record.clone();
     let mut unprovided = Vec::new();
@@ -167,6 +174,7 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         member_files: input.member_files.to_vec(),
     };
     fs_err::create_dir_all(input.directory)?;
+    let started = std::time::Instant::now();
     let outcome = rewrite_wheel(
         input.built,
         &rewrite,
@@ -183,6 +191,8 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
     // members read for the classification in the same pass; it is then remembered by content
     // so that cp-wheels need not hash it again.
     let cache = crate::wheel::verified::VerifiedCache::default_location();
+    tracing::info!("rewritten in {:.1} s", started.elapsed().as_secs_f64());
+    let started = std::time::Instant::now();
     let audit = crate::audit::audit(
         &outcome.output,
         input.layout,
@@ -193,6 +203,10 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         },
         None,
     )?;
+    tracing::info!(
+        "verified and classified in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if !audit.report.ok() {
         return Err(BuildError::bad_wheel(
             &outcome.output,

@@ -647,7 +647,7 @@ versions:
         let cases = [
             (
                 "package: a\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
-                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, extend, versions",
+                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, adopt, extend, versions",
             ),
             (
                 "package: a\nversions:\n  - when: \">=1.80,<\"\n    test: x\n",
@@ -796,6 +796,51 @@ versions:
             }
         }
         assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    }
+
+    #[test]
+    fn adopt_is_read_overridden_per_version_and_checked() {
+        let recipe = parse(
+            "a",
+            "package: a\nadopt:\n  add_rpath: [/opt/cuda/lib64]\n  remove_rpath_prefix: [\"$ORIGIN/../nvidia\"]\nversions:\n  - when: '>=2'\n    adopt: {url: \"https://host/a-{{ version }}-py3-none-any.whl\", add_origin: true}\n",
+        )
+        .unwrap();
+        let old = resolve(&recipe, "1.0").adopt.unwrap();
+        assert_eq!(
+            old,
+            AdoptSettings {
+                find_links: None,
+                url: None,
+                add_rpath: vec!["/opt/cuda/lib64".into()],
+                add_origin: false,
+                remove_rpath_prefix: vec!["$ORIGIN/../nvidia".into()],
+            }
+        );
+        assert!(old.edits_search_paths());
+        let new = resolve(&recipe, "2.0").adopt.unwrap();
+        assert_eq!(new.url.as_deref(), Some("https://host/a-2.0-py3-none-any.whl"));
+        assert!(new.add_origin);
+        assert_eq!(new.add_rpath, ["/opt/cuda/lib64"]);
+        assert!(default_recipe("a").adopt.is_none());
+        assert!(
+            parse("a", "package: a\nadopt: {}\n")
+                .map(|recipe| resolve(&recipe, "1").adopt.is_some())
+                .unwrap()
+        );
+        let error = parse("a", "package: a\nadopt:\n  add_rpath: [\"/a:/b\"]\n").map_or_else(
+            |error| error.to_string(),
+            |recipe| {
+                recipe
+                    .resolve(&"1.0".parse().unwrap(), &TemplateContext::sample())
+                    .unwrap_err()
+                    .to_string()
+            },
+        );
+        assert!(error.contains("adopt.add_rpath"), "{error}");
+        let error = parse("a", "package: a\nadopt:\n  rpath: [x]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("rpath"), "{error}");
     }
 
     #[test]

@@ -99,36 +99,15 @@ impl WheelWriter {
         Ok(())
     }
 
-    /// Writes an entry (deflated) from the file at `path`, streamed: its hash and size are
-    /// taken on the way (members of any size, in bounded memory).
-    pub fn write_from_file(
-        &mut self,
-        name: &str,
-        path: &Path,
-        options: SimpleFileOptions,
-    ) -> Result<(), WheelErrorKind> {
-        let mut file = fs_err::File::open(path)?;
-        let size = file.metadata()?.len();
-        let options = options
-            .compression_method(zip::CompressionMethod::Deflated)
-            .large_file(size >= u32::MAX as u64);
-        self.zip.start_file(name, options)?;
-        let mut hasher = crate::spec::record::HashAlgorithm::Sha256.hasher();
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut written = 0u64;
-        loop {
-            let read = file.read(&mut buffer)?;
-            if read == 0 {
-                break;
-            }
-            hasher.update(&buffer[..read]);
-            self.zip.write_all(&buffer[..read])?;
-            written += read as u64;
-        }
+    /// Copies the one entry of a [`Precompressed`] member under `name`, with its RECORD row.
+    pub fn copy_precompressed(&mut self, member: &Precompressed, name: &str) -> Result<(), WheelErrorKind> {
+        let mut archive = zip::ZipArchive::new(fs_err::File::open(&member.zip)?.into_file())?;
+        let file = archive.by_index_raw(0)?;
+        self.zip.raw_copy_file_rename(file, name)?;
         self.record.entries.push(RecordEntry {
             path: name.to_string(),
-            hash: Some(hasher.finish()),
-            size: Some(written),
+            hash: Some(member.hash.clone()),
+            size: Some(member.size),
         });
         Ok(())
     }
@@ -164,6 +143,60 @@ impl WheelWriter {
         persist(self.temp_path, destination, place)?;
         Ok(destination.to_path_buf())
     }
+}
+
+/// Members larger than this are deflated at a faster level when written anew: level 3 takes
+/// about 40% of the time of the default 6 for some 8% more bytes (measured on libtorch).
+const FAST_DEFLATE_FROM: u64 = 16 << 20;
+
+/// A member's new content deflated ahead of the wheel, in a one-entry zip of its own, with the
+/// hash and size of its bytes: members are compressed in parallel, then copied raw in order.
+#[derive(Debug)]
+pub struct Precompressed {
+    pub zip: TempPath,
+    pub hash: RecordHash,
+    pub size: u64,
+}
+
+/// Deflates the file at `path` into a one-entry zip in `directory`, streamed (bounded memory),
+/// hashing its bytes on the way.
+pub fn precompress(
+    path: &Path,
+    directory: &Path,
+    options: SimpleFileOptions,
+) -> Result<Precompressed, WheelErrorKind> {
+    let mut file = fs_err::File::open(path)?;
+    let size = file.metadata()?.len();
+    let temporary = tempfile::Builder::new()
+        .prefix(".wheelwright-member-")
+        .suffix(".zip")
+        .tempfile_in(directory)?;
+    let (output, zip_path) = temporary.into_parts();
+    let mut zip = ZipWriter::new(PositionedWriter::with_capacity(1 << 20, output)?);
+    let level = if size >= FAST_DEFLATE_FROM { Some(3) } else { None };
+    let options = options
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(level)
+        .large_file(size >= u32::MAX as u64);
+    zip.start_file("member", options)?;
+    let mut hasher = crate::spec::record::HashAlgorithm::Sha256.hasher();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut written = 0u64;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        zip.write_all(&buffer[..read])?;
+        written += read as u64;
+    }
+    zip.finish()?.into_inner()?;
+    Ok(Precompressed {
+        zip: zip_path,
+        hash: hasher.finish(),
+        size: written,
+    })
 }
 
 /// Renames a finished temporary file to `destination`, atomically.

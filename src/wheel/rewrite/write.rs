@@ -46,8 +46,8 @@ struct NewMembers<'a> {
     wheel: Option<Vec<u8>>,
     /// `.dist-info` files written afresh: their old members are not copied.
     added_files: &'a [(String, Vec<u8>)],
-    /// Members written from files (old name, file).
-    member_files: &'a [(String, std::path::PathBuf)],
+    /// Members written anew from files, already deflated (old name -> member).
+    precompressed: HashMap<String, crate::wheel::writer::Precompressed>,
     accept_bad_record: bool,
 }
 
@@ -56,14 +56,6 @@ impl NewMembers<'_> {
     fn replaced_by_added_file(&self, name: &str) -> bool {
         name.strip_prefix(&format!("{}/", self.renames.old_dist_info))
             .is_some_and(|file| self.added_files.iter().any(|(name, _)| name == file))
-    }
-
-    /// The file that holds the new content of member `name`, when it is replaced.
-    fn member_file(&self, name: &str) -> Option<&std::path::Path> {
-        self.member_files
-            .iter()
-            .find(|(member, _)| member == name)
-            .map(|(_, path)| path.as_path())
     }
 
     /// The new bytes of METADATA or WHEEL, when `name` is one of them and it changed.
@@ -211,9 +203,8 @@ fn copy_members(
             writer.write_file(&new_name, bytes, options)?;
             continue;
         }
-        if let Some(path) = new.member_file(&entry.name) {
-            let options = reader.archive.by_index_raw(entry.index)?.options();
-            writer.write_from_file(&new_name, path, options)?;
+        if let Some(member) = new.precompressed.get(&entry.name) {
+            writer.copy_precompressed(member, &new_name)?;
             continue;
         }
         let record_entry = copied_row(reader, entry, row, corrected, &new_name, &mut repairs.unlisted)?;
@@ -267,6 +258,47 @@ fn report_repairs(repairs: RecordRepairs, outcome: &mut Outcome) {
     }
 }
 
+/// Deflates the members written anew from files, in parallel (each in a one-entry zip beside
+/// the new wheel), with the zip options of the member they replace.
+fn precompress_members(
+    reader: &WheelReader,
+    member_files: &[(String, std::path::PathBuf)],
+    directory: &std::path::Path,
+) -> Result<HashMap<String, crate::wheel::writer::Precompressed>, WheelErrorKind> {
+    let mut jobs = Vec::new();
+    for (name, path) in member_files {
+        let entry = reader.entry(name).ok_or_else(|| {
+            WheelErrorKind::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no member `{name}` to replace"),
+            ))
+        })?;
+        jobs.push((name.clone(), path.clone(), entry.index));
+    }
+    let mut options = Vec::new();
+    for (_, _, index) in &jobs {
+        // `options()` needs the archive mutably: read them before the threads start.
+        options.push(reader_options(reader, *index)?);
+    }
+    let work: Vec<(String, std::path::PathBuf, SimpleFileOptions)> = jobs
+        .into_iter()
+        .zip(options)
+        .map(|((name, path, _), options)| (name, path, options))
+        .collect();
+    let threads = crate::inspect::default_jobs().min(work.len().max(1));
+    let results = crate::parallel::parallel_map(&work, threads, &|(name, path, options)| {
+        crate::wheel::writer::precompress(path, directory, *options).map(|member| (name.clone(), member))
+    });
+    results.into_iter().collect()
+}
+
+/// The zip options of entry `index` (its method and times), read without inflating it.
+fn reader_options(reader: &WheelReader, index: usize) -> Result<SimpleFileOptions, WheelErrorKind> {
+    let mut archive = zip::ZipArchive::new(fs_err::File::open(&reader.path)?.into_file())?;
+    let options = archive.by_index_raw(index)?.options();
+    Ok(options)
+}
+
 /// Writes the new wheel: the old members copied (RECORD checked), the new `.dist-info` files,
 /// a new RECORD; then puts it in place, removing the input when rewritten in place under a
 /// new name.
@@ -292,7 +324,7 @@ pub(super) fn write_anew(
         metadata: planned.metadata_changed.then(|| planned.metadata.to_bytes()),
         wheel: planned.wheel_changed.then(|| planned.wheel_info.to_bytes()),
         added_files: &planned.added_files,
-        member_files: &rewrite.member_files,
+        precompressed: precompress_members(reader, &rewrite.member_files, &target.directory)?,
         accept_bad_record: rewrite.accept_bad_record,
     };
 
