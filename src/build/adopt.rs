@@ -279,17 +279,7 @@ fn choose_version(
 /// downloading anything.
 pub fn choose_adopted_version(fetch: &AdoptFetch, pythons: &[PythonVersion]) -> Result<Version, FetchError> {
     if let Some(url) = fetch.settings.url.as_deref() {
-        let mut url = Url::parse(url).map_err(|error| FetchError::BadUrl {
-            url: url.to_string(),
-            reason: error.to_string(),
-        })?;
-        url.set_fragment(None);
-        let name = super::index::page::file_name_of(&url).unwrap_or_default();
-        let wheel: WheelFilename = name.parse().map_err(|_| AdoptError::NotAWheel {
-            url: redacted(&url),
-            file: name.clone(),
-        })?;
-        return Ok(wheel.version().clone());
+        return Ok(WheelUrl::parse(url)?.wheel.version().clone());
     }
     let http = HttpClient::new()?;
     let listing = listing(&http, fetch)?;
@@ -407,23 +397,49 @@ fn download(
     })
 }
 
+/// A wheel's URL taken apart: without its `#sha256=` fragment, the hash it gave, the file
+/// name and what the name says.
+struct WheelUrl {
+    url: Url,
+    sha256: Option<String>,
+    name: String,
+    wheel: WheelFilename,
+}
+
+impl WheelUrl {
+    fn parse(text: &str) -> Result<Self, FetchError> {
+        let mut url = Url::parse(text).map_err(|error| FetchError::BadUrl {
+            url: text.to_string(),
+            reason: error.to_string(),
+        })?;
+        let sha256 = url
+            .fragment()
+            .and_then(|fragment| fragment.strip_prefix("sha256="))
+            .map(str::to_ascii_lowercase);
+        url.set_fragment(None);
+        let name = super::index::page::file_name_of(&url).unwrap_or_default();
+        let wheel: WheelFilename = name.parse().map_err(|_| AdoptError::NotAWheel {
+            url: redacted(&url),
+            file: name.clone(),
+        })?;
+        Ok(WheelUrl {
+            url,
+            sha256,
+            name,
+            wheel,
+        })
+    }
+}
+
 /// `--url`: one wheel, its name checked to be the package's; a `#sha256=` fragment is
 /// checked like an index's hash.
 fn fetch_url(http: &HttpClient, fetch: &AdoptFetch, text: &str) -> Result<FetchedSource, FetchError> {
-    let mut url = Url::parse(text).map_err(|error| FetchError::BadUrl {
-        url: text.to_string(),
-        reason: error.to_string(),
-    })?;
-    let sha256 = url
-        .fragment()
-        .and_then(|fragment| fragment.strip_prefix("sha256="))
-        .map(str::to_ascii_lowercase);
-    url.set_fragment(None);
-    let name = super::index::page::file_name_of(&url).unwrap_or_default();
-    let wheel: WheelFilename = name.parse().map_err(|_| AdoptError::NotAWheel {
-        url: redacted(&url),
-        file: name.clone(),
-    })?;
+    let WheelUrl {
+        url,
+        sha256,
+        name,
+        wheel,
+    } = WheelUrl::parse(text)?;
     if wheel.normalized_name() != crate::spec::normalize_name(fetch.package) {
         return Err(AdoptError::OtherProject {
             file: name,

@@ -217,26 +217,9 @@ pub fn choose_version(
     if let Some(version) = request.exact_version() {
         return Ok(Some(version));
     }
-    let (python, arch) = first_cell(request)?;
-    let context = template_context(layout, &request.layer, None, python, &arch)?;
-    let mut unversioned = recipes.resolve(None, &context)?;
-    with_adopt_request(&mut unversioned, request);
+    let unversioned = unversioned_recipe(request, layout, recipes)?;
     if let Some(settings) = &unversioned.adopt {
-        let layer = layout
-            .layers
-            .get(&request.layer)
-            .ok_or_else(|| BuildError::UnknownLayer {
-                layout: layout.source.clone(),
-                layer: request.layer.clone(),
-            })?;
-        let fetch = super::adopt::AdoptFetch {
-            package: &request.package,
-            version: request.version.as_deref().or(request.requirement.as_deref()),
-            settings,
-            index_url: request.index_url.as_deref(),
-            glibc: &layer.glibc,
-            cache: &request.cache,
-        };
+        let fetch = adopt_fetch(request, layout, settings)?;
         return Ok(Some(super::adopt::choose_adopted_version(
             &fetch,
             &request.pythons,
@@ -302,22 +285,14 @@ pub fn prepare(
     interpreters: &BTreeMap<PythonVersion, PathBuf>,
 ) -> Result<(Plan, FetchedSource), BuildError> {
     let plan_for = |version: &pep440_rs::Version| {
-        let plan = plan_cells(&PlanInputs {
+        plan_of_version(&PlanInputs {
             request,
             layout,
             recipes,
             interpreters,
             version: Some(version),
             source: None,
-        })?;
-        if plan.cells.is_empty() {
-            return Err(BuildError::NoCell {
-                package: request.package.clone(),
-                version: version.to_string(),
-            });
-        }
-        enter_stacks(layout, &plan)?;
-        Ok(plan)
+        })
     };
     if let Some(adopted) = prepare_adoption(request, layout, recipes, interpreters)? {
         return Ok(adopted);
@@ -362,6 +337,57 @@ pub fn enter_stacks(layout: &Layout, plan: &Plan) -> Result<(), BuildError> {
     Ok(())
 }
 
+/// The cells of a known version, at least one, each cell's stack entered.
+fn plan_of_version(inputs: &PlanInputs) -> Result<Plan, BuildError> {
+    let plan = plan_cells(inputs)?;
+    if plan.cells.is_empty() {
+        return Err(BuildError::NoCell {
+            package: inputs.request.package.clone(),
+            version: inputs.version.map(ToString::to_string).unwrap_or_default(),
+        });
+    }
+    enter_stacks(inputs.layout, &plan)?;
+    Ok(plan)
+}
+
+/// The recipe as it stands for every version (no `versions` entry applied) for the request's
+/// first cell, the request's `adopt` over it.
+fn unversioned_recipe(
+    request: &BuildRequest,
+    layout: &Layout,
+    recipes: &Recipes,
+) -> Result<ResolvedRecipe, BuildError> {
+    let (python, arch) = first_cell(request)?;
+    let context = template_context(layout, &request.layer, None, python, &arch)?;
+    let mut unversioned = recipes.resolve(None, &context)?;
+    with_adopt_request(&mut unversioned, request);
+    Ok(unversioned)
+}
+
+/// What fetching an adoption's wheels needs: the request's version and places, the layer's
+/// glibc.
+fn adopt_fetch<'a>(
+    request: &'a BuildRequest,
+    layout: &'a Layout,
+    settings: &'a crate::recipe::AdoptSettings,
+) -> Result<super::adopt::AdoptFetch<'a>, BuildError> {
+    let layer = layout
+        .layers
+        .get(&request.layer)
+        .ok_or_else(|| BuildError::UnknownLayer {
+            layout: layout.source.clone(),
+            layer: request.layer.clone(),
+        })?;
+    Ok(super::adopt::AdoptFetch {
+        package: &request.package,
+        version: request.version.as_deref().or(request.requirement.as_deref()),
+        settings,
+        index_url: request.index_url.as_deref(),
+        glibc: &layer.glibc,
+        cache: &request.cache,
+    })
+}
+
 /// The plan of an adoption (the recipe, or the request, says `adopt`): the version and one
 /// binary wheel per Python from the index (or the recipe's find-links or URL), each cell with
 /// its own; `None` for a build.
@@ -371,28 +397,11 @@ fn prepare_adoption(
     recipes: &Recipes,
     interpreters: &BTreeMap<PythonVersion, PathBuf>,
 ) -> Result<Option<(Plan, FetchedSource)>, BuildError> {
-    let (python, arch) = first_cell(request)?;
-    let context = template_context(layout, &request.layer, None, python, &arch)?;
-    let mut unversioned = recipes.resolve(None, &context)?;
-    with_adopt_request(&mut unversioned, request);
+    let unversioned = unversioned_recipe(request, layout, recipes)?;
     let Some(settings) = unversioned.adopt.clone() else {
         return Ok(None);
     };
-    let layer = layout
-        .layers
-        .get(&request.layer)
-        .ok_or_else(|| BuildError::UnknownLayer {
-            layout: layout.source.clone(),
-            layer: request.layer.clone(),
-        })?;
-    let fetch = super::adopt::AdoptFetch {
-        package: &request.package,
-        version: request.version.as_deref().or(request.requirement.as_deref()),
-        settings: &settings,
-        index_url: request.index_url.as_deref(),
-        glibc: &layer.glibc,
-        cache: &request.cache,
-    };
+    let fetch = adopt_fetch(request, layout, &settings)?;
     let pythons: Vec<PythonVersion> = request
         .pythons
         .iter()
@@ -402,7 +411,7 @@ fn prepare_adoption(
     let wheels = super::adopt::fetch_wheels(&fetch, &pythons)?;
     let first = wheels.first().cloned().ok_or(BuildError::NoPython)?;
     let version = parse_version(first.version.as_deref().unwrap_or_default())?;
-    let mut plan = plan_cells(&PlanInputs {
+    let mut plan = plan_of_version(&PlanInputs {
         request,
         layout,
         recipes,
@@ -410,13 +419,6 @@ fn prepare_adoption(
         version: Some(&version),
         source: None,
     })?;
-    if plan.cells.is_empty() {
-        return Err(BuildError::NoCell {
-            package: request.package.clone(),
-            version: version.to_string(),
-        });
-    }
-    enter_stacks(layout, &plan)?;
     for cell in &mut plan.cells {
         let index = pythons.iter().position(|python| *python == cell.python);
         cell.source = index.and_then(|index| wheels.get(index)).cloned();

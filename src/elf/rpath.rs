@@ -435,7 +435,7 @@ mod tests {
     }
 
     /// Runs gcc in `directory`; its failure fails the test with gcc's message.
-    fn gcc(directory: &Path, args: &[&str]) {
+    pub(super) fn gcc(directory: &Path, args: &[&str]) {
         let output = Command::new("gcc")
             .args(args)
             .current_dir(directory)

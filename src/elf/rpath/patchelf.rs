@@ -345,16 +345,10 @@ mod tests {
             SearchPathTag::Rpath => "-Wl,--disable-new-dtags",
             SearchPathTag::Runpath => "-Wl,--enable-new-dtags",
         };
-        let output = std::process::Command::new("gcc")
-            .args(["-shared", "-fPIC", "-o", "libvalue.so", "lib.c", dtags])
-            .arg(format!("-Wl,-rpath,{rpath}"))
-            .current_dir(directory)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+        let rpath = format!("-Wl,-rpath,{rpath}");
+        super::super::tests::gcc(
+            directory,
+            &["-shared", "-fPIC", "-o", "libvalue.so", "lib.c", dtags, &rpath],
         );
         directory.join("libvalue.so")
     }
@@ -423,15 +417,9 @@ mod tests {
                 "int value(void);\nint main(void) { return value() - 1; }\n",
             )
             .unwrap();
-            let output = std::process::Command::new("gcc")
-                .args(["-o", "main", "main.c", "-L.", "-lvalue", "-Wl,-rpath,$ORIGIN"])
-                .current_dir(directory.path())
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
+            super::super::tests::gcc(
+                directory.path(),
+                &["-o", "main", "main.c", "-L.", "-lvalue", "-Wl,-rpath,$ORIGIN"],
             );
             let status = std::process::Command::new(directory.path().join("main"))
                 .status()
