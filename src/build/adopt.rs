@@ -585,13 +585,13 @@ pub fn edit_search_paths(
                             index_url.unwrap_or(PYPI_SIMPLE),
                         )
                         .map_err(FetchError::from)?;
-                        let program = crate::elf::rpath::find_patchelf(&client, cache)
+                        let program = super::patchelf::find_patchelf(&client, cache)
                             .map_err(|error| super::BuildError::bad_wheel(wheel, error))?;
                         patchelf = Some(program.clone());
                         program
                     }
                 };
-                crate::elf::rpath::edit_with_patchelf(&target, &new, &program, log)
+                super::patchelf::edit_with_patchelf(&target, &new, &program, log)
                     .map_err(|error| super::BuildError::bad_wheel(wheel, error))?;
                 "with patchelf"
             }

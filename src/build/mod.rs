@@ -12,6 +12,7 @@ pub mod environment;
 pub mod error;
 pub mod index;
 pub mod libraries;
+pub mod patchelf;
 pub mod pkg_info;
 pub mod plan;
 pub mod post_process;

@@ -3,10 +3,9 @@
 //! in place over the old one's bytes in `.dynstr` when it fits and nothing else shares them.
 //! Only the headers, the dynamic segment and the strings and tables it points to are read
 //! (positioned reads: a 1 GB `libtorch_cuda.so` is never loaded whole). When the new value
-//! does not fit, [`patchelf`] is the fallback. `dynamic` reads the file.
+//! does not fit, `crate::build::patchelf` is the fallback. `dynamic` reads the file.
 
 mod dynamic;
-pub mod patchelf;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,8 +16,6 @@ use serde::Serialize;
 
 use super::ElfProblem;
 use dynamic::{ElfFile, Sharing};
-
-pub use patchelf::{PatchelfError, cached_patchelf, edit_with_patchelf, fetch_patchelf, find_patchelf};
 
 /// What to do to a search path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -180,7 +177,7 @@ pub enum RpathError {
     NotText { path: PathBuf, tag: SearchPathTag },
     #[error("{}: the search path entry {entry:?} holds a NUL byte", path.display())]
     InvalidEntry { path: PathBuf, entry: String },
-    /// The caller may fall back to [`edit_with_patchelf`] with `new`.
+    /// The caller may fall back to `crate::build::patchelf::edit_with_patchelf` with `new`.
     #[error(
         "{}: the {} `{}` cannot be written in place: {reason}",
         path.display(),
@@ -321,7 +318,7 @@ fn split_value(value: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dynamic::u64_at;
     use goblin::elf::dynamic::DT_GNU_HASH;
@@ -435,7 +432,7 @@ mod tests {
     }
 
     /// Runs gcc in `directory`; its failure fails the test with gcc's message.
-    pub(super) fn gcc(directory: &Path, args: &[&str]) {
+    pub(crate) fn gcc(directory: &Path, args: &[&str]) {
         let output = Command::new("gcc")
             .args(args)
             .current_dir(directory)

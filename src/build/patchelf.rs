@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use pep440_rs::Version;
 
-use super::{RpathError, SearchPathTag, read_search_path};
 use crate::build::index::IndexClient;
 use crate::build::index::http::{HttpError, redacted};
 use crate::build::index::page::ProjectFile;
+use crate::elf::rpath::{RpathError, SearchPathTag, read_search_path};
 use crate::spec::WheelFilename;
 use crate::tools::{Invocation, run_logged};
 
@@ -346,7 +346,7 @@ mod tests {
             SearchPathTag::Runpath => "-Wl,--enable-new-dtags",
         };
         let rpath = format!("-Wl,-rpath,{rpath}");
-        super::super::tests::gcc(
+        crate::elf::rpath::tests::gcc(
             directory,
             &["-shared", "-fPIC", "-o", "libvalue.so", "lib.c", dtags, &rpath],
         );
@@ -398,12 +398,12 @@ mod tests {
                 "$ORIGIN/lib".to_string(),
                 "/cvmfs/soft.example.org/easybuild/software/2023/x86-64-v3/cuda/12.6/lib64".to_string(),
             ];
-            let edit = super::super::RpathEdit {
+            let edit = crate::elf::rpath::RpathEdit {
                 add: new[1..].to_vec(),
                 ..Default::default()
             };
             assert!(matches!(
-                super::super::edit_in_place(&library, &edit),
+                crate::elf::rpath::edit_in_place(&library, &edit),
                 Err(RpathError::NoRoom { .. })
             ));
             let log = directory.path().join("patchelf.log");
@@ -417,7 +417,7 @@ mod tests {
                 "int value(void);\nint main(void) { return value() - 1; }\n",
             )
             .unwrap();
-            super::super::tests::gcc(
+            crate::elf::rpath::tests::gcc(
                 directory.path(),
                 &["-o", "main", "main.c", "-L.", "-lvalue", "-Wl,-rpath,$ORIGIN"],
             );
