@@ -186,7 +186,12 @@ impl<'a> Workshop<'a> {
                 Some(reused.wheel.clone())
             }
             None => {
-                progress(&format!("building {} {} ({label})", cell.package, cell.version));
+                let doing = if cell.recipe.adopt.is_some() {
+                    "adopting"
+                } else {
+                    "building"
+                };
+                progress(&format!("{doing} {} {} ({label})", cell.package, cell.version));
                 match self.build(cell) {
                     Ok(built) => {
                         run.outcome.notes = built.processed.notes.clone();
