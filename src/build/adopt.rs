@@ -17,7 +17,7 @@ use super::source::{FetchError, FetchedSource, cached_by_hash, download_into_cac
 use crate::layout::{DottedVersion, PythonVersion};
 use crate::recipe::AdoptSettings;
 use crate::spec::WheelFilename;
-use crate::wheelhouse::avail::installable_on;
+use crate::spec::filename::installable_on;
 
 /// Why no wheel can be adopted.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +97,7 @@ pub fn wheel_rank(
     glibc: &DottedVersion,
 ) -> Option<(u8, u32)> {
     let tags = &filename.tags;
-    if !installable_on(tags, python) {
+    if !installable_on(tags, python.major, python.minor) {
         return None;
     }
     let platform = tags

@@ -76,35 +76,10 @@ pub fn name_matcher(patterns: &[String]) -> Result<Option<GlobSet>, PatternError
     })
 }
 
-/// The minor version of a `cp3X` / `py3X` tag with the given prefix (`cp311` -> 11).
-fn minor_of(tag: &str, prefix: &str) -> Option<u8> {
-    let digits = tag.strip_prefix(prefix)?;
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Whether a CPython `python` can install a wheel with these tags, as pip's and uv's tag lists
-/// decide (the platform is not looked at: the wheelhouse holds one platform):
-/// `cpXY-cpXY`; `cp3K-abi3` for K up to the minor version; `py3`, `py3K` (K up to the minor
-/// version) and `cpXY` with the ABI `none`.
+/// Whether a CPython `python` can install a wheel with these tags (see
+/// [`crate::spec::filename::installable_on`]).
 pub fn installable_on(tags: &TagSet, python: PythonVersion) -> bool {
-    if python.major != 3 {
-        return false;
-    }
-    let own = format!("cp3{}", python.minor);
-    tags.python.iter().any(|python_tag| {
-        tags.abi.iter().any(|abi| match abi.as_str() {
-            "none" => {
-                python_tag == "py3"
-                    || *python_tag == own
-                    || minor_of(python_tag, "py3").is_some_and(|minor| minor <= python.minor)
-            }
-            "abi3" => minor_of(python_tag, "cp3").is_some_and(|minor| minor >= 2 && minor <= python.minor),
-            abi => abi == own && *python_tag == own,
-        })
-    })
+    crate::spec::filename::installable_on(tags, python.major, python.minor)
 }
 
 /// The Python tags of a filename for a table: `cp312`, `py2.py3`, `cp311-abi3`.
