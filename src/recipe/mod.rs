@@ -798,6 +798,19 @@ versions:
         assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     }
 
+    /// The error of recipe `a` with `text`: when it is loaded, else when it is resolved for 1.0.
+    fn error_at_load_or_resolve(text: &str) -> String {
+        parse("a", text).map_or_else(
+            |error| error.to_string(),
+            |recipe| {
+                recipe
+                    .resolve(&"1.0".parse().unwrap(), &TemplateContext::sample())
+                    .unwrap_err()
+                    .to_string()
+            },
+        )
+    }
+
     #[test]
     fn adopt_is_read_overridden_per_version_and_checked() {
         let recipe = parse(
@@ -827,15 +840,7 @@ versions:
                 .map(|recipe| resolve(&recipe, "1").adopt.is_some())
                 .unwrap()
         );
-        let error = parse("a", "package: a\nadopt:\n  add_rpath: [\"/a:/b\"]\n").map_or_else(
-            |error| error.to_string(),
-            |recipe| {
-                recipe
-                    .resolve(&"1.0".parse().unwrap(), &TemplateContext::sample())
-                    .unwrap_err()
-                    .to_string()
-            },
-        );
+        let error = error_at_load_or_resolve("package: a\nadopt:\n  add_rpath: [\"/a:/b\"]\n");
         assert!(error.contains("adopt.add_rpath"), "{error}");
         let error = parse("a", "package: a\nadopt:\n  rpath: [x]\n")
             .unwrap_err()
@@ -867,15 +872,7 @@ versions:
             .unwrap_err()
             .to_string();
         assert!(error.contains("3:11: key `resources.memory`"), "{error}");
-        let error = parse("a", "package: a\ntest_gpus: 99\n").map_or_else(
-            |error| error.to_string(),
-            |recipe| {
-                recipe
-                    .resolve(&"1.0".parse().unwrap(), &TemplateContext::sample())
-                    .unwrap_err()
-                    .to_string()
-            },
-        );
+        let error = error_at_load_or_resolve("package: a\ntest_gpus: 99\n");
         assert!(error.contains("a number of GPUs from 0 to 16"), "{error}");
     }
 

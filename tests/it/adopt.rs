@@ -11,20 +11,15 @@ use crate::wheelbuild::require_tools;
 
 fn adopt(directory: &Path, args: &[&str]) -> (i32, String, String) {
     std::fs::create_dir_all(directory.join("recipes")).unwrap();
-    run(crate::common::wheelwright()
-        .current_dir(directory)
-        .env_remove("WHEELWRIGHT_LAYOUT")
-        .env_remove("WHEELWRIGHT_RECIPES")
-        .arg("adopt")
-        .args(args)
-        .arg("--output")
-        .arg(directory.join("out"))
-        .arg("--work-dir")
-        .arg(directory.join("work"))
-        .arg("--cache-dir")
-        .arg(directory.join("cache"))
-        .arg("--recipes")
-        .arg(directory.join("recipes")))
+    run(crate::common::in_build_directories(
+        crate::common::wheelwright()
+            .current_dir(directory)
+            .env_remove("WHEELWRIGHT_LAYOUT")
+            .env_remove("WHEELWRIGHT_RECIPES")
+            .arg("adopt")
+            .args(args),
+        directory,
+    ))
 }
 
 /// The include directory of Python 3.12, for compiling an extension module.

@@ -253,6 +253,20 @@ pub fn patch_bytes(path: &Path, from: &str, to: &str) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// `command` with the directories of a build under `directory`: `out`, `work`, `cache` and
+/// `recipes` (wheelbuild's and adopt's options).
+pub fn in_build_directories<'a>(command: &'a mut Command, directory: &Path) -> &'a mut Command {
+    command
+        .arg("--output")
+        .arg(directory.join("out"))
+        .arg("--work-dir")
+        .arg(directory.join("work"))
+        .arg("--cache-dir")
+        .arg(directory.join("cache"))
+        .arg("--recipes")
+        .arg(directory.join("recipes"))
+}
+
 /// The sha256 of a file, hex.
 pub fn file_sha256_hex(path: &Path) -> String {
     file_digest(path)

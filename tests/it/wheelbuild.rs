@@ -108,17 +108,10 @@ pub(crate) fn require_tools() {
 }
 
 fn build(directory: &Path, args: &[&str]) -> (i32, String, String) {
-    run(wheelbuild()
-        .current_dir(directory)
-        .args(args)
-        .arg("--output")
-        .arg(directory.join("out"))
-        .arg("--work-dir")
-        .arg(directory.join("work"))
-        .arg("--cache-dir")
-        .arg(directory.join("cache"))
-        .arg("--recipes")
-        .arg(directory.join("recipes")))
+    run(crate::common::in_build_directories(
+        wheelbuild().current_dir(directory).args(args),
+        directory,
+    ))
 }
 
 fn has_avx512() -> bool {
