@@ -91,6 +91,30 @@ fn search_paths(wheel: &Path) -> Vec<(String, serde_json::Value, serde_json::Val
         .collect()
 }
 
+/// Installs `wheel` (without its dependencies) into a fresh venv with pip and into another
+/// with uv; returns the two venvs.
+fn installs_with_pip_and_uv(wheel: &Path, directory: &Path) -> Vec<PathBuf> {
+    let python = crate::common::pyenv_python312();
+    let mut venvs = Vec::new();
+    for installer in ["pip", "uv"] {
+        let venv = directory.join(format!("venv-{installer}"));
+        let (code, _, stderr) = run(Command::new(&python).args(["-m", "venv"]).arg(&venv));
+        assert_eq!(code, 0, "{stderr}");
+        let (code, stdout, stderr) = match installer {
+            "pip" => run(Command::new(venv.join("bin/python"))
+                .args(["-m", "pip", "install", "--no-index", "--no-deps"])
+                .arg(wheel)),
+            _ => run(Command::new(crate::common::uv().unwrap())
+                .args(["pip", "install", "--offline", "--no-deps", "--python"])
+                .arg(venv.join("bin/python"))
+                .arg(wheel)),
+        };
+        assert_eq!(code, 0, "{installer}: {stdout}\n{stderr}");
+        venvs.push(venv);
+    }
+    venvs
+}
+
 fn record_beside(wheel: &Path) -> serde_json::Value {
     let mut name = wheel.as_os_str().to_owned();
     name.push(".json");
@@ -245,25 +269,11 @@ fn a_manylinux_wheel_is_retagged_labelled_stripped_and_its_search_paths_edited()
         notes.contains("search path of native/_native.cpython-312-x86_64-linux-gnu.so: DT_RPATH"),
         "{notes}"
     );
-    // It installs with pip and with uv.
-    for installer in ["pip", "uv"] {
-        let venv = directory.path().join(format!("venv-{installer}"));
-        let python = crate::common::pyenv_python312();
-        let (code, _, stderr) = run(Command::new(&python).args(["-m", "venv"]).arg(&venv));
-        assert_eq!(code, 0, "{stderr}");
-        let (code, stdout, stderr) = match installer {
-            "pip" => run(Command::new(venv.join("bin/python"))
-                .args(["-m", "pip", "install", "--no-index", "--no-deps"])
-                .arg(&adopted)),
-            _ => run(Command::new(crate::common::uv().unwrap())
-                .args(["pip", "install", "--offline", "--no-deps", "--python"])
-                .arg(venv.join("bin/python"))
-                .arg(&adopted)),
-        };
-        assert_eq!(code, 0, "{installer}: {stdout}\n{stderr}");
+    // It installs with pip and with uv, and its compiled module runs.
+    for venv in installs_with_pip_and_uv(&adopted, directory.path()) {
         let (code, stdout, stderr) =
             run(Command::new(venv.join("bin/python")).args(["-c", "import native; print(native.answer())"]));
-        assert_eq!((code, stdout.trim()), (0, "42"), "{installer}: {stderr}");
+        assert_eq!((code, stdout.trim()), (0, "42"), "{}: {stderr}", venv.display());
     }
 }
 
@@ -369,6 +379,8 @@ fn jax_cuda12_plugin_from_pypi() {
             "{member}: {paths:?}"
         );
     }
+    // pip and uv install it (its dependencies are the smoke test's business).
+    installs_with_pip_and_uv(&adopted, directory.path());
 }
 
 #[test]
