@@ -68,6 +68,13 @@ struct HostLibraries {
 }
 
 impl HostLibraries {
+    /// The host's libraries, read once per process (the linker cache does not change under a
+    /// build), and only when a library is found nowhere else.
+    fn get() -> &'static Self {
+        static HOST: std::sync::OnceLock<HostLibraries> = std::sync::OnceLock::new();
+        HOST.get_or_init(HostLibraries::read)
+    }
+
     fn read() -> Self {
         let mut cache = BTreeMap::new();
         let listing = ["/sbin/ldconfig", "/usr/sbin/ldconfig"]
@@ -156,7 +163,6 @@ pub fn library_sources(
         }
     }
     search_path.retain(|directory| directory.is_absolute());
-    let host = HostLibraries::read();
     let mut judged: Vec<String> = Vec::new();
     for member in &elves.members {
         let rpath: Vec<PathBuf> = member
@@ -215,6 +221,7 @@ pub fn library_sources(
             }
             let mut directories = rpath.clone();
             directories.extend(search_path.iter().cloned());
+            let host = HostLibraries::get();
             let found_at = host.find(needed, &directories);
             match &found_at {
                 // Not on this host and the member looks next to itself: another wheel's.

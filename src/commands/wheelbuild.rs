@@ -406,7 +406,7 @@ fn print_report(report: &BuildReport, output: &Path, copied: Option<&Report>) {
         );
     }
     for cell in &report.cells {
-        if let Some(wheel) = cell.wheel.as_ref().filter(|wheel| is_failed(wheel, output))
+        if let Some(wheel) = cell.wheel.as_ref().filter(|wheel| is_not_staged(wheel, output))
             && cell.same_as.is_none()
         {
             outln!(
@@ -433,8 +433,8 @@ fn print_report(report: &BuildReport, output: &Path, copied: Option<&Report>) {
     }
 }
 
-/// Whether a wheel was moved to the output's `failed/` or `held/` directory.
-fn is_failed(wheel: &Path, output: &Path) -> bool {
+/// Whether a wheel was moved to the output's `failed/` or `held/` directory (not staged).
+fn is_not_staged(wheel: &Path, output: &Path) -> bool {
     wheel.starts_with(output.join(crate::build::FAILED_DIRECTORY))
         || wheel.starts_with(output.join(crate::build::HELD_DIRECTORY))
 }
@@ -456,7 +456,7 @@ fn tested_wheels(report: &BuildReport, output: &Path) -> Vec<PathBuf> {
                     && cell.test == crate::build::record::TestStatus::Passed
             })
             .filter_map(|cell| cell.wheel.clone())
-            .filter(|wheel| !is_failed(wheel, output)),
+            .filter(|wheel| !is_not_staged(wheel, output)),
     );
     wheels
 }
