@@ -72,12 +72,8 @@ impl LibraryLookup for Filesystem {
     }
 }
 
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
 /// Search-path entries that are relative to the object itself.
-fn is_origin_relative(entry: &str) -> bool {
+pub(crate) fn is_origin_relative(entry: &str) -> bool {
     entry.starts_with("$ORIGIN") || entry.starts_with("${ORIGIN}")
 }
 
@@ -174,11 +170,7 @@ fn judge_layer(
         }
     }
     // Libraries.
-    let bundled: BTreeSet<&str> = elves
-        .members
-        .iter()
-        .flat_map(|member| std::iter::once(file_name(&member.path)).chain(member.info.soname.as_deref()))
-        .collect();
+    let bundled = elves.bundled_names();
     let present_directories: Vec<PathBuf> = layer
         .library_dirs
         .iter()

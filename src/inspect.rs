@@ -97,6 +97,19 @@ pub struct WheelElves {
     pub build_record: Option<serde_json::Value>,
 }
 
+impl WheelElves {
+    /// The library names the wheel itself holds: each ELF member's file name and soname.
+    pub fn bundled_names(&self) -> std::collections::BTreeSet<&str> {
+        self.members
+            .iter()
+            .flat_map(|member| {
+                std::iter::once(member.path.rsplit('/').next().unwrap_or(&member.path))
+                    .chain(member.info.soname.as_deref())
+            })
+            .collect()
+    }
+}
+
 /// Extensions of members that are never ELF files; everything else is sniffed.
 const TEXT_EXTENSIONS: [&str; 32] = [
     "py", "pyi", "pyc", "pyx", "pxd", "pxi", "txt", "md", "rst", "json", "toml", "cfg", "ini", "yaml", "yml",

@@ -125,11 +125,6 @@ impl Stack {
             })
             .collect()
     }
-
-    /// The step that added `directory`, when one did.
-    pub fn provider_of(&self, directory: &Path) -> Option<&LibraryDir> {
-        self.library_dirs.iter().find(|dir| dir.directory == directory)
-    }
 }
 
 /// One thing the entering shell does.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::classify::is_system_library;
+use crate::classify::{is_origin_relative, is_system_library};
 use crate::inspect::WheelElves;
 use crate::layout::{Layer, Layout};
 use crate::stack::Stack;
@@ -123,11 +123,6 @@ impl HostLibraries {
     }
 }
 
-/// Whether an RPATH entry is relative to the member's own place.
-fn is_origin_relative(entry: &str) -> bool {
-    entry.contains("$ORIGIN") || entry.contains("${ORIGIN}")
-}
-
 /// Sorts out where each library the wheel's members need comes from, for building on
 /// `layer` in `stack` with the recipe's `environment` (its library paths are searched too).
 pub fn library_sources(
@@ -138,14 +133,7 @@ pub fn library_sources(
     environment: &BTreeMap<String, String>,
 ) -> LibrarySources {
     let mut sources = LibrarySources::default();
-    let bundled: Vec<&str> = elves
-        .members
-        .iter()
-        .flat_map(|member| {
-            std::iter::once(member.path.rsplit('/').next().unwrap_or(&member.path))
-                .chain(member.info.soname.as_deref())
-        })
-        .collect();
+    let bundled = elves.bundled_names();
     let layer_present: Vec<&PathBuf> = layer.library_dirs.iter().filter(|dir| dir.is_dir()).collect();
     // Where the build and its test looked: the recipe's paths, then the stack's (or this
     // process's).
@@ -181,7 +169,7 @@ pub fn library_sources(
             .any(|entry| is_origin_relative(entry));
         for needed in &member.info.needed {
             if judged.contains(needed)
-                || bundled.contains(&needed.as_str())
+                || bundled.contains(needed.as_str())
                 || is_system_library(layout, needed)
                 || layout.provider_of(needed).is_some()
             {
