@@ -3,6 +3,7 @@
 pub mod buffered;
 pub mod reader;
 pub mod rewrite;
+pub mod splice;
 pub mod verified;
 pub mod verify;
 pub mod writer;
