@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::classify::{Classification, Filesystem, classify};
-use crate::inspect::{WheelElves, check_wheel};
+use crate::inspect::{WheelElves, check_structure, check_wheel};
 use crate::layout::Layout;
 use crate::wheel::verified::{VerifiedCache, file_sha256};
 use crate::wheel::{Limits, VerifyReport, WheelError};
@@ -58,6 +58,33 @@ pub fn audit(
     Ok(Audit {
         sha256,
         verified_before: known,
+        report,
+        elves,
+        classification,
+    })
+}
+
+/// Audits a wheel written from checked parts (an adopted wheel's rewrite: every raw-copied
+/// member's digest was checked against RECORD as it was read, every new member hashed as it
+/// was written): its structure is verified, no member is inflated again, and `elves` (its
+/// ELF members as written) are classified. Bytes that verify are remembered.
+pub fn audit_written(
+    path: &Path,
+    layout: &Layout,
+    options: AuditOptions,
+    elves: WheelElves,
+) -> Result<Audit, WheelError> {
+    let sha256 = file_sha256(path).map_err(|error| WheelError::new(path, error))?;
+    let report = check_structure(path, options.limits)?;
+    if report.ok()
+        && let Some(cache) = options.cache
+    {
+        cache.record(&sha256, options.limits.total, Some(path));
+    }
+    let classification = classify(layout, &elves, &Filesystem);
+    Ok(Audit {
+        sha256,
+        verified_before: false,
         report,
         elves,
         classification,

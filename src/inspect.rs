@@ -38,14 +38,14 @@ pub struct MemberProblem {
 }
 
 impl MemberProblem {
-    fn elf(entry: &Entry, problem: ElfProblem) -> Self {
+    pub(crate) fn elf(entry: &Entry, problem: ElfProblem) -> Self {
         MemberProblem {
             path: entry.name.clone(),
             kind: MemberProblemKind::Elf(problem),
         }
     }
 
-    fn unreadable(entry: &Entry, reason: String) -> Self {
+    pub(crate) fn unreadable(entry: &Entry, reason: String) -> Self {
         MemberProblem {
             path: entry.name.clone(),
             kind: MemberProblemKind::Unreadable(reason),
@@ -117,7 +117,7 @@ const TEXT_EXTENSIONS: [&str; 32] = [
     "png", "jpg",
 ];
 
-fn looks_like_library(name: &str) -> bool {
+pub(crate) fn looks_like_library(name: &str) -> bool {
     let file = name.rsplit('/').next().unwrap_or(name);
     file.ends_with(".so") || file.contains(".so.")
 }
@@ -133,7 +133,7 @@ pub(crate) fn worth_sniffing(entry: &Entry) -> bool {
     }
 }
 
-type Archive = zip::ZipArchive<SeekBufReader<fs_err::File>>;
+pub(crate) type Archive = zip::ZipArchive<SeekBufReader<fs_err::File>>;
 
 fn open_archive(path: &Path) -> Result<Archive, WheelErrorKind> {
     let file = fs_err::File::open(path)?;
@@ -197,7 +197,7 @@ const MAX_JOBS: usize = 16;
 /// Runs `work` on each entry, up to `jobs` at a time (at most [`MAX_JOBS`]), each thread with
 /// its own handle on the archive (the first thread uses `archive`); the results come back in
 /// `entries`' order. An archive that cannot be opened again is the error.
-fn for_each_entry<T: Send>(
+pub(crate) fn for_each_entry<T: Send>(
     path: &Path,
     archive: &mut Archive,
     entries: &[Entry],
@@ -218,7 +218,7 @@ fn for_each_entry<T: Send>(
     Ok(results.into_iter().map(|(_, result)| result).collect())
 }
 
-fn read_build_record(reader: &mut WheelReader) -> Option<serde_json::Value> {
+pub(crate) fn read_build_record(reader: &mut WheelReader) -> Option<serde_json::Value> {
     let record_path = format!("{}/wheelwright.json", reader.dist_info);
     reader
         .read_member(&record_path)
@@ -226,7 +226,7 @@ fn read_build_record(reader: &mut WheelReader) -> Option<serde_json::Value> {
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
 }
 
-fn collect_elves(
+pub(crate) fn collect_elves(
     reader: &WheelReader,
     build_record: Option<serde_json::Value>,
     results: impl IntoIterator<Item = Result<Option<ElfMember>, MemberProblem>>,
@@ -377,6 +377,16 @@ pub fn check_wheel(
     }
     let report = verify::judge(path, plan, &computed);
     Ok((report, collect_elves(&reader, build_record, elves)))
+}
+
+/// Verifies a wheel's structure only: the filename against `.dist-info`, METADATA, WHEEL and
+/// RECORD's listing, no member inflated (for a wheel written from parts whose bytes were
+/// checked as they were read).
+pub fn check_structure(path: &Path, limits: Limits) -> Result<VerifyReport, WheelError> {
+    let reader = WheelReader::open(path, limits)?;
+    let mut plan = verify::plan(&reader);
+    plan.expected.clear();
+    Ok(verify::judge(path, plan, &[]))
 }
 
 /// The default number of threads: the machine's cores, at most 8.

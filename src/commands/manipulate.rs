@@ -65,7 +65,7 @@ fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewri
         tags,
         dist_info_files: Vec::new(),
         accept_bad_record: args.accept_bad_record,
-        member_files: Vec::new(),
+        ..Rewrite::default()
     })
 }
 

@@ -142,6 +142,8 @@ pub enum RpathChange {
         tag: SearchPathTag,
         old: Vec<String>,
         new: Vec<String>,
+        /// The bytes of the file written.
+        written: std::ops::Range<u64>,
     },
 }
 
@@ -293,7 +295,8 @@ pub fn edit_in_place(path: &Path, edit: &RpathEdit) -> Result<RpathChange, Rpath
     }
     let mut bytes = value.into_bytes();
     bytes.resize(current.value.len() + 1, 0);
-    file.write_all_at(&bytes, dynamic.strings.offset + current.offset)?;
+    let at = dynamic.strings.offset + current.offset;
+    file.write_all_at(&bytes, at)?;
     tracing::debug!(
         "{}: {} `{}` -> `{}` (in place)",
         path.display(),
@@ -305,6 +308,7 @@ pub fn edit_in_place(path: &Path, edit: &RpathEdit) -> Result<RpathChange, Rpath
         tag: current.tag,
         old,
         new,
+        written: at..at + bytes.len() as u64,
     })
 }
 
@@ -571,12 +575,21 @@ pub(crate) mod tests {
             )
             .unwrap();
             let new = strings(&["$ORIGIN", "$ORIGIN/../site-packages/lib", "$ORIGIN/deps"]);
+            let RpathChange::Rewritten { written, .. } = &change else {
+                panic!("{change:?}")
+            };
+            // The old value's bytes and its NUL, no more.
+            assert_eq!(
+                written.end - written.start,
+                before.entries().join(":").len() as u64 + 1
+            );
             assert_eq!(
                 change,
                 RpathChange::Rewritten {
                     tag,
                     old: before.entries().to_vec(),
-                    new: new.clone()
+                    new: new.clone(),
+                    written: written.clone(),
                 }
             );
             // Our reader, binutils and the loader agree.

@@ -93,6 +93,12 @@ pub struct Rewrite {
     /// Members whose new content is a file on disk (member name, file): written from it,
     /// deflated and hashed anew (ELF members whose search paths were edited).
     pub member_files: Vec<(String, PathBuf)>,
+    /// Members whose new content is already deflated (member name, one-entry zip): ELF
+    /// members whose edit was spliced into their old deflate stream.
+    pub prepared: Vec<(String, std::sync::Arc<crate::wheel::writer::Precompressed>)>,
+    /// The true digests of members, computed while reading them before the rewrite: their
+    /// RECORD rows are checked against these instead of inflating the members again.
+    pub known_digests: HashMap<String, MemberDigest>,
 }
 
 impl Rewrite {
@@ -103,6 +109,15 @@ impl Rewrite {
             && self.requirement_edits.is_empty()
             && self.tags.is_empty()
             && self.member_files.is_empty()
+            && self.prepared.is_empty()
+    }
+
+    /// The names of the members written anew (from files, or prepared).
+    fn new_members(&self) -> impl Iterator<Item = &String> {
+        self.member_files
+            .iter()
+            .map(|(name, _)| name)
+            .chain(self.prepared.iter().map(|(name, _)| name))
     }
 }
 
@@ -146,10 +161,10 @@ pub fn describe_mismatches(mismatches: &[RecordMismatch]) -> String {
 }
 
 /// A member's true hash (in its RECORD row's algorithm) and size.
-#[derive(Debug, Clone)]
-struct MemberDigest {
-    hash: RecordHash,
-    size: u64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDigest {
+    pub hash: RecordHash,
+    pub size: u64,
 }
 
 /// What checking RECORD against every member found: the true digests by entry name, and the
@@ -368,7 +383,7 @@ fn plan_rewrite(reader: &mut WheelReader, rewrite: &Rewrite) -> Result<Planned, 
 
     let new_filename = reader.filename.with_version(&version).with_tags(tags);
     let added_files = dist_info_additions(reader, rewrite, &mut changes);
-    for (member, _) in &rewrite.member_files {
+    for member in rewrite.new_members() {
         if reader.entry(member).is_none() {
             return Err(WheelErrorKind::Io(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
@@ -376,15 +391,16 @@ fn plan_rewrite(reader: &mut WheelReader, rewrite: &Rewrite) -> Result<Planned, 
             )));
         }
     }
-    if !rewrite.member_files.is_empty() {
-        changes.push(format!("{} member(s) written anew", rewrite.member_files.len()));
+    let written_anew = rewrite.new_members().count();
+    if written_anew > 0 {
+        changes.push(format!("{written_anew} member(s) written anew"));
     }
     let metadata_changed = metadata != reader.metadata;
     let wheel_changed = wheel_info != reader.wheel_info;
     let changed = metadata_changed
         || wheel_changed
         || !added_files.is_empty()
-        || !rewrite.member_files.is_empty()
+        || written_anew > 0
         || new_filename.to_string() != reader.filename.to_string();
     Ok(Planned {
         old_version,
@@ -498,7 +514,7 @@ fn rewrite_opened(
     let mut outcome = initial_outcome(reader, &mut planned, &target);
 
     // The true hashes of members, when known before the rewrite.
-    let mut digests = HashMap::new();
+    let mut digests = rewrite.known_digests.clone();
     if !planned.changed {
         match pass_on_unchanged(reader, rewrite, &target, place, &mut outcome)? {
             Unchanged::Done => return Ok(outcome),

@@ -356,7 +356,6 @@ impl Write for CountingWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     /// Text that compresses into many blocks, with matches reaching far back.
     fn sample(length: usize) -> Vec<u8> {
@@ -366,7 +365,7 @@ mod tests {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
-            if state % 7 == 0 && bytes.len() > 1000 {
+            if state.is_multiple_of(7) && bytes.len() > 1000 {
                 // A repeat of something earlier.
                 let from = (state as usize / 7) % (bytes.len() - 500);
                 let piece: Vec<u8> = bytes[from..from + 200].to_vec();
@@ -394,8 +393,8 @@ mod tests {
 
     fn file_with(directory: &std::path::Path, name: &str, bytes: &[u8]) -> std::fs::File {
         let path = directory.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        std::fs::File::open(path).unwrap()
+        fs_err::write(&path, bytes).unwrap();
+        fs_err::File::open(path).unwrap().into_file()
     }
 
     #[test]
@@ -413,7 +412,11 @@ mod tests {
             assert_eq!(index.size, data.len() as u64);
             assert_eq!(index.compressed, compressed.len() as u64);
             // zlib-rs' level 1 writes one block per buffer; the others many.
-            assert!(level == 1 || index.boundaries.len() > 5, "{} blocks", index.boundaries.len());
+            assert!(
+                level == 1 || index.boundaries.len() > 5,
+                "{} blocks",
+                index.boundaries.len()
+            );
             assert!(index.boundaries.windows(2).all(|pair| pair[0].bit < pair[1].bit));
         }
     }
@@ -444,14 +447,20 @@ mod tests {
             let index = inflate_indexed(&mut compressed.as_slice(), &mut |_| Ok(())).unwrap();
             // At the very start, in the middle, within a window of the end, at the last byte.
             let length = data.len() as u64;
-            for changed in [0..10, 1_234_567..1_234_600, length - 20_000..length - 19_990, length - 1..length] {
+            for changed in [
+                0..10,
+                1_234_567..1_234_600,
+                length - 20_000..length - 19_990,
+                length - 1..length,
+            ] {
                 let mut edited = data.clone();
                 for byte in &mut edited[changed.start as usize..changed.end as usize] {
                     *byte = byte.wrapping_add(1);
                 }
                 let edited_file = file_with(directory.path(), "edited", &edited);
                 let mut out = Vec::new();
-                let spliced = splice(&original, 0, &index, &edited_file, changed.clone(), 6, &mut out).unwrap();
+                let spliced =
+                    splice(&original, 0, &index, &edited_file, changed.clone(), 6, &mut out).unwrap();
                 assert_eq!(spliced.compressed, out.len() as u64);
                 assert!(inflate(&out) == edited, "level {level}, change {changed:?}");
                 if level > 1 && changed.start > 0 && changed.end + 2 * WINDOW < length {
@@ -478,7 +487,16 @@ mod tests {
         edited[500_000] = b'#';
         let edited_file = file_with(directory.path(), "edited", &edited);
         let mut out = Vec::new();
-        splice(&original, start, &index, &edited_file, 500_000..500_001, 6, &mut out).unwrap();
+        splice(
+            &original,
+            start,
+            &index,
+            &edited_file,
+            500_000..500_001,
+            6,
+            &mut out,
+        )
+        .unwrap();
         assert!(inflate(&out) == edited);
     }
 }

@@ -199,6 +199,136 @@ pub fn precompress(
     })
 }
 
+/// Where a member's deflated bytes come from when they are written by the caller (a splice of
+/// the old stream): its zip times and attributes, and the facts of its inflated bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct DeflatedMember {
+    /// MS-DOS date and time, as the old entry had them.
+    pub date: u16,
+    pub time: u16,
+    /// The old entry's external attributes (its Unix mode in the high half).
+    pub external_attributes: u32,
+    pub crc32: u32,
+    pub size: u64,
+}
+
+/// Writes a one-entry zip in `directory` whose entry holds the deflate stream `write` puts out
+/// (returning its length), for [`WheelWriter::copy_precompressed`]. ZIP64 sizes are written
+/// only for a member of 4 GiB or more, as the zip crate does.
+pub fn write_deflated(
+    directory: &Path,
+    member: DeflatedMember,
+    hash: RecordHash,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
+) -> Result<Precompressed, WheelErrorKind> {
+    use std::os::unix::fs::FileExt as _;
+    const NAME: &[u8] = b"member";
+    const MAX: u32 = u32::MAX;
+    // A deflate stream is at most a little longer than its bytes (stored blocks): a member
+    // this much below 4 GiB keeps both sizes under it.
+    let zip64 = member.size >= u64::from(MAX) - (64 << 20);
+    let temporary = tempfile::Builder::new()
+        .prefix(".wheelwright-member-")
+        .suffix(".zip")
+        .tempfile_in(directory)?;
+    let (file, zip_path) = temporary.into_parts();
+    let mut out = PositionedWriter::with_capacity(1 << 20, file)?;
+    let sizes = |compressed: u64| -> (Vec<u8>, Vec<u8>) {
+        if zip64 {
+            let mut extra = Vec::with_capacity(20);
+            extra.extend_from_slice(&1u16.to_le_bytes());
+            extra.extend_from_slice(&16u16.to_le_bytes());
+            extra.extend_from_slice(&member.size.to_le_bytes());
+            extra.extend_from_slice(&compressed.to_le_bytes());
+            ([MAX.to_le_bytes(), MAX.to_le_bytes()].concat(), extra)
+        } else {
+            let fields = [
+                (compressed as u32).to_le_bytes(),
+                (member.size as u32).to_le_bytes(),
+            ]
+            .concat();
+            (fields, Vec::new())
+        }
+    };
+    let version: u16 = if zip64 { 45 } else { 20 };
+    let header = |signature: u32, compressed: u64, central: bool| -> Vec<u8> {
+        let (fields, extra) = sizes(compressed);
+        let mut bytes = Vec::with_capacity(80);
+        bytes.extend_from_slice(&signature.to_le_bytes());
+        if central {
+            bytes.extend_from_slice(&(3u16 << 8 | version).to_le_bytes());
+        }
+        bytes.extend_from_slice(&version.to_le_bytes());
+        bytes.extend_from_slice(&0u16.to_le_bytes());
+        bytes.extend_from_slice(&8u16.to_le_bytes());
+        bytes.extend_from_slice(&member.time.to_le_bytes());
+        bytes.extend_from_slice(&member.date.to_le_bytes());
+        bytes.extend_from_slice(&member.crc32.to_le_bytes());
+        bytes.extend_from_slice(&fields);
+        bytes.extend_from_slice(&(NAME.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(&(extra.len() as u16).to_le_bytes());
+        if central {
+            bytes.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
+            bytes.extend_from_slice(&member.external_attributes.to_le_bytes());
+            bytes.extend_from_slice(&0u32.to_le_bytes()); // the local header's offset
+        }
+        bytes.extend_from_slice(NAME);
+        bytes.extend_from_slice(&extra);
+        bytes
+    };
+    let local = header(0x0403_4b50, 0, false);
+    // Where the compressed size goes once the stream is written.
+    let compressed_field = if zip64 { 30 + NAME.len() as u64 + 12 } else { 18 };
+    out.write_all(&local)?;
+    let compressed = write(&mut out)?;
+    if !zip64 && compressed >= u64::from(MAX) {
+        return Err(WheelErrorKind::Io(std::io::Error::other(format!(
+            "a deflate stream of {compressed} bytes for a member of {} bytes",
+            member.size
+        ))));
+    }
+    let central_start = local.len() as u64 + compressed;
+    let mut central = header(0x0201_4b50, compressed, true);
+    let central_length = central.len() as u64;
+    if central_start >= u64::from(MAX) {
+        // The ZIP64 end of central directory and its locator.
+        let end64_start = central_start + central_length;
+        central.extend_from_slice(&0x0606_4b50u32.to_le_bytes());
+        central.extend_from_slice(&44u64.to_le_bytes());
+        central.extend_from_slice(&(3u16 << 8 | 45).to_le_bytes());
+        central.extend_from_slice(&45u16.to_le_bytes());
+        central.extend_from_slice(&[0; 8]); // this disk, the directory's disk
+        central.extend_from_slice(&1u64.to_le_bytes());
+        central.extend_from_slice(&1u64.to_le_bytes());
+        central.extend_from_slice(&central_length.to_le_bytes());
+        central.extend_from_slice(&central_start.to_le_bytes());
+        central.extend_from_slice(&0x0706_4b50u32.to_le_bytes());
+        central.extend_from_slice(&0u32.to_le_bytes());
+        central.extend_from_slice(&end64_start.to_le_bytes());
+        central.extend_from_slice(&1u32.to_le_bytes());
+    }
+    central.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    central.extend_from_slice(&[0; 4]);
+    central.extend_from_slice(&1u16.to_le_bytes());
+    central.extend_from_slice(&1u16.to_le_bytes());
+    central.extend_from_slice(&(central_length as u32).to_le_bytes());
+    central.extend_from_slice(&(central_start.min(u64::from(MAX)) as u32).to_le_bytes());
+    central.extend_from_slice(&0u16.to_le_bytes());
+    out.write_all(&central)?;
+    let file = out.into_inner()?;
+    let field = if zip64 {
+        compressed.to_le_bytes().to_vec()
+    } else {
+        (compressed as u32).to_le_bytes().to_vec()
+    };
+    file.write_all_at(&field, compressed_field)?;
+    Ok(Precompressed {
+        zip: zip_path,
+        hash,
+        size: member.size,
+    })
+}
+
 /// Renames a finished temporary file to `destination`, atomically.
 pub fn persist(temp_path: TempPath, destination: &Path, place: PlaceOptions) -> Result<(), WheelErrorKind> {
     let result = if place.overwrite {

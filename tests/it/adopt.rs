@@ -115,6 +115,19 @@ fn installs_with_pip_and_uv(wheel: &Path, directory: &Path) -> Vec<PathBuf> {
     venvs
 }
 
+/// The adopted wheel verifies in full (every member's hash against RECORD, spliced ones
+/// too) and every member passes Python's CRC check.
+fn assert_verifies_in_full(wheel: &Path) {
+    let (code, stdout, stderr) = run(crate::common::wheelwright().arg("verify").arg(wheel));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = run(Command::new(crate::common::pyenv_python312()).args([
+        "-c",
+        "import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).testzip())",
+        &wheel.display().to_string(),
+    ]));
+    assert_eq!((code, stdout.trim()), (0, "None"), "{stderr}");
+}
+
 fn record_beside(wheel: &Path) -> serde_json::Value {
     let mut name = wheel.as_os_str().to_owned();
     name.push(".json");
@@ -269,6 +282,7 @@ fn a_manylinux_wheel_is_retagged_labelled_stripped_and_its_search_paths_edited()
         notes.contains("search path of native/_native.cpython-312-x86_64-linux-gnu.so: DT_RPATH"),
         "{notes}"
     );
+    assert_verifies_in_full(&adopted);
     // It installs with pip and with uv, and its compiled module runs.
     for venv in installs_with_pip_and_uv(&adopted, directory.path()) {
         let (code, stdout, stderr) =
@@ -380,6 +394,7 @@ fn jax_cuda12_plugin_from_pypi() {
         );
     }
     // pip and uv install it (its dependencies are the smoke test's business).
+    assert_verifies_in_full(&adopted);
     installs_with_pip_and_uv(&adopted, directory.path());
 }
 

