@@ -341,6 +341,7 @@ fn decode_sections(
     bytes: &[u8],
     functions: &mut [FunctionStats],
     table: &mut FeatureTable,
+    release: &dyn Fn(std::ops::Range<usize>),
 ) -> Decoded {
     let mut decoded = Decoded {
         outside: FunctionStats {
@@ -369,7 +370,12 @@ fn decode_sections(
         let mut decoder = Decoder::with_ip(64, code, section.sh_addr, DecoderOptions::NO_INVALID_CHECK);
         // Functions are sorted; walk them alongside the instructions.
         let mut next = functions.partition_point(|function| function.end <= section.sh_addr);
+        let mut released = 0;
         while decoder.can_decode() {
+            if decoder.position() - released >= RELEASE_EVERY {
+                release(start + released..start + decoder.position());
+                released = decoder.position();
+            }
             decoder.decode_out(&mut instruction);
             let code_kind = instruction.code();
             if code_kind == Code::INVALID {
@@ -463,12 +469,16 @@ fn examples(counted: &[&FunctionStats], level: u8) -> Vec<String> {
         .collect()
 }
 
-/// Decodes every executable section of `elf`.
-pub fn scan(elf: &Elf<'_>, bytes: &[u8]) -> InstructionScan {
+/// How much decoded code is handed back at a time (see [`scan`]'s `release`).
+const RELEASE_EVERY: usize = 16 << 20;
+
+/// Decodes every executable section of `elf`; `release` is told each range of `bytes` the
+/// decoding is done with (a mapped file's caller drops those pages: memory stays bounded).
+pub fn scan(elf: &Elf<'_>, bytes: &[u8], release: &dyn Fn(std::ops::Range<usize>)) -> InstructionScan {
     let mut table = FeatureTable::default();
     let mut dispatch = BTreeSet::new();
     let mut functions = read_functions(elf, &mut dispatch);
-    let decoded = decode_sections(elf, bytes, &mut functions, &mut table);
+    let decoded = decode_sections(elf, bytes, &mut functions, &mut table, release);
     if decoded.cpuid {
         dispatch.insert("cpuid".to_string());
     }

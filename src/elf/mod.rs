@@ -119,6 +119,15 @@ fn isa_needed(elf: &Elf<'_>, bytes: &[u8]) -> Option<u8> {
 
 /// Reads an ELF file; `scan` also decodes its executable code.
 pub fn inspect_elf(bytes: &[u8], scan: bool) -> Result<ElfInfo, ElfProblem> {
+    inspect_elf_releasing(bytes, scan, &|_| {})
+}
+
+/// [`inspect_elf`], telling `release` each range of code the scan is done with.
+pub fn inspect_elf_releasing(
+    bytes: &[u8],
+    scan: bool,
+    release: &dyn Fn(std::ops::Range<usize>),
+) -> Result<ElfInfo, ElfProblem> {
     if !is_elf(bytes) {
         return Err(ElfProblem::NotElf);
     }
@@ -156,7 +165,11 @@ pub fn inspect_elf(bytes: &[u8], scan: bool) -> Result<ElfInfo, ElfProblem> {
             }
         }
     }
-    let instructions = if scan { Some(isa::scan(&elf, bytes)) } else { None };
+    let instructions = if scan {
+        Some(isa::scan(&elf, bytes, release))
+    } else {
+        None
+    };
     Ok(ElfInfo {
         kind,
         soname: elf.soname.map(str::to_string),

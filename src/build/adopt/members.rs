@@ -60,6 +60,16 @@ enum Written {
     File(PathBuf),
 }
 
+/// What splicing an edit into a member's old stream needs.
+struct Spliceable<'a> {
+    /// Its block starts (`None`: a stored member).
+    index: Option<&'a BlockIndex>,
+    facts: DeflatedMember,
+    /// Where its stream starts in the wheel.
+    stream_start: u64,
+    snapshots: &'a [Snapshot],
+}
+
 /// One member read by the pass.
 struct MemberRead {
     digest: Option<MemberDigest>,
@@ -77,10 +87,38 @@ struct Sink {
     file: Option<BufWriter<std::fs::File>>,
     target: PathBuf,
     decided: bool,
+    /// The sha256 and CRC-32 states every [`SNAPSHOT_EVERY`] bytes of an ELF member: an edit
+    /// is hashed from the last one before it, not from the start.
+    snapshots: Vec<Snapshot>,
+}
+
+/// How far apart the hash states of an ELF member are kept.
+const SNAPSHOT_EVERY: u64 = 8 << 20;
+
+/// The hash states after the first `offset` bytes of a member.
+#[derive(Clone)]
+struct Snapshot {
+    offset: u64,
+    sha256: crate::spec::record::Hasher,
+    crc: crc32fast::Hasher,
 }
 
 impl Sink {
     fn take(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.file.is_some()
+            && let Some(sha256 @ crate::spec::record::Hasher::Sha256(_)) = &self.hasher
+            && self.size / SNAPSHOT_EVERY
+                > self
+                    .snapshots
+                    .last()
+                    .map_or(0, |last| last.offset / SNAPSHOT_EVERY)
+        {
+            self.snapshots.push(Snapshot {
+                offset: self.size,
+                sha256: sha256.clone(),
+                crc: self.crc.clone(),
+            });
+        }
         if let Some(hasher) = &mut self.hasher {
             hasher.update(bytes);
         }
@@ -127,14 +165,17 @@ impl std::io::Read for RangeReader<'_> {
     }
 }
 
-/// The sha256 and CRC-32 of a file.
-fn digest_file(path: &Path) -> std::io::Result<(RecordHash, u32, u64)> {
-    use std::io::Read as _;
+/// The sha256 and CRC-32 of a file, whose bytes up to `from`'s offset (if given) are those
+/// `from` hashed.
+fn digest_file(path: &Path, from: Option<&Snapshot>) -> std::io::Result<(RecordHash, u32, u64)> {
+    use std::io::{Read as _, Seek as _};
     let mut file = fs_err::File::open(path)?;
-    let mut hasher = HashAlgorithm::Sha256.hasher();
-    let mut crc = crc32fast::Hasher::new();
+    let (mut hasher, mut crc, mut size) = match from {
+        Some(snapshot) => (snapshot.sha256.clone(), snapshot.crc.clone(), snapshot.offset),
+        None => (HashAlgorithm::Sha256.hasher(), crc32fast::Hasher::new(), 0),
+    };
+    file.seek(std::io::SeekFrom::Start(size))?;
     let mut buffer = vec![0u8; 1 << 20];
-    let mut size = 0;
     loop {
         let read = file.read(&mut buffer)?;
         if read == 0 {
@@ -154,7 +195,19 @@ fn inspect_file(path: &Path, entry: &Entry) -> Result<ElfMember, MemberProblem> 
     // SAFETY: the scratch file is ours, private to this pass, and not changed while mapped.
     let map = unsafe { memmap2::Mmap::map(file.file()) }
         .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
-    crate::elf::inspect_elf(&map, true)
+    // Pages of code already decoded are dropped from this process (they stay in the page
+    // cache): a mapped library counts against memory only for what is being read.
+    let release = |range: std::ops::Range<usize>| {
+        let page = 4096;
+        let start = range.start.div_ceil(page) * page;
+        let end = range.end / page * page;
+        if start < end {
+            // SAFETY: a read-only private mapping of a file: dropped pages read back from it.
+            let _ =
+                unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+        }
+    };
+    crate::elf::inspect_elf_releasing(&map, true, &release)
         .map(|info| ElfMember {
             path: entry.name.clone(),
             info,
@@ -229,6 +282,7 @@ impl Pass<'_> {
             file: None,
             target: target.to_path_buf(),
             decided: false,
+            snapshots: Vec::new(),
         };
         let index = match method {
             zip::CompressionMethod::Deflated => Some(
@@ -277,7 +331,9 @@ impl Pass<'_> {
     /// Reads one member; an ELF one gets its search path edited and is inspected.
     fn member(&self, archive: &mut crate::inspect::Archive, entry: &Entry) -> Result<MemberRead, BuildError> {
         let target = self.scratch.join(format!("member-{}", entry.index));
+        let started = std::time::Instant::now();
         let (mut sink, index, facts, stream_start) = self.inflate(archive, entry, &target)?;
+        let inflated = started.elapsed();
         let digest = sink.hasher.take().map(|hasher| MemberDigest {
             hash: hasher.finish(),
             size: sink.size,
@@ -295,10 +351,28 @@ impl Pass<'_> {
             });
         }
         let change = match &self.edit {
-            Some(edit) => self.edit_member(entry, &target, edit, index.as_ref(), facts, stream_start)?,
+            Some(edit) => self.edit_member(
+                entry,
+                &target,
+                edit,
+                Spliceable {
+                    index: index.as_ref(),
+                    facts,
+                    stream_start,
+                    snapshots: &sink.snapshots,
+                },
+            )?,
             None => None,
         };
+        let edited = started.elapsed();
         let elf = inspect_file(&target, entry).map(Some);
+        tracing::debug!(
+            "{}: {} bytes inflated in {inflated:.2?}, edited in {:.2?}, inspected in {:.2?}",
+            entry.name,
+            entry.size,
+            edited - inflated,
+            started.elapsed() - edited
+        );
         if !matches!(change, Some((_, Written::File(_)))) {
             fs_err::remove_file(&target)?;
         }
@@ -312,10 +386,14 @@ impl Pass<'_> {
         entry: &Entry,
         target: &Path,
         edit: &RpathEdit,
-        index: Option<&BlockIndex>,
-        facts: DeflatedMember,
-        stream_start: u64,
+        old: Spliceable,
     ) -> Result<Option<(String, Written)>, BuildError> {
+        let Spliceable {
+            index,
+            facts,
+            stream_start,
+            snapshots,
+        } = old;
         let before = match read_search_path(target) {
             Ok(before) => before,
             Err(error) => {
@@ -344,7 +422,10 @@ impl Pass<'_> {
                     // A stored member: deflated whole by the rewrite.
                     return Ok(Some((sentence("in place"), Written::File(target.to_path_buf()))));
                 };
-                let (hash, crc32, size) = digest_file(target)?;
+                let from = snapshots
+                    [..snapshots.partition_point(|snapshot| snapshot.offset <= written.start)]
+                    .last();
+                let (hash, crc32, size) = digest_file(target, from)?;
                 let original = fs_err::File::open(self.wheel)?;
                 let edited = fs_err::File::open(target)?;
                 let mut spliced = None;
