@@ -189,8 +189,9 @@ fn facts_for(instruction: &Instruction, table: &mut FeatureTable) -> CodeFacts {
 
 /// Per-function tallies.
 #[derive(Clone, Default)]
-struct FunctionStats {
-    name: String,
+struct FunctionStats<'a> {
+    /// Borrowed from the file's string table (a mapped file's pages are not copied).
+    name: &'a str,
     start: u64,
     end: u64,
     level: u8,
@@ -249,7 +250,7 @@ const DISPATCH_SYMBOLS: [&str; 4] = [
     "__get_cpuid_max",
 ];
 
-impl FunctionStats {
+impl FunctionStats<'_> {
     /// Counts one instruction of this function, with the facts of its form.
     fn count(&mut self, facts: CodeFacts, instruction: &Instruction) {
         if facts.level > self.level {
@@ -266,7 +267,30 @@ impl FunctionStats {
 /// sorted by address, one per start address. The evidence of run-time dispatch the symbols
 /// and relocations hold goes into `dispatch`: dispatch helpers, IFUNCs and IRELATIVE
 /// relocations, target-named functions.
-fn read_functions(elf: &Elf<'_>, dispatch: &mut BTreeSet<String>) -> Vec<FunctionStats> {
+/// Hands the symbol and string tables and the relocations to `release`: read once, their
+/// pages can go back (names still borrowed from them are read again from the file if used).
+pub(crate) fn release_tables(elf: &Elf<'_>, bytes: &[u8], release: &dyn Fn(std::ops::Range<usize>)) {
+    use goblin::elf::section_header::{SHT_DYNSYM, SHT_REL, SHT_RELA, SHT_STRTAB, SHT_SYMTAB};
+    for section in &elf.section_headers {
+        if matches!(
+            section.sh_type,
+            SHT_SYMTAB | SHT_STRTAB | SHT_DYNSYM | SHT_RELA | SHT_REL
+        ) {
+            let start = (section.sh_offset as usize).min(bytes.len());
+            let end = (section.sh_offset.saturating_add(section.sh_size) as usize).min(bytes.len());
+            release(start..end);
+        }
+    }
+}
+
+/// How many symbols are read between two calls of `read_functions`' `release`.
+const SYMBOLS_BETWEEN_RELEASES: usize = 1 << 16;
+
+fn read_functions<'a>(
+    elf: &Elf<'a>,
+    dispatch: &mut BTreeSet<String>,
+    release: &dyn Fn(),
+) -> Vec<FunctionStats<'a>> {
     let (symbols, strings) = if elf.syms.is_empty() {
         (&elf.dynsyms, &elf.dynstrtab)
     } else {
@@ -274,7 +298,10 @@ fn read_functions(elf: &Elf<'_>, dispatch: &mut BTreeSet<String>) -> Vec<Functio
     };
     let mut functions: Vec<FunctionStats> = Vec::new();
     let mut ifuncs = 0;
-    for symbol in symbols.iter() {
+    for (number, symbol) in symbols.iter().enumerate() {
+        if number % SYMBOLS_BETWEEN_RELEASES == SYMBOLS_BETWEEN_RELEASES - 1 {
+            release();
+        }
         let kind = symbol.st_type();
         if kind == goblin::elf::sym::STT_GNU_IFUNC {
             ifuncs += 1;
@@ -289,7 +316,7 @@ fn read_functions(elf: &Elf<'_>, dispatch: &mut BTreeSet<String>) -> Vec<Functio
         {
             functions.push(FunctionStats {
                 target_named: is_target_named(name),
-                name: name.to_string(),
+                name,
                 start: symbol.st_value,
                 end: symbol.st_value + symbol.st_size,
                 level: 1,
@@ -326,9 +353,9 @@ fn read_functions(elf: &Elf<'_>, dispatch: &mut BTreeSet<String>) -> Vec<Functio
 }
 
 /// What decoding the executable sections found beyond the functions' own tallies.
-struct Decoded {
+struct Decoded<'a> {
     /// The tally of instructions outside any function symbol.
-    outside: FunctionStats,
+    outside: FunctionStats<'a>,
     bytes_decoded: u64,
     /// A `cpuid` instruction was seen.
     cpuid: bool,
@@ -336,16 +363,16 @@ struct Decoded {
 
 /// Decodes every executable section of `elf`, counting each instruction in the function
 /// (of `functions`, sorted by address) that holds it, or in the code outside any symbol.
-fn decode_sections(
+fn decode_sections<'n>(
     elf: &Elf<'_>,
     bytes: &[u8],
-    functions: &mut [FunctionStats],
+    functions: &mut [FunctionStats<'n>],
     table: &mut FeatureTable,
     release: &dyn Fn(std::ops::Range<usize>),
-) -> Decoded {
+) -> Decoded<'n> {
     let mut decoded = Decoded {
         outside: FunctionStats {
-            name: "(code outside any symbol)".to_string(),
+            name: "(code outside any symbol)",
             level: 1,
             ..FunctionStats::default()
         },
@@ -408,11 +435,11 @@ fn decode_sections(
 
 /// Which tallies count as code that runs without a CPU check, and how that line was drawn,
 /// in words (see the module's documentation).
-fn unguarded<'a>(
-    functions: &'a [FunctionStats],
-    outside: &'a FunctionStats,
+fn unguarded<'a, 'n>(
+    functions: &'a [FunctionStats<'n>],
+    outside: &'a FunctionStats<'n>,
     dispatch: &BTreeSet<String>,
-) -> (Vec<&'a FunctionStats>, String) {
+) -> (Vec<&'a FunctionStats<'n>>, String) {
     if dispatch.is_empty() {
         return (
             functions.iter().chain(std::iter::once(outside)).collect(),
@@ -454,7 +481,7 @@ fn unguarded<'a>(
 
 /// A few instructions at `level` (above the baseline) of the counted tallies, with their
 /// function: "vaddps in `foo`".
-fn examples(counted: &[&FunctionStats], level: u8) -> Vec<String> {
+fn examples(counted: &[&FunctionStats<'_>], level: u8) -> Vec<String> {
     counted
         .iter()
         .filter(|f| f.level == level && level > 1)
@@ -477,7 +504,8 @@ const RELEASE_EVERY: usize = 16 << 20;
 pub fn scan(elf: &Elf<'_>, bytes: &[u8], release: &dyn Fn(std::ops::Range<usize>)) -> InstructionScan {
     let mut table = FeatureTable::default();
     let mut dispatch = BTreeSet::new();
-    let mut functions = read_functions(elf, &mut dispatch);
+    let mut functions = read_functions(elf, &mut dispatch, &|| release_tables(elf, bytes, release));
+    release_tables(elf, bytes, release);
     let decoded = decode_sections(elf, bytes, &mut functions, &mut table, release);
     if decoded.cpuid {
         dispatch.insert("cpuid".to_string());

@@ -139,6 +139,8 @@ pub fn inspect_elf_releasing(
     if !elf.is_64 {
         return Err(ElfProblem::ThirtyTwoBit);
     }
+    // Parsing read the string tables whole: their pages go back until used.
+    isa::release_tables(&elf, bytes, release);
     if elf.header.e_machine != goblin::elf::header::EM_X86_64 {
         return Err(ElfProblem::OtherMachine(
             goblin::elf::header::machine_to_str(elf.header.e_machine).to_string(),

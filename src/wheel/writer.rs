@@ -221,12 +221,22 @@ pub fn write_deflated(
     hash: RecordHash,
     write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
 ) -> Result<Precompressed, WheelErrorKind> {
+    // A deflate stream is at most a little longer than its bytes (stored blocks): a member
+    // this much below 4 GiB keeps both sizes under it.
+    let zip64 = member.size >= u64::from(u32::MAX) - (64 << 20);
+    write_deflated_as(directory, member, hash, write, zip64)
+}
+
+fn write_deflated_as(
+    directory: &Path,
+    member: DeflatedMember,
+    hash: RecordHash,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
+    zip64: bool,
+) -> Result<Precompressed, WheelErrorKind> {
     use std::os::unix::fs::FileExt as _;
     const NAME: &[u8] = b"member";
     const MAX: u32 = u32::MAX;
-    // A deflate stream is at most a little longer than its bytes (stored blocks): a member
-    // this much below 4 GiB keeps both sizes under it.
-    let zip64 = member.size >= u64::from(MAX) - (64 << 20);
     let temporary = tempfile::Builder::new()
         .prefix(".wheelwright-member-")
         .suffix(".zip")
@@ -381,4 +391,51 @@ pub fn copy_atomically(source: &Path, destination: &Path, place: PlaceOptions) -
     }
     drop(file);
     persist(temp_path, destination, place)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deflated_member_is_written_as_a_zip_the_zip_crate_reads_with_and_without_zip64() {
+        let directory = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..200_000u32).flat_map(|n| (n % 251).to_le_bytes()).collect();
+        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&bytes).unwrap();
+        let deflated = encoder.finish().unwrap();
+        for zip64 in [false, true] {
+            let member = DeflatedMember {
+                date: 0x5a21,
+                time: 0x6000,
+                external_attributes: 0o100_755 << 16,
+                crc32: crc32fast::hash(&bytes),
+                size: bytes.len() as u64,
+            };
+            let written = write_deflated_as(
+                directory.path(),
+                member,
+                RecordHash::sha256(&bytes),
+                &mut |out| {
+                    out.write_all(&deflated)?;
+                    Ok(deflated.len() as u64)
+                },
+                zip64,
+            )
+            .unwrap();
+            let mut archive =
+                zip::ZipArchive::new(fs_err::File::open(&written.zip).unwrap().into_file()).unwrap();
+            let mut entry = archive.by_index(0).unwrap();
+            assert_eq!(entry.compression(), zip::CompressionMethod::Deflated);
+            assert_eq!(
+                (entry.size(), entry.compressed_size()),
+                (bytes.len() as u64, deflated.len() as u64)
+            );
+            assert_eq!(entry.unix_mode(), Some(0o100_755));
+            let mut read = Vec::new();
+            entry.read_to_end(&mut read).unwrap(); // the CRC is checked at the end
+            assert!(read == bytes, "zip64: {zip64}");
+            assert_eq!(written.size, bytes.len() as u64);
+        }
+    }
 }
