@@ -286,15 +286,19 @@ pub(crate) fn release_tables(elf: &Elf<'_>, bytes: &[u8], release: &dyn Fn(std::
 /// How many symbols are read between two calls of `read_functions`' `release`.
 const SYMBOLS_BETWEEN_RELEASES: usize = 1 << 16;
 
+/// A symbol table's name lookup.
+type NameOf<'s, 'a> = Box<dyn Fn(usize) -> Option<&'a str> + 's>;
+
 fn read_functions<'a>(
     elf: &Elf<'a>,
+    lazy: Option<&super::LazySymbols<'a>>,
     dispatch: &mut BTreeSet<String>,
     release: &dyn Fn(),
 ) -> Vec<FunctionStats<'a>> {
-    let (symbols, strings) = if elf.syms.is_empty() {
-        (&elf.dynsyms, &elf.dynstrtab)
-    } else {
-        (&elf.syms, &elf.strtab)
+    let (symbols, name_of): (&goblin::elf::Symtab<'a>, NameOf<'_, 'a>) = match lazy {
+        Some(lazy) => (&lazy.symbols, Box::new(|offset| lazy.name(offset))),
+        None if elf.syms.is_empty() => (&elf.dynsyms, Box::new(|offset| elf.dynstrtab.get_at(offset))),
+        None => (&elf.syms, Box::new(|offset| elf.strtab.get_at(offset))),
     };
     let mut functions: Vec<FunctionStats> = Vec::new();
     let mut ifuncs = 0;
@@ -306,7 +310,7 @@ fn read_functions<'a>(
         if kind == goblin::elf::sym::STT_GNU_IFUNC {
             ifuncs += 1;
         }
-        let name = strings.get_at(symbol.st_name).unwrap_or_default();
+        let name = name_of(symbol.st_name).unwrap_or_default();
         if DISPATCH_SYMBOLS.contains(&name) {
             dispatch.insert(format!("`{name}` (__builtin_cpu_supports)"));
         }
@@ -501,11 +505,23 @@ const RELEASE_EVERY: usize = 16 << 20;
 
 /// Decodes every executable section of `elf`; `release` is told each range of `bytes` the
 /// decoding is done with (a mapped file's caller drops those pages: memory stays bounded).
-pub fn scan(elf: &Elf<'_>, bytes: &[u8], release: &dyn Fn(std::ops::Range<usize>)) -> InstructionScan {
+/// `lazy`: the symbol table, when it was hidden from goblin's parse.
+pub fn scan<'a>(
+    elf: &Elf<'a>,
+    bytes: &[u8],
+    release: &dyn Fn(std::ops::Range<usize>),
+    lazy: Option<&super::LazySymbols<'a>>,
+) -> InstructionScan {
     let mut table = FeatureTable::default();
     let mut dispatch = BTreeSet::new();
-    let mut functions = read_functions(elf, &mut dispatch, &|| release_tables(elf, bytes, release));
-    release_tables(elf, bytes, release);
+    let release_all = || {
+        release_tables(elf, bytes, release);
+        for range in lazy.iter().flat_map(|lazy| lazy.ranges.iter()) {
+            release(range.clone());
+        }
+    };
+    let mut functions = read_functions(elf, lazy, &mut dispatch, &release_all);
+    release_all();
     let decoded = decode_sections(elf, bytes, &mut functions, &mut table, release);
     if decoded.cpuid {
         dispatch.insert("cpuid".to_string());

@@ -119,14 +119,99 @@ fn isa_needed(elf: &Elf<'_>, bytes: &[u8]) -> Option<u8> {
 
 /// Reads an ELF file; `scan` also decodes its executable code.
 pub fn inspect_elf(bytes: &[u8], scan: bool) -> Result<ElfInfo, ElfProblem> {
-    inspect_elf_releasing(bytes, scan, &|_| {})
+    inspect_elf_releasing(bytes, scan, &|_| {}, None)
 }
 
-/// [`inspect_elf`], telling `release` each range of code the scan is done with.
+/// Where a `.symtab` and its string table lie, once hidden from goblin by
+/// [`hide_symbol_table`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HiddenSymbols {
+    symbols: (usize, usize),
+    entry_size: usize,
+    strings: (usize, usize),
+}
+
+/// A symbol table read lazily by wheelwright rather than by goblin's parse (which reads the
+/// whole string table into a list up front): its symbols and its string table's bytes.
+pub struct LazySymbols<'a> {
+    pub symbols: goblin::elf::Symtab<'a>,
+    pub strings: &'a [u8],
+    /// Both tables' byte ranges in the file.
+    pub ranges: [std::ops::Range<usize>; 2],
+}
+
+impl<'a> LazySymbols<'a> {
+    /// The NUL-terminated name at `offset` of the string table, if it is UTF-8.
+    pub fn name(&self, offset: usize) -> Option<&'a str> {
+        let tail = self.strings.get(offset..)?;
+        let end = tail.iter().position(|&byte| byte == 0)?;
+        std::str::from_utf8(&tail[..end]).ok()
+    }
+}
+
+/// Marks the `.symtab` section header of a 64-bit little-endian ELF file `SHT_NULL` in
+/// `bytes` (a private copy-on-write mapping: only the page holding it is copied), so that
+/// goblin's parse skips the symbol table and its string table (tens of MB in unstripped
+/// libraries); [`inspect_elf_releasing`] reads them lazily instead. Returns where they are,
+/// or `None` (nothing changed) when the file has no such table or anything is out of bounds.
+pub fn hide_symbol_table(bytes: &mut [u8]) -> Option<HiddenSymbols> {
+    const SHT_SYMTAB: u32 = 2;
+    if !is_elf(bytes) || bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
+        return None;
+    }
+    // Little-endian fields at `at + plus`, bounds and overflow checked.
+    fn field<const N: usize>(bytes: &[u8], at: usize, plus: usize) -> Option<[u8; N]> {
+        let start = at.checked_add(plus)?;
+        bytes.get(start..start.checked_add(N)?)?.try_into().ok()
+    }
+    let u16_at = |at, plus| field::<2>(bytes, at, plus).map(u16::from_le_bytes);
+    let u32_at = |at, plus| field::<4>(bytes, at, plus).map(u32::from_le_bytes);
+    let u64_at = |at, plus| {
+        field::<8>(bytes, at, plus).and_then(|field| usize::try_from(u64::from_le_bytes(field)).ok())
+    };
+    let table = u64_at(0, 0x28)?;
+    let entry = usize::from(u16_at(0, 0x3a)?);
+    let count = usize::from(u16_at(0, 0x3c)?);
+    if entry < 64 || count == 0 {
+        return None;
+    }
+    let header = |index: usize| table.checked_add(index.checked_mul(entry)?);
+    let range = |at: usize| -> Option<(usize, usize)> {
+        let offset = u64_at(at, 24)?;
+        let size = u64_at(at, 32)?;
+        (offset.checked_add(size)? <= bytes.len()).then_some((offset, size))
+    };
+    let symbol_table = |index: usize| -> Option<(usize, HiddenSymbols)> {
+        let at = header(index)?;
+        if u32_at(at, 4)? != SHT_SYMTAB {
+            return None;
+        }
+        let link = usize::try_from(u32_at(at, 40)?).ok()?;
+        if link >= count {
+            return None;
+        }
+        let hidden = HiddenSymbols {
+            symbols: range(at)?,
+            entry_size: u64_at(at, 56)?,
+            strings: range(header(link)?)?,
+        };
+        Some((at, hidden))
+    };
+    let (at, found) = (0..count).find_map(symbol_table)?;
+    if found.entry_size != 24 {
+        return None;
+    }
+    bytes[at + 4..at + 8].copy_from_slice(&0u32.to_le_bytes());
+    Some(found)
+}
+
+/// [`inspect_elf`], telling `release` each range of code the scan is done with; `hidden`
+/// says where the symbol table [`hide_symbol_table`] hid from goblin lies.
 pub fn inspect_elf_releasing(
     bytes: &[u8],
     scan: bool,
     release: &dyn Fn(std::ops::Range<usize>),
+    hidden: Option<HiddenSymbols>,
 ) -> Result<ElfInfo, ElfProblem> {
     if !is_elf(bytes) {
         return Err(ElfProblem::NotElf);
@@ -167,8 +252,24 @@ pub fn inspect_elf_releasing(
             }
         }
     }
+    let context = goblin::container::Ctx::new(
+        goblin::container::Container::Big,
+        goblin::container::Endian::Little,
+    );
+    let lazy = hidden.and_then(|hidden| {
+        let (offset, size) = hidden.symbols;
+        let (strings_offset, strings_size) = hidden.strings;
+        Some(LazySymbols {
+            symbols: goblin::elf::Symtab::parse(bytes, offset, size / hidden.entry_size, context).ok()?,
+            strings: &bytes[strings_offset..strings_offset + strings_size],
+            ranges: [
+                offset..offset + size,
+                strings_offset..strings_offset + strings_size,
+            ],
+        })
+    });
     let instructions = if scan {
-        Some(isa::scan(&elf, bytes, release))
+        Some(isa::scan(&elf, bytes, release, lazy.as_ref()))
     } else {
         None
     };
@@ -231,6 +332,47 @@ mod tests {
         assert!(!exports_symbol(&bytes, "malloc").unwrap());
         assert!(!exports_symbol(&bytes, "PyInit_x").unwrap());
         assert_eq!(exports_symbol(b"text", "x").unwrap_err(), ElfProblem::NotElf);
+    }
+
+    #[test]
+    fn a_symbol_table_hidden_from_goblin_is_read_lazily_to_the_same_result() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(
+            directory.path().join("lib.c"),
+            "#include <immintrin.h>\n\
+             __attribute__((target(\"avx2\"))) void add_avx2(float *a) { _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(a))); }\n\
+             static int helper(int x) { return x * 3; }\n\
+             int plain(int x) { return helper(x) + 1; }\n",
+        )
+        .unwrap();
+        rpath::tests::gcc(
+            directory.path(),
+            &["-O1", "-shared", "-fPIC", "lib.c", "-o", "lib.so"],
+        );
+        let bytes = fs_err::read(directory.path().join("lib.so")).unwrap();
+        let whole = inspect_elf(&bytes, true).unwrap();
+        let mut copy = bytes.clone();
+        let hidden = hide_symbol_table(&mut copy).expect("an unstripped library has a .symtab");
+        assert_ne!(copy, bytes, "the section header is marked");
+        // goblin no longer sees the table; the scan reads it lazily and finds the same.
+        let elf = Elf::parse(&copy).unwrap();
+        assert!(elf.syms.is_empty());
+        let lazy = inspect_elf_releasing(&copy, true, &|_| {}, Some(hidden)).unwrap();
+        let json = |info: &ElfInfo| serde_json::to_value(info).unwrap();
+        assert_eq!(json(&whole), json(&lazy));
+        // The names came from the lazily read table: `add_avx2` is told by its name.
+        let scan = lazy.instructions.unwrap();
+        assert!(
+            scan.dispatch
+                .iter()
+                .any(|found| found == "1 target-named functions"),
+            "{scan:?}"
+        );
+        assert!(scan.features.contains("avx"), "{scan:?}");
+        // A stripped file has nothing to hide; garbage is left alone.
+        let mut garbage = b"\x7fELF\x02\x01\x01".to_vec();
+        garbage.resize(100, 0xff);
+        assert_eq!(hide_symbol_table(&mut garbage), None);
     }
 
     #[test]

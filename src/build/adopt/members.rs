@@ -193,7 +193,12 @@ fn inspect_file(path: &Path, entry: &Entry) -> Result<ElfMember, MemberProblem> 
     let file = fs_err::File::open(path)
         .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be read back: {error}")))?;
     // SAFETY: the scratch file is ours, private to this pass, and not changed while mapped.
-    let map = unsafe { memmap2::Mmap::map(file.file()) }
+    // A private mapping: hiding the symbol table from goblin writes one page of our own.
+    let mut map = unsafe { memmap2::MmapOptions::new().map_copy(file.file()) }
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
+    let hidden = crate::elf::hide_symbol_table(&mut map);
+    let map = map
+        .make_read_only()
         .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
     // Pages of code already decoded are dropped from this process (they stay in the page
     // cache): a mapped library counts against memory only for what is being read.
@@ -207,7 +212,7 @@ fn inspect_file(path: &Path, entry: &Entry) -> Result<ElfMember, MemberProblem> 
                 unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
         }
     };
-    crate::elf::inspect_elf_releasing(&map, true, &release)
+    crate::elf::inspect_elf_releasing(&map, true, &release, hidden)
         .map(|info| ElfMember {
             path: entry.name.clone(),
             info,
