@@ -1,6 +1,7 @@
 //! Post-processing of a freshly built wheel: local version label, recipe requirement edits,
 //! numpy/torch pins from what it was built against, nvidia stripping, honest tags, the build
-//! record inside; then a full verification and the classification, in one pass.
+//! record inside; then a full verification and the classification, in one pass (an adopted
+//! wheel's members were checked and read by the adoption's pass: only its structure is).
 
 use std::path::{Path, PathBuf};
 
@@ -68,17 +69,20 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         .and_then(|name| name.to_str())
         .unwrap_or_default()
         .parse()?;
-    let started = std::time::Instant::now();
     let elves = match input.adopted {
         Some(adopted) => adopted.elves.clone(),
-        None => read_wheel_elves(input.built, Limits::default(), false, 2)?,
+        None => {
+            let started = std::time::Instant::now();
+            let elves = read_wheel_elves(input.built, Limits::default(), false, 2)?;
+            tracing::info!(
+                "{}: {} ELF members read in {:.1} s",
+                filename.name_text(),
+                elves.members.len(),
+                started.elapsed().as_secs_f64()
+            );
+            elves
+        }
     };
-    tracing::info!(
-        "{}: {} ELF members read in {:.1} s",
-        filename.name_text(),
-        elves.members.len(),
-        started.elapsed().as_secs_f64()
-    );
     let compiled = !elves.members.is_empty();
     let mut record = input.record.clone();
     let mut unprovided = Vec::new();
