@@ -143,6 +143,71 @@ fn open_archive(path: &Path) -> Result<Archive, WheelErrorKind> {
     )?)?)
 }
 
+/// ELF members at least this large are inflated to a scratch file and inspected from a
+/// mapping of it ([`inspect_mapped`]) rather than read into memory.
+const MAP_FROM: u64 = 64 << 20;
+
+/// Inspects the ELF file at `path` (member `entry`) from a private mapping: the symbol table
+/// is hidden from goblin and read lazily, and pages the reading is done with are handed back,
+/// so memory stays bounded however large the file.
+pub(crate) fn inspect_mapped(path: &Path, entry: &Entry, scan: bool) -> Result<ElfMember, MemberProblem> {
+    let file = fs_err::File::open(path)
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be read back: {error}")))?;
+    // SAFETY: the scratch file is the caller's own and not changed while mapped. The mapping
+    // is private: hiding the symbol table writes one page of our own.
+    let mut map = unsafe { memmap2::MmapOptions::new().map_copy(file.file()) }
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
+    let hidden = crate::elf::hide_symbol_table(&mut map);
+    let map = map
+        .make_read_only()
+        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
+    // Pages already read are dropped from this process (they stay in the page cache).
+    let release = |range: std::ops::Range<usize>| {
+        let page = 4096;
+        let start = range.start.div_ceil(page) * page;
+        let end = range.end / page * page;
+        if start < end {
+            // SAFETY: a read-only private mapping of a file: dropped pages read back from it.
+            let _ =
+                unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+        }
+    };
+    crate::elf::inspect_elf_releasing(&map, scan, &release, hidden)
+        .map(|info| ElfMember {
+            path: entry.name.clone(),
+            info,
+        })
+        .map_err(|problem| MemberProblem::elf(entry, problem))
+}
+
+/// Writes `head` and the rest of `member` to a scratch file, handing every byte to `also`;
+/// returns the file and the byte count.
+fn inflate_to_scratch(
+    head: &[u8],
+    member: &mut dyn std::io::Read,
+    also: &mut dyn FnMut(&[u8]),
+) -> std::io::Result<(tempfile::NamedTempFile, u64)> {
+    use std::io::Write as _;
+    let mut scratch = tempfile::Builder::new().prefix("wheelwright-elf-").tempfile()?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, scratch.as_file_mut());
+    out.write_all(head)?;
+    also(head);
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = head.len() as u64;
+    loop {
+        let read = member.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        also(&buffer[..read]);
+        out.write_all(&buffer[..read])?;
+        size += read as u64;
+    }
+    out.flush()?;
+    drop(out);
+    Ok((scratch, size))
+}
+
 /// Inflates one entry (bounded by its declared size) and inspects it if it is ELF.
 fn inspect_entry(
     archive: &mut Archive,
@@ -163,9 +228,21 @@ fn inspect_entry(
         };
     }
     let started = std::time::Instant::now();
+    let mut bounded = file.take(entry.size.saturating_sub(head_length as u64) + 1);
+    if entry.size >= MAP_FROM {
+        let (scratch, size) = inflate_to_scratch(&head[..head_length], &mut bounded, &mut |_| {})
+            .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be inflated: {error}")))?;
+        if size > entry.size {
+            return Err(MemberProblem::unreadable(
+                entry,
+                "inflates past its declared size".to_string(),
+            ));
+        }
+        return inspect_mapped(scratch.path(), entry, scan).map(Some);
+    }
     let mut bytes = Vec::with_capacity(entry.size as usize);
     bytes.extend_from_slice(&head[..head_length]);
-    file.take(entry.size.saturating_sub(head_length as u64) + 1)
+    bounded
         .read_to_end(&mut bytes)
         .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be inflated: {error}")))?;
     if bytes.len() as u64 > entry.size {
@@ -300,7 +377,15 @@ fn digest_entry(archive: &mut Archive, expected: &Expected, scan: bool) -> Resul
                 read => filled += read,
             }
         }
-        if is_elf(&head[..filled]) {
+        if is_elf(&head[..filled]) && entry.size >= MAP_FROM {
+            let (scratch, size) =
+                inflate_to_scratch(&head[..filled], &mut bounded, &mut |bytes| hasher.update(bytes))
+                    .map_err(cannot)?;
+            if size <= entry.size {
+                elf = inspect_mapped(scratch.path(), entry, scan).map(Some);
+            }
+            size
+        } else if is_elf(&head[..filled]) {
             let mut bytes = Vec::with_capacity(entry.size.min(1 << 30) as usize);
             bytes.extend_from_slice(&head[..filled]);
             bounded.read_to_end(&mut bytes).map_err(cannot)?;
@@ -397,6 +482,49 @@ pub fn default_jobs() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_elf_member_is_read_from_a_mapped_scratch_file_to_the_same_result() {
+        use std::io::Write as _;
+        let directory = tempfile::tempdir().unwrap();
+        // 64 MiB of initialised data make the library large; it deflates to almost nothing.
+        fs_err::write(
+            directory.path().join("big.c"),
+            "char big[64 << 20] = {1};\nint first(void) { return big[0]; }\n",
+        )
+        .unwrap();
+        crate::elf::rpath::tests::gcc(
+            directory.path(),
+            &["-O1", "-shared", "-fPIC", "big.c", "-o", "big.so"],
+        );
+        let bytes = fs_err::read(directory.path().join("big.so")).unwrap();
+        assert!(bytes.len() as u64 >= MAP_FROM);
+        let zip_path = directory.path().join("members.zip");
+        let mut zip = zip::ZipWriter::new(fs_err::File::create(&zip_path).unwrap().into_file());
+        zip.start_file("pkg/big.so", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(&bytes).unwrap();
+        zip.finish().unwrap();
+        let mut archive = open_archive(&zip_path).unwrap();
+        let member = Entry {
+            index: 0,
+            name: "pkg/big.so".to_string(),
+            is_dir: false,
+            size: bytes.len() as u64,
+        };
+        let mapped = inspect_entry(&mut archive, &member, true).unwrap().unwrap();
+        let whole = inspect_elf(&bytes, true).unwrap();
+        assert_eq!(
+            serde_json::to_value(&mapped.info).unwrap(),
+            serde_json::to_value(&whole).unwrap()
+        );
+        // A member that says it is smaller than it inflates to is refused.
+        let lying = Entry {
+            size: MAP_FROM,
+            ..member
+        };
+        assert!(inspect_entry(&mut archive, &lying, true).is_err());
+    }
 
     fn entry(name: &str) -> Entry {
         Entry {

@@ -188,38 +188,6 @@ fn digest_file(path: &Path, from: Option<&Snapshot>) -> std::io::Result<(RecordH
     Ok((hasher.finish(), crc.finalize(), size))
 }
 
-/// An ELF file read for the classification, mapped rather than read into memory.
-fn inspect_file(path: &Path, entry: &Entry) -> Result<ElfMember, MemberProblem> {
-    let file = fs_err::File::open(path)
-        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be read back: {error}")))?;
-    // SAFETY: the scratch file is ours, private to this pass, and not changed while mapped.
-    // A private mapping: hiding the symbol table from goblin writes one page of our own.
-    let mut map = unsafe { memmap2::MmapOptions::new().map_copy(file.file()) }
-        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
-    let hidden = crate::elf::hide_symbol_table(&mut map);
-    let map = map
-        .make_read_only()
-        .map_err(|error| MemberProblem::unreadable(entry, format!("cannot be mapped: {error}")))?;
-    // Pages of code already decoded are dropped from this process (they stay in the page
-    // cache): a mapped library counts against memory only for what is being read.
-    let release = |range: std::ops::Range<usize>| {
-        let page = 4096;
-        let start = range.start.div_ceil(page) * page;
-        let end = range.end / page * page;
-        if start < end {
-            // SAFETY: a read-only private mapping of a file: dropped pages read back from it.
-            let _ =
-                unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
-        }
-    };
-    crate::elf::inspect_elf_releasing(&map, true, &release, hidden)
-        .map(|info| ElfMember {
-            path: entry.name.clone(),
-            info,
-        })
-        .map_err(|problem| MemberProblem::elf(entry, problem))
-}
-
 impl Pass<'_> {
     fn damaged(&self, entry: &Entry, problem: impl std::fmt::Display) -> BuildError {
         BuildError::bad_wheel(self.wheel, format!("`{}` {problem}", entry.name))
@@ -370,7 +338,7 @@ impl Pass<'_> {
             None => None,
         };
         let edited = started.elapsed();
-        let elf = inspect_file(&target, entry).map(Some);
+        let elf = crate::inspect::inspect_mapped(&target, entry, true).map(Some);
         tracing::debug!(
             "{}: {} bytes inflated in {inflated:.2?}, edited in {:.2?}, inspected in {:.2?}",
             entry.name,
