@@ -65,7 +65,8 @@ struct Spliceable<'a> {
     /// Its block starts (`None`: a stored member).
     index: Option<&'a BlockIndex>,
     facts: DeflatedMember,
-    /// Where its stream starts in the wheel.
+    /// The wheel, opened, and where the member's stream starts in it.
+    wheel: &'a std::fs::File,
     stream_start: u64,
     snapshots: &'a [Snapshot],
 }
@@ -218,7 +219,7 @@ impl Pass<'_> {
         archive: &mut crate::inspect::Archive,
         entry: &Entry,
         target: &Path,
-    ) -> Result<(Sink, Option<BlockIndex>, DeflatedMember, u64), BuildError> {
+    ) -> Result<(Sink, Option<BlockIndex>, DeflatedMember, fs_err::File, u64), BuildError> {
         let zip_error =
             |error: zip::result::ZipError| self.damaged(entry, format!("cannot be read: {error}"));
         let raw = archive.by_index_raw(entry.index).map_err(zip_error)?;
@@ -298,14 +299,14 @@ impl Pass<'_> {
         if let Some(file) = sink.file.as_mut() {
             file.flush()?;
         }
-        Ok((sink, index, facts, start))
+        Ok((sink, index, facts, file, start))
     }
 
     /// Reads one member; an ELF one gets its search path edited and is inspected.
     fn member(&self, archive: &mut crate::inspect::Archive, entry: &Entry) -> Result<MemberRead, BuildError> {
         let target = self.scratch.join(format!("member-{}", entry.index));
         let started = std::time::Instant::now();
-        let (mut sink, index, facts, stream_start) = self.inflate(archive, entry, &target)?;
+        let (mut sink, index, facts, wheel, stream_start) = self.inflate(archive, entry, &target)?;
         let inflated = started.elapsed();
         let digest = sink.hasher.take().map(|hasher| MemberDigest {
             hash: hasher.finish(),
@@ -331,6 +332,7 @@ impl Pass<'_> {
                 Spliceable {
                     index: index.as_ref(),
                     facts,
+                    wheel: wheel.file(),
                     stream_start,
                     snapshots: &sink.snapshots,
                 },
@@ -364,6 +366,7 @@ impl Pass<'_> {
         let Spliceable {
             index,
             facts,
+            wheel,
             stream_start,
             snapshots,
         } = old;
@@ -399,7 +402,6 @@ impl Pass<'_> {
                     [..snapshots.partition_point(|snapshot| snapshot.offset <= written.start)]
                     .last();
                 let (hash, crc32, size) = digest_file(target, from)?;
-                let original = fs_err::File::open(self.wheel)?;
                 let edited = fs_err::File::open(target)?;
                 let mut spliced = None;
                 let prepared = write_deflated(
@@ -407,16 +409,8 @@ impl Pass<'_> {
                     DeflatedMember { crc32, size, ..facts },
                     hash,
                     &mut |out| {
-                        let done = splice(
-                            original.file(),
-                            stream_start,
-                            index,
-                            edited.file(),
-                            written.clone(),
-                            6,
-                            out,
-                        )
-                        .map_err(std::io::Error::other)?;
+                        let done = splice(wheel, stream_start, index, edited.file(), written.clone(), 6, out)
+                            .map_err(std::io::Error::other)?;
                         spliced = Some(done);
                         Ok(done.compressed)
                     },
