@@ -7,6 +7,7 @@ mod backends;
 mod common;
 mod consumer;
 mod cp_wheels;
+mod docs;
 mod index;
 mod inspect;
 mod manipulate;
