@@ -491,9 +491,40 @@ pub fn init_logging(global: &GlobalArgs) {
         .with_env_filter(filter)
         .with_ansi(color_on_stderr())
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .without_time()
+        .event_format(LevelLabel)
         .try_init();
+}
+
+/// Log lines in the style of the error lines (`warning: ...`, `info: ...`): one way to say
+/// a thing on stderr, whether it comes from tracing or from [`report_error`].
+struct LevelLabel;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for LevelLabel
+where
+    S: tracing::Subscriber + for<'lookup> tracing_subscriber::registry::LookupSpan<'lookup>,
+    N: for<'writer> tracing_subscriber::fmt::FormatFields<'writer> + 'static,
+{
+    fn format_event(
+        &self,
+        context: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let (label, colour) = match *event.metadata().level() {
+            tracing::Level::ERROR => ("error", "31"),
+            tracing::Level::WARN => ("warning", "33"),
+            tracing::Level::INFO => ("info", "32"),
+            tracing::Level::DEBUG => ("debug", "34"),
+            tracing::Level::TRACE => ("trace", "35"),
+        };
+        if writer.has_ansi_escapes() {
+            write!(writer, "\x1b[1;{colour}m{label}\x1b[0m: ")?;
+        } else {
+            write!(writer, "{label}: ")?;
+        }
+        context.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 /// Whether stderr may carry colour: a terminal, and `NO_COLOR` unset or empty
@@ -503,12 +534,29 @@ pub fn color_on_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
-/// Prints an error with its causes the one way every binary does, and picks the exit code.
-pub fn report_error(error: &anyhow::Error) -> ExitCode {
-    eprintln!("error: {error}");
+/// An error as every binary prints it: `error:` and its message, a `caused by:` line for each
+/// cause that says something the lines above did not (a message that already quotes its cause
+/// is not followed by the cause again), and each hint of the chain on its own `hint:` line.
+pub fn render_error(error: &anyhow::Error) -> String {
+    let mut said: Vec<String> = vec![error.to_string()];
+    let mut text = format!("error: {error}\n");
     for cause in error.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let cause = cause.to_string();
+        if cause.is_empty() || said.iter().any(|line| line.contains(&cause)) {
+            continue;
+        }
+        text.push_str(&format!("  caused by: {cause}\n"));
+        said.push(cause);
     }
+    for hint in crate::hint::hints_of(error) {
+        text.push_str(&format!("hint: {hint}\n"));
+    }
+    text
+}
+
+/// Prints an error the one way every binary does ([`render_error`]), and picks the exit code.
+pub fn report_error(error: &anyhow::Error) -> ExitCode {
+    eprint!("{}", render_error(error));
     ExitCode::FAILURE
 }
 
@@ -702,5 +750,40 @@ mod tests {
         super::WheelwrightCli::command().debug_assert();
         super::WheelbuildCli::command().debug_assert();
         super::CpWheelsCli::command().debug_assert();
+    }
+    #[test]
+    fn a_cause_the_message_already_quotes_is_not_repeated() {
+        use anyhow::Context as _;
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "failed to open file `ci/nightly.toml`");
+        let error = Err::<(), _>(io)
+            .context("cannot read the nightly configuration ci/nightly.toml: failed to open file `ci/nightly.toml`")
+            .unwrap_err();
+        assert_eq!(
+            super::render_error(&error),
+            "error: cannot read the nightly configuration ci/nightly.toml: failed to open file `ci/nightly.toml`\n"
+        );
+        let error = Err::<(), _>(std::io::Error::other("disk full"))
+            .context("cannot write `x`")
+            .unwrap_err();
+        assert_eq!(
+            super::render_error(&error),
+            "error: cannot write `x`\n  caused by: disk full\n"
+        );
+    }
+
+    #[test]
+    fn hints_are_printed_on_their_own_line_after_the_causes() {
+        use crate::hint::HintExt as _;
+        use anyhow::Context as _;
+        let error = Err::<(), _>(std::io::Error::other("no such directory"))
+            .context("the wheelhouse root `./wheelhouse` does not exist")
+            .hint("name the layout with --layout FILE")
+            .context("cannot write the index")
+            .unwrap_err();
+        assert_eq!(
+            super::render_error(&error),
+            "error: cannot write the index\n  caused by: the wheelhouse root `./wheelhouse` does not exist\n  caused by: no such directory\nhint: name the layout with --layout FILE\n"
+        );
+        assert_eq!(crate::hint::hints_of(&error), ["name the layout with --layout FILE"]);
     }
 }

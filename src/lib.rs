@@ -17,6 +17,7 @@
 //! - [`nightly`]: the nightly rebuild: its configuration, the plan of every cell against the
 //!   state earlier runs left, executors, resumable runs and reports;
 //! - [`parallel`]: the one parallel map the threads of every command go through;
+//! - [`hint`]: the fix for an error as data, printed on its own `hint:` line;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
 pub mod audit;
@@ -25,6 +26,7 @@ pub mod classify;
 pub mod cli;
 pub mod commands;
 pub mod elf;
+pub mod hint;
 pub mod inspect;
 pub mod layout;
 pub mod nightly;

@@ -34,7 +34,11 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                             report.bytes_checked
                         );
                     } else {
-                        outln!("FAILED  {} ({} problems)", wheel.display(), report.problems.len());
+                        outln!(
+                            "FAILED  {} ({})",
+                            wheel.display(),
+                            super::count(report.problems.len(), "problem")
+                        );
                         for problem in &report.problems {
                             outln!("  - {problem}");
                         }
@@ -48,8 +52,11 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                     reports
                         .push(serde_json::json!({ "wheel": wheel, "ok": false, "error": error.to_string() }));
                 } else {
+                    // The reason goes on the wheel's own line, as a report's problems do.
+                    let reason = error.to_string();
+                    let prefix = format!("{}: ", wheel.display());
                     outln!("FAILED  {}", wheel.display());
-                    eprintln!("error: {error}");
+                    outln!("  - {}", reason.strip_prefix(&prefix).unwrap_or(&reason));
                 }
             }
         }

@@ -69,5 +69,36 @@ fn a_damaged_entry_is_an_error_naming_it() {
         .current_dir(directory.path())
         .args(["verify", "demo-1.0-py3-none-any.whl"]));
     assert_eq!(code, 1, "{stdout}");
-    insta::assert_snapshot!(stderr);
+    assert_eq!(stderr, "");
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
+fn a_file_that_is_no_wheel_gets_its_reason_on_its_own_failed_line() {
+    let directory = tempfile::tempdir().unwrap();
+    let wheel = WheelSpec::new("demo", "1.0").write(directory.path());
+    std::fs::write(directory.path().join("notes.txt"), "not a wheel").unwrap();
+    std::fs::write(directory.path().join("broken-1.0-py3-none-any.whl"), "not a zip").unwrap();
+    let mut spec = WheelSpec::new("other", "1.0");
+    spec.wrong_hash_for.push("other/__init__.py".into());
+    let damaged = spec.write(directory.path());
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .arg("verify")
+        .arg(&wheel)
+        .arg("notes.txt")
+        .arg("broken-1.0-py3-none-any.whl")
+        .arg(&damaged));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    // Each failure is on stdout with its wheel, the reason indented below it.
+    let notes = lines.iter().position(|line| *line == "FAILED  notes.txt").expect(&stdout);
+    assert!(lines[notes + 1].starts_with("  - the wheel filename `notes.txt` is invalid"), "{stdout}");
+    let broken = lines
+        .iter()
+        .position(|line| *line == "FAILED  broken-1.0-py3-none-any.whl")
+        .expect(&stdout);
+    assert!(lines[broken + 1].starts_with("  - "), "{stdout}");
+    assert!(stdout.contains("(1 problem)"), "one problem is singular: {stdout}");
+    assert!(!stderr.contains("notes.txt"), "the reasons are not split off to stderr: {stderr}");
 }
