@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::cli::{RecipeCheckArgs, RecipeCommand, RecipeImportArgs, RecipeShowArgs};
+use crate::hint::HintExt as _;
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
 use crate::recipe::{self, CheckedRecipe, RecipeError, TemplateContext};
@@ -20,16 +21,24 @@ pub fn run(command: &RecipeCommand, global_layout: Option<&Path>) -> anyhow::Res
     }
 }
 
-/// The recipes directory of a `recipe` command: `--recipes` (or `$WHEELWRIGHT_RECIPES`), else
-/// the layout's `recipes` key, else `./recipes` (as `wheelbuild` looks them up).
+/// The recipes directory of a `recipe` command, looked up as `wheelbuild` does
+/// ([`recipe::recipes_directory`]); here a directory is required, so finding none is an
+/// error that names every place looked at.
 fn recipes_directory(explicit: Option<&Path>, global_layout: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = explicit {
-        return Ok(path.to_path_buf());
+    let layout_recipes = match explicit {
+        Some(_) => None,
+        None => Layout::load(global_layout)?.recipes,
+    };
+    match recipe::recipes_directory(explicit, layout_recipes.as_deref())? {
+        Some(found) => {
+            tracing::info!("recipes from {} ({})", found.path.display(), found.origin);
+            Ok(found.path)
+        }
+        None => Err(anyhow::anyhow!(
+            "no recipes directory: no --recipes, no $WHEELWRIGHT_RECIPES, no `recipes` key in the layout, and no ./recipes here"
+        ))
+        .hint("name one with --recipes DIR, or give recipe files or directories as arguments"),
     }
-    let layout = Layout::load(global_layout)?;
-    Ok(layout
-        .recipes
-        .unwrap_or_else(|| PathBuf::from(recipe::RECIPES_DIRECTORY)))
 }
 
 fn check(args: &RecipeCheckArgs, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
