@@ -754,7 +754,10 @@ mod tests {
     #[test]
     fn a_cause_the_message_already_quotes_is_not_repeated() {
         use anyhow::Context as _;
-        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "failed to open file `ci/nightly.toml`");
+        let io = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "failed to open file `ci/nightly.toml`",
+        );
         let error = Err::<(), _>(io)
             .context("cannot read the nightly configuration ci/nightly.toml: failed to open file `ci/nightly.toml`")
             .unwrap_err();
@@ -784,6 +787,9 @@ mod tests {
             super::render_error(&error),
             "error: cannot write the index\n  caused by: the wheelhouse root `./wheelhouse` does not exist\n  caused by: no such directory\nhint: name the layout with --layout FILE\n"
         );
-        assert_eq!(crate::hint::hints_of(&error), ["name the layout with --layout FILE"]);
+        assert_eq!(
+            crate::hint::hints_of(&error),
+            ["name the layout with --layout FILE"]
+        );
     }
 }

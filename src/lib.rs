@@ -18,6 +18,7 @@
 //!   state earlier runs left, executors, resumable runs and reports;
 //! - [`parallel`]: the one parallel map the threads of every command go through;
 //! - [`hint`]: the fix for an error as data, printed on its own `hint:` line;
+//! - [`words`]: counts with their nouns, singular or plural, in every message;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
 pub mod audit;
@@ -38,3 +39,4 @@ pub mod stack;
 pub mod tools;
 pub mod wheel;
 pub mod wheelhouse;
+pub mod words;

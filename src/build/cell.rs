@@ -366,9 +366,9 @@ impl<'a> Workshop<'a> {
                 cell.index_url.as_deref(),
             )?;
             tracing::info!(
-                "members read once, {} ELF, {} search path(s) edited, in {:.1} s",
+                "members read once, {} ELF, {} edited, in {:.1} s",
                 members.elves.members.len(),
-                members.changes.len(),
+                crate::words::count(members.changes.len(), "search path"),
                 started.elapsed().as_secs_f64()
             );
             if adopt.edits_search_paths() && members.changes.is_empty() {

@@ -80,11 +80,4 @@ pub fn node_of(layout: &Layout, node: &NodeArgs) -> anyhow::Result<NodeView> {
     node_view(layout, &layer, &arch).map_err(anyhow::Error::msg)
 }
 
-/// A count with its noun, singular or plural: `1 wheel`, `3 wheels`, `0 problems`.
-pub fn count(number: usize, noun: &str) -> String {
-    if number == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{number} {noun}s")
-    }
-}
+pub use crate::words::count;

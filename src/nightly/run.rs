@@ -204,7 +204,10 @@ pub fn run(
             state.published.push(package.to_string());
             match publish(config, layout, state, Some(package)) {
                 Ok(Some(report)) => {
-                    progress(&format!("{package}: published {} wheel(s)", report.wheels.len()));
+                    progress(&format!(
+                        "{package}: published {}",
+                        crate::words::count(report.wheels.len(), "wheel")
+                    ));
                     published_each.push(report);
                 }
                 Ok(None) => {}

@@ -66,8 +66,8 @@ pub enum WheelErrorKind {
     #[error("{member}: {error}")]
     Record { member: String, error: RecordError },
     #[error(
-        "RECORD does not match the content of {} member(s): {}; nothing was written",
-        .0.len(),
+        "RECORD does not match the content of {}: {}; nothing was written",
+        crate::words::count(.0.len(), "member"),
         rewrite::describe_mismatches(.0)
     )]
     BadRecord(Vec<RecordMismatch>),

@@ -619,9 +619,7 @@ fn a_record_that_does_not_match_is_refused_unless_accepted() {
     let stderr = refused(directory.path(), "tampered-1.0-py3-none-any.whl", &[]);
     // The member, what RECORD says (the hash of "other bytes") and what it really is.
     assert!(
-        stderr.contains(
-            "RECORD does not match the content of 1 member(s): `tampered/__init__.py` has sha256=",
-        ),
+        stderr.contains("RECORD does not match the content of 1 member: `tampered/__init__.py` has sha256=",),
         "{stderr}"
     );
     assert!(

@@ -92,13 +92,25 @@ fn a_file_that_is_no_wheel_gets_its_reason_on_its_own_failed_line() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     let lines: Vec<&str> = stdout.lines().collect();
     // Each failure is on stdout with its wheel, the reason indented below it.
-    let notes = lines.iter().position(|line| *line == "FAILED  notes.txt").expect(&stdout);
-    assert!(lines[notes + 1].starts_with("  - the wheel filename `notes.txt` is invalid"), "{stdout}");
+    let notes = lines
+        .iter()
+        .position(|line| *line == "FAILED  notes.txt")
+        .expect(&stdout);
+    assert!(
+        lines[notes + 1].starts_with("  - the wheel filename `notes.txt` is invalid"),
+        "{stdout}"
+    );
     let broken = lines
         .iter()
         .position(|line| *line == "FAILED  broken-1.0-py3-none-any.whl")
         .expect(&stdout);
     assert!(lines[broken + 1].starts_with("  - "), "{stdout}");
-    assert!(stdout.contains("(1 problem)"), "one problem is singular: {stdout}");
-    assert!(!stderr.contains("notes.txt"), "the reasons are not split off to stderr: {stderr}");
+    assert!(
+        stdout.contains("(1 problem)"),
+        "one problem is singular: {stdout}"
+    );
+    assert!(
+        !stderr.contains("notes.txt"),
+        "the reasons are not split off to stderr: {stderr}"
+    );
 }

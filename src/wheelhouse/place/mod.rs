@@ -41,8 +41,8 @@ pub fn place_wheels(
     let started = std::time::Instant::now();
     let checked = check_all(sources, layout, options, progress);
     tracing::debug!(
-        "checked {} wheel(s) in {:.3}s",
-        sources.len(),
+        "checked {} in {:.3}s",
+        crate::words::count(sources.len(), "wheel"),
         started.elapsed().as_secs_f64()
     );
     let root = layout.root.clone();

@@ -1,0 +1,21 @@
+//! Words in messages: a count with its noun, singular or plural, the one way every message
+//! says "1 wheel" and "3 wheels".
+
+/// `1 wheel`, `3 wheels`, `0 problems`. `noun` is the singular; the plural adds `s`.
+pub fn count(number: usize, noun: &str) -> String {
+    if number == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{number} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_is_singular_every_other_count_plural() {
+        assert_eq!(super::count(0, "wheel"), "0 wheels");
+        assert_eq!(super::count(1, "wheel"), "1 wheel");
+        assert_eq!(super::count(2, "search path"), "2 search paths");
+    }
+}
