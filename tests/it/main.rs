@@ -11,6 +11,7 @@ mod docs;
 mod index;
 mod inspect;
 mod manipulate;
+mod messages;
 mod nightly;
 mod real_wheels;
 mod recipe;
