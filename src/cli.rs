@@ -136,6 +136,10 @@ pub struct NightlyRunArgs {
     /// Build these packages whatever their state.
     #[arg(long, value_name = "PKG", num_args = 1..)]
     pub rebuild: Vec<String>,
+    /// When another run holds the state directory's lock, wait for it to end instead of
+    /// stopping (exit status 75).
+    #[arg(long)]
+    pub wait: bool,
     /// Continue the run in this directory (after its coordinator was stopped).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "rebuild")]
     pub resume: Option<PathBuf>,
@@ -557,7 +561,9 @@ pub fn render_error(error: &anyhow::Error) -> String {
 /// Prints an error the one way every binary does ([`render_error`]), and picks the exit code.
 pub fn report_error(error: &anyhow::Error) -> ExitCode {
     eprint!("{}", render_error(error));
-    ExitCode::FAILURE
+    let code = crate::hint::find_cause::<crate::nightly::NightlyError>(error)
+        .map_or(1, crate::nightly::NightlyError::exit_code);
+    ExitCode::from(code)
 }
 
 /// Runs a command body and turns its result into an exit code.

@@ -59,6 +59,21 @@ impl<T, E: Into<anyhow::Error>> HintExt<T> for Result<T, E> {
     }
 }
 
+/// The first error of type `T` in an error's chain, looking through hints (a hinted error is
+/// one link of the chain that holds the error it wraps).
+pub fn find_cause<T>(error: &anyhow::Error) -> Option<&T>
+where
+    T: std::error::Error + Send + Sync + 'static,
+{
+    error.chain().find_map(|cause| {
+        cause.downcast_ref::<T>().or_else(|| {
+            cause
+                .downcast_ref::<Hinted>()
+                .and_then(|hinted| hinted.error.downcast_ref::<T>())
+        })
+    })
+}
+
 /// Every hint attached anywhere in an error's chain, outermost first.
 pub fn hints_of(error: &anyhow::Error) -> Vec<&str> {
     error

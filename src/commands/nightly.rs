@@ -4,6 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::cli::{ExecutorKind, NightlyCommand, NightlyPlanArgs, NightlyRunArgs};
+use crate::hint::HintExt as _;
 use crate::layout::Layout;
 use crate::nightly::config::NightlyConfig;
 use crate::nightly::local::LocalExecutor;
@@ -167,13 +168,25 @@ fn run_command(
             keep_work: args.keep_work,
             recipes,
             verify_reproducible: args.verify_reproducible,
+            when_locked: if args.wait {
+                crate::nightly::lock::WhenLocked::Wait
+            } else {
+                crate::nightly::lock::WhenLocked::Stop
+            },
         },
         &say,
     );
     if let Some(bar) = &live {
         bar.finish_and_clear();
     }
-    let report = report?;
+    let report = match report {
+        Err(error @ crate::nightly::NightlyError::Locked { .. }) => {
+            return Err(error).hint(
+                "`nightly run --wait` waits for it to end (a cron job can, to queue behind a night that overran)",
+            );
+        }
+        other => other?,
+    };
     let results = report.state.results();
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,12 +1,14 @@
 //! The nightly rebuild of the wheelhouse: the site's set ([`config`]), planned cell by cell
 //! against what earlier runs left ([`plan`], [`state`]), run by an executor in build order,
 //! keeping going past failures and resumable ([`run`], [`schedule`], [`local`], [`slurm`]),
+//! one run at a time ([`lock`]),
 //! and reported
 //! ([`report`]: `result.json`, `summary.md`, `report.html`).
 
 pub mod cache;
 pub mod config;
 pub mod local;
+pub mod lock;
 pub mod plan;
 pub mod report;
 pub mod reproducible;
@@ -72,6 +74,22 @@ pub enum NightlyError {
     Report(#[from] tera::Error),
     #[error(transparent)]
     Place(#[from] crate::wheelhouse::place::PlaceError),
+    #[error("another nightly run holds {}: {holder}", path.display())]
+    Locked {
+        path: std::path::PathBuf,
+        holder: String,
+    },
+}
+
+impl NightlyError {
+    /// The exit status of a command that ends with this error: 75 (`EX_TEMPFAIL`, try again
+    /// later) when another run holds the lock, so that cron wrappers tell it from a failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            NightlyError::Locked { .. } => 75,
+            _ => 1,
+        }
+    }
 }
 
 impl From<crate::build::BuildError> for NightlyError {

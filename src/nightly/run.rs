@@ -160,6 +160,8 @@ pub struct RunOptions {
     pub recipes: Option<PathBuf>,
     /// Rebuild this many up-to-date cells and compare their wheels with the staged ones.
     pub verify_reproducible: usize,
+    /// What to do when another run holds the state directory's lock.
+    pub when_locked: super::lock::WhenLocked,
 }
 
 /// What a finished run leaves.
@@ -179,11 +181,13 @@ pub fn run(
     options: &RunOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<RunReport, NightlyError> {
+    let mut lock = super::lock::RunLock::acquire(&config.paths.state, options.when_locked, progress)?;
     let store = StateStore::new(&config.paths.state);
     let (directory, mut state) = match &options.resume {
         Some(directory) => resume_state(directory)?,
         None => new_run(config, layout, &store, executor.name(), options, progress)?,
     };
+    lock.set_run(&directory)?;
     write_json_atomic(&directory.join("run.json"), &state)?;
     if options.dry_run {
         return Ok(RunReport {

@@ -13,6 +13,7 @@ mod inspect;
 mod manipulate;
 mod messages;
 mod nightly;
+mod nightly_lock;
 mod real_wheels;
 mod recipe;
 mod recipe_import;

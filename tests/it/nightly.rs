@@ -9,7 +9,7 @@ use crate::common::{run, wheelwright};
 use crate::wheelbuild::{recipe, require_tools, sdist};
 
 /// A site with recipes for the fixtures and a nightly configuration; returns the config file.
-fn site(directory: &Path, packages: &[(&str, &str)], extra: &str) -> PathBuf {
+pub fn site(directory: &Path, packages: &[(&str, &str)], extra: &str) -> PathBuf {
     let recipes = directory.join("recipes");
     for (package, version) in packages {
         let archive = sdist(package, version, directory);
