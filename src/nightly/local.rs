@@ -7,14 +7,19 @@
 //! the machine has measured (from `/proc/stat`) at least one CPU of the budget idle for a
 //! while, one more cell is started beyond the reserved budget (at most twice the budget in
 //! cells), so those phases overlap with another cell's compiling.
+//!
+//! Each cell runs in a process group of its own, held to its `time` and `memory`
+//! ([`super::limits`]); cancelling a cell ends its whole group, compilers included.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::NightlyError;
-use super::run::{Ended, Executor, Task};
+use super::limits::{GroupMemory, Limits, Watch, signal_group};
+use super::run::{Ended, Executor, Task, TaskStatus};
 
 /// Cells as child processes within a CPU budget.
 pub struct LocalExecutor {
@@ -34,6 +39,9 @@ pub struct LocalExecutor {
     last_start: Option<Instant>,
     /// Variables each cell is given.
     environment: Vec<(String, String)>,
+    /// The resident memory of the process groups, read at most once a second.
+    memory: GroupMemory,
+    memory_read: Option<Instant>,
 }
 
 /// The machine's CPU use over the last few seconds, from `/proc/stat` samples.
@@ -106,9 +114,54 @@ fn cpu_jiffies(stat: &str) -> Option<(u64, u64)> {
 
 enum Running {
     /// Started by this coordinator.
-    Child { child: Child, cpus: usize },
+    Child { child: Child, cpus: usize, watch: Watch },
     /// Started by an earlier coordinator of this run: watched by its process id.
-    Adopted { pid: u32, cpus: usize },
+    Adopted { pid: u32, cpus: usize, watch: Watch },
+}
+
+impl Running {
+    fn cpus(&self) -> usize {
+        match self {
+            Running::Child { cpus, .. } | Running::Adopted { cpus, .. } => *cpus,
+        }
+    }
+
+    /// Ends the cell's whole process group and, for a child, reaps it.
+    fn end(&mut self) {
+        match self {
+            Running::Child { child, .. } => {
+                if let Ok(group) = i32::try_from(child.id()) {
+                    signal_group(group, libc::SIGKILL);
+                }
+                if let Err(error) = child.wait() {
+                    tracing::warn!("cannot reap cell process {}: {error}", child.id());
+                }
+            }
+            Running::Adopted { pid, .. } => {
+                if let Ok(group) = i32::try_from(*pid) {
+                    signal_group(group, libc::SIGTERM);
+                }
+            }
+        }
+    }
+}
+
+/// How a cell's process ended: its own exit, or a limit's.
+fn ended(success: bool, how: String, watch: &Watch) -> Ended {
+    match watch.breach() {
+        Some(breach) => Ended {
+            success: false,
+            how,
+            killed: Some(breach.describe()),
+            state: Some(breach.state()),
+        },
+        None => Ended {
+            success,
+            how,
+            killed: None,
+            state: None,
+        },
+    }
 }
 
 impl LocalExecutor {
@@ -125,6 +178,8 @@ impl LocalExecutor {
             meter: CpuMeter::new(),
             last_start: None,
             environment: Vec::new(),
+            memory: GroupMemory::default(),
+            memory_read: None,
         })
     }
 
@@ -198,6 +253,8 @@ impl Executor for LocalExecutor {
             command.arg("--build-only");
         }
         command
+            // A group of its own: its limits and a cancel reach every process it starts.
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?.into_parts().0)
             .stderr(log.into_parts().0)
@@ -210,7 +267,12 @@ impl Executor for LocalExecutor {
         let pid = child.id();
         self.last_start = Some(Instant::now());
         self.used += cpus;
-        self.children.insert(index, Running::Child { child, cpus });
+        let watch = Watch::new(
+            i32::try_from(pid).unwrap_or(i32::MAX),
+            Instant::now(),
+            Limits::of(&task.resources),
+        );
+        self.children.insert(index, Running::Child { child, cpus, watch });
         Ok(format!("pid {pid}"))
     }
 
@@ -226,57 +288,71 @@ impl Executor for LocalExecutor {
         }
         let cpus = self.cpus(task);
         self.used += cpus;
-        self.children.insert(index, Running::Adopted { pid, cpus });
+        // Its time counts from when the earlier coordinator started it.
+        let running_for = match &task.status {
+            TaskStatus::Running { started, .. } => {
+                Duration::from_secs(super::state::now().saturating_sub(*started))
+            }
+            _ => Duration::ZERO,
+        };
+        let started = Instant::now()
+            .checked_sub(running_for)
+            .unwrap_or_else(Instant::now);
+        let watch = Watch::new(
+            i32::try_from(pid).unwrap_or(i32::MAX),
+            started,
+            Limits::of(&task.resources),
+        );
+        self.children.insert(index, Running::Adopted { pid, cpus, watch });
         true
     }
 
     fn poll(&mut self) -> Vec<(usize, Ended)> {
         self.meter.sample();
-        let mut ended = Vec::new();
+        let now = Instant::now();
+        if !self.children.is_empty()
+            && self
+                .memory_read
+                .is_none_or(|read| now.duration_since(read) >= Duration::from_secs(1))
+        {
+            self.memory = GroupMemory::read();
+            self.memory_read = Some(now);
+        }
+        let mut ended_cells = Vec::new();
         for (index, running) in &mut self.children {
             match running {
-                Running::Child { child, .. } => match child.try_wait() {
-                    Ok(Some(status)) => ended.push((
+                Running::Child { child, watch, .. } => match child.try_wait() {
+                    Ok(Some(status)) => {
+                        ended_cells.push((*index, ended(status.success(), status.to_string(), watch)))
+                    }
+                    Ok(None) => watch.check(&self.memory, now),
+                    Err(error) => ended_cells.push((
                         *index,
-                        Ended {
-                            success: status.success(),
-                            how: status.to_string(),
-                            killed: None,
-                        },
-                    )),
-                    Ok(None) => {}
-                    Err(error) => ended.push((
-                        *index,
-                        Ended {
-                            success: false,
-                            how: format!("cannot be waited for: {error}"),
-                            killed: None,
-                        },
+                        ended(false, format!("cannot be waited for: {error}"), watch),
                     )),
                 },
-                Running::Adopted { pid, .. } => {
-                    if !alive(*pid) {
-                        ended.push((
+                Running::Adopted { pid, watch, .. } => {
+                    if alive(*pid) {
+                        watch.check(&self.memory, now);
+                    } else {
+                        ended_cells.push((
                             *index,
-                            Ended {
-                                success: true,
-                                how: format!("process {pid} ended (started by an earlier coordinator)"),
-                                killed: None,
-                            },
+                            ended(
+                                true,
+                                format!("process {pid} ended (started by an earlier coordinator)"),
+                                watch,
+                            ),
                         ));
                     }
                 }
             }
         }
-        for (index, _) in &ended {
+        for (index, _) in &ended_cells {
             if let Some(running) = self.children.remove(index) {
-                let cpus = match running {
-                    Running::Child { cpus, .. } | Running::Adopted { cpus, .. } => cpus,
-                };
-                self.used = self.used.saturating_sub(cpus);
+                self.used = self.used.saturating_sub(running.cpus());
             }
         }
-        ended
+        ended_cells
     }
 
     fn running(&self) -> usize {
@@ -284,32 +360,15 @@ impl Executor for LocalExecutor {
     }
 
     fn cancel(&mut self, index: usize) {
-        if let Some(running) = self.children.remove(&index) {
-            match running {
-                Running::Child { mut child, cpus } => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    self.used = self.used.saturating_sub(cpus);
-                }
-                Running::Adopted { pid, cpus } => {
-                    let _ = Command::new("kill").arg(pid.to_string()).status();
-                    self.used = self.used.saturating_sub(cpus);
-                }
-            }
+        if let Some(mut running) = self.children.remove(&index) {
+            running.end();
+            self.used = self.used.saturating_sub(running.cpus());
         }
     }
 
     fn cancel_all(&mut self) {
         for running in self.children.values_mut() {
-            match running {
-                Running::Child { child, .. } => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-                Running::Adopted { pid, .. } => {
-                    let _ = Command::new("kill").arg(pid.to_string()).status();
-                }
-            }
+            running.end();
         }
         self.children.clear();
         self.used = 0;

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod limits;
 pub mod local;
 pub mod lock;
 pub mod plan;

@@ -24,6 +24,9 @@ pub struct Ended {
     /// Set when the scheduler, not the cell, ended it (time limit, memory, node failure,
     /// cancelled): its words, which are the cell's reason whatever the cell wrote.
     pub killed: Option<String>,
+    /// The state a limit gave the cell (`timeout`, `out-of-memory`) when a limit ended it;
+    /// otherwise a cell ended by someone else is `failed`.
+    pub state: Option<CellState>,
 }
 
 /// Where cells run: this machine, or a scheduler.
@@ -377,7 +380,9 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
         job: (!handle.is_empty()).then(|| handle.to_string()),
         reproducible: None,
     };
-    if let Some(killed) = ended.and_then(|ended| ended.killed.as_ref()) {
+    if let Some((killed, ended)) = ended.and_then(|ended| ended.killed.as_ref().map(|killed| (killed, ended)))
+    {
+        result.state = ended.state.unwrap_or(CellState::Failed);
         result.reason = Some(match outcome.and_then(|outcome| outcome.error) {
             Some(error) => format!("{killed}; the cell said: {error}"),
             None => format!("{killed}; see {}", task.output_log.display()),

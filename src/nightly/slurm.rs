@@ -14,6 +14,7 @@ use crate::layout::Layout;
 use super::NightlyError;
 use super::config::SlurmSettings;
 use super::run::{Ended, Executor, Task};
+use super::state::CellState;
 use crate::resources::slurm_time;
 
 /// How often `squeue` is asked.
@@ -347,6 +348,7 @@ impl Executor for SlurmExecutor {
                             success: false,
                             how: format!("Slurm job {id}: its dependency failed"),
                             killed: None,
+                            state: None,
                         },
                     ));
                 }
@@ -360,12 +362,18 @@ impl Executor for SlurmExecutor {
                     // COMPLETED and FAILED are the cell's own ending; the others are Slurm's.
                     let killed = (!matches!(state.state.as_str(), "COMPLETED" | "FAILED"))
                         .then(|| format!("Slurm ended the job: {how}"));
+                    let limit = match state.state.as_str() {
+                        "TIMEOUT" => Some(CellState::Timeout),
+                        "OUT_OF_MEMORY" => Some(CellState::OutOfMemory),
+                        _ => None,
+                    };
                     ended.push((
                         *index,
                         Ended {
                             success: state.state == "COMPLETED",
                             how,
                             killed,
+                            state: limit,
                         },
                     ));
                 }
@@ -375,6 +383,7 @@ impl Executor for SlurmExecutor {
                         success: false,
                         how: format!("Slurm job {id} is no longer known to Slurm"),
                         killed: None,
+                        state: None,
                     },
                 )),
             }

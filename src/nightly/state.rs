@@ -31,6 +31,10 @@ pub enum CellState {
     Held,
     /// The run was stopped before it finished.
     Cancelled,
+    /// Ended for running past its time limit (by the local executor or the scheduler).
+    Timeout,
+    /// Ended for using more memory than its limit.
+    OutOfMemory,
 }
 
 impl CellState {
@@ -43,6 +47,8 @@ impl CellState {
             CellState::UntestedGpu => "untested-gpu",
             CellState::Held => "held",
             CellState::Cancelled => "cancelled",
+            CellState::Timeout => "timeout",
+            CellState::OutOfMemory => "out-of-memory",
         }
     }
 

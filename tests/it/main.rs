@@ -13,7 +13,7 @@ mod inspect;
 mod manipulate;
 mod messages;
 mod nightly;
-mod nightly_lock;
+mod nightly_guards;
 mod real_wheels;
 mod recipe;
 mod recipe_import;
