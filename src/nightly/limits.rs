@@ -83,7 +83,7 @@ fn minutes(duration: Duration) -> String {
 
 fn mebibytes(bytes: u64) -> String {
     let mib = bytes >> 20;
-    if mib >= 1024 && mib % 1024 == 0 {
+    if mib >= 1024 && mib.is_multiple_of(1024) {
         format!("{}G", mib / 1024)
     } else {
         format!("{mib}M")
