@@ -21,18 +21,21 @@ pub fn run(command: &RecipeCommand, global_layout: Option<&Path>) -> anyhow::Res
     }
 }
 
-/// The recipes directory of a `recipe` command, looked up as `wheelbuild` does
-/// ([`recipe::recipes_directory`]); here a directory is required, so finding none is an
-/// error that names every place looked at.
+/// The recipes directory of a `recipe` command: `--recipes` (or `$WHEELWRIGHT_RECIPES`) as
+/// written, else looked up as `wheelbuild` does ([`recipe::recipes_directory`]); here a
+/// directory is required, so finding none is an error that names every place looked at.
 fn recipes_directory(explicit: Option<&Path>, global_layout: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let layout_recipes = match explicit {
-        Some(_) => None,
-        None => Layout::load(global_layout)?.recipes,
-    };
-    match recipe::recipes_directory(explicit, layout_recipes.as_deref())? {
+    // A directory named on the command line is taken as written: `recipe check` reports it
+    // with the recipes' own results when it cannot be read.
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let layout_recipes = Layout::load(global_layout)?.recipes;
+    match recipe::recipes_directory(None, layout_recipes.as_deref())? {
         Some(found) => {
             tracing::info!("recipes from {} ({})", found.path.display(), found.origin);
-            Ok(found.path)
+            // Files are named as the user wrote the directory (relative stays relative).
+            Ok(layout_recipes.unwrap_or_else(|| PathBuf::from(recipe::RECIPES_DIRECTORY)))
         }
         None => Err(anyhow::anyhow!(
             "no recipes directory: no --recipes, no $WHEELWRIGHT_RECIPES, no `recipes` key in the layout, and no ./recipes here"
