@@ -395,7 +395,8 @@ pub enum LayoutCommand {
         #[arg(long)]
         enter: bool,
     },
-    /// Print the embedded default layout.
+    /// Print the layout in force (--layout FILE, else $WHEELWRIGHT_LAYOUT, else the embedded
+    /// one) as it is written, after a first comment line `# layout: ...` naming it.
     Show,
 }
 

@@ -203,10 +203,13 @@ fn checked_layer(args: &WheelbuildArgs, layout: &Layout, archs: &[String]) -> an
         .clone()
         .or_else(|| layout.default_layer.clone())
         .ok_or_else(|| anyhow::anyhow!("no --layer given and the layout has no default_layer"))?;
-    let layer = layout
-        .layers
-        .get(&layer_name)
-        .ok_or_else(|| anyhow::anyhow!("the layout {} has no layer `{layer_name}`", layout.source))?;
+    let layer = layout.layers.get(&layer_name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--layer {layer_name}: the layout {} has no such layer (it has: {})",
+            layout.source,
+            layout.layers.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
     for arch in archs {
         if !layer.archs.contains(arch) {
             anyhow::bail!(
