@@ -50,11 +50,12 @@ pub fn run_with(
         .ok_or_else(|| anyhow::anyhow!("--package is required (or --cell FILE)"))?;
     let (mut request, recipes, recipe_note) = request_from_args(args, &package, layout)?;
     request.adopt = adopt;
-    if args.dry_run {
-        return dry_run(args, layout, &request, &recipes);
-    }
+    // Every run names its recipe (or says why there is none), a dry run too.
     if !quiet {
         eprintln!("wheelbuild: {recipe_note}");
+    }
+    if args.dry_run {
+        return dry_run(args, layout, &request, &recipes);
     }
     if let Some(directory) = &args.write_cells {
         let files = crate::build::write_cell_files(&request, layout, &recipes, directory)?;
@@ -313,6 +314,22 @@ fn dry_run(
 
 /// `--cell FILE`: one cell built, tested and staged; its outcome printed.
 fn run_cell(file: &Path, args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
+    if !quiet {
+        // The recipe was resolved when the cell was planned: the file says which it was.
+        let cell = crate::build::Cell::read(file)?;
+        match &cell.recipe.file {
+            Some(recipe) => eprintln!(
+                "wheelbuild: recipe: {} (as planned in {})",
+                recipe.display(),
+                file.display()
+            ),
+            None => eprintln!(
+                "wheelbuild: no recipe for {} (as planned in {}): building with the defaults",
+                cell.package,
+                file.display()
+            ),
+        }
+    }
     let progress = Progress::new(quiet);
     let outcome = crate::build::run_cell_file(
         file,
