@@ -236,6 +236,12 @@ fn a_pure_package_builds_once() {
         .filter(|name| name.ends_with(".whl"))
         .collect();
     assert_eq!(wheels, ["purepkg-0.1.0+computecanada-py3-none-any.whl"]);
+    // The record beside the wheel is as readable as the wheel (not a temporary file's 0600).
+    use std::os::unix::fs::PermissionsExt as _;
+    let wheel = directory.path().join("out").join(&wheels[0]);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let record = directory.path().join("out").join(format!("{}.json", wheels[0]));
+    assert_eq!(mode(&record), mode(&wheel), "{}", record.display());
 }
 
 #[test]
