@@ -70,8 +70,7 @@ fn build_rewrite(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<Rewri
     })
 }
 
-/// `quiet`: no notice on stderr that a preview wrote nothing.
-pub fn run(args: &ManipulateArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     let rewrite = build_rewrite(args, layout)?;
     let wheels: Vec<PathBuf> = args.wheels.iter().chain(&args.more_wheels).cloned().collect();
     if wheels.is_empty() {
@@ -169,8 +168,8 @@ pub fn run(args: &ManipulateArgs, layout: &Layout, quiet: bool) -> anyhow::Resul
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&results)?);
     }
-    if preview && !rewrite.is_empty() && !quiet {
-        eprintln!("note: --print-req only previews the edits: nothing was written (run without it to write)");
+    if preview && !rewrite.is_empty() {
+        tracing::warn!("--print-req only previews the edits: nothing was written (run without it to write)");
     }
     if failures > 0 {
         if wheels.len() > 1 {

@@ -25,7 +25,7 @@ pub fn run(cli: WheelwrightCli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Manipulate(args) => {
             let layout = Layout::load(cli.global.layout.as_deref())?;
-            manipulate::run(&args, &layout, cli.global.quiet)
+            manipulate::run(&args, &layout)
         }
         Command::Verify(args) => verify::run(&args),
         Command::Inspect(args) => {

@@ -124,7 +124,7 @@ fn check_rebuild(rebuild: &[String], config: &NightlyConfig, recipes: Option<&Pa
     if unknown.is_empty() {
         return Ok(());
     }
-    let mut hints = Vec::new();
+    let mut suggestions = Vec::new();
     for name in &unknown {
         let wanted = normalize_name(name);
         let mut near: Vec<(usize, &String)> = names
@@ -135,21 +135,26 @@ fn check_rebuild(rebuild: &[String], config: &NightlyConfig, recipes: Option<&Pa
         near.sort();
         // Only the nearest (ties kept), not everything within reach.
         let nearest = near.first().map(|(distance, _)| *distance);
-        near.retain(|(distance, _)| Some(*distance) == nearest);
+        let near: Vec<String> = near
+            .iter()
+            .filter(|(distance, _)| Some(*distance) == nearest)
+            .take(3)
+            .map(|(_, known)| format!("`{known}`"))
+            .collect();
         if !near.is_empty() {
-            let suggestions: Vec<String> = near
-                .iter()
-                .take(3)
-                .map(|(_, known)| format!("`{known}`"))
-                .collect();
-            hints.push(format!("{name}: did you mean {}?", suggestions.join(" or ")));
+            let near = near.join(" or ");
+            suggestions.push(if unknown.len() == 1 {
+                near
+            } else {
+                format!("{near} for {name}")
+            });
         }
     }
     let shown: Vec<&str> = names.iter().take(NAMES_SHOWN).map(String::as_str).collect();
-    hints.push(if names.len() > NAMES_SHOWN {
+    let set = if names.len() > NAMES_SHOWN {
         format!(
-            "the set has {} packages: {}, ... (`wheelwright nightly plan --config {}` lists them all)",
-            names.len(),
+            "the set has {}: {}, ... (`wheelwright nightly plan --config {}` lists them all)",
+            crate::words::count(names.len(), "package"),
             shown.join(", "),
             config.file.display()
         )
@@ -157,18 +162,19 @@ fn check_rebuild(rebuild: &[String], config: &NightlyConfig, recipes: Option<&Pa
         "the set is empty".to_string()
     } else {
         format!("the set has: {}", shown.join(", "))
-    });
+    };
+    let hint = if suggestions.is_empty() {
+        set
+    } else {
+        format!("did you mean {}? {set}", suggestions.join(", "))
+    };
     let unknown: Vec<&str> = unknown.iter().map(|name| name.as_str()).collect();
-    anyhow::bail!(
-        "--rebuild {}: not in the nightly set of {}\n{}",
+    Err(anyhow::anyhow!(
+        "--rebuild {}: not in the nightly set of {}",
         unknown.join(" "),
-        config.file.display(),
-        hints
-            .iter()
-            .map(|hint| format!("hint: {hint}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    )
+        config.file.display()
+    ))
+    .hint(hint)
 }
 
 fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitCode> {

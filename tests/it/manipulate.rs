@@ -757,7 +757,10 @@ fn print_req_previews_the_edits_and_writes_nothing() {
         .arg(&input));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, "urllib3-fork<3,>=1.21.1\nsix\n");
-    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert!(
+        stderr.contains("warning: --print-req only previews the edits: nothing was written"),
+        "{stderr}"
+    );
     assert_eq!(listing(directory.path()), ["demo-1.0-py3-none-any.whl"]);
     assert_eq!(file_digest(&input), before);
     // As JSON: the outcome of each wheel, nothing written.

@@ -128,7 +128,7 @@ fn rebuild_refuses_a_package_not_in_the_set() {
         assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
         assert!(
             stderr.contains(&format!(
-                "error: --rebuild sx: not in the nightly set of {}\nhint: sx: did you mean `six`?\nhint: the set has: alpha, six\n",
+                "error: --rebuild sx: not in the nightly set of {}\nhint: did you mean `six`? the set has: alpha, six\n",
                 config.display()
             )),
             "{args:?}: {stderr}"
@@ -163,15 +163,9 @@ fn rebuild_refuses_a_package_not_in_the_set() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("hint: package3: did you mean `package03` or `package13`?"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("hint: packag07: did you mean `package07`?"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("hint: the set has 14 packages: package00, package01, package02, package03, package04, package05, package06, package07, package08, package09, ... (`wheelwright nightly plan --config "),
+        stderr.contains(
+            "\nhint: did you mean `package03` or `package13` for package3, `package07` for packag07? the set has 14 packages: package00, package01, package02, package03, package04, package05, package06, package07, package08, package09, ... (`wheelwright nightly plan --config "
+        ),
         "{stderr}"
     );
 }
