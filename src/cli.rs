@@ -318,13 +318,15 @@ pub struct ManipulateArgs {
     /// Set the platform tags (e.g. linux_x86_64), or add with +TAG.
     #[arg(long, value_name = "TAGS")]
     pub platform_tag: Option<String>,
-    /// Print the requirements (after any edits) instead of a summary.
-    #[arg(short = 'p', long, alias = "print_req")]
+    /// Preview: print the requirements as the edits leave them, one per line, and write
+    /// nothing (run without -p to write the wheels).
+    #[arg(short = 'p', long, alias = "print_req", conflicts_with_all = ["inplace", "output_dir", "force"])]
     pub print_req: bool,
     /// Replace each wheel by its rewrite (the old file goes when the name changes).
     #[arg(long, conflicts_with = "output_dir")]
     pub inplace: bool,
-    /// Replace an existing, different output file.
+    /// Replace an existing output file that differs from the new wheel. One with the same
+    /// bytes is never an error: it is reported as already there.
     #[arg(long)]
     pub force: bool,
     /// Skip the fsync before each rename: faster on scratch space. A killed run still never
@@ -393,7 +395,8 @@ pub enum LayoutCommand {
         #[arg(long)]
         enter: bool,
     },
-    /// Print the embedded default layout.
+    /// Print the layout in force (--layout FILE, else $WHEELWRIGHT_LAYOUT, else the embedded
+    /// one) as it is written, after a first comment line `# layout: ...` naming it.
     Show,
 }
 

@@ -156,11 +156,80 @@ impl WheelRecord {
         name.push(".json");
         wheel.with_file_name(name)
     }
+
+    /// Writes the record beside `wheel` (through a temporary file and a rename), with the
+    /// wheel's permissions: whoever may read the wheel may read what went into it (a
+    /// temporary file alone would leave it 0600). Returns the record's path.
+    pub fn write_beside(&self, wheel: &Path) -> std::io::Result<PathBuf> {
+        let path = Self::path_beside(wheel);
+        let directory = path.parent().unwrap_or(Path::new("."));
+        let mut temporary = tempfile::Builder::new()
+            .prefix(".wheelwright-")
+            .suffix(".tmp")
+            .tempfile_in(directory)?;
+        serde_json::to_writer_pretty(&mut temporary, self).map_err(std::io::Error::other)?;
+        let permissions = fs_err::metadata(wheel)?.permissions();
+        temporary
+            .as_file()
+            .set_permissions(permissions)
+            .map_err(|error| {
+                std::io::Error::new(
+                    error.kind(),
+                    format!(
+                        "cannot set the mode of the build record `{}`: {error}",
+                        path.display()
+                    ),
+                )
+            })?;
+        temporary.persist(&path).map_err(|error| {
+            std::io::Error::new(
+                error.error.kind(),
+                format!(
+                    "cannot move the build record to `{}`: {}",
+                    path.display(),
+                    error.error
+                ),
+            )
+        })?;
+        Ok(path)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_record_beside_a_wheel_has_the_wheels_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let directory = tempfile::tempdir().unwrap();
+        let wheel = directory.path().join("a-1-py3-none-any.whl");
+        fs_err::write(&wheel, b"wheel").unwrap();
+        let record = WheelRecord {
+            wheel: "a-1-py3-none-any.whl".to_string(),
+            sha256: None,
+            build: BuildRecord::default(),
+            changes: Vec::new(),
+            destination: None,
+            test: TestRecord {
+                status: TestStatus::Passed,
+                error: None,
+                reports: BTreeMap::new(),
+            },
+            held: Vec::new(),
+        };
+        for mode in [0o644, 0o664, 0o640] {
+            fs_err::set_permissions(&wheel, std::fs::Permissions::from_mode(mode)).unwrap();
+            let path = record.write_beside(&wheel).unwrap();
+            assert_eq!(path, WheelRecord::path_beside(&wheel));
+            let written = fs_err::metadata(&path).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(written, mode, "{written:o} for a wheel of {mode:o}");
+            let read: WheelRecord = serde_json::from_slice(&fs_err::read(&path).unwrap()).unwrap();
+            assert_eq!(read, record);
+        }
+        // Only the record and the wheel: no temporary file left.
+        assert_eq!(fs_err::read_dir(directory.path()).unwrap().count(), 2);
+    }
 
     #[test]
     fn test_status_reads_and_writes_its_words() {

@@ -221,8 +221,7 @@ pub(super) fn stage(
                     .collect(),
             },
         };
-        let record_path = WheelRecord::path_beside(&target);
-        write_json(&record_path, &record)?;
+        let record_path = record.write_beside(&target)?;
         for tester in &tested_by {
             results[*tester].record = Some(record_path.clone());
             if held {

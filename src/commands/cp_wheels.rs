@@ -252,6 +252,36 @@ pub(crate) fn print_human(report: &Report) {
     }
 }
 
+/// Refuses an `--layer` or `--arch` the layout does not have before any wheel is looked at
+/// (each wheel would be refused for it; with no wheel, the run would say nothing to do).
+fn check_node_flags(args: &CpWheelsArgs, layout: &Layout) -> anyhow::Result<()> {
+    if let Some(name) = &args.layer {
+        let active: Vec<&str> = layout.active_layers().map(|layer| layer.name.as_str()).collect();
+        match layout.layers.get(name) {
+            None => bail!(
+                "--layer {name}: the layout {} has no such layer (it has: {})",
+                layout.source,
+                active.join(", ")
+            ),
+            Some(layer) if layer.deprecated => bail!(
+                "--layer {name}: the layer is deprecated and takes no new wheels (the active ones: {})",
+                active.join(", ")
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(arch) = &args.arch
+        && !layout.archs.contains_key(arch)
+    {
+        bail!(
+            "--arch {arch}: the layout {} has no such arch (it has: {})",
+            layout.source,
+            layout.archs.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Runs cp-wheels.
 pub fn run(args: &CpWheelsArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
     if args.publish_only {
@@ -276,6 +306,7 @@ pub fn run(args: &CpWheelsArgs, layout: &Layout, quiet: bool) -> anyhow::Result<
             }
         });
     }
+    check_node_flags(args, layout)?;
     let sources = collect_sources(args, layout)?;
     if sources.is_empty() {
         eprintln!(

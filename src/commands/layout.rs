@@ -5,13 +5,37 @@ use crate::outln;
 use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use crate::cli::LayoutCommand;
-use crate::layout::{EMBEDDED_LAYOUT, Layout};
+use crate::layout::{EMBEDDED_LAYOUT, EMBEDDED_NAME, Layout};
+
+/// The text of the layout in force and where it comes from, looked up as
+/// [`Layout::load`] does: `--layout FILE`, else `$WHEELWRIGHT_LAYOUT`, else the embedded one.
+fn layout_in_force(global_layout: Option<&Path>) -> anyhow::Result<(String, String)> {
+    let from_environment = std::env::var_os("WHEELWRIGHT_LAYOUT").filter(|value| !value.is_empty());
+    let (path, origin) = match (global_layout, from_environment) {
+        (Some(path), _) => (path.to_path_buf(), "--layout"),
+        (None, Some(path)) => (std::path::PathBuf::from(path), "$WHEELWRIGHT_LAYOUT"),
+        (None, None) => {
+            return Ok((
+                EMBEDDED_LAYOUT.to_string(),
+                format!("{EMBEDDED_NAME} (no --layout, $WHEELWRIGHT_LAYOUT unset)"),
+            ));
+        }
+    };
+    let text =
+        fs_err::read_to_string(&path).with_context(|| format!("reading the layout given by {origin}"))?;
+    Ok((text, format!("{} (from {origin})", path.display())))
+}
 
 pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
     match command {
         LayoutCommand::Show => {
-            outln!("{}", EMBEDDED_LAYOUT.trim_end());
+            let (text, source) = layout_in_force(global_layout)?;
+            // A TOML comment: stdout stays a valid layout file.
+            outln!("# layout: {source}");
+            outln!("{}", text.trim_end());
         }
         LayoutCommand::Check { file, json, enter } => {
             let layout = Layout::load(file.as_deref().or(global_layout))?;

@@ -10,7 +10,8 @@ use crate::cli::ManipulateArgs;
 use crate::layout::Layout;
 use crate::spec::requirements::RequirementEdit;
 use crate::wheel::{
-    Destination, Limits, OutcomeStatus, PlaceOptions, Rewrite, TagChange, WheelErrorKind, rewrite_wheel,
+    Destination, Limits, OutcomeStatus, PlaceOptions, Rewrite, TagChange, WheelErrorKind, preview_wheel,
+    rewrite_wheel,
 };
 
 /// Turns the flags into one [`Rewrite`], checking every requirement and rule name up front.
@@ -80,10 +81,12 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             "no change requested: pass --insert-local-version, --add-req, --strip-nvidia, --platform-tag ... or --print-req"
         );
     }
+    // --print-req previews: the edits are worked out and nothing is written.
+    let preview = args.print_req;
     let destination = if args.inplace {
         Destination::InPlace
     } else {
-        if !args.output_dir.is_dir() && !rewrite.is_empty() {
+        if !preview && !args.output_dir.is_dir() && !rewrite.is_empty() {
             fs_err::create_dir_all(&args.output_dir)?;
         }
         Destination::Directory(args.output_dir.clone())
@@ -106,7 +109,12 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             results.push(serde_json::json!({ "input": wheel, "status": "error", "error": message }));
             continue;
         }
-        match rewrite_wheel(wheel, &rewrite, &destination, place, limits) {
+        let result = if preview {
+            preview_wheel(wheel, &rewrite, &destination, limits)
+        } else {
+            rewrite_wheel(wheel, &rewrite, &destination, place, limits)
+        };
+        match result {
             Ok(outcome) => {
                 for note in &outcome.notes {
                     tracing::warn!("{}: {note}", wheel.display());
@@ -129,6 +137,14 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
                         OutcomeStatus::Unchanged => {
                             outln!("ok      {} (no change needed)", outcome.output.display())
                         }
+                        OutcomeStatus::AlreadyThere => {
+                            outln!(
+                                "there   {} (already there, the same bytes)",
+                                outcome.output.display()
+                            )
+                        }
+                        // Only --print-req previews, and it printed the requirements above.
+                        OutcomeStatus::Preview => {}
                     }
                     for change in &outcome.changes {
                         outln!("  - {change}");
@@ -151,6 +167,9 @@ pub fn run(args: &ManipulateArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    if preview && !rewrite.is_empty() {
+        tracing::warn!("--print-req only previews the edits: nothing was written (run without it to write)");
     }
     if failures > 0 {
         if wheels.len() > 1 {

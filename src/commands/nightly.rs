@@ -1,5 +1,6 @@
 //! `wheelwright nightly plan|run|cell`: the nightly rebuild's front end.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use crate::nightly::run::{RunOptions, run as run_nightly};
 use crate::nightly::state::StateStore;
 use crate::outln;
 use crate::recipe::recipes_directory;
+use crate::spec::normalize_name;
 
 pub fn run(
     command: &NightlyCommand,
@@ -64,10 +66,122 @@ fn recipes(config: &NightlyConfig, layout: &Layout) -> anyhow::Result<Option<std
     )
 }
 
+/// The names of the nightly set, PEP 503 normalised: the packages listed and, with
+/// `all_recipes`, every recipe file of the recipes directory (as the plan takes them). None
+/// when the set cannot be known here (`all_recipes` without a recipes directory: the plan
+/// says why).
+fn set_names(config: &NightlyConfig, recipes: Option<&Path>) -> anyhow::Result<Option<BTreeSet<String>>> {
+    let mut names: BTreeSet<String> = config
+        .packages
+        .iter()
+        .map(|entry| normalize_name(&entry.name))
+        .collect();
+    if config.all_recipes {
+        let Some(directory) = recipes else {
+            return Ok(None);
+        };
+        for path in crate::recipe::recipe_paths(directory)? {
+            if let Some(stem) = path.file_stem() {
+                names.insert(normalize_name(&stem.to_string_lossy()));
+            }
+        }
+    }
+    Ok(Some(names))
+}
+
+/// How many edits turn `a` into `b` (Levenshtein), for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, left) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, right) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(left != *right);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The names listed in a hint: all of a small set, else the first few and how many more.
+const NAMES_SHOWN: usize = 10;
+
+/// Refuses `--rebuild` names that are not in the set: a misspelt name would otherwise
+/// rebuild nothing and say nothing. The error lists the set (or its first names) and the
+/// nearest names.
+fn check_rebuild(rebuild: &[String], config: &NightlyConfig, recipes: Option<&Path>) -> anyhow::Result<()> {
+    if rebuild.is_empty() {
+        return Ok(());
+    }
+    let Some(names) = set_names(config, recipes)? else {
+        return Ok(());
+    };
+    let unknown: Vec<&String> = rebuild
+        .iter()
+        .filter(|name| !names.contains(&normalize_name(name)))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut suggestions = Vec::new();
+    for name in &unknown {
+        let wanted = normalize_name(name);
+        let mut near: Vec<(usize, &String)> = names
+            .iter()
+            .map(|known| (edit_distance(&wanted, known), known))
+            .filter(|(distance, known)| *distance <= (known.len().max(wanted.len()) / 3).max(2))
+            .collect();
+        near.sort();
+        // Only the nearest (ties kept), not everything within reach.
+        let nearest = near.first().map(|(distance, _)| *distance);
+        let near: Vec<String> = near
+            .iter()
+            .filter(|(distance, _)| Some(*distance) == nearest)
+            .take(3)
+            .map(|(_, known)| format!("`{known}`"))
+            .collect();
+        if !near.is_empty() {
+            let near = near.join(" or ");
+            suggestions.push(if unknown.len() == 1 {
+                near
+            } else {
+                format!("{near} for {name}")
+            });
+        }
+    }
+    let shown: Vec<&str> = names.iter().take(NAMES_SHOWN).map(String::as_str).collect();
+    let set = if names.len() > NAMES_SHOWN {
+        format!(
+            "the set has {}: {}, ... (`wheelwright nightly plan --config {}` lists them all)",
+            crate::words::count(names.len(), "package"),
+            shown.join(", "),
+            config.file.display()
+        )
+    } else if names.is_empty() {
+        "the set is empty".to_string()
+    } else {
+        format!("the set has: {}", shown.join(", "))
+    };
+    let hint = if suggestions.is_empty() {
+        set
+    } else {
+        format!("did you mean {}? {set}", suggestions.join(", "))
+    };
+    let unknown: Vec<&str> = unknown.iter().map(|name| name.as_str()).collect();
+    Err(anyhow::anyhow!(
+        "--rebuild {}: not in the nightly set of {}",
+        unknown.join(" "),
+        config.file.display()
+    ))
+    .hint(hint)
+}
+
 fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     let config = NightlyConfig::load(&args.config)?;
     let store = StateStore::new(&config.paths.state);
     let recipes = recipes(&config, layout)?;
+    check_rebuild(&args.rebuild, &config, recipes.as_deref())?;
     let planned = plan(
         &config,
         layout,
@@ -124,6 +238,7 @@ fn run_command(
 ) -> anyhow::Result<ExitCode> {
     let config = NightlyConfig::load(&args.config)?;
     let recipes = recipes(&config, layout)?;
+    check_rebuild(&args.rebuild, &config, recipes.as_deref())?;
     let layout_file = layout_file
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("WHEELWRIGHT_LAYOUT").map(std::path::PathBuf::from));
@@ -227,4 +342,19 @@ fn run_command(
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edit_distance;
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_and_substitutions() {
+        assert_eq!(edit_distance("six", "six"), 0);
+        assert_eq!(edit_distance("sx", "six"), 1);
+        assert_eq!(edit_distance("sixx", "six"), 1);
+        assert_eq!(edit_distance("numpy", "nunpy"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }

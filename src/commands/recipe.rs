@@ -135,7 +135,22 @@ fn check(args: &RecipeCheckArgs, global_layout: Option<&Path>) -> anyhow::Result
     })
 }
 
+/// `--layer NAME`, refused (with the layout's layers) when the layout has no such layer.
+fn check_layer(layout: &Layout, name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        layout.layers.contains_key(name),
+        "--layer {name}: the layout {} has no such layer (it has: {})",
+        layout.source,
+        layout.layers.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
 fn show(args: &RecipeShowArgs, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
+    // Checked first, whether or not a version is given: a misspelt layer is never ignored.
+    if let Some(layer) = &args.layer {
+        check_layer(&Layout::load(global_layout)?, layer)?;
+    }
     let recipe = recipe::find_recipe(
         &recipes_directory(args.recipes.as_deref(), global_layout)?,
         &args.name,

@@ -50,11 +50,12 @@ pub fn run_with(
         .ok_or_else(|| anyhow::anyhow!("--package is required (or --cell FILE)"))?;
     let (mut request, recipes, recipe_note) = request_from_args(args, &package, layout)?;
     request.adopt = adopt;
-    if args.dry_run {
-        return dry_run(args, layout, &request, &recipes);
-    }
+    // Every run names its recipe (or says why there is none), a dry run too.
     if !quiet {
         eprintln!("wheelbuild: {recipe_note}");
+    }
+    if args.dry_run {
+        return dry_run(args, layout, &request, &recipes);
     }
     if let Some(directory) = &args.write_cells {
         let files = crate::build::write_cell_files(&request, layout, &recipes, directory)?;
@@ -203,10 +204,13 @@ fn checked_layer(args: &WheelbuildArgs, layout: &Layout, archs: &[String]) -> an
         .clone()
         .or_else(|| layout.default_layer.clone())
         .ok_or_else(|| anyhow::anyhow!("no --layer given and the layout has no default_layer"))?;
-    let layer = layout
-        .layers
-        .get(&layer_name)
-        .ok_or_else(|| anyhow::anyhow!("the layout {} has no layer `{layer_name}`", layout.source))?;
+    let layer = layout.layers.get(&layer_name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--layer {layer_name}: the layout {} has no such layer (it has: {})",
+            layout.source,
+            layout.layers.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
     for arch in archs {
         if !layer.archs.contains(arch) {
             anyhow::bail!(
@@ -310,6 +314,22 @@ fn dry_run(
 
 /// `--cell FILE`: one cell built, tested and staged; its outcome printed.
 fn run_cell(file: &Path, args: &WheelbuildArgs, layout: &Layout, quiet: bool) -> anyhow::Result<ExitCode> {
+    if !quiet {
+        // The recipe was resolved when the cell was planned: the file says which it was.
+        let cell = crate::build::Cell::read(file)?;
+        match &cell.recipe.file {
+            Some(recipe) => eprintln!(
+                "wheelbuild: recipe: {} (as planned in {})",
+                recipe.display(),
+                file.display()
+            ),
+            None => eprintln!(
+                "wheelbuild: no recipe for {} (as planned in {}): building with the defaults",
+                cell.package,
+                file.display()
+            ),
+        }
+    }
     let progress = Progress::new(quiet);
     let outcome = crate::build::run_cell_file(
         file,

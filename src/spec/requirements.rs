@@ -108,6 +108,22 @@ impl ParsedRequirement {
         })
     }
 
+    /// The version specifiers as written (`<3,>=1.21.1`, `(>=4)`), if it has any.
+    fn specifiers_as_written(&self) -> Option<String> {
+        let specifiers = self.specifiers().filter(|specifiers| !specifiers.is_empty())?;
+        let (head, _) = self.split_marker();
+        let mut rest = head[name_end(head)..].trim_start();
+        if rest.starts_with('[') {
+            rest = rest.find(']').map_or("", |end| rest[end + 1..].trim_start());
+        }
+        // A folded value may break them over lines, or hide them in the extras we skipped:
+        // render them from the parse then.
+        if rest.is_empty() || rest.contains('\n') {
+            return Some(specifiers.to_string());
+        }
+        Some(rest.to_string())
+    }
+
     fn marker_string(&self) -> Option<String> {
         self.requirement
             .marker
@@ -213,10 +229,12 @@ pub enum RequirementEdit {
     /// Remove by name, or by name and the given specifiers/marker.
     Remove(ParsedRequirement),
     /// Replace every requirement named `from` by `to`, keeping each one's extras and marker
-    /// unless `to` has its own.
+    /// unless `to` has its own. A rename (`OLD->NEW`) also keeps each one's version
+    /// specifiers unless `to` gives its own.
     Update {
         from: PackageName,
         to: ParsedRequirement,
+        rename: bool,
     },
     /// Narrow the numpy specifiers to `>= minimum` and/or `< less_than`.
     NumpyBounds {
@@ -240,16 +258,21 @@ impl RequirementEdit {
 
     /// `--update-req REQ` or `--update-req OLD->NEW`
     pub fn update(text: &str) -> Result<Self, RequirementError> {
-        let (from, to) = match text.split_once("->") {
-            Some((from, to)) => (ParsedRequirement::parse(from)?, ParsedRequirement::parse(to)?),
+        let (from, to, rename) = match text.split_once("->") {
+            Some((from, to)) => (
+                ParsedRequirement::parse(from)?,
+                ParsedRequirement::parse(to)?,
+                true,
+            ),
             None => {
                 let to = ParsedRequirement::parse(text)?;
-                (to.clone(), to)
+                (to.clone(), to, false)
             }
         };
         Ok(RequirementEdit::Update {
             from: from.requirement.name,
             to,
+            rename,
         })
     }
 
@@ -391,8 +414,11 @@ fn apply_edit(
                 ));
             }
         }
-        RequirementEdit::Update { from, to } => {
+        RequirementEdit::Update { from, to, rename } => {
             let (to_head, to_marker) = to.split_marker();
+            // A rename says which project, not which versions: NEW without specifiers (or
+            // URL) of its own takes each old requirement's.
+            let keep_versions = *rename && to.requirement.version_or_url.is_none();
             let mut found = false;
             let slots = working
                 .current
@@ -409,7 +435,20 @@ fn apply_edit(
                 } else {
                     None
                 };
-                let head = with_extras(to_head, extras.as_deref());
+                let mut head = with_extras(to_head, extras.as_deref());
+                if keep_versions {
+                    if let Some(specifiers) = existing.specifiers_as_written() {
+                        if specifiers.starts_with('(') {
+                            head.push(' ');
+                        }
+                        head.push_str(&specifiers);
+                    } else if existing.is_url() {
+                        notes.push(format!(
+                            "`{}` named a URL of `{from}`, which `{}` cannot take: give the new requirement its own URL or specifiers",
+                            existing.text, to.text
+                        ));
+                    }
+                }
                 let text = with_marker(&head, to_marker.or(marker), to.is_url());
                 if text != existing.text {
                     changes.push(format!("updated requirement `{}` to `{text}`", existing.text));
@@ -440,15 +479,18 @@ fn apply_edit(
                 }
             }
             if !found {
-                match minimum {
-                    Some(minimum) => {
-                        let text = format!("numpy>={minimum}");
-                        changes.push(format!(
-                            "added requirement `{text}` (there was no numpy requirement)"
-                        ));
-                        working.added.push(ParsedRequirement::parse(&text)?);
-                    }
-                    None => notes.push("no numpy requirement; an upper bound alone adds none".to_string()),
+                if minimum.is_some() {
+                    // Both bounds apply to the requirement added, as they would narrow one
+                    // that was there (an empty range is refused the same way).
+                    let bare = ParsedRequirement::parse("numpy")?;
+                    let text = narrow(&bare, minimum.as_ref(), less_than.as_ref())?
+                        .unwrap_or_else(|| bare.text.clone());
+                    changes.push(format!(
+                        "added requirement `{text}` (there was no numpy requirement)"
+                    ));
+                    working.added.push(ParsedRequirement::parse(&text)?);
+                } else {
+                    notes.push("no numpy requirement; an upper bound alone adds none".to_string());
                 }
             }
         }
@@ -774,6 +816,97 @@ mod tests {
         assert_eq!(result, ["scipy", "numpy>=2.0"]);
         let (result, _) = run(&["scipy"], &[edit(None, Some("2.0"))]).unwrap();
         assert_eq!(result, ["scipy"]);
+    }
+
+    #[test]
+    fn both_numpy_bounds_make_the_requirement_added() {
+        let (result, plan) = run(
+            &["scipy"],
+            &[RequirementEdit::numpy_bounds(Some("1.2"), Some("3")).unwrap()],
+        )
+        .unwrap();
+        assert_eq!(result, ["scipy", "numpy>=1.2,<3"]);
+        assert_eq!(
+            plan.changes,
+            ["added requirement `numpy>=1.2,<3` (there was no numpy requirement)"]
+        );
+        // The same as adding numpy first and narrowing it.
+        let (added_first, _) = run(
+            &["scipy"],
+            &[
+                RequirementEdit::add("numpy").unwrap(),
+                RequirementEdit::numpy_bounds(Some("1.2"), Some("3")).unwrap(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(added_first, result);
+        let error = run(
+            &["scipy"],
+            &[RequirementEdit::numpy_bounds(Some("3"), Some("2")).unwrap()],
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "narrowing `numpy` with >=3,<2 leaves no version: the lower bound 3 is not below the upper bound 2"
+        );
+    }
+
+    #[test]
+    fn renames_keep_the_specifiers_unless_new_gives_its_own() {
+        let existing = [
+            "urllib3<3,>=1.21.1",
+            "urllib3[socks] (>=1.26) ; extra == 'socks'",
+            "six",
+        ];
+        let (result, plan) = run(
+            &existing,
+            &[RequirementEdit::update("urllib3->urllib3-fork").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(
+            result,
+            [
+                "urllib3-fork<3,>=1.21.1",
+                "urllib3-fork[socks] (>=1.26); extra == 'socks'",
+                "six"
+            ]
+        );
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+        for text in &result[..2] {
+            let parsed = ParsedRequirement::parse(text).unwrap();
+            assert_eq!(parsed.name().as_ref(), "urllib3-fork");
+            assert!(
+                parsed
+                    .specifiers()
+                    .is_some_and(|specifiers| !specifiers.is_empty()),
+                "{text}"
+            );
+        }
+        // NEW's own specifiers win.
+        let (result, _) = run(
+            &existing,
+            &[RequirementEdit::update("urllib3->urllib3-fork>=2").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(
+            result,
+            [
+                "urllib3-fork>=2",
+                "urllib3-fork[socks]>=2; extra == 'socks'",
+                "six"
+            ]
+        );
+        // A plain update (no `->`) still says which versions: REQ without any means any.
+        let (result, _) = run(&existing[..1], &[RequirementEdit::update("urllib3").unwrap()]).unwrap();
+        assert_eq!(result, ["urllib3"]);
+        // A URL names the old project's archive: not carried over, and said so.
+        let (result, plan) = run(
+            &["pkg @ https://example.org/pkg-1.0.tar.gz"],
+            &[RequirementEdit::update("pkg->pkg-ng").unwrap()],
+        )
+        .unwrap();
+        assert_eq!(result, ["pkg-ng"]);
+        assert!(plan.notes[0].contains("URL"), "{:?}", plan.notes);
     }
 
     #[test]

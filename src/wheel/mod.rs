@@ -18,7 +18,9 @@ use crate::spec::version::InvalidLabel;
 use crate::spec::wheel_info::WheelInfoError;
 
 pub use reader::{Entry, Limits, WheelReader};
-pub use rewrite::{Destination, Outcome, OutcomeStatus, RecordMismatch, Rewrite, TagChange, rewrite_wheel};
+pub use rewrite::{
+    Destination, Outcome, OutcomeStatus, RecordMismatch, Rewrite, TagChange, preview_wheel, rewrite_wheel,
+};
 pub use verify::{VerifyReport, verify_wheel};
 pub use writer::PlaceOptions;
 

@@ -250,6 +250,10 @@ pub enum OutcomeStatus {
     Unchanged,
     /// Nothing needed changing; the input was copied to the output directory.
     Copied,
+    /// The output already exists with the very bytes this run would write: left as it is.
+    AlreadyThere,
+    /// A preview (`--print-req`): worked out, nothing written.
+    Preview,
 }
 
 /// The result of rewriting one wheel.
@@ -277,6 +281,46 @@ pub fn rewrite_wheel(
 ) -> Result<Outcome, WheelError> {
     let mut reader = WheelReader::open(input, limits)?;
     rewrite_opened(&mut reader, rewrite, destination, place).map_err(|kind| WheelError::new(input, kind))
+}
+
+/// Works out what `rewrite` makes of `input`, and where it would go, writing nothing: the
+/// outcome (status [`OutcomeStatus::Preview`]) has the changes, notes and requirements a
+/// rewrite would have. RECORD is not checked: only a rewrite reads every member.
+pub fn preview_wheel(
+    input: &Path,
+    rewrite: &Rewrite,
+    destination: &Destination,
+    limits: Limits,
+) -> Result<Outcome, WheelError> {
+    let mut reader = WheelReader::open(input, limits)?;
+    let mut planned = plan_rewrite(&mut reader, rewrite).map_err(|kind| WheelError::new(input, kind))?;
+    let target = Target::new(&reader.path, destination, &planned.new_filename);
+    let mut outcome = initial_outcome(&reader, &mut planned, &target);
+    outcome.status = OutcomeStatus::Preview;
+    Ok(outcome)
+}
+
+/// Whether two files hold the same bytes.
+fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    if fs_err::metadata(a)?.len() != fs_err::metadata(b)?.len() {
+        return Ok(false);
+    }
+    let (mut a, mut b) = (
+        std::io::BufReader::new(fs_err::File::open(a)?),
+        std::io::BufReader::new(fs_err::File::open(b)?),
+    );
+    let (mut left, mut right) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let read = a.read(&mut left)?;
+        if read == 0 {
+            return Ok(true);
+        }
+        b.read_exact(&mut right[..read])?;
+        if left[..read] != right[..read] {
+            return Ok(false);
+        }
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -486,14 +530,21 @@ fn pass_on_unchanged(
         outcome.output = reader.path.clone();
         return Ok(Unchanged::Done);
     }
-    if target.output.exists() && !place.overwrite {
+    // An existing output is in the way only when it differs: the same bytes are already
+    // there (as cp-wheels judges a wheel already in the tree).
+    let already_there = target.output.exists() && same_content(&reader.path, &target.output)?;
+    if target.output.exists() && !already_there && !place.overwrite {
         return Err(WheelErrorKind::OutputExists(target.output.clone()));
     }
     // A copy passes the wheel on as it is: only one whose RECORD is true.
     let check = check_record(reader)?;
     if check.mismatches.is_empty() {
-        copy_atomically(&reader.path, &target.output, place)?;
-        outcome.status = OutcomeStatus::Copied;
+        if already_there {
+            outcome.status = OutcomeStatus::AlreadyThere;
+        } else {
+            copy_atomically(&reader.path, &target.output, place)?;
+            outcome.status = OutcomeStatus::Copied;
+        }
         return Ok(Unchanged::Done);
     }
     if !rewrite.accept_bad_record {
@@ -526,10 +577,60 @@ fn rewrite_opened(
         return Err(WheelErrorKind::WouldReplaceInput);
     }
     if target.output.exists() && !target.is_input && !place.overwrite {
-        return Err(WheelErrorKind::OutputExists(target.output.clone()));
+        return write_beside_existing(reader, rewrite, &planned, &target, place, digests, outcome);
     }
     write::write_anew(reader, rewrite, &planned, &target, place, digests, &mut outcome)?;
     outcome.status = OutcomeStatus::Written;
+    Ok(outcome)
+}
+
+/// The output exists and may not be replaced: the new wheel is written to a scratch file
+/// beside it and compared. The same bytes are no conflict (already there; in place, the
+/// input then goes, as it would once replaced); other bytes are refused.
+fn write_beside_existing(
+    reader: &mut WheelReader,
+    rewrite: &Rewrite,
+    planned: &Planned,
+    target: &Target,
+    place: PlaceOptions,
+    digests: HashMap<String, MemberDigest>,
+    mut outcome: Outcome,
+) -> Result<Outcome, WheelErrorKind> {
+    // Removed when dropped, whatever happens.
+    let scratch = tempfile::Builder::new()
+        .prefix(".wheelwright-")
+        .suffix(".tmp")
+        .tempfile_in(&target.directory)?
+        .into_temp_path();
+    let aside = Target {
+        directory: target.directory.clone(),
+        output: scratch.to_path_buf(),
+        is_input: false,
+        in_place: false,
+    };
+    let scratch_place = PlaceOptions {
+        overwrite: true,
+        fsync: false,
+    };
+    write::write_anew(
+        reader,
+        rewrite,
+        planned,
+        &aside,
+        scratch_place,
+        digests,
+        &mut outcome,
+    )?;
+    if !same_content(&scratch, &target.output)? {
+        return Err(WheelErrorKind::OutputExists(target.output.clone()));
+    }
+    if target.in_place {
+        fs_err::remove_file(&reader.path)?;
+        if place.fsync {
+            let _ = fs_err::File::open(&target.directory).and_then(|directory| directory.sync_all());
+        }
+    }
+    outcome.status = OutcomeStatus::AlreadyThere;
     Ok(outcome)
 }
 

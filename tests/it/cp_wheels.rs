@@ -295,8 +295,11 @@ fn arch_override_is_checked_against_the_layer_and_the_code() {
         reason(&report, 0).contains("the layer `gentoo2023` has no arch `avx2`"),
         "{report}"
     );
-    let (_, report) = site.run_json(&["--wheel", v4, "--arch", "pentium"]);
-    assert!(reason(&report, 0).contains("unknown arch `pentium`"), "{report}");
+    // An arch the layout does not have is refused before any wheel is looked at.
+    let (code, stdout, stderr) = site.run(&["--json", "--wheel", v4, "--arch", "pentium"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("--arch pentium: the layout"), "{stderr}");
+    assert!(stderr.contains("has no such arch (it has: "), "{stderr}");
     let (code, report) = site.run_json(&["--wheel", v4, "--arch", "x86-64-v3"]);
     assert_eq!(code, 1);
     assert!(
@@ -319,17 +322,21 @@ fn unknown_deprecated_and_impossible_layers_are_refused() {
     let site = Site::new();
     let plain = site.compiled("plainpkg", "1.0", "plain.so");
     let plain = plain.to_str().unwrap();
-    let (code, report) = site.run_json(&["--wheel", plain, "--layer", "gentoo2099"]);
+    // A layer the layout lacks, or one that takes no new wheels, is a usage error: refused
+    // before any wheel is looked at, with the layers that would do.
+    let (code, stdout, stderr) = site.run(&["--json", "--wheel", plain, "--layer", "gentoo2099"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stderr.contains("--layer gentoo2099: the layout") && stderr.contains("has no such layer (it has: "),
+        "{stderr}"
+    );
+    let (code, _, stderr) = site.run(&["--wheel", plain, "--layer", "nix"]);
     assert_eq!(code, 1);
     assert!(
-        reason(&report, 0).contains("unknown layer `gentoo2099`"),
-        "{report}"
+        stderr.contains("--layer nix: the layer is deprecated and takes no new wheels"),
+        "{stderr}"
     );
-    let (_, report) = site.run_json(&["--wheel", plain, "--layer", "nix"]);
-    assert!(
-        reason(&report, 0).contains("the layer `nix` is deprecated"),
-        "{report}"
-    );
+    assert!(site.files().is_empty());
     let (code, report) = site.run_json(&["--wheel", plain, "--layer", "gentoo2020"]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["wheels"][0]["destination"], "gentoo2020/generic");

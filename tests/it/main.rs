@@ -10,6 +10,8 @@ mod cp_wheels;
 mod docs;
 mod index;
 mod inspect;
+mod layers;
+mod layout;
 mod manipulate;
 mod messages;
 mod nightly;

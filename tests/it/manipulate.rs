@@ -659,3 +659,213 @@ fn a_record_that_does_not_match_is_refused_unless_accepted() {
             .join("out/tampered-1.0+computecanada-py3-none-any.whl"),
     );
 }
+
+/// A wheel whose requirements are `lines` (in place of the default ones).
+fn wheel_requiring(directory: &Path, lines: &[&str]) -> std::path::PathBuf {
+    let mut spec = WheelSpec::new("demo", "1.0");
+    let requirements: String = lines
+        .iter()
+        .map(|line| format!("Requires-Dist: {line}\n"))
+        .collect();
+    spec.metadata = spec.metadata.replace(
+        "Requires-Dist: six>=1.0\nRequires-Dist: nvidia-cublas-cu12==12.6.4.1; platform_system == \"Linux\"\n",
+        &requirements,
+    );
+    spec.write(directory)
+}
+
+#[test]
+fn both_numpy_bounds_apply_to_a_wheel_without_numpy_in_any_order() {
+    let directory = tempfile::tempdir().unwrap();
+    let input = wheel_requiring(directory.path(), &["six>=1.0"]);
+    for (index, flags) in [
+        ["--set-min-numpy", "1.2", "--set-lt-numpy", "3"],
+        ["--set-lt-numpy", "3", "--set-min-numpy", "1.2"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = directory.path().join(format!("out{index}"));
+        let (code, stdout, stderr) = run(wheelwright()
+            .arg("manipulate")
+            .args(flags)
+            .arg("-o")
+            .arg(&out)
+            .arg(&input));
+        assert_eq!(code, 0, "{flags:?}: {stdout}{stderr}");
+        let output = out.join("demo-1.0-py3-none-any.whl");
+        verify_ok(&output);
+        let metadata = read_member(&output, "demo-1.0.dist-info/METADATA");
+        assert!(
+            metadata.contains("Requires-Dist: six>=1.0\nRequires-Dist: numpy>=1.2,<3\n"),
+            "{flags:?}: {metadata}"
+        );
+        assert!(
+            stdout.contains("added requirement `numpy>=1.2,<3` (there was no numpy requirement)"),
+            "{stdout}"
+        );
+    }
+    // Bounds that leave nothing are refused, as for a requirement that was there.
+    let (code, _, stderr) = run(wheelwright()
+        .args(["manipulate", "--set-min-numpy", "3", "--set-lt-numpy", "2", "-o"])
+        .arg(directory.path().join("empty"))
+        .arg(&input));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("leaves no version"), "{stderr}");
+}
+
+#[test]
+fn a_rename_keeps_the_specifiers_extras_and_marker() {
+    let directory = tempfile::tempdir().unwrap();
+    let input = wheel_requiring(
+        directory.path(),
+        &["urllib3<3,>=1.21.1", "urllib3[socks]>=1.26; extra == \"socks\""],
+    );
+    let (code, stdout, stderr) = run(wheelwright()
+        .args(["manipulate", "-u", "urllib3->urllib3-fork", "-o", "out"])
+        .current_dir(directory.path())
+        .arg(&input));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let output = directory.path().join("out/demo-1.0-py3-none-any.whl");
+    verify_ok(&output);
+    let metadata = read_member(&output, "demo-1.0.dist-info/METADATA");
+    assert!(
+        metadata.contains(
+            "Requires-Dist: urllib3-fork<3,>=1.21.1\nRequires-Dist: urllib3-fork[socks]>=1.26; extra == \"socks\"\n"
+        ),
+        "{metadata}"
+    );
+    // The new requirement's own specifiers win.
+    let (code, stdout, stderr) = run(wheelwright()
+        .args(["manipulate", "-u", "urllib3->urllib3-fork>=2", "-p"])
+        .arg(&input));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "urllib3-fork>=2\nurllib3-fork[socks]>=2; extra == \"socks\"\n"
+    );
+}
+
+#[test]
+fn print_req_previews_the_edits_and_writes_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let input = wheel_requiring(directory.path(), &["urllib3<3,>=1.21.1", "six"]);
+    let before = file_digest(&input);
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["manipulate", "-u", "urllib3->urllib3-fork", "-i", "-p"])
+        .arg(&input));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "urllib3-fork<3,>=1.21.1\nsix\n");
+    assert!(
+        stderr.contains("warning: --print-req only previews the edits: nothing was written"),
+        "{stderr}"
+    );
+    assert_eq!(listing(directory.path()), ["demo-1.0-py3-none-any.whl"]);
+    assert_eq!(file_digest(&input), before);
+    // As JSON: the outcome of each wheel, nothing written.
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["manipulate", "-u", "six>=1.16", "-p", "--json"])
+        .arg(&input));
+    assert_eq!(code, 0, "{stderr}");
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value[0]["status"], "preview");
+    assert_eq!(
+        value[0]["requirements"],
+        serde_json::json!(["urllib3<3,>=1.21.1", "six>=1.16"])
+    );
+    assert_eq!(listing(directory.path()), ["demo-1.0-py3-none-any.whl"]);
+    // Flags that only mean something when writing are refused with it.
+    for flag in [&["--inplace"][..], &["-o", "out"], &["--force"]] {
+        let (code, _, stderr) = run(wheelwright()
+            .current_dir(directory.path())
+            .args(["manipulate", "-i", "-p"])
+            .args(flag)
+            .arg(&input));
+        assert_eq!(code, 2, "{flag:?}");
+        assert!(stderr.contains("cannot be used with"), "{stderr}");
+    }
+    assert_eq!(listing(directory.path()), ["demo-1.0-py3-none-any.whl"]);
+}
+
+#[test]
+fn an_identical_existing_output_is_already_there_not_an_error() {
+    let directory = tempfile::tempdir().unwrap();
+    let input = WheelSpec::new("demo", "1.0").write(directory.path());
+    let out = directory.path().join("out");
+    let output = out.join("demo-1.0+computecanada-py3-none-any.whl");
+    let manipulate = |extra: &[&str]| {
+        run(wheelwright()
+            .args(["manipulate", "-i", "-o"])
+            .arg(&out)
+            .args(extra)
+            .arg(&input))
+    };
+    let (code, stdout, stderr) = manipulate(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("wrote "), "{stdout}");
+    let digest = file_digest(&output);
+    // Again: the same bytes are there already; no --force needed, nothing replaced.
+    let (code, stdout, stderr) = manipulate(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("there "), "{stdout}");
+    assert!(stdout.contains("already there"), "{stdout}");
+    assert_eq!(file_digest(&output), digest);
+    assert_eq!(
+        listing(&out),
+        ["demo-1.0+computecanada-py3-none-any.whl"],
+        "no scratch file left"
+    );
+    let (code, stdout, _) = manipulate(&["--json"]);
+    assert_eq!(code, 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value[0]["status"], "already-there");
+    // A wheel that needs no change, copied: the same again.
+    let (code, stdout, stderr) = run(wheelwright()
+        .args(["manipulate", "-i", "-o"])
+        .arg(directory.path().join("copies"))
+        .arg(&output));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("copied "), "{stdout}");
+    let (code, stdout, stderr) = run(wheelwright()
+        .args(["manipulate", "-i", "-o"])
+        .arg(directory.path().join("copies"))
+        .arg(&output));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("there "), "{stdout}");
+    // Other bytes are still refused without --force.
+    let (code, _, stderr) = manipulate(&["--strip-nvidia"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("already exists; pass --force"), "{stderr}");
+    assert_eq!(file_digest(&output), digest);
+    assert_eq!(
+        listing(&out),
+        ["demo-1.0+computecanada-py3-none-any.whl"],
+        "no scratch file left"
+    );
+    // In place, onto an identical wheel of the new name: the input goes, as with --force.
+    let beside = tempfile::tempdir().unwrap();
+    std::fs::copy(&input, beside.path().join("demo-1.0-py3-none-any.whl")).unwrap();
+    std::fs::copy(
+        &output,
+        beside.path().join("demo-1.0+computecanada-py3-none-any.whl"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(wheelwright().current_dir(beside.path()).args([
+        "manipulate",
+        "-i",
+        "--inplace",
+        "demo-1.0-py3-none-any.whl",
+    ]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("there "), "{stdout}");
+    assert_eq!(
+        listing(beside.path()),
+        ["demo-1.0+computecanada-py3-none-any.whl"]
+    );
+    assert_eq!(
+        file_digest(&beside.path().join("demo-1.0+computecanada-py3-none-any.whl")),
+        digest
+    );
+}

@@ -104,6 +104,73 @@ fn a_cycle_in_the_set_is_named() {
 }
 
 #[test]
+fn rebuild_refuses_a_package_not_in_the_set() {
+    let directory = tempfile::tempdir().unwrap();
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    for package in ["alpha", "six"] {
+        std::fs::write(
+            recipes.join(format!("{package}.yaml")),
+            format!("package: {package}\nsource:\n  url: file:///nonexistent/{package}-1.0.tar.gz\n"),
+        )
+        .unwrap();
+    }
+    let config = directory.path().join("nightly.toml");
+    std::fs::write(
+        &config,
+        "packages = [\"alpha==1.0\", \"six==1.0\"]\nrecipes = \"recipes\"\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\n",
+    )
+    .unwrap();
+    for command in [&["plan"][..], &["run", "--dry-run"]] {
+        let mut args = command.to_vec();
+        args.extend(["--rebuild", "sx"]);
+        let (code, stdout, stderr) = nightly(&config, &args);
+        assert_eq!(code, 1, "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: --rebuild sx: not in the nightly set of {}\nhint: did you mean `six`? the set has: alpha, six\n",
+                config.display()
+            )),
+            "{args:?}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    assert!(
+        !directory.path().join("runs").exists(),
+        "a refused run starts nothing"
+    );
+    // A name of the set, in any spelling, is taken.
+    let (code, stdout, stderr) = nightly(&config, &["plan", "--rebuild", "Alpha", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("asked for (--rebuild)"), "{stdout}");
+
+    // A big set: its first names, how many, and the nearest.
+    let names: Vec<String> = (0..14)
+        .map(|index| format!("\"package{index:02}==1.0\""))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "packages = [{}]\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\n",
+            names.join(", ")
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = nightly(&config, &["plan", "--rebuild", "package3", "packag07"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("--rebuild package3 packag07: not in the nightly set"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "\nhint: did you mean `package03` or `package13` for package3, `package07` for packag07? the set has 14 packages: package00, package01, package02, package03, package04, package05, package06, package07, package08, package09, ... (`wheelwright nightly plan --config "
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 #[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
 fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
     require_tools();

@@ -236,6 +236,12 @@ fn a_pure_package_builds_once() {
         .filter(|name| name.ends_with(".whl"))
         .collect();
     assert_eq!(wheels, ["purepkg-0.1.0+computecanada-py3-none-any.whl"]);
+    // The record beside the wheel is as readable as the wheel (not a temporary file's 0600).
+    use std::os::unix::fs::PermissionsExt as _;
+    let wheel = directory.path().join("out").join(&wheels[0]);
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let record = directory.path().join("out").join(format!("{}.json", wheels[0]));
+    assert_eq!(mode(&record), mode(&wheel), "{}", record.display());
 }
 
 #[test]
@@ -848,5 +854,86 @@ fn cells_written_to_files_are_built_alone_by_another_process() {
         .arg("--cell")
         .arg(cells.join("py3.12-generic.json")));
     assert_eq!(code, 1);
+    assert!(stderr.contains("it was planned with the layout"), "{stderr}");
+}
+
+#[test]
+fn every_run_names_its_recipe_on_stderr() {
+    let directory = tempfile::tempdir().unwrap();
+    let archive = sdist("purepkg", "0.1.0", directory.path());
+    let recipes = directory.path().join("site-recipes");
+    recipe(&recipes, "purepkg", &archive, "");
+    let named = format!(
+        "wheelbuild: recipe: {} (recipes from --recipes or $WHEELWRIGHT_RECIPES)",
+        recipes.join("purepkg.yaml").display()
+    );
+    let with_recipes = |args: &[&str]| {
+        run(wheelbuild()
+            .current_dir(directory.path())
+            .env_remove("WHEELWRIGHT_RECIPES")
+            .arg("--recipes")
+            .arg(&recipes)
+            .args(args))
+    };
+    // A dry run names it too (its stdout stays the matrix).
+    let (code, stdout, stderr) = with_recipes(&["--package", "purepkg", "--version", "0.1.0", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains(&named), "{stderr}");
+    assert!(stdout.contains("(recipe found)"), "{stdout}");
+    // A package the directory has no recipe for: the run says where it looked.
+    let (code, _, stderr) = with_recipes(&["--package", "six", "--version", "1.17.0", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "wheelbuild: no recipe for six in {} (from --recipes or $WHEELWRIGHT_RECIPES): building with the defaults",
+            recipes.display()
+        )),
+        "{stderr}"
+    );
+    // -q: only errors.
+    let (code, _, stderr) = with_recipes(&["-q", "--package", "purepkg", "--version", "0.1.0", "--dry-run"]);
+    assert_eq!(code, 0);
+    assert!(stderr.is_empty(), "{stderr}");
+
+    // Cells written with --write-cells name the recipe they were planned with when run.
+    if crate::common::python(12).is_none() {
+        eprintln!("no CPython 3.12: the --cell part is left out");
+        return;
+    }
+    let cells = directory.path().join("cells");
+    let (code, stdout, stderr) = with_recipes(&[
+        "--package",
+        "purepkg",
+        "--version",
+        "0.1.0",
+        "--python",
+        "3.12",
+        "--write-cells",
+        "cells",
+        "--work-dir",
+        "work",
+        "--cache-dir",
+        "cache",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let cell = cells.join("py3.12-generic.json");
+    assert!(cell.is_file(), "{stdout}");
+    // Run under another layout, the cell is refused before building: after naming its recipe.
+    let other_layout = directory.path().join("layout.toml");
+    std::fs::write(&other_layout, include_str!("../../wheelhouse-layout.toml")).unwrap();
+    let (code, _, stderr) = run(wheelbuild()
+        .arg("--layout")
+        .arg(&other_layout)
+        .arg("--cell")
+        .arg(&cell));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "wheelbuild: recipe: {} (as planned in {})",
+            recipes.join("purepkg.yaml").display(),
+            cell.display()
+        )),
+        "{stderr}"
+    );
     assert!(stderr.contains("it was planned with the layout"), "{stderr}");
 }
