@@ -1,8 +1,16 @@
 //! `wheelwright index`: a static simple index per node view, written outside the tree (which
 //! may be read-only): `DIR/files/<dir>/<wheel>` symlinks into the tree with their
 //! `.metadata` files, `DIR/<layer>/<arch>/simple/...` pages, and a cache of hashes so that a
-//! re-run hashes only the wheels that changed. Every file is written through a temporary file
-//! and a rename, and files of wheels that left the tree are removed.
+//! re-run hashes only the wheels that changed.
+//!
+//! A run first checks what it would take from the nodes ([`guard`]: a root that is missing or
+//! not a wheelhouse, a view that would lose too many projects) and stops before writing
+//! anything; then it writes the links and metadata files (each through a temporary file and
+//! a rename), replaces each changed view's pages at once ([`swap`]), and only then removes
+//! the files of wheels that left the tree.
+
+pub mod guard;
+pub mod swap;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -11,13 +19,14 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::layout::Layout;
+use crate::layout::{Layout, LayoutOrigin};
 use crate::spec::headers::HeaderDocument;
 use crate::wheel::Limits;
 use crate::wheel::reader::WheelReader;
 use crate::wheelhouse::pipconf::percent_encode_path;
 use crate::wheelhouse::simple::{self, IndexFile};
-use crate::wheelhouse::tree::{TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel};
+use crate::wheelhouse::tree::{RootError, TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel, check_root};
+use guard::{Listing, Shrink, ShrinkPolicy};
 use crate::wheelhouse::view::NodeView;
 
 /// The cache file in the output directory.
@@ -39,6 +48,30 @@ pub enum IndexError {
     InsideTree { output: PathBuf, root: PathBuf },
     #[error("cannot read the wheelhouse tree `{root}`: {error}")]
     Tree { root: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error(
+        "the wheelhouse root `{}` holds no wheel, but the index in `{}` lists {listed} projects; nothing was changed (the root is that of {origin})\nhint: check the layout's root; pass --allow-shrink if the wheelhouse really is empty now",
+        root.display(),
+        output.display()
+    )]
+    NoWheels {
+        root: PathBuf,
+        origin: LayoutOrigin,
+        output: PathBuf,
+        /// Projects the existing index lists, over all its views.
+        listed: usize,
+    },
+    #[error(
+        "this run would take too many projects from the index in `{}` (a run may remove at most {max_percent} % of a view's projects, rounded up, and never all of them): {}; nothing was changed\nhint: pass --allow-shrink if the wheelhouse really lost them",
+        output.display(),
+        views.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Shrink {
+        output: PathBuf,
+        max_percent: u8,
+        views: Vec<Shrink>,
+    },
 }
 
 /// What to index, and where.
@@ -53,6 +86,8 @@ pub struct IndexOptions {
     /// `views` is every view of the layout: pages of other views (a layer that became
     /// deprecated, an arch that left the layout) are removed.
     pub prune_views: bool,
+    /// How many projects a run may take from a view of the existing index.
+    pub shrink: ShrinkPolicy,
 }
 
 /// One view's pages.
@@ -358,18 +393,6 @@ struct Counts {
     removed: usize,
 }
 
-impl Counts {
-    /// Writes a page unless it already holds `text`, counting which.
-    fn write_page(&mut self, path: &Path, text: &str) -> std::io::Result<()> {
-        if write_if_changed(path, text.as_bytes())? {
-            self.pages_written += 1;
-        } else {
-            self.pages_unchanged += 1;
-        }
-        Ok(())
-    }
-}
-
 /// One run of `write_index`: the tree read once, and the directories it writes into.
 struct IndexRun<'a> {
     tree: &'a Tree,
@@ -410,24 +433,6 @@ fn needed_wheels<'tree>(tree: &Tree, views: &ViewProjects<'tree>) -> BTreeMap<St
     needed
 }
 
-/// Removes the pages of the projects of `simple_dir` that are not `listed` (sorted), and
-/// leftover temporary files.
-fn remove_left_projects(simple_dir: &Path, listed: &[String], removed: &mut usize) -> std::io::Result<()> {
-    for entry in fs_err::read_dir(simple_dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_dir() && listed.binary_search(&name).is_err() {
-            for page in ["index.html", "index.json"] {
-                remove_counted(&entry.path().join(page), removed)?;
-            }
-            let _ = fs_err::remove_dir(entry.path());
-        } else if crate::wheelhouse::tree::is_temp_file(&entry.path()) {
-            remove_counted(&entry.path(), removed)?;
-        }
-    }
-    Ok(())
-}
-
 /// Writes the cache: every wheel still in the tree, this run's views or not.
 fn save_cache(
     mut cache: Cache,
@@ -443,7 +448,27 @@ fn save_cache(
     Ok(())
 }
 
-impl IndexRun<'_> {
+/// One view's pages as this run would write them.
+struct ViewPlan<'a> {
+    view: &'a NodeView,
+    /// Path relative to the view's `simple` directory -> text.
+    pages: BTreeMap<String, String>,
+    /// The projects listed, sorted.
+    listed: Vec<String>,
+    wheels: usize,
+}
+
+impl ViewPlan<'_> {
+    fn listing(&self) -> Listing {
+        Listing {
+            layer: self.view.layer.clone(),
+            arch: self.view.arch.clone(),
+            projects: self.listed.iter().cloned().collect(),
+        }
+    }
+}
+
+impl<'a> IndexRun<'a> {
     /// Where the metadata file of the wheel at `relative` goes.
     fn metadata_file(&self, relative: &str) -> PathBuf {
         self.files_root.join(format!("{relative}.metadata"))
@@ -536,52 +561,47 @@ impl IndexRun<'_> {
         Ok(())
     }
 
-    /// Writes the pages of one view (each project's, then the root's), removes those of
-    /// projects that left it, and returns its summary with the projects it lists.
-    fn write_view(
+    /// The pages of one view (path relative to its `simple` directory -> text): each
+    /// project's, and the root's.
+    fn plan_view(
         &self,
-        view: &NodeView,
+        view: &'a NodeView,
         projects: &BTreeMap<String, Vec<&TreeWheel>>,
         entries: &BTreeMap<String, CacheEntry>,
-        counts: &mut Counts,
-    ) -> std::io::Result<(ViewSummary, Vec<String>)> {
-        let simple_dir = self.output.join(&view.layer).join(&view.arch).join("simple");
-        fs_err::create_dir_all(&simple_dir)?;
+    ) -> ViewPlan<'a> {
+        let mut pages = BTreeMap::new();
         let mut listed = Vec::new();
-        let mut wheel_count = 0;
-        for (project, wheels) in projects {
-            let files = self.index_files(wheels, entries);
+        let mut wheels = 0;
+        for (project, project_wheels) in projects {
+            let files = self.index_files(project_wheels, entries);
             if files.is_empty() {
                 continue;
             }
-            let project_dir = simple_dir.join(project);
-            fs_err::create_dir_all(&project_dir)?;
-            counts.write_page(
-                &project_dir.join("index.html"),
-                &simple::project_html(project, &files),
-            )?;
-            counts.write_page(
-                &project_dir.join("index.json"),
-                &simple::project_json(project, &files),
-            )?;
-            wheel_count += files.len();
+            pages.insert(
+                format!("{project}/index.html"),
+                simple::project_html(project, &files),
+            );
+            pages.insert(
+                format!("{project}/index.json"),
+                simple::project_json(project, &files),
+            );
+            wheels += files.len();
             listed.push(project.clone());
         }
         let title = format!("Simple index: {}/{}", view.layer, view.arch);
-        counts.write_page(
-            &simple_dir.join("index.html"),
-            &simple::root_html(&title, &listed),
-        )?;
-        counts.write_page(&simple_dir.join("index.json"), &simple::root_json(&listed))?;
-        remove_left_projects(&simple_dir, &listed, &mut counts.removed)?;
-        let summary = ViewSummary {
-            layer: view.layer.clone(),
-            arch: view.arch.clone(),
-            url: self.view_url(view, &simple_dir),
-            projects: listed.len(),
-            wheels: wheel_count,
-        };
-        Ok((summary, listed))
+        pages.insert("index.html".to_string(), simple::root_html(&title, &listed));
+        pages.insert("index.json".to_string(), simple::root_json(&listed));
+        ViewPlan {
+            view,
+            pages,
+            listed,
+            wheels,
+        }
+    }
+
+    /// The directory of a view's `simple` symlink and generations.
+    fn view_dir(&self, view: &NodeView) -> PathBuf {
+        self.output.join(&view.layer).join(&view.arch)
     }
 
     /// The files of a project's page: its wheels that have hashes.
@@ -610,7 +630,8 @@ impl IndexRun<'_> {
     }
 
     /// The index URL of a view: under the base URL, else the `file://` URL of its pages.
-    fn view_url(&self, view: &NodeView, simple_dir: &Path) -> String {
+    fn view_url(&self, view: &NodeView) -> String {
+        let simple_dir = self.view_dir(view).join(swap::SIMPLE_DIR);
         match &self.options.base_url {
             Some(base) => format!(
                 "{}/{}/{}/simple/",
@@ -651,55 +672,51 @@ impl IndexRun<'_> {
         Ok(())
     }
 
-    /// Removes the views that no longer exist: `<output>/<layer>/<arch>/simple` not among
-    /// `options.views` (which are every view), and layer directories left empty.
-    fn prune_views(&self, removed: &mut usize) -> std::io::Result<()> {
-        let current: BTreeSet<(String, String)> = self
+    /// The views of the existing index that are not among `options.views` (which are every
+    /// view of the layout): a layer that became deprecated, an arch that left the layout.
+    fn gone_views(&self) -> std::io::Result<Vec<(String, String)>> {
+        let current: BTreeSet<(&str, &str)> = self
             .options
             .views
             .iter()
-            .map(|view| (view.layer.clone(), view.arch.clone()))
+            .map(|view| (view.layer.as_str(), view.arch.as_str()))
             .collect();
-        for layer in fs_err::read_dir(&self.output)? {
-            let layer = layer?;
-            let layer_name = layer.file_name().to_string_lossy().into_owned();
-            if !layer.file_type()?.is_dir() || layer_name.starts_with('.') || layer_name == FILES_DIR {
-                continue;
-            }
-            for arch in fs_err::read_dir(layer.path())? {
-                let arch = arch?;
-                let arch_name = arch.file_name().to_string_lossy().into_owned();
-                let ours = arch.file_type()?.is_dir() && arch.path().join("simple").is_dir();
-                if ours && !current.contains(&(layer_name.clone(), arch_name.clone())) {
-                    tracing::info!(
-                        "removing the pages of the view {layer_name}/{arch_name}, no longer in the layout"
-                    );
-                    fs_err::remove_dir_all(arch.path())?;
-                    *removed += 1;
-                }
-            }
-            // An emptied layer directory goes too.
-            if fs_err::read_dir(layer.path())?.next().is_none() {
-                fs_err::remove_dir(layer.path())?;
+        Ok(guard::existing_views(&self.output)?
+            .into_iter()
+            .filter(|(layer, arch)| !current.contains(&(layer.as_str(), arch.as_str())))
+            .collect())
+    }
+
+    /// Removes the pages of `gone` views, and layer directories left empty.
+    fn prune_views(&self, gone: &[(String, String)], removed: &mut usize) -> std::io::Result<()> {
+        for (layer, arch) in gone {
+            tracing::info!("removing the pages of the view {layer}/{arch}, no longer in the layout");
+            fs_err::remove_dir_all(self.output.join(layer).join(arch))?;
+            *removed += 1;
+            let layer_dir = self.output.join(layer);
+            if fs_err::read_dir(&layer_dir)?.next().is_none() {
+                fs_err::remove_dir(&layer_dir)?;
             }
         }
         Ok(())
     }
 }
 
-/// Builds or refreshes the index of `options.views` for the tree of `layout`.
+/// Builds or refreshes the index of `options.views` for the tree of `layout`. Stops before
+/// writing anything when the root is missing or not a wheelhouse, or when a view would lose
+/// more projects than `options.shrink` permits.
 pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSummary, IndexError> {
     let tree = Tree::read(layout).map_err(|error| IndexError::Tree {
         root: layout.root.clone(),
         error,
     })?;
+    check_root(layout, &tree)?;
     let root = fs_err::canonicalize(&layout.root)
         .or_else(|_| std::path::absolute(&layout.root))
         .map_err(IndexError::Io)?;
     let output = prepare_output(&options.output, &tree, &root)?;
     let _lock = lock_output(&output)?;
     let cache_path = output.join(CACHE_FILE);
-    let cache = load_cache(&cache_path);
     let run = IndexRun {
         tree: &tree,
         options,
@@ -708,34 +725,89 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
         output,
     };
 
-    // Every view's projects, and the wheels any of them links to.
+    // Every view's projects, and what the existing index lists: checked before any write.
     let views: ViewProjects = options
         .views
         .iter()
         .map(|view| (view, view_projects(&tree, view)))
         .collect();
+    let gone = if options.prune_views {
+        run.gone_views()?
+    } else {
+        Vec::new()
+    };
+    let mut before = Vec::new();
+    for (layer, arch) in options
+        .views
+        .iter()
+        .map(|view| (view.layer.clone(), view.arch.clone()))
+        .chain(gone.iter().cloned())
+    {
+        let projects = guard::listed_projects(&run.output, &layer, &arch)?;
+        before.push(Listing {
+            layer,
+            arch,
+            projects,
+        });
+    }
+    let from_tree: Vec<Listing> = views
+        .iter()
+        .map(|(view, projects)| Listing {
+            layer: view.layer.clone(),
+            arch: view.arch.clone(),
+            projects: projects.keys().cloned().collect(),
+        })
+        .collect();
+    let root_of = (layout.root.as_path(), &layout.origin);
+    guard::check(
+        &run.output,
+        root_of,
+        tree.wheels.is_empty(),
+        &before,
+        &from_tree,
+        options.shrink,
+    )?;
+
+    // Links and metadata files: only added or replaced, never removed, before the pages.
+    let cache = load_cache(&cache_path);
     let needed = needed_wheels(&tree, &views);
     let hashes = run.hashes(&needed, &cache)?;
     run.link_wheels(&hashes.entries)?;
 
+    // The pages as they will be; checked again (a wheel that could not be read leaves its
+    // project out), then each view replaced at once.
+    let plans: Vec<ViewPlan> = views
+        .iter()
+        .map(|(view, projects)| run.plan_view(view, projects, &hashes.entries))
+        .collect();
+    let planned: Vec<Listing> = plans.iter().map(ViewPlan::listing).collect();
+    guard::check(&run.output, root_of, false, &before, &planned, options.shrink)?;
     let mut counts = Counts::default();
     let mut view_summaries = Vec::new();
     let mut all_projects = BTreeSet::new();
-    for (view, projects) in &views {
-        let (summary, listed) = run.write_view(view, projects, &hashes.entries, &mut counts)?;
-        all_projects.extend(listed);
-        view_summaries.push(summary);
+    for plan in &plans {
+        let published = swap::publish_view(&run.view_dir(plan.view), &plan.pages)?;
+        counts.pages_written += published.pages_written;
+        counts.pages_unchanged += published.pages_unchanged;
+        counts.removed += published.removed;
+        all_projects.extend(plan.listed.iter().cloned());
+        view_summaries.push(ViewSummary {
+            layer: plan.view.layer.clone(),
+            arch: plan.view.arch.clone(),
+            url: run.view_url(plan.view),
+            projects: plan.listed.len(),
+            wheels: plan.wheels,
+        });
     }
 
+    // Only now, with every view pointing at its new pages: what left the tree.
     let in_tree: HashMap<String, ()> = tree
         .wheels
         .iter()
         .map(|wheel| (tree.relative_path(wheel), ()))
         .collect();
     run.remove_stale_files(&in_tree, &mut counts.removed)?;
-    if options.prune_views {
-        run.prune_views(&mut counts.removed)?;
-    }
+    run.prune_views(&gone, &mut counts.removed)?;
     save_cache(cache, &cache_path, &in_tree, &hashes.entries)?;
 
     Ok(IndexSummary {
