@@ -26,8 +26,8 @@ use crate::wheel::reader::WheelReader;
 use crate::wheelhouse::pipconf::percent_encode_path;
 use crate::wheelhouse::simple::{self, IndexFile};
 use crate::wheelhouse::tree::{RootError, TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel, check_root};
-use guard::{Listing, Shrink, ShrinkPolicy};
 use crate::wheelhouse::view::NodeView;
+use guard::{Listing, Shrink, ShrinkPolicy};
 
 /// The cache file in the output directory.
 pub const CACHE_FILE: &str = ".wheelwright-index-cache.json";
@@ -51,7 +51,7 @@ pub enum IndexError {
     #[error(transparent)]
     Root(#[from] RootError),
     #[error(
-        "the wheelhouse root `{}` holds no wheel, but the index in `{}` lists {listed} projects; nothing was changed (the root is that of {origin})\nhint: check the layout's root; pass --allow-shrink if the wheelhouse really is empty now",
+        "the wheelhouse root `{}` holds no wheel, but the index in `{}` lists {listed} projects; it is the root of {origin}; nothing was changed\nhint: check the layout's root; pass --allow-shrink if the wheelhouse really is empty now",
         root.display(),
         output.display()
     )]

@@ -21,19 +21,19 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 #[derive(Debug, thiserror::Error)]
 pub enum RootError {
     #[error(
-        "the wheelhouse root `{}` does not exist (it is the root of {origin})\nhint: {}",
+        "the wheelhouse root `{}` does not exist; it is the root of {origin}\nhint: {}",
         root.display(),
         root_hint(origin)
     )]
     Missing { root: PathBuf, origin: LayoutOrigin },
     #[error(
-        "the wheelhouse root `{}` is not a directory (it is the root of {origin})\nhint: {}",
+        "the wheelhouse root `{}` is not a directory; it is the root of {origin}\nhint: {}",
         root.display(),
         root_hint(origin)
     )]
     NotADirectory { root: PathBuf, origin: LayoutOrigin },
     #[error(
-        "the wheelhouse root `{}` is not a wheelhouse: none of the directories the layout defines exists in it ({}; it is the root of {origin})\nhint: {}",
+        "the wheelhouse root `{}` is not a wheelhouse: none of the directories the layout defines exists in it ({}); it is the root of {origin}\nhint: {}",
         root.display(),
         dirs.join(", "),
         root_hint(origin)
@@ -57,9 +57,9 @@ fn root_hint(origin: &LayoutOrigin) -> String {
             "check `root` in {} and that the wheelhouse is mounted on this machine",
             path.display()
         ),
-        LayoutOrigin::Named(name) => format!(
-            "check `root` in {name} and that the wheelhouse is mounted on this machine"
-        ),
+        LayoutOrigin::Named(name) => {
+            format!("check `root` in {name} and that the wheelhouse is mounted on this machine")
+        }
     }
 }
 
@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(
             error,
             format!(
-                "the wheelhouse root `{}` does not exist (it is the root of the layout site.toml)\nhint: check `root` in site.toml and that the wheelhouse is mounted on this machine",
+                "the wheelhouse root `{}` does not exist; it is the root of the layout site.toml\nhint: check `root` in site.toml and that the wheelhouse is mounted on this machine",
                 root.display()
             )
         );
@@ -338,7 +338,7 @@ mod tests {
         embedded.origin = LayoutOrigin::Embedded;
         let error = check_root(&embedded, &tree).unwrap_err().to_string();
         assert!(
-            error.contains("the root of the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)\nhint: name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT"),
+            error.contains("; it is the root of the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)\nhint: name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT"),
             "{error}"
         );
     }
@@ -350,15 +350,22 @@ mod tests {
         fs_err::create_dir(directory.path().join("unrelated")).unwrap();
         let tree = Tree::read(&layout).unwrap();
         let error = check_root(&layout, &tree).unwrap_err().to_string();
-        assert!(error.contains("is not a wheelhouse: none of the directories the layout defines exists in it (generic, "), "{error}");
+        assert!(
+            error.contains(
+                "is not a wheelhouse: none of the directories the layout defines exists in it (generic, "
+            ),
+            "{error}"
+        );
         assert_eq!(check_wheelhouse(&layout).unwrap_err().to_string(), error);
         fs_err::create_dir_all(directory.path().join("gentoo2023/x86-64-v3")).unwrap();
         let tree = Tree::read(&layout).unwrap();
         check_root(&layout, &tree).unwrap();
         check_wheelhouse(&layout).unwrap();
-        let file = directory.path().join("generic/file");
+        let file = directory.path().join("gentoo2023/x86-64-v3/file");
         fs_err::write(&file, b"").unwrap();
-        let error = check_root_exists(&layout_with_root(&file)).unwrap_err().to_string();
+        let error = check_root_exists(&layout_with_root(&file))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("is not a directory"), "{error}");
     }
 }

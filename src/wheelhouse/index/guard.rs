@@ -78,7 +78,12 @@ impl std::fmt::Display for Shrink {
         if self.view_gone {
             return write!(formatter, " (the view is no longer in the layout)");
         }
-        write!(formatter, " ({} removed: {}", self.removed_count, self.removed.join(", "))?;
+        write!(
+            formatter,
+            " ({} removed: {}",
+            self.removed_count,
+            self.removed.join(", ")
+        )?;
         if self.removed_count > self.removed.len() {
             write!(formatter, ", ...")?;
         }
@@ -97,7 +102,7 @@ pub fn listed_projects(output: &Path, layer: &str, arch: &str) -> std::io::Resul
     let entries = match fs_err::read_dir(&simple) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(projects),
-        Err(error) => return Err(error.into()),
+        Err(error) => return Err(error),
     };
     for entry in entries {
         let entry = entry?;
@@ -115,7 +120,7 @@ pub fn existing_views(output: &Path) -> std::io::Result<Vec<(String, String)>> {
     let layers = match fs_err::read_dir(output) {
         Ok(layers) => layers,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(views),
-        Err(error) => return Err(error.into()),
+        Err(error) => return Err(error),
     };
     for layer in layers {
         let layer = layer?;
@@ -210,7 +215,10 @@ mod tests {
     #[test]
     fn the_share_is_rounded_up_and_emptying_is_never_permitted() {
         let policy = ShrinkPolicy::default();
-        assert!(policy.permits(6, 1), "one of six: rounded up, 10 % is one project");
+        assert!(
+            policy.permits(6, 1),
+            "one of six: rounded up, 10 % is one project"
+        );
         assert!(!policy.permits(6, 2));
         assert!(policy.permits(1000, 100));
         assert!(!policy.permits(1000, 101));
@@ -242,10 +250,7 @@ mod tests {
             listing("x86-64-v4", &["a"]),
         ];
         // generic loses 6 of 7 (and gains one), v3 is unchanged, v4 leaves the layout.
-        let after = [
-            listing("generic", &["a", "z"]),
-            listing("x86-64-v3", &["a", "b"]),
-        ];
+        let after = [listing("generic", &["a", "z"]), listing("x86-64-v3", &["a", "b"])];
         let found = shrinks(&before, &after, ShrinkPolicy::default());
         let text: Vec<String> = found.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -266,7 +271,10 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("gentoo2023/generic: 7 -> 2 projects"), "{error}");
-        assert!(error.ends_with("\nhint: pass --allow-shrink if the wheelhouse really lost them"), "{error}");
+        assert!(
+            error.ends_with("\nhint: pass --allow-shrink if the wheelhouse really lost them"),
+            "{error}"
+        );
         let error = check(
             Path::new("/idx"),
             (Path::new("/wh"), &LayoutOrigin::Embedded),
@@ -277,11 +285,22 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.starts_with("the wheelhouse root `/wh` holds no wheel"), "{error}");
+        assert!(
+            error.starts_with("the wheelhouse root `/wh` holds no wheel"),
+            "{error}"
+        );
         let allowed = ShrinkPolicy {
             allow: true,
             ..ShrinkPolicy::default()
         };
-        check(Path::new("/idx"), (Path::new("/wh"), &LayoutOrigin::Embedded), true, &before, &[], allowed).unwrap();
+        check(
+            Path::new("/idx"),
+            (Path::new("/wh"), &LayoutOrigin::Embedded),
+            true,
+            &before,
+            &[],
+            allowed,
+        )
+        .unwrap();
     }
 }

@@ -40,7 +40,10 @@ fn existing_pages(directory: &Path) -> std::io::Result<BTreeSet<String>> {
     if !directory.is_dir() {
         return Ok(pages);
     }
-    for entry in walkdir::WalkDir::new(directory).follow_root_links(true).min_depth(1) {
+    for entry in walkdir::WalkDir::new(directory)
+        .follow_root_links(true)
+        .min_depth(1)
+    {
         let entry = entry.map_err(|error| {
             std::io::Error::other(format!("cannot walk `{}`: {error}", directory.display()))
         })?;
@@ -160,7 +163,7 @@ fn flip(view_dir: &Path, generation: &str) -> std::io::Result<()> {
             )));
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => false,
-        Err(error) => return Err(error.into()),
+        Err(error) => return Err(error),
     };
     let link = view_dir.join(format!("{TEMP_PREFIX}{SIMPLE_DIR}{TEMP_SUFFIX}"));
     let _ = fs_err::remove_file(&link);
@@ -198,7 +201,10 @@ pub fn publish_view(view_dir: &Path, pages: &BTreeMap<String, String>) -> std::i
         .filter(|(relative, text)| existing.contains(*relative) && holds(&current.join(relative), text))
         .map(|(relative, _)| relative)
         .collect();
-    let removed = existing.iter().filter(|relative| !pages.contains_key(*relative)).count();
+    let removed = existing
+        .iter()
+        .filter(|relative| !pages.contains_key(*relative))
+        .count();
     if unchanged.len() == pages.len() && removed == 0 && current.is_dir() {
         return Ok(Published {
             pages_written: 0,
@@ -277,26 +283,55 @@ mod tests {
     fn a_view_flips_to_a_new_generation_and_unchanged_pages_are_kept() {
         let directory = tempfile::tempdir().unwrap();
         let view = directory.path().join("gentoo2023/x86-64-v3");
-        let first = pages(&[("index.html", "root 1"), ("a/index.html", "a"), ("b/index.html", "b")]);
+        let first = pages(&[
+            ("index.html", "root 1"),
+            ("a/index.html", "a"),
+            ("b/index.html", "b"),
+        ]);
         let done = publish_view(&view, &first).unwrap();
-        assert_eq!((done.pages_written, done.pages_unchanged, done.removed), (3, 0, 0));
+        assert_eq!(
+            (done.pages_written, done.pages_unchanged, done.removed),
+            (3, 0, 0)
+        );
         let simple = view.join(SIMPLE_DIR);
-        assert!(fs_err::symlink_metadata(&simple).unwrap().file_type().is_symlink());
+        assert!(
+            fs_err::symlink_metadata(&simple)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         let a_inode = inode(&simple.join("a/index.html"));
         let first_generation = current_generation(&view).unwrap();
 
         // Nothing changed: nothing is touched, not even the symlink.
         let again = publish_view(&view, &first).unwrap();
-        assert_eq!((again.pages_written, again.pages_unchanged, again.removed), (0, 3, 0));
+        assert_eq!(
+            (again.pages_written, again.pages_unchanged, again.removed),
+            (0, 3, 0)
+        );
         assert_eq!(current_generation(&view).unwrap(), first_generation);
 
         // b leaves, the root page changes, c arrives: a new generation, a kept as it was.
-        let second = pages(&[("index.html", "root 2"), ("a/index.html", "a"), ("c/index.html", "c")]);
+        let second = pages(&[
+            ("index.html", "root 2"),
+            ("a/index.html", "a"),
+            ("c/index.html", "c"),
+        ]);
         let done = publish_view(&view, &second).unwrap();
-        assert_eq!((done.pages_written, done.pages_unchanged, done.removed), (2, 1, 1));
+        assert_eq!(
+            (done.pages_written, done.pages_unchanged, done.removed),
+            (2, 1, 1)
+        );
         assert_ne!(current_generation(&view).unwrap(), first_generation);
-        assert_eq!(inode(&simple.join("a/index.html")), a_inode, "a was not rewritten");
-        assert_eq!(fs_err::read_to_string(simple.join("index.html")).unwrap(), "root 2");
+        assert_eq!(
+            inode(&simple.join("a/index.html")),
+            a_inode,
+            "a was not rewritten"
+        );
+        assert_eq!(
+            fs_err::read_to_string(simple.join("index.html")).unwrap(),
+            "root 2"
+        );
         assert!(!simple.join("b").exists());
         // The previous generation is kept for readers until the next run, which removes it.
         assert!(view.join(&first_generation).join("b/index.html").is_file());
@@ -306,7 +341,10 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [current_generation(&view).unwrap(), SIMPLE_DIR.to_string()]);
+        assert_eq!(
+            names,
+            [current_generation(&view).unwrap(), SIMPLE_DIR.to_string()]
+        );
         use std::os::unix::fs::PermissionsExt as _;
         let mode = fs_err::metadata(simple.join("c")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
@@ -324,9 +362,20 @@ mod tests {
         fs_err::create_dir_all(view.join(".simple.killed/x")).unwrap();
         let new = pages(&[("index.html", "new root"), ("a/index.html", "a")]);
         let done = publish_view(&view, &new).unwrap();
-        assert_eq!((done.pages_written, done.pages_unchanged, done.removed), (1, 1, 0));
-        assert!(fs_err::symlink_metadata(&simple).unwrap().file_type().is_symlink());
-        assert_eq!(fs_err::read_to_string(simple.join("index.html")).unwrap(), "new root");
+        assert_eq!(
+            (done.pages_written, done.pages_unchanged, done.removed),
+            (1, 1, 0)
+        );
+        assert!(
+            fs_err::symlink_metadata(&simple)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            fs_err::read_to_string(simple.join("index.html")).unwrap(),
+            "new root"
+        );
         assert!(!view.join(".simple.killed").exists());
         // The old directory is kept until the next run.
         assert_eq!(fs_err::read_dir(&view).unwrap().count(), 3);
