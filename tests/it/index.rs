@@ -777,3 +777,59 @@ fn index_replaces_each_view_at_once_and_a_killed_run_leaves_it_readable() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:#?}");
 }
+
+#[test]
+fn cp_wheels_names_the_root_it_creates_and_the_layout_that_named_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let layout = directory.path().join("layout.toml");
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("wheelhouse-layout.toml"))
+            .unwrap()
+            .replace("root = \"wheelhouse\"", "root = \"tree\"");
+    std::fs::write(&layout, shipped).unwrap();
+    let stage = directory.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    let wheel = WheelSpec::new("purepkg", "1.0+computecanada").write(&stage);
+    let root = directory.path().join("tree");
+    let cp_wheels = |args: &[&str]| {
+        run(Command::new(env!("CARGO_BIN_EXE_cp-wheels"))
+            .current_dir(&stage)
+            .env_remove("WHEELWRIGHT_LAYOUT")
+            .env_remove("RUST_LOG")
+            .env("WHEELWRIGHT_VERIFIED_CACHE", directory.path().join("verified"))
+            .arg("--layout")
+            .arg(&layout)
+            .args(args)
+            .arg(&wheel))
+    };
+    let (code, stdout, stderr) = cp_wheels(&["--dry-run"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the wheelhouse root `{}` does not exist; it would be created (it is the root of --layout {})",
+            root.display(),
+            layout.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!root.exists(), "a dry run creates nothing");
+    let (code, stdout, stderr) = cp_wheels(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the wheelhouse root `{}` did not exist and was created (it is the root of --layout {})",
+            root.display(),
+            layout.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        root.join("generic/purepkg-1.0+computecanada-py3-none-any.whl")
+            .is_file()
+    );
+    assert!(wheel.is_file(), "the source stays without --remove");
+    // Once it exists, nothing more is said about it.
+    let (code, _, stderr) = cp_wheels(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("wheelhouse root"), "{stderr}");
+}
