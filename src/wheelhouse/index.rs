@@ -1,7 +1,7 @@
 //! `wheelwright index`: a static simple index per node view, written outside the tree (which
 //! may be read-only): `DIR/files/<dir>/<wheel>` symlinks into the tree with their
-//! `.metadata` files, `DIR/<layer>/<arch>/simple/...` pages, and a cache of hashes so that a
-//! re-run hashes only the wheels that changed.
+//! `.metadata` files, `DIR/<layer>/<arch>/simple/...` pages, and a cache of hashes (`cache`)
+//! so that a re-run hashes only the wheels that changed.
 //!
 //! A run first checks what it would take from the nodes ([`guard`]: a root that is missing or
 //! not a wheelhouse, a view that would lose too many projects) and stops before writing
@@ -9,6 +9,7 @@
 //! a rename), replaces each changed view's pages at once ([`swap`]), and only then removes
 //! the files of wheels that left the tree.
 
+mod cache;
 pub mod guard;
 pub mod swap;
 
@@ -16,17 +17,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 
 use crate::layout::{Layout, LayoutOrigin};
-use crate::spec::headers::HeaderDocument;
-use crate::wheel::Limits;
-use crate::wheel::reader::WheelReader;
 use crate::wheelhouse::pipconf::percent_encode_path;
 use crate::wheelhouse::simple::{self, IndexFile};
 use crate::wheelhouse::tree::{RootError, TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel, check_root};
 use crate::wheelhouse::view::NodeView;
+use cache::{Cache, CacheEntry, hash_wheel, load_cache, save_cache, stat};
 use guard::{Listing, Shrink, ShrinkPolicy};
 
 /// The cache file in the output directory.
@@ -35,7 +33,6 @@ pub const CACHE_FILE: &str = ".wheelwright-index-cache.json";
 pub const LOCK_FILE: &str = ".wheelwright-index.lock";
 /// The directory of the output that holds the wheel links and metadata files.
 pub const FILES_DIR: &str = "files";
-const CACHE_VERSION: u32 = 1;
 
 /// Why the index cannot be written.
 #[derive(Debug, thiserror::Error)]
@@ -122,42 +119,6 @@ pub struct IndexSummary {
     pub problems: Vec<String>,
 }
 
-/// The cache file as written.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cache {
-    version: u32,
-    /// Keyed by the wheel's path relative to the root.
-    wheels: BTreeMap<String, CacheEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CacheEntry {
-    size: u64,
-    mtime_ns: i64,
-    sha256: String,
-    metadata_sha256: Option<String>,
-    requires_python: Option<String>,
-    /// Why the wheel's METADATA could not be read, when it could not.
-    problem: Option<String>,
-}
-
-/// Size and modification time of a file, following symlinks.
-fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    let metadata = fs_err::metadata(path)?;
-    Ok((
-        metadata.len(),
-        metadata
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(metadata.mtime_nsec()),
-    ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// The path from directory `from` to `to`, both absolute and free of `..`.
 pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
     let from: Vec<Component> = from.components().collect();
@@ -226,45 +187,6 @@ fn symlink_if_changed(link: &Path, target: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Hashes a wheel and reads its METADATA, writing the metadata file next to the link.
-fn hash_wheel(path: &Path, metadata_file: &Path, size: u64, mtime_ns: i64) -> std::io::Result<CacheEntry> {
-    let sha256 = crate::wheel::verified::file_sha256(path)?;
-    let metadata = WheelReader::open(path, Limits::default()).and_then(|mut reader| {
-        let member = format!("{}/METADATA", reader.dist_info);
-        reader
-            .read_member(&member)
-            .map_err(|kind| crate::wheel::WheelError::new(path, kind))
-    });
-    let entry = match metadata {
-        Ok(bytes) => {
-            write_if_changed(metadata_file, &bytes)?;
-            let requires_python = HeaderDocument::parse(&bytes)
-                .get("Requires-Python")
-                .filter(|value| !value.is_empty());
-            CacheEntry {
-                size,
-                mtime_ns,
-                sha256,
-                metadata_sha256: Some(hex(&Sha256::digest(&bytes))),
-                requires_python,
-                problem: None,
-            }
-        }
-        Err(error) => {
-            let _ = fs_err::remove_file(metadata_file);
-            CacheEntry {
-                size,
-                mtime_ns,
-                sha256,
-                metadata_sha256: None,
-                requires_python: None,
-                problem: Some(format!("indexed without its metadata: {error}")),
-            }
-        }
-    };
-    Ok(entry)
-}
-
 /// `path` made absolute with its existing part canonicalised (it need not exist yet).
 fn resolved(path: &Path) -> std::io::Result<PathBuf> {
     let path = std::path::absolute(path)?;
@@ -301,23 +223,6 @@ fn prepare_output(output: &Path, tree: &Tree, root: &Path) -> Result<PathBuf, In
     }
     fs_err::create_dir_all(&output)?;
     Ok(fs_err::canonicalize(&output)?)
-}
-
-fn load_cache(path: &Path) -> Cache {
-    let Ok(text) = fs_err::read_to_string(path) else {
-        return Cache::default();
-    };
-    match serde_json::from_str::<Cache>(&text) {
-        Ok(cache) if cache.version == CACHE_VERSION => cache,
-        Ok(_) => Cache::default(),
-        Err(error) => {
-            tracing::warn!(
-                "{}: unreadable cache, every wheel is hashed again: {error}",
-                path.display()
-            );
-            Cache::default()
-        }
-    }
 }
 
 /// The wheels of a view by project: each file name once, from the earliest directory.
@@ -433,21 +338,6 @@ fn needed_wheels<'tree>(tree: &Tree, views: &ViewProjects<'tree>) -> BTreeMap<St
     needed
 }
 
-/// Writes the cache: every wheel still in the tree, this run's views or not.
-fn save_cache(
-    mut cache: Cache,
-    path: &Path,
-    in_tree: &HashMap<String, ()>,
-    entries: &BTreeMap<String, CacheEntry>,
-) -> std::io::Result<()> {
-    cache.version = CACHE_VERSION;
-    cache.wheels.retain(|relative, _| in_tree.contains_key(relative));
-    cache.wheels.extend(entries.clone());
-    let text = serde_json::to_string(&cache).map_err(std::io::Error::other)?;
-    write_if_changed(path, text.as_bytes())?;
-    Ok(())
-}
-
 /// One view's pages as this run would write them.
 struct ViewPlan<'a> {
     view: &'a NodeView,
@@ -460,11 +350,7 @@ struct ViewPlan<'a> {
 
 impl ViewPlan<'_> {
     fn listing(&self) -> Listing {
-        Listing {
-            layer: self.view.layer.clone(),
-            arch: self.view.arch.clone(),
-            projects: self.listed.iter().cloned().collect(),
-        }
+        Listing::new(self.view, self.listed.iter().cloned())
     }
 }
 
@@ -736,29 +622,19 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
     } else {
         Vec::new()
     };
-    let mut before = Vec::new();
-    for (layer, arch) in options
+    let in_scope: Vec<(String, String)> = options
         .views
         .iter()
         .map(|view| (view.layer.clone(), view.arch.clone()))
         .chain(gone.iter().cloned())
-    {
-        let projects = guard::listed_projects(&run.output, &layer, &arch)?;
-        before.push(Listing {
-            layer,
-            arch,
-            projects,
-        });
-    }
+        .collect();
+    let before = guard::listings(&run.output, &in_scope)?;
     let from_tree: Vec<Listing> = views
         .iter()
-        .map(|(view, projects)| Listing {
-            layer: view.layer.clone(),
-            arch: view.arch.clone(),
-            projects: projects.keys().cloned().collect(),
-        })
+        .map(|(view, projects)| Listing::new(view, projects.keys().cloned()))
         .collect();
-    let root_of = (layout.root.as_path(), &layout.origin);
+    let shown_root = std::path::absolute(&layout.root).unwrap_or_else(|_| layout.root.clone());
+    let root_of = (shown_root.as_path(), &layout.origin);
     guard::check(
         &run.output,
         root_of,

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::swap::SIMPLE_DIR;
 use super::{FILES_DIR, IndexError};
 use crate::layout::LayoutOrigin;
+use crate::wheelhouse::view::NodeView;
 
 /// The share of a view's projects a run may remove without `--allow-shrink`, by default.
 pub const DEFAULT_MAX_SHRINK: u8 = 10;
@@ -52,6 +53,17 @@ pub struct Listing {
     pub layer: String,
     pub arch: String,
     pub projects: BTreeSet<String>,
+}
+
+impl Listing {
+    /// The listing of `view` with `projects`.
+    pub fn new(view: &NodeView, projects: impl IntoIterator<Item = String>) -> Self {
+        Listing {
+            layer: view.layer.clone(),
+            arch: view.arch.clone(),
+            projects: projects.into_iter().collect(),
+        }
+    }
 }
 
 /// A view that would lose too much.
@@ -112,6 +124,20 @@ pub fn listed_projects(output: &Path, layer: &str, arch: &str) -> std::io::Resul
         }
     }
     Ok(projects)
+}
+
+/// What the index in `output` lists for each view of `views` (`(layer, arch)`).
+pub fn listings(output: &Path, views: &[(String, String)]) -> std::io::Result<Vec<Listing>> {
+    views
+        .iter()
+        .map(|(layer, arch)| {
+            Ok(Listing {
+                layer: layer.clone(),
+                arch: arch.clone(),
+                projects: listed_projects(output, layer, arch)?,
+            })
+        })
+        .collect()
 }
 
 /// Every view the index in `output` has pages for: `<layer>/<arch>/simple`.
