@@ -40,7 +40,7 @@ pub fn run(args: &PipConfigArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             let directories = view_directories(&layout.root, &view);
             if directories.root_missing {
                 tracing::warn!(
-                    "the wheelhouse root {} (of {}) does not exist here: every directory of the view is listed unchecked (--allow-missing-root)",
+                    "the wheelhouse root {} does not exist here: every directory of the view is listed unchecked (--allow-missing-root); it is the root of {}",
                     layout.root.display(),
                     layout.origin
                 );
@@ -50,7 +50,7 @@ pub fn run(args: &PipConfigArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             }
             if directories.dirs.is_empty() {
                 anyhow::bail!(
-                    "none of the directories of the {}/{} view exists under {} (the root of {})",
+                    "none of the directories of the {}/{} view exists under {}; it is the root of {}",
                     view.layer,
                     view.arch,
                     layout.root.display(),

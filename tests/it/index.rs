@@ -806,7 +806,7 @@ fn cp_wheels_names_the_root_it_creates_and_the_layout_that_named_it() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stderr.contains(&format!(
-            "the wheelhouse root `{}` does not exist; it would be created (it is the root of --layout {})",
+            "the wheelhouse root `{}` does not exist and would be created; it is the root of --layout {}",
             root.display(),
             layout.display()
         )),
@@ -817,7 +817,7 @@ fn cp_wheels_names_the_root_it_creates_and_the_layout_that_named_it() {
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stderr.contains(&format!(
-            "the wheelhouse root `{}` did not exist and was created (it is the root of --layout {})",
+            "the wheelhouse root `{}` did not exist and was created; it is the root of --layout {}",
             root.display(),
             layout.display()
         )),

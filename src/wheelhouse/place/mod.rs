@@ -52,7 +52,7 @@ pub fn place_wheels(
         let shown = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
         if options.dry_run {
             tracing::warn!(
-                "the wheelhouse root `{}` does not exist; it would be created (it is the root of {})",
+                "the wheelhouse root `{}` does not exist and would be created; it is the root of {}",
                 shown.display(),
                 layout.origin
             );
@@ -62,7 +62,7 @@ pub fn place_wheels(
                 error,
             })?;
             tracing::warn!(
-                "the wheelhouse root `{}` did not exist and was created (it is the root of {})",
+                "the wheelhouse root `{}` did not exist and was created; it is the root of {}",
                 shown.display(),
                 layout.origin
             );
