@@ -644,11 +644,11 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
         options.shrink,
     )?;
 
-    // Links and metadata files: only added or replaced, never removed, before the pages.
+    // Hashes, writing the metadata files of wheels hashed now (only added or replaced, never
+    // removed, and no page names them yet).
     let cache = load_cache(&cache_path);
     let needed = needed_wheels(&tree, &views);
     let hashes = run.hashes(&needed, &cache)?;
-    run.link_wheels(&hashes.entries)?;
 
     // The pages as they will be; checked again (a wheel that could not be read leaves its
     // project out), then each view replaced at once.
@@ -658,6 +658,7 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
         .collect();
     let planned: Vec<Listing> = plans.iter().map(ViewPlan::listing).collect();
     guard::check(&run.output, root_of, false, &before, &planned, options.shrink)?;
+    run.link_wheels(&hashes.entries)?;
     let mut counts = Counts::default();
     let mut view_summaries = Vec::new();
     let mut all_projects = BTreeSet::new();
