@@ -577,7 +577,18 @@ impl<'a> IndexRun<'a> {
     fn prune_views(&self, gone: &[(String, String)], removed: &mut usize) -> std::io::Result<()> {
         for (layer, arch) in gone {
             tracing::info!("removing the pages of the view {layer}/{arch}, no longer in the layout");
-            fs_err::remove_dir_all(self.output.join(layer).join(arch))?;
+            let view_dir = self.output.join(layer).join(arch);
+            // The view disappears at once (its `simple` symlink, or an old real directory
+            // moved aside), then its generations go; a killed run leaves no half view.
+            let simple = view_dir.join(swap::SIMPLE_DIR);
+            match fs_err::symlink_metadata(&simple) {
+                Ok(metadata) if metadata.is_dir() => {
+                    fs_err::rename(&simple, view_dir.join(format!("{}old", swap::GENERATION_PREFIX)))?
+                }
+                Ok(_) => fs_err::remove_file(&simple)?,
+                Err(_) => {}
+            }
+            fs_err::remove_dir_all(&view_dir)?;
             *removed += 1;
             let layer_dir = self.output.join(layer);
             if fs_err::read_dir(&layer_dir)?.next().is_none() {

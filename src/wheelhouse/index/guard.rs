@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::swap::SIMPLE_DIR;
+use super::swap::{GENERATION_PREFIX, SIMPLE_DIR};
 use super::{FILES_DIR, IndexError};
 use crate::layout::LayoutOrigin;
 use crate::wheelhouse::view::NodeView;
@@ -140,7 +140,8 @@ pub fn listings(output: &Path, views: &[(String, String)]) -> std::io::Result<Ve
         .collect()
 }
 
-/// Every view the index in `output` has pages for: `<layer>/<arch>/simple`.
+/// Every view the index in `output` has pages for (`<layer>/<arch>/simple`), or had: an
+/// `<arch>` directory holding only generations, left by a run killed while removing the view.
 pub fn existing_views(output: &Path) -> std::io::Result<Vec<(String, String)>> {
     let mut views = Vec::new();
     let layers = match fs_err::read_dir(output) {
@@ -157,7 +158,14 @@ pub fn existing_views(output: &Path) -> std::io::Result<Vec<(String, String)>> {
         for arch in fs_err::read_dir(layer.path())? {
             let arch = arch?;
             let arch_name = arch.file_name().to_string_lossy().into_owned();
-            if arch.file_type()?.is_dir() && arch.path().join(SIMPLE_DIR).is_dir() {
+            if arch_name.starts_with('.') || !arch.file_type()?.is_dir() {
+                continue;
+            }
+            let has_pages = arch.path().join(SIMPLE_DIR).is_dir()
+                || fs_err::read_dir(arch.path())?
+                    .flatten()
+                    .any(|entry| entry.file_name().to_string_lossy().starts_with(GENERATION_PREFIX));
+            if has_pages {
                 views.push((layer_name.clone(), arch_name));
             }
         }
@@ -266,6 +274,33 @@ mod tests {
             allow: true,
         };
         assert!(allowed.permits(10, 10));
+    }
+
+    #[test]
+    fn existing_views_and_their_projects_are_read_from_the_output() {
+        let directory = tempfile::tempdir().unwrap();
+        let output = directory.path();
+        for path in [
+            "gentoo2023/x86-64-v3/simple/numpy",
+            "gentoo2023/x86-64-v3/simple/.hidden",
+            "gentoo2023/avx/.simple.killed",
+            "gentoo2023/.wheelwright-x.tmp/simple",
+            "files/generic/simple",
+        ] {
+            fs_err::create_dir_all(output.join(path)).unwrap();
+        }
+        fs_err::write(output.join("gentoo2023/x86-64-v3/simple/index.html"), "").unwrap();
+        assert_eq!(
+            existing_views(output).unwrap(),
+            [
+                ("gentoo2023".to_string(), "avx".to_string()),
+                ("gentoo2023".to_string(), "x86-64-v3".to_string())
+            ]
+        );
+        let listed = listed_projects(output, "gentoo2023", "x86-64-v3").unwrap();
+        assert_eq!(listed.into_iter().collect::<Vec<_>>(), ["numpy"]);
+        assert!(listed_projects(output, "gentoo2023", "avx").unwrap().is_empty());
+        assert!(existing_views(&output.join("absent")).unwrap().is_empty());
     }
 
     #[test]
