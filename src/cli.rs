@@ -235,12 +235,20 @@ pub struct PipConfigArgs {
     /// own arch always wins over a lower one).
     #[arg(long, value_name = "BASE")]
     pub index: Option<String>,
+    /// Write the configuration even when the layout's root does not exist on this machine
+    /// (for nodes that mount it at that path): every directory of the view is listed
+    /// unchecked. Without it, a missing root is an error.
+    #[arg(long, conflicts_with = "index")]
+    pub allow_missing_root: bool,
     /// Print the directories and both files as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Before writing anything, the run stops (exit 1) when the layout's root is missing or not a wheelhouse, or when a view would lose more projects than --max-shrink permits.\nEach view's pages are replaced at once: `simple` is a symlink flipped to a new generation."
+)]
 pub struct IndexArgs {
     /// Where the index is written (never inside the tree, which may be read-only).
     #[arg(short, long, value_name = "DIR")]
@@ -261,6 +269,19 @@ pub struct IndexArgs {
     /// Threads hashing wheels [default: the number of cores, at most 8].
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Write the index even when it takes more projects from a view than --max-shrink
+    /// permits, empties a view, or the tree holds no wheel at all.
+    #[arg(long)]
+    pub allow_shrink: bool,
+    /// The largest share of a view's projects one run may remove without --allow-shrink,
+    /// rounded up to whole projects (emptying a view always needs --allow-shrink).
+    #[arg(
+        long,
+        value_name = "PERCENT",
+        default_value_t = crate::wheelhouse::index::guard::DEFAULT_MAX_SHRINK,
+        value_parser = clap::value_parser!(u8).range(0..=100)
+    )]
+    pub max_shrink: u8,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -320,11 +320,57 @@ pub struct Publish {
     pub after: Option<String>,
 }
 
+/// How the layout in use was chosen, for messages that must say where a setting came from
+/// (a wheelhouse root that does not exist is usually the wrong layout, not the wrong root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutOrigin {
+    /// No `--layout` and no `$WHEELWRIGHT_LAYOUT`: the layout shipped with wheelwright.
+    Embedded,
+    /// `--layout FILE`.
+    Flag(PathBuf),
+    /// `$WHEELWRIGHT_LAYOUT` = FILE.
+    Environment(PathBuf),
+    /// A file named some other way (`layout check FILE`, a cell's recorded layout).
+    File(PathBuf),
+    /// Text parsed under this name (tests, tools).
+    Named(String),
+}
+
+impl LayoutOrigin {
+    /// The origin of text parsed as `source_name`.
+    fn of_name(source_name: &str) -> Self {
+        if source_name == EMBEDDED_NAME {
+            LayoutOrigin::Embedded
+        } else {
+            LayoutOrigin::Named(source_name.to_string())
+        }
+    }
+}
+
+impl fmt::Display for LayoutOrigin {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutOrigin::Embedded => write!(
+                formatter,
+                "the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)"
+            ),
+            LayoutOrigin::Flag(path) => write!(formatter, "--layout {}", path.display()),
+            LayoutOrigin::Environment(path) => {
+                write!(formatter, "$WHEELWRIGHT_LAYOUT = {}", path.display())
+            }
+            LayoutOrigin::File(path) => write!(formatter, "the layout {}", path.display()),
+            LayoutOrigin::Named(name) => write!(formatter, "the layout {name}"),
+        }
+    }
+}
+
 /// The resolved, checked layout.
 #[derive(Debug, Clone)]
 pub struct Layout {
     /// Where this layout came from (a path, or the embedded name).
     pub source: String,
+    /// How it was chosen: `--layout`, `$WHEELWRIGHT_LAYOUT`, or the embedded layout.
+    pub origin: LayoutOrigin,
     pub root: PathBuf,
     pub local_version_label: String,
     pub python_versions: Vec<PythonVersion>,
@@ -360,17 +406,25 @@ impl Layout {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        Self::parse(&text, &path.display().to_string(), base)
+        let mut layout = Self::parse(&text, &path.display().to_string(), base)?;
+        layout.origin = LayoutOrigin::File(path.to_path_buf());
+        Ok(layout)
     }
 
     /// `--layout FILE`, else `$WHEELWRIGHT_LAYOUT`, else the embedded layout.
     pub fn load(explicit: Option<&Path>) -> Result<Self, LayoutError> {
         let from_environment = std::env::var_os("WHEELWRIGHT_LAYOUT").filter(|value| !value.is_empty());
-        match explicit
-            .map(Path::to_path_buf)
-            .or(from_environment.map(PathBuf::from))
-        {
-            Some(path) => Self::from_file(&path),
+        if let Some(path) = explicit {
+            let mut layout = Self::from_file(path)?;
+            layout.origin = LayoutOrigin::Flag(path.to_path_buf());
+            return Ok(layout);
+        }
+        match from_environment.map(PathBuf::from) {
+            Some(path) => {
+                let mut layout = Self::from_file(&path)?;
+                layout.origin = LayoutOrigin::Environment(path);
+                Ok(layout)
+            }
             None => Self::embedded(),
         }
     }
@@ -402,6 +456,7 @@ impl Layout {
         Ok(Layout {
             modules,
             source: source_name.to_string(),
+            origin: LayoutOrigin::of_name(source_name),
             publish,
             recipes,
             root,
@@ -456,6 +511,27 @@ mod tests {
 
     fn parse(text: &str) -> Result<Layout, LayoutError> {
         Layout::parse(text, "test.toml", Path::new("/site"))
+    }
+
+    #[test]
+    fn the_origin_says_how_the_layout_was_chosen() {
+        let embedded = Layout::embedded().unwrap();
+        assert_eq!(embedded.origin, LayoutOrigin::Embedded);
+        assert!(embedded.origin.to_string().starts_with("the embedded layout"));
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("site.toml");
+        fs_err::write(&file, EMBEDDED_LAYOUT).unwrap();
+        let flagged = Layout::load(Some(&file)).unwrap();
+        assert_eq!(flagged.origin, LayoutOrigin::Flag(file.clone()));
+        assert_eq!(flagged.origin.to_string(), format!("--layout {}", file.display()));
+        assert_eq!(
+            Layout::from_file(&file).unwrap().origin,
+            LayoutOrigin::File(file.clone())
+        );
+        assert_eq!(
+            LayoutOrigin::Environment(file.clone()).to_string(),
+            format!("$WHEELWRIGHT_LAYOUT = {}", file.display())
+        );
     }
 
     #[test]

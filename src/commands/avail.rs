@@ -9,7 +9,7 @@ use crate::commands::node_of;
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
 use crate::wheelhouse::avail::{AvailQuery, avail, render_table};
-use crate::wheelhouse::tree::Tree;
+use crate::wheelhouse::tree::{Tree, check_root};
 
 pub fn run(args: &AvailArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     let view = node_of(layout, &args.node)?;
@@ -34,6 +34,9 @@ pub fn run(args: &AvailArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     };
     let tree = Tree::read(layout)
         .with_context(|| format!("cannot read the wheelhouse tree `{}`", layout.root.display()))?;
+    // A root that is missing or holds none of the layout's directories is a wrong layout or
+    // an unmounted filesystem, not a wheelhouse without wheels.
+    check_root(layout, &tree)?;
     let query = AvailQuery {
         patterns: args.names.clone(),
         pythons: pythons.clone(),

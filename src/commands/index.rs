@@ -8,6 +8,7 @@ use crate::cli::IndexArgs;
 use crate::inspect::default_jobs;
 use crate::layout::Layout;
 use crate::outln;
+use crate::wheelhouse::index::guard::ShrinkPolicy;
 use crate::wheelhouse::index::{IndexOptions, write_index};
 use crate::wheelhouse::view::{NodeView, default_layer, node_view};
 
@@ -57,6 +58,10 @@ pub fn run(args: &IndexArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         base_url: args.base_url.clone(),
         jobs: args.jobs.unwrap_or_else(default_jobs),
         prune_views: args.layer.is_none() && args.arch.is_none(),
+        shrink: ShrinkPolicy {
+            max_percent: args.max_shrink,
+            allow: args.allow_shrink,
+        },
     };
     let started = std::time::Instant::now();
     let summary = write_index(layout, &options)

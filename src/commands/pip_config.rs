@@ -9,6 +9,20 @@ use crate::outln;
 use crate::wheelhouse::pipconf::{
     pip_conf, pip_conf_for_index, uv_toml, uv_toml_for_index, view_directories, view_index_url,
 };
+use crate::wheelhouse::tree::{RootError, check_wheelhouse};
+
+/// Stops before a configuration points nodes at a root that is not there, unless
+/// `--allow-missing-root` says the nodes mount it at that path.
+fn check_root(args: &PipConfigArgs, layout: &Layout) -> anyhow::Result<()> {
+    match check_wheelhouse(layout) {
+        Ok(()) => Ok(()),
+        Err(RootError::Missing { .. }) if args.allow_missing_root => Ok(()),
+        Err(error @ RootError::Missing { .. }) => Err(anyhow::anyhow!(
+            "{error}\nhint: if the nodes mount the wheelhouse at that path, --allow-missing-root writes the configuration unchecked"
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
 
 pub fn run(args: &PipConfigArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     let view = node_of(layout, &args.node)?;
@@ -22,11 +36,13 @@ pub fn run(args: &PipConfigArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             )
         }
         None => {
+            check_root(args, layout)?;
             let directories = view_directories(&layout.root, &view);
             if directories.root_missing {
                 tracing::warn!(
-                    "the wheelhouse root {} does not exist here: every directory of the view is listed unchecked",
-                    layout.root.display()
+                    "the wheelhouse root {} does not exist here: every directory of the view is listed unchecked (--allow-missing-root); it is the root of {}",
+                    layout.root.display(),
+                    layout.origin
                 );
             }
             for missing in &directories.missing {
@@ -34,10 +50,11 @@ pub fn run(args: &PipConfigArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             }
             if directories.dirs.is_empty() {
                 anyhow::bail!(
-                    "none of the directories of the {}/{} view exists under {}",
+                    "none of the directories of the {}/{} view exists under {}; it is the root of {}",
                     view.layer,
                     view.arch,
-                    layout.root.display()
+                    layout.root.display(),
+                    layout.origin
                 );
             }
             (

@@ -1,24 +1,31 @@
 //! `wheelwright index`: a static simple index per node view, written outside the tree (which
 //! may be read-only): `DIR/files/<dir>/<wheel>` symlinks into the tree with their
-//! `.metadata` files, `DIR/<layer>/<arch>/simple/...` pages, and a cache of hashes so that a
-//! re-run hashes only the wheels that changed. Every file is written through a temporary file
-//! and a rename, and files of wheels that left the tree are removed.
+//! `.metadata` files, `DIR/<layer>/<arch>/simple/...` pages, and a cache of hashes (`cache`)
+//! so that a re-run hashes only the wheels that changed.
+//!
+//! A run first checks what it would take from the nodes ([`guard`]: a root that is missing or
+//! not a wheelhouse, a view that would lose too many projects) and stops before writing
+//! anything; then it writes the links and metadata files (each through a temporary file and
+//! a rename), replaces each changed view's pages at once ([`swap`]), and only then removes
+//! the files of wheels that left the tree.
+
+mod cache;
+pub mod guard;
+pub mod swap;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 
-use crate::layout::Layout;
-use crate::spec::headers::HeaderDocument;
-use crate::wheel::Limits;
-use crate::wheel::reader::WheelReader;
+use crate::layout::{Layout, LayoutOrigin};
 use crate::wheelhouse::pipconf::percent_encode_path;
 use crate::wheelhouse::simple::{self, IndexFile};
-use crate::wheelhouse::tree::{TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel};
+use crate::wheelhouse::tree::{RootError, TEMP_PREFIX, TEMP_SUFFIX, Tree, TreeWheel, check_root};
 use crate::wheelhouse::view::NodeView;
+use cache::{Cache, CacheEntry, hash_wheel, load_cache, save_cache, stat};
+use guard::{Listing, Shrink, ShrinkPolicy};
 
 /// The cache file in the output directory.
 pub const CACHE_FILE: &str = ".wheelwright-index-cache.json";
@@ -26,7 +33,6 @@ pub const CACHE_FILE: &str = ".wheelwright-index-cache.json";
 pub const LOCK_FILE: &str = ".wheelwright-index.lock";
 /// The directory of the output that holds the wheel links and metadata files.
 pub const FILES_DIR: &str = "files";
-const CACHE_VERSION: u32 = 1;
 
 /// Why the index cannot be written.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,30 @@ pub enum IndexError {
     InsideTree { output: PathBuf, root: PathBuf },
     #[error("cannot read the wheelhouse tree `{root}`: {error}")]
     Tree { root: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error(
+        "the wheelhouse root `{}` holds no wheel, but the index in `{}` lists {listed} projects; it is the root of {origin}; nothing was changed\nhint: check the layout's root; pass --allow-shrink if the wheelhouse really is empty now",
+        root.display(),
+        output.display()
+    )]
+    NoWheels {
+        root: PathBuf,
+        origin: LayoutOrigin,
+        output: PathBuf,
+        /// Projects the existing index lists, over all its views.
+        listed: usize,
+    },
+    #[error(
+        "this run would take too many projects from the index in `{}` (a run may remove at most {max_percent} % of a view's projects, rounded up, and never all of them): {}; nothing was changed\nhint: pass --allow-shrink if the wheelhouse really lost them",
+        output.display(),
+        views.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Shrink {
+        output: PathBuf,
+        max_percent: u8,
+        views: Vec<Shrink>,
+    },
 }
 
 /// What to index, and where.
@@ -53,6 +83,8 @@ pub struct IndexOptions {
     /// `views` is every view of the layout: pages of other views (a layer that became
     /// deprecated, an arch that left the layout) are removed.
     pub prune_views: bool,
+    /// How many projects a run may take from a view of the existing index.
+    pub shrink: ShrinkPolicy,
 }
 
 /// One view's pages.
@@ -85,42 +117,6 @@ pub struct IndexSummary {
     pub removed: usize,
     /// Wheels left out or indexed without metadata, with the reason.
     pub problems: Vec<String>,
-}
-
-/// The cache file as written.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Cache {
-    version: u32,
-    /// Keyed by the wheel's path relative to the root.
-    wheels: BTreeMap<String, CacheEntry>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CacheEntry {
-    size: u64,
-    mtime_ns: i64,
-    sha256: String,
-    metadata_sha256: Option<String>,
-    requires_python: Option<String>,
-    /// Why the wheel's METADATA could not be read, when it could not.
-    problem: Option<String>,
-}
-
-/// Size and modification time of a file, following symlinks.
-fn stat(path: &Path) -> std::io::Result<(u64, i64)> {
-    use std::os::unix::fs::MetadataExt as _;
-    let metadata = fs_err::metadata(path)?;
-    Ok((
-        metadata.len(),
-        metadata
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(metadata.mtime_nsec()),
-    ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// The path from directory `from` to `to`, both absolute and free of `..`.
@@ -191,45 +187,6 @@ fn symlink_if_changed(link: &Path, target: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
-/// Hashes a wheel and reads its METADATA, writing the metadata file next to the link.
-fn hash_wheel(path: &Path, metadata_file: &Path, size: u64, mtime_ns: i64) -> std::io::Result<CacheEntry> {
-    let sha256 = crate::wheel::verified::file_sha256(path)?;
-    let metadata = WheelReader::open(path, Limits::default()).and_then(|mut reader| {
-        let member = format!("{}/METADATA", reader.dist_info);
-        reader
-            .read_member(&member)
-            .map_err(|kind| crate::wheel::WheelError::new(path, kind))
-    });
-    let entry = match metadata {
-        Ok(bytes) => {
-            write_if_changed(metadata_file, &bytes)?;
-            let requires_python = HeaderDocument::parse(&bytes)
-                .get("Requires-Python")
-                .filter(|value| !value.is_empty());
-            CacheEntry {
-                size,
-                mtime_ns,
-                sha256,
-                metadata_sha256: Some(hex(&Sha256::digest(&bytes))),
-                requires_python,
-                problem: None,
-            }
-        }
-        Err(error) => {
-            let _ = fs_err::remove_file(metadata_file);
-            CacheEntry {
-                size,
-                mtime_ns,
-                sha256,
-                metadata_sha256: None,
-                requires_python: None,
-                problem: Some(format!("indexed without its metadata: {error}")),
-            }
-        }
-    };
-    Ok(entry)
-}
-
 /// `path` made absolute with its existing part canonicalised (it need not exist yet).
 fn resolved(path: &Path) -> std::io::Result<PathBuf> {
     let path = std::path::absolute(path)?;
@@ -266,23 +223,6 @@ fn prepare_output(output: &Path, tree: &Tree, root: &Path) -> Result<PathBuf, In
     }
     fs_err::create_dir_all(&output)?;
     Ok(fs_err::canonicalize(&output)?)
-}
-
-fn load_cache(path: &Path) -> Cache {
-    let Ok(text) = fs_err::read_to_string(path) else {
-        return Cache::default();
-    };
-    match serde_json::from_str::<Cache>(&text) {
-        Ok(cache) if cache.version == CACHE_VERSION => cache,
-        Ok(_) => Cache::default(),
-        Err(error) => {
-            tracing::warn!(
-                "{}: unreadable cache, every wheel is hashed again: {error}",
-                path.display()
-            );
-            Cache::default()
-        }
-    }
 }
 
 /// The wheels of a view by project: each file name once, from the earliest directory.
@@ -358,18 +298,6 @@ struct Counts {
     removed: usize,
 }
 
-impl Counts {
-    /// Writes a page unless it already holds `text`, counting which.
-    fn write_page(&mut self, path: &Path, text: &str) -> std::io::Result<()> {
-        if write_if_changed(path, text.as_bytes())? {
-            self.pages_written += 1;
-        } else {
-            self.pages_unchanged += 1;
-        }
-        Ok(())
-    }
-}
-
 /// One run of `write_index`: the tree read once, and the directories it writes into.
 struct IndexRun<'a> {
     tree: &'a Tree,
@@ -410,40 +338,23 @@ fn needed_wheels<'tree>(tree: &Tree, views: &ViewProjects<'tree>) -> BTreeMap<St
     needed
 }
 
-/// Removes the pages of the projects of `simple_dir` that are not `listed` (sorted), and
-/// leftover temporary files.
-fn remove_left_projects(simple_dir: &Path, listed: &[String], removed: &mut usize) -> std::io::Result<()> {
-    for entry in fs_err::read_dir(simple_dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_dir() && listed.binary_search(&name).is_err() {
-            for page in ["index.html", "index.json"] {
-                remove_counted(&entry.path().join(page), removed)?;
-            }
-            let _ = fs_err::remove_dir(entry.path());
-        } else if crate::wheelhouse::tree::is_temp_file(&entry.path()) {
-            remove_counted(&entry.path(), removed)?;
-        }
+/// One view's pages as this run would write them.
+struct ViewPlan<'a> {
+    view: &'a NodeView,
+    /// Path relative to the view's `simple` directory -> text.
+    pages: BTreeMap<String, String>,
+    /// The projects listed, sorted.
+    listed: Vec<String>,
+    wheels: usize,
+}
+
+impl ViewPlan<'_> {
+    fn listing(&self) -> Listing {
+        Listing::new(self.view, self.listed.iter().cloned())
     }
-    Ok(())
 }
 
-/// Writes the cache: every wheel still in the tree, this run's views or not.
-fn save_cache(
-    mut cache: Cache,
-    path: &Path,
-    in_tree: &HashMap<String, ()>,
-    entries: &BTreeMap<String, CacheEntry>,
-) -> std::io::Result<()> {
-    cache.version = CACHE_VERSION;
-    cache.wheels.retain(|relative, _| in_tree.contains_key(relative));
-    cache.wheels.extend(entries.clone());
-    let text = serde_json::to_string(&cache).map_err(std::io::Error::other)?;
-    write_if_changed(path, text.as_bytes())?;
-    Ok(())
-}
-
-impl IndexRun<'_> {
+impl<'a> IndexRun<'a> {
     /// Where the metadata file of the wheel at `relative` goes.
     fn metadata_file(&self, relative: &str) -> PathBuf {
         self.files_root.join(format!("{relative}.metadata"))
@@ -536,52 +447,47 @@ impl IndexRun<'_> {
         Ok(())
     }
 
-    /// Writes the pages of one view (each project's, then the root's), removes those of
-    /// projects that left it, and returns its summary with the projects it lists.
-    fn write_view(
+    /// The pages of one view (path relative to its `simple` directory -> text): each
+    /// project's, and the root's.
+    fn plan_view(
         &self,
-        view: &NodeView,
+        view: &'a NodeView,
         projects: &BTreeMap<String, Vec<&TreeWheel>>,
         entries: &BTreeMap<String, CacheEntry>,
-        counts: &mut Counts,
-    ) -> std::io::Result<(ViewSummary, Vec<String>)> {
-        let simple_dir = self.output.join(&view.layer).join(&view.arch).join("simple");
-        fs_err::create_dir_all(&simple_dir)?;
+    ) -> ViewPlan<'a> {
+        let mut pages = BTreeMap::new();
         let mut listed = Vec::new();
-        let mut wheel_count = 0;
-        for (project, wheels) in projects {
-            let files = self.index_files(wheels, entries);
+        let mut wheels = 0;
+        for (project, project_wheels) in projects {
+            let files = self.index_files(project_wheels, entries);
             if files.is_empty() {
                 continue;
             }
-            let project_dir = simple_dir.join(project);
-            fs_err::create_dir_all(&project_dir)?;
-            counts.write_page(
-                &project_dir.join("index.html"),
-                &simple::project_html(project, &files),
-            )?;
-            counts.write_page(
-                &project_dir.join("index.json"),
-                &simple::project_json(project, &files),
-            )?;
-            wheel_count += files.len();
+            pages.insert(
+                format!("{project}/index.html"),
+                simple::project_html(project, &files),
+            );
+            pages.insert(
+                format!("{project}/index.json"),
+                simple::project_json(project, &files),
+            );
+            wheels += files.len();
             listed.push(project.clone());
         }
         let title = format!("Simple index: {}/{}", view.layer, view.arch);
-        counts.write_page(
-            &simple_dir.join("index.html"),
-            &simple::root_html(&title, &listed),
-        )?;
-        counts.write_page(&simple_dir.join("index.json"), &simple::root_json(&listed))?;
-        remove_left_projects(&simple_dir, &listed, &mut counts.removed)?;
-        let summary = ViewSummary {
-            layer: view.layer.clone(),
-            arch: view.arch.clone(),
-            url: self.view_url(view, &simple_dir),
-            projects: listed.len(),
-            wheels: wheel_count,
-        };
-        Ok((summary, listed))
+        pages.insert("index.html".to_string(), simple::root_html(&title, &listed));
+        pages.insert("index.json".to_string(), simple::root_json(&listed));
+        ViewPlan {
+            view,
+            pages,
+            listed,
+            wheels,
+        }
+    }
+
+    /// The directory of a view's `simple` symlink and generations.
+    fn view_dir(&self, view: &NodeView) -> PathBuf {
+        self.output.join(&view.layer).join(&view.arch)
     }
 
     /// The files of a project's page: its wheels that have hashes.
@@ -610,7 +516,8 @@ impl IndexRun<'_> {
     }
 
     /// The index URL of a view: under the base URL, else the `file://` URL of its pages.
-    fn view_url(&self, view: &NodeView, simple_dir: &Path) -> String {
+    fn view_url(&self, view: &NodeView) -> String {
+        let simple_dir = self.view_dir(view).join(swap::SIMPLE_DIR);
         match &self.options.base_url {
             Some(base) => format!(
                 "{}/{}/{}/simple/",
@@ -651,55 +558,62 @@ impl IndexRun<'_> {
         Ok(())
     }
 
-    /// Removes the views that no longer exist: `<output>/<layer>/<arch>/simple` not among
-    /// `options.views` (which are every view), and layer directories left empty.
-    fn prune_views(&self, removed: &mut usize) -> std::io::Result<()> {
-        let current: BTreeSet<(String, String)> = self
+    /// The views of the existing index that are not among `options.views` (which are every
+    /// view of the layout): a layer that became deprecated, an arch that left the layout.
+    fn gone_views(&self) -> std::io::Result<Vec<(String, String)>> {
+        let current: BTreeSet<(&str, &str)> = self
             .options
             .views
             .iter()
-            .map(|view| (view.layer.clone(), view.arch.clone()))
+            .map(|view| (view.layer.as_str(), view.arch.as_str()))
             .collect();
-        for layer in fs_err::read_dir(&self.output)? {
-            let layer = layer?;
-            let layer_name = layer.file_name().to_string_lossy().into_owned();
-            if !layer.file_type()?.is_dir() || layer_name.starts_with('.') || layer_name == FILES_DIR {
-                continue;
-            }
-            for arch in fs_err::read_dir(layer.path())? {
-                let arch = arch?;
-                let arch_name = arch.file_name().to_string_lossy().into_owned();
-                let ours = arch.file_type()?.is_dir() && arch.path().join("simple").is_dir();
-                if ours && !current.contains(&(layer_name.clone(), arch_name.clone())) {
-                    tracing::info!(
-                        "removing the pages of the view {layer_name}/{arch_name}, no longer in the layout"
-                    );
-                    fs_err::remove_dir_all(arch.path())?;
-                    *removed += 1;
+        Ok(guard::existing_views(&self.output)?
+            .into_iter()
+            .filter(|(layer, arch)| !current.contains(&(layer.as_str(), arch.as_str())))
+            .collect())
+    }
+
+    /// Removes the pages of `gone` views, and layer directories left empty.
+    fn prune_views(&self, gone: &[(String, String)], removed: &mut usize) -> std::io::Result<()> {
+        for (layer, arch) in gone {
+            tracing::info!("removing the pages of the view {layer}/{arch}, no longer in the layout");
+            let view_dir = self.output.join(layer).join(arch);
+            // The view disappears at once (its `simple` symlink, or an old real directory
+            // moved aside), then its generations go; a killed run leaves no half view.
+            let simple = view_dir.join(swap::SIMPLE_DIR);
+            match fs_err::symlink_metadata(&simple) {
+                Ok(metadata) if metadata.is_dir() => {
+                    fs_err::rename(&simple, view_dir.join(format!("{}old", swap::GENERATION_PREFIX)))?
                 }
+                Ok(_) => fs_err::remove_file(&simple)?,
+                Err(_) => {}
             }
-            // An emptied layer directory goes too.
-            if fs_err::read_dir(layer.path())?.next().is_none() {
-                fs_err::remove_dir(layer.path())?;
+            fs_err::remove_dir_all(&view_dir)?;
+            *removed += 1;
+            let layer_dir = self.output.join(layer);
+            if fs_err::read_dir(&layer_dir)?.next().is_none() {
+                fs_err::remove_dir(&layer_dir)?;
             }
         }
         Ok(())
     }
 }
 
-/// Builds or refreshes the index of `options.views` for the tree of `layout`.
+/// Builds or refreshes the index of `options.views` for the tree of `layout`. Stops before
+/// writing anything when the root is missing or not a wheelhouse, or when a view would lose
+/// more projects than `options.shrink` permits.
 pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSummary, IndexError> {
     let tree = Tree::read(layout).map_err(|error| IndexError::Tree {
         root: layout.root.clone(),
         error,
     })?;
+    check_root(layout, &tree)?;
     let root = fs_err::canonicalize(&layout.root)
         .or_else(|_| std::path::absolute(&layout.root))
         .map_err(IndexError::Io)?;
     let output = prepare_output(&options.output, &tree, &root)?;
     let _lock = lock_output(&output)?;
     let cache_path = output.join(CACHE_FILE);
-    let cache = load_cache(&cache_path);
     let run = IndexRun {
         tree: &tree,
         options,
@@ -708,34 +622,80 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
         output,
     };
 
-    // Every view's projects, and the wheels any of them links to.
+    // Every view's projects, and what the existing index lists: checked before any write.
     let views: ViewProjects = options
         .views
         .iter()
         .map(|view| (view, view_projects(&tree, view)))
         .collect();
+    let gone = if options.prune_views {
+        run.gone_views()?
+    } else {
+        Vec::new()
+    };
+    let in_scope: Vec<(String, String)> = options
+        .views
+        .iter()
+        .map(|view| (view.layer.clone(), view.arch.clone()))
+        .chain(gone.iter().cloned())
+        .collect();
+    let before = guard::listings(&run.output, &in_scope)?;
+    let from_tree: Vec<Listing> = views
+        .iter()
+        .map(|(view, projects)| Listing::new(view, projects.keys().cloned()))
+        .collect();
+    let shown_root = std::path::absolute(&layout.root).unwrap_or_else(|_| layout.root.clone());
+    let root_of = (shown_root.as_path(), &layout.origin);
+    guard::check(
+        &run.output,
+        root_of,
+        tree.wheels.is_empty(),
+        &before,
+        &from_tree,
+        options.shrink,
+    )?;
+
+    // Hashes, writing the metadata files of wheels hashed now (only added or replaced, never
+    // removed, and no page names them yet).
+    let cache = load_cache(&cache_path);
     let needed = needed_wheels(&tree, &views);
     let hashes = run.hashes(&needed, &cache)?;
-    run.link_wheels(&hashes.entries)?;
 
+    // The pages as they will be; checked again (a wheel that could not be read leaves its
+    // project out), then each view replaced at once.
+    let plans: Vec<ViewPlan> = views
+        .iter()
+        .map(|(view, projects)| run.plan_view(view, projects, &hashes.entries))
+        .collect();
+    let planned: Vec<Listing> = plans.iter().map(ViewPlan::listing).collect();
+    guard::check(&run.output, root_of, false, &before, &planned, options.shrink)?;
+    run.link_wheels(&hashes.entries)?;
     let mut counts = Counts::default();
     let mut view_summaries = Vec::new();
     let mut all_projects = BTreeSet::new();
-    for (view, projects) in &views {
-        let (summary, listed) = run.write_view(view, projects, &hashes.entries, &mut counts)?;
-        all_projects.extend(listed);
-        view_summaries.push(summary);
+    for plan in &plans {
+        let published = swap::publish_view(&run.view_dir(plan.view), &plan.pages)?;
+        counts.pages_written += published.pages_written;
+        counts.pages_unchanged += published.pages_unchanged;
+        counts.removed += published.removed;
+        all_projects.extend(plan.listed.iter().cloned());
+        view_summaries.push(ViewSummary {
+            layer: plan.view.layer.clone(),
+            arch: plan.view.arch.clone(),
+            url: run.view_url(plan.view),
+            projects: plan.listed.len(),
+            wheels: plan.wheels,
+        });
     }
 
+    // Only now, with every view pointing at its new pages: what left the tree.
     let in_tree: HashMap<String, ()> = tree
         .wheels
         .iter()
         .map(|wheel| (tree.relative_path(wheel), ()))
         .collect();
     run.remove_stale_files(&in_tree, &mut counts.removed)?;
-    if options.prune_views {
-        run.prune_views(&mut counts.removed)?;
-    }
+    run.prune_views(&gone, &mut counts.removed)?;
     save_cache(cache, &cache_path, &in_tree, &hashes.entries)?;
 
     Ok(IndexSummary {

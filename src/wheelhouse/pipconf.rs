@@ -21,7 +21,8 @@ pub struct ViewDirectories {
 
 /// The absolute directories of `view` under `root`. When the root exists, directories that do
 /// not are left out (and named in `missing`); when it does not (a config written for another
-/// machine), every directory is kept.
+/// machine, which `pip-config` writes only with `--allow-missing-root`), every directory is
+/// kept.
 pub fn view_directories(root: &Path, view: &NodeView) -> ViewDirectories {
     let canonical = fs_err::canonicalize(root).ok();
     let root_missing = canonical.is_none();

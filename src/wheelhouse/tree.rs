@@ -1,18 +1,119 @@
 //! The wheelhouse tree read once: its directories (`generic`, `<layer>/<arch>`) and the wheels
-//! in each, indexed by project name, so that no decision ever searches the disk again.
+//! in each, indexed by project name, so that no decision ever searches the disk again; and
+//! [`check_root`], the check every command that shows the tree to nodes makes first (a root
+//! that does not exist is a misconfiguration, never an empty wheelhouse).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::layout::Layout;
+use crate::layout::{Layout, LayoutOrigin};
 use crate::spec::filename::WheelFilename;
 
 /// Prefix of the temporary files cp-wheels writes next to their destination.
 pub const TEMP_PREFIX: &str = ".wheelwright-";
 /// Suffix of those temporary files.
 pub const TEMP_SUFFIX: &str = ".tmp";
+
+/// A wheelhouse root that cannot be what the layout says it is. Commands that show the tree
+/// to nodes (`index`, `avail`, `pip-config`) stop on it rather than publish an empty view.
+#[derive(Debug, thiserror::Error)]
+pub enum RootError {
+    #[error(
+        "the wheelhouse root `{}` does not exist; it is the root of {origin}\nhint: {}",
+        root.display(),
+        root_hint(origin)
+    )]
+    Missing { root: PathBuf, origin: LayoutOrigin },
+    #[error(
+        "the wheelhouse root `{}` is not a directory; it is the root of {origin}\nhint: {}",
+        root.display(),
+        root_hint(origin)
+    )]
+    NotADirectory { root: PathBuf, origin: LayoutOrigin },
+    #[error(
+        "the wheelhouse root `{}` is not a wheelhouse: none of the directories the layout defines exists in it ({}); it is the root of {origin}\nhint: {}",
+        root.display(),
+        dirs.join(", "),
+        root_hint(origin)
+    )]
+    NotAWheelhouse {
+        root: PathBuf,
+        origin: LayoutOrigin,
+        /// The directories looked for, relative to the root.
+        dirs: Vec<String>,
+    },
+}
+
+/// What to check when the root is wrong: the embedded layout's root is a local directory, so
+/// a forgotten `--layout` is the usual cause.
+fn root_hint(origin: &LayoutOrigin) -> String {
+    match origin {
+        LayoutOrigin::Embedded => {
+            "name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT".to_string()
+        }
+        LayoutOrigin::Flag(path) | LayoutOrigin::Environment(path) | LayoutOrigin::File(path) => format!(
+            "check `root` in {} and that the wheelhouse is mounted on this machine",
+            path.display()
+        ),
+        LayoutOrigin::Named(name) => {
+            format!("check `root` in {name} and that the wheelhouse is mounted on this machine")
+        }
+    }
+}
+
+/// The root as messages show it: absolute, so that a relative root says where it was looked
+/// for.
+fn shown_root(root: &Path) -> PathBuf {
+    std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf())
+}
+
+/// Checks that the layout's root exists and is a directory. Commands that write into the
+/// tree (cp-wheels creates the root on first placement) do not call this.
+pub fn check_root_exists(layout: &Layout) -> Result<(), RootError> {
+    match fs_err::metadata(&layout.root) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(RootError::NotADirectory {
+            root: shown_root(&layout.root),
+            origin: layout.origin.clone(),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(RootError::Missing {
+            root: shown_root(&layout.root),
+            origin: layout.origin.clone(),
+        }),
+        // Unreadable for another reason: reading the tree names the error.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Checks that `tree` (read from `layout`) is a wheelhouse: its root exists and holds at
+/// least one of the directories the layout defines.
+pub fn check_root(layout: &Layout, tree: &Tree) -> Result<(), RootError> {
+    check_root_exists(layout)?;
+    if tree.dirs.iter().any(|dir| dir.exists) {
+        return Ok(());
+    }
+    Err(not_a_wheelhouse(layout, &tree.dirs))
+}
+
+/// [`check_root`] without reading the tree: one `stat` per directory of the layout.
+pub fn check_wheelhouse(layout: &Layout) -> Result<(), RootError> {
+    check_root_exists(layout)?;
+    let dirs = layout_dirs(layout);
+    if dirs.iter().any(|dir| layout.root.join(&dir.relative).is_dir()) {
+        return Ok(());
+    }
+    Err(not_a_wheelhouse(layout, &dirs))
+}
+
+fn not_a_wheelhouse(layout: &Layout, dirs: &[TreeDir]) -> RootError {
+    RootError::NotAWheelhouse {
+        root: shown_root(&layout.root),
+        origin: layout.origin.clone(),
+        dirs: dirs.iter().map(|dir| dir.relative.clone()).collect(),
+    }
+}
 
 /// One directory of the tree that the layout defines.
 #[derive(Debug, Clone, Serialize)]
@@ -85,7 +186,8 @@ pub fn layout_dirs(layout: &Layout) -> Vec<TreeDir> {
 
 impl Tree {
     /// Reads every directory the layout defines (one `read_dir` each). A missing directory
-    /// is an empty one; an unreadable one is an error naming it.
+    /// is an empty one; an unreadable one is an error naming it. A missing root reads as an
+    /// empty tree: commands that show the tree to nodes call [`check_root`] on it.
     pub fn read(layout: &Layout) -> Result<Tree, std::io::Error> {
         let mut tree = Tree {
             root: layout.root.clone(),
@@ -202,4 +304,68 @@ pub fn is_temp_file(path: &Path) -> bool {
     path.file_name()
         .and_then(|name| name.to_str())
         .is_some_and(|name| name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout_with_root(root: &Path) -> Layout {
+        let text = crate::layout::EMBEDDED_LAYOUT.replacen(
+            "root = \"wheelhouse\"",
+            &format!("root = {:?}", root.display().to_string()),
+            1,
+        );
+        Layout::parse(&text, "site.toml", Path::new("/")).unwrap()
+    }
+
+    #[test]
+    fn a_missing_root_is_an_error_naming_it_and_the_layout() {
+        let directory = tempfile::tempdir().unwrap();
+        let root = directory.path().join("absent");
+        let layout = layout_with_root(&root);
+        let tree = Tree::read(&layout).unwrap();
+        assert!(tree.wheels.is_empty());
+        let error = check_root(&layout, &tree).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "the wheelhouse root `{}` does not exist; it is the root of the layout site.toml\nhint: check `root` in site.toml and that the wheelhouse is mounted on this machine",
+                root.display()
+            )
+        );
+        let mut embedded = layout.clone();
+        embedded.origin = LayoutOrigin::Embedded;
+        let error = check_root(&embedded, &tree).unwrap_err().to_string();
+        assert!(
+            error.contains("; it is the root of the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)\nhint: name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_root_without_the_layout_directories_is_not_a_wheelhouse() {
+        let directory = tempfile::tempdir().unwrap();
+        let layout = layout_with_root(directory.path());
+        fs_err::create_dir(directory.path().join("unrelated")).unwrap();
+        let tree = Tree::read(&layout).unwrap();
+        let error = check_root(&layout, &tree).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "is not a wheelhouse: none of the directories the layout defines exists in it (generic, "
+            ),
+            "{error}"
+        );
+        assert_eq!(check_wheelhouse(&layout).unwrap_err().to_string(), error);
+        fs_err::create_dir_all(directory.path().join("gentoo2023/x86-64-v3")).unwrap();
+        let tree = Tree::read(&layout).unwrap();
+        check_root(&layout, &tree).unwrap();
+        check_wheelhouse(&layout).unwrap();
+        let file = directory.path().join("gentoo2023/x86-64-v3/file");
+        fs_err::write(&file, b"").unwrap();
+        let error = check_root_exists(&layout_with_root(&file))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is not a directory"), "{error}");
+    }
 }

@@ -41,14 +41,14 @@ deprecated = true
 "#;
 
 /// A temporary wheelhouse: a layout file and its tree.
-struct Wheelhouse {
+pub(crate) struct Wheelhouse {
     directory: tempfile::TempDir,
-    layout: PathBuf,
-    root: PathBuf,
+    pub(crate) layout: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 /// A wheel without requirements whose package records where it was placed (`WHERE`).
-fn wheel(name: &str, version: &str, tags: &str, marker: &str) -> WheelSpec {
+pub(crate) fn wheel(name: &str, version: &str, tags: &str, marker: &str) -> WheelSpec {
     let mut spec = WheelSpec::new(name, version);
     spec.tags = tags.to_string();
     spec.metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: test\n");
@@ -64,7 +64,7 @@ fn wheel(name: &str, version: &str, tags: &str, marker: &str) -> WheelSpec {
 }
 
 impl Wheelhouse {
-    fn new() -> Wheelhouse {
+    pub(crate) fn new() -> Wheelhouse {
         let directory = tempfile::tempdir().unwrap();
         let layout = directory.path().join("layout.toml");
         std::fs::write(&layout, LAYOUT).unwrap();
@@ -118,23 +118,23 @@ impl Wheelhouse {
         wheelhouse
     }
 
-    fn add(&self, directory: &str, spec: WheelSpec) -> PathBuf {
+    pub(crate) fn add(&self, directory: &str, spec: WheelSpec) -> PathBuf {
         let directory = self.root.join(directory);
         std::fs::create_dir_all(&directory).unwrap();
         spec.write(&directory)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.directory.path()
     }
 
     /// `wheelwright --layout LAYOUT ARGS...`
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn run(&self, args: &[&str]) -> (i32, String, String) {
         run(wheelwright().arg("--layout").arg(&self.layout).args(args))
     }
 
     /// Like [`Wheelhouse::run`], asserting success; stdout.
-    fn ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
         let (code, stdout, stderr) = self.run(args);
         assert_eq!(code, 0, "{args:?}\n{stdout}{stderr}");
         stdout
@@ -382,6 +382,90 @@ fn pip_config_leaves_out_missing_directories() {
     assert!(stderr.contains("gentoo2023/generic does not exist"), "{stderr}");
 }
 
+/// `wheelwright ARGS...` with the layout in `$WHEELWRIGHT_LAYOUT` instead of `--layout`.
+fn run_with_layout_variable(wheelhouse: &Wheelhouse, args: &[&str]) -> (i32, String, String) {
+    run(wheelwright()
+        .env("WHEELWRIGHT_LAYOUT", &wheelhouse.layout)
+        .args(args))
+}
+
+#[test]
+fn avail_and_pip_config_name_a_missing_root_and_where_the_layout_came_from() {
+    let wheelhouse = Wheelhouse::new();
+    let root = wheelhouse.root.display().to_string();
+    let layout = wheelhouse.layout.display().to_string();
+    std::fs::rename(&wheelhouse.root, wheelhouse.path().join("moved")).unwrap();
+    let missing = format!("error: the wheelhouse root `{root}` does not exist; it is the root of");
+    let check_hint =
+        format!("\nhint: check `root` in {layout} and that the wheelhouse is mounted on this machine");
+    for command in [&["avail", "fastcalc"][..], &["pip-config", "--arch", "x86-64-v3"]] {
+        let (code, stdout, stderr) = wheelhouse.run(command);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{missing} --layout {layout}{check_hint}")),
+            "{command:?}: {stderr}"
+        );
+        let (code, stdout, stderr) = run_with_layout_variable(&wheelhouse, command);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{missing} $WHEELWRIGHT_LAYOUT = {layout}{check_hint}")),
+            "{command:?}: {stderr}"
+        );
+        // No layout named: the embedded one, whose root is `./wheelhouse` here.
+        let (code, stdout, stderr) = run(wheelwright().current_dir(wheelhouse.path()).args(command));
+        assert_eq!((code, stdout.as_str()), (1, ""), "{command:?}: {stderr}");
+        let embedded = format!(
+            "error: the wheelhouse root `{}` does not exist; it is the root of the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)\nhint: name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT",
+            wheelhouse.path().join("wheelhouse").display()
+        );
+        assert!(stderr.contains(&embedded), "{command:?}: {stderr}");
+    }
+    // pip-config says how to insist; insisting lists every directory unchecked.
+    let (_, _, stderr) = wheelhouse.run(&["pip-config", "--arch", "x86-64-v3"]);
+    assert!(
+        stderr.ends_with("\nhint: if the nodes mount the wheelhouse at that path, --allow-missing-root writes the configuration unchecked\n"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = wheelhouse.run(&[
+        "pip-config",
+        "--arch",
+        "x86-64-v3",
+        "--format",
+        "pip",
+        "--allow-missing-root",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with(&format!(
+            "    {root}/gentoo2023/x86-64-v3\n    {root}/gentoo2023/generic\n    {root}/generic\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("does not exist here: every directory of the view is listed unchecked"),
+        "{stderr}"
+    );
+
+    // A root that exists but holds none of the layout's directories is no wheelhouse either.
+    std::fs::create_dir_all(wheelhouse.root.join("unrelated")).unwrap();
+    for command in [
+        &["avail", "fastcalc"][..],
+        &["pip-config", "--arch", "x86-64-v3"],
+        &["pip-config", "--arch", "x86-64-v3", "--allow-missing-root"],
+    ] {
+        let (code, stdout, stderr) = wheelhouse.run(command);
+        assert_eq!((code, stdout.as_str()), (1, ""), "{command:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "error: the wheelhouse root `{root}` is not a wheelhouse: none of the directories the layout defines exists in it (generic, gentoo2020/generic, gentoo2023/generic, gentoo2023/x86-64-v3, gentoo2023/x86-64-v4); it is the root of --layout {layout}"
+            )),
+            "{command:?}: {stderr}"
+        );
+    }
+    // Nothing was written into the tree.
+    assert_eq!(crate::common::listing(&wheelhouse.root), ["unrelated"]);
+}
+
 /// A fresh venv (without pip: the base interpreter's pip installs into it with `--python`).
 fn venv(python: &Path, directory: &Path) -> PathBuf {
     let venv = directory.join(format!("venv-{}", rand_suffix()));
@@ -527,7 +611,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn index(wheelhouse: &Wheelhouse, output: &Path, extra: &[&str]) -> Value {
+pub(crate) fn index(wheelhouse: &Wheelhouse, output: &Path, extra: &[&str]) -> Value {
     let stdout = wheelhouse.ok(&[&["index", "--json", "--output", output.to_str().unwrap()], extra].concat());
     serde_json::from_str(&stdout).unwrap()
 }
@@ -919,8 +1003,17 @@ fn index_drops_the_pages_of_views_that_left_the_layout() {
         &["--layer", "gentoo2023", "--arch", "generic"],
     );
     assert!(output.join("gentoo2023/x86-64-v4/simple/index.html").is_file());
-    // A run of every view removes the view that is gone, and only it.
-    let summary = index(&wheelhouse, &output, &[]);
+    // A run of every view would remove the view that is gone: its nodes would lose every
+    // project, so it takes --allow-shrink.
+    let (code, stdout, stderr) = wheelhouse.run(&["index", "--output", output.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("gentoo2023/x86-64-v4: 6 -> 0 projects (the view is no longer in the layout); nothing was changed\nhint: pass --allow-shrink"),
+        "{stderr}"
+    );
+    assert!(output.join("gentoo2023/x86-64-v4/simple/index.html").is_file());
+    // Allowed, it removes that view, and only it.
+    let summary = index(&wheelhouse, &output, &["--allow-shrink"]);
     assert!(!output.join("gentoo2023/x86-64-v4").exists(), "{summary}");
     assert!(output.join("gentoo2023/x86-64-v3/simple/index.html").is_file());
     assert!(output.join("gentoo2023/generic/simple/index.html").is_file());

@@ -1,7 +1,9 @@
-//! `wheelbuild --index-url`: sources found on a local simple index (a Python HTTP server on
-//! 127.0.0.1 that answers PEP 691 JSON when asked for it and PEP 503 HTML otherwise), with
-//! the messages for a missing project, a missing version and a hash that does not match. The
-//! full build, whose build environment also comes from the local index, is in CI's slow step.
+//! Simple indexes both ways. `wheelbuild --index-url`: sources found on a local simple index
+//! (a Python HTTP server on 127.0.0.1 that answers PEP 691 JSON when asked for it and PEP 503
+//! HTML otherwise), with the messages for a missing project, a missing version and a hash that
+//! does not match; the full build, whose build environment also comes from the local index, is
+//! in CI's slow step. `wheelwright index`: what it must never do to an existing index (empty
+//! it for a missing or emptied root, shrink it by accident, show half of a view).
 
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -453,4 +455,381 @@ fn a_build_takes_its_sdist_and_build_environment_from_the_index_given() {
     std::fs::remove_dir_all(directory.path().join("cache")).unwrap();
     build(">=0.1");
     assert_eq!(index.page_reads("purepkg"), after + 1, "{}", index.requests());
+}
+
+// `wheelwright index`: no surprises for the nodes.
+
+use crate::consumer::{Wheelhouse, index, wheel};
+
+/// Everything under `directory` as it is on disk, symlinks not followed: each entry's path,
+/// kind, and its content (a file's bytes and modification time, a symlink's target).
+fn snapshot(directory: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut entries: Vec<String> = walkdir::WalkDir::new(directory)
+        .min_depth(1)
+        .into_iter()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let relative = entry
+                .path()
+                .strip_prefix(directory)
+                .unwrap()
+                .display()
+                .to_string();
+            let metadata = entry.path().symlink_metadata().unwrap();
+            if metadata.file_type().is_symlink() {
+                format!(
+                    "{relative} -> {}",
+                    std::fs::read_link(entry.path()).unwrap().display()
+                )
+            } else if metadata.is_dir() {
+                format!("{relative}/")
+            } else {
+                let bytes = std::fs::read(entry.path()).unwrap();
+                format!(
+                    "{relative} {} bytes sha256 {} mtime {}.{}",
+                    bytes.len(),
+                    crate::common::file_sha256_hex(entry.path()),
+                    metadata.mtime(),
+                    metadata.mtime_nsec()
+                )
+            }
+        })
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// `wheelwright index --output OUTPUT ARGS...` for `wheelhouse`, expected to fail: stderr.
+fn index_refused(wheelhouse: &Wheelhouse, output: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) =
+        wheelhouse.run(&[&["index", "--output", output.to_str().unwrap()], args].concat());
+    assert_eq!((code, stdout.as_str()), (1, ""), "{args:?}: {stderr}");
+    stderr
+}
+
+#[test]
+fn index_over_a_missing_or_emptied_root_removes_nothing() {
+    let wheelhouse = Wheelhouse::new();
+    let output = wheelhouse.path().join("index");
+    let first = index(&wheelhouse, &output, &[]);
+    assert_eq!(first["projects"], 6, "{first}");
+    let before = snapshot(&output);
+    assert!(before.len() > 50, "{before:#?}");
+    let root = wheelhouse.root.display().to_string();
+    let layout = wheelhouse.layout.display().to_string();
+    let moved = wheelhouse.path().join("moved");
+
+    // The root is missing: its path and the layout that named it.
+    std::fs::rename(&wheelhouse.root, &moved).unwrap();
+    let stderr = index_refused(&wheelhouse, &output, &[]);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: cannot write the index in `{}`\n  caused by: the wheelhouse root `{root}` does not exist; it is the root of --layout {layout}\nhint: check `root` in {layout} and that the wheelhouse is mounted on this machine\n",
+            output.display()
+        )
+    );
+    assert_eq!(snapshot(&output), before, "nothing was touched");
+    // Even when the user would allow shrinking: a missing root is never an empty wheelhouse.
+    index_refused(&wheelhouse, &output, &["--allow-shrink"]);
+    assert_eq!(snapshot(&output), before);
+    // The same through $WHEELWRIGHT_LAYOUT, and with the embedded layout (no layout named:
+    // its root is ./wheelhouse, missing here), the issue's case.
+    let (code, _, stderr) = run(crate::common::wheelwright()
+        .env("WHEELWRIGHT_LAYOUT", &wheelhouse.layout)
+        .args(["index", "--output"])
+        .arg(&output));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "does not exist; it is the root of $WHEELWRIGHT_LAYOUT = {layout}\n"
+        )),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(crate::common::wheelwright()
+        .current_dir(wheelhouse.path())
+        .args(["index", "--output"])
+        .arg(&output));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "caused by: the wheelhouse root `{}` does not exist; it is the root of the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)\nhint: name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT",
+            wheelhouse.path().join("wheelhouse").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&output), before);
+
+    // The root is there but emptied: none of the layout's directories.
+    std::fs::create_dir(&wheelhouse.root).unwrap();
+    let stderr = index_refused(&wheelhouse, &output, &["--allow-shrink"]);
+    assert!(
+        stderr.contains(&format!("caused by: the wheelhouse root `{root}` is not a wheelhouse: none of the directories the layout defines exists in it (")),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&output), before);
+
+    // The directories are there, without a wheel: the index lists 6 projects.
+    for relative in [
+        "generic",
+        "gentoo2023/generic",
+        "gentoo2023/x86-64-v3",
+        "gentoo2023/x86-64-v4",
+    ] {
+        std::fs::create_dir_all(wheelhouse.root.join(relative)).unwrap();
+    }
+    let stderr = index_refused(&wheelhouse, &output, &[]);
+    assert!(
+        stderr.contains(&format!(
+            "caused by: the wheelhouse root `{root}` holds no wheel, but the index in `{}` lists 6 projects; it is the root of --layout {layout}; nothing was changed\nhint: check the layout's root; pass --allow-shrink if the wheelhouse really is empty now",
+            output.canonicalize().unwrap().display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&output), before);
+    // One view at a time is refused too: it would empty that view.
+    let stderr = index_refused(
+        &wheelhouse,
+        &output,
+        &["--layer", "gentoo2023", "--arch", "generic"],
+    );
+    assert!(stderr.contains("holds no wheel"), "{stderr}");
+    assert_eq!(snapshot(&output), before);
+
+    // The tree back: the index is as it was, nothing to write.
+    std::fs::remove_dir_all(&wheelhouse.root).unwrap();
+    std::fs::rename(&moved, &wheelhouse.root).unwrap();
+    let again = index(&wheelhouse, &output, &[]);
+    assert_eq!(
+        (again["pages_written"].as_u64(), again["removed"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+    assert_eq!(snapshot(&output), before);
+}
+
+#[test]
+fn index_refuses_to_shrink_a_view_unless_allowed() {
+    let wheelhouse = Wheelhouse::new();
+    let output = wheelhouse.path().join("index");
+    index(&wheelhouse, &output, &[]);
+    let before = snapshot(&output);
+    // purepkg and newpy leave the tree: 2 of the 6 projects of the arch views, 2 of the 5 of
+    // the baseline view (limitedapi is in x86-64-v3 only).
+    for name in [
+        "purepkg-1.2+cc-py3-none-any.whl",
+        "purepkg-1.10+cc-py2.py3-none-any.whl",
+        "newpy-3.0+cc-py3-none-any.whl",
+        "newpy-2.0+cc-py3-none-any.whl",
+    ] {
+        std::fs::remove_file(wheelhouse.root.join("generic").join(name)).unwrap();
+    }
+    let stderr = index_refused(&wheelhouse, &output, &[]);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: cannot write the index in `{}`\n  caused by: this run would take too many projects from the index in `{}` (a run may remove at most 10 % of a view's projects, rounded up, and never all of them): \
+             gentoo2023/generic: 5 -> 3 projects (2 removed: newpy, purepkg); \
+             gentoo2023/x86-64-v3: 6 -> 4 projects (2 removed: newpy, purepkg); \
+             gentoo2023/x86-64-v4: 6 -> 4 projects (2 removed: newpy, purepkg); nothing was changed\n\
+             hint: pass --allow-shrink if the wheelhouse really lost them\n",
+            output.display(),
+            output.canonicalize().unwrap().display()
+        )
+    );
+    assert_eq!(snapshot(&output), before, "nothing was touched");
+    // 20 % of 6 projects, rounded up, is 2: only the baseline view (20 % of 5 is 1) is refused.
+    let stderr = index_refused(&wheelhouse, &output, &["--max-shrink", "20"]);
+    assert!(stderr.contains("(a run may remove at most 20 % of a view's projects, rounded up, and never all of them): gentoo2023/generic: 5 -> 3 projects (2 removed: newpy, purepkg); nothing was changed"), "{stderr}");
+    assert_eq!(snapshot(&output), before);
+    let (code, _, stderr) = wheelhouse.run(&["index", "--output", "x", "--max-shrink", "101"]);
+    assert_eq!(code, 2, "{stderr}");
+
+    // Allowed: the pages go, with the links and metadata files of the four wheels.
+    let summary = index(&wheelhouse, &output, &["--allow-shrink"]);
+    assert_eq!(summary["projects"], 4, "{summary}");
+    // 2 pages of 2 projects in 3 views, and 4 links with their metadata files (but the
+    // fixture's purepkg 1.10, whose WHEEL writes `Tag: py2.py3-none-any`, has none).
+    assert_eq!(summary["removed"], 2 * 2 * 3 + 4 + 3, "{summary}");
+    let simple = output.join("gentoo2023/x86-64-v3/simple");
+    assert!(!simple.join("purepkg").exists());
+    let root_page = std::fs::read_to_string(simple.join("index.html")).unwrap();
+    assert!(!root_page.contains("newpy"), "{root_page}");
+    assert!(root_page.contains("fastcalc"), "{root_page}");
+    // And from now on that is the index compared with: one project more may go.
+    std::fs::remove_file(wheelhouse.root.join("generic/Data_Tools-0.1+cc-py3-none-any.whl")).unwrap();
+    let summary = index(&wheelhouse, &output, &[]);
+    assert_eq!(summary["projects"], 3, "{summary}");
+}
+
+/// The projects a view's root page lists.
+fn listed(page: &str) -> Vec<String> {
+    page.split("<a href=\"")
+        .skip(1)
+        .map(|rest| rest.split('/').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn index_replaces_each_view_at_once_and_a_killed_run_leaves_it_readable() {
+    let wheelhouse = Wheelhouse::new();
+    let output = wheelhouse.path().join("index");
+    index(&wheelhouse, &output, &[]);
+    let view = output.join("gentoo2023/x86-64-v3");
+    let simple = view.join("simple");
+    let generation = std::fs::read_link(&simple).unwrap();
+    assert!(
+        generation.to_string_lossy().starts_with(".simple."),
+        "{}",
+        generation.display()
+    );
+    let inode = |path: &Path| {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(path).unwrap().ino()
+    };
+    let fastcalc = inode(&simple.join("fastcalc/index.html"));
+
+    // A new project: a new generation, the unchanged pages are the same files.
+    wheelhouse.add("generic", wheel("extra", "1.0+cc", "py3-none-any", "generic"));
+    let summary = index(&wheelhouse, &output, &[]);
+    // In each of 3 views: the 2 pages of the new project and the 2 root pages.
+    assert_eq!(summary["pages_written"], 3 * 4, "{summary}");
+    let new_generation = std::fs::read_link(&simple).unwrap();
+    assert_ne!(new_generation, generation);
+    assert_eq!(
+        inode(&simple.join("fastcalc/index.html")),
+        fastcalc,
+        "not rewritten"
+    );
+    // The previous generation stays for readers until the next run.
+    assert!(view.join(&generation).join("index.html").is_file());
+    index(&wheelhouse, &output, &[]);
+    assert!(!view.join(&generation).exists());
+    assert_eq!(std::fs::read_link(&simple).unwrap(), new_generation);
+
+    // Readers while runs come and go: the root page is always there and whole, and every
+    // project it lists has its page. Runs are killed at random moments in between: what
+    // they leave is readable, and the next run finishes the job.
+    let with_extra = listed(&std::fs::read_to_string(simple.join("index.html")).unwrap());
+    let extra_wheel = wheelhouse.root.join("generic/extra-1.0+cc-py3-none-any.whl");
+    let parked = wheelhouse.path().join("extra.whl");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut reads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let page = std::fs::read_to_string(simple.join("index.html"))
+                    .expect("the root page is always there");
+                assert!(page.trim_end().ends_with("</html>"), "a whole page: {page}");
+                let projects = listed(&page);
+                assert!(
+                    projects == with_extra || projects.iter().all(|name| with_extra.contains(name)),
+                    "{projects:?}"
+                );
+                reads += 1;
+            }
+            reads
+        });
+        for round in 0..24u64 {
+            // The extra project comes and goes (one of 7: within the default share).
+            if round % 2 == 0 {
+                std::fs::rename(&extra_wheel, &parked).unwrap();
+            } else {
+                std::fs::rename(&parked, &extra_wheel).unwrap();
+            }
+            let mut child = crate::common::wheelwright()
+                .arg("--layout")
+                .arg(&wheelhouse.layout)
+                .args(["index", "--output"])
+                .arg(&output)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            if round % 3 != 2 {
+                std::thread::sleep(std::time::Duration::from_micros(round * 700));
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+            // Whatever the moment of the kill: each view readable, its projects' pages there.
+            for arch in ["generic", "x86-64-v3", "x86-64-v4"] {
+                let simple = output.join("gentoo2023").join(arch).join("simple");
+                let page = std::fs::read_to_string(simple.join("index.html")).unwrap();
+                for project in listed(&page) {
+                    assert!(
+                        simple.join(&project).join("index.html").is_file(),
+                        "{arch}: {project}"
+                    );
+                }
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+    });
+    // A last run completes: the tree has the extra project again (24 rounds: back in place).
+    assert!(extra_wheel.is_file());
+    let summary = index(&wheelhouse, &output, &[]);
+    assert_eq!(summary["projects"], 7, "{summary}");
+    let leftovers: Vec<String> = snapshot(&output)
+        .into_iter()
+        .filter(|entry| entry.contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:#?}");
+}
+
+#[test]
+fn cp_wheels_names_the_root_it_creates_and_the_layout_that_named_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let layout = directory.path().join("layout.toml");
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("wheelhouse-layout.toml"))
+            .unwrap()
+            .replace("root = \"wheelhouse\"", "root = \"tree\"");
+    std::fs::write(&layout, shipped).unwrap();
+    let stage = directory.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    let wheel = WheelSpec::new("purepkg", "1.0+computecanada").write(&stage);
+    let root = directory.path().join("tree");
+    let cp_wheels = |args: &[&str]| {
+        run(Command::new(env!("CARGO_BIN_EXE_cp-wheels"))
+            .current_dir(&stage)
+            .env_remove("WHEELWRIGHT_LAYOUT")
+            .env_remove("RUST_LOG")
+            .env("WHEELWRIGHT_VERIFIED_CACHE", directory.path().join("verified"))
+            .arg("--layout")
+            .arg(&layout)
+            .args(args)
+            .arg(&wheel))
+    };
+    let (code, stdout, stderr) = cp_wheels(&["--dry-run"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the wheelhouse root `{}` does not exist and would be created; it is the root of --layout {}",
+            root.display(),
+            layout.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!root.exists(), "a dry run creates nothing");
+    let (code, stdout, stderr) = cp_wheels(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the wheelhouse root `{}` did not exist and was created; it is the root of --layout {}",
+            root.display(),
+            layout.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        root.join("generic/purepkg-1.0+computecanada-py3-none-any.whl")
+            .is_file()
+    );
+    assert!(wheel.is_file(), "the source stays without --remove");
+    // Once it exists, nothing more is said about it.
+    let (code, _, stderr) = cp_wheels(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("wheelhouse root"), "{stderr}");
 }

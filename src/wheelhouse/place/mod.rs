@@ -46,12 +46,27 @@ pub fn place_wheels(
         started.elapsed().as_secs_f64()
     );
     let root = layout.root.clone();
-    if !options.dry_run && !root.is_dir() {
-        fs_err::create_dir_all(&root).map_err(|error| PlaceError::Root {
-            path: root.clone(),
-            error,
-        })?;
-        tracing::info!("created the wheelhouse root `{}`", root.display());
+    if !root.is_dir() {
+        // A fresh local wheelhouse starts this way; a site whose root is elsewhere has the
+        // wrong layout: say which layout named this root, loudly.
+        let shown = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
+        if options.dry_run {
+            tracing::warn!(
+                "the wheelhouse root `{}` does not exist and would be created; it is the root of {}",
+                shown.display(),
+                layout.origin
+            );
+        } else {
+            fs_err::create_dir_all(&root).map_err(|error| PlaceError::Root {
+                path: root.clone(),
+                error,
+            })?;
+            tracing::warn!(
+                "the wheelhouse root `{}` did not exist and was created; it is the root of {}",
+                shown.display(),
+                layout.origin
+            );
+        }
     }
     let _lock = if options.dry_run {
         None
