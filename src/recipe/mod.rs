@@ -15,8 +15,7 @@ use std::str::FromStr;
 
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::PackageName;
-use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
+use serde::Serialize;
 
 use crate::layout::PythonVersion;
 use crate::spec::normalize_name;
@@ -226,15 +225,19 @@ impl TemplateContext {
     }
 }
 
-/// Reads, parses and checks one recipe file, including that its literal patch names exist.
-pub fn load_recipe_file(path: &Path) -> Result<RecipeFile, RecipeError> {
+/// Reads, parses and checks one recipe file, including that its literal patch names exist;
+/// every error found, in line order.
+pub fn load_recipe_file(path: &Path) -> Result<RecipeFile, RecipeErrors> {
     let text = fs_err::read_to_string(path).map_err(|error| RecipeError::Read {
         path: path.to_path_buf(),
         error,
     })?;
-    let recipe = RecipeFile::parse(&text, path)?;
-    recipe.check_patch_files()?;
-    Ok(recipe)
+    let errors = Collected::default();
+    let recipe = RecipeFile::read(&text, path, &errors);
+    if let Some(recipe) = &recipe {
+        recipe.collect_patch_errors(&errors);
+    }
+    errors.finish(recipe, path)
 }
 
 /// The recipe files of a directory (`*.yaml`, and `*.yml` so that they can be refused
@@ -260,7 +263,7 @@ pub fn recipe_paths(directory: &Path) -> Result<Vec<PathBuf>, RecipeError> {
 #[derive(Debug)]
 pub struct CheckedRecipe {
     pub path: PathBuf,
-    pub result: Result<RecipeFile, RecipeError>,
+    pub result: Result<RecipeFile, RecipeErrors>,
 }
 
 /// Loads every recipe of a directory, one result per file, in file-name order. A `.yml`
@@ -276,7 +279,7 @@ pub fn check_recipes(directory: &Path) -> Result<Vec<CheckedRecipe>, RecipeError
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            Err(RecipeError::Invalid {
+            Err(RecipeErrors::from(RecipeError::Invalid {
                 file: path.clone(),
                 key: String::new(),
                 position: None,
@@ -284,16 +287,16 @@ pub fn check_recipes(directory: &Path) -> Result<Vec<CheckedRecipe>, RecipeError
                 message: format!(
                     "recipe files end in .{RECIPE_EXTENSION}: rename it to {stem}.{RECIPE_EXTENSION}"
                 ),
-            })
+            }))
         } else {
             load_recipe_file(&path)
         };
         let result = result.and_then(|recipe| match seen.get(&recipe.name) {
-            Some(first) => Err(RecipeError::Duplicate {
+            Some(first) => Err(RecipeErrors::from(RecipeError::Duplicate {
                 file: path.clone(),
                 first: first.clone(),
                 name: recipe.name.clone(),
-            }),
+            })),
             None => {
                 seen.insert(recipe.name.clone(), path.clone());
                 Ok(recipe)
@@ -304,7 +307,8 @@ pub fn check_recipes(directory: &Path) -> Result<Vec<CheckedRecipe>, RecipeError
     Ok(results)
 }
 
-/// Every recipe of a directory by normalised package name, or every error found.
+/// Every recipe of a directory by normalised package name, or every error found (of every
+/// file, each file's in line order).
 pub fn load_recipes(directory: &Path) -> Result<BTreeMap<String, RecipeFile>, Vec<RecipeError>> {
     let results = check_recipes(directory).map_err(|error| vec![error])?;
     let mut recipes = BTreeMap::new();
@@ -314,7 +318,7 @@ pub fn load_recipes(directory: &Path) -> Result<BTreeMap<String, RecipeFile>, Ve
             Ok(recipe) => {
                 recipes.insert(recipe.name.clone(), recipe);
             }
-            Err(error) => errors.push(error),
+            Err(found) => errors.extend(found),
         }
     }
     if errors.is_empty() {
@@ -374,7 +378,7 @@ pub const RECIPES_DIRECTORY: &str = "recipes";
 /// The recipe for `package` (any spelling: `PyYAML`, `pyyaml`, `py_yaml`...) in `directory`,
 /// or None when there is no file for it. A directory that cannot be read is an error, so
 /// that a wrong `--recipes` does not silently build everything with defaults.
-pub fn find_recipe(directory: &Path, package: &str) -> Result<Option<RecipeFile>, RecipeError> {
+pub fn find_recipe(directory: &Path, package: &str) -> Result<Option<RecipeFile>, RecipeErrors> {
     RecipeIndex::read(directory)?.load(package)
 }
 
@@ -405,17 +409,18 @@ impl RecipeIndex {
         Ok(RecipeIndex { files })
     }
 
-    /// The recipe file of `package`, loaded; two files for its name are an error.
-    pub fn load(&self, package: &str) -> Result<Option<RecipeFile>, RecipeError> {
+    /// The recipe file of `package`, loaded (with every error it has); two files for its name
+    /// are an error.
+    pub fn load(&self, package: &str) -> Result<Option<RecipeFile>, RecipeErrors> {
         let wanted = normalize_name(package);
         match self.files.get(&wanted).map(Vec::as_slice) {
             None | Some([]) => Ok(None),
             Some([path]) => load_recipe_file(path).map(Some),
-            Some([first, second, ..]) => Err(RecipeError::Duplicate {
+            Some([first, second, ..]) => Err(RecipeErrors::from(RecipeError::Duplicate {
                 file: second.clone(),
                 first: first.clone(),
                 name: wanted,
-            }),
+            })),
         }
     }
 }
@@ -433,7 +438,7 @@ pub fn default_recipe(package: &str) -> ResolvedRecipe {
 mod tests {
     use super::*;
 
-    fn parse(name: &str, text: &str) -> Result<RecipeFile, RecipeError> {
+    fn parse(name: &str, text: &str) -> Result<RecipeFile, RecipeErrors> {
         RecipeFile::parse(text, &Path::new("recipes").join(format!("{name}.yaml")))
     }
 
@@ -647,7 +652,7 @@ versions:
         let cases = [
             (
                 "package: a\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
-                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, adopt, extend, versions",
+                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown key; did you mean `import_names`? (the keys here: when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, adopt, extend)",
             ),
             (
                 "package: a\nversions:\n  - when: \">=1.80,<\"\n    test: x\n",
@@ -672,7 +677,7 @@ versions:
         let cases = [
             (
                 "arch_specific: maybe",
-                "recipes/a.yaml:2:16: key `arch_specific`: invalid boolean",
+                "recipes/a.yaml:2:16: key `arch_specific`: expected true or false, not the text \"maybe\"",
             ),
             (
                 "import_names: [x, y",
@@ -680,7 +685,7 @@ versions:
             ),
             (
                 "import_names: x",
-                "recipes/a.yaml:2:15: key `import_names`: expected sequence start",
+                "recipes/a.yaml:2:15: key `import_names`: expected a list (`[a, b]`, or one `- a` line per item), not the text \"x\"",
             ),
             (
                 "import_names: [Bio-Python]",
@@ -728,7 +733,7 @@ versions:
             ),
             (
                 "source: {url: 'https://x/a.tgz', sha25: abc}",
-                "recipes/a.yaml:2:34: key `source.sha25`: unknown field `sha25`, expected one of url, sha256, git, rev",
+                "recipes/a.yaml:2:34: key `source.sha25`: unknown key; did you mean `sha256`? (the keys here: url, sha256, git, rev)",
             ),
             (
                 "source: {url: 'https://x/a.tgz', rev: v1}",
@@ -756,11 +761,11 @@ versions:
             ),
             (
                 "when: '>1'",
-                "recipes/a.yaml:2:7: key `when`: `when` belongs in an entry of `versions`, not at the top level",
+                "recipes/a.yaml:2:1: key `when`: `when` belongs in an entry of `versions`, not at the top level",
             ),
             (
                 "versions:\n  - test: x",
-                "recipes/a.yaml: key `versions[0].when`: missing: each `versions` entry says which versions it is for (`when: \">=1.2,<2\"`)",
+                "recipes/a.yaml:3:5: key `versions[0].when`: missing: each `versions` entry says which versions it is for (`when: \">=1.2,<2\"`)",
             ),
             (
                 "versions:\n  - when: ''",
@@ -768,11 +773,11 @@ versions:
             ),
             (
                 "versions:\n  - when: '>1'\n    package: b",
-                "recipes/a.yaml: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry",
+                "recipes/a.yaml:4:5: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry",
             ),
             (
                 "versions:\n  - when: '>1'\n    extend: {test: x}",
-                "recipes/a.yaml:4:13: key `versions[0].extend`: `extend` appends to lists; `test` is not a list (set it in the entry itself)",
+                "recipes/a.yaml:4:14: key `versions[0].extend.test`: `extend` appends to lists; `test` is not a list (set it in the entry itself)",
             ),
             (
                 "pre_build: ['echo {{ version']",
@@ -937,11 +942,11 @@ versions:
             ),
             (
                 "skip_imports: [{module: a.cuda, reason: GPU, why: x}]",
-                "recipes/a.yaml:2:46: key `skip_imports[0].why`: unknown field `why`, expected one of module, reason",
+                "recipes/a.yaml:2:46: key `skip_imports[0].why`: unknown key (the keys here: module, reason)",
             ),
             (
                 "skip_imports: a.cuda",
-                "recipes/a.yaml:2:15: key `skip_imports`: expected sequence start",
+                "recipes/a.yaml:2:15: key `skip_imports`: expected a list (`[a, b]`, or one `- a` line per item), not the text \"a.cuda\"",
             ),
             (
                 "import_timeout: 0",
@@ -953,7 +958,7 @@ versions:
             ),
             (
                 "versions:\n  - when: '>1'\n    extend: {import_timeout: 5}",
-                "recipes/a.yaml:4:13: key `versions[0].extend`: `extend` appends to lists; `import_timeout` is not a list (set it in the entry itself)",
+                "recipes/a.yaml:4:14: key `versions[0].extend.import_timeout`: `extend` appends to lists; `import_timeout` is not a list (set it in the entry itself)",
             ),
         ];
         assert_errors(&cases);
@@ -1000,6 +1005,9 @@ versions:
             error.to_string(),
             "recipes/a.yaml:2:18: key `environment.A`: template error: Variable `nope` not found in context (the variables are: version, python, arch, march, cflags, layer)"
         );
+        let [error] = error.errors() else {
+            panic!("one error: {error}")
+        };
         assert_eq!(error.key(), Some("environment.A"));
         assert_eq!(error.position(), Some(Position { line: 2, column: 18 }));
         assert_eq!(error.file(), Path::new("recipes/a.yaml"));
