@@ -673,7 +673,97 @@ versions:
     }
 
     #[test]
+    fn every_mistake_is_reported_at_once_in_line_order() {
+        // Found by different stages (keys, `when`, rendering), reported in line order.
+        let text = "package: a
+build_dependencies: [\"numpy >= \"]
+pre_buld: [make]
+versions:
+  - when: \">=1.80,<\"
+    package: a
+    patchez: [fix.patch]
+    import_names: [\"{{ pyton }}\"]
+skip_python: [\"3.x\"]
+";
+        let errors = parse("a", text).unwrap_err();
+        let found: Vec<(u32, u32, &str)> = errors
+            .iter()
+            .map(|error| {
+                let position = error.position().unwrap();
+                (position.line, position.column, error.key().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, 22, "build_dependencies[0]"),
+                (3, 1, "pre_buld"),
+                (5, 11, "versions[0].when"),
+                (6, 5, "versions[0].package"),
+                (7, 5, "versions[0].patchez"),
+                (8, 20, "versions[0].import_names[0]"),
+                (9, 15, "skip_python[0]"),
+            ]
+        );
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            messages[1].contains("pre_buld`: unknown key; did you mean `pre_build`?"),
+            "{}",
+            messages[1]
+        );
+        assert!(messages[4].contains("did you mean `patches`?"), "{}", messages[4]);
+        // The keys listed are those of a `versions` entry, and only those.
+        for message in &messages[3..5] {
+            let listed = message
+                .split_once("(the keys here: ")
+                .and_then(|(_, rest)| rest.strip_suffix(')'))
+                .unwrap();
+            let listed: Vec<&str> = listed.split(", ").collect();
+            assert_eq!(listed, Level::Entry.keys());
+            assert!(!listed.contains(&"package") && !listed.contains(&"versions"));
+        }
+        assert!(
+            messages[5].contains("template error: Variable `pyton` not found"),
+            "{}",
+            messages[5]
+        );
+        let shown = errors.to_string();
+        assert!(
+            shown.starts_with(
+                "7 errors in recipes/a.yaml:\n  recipes/a.yaml:2:22: key `build_dependencies[0]`"
+            ),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 8);
+
+        // Resolving for a version collects its errors too.
+        let recipe = parse(
+            "a",
+            "package: a\nenvironment:\n  A: \"{% if python == '3.11' %}{{ nope }}{% endif %}\"\n  B: \"{% if python == '3.11' %}{{ nada }}{% endif %}\"\n",
+        )
+        .unwrap();
+        let errors = recipe
+            .resolve(&"1.0".parse().unwrap(), &context("1.0", "3.11"))
+            .unwrap_err();
+        let keys: Vec<_> = errors.iter().filter_map(RecipeError::key).collect();
+        assert_eq!(keys, ["environment.A", "environment.B"]);
+    }
+
+    #[test]
     fn each_kind_of_mistake_is_refused() {
+        let keys = |level: Level| level.keys().join(", ");
+        let top_level_when = format!(
+            "recipes/a.yaml:2:1: key `when`: `when` belongs in an entry of `versions`, not at the top level (the keys here: {})",
+            keys(Level::Top)
+        );
+        let package_in_entry = format!(
+            "recipes/a.yaml:4:5: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry (the keys here: {})",
+            keys(Level::Entry)
+        );
+        let test_in_extend = format!(
+            "recipes/a.yaml:4:14: key `versions[0].extend.test`: `extend` appends to lists; `test` is not a list: set it in the entry itself (the keys here: {})",
+            keys(Level::Extend)
+        );
         let cases = [
             (
                 "arch_specific: maybe",
@@ -759,10 +849,7 @@ versions:
                 "source: {url: 'https://x/a', sha256: '0000000000000000000000000000000000000000000000000000000000000000'}\nsha256: '1111111111111111111111111111111111111111111111111111111111111111'",
                 "recipes/a.yaml:3:9: key `sha256` = \"1111111111111111111111111111111111111111111111111111111111111111\": the source already gives its sha256 (at `source.sha256`); give it once",
             ),
-            (
-                "when: '>1'",
-                "recipes/a.yaml:2:1: key `when`: `when` belongs in an entry of `versions`, not at the top level",
-            ),
+            ("when: '>1'", top_level_when.as_str()),
             (
                 "versions:\n  - test: x",
                 "recipes/a.yaml:3:5: key `versions[0].when`: missing: each `versions` entry says which versions it is for (`when: \">=1.2,<2\"`)",
@@ -773,11 +860,11 @@ versions:
             ),
             (
                 "versions:\n  - when: '>1'\n    package: b",
-                "recipes/a.yaml:4:5: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry",
+                package_in_entry.as_str(),
             ),
             (
                 "versions:\n  - when: '>1'\n    extend: {test: x}",
-                "recipes/a.yaml:4:14: key `versions[0].extend.test`: `extend` appends to lists; `test` is not a list (set it in the entry itself)",
+                test_in_extend.as_str(),
             ),
             (
                 "pre_build: ['echo {{ version']",
@@ -883,6 +970,10 @@ versions:
 
     #[test]
     fn skip_imports_need_a_module_and_a_reason() {
+        let timeout_in_extend = format!(
+            "recipes/a.yaml:4:14: key `versions[0].extend.import_timeout`: `extend` appends to lists; `import_timeout` is not a list: set it in the entry itself (the keys here: {})",
+            Level::Extend.keys().join(", ")
+        );
         let recipe = parse(
             "a",
             "package: a\nskip_imports:\n  - {module: a.cuda, reason: needs a GPU}\n  - module: \"a.py{{ python | replace(from='.', to='') }}\"\n    reason: \"  not on {{ arch }}  \"\nimport_timeout: 600\nversions:\n  - when: '>=2'\n    import_timeout: \"{{ 100 * 9 }}\"\n    extend:\n      skip_imports: [{module: a.server, reason: needs a service}]\n  - when: '>=3'\n    skip_imports: []\n",
@@ -958,7 +1049,7 @@ versions:
             ),
             (
                 "versions:\n  - when: '>1'\n    extend: {import_timeout: 5}",
-                "recipes/a.yaml:4:14: key `versions[0].extend.import_timeout`: `extend` appends to lists; `import_timeout` is not a list (set it in the entry itself)",
+                timeout_in_extend.as_str(),
             ),
         ];
         assert_errors(&cases);

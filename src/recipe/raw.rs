@@ -215,19 +215,20 @@ impl Level {
                 format!("`{key}` is only allowed at the top level, not in a `versions` entry")
             }
             (Level::Top, _) => format!("`{key}` belongs in an entry of `versions`, not at the top level"),
-            _ => format!("`extend` appends to lists; `{key}` is not a list (set it in the entry itself)"),
+            _ => format!("`extend` appends to lists; `{key}` is not a list: set it in the entry itself"),
         })
     }
 }
 
-/// The message for a key not allowed at a place whose keys are `allowed`: the nearest of
-/// them when one is near enough to be the intended one, and the list of them.
-pub(super) fn unknown_key(key: &str, allowed: &[&str]) -> String {
-    let list = allowed.join(", ");
-    match nearest_key(key, allowed) {
-        Some(near) => format!("unknown key; did you mean `{near}`? (the keys here: {list})"),
-        None => format!("unknown key (the keys here: {list})"),
-    }
+/// The message for a key not allowed at a place whose keys are `allowed`: why (`misplaced`,
+/// for a key of another place), or the nearest allowed key when one is near enough to be the
+/// intended one; then the list of the keys allowed there, and only those.
+pub(super) fn refused_key(key: &str, allowed: &[&str], misplaced: Option<String>) -> String {
+    let why = misplaced.unwrap_or_else(|| match nearest_key(key, allowed) {
+        Some(near) => format!("unknown key; did you mean `{near}`?"),
+        None => "unknown key".to_string(),
+    });
+    format!("{why} (the keys here: {})", allowed.join(", "))
 }
 
 /// The allowed key closest to `key` by edit distance (a transposition counts as one edit,
@@ -532,8 +533,7 @@ impl Walker<'_> {
                     value,
                 });
             } else {
-                let message = refuse(name).unwrap_or_else(|| unknown_key(name, allowed));
-                self.fault(&path, position, message);
+                self.fault(&path, position, refused_key(name, allowed, refuse(name)));
             }
         }
         Some(entries)
@@ -857,16 +857,24 @@ mod tests {
 
     #[test]
     fn every_key_and_shape_mistake_is_collected_in_one_walk() {
+        let [top, entry, extend] =
+            [Level::Top, Level::Entry, Level::Extend].map(|level| level.keys().join(", "));
         let text = "package: a\npatchez: [x]\nimport_names: x\nwhen: '>1'\narch_specific: maybe\nversions:\n  - when: '>1'\n    package: a\n    extend: {test: x, pre_biuld: [y]}\n    environment: {A: ~}\n  - 3\n";
         assert_eq!(
             errors(text),
             [
                 "r/a.yaml:2:1: key `patchez`: unknown key; did you mean `patches`? (the keys here: package, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, adopt, versions)",
                 "r/a.yaml:3:15: key `import_names`: expected a list (`[a, b]`, or one `- a` line per item), not the text \"x\"",
-                "r/a.yaml:4:1: key `when`: `when` belongs in an entry of `versions`, not at the top level",
+                &format!(
+                    "r/a.yaml:4:1: key `when`: `when` belongs in an entry of `versions`, not at the top level (the keys here: {top})"
+                ),
                 "r/a.yaml:5:16: key `arch_specific`: expected true or false, not the text \"maybe\"",
-                "r/a.yaml:8:5: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry",
-                "r/a.yaml:9:14: key `versions[0].extend.test`: `extend` appends to lists; `test` is not a list (set it in the entry itself)",
+                &format!(
+                    "r/a.yaml:8:5: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry (the keys here: {entry})"
+                ),
+                &format!(
+                    "r/a.yaml:9:14: key `versions[0].extend.test`: `extend` appends to lists; `test` is not a list: set it in the entry itself (the keys here: {extend})"
+                ),
                 "r/a.yaml:9:23: key `versions[0].extend.pre_biuld`: unknown key; did you mean `pre_build`? (the keys here: import_names, skip_imports, build_dependencies, test_dependencies, modules, build_modules, pre_download, post_download, pre_build, post_build, build_args, patches, requirements, rpath, skip_python)",
                 "r/a.yaml:10:22: key `versions[0].environment.A`: no value: give a string (\"\" for an empty one)",
                 "r/a.yaml:11:5: key `versions[1]`: a `versions` entry is a mapping (`- when: \">=2\"` and settings), not the text \"3\"",
