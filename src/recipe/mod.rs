@@ -1,12 +1,15 @@
-//! Recipes (`recipes/<name>.yaml`): how to build one package, parsed raw (serde-saphyr),
-//! templated (tera), and resolved per version into [`ResolvedRecipe`].
+//! Recipes (`recipes/<name>.yaml`): how to build one package, parsed raw (a YAML tree with
+//! positions, walked along the recipe schema), templated (tera), and resolved per version
+//! into [`ResolvedRecipe`].
 //!
 //! The flow follows the house rule "raw, then resolved": `RawRecipe` mirrors the YAML as
-//! written; [`RecipeFile`] is the checked form (every specifier, requirement, hash, Python
-//! version, patch name and template validated, each value remembering its key path and
-//! line); [`RecipeFile::resolve`] merges the per-version overrides that match a version and
-//! renders the templates into a [`ResolvedRecipe`]. The format is documented in
-//! `docs/recipes.md`.
+//! written (each level's keys checked against those allowed at its place); [`RecipeFile`] is
+//! the checked form (every specifier, requirement, hash, Python version, patch name and
+//! template validated, each value remembering its key path and line);
+//! [`RecipeFile::resolve`] merges the per-version overrides that match a version and renders
+//! the templates into a [`ResolvedRecipe`]. Every stage goes on past a mistake and collects
+//! it, so that one check reports every error of a recipe, in line order ([`RecipeErrors`]).
+//! The format is documented in `docs/recipes.md`.
 
 use std::collections::BTreeMap;
 use std::fmt;
