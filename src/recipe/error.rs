@@ -280,9 +280,9 @@ pub(super) fn first_line(error: &dyn fmt::Display) -> String {
         .to_string()
 }
 
-/// The key path of the YAML node that starts at `line`:`column` (both from 1): serde-saphyr
-/// reports where a wrong value is, this says which key that is. With `shallowest`, the
-/// outermost node starting there (a mapping rather than its first key).
+/// The key path of the YAML node that starts at `line`:`column` (both from 1): a YAML syntax
+/// error says where it is, this says which key that is. With `shallowest`, the outermost
+/// node starting there (a mapping rather than its first key).
 pub(super) fn key_path_at(text: &str, line: u64, column: u64, shallowest: bool) -> Option<String> {
     use serde_saphyr::granit_parser::{Event, Parser};
 
