@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::recipe::RecipeError;
+use crate::recipe::RecipeErrors;
 use crate::tools::CommandFailed;
 
 use super::backend::BackendError;
@@ -16,8 +16,9 @@ pub enum BuildError {
     /// A program the build ran failed (its log and hint are in the message).
     #[error(transparent)]
     Command(#[from] CommandFailed),
+    /// Every error of a recipe, in line order.
     #[error(transparent)]
-    Recipe(#[from] RecipeError),
+    Recipe(#[from] RecipeErrors),
     #[error(transparent)]
     Fetch(Box<FetchError>),
     #[error(transparent)]

@@ -93,11 +93,11 @@ fn check(args: &RecipeCheckArgs, global_layout: Option<&Path>) -> anyhow::Result
                     "ok": true,
                     "errors": [],
                 }),
-                Err(error) => serde_json::json!({
+                Err(errors) => serde_json::json!({
                     "path": file.path,
                     "package": null,
                     "ok": false,
-                    "errors": [error_json(error)],
+                    "errors": errors.iter().map(error_json).collect::<Vec<_>>(),
                 }),
             })
             .collect();
@@ -114,9 +114,11 @@ fn check(args: &RecipeCheckArgs, global_layout: Option<&Path>) -> anyhow::Result
         for file in &checked {
             match &file.result {
                 Ok(_) => outln!("ok  {}", file.path.display()),
-                Err(error) => {
+                Err(errors) => {
                     outln!("err {}", file.path.display());
-                    outln!("    {error}");
+                    for error in errors {
+                        outln!("    {error}");
+                    }
                 }
             }
         }

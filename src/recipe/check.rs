@@ -15,9 +15,18 @@ pub(super) struct Text {
 impl Text {
     pub(super) fn from_raw(raw: RawText, key: String) -> Self {
         Text {
-            position: Position::of(&raw.referenced),
+            position: raw.position,
             value: raw.value,
             key,
+        }
+    }
+
+    /// No value, only a key path and a position: where a missing key or a block is reported.
+    pub(super) fn place(key: String, position: Option<Position>) -> Self {
+        Text {
+            value: String::new(),
+            key,
+            position,
         }
     }
 
@@ -352,36 +361,29 @@ impl Reader<'_> {
         })
     }
 
-    /// The settings of one level; `raw` must have had its structural keys taken out.
-    pub(super) fn settings(&self, raw: RawRecipe, prefix: &str) -> Result<Settings, RecipeError> {
-        let environment = match raw.environment {
-            None => None,
-            Some(variables) => {
-                let mut checked = BTreeMap::new();
-                for (name, value) in variables {
-                    let text = Text::from_raw(value, join_key(prefix, &format!("environment.{name}")));
-                    if !is_variable_name(&name) {
-                        return Err(self.invalid_value(
-                            &text,
-                            &name,
-                            "an environment variable name is letters, digits and `_`, not starting with a digit",
-                        ));
-                    }
-                    checked.insert(name, text);
+    /// The settings of one level; `raw` must have had its structural keys taken out. A value
+    /// that is wrong is left out and its error collected.
+    pub(super) fn settings(&self, raw: RawRecipe, prefix: &str, errors: &Collected) -> Settings {
+        let environment = raw.environment.map(|variables| {
+            let mut checked = BTreeMap::new();
+            for (name, value) in variables {
+                let text = Text::from_raw(value, join_key(prefix, &format!("environment.{}", name.value)));
+                if is_variable_name(&name.value) {
+                    checked.insert(name.value, text);
+                } else {
+                    errors.push(self.invalid_value(
+                        &text,
+                        &name.value,
+                        "an environment variable name is letters, digits and `_`, not starting with a digit",
+                    ));
                 }
-                Some(checked)
             }
-        };
-        let source = match raw.source {
-            None => None,
-            Some(spanned) => {
-                let at = Text::from_raw(
-                    Spanned::new(String::new(), spanned.referenced, spanned.defined),
-                    join_key(prefix, "source"),
-                );
-                Some(self.source(spanned.value, &at, prefix)?)
-            }
-        };
+            checked
+        });
+        let source = raw.source.and_then(|located| {
+            let at = Text::place(join_key(prefix, "source"), located.position);
+            errors.ok(self.source(located.value, &at, prefix))
+        });
         let requirements = match raw.requirements {
             None => RequirementSettings::default(),
             Some(requirements) => {
@@ -414,19 +416,17 @@ impl Reader<'_> {
                 remove_rpath_prefix: self.list(adopt.remove_rpath_prefix, &prefix, "remove_rpath_prefix"),
             }
         });
-        let skip_imports = match raw.skip_imports {
-            None => None,
-            Some(entries) => Some(
-                entries
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, entry)| {
-                        self.skip_import(entry, &format!("{}[{index}]", join_key(prefix, "skip_imports")))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-        Ok(Settings {
+        let skip_imports = raw.skip_imports.map(|entries| {
+            entries
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, entry)| {
+                    let key = format!("{}[{index}]", join_key(prefix, "skip_imports"));
+                    self.skip_import(entry, &key, errors)
+                })
+                .collect()
+        });
+        Settings {
             import_names: self.list(raw.import_names, prefix, "import_names"),
             skip_imports,
             import_timeout: self.text(raw.import_timeout, prefix, "import_timeout"),
@@ -454,38 +454,47 @@ impl Reader<'_> {
             skip_python: self.list(raw.skip_python, prefix, "skip_python"),
             arch_specific: raw.arch_specific,
             adopt,
-        })
+        }
     }
 
-    /// One `skip_imports` entry at key path `key`: a `module` and a `reason`, both required.
+    /// One `skip_imports` entry at key path `key`: a `module` and a `reason`, both required
+    /// (each one missing is an error of its own).
     pub(super) fn skip_import(
         &self,
-        spanned: Spanned<RawSkipImport>,
+        located: Located<RawSkipImport>,
         key: &str,
-    ) -> Result<SkipImportSetting, RecipeError> {
-        let at = Text::from_raw(
-            Spanned::new(String::new(), spanned.referenced, spanned.defined),
-            key.to_string(),
-        );
-        let entry = spanned.value;
-        let module = self.text(entry.module, key, "module").ok_or_else(|| {
-            self.unplaced(
-                join_key(key, "module"),
-                "missing: name the module not to import (`module: pkg.cuda_ext`)",
-            )
-            .at(&at)
-        })?;
-        let reason = self.text(entry.reason, key, "reason").ok_or_else(|| {
-            self.unplaced(
-                join_key(key, "reason"),
-                format!(
-                    "missing: say why `{}` is not imported (`reason: needs a GPU`)",
-                    module.value.trim()
-                ),
-            )
-            .at(&at)
-        })?;
-        Ok(SkipImportSetting { module, reason })
+        errors: &Collected,
+    ) -> Option<SkipImportSetting> {
+        let at = Text::place(key.to_string(), located.position);
+        let entry = located.value;
+        let module = self.text(entry.module, key, "module");
+        if module.is_none() {
+            errors.push(
+                self.unplaced(
+                    join_key(key, "module"),
+                    "missing: name the module not to import (`module: pkg.cuda_ext`)",
+                )
+                .at(&at),
+            );
+        }
+        let reason = self.text(entry.reason, key, "reason");
+        if reason.is_none() {
+            let module = module
+                .as_ref()
+                .map(|module| format!("`{}`", module.value.trim()))
+                .unwrap_or_else(|| "the module".to_string());
+            errors.push(
+                self.unplaced(
+                    join_key(key, "reason"),
+                    format!("missing: say why {module} is not imported (`reason: needs a GPU`)"),
+                )
+                .at(&at),
+            );
+        }
+        Some(SkipImportSetting {
+            module: module?,
+            reason: reason?,
+        })
     }
 
     pub(super) fn source(

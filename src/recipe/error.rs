@@ -85,6 +85,132 @@ impl RecipeError {
     }
 }
 
+/// Every error found in a recipe, in line order (errors without a line first), each with its
+/// file, key path and position: one check reports them all, so that a recipe with four
+/// mistakes takes one run to fix, not four. Never empty.
+#[derive(Debug)]
+pub struct RecipeErrors(Vec<RecipeError>);
+
+impl RecipeErrors {
+    /// The errors sorted by line and column, repeats dropped (a top-level value is checked
+    /// alone and with each `versions` entry, and is still one mistake); None when empty.
+    pub fn new(mut errors: Vec<RecipeError>) -> Option<Self> {
+        errors.sort_by_key(|error| error.position().map(|position| (position.line, position.column)));
+        let mut seen = std::collections::HashSet::new();
+        errors.retain(|error| seen.insert(error.to_string()));
+        (!errors.is_empty()).then_some(RecipeErrors(errors))
+    }
+
+    /// The errors, in line order.
+    pub fn errors(&self) -> &[RecipeError] {
+        &self.0
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, RecipeError> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Always false: there is at least one error.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_vec(self) -> Vec<RecipeError> {
+        self.0
+    }
+}
+
+impl From<RecipeError> for RecipeErrors {
+    fn from(error: RecipeError) -> Self {
+        RecipeErrors(vec![error])
+    }
+}
+
+impl IntoIterator for RecipeErrors {
+    type Item = RecipeError;
+    type IntoIter = std::vec::IntoIter<RecipeError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a RecipeErrors {
+    type Item = &'a RecipeError;
+    type IntoIter = std::slice::Iter<'a, RecipeError>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// One error as itself; several as a count, then one error a line (each naming its file,
+/// line, column and key, as one error does).
+impl fmt::Display for RecipeErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_slice() {
+            [only] => write!(f, "{only}"),
+            errors => {
+                let file = errors.first().map(RecipeError::file);
+                match file.filter(|file| errors.iter().all(|error| error.file() == *file)) {
+                    Some(file) => write!(f, "{} errors in {}:", errors.len(), file.display())?,
+                    None => write!(f, "{} errors:", errors.len())?,
+                }
+                for error in errors {
+                    write!(f, "\n  {error}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for RecipeErrors {}
+
+/// The errors of one check as it goes on past each (shared by the closures that render a
+/// recipe's values, hence the cell).
+#[derive(Debug, Default)]
+pub(super) struct Collected(std::cell::RefCell<Vec<RecipeError>>);
+
+impl Collected {
+    pub(super) fn push(&self, error: RecipeError) {
+        self.0.borrow_mut().push(error);
+    }
+
+    pub(super) fn extend(&self, errors: RecipeErrors) {
+        self.0.borrow_mut().extend(errors);
+    }
+
+    /// The value of `result`, or None with its error kept.
+    pub(super) fn ok<T>(&self, result: Result<T, RecipeError>) -> Option<T> {
+        result.map_err(|error| self.push(error)).ok()
+    }
+
+    /// Like [`Collected::ok`] for a check that reports several errors.
+    pub(super) fn all<T>(&self, result: Result<T, RecipeErrors>) -> Option<T> {
+        result.map_err(|errors| self.extend(errors)).ok()
+    }
+
+    /// `value` when nothing went wrong, else every error kept. `file` names the recipe in the
+    /// (unexpected) case of no value and no error.
+    pub(super) fn finish<T>(self, value: Option<T>, file: &Path) -> Result<T, RecipeErrors> {
+        match (RecipeErrors::new(self.0.into_inner()), value) {
+            (Some(errors), _) => Err(errors),
+            (None, Some(value)) => Ok(value),
+            (None, None) => Err(RecipeErrors::from(RecipeError::Syntax {
+                file: file.to_path_buf(),
+                key: None,
+                position: None,
+                message: "the recipe could not be read".to_string(),
+            })),
+        }
+    }
+}
+
 /// A place in a recipe file: line and column, both counted from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Position {
@@ -93,9 +219,10 @@ pub struct Position {
 }
 
 impl Position {
-    pub(super) fn of(location: &serde_saphyr::Location) -> Option<Self> {
-        let line = u32::try_from(location.line()).ok().filter(|line| *line > 0)?;
-        let column = u32::try_from(location.column()).ok()?;
+    /// The position of a parser marker (its line counts from 1, its column from 0).
+    pub(super) fn of(marker: &serde_saphyr::granit_parser::Marker) -> Option<Self> {
+        let line = u32::try_from(marker.line()).ok().filter(|line| *line > 0)?;
+        let column = u32::try_from(marker.col()).ok()?.checked_add(1)?;
         Some(Position { line, column })
     }
 }
@@ -153,9 +280,9 @@ pub(super) fn first_line(error: &dyn fmt::Display) -> String {
         .to_string()
 }
 
-/// The key path of the YAML node that starts at `line`:`column` (both from 1): serde-saphyr
-/// reports where a wrong value is, this says which key that is. With `shallowest`, the
-/// outermost node starting there (a mapping rather than its first key).
+/// The key path of the YAML node that starts at `line`:`column` (both from 1): a YAML syntax
+/// error says where it is, this says which key that is. With `shallowest`, the outermost
+/// node starting there (a mapping rather than its first key).
 pub(super) fn key_path_at(text: &str, line: u64, column: u64, shallowest: bool) -> Option<String> {
     use serde_saphyr::granit_parser::{Event, Parser};
 

@@ -1,12 +1,15 @@
-//! Recipes (`recipes/<name>.yaml`): how to build one package, parsed raw (serde-saphyr),
-//! templated (tera), and resolved per version into [`ResolvedRecipe`].
+//! Recipes (`recipes/<name>.yaml`): how to build one package, parsed raw (a YAML tree with
+//! positions, walked along the recipe schema), templated (tera), and resolved per version
+//! into [`ResolvedRecipe`].
 //!
 //! The flow follows the house rule "raw, then resolved": `RawRecipe` mirrors the YAML as
-//! written; [`RecipeFile`] is the checked form (every specifier, requirement, hash, Python
-//! version, patch name and template validated, each value remembering its key path and
-//! line); [`RecipeFile::resolve`] merges the per-version overrides that match a version and
-//! renders the templates into a [`ResolvedRecipe`]. The format is documented in
-//! `docs/recipes.md`.
+//! written (each level's keys checked against those allowed at its place); [`RecipeFile`] is
+//! the checked form (every specifier, requirement, hash, Python version, patch name and
+//! template validated, each value remembering its key path and line);
+//! [`RecipeFile::resolve`] merges the per-version overrides that match a version and renders
+//! the templates into a [`ResolvedRecipe`]. Every stage goes on past a mistake and collects
+//! it, so that one check reports every error of a recipe, in line order ([`RecipeErrors`]).
+//! The format is documented in `docs/recipes.md`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,8 +18,7 @@ use std::str::FromStr;
 
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::PackageName;
-use serde::{Deserialize, Serialize};
-use serde_saphyr::Spanned;
+use serde::Serialize;
 
 use crate::layout::PythonVersion;
 use crate::spec::normalize_name;
@@ -226,15 +228,19 @@ impl TemplateContext {
     }
 }
 
-/// Reads, parses and checks one recipe file, including that its literal patch names exist.
-pub fn load_recipe_file(path: &Path) -> Result<RecipeFile, RecipeError> {
+/// Reads, parses and checks one recipe file, including that its literal patch names exist;
+/// every error found, in line order.
+pub fn load_recipe_file(path: &Path) -> Result<RecipeFile, RecipeErrors> {
     let text = fs_err::read_to_string(path).map_err(|error| RecipeError::Read {
         path: path.to_path_buf(),
         error,
     })?;
-    let recipe = RecipeFile::parse(&text, path)?;
-    recipe.check_patch_files()?;
-    Ok(recipe)
+    let errors = Collected::default();
+    let recipe = RecipeFile::read(&text, path, &errors);
+    if let Some(recipe) = &recipe {
+        recipe.collect_patch_errors(&errors);
+    }
+    errors.finish(recipe, path)
 }
 
 /// The recipe files of a directory (`*.yaml`, and `*.yml` so that they can be refused
@@ -260,7 +266,7 @@ pub fn recipe_paths(directory: &Path) -> Result<Vec<PathBuf>, RecipeError> {
 #[derive(Debug)]
 pub struct CheckedRecipe {
     pub path: PathBuf,
-    pub result: Result<RecipeFile, RecipeError>,
+    pub result: Result<RecipeFile, RecipeErrors>,
 }
 
 /// Loads every recipe of a directory, one result per file, in file-name order. A `.yml`
@@ -276,7 +282,7 @@ pub fn check_recipes(directory: &Path) -> Result<Vec<CheckedRecipe>, RecipeError
                 .unwrap_or_default()
                 .to_string_lossy()
                 .into_owned();
-            Err(RecipeError::Invalid {
+            Err(RecipeErrors::from(RecipeError::Invalid {
                 file: path.clone(),
                 key: String::new(),
                 position: None,
@@ -284,16 +290,16 @@ pub fn check_recipes(directory: &Path) -> Result<Vec<CheckedRecipe>, RecipeError
                 message: format!(
                     "recipe files end in .{RECIPE_EXTENSION}: rename it to {stem}.{RECIPE_EXTENSION}"
                 ),
-            })
+            }))
         } else {
             load_recipe_file(&path)
         };
         let result = result.and_then(|recipe| match seen.get(&recipe.name) {
-            Some(first) => Err(RecipeError::Duplicate {
+            Some(first) => Err(RecipeErrors::from(RecipeError::Duplicate {
                 file: path.clone(),
                 first: first.clone(),
                 name: recipe.name.clone(),
-            }),
+            })),
             None => {
                 seen.insert(recipe.name.clone(), path.clone());
                 Ok(recipe)
@@ -304,7 +310,8 @@ pub fn check_recipes(directory: &Path) -> Result<Vec<CheckedRecipe>, RecipeError
     Ok(results)
 }
 
-/// Every recipe of a directory by normalised package name, or every error found.
+/// Every recipe of a directory by normalised package name, or every error found (of every
+/// file, each file's in line order).
 pub fn load_recipes(directory: &Path) -> Result<BTreeMap<String, RecipeFile>, Vec<RecipeError>> {
     let results = check_recipes(directory).map_err(|error| vec![error])?;
     let mut recipes = BTreeMap::new();
@@ -314,7 +321,7 @@ pub fn load_recipes(directory: &Path) -> Result<BTreeMap<String, RecipeFile>, Ve
             Ok(recipe) => {
                 recipes.insert(recipe.name.clone(), recipe);
             }
-            Err(error) => errors.push(error),
+            Err(found) => errors.extend(found),
         }
     }
     if errors.is_empty() {
@@ -374,7 +381,7 @@ pub const RECIPES_DIRECTORY: &str = "recipes";
 /// The recipe for `package` (any spelling: `PyYAML`, `pyyaml`, `py_yaml`...) in `directory`,
 /// or None when there is no file for it. A directory that cannot be read is an error, so
 /// that a wrong `--recipes` does not silently build everything with defaults.
-pub fn find_recipe(directory: &Path, package: &str) -> Result<Option<RecipeFile>, RecipeError> {
+pub fn find_recipe(directory: &Path, package: &str) -> Result<Option<RecipeFile>, RecipeErrors> {
     RecipeIndex::read(directory)?.load(package)
 }
 
@@ -405,17 +412,18 @@ impl RecipeIndex {
         Ok(RecipeIndex { files })
     }
 
-    /// The recipe file of `package`, loaded; two files for its name are an error.
-    pub fn load(&self, package: &str) -> Result<Option<RecipeFile>, RecipeError> {
+    /// The recipe file of `package`, loaded (with every error it has); two files for its name
+    /// are an error.
+    pub fn load(&self, package: &str) -> Result<Option<RecipeFile>, RecipeErrors> {
         let wanted = normalize_name(package);
         match self.files.get(&wanted).map(Vec::as_slice) {
             None | Some([]) => Ok(None),
             Some([path]) => load_recipe_file(path).map(Some),
-            Some([first, second, ..]) => Err(RecipeError::Duplicate {
+            Some([first, second, ..]) => Err(RecipeErrors::from(RecipeError::Duplicate {
                 file: second.clone(),
                 first: first.clone(),
                 name: wanted,
-            }),
+            })),
         }
     }
 }
@@ -433,7 +441,7 @@ pub fn default_recipe(package: &str) -> ResolvedRecipe {
 mod tests {
     use super::*;
 
-    fn parse(name: &str, text: &str) -> Result<RecipeFile, RecipeError> {
+    fn parse(name: &str, text: &str) -> Result<RecipeFile, RecipeErrors> {
         RecipeFile::parse(text, &Path::new("recipes").join(format!("{name}.yaml")))
     }
 
@@ -647,7 +655,7 @@ versions:
         let cases = [
             (
                 "package: a\nimport_names: [x]\nversions:\n  - when: \">=1.0\"\n    importnames: [y]\n",
-                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown field `importnames`, expected one of package, when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, adopt, extend, versions",
+                "recipes/a.yaml:5:5: key `versions[0].importnames`: unknown key; did you mean `import_names`? (the keys here: when, import_names, skip_imports, import_timeout, test_gpus, test, test_command, build_dependencies, test_dependencies, modules, build_modules, environment, pre_download, post_download, pre_build, post_build, build_command, build_args, patches, source, sha256, package_suffix, requirements, resources, rpath, skip_python, arch_specific, adopt, extend)",
             ),
             (
                 "package: a\nversions:\n  - when: \">=1.80,<\"\n    test: x\n",
@@ -668,11 +676,101 @@ versions:
     }
 
     #[test]
+    fn every_mistake_is_reported_at_once_in_line_order() {
+        // Found by different stages (keys, `when`, rendering), reported in line order.
+        let text = "package: a
+build_dependencies: [\"numpy >= \"]
+pre_buld: [make]
+versions:
+  - when: \">=1.80,<\"
+    package: a
+    patchez: [fix.patch]
+    import_names: [\"{{ pyton }}\"]
+skip_python: [\"3.x\"]
+";
+        let errors = parse("a", text).unwrap_err();
+        let found: Vec<(u32, u32, &str)> = errors
+            .iter()
+            .map(|error| {
+                let position = error.position().unwrap();
+                (position.line, position.column, error.key().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (2, 22, "build_dependencies[0]"),
+                (3, 1, "pre_buld"),
+                (5, 11, "versions[0].when"),
+                (6, 5, "versions[0].package"),
+                (7, 5, "versions[0].patchez"),
+                (8, 20, "versions[0].import_names[0]"),
+                (9, 15, "skip_python[0]"),
+            ]
+        );
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            messages[1].contains("pre_buld`: unknown key; did you mean `pre_build`?"),
+            "{}",
+            messages[1]
+        );
+        assert!(messages[4].contains("did you mean `patches`?"), "{}", messages[4]);
+        // The keys listed are those of a `versions` entry, and only those.
+        for message in &messages[3..5] {
+            let listed = message
+                .split_once("(the keys here: ")
+                .and_then(|(_, rest)| rest.strip_suffix(')'))
+                .unwrap();
+            let listed: Vec<&str> = listed.split(", ").collect();
+            assert_eq!(listed, Level::Entry.keys());
+            assert!(!listed.contains(&"package") && !listed.contains(&"versions"));
+        }
+        assert!(
+            messages[5].contains("template error: Variable `pyton` not found"),
+            "{}",
+            messages[5]
+        );
+        let shown = errors.to_string();
+        assert!(
+            shown.starts_with(
+                "7 errors in recipes/a.yaml:\n  recipes/a.yaml:2:22: key `build_dependencies[0]`"
+            ),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 8);
+
+        // Resolving for a version collects its errors too.
+        let recipe = parse(
+            "a",
+            "package: a\nenvironment:\n  A: \"{% if python == '3.11' %}{{ nope }}{% endif %}\"\n  B: \"{% if python == '3.11' %}{{ nada }}{% endif %}\"\n",
+        )
+        .unwrap();
+        let errors = recipe
+            .resolve(&"1.0".parse().unwrap(), &context("1.0", "3.11"))
+            .unwrap_err();
+        let keys: Vec<_> = errors.iter().filter_map(RecipeError::key).collect();
+        assert_eq!(keys, ["environment.A", "environment.B"]);
+    }
+
+    #[test]
     fn each_kind_of_mistake_is_refused() {
+        let keys = |level: Level| level.keys().join(", ");
+        let top_level_when = format!(
+            "recipes/a.yaml:2:1: key `when`: `when` belongs in an entry of `versions`, not at the top level (the keys here: {})",
+            keys(Level::Top)
+        );
+        let package_in_entry = format!(
+            "recipes/a.yaml:4:5: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry (the keys here: {})",
+            keys(Level::Entry)
+        );
+        let test_in_extend = format!(
+            "recipes/a.yaml:4:14: key `versions[0].extend.test`: `extend` appends to lists; `test` is not a list: set it in the entry itself (the keys here: {})",
+            keys(Level::Extend)
+        );
         let cases = [
             (
                 "arch_specific: maybe",
-                "recipes/a.yaml:2:16: key `arch_specific`: invalid boolean",
+                "recipes/a.yaml:2:16: key `arch_specific`: expected true or false, not the text \"maybe\"",
             ),
             (
                 "import_names: [x, y",
@@ -680,7 +778,7 @@ versions:
             ),
             (
                 "import_names: x",
-                "recipes/a.yaml:2:15: key `import_names`: expected sequence start",
+                "recipes/a.yaml:2:15: key `import_names`: expected a list (`[a, b]`, or one `- a` line per item), not the text \"x\"",
             ),
             (
                 "import_names: [Bio-Python]",
@@ -728,7 +826,7 @@ versions:
             ),
             (
                 "source: {url: 'https://x/a.tgz', sha25: abc}",
-                "recipes/a.yaml:2:34: key `source.sha25`: unknown field `sha25`, expected one of url, sha256, git, rev",
+                "recipes/a.yaml:2:34: key `source.sha25`: unknown key; did you mean `sha256`? (the keys here: url, sha256, git, rev)",
             ),
             (
                 "source: {url: 'https://x/a.tgz', rev: v1}",
@@ -754,13 +852,10 @@ versions:
                 "source: {url: 'https://x/a', sha256: '0000000000000000000000000000000000000000000000000000000000000000'}\nsha256: '1111111111111111111111111111111111111111111111111111111111111111'",
                 "recipes/a.yaml:3:9: key `sha256` = \"1111111111111111111111111111111111111111111111111111111111111111\": the source already gives its sha256 (at `source.sha256`); give it once",
             ),
-            (
-                "when: '>1'",
-                "recipes/a.yaml:2:7: key `when`: `when` belongs in an entry of `versions`, not at the top level",
-            ),
+            ("when: '>1'", top_level_when.as_str()),
             (
                 "versions:\n  - test: x",
-                "recipes/a.yaml: key `versions[0].when`: missing: each `versions` entry says which versions it is for (`when: \">=1.2,<2\"`)",
+                "recipes/a.yaml:3:5: key `versions[0].when`: missing: each `versions` entry says which versions it is for (`when: \">=1.2,<2\"`)",
             ),
             (
                 "versions:\n  - when: ''",
@@ -768,11 +863,11 @@ versions:
             ),
             (
                 "versions:\n  - when: '>1'\n    package: b",
-                "recipes/a.yaml: key `versions[0].package`: `package` is only allowed at the top level, not in a `versions` entry",
+                package_in_entry.as_str(),
             ),
             (
                 "versions:\n  - when: '>1'\n    extend: {test: x}",
-                "recipes/a.yaml:4:13: key `versions[0].extend`: `extend` appends to lists; `test` is not a list (set it in the entry itself)",
+                test_in_extend.as_str(),
             ),
             (
                 "pre_build: ['echo {{ version']",
@@ -878,6 +973,10 @@ versions:
 
     #[test]
     fn skip_imports_need_a_module_and_a_reason() {
+        let timeout_in_extend = format!(
+            "recipes/a.yaml:4:14: key `versions[0].extend.import_timeout`: `extend` appends to lists; `import_timeout` is not a list: set it in the entry itself (the keys here: {})",
+            Level::Extend.keys().join(", ")
+        );
         let recipe = parse(
             "a",
             "package: a\nskip_imports:\n  - {module: a.cuda, reason: needs a GPU}\n  - module: \"a.py{{ python | replace(from='.', to='') }}\"\n    reason: \"  not on {{ arch }}  \"\nimport_timeout: 600\nversions:\n  - when: '>=2'\n    import_timeout: \"{{ 100 * 9 }}\"\n    extend:\n      skip_imports: [{module: a.server, reason: needs a service}]\n  - when: '>=3'\n    skip_imports: []\n",
@@ -937,11 +1036,11 @@ versions:
             ),
             (
                 "skip_imports: [{module: a.cuda, reason: GPU, why: x}]",
-                "recipes/a.yaml:2:46: key `skip_imports[0].why`: unknown field `why`, expected one of module, reason",
+                "recipes/a.yaml:2:46: key `skip_imports[0].why`: unknown key (the keys here: module, reason)",
             ),
             (
                 "skip_imports: a.cuda",
-                "recipes/a.yaml:2:15: key `skip_imports`: expected sequence start",
+                "recipes/a.yaml:2:15: key `skip_imports`: expected a list (`[a, b]`, or one `- a` line per item), not the text \"a.cuda\"",
             ),
             (
                 "import_timeout: 0",
@@ -953,7 +1052,7 @@ versions:
             ),
             (
                 "versions:\n  - when: '>1'\n    extend: {import_timeout: 5}",
-                "recipes/a.yaml:4:13: key `versions[0].extend`: `extend` appends to lists; `import_timeout` is not a list (set it in the entry itself)",
+                timeout_in_extend.as_str(),
             ),
         ];
         assert_errors(&cases);
@@ -1000,6 +1099,9 @@ versions:
             error.to_string(),
             "recipes/a.yaml:2:18: key `environment.A`: template error: Variable `nope` not found in context (the variables are: version, python, arch, march, cflags, layer)"
         );
+        let [error] = error.errors() else {
+            panic!("one error: {error}")
+        };
         assert_eq!(error.key(), Some("environment.A"));
         assert_eq!(error.position(), Some(Position { line: 2, column: 18 }));
         assert_eq!(error.file(), Path::new("recipes/a.yaml"));

@@ -51,20 +51,25 @@ impl<'a> Renderer<'a> {
         })
     }
 
+    /// The text rendered and checked for its key.
     pub(super) fn checked(&self, text: &Text, check: Check) -> Result<String, RecipeError> {
-        let rendered = self.render(text)?;
-        check.apply(&rendered, &self.recipe.package).map_err(|message| {
-            Reader {
-                file: &self.recipe.file,
-            }
-            .invalid(
-                &Text {
-                    value: rendered.clone(),
-                    ..text.clone()
-                },
-                message.to_string(),
-            )
-        })
+        let rendered = Text {
+            value: self.render(text)?,
+            ..text.clone()
+        };
+        self.check(&rendered, check)
+    }
+
+    /// An already rendered text checked for its key (the error quotes the rendered value).
+    pub(super) fn check(&self, rendered: &Text, check: Check) -> Result<String, RecipeError> {
+        check
+            .apply(&rendered.value, &self.recipe.package)
+            .map_err(|message| {
+                Reader {
+                    file: &self.recipe.file,
+                }
+                .invalid(rendered, message.to_string())
+            })
     }
 }
 

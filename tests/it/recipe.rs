@@ -77,6 +77,110 @@ fn broken_recipes_are_each_reported() {
     insta::assert_snapshot!(stdout);
 }
 
+/// A recipe with four mistakes at four places: a top-level key misspelt, a top-level-only key
+/// in a `versions` entry, a bad `when` and a bad requirement.
+const FOUR_MISTAKES: &str = "package: demo
+import_names: [demo]
+pre_buld:
+  - make
+versions:
+  - when: \">=1.80,<\"
+    package: demo
+    build_dependencies: [\"numpy >= \"]
+";
+
+#[test]
+fn every_mistake_of_a_recipe_is_reported_in_one_run() {
+    let directory = recipes(&[
+        ("demo.yaml", FOUR_MISTAKES),
+        ("good.yaml", "package: good\n"),
+        ("other.yaml", "package: other\ntest_comand: pytest\n"),
+    ]);
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["recipe", "check"]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    insta::assert_snapshot!(stdout);
+
+    // Each error names the file, line, column and key path, in line order.
+    let places: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| line.strip_prefix("    recipes/demo.yaml:"))
+        .map(|rest| {
+            let key = rest.find("key `").unwrap() + "key `".len();
+            &rest[..key + rest[key..].find('`').unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            "3:1: key `pre_buld",
+            "6:11: key `versions[0].when",
+            "7:5: key `versions[0].package",
+            "8:26: key `versions[0].build_dependencies[0]",
+        ]
+    );
+    // The keys listed for the entry are those of an entry: no `package`, no `versions`.
+    let entry_error = stdout
+        .lines()
+        .find(|line| line.contains("versions[0].package"))
+        .unwrap();
+    let (_, listed) = entry_error.split_once("(the keys here: ").unwrap();
+    let listed: Vec<&str> = listed.trim_end_matches(')').split(", ").collect();
+    assert!(
+        listed.contains(&"when") && listed.contains(&"extend"),
+        "{listed:?}"
+    );
+    assert!(
+        !listed.contains(&"package") && !listed.contains(&"versions"),
+        "{listed:?}"
+    );
+
+    // --json lists them all as well.
+    let (code, stdout, _) = run(wheelwright()
+        .current_dir(directory.path())
+        .args(["recipe", "check", "--json"]));
+    assert_eq!(code, 1);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let demo = &value["recipes"][0];
+    assert_eq!(demo["path"], "recipes/demo.yaml");
+    let lines: Vec<u64> = demo["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| error["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [3, 6, 7, 8]);
+    assert_eq!(demo["errors"][3]["key"], "versions[0].build_dependencies[0]");
+    assert_eq!(value["recipes"][2]["errors"][0]["key"], "test_comand");
+
+    // wheelbuild refuses the recipe with all four errors, before anything is fetched.
+    let (code, _, stderr) = run(std::process::Command::new(env!("CARGO_BIN_EXE_wheelbuild"))
+        .current_dir(directory.path())
+        .env_remove("WHEELWRIGHT_RECIPES")
+        .env_remove("WHEELWRIGHT_LAYOUT")
+        .args([
+            "--package",
+            "demo",
+            "--version",
+            "1.0",
+            "--python",
+            "3.12",
+            "--dry-run",
+        ]));
+    assert_eq!(code, 1, "{stderr}");
+    let stderr = stderr.replace(&directory.path().display().to_string(), "TMP");
+    assert!(
+        stderr.starts_with(
+            "error: 4 errors in TMP/recipes/demo.yaml:\n  TMP/recipes/demo.yaml:3:1: key `pre_buld`"
+        ),
+        "{stderr}"
+    );
+    for place in ["demo.yaml:6:11:", "demo.yaml:7:5:", "demo.yaml:8:26:"] {
+        assert!(stderr.contains(place), "{place}: {stderr}");
+    }
+}
+
 #[test]
 fn named_files_are_checked_alone() {
     let directory = recipes(&[
