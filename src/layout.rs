@@ -22,8 +22,14 @@ pub const EMBEDDED_NAME: &str = "<embedded wheelhouse-layout.toml>";
 /// A layout that cannot be used, with the file and the key path at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
-    #[error("cannot read the layout `{path}`: {error}")]
-    Read { path: PathBuf, error: std::io::Error },
+    // fs_err's message names the path already.
+    #[error("cannot read the layout{}: {error}", named_by.map(|name| format!(" named by {name}")).unwrap_or_default())]
+    Read {
+        path: PathBuf,
+        /// What named the file: `--layout`, `$WHEELWRIGHT_LAYOUT`.
+        named_by: Option<&'static str>,
+        error: std::io::Error,
+    },
     #[error("{source_name}: {message}")]
     Parse { source_name: String, message: String },
     #[error("{source_name}: key `{key}` = {value}: {message}")]
@@ -33,6 +39,20 @@ pub enum LayoutError {
         value: String,
         message: String,
     },
+}
+
+impl LayoutError {
+    /// The error, saying what named the file when it could not be read.
+    fn named_by(self, name: &'static str) -> Self {
+        match self {
+            LayoutError::Read { path, error, .. } => LayoutError::Read {
+                path,
+                named_by: Some(name),
+                error,
+            },
+            other => other,
+        }
+    }
 }
 
 /// The file as written.
@@ -400,6 +420,7 @@ impl Layout {
     pub fn from_file(path: &Path) -> Result<Self, LayoutError> {
         let text = fs_err::read_to_string(path).map_err(|error| LayoutError::Read {
             path: path.to_path_buf(),
+            named_by: None,
             error,
         })?;
         let base = path
@@ -415,13 +436,14 @@ impl Layout {
     pub fn load(explicit: Option<&Path>) -> Result<Self, LayoutError> {
         let from_environment = std::env::var_os("WHEELWRIGHT_LAYOUT").filter(|value| !value.is_empty());
         if let Some(path) = explicit {
-            let mut layout = Self::from_file(path)?;
+            let mut layout = Self::from_file(path).map_err(|error| error.named_by("--layout"))?;
             layout.origin = LayoutOrigin::Flag(path.to_path_buf());
             return Ok(layout);
         }
         match from_environment.map(PathBuf::from) {
             Some(path) => {
-                let mut layout = Self::from_file(&path)?;
+                let mut layout =
+                    Self::from_file(&path).map_err(|error| error.named_by("$WHEELWRIGHT_LAYOUT"))?;
                 layout.origin = LayoutOrigin::Environment(path);
                 Ok(layout)
             }

@@ -46,7 +46,8 @@ pub fn run(args: &AvailArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     let rows = avail(&tree, &dirs, &query)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows)?);
-    } else {
+    } else if !rows.is_empty() {
+        // No header over nothing: the message below says what was searched.
         for line in render_table(&rows) {
             outln!("{line}");
         }

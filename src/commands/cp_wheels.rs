@@ -88,7 +88,7 @@ fn expand(pattern: &str) -> anyhow::Result<Vec<PathBuf>> {
 /// The labelled wheels of a directory; the others are skipped with a note.
 fn labelled_in(directory: &Path, layout: &Layout) -> anyhow::Result<Vec<PathBuf>> {
     let mut wheels = Vec::new();
-    let mut skipped = 0;
+    let mut skipped: Vec<String> = Vec::new();
     for entry in fs_err::read_dir(directory)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -101,14 +101,17 @@ fn labelled_in(directory: &Path, layout: &Layout) -> anyhow::Result<Vec<PathBuf>
         if labelled {
             wheels.push(entry.path());
         } else {
-            skipped += 1;
+            skipped.push(name);
         }
     }
-    if skipped > 0 {
+    if !skipped.is_empty() {
+        skipped.sort();
         tracing::warn!(
-            "skipped {skipped} wheel(s) in `{}` without the local version label `+{}`",
+            "skipped {} in `{}` without the local version label `+{}`: {}",
+            crate::words::count(skipped.len(), "wheel"),
             directory.display(),
-            layout.local_version_label
+            layout.local_version_label,
+            skipped.join(", ")
         );
     }
     wheels.sort();
@@ -151,8 +154,8 @@ fn verb(action: Action, dry_run: bool) -> &'static str {
 fn print_publish(publish: &PublishOutcome) {
     if publish.ok {
         eprintln!(
-            "published {} file(s) with `{}`",
-            publish.files.len(),
+            "published {} with `{}`",
+            crate::words::count(publish.files.len(), "file"),
             publish.command
         );
     } else {
@@ -162,8 +165,8 @@ fn print_publish(publish: &PublishOutcome) {
         );
         if let Some(pending) = &publish.pending_file {
             eprintln!(
-                "  the {} placed file(s) are listed in `{}`; `cp-wheels --publish-only` runs the hook again",
-                publish.files.len(),
+                "  the {} placed are listed in `{}`; `cp-wheels --publish-only` runs the hook again",
+                crate::words::count(publish.files.len(), "file"),
                 pending.display()
             );
         }
@@ -210,7 +213,7 @@ pub(crate) fn print_human(report: &Report) {
             ),
         }
         for warning in &wheel.warnings {
-            eprintln!("warning: {}: {warning}", wheel.wheel);
+            tracing::warn!("{}: {warning}", wheel.wheel);
         }
         if wheel.source_removed {
             tracing::info!("removed `{}`", wheel.source.display());
@@ -218,9 +221,9 @@ pub(crate) fn print_human(report: &Report) {
     }
     if !report.stale_temps.is_empty() {
         eprintln!(
-            "{} {} temporary file(s) left by an interrupted run",
+            "{} {} left by an interrupted run",
             if report.dry_run { "found" } else { "removed" },
-            report.stale_temps.len()
+            crate::words::count(report.stale_temps.len(), "temporary file")
         );
     }
     let mut summary = Vec::new();

@@ -11,6 +11,7 @@ use crate::outln;
 use crate::wheelhouse::index::guard::ShrinkPolicy;
 use crate::wheelhouse::index::{IndexOptions, write_index};
 use crate::wheelhouse::view::{NodeView, default_layer, node_view};
+use crate::words::count;
 
 /// The views to index: one (`--layer` and `--arch`), every arch of one layer (`--layer`), one
 /// arch of the default layer (`--arch`), or every arch of every active layer.
@@ -40,15 +41,6 @@ fn views(layout: &Layout, args: &IndexArgs) -> anyhow::Result<Vec<NodeView>> {
         .iter()
         .map(|(layer, arch)| node_view(layout, layer, arch).map_err(anyhow::Error::msg))
         .collect()
-}
-
-/// `1 view`, `3 views`.
-fn count(number: usize, noun: &str) -> String {
-    if number == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{number} {noun}s")
-    }
 }
 
 pub fn run(args: &IndexArgs, layout: &Layout) -> anyhow::Result<ExitCode> {

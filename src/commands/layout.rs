@@ -38,7 +38,10 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
             outln!("{}", text.trim_end());
         }
         LayoutCommand::Check { file, json, enter } => {
-            let layout = Layout::load(file.as_deref().or(global_layout))?;
+            let layout = match file {
+                Some(file) => Layout::from_file(file)?,
+                None => Layout::load(global_layout)?,
+            };
             let entered = if *enter { enter_all(&layout) } else { Vec::new() };
             let failed = entered.iter().any(|entry| entry.error.is_some());
             let versions: Vec<String> = layout.python_versions.iter().map(ToString::to_string).collect();
@@ -169,7 +172,7 @@ pub fn run(command: &LayoutCommand, global_layout: Option<&Path>) -> anyhow::Res
                         if lines == 0 {
                             String::new()
                         } else {
-                            format!(", entered by {lines} line(s)")
+                            format!(", entered by {}", crate::words::count(lines, "line"))
                         },
                         if layer.deprecated {
                             " (deprecated, read-only)"

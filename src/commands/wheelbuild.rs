@@ -295,8 +295,8 @@ fn dry_run(
         );
         if let Ok(Some(stack)) = crate::build::cell::cell_stack(layout, cell, true) {
             outln!(
-                "    stack: {} line(s); modules: {}",
-                stack.lines.len(),
+                "    stack: {}; modules: {}",
+                crate::words::count(stack.lines.len(), "line"),
                 if stack.loaded.is_empty() {
                     "none".to_string()
                 } else {

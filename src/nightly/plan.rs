@@ -234,9 +234,10 @@ fn layers(config: &NightlyConfig, layout: &Layout) -> Result<Vec<(String, Vec<St
         .map(|name| {
             let layer = layout.layers.get(&name).ok_or_else(|| NightlyError::Config {
                 message: format!(
-                    "{}: `matrix.layers`: the layout {} has no layer `{name}`",
+                    "{}: `matrix.layers`: the layout {} has no layer `{name}` (its layers: {})",
                     config.file.display(),
-                    layout.source
+                    layout.source,
+                    layout.layers.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
             })?;
             let archs: Vec<String> = match &config.archs {

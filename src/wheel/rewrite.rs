@@ -437,7 +437,10 @@ fn plan_rewrite(reader: &mut WheelReader, rewrite: &Rewrite) -> Result<Planned, 
     }
     let written_anew = rewrite.new_members().count();
     if written_anew > 0 {
-        changes.push(format!("{written_anew} member(s) written anew"));
+        changes.push(format!(
+            "{} written anew",
+            crate::words::count(written_anew, "member")
+        ));
     }
     let metadata_changed = metadata != reader.metadata;
     let wheel_changed = wheel_info != reader.wheel_info;

@@ -53,8 +53,21 @@ pub(crate) fn wheel(name: &str, version: &str, tags: &str, marker: &str) -> Whee
     spec.tags = tags.to_string();
     spec.metadata = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: test\n");
     let pure = tags.ends_with("-none-any");
+    // WHEEL has one `Tag:` line per tag of a compressed set (`py2.py3-none-any`).
+    let parts: Vec<Vec<&str>> = tags
+        .splitn(3, '-')
+        .map(|part| part.split('.').collect())
+        .collect();
+    let mut tag_lines = String::new();
+    for python in &parts[0] {
+        for abi in &parts[1] {
+            for platform in &parts[2] {
+                tag_lines.push_str(&format!("Tag: {python}-{abi}-{platform}\n"));
+            }
+        }
+    }
     spec.wheel =
-        format!("Wheel-Version: 1.0\nGenerator: wheelwright-tests\nRoot-Is-Purelib: {pure}\nTag: {tags}\n");
+        format!("Wheel-Version: 1.0\nGenerator: wheelwright-tests\nRoot-Is-Purelib: {pure}\n{tag_lines}");
     let module = name.replace('-', "_").to_lowercase();
     spec.files = vec![(
         format!("{module}/__init__.py"),

@@ -14,7 +14,7 @@ use crate::inspect::{binary_wheel_version, fixture};
 const LABEL: &str = "+computecanada";
 
 /// The `cp-wheels` binary under test.
-fn cp_wheels() -> Command {
+pub(crate) fn cp_wheels() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cp-wheels"));
     command
         .env_remove("WHEELWRIGHT_LAYOUT")
@@ -525,7 +525,7 @@ fn the_publish_hooks_run_once_and_a_failure_is_kept_for_retry() {
     let second = site.pure("two", "1.0");
     let (code, stdout, stderr) = site.run(&[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stderr.contains("published 2 file(s)"), "{stderr}");
+    assert!(stderr.contains("published 2 files"), "{stderr}");
     let log = std::fs::read_to_string(site.dir.path().join("hook.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 2, "{log}");

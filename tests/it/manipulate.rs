@@ -339,7 +339,7 @@ fn signatures_are_dropped_and_unlisted_files_recorded() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("RECORD did not list (or hash) 1 file(s); added them: demo/extra.py"),
+        stderr.contains("RECORD did not list (or hash) 1 file; added them: demo/extra.py"),
         "{stderr}"
     );
     let output = directory

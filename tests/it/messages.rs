@@ -61,3 +61,66 @@ fn warnings_read_like_errors() {
     );
     assert!(!stderr.contains(" WARN "), "{stderr}");
 }
+
+#[test]
+fn a_layout_file_named_by_the_environment_says_so_when_it_is_missing() {
+    let directory = tempfile::tempdir().unwrap();
+    let missing = directory.path().join("site-layout.toml");
+    let (code, _, stderr) = run(wheelwright().env("WHEELWRIGHT_LAYOUT", &missing).arg("avail"));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: cannot read the layout named by $WHEELWRIGHT_LAYOUT: failed to open file `{}`",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches(&missing.display().to_string()).count(),
+        1,
+        "the path once: {stderr}"
+    );
+    let (_, _, stderr) = run(wheelwright().arg("--layout").arg(&missing).arg("avail"));
+    assert!(
+        stderr.starts_with("error: cannot read the layout named by --layout: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn avail_prints_no_table_header_over_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(directory.path().join("wheelhouse/generic")).unwrap();
+    let (code, stdout, stderr) = run(wheelwright().current_dir(directory.path()).args([
+        "avail",
+        "--arch",
+        "generic",
+        "nosuchproject",
+    ]));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert_eq!(stdout, "", "nothing matched, nothing on stdout");
+    assert!(stderr.contains("no wheel matches nosuchproject"), "{stderr}");
+}
+
+#[test]
+fn cp_wheels_names_each_wheel_it_skips() {
+    let directory = tempfile::tempdir().unwrap();
+    let staging = directory.path().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    WheelSpec::new("demo", "1.0").write(&staging);
+    WheelSpec::new("other", "2.0").write(&staging);
+    let (_, stdout, stderr) = run(crate::cp_wheels::cp_wheels()
+        .current_dir(directory.path())
+        .args(["--dry-run", "--from"])
+        .arg(&staging));
+    let warning = stderr
+        .lines()
+        .find(|line| line.starts_with("warning: skipped 2 wheels in"))
+        .unwrap_or_else(|| panic!("{stdout}{stderr}"));
+    assert!(
+        warning.ends_with(
+            "without the local version label `+computecanada`: demo-1.0-py3-none-any.whl, other-2.0-py3-none-any.whl"
+        ),
+        "{warning}"
+    );
+}

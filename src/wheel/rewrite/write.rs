@@ -232,8 +232,8 @@ fn report_repairs(repairs: RecordRepairs, outcome: &mut Outcome) {
             .map(|mismatch| format!("`{}`", mismatch.member))
             .collect();
         outcome.changes.push(format!(
-            "RECORD: the true hash and size of {} member(s) whose row did not match (--accept-bad-record): {}",
-            mismatches.len(),
+            "RECORD: the true hash and size of {} whose row did not match (--accept-bad-record): {}",
+            crate::words::count(mismatches.len(), "member"),
             names.join(", ")
         ));
         outcome.notes.push(format!(
@@ -243,16 +243,16 @@ fn report_repairs(repairs: RecordRepairs, outcome: &mut Outcome) {
     }
     if !unlisted.is_empty() {
         outcome.notes.push(format!(
-            "RECORD did not list (or hash) {} file(s); added them: {}",
-            unlisted.len(),
+            "RECORD did not list (or hash) {}; added them: {}",
+            crate::words::count(unlisted.len(), "file"),
             unlisted.join(", ")
         ));
     }
     if !missing.is_empty() {
         missing.sort_unstable();
         outcome.notes.push(format!(
-            "RECORD listed {} path(s) not in the archive; dropped them: {}",
-            missing.len(),
+            "RECORD listed {} not in the archive; dropped them: {}",
+            crate::words::count(missing.len(), "path"),
             missing.join(", ")
         ));
     }
