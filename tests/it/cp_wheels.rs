@@ -188,7 +188,11 @@ fn without_arguments_only_labelled_wheels_are_taken() {
     let (code, _, stderr) = site.run(&[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(site.files(), [format!("generic/{}", name_of(&labelled))]);
-    assert!(stderr.contains("skipped 1 wheel(s)"), "{stderr}");
+    assert!(stderr.contains("skipped 1 wheel in"), "{stderr}");
+    assert!(
+        stderr.contains(": unlabelled-1.0-py3-none-any.whl"),
+        "the skipped wheel is named: {stderr}"
+    );
     // Named explicitly, the unlabelled wheel is refused with the reason.
     let (code, report) = site.run_json(&["--wheel", plain.to_str().unwrap()]);
     assert_eq!(code, 1);
