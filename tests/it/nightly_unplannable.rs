@@ -230,3 +230,100 @@ fn what_is_wrong_with_the_site_is_found_before_any_index_query() {
     assert!(stderr.contains("layers.gentoo2023.environment[0]"), "{stderr}");
     assert_eq!(index.requests(), "", "no index query before the site error");
 }
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools, and a project PyPI does not have): CI's slow step"]
+fn a_night_with_unplannable_packages_builds_the_others_and_reports_every_one() {
+    crate::wheelbuild::require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path();
+    let config = crate::nightly::site(root, &[("purepkg", "0.1.0"), ("depuser", "0.2.0")], "");
+    // depuser needs a package whose recipe is broken; a source that is not there; a project
+    // PyPI does not have.
+    let depuser = root.join("recipes/depuser.yaml");
+    let text = std::fs::read_to_string(&depuser).unwrap();
+    std::fs::write(&depuser, format!("{text}build_dependencies: [\"badrecipe\"]\n")).unwrap();
+    write_recipe(root, "badrecipe", "import_nams: [x]\n");
+    write_recipe(
+        root,
+        "unfetchable",
+        &format!(
+            "source:\n  url: file://{}/missing/unfetchable-1.0.tar.gz\n  sha256: {}\n",
+            root.display(),
+            "0".repeat(64)
+        ),
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "packages = [\"purepkg\", \"depuser\"]",
+        "packages = [\"purepkg\", \"depuser\", \"badrecipe\", \"unfetchable\", \"wheelwright-test-no-such-project-4f1c\"]",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let (code, stdout, stderr) = run(wheelwright()
+        .args(["nightly", "run", "--json", "--config"])
+        .arg(&config));
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let runs = root.join("nightly/runs");
+    let run_directory = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_directory.join("result.json")).unwrap()).unwrap();
+    let state_of = |package: &str| -> (String, String) {
+        let cell = result["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|cell| cell["package"] == package)
+            .unwrap_or_else(|| panic!("no cell of {package}: {result}"));
+        (
+            cell["state"].as_str().unwrap().to_string(),
+            cell["reason"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    assert_eq!(state_of("purepkg").0, "built", "{result}");
+    let (state, reason) = state_of("depuser");
+    assert_eq!(state, "dependency-failed");
+    assert!(
+        reason.contains("needs badrecipe, which cannot be planned"),
+        "{reason}"
+    );
+    let (state, reason) = state_of("badrecipe");
+    assert_eq!(state, "unplannable");
+    assert!(
+        reason.starts_with("[recipe] ") && reason.contains("did you mean `import_names`?"),
+        "{reason}"
+    );
+    let (state, reason) = state_of("unfetchable");
+    assert_eq!(state, "unplannable");
+    // The real cause, not a bare "could not be fetched".
+    assert!(
+        reason.starts_with("[source] fetching the source failed: "),
+        "{reason}"
+    );
+    assert!(reason.contains("missing/unfetchable-1.0.tar.gz"), "{reason}");
+    let (state, reason) = state_of("wheelwright-test-no-such-project-4f1c");
+    assert_eq!(state, "unplannable");
+    assert!(reason.contains("HTTP 404"), "{reason}");
+    assert_eq!(result["ok"], false);
+    assert_eq!(result["counts"]["unplannable"], 3, "{result}");
+
+    let summary = std::fs::read_to_string(run_directory.join("summary.md")).unwrap();
+    for needle in [
+        "unplannable",
+        "did you mean `import_names`?",
+        "fetching the source failed",
+        "has no project `wheelwright-test-no-such-project-4f1c`",
+    ] {
+        assert!(summary.contains(needle), "summary.md lacks {needle}: {summary}");
+    }
+    let html = std::fs::read_to_string(run_directory.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("data-state=\"unplannable\"").count(),
+        3,
+        "one cell each"
+    );
+    assert!(
+        html.contains("fetching the source failed"),
+        "the report gives the reason"
+    );
+}
