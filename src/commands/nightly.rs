@@ -348,9 +348,13 @@ fn run_command(
         outln!("nightly {}: {}", report.state.name, headline(&results));
         for result in results.iter().filter(|result| !result.state.passed()) {
             outln!(
-                "  {}: {}: {}",
+                "  {}: {}{}: {}",
                 result.describe(),
                 result.state,
+                result
+                    .cause
+                    .map(|cause| format!(" [{cause}]"))
+                    .unwrap_or_default(),
                 result
                     .reason
                     .as_deref()

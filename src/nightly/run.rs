@@ -85,6 +85,10 @@ pub struct CellResult {
     /// For an up-to-date cell rebuilt by `--verify-reproducible`: how the new wheel compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproducible: Option<super::reproducible::Reproducibility>,
+    /// Whose a failure is (the recipe's, the site stack's, the source's, the package's, ours,
+    /// a limit's, a need's); `None` for a cell that passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::cause::Cause>,
 }
 
 impl CellResult {
@@ -473,6 +477,7 @@ fn tasks(planned: &NightlyPlan, directory: &Path, config: &NightlyConfig) -> Res
                 (Planned::DependencyFailed, _) => {
                     let mut result = failed_before_start(planned_cell, &cell, planned_cell.reasons.join("; "));
                     result.state = CellState::DependencyFailed;
+                    result.cause = Some(crate::cause::Cause::Dependency);
                     TaskStatus::Done {
                         result: Box::new(result),
                     }
@@ -526,6 +531,7 @@ fn unplannable_results(planned: &NightlyPlan) -> Vec<CellResult> {
                 arch: id.arch.clone(),
                 state: CellState::Unplannable,
                 reason: Some(format!("[{}] {}", package.cause, package.reason)),
+                cause: Some(package.cause),
                 seconds: 0.0,
                 wheel: None,
                 size: None,
@@ -554,6 +560,7 @@ fn failed_before_start(planned: &super::plan::PlannedCell, cell: &Cell, reason: 
         output_log: None,
         job: None,
         reproducible: None,
+        cause: Some(crate::cause::Cause::Tool),
     }
 }
 
@@ -584,6 +591,7 @@ fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
                         output_log: None,
                         job: None,
                         reproducible: None,
+                        cause: None,
                     }
                 })
         })

@@ -116,6 +116,11 @@ fn catch_stop() {
 fn not_run(task: &Task, state: CellState, reason: String) -> TaskStatus {
     let mut result = result_of(task, "", None);
     result.state = state;
+    result.cause = match state {
+        CellState::DependencyFailed => Some(crate::cause::Cause::Dependency),
+        CellState::Failed => Some(crate::cause::Cause::Tool),
+        _ => None,
+    };
     result.reason = Some(reason);
     result.log = None;
     TaskStatus::Done {
@@ -379,10 +384,12 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
         output_log: Some(task.output_log.clone()),
         job: (!handle.is_empty()).then(|| handle.to_string()),
         reproducible: None,
+        cause: None,
     };
     if let Some((killed, ended)) = ended.and_then(|ended| ended.killed.as_ref().map(|killed| (killed, ended)))
     {
         result.state = ended.state.unwrap_or(CellState::Failed);
+        result.cause = ended.state.map(|_| crate::cause::Cause::Limit);
         result.reason = Some(match outcome.and_then(|outcome| outcome.error) {
             Some(error) => format!("{killed}; the cell said: {error}"),
             None => format!("{killed}; see {}", task.output_log.display()),
@@ -425,9 +432,12 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
                         .clone()
                         .unwrap_or_else(|| format!("the smoke test {}", outcome.test)),
                 );
+                // A cell that says nothing of whose it is failed its own build or test.
+                result.cause = Some(outcome.cause.unwrap_or(crate::cause::Cause::Package));
             }
         }
         None => {
+            result.cause = Some(crate::cause::Cause::Tool);
             result.reason = Some(match ended {
                 Some(ended) => format!(
                     "the cell ended ({}) without an outcome; see {}",
@@ -477,4 +487,6 @@ struct WrittenOutcome {
     error: Option<String>,
     #[serde(default)]
     held: Vec<String>,
+    #[serde(default)]
+    cause: Option<crate::cause::Cause>,
 }
