@@ -53,7 +53,7 @@ fi
 box="${arguments[0]:-}"
 recipes="${arguments[1]:-}"
 script_dir="$(cd "$(dirname "$0")" && pwd)"
-if [ -n "$box" ]; then
+if [ -n "$box" ] && [ "$install_only" -eq 0 ]; then
     mkdir -p "$box"
     box="$(cd "$box" && pwd)"
 fi
