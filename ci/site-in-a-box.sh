@@ -205,6 +205,11 @@ module arrow ARROW /usr libarrow-dev libarrow-dev /usr/include/arrow/api.h
 # A Java version is its major number (default-jdk-headless 2:1.17-74 -> 17).
 [ "${version_of[java]}" = "${version_of[java]#1.}" ] || version_of[java]="${version_of[java]#1.}"
 
+# What to do instead, for a module Debian does not have.
+declare -A debian_lacks=(
+    [arrow]=" (pyarrow's wheels from PyPI bundle Arrow: a recipe can adopt them, docs/adopt.md)"
+)
+
 # Not in the box whatever is installed: CUDA (no GPU, and Debian's toolkit is in non-free and
 # not the site's), with its companions.
 declare -A absent_reason=(
@@ -320,9 +325,8 @@ for name in "${names[@]}"; do
     elif [ -n "$version" ]; then
         missing[$name]="install Debian's ${packages// /, } (apt-get install ${packages}), then run ci/site-in-a-box.sh again"
     else
-        version="not-in-this-box"
-        version_of[$name]="$version"
-        missing[$name]="this machine's Debian has no ${packages// /, }"
+        version_of[$name]="not-in-this-box"
+        missing[$name]="this machine's Debian has no ${packages// /, }${debian_lacks[$name]:-}"
     fi
 done
 
@@ -331,10 +335,13 @@ for name in "${names[@]}"; do
     version="${version_of[$name]}"
     file="$box/modules/$name/$version.lua"
     if [ -n "${missing[$name]:-}" ]; then
+        label="$name/$version"
+        [ "$version" != not-in-this-box ] || label="$name"
         write_file "$file" "$(printf 'whatis(%s)\n' "$(lua "$name: not in this box")")
-$(not_in_box "$name/$version: ${missing[$name]}")
+$(not_in_box "$label: ${missing[$name]}")
 "
-        note 'missing  %-22s %s' "$name/$version" "${missing[$name]}"
+        ln -s "$version.lua" "$box/modules/$name/default"
+        note 'missing  %-22s %s' "$label" "${missing[$name]}"
         continue
     fi
     ebname="${ebname_of[$name]}"
