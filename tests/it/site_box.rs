@@ -38,7 +38,7 @@ const ROOT_VARIABLES: [(&str, &str); 20] = [
 ];
 
 /// A box written into a temporary directory from `recipes` (file name, text).
-struct Box {
+struct SiteBox {
     directory: tempfile::TempDir,
     /// What `box.txt` says: `module` lines (name -> version) and `missing` ones.
     modules: BTreeMap<String, String>,
@@ -46,7 +46,7 @@ struct Box {
     summary: String,
 }
 
-impl Box {
+impl SiteBox {
     fn new(recipes: &[(&str, &str)]) -> Self {
         assert!(
             Path::new(LMOD_INIT).is_file(),
@@ -82,7 +82,7 @@ impl Box {
                 _ => None,
             };
         }
-        Box {
+        SiteBox {
             directory,
             modules,
             missing,
@@ -162,7 +162,7 @@ const RECIPES: [(&str, &str); 6] = [
 
 #[test]
 fn the_box_loads_in_lmod_and_names_what_it_has_not() {
-    let site = Box::new(&RECIPES);
+    let site = SiteBox::new(&RECIPES);
     // The box's own standard environment, gcc and HDF5 are there (.ci/run installs gcc and
     // libhdf5-dev); the rest as this machine has them.
     for name in ["StdEnv", "gcc", "hdf5"] {
@@ -367,7 +367,7 @@ fn the_box_is_written_again_and_says_what_to_install() {
 #[ignore = "downloads and builds h5py from PyPI against the box's hdf5 module: CI's slow step"]
 fn h5py_builds_in_the_box() {
     require_tools();
-    let site = Box::new(&[(
+    let site = SiteBox::new(&[(
         "h5py.yaml",
         "package: h5py\nmodules: [hdf5]\ntest: |\n  import os, tempfile\n  import numpy\n  path = os.path.join(tempfile.mkdtemp(), 't.h5')\n  with h5py.File(path, 'w') as f:\n      f['x'] = numpy.arange(10)\n  with h5py.File(path) as f:\n      assert list(f['x'][:]) == list(range(10))\n  assert os.environ['EBROOTHDF5'] == os.environ['HDF5_DIR']\n",
     )]);
