@@ -20,6 +20,7 @@ mod nightly_unplannable;
 mod real_wheels;
 mod recipe;
 mod recipe_import;
+mod site_box;
 mod stack;
 mod verify;
 mod wheelbuild;
