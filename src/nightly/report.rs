@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::NightlyError;
-use super::run::{CellResult, RunState};
+use super::model::{CellResult, RunState};
 use super::state::{CellState, StateStore, utc, write_json_atomic};
 
 const TEMPLATE: &str = include_str!("report.html.tera");
