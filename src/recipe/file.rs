@@ -228,9 +228,20 @@ impl RecipeFile {
 
     /// The recipe as it stands for every version (no `versions` entry applied), rendered with
     /// `context`: what a build uses before its version is known (a source at a URL or in git,
-    /// whose file tells the version).
+    /// whose file tells the version). A git `rev` templated on the version is left empty here:
+    /// the version is chosen first ([`RecipeFile::git_rev_template`]), then the recipe is
+    /// resolved for it.
     pub fn resolve_unversioned(&self, context: &TemplateContext) -> Result<ResolvedRecipe, RecipeErrors> {
         self.render(&self.base, context, PatchCheck::Exists)
+    }
+
+    /// The `rev` of the git source the recipe gives at its top level (for every version not
+    /// overridden), as written; `None` when that source is not git.
+    pub fn git_rev_template(&self) -> Option<RevTemplate> {
+        match &self.base.source {
+            Some(SourceSetting::Git { rev, .. }) => Some(RevTemplate::new(rev.value.clone())),
+            _ => None,
+        }
     }
 
     /// Renders and checks every value of `settings`, collecting every error.
@@ -330,7 +341,15 @@ impl RecipeFile {
                 }
                 Source::Git {
                     url: required(url, Check::GitUrl),
-                    rev: required(rev, Check::GitRev),
+                    // A rev templated on the version stays empty until the version is known
+                    // (rendered now, `v{{ version }}` would give the tag `v`); fetching a git
+                    // source with an empty rev is refused.
+                    rev: if context.version.is_empty() && RevTemplate::new(rev.value.clone()).names_version()
+                    {
+                        String::new()
+                    } else {
+                        required(rev, Check::GitRev)
+                    },
                 }
             }
         };

@@ -30,12 +30,14 @@ mod file;
 pub mod import;
 mod raw;
 mod render;
+mod rev;
 
 use check::*;
 pub use error::*;
 pub use file::*;
 use raw::*;
 use render::*;
+pub use rev::RevTemplate;
 
 /// Where the sources come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
