@@ -49,7 +49,7 @@ impl VersionRequest {
     }
 
     /// Whether the request itself names a pre-release (which then may be chosen).
-    fn names_prerelease(&self) -> bool {
+    pub fn names_prerelease(&self) -> bool {
         match self {
             VersionRequest::Newest => false,
             VersionRequest::Exact(version) => version.any_prerelease(),
@@ -60,7 +60,7 @@ impl VersionRequest {
     }
 
     /// The request as a qualifier of "version": empty, ` ==1.85`, or `` matching `>=1.21` ``.
-    fn qualifier(&self) -> String {
+    pub fn qualifier(&self) -> String {
         match self {
             VersionRequest::Newest => String::new(),
             VersionRequest::Exact(version) => format!(" =={version}"),
@@ -68,7 +68,8 @@ impl VersionRequest {
         }
     }
 
-    fn contains(&self, version: &Version) -> bool {
+    /// Whether `version` is one the request takes.
+    pub fn contains(&self, version: &Version) -> bool {
         match self {
             VersionRequest::Newest => true,
             VersionRequest::Exact(exact) => exact == version,
