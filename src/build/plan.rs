@@ -335,7 +335,10 @@ pub fn prepare(
         Some(chosen) => {
             let version = chosen.version;
             let mut plan = plan_for(&version)?;
-            plan.notes.extend(chosen.note);
+            if let Some(note) = chosen.note {
+                tracing::info!("{note}");
+                plan.notes.push(note);
+            }
             let fetched = fetch(request, &plan.cells[0].recipe, Some(&version))?;
             let found = version_of(&fetched, Some(&version), request)?;
             if found != version {
