@@ -237,17 +237,35 @@ pub fn choose_version(
     let invocation = Invocation::default();
     let log = choice_log(request)?;
     let asked = fetch_request(request, &unversioned, &log, &invocation);
+    let file = recipes.file();
     match &unversioned.source {
-        Source::Pypi => Ok(Some(source::choose_version(&asked)?)),
-        Source::Git { url, .. } => match recipes
-            .file()
-            .and_then(crate::recipe::RecipeFile::git_rev_template)
-            .filter(crate::recipe::RevTemplate::names_version)
-        {
-            Some(template) => Ok(Some(source::choose_git_version(&asked, url, &template)?)),
-            None => Ok(None),
-        },
-        Source::Url { .. } => Ok(None),
+        Source::Git { .. } | Source::Url { .. } => {
+            match file.and_then(|file| file.versioned_source(None)) {
+                Some(versioned) => Ok(Some(source::choose_source_version(&asked, &versioned)?)),
+                // At a fixed `rev` or URL: the file tells the version.
+                None => Ok(None),
+            }
+        }
+        Source::Pypi => {
+            let from_sdists = source::choose_version(&asked);
+            // A `versions` entry may build newer versions from git or a URL named by the
+            // version: then a version the index lists without an sdist can be built.
+            let Some(file) = file.filter(|file| file.overrides_source()) else {
+                return Ok(Some(from_sdists?));
+            };
+            let listed = source::listed_version(&asked, &|version| file.versioned_source(Some(version)))
+                .ok()
+                .flatten()
+                .filter(|listed| {
+                    from_sdists
+                        .as_ref()
+                        .map_or(true, |chosen| listed.version > chosen.version)
+                });
+            match listed {
+                Some(listed) => Ok(Some(listed)),
+                None => Ok(Some(from_sdists?)),
+            }
+        }
     }
 }
 

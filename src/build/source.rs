@@ -13,7 +13,7 @@ use super::index::select::{self, VersionRequest};
 use super::index::{IndexClient, PYPI_SIMPLE};
 use super::pkg_info::read_sdist_metadata;
 use crate::layout::PythonVersion;
-use crate::recipe::{RevTemplate, Source};
+use crate::recipe::{Source, VersionTemplate, VersionedSource};
 use crate::tools::{Invocation, run_logged};
 
 /// A fetched source: an sdist/archive, or a wheel when the index has only a pure one.
@@ -115,6 +115,16 @@ pub enum FetchError {
         /// A few of the repository's tags.
         tags: Vec<String>,
     },
+    #[error(
+        "`{package}` is not on {index}, and its source's template `{template}` names the version, which only the index can tell here; give the version to build"
+    )]
+    UrlNeedsVersion {
+        package: String,
+        index: String,
+        template: String,
+    },
+    #[error("the source URL is empty: its template names the version, and no version was chosen")]
+    NoUrl,
     #[error(
         "the git source {url} has no `rev` to check out: its `rev` template names the version, and no version was chosen"
     )]
@@ -437,53 +447,103 @@ pub fn choose_version(request: &FetchRequest) -> Result<ChosenVersion, FetchErro
 /// How long `git ls-remote` may take to list a repository's tags.
 const GIT_TAGS_LIMIT: Duration = Duration::from_secs(120);
 
-/// The version of a package whose sources come from git at a `rev` templated on the version
-/// (`v{{ version }}`), for `request.version` (exact, a specifier set, or the newest): the
-/// newest version the index lists in any form (sdist or wheels) when the project is there,
-/// else the newest of the repository's tags read through the template (`v0.2.0` -> 0.2.0).
-pub fn choose_git_version(
+/// The version of a package whose source names the version (a git `rev` like
+/// `v{{ version }}`, an archive URL like `.../pkg-{{ version }}.tar.gz`), for
+/// `request.version` (exact, a specifier set, or the newest): the newest version the index
+/// lists in any form (sdist or wheels) when the project is there; else, for git, the newest
+/// of the repository's tags read through the template (`v0.2.0` -> 0.2.0), and for a URL an
+/// error asking for the version. `request.source` is the recipe's source as resolved before
+/// the version is known (its git URL).
+pub fn choose_source_version(
     request: &FetchRequest,
-    url: &str,
-    template: &RevTemplate,
+    versioned: &VersionedSource,
 ) -> Result<ChosenVersion, FetchError> {
     let wanted = VersionRequest::parse(request.version)?;
     if let VersionRequest::Exact(version) = &wanted {
         return Ok(ChosenVersion::asked(version.clone()));
     }
     let package = request.package;
+    match newest_on_index(request, &wanted) {
+        Ok((index, listed)) => Ok(chosen_from_listed(package, &index, &wanted, listed, versioned)),
+        Err(FetchError::Index(super::index::IndexError::ProjectNotFound { index, .. })) => {
+            match (versioned, request.source) {
+                (VersionedSource::Git { rev }, Source::Git { url, .. }) => {
+                    let version = newest_tag(request, url, rev, &wanted)?;
+                    let reason = format!(
+                        "{version} is the newest version{} among the tags of {url} (`{}`); the project is not on the index",
+                        wanted.qualifier(),
+                        rev.text
+                    );
+                    tracing::info!("{package}: {reason}");
+                    Ok(ChosenVersion::chosen(package, version, Vec::new(), "", reason))
+                }
+                (VersionedSource::Git { rev: template }, _) | (VersionedSource::Url { url: template }, _) => {
+                    Err(FetchError::UrlNeedsVersion {
+                        package: package.to_string(),
+                        index,
+                        template: template.text.clone(),
+                    })
+                }
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// For a recipe whose `versions` entries give some versions a source that names the version:
+/// the newest version the index lists in any form (matching the request), when the recipe's
+/// source for it does (`versioned_for`); `None` when it does not (an sdist is needed then).
+pub fn listed_version(
+    request: &FetchRequest,
+    versioned_for: &dyn Fn(&pep440_rs::Version) -> Option<VersionedSource>,
+) -> Result<Option<ChosenVersion>, FetchError> {
+    let wanted = VersionRequest::parse(request.version)?;
+    let (index, listed) = newest_on_index(request, &wanted)?;
+    Ok(versioned_for(&listed.version)
+        .map(|versioned| chosen_from_listed(request.package, &index, &wanted, listed, &versioned)))
+}
+
+/// The newest version the index lists for `request.package` in any form, and the index's
+/// name.
+fn newest_on_index(
+    request: &FetchRequest,
+    wanted: &VersionRequest,
+) -> Result<(String, select::Listed), FetchError> {
     let http = HttpClient::new()?;
     let client = IndexClient::new(http, request.index_url.unwrap_or(PYPI_SIMPLE))?;
-    match client.project_page(package) {
-        Ok(page) => {
-            let index = redacted(client.url());
-            let listed = select::newest_listed(package, &index, &page.files, &wanted, request.pythons)?;
-            let reason = format!(
-                "{} is the newest version{} on {index} (its git source at `rev` `{}` rendered for it)",
-                listed.version,
-                wanted.qualifier(),
-                template.text
-            );
-            tracing::info!("{package}: {reason}");
-            Ok(ChosenVersion::chosen(
-                package,
-                listed.version,
-                listed.skipped,
-                "the newest on the index, built from its git source",
-                reason,
-            ))
-        }
-        Err(super::index::IndexError::ProjectNotFound { .. }) => {
-            let version = newest_tag(request, url, template, &wanted)?;
-            let reason = format!(
-                "{version} is the newest version{} among the tags of {url} (`{}`); the project is not on the index",
-                wanted.qualifier(),
-                template.text
-            );
-            tracing::info!("{package}: {reason}");
-            Ok(ChosenVersion::chosen(package, version, Vec::new(), "", reason))
-        }
-        Err(error) => Err(error.into()),
-    }
+    let page = client.project_page(request.package)?;
+    let index = redacted(client.url());
+    let listed = select::newest_listed(request.package, &index, &page.files, wanted, request.pythons)?;
+    Ok((index, listed))
+}
+
+/// The choice of a version the index lists, built from the source that names it.
+fn chosen_from_listed(
+    package: &str,
+    index: &str,
+    wanted: &VersionRequest,
+    listed: select::Listed,
+    versioned: &VersionedSource,
+) -> ChosenVersion {
+    let (built_from, template, basis) = match versioned {
+        VersionedSource::Git { rev } => (
+            "its git source at `rev`",
+            &rev.text,
+            "the newest on the index, built from its git source",
+        ),
+        VersionedSource::Url { url } => (
+            "its source URL",
+            &url.text,
+            "the newest on the index, built from its source URL",
+        ),
+    };
+    let reason = format!(
+        "{} is the newest version{} on {index} ({built_from} `{template}` rendered for it)",
+        listed.version,
+        wanted.qualifier(),
+    );
+    tracing::info!("{package}: {reason}");
+    ChosenVersion::chosen(package, listed.version, listed.skipped, basis, reason)
 }
 
 /// The newest version among the tags of the repository at `url` that read as versions
@@ -491,7 +551,7 @@ pub fn choose_git_version(
 fn newest_tag(
     request: &FetchRequest,
     url: &str,
-    template: &RevTemplate,
+    template: &VersionTemplate,
     wanted: &VersionRequest,
 ) -> Result<pep440_rs::Version, FetchError> {
     if template.affixes().is_none() {
@@ -676,6 +736,9 @@ fn version_from_pkg_info(path: &Path) -> Option<String> {
 /// An archive at a URL (`https://`, `http://`, `file://`), checked against the recipe's pin;
 /// with a pin, a file already cached under it is used without the network.
 fn fetch_url(request: &FetchRequest, text: &str) -> Result<FetchedSource, FetchError> {
+    if text.trim().is_empty() {
+        return Err(FetchError::NoUrl);
+    }
     let url = Url::parse(text).map_err(|error| FetchError::BadUrl {
         url: text.to_string(),
         reason: error.to_string(),

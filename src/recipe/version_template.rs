@@ -1,21 +1,21 @@
-//! A git source's `rev` template read for the version it names: whether it uses
-//! `{{ version }}` (then it cannot be rendered before the version is chosen), and, for the
-//! plain form `PREFIX{{ version }}SUFFIX`, the version a tag of the repository stands for
+//! A source's template (a git `rev`, an archive URL) read for the version it names: whether
+//! it uses `{{ version }}` (then it cannot be rendered before the version is chosen), and, for
+//! the plain form `PREFIX{{ version }}SUFFIX`, the version a tag of the repository stands for
 //! (`v{{ version }}` and the tag `v0.2.0` give 0.2.0). Pure code on the template's text.
 
 use std::str::FromStr;
 
 use pep440_rs::Version;
 
-/// The `rev` of a recipe's git source, as written (unrendered).
+/// A source template (a git source's `rev`, an archive's URL), as written (unrendered).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevTemplate {
+pub struct VersionTemplate {
     pub text: String,
 }
 
-impl RevTemplate {
+impl VersionTemplate {
     pub fn new(text: impl Into<String>) -> Self {
-        RevTemplate { text: text.into() }
+        VersionTemplate { text: text.into() }
     }
 
     /// Whether the template uses the variable `version` anywhere (in `{{ }}` or `{% %}`).
@@ -91,31 +91,31 @@ mod tests {
 
     #[test]
     fn a_template_names_the_version_or_not() {
-        assert!(RevTemplate::new("v{{ version }}").names_version());
-        assert!(RevTemplate::new("{{version}}").names_version());
-        assert!(RevTemplate::new("release-{{ version | replace(from='.', to='_') }}").names_version());
-        assert!(RevTemplate::new("{% if version %}v{{ version }}{% endif %}").names_version());
-        assert!(!RevTemplate::new("v1.2.3").names_version());
-        assert!(!RevTemplate::new("{{ python_version }}").names_version());
-        assert!(!RevTemplate::new("0123456789abcdef0123456789abcdef01234567").names_version());
+        assert!(VersionTemplate::new("v{{ version }}").names_version());
+        assert!(VersionTemplate::new("{{version}}").names_version());
+        assert!(VersionTemplate::new("release-{{ version | replace(from='.', to='_') }}").names_version());
+        assert!(VersionTemplate::new("{% if version %}v{{ version }}{% endif %}").names_version());
+        assert!(!VersionTemplate::new("v1.2.3").names_version());
+        assert!(!VersionTemplate::new("{{ python_version }}").names_version());
+        assert!(!VersionTemplate::new("0123456789abcdef0123456789abcdef01234567").names_version());
     }
 
     #[test]
     fn the_affixes_of_a_plain_version_template() {
-        assert_eq!(RevTemplate::new("v{{ version }}").affixes(), Some(("v", "")));
-        assert_eq!(RevTemplate::new("{{version}}").affixes(), Some(("", "")));
+        assert_eq!(VersionTemplate::new("v{{ version }}").affixes(), Some(("v", "")));
+        assert_eq!(VersionTemplate::new("{{version}}").affixes(), Some(("", "")));
         assert_eq!(
-            RevTemplate::new("release-{{ version }}-final").affixes(),
+            VersionTemplate::new("release-{{ version }}-final").affixes(),
             Some(("release-", "-final"))
         );
-        assert_eq!(RevTemplate::new("{{ version | lower }}").affixes(), None);
-        assert_eq!(RevTemplate::new("{{ layer }}-{{ version }}").affixes(), None);
-        assert_eq!(RevTemplate::new("v1.0").affixes(), None);
+        assert_eq!(VersionTemplate::new("{{ version | lower }}").affixes(), None);
+        assert_eq!(VersionTemplate::new("{{ layer }}-{{ version }}").affixes(), None);
+        assert_eq!(VersionTemplate::new("v1.0").affixes(), None);
     }
 
     #[test]
     fn tags_read_as_versions_through_the_template() {
-        let template = RevTemplate::new("v{{ version }}");
+        let template = VersionTemplate::new("v{{ version }}");
         assert_eq!(template.version_of_tag("v0.2.0"), Some("0.2.0".parse().unwrap()));
         assert_eq!(
             template.version_of_tag("v1.0rc1"),
@@ -125,10 +125,10 @@ mod tests {
         assert_eq!(template.version_of_tag("vv0.2.0"), None);
         assert_eq!(template.version_of_tag("v-latest"), None);
         assert_eq!(template.version_of_tag("v"), None);
-        let bare = RevTemplate::new("{{ version }}");
+        let bare = VersionTemplate::new("{{ version }}");
         assert_eq!(bare.version_of_tag("2024.1"), Some("2024.1".parse().unwrap()));
         assert_eq!(bare.version_of_tag("v2024.1"), None);
-        let suffixed = RevTemplate::new("pkg-{{ version }}-src");
+        let suffixed = VersionTemplate::new("pkg-{{ version }}-src");
         assert_eq!(
             suffixed.version_of_tag("pkg-3.1-src"),
             Some("3.1".parse().unwrap())
