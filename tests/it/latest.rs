@@ -300,3 +300,103 @@ fn a_git_source_on_the_index_takes_the_newest_version_listed_there() {
     let log = std::fs::read_to_string(directory.path().join("work/fetch.log")).unwrap();
     assert!(!log.contains("ls-remote"), "the index answered: {log}");
 }
+
+#[test]
+fn a_url_templated_on_the_version_takes_the_newest_version_on_the_index() {
+    let directory = tempfile::tempdir().unwrap();
+    let files = directory.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let archives = directory.path().join("archives");
+    std::fs::create_dir_all(&archives).unwrap();
+    sdist("urlpkg", "0.1.0", &archives);
+    sdist("urlpkg", "0.2.0", &archives);
+    let index = directory.path().join("index");
+    publish(
+        &index,
+        "urlpkg",
+        &[
+            (sdist("urlpkg", "0.1.0", &files), None),
+            (
+                platform_wheel("urlpkg", "0.2.0", "cp312-cp312-manylinux_2_17_x86_64", &files),
+                None,
+            ),
+        ],
+    );
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(
+        recipes.join("urlpkg.yaml"),
+        format!(
+            "package: urlpkg\nsource: {{url: \"file://{}/urlpkg-{{{{ version }}}}.tar.gz\"}}\n",
+            archives.display()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = write_cells(directory.path(), &index, &recipes, &["--package", "urlpkg"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let cell = cell(directory.path());
+    assert_eq!(cell["version"], "0.2.0", "{stderr}");
+    assert!(
+        cell["source"]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("/urlpkg-0.2.0.tar.gz"),
+        "{cell}"
+    );
+    // Not on the index: nothing can say which versions the URL has.
+    std::fs::remove_dir_all(index.join("urlpkg")).unwrap();
+    let (code, stdout, stderr) = write_cells(directory.path(), &index, &recipes, &["--package", "urlpkg"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("`urlpkg` is not on file://")
+            && stderr.contains("and its source's template `file://")
+            && stderr
+                .contains("names the version, which only the index can tell here; give the version to build"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_versions_entry_with_a_git_source_builds_newer_versions_the_index_has_only_as_wheels() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = repository_with_tags(directory.path(), &["0.1.0", "0.3.0"]);
+    let files = directory.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let index = directory.path().join("index");
+    publish(
+        &index,
+        "latergit",
+        &[
+            (sdist("latergit", "0.1.0", &files), None),
+            (
+                platform_wheel("latergit", "0.3.0", "cp312-cp312-manylinux_2_17_x86_64", &files),
+                None,
+            ),
+        ],
+    );
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(
+        recipes.join("latergit.yaml"),
+        format!(
+            "package: latergit\nversions:\n  - when: \">=0.3\"\n    source: {{git: \"{url}\", rev: \"v{{{{ version }}}}\"}}\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = write_cells(directory.path(), &index, &recipes, &["--package", "latergit"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let cell = cell(directory.path());
+    assert_eq!(cell["version"], "0.3.0", "{stderr}");
+    assert_eq!(cell["recipe"]["source"]["rev"], "v0.3.0", "{cell}");
+    // Below the entry, the index's sdist.
+    let (code, stdout, stderr) = write_cells(
+        directory.path(),
+        &index,
+        &recipes,
+        &["--package", "latergit", "--version", "<0.3"],
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let cell = self::cell(directory.path());
+    assert_eq!(cell["version"], "0.1.0", "{stderr}");
+    assert_eq!(cell["recipe"]["source"]["kind"], "pypi", "{cell}");
+}
