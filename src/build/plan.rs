@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, PythonVersion};
-use crate::recipe::{ResolvedRecipe, Source};
+use crate::recipe::{RecipeFile, ResolvedRecipe, Source};
 use crate::tools::{Invocation, run_shell};
 
 use super::BuildError;
@@ -235,9 +235,14 @@ pub fn choose_version(
         }));
     }
     let invocation = Invocation::default();
-    let log = choice_log(request)?;
-    let asked = fetch_request(request, &unversioned, &log, &invocation);
     let file = recipes.file();
+    // Only a source named by the version may run git (`ls-remote`) to choose.
+    let log = if unversioned.source != Source::Pypi || file.is_some_and(RecipeFile::overrides_source) {
+        choice_log(request)?
+    } else {
+        request.work.clone()
+    };
+    let asked = fetch_request(request, &unversioned, &log, &invocation);
     match &unversioned.source {
         Source::Git { .. } | Source::Url { .. } => {
             match file.and_then(|file| file.versioned_source(None)) {
@@ -270,19 +275,23 @@ pub fn choose_version(
 }
 
 /// Where choosing a version logs what it runs (`git ls-remote`): the build's `fetch.log`, or,
-/// planning without a work directory (the nightly), `<cache>/choose-version.log`.
+/// planning without a work directory (the nightly), `<cache>/logs/choose-version-<name>.log`,
+/// started afresh each time.
 fn choice_log(request: &BuildRequest) -> Result<PathBuf, BuildError> {
-    let directory = if request.work.as_os_str().is_empty() {
-        &request.cache
-    } else {
-        &request.work
-    };
-    fs_err::create_dir_all(directory)?;
-    Ok(directory.join(if request.work.as_os_str().is_empty() {
-        "choose-version.log"
-    } else {
-        "fetch.log"
-    }))
+    if !request.work.as_os_str().is_empty() {
+        fs_err::create_dir_all(&request.work)?;
+        return Ok(request.work.join("fetch.log"));
+    }
+    let directory = request.cache.join("logs");
+    fs_err::create_dir_all(&directory)?;
+    let log = directory.join(format!(
+        "choose-version-{}.log",
+        crate::spec::normalize_name(&request.package)
+    ));
+    if log.exists() {
+        fs_err::remove_file(&log)?;
+    }
+    Ok(log)
 }
 
 fn parse_version(text: &str) -> Result<pep440_rs::Version, BuildError> {
@@ -710,6 +719,28 @@ mod tests {
                 "`demo` is not on the index, and no tag of {url} reads as a version matching `>=1` through the `rev` template `v{{{{ version }}}}`; its tags: "
             )),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn choosing_without_a_work_directory_logs_in_the_cache_afresh() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut request = request(&["3.12"], &["generic"]);
+        request.package = "Demo_Pkg".into();
+        request.work = PathBuf::new();
+        request.cache = directory.path().join("cache");
+        let log = choice_log(&request).unwrap();
+        assert_eq!(
+            log,
+            directory.path().join("cache/logs/choose-version-demo-pkg.log")
+        );
+        fs_err::write(&log, "an earlier night\n").unwrap();
+        assert_eq!(choice_log(&request).unwrap(), log);
+        assert!(!log.exists(), "started afresh");
+        request.work = directory.path().join("work");
+        assert_eq!(
+            choice_log(&request).unwrap(),
+            directory.path().join("work/fetch.log")
         );
     }
 
