@@ -1,4 +1,4 @@
-//! The plan of a package's build: its version (asked, or the newest the index offers), its
+//! The plan of a package's build: its version (asked, or the newest the recipe can build), its
 //! source fetched once, and the matrix of cells, each resolved once from the recipe and
 //! complete enough for another process to run it (`wheelbuild --cell FILE`).
 
@@ -210,11 +210,12 @@ fn cell(inputs: &PlanInputs, python: PythonVersion, arch: &str, recipe: Resolved
 /// The version to build, before anything is fetched: the one asked for, else the newest the
 /// recipe can build (within `--version`'s specifier set, or the requirement of a dependency):
 /// from the index, the newest with an sdist (or only a pure wheel) whose `Requires-Python`
-/// admits a Python asked for; for a git source whose `rev` names the version, the newest the
-/// index lists in any form, or, for a project not on the index, the newest of the
+/// admits a Python asked for; for a source whose git `rev` or URL names the version (at the
+/// top level, or in the `versions` entry of a version the index lists), the newest the index
+/// lists in any form, or, for a git source of a project not on the index, the newest of the
 /// repository's tags read through the `rev` template. The choice names the newer versions
-/// passed over and why. `None` for a source at a URL, or in git at a fixed `rev`, given no
-/// version: its file tells.
+/// passed over and why. `None` for a source at a fixed URL or `rev` given no version: its
+/// file tells.
 pub fn choose_version(
     request: &BuildRequest,
     layout: &Layout,
