@@ -1,7 +1,9 @@
 //! Which file of a project page to build from, and why: the sdist of the version asked for,
 //! or of the newest version that fits (not yanked, not a pre-release unless asked for or
 //! nothing else fits, `Requires-Python` admitting a Python being built); a pure wheel when a
-//! version has no sdist. Pure code on the parsed page.
+//! version has no sdist; the newer versions passed over and why (`adopt:` named for those with
+//! only platform wheels). For a recipe whose git or URL source names the version, the newest
+//! version the page lists in any form. Pure code on the parsed page.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -705,22 +707,16 @@ pub fn newest_listed(
                 skipped.push(((*version).clone(), "is yanked".to_string()));
                 continue;
             }
-            if let Some(file) = live
+            if !live
                 .iter()
-                .find(|file| !admits_python(file.requires_python.as_deref(), pythons))
-                .filter(|_| {
-                    !live
-                        .iter()
-                        .any(|file| admits_python(file.requires_python.as_deref(), pythons))
-                })
+                .any(|file| admits_python(file.requires_python.as_deref(), pythons))
             {
-                skipped.push((
-                    (*version).clone(),
-                    format!(
-                        "requires Python {}",
-                        file.requires_python.as_deref().unwrap_or_default()
-                    ),
-                ));
+                // Every file has a Requires-Python that admits none of them: name the first.
+                let requires_python = live
+                    .iter()
+                    .find_map(|file| file.requires_python.as_deref())
+                    .unwrap_or_default();
+                skipped.push(((*version).clone(), format!("requires Python {requires_python}")));
                 continue;
             }
             return Ok(Listed {
