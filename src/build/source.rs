@@ -1,7 +1,10 @@
 //! Sources: fetched once (the sdist chosen from a simple index, a URL, or git at a pinned
 //! ref), verified against the index's and the recipe's sha256, cached by hash, and unpacked
 //! without escaping their directory. Downloads are Rust code (`index::http`); only git runs
-//! as a program.
+//! as a program (through `tools`). Also the version a build given none is built at
+//! ([`ChosenVersion`]): the newest the index has an sdist of, or, for a source whose URL or git
+//! `rev` names the version, the newest the index lists, else the repository's newest tag; with
+//! the newer versions passed over and why.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
