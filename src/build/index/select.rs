@@ -211,13 +211,8 @@ pub enum ChoiceError {
         pythons: Vec<String>,
     },
     #[error(
-        "no version of `{project}`{request} on {index} fits: {}{}",
-        rejected.iter().map(|(version, why)| format!("{version} {why}")).collect::<Vec<_>>().join("; "),
-        if rejected.iter().any(|(_, why)| is_platform_wheels_only(why)) {
-            format!(" ({ADOPT_ALTERNATIVE})")
-        } else {
-            String::new()
-        }
+        "no version of `{project}`{request} on {index} fits: {}",
+        describe_rejected(rejected)
     )]
     NothingFits {
         project: String,
@@ -227,6 +222,49 @@ pub enum ChoiceError {
         /// The newest candidates and why each was passed over.
         rejected: Vec<(String, String)>,
     },
+}
+
+/// The versions passed over and why, `; `-separated: a run of versions with only platform
+/// wheels said once (`1.3.7, 1.3.6 have only platform wheels (tags of 1.3.7)`), then the
+/// `adopt:` alternative.
+fn describe_rejected(rejected: &[(String, String)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut run: Vec<&(String, String)> = Vec::new();
+    let flush = |run: &mut Vec<&(String, String)>, parts: &mut Vec<String>| {
+        match run.as_slice() {
+            [] => {}
+            [(version, why)] => parts.push(format!("{version} {why}")),
+            [(_, first_why), ..] => {
+                let versions: Vec<&str> = run.iter().map(|(version, _)| version.as_str()).collect();
+                // The newest one's tags, as its own reason gives them: ` (tag, tag, and 9 more)`.
+                let tags = first_why
+                    .strip_prefix(PLATFORM_WHEELS_ONLY)
+                    .map(str::trim)
+                    .and_then(|tags| tags.strip_prefix('('))
+                    .and_then(|tags| tags.strip_suffix(')'));
+                parts.push(format!(
+                    "{} have only platform wheels{}",
+                    versions.join(", "),
+                    tags.map(|tags| format!(" ({}: {tags})", versions[0]))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        run.clear();
+    };
+    for entry in rejected {
+        if is_platform_wheels_only(&entry.1) {
+            run.push(entry);
+        } else {
+            flush(&mut run, &mut parts);
+            parts.push(format!("{} {}", entry.0, entry.1));
+        }
+    }
+    flush(&mut run, &mut parts);
+    if rejected.iter().any(|(_, why)| is_platform_wheels_only(why)) {
+        parts.push(ADOPT_ALTERNATIVE.to_string());
+    }
+    parts.join("; ")
 }
 
 /// How many versions an error lists.
@@ -576,8 +614,8 @@ impl Chooser<'_> {
         reason
     }
 
-    /// The error when no matching version fits: the newest few rejected and why, the last
-    /// one saying which Pythons are built when a Requires-Python was at fault.
+    /// The error when no matching version fits: the newest few rejected and why, the last one
+    /// a Requires-Python was at fault for saying which Pythons are built.
     fn nothing_fits(&self, mut rejected: Vec<(String, String)>) -> ChoiceError {
         let python_note = if rejected.iter().any(|(_, why)| why.starts_with("requires Python")) {
             format!(" (building for Python {})", self.python_list().join(", "))
@@ -585,7 +623,11 @@ impl Chooser<'_> {
             String::new()
         };
         rejected.truncate(LISTED);
-        if let Some(last) = rejected.last_mut() {
+        if let Some(last) = rejected
+            .iter_mut()
+            .rev()
+            .find(|(_, why)| why.starts_with("requires Python"))
+        {
             last.1.push_str(&python_note);
         }
         ChoiceError::NothingFits {
@@ -939,17 +981,19 @@ mod tests {
             error.ends_with("only wheels for specific platforms: cp312-cp312-manylinux_2_17_x86_64, cp313-cp313-manylinux_2_17_x86_64; a recipe with `adopt:` takes those wheels instead"),
             "{error}"
         );
-        // Nothing with an sdist at all (kahypar): the error names `adopt:` too.
+        // Nothing with an sdist at all (kahypar): the versions said once, `adopt:` named.
         let error = pick(&files[2..], None).unwrap_err().to_string();
-        assert!(
-            error.starts_with(
-                "no version of `demo-pkg` on https://pypi.org/simple/ fits: 1.3.7 has only platform wheels"
-            ),
-            "{error}"
+        assert_eq!(
+            error,
+            "no version of `demo-pkg` on https://pypi.org/simple/ fits: 1.3.7, 1.3.6 have only platform wheels (1.3.7: cp312-cp312-manylinux_2_17_x86_64, cp313-cp313-manylinux_2_17_x86_64); a recipe with `adopt:` takes those wheels instead"
         );
-        assert!(
-            error.ends_with(" (a recipe with `adopt:` takes those wheels instead)"),
-            "{error}"
+        let mixed = [
+            requiring("demo_pkg-2.0.tar.gz", ">=3.14"),
+            file("demo_pkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+        ];
+        assert_eq!(
+            pick(&mixed, None).unwrap_err().to_string(),
+            "no version of `demo-pkg` on https://pypi.org/simple/ fits: 2.0 requires Python >=3.14 (building for Python 3.11, 3.12); 1.0 has only platform wheels (cp312-cp312-manylinux_2_17_x86_64); a recipe with `adopt:` takes those wheels instead"
         );
     }
 
