@@ -4,8 +4,11 @@
 //! for) gets its older sdist, with a note naming the versions passed over and `adopt:`; such
 //! a version asked for by name is an error saying the same. A git source whose `rev` is
 //! templated on the version (`v{{ version }}`), not on the index, takes the newest tag of a
-//! local repository and checks out `v0.2.0`; on the index, the newest version listed there.
-//! `--write-cells` plans and fetches without building, so these tests need no build tools.
+//! local repository and checks out `v0.2.0`; on the index, the newest version listed there;
+//! so does an archive URL templated on the version, and a `versions` entry giving newer
+//! versions a git source; the nightly plans such a recipe at its newest tag. `--write-cells`
+//! plans and fetches without building, so these tests need no build tools (but the one
+//! end-to-end build, in CI's slow step).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -455,4 +458,40 @@ fn a_git_source_planned_for_latest_builds_its_newest_tag() {
         stderr.contains("0.2.0 is the newest version among the tags of file://"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_nightly_plans_a_git_source_for_latest_at_its_newest_tag() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = repository_with_tags(directory.path(), &["0.1.0", "0.2.0"]);
+    let index = directory.path().join("index");
+    std::fs::create_dir_all(&index).unwrap();
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    std::fs::write(
+        recipes.join("gitonly.yaml"),
+        format!("package: gitonly\nsource: {{git: \"{url}\", rev: \"{{{{ version }}}}\"}}\n"),
+    )
+    .unwrap();
+    // The imported form, `rev: "{{ version }}"`, reads bare tags: `0.3.0`, not `v0.2.0`.
+    let bare = directory.path().join("repository");
+    git(&bare, &["tag", "0.3.0"]);
+    let config = directory.path().join("nightly.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "packages = [\"gitonly\"]\nrecipes = \"recipes\"\nindex_url = \"{}\"\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\n[paths]\ncache = \"cache\"\n",
+            index.display()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(crate::common::wheelwright()
+        .args(["nightly", "plan", "--json", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan["packages"][0]["version"], "0.3.0", "{stdout}");
+    let log =
+        std::fs::read_to_string(directory.path().join("cache/logs/choose-version-gitonly.log")).unwrap();
+    assert!(log.contains("git ls-remote --tags"), "{log}");
 }
