@@ -621,6 +621,61 @@ pub fn capture_logged(
     Ok(fs_err::read_to_string(stdout.path()).unwrap_or_default())
 }
 
+/// The tag names of the git repository at `url` (`git ls-remote --tags`), without the
+/// `^{}` entries of annotated tags, in git's order; its stderr goes to `log`. Killed after
+/// `limit` (a server that does not answer must not hold a plan), and never asks for a
+/// password (`GIT_TERMINAL_PROMPT=0`).
+pub fn git_tags(
+    url: &str,
+    invocation: &Invocation,
+    log: &Path,
+    limit: Duration,
+) -> Result<Vec<String>, CommandFailed> {
+    let mut invocation = invocation.clone();
+    invocation
+        .environment
+        .insert("GIT_TERMINAL_PROMPT".to_string(), "0".to_string());
+    let stdout = tempfile::NamedTempFile::new().map_err(|error| CommandFailed {
+        what: "git ls-remote".to_string(),
+        status: "no temporary file for its output".to_string(),
+        log: log.to_path_buf(),
+        tail: format!("  | {error}\n"),
+        hint: None,
+        timed_out: false,
+    })?;
+    run(
+        "git ls-remote",
+        Path::new("git"),
+        &["ls-remote".to_string(), "--tags".to_string(), url.to_string()],
+        &invocation,
+        log,
+        Some(limit),
+        Some(stdout.path()),
+    )?;
+    Ok(parse_tag_refs(
+        &fs_err::read_to_string(stdout.path()).unwrap_or_default(),
+    ))
+}
+
+/// The tag names in `git ls-remote --tags` output (`<sha>\trefs/tags/<name>`), each once
+/// (an annotated tag's peeled `<name>^{}` line is the same tag).
+fn parse_tag_refs(output: &str) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for line in output.lines() {
+        let Some(name) = line
+            .split_once('\t')
+            .and_then(|(_, reference)| reference.trim().strip_prefix("refs/tags/"))
+        else {
+            continue;
+        };
+        let name = name.strip_suffix("^{}").unwrap_or(name);
+        if !tags.iter().any(|tag| tag == name) {
+            tags.push(name.to_string());
+        }
+    }
+    tags
+}
+
 /// Runs a shell command line (`sh -c`), logged like [`run_logged`].
 pub fn run_shell(
     what: &str,
@@ -960,6 +1015,45 @@ error: command '/usr/bin/gcc' failed with exit code 1
         assert_eq!(cause("x.c:3:1: error: expected ';'"), None);
     }
     use super::*;
+
+    #[test]
+    fn tag_refs_are_read_once_each() {
+        let output = "1111111111111111111111111111111111111111\trefs/tags/v0.1.0\n\
+            2222222222222222222222222222222222222222\trefs/tags/v0.2.0\n\
+            3333333333333333333333333333333333333333\trefs/tags/v0.2.0^{}\n\
+            4444444444444444444444444444444444444444\trefs/heads/main\n";
+        assert_eq!(parse_tag_refs(output), ["v0.1.0", "v0.2.0"]);
+        assert!(parse_tag_refs("").is_empty());
+    }
+
+    #[test]
+    fn git_tags_lists_a_local_repository_s_tags() {
+        let directory = tempfile::tempdir().unwrap();
+        let repository = directory.path().join("repository");
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+                .args(args)
+                .current_dir(&repository)
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        fs_err::create_dir_all(&repository).unwrap();
+        git(&["init", "--quiet"]);
+        git(&["commit", "--quiet", "--allow-empty", "-m", "one"]);
+        git(&["tag", "v0.1.0"]);
+        git(&["tag", "-a", "v0.2.0", "-m", "annotated"]);
+        let url = format!("file://{}", repository.display());
+        let log = directory.path().join("git.log");
+        let tags = git_tags(&url, &Invocation::default(), &log, Duration::from_secs(30)).unwrap();
+        assert_eq!(tags, ["v0.1.0", "v0.2.0"]);
+        let missing = format!("file://{}", directory.path().join("nothing").display());
+        let error = git_tags(&missing, &Invocation::default(), &log, Duration::from_secs(30))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("git ls-remote failed (exit status"), "{error}");
+    }
 
     #[test]
     fn hints_name_the_missing_piece() {

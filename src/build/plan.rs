@@ -1,4 +1,4 @@
-//! The plan of a package's build: its version (asked, or the newest the index offers), its
+//! The plan of a package's build: its version (asked, or the newest the recipe can build), its
 //! source fetched once, and the matrix of cells, each resolved once from the recipe and
 //! complete enough for another process to run it (`wheelbuild --cell FILE`).
 
@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, PythonVersion};
-use crate::recipe::{ResolvedRecipe, Source};
+use crate::recipe::{RecipeFile, ResolvedRecipe, Source};
 use crate::tools::{Invocation, run_shell};
 
 use super::BuildError;
 use super::request::{BuildRequest, Recipes, template_context};
+pub use super::source::ChosenVersion;
 use super::source::{self, FetchedSource};
 
 /// One cell of the matrix: everything needed to build and test one wheel, here or in another
@@ -207,30 +208,91 @@ fn cell(inputs: &PlanInputs, python: PythonVersion, arch: &str, recipe: Resolved
 }
 
 /// The version to build, before anything is fetched: the one asked for, else the newest the
-/// index offers (within `--version`'s specifier set, or the requirement of a dependency).
-/// `None` for a source at a URL or in git given no version: its file tells.
+/// recipe can build (within `--version`'s specifier set, or the requirement of a dependency):
+/// from the index, the newest with an sdist (or only a pure wheel) whose `Requires-Python`
+/// admits a Python asked for; for a source whose git `rev` or URL names the version (at the
+/// top level, or in the `versions` entry of a version the index lists), the newest the index
+/// lists in any form, or, for a git source of a project not on the index, the newest of the
+/// repository's tags read through the `rev` template. The choice names the newer versions
+/// passed over and why. `None` for a source at a fixed URL or `rev` given no version: its
+/// file tells.
 pub fn choose_version(
     request: &BuildRequest,
     layout: &Layout,
     recipes: &Recipes,
-) -> Result<Option<pep440_rs::Version>, BuildError> {
+) -> Result<Option<ChosenVersion>, BuildError> {
     if let Some(version) = request.exact_version() {
-        return Ok(Some(version));
+        return Ok(Some(ChosenVersion::asked(version)));
     }
     let unversioned = unversioned_recipe(request, layout, recipes)?;
     if let Some(settings) = &unversioned.adopt {
         let fetch = adopt_fetch(request, layout, settings)?;
-        return Ok(Some(super::adopt::choose_adopted_version(
-            &fetch,
-            &request.pythons,
-        )?));
-    }
-    if unversioned.source != Source::Pypi {
-        return Ok(None);
+        let version = super::adopt::choose_adopted_version(&fetch, &request.pythons)?;
+        return Ok(Some(ChosenVersion {
+            reason: format!("{version} is the newest version with wheels to adopt"),
+            version,
+            skipped: Vec::new(),
+            note: None,
+        }));
     }
     let invocation = Invocation::default();
-    let text = source::choose_version(&fetch_request(request, &unversioned, &request.work, &invocation))?;
-    parse_version(&text).map(Some)
+    let file = recipes.file();
+    // Only a source named by the version may run git (`ls-remote`) to choose.
+    let log = if unversioned.source != Source::Pypi || file.is_some_and(RecipeFile::overrides_source) {
+        choice_log(request)?
+    } else {
+        request.work.clone()
+    };
+    let asked = fetch_request(request, &unversioned, &log, &invocation);
+    match &unversioned.source {
+        Source::Git { .. } | Source::Url { .. } => {
+            match file.and_then(|file| file.versioned_source(None)) {
+                Some(versioned) => Ok(Some(source::choose_source_version(&asked, &versioned)?)),
+                // At a fixed `rev` or URL: the file tells the version.
+                None => Ok(None),
+            }
+        }
+        Source::Pypi => {
+            let from_sdists = source::choose_version(&asked);
+            // A `versions` entry may build newer versions from git or a URL named by the
+            // version: then a version the index lists without an sdist can be built.
+            let Some(file) = file.filter(|file| file.overrides_source()) else {
+                return Ok(Some(from_sdists?));
+            };
+            let listed = source::listed_version(&asked, &|version| file.versioned_source(Some(version)))
+                .ok()
+                .flatten()
+                .filter(|listed| {
+                    from_sdists
+                        .as_ref()
+                        .map_or(true, |chosen| listed.version > chosen.version)
+                });
+            match listed {
+                Some(listed) => Ok(Some(listed)),
+                None => Ok(Some(from_sdists?)),
+            }
+        }
+    }
+}
+
+/// Where choosing a version logs what it runs (`git ls-remote`): the build's `fetch.log`, or,
+/// planning without a work directory (the nightly), `<cache>/logs/choose-version-<name>.log`,
+/// started afresh each time.
+fn choice_log(request: &BuildRequest) -> Result<PathBuf, BuildError> {
+    if !request.work.as_os_str().is_empty() {
+        fs_err::create_dir_all(&request.work)?;
+        return Ok(request.work.join("fetch.log"));
+    }
+    let directory = request.cache.join("logs");
+    fs_err::create_dir_all(&directory)?;
+    let log = directory.join(format!(
+        "choose-version-{}.log",
+        crate::spec::normalize_name(&request.package)
+    ));
+    if log.exists() {
+        fs_err::remove_file(&log)?;
+    }
+    Ok(log)
 }
 
 fn parse_version(text: &str) -> Result<pep440_rs::Version, BuildError> {
@@ -298,8 +360,13 @@ pub fn prepare(
         return Ok(adopted);
     }
     let mut plan = match choose_version(request, layout, recipes)? {
-        Some(version) => {
-            let plan = plan_for(&version)?;
+        Some(chosen) => {
+            let version = chosen.version;
+            let mut plan = plan_for(&version)?;
+            if let Some(note) = chosen.note {
+                tracing::info!("{note}");
+                plan.notes.push(note);
+            }
             let fetched = fetch(request, &plan.cells[0].recipe, Some(&version))?;
             let found = version_of(&fetched, Some(&version), request)?;
             if found != version {
@@ -573,6 +640,150 @@ mod tests {
         let plan = plan(&request, &recipes, "1.2");
         assert_eq!(labels(&plan), ["3.12 generic"]);
         assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+    }
+
+    /// A git repository with one commit tagged with each of `tags`; its `file://` URL.
+    fn repository_with_tags(directory: &Path, tags: &[&str]) -> String {
+        let repository = directory.join("repository");
+        fs_err::create_dir_all(&repository).unwrap();
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+                .args(args)
+                .current_dir(&repository)
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "--quiet"]);
+        for tag in tags {
+            fs_err::write(repository.join("setup.py"), format!("# {tag}\n")).unwrap();
+            git(&["add", "setup.py"]);
+            git(&["commit", "--quiet", "-m", tag]);
+            git(&["tag", tag]);
+        }
+        format!("file://{}", repository.display())
+    }
+
+    #[test]
+    fn a_git_source_not_on_the_index_takes_its_newest_tag_and_renders_rev_with_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let url = repository_with_tags(directory.path(), &["v0.1.0", "v0.2.0", "v0.3.0rc1", "nightly"]);
+        // An index (a local directory) that does not have the project.
+        let index = directory.path().join("index");
+        fs_err::create_dir_all(&index).unwrap();
+        let recipes = recipes(&format!(
+            "package: demo\nsource: {{git: \"{url}\", rev: \"v{{{{ version }}}}\"}}\n"
+        ));
+        let mut request = request(&["3.12"], &["generic"]);
+        request.version = None;
+        request.index_url = Some(index.display().to_string());
+        request.work = directory.path().join("work");
+        request.cache = directory.path().join("cache");
+        let layout = Layout::load(None).unwrap();
+        // Before the version is known, the rev is left empty rather than rendered as `v`.
+        let (python, arch) = first_cell(&request).unwrap();
+        let context = template_context(&layout, &request.layer, None, python, &arch).unwrap();
+        let unversioned = recipes.resolve(None, &context).unwrap();
+        assert_eq!(
+            unversioned.source,
+            Source::Git {
+                url: url.clone(),
+                rev: String::new()
+            }
+        );
+        let chosen = choose_version(&request, &layout, &recipes).unwrap().unwrap();
+        assert_eq!(chosen.version.to_string(), "0.2.0", "{}", chosen.reason);
+        assert!(chosen.reason.contains("among the tags of"), "{}", chosen.reason);
+        assert_eq!(chosen.note, None);
+        let plan = plan(&request, &recipes, "0.2.0");
+        assert_eq!(
+            plan.cells[0].recipe.source,
+            Source::Git {
+                url: url.clone(),
+                rev: "v0.2.0".to_string()
+            }
+        );
+        // A specifier set is honoured among the tags; one that names a pre-release takes it.
+        request.version = Some("<0.2".to_string());
+        let chosen = choose_version(&request, &layout, &recipes).unwrap().unwrap();
+        assert_eq!(chosen.version.to_string(), "0.1.0");
+        request.version = Some(">=0.3.0rc1".to_string());
+        let chosen = choose_version(&request, &layout, &recipes).unwrap().unwrap();
+        assert_eq!(chosen.version.to_string(), "0.3.0rc1");
+        request.version = Some(">=1".to_string());
+        let error = choose_version(&request, &layout, &recipes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!(
+                "`demo` is not on the index, and no tag of {url} reads as a version matching `>=1` through the `rev` template `v{{{{ version }}}}`; its tags: "
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn choosing_without_a_work_directory_logs_in_the_cache_afresh() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut request = request(&["3.12"], &["generic"]);
+        request.package = "Demo_Pkg".into();
+        request.work = PathBuf::new();
+        request.cache = directory.path().join("cache");
+        let log = choice_log(&request).unwrap();
+        assert_eq!(
+            log,
+            directory.path().join("cache/logs/choose-version-demo-pkg.log")
+        );
+        fs_err::write(&log, "an earlier night\n").unwrap();
+        assert_eq!(choice_log(&request).unwrap(), log);
+        assert!(!log.exists(), "started afresh");
+        request.work = directory.path().join("work");
+        assert_eq!(
+            choice_log(&request).unwrap(),
+            directory.path().join("work/fetch.log")
+        );
+    }
+
+    #[test]
+    fn a_git_source_at_a_fixed_rev_is_not_chosen_for() {
+        let recipes = recipes(
+            "package: demo\nsource: {git: \"file:///nowhere\", rev: \"0123456789abcdef0123456789abcdef01234567\"}\n",
+        );
+        let mut request = request(&["3.12"], &["generic"]);
+        request.version = None;
+        let layout = Layout::load(None).unwrap();
+        assert!(choose_version(&request, &layout, &recipes).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_empty_rev_is_refused_before_git_runs() {
+        let directory = tempfile::tempdir().unwrap();
+        let source = Source::Git {
+            url: "file:///nowhere".to_string(),
+            rev: String::new(),
+        };
+        let invocation = Invocation::default();
+        let log = directory.path().join("fetch.log");
+        let error = source::fetch(&source::FetchRequest {
+            package: "demo",
+            version: None,
+            source: &source,
+            index_url: None,
+            pythons: &[],
+            sha256: None,
+            cache: directory.path(),
+            work: directory.path(),
+            log: &log,
+            invocation: &invocation,
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "the git source file:///nowhere has no `rev` to check out: its `rev` template names the version, and no version was chosen"
+        );
+        assert!(!log.exists(), "git did not run");
     }
 
     #[test]

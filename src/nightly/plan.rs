@@ -655,11 +655,10 @@ fn version_of(inputs: &PackageInputs) -> Result<Option<pep440_rs::Version>, Nigh
     }
     let (layer, archs) = inputs.layers.first().cloned().unwrap_or_default();
     let request = request(inputs, &layer, archs);
-    Ok(crate::build::plan::choose_version(
-        &request,
-        inputs.layout,
-        inputs.recipes,
-    )?)
+    Ok(
+        crate::build::plan::choose_version(&request, inputs.layout, inputs.recipes)?
+            .map(|chosen| chosen.version),
+    )
 }
 
 fn parse_version(text: &str) -> Result<pep440_rs::Version, NightlyError> {

@@ -250,9 +250,47 @@ impl RecipeFile {
 
     /// The recipe as it stands for every version (no `versions` entry applied), rendered with
     /// `context`: what a build uses before its version is known (a source at a URL or in git,
-    /// whose file tells the version).
+    /// whose file tells the version). A git `rev` or an archive URL templated on the version
+    /// is left empty here: the version is chosen first ([`RecipeFile::versioned_source`]),
+    /// then the recipe is resolved for it.
     pub fn resolve_unversioned(&self, context: &TemplateContext) -> Result<ResolvedRecipe, RecipeErrors> {
         self.render(&self.base, context, PatchCheck::Exists)
+    }
+
+    /// Whether a `versions` entry gives a source of its own.
+    pub fn overrides_source(&self) -> bool {
+        self.versions.iter().any(|entry| entry.settings.source.is_some())
+    }
+
+    /// The source the recipe gives for `version` (`None`: at its top level, for every version
+    /// not overridden) when it is at a URL or in git and its URL or `rev` names the version:
+    /// then it cannot be fetched before a version is chosen.
+    pub fn versioned_source(&self, version: Option<&Version>) -> Option<VersionedSource> {
+        let source = match version {
+            None => self.base.source.as_ref(),
+            Some(version) => self
+                .versions
+                .iter()
+                .rev()
+                .filter(|entry| entry.specifiers.contains(version))
+                .find_map(|entry| entry.settings.source.as_ref())
+                .or(self.base.source.as_ref()),
+        };
+        match source? {
+            SourceSetting::Pypi => None,
+            SourceSetting::Url { url, .. } => {
+                let template = VersionTemplate::new(url.value.clone());
+                template
+                    .names_version()
+                    .then_some(VersionedSource::Url { url: template })
+            }
+            SourceSetting::Git { rev, .. } => {
+                let template = VersionTemplate::new(rev.value.clone());
+                template
+                    .names_version()
+                    .then_some(VersionedSource::Git { rev: template })
+            }
+        }
     }
 
     /// Renders and checks every value of `settings`, collecting every error.
@@ -340,7 +378,15 @@ impl RecipeFile {
                     sha256 = errors.ok(renderer.checked(pinned, Check::Sha256));
                 }
                 Source::Url {
-                    url: required(url, Check::ArchiveUrl),
+                    // Like a git `rev`: a URL templated on the version stays empty until the
+                    // version is known.
+                    url: if context.version.is_empty()
+                        && VersionTemplate::new(url.value.clone()).names_version()
+                    {
+                        String::new()
+                    } else {
+                        required(url, Check::ArchiveUrl)
+                    },
                 }
             }
             Some(SourceSetting::Git { url, rev }) => {
@@ -352,7 +398,16 @@ impl RecipeFile {
                 }
                 Source::Git {
                     url: required(url, Check::GitUrl),
-                    rev: required(rev, Check::GitRev),
+                    // A rev templated on the version stays empty until the version is known
+                    // (rendered now, `v{{ version }}` would give the tag `v`); fetching a git
+                    // source with an empty rev is refused.
+                    rev: if context.version.is_empty()
+                        && VersionTemplate::new(rev.value.clone()).names_version()
+                    {
+                        String::new()
+                    } else {
+                        required(rev, Check::GitRev)
+                    },
                 }
             }
         };

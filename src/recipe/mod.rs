@@ -30,12 +30,14 @@ mod file;
 pub mod import;
 mod raw;
 mod render;
+mod version_template;
 
 use check::*;
 pub use error::*;
 pub use file::*;
 use raw::*;
 use render::*;
+pub use version_template::VersionTemplate;
 
 /// Where the sources come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -49,6 +51,16 @@ pub enum Source {
     Url { url: String },
     /// A git repository at a pinned ref.
     Git { url: String, rev: String },
+}
+
+/// A source that names the version in its URL or `rev` (see [`RecipeFile::versioned_source`]),
+/// with that template as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionedSource {
+    /// An archive at a URL (`https://host/pkg-{{ version }}.tar.gz`).
+    Url { url: VersionTemplate },
+    /// A git repository at a `rev` (`v{{ version }}`).
+    Git { rev: VersionTemplate },
 }
 
 /// Requirement changes to make to the built wheel (the `wheelwright manipulate` flags).
@@ -1202,6 +1214,54 @@ skip_python: [\"3.x\"]
         assert_eq!(
             resolve(&recipe, "1").pre_build,
             ["echo ${#list[@]} {{", "echo ${#list[@]} {{x}}"]
+        );
+    }
+
+    #[test]
+    fn a_source_named_by_the_version_waits_for_the_version() {
+        let recipe = parse(
+            "a",
+            "package: a\nsource: {git: 'https://x/a', rev: 'v{{ version }}'}\nversions:\n  - when: '<1'\n    source: {url: 'https://x/a-{{ version }}.tar.gz'}\n  - when: '<0.5'\n    source: pypi\n",
+        )
+        .unwrap();
+        // Resolved before the version is known, the rev (and a URL) is left empty, never `v`.
+        let unversioned = recipe.resolve_unversioned(&context("", "3.12")).unwrap();
+        assert_eq!(
+            unversioned.source,
+            Source::Git {
+                url: "https://x/a".to_string(),
+                rev: String::new()
+            }
+        );
+        assert_eq!(
+            resolve(&recipe, "2.0").source,
+            Source::Git {
+                url: "https://x/a".to_string(),
+                rev: "v2.0".to_string()
+            }
+        );
+        let git = Some(VersionedSource::Git {
+            rev: VersionTemplate::new("v{{ version }}"),
+        });
+        assert_eq!(recipe.versioned_source(None), git);
+        assert_eq!(recipe.versioned_source(Some(&"2.0".parse().unwrap())), git);
+        assert_eq!(
+            recipe.versioned_source(Some(&"0.7".parse().unwrap())),
+            Some(VersionedSource::Url {
+                url: VersionTemplate::new("https://x/a-{{ version }}.tar.gz")
+            })
+        );
+        assert_eq!(recipe.versioned_source(Some(&"0.1".parse().unwrap())), None);
+        assert!(recipe.overrides_source());
+        let fixed = parse("b", "package: b\nsource: {git: 'https://x/b', rev: v1.0}\n").unwrap();
+        assert_eq!(fixed.versioned_source(None), None);
+        assert!(!fixed.overrides_source());
+        assert_eq!(
+            fixed.resolve_unversioned(&context("", "3.12")).unwrap().source,
+            Source::Git {
+                url: "https://x/b".to_string(),
+                rev: "v1.0".to_string()
+            }
         );
     }
 

@@ -10,6 +10,7 @@ mod cp_wheels;
 mod docs;
 mod index;
 mod inspect;
+mod latest;
 mod layers;
 mod layout;
 mod manipulate;

@@ -1,7 +1,9 @@
 //! Which file of a project page to build from, and why: the sdist of the version asked for,
 //! or of the newest version that fits (not yanked, not a pre-release unless asked for or
 //! nothing else fits, `Requires-Python` admitting a Python being built); a pure wheel when a
-//! version has no sdist. Pure code on the parsed page.
+//! version has no sdist; the newer versions passed over and why (`adopt:` named for those with
+//! only platform wheels). For a recipe whose git or URL source names the version, the newest
+//! version the page lists in any form. Pure code on the parsed page.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,7 +51,7 @@ impl VersionRequest {
     }
 
     /// Whether the request itself names a pre-release (which then may be chosen).
-    fn names_prerelease(&self) -> bool {
+    pub fn names_prerelease(&self) -> bool {
         match self {
             VersionRequest::Newest => false,
             VersionRequest::Exact(version) => version.any_prerelease(),
@@ -60,7 +62,7 @@ impl VersionRequest {
     }
 
     /// The request as a qualifier of "version": empty, ` ==1.85`, or `` matching `>=1.21` ``.
-    fn qualifier(&self) -> String {
+    pub fn qualifier(&self) -> String {
         match self {
             VersionRequest::Newest => String::new(),
             VersionRequest::Exact(version) => format!(" =={version}"),
@@ -68,7 +70,8 @@ impl VersionRequest {
         }
     }
 
-    fn contains(&self, version: &Version) -> bool {
+    /// Whether `version` is one the request takes.
+    pub fn contains(&self, version: &Version) -> bool {
         match self {
             VersionRequest::Newest => true,
             VersionRequest::Exact(exact) => exact == version,
@@ -150,7 +153,22 @@ pub struct Choice {
     pub reason: String,
     /// Things the caller should warn about (a yanked file asked for by its version).
     pub warnings: Vec<String>,
+    /// Newer versions matching the request that could not be built, newest first, and why
+    /// (`has only platform wheels (...)`, `requires Python >=3.13`, `is yanked`); pre-releases
+    /// passed over for a final release are not among them.
+    pub skipped: Vec<(Version, String)>,
 }
+
+/// What a recipe can do about versions that have only platform wheels: said wherever such a
+/// version is passed over or refused.
+pub const ADOPT_ALTERNATIVE: &str = "a recipe with `adopt:` takes those wheels instead";
+
+/// Whether a reason for passing a version over is that it has only platform wheels.
+pub fn is_platform_wheels_only(why: &str) -> bool {
+    why.starts_with(PLATFORM_WHEELS_ONLY)
+}
+
+const PLATFORM_WHEELS_ONLY: &str = "has only platform wheels";
 
 /// Why no file of a project page can be built from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,7 +190,7 @@ pub enum ChoiceError {
         newest: Vec<String>,
     },
     #[error(
-        "`{project}` {version} has no sdist and no pure wheel on {index}, only wheels for specific platforms: {}",
+        "`{project}` {version} has no sdist and no pure wheel on {index}, only wheels for specific platforms: {}; {ADOPT_ALTERNATIVE}",
         tags.join(", ")
     )]
     PlatformWheelsOnly {
@@ -194,7 +212,7 @@ pub enum ChoiceError {
     },
     #[error(
         "no version of `{project}`{request} on {index} fits: {}",
-        rejected.iter().map(|(version, why)| format!("{version} {why}")).collect::<Vec<_>>().join("; ")
+        describe_rejected(rejected)
     )]
     NothingFits {
         project: String,
@@ -204,6 +222,49 @@ pub enum ChoiceError {
         /// The newest candidates and why each was passed over.
         rejected: Vec<(String, String)>,
     },
+}
+
+/// The versions passed over and why, `; `-separated: a run of versions with only platform
+/// wheels said once (`1.3.7, 1.3.6 have only platform wheels (tags of 1.3.7)`), then the
+/// `adopt:` alternative.
+fn describe_rejected(rejected: &[(String, String)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut run: Vec<&(String, String)> = Vec::new();
+    let flush = |run: &mut Vec<&(String, String)>, parts: &mut Vec<String>| {
+        match run.as_slice() {
+            [] => {}
+            [(version, why)] => parts.push(format!("{version} {why}")),
+            [(_, first_why), ..] => {
+                let versions: Vec<&str> = run.iter().map(|(version, _)| version.as_str()).collect();
+                // The newest one's tags, as its own reason gives them: ` (tag, tag, and 9 more)`.
+                let tags = first_why
+                    .strip_prefix(PLATFORM_WHEELS_ONLY)
+                    .map(str::trim)
+                    .and_then(|tags| tags.strip_prefix('('))
+                    .and_then(|tags| tags.strip_suffix(')'));
+                parts.push(format!(
+                    "{} have only platform wheels{}",
+                    versions.join(", "),
+                    tags.map(|tags| format!(" ({}: {tags})", versions[0]))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        run.clear();
+    };
+    for entry in rejected {
+        if is_platform_wheels_only(&entry.1) {
+            run.push(entry);
+        } else {
+            flush(&mut run, &mut parts);
+            parts.push(format!("{} {}", entry.0, entry.1));
+        }
+    }
+    flush(&mut run, &mut parts);
+    if rejected.iter().any(|(_, why)| is_platform_wheels_only(why)) {
+        parts.push(ADOPT_ALTERNATIVE.to_string());
+    }
+    parts.join("; ")
 }
 
 /// How many versions an error lists.
@@ -258,7 +319,7 @@ impl<'a> Release<'a> {
                 "has no sdist or wheel wheelwright can use".to_string()
             } else {
                 format!(
-                    "has only platform wheels ({})",
+                    "{PLATFORM_WHEELS_ONLY} ({})",
                     brief_tags(&self.platform_wheels).join(", ")
                 )
             });
@@ -437,6 +498,7 @@ impl Chooser<'_> {
                 format!("version {version} as asked: its sdist")
             },
             warnings,
+            skipped: Vec::new(),
         })
     }
 
@@ -481,16 +543,23 @@ impl Chooser<'_> {
                             is_wheel,
                             reason: self.newest_reason(&taken, &passed),
                             warnings: Vec::new(),
+                            skipped: passed.rejected,
                         });
                     }
-                    Verdict::Rejected(why) => passed.rejected.push((version.to_string(), why)),
+                    Verdict::Rejected(why) => passed.rejected.push(((*version).clone(), why)),
                 }
             }
             if allow_prerelease_first {
                 break;
             }
         }
-        Err(self.nothing_fits(passed.rejected))
+        Err(self.nothing_fits(
+            passed
+                .rejected
+                .into_iter()
+                .map(|(version, why)| (version.to_string(), why))
+                .collect(),
+        ))
     }
 
     /// Why the newest fitting version was taken, with the newer versions passed over.
@@ -535,11 +604,18 @@ impl Chooser<'_> {
         if !passed_over.is_empty() {
             reason.push_str(&format!(" (passed over: {})", passed_over.join("; ")));
         }
+        if passed
+            .rejected
+            .iter()
+            .any(|(_, why)| is_platform_wheels_only(why))
+        {
+            reason.push_str(&format!("; {ADOPT_ALTERNATIVE}"));
+        }
         reason
     }
 
-    /// The error when no matching version fits: the newest few rejected and why, the last
-    /// one saying which Pythons are built when a Requires-Python was at fault.
+    /// The error when no matching version fits: the newest few rejected and why, the last one
+    /// a Requires-Python was at fault for saying which Pythons are built.
     fn nothing_fits(&self, mut rejected: Vec<(String, String)>) -> ChoiceError {
         let python_note = if rejected.iter().any(|(_, why)| why.starts_with("requires Python")) {
             format!(" (building for Python {})", self.python_list().join(", "))
@@ -547,7 +623,11 @@ impl Chooser<'_> {
             String::new()
         };
         rejected.truncate(LISTED);
-        if let Some(last) = rejected.last_mut() {
+        if let Some(last) = rejected
+            .iter_mut()
+            .rev()
+            .find(|(_, why)| why.starts_with("requires Python"))
+        {
             last.1.push_str(&python_note);
         }
         ChoiceError::NothingFits {
@@ -563,7 +643,7 @@ impl Chooser<'_> {
 #[derive(Default)]
 struct PassedOver {
     /// Versions judged and rejected, and why, newest first.
-    rejected: Vec<(String, String)>,
+    rejected: Vec<(Version, String)>,
     /// Pre-releases skipped while looking for a final release.
     prereleases: Vec<String>,
 }
@@ -604,6 +684,103 @@ pub fn choose(
         VersionRequest::Exact(wanted) => chooser.exact(wanted),
         VersionRequest::Newest | VersionRequest::Matching(_) => chooser.newest_fitting(),
     }
+}
+
+/// A version chosen from what a page lists rather than from a file to build: for a recipe
+/// whose sources come from git, the index only says which versions there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub version: Version,
+    /// Newer versions matching the request passed over, newest first, and why.
+    pub skipped: Vec<(Version, String)>,
+}
+
+/// The newest version of `project` that `files` list in any form (sdist or wheel, for any
+/// platform), within `request`: not every file of it yanked, some file's `Requires-Python`
+/// admitting one of `pythons`; final releases first, a pre-release when the request names
+/// one or no final release fits.
+pub fn newest_listed(
+    project: &str,
+    index: &str,
+    files: &[ProjectFile],
+    request: &VersionRequest,
+    pythons: &[PythonVersion],
+) -> Result<Listed, ChoiceError> {
+    let mut versions: BTreeMap<Version, Vec<&ProjectFile>> = BTreeMap::new();
+    for file in files {
+        if let Some(parsed) = parse_distribution_file(project, &file.filename) {
+            versions.entry(parsed.version().clone()).or_default().push(file);
+        }
+    }
+    if versions.is_empty() {
+        return Err(ChoiceError::NoFiles {
+            project: project.to_string(),
+            index: index.to_string(),
+        });
+    }
+    let matching: Vec<(&Version, &Vec<&ProjectFile>)> = versions
+        .iter()
+        .rev()
+        .filter(|(version, _)| request.contains(version))
+        .collect();
+    if matching.is_empty() {
+        return Err(ChoiceError::NoSuchVersion {
+            project: project.to_string(),
+            request: request.qualifier(),
+            index: index.to_string(),
+            newest: versions
+                .keys()
+                .rev()
+                .take(LISTED)
+                .map(ToString::to_string)
+                .collect(),
+        });
+    }
+    let prerelease_first = request.names_prerelease();
+    let mut skipped: Vec<(Version, String)> = Vec::new();
+    for pass in [false, true] {
+        for (version, files) in &matching {
+            let prerelease = version.any_prerelease();
+            if (prerelease && !(prerelease_first || pass)) || (pass && !prerelease) {
+                continue;
+            }
+            let live: Vec<&&ProjectFile> = files.iter().filter(|file| file.yanked.is_none()).collect();
+            if live.is_empty() {
+                skipped.push(((*version).clone(), "is yanked".to_string()));
+                continue;
+            }
+            if !live
+                .iter()
+                .any(|file| admits_python(file.requires_python.as_deref(), pythons))
+            {
+                // Every file has a Requires-Python that admits none of them: name the first.
+                let requires_python = live
+                    .iter()
+                    .find_map(|file| file.requires_python.as_deref())
+                    .unwrap_or_default();
+                skipped.push(((*version).clone(), format!("requires Python {requires_python}")));
+                continue;
+            }
+            return Ok(Listed {
+                version: (*version).clone(),
+                skipped,
+            });
+        }
+        if prerelease_first {
+            break;
+        }
+    }
+    let mut rejected: Vec<(String, String)> = skipped
+        .into_iter()
+        .map(|(version, why)| (version.to_string(), why))
+        .collect();
+    rejected.truncate(LISTED);
+    Err(ChoiceError::NothingFits {
+        project: project.to_string(),
+        request: request.qualifier(),
+        index: index.to_string(),
+        rejected,
+    })
 }
 
 #[cfg(test)]
@@ -756,7 +933,7 @@ mod tests {
         let error = pick(&files, Some("2.0")).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "`demo-pkg` 2.0 has no sdist and no pure wheel on https://pypi.org/simple/, only wheels for specific platforms: cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64, cp312-cp312-manylinux_2_17_x86_64, cp312-cp312-win_amd64"
+            "`demo-pkg` 2.0 has no sdist and no pure wheel on https://pypi.org/simple/, only wheels for specific platforms: cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64, cp312-cp312-manylinux_2_17_x86_64, cp312-cp312-win_amd64; a recipe with `adopt:` takes those wheels instead"
         );
         // The newest takes the older version with a pure wheel, and says why.
         let choice = pick(&files, None).unwrap();
@@ -767,6 +944,112 @@ mod tests {
                 .contains("passed over: 2.0 has only platform wheels (cp311-"),
             "{}",
             choice.reason
+        );
+    }
+
+    #[test]
+    fn versions_with_only_platform_wheels_are_skipped_and_named_with_the_adopt_alternative() {
+        let files = [
+            file("demo_pkg-1.3.5.tar.gz"),
+            file("demo_pkg-1.3.5-cp312-cp312-manylinux_2_17_x86_64.whl"),
+            file("demo_pkg-1.3.6-cp312-cp312-manylinux_2_17_x86_64.whl"),
+            file("demo_pkg-1.3.7-cp312-cp312-manylinux_2_17_x86_64.whl"),
+            file("demo_pkg-1.3.7-cp313-cp313-manylinux_2_17_x86_64.whl"),
+        ];
+        let choice = pick(&files, None).unwrap();
+        assert_eq!(choice.version.to_string(), "1.3.5");
+        assert!(!choice.is_wheel);
+        let skipped: Vec<String> = choice
+            .skipped
+            .iter()
+            .map(|(version, why)| format!("{version} {why}"))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "1.3.7 has only platform wheels (cp312-cp312-manylinux_2_17_x86_64, cp313-cp313-manylinux_2_17_x86_64)",
+                "1.3.6 has only platform wheels (cp312-cp312-manylinux_2_17_x86_64)"
+            ]
+        );
+        assert_eq!(
+            choice.reason,
+            "1.3.5 is the newest version that fits: its sdist (passed over: 1.3.7 has only platform wheels (cp312-cp312-manylinux_2_17_x86_64, cp313-cp313-manylinux_2_17_x86_64); 1.3.6 has only platform wheels (cp312-cp312-manylinux_2_17_x86_64)); a recipe with `adopt:` takes those wheels instead"
+        );
+        // Asked for by name, a version with only platform wheels is an error naming `adopt:`.
+        let error = pick(&files, Some("1.3.7")).unwrap_err().to_string();
+        assert!(
+            error.ends_with("only wheels for specific platforms: cp312-cp312-manylinux_2_17_x86_64, cp313-cp313-manylinux_2_17_x86_64; a recipe with `adopt:` takes those wheels instead"),
+            "{error}"
+        );
+        // Nothing with an sdist at all (kahypar): the versions said once, `adopt:` named.
+        let error = pick(&files[2..], None).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "no version of `demo-pkg` on https://pypi.org/simple/ fits: 1.3.7, 1.3.6 have only platform wheels (1.3.7: cp312-cp312-manylinux_2_17_x86_64, cp313-cp313-manylinux_2_17_x86_64); a recipe with `adopt:` takes those wheels instead"
+        );
+        let mixed = [
+            requiring("demo_pkg-2.0.tar.gz", ">=3.14"),
+            file("demo_pkg-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+        ];
+        assert_eq!(
+            pick(&mixed, None).unwrap_err().to_string(),
+            "no version of `demo-pkg` on https://pypi.org/simple/ fits: 2.0 requires Python >=3.14 (building for Python 3.11, 3.12); 1.0 has only platform wheels (cp312-cp312-manylinux_2_17_x86_64); a recipe with `adopt:` takes those wheels instead"
+        );
+    }
+
+    #[test]
+    fn requires_python_skips_newer_versions_and_says_so() {
+        let files = [
+            requiring("demo_pkg-2.0.tar.gz", ">=3.13"),
+            requiring("demo_pkg-1.9.tar.gz", ">=3.12"),
+        ];
+        let choice = pick(&files, None).unwrap();
+        assert_eq!(choice.version.to_string(), "1.9");
+        assert_eq!(
+            choice.skipped,
+            [("2.0".parse().unwrap(), "requires Python >=3.13".to_string())]
+        );
+        assert!(!choice.reason.contains("adopt"), "{}", choice.reason);
+    }
+
+    #[test]
+    fn a_git_source_takes_the_newest_version_listed_in_any_form() {
+        let files = [
+            file("demo_pkg-0.1.0.tar.gz"),
+            file("demo_pkg-0.2.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+            requiring("demo_pkg-0.3.0-cp313-cp313-manylinux_2_17_x86_64.whl", ">=3.13"),
+            yanked("demo_pkg-0.4.0.tar.gz", "bad"),
+            file("demo_pkg-0.5.0rc1.tar.gz"),
+        ];
+        let listed = |request: Option<&str>| {
+            newest_listed(
+                "demo-pkg",
+                "https://pypi.org/simple/",
+                &files,
+                &VersionRequest::parse(request).unwrap(),
+                &pythons(),
+            )
+        };
+        let newest = listed(None).unwrap();
+        assert_eq!(
+            newest.version.to_string(),
+            "0.2.0",
+            "a platform wheel says 0.2.0 exists"
+        );
+        let skipped: Vec<String> = newest
+            .skipped
+            .iter()
+            .map(|(version, why)| format!("{version} {why}"))
+            .collect();
+        assert_eq!(skipped, ["0.4.0 is yanked", "0.3.0 requires Python >=3.13"]);
+        assert_eq!(listed(Some("<0.2")).unwrap().version.to_string(), "0.1.0");
+        assert_eq!(
+            listed(Some(">=0.5.0rc1")).unwrap().version.to_string(),
+            "0.5.0rc1"
+        );
+        assert_eq!(
+            listed(Some(">=1")).unwrap_err().to_string(),
+            "`demo-pkg` has no version matching `>=1` on https://pypi.org/simple/; the newest there: 0.5.0rc1, 0.4.0, 0.3.0, 0.2.0, 0.1.0"
         );
     }
 
