@@ -642,6 +642,7 @@ pub fn git_tags(
         tail: format!("  | {error}\n"),
         hint: None,
         timed_out: false,
+        cause: crate::cause::Cause::Tool,
     })?;
     run(
         "git ls-remote",

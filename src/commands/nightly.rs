@@ -228,6 +228,9 @@ fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitC
                 format!("  (after {})", needs.join(", "))
             }
         );
+        if let Some(note) = &package.version_note {
+            outln!("    note: {note}");
+        }
         for cell in &package.cells {
             let state = match cell.state {
                 Planned::UpToDate => "up-to-date".to_string(),

@@ -59,6 +59,10 @@ pub struct PackagePlan {
     pub wanted: Wanted,
     /// `None` for a source at a URL or in git given no version: known once fetched.
     pub version: Option<String>,
+    /// Why not a newer version, when newer ones exist that cannot be built (only wheels:
+    /// `adopt:` takes those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_note: Option<String>,
     pub recipe: Option<PathBuf>,
     /// The source's sha256, when it is known without fetching.
     pub source_sha256: Option<String>,
@@ -487,7 +491,7 @@ struct PackageInputs<'a> {
 /// build order).
 fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
     let entry = inputs.entry;
-    let mut version = version_of(inputs)?;
+    let (mut version, version_note) = version_of(inputs)?;
     let facts = known_source(inputs, &mut version)?;
     let mut cells = Vec::new();
     let mut recipe_needs: BTreeSet<String> = BTreeSet::new();
@@ -564,6 +568,7 @@ fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
         name: entry.name.clone(),
         wanted: entry.wanted.clone(),
         version: version.map(|version| version.to_string()),
+        version_note,
         recipe: inputs.recipes.file().map(|file| file.file.clone()),
         source_sha256: facts.as_ref().map(|facts| facts.source.sha256.clone()),
         build_needs,
@@ -648,16 +653,20 @@ fn request(inputs: &PackageInputs, layer: &str, archs: Vec<String>) -> BuildRequ
 
 /// The version the nightly builds: pinned ones need no network; `latest` and specifier sets
 /// ask the index; a source at a URL or in git given no version is known once fetched.
-fn version_of(inputs: &PackageInputs) -> Result<Option<pep440_rs::Version>, NightlyError> {
+/// The version and, when newer versions exist that cannot be built (only wheels, a
+/// `Requires-Python` that admits no Python of the matrix), the note that says so.
+fn version_of(inputs: &PackageInputs) -> Result<(Option<pep440_rs::Version>, Option<String>), NightlyError> {
     let entry = inputs.entry;
     if let Wanted::Pinned(text) = &entry.wanted {
-        return Ok(Some(parse_version(text)?));
+        return Ok((Some(parse_version(text)?), None));
     }
     let (layer, archs) = inputs.layers.first().cloned().unwrap_or_default();
     let request = request(inputs, &layer, archs);
     Ok(
-        crate::build::plan::choose_version(&request, inputs.layout, inputs.recipes)?
-            .map(|chosen| chosen.version),
+        match crate::build::plan::choose_version(&request, inputs.layout, inputs.recipes)? {
+            Some(chosen) => (Some(chosen.version), chosen.note),
+            None => (None, None),
+        },
     )
 }
 

@@ -85,6 +85,18 @@ fn every_package_that_cannot_be_planned_is_set_aside_with_its_cause_and_the_rest
     wheel.tags = "cp312-cp312-manylinux_2_28_x86_64".into();
     std::fs::create_dir_all(root.join("wheels")).unwrap();
     index.publish("wheelonly", &[wheel.write(&root.join("wheels"))], None, true);
+    // A project whose newest release is only a wheel: the older sdist is built, with a note.
+    let mut newer = WheelSpec::new("olderok", "0.2.0");
+    newer.tags = "cp312-cp312-manylinux_2_28_x86_64".into();
+    index.publish(
+        "olderok",
+        &[
+            sdist("purepkg", "olderok", "0.1.0", root),
+            newer.write(&root.join("wheels")),
+        ],
+        None,
+        true,
+    );
     // A recipe with a mistake; a package that needs it; one whose module the site lacks.
     write_recipe(root, "badrecipe", "import_nams: [x]\n");
     write_recipe(root, "depuser", "build_dependencies: [\"badrecipe\"]\n");
@@ -106,6 +118,7 @@ fn every_package_that_cannot_be_planned_is_set_aside_with_its_cause_and_the_rest
             "badrecipe",
             "depuser",
             "moduled",
+            "olderok",
         ],
         &index.url(),
     );
@@ -114,7 +127,7 @@ fn every_package_that_cannot_be_planned_is_set_aside_with_its_cause_and_the_rest
     assert_eq!(code, 1, "something cannot be planned: {stdout}\n{stderr}");
     assert!(
         stdout.starts_with(&format!(
-            "nightly plan ({}): 6 packages, 2 cells: 0 up to date, 1 to build, 1 held back (a need cannot be planned); 4 cannot be planned",
+            "nightly plan ({}): 7 packages, 3 cells: 0 up to date, 2 to build, 1 held back (a need cannot be planned); 4 cannot be planned",
             config.display()
         )),
         "{stdout}"
@@ -123,6 +136,11 @@ fn every_package_that_cannot_be_planned_is_set_aside_with_its_cause_and_the_rest
         stdout.contains("  purepkg 0.1.0\n"),
         "the good one is planned: {stdout}"
     );
+    assert!(
+        stdout.contains("  olderok 0.1.0\n    note: olderok: chose 0.1.0 (the newest with an sdist); 0.2.0 has only platform wheels"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("`adopt:` takes those wheels instead"), "{stdout}");
     assert!(
         stdout.contains("dependency-failed: needs badrecipe, which cannot be planned (recipe)"),
         "{stdout}"
