@@ -419,6 +419,20 @@ fn tally(groups: &[FailureGroup<'_>]) -> String {
     format!("{}, {}", count(packages.len(), "package"), count(cells, "cell"))
 }
 
+/// `2742 cells of 472 packages did not pass`.
+fn not_passed(groups: &[FailureGroup<'_>]) -> String {
+    let packages: BTreeSet<&str> = groups
+        .iter()
+        .flat_map(|group| group.cells.iter().map(|cell| cell.package.as_str()))
+        .collect();
+    let cells: usize = groups.iter().map(|group| group.cells.len()).sum();
+    format!(
+        "{} of {} did not pass",
+        count(cells, "cell"),
+        count(packages.len(), "package")
+    )
+}
+
 /// The cells of each state and the packages with such a cell, in the states' order.
 fn by_state(results: &[CellResult]) -> BTreeMap<CellState, (usize, BTreeSet<&str>)> {
     let mut states: BTreeMap<CellState, (usize, BTreeSet<&str>)> = BTreeMap::new();
@@ -461,8 +475,8 @@ fn summary(state: &RunState, results: &[CellResult], matrix: &Matrix<'_>) -> Str
     if !groups.is_empty() {
         let _ = writeln!(
             text,
-            "\n## Not passed, by cause\n\n{}. One line per package and reason, with its cells.",
-            tally(&groups)
+            "\n## Not passed, by cause\n\n{}: one line per package and reason, with its cells.",
+            not_passed(&groups)
         );
         let mut shown = 0;
         for (cause, groups) in by_cause(&groups) {
@@ -848,7 +862,7 @@ fn html(
     context.insert("executor", &state.executor);
     context.insert("scratch", &scratch_line(state));
     context.insert("states", &states);
-    context.insert("not_passed", &tally(&groups));
+    context.insert("not_passed", &not_passed(&groups));
     context.insert("causes", &causes);
     context.insert(
         "columns",

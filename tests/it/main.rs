@@ -19,6 +19,7 @@ mod nightly_guards;
 mod real_wheels;
 mod recipe;
 mod recipe_import;
+mod report;
 mod stack;
 mod verify;
 mod wheelbuild;
