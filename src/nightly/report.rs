@@ -9,35 +9,22 @@
 //! alike (same state, same reason but for the cell's own names) are one entry, written with
 //! its cells in few words (`py3.11-3.13 × generic, x86-64-v3`), and entries are grouped by
 //! cause class ([`cause_of`]), the causes a maintainer acts on first.
+//!
+//! What both share is here: the night's shape (columns, packages; [`Matrix`]) and its entries
+//! ([`failure_groups`]); each renders in its own file ([`summary`], [`html`]).
+
+mod html;
+mod summary;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::Serialize;
 
 use super::NightlyError;
 use super::run::{CellResult, RunState};
 use super::state::{CellState, StateStore, utc, write_json_atomic};
 use crate::words::count;
-
-const TEMPLATE: &str = include_str!("report.html.tera");
-
-/// How many earlier runs the HTML report shows per package.
-const HISTORY_RUNS: usize = 10;
-
-/// How many entries of what did not pass `summary.md` lists before it points at `report.html`:
-/// a CI job page stays readable (and GitHub keeps at most 1 MiB of a step's summary).
-const SUMMARY_GROUPS: usize = 200;
-
-/// Up to this many cells, `summary.md` ends with a row per cell; a site's night has thousands,
-/// which are in `report.html` and `result.json`.
-const SUMMARY_CELL_ROWS: usize = 100;
-
-/// How much of a reason the tooltip of a matrix cell shows: the whole reason is in the list of
-/// what did not pass, once per entry, not once per cell.
-const TITLE_CHARACTERS: usize = 100;
 
 /// The cause classes in the order the reports list them, with what each means: what a
 /// maintainer can act on first, what follows from other failures or from the run last. A
@@ -150,10 +137,13 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
         },
     )?;
     let matrix = Matrix::of(&results);
-    write_atomic(&directory.join("summary.md"), &summary(state, &results, &matrix))?;
+    write_atomic(
+        &directory.join("summary.md"),
+        &summary::summary(state, &results, &matrix),
+    )?;
     write_atomic(
         &directory.join("report.html"),
-        &html(directory, state, &results, &matrix, store)?,
+        &html::html(directory, state, &results, &matrix, store)?,
     )?;
     Ok(())
 }
@@ -200,11 +190,6 @@ fn short(text: &str, characters: usize) -> String {
     } else {
         line.to_string()
     }
-}
-
-/// The first line of a reason, for Markdown tables and lists.
-fn first_line(text: &str) -> String {
-    short(text, 160).replace('|', "\\|")
 }
 
 /// `Scratch: at most 1.2 GiB under work/ at once; source cache: 2 sources pruned (300 MiB);
@@ -442,460 +427,6 @@ fn by_state(results: &[CellResult]) -> BTreeMap<CellState, (usize, BTreeSet<&str
         packages.insert(result.package.as_str());
     }
     states
-}
-
-/// The Markdown summary: the headline, counts by state, what did not pass by cause (the first
-/// [`SUMMARY_GROUPS`] entries), reproducibility, and for a small run every cell.
-fn summary(state: &RunState, results: &[CellResult], matrix: &Matrix<'_>) -> String {
-    let mut text = String::new();
-    let _ = writeln!(text, "# Nightly {}\n", state.name);
-    let _ = writeln!(
-        text,
-        "{}, {}: {}. Started {}{}.\n",
-        count(matrix.packages.len(), "package"),
-        count(results.len(), "cell"),
-        headline(results),
-        utc(state.started),
-        state
-            .finished
-            .map(|finished| format!(
-                ", took {}",
-                human_seconds(finished.saturating_sub(state.started) as f64)
-            ))
-            .unwrap_or_default()
-    );
-    let _ = writeln!(text, "{}\n", scratch_line(state));
-    if !results.is_empty() {
-        let _ = writeln!(text, "| state | cells | packages |\n|---|--:|--:|");
-        for (cell_state, (cells, packages)) in by_state(results) {
-            let _ = writeln!(text, "| {cell_state} | {cells} | {} |", packages.len());
-        }
-    }
-    let groups = failure_groups(results);
-    if !groups.is_empty() {
-        let _ = writeln!(
-            text,
-            "\n## Not passed, by cause\n\n{}: one line per package and reason, with its cells.",
-            not_passed(&groups)
-        );
-        let mut shown = 0;
-        for (cause, groups) in by_cause(&groups) {
-            if shown == SUMMARY_GROUPS {
-                break;
-            }
-            let _ = writeln!(
-                text,
-                "\n### {cause}{} ({})\n",
-                cause_rank(cause)
-                    .1
-                    .map(|meaning| format!(": {meaning}"))
-                    .unwrap_or_default(),
-                tally(groups)
-            );
-            for group in groups.iter().take(SUMMARY_GROUPS - shown) {
-                let _ = writeln!(text, "{}", summary_entry(group, matrix));
-                shown += 1;
-            }
-        }
-        if shown < groups.len() {
-            let rest = &groups[shown..];
-            let _ = writeln!(
-                text,
-                "\n... and {} more {} ({}): see `report.html`.",
-                rest.len(),
-                if rest.len() == 1 { "entry" } else { "entries" },
-                tally(rest)
-            );
-        }
-    }
-    let verified: Vec<&CellResult> = results
-        .iter()
-        .filter(|result| result.reproducible.is_some())
-        .collect();
-    if !verified.is_empty() {
-        let _ = writeln!(text, "\n## Reproducibility (rebuilt up-to-date cells)\n");
-        for result in verified {
-            let Some(comparison) = &result.reproducible else {
-                continue;
-            };
-            let _ = writeln!(
-                text,
-                "- {}: {}",
-                result.describe(),
-                if comparison.identical {
-                    "byte-identical".to_string()
-                } else {
-                    format!("differs: {}", comparison.differences.join("; "))
-                }
-            );
-        }
-    }
-    if results.len() <= SUMMARY_CELL_ROWS {
-        if !results.is_empty() {
-            let _ = writeln!(text, "\n## Cells\n");
-            let _ = writeln!(
-                text,
-                "| package | version | layer | python | arch | state | time | wheel |"
-            );
-            let _ = writeln!(text, "|---|---|---|---|---|---|---|---|");
-        }
-        for result in results {
-            let _ = writeln!(
-                text,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                result.package,
-                result.version,
-                result.layer,
-                result.python,
-                result.arch,
-                result.state,
-                human_seconds(result.seconds),
-                result
-                    .wheel
-                    .as_ref()
-                    .and_then(|wheel| wheel.file_name())
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "-".to_string())
-            );
-        }
-    } else {
-        let _ = writeln!(
-            text,
-            "\nEvery cell: the matrix in `report.html`, and `result.json`."
-        );
-    }
-    text
-}
-
-/// `- **numpy 2.2.6**: failed, py3.11-3.13 × generic: the reason (log: `...`)`.
-fn summary_entry(group: &FailureGroup<'_>, matrix: &Matrix<'_>) -> String {
-    let Some(first) = group.cells.first() else {
-        return String::new();
-    };
-    let reason = first.reason.as_deref().unwrap_or("no reason recorded");
-    let log = first
-        .log
-        .as_ref()
-        .or(first.output_log.as_ref())
-        .filter(|log| !reason.contains(&log.display().to_string()))
-        .map(|log| format!(" (log: `{}`)", log.display()))
-        .unwrap_or_default();
-    format!(
-        "- **{} {}**: {}, {}: {}{log}",
-        first.package,
-        first.version,
-        first.state,
-        matrix.describe(&group.cells),
-        first_line(reason),
-    )
-}
-
-/// What a path must have escaped in a link: controls, space, and what means something in a
-/// URL or in HTML (links are written into the page as they are).
-const PATH_IN_LINK: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'&')
-    .add(b'\'')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`');
-
-/// A link to a log: relative to the run directory when it is inside it, percent-encoded.
-fn link(directory: &Path, path: Option<&PathBuf>) -> Option<String> {
-    let path = path?;
-    Some(match path.strip_prefix(directory) {
-        Ok(relative) => utf8_percent_encode(&relative.to_string_lossy(), PATH_IN_LINK).to_string(),
-        Err(_) => format!(
-            "file://{}",
-            utf8_percent_encode(&path.to_string_lossy(), PATH_IN_LINK)
-        ),
-    })
-}
-
-/// A package's anchor in the report (`pkg-<anchor>`): its PEP 503 name, the same every night,
-/// so that links to a package's row can be kept.
-fn anchor(package: &str) -> String {
-    crate::spec::normalize_name(package)
-        .chars()
-        .map(|character| {
-            if character.is_ascii_alphanumeric() || character == '-' {
-                character
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
-#[derive(Serialize)]
-struct Column<'a> {
-    key: String,
-    layer: &'a str,
-    python: &'a str,
-    arch: &'a str,
-}
-
-/// A state's line in the counts, and its packages.
-#[derive(Serialize)]
-struct StateLine<'a> {
-    state: String,
-    passed: bool,
-    cells: usize,
-    /// `12 packages (30 cells)`.
-    tally: String,
-    package_links: Vec<PackageLink<'a>>,
-}
-
-#[derive(Serialize)]
-struct PackageLink<'a> {
-    name: &'a str,
-    anchor: String,
-}
-
-/// The entries of one cause.
-#[derive(Serialize)]
-struct CauseSection {
-    cause: &'static str,
-    meaning: Option<&'static str>,
-    /// `3 packages, 9 cells`.
-    tally: String,
-    /// Open on the page: what follows from other failures or from the run starts closed.
-    open: bool,
-    groups: Vec<HtmlGroup>,
-}
-
-#[derive(Serialize)]
-struct HtmlGroup {
-    package: String,
-    anchor: String,
-    /// The package's first entry, which its matrix row links to.
-    first: bool,
-    version: String,
-    state: String,
-    /// `py3.11-3.13 × generic, x86-64-v3`.
-    cells: String,
-    count: usize,
-    reason: String,
-    /// When the cells' reasons differ in their own names: whose reason is shown.
-    note: Option<String>,
-    log: Option<String>,
-    output_log: Option<String>,
-}
-
-#[derive(Serialize)]
-struct HtmlCell<'a> {
-    state: Option<String>,
-    layer: &'a str,
-    python: &'a str,
-    arch: &'a str,
-    /// For a cell that did not pass: its reason's start.
-    title: Option<String>,
-    log: Option<String>,
-    /// `12.3s · 4.5 MiB`.
-    note: String,
-}
-
-#[derive(Serialize)]
-struct Past<'a> {
-    run: &'a str,
-    state: String,
-}
-
-#[derive(Serialize)]
-struct Row<'a> {
-    package: &'a str,
-    anchor: String,
-    /// Whether it has an entry among what did not pass.
-    failed: bool,
-    version: String,
-    cells: Vec<HtmlCell<'a>>,
-    history: Vec<Past<'a>>,
-}
-
-/// Each package's last [`HISTORY_RUNS`] runs, oldest first, each with its worst state.
-fn history_by_package(history: &[super::state::HistoryEntry]) -> BTreeMap<&str, Vec<Past<'_>>> {
-    let mut runs: BTreeMap<&str, BTreeMap<&str, CellState>> = BTreeMap::new();
-    for entry in history {
-        let worst = runs
-            .entry(entry.package.as_str())
-            .or_default()
-            .entry(entry.run.as_str())
-            .or_insert(entry.state);
-        if !entry.state.passed() {
-            *worst = entry.state;
-        }
-    }
-    runs.into_iter()
-        .map(|(package, runs)| {
-            let skip = runs.len().saturating_sub(HISTORY_RUNS);
-            let pasts = runs
-                .into_iter()
-                .skip(skip)
-                .map(|(run, state)| Past {
-                    run,
-                    state: state.to_string(),
-                })
-                .collect();
-            (package, pasts)
-        })
-        .collect()
-}
-
-/// The HTML report.
-fn html(
-    directory: &Path,
-    state: &RunState,
-    results: &[CellResult],
-    matrix: &Matrix<'_>,
-    store: &StateStore,
-) -> Result<String, NightlyError> {
-    let groups = failure_groups(results);
-    let mut failed_packages: BTreeSet<&str> = BTreeSet::new();
-    let causes: Vec<CauseSection> = by_cause(&groups)
-        .into_iter()
-        .map(|(cause, groups)| CauseSection {
-            cause,
-            meaning: cause_rank(cause).1,
-            tally: tally(groups),
-            open: !matches!(cause, "dependency" | "cancelled"),
-            groups: groups
-                .iter()
-                .filter_map(|group| {
-                    let first = group.cells.first()?;
-                    let reason = first.reason.clone().unwrap_or_default();
-                    let alike = group.cells.iter().all(|cell| cell.reason.as_deref() == Some(&reason));
-                    Some(HtmlGroup {
-                        package: first.package.clone(),
-                        anchor: anchor(&first.package),
-                        first: failed_packages.insert(first.package.as_str()),
-                        version: first.version.clone(),
-                        state: first.state.to_string(),
-                        cells: matrix.describe(&group.cells),
-                        count: group.cells.len(),
-                        note: (!alike).then(|| {
-                            format!(
-                                "The reason of {}; the other cells' reasons differ only where they name their own cell.",
-                                matrix.describe(&[*first])
-                            )
-                        }),
-                        reason,
-                        log: link(directory, first.log.as_ref()),
-                        output_log: link(directory, first.output_log.as_ref()),
-                    })
-                })
-                .collect(),
-        })
-        .collect();
-    let history = store.history();
-    let mut pasts = history_by_package(&history);
-    let rows: Vec<Row> = matrix
-        .packages
-        .iter()
-        .map(|(package, cells)| {
-            let package = *package;
-            let versions: BTreeSet<&str> = cells.iter().map(|cell| cell.version.as_str()).collect();
-            Row {
-                package,
-                anchor: anchor(package),
-                failed: failed_packages.contains(package),
-                version: versions.into_iter().collect::<Vec<_>>().join(", "),
-                cells: matrix
-                    .columns
-                    .iter()
-                    .map(|&(layer, python, arch)| {
-                        let cell = cells
-                            .iter()
-                            .find(|cell| cell.layer == layer && cell.python == python && cell.arch == arch);
-                        HtmlCell {
-                            state: cell.map(|cell| cell.state.to_string()),
-                            layer,
-                            python,
-                            arch,
-                            title: cell
-                                .filter(|cell| !cell.state.passed())
-                                .and_then(|cell| cell.reason.as_deref())
-                                .map(|reason| short(reason, TITLE_CHARACTERS)),
-                            log: cell.and_then(|cell| {
-                                link(directory, cell.log.as_ref().or(cell.output_log.as_ref()))
-                            }),
-                            note: cell.map(cell_note).unwrap_or_default(),
-                        }
-                    })
-                    .collect(),
-                history: pasts.remove(package).unwrap_or_default(),
-            }
-        })
-        .collect();
-    let states: Vec<StateLine> = by_state(results)
-        .into_iter()
-        .map(|(cell_state, (cells, packages))| StateLine {
-            state: cell_state.to_string(),
-            passed: cell_state.passed(),
-            cells,
-            tally: format!("{} ({})", count(packages.len(), "package"), count(cells, "cell")),
-            package_links: packages
-                .into_iter()
-                .map(|name| PackageLink {
-                    name,
-                    anchor: anchor(name),
-                })
-                .collect(),
-        })
-        .collect();
-    let mut context = tera::Context::new();
-    context.insert("run", &state.name);
-    context.insert("headline", &headline(results));
-    context.insert(
-        "size",
-        &format!(
-            "{}, {}",
-            count(matrix.packages.len(), "package"),
-            count(results.len(), "cell")
-        ),
-    );
-    context.insert("started", &utc(state.started));
-    context.insert("finished", &state.finished.map(utc));
-    context.insert("executor", &state.executor);
-    context.insert("scratch", &scratch_line(state));
-    context.insert("states", &states);
-    context.insert("not_passed", &not_passed(&groups));
-    context.insert("causes", &causes);
-    context.insert(
-        "columns",
-        &matrix
-            .columns
-            .iter()
-            .map(|&(layer, python, arch)| Column {
-                key: format!("{layer}/py{python}-{arch}"),
-                layer,
-                python,
-                arch,
-            })
-            .collect::<Vec<_>>(),
-    );
-    context.insert("rows", &rows);
-    Ok(tera::Tera::one_off(TEMPLATE, &context, true)?)
-}
-
-/// What a matrix cell says besides its state: `12.3s · 4.5 MiB` (nothing for a cell that took
-/// no time, as an up-to-date one).
-fn cell_note(cell: &&CellResult) -> String {
-    let mut note = if cell.seconds > 0.0 {
-        human_seconds(cell.seconds)
-    } else {
-        String::new()
-    };
-    if let Some(size) = cell.size {
-        if !note.is_empty() {
-            note.push_str(" · ");
-        }
-        note.push_str(&human_size(size));
-    }
-    note
 }
 
 #[cfg(test)]
@@ -1229,10 +760,17 @@ mod tests {
         let summary = fs_err::read_to_string(directory.path().join("summary.md")).unwrap();
         eprintln!("summary.md: {} bytes", summary.len());
         assert!(summary.len() < 100_000, "{} bytes", summary.len());
-        assert_eq!(summary.matches("\n- **").count(), SUMMARY_GROUPS, "{summary}");
+        assert_eq!(
+            summary.matches("\n- **").count(),
+            summary::SUMMARY_GROUPS,
+            "{summary}"
+        );
         let groups = failure_groups(&results).len();
         assert!(
-            summary.contains(&format!("... and {} more entries (", groups - SUMMARY_GROUPS)),
+            summary.contains(&format!(
+                "... and {} more entries (",
+                groups - summary::SUMMARY_GROUPS
+            )),
             "{summary}"
         );
         assert!(!summary.contains("## Cells"));
