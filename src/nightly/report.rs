@@ -8,10 +8,10 @@
 //! Both human reports list what did not pass the same way: the cells of one package that ended
 //! alike (same state, same reason but for the cell's own names) are one entry, written with
 //! its cells in few words (`py3.11-3.13 × generic, x86-64-v3`), and entries are grouped by
-//! cause class ([`cause_of`]), the causes a maintainer acts on first.
+//! cause class (`cause_of`), the causes a maintainer acts on first.
 //!
-//! What both share is here: the night's shape (columns, packages; [`Matrix`]) and its entries
-//! ([`failure_groups`]); each renders in its own file ([`summary`], [`html`]).
+//! What both share is here: the night's shape (columns, packages: `Matrix`) and its entries
+//! (`failure_groups`); each renders in its own file (`summary.rs`, `html.rs`).
 
 mod html;
 mod summary;
