@@ -137,13 +137,14 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
         },
     )?;
     let matrix = Matrix::of(&results);
+    let groups = failure_groups(&results);
     write_atomic(
         &directory.join("summary.md"),
-        &summary::summary(state, &results, &matrix),
+        &summary::summary(state, &results, &matrix, &groups),
     )?;
     write_atomic(
         &directory.join("report.html"),
-        &html::html(directory, state, &results, &matrix, store)?,
+        &html::html(directory, state, &results, &matrix, &groups, store)?,
     )?;
     Ok(())
 }
@@ -177,9 +178,17 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// The first line of `text`, at most `characters` long (`...` when cut).
+/// The first line of `text` (with the next when it ends in `:`), at most `characters` long
+/// (`...` when cut).
 fn short(text: &str, characters: usize) -> String {
-    let line = text.lines().next().unwrap_or_default();
+    let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+    let mut line = lines.next().unwrap_or_default().to_string();
+    // A lead-in (`the build failed:`) says little without the line it leads to.
+    if line.ends_with(':')
+        && let Some(next) = lines.next()
+    {
+        line = format!("{line} {next}");
+    }
     if line.chars().count() > characters {
         format!(
             "{}...",
@@ -188,7 +197,7 @@ fn short(text: &str, characters: usize) -> String {
                 .collect::<String>()
         )
     } else {
-        line.to_string()
+        line
     }
 }
 
@@ -709,8 +718,10 @@ mod tests {
             );
             assert!(html.contains(&wanted), "{wanted}");
         }
-        // Reasons only in the entries: the long compile error of 100 packages' 9 cells once each.
-        assert_eq!(html.matches("module.cpp:12:10").count(), 100 * 8);
+        // Reasons once, in the entries: the 8 error lines of 100 packages' 9 cells in one entry
+        // each; each cell's tooltip has the reason's first line and the error it leads to.
+        assert_eq!(html.matches("module.cpp:12:10").count(), 100 * 8 + 100 * 9);
+        assert!(html.contains(" title=\"the build failed: src&#x2F;module.cpp:12:10: error: "));
         // Counts at the top, then what did not pass, the states, the matrix.
         let positions: Vec<usize> = [
             "id=\"counts\"",

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::super::state::HistoryEntry;
 use super::{
-    CellResult, CellState, Matrix, NightlyError, RunState, StateStore, by_cause, by_state, cause_rank, count,
-    failure_groups, headline, human_seconds, human_size, not_passed, scratch_line, short, tally, utc,
+    CellResult, CellState, FailureGroup, Matrix, NightlyError, RunState, StateStore, by_cause, by_state,
+    cause_rank, count, headline, human_seconds, human_size, not_passed, scratch_line, short, tally, utc,
 };
 
 const TEMPLATE: &str = include_str!("../report.html.tera");
@@ -184,11 +184,11 @@ pub(super) fn html(
     state: &RunState,
     results: &[CellResult],
     matrix: &Matrix<'_>,
+    groups: &[FailureGroup<'_>],
     store: &StateStore,
 ) -> Result<String, NightlyError> {
-    let groups = failure_groups(results);
     let mut failed_packages: BTreeSet<&str> = BTreeSet::new();
-    let causes: Vec<CauseSection> = by_cause(&groups)
+    let causes: Vec<CauseSection> = by_cause(groups)
         .into_iter()
         .map(|(cause, groups)| CauseSection {
             cause,
@@ -199,8 +199,8 @@ pub(super) fn html(
                 .iter()
                 .filter_map(|group| {
                     let first = group.cells.first()?;
+                    let alike = group.cells.iter().all(|cell| cell.reason == first.reason);
                     let reason = first.reason.clone().unwrap_or_default();
-                    let alike = group.cells.iter().all(|cell| cell.reason.as_deref() == Some(&reason));
                     Some(HtmlGroup {
                         package: first.package.clone(),
                         anchor: anchor(&first.package),
@@ -295,7 +295,7 @@ pub(super) fn html(
     context.insert("executor", &state.executor);
     context.insert("scratch", &scratch_line(state));
     context.insert("states", &states);
-    context.insert("not_passed", &not_passed(&groups));
+    context.insert("not_passed", &not_passed(groups));
     context.insert("causes", &causes);
     context.insert(
         "columns",

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    CellResult, FailureGroup, Matrix, RunState, by_cause, by_state, cause_rank, count, failure_groups,
-    headline, human_seconds, not_passed, scratch_line, short, tally, utc,
+    CellResult, FailureGroup, Matrix, RunState, by_cause, by_state, cause_rank, count, headline,
+    human_seconds, not_passed, scratch_line, short, tally, utc,
 };
 
 /// How many entries of what did not pass `summary.md` lists before it points at `report.html`:
@@ -24,7 +24,12 @@ fn first_line(text: &str) -> String {
 
 /// The Markdown summary: the headline, counts by state, what did not pass by cause (the first
 /// [`SUMMARY_GROUPS`] entries), reproducibility, and for a small run every cell.
-pub(super) fn summary(state: &RunState, results: &[CellResult], matrix: &Matrix<'_>) -> String {
+pub(super) fn summary(
+    state: &RunState,
+    results: &[CellResult],
+    matrix: &Matrix<'_>,
+    groups: &[FailureGroup<'_>],
+) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "# Nightly {}\n", state.name);
     let _ = writeln!(
@@ -49,15 +54,14 @@ pub(super) fn summary(state: &RunState, results: &[CellResult], matrix: &Matrix<
             let _ = writeln!(text, "| {cell_state} | {cells} | {} |", packages.len());
         }
     }
-    let groups = failure_groups(results);
     if !groups.is_empty() {
         let _ = writeln!(
             text,
             "\n## Not passed, by cause\n\n{}: one line per package and reason, with its cells.",
-            not_passed(&groups)
+            not_passed(groups)
         );
         let mut shown = 0;
-        for (cause, groups) in by_cause(&groups) {
+        for (cause, groups) in by_cause(groups) {
             if shown == SUMMARY_GROUPS {
                 break;
             }
