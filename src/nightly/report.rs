@@ -483,6 +483,21 @@ mod tests {
     }
 
     #[test]
+    fn a_reason_in_short_says_what_its_lead_in_leads_to() {
+        assert_eq!(short("no wheel for 3.13\nmore", 100), "no wheel for 3.13");
+        assert_eq!(
+            short(
+                "the build failed:\n\n  a.c:1:2: error: no <format>\nb.c: error",
+                100
+            ),
+            "the build failed: a.c:1:2: error: no <format>"
+        );
+        assert_eq!(short("the build failed:", 100), "the build failed:");
+        assert_eq!(short(&"x".repeat(120), 10), "xxxxxxx...");
+        assert_eq!(short("", 10), "");
+    }
+
+    #[test]
     fn causes_come_from_states_until_cells_carry_theirs() {
         let of = |state: &str| cause_of(&cell("a", "3.12", "generic", state, None));
         assert_eq!(of("failed"), "package");
@@ -704,9 +719,14 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let (state, store) = site_night(directory.path(), 1000);
         let results = state.results();
+        let started = std::time::Instant::now();
         write_reports(directory.path(), &state, &store).unwrap();
         let html = fs_err::read_to_string(directory.path().join("report.html")).unwrap();
-        eprintln!("report.html for 1,000 packages x 9 cells: {} bytes", html.len());
+        eprintln!(
+            "report.html for 1,000 packages x 9 cells: {} bytes; the three reports in {:?}",
+            html.len(),
+            started.elapsed()
+        );
         assert!(html.len() < 5_000_000, "{} bytes", html.len());
 
         // Every cell, with its state.

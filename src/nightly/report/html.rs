@@ -23,6 +23,33 @@ const HISTORY_RUNS: usize = 10;
 /// what did not pass, once per entry, not once per cell.
 const TITLE_CHARACTERS: usize = 100;
 
+/// How much of a reason an entry shows, in lines and characters: a reason quotes the decisive
+/// lines, a few; one that quotes a whole log is cut, so that a night of many such entries
+/// stays a page a browser opens (the whole reason is in `result.json`).
+const REASON_LINES: usize = 40;
+const REASON_CHARACTERS: usize = 4000;
+
+/// The start of a long reason, saying where the rest is.
+fn excerpt(reason: &str) -> String {
+    let lines = reason.lines().count();
+    let mut shown = String::new();
+    for line in reason.lines().take(REASON_LINES) {
+        if shown.chars().count() + line.chars().count() > REASON_CHARACTERS {
+            break;
+        }
+        shown.push_str(line);
+        shown.push('\n');
+    }
+    if shown.len() >= reason.len() {
+        return reason.to_string();
+    }
+    let more = lines - shown.lines().count();
+    format!(
+        "{shown}... ({more} more line{}: the whole reason is in result.json)",
+        if more == 1 { "" } else { "s" }
+    )
+}
+
 /// What a path must have escaped in a link: controls, space, and what means something in a
 /// URL or in HTML (links are written into the page as they are).
 const PATH_IN_LINK: &AsciiSet = &CONTROLS
@@ -215,7 +242,7 @@ pub(super) fn html(
                                 matrix.describe(&[*first])
                             )
                         }),
-                        reason,
+                        reason: excerpt(&reason),
                         log: link(directory, first.log.as_ref()),
                         output_log: link(directory, first.output_log.as_ref()),
                     })
@@ -329,4 +356,29 @@ fn cell_note(cell: &&CellResult) -> String {
         note.push_str(&human_size(size));
     }
     note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reason_is_cut_where_a_line_ends() {
+        assert_eq!(excerpt("a\nb"), "a\nb");
+        let long: String = (0..100).map(|line| format!("line {line}\n")).collect();
+        let cut = excerpt(&long);
+        assert!(cut.starts_with("line 0\nline 1\n"), "{cut}");
+        assert!(
+            cut.ends_with("line 39\n... (60 more lines: the whole reason is in result.json)"),
+            "{cut}"
+        );
+        let wide = format!("{}\n{}\n", "x".repeat(3000), "y".repeat(3000));
+        assert_eq!(
+            excerpt(&wide),
+            format!(
+                "{}\n... (1 more line: the whole reason is in result.json)",
+                "x".repeat(3000)
+            )
+        );
+    }
 }
