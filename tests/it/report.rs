@@ -171,7 +171,9 @@ fn a_site_sized_report_in_a_browser() {
     let cells = result["cells"].as_array().unwrap();
     assert_eq!(cells.len(), 9000);
 
+    let started = Instant::now();
     let dom = chromium(&report, &["--dump-dom"]);
+    eprintln!("chromium loaded it and dumped its DOM in {:?}", started.elapsed());
     // Every cell, once, with its state: the attributes from `data-package` to `data-state`.
     let mut seen: HashSet<&str> = HashSet::new();
     for piece in dom.split("<td class=\"cell ").skip(1) {
