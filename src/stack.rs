@@ -291,6 +291,47 @@ pub fn enter(layout: &Layout, request: &StackRequest) -> Result<Option<Arc<Stack
     entered.map(Some)
 }
 
+/// What must hold of the site before anything is planned: when `modules_wanted` (some
+/// recipe loads modules) the layout names a modules system whose initialisation file is on
+/// this machine; and every `(layer, arch)` stack, without modules, can be entered. A failure
+/// here is the site's, not a package's.
+pub fn check_site(
+    layout: &Layout,
+    stacks: &[(String, String)],
+    modules_wanted: &[String],
+) -> Result<(), StackError> {
+    if !modules_wanted.is_empty() {
+        match &layout.modules {
+            None => {
+                return Err(StackError::NoModuleSystem {
+                    modules: modules_wanted.join(", "),
+                    layout: layout.source.clone(),
+                });
+            }
+            Some(modules) => {
+                lmod_init(layout, modules.init.as_deref())?;
+            }
+        }
+    }
+    for (layer, arch) in stacks {
+        enter(
+            layout,
+            &StackRequest {
+                layer: layer.clone(),
+                arch: arch.clone(),
+                modules: Vec::new(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Whether a stack error is the site's (no modules system, no Lmod, a layer's own line
+/// fails) rather than one package's (a module it asks for does not load).
+pub fn is_site_error(error: &StackError) -> bool {
+    !matches!(error, StackError::Module { .. })
+}
+
 /// Enters `request`'s stack in a new bash, running `steps` (`lmod`: Lmod is loaded).
 fn enter_now(lmod: bool, request: &StackRequest, steps: &[Step]) -> Result<Stack, StackError> {
     let other = |problem: String| StackError::Other {

@@ -191,17 +191,31 @@ fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitC
             recipes: recipes.as_deref(),
         },
     )?;
+    // A package that cannot be planned is something that failed, as a failed cell is.
+    let status = if planned.unplannable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&planned)?);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(status);
     }
     let (up_to_date, to_build) = planned.counts();
-    outln!(
-        "nightly plan ({}): {} packages, {} cells: {up_to_date} up to date, {to_build} to build",
+    let blocked = planned.blocked();
+    let mut headline = format!(
+        "nightly plan ({}): {}, {}: {up_to_date} up to date, {to_build} to build",
         config.file.display(),
-        planned.packages.len(),
-        up_to_date + to_build
+        crate::words::count(planned.packages.len() + planned.unplannable.len(), "package"),
+        crate::words::count(up_to_date + to_build + blocked, "cell"),
     );
+    if blocked > 0 {
+        headline.push_str(&format!(", {blocked} held back (a need cannot be planned)"));
+    }
+    if !planned.unplannable.is_empty() {
+        headline.push_str(&format!("; {} cannot be planned", planned.unplannable.len()));
+    }
+    outln!("{headline}");
     for package in &planned.packages {
         let needs: Vec<String> = package.needs().into_iter().collect();
         outln!(
@@ -218,6 +232,7 @@ fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitC
             let state = match cell.state {
                 Planned::UpToDate => "up-to-date".to_string(),
                 Planned::Build => format!("build: {}", cell.reasons.join("; ")),
+                Planned::DependencyFailed => format!("dependency-failed: {}", cell.reasons.join("; ")),
             };
             outln!(
                 "    {:<12} py{:<5} {:<10} {state}",
@@ -227,7 +242,23 @@ fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitC
             );
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if !planned.unplannable.is_empty() {
+        outln!("cannot be planned ({}):", planned.unplannable.len());
+        for package in &planned.unplannable {
+            // A long cause (a module's output) goes on indented lines of its own.
+            let mut lines = package.reason.lines();
+            outln!(
+                "  {} [{}]: {}",
+                package.name,
+                package.cause,
+                lines.next().unwrap_or("")
+            );
+            for line in lines {
+                outln!("      {line}");
+            }
+        }
+    }
+    Ok(status)
 }
 
 fn run_command(

@@ -75,6 +75,9 @@ pub enum NightlyError {
     Report(#[from] tera::Error),
     #[error(transparent)]
     Place(#[from] crate::wheelhouse::place::PlaceError),
+    /// What is wrong with the site rather than a package: found before any package is planned.
+    #[error("the site's stack is not usable, so nothing can be planned: {0}")]
+    Site(Box<crate::stack::StackError>),
     #[error("another nightly run holds {}: {holder}", path.display())]
     Locked {
         path: std::path::PathBuf,

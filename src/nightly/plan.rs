@@ -16,7 +16,7 @@ use crate::recipe::{ResolvedRecipe, Source};
 use crate::tools::ToolVersions;
 
 use super::config::{NightlyConfig, PackageEntry, Resources, Wanted};
-use super::state::{SourceFacts, StateStore};
+use super::state::{Cause, SourceFacts, StateStore};
 use super::{CellId, NightlyError};
 
 /// What a planned cell will do.
@@ -25,6 +25,8 @@ use super::{CellId, NightlyError};
 pub enum Planned {
     UpToDate,
     Build,
+    /// Not built: a package it needs cannot be planned (its reasons say which).
+    DependencyFailed,
 }
 
 /// One cell of the plan.
@@ -94,21 +96,122 @@ impl PackagePlan {
     }
 }
 
+/// A package of the set that cannot be planned: the night goes on without it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unplannable {
+    pub name: String,
+    pub wanted: Wanted,
+    pub recipe: Option<PathBuf>,
+    /// Whose the problem is (the recipe's, the source's, the site stack's, ours).
+    pub cause: Cause,
+    /// The whole cause, every link of the error's chain.
+    pub reason: String,
+    /// The cells it would have had (every layer, Python and arch of the matrix).
+    pub cells: Vec<CellId>,
+}
+
 /// The plan of the whole set, packages in build order.
 #[derive(Debug, Clone, Serialize)]
 pub struct NightlyPlan {
     pub packages: Vec<PackagePlan>,
+    /// Packages that could not be planned, in the set's order.
+    pub unplannable: Vec<Unplannable>,
 }
 
 impl NightlyPlan {
-    /// (cells up to date, cells to build).
+    /// (cells up to date, cells to build); cells held back by a need that cannot be planned
+    /// are in neither.
     pub fn counts(&self) -> (usize, usize) {
         let cells = self.packages.iter().flat_map(|package| &package.cells);
         let up_to_date = cells
             .clone()
             .filter(|cell| cell.state == Planned::UpToDate)
             .count();
-        (up_to_date, cells.count() - up_to_date)
+        let to_build = cells.filter(|cell| cell.state == Planned::Build).count();
+        (up_to_date, to_build)
+    }
+
+    /// Cells not built because a package they need cannot be planned.
+    pub fn blocked(&self) -> usize {
+        self.packages
+            .iter()
+            .flat_map(|package| &package.cells)
+            .filter(|cell| cell.state == Planned::DependencyFailed)
+            .count()
+    }
+
+    /// Takes a planned package out of the plan as unplannable (its source could not be
+    /// fetched, say), and holds back what needs it.
+    pub fn make_unplannable(&mut self, name: &str, cause: Cause, reason: String) {
+        let normalized = crate::spec::normalize_name(name);
+        let Some(position) = self
+            .packages
+            .iter()
+            .position(|package| crate::spec::normalize_name(&package.name) == normalized)
+        else {
+            return;
+        };
+        let package = self.packages.remove(position);
+        self.unplannable.push(Unplannable {
+            name: package.name,
+            wanted: package.wanted,
+            recipe: package.recipe,
+            cause,
+            reason,
+            cells: package.cells.into_iter().map(|cell| cell.id).collect(),
+        });
+        self.hold_back_dependants();
+    }
+
+    /// Marks `dependency-failed` every cell of a package that needs (directly or through
+    /// another held-back package) one that cannot be planned. Packages are in build order,
+    /// so one pass sees each need before its dependants.
+    fn hold_back_dependants(&mut self) {
+        let mut missing: BTreeMap<String, String> = self
+            .unplannable
+            .iter()
+            .map(|package| {
+                (
+                    crate::spec::normalize_name(&package.name),
+                    format!(
+                        "needs {}, which cannot be planned ({})",
+                        package.name, package.cause
+                    ),
+                )
+            })
+            .collect();
+        for package in &mut self.packages {
+            let Some(reason) = package.needs().iter().find_map(|need| missing.get(need).cloned()) else {
+                continue;
+            };
+            for cell in &mut package.cells {
+                cell.state = Planned::DependencyFailed;
+                cell.reasons = vec![reason.clone()];
+            }
+            missing.insert(
+                crate::spec::normalize_name(&package.name),
+                format!("needs {}, which is held back: {reason}", package.name),
+            );
+        }
+    }
+}
+
+/// Whose a planning error is.
+fn cause_of(error: &NightlyError) -> Cause {
+    use crate::build::BuildError;
+    match error {
+        NightlyError::Recipe(_) | NightlyError::Config { .. } => Cause::Recipe,
+        NightlyError::Build(error) => match error.as_ref() {
+            BuildError::Recipe(_) | BuildError::NoCell { .. } | BuildError::PackageSuffix { .. } => {
+                Cause::Recipe
+            }
+            BuildError::Fetch(_) | BuildError::BadVersion { .. } | BuildError::UnknownVersion(_) => {
+                Cause::Source
+            }
+            BuildError::Stack { .. } => Cause::SiteStack,
+            _ => Cause::Tool,
+        },
+        _ => Cause::Tool,
     }
 }
 
@@ -149,29 +252,77 @@ pub fn plan(
         .map(|entry| crate::spec::normalize_name(&entry.name))
         .collect();
     let index = match options.recipes {
-        Some(directory) if directory.is_dir() => crate::recipe::RecipeIndex::read(directory)?,
-        _ => crate::recipe::RecipeIndex::default(),
+        Some(directory) => crate::recipe::RecipeIndex::read(directory)?,
+        None => crate::recipe::RecipeIndex::default(),
     };
-    // Each package is planned apart (its recipe, version, source facts, cells), in parallel.
-    let planned = crate::parallel::parallel_map(
+    // Every recipe read first (no network): a broken one sets its package aside, and what
+    // they ask of the site is checked before any package is planned.
+    let recipes = crate::parallel::parallel_map(
         &entries,
         crate::inspect::default_jobs(),
-        &|entry: &PackageEntry| {
-            let recipes = Recipes::from_index(&index, &entry.name)?;
+        &|entry: &PackageEntry| Recipes::from_index(&index, &entry.name).map_err(NightlyError::from),
+    );
+    check_site(layout, &layers, &recipes)?;
+    // A package that cannot be planned is set aside with its reason; the others go on.
+    let mut unplannable = Vec::new();
+    let set_aside = |entry: &PackageEntry, error: NightlyError| {
+        let cause = cause_of(&error);
+        tracing::info!("{}: cannot be planned ({cause}): {error}", entry.name);
+        Unplannable {
+            name: entry.name.clone(),
+            wanted: entry.wanted.clone(),
+            recipe: index.path_of(&entry.name),
+            cause,
+            reason: crate::build::error_chain(&error),
+            cells: matrix_cells(&entry.name, &layers, &pythons),
+        }
+    };
+    let mut work: Vec<(&PackageEntry, Recipes)> = Vec::new();
+    for (entry, recipes) in entries.iter().zip(recipes) {
+        match recipes {
+            Ok(recipes) => work.push((entry, recipes)),
+            Err(error) => unplannable.push(set_aside(entry, error)),
+        }
+    }
+    // Each package is planned apart (its version, source facts, cells), in parallel.
+    let planned =
+        crate::parallel::parallel_map(&work, crate::inspect::default_jobs(), &|(entry, recipes): &(
+            &PackageEntry,
+            Recipes,
+        )| {
             plan_package(&PackageInputs {
                 config,
                 layout,
                 store,
                 entry,
-                recipes: &recipes,
+                recipes,
                 pythons: &pythons,
                 layers: &layers,
                 machine: &machine,
                 set: &names,
             })
-        },
-    );
-    let packages = planned.into_iter().collect::<Result<Vec<_>, NightlyError>>()?;
+        });
+    let mut packages = Vec::new();
+    for ((entry, _), result) in work.iter().zip(planned) {
+        match result {
+            Ok(package) => packages.push(package),
+            Err(NightlyError::Build(error)) => match *error {
+                // A stack error that is not a module's is the site's, whichever package met it.
+                crate::build::BuildError::Stack { error, .. } if crate::stack::is_site_error(&error) => {
+                    return Err(NightlyError::Site(error));
+                }
+                other => unplannable.push(set_aside(entry, NightlyError::Build(Box::new(other)))),
+            },
+            Err(error) => unplannable.push(set_aside(entry, error)),
+        }
+    }
+    // In the set's order, as they were listed.
+    let order: BTreeMap<String, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(position, entry)| (crate::spec::normalize_name(&entry.name), position))
+        .collect();
+    unplannable.sort_by_key(|package| order.get(&crate::spec::normalize_name(&package.name)).copied());
     let mut packages = build_order(packages)?;
     let rebuild: BTreeSet<String> = options
         .rebuild
@@ -179,7 +330,78 @@ pub fn plan(
         .map(|name| crate::spec::normalize_name(name))
         .collect();
     decide(&mut packages, &rebuild);
-    Ok(NightlyPlan { packages })
+    let mut plan = NightlyPlan {
+        packages,
+        unplannable,
+    };
+    plan.hold_back_dependants();
+    Ok(plan)
+}
+
+/// What the site must offer before any package is planned: the modules system the recipes
+/// need, and every (layer, arch) stack of the matrix entered bare. Found in well under a
+/// second, before any index query.
+fn check_site(
+    layout: &Layout,
+    layers: &[(String, Vec<String>)],
+    recipes: &[Result<Recipes, NightlyError>],
+) -> Result<(), NightlyError> {
+    let mut wanted: Vec<String> = Vec::new();
+    let mut asking: Vec<String> = Vec::new();
+    for recipes in recipes.iter().flatten() {
+        if let Some(file) = recipes.file() {
+            let names = file.module_names();
+            if !names.is_empty() {
+                asking.push(format!("{}: {}", file.package, names.join(", ")));
+                for name in names {
+                    if !wanted.contains(&name) {
+                        wanted.push(name);
+                    }
+                }
+            }
+        }
+    }
+    let stacks: Vec<(String, String)> = layers
+        .iter()
+        .flat_map(|(layer, archs)| archs.iter().map(move |arch| (layer.clone(), arch.clone())))
+        .collect();
+    crate::stack::check_site(layout, &stacks, &wanted).map_err(|error| {
+        // Name the recipes that ask for modules, a few of them, rather than every module.
+        let error = match error {
+            crate::stack::StackError::NoModuleSystem { layout, .. } => {
+                let shown: Vec<&str> = asking.iter().take(5).map(String::as_str).collect();
+                crate::stack::StackError::NoModuleSystem {
+                    modules: format!(
+                        "by {} ({}{})",
+                        crate::words::count(asking.len(), "recipe"),
+                        shown.join("; "),
+                        if asking.len() > shown.len() { "; ..." } else { "" }
+                    ),
+                    layout,
+                }
+            }
+            other => other,
+        };
+        NightlyError::Site(Box::new(error))
+    })
+}
+
+/// Every cell of the matrix for one package: each layer's archs x the Pythons.
+fn matrix_cells(package: &str, layers: &[(String, Vec<String>)], pythons: &[PythonVersion]) -> Vec<CellId> {
+    let mut cells = Vec::new();
+    for (layer, archs) in layers {
+        for python in pythons {
+            for arch in archs {
+                cells.push(CellId {
+                    package: package.to_string(),
+                    layer: layer.clone(),
+                    python: *python,
+                    arch: arch.clone(),
+                });
+            }
+        }
+    }
+    cells
 }
 
 /// The packages of the set: those listed, then (with `all_recipes`) every other recipe.
@@ -192,19 +414,15 @@ fn set_entries(config: &NightlyConfig, recipes: Option<&Path>) -> Result<Vec<Pac
                 config.file.display()
             ),
         })?;
-        let loaded = crate::recipe::load_recipes(directory).map_err(|errors| NightlyError::Config {
-            message: errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        })?;
+        // The files are only listed here: each is read when its package is planned, so that
+        // a broken one sets its own package aside, not the night.
+        let names = crate::recipe::RecipeIndex::read(directory)?.names();
         let mut listed: BTreeSet<String> = entries
             .iter()
             .map(|entry| crate::spec::normalize_name(&entry.name))
             .collect();
-        for name in loaded.keys() {
-            if listed.insert(crate::spec::normalize_name(name)) {
+        for name in names {
+            if listed.insert(crate::spec::normalize_name(&name)) {
                 entries.push(PackageEntry {
                     name: name.clone(),
                     wanted: Wanted::Latest,

@@ -107,6 +107,9 @@ pub struct RunState {
     pub finished: Option<u64>,
     /// Cells that were up to date (not run).
     pub up_to_date: Vec<CellResult>,
+    /// The cells of packages that could not be planned (not run), with the reason.
+    #[serde(default)]
+    pub unplannable: Vec<CellResult>,
     pub tasks: Vec<Task>,
     /// Packages whose wheels were published already (`[publish] per_package`).
     #[serde(default)]
@@ -129,6 +132,7 @@ impl RunState {
     /// Every cell's result so far (up to date, then the tasks that are done).
     pub fn results(&self) -> Vec<CellResult> {
         let mut results = self.up_to_date.clone();
+        results.extend(self.unplannable.iter().cloned());
         results.extend(self.tasks.iter().filter_map(|task| match &task.status {
             TaskStatus::Done { result } => Some((**result).clone()),
             _ => None,
@@ -280,15 +284,27 @@ fn new_run(
             let package = &planned.packages[index];
             progress(&format!("fetching {}", package.name));
             if let Err(error) = fetch(config, layout, store, &directory, package, options) {
-                fetch_failures.insert(
-                    crate::spec::normalize_name(&package.name),
-                    crate::build::error_chain(&error),
-                );
+                fetch_failures.insert(package.name.clone(), crate::build::error_chain(&error));
             }
         }
         planned = plan(config, layout, store, &plan_options)?;
     }
-    let mut tasks = tasks(&planned, &directory, config, &fetch_failures)?;
+    // A source that could not be fetched makes its package unplannable, with the real cause.
+    for (name, failure) in fetch_failures {
+        planned.make_unplannable(
+            &name,
+            super::state::Cause::Source,
+            format!("fetching the source failed: {failure}"),
+        );
+    }
+    for package in &planned.unplannable {
+        progress(&format!(
+            "{}: cannot be planned: {}",
+            package.name, package.reason
+        ));
+    }
+    let unplannable = unplannable_results(&planned);
+    let mut tasks = tasks(&planned, &directory, config)?;
     let verify = super::reproducible::verify_tasks(
         &planned,
         store,
@@ -313,6 +329,7 @@ fn new_run(
         started,
         finished: None,
         up_to_date,
+        unplannable,
         tasks,
         published: Vec::new(),
         keep_work: options.keep_work,
@@ -432,16 +449,14 @@ pub(super) fn cell_in(planned: &Cell, directory: &Path, cpus: usize, output: &Pa
 }
 
 /// The cells to build, each with its cell file written.
-fn tasks(
-    planned: &NightlyPlan,
-    directory: &Path,
-    config: &NightlyConfig,
-    fetch_failures: &BTreeMap<String, String>,
-) -> Result<Vec<Task>, NightlyError> {
+fn tasks(planned: &NightlyPlan, directory: &Path, config: &NightlyConfig) -> Result<Vec<Task>, NightlyError> {
     let mut tasks = Vec::new();
     for package in &planned.packages {
-        let failure = fetch_failures.get(&crate::spec::normalize_name(&package.name));
-        for planned_cell in package.cells.iter().filter(|cell| cell.state == Planned::Build) {
+        for planned_cell in package
+            .cells
+            .iter()
+            .filter(|cell| cell.state != Planned::UpToDate)
+        {
             let relative = planned_cell.id.relative_path();
             let cell_directory = directory.join("work").join(&relative);
             let resources = package.resources_of(&planned_cell.cell);
@@ -454,22 +469,22 @@ fn tasks(
             let file = directory
                 .join("cells")
                 .join(format!("{}.json", relative.display()));
-            let status = match (failure, &cell.source) {
-                (Some(failure), _) => TaskStatus::Done {
+            let status = match (planned_cell.state, &cell.source) {
+                (Planned::DependencyFailed, _) => {
+                    let mut result = failed_before_start(planned_cell, &cell, planned_cell.reasons.join("; "));
+                    result.state = CellState::DependencyFailed;
+                    TaskStatus::Done {
+                        result: Box::new(result),
+                    }
+                }
+                (_, None) => TaskStatus::Done {
                     result: Box::new(failed_before_start(
                         planned_cell,
                         &cell,
-                        format!("fetching the source failed: {failure}"),
+                        "the source was fetched, but planning again did not find it (a bug of wheelwright's: please report it with this run's plan.json)".into(),
                     )),
                 },
-                (None, None) => TaskStatus::Done {
-                    result: Box::new(failed_before_start(
-                        planned_cell,
-                        &cell,
-                        "the source could not be fetched".into(),
-                    )),
-                },
-                (None, Some(_)) => {
+                (_, Some(_)) => {
                     fs_err::create_dir_all(file.parent().unwrap_or(directory))?;
                     cell.write(&file)?;
                     TaskStatus::Queued
@@ -495,6 +510,32 @@ fn tasks(
         }
     }
     Ok(tasks)
+}
+
+/// A result per cell of each package that could not be planned.
+fn unplannable_results(planned: &NightlyPlan) -> Vec<CellResult> {
+    planned
+        .unplannable
+        .iter()
+        .flat_map(|package| {
+            package.cells.iter().map(|id| CellResult {
+                package: package.name.clone(),
+                version: package.wanted.to_string(),
+                layer: id.layer.clone(),
+                python: id.python.to_string(),
+                arch: id.arch.clone(),
+                state: CellState::Unplannable,
+                reason: Some(format!("[{}] {}", package.cause, package.reason)),
+                seconds: 0.0,
+                wheel: None,
+                size: None,
+                log: None,
+                output_log: None,
+                job: None,
+                reproducible: None,
+            })
+        })
+        .collect()
 }
 
 fn failed_before_start(planned: &super::plan::PlannedCell, cell: &Cell, reason: String) -> CellResult {

@@ -25,6 +25,28 @@ pub struct RecipeFile {
 }
 
 impl RecipeFile {
+    /// Every module name the recipe loads for some version (`modules`, `build_modules`, in
+    /// the file and in its `versions` entries), as written (templates unrendered): what a
+    /// site check needs to know without a version.
+    pub fn module_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        let settings = std::iter::once(&self.base).chain(
+            self.versions
+                .iter()
+                .flat_map(|entry| std::iter::once(&entry.settings).chain(entry.extend.as_ref())),
+        );
+        for settings in settings {
+            for list in [&settings.modules, &settings.build_modules].into_iter().flatten() {
+                for text in list {
+                    if !names.contains(&text.value) {
+                        names.push(text.value.clone());
+                    }
+                }
+            }
+        }
+        names
+    }
+
     /// Parses and checks recipe text; `file` names it in errors, and its name must be the
     /// package's (after PEP 503 normalisation). Patch files are not looked at (see
     /// [`load_recipe_file`]); everything else that can be checked without a version is, and

@@ -412,6 +412,27 @@ impl RecipeIndex {
         Ok(RecipeIndex { files })
     }
 
+    /// The package names of the directory's recipe files, as their file names spell them,
+    /// in file-name order (the files are not read).
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .files
+            .values()
+            .filter_map(|paths| paths.first())
+            .filter_map(|path| path.file_stem())
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The path of `package`'s recipe file, if it has one (the first, when there are two).
+    pub fn path_of(&self, package: &str) -> Option<PathBuf> {
+        self.files
+            .get(&normalize_name(package))
+            .and_then(|paths| paths.first().cloned())
+    }
+
     /// The recipe file of `package`, loaded (with every error it has); two files for its name
     /// are an error.
     pub fn load(&self, package: &str) -> Result<Option<RecipeFile>, RecipeErrors> {

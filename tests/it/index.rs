@@ -67,14 +67,14 @@ server.serve_forever()
 "##;
 
 /// A local simple index, stopped when dropped.
-struct LocalIndex {
+pub(crate) struct LocalIndex {
     root: PathBuf,
     server: Child,
     port: u16,
 }
 
 impl LocalIndex {
-    fn start(root: &Path) -> LocalIndex {
+    pub(crate) fn start(root: &Path) -> LocalIndex {
         std::fs::create_dir_all(root.join("simple")).unwrap();
         std::fs::create_dir_all(root.join("files")).unwrap();
         let script = root.join("server.py");
@@ -99,13 +99,13 @@ impl LocalIndex {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/simple/", self.port)
     }
 
     /// Publishes `files` (copied into `files/`) as `project`'s page; `listed_sha256`
     /// overrides the hash the page gives for a file; `json` writes the PEP 691 page too.
-    fn publish(&self, project: &str, files: &[PathBuf], listed_sha256: Option<&str>, json: bool) {
+    pub(crate) fn publish(&self, project: &str, files: &[PathBuf], listed_sha256: Option<&str>, json: bool) {
         let entries: Vec<IndexFile> = files
             .iter()
             .map(|path| {
@@ -136,7 +136,7 @@ impl LocalIndex {
         }
     }
 
-    fn requests(&self) -> String {
+    pub(crate) fn requests(&self) -> String {
         std::fs::read_to_string(self.root.join("requests.log")).unwrap_or_default()
     }
 
@@ -158,7 +158,7 @@ impl Drop for LocalIndex {
 }
 
 /// A `.tar.gz` sdist of a fixture, with the PKG-INFO a real sdist has.
-fn sdist(fixture: &str, name: &str, version: &str, into: &Path) -> PathBuf {
+pub(crate) fn sdist(fixture: &str, name: &str, version: &str, into: &Path) -> PathBuf {
     let top = format!("{name}-{version}");
     let stage = into.join("stage");
     std::fs::create_dir_all(&stage).unwrap();

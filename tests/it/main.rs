@@ -16,6 +16,7 @@ mod manipulate;
 mod messages;
 mod nightly;
 mod nightly_guards;
+mod nightly_unplannable;
 mod real_wheels;
 mod recipe;
 mod recipe_import;
