@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::NightlyError;
 use super::run::{CellResult, RunState};
-use super::state::{CellState, StateStore, utc, write_json_atomic};
+use super::state::{Cause, CellState, StateStore, utc, write_json_atomic};
 use crate::words::count;
 
 /// The cause classes in the order the reports list them, with what each means: what a
@@ -74,17 +74,35 @@ pub fn headline(results: &[CellResult]) -> String {
 
 /// The cause class of a cell that did not pass: what the reports group failures by.
 ///
-/// Derived from the state until cells carry the cause their build found: a time or memory
-/// limit is `limit`, a failed dependency `dependency`, a stopped run `cancelled`, a built
-/// wheel that was held back or not tested `held-back`, every other failure `package`.
+/// An unplannable cell's reason names its class (`[source] the index has no project ...`).
+/// For the others it is derived from the state until cells carry the cause their build found:
+/// a time or memory limit is `limit`, a failed dependency `dependency`, a stopped run
+/// `cancelled`, a built wheel that was held back or not tested `held-back`, every other
+/// failure `package`.
 pub(crate) fn cause_of(result: &CellResult) -> &'static str {
+    let declared = || {
+        let (class, _) = result.reason.as_deref()?.strip_prefix('[')?.split_once("] ")?;
+        serde_json::from_value::<Cause>(serde_json::Value::String(class.to_string()))
+            .ok()
+            .map(Cause::as_str)
+    };
     match result.state {
+        CellState::Unplannable => declared().unwrap_or("package"),
         CellState::Timeout | CellState::OutOfMemory => "limit",
         CellState::DependencyFailed => "dependency",
         CellState::Cancelled => "cancelled",
         CellState::UntestedGpu | CellState::Held => "held-back",
         _ => "package",
     }
+}
+
+/// A cell's reason as its entry shows it: without the `[class] ` it starts with when the
+/// entry's heading says the class already.
+fn entry_reason(result: &CellResult) -> &str {
+    let reason = result.reason.as_deref().unwrap_or_default();
+    reason
+        .strip_prefix(&format!("[{}] ", cause_of(result)))
+        .unwrap_or(reason)
 }
 
 /// Where a cause class is listed, and what it means (`None` for a class this module does
@@ -512,6 +530,16 @@ mod tests {
             assert!(cause_rank(of(state)).1.is_some(), "{state}");
         }
         assert_eq!(cause_rank("something-new"), (CAUSES.len(), None));
+        // An unplannable package's reason names its class.
+        let unplannable = |reason: &str| cell("a", "3.12", "generic", "unplannable", Some(reason.into()));
+        for class in ["recipe", "site-stack", "source", "tool"] {
+            let result = unplannable(&format!("[{class}] it cannot be planned"));
+            assert_eq!(cause_of(&result), class);
+            assert_eq!(entry_reason(&result), "it cannot be planned");
+        }
+        let unclassed = unplannable("[somewhere] it cannot be planned");
+        assert_eq!(cause_of(&unclassed), "package");
+        assert_eq!(entry_reason(&unclassed), "[somewhere] it cannot be planned");
     }
 
     #[test]
@@ -679,6 +707,10 @@ mod tests {
                         }
                         6 if index % 100 == 6 => ("untested-gpu", "its smoke test needs 1 GPU".to_string()),
                         7 if index % 200 == 7 => ("cancelled", "the run was stopped".to_string()),
+                        8 if index % 100 == 8 => (
+                            "unplannable",
+                            "[source] no version of it fits: 2.0 has only platform wheels".to_string(),
+                        ),
                         _ if index % 3 == 0 => ("built", "recipe changed; source changed".to_string()),
                         _ => ("up-to-date", "built by run 20261205-020000".to_string()),
                     };
@@ -729,8 +761,9 @@ mod tests {
         );
         assert!(html.len() < 5_000_000, "{} bytes", html.len());
 
-        // Every cell, with its state.
+        // Every cell, with its state; nothing else has a state attribute.
         assert_eq!(html.matches("<td class=\"cell st ").count(), 9000);
+        assert_eq!(html.matches(" data-state=\"").count(), 9000);
         for result in results.iter().step_by(97) {
             let wanted = format!(
                 "data-package=\"{}\" data-python=\"{}\" data-layer=\"{}\" data-arch=\"{}\" data-state=\"{}\"",
@@ -763,14 +796,22 @@ mod tests {
             "cancelled",
             "timeout",
             "out-of-memory",
+            "unplannable",
         ] {
-            assert!(html.contains(&format!("<tr data-state=\"{state}\">")), "{state}");
+            assert!(html.contains(&format!("<tr id=\"count-{state}\">")), "{state}");
             assert!(
                 html.contains(&format!("<details id=\"state-{state}\"")),
                 "{state}"
             );
         }
-        for cause in ["package", "limit", "dependency", "held-back", "cancelled"] {
+        for cause in [
+            "source",
+            "package",
+            "limit",
+            "dependency",
+            "held-back",
+            "cancelled",
+        ] {
             assert!(html.contains(&format!("id=\"cause-{cause}\"")), "{cause}");
         }
         // Every anchor resolves, and no two elements share an id.

@@ -47,6 +47,10 @@ fn site_night(directory: &Path, packages: usize) -> (RunState, StateStore) {
                     (5, _, _) if index % 48 == 5 => ("held", "held back: libcuda.so.1".to_string()),
                     (6, _, _) if index % 48 == 6 => ("untested-gpu", "needs 1 GPU".to_string()),
                     (7, _, _) if index % 96 == 7 => ("cancelled", "the run was stopped".to_string()),
+                    (8, _, _) if index % 48 == 8 => (
+                        "unplannable",
+                        "[site-stack] the module `gdal/3.9` does not load: not in this box".to_string(),
+                    ),
                     _ if index % 2 == 0 => ("built", "source changed".to_string()),
                     _ => ("up-to-date", "built by run 20261205-020000".to_string()),
                 };
@@ -183,6 +187,11 @@ fn a_site_sized_report_in_a_browser() {
         assert!(seen.insert(&piece[start..end]), "twice: {}", &piece[start..end]);
     }
     assert_eq!(seen.len(), 9000);
+    assert_eq!(
+        dom.matches(" data-state=\"").count(),
+        9000,
+        "a state on something else than a cell"
+    );
     let mut not_passed: BTreeMap<&str, usize> = BTreeMap::new();
     for cell in cells {
         let field = |name: &str| cell[name].as_str().unwrap();
@@ -206,24 +215,28 @@ fn a_site_sized_report_in_a_browser() {
     let failures = &dom[dom.find("<section id=\"failures\"").unwrap()..dom.find("id=\"matrix\"").unwrap()];
     let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
     for entry in failures.split("<li class=\"group\"").skip(1) {
-        let package = values(entry, "data-package")[0];
+        let package = values(entry, "data-entry")[0];
         let count: usize = values(entry, "data-cells")[0].parse().unwrap();
         *listed.entry(package).or_default() += count;
     }
     assert_eq!(listed, not_passed);
-    for cause in ["package", "limit", "dependency", "held-back", "cancelled"] {
+    for cause in [
+        "site-stack",
+        "package",
+        "limit",
+        "dependency",
+        "held-back",
+        "cancelled",
+    ] {
         assert!(failures.contains(&format!("id=\"cause-{cause}\"")), "{cause}");
     }
 
     // Counts at the top, one line per state the night has.
     let counts = &dom[dom.find("id=\"counts\"").unwrap()..dom.find("</table>").unwrap()];
     let states: BTreeSet<&str> = cells.iter().map(|cell| cell["state"].as_str().unwrap()).collect();
-    assert_eq!(states.len(), 9);
+    assert_eq!(states.len(), 10);
     for state in &states {
-        assert!(
-            counts.contains(&format!("<tr data-state=\"{state}\">")),
-            "{state}"
-        );
+        assert!(counts.contains(&format!("<tr id=\"count-{state}\">")), "{state}");
     }
 
     // Every in-page link leads to an element: rows, entries, states, causes.

@@ -11,7 +11,8 @@ use serde::Serialize;
 use super::super::state::HistoryEntry;
 use super::{
     CellResult, CellState, FailureGroup, Matrix, NightlyError, RunState, StateStore, by_cause, by_state,
-    cause_rank, count, headline, human_seconds, human_size, not_passed, scratch_line, short, tally, utc,
+    cause_rank, count, entry_reason, headline, human_seconds, human_size, not_passed, scratch_line, short,
+    tally, utc,
 };
 
 const TEMPLATE: &str = include_str!("../report.html.tera");
@@ -227,7 +228,7 @@ pub(super) fn html(
                 .filter_map(|group| {
                     let first = group.cells.first()?;
                     let alike = group.cells.iter().all(|cell| cell.reason == first.reason);
-                    let reason = first.reason.clone().unwrap_or_default();
+                    let reason = entry_reason(first);
                     Some(HtmlGroup {
                         package: first.package.clone(),
                         anchor: anchor(&first.package),
@@ -242,7 +243,7 @@ pub(super) fn html(
                                 matrix.describe(&[*first])
                             )
                         }),
-                        reason: excerpt(&reason),
+                        reason: excerpt(reason),
                         log: link(directory, first.log.as_ref()),
                         output_log: link(directory, first.output_log.as_ref()),
                     })

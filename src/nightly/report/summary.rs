@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    CellResult, FailureGroup, Matrix, RunState, by_cause, by_state, cause_rank, count, headline,
-    human_seconds, not_passed, scratch_line, short, tally, utc,
+    CellResult, FailureGroup, Matrix, RunState, by_cause, by_state, cause_rank, count, entry_reason,
+    headline, human_seconds, not_passed, scratch_line, short, tally, utc,
 };
 
 /// How many entries of what did not pass `summary.md` lists before it points at `report.html`:
@@ -154,7 +154,9 @@ fn summary_entry(group: &FailureGroup<'_>, matrix: &Matrix<'_>) -> String {
     let Some(first) = group.cells.first() else {
         return String::new();
     };
-    let reason = first.reason.as_deref().unwrap_or("no reason recorded");
+    let reason = Some(entry_reason(first))
+        .filter(|reason| !reason.is_empty())
+        .unwrap_or("no reason recorded");
     let log = first
         .log
         .as_ref()
