@@ -179,7 +179,13 @@ fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 fn human_seconds(seconds: f64) -> String {
-    if seconds >= 60.0 {
+    if seconds >= 3600.0 {
+        format!(
+            "{}h{:02}m",
+            (seconds / 3600.0) as u64,
+            (seconds % 3600.0 / 60.0) as u64
+        )
+    } else if seconds >= 60.0 {
         format!("{}m{:02}s", (seconds / 60.0) as u64, (seconds % 60.0) as u64)
     } else {
         format!("{seconds:.1}s")
@@ -421,13 +427,37 @@ fn by_cause<'g, 'a>(groups: &'g [FailureGroup<'a>]) -> Vec<(&'static str, &'g [F
     causes
 }
 
+/// The entries of one cause by reason: entries of several packages that give the same reason
+/// (a module the site lacks, a package they all need) are one block, the biggest first; every
+/// other entry is a block of its own, in the order of the packages.
+fn by_reason<'g, 'a>(groups: &'g [FailureGroup<'a>]) -> Vec<Vec<&'g FailureGroup<'a>>> {
+    let mut blocks: Vec<Vec<&FailureGroup>> = Vec::new();
+    let mut positions: BTreeMap<(CellState, String), usize> = BTreeMap::new();
+    for group in groups {
+        let Some(first) = group.cells.first() else {
+            continue;
+        };
+        let key = (first.state, reason_key(first));
+        match positions.get(&key) {
+            Some(&position) => blocks[position].push(group),
+            None => {
+                positions.insert(key, blocks.len());
+                blocks.push(vec![group]);
+            }
+        }
+    }
+    blocks.sort_by_key(|block| std::cmp::Reverse(block.len()));
+    blocks
+}
+
 /// `3 packages, 9 cells`: the size of a list of entries.
-fn tally(groups: &[FailureGroup<'_>]) -> String {
-    let packages: BTreeSet<&str> = groups
-        .iter()
-        .flat_map(|group| group.cells.iter().map(|cell| cell.package.as_str()))
-        .collect();
-    let cells: usize = groups.iter().map(|group| group.cells.len()).sum();
+fn tally<'g, 'a: 'g>(groups: impl IntoIterator<Item = &'g FailureGroup<'a>>) -> String {
+    let mut packages: BTreeSet<&str> = BTreeSet::new();
+    let mut cells = 0;
+    for group in groups {
+        cells += group.cells.len();
+        packages.extend(group.cells.iter().map(|cell| cell.package.as_str()));
+    }
     format!("{}, {}", count(packages.len(), "package"), count(cells, "cell"))
 }
 
@@ -498,6 +528,14 @@ mod tests {
             .skip(1)
             .map(|rest| &rest[..rest.find('"').unwrap()])
             .collect()
+    }
+
+    #[test]
+    fn durations_in_hours_minutes_or_seconds() {
+        assert_eq!(human_seconds(12.34), "12.3s");
+        assert_eq!(human_seconds(157.0), "2m37s");
+        assert_eq!(human_seconds(7_200.0), "2h00m");
+        assert_eq!(human_seconds(29_100.0), "8h05m");
     }
 
     #[test]
@@ -833,10 +871,27 @@ mod tests {
         eprintln!("summary.md: {} bytes", summary.len());
         assert!(summary.len() < 100_000, "{} bytes", summary.len());
         assert_eq!(
-            summary.matches("\n- **").count(),
+            summary
+                .lines()
+                .filter(|line| line.trim_start().starts_with("- **"))
+                .count(),
             summary::SUMMARY_GROUPS,
             "{summary}"
         );
+        // Packages that gave one reason: one block, the reason once.
+        assert!(
+            summary.contains(
+                "\n- 10 packages, 90 cells, one reason: unplannable: no version of it fits: 2.0 has only platform wheels\n  - **package-0008 1.0**: py3.11-3.13 × generic, x86-64-v3, x86-64-v4 (log: "
+            ),
+            "{summary}"
+        );
+        assert_eq!(
+            html.matches("no version of it fits").count(),
+            1 + 10 * 9,
+            "once in its block, and in each cell's tooltip"
+        );
+        assert!(html.contains("<li class=\"block shared\"><strong>10 packages, 90 cells</strong>, one reason:<pre>no version of it fits"));
+        assert!(html.contains("<strong>100 packages, 900 cells</strong>, one reason:<pre>needs package-0001, whose cell 3.11 generic failed</pre><p class=\"note\">The reason of package-0002 py3.11 × generic; the others&#x27; differ only where they name their own cell.</p>"), "{html}");
         let groups = failure_groups(&results).len();
         assert!(
             summary.contains(&format!(

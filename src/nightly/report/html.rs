@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::super::state::HistoryEntry;
 use super::{
-    CellResult, CellState, FailureGroup, Matrix, NightlyError, RunState, StateStore, by_cause, by_state,
-    cause_rank, count, entry_reason, headline, human_seconds, human_size, not_passed, scratch_line, short,
-    tally, utc,
+    CellResult, CellState, FailureGroup, Matrix, NightlyError, RunState, StateStore, by_cause, by_reason,
+    by_state, cause_rank, count, entry_reason, headline, human_seconds, human_size, not_passed, scratch_line,
+    short, tally, utc,
 };
 
 const TEMPLATE: &str = include_str!("../report.html.tera");
@@ -126,6 +126,18 @@ struct CauseSection {
     tally: String,
     /// Open on the page: what follows from other failures or from the run starts closed.
     open: bool,
+    blocks: Vec<HtmlBlock>,
+}
+
+/// Entries with one reason: one package's, or several packages' that gave the same.
+#[derive(Serialize)]
+struct HtmlBlock {
+    shared: bool,
+    /// `21 packages, 189 cells`.
+    tally: String,
+    reason: String,
+    /// When the cells' reasons differ in their own names: whose reason is shown.
+    note: Option<String>,
     groups: Vec<HtmlGroup>,
 }
 
@@ -140,9 +152,6 @@ struct HtmlGroup {
     /// `py3.11-3.13 × generic, x86-64-v3`.
     cells: String,
     count: usize,
-    reason: String,
-    /// When the cells' reasons differ in their own names: whose reason is shown.
-    note: Option<String>,
     log: Option<String>,
     output_log: Option<String>,
 }
@@ -216,41 +225,55 @@ pub(super) fn html(
     store: &StateStore,
 ) -> Result<String, NightlyError> {
     let mut failed_packages: BTreeSet<&str> = BTreeSet::new();
-    let causes: Vec<CauseSection> = by_cause(groups)
-        .into_iter()
-        .map(|(cause, groups)| CauseSection {
-            cause,
-            meaning: cause_rank(cause).1,
-            tally: tally(groups),
-            open: !matches!(cause, "dependency" | "cancelled"),
-            groups: groups
-                .iter()
-                .filter_map(|group| {
-                    let first = group.cells.first()?;
-                    let alike = group.cells.iter().all(|cell| cell.reason == first.reason);
-                    let reason = entry_reason(first);
-                    Some(HtmlGroup {
-                        package: first.package.clone(),
-                        anchor: anchor(&first.package),
-                        first: failed_packages.insert(first.package.as_str()),
-                        version: first.version.clone(),
-                        state: first.state.to_string(),
-                        cells: matrix.describe(&group.cells),
-                        count: group.cells.len(),
+    let causes: Vec<CauseSection> =
+        by_cause(groups)
+            .into_iter()
+            .map(|(cause, groups)| CauseSection {
+                cause,
+                meaning: cause_rank(cause).1,
+                tally: tally(groups),
+                open: !matches!(cause, "dependency" | "cancelled"),
+                blocks: by_reason(groups)
+                    .into_iter()
+                    .filter_map(|block| {
+                        let shown = block.first()?.cells.first()?;
+                        let alike = block
+                            .iter()
+                            .all(|group| group.cells.iter().all(|cell| cell.reason == shown.reason));
+                        let shared = block.len() > 1;
+                        Some(HtmlBlock {
+                        shared,
+                        tally: tally(block.iter().copied()),
+                        reason: excerpt(entry_reason(shown)),
                         note: (!alike).then(|| {
                             format!(
-                                "The reason of {}; the other cells' reasons differ only where they name their own cell.",
-                                matrix.describe(&[*first])
+                                "The reason of {}{}; the others' differ only where they name their own cell.",
+                                if shared { format!("{} ", shown.package) } else { String::new() },
+                                matrix.describe(&[*shown])
                             )
                         }),
-                        reason: excerpt(reason),
-                        log: link(directory, first.log.as_ref()),
-                        output_log: link(directory, first.output_log.as_ref()),
+                        groups: block
+                            .into_iter()
+                            .filter_map(|group| {
+                                let first = group.cells.first()?;
+                                Some(HtmlGroup {
+                                    package: first.package.clone(),
+                                    anchor: anchor(&first.package),
+                                    first: failed_packages.insert(first.package.as_str()),
+                                    version: first.version.clone(),
+                                    state: first.state.to_string(),
+                                    cells: matrix.describe(&group.cells),
+                                    count: group.cells.len(),
+                                    log: link(directory, first.log.as_ref()),
+                                    output_log: link(directory, first.output_log.as_ref()),
+                                })
+                            })
+                            .collect(),
                     })
-                })
-                .collect(),
-        })
-        .collect();
+                    })
+                    .collect(),
+            })
+            .collect();
     let history = store.history();
     let mut pasts = history_by_package(&history);
     let rows: Vec<Row> = matrix

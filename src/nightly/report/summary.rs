@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    CellResult, FailureGroup, Matrix, RunState, by_cause, by_state, cause_rank, count, entry_reason,
-    headline, human_seconds, not_passed, scratch_line, short, tally, utc,
+    CellResult, FailureGroup, Matrix, RunState, by_cause, by_reason, by_state, cause_rank, count,
+    entry_reason, headline, human_seconds, not_passed, scratch_line, short, tally, utc,
 };
 
 /// How many entries of what did not pass `summary.md` lists before it points at `report.html`:
@@ -61,9 +61,11 @@ pub(super) fn summary(
             not_passed(groups)
         );
         let mut shown = 0;
+        let mut left: Vec<&FailureGroup> = Vec::new();
         for (cause, groups) in by_cause(groups) {
             if shown == SUMMARY_GROUPS {
-                break;
+                left.extend(groups);
+                continue;
             }
             let _ = writeln!(
                 text,
@@ -74,19 +76,38 @@ pub(super) fn summary(
                     .unwrap_or_default(),
                 tally(groups)
             );
-            for group in groups.iter().take(SUMMARY_GROUPS - shown) {
-                let _ = writeln!(text, "{}", summary_entry(group, matrix));
-                shown += 1;
+            for block in by_reason(groups) {
+                if shown == SUMMARY_GROUPS {
+                    left.extend(block);
+                    continue;
+                }
+                let shared = block.len() > 1;
+                if let (true, Some(first)) = (shared, block.first().and_then(|group| group.cells.first())) {
+                    let _ = writeln!(
+                        text,
+                        "- {}, one reason: {}: {}",
+                        tally(block.iter().copied()),
+                        first.state,
+                        first_line(reason_of(first))
+                    );
+                }
+                for group in block {
+                    if shown == SUMMARY_GROUPS {
+                        left.push(group);
+                        continue;
+                    }
+                    let _ = writeln!(text, "{}", summary_entry(group, matrix, shared));
+                    shown += 1;
+                }
             }
         }
-        if shown < groups.len() {
-            let rest = &groups[shown..];
+        if !left.is_empty() {
             let _ = writeln!(
                 text,
                 "\n... and {} more {} ({}): see `report.html`.",
-                rest.len(),
-                if rest.len() == 1 { "entry" } else { "entries" },
-                tally(rest)
+                left.len(),
+                if left.len() == 1 { "entry" } else { "entries" },
+                tally(left.iter().copied())
             );
         }
     }
@@ -149,14 +170,21 @@ pub(super) fn summary(
     text
 }
 
-/// `- **numpy 2.2.6**: failed, py3.11-3.13 × generic: the reason (log: `...`)`.
-fn summary_entry(group: &FailureGroup<'_>, matrix: &Matrix<'_>) -> String {
+/// A cell's reason for the summary (`no reason recorded` for none).
+fn reason_of(cell: &CellResult) -> &str {
+    Some(entry_reason(cell))
+        .filter(|reason| !reason.is_empty())
+        .unwrap_or("no reason recorded")
+}
+
+/// `- **numpy 2.2.6**: failed, py3.11-3.13 × generic: the reason (log: `...`)`; in a block of
+/// packages with one reason (`shared`), only what is the package's own:
+/// `  - **numpy 2.2.6**: py3.11-3.13 × generic (log: `...`)`.
+fn summary_entry(group: &FailureGroup<'_>, matrix: &Matrix<'_>, shared: bool) -> String {
     let Some(first) = group.cells.first() else {
         return String::new();
     };
-    let reason = Some(entry_reason(first))
-        .filter(|reason| !reason.is_empty())
-        .unwrap_or("no reason recorded");
+    let reason = reason_of(first);
     let log = first
         .log
         .as_ref()
@@ -164,6 +192,14 @@ fn summary_entry(group: &FailureGroup<'_>, matrix: &Matrix<'_>) -> String {
         .filter(|log| !reason.contains(&log.display().to_string()))
         .map(|log| format!(" (log: `{}`)", log.display()))
         .unwrap_or_default();
+    if shared {
+        return format!(
+            "  - **{} {}**: {}{log}",
+            first.package,
+            first.version,
+            matrix.describe(&group.cells)
+        );
+    }
     format!(
         "- **{} {}**: {}, {}: {}{log}",
         first.package,
