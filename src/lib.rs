@@ -10,6 +10,7 @@
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
 //! - [`wheelhouse`]: the tree read once, node views, and cp-wheels placement;
 //! - [`recipe`]: `recipes/*.yaml`, read, checked and resolved per version;
+//! - [`cause`]: whose a failure is (recipe, site stack, source, package, tool, limit);
 //! - [`tools`]: every external program (python, uv, pip, git, patch, compilers), found on
 //!   PATH, run, logged and judged in one place;
 //! - [`build`]: `wheelbuild`'s pipeline: sources through the package index, build environments
@@ -23,6 +24,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod cause;
 pub mod classify;
 pub mod cli;
 pub mod commands;

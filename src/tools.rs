@@ -21,6 +21,10 @@ pub struct CommandFailed {
     pub hint: Option<Box<str>>,
     /// Whether it was killed for running past its time limit (see [`run_logged_within`]).
     pub timed_out: bool,
+    /// Whose the failure looks to be, from the log: the site stack's (a header, library,
+    /// compiler or program missing), the source's (a distribution not found), the recipe's (a
+    /// build dependency it does not list), a limit's, else the package's own.
+    pub cause: crate::cause::Cause,
 }
 
 /// Where a command runs and what it sees.
@@ -126,6 +130,78 @@ pub fn strip_ansi(text: &str) -> String {
     plain
 }
 
+/// What a failed command's error shows of its log: the compilers' first `error:` lines with
+/// the lines that show where (gcc, g++, gfortran, clang, rustc, nvcc, the linker, CMake,
+/// meson) — the decisive lines, often hundreds of lines above the end — then the last lines;
+/// or, with no such line, the last 25.
+pub fn decisive_tail(text: &str) -> String {
+    let text = strip_ansi(text);
+    match first_errors(&text, 12) {
+        Some(errors) => format!("  first errors:\n{errors}  last lines:\n{}", tail(&text, 10)),
+        None => tail(&text, 25),
+    }
+}
+
+/// The first compiler or linker error lines of a log (each with up to three lines of context
+/// after it: the source line and the caret, rustc's `-->`), at most `most` lines in all.
+fn first_errors(text: &str, most: usize) -> Option<String> {
+    static PATTERN: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let pattern = PATTERN
+        .get_or_init(|| {
+            // Frontends indent a backend's output (pip by two spaces): any indent.
+            regex::Regex::new(concat!(
+                // gcc, g++, clang, gfortran with a position: `x.c:10:5: error: ...`.
+                r"^\s*\S+?:\d+(:\d+)?: (fatal error|error): ",
+                // gfortran's message line after the context, rustc, cargo.
+                r"|^\s*(Error|error(\[E\d{4}\])?): ",
+                // nvcc: `x.cu(10): error: ...`.
+                r"|^\s*\S+\(\d+\): (catastrophic error|error): ",
+                // The linker: undefined references, missing libraries.
+                r"|^\s*(\S*/)?ld(\.\w+)?: .*(undefined reference|cannot find|error)",
+                // CMake and meson.
+                r"|^\s*CMake Error|^\s*\S*meson\.build:\d+:\d+: ERROR: ",
+            ))
+            .ok()
+        })
+        .as_ref()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let mut shown: Vec<String> = Vec::new();
+    let mut index = 0;
+    while index < lines.len() && shown.len() < most {
+        let line = lines[index];
+        // Cheap test first: a long log has few lines with `rror` or `ld` in them.
+        let candidate = (line.contains("rror") || line.contains("ld")) && pattern.is_match(line);
+        // Summaries that only repeat that something failed are not decisive.
+        let trimmed = line.trim_start();
+        let summary = trimmed.starts_with("error: could not compile")
+            || trimmed.starts_with("error: command '")
+            || trimmed.starts_with("error: Command '")
+            || trimmed.contains("subprocess-exited-with-error")
+            || trimmed.starts_with("error: metadata-generation-failed")
+            || trimmed.starts_with("error: No solution found when resolving");
+        if !candidate || summary {
+            index += 1;
+            continue;
+        }
+        shown.push(format!("  | {line}"));
+        // Context: the lines after it indented deeper (the source line, the caret, `-->`).
+        let indent = |line: &str| line.len() - line.trim_start().len();
+        let own = indent(line);
+        let mut context = 0;
+        while context < 3
+            && index + 1 + context < lines.len()
+            && shown.len() < most
+            && !lines[index + 1 + context].trim().is_empty()
+            && indent(lines[index + 1 + context]) > own
+        {
+            shown.push(format!("  | {}", lines[index + 1 + context]));
+            context += 1;
+        }
+        index += 1 + context;
+    }
+    (!shown.is_empty()).then(|| shown.iter().map(|line| format!("{line}\n")).collect())
+}
+
 /// The last `lines` lines of a text, without colour codes.
 pub fn tail(text: &str, lines: usize) -> String {
     let text = strip_ansi(text);
@@ -195,7 +271,28 @@ fn missing_system_library(log: &str) -> Option<String> {
 
 /// A hint for well-known build failures.
 pub fn hint_for(log: &str) -> Option<String> {
+    diagnose(log).map(|(hint, _)| hint)
+}
+
+/// A hint for a well-known build failure, and whose the failure is.
+fn diagnose(log: &str) -> Option<(String, crate::cause::Cause)> {
+    use crate::cause::Cause;
     let log = &strip_ansi(log);
+    let hint = hint_text(log)?;
+    let cause = if log.contains("No matching distribution found")
+        || log.contains("Could not find a version that satisfies")
+    {
+        Cause::Source
+    } else if log.contains("ModuleNotFoundError: No module named") && !log.contains("fatal error: ") {
+        Cause::Recipe
+    } else {
+        Cause::SiteStack
+    };
+    Some((hint, cause))
+}
+
+/// The hint text of [`diagnose`].
+fn hint_text(log: &str) -> Option<String> {
     let header = regex_lite_find(log, "fatal error: ", ": No such file or directory");
     if let Some(header) = header {
         return Some(format!(
@@ -371,13 +468,19 @@ fn run(
         .collect::<Vec<_>>()
         .join(" ");
     tracing::debug!("{what}: {rendered}");
-    let fail = |status: String, text: String| CommandFailed {
-        what: what.to_string(),
-        status,
-        log: log.to_path_buf(),
-        tail: tail(&text, 25),
-        hint: hint_for(&text).map(String::into_boxed_str),
-        timed_out: false,
+    let fail = |status: String, text: String| {
+        let diagnosis = diagnose(&text);
+        CommandFailed {
+            what: what.to_string(),
+            status,
+            log: log.to_path_buf(),
+            tail: decisive_tail(&text),
+            cause: diagnosis
+                .as_ref()
+                .map_or(crate::cause::Cause::Package, |(_, cause)| *cause),
+            hint: diagnosis.map(|(hint, _)| hint.into_boxed_str()),
+            timed_out: false,
+        }
     };
     let mut file = fs_err::OpenOptions::new()
         .create(true)
@@ -404,6 +507,7 @@ fn run(
             .debian
             .map(|package| format!("install it (Debian: {package})").into_boxed_str()),
         timed_out: false,
+        cause: crate::cause::Cause::SiteStack,
     })?;
     let mut expression = duct::cmd(&program, args).stdin_null();
     expression = match stdout {
@@ -459,6 +563,9 @@ fn run(
     };
     let mut failure = fail(status, text);
     failure.timed_out = timed_out;
+    if timed_out {
+        failure.cause = crate::cause::Cause::Limit;
+    }
     Err(failure)
 }
 
@@ -508,6 +615,7 @@ pub fn capture_logged(
         tail: format!("  | {error}\n"),
         hint: None,
         timed_out: false,
+        cause: crate::cause::Cause::Tool,
     })?;
     run(what, program, args, invocation, log, None, Some(stdout.path()))?;
     Ok(fs_err::read_to_string(stdout.path()).unwrap_or_default())
@@ -755,6 +863,102 @@ impl ToolVersions {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_compile_failure_quotes_the_first_errors_not_the_last_warnings() {
+        // A real gcc: the error comes first, then 60 lines of warnings.
+        let directory = tempfile::tempdir().unwrap();
+        let source = directory.path().join("broken.c");
+        let mut text = String::from("int broken(void) { return undeclared_name; }\n");
+        for index in 0..30 {
+            text.push_str(&format!("int unused{index}(int x) {{ int y; return x; }}\n"));
+        }
+        fs_err::write(&source, text).unwrap();
+        let output = std::process::Command::new("gcc")
+            .args(["-Wall", "-c", "-o", "/dev/null"])
+            .arg(&source)
+            .output()
+            .expect("gcc runs");
+        assert!(!output.status.success());
+        let log = format!(
+            "building...\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(log.lines().count() > 60, "{log}");
+        let shown = decisive_tail(&log);
+        let (errors, last) = shown.split_once("  last lines:\n").expect(&shown);
+        assert!(errors.starts_with("  first errors:\n  | "), "{shown}");
+        assert!(
+            errors.contains("broken.c:1:27: error: ") && errors.contains("undeclared_name"),
+            "{shown}"
+        );
+        assert!(!errors.contains("warning:"), "{shown}");
+        assert!(last.contains("warning: unused variable"), "{shown}");
+        // A log with no error line keeps its last lines.
+        assert_eq!(decisive_tail("one\ntwo\n"), "  | one\n  | two\n");
+    }
+
+    #[test]
+    fn first_errors_know_rustc_gfortran_nvcc_the_linker_and_cmake() {
+        let log = "\
+   Compiling demo v0.1.0
+warning: unused import
+error[E0425]: cannot find value `x` in this scope
+  --> src/lib.rs:3:5
+   |
+error: could not compile `demo` (lib) due to 1 previous error
+x.f90:10:5:
+
+   10 |     call foo(
+      |     1
+Error: Syntax error in argument list at (1)
+kernel.cu(12): error: identifier \"blockIdx_\" is undefined
+/usr/bin/ld: cannot find -lhdf5: No such file or directory
+CMake Error at CMakeLists.txt:5 (find_package):
+error: command '/usr/bin/gcc' failed with exit code 1
+";
+        let errors = first_errors(log, 20).unwrap();
+        let lines: Vec<&str> = errors
+            .lines()
+            .map(|line| line.trim_start_matches("  | "))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "error[E0425]: cannot find value `x` in this scope",
+                "  --> src/lib.rs:3:5",
+                "   |",
+                "Error: Syntax error in argument list at (1)",
+                "kernel.cu(12): error: identifier \"blockIdx_\" is undefined",
+                "/usr/bin/ld: cannot find -lhdf5: No such file or directory",
+                "CMake Error at CMakeLists.txt:5 (find_package):",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_says_whose_it_looks_to_be() {
+        use crate::cause::Cause;
+        let cause = |log: &str| diagnose(log).map(|(_, cause)| cause);
+        assert_eq!(
+            cause("x.c:1:10: fatal error: zlib.h: No such file or directory"),
+            Some(Cause::SiteStack)
+        );
+        assert_eq!(
+            cause("Package libzmq was not found in the pkg-config search path."),
+            Some(Cause::SiteStack)
+        );
+        assert_eq!(
+            cause("ERROR: No matching distribution found for nosuch"),
+            Some(Cause::Source)
+        );
+        assert_eq!(
+            cause("ModuleNotFoundError: No module named 'Cython'"),
+            Some(Cause::Recipe)
+        );
+        assert_eq!(cause("x.c:3:1: error: expected ';'"), None);
+    }
     use super::*;
 
     #[test]

@@ -222,6 +222,7 @@ pub fn dynamic_requirements(
         tail: error.to_string(),
         hint: None,
         timed_out: false,
+        cause: crate::cause::Cause::Tool,
     })?;
     let invocation = Invocation {
         directory: Some(root.to_path_buf()),

@@ -47,6 +47,9 @@ pub struct CellOutcome {
     /// that nodes of the layer do not have (a warning, not an error).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<String>,
+    /// Whose the failure is, when the cell failed (see [`crate::cause::Cause`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::cause::Cause>,
 }
 
 impl CellOutcome {
@@ -66,6 +69,7 @@ impl CellOutcome {
             record: None,
             smoke_test: None,
             held: Vec::new(),
+            cause: None,
         }
     }
 
@@ -79,6 +83,7 @@ impl CellOutcome {
         self.notes.push(report.summary());
         if let Some(error) = &report.error {
             self.error = Some(error.clone());
+            self.cause = Some(crate::cause::Cause::Package);
         }
         self.smoke_test = Some(report);
     }
@@ -169,6 +174,7 @@ impl<'a> Workshop<'a> {
         let label = cell.label();
         if let Err(error) = fs_err::create_dir_all(&cell.directory) {
             run.outcome.error = Some(error.to_string());
+            run.outcome.cause = Some(crate::cause::Cause::Tool);
             return run;
         }
         let wheel = match reused {
@@ -205,6 +211,7 @@ impl<'a> Workshop<'a> {
                     }
                     Err(error) => {
                         run.outcome.error = Some(super::error::error_chain(&error));
+                        run.outcome.cause = Some(error.cause());
                         None
                     }
                 }

@@ -119,3 +119,28 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+pub use crate::cause::Cause;
+
+impl BuildError {
+    /// Whose this failure is, for the nightly's reports.
+    pub fn cause(&self) -> Cause {
+        match self {
+            BuildError::Recipe(_) | BuildError::NoCell { .. } | BuildError::PackageSuffix { .. } => {
+                Cause::Recipe
+            }
+            BuildError::Fetch(_) | BuildError::BadVersion { .. } | BuildError::UnknownVersion(_) => {
+                Cause::Source
+            }
+            BuildError::Stack { .. } => Cause::SiteStack,
+            BuildError::Command(failed) => failed.cause,
+            BuildError::Backend(_)
+            | BuildError::Install(_)
+            | BuildError::NoWheel { .. }
+            | BuildError::SeveralWheels(_)
+            | BuildError::BadWheel { .. }
+            | BuildError::Test(_) => Cause::Package,
+            _ => Cause::Tool,
+        }
+    }
+}

@@ -24,7 +24,7 @@ mod stage;
 mod tree;
 
 pub use cell::{CellOutcome, Workshop};
-pub use error::{BuildError, error_chain};
+pub use error::{BuildError, Cause, error_chain};
 pub use plan::{Cell, Plan};
 pub use request::{BuildRequest, Recipes};
 pub use stage::{FAILED_DIRECTORY, HELD_DIRECTORY};
@@ -444,7 +444,10 @@ fn test_built(
             outcome.held = processed.unprovided.clone();
             outcome.record_test(workshop.smoke_test(cell, &processed.wheel));
         }
-        None => outcome.error = Some("the build left no wheel to test".into()),
+        None => {
+            outcome.error = Some("the build left no wheel to test".into());
+            outcome.cause = Some(crate::cause::Cause::Tool);
+        }
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     Ok(CellRun {

@@ -273,7 +273,7 @@ fn run_command(
     let layout_file = layout_file
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("WHEELWRIGHT_LAYOUT").map(std::path::PathBuf::from));
-    let mut executor: Box<dyn crate::nightly::run::Executor> = match args.executor {
+    let mut executor: Box<dyn crate::nightly::model::Executor> = match args.executor {
         ExecutorKind::Local => Box::new(LocalExecutor::new(
             args.jobs.unwrap_or_else(crate::inspect::default_jobs),
             layout_file.as_deref(),
@@ -302,6 +302,10 @@ fn run_command(
         (None, None) if !quiet => eprintln!("nightly: {message}"),
         (None, None) => {}
     };
+    // Ctrl-C and SIGTERM stop the run cleanly: what it started is cancelled.
+    if let Err(error) = ctrlc::set_handler(crate::nightly::model::request_stop) {
+        tracing::warn!("Ctrl-C will not cancel the cells cleanly: {error}");
+    }
     let report = run_nightly(
         &config,
         layout,
@@ -348,9 +352,13 @@ fn run_command(
         outln!("nightly {}: {}", report.state.name, headline(&results));
         for result in results.iter().filter(|result| !result.state.passed()) {
             outln!(
-                "  {}: {}: {}",
+                "  {}: {}{}: {}",
                 result.describe(),
                 result.state,
+                result
+                    .cause
+                    .map(|cause| format!(" [{cause}]"))
+                    .unwrap_or_default(),
                 result
                     .reason
                     .as_deref()

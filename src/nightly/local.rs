@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::NightlyError;
 use super::limits::{GroupMemory, Limits, Watch, signal_group};
-use super::run::{Ended, Executor, Task, TaskStatus};
+use super::model::{Ended, Executor, Task, TaskStatus};
 
 /// Cells as child processes within a CPU budget.
 pub struct LocalExecutor {

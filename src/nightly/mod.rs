@@ -1,7 +1,7 @@
 //! The nightly rebuild of the wheelhouse: the site's set ([`config`]), planned cell by cell
 //! against what earlier runs left ([`plan`], [`state`]), run by an executor in build order,
 //! keeping going past failures and resumable ([`run`], [`schedule`], [`local`], [`slurm`]),
-//! one run at a time ([`lock`]),
+//! one run at a time ([`lock`]), their data in one module below them all ([`model`]),
 //! and reported
 //! ([`report`]: `result.json`, `summary.md`, `report.html`).
 
@@ -10,6 +10,7 @@ pub mod config;
 pub mod limits;
 pub mod local;
 pub mod lock;
+pub mod model;
 pub mod plan;
 pub mod report;
 pub mod reproducible;

@@ -22,8 +22,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::NightlyError;
-use super::run::{CellResult, RunState};
-use super::state::{Cause, CellState, StateStore, utc, write_json_atomic};
+use super::model::{CellResult, RunState};
+use super::state::{CellState, StateStore, utc, write_json_atomic};
+use crate::cause::Cause;
 use crate::words::count;
 
 /// The cause classes in the order the reports list them, with what each means: what a
@@ -74,25 +75,25 @@ pub fn headline(results: &[CellResult]) -> String {
 
 /// The cause class of a cell that did not pass: what the reports group failures by.
 ///
-/// An unplannable cell's reason names its class (`[source] the index has no project ...`).
-/// For the others it is derived from the state until cells carry the cause their build found:
-/// a time or memory limit is `limit`, a failed dependency `dependency`, a stopped run
-/// `cancelled`, a built wheel that was held back or not tested `held-back`, every other
-/// failure `package`.
+/// The cell's own (`cause`, what its build or plan found); for a cell without one (results of
+/// older runs, states no build judged), from what it says or its state: an unplannable
+/// cell's reason names its class (`[source] ...`), a time or memory limit is `limit`, a failed
+/// dependency `dependency`, a stopped run `cancelled`, a built wheel that was held back or
+/// not tested `held-back`, every other failure `package`.
 pub(crate) fn cause_of(result: &CellResult) -> &'static str {
     let declared = || {
         let (class, _) = result.reason.as_deref()?.strip_prefix('[')?.split_once("] ")?;
-        serde_json::from_value::<Cause>(serde_json::Value::String(class.to_string()))
-            .ok()
-            .map(Cause::as_str)
+        serde_json::from_value::<Cause>(serde_json::Value::String(class.to_string())).ok()
     };
-    match result.state {
-        CellState::Unplannable => declared().unwrap_or("package"),
-        CellState::Timeout | CellState::OutOfMemory => "limit",
-        CellState::DependencyFailed => "dependency",
-        CellState::Cancelled => "cancelled",
-        CellState::UntestedGpu | CellState::Held => "held-back",
-        _ => "package",
+    match (result.cause, result.state) {
+        // Built but not published, or stopped: whatever a build said, not a failure of its own.
+        (_, CellState::UntestedGpu | CellState::Held) => "held-back",
+        (_, CellState::Cancelled) => "cancelled",
+        (Some(cause), _) => cause.as_str(),
+        (None, CellState::Unplannable) => declared().map_or("package", Cause::as_str),
+        (None, CellState::Timeout | CellState::OutOfMemory) => "limit",
+        (None, CellState::DependencyFailed) => "dependency",
+        (None, _) => "package",
     }
 }
 
@@ -575,6 +576,13 @@ mod tests {
             assert_eq!(cause_of(&result), class);
             assert_eq!(entry_reason(&result), "it cannot be planned");
         }
+        // A cell's own cause wins over what its state suggests.
+        let mut told = cell("a", "3.12", "generic", "failed", None);
+        told.cause = Some(Cause::SiteStack);
+        assert_eq!(cause_of(&told), "site-stack");
+        told.state = CellState::Timeout;
+        told.cause = Some(Cause::Limit);
+        assert_eq!(cause_of(&told), "limit");
         let unclassed = unplannable("[somewhere] it cannot be planned");
         assert_eq!(cause_of(&unclassed), "package");
         assert_eq!(entry_reason(&unclassed), "[somewhere] it cannot be planned");

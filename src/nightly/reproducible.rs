@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
+use super::model::{Task, TaskStatus};
 use super::plan::{NightlyPlan, Planned};
-use super::run::{Task, TaskStatus};
 use super::state::StateStore;
 
 /// How a rebuilt wheel compares with the staged one.

@@ -7,147 +7,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::build::{Cell, Recipes};
 use crate::layout::Layout;
 
-use super::config::{NightlyConfig, Resources};
+use super::NightlyError;
+use super::config::NightlyConfig;
 use super::plan::{NightlyPlan, PlanOptions, Planned, learn_source, plan};
 use super::state::{
     CellState, HistoryEntry, LastResult, StateStore, now, read_json, run_name, write_json_atomic,
 };
-use super::{CellId, NightlyError};
 
+use super::model::{CellResult, Executor, RunState, Task, TaskStatus};
 use super::schedule::schedule;
-pub use super::schedule::{Ended, Executor};
-
-/// Where a task is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum TaskStatus {
-    Queued,
-    Running { handle: String, started: u64 },
-    Done { result: Box<CellResult> },
-}
-
-/// A cell this run builds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Task {
-    pub id: CellId,
-    pub version: String,
-    /// The cell file (`wheelwright nightly cell FILE`).
-    pub file: PathBuf,
-    /// The cell's directory (its `outcome.json`, `build.log`).
-    pub directory: PathBuf,
-    /// The cell process's own output.
-    pub output_log: PathBuf,
-    pub cpus: usize,
-    pub resources: Resources,
-    /// Packages of the set it waits for.
-    pub needs: Vec<String>,
-    /// GPUs its smoke test needs (the recipe's `test_gpus`).
-    #[serde(default)]
-    pub gpus: u32,
-    /// For a rebuild that verifies reproducibility: the staged wheel to compare with.
-    #[serde(default)]
-    pub verify_against: Option<PathBuf>,
-    /// Build only (no smoke test, nothing staged): a verification rebuild.
-    #[serde(default)]
-    pub build_only: bool,
-    pub key: Option<String>,
-    pub inputs: BTreeMap<String, String>,
-    /// Why it is built.
-    pub reasons: Vec<String>,
-    pub status: TaskStatus,
-}
-
-/// One cell in the run's report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CellResult {
-    pub package: String,
-    pub version: String,
-    pub layer: String,
-    pub python: String,
-    pub arch: String,
-    pub state: CellState,
-    /// Why it failed, or why it was built.
-    pub reason: Option<String>,
-    pub seconds: f64,
-    /// The staged wheel.
-    pub wheel: Option<PathBuf>,
-    pub size: Option<u64>,
-    /// The cell's build log (and its process output).
-    pub log: Option<PathBuf>,
-    pub output_log: Option<PathBuf>,
-    /// The pid or Slurm job that ran it.
-    pub job: Option<String>,
-    /// For an up-to-date cell rebuilt by `--verify-reproducible`: how the new wheel compares.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reproducible: Option<super::reproducible::Reproducibility>,
-}
-
-impl CellResult {
-    /// `numpy 2.2.6 (gentoo2023, py3.12, x86-64-v3)`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} {} ({}, py{}, {})",
-            self.package, self.version, self.layer, self.python, self.arch
-        )
-    }
-}
-
-/// The run's state, `run.json` in its directory.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunState {
-    pub name: String,
-    pub config: PathBuf,
-    pub executor: String,
-    pub started: u64,
-    pub finished: Option<u64>,
-    /// Cells that were up to date (not run).
-    pub up_to_date: Vec<CellResult>,
-    /// The cells of packages that could not be planned (not run), with the reason.
-    #[serde(default)]
-    pub unplannable: Vec<CellResult>,
-    pub tasks: Vec<Task>,
-    /// Packages whose wheels were published already (`[publish] per_package`).
-    #[serde(default)]
-    pub published: Vec<String>,
-    /// Keep the work trees of cells that passed (`--keep-work`).
-    #[serde(default)]
-    pub keep_work: bool,
-    /// The most the run's work directory held at once, in bytes.
-    #[serde(default)]
-    pub peak_scratch: u64,
-    /// What pruning the source cache to its limit removed (sources, bytes).
-    #[serde(default)]
-    pub cache_pruned: (usize, u64),
-    /// What pruning uv's cache of build requirements removed (packages, bytes).
-    #[serde(default)]
-    pub build_cache_pruned: (usize, u64),
-}
-
-impl RunState {
-    /// Every cell's result so far (up to date, then the tasks that are done).
-    pub fn results(&self) -> Vec<CellResult> {
-        let mut results = self.up_to_date.clone();
-        results.extend(self.unplannable.iter().cloned());
-        results.extend(self.tasks.iter().filter_map(|task| match &task.status {
-            TaskStatus::Done { result } => Some((**result).clone()),
-            _ => None,
-        }));
-        results.sort_by(|a, b| {
-            (&a.package, &a.layer, &a.python, &a.arch).cmp(&(&b.package, &b.layer, &b.python, &b.arch))
-        });
-        results
-    }
-
-    /// Whether every cell passed.
-    pub fn ok(&self) -> bool {
-        self.results().iter().all(|result| result.state.passed())
-    }
-}
 
 /// What `nightly run` is told.
 pub struct RunOptions {
@@ -473,6 +346,7 @@ fn tasks(planned: &NightlyPlan, directory: &Path, config: &NightlyConfig) -> Res
                 (Planned::DependencyFailed, _) => {
                     let mut result = failed_before_start(planned_cell, &cell, planned_cell.reasons.join("; "));
                     result.state = CellState::DependencyFailed;
+                    result.cause = Some(crate::cause::Cause::Dependency);
                     TaskStatus::Done {
                         result: Box::new(result),
                     }
@@ -526,6 +400,7 @@ fn unplannable_results(planned: &NightlyPlan) -> Vec<CellResult> {
                 arch: id.arch.clone(),
                 state: CellState::Unplannable,
                 reason: Some(format!("[{}] {}", package.cause, package.reason)),
+                cause: Some(package.cause),
                 seconds: 0.0,
                 wheel: None,
                 size: None,
@@ -554,6 +429,7 @@ fn failed_before_start(planned: &super::plan::PlannedCell, cell: &Cell, reason: 
         output_log: None,
         job: None,
         reproducible: None,
+        cause: Some(crate::cause::Cause::Tool),
     }
 }
 
@@ -584,6 +460,7 @@ fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
                         output_log: None,
                         job: None,
                         reproducible: None,
+                        cause: None,
                     }
                 })
         })

@@ -12,49 +12,8 @@ use serde::Deserialize;
 use crate::build::OUTCOME_FILE;
 
 use super::NightlyError;
-use super::run::{CellResult, RunState, Task, TaskStatus};
+use super::model::{CellResult, Ended, Executor, RunState, Task, TaskStatus};
 use super::state::{CellState, now, read_json, write_json_atomic};
-
-/// How a cell's process ended, as the executor saw it.
-#[derive(Debug, Clone)]
-pub struct Ended {
-    pub success: bool,
-    /// `exit status: 1`, or the scheduler's state (`Slurm job 12: FAILED`).
-    pub how: String,
-    /// Set when the scheduler, not the cell, ended it (time limit, memory, node failure,
-    /// cancelled): its words, which are the cell's reason whatever the cell wrote.
-    pub killed: Option<String>,
-    /// The state a limit gave the cell (`timeout`, `out-of-memory`) when a limit ended it;
-    /// otherwise a cell ended by someone else is `failed`.
-    pub state: Option<CellState>,
-}
-
-/// Where cells run: this machine, or a scheduler.
-pub trait Executor {
-    fn name(&self) -> &'static str;
-    /// Whether a task may be started before the tasks it needs finish, given their handles
-    /// (a scheduler's job dependencies).
-    fn chains_dependencies(&self) -> bool {
-        false
-    }
-    /// Whether `task` can start now.
-    fn has_room(&self, task: &Task) -> bool;
-    /// Starts a task after the running tasks `after` (handles); returns its handle (`pid
-    /// 1234`, `job 56`), kept in `run.json`.
-    fn start(&mut self, index: usize, task: &Task, after: &[String]) -> Result<String, NightlyError>;
-    /// Watches a task an earlier coordinator started; false when it is no longer running.
-    fn reattach(&mut self, index: usize, task: &Task, handle: &str) -> bool;
-    /// The tasks that ended since the last call.
-    fn poll(&mut self) -> Vec<(usize, Ended)>;
-    /// Tasks running.
-    fn running(&self) -> usize;
-    /// Stops one task.
-    fn cancel(&mut self, index: usize);
-    /// Stops what this run started.
-    fn cancel_all(&mut self);
-    /// Variables every cell started from now on is given (e.g. `UV_CACHE_DIR`).
-    fn set_environment(&mut self, variables: Vec<(String, String)>);
-}
 
 /// What a task's needs say: ready (after these running tasks), still waiting, or a need failed.
 enum Readiness {
@@ -99,23 +58,15 @@ fn readiness(tasks: &[Task], task: &Task, chains: bool) -> Readiness {
     }
 }
 
-/// Set when the user asks the run to stop (Ctrl-C, SIGTERM).
-static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Makes Ctrl-C and SIGTERM stop the run cleanly (once per process).
-fn catch_stop() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if let Err(error) = ctrlc::set_handler(|| STOP.store(true, std::sync::atomic::Ordering::SeqCst)) {
-            tracing::warn!("Ctrl-C will not cancel the cells cleanly: {error}");
-        }
-    });
-}
-
 /// A task's result when it did not run to its end: `state` with `reason`.
 fn not_run(task: &Task, state: CellState, reason: String) -> TaskStatus {
     let mut result = result_of(task, "", None);
     result.state = state;
+    result.cause = match state {
+        CellState::DependencyFailed => Some(crate::cause::Cause::Dependency),
+        CellState::Failed => Some(crate::cause::Cause::Tool),
+        _ => None,
+    };
     result.reason = Some(reason);
     result.log = None;
     TaskStatus::Done {
@@ -150,11 +101,10 @@ pub(super) fn schedule(
         }
     }
     write_json_atomic(&run_file, state)?;
-    catch_stop();
     let chains = executor.chains_dependencies();
     let started = Instant::now();
     loop {
-        if STOP.load(std::sync::atomic::Ordering::SeqCst) {
+        if super::model::stop_requested() {
             cancel(state, executor, progress);
             write_json_atomic(&run_file, state)?;
             return Ok(());
@@ -379,10 +329,12 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
         output_log: Some(task.output_log.clone()),
         job: (!handle.is_empty()).then(|| handle.to_string()),
         reproducible: None,
+        cause: None,
     };
     if let Some((killed, ended)) = ended.and_then(|ended| ended.killed.as_ref().map(|killed| (killed, ended)))
     {
         result.state = ended.state.unwrap_or(CellState::Failed);
+        result.cause = ended.state.map(|_| crate::cause::Cause::Limit);
         result.reason = Some(match outcome.and_then(|outcome| outcome.error) {
             Some(error) => format!("{killed}; the cell said: {error}"),
             None => format!("{killed}; see {}", task.output_log.display()),
@@ -425,9 +377,12 @@ fn result_of(task: &Task, handle: &str, ended: Option<&Ended>) -> CellResult {
                         .clone()
                         .unwrap_or_else(|| format!("the smoke test {}", outcome.test)),
                 );
+                // A cell that says nothing of whose it is failed its own build or test.
+                result.cause = Some(outcome.cause.unwrap_or(crate::cause::Cause::Package));
             }
         }
         None => {
+            result.cause = Some(crate::cause::Cause::Tool);
             result.reason = Some(match ended {
                 Some(ended) => format!(
                     "the cell ended ({}) without an outcome; see {}",
@@ -477,4 +432,6 @@ struct WrittenOutcome {
     error: Option<String>,
     #[serde(default)]
     held: Vec<String>,
+    #[serde(default)]
+    cause: Option<crate::cause::Cause>,
 }

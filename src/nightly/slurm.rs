@@ -13,7 +13,7 @@ use crate::layout::Layout;
 
 use super::NightlyError;
 use super::config::SlurmSettings;
-use super::run::{Ended, Executor, Task};
+use super::model::{Ended, Executor, Task};
 use super::state::CellState;
 use crate::resources::slurm_time;
 

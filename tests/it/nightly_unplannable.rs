@@ -237,7 +237,15 @@ fn a_night_with_unplannable_packages_builds_the_others_and_reports_every_one() {
     crate::wheelbuild::require_tools();
     let directory = tempfile::tempdir().unwrap();
     let root = directory.path();
-    let config = crate::nightly::site(root, &[("purepkg", "0.1.0"), ("depuser", "0.2.0")], "");
+    let config = crate::nightly::site(
+        root,
+        &[
+            ("purepkg", "0.1.0"),
+            ("depuser", "0.2.0"),
+            ("brokenbuild", "0.1.0"),
+        ],
+        "",
+    );
     // depuser needs a package whose recipe is broken; a source that is not there; a project
     // PyPI does not have.
     let depuser = root.join("recipes/depuser.yaml");
@@ -254,8 +262,8 @@ fn a_night_with_unplannable_packages_builds_the_others_and_reports_every_one() {
         ),
     );
     let text = std::fs::read_to_string(&config).unwrap().replacen(
-        "packages = [\"purepkg\", \"depuser\"]",
-        "packages = [\"purepkg\", \"depuser\", \"badrecipe\", \"unfetchable\", \"wheelwright-test-no-such-project-4f1c\"]",
+        "packages = [\"purepkg\", \"depuser\", \"brokenbuild\"]",
+        "packages = [\"purepkg\", \"depuser\", \"brokenbuild\", \"badrecipe\", \"unfetchable\", \"wheelwright-test-no-such-project-4f1c\"]",
         1,
     );
     std::fs::write(&config, text).unwrap();
@@ -268,6 +276,16 @@ fn a_night_with_unplannable_packages_builds_the_others_and_reports_every_one() {
     let run_directory = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
     let result: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_directory.join("result.json")).unwrap()).unwrap();
+    let cause_of = |package: &str| -> String {
+        result["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|cell| cell["package"] == package)
+            .and_then(|cell| cell["cause"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
     let state_of = |package: &str| -> (String, String) {
         let cell = result["cells"]
             .as_array()
@@ -281,6 +299,21 @@ fn a_night_with_unplannable_packages_builds_the_others_and_reports_every_one() {
         )
     };
     assert_eq!(state_of("purepkg").0, "built", "{result}");
+    assert_eq!(cause_of("purepkg"), "", "a cell that passed has no cause");
+    // A compile failure quotes the compiler's first error, and says whose it looks to be
+    // (a header the stack lacks).
+    let (state, reason) = state_of("brokenbuild");
+    assert_eq!(state, "failed");
+    assert_eq!(cause_of("brokenbuild"), "site-stack");
+    assert!(reason.contains("first errors:"), "{reason}");
+    assert!(
+        reason.contains("fatal error: wheelwright_missing_header.h"),
+        "{reason}"
+    );
+    assert_eq!(cause_of("depuser"), "dependency");
+    assert_eq!(cause_of("badrecipe"), "recipe");
+    assert_eq!(cause_of("unfetchable"), "source");
+    assert_eq!(cause_of("wheelwright-test-no-such-project-4f1c"), "source");
     let (state, reason) = state_of("depuser");
     assert_eq!(state, "dependency-failed");
     assert!(

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wheelwright::nightly::model::RunState;
 use wheelwright::nightly::report::write_reports;
-use wheelwright::nightly::run::RunState;
 use wheelwright::nightly::state::{HistoryEntry, StateStore};
 
 const PYTHONS: [&str; 3] = ["3.11", "3.12", "3.13"];

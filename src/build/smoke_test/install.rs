@@ -134,6 +134,7 @@ pub fn installed_distributions(
         tail: crate::tools::tail(&output, 5),
         hint: None,
         timed_out: false,
+        cause: crate::cause::Cause::Tool,
     })?;
     Ok(listed
         .into_iter()

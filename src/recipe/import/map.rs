@@ -283,6 +283,9 @@ pub struct Draft {
     pub patches: Vec<String>,
     /// The config builds another package (`PACKAGE=other`): it cannot be a recipe of its own.
     pub renamed_to: Option<String>,
+    /// Variables a command exported before anything else, with literal values: they go to
+    /// the recipe's `environment` (each recipe command runs in a shell of its own).
+    exported: BTreeMap<String, String>,
 }
 
 impl Draft {
@@ -379,6 +382,99 @@ fn references(text: &str, name: &str) -> bool {
     replace_reference(text, name, "").1
 }
 
+/// The leading `export NAME=VALUE` statements of a command whose values are literal (no `$`,
+/// no backquote: nothing the shell would compute), and the rest of the command. Statements
+/// end at a top-level `;`, `&&` or newline; the first statement that is not such an export
+/// ends the hoisting, so what the exports meant is kept: they came before everything else.
+fn leading_exports(command: &str) -> (Vec<(String, String)>, String) {
+    let mut exports = Vec::new();
+    let mut start = 0;
+    loop {
+        let (statement, next) = next_statement(command, start);
+        let trimmed = statement.trim();
+        if trimmed.is_empty() {
+            if next >= command.len() {
+                return (exports, String::new());
+            }
+            start = next;
+            continue;
+        }
+        match literal_export(trimmed) {
+            Some(found) => {
+                exports.extend(found);
+                start = next;
+            }
+            None => return (exports, command[start..].trim().to_string()),
+        }
+    }
+}
+
+/// The statement of `command` that starts at `start`, and where the next one starts.
+fn next_statement(command: &str, start: usize) -> (&str, usize) {
+    let bytes = command.as_bytes();
+    let (mut single, mut double, mut escaped) = (false, false, false);
+    let mut index = start;
+    while index < bytes.len() {
+        let byte = bytes[index];
+        if escaped {
+            escaped = false;
+        } else if byte == b'\\' && !single {
+            escaped = true;
+        } else if byte == b'\'' && !double {
+            single = !single;
+        } else if byte == b'"' && !single {
+            double = !double;
+        } else if !single && !double {
+            if byte == b';' || byte == b'\n' {
+                return (&command[start..index], index + 1);
+            }
+            if byte == b'&' && bytes.get(index + 1) == Some(&b'&') {
+                return (&command[start..index], index + 2);
+            }
+        }
+        index += 1;
+    }
+    (&command[start..], bytes.len())
+}
+
+/// `export A=1 B='x y'` with literal values, as (name, value) pairs; None for anything else.
+fn literal_export(statement: &str) -> Option<Vec<(String, String)>> {
+    // Nothing computed (even quoted), and no operator outside quotes.
+    if statement.contains(['$', '`']) || unquoted(statement).contains(['|', '&', '<', '>', '(', ')']) {
+        return None;
+    }
+    let words = shlex::split(statement)?;
+    let (first, assignments) = words.split_first()?;
+    if first != "export" || assignments.is_empty() {
+        return None;
+    }
+    assignments
+        .iter()
+        .map(|word| {
+            let (name, value) = word.split_once('=')?;
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            valid.then(|| (name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// A statement with its quoted parts left out.
+fn unquoted(statement: &str) -> String {
+    let mut out = String::new();
+    let mut quote: Option<char> = None;
+    for c in statement.chars() {
+        match quote {
+            Some(open) if c == open => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// The shell words of a command that change the shell state for the commands after it.
 fn stateful_words(command: &str) -> Vec<&'static str> {
     let words: BTreeSet<&str> = command
@@ -442,6 +538,28 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
                 key,
                 "runs a script of the wheels_builder checkout (manipulate_wheels.py, ...): use `requirements` or a wheelwright command instead",
             ));
+        }
+        if matches!(key, Key::PreBuild | Key::PreDownload | Key::PostDownload) {
+            let (exports, rest) = leading_exports(&command);
+            if !exports.is_empty() {
+                draft.notes.push(Note::on(
+                    Key::Environment,
+                    format!(
+                        "{} of {} moved here (each recipe command runs in a shell of its own)",
+                        exports
+                            .iter()
+                            .map(|(name, value)| format!("`export {name}={value}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        key.name()
+                    ),
+                ));
+                draft.exported.extend(exports);
+                command = rest;
+                if command.is_empty() {
+                    return None;
+                }
+            }
         }
         let stateful = stateful_words(&command);
         if !stateful.is_empty() && matches!(key, Key::PreBuild | Key::PreDownload | Key::PostDownload) {
@@ -736,6 +854,8 @@ pub fn draft(dump: &Dump, context: &MapContext) -> Draft {
             left_out.push(name.clone());
         }
     }
+    // Exports the commands made first come after the config's own: they ran later.
+    environment.extend(std::mem::take(&mut draft.exported));
     draft.set(Key::Environment, Value::Map(environment));
     if !left_out.is_empty() {
         draft.notes.push(Note::general(format!(
@@ -1524,7 +1644,7 @@ mod tests {
     #[test]
     fn commands_that_rely_on_build_wheel_internals_are_noted() {
         let draft = map(&[
-            ("PRE_BUILD_COMMANDS", "export FORCE_CUDA=1; cd python"),
+            ("PRE_BUILD_COMMANDS", "cd python; export FORCE_CUDA=1"),
             (
                 "POST_BUILD_COMMANDS",
                 "/wb/manipulate_wheels.py --inplace -w $WHEEL_NAME",
@@ -1544,6 +1664,71 @@ mod tests {
                 .iter()
                 .any(|message| message.contains("wheels_builder checkout")),
             "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn leading_literal_exports_move_to_the_environment() {
+        let draft = map(&[
+            (
+                "PRE_BUILD_COMMANDS",
+                "export FORCE_CUDA=1; export TORCH_CUDA_ARCH_LIST='6.0;7.0' MAX_JOBS=8 &&\n  python setup.py build_ext",
+            ),
+            ("PRE_DOWNLOAD_COMMANDS", "export SODIUM_INSTALL=system;"),
+        ]);
+        let Some(Value::Map(environment)) = draft.values.get(&Key::Environment) else {
+            panic!("no environment: {:?}", draft.values);
+        };
+        let pairs: Vec<(&str, &str)> = environment
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("FORCE_CUDA", "1"),
+                ("MAX_JOBS", "8"),
+                ("SODIUM_INSTALL", "system"),
+                ("TORCH_CUDA_ARCH_LIST", "6.0;7.0")
+            ]
+        );
+        assert_eq!(list(&draft, Key::PreBuild), ["python setup.py build_ext"]);
+        assert!(
+            !draft.values.contains_key(&Key::PreDownload),
+            "a command of exports only is gone"
+        );
+        // Nothing stateful is left to note.
+        assert!(
+            draft
+                .notes
+                .iter()
+                .all(|note| !note.message.contains("does not carry over")),
+            "{:?}",
+            draft.notes
+        );
+
+        // Computed values, and exports after another command, stay where they are.
+        for command in [
+            "export GEOS_DIR=$EBROOTGEOS",
+            "export CC=`which gcc`",
+            "make; export DONE=1",
+            "export A=1 | tee log",
+        ] {
+            assert_eq!(
+                leading_exports(command),
+                (Vec::new(), command.to_string()),
+                "{command}"
+            );
+        }
+        assert_eq!(
+            leading_exports("export A='x;y'; export B=\"z && w\"\nexport C=$D; make"),
+            (
+                vec![
+                    ("A".to_string(), "x;y".to_string()),
+                    ("B".to_string(), "z && w".to_string())
+                ],
+                "export C=$D; make".to_string()
+            )
         );
     }
 
