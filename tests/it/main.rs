@@ -21,6 +21,7 @@ mod nightly_unplannable;
 mod real_wheels;
 mod recipe;
 mod recipe_import;
+mod report;
 mod site_box;
 mod stack;
 mod verify;

@@ -1,0 +1,211 @@
+//! `summary.md`, for CI job pages: the headline, counts by state, what did not pass by cause
+//! (capped: a site's night can have thousands of failing cells), reproducibility, and for a
+//! small night a row per cell.
+
+use std::fmt::Write as _;
+
+use super::{
+    CellResult, FailureGroup, Matrix, RunState, by_cause, by_reason, by_state, cause_rank, count,
+    entry_reason, headline, human_seconds, not_passed, scratch_line, short, tally, utc,
+};
+
+/// How many entries of what did not pass `summary.md` lists before it points at `report.html`:
+/// a CI job page stays readable (and GitHub keeps at most 1 MiB of a step's summary).
+pub(super) const SUMMARY_GROUPS: usize = 200;
+
+/// Up to this many cells, `summary.md` ends with a row per cell; a site's night has thousands,
+/// which are in `report.html` and `result.json`.
+const SUMMARY_CELL_ROWS: usize = 100;
+
+/// The first line of a reason, for Markdown tables and lists.
+fn first_line(text: &str) -> String {
+    short(text, 160).replace('|', "\\|")
+}
+
+/// The Markdown summary: the headline, counts by state, what did not pass by cause (the first
+/// [`SUMMARY_GROUPS`] entries), reproducibility, and for a small run every cell.
+pub(super) fn summary(
+    state: &RunState,
+    results: &[CellResult],
+    matrix: &Matrix<'_>,
+    groups: &[FailureGroup<'_>],
+) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "# Nightly {}\n", state.name);
+    let _ = writeln!(
+        text,
+        "{}, {}: {}. Started {}{}.\n",
+        count(matrix.packages.len(), "package"),
+        count(results.len(), "cell"),
+        headline(results),
+        utc(state.started),
+        state
+            .finished
+            .map(|finished| format!(
+                ", took {}",
+                human_seconds(finished.saturating_sub(state.started) as f64)
+            ))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(text, "{}\n", scratch_line(state));
+    if !results.is_empty() {
+        let _ = writeln!(text, "| state | cells | packages |\n|---|--:|--:|");
+        for (cell_state, (cells, packages)) in by_state(results) {
+            let _ = writeln!(text, "| {cell_state} | {cells} | {} |", packages.len());
+        }
+    }
+    if !groups.is_empty() {
+        let _ = writeln!(
+            text,
+            "\n## Not passed, by cause\n\n{}: one line per package and reason, with its cells.",
+            not_passed(groups)
+        );
+        let mut shown = 0;
+        let mut left: Vec<&FailureGroup> = Vec::new();
+        for (cause, groups) in by_cause(groups) {
+            if shown == SUMMARY_GROUPS {
+                left.extend(groups);
+                continue;
+            }
+            let _ = writeln!(
+                text,
+                "\n### {cause}{} ({})\n",
+                cause_rank(cause)
+                    .1
+                    .map(|meaning| format!(": {meaning}"))
+                    .unwrap_or_default(),
+                tally(groups)
+            );
+            for block in by_reason(groups) {
+                if shown == SUMMARY_GROUPS {
+                    left.extend(block);
+                    continue;
+                }
+                let shared = block.len() > 1;
+                if let (true, Some(first)) = (shared, block.first().and_then(|group| group.cells.first())) {
+                    let _ = writeln!(
+                        text,
+                        "- {}, one reason: {}: {}",
+                        tally(block.iter().copied()),
+                        first.state,
+                        first_line(reason_of(first))
+                    );
+                }
+                for group in block {
+                    if shown == SUMMARY_GROUPS {
+                        left.push(group);
+                        continue;
+                    }
+                    let _ = writeln!(text, "{}", summary_entry(group, matrix, shared));
+                    shown += 1;
+                }
+            }
+        }
+        if !left.is_empty() {
+            let _ = writeln!(
+                text,
+                "\n... and {} more {} ({}): see `report.html`.",
+                left.len(),
+                if left.len() == 1 { "entry" } else { "entries" },
+                tally(left.iter().copied())
+            );
+        }
+    }
+    let verified: Vec<&CellResult> = results
+        .iter()
+        .filter(|result| result.reproducible.is_some())
+        .collect();
+    if !verified.is_empty() {
+        let _ = writeln!(text, "\n## Reproducibility (rebuilt up-to-date cells)\n");
+        for result in verified {
+            let Some(comparison) = &result.reproducible else {
+                continue;
+            };
+            let _ = writeln!(
+                text,
+                "- {}: {}",
+                result.describe(),
+                if comparison.identical {
+                    "byte-identical".to_string()
+                } else {
+                    format!("differs: {}", comparison.differences.join("; "))
+                }
+            );
+        }
+    }
+    if results.len() <= SUMMARY_CELL_ROWS {
+        if !results.is_empty() {
+            let _ = writeln!(text, "\n## Cells\n");
+            let _ = writeln!(
+                text,
+                "| package | version | layer | python | arch | state | time | wheel |"
+            );
+            let _ = writeln!(text, "|---|---|---|---|---|---|---|---|");
+        }
+        for result in results {
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                result.package,
+                result.version,
+                result.layer,
+                result.python,
+                result.arch,
+                result.state,
+                human_seconds(result.seconds),
+                result
+                    .wheel
+                    .as_ref()
+                    .and_then(|wheel| wheel.file_name())
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "-".to_string())
+            );
+        }
+    } else {
+        let _ = writeln!(
+            text,
+            "\nEvery cell: the matrix in `report.html`, and `result.json`."
+        );
+    }
+    text
+}
+
+/// A cell's reason for the summary (`no reason recorded` for none).
+fn reason_of(cell: &CellResult) -> &str {
+    Some(entry_reason(cell))
+        .filter(|reason| !reason.is_empty())
+        .unwrap_or("no reason recorded")
+}
+
+/// `- **numpy 2.2.6**: failed, py3.11-3.13 × generic: the reason (log: `...`)`; in a block of
+/// packages with one reason (`shared`), only what is the package's own:
+/// `  - **numpy 2.2.6**: py3.11-3.13 × generic (log: `...`)`.
+fn summary_entry(group: &FailureGroup<'_>, matrix: &Matrix<'_>, shared: bool) -> String {
+    let Some(first) = group.cells.first() else {
+        return String::new();
+    };
+    let reason = reason_of(first);
+    let log = first
+        .log
+        .as_ref()
+        .or(first.output_log.as_ref())
+        .filter(|log| !reason.contains(&log.display().to_string()))
+        .map(|log| format!(" (log: `{}`)", log.display()))
+        .unwrap_or_default();
+    if shared {
+        return format!(
+            "  - **{} {}**: {}{log}",
+            first.package,
+            first.version,
+            matrix.describe(&group.cells)
+        );
+    }
+    format!(
+        "- **{} {}**: {}, {}: {}{log}",
+        first.package,
+        first.version,
+        first.state,
+        matrix.describe(&group.cells),
+        first_line(reason),
+    )
+}
