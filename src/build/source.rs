@@ -513,7 +513,8 @@ fn newest_on_index(
     wanted: &VersionRequest,
 ) -> Result<(String, select::Listed), FetchError> {
     let http = HttpClient::new()?;
-    let client = IndexClient::new(http, request.index_url.unwrap_or(PYPI_SIMPLE))?;
+    let client = IndexClient::new(http, request.index_url.unwrap_or(PYPI_SIMPLE))?
+        .with_page_cache(&request.cache.join(PAGE_CACHE));
     let page = client.project_page(request.package)?;
     let index = redacted(client.url());
     let listed = select::newest_listed(request.package, &index, &page.files, wanted, request.pythons)?;
@@ -591,6 +592,9 @@ fn newest_tag(
     })
 }
 
+/// The directory of the source cache where project pages are kept with their validators.
+pub const PAGE_CACHE: &str = "index-pages";
+
 /// The index's project page read and the file to build chosen from it; the index's name (for
 /// messages) with the choice.
 fn choose_from_index(
@@ -599,7 +603,8 @@ fn choose_from_index(
     wanted: &VersionRequest,
 ) -> Result<(String, select::Choice), FetchError> {
     let package = request.package;
-    let client = IndexClient::new(http.clone(), request.index_url.unwrap_or(PYPI_SIMPLE))?;
+    let client = IndexClient::new(http.clone(), request.index_url.unwrap_or(PYPI_SIMPLE))?
+        .with_page_cache(&request.cache.join(PAGE_CACHE));
     let started = Instant::now();
     let page = client.project_page(package)?;
     let index = redacted(client.url());

@@ -289,23 +289,22 @@ pub fn plan(
         }
     }
     // Each package is planned apart (its version, source facts, cells), in parallel.
-    let planned =
-        crate::parallel::parallel_map(&work, crate::inspect::default_jobs(), &|(entry, recipes): &(
-            &PackageEntry,
-            Recipes,
-        )| {
-            plan_package(&PackageInputs {
-                config,
-                layout,
-                store,
-                entry,
-                recipes,
-                pythons: &pythons,
-                layers: &layers,
-                machine: &machine,
-                set: &names,
-            })
-        });
+    let planned = crate::parallel::parallel_map(&work, PLAN_THREADS, &|(entry, recipes): &(
+        &PackageEntry,
+        Recipes,
+    )| {
+        plan_package(&PackageInputs {
+            config,
+            layout,
+            store,
+            entry,
+            recipes,
+            pythons: &pythons,
+            layers: &layers,
+            machine: &machine,
+            set: &names,
+        })
+    });
     let mut packages = Vec::new();
     for ((entry, _), result) in work.iter().zip(planned) {
         match result {
@@ -389,6 +388,10 @@ fn check_site(
         NightlyError::Site(Box::new(error))
     })
 }
+
+/// Packages planned at once: planning waits on the index (a page per package) far more than
+/// it computes, so more than the cores; bounded, to be kind to the index.
+const PLAN_THREADS: usize = 16;
 
 /// Every cell of the matrix for one package: each layer's archs x the Pythons.
 fn matrix_cells(package: &str, layers: &[(String, Vec<String>)], pythons: &[PythonVersion]) -> Vec<CellId> {

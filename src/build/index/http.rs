@@ -77,6 +77,68 @@ pub struct Page {
     pub body: String,
 }
 
+/// How long a kept page is served without asking when the server says nothing: what PyPI
+/// declares for its simple pages (`Cache-Control: max-age=600`).
+pub const PAGE_FRESH_FOR: Duration = Duration::from_secs(600);
+
+/// A response header as text.
+fn header_of(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The freshness a `Cache-Control` header gives, in seconds (`no-cache`: none).
+fn freshness(cache_control: Option<&str>) -> Option<u64> {
+    let value = cache_control?.to_ascii_lowercase();
+    if value.contains("no-cache") {
+        return Some(0);
+    }
+    value
+        .split(',')
+        .find_map(|directive| directive.trim().strip_prefix("max-age="))
+        .and_then(|seconds| seconds.trim().parse().ok())
+}
+
+/// A page kept by [`HttpClient::get_text_cached`], with the validators to ask again with.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CachedPage {
+    /// The URL asked for (a hash collision or a moved file is not served).
+    asked: String,
+    /// Where it was served from after redirects.
+    url: String,
+    content_type: Option<String>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    /// When it was fetched or last confirmed (seconds since the epoch), and for how long it is
+    /// fresh from then.
+    fetched: u64,
+    max_age: u64,
+    body: String,
+}
+
+impl CachedPage {
+    fn page(&self, asked: &Url) -> Page {
+        Page {
+            url: Url::parse(&self.url).unwrap_or_else(|_| asked.clone()),
+            content_type: self.content_type.clone(),
+            body: self.body.clone(),
+        }
+    }
+}
+
+/// Writes a cache entry atomically (a temporary file in the cache, renamed).
+fn write_cached_page(cache: &Path, path: &Path, entry: &CachedPage) -> std::io::Result<()> {
+    use std::io::Write as _;
+    fs_err::create_dir_all(cache)?;
+    let mut temporary = tempfile::Builder::new().prefix(".page-").tempfile_in(cache)?;
+    temporary.write_all(&serde_json::to_vec(entry).map_err(std::io::Error::other)?)?;
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
 /// A file downloaded into a temporary file (removed unless persisted).
 #[derive(Debug)]
 pub struct Download {
@@ -207,6 +269,124 @@ impl HttpClient {
             }
             _ => Err(HttpError::Scheme { url: redacted(url) }),
         }
+    }
+
+    /// Fetches a text page as [`HttpClient::get_text`] does, keeping it in `cache` (a
+    /// directory). A page younger than its freshness — the server's `Cache-Control: max-age`,
+    /// else [`PAGE_FRESH_FOR`] (what PyPI declares for its simple pages) — is served from the
+    /// cache without asking; an older one is asked for again with the validators the server
+    /// sent (`If-None-Match` / `If-Modified-Since`), and a `304 Not Modified` is served from
+    /// the cache. `no-store` pages are not kept. A cache entry that cannot be read is ignored;
+    /// one that cannot be written is only logged.
+    pub fn get_text_cached(&self, url: &Url, accept: &str, cache: &Path) -> Result<Page, HttpError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return self.get_text(url, accept);
+        }
+        use sha2::Digest as _;
+        let key: String = sha2::Sha256::digest(format!("{accept}\n{url}").as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let entry_path = cache.join(format!("{key}.json"));
+        let cached: Option<CachedPage> = fs_err::read(&entry_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .filter(|entry: &CachedPage| entry.asked == url.as_str());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        if let Some(entry) = &cached
+            && now.saturating_sub(entry.fetched) < entry.max_age
+        {
+            tracing::debug!(
+                "{}: {} s old, fresh: from the cache",
+                redacted(url),
+                now - entry.fetched
+            );
+            return Ok(entry.page(url));
+        }
+        self.retry(url, || {
+            use ureq::ResponseExt as _;
+            let mut request = self.agent.get(url.as_str()).header("Accept", accept);
+            if let Some(entry) = &cached {
+                if let Some(etag) = &entry.etag {
+                    request = request.header("If-None-Match", etag);
+                }
+                if let Some(modified) = &entry.last_modified {
+                    request = request.header("If-Modified-Since", modified);
+                }
+            }
+            let mut response = request.call().map_err(|error| network(url, &error))?;
+            let status = response.status().as_u16();
+            if status == 304
+                && let Some(entry) = &cached
+            {
+                tracing::debug!("{}: not modified, from the cache", redacted(url));
+                // Fresh again for as long as the answer says.
+                let renewed = CachedPage {
+                    fetched: now,
+                    max_age: freshness(header_of(&response, "cache-control").as_deref())
+                        .unwrap_or(entry.max_age),
+                    ..entry.clone()
+                };
+                if let Err(error) = write_cached_page(cache, &entry_path, &renewed) {
+                    tracing::info!("the page cache {}: {error}", cache.display());
+                }
+                return Ok(entry.page(url));
+            }
+            match status {
+                200..=299 => {}
+                404 | 410 => {
+                    return Err(HttpError::NotFound {
+                        url: redacted(url),
+                        http: true,
+                    });
+                }
+                status => {
+                    return Err(HttpError::Status {
+                        url: redacted(url),
+                        status,
+                        attempts: 1,
+                    });
+                }
+            }
+            let (etag, last_modified) = (
+                header_of(&response, "etag"),
+                header_of(&response, "last-modified"),
+            );
+            let content_type = header_of(&response, "content-type");
+            let cache_control = header_of(&response, "cache-control");
+            let final_url = Url::parse(&response.get_uri().to_string()).unwrap_or_else(|_| url.clone());
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(PAGE_LIMIT)
+                .read_to_string()
+                .map_err(|error| network(url, &error))?;
+            let keep = !cache_control
+                .as_deref()
+                .is_some_and(|value| value.to_ascii_lowercase().contains("no-store"));
+            if keep {
+                let entry = CachedPage {
+                    asked: url.to_string(),
+                    url: final_url.to_string(),
+                    content_type: content_type.clone(),
+                    etag,
+                    last_modified,
+                    fetched: now,
+                    max_age: freshness(cache_control.as_deref()).unwrap_or(PAGE_FRESH_FOR.as_secs()),
+                    body: body.clone(),
+                };
+                if let Err(error) = write_cached_page(cache, &entry_path, &entry) {
+                    tracing::info!("the page cache {}: {error}", cache.display());
+                }
+            }
+            Ok(Page {
+                url: final_url,
+                content_type,
+                body,
+            })
+        })
     }
 
     /// Downloads `url` into a temporary file in `directory`, hashing while writing.
@@ -417,6 +597,89 @@ mod tests {
             requests
         });
         (url, server)
+    }
+
+    /// A server that answers each connection with the next answer and keeps every request's
+    /// head (request line and headers).
+    fn serve_heads(answers: Vec<&'static str>) -> (Url, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead as _, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/simple/demo/", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for answer in answers {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                heads.push(head);
+                stream.write_all(answer.as_bytes()).unwrap();
+            }
+            heads
+        });
+        (url, server)
+    }
+
+    #[test]
+    fn a_page_is_asked_for_again_with_its_validators_and_a_304_is_served_from_the_cache() {
+        let cache = tempfile::tempdir().unwrap();
+        let client = HttpClient::with_proxy(None).unwrap();
+        let (url, server) = serve_heads(vec![
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nETag: \"v1\"\r\nLast-Modified: Sun, 06 Dec 2026 20:00:00 GMT\r\nCache-Control: max-age=0\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfirst",
+            "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nETag: \"v2\"\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond",
+        ]);
+        let first = client.get_text_cached(&url, "text/html", cache.path()).unwrap();
+        assert_eq!(first.body, "first");
+        let again = client.get_text_cached(&url, "text/html", cache.path()).unwrap();
+        assert_eq!(again.body, "first", "a 304 is answered from the cache");
+        assert_eq!(again.content_type.as_deref(), Some("text/html"));
+        let changed = client.get_text_cached(&url, "text/html", cache.path()).unwrap();
+        assert_eq!(changed.body, "second", "a changed page replaces the kept one");
+        let heads = server.join().unwrap();
+        assert!(!heads[0].to_lowercase().contains("if-none-match"), "{}", heads[0]);
+        let second = heads[1].to_lowercase();
+        assert!(second.contains("if-none-match: \"v1\""), "{second}");
+        assert!(
+            second.contains("if-modified-since: sun, 06 dec 2026 20:00:00 gmt"),
+            "{second}"
+        );
+        assert!(
+            heads[2].to_lowercase().contains("if-none-match: \"v1\""),
+            "{}",
+            heads[2]
+        );
+
+        // A fresh page (the server's max-age, or PyPI's 600 s when it says nothing) is served
+        // without asking: the server sees one request for two fetches.
+        let other = tempfile::tempdir().unwrap();
+        let (url, server) = serve_heads(vec![
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4\r\nConnection: close\r\n\r\nkept",
+        ]);
+        assert_eq!(
+            client
+                .get_text_cached(&url, "text/html", other.path())
+                .unwrap()
+                .body,
+            "kept"
+        );
+        assert_eq!(
+            client
+                .get_text_cached(&url, "text/html", other.path())
+                .unwrap()
+                .body,
+            "kept"
+        );
+        assert_eq!(server.join().unwrap().len(), 1);
+        assert_eq!(freshness(Some("public, max-age=600")), Some(600));
+        assert_eq!(freshness(Some("no-cache")), Some(0));
+        assert_eq!(freshness(None), None);
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct ProjectPage {
 pub struct IndexClient {
     http: HttpClient,
     index: Url,
+    /// Where project pages are kept with their validators (see
+    /// [`HttpClient::get_text_cached`]); `None`: not kept.
+    page_cache: Option<std::path::PathBuf>,
 }
 
 impl IndexClient {
@@ -115,7 +118,14 @@ impl IndexClient {
         Ok(IndexClient {
             http,
             index: parse_index_url(index_url)?,
+            page_cache: None,
         })
+    }
+
+    /// Keeps project pages in `directory` and asks for them again with their validators.
+    pub fn with_page_cache(mut self, directory: &std::path::Path) -> Self {
+        self.page_cache = Some(directory.to_path_buf());
+        self
     }
 
     /// The index's URL (ending with `/`).
@@ -153,17 +163,18 @@ impl IndexClient {
     }
 
     fn read_page(&self, project: &str, url: &Url) -> Result<ProjectPage, IndexError> {
-        let page = self
-            .http
-            .get_text(url, page::ACCEPT)
-            .map_err(|error| match error {
-                HttpError::NotFound { .. } => IndexError::ProjectNotFound {
-                    project: project.to_string(),
-                    index: redacted(&self.index),
-                    source: error,
-                },
-                other => IndexError::Http(other),
-            })?;
+        let fetched = match &self.page_cache {
+            Some(cache) => self.http.get_text_cached(url, page::ACCEPT, cache),
+            None => self.http.get_text(url, page::ACCEPT),
+        };
+        let page = fetched.map_err(|error| match error {
+            HttpError::NotFound { .. } => IndexError::ProjectNotFound {
+                project: project.to_string(),
+                index: redacted(&self.index),
+                source: error,
+            },
+            other => IndexError::Http(other),
+        })?;
         let format = PageFormat::detect(page.content_type.as_deref(), &page.body);
         let files = page::parse_project_page(&page.body, format, &page.url)?;
         Ok(ProjectPage {
