@@ -5,12 +5,58 @@
 # filled from a first plan, as if every cell had been built. Prints the seconds per size.
 #
 #   ci/bench-nightly-plan.sh [N...]
+#
+# Real-set mode: a site's build_wheel.sh configs imported into recipes, the box of
+# ci/site-in-a-box.sh as the site's stack, every recipe x 3 Pythons x 3 archs planned twice:
+# cold (empty caches: every index page fetched, every stack entered) and warm (the same plan
+# again, nothing changed). Prints both times and the plan's counts.
+#
+#   ci/bench-nightly-plan.sh --site CONFIG_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin wheelwright >/dev/null 2>&1
 bin=$PWD/target/release/wheelwright
 python=$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12.*/bin/python3 2>/dev/null | tail -1)
 python=${python:-python3}
+
+if [ "${1:-}" = "--site" ]; then
+    config_dir=$(cd "${2:?give the config directory of the site}" && pwd)
+    work=$(mktemp -d)
+    [ -n "${KEEP_BENCH:-}" ] || trap 'rm -rf "$work"' EXIT; echo "work: $work" >&2
+    "$bin" recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" > /dev/null
+    ci/site-in-a-box.sh "$work/box" "$work/recipes" > /dev/null
+    cat > "$work/nightly.toml" <<EOF
+packages = []
+all_recipes = true
+recipes = "recipes"
+[matrix]
+pythons = ["3.11", "3.12", "3.13"]
+archs = ["generic", "x86-64-v3", "x86-64-v4"]
+[paths]
+cache = "cache"
+EOF
+    printf "%-6s %10s  %s\n" plan "time (s)" "counts"
+    for kind in cold warm; do
+        start=$(date +%s.%N)
+        "$bin" --layout "$work/box/layout.toml" nightly plan --config "$work/nightly.toml" --json > "$work/$kind.json" 2> "$work/$kind.err" || true
+        end=$(date +%s.%N)
+        "$python" - "$work/$kind.json" "$start" "$end" "$kind" <<'PY'
+import collections, json, sys
+try:
+    plan = json.load(open(sys.argv[1]))
+except ValueError:
+    print(f"{sys.argv[4]:<6} the plan stopped: see {sys.argv[1].replace('.json', '.err')}")
+    sys.exit(0)
+cells = [cell for package in plan["packages"] for cell in package["cells"]]
+causes = collections.Counter(package["cause"] for package in plan["unplannable"])
+seconds = float(sys.argv[3]) - float(sys.argv[2])
+print(f"{sys.argv[4]:<6} {seconds:>10.1f}  {len(plan['packages']) + len(plan['unplannable'])} recipes: "
+      f"{len(plan['packages'])} planned ({len(cells)} cells), {len(plan['unplannable'])} unplannable ("
+      + ", ".join(f"{n} {c}" for c, n in sorted(causes.items())) + ")")
+PY
+    done
+    exit 0
+fi
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 1000 10000)
 work=$(mktemp -d)
