@@ -148,7 +148,13 @@ fn new_run(
         .packages
         .iter()
         .enumerate()
-        .filter(|(_, package)| package.cells.iter().any(|cell| cell.key.is_none()))
+        // A key that needs the source's hash, or a cell to build whose source is not in the
+        // cache yet (a git source at a tag is keyed by its rev, but built from the fetch).
+        .filter(|(_, package)| {
+            package.cells.iter().any(|cell| {
+                cell.key.is_none() || (cell.state == Planned::Build && cell.cell.source.is_none())
+            })
+        })
         .map(|(index, _)| index)
         .collect();
     let mut fetch_failures = BTreeMap::new();

@@ -494,4 +494,23 @@ fn the_nightly_plans_a_git_source_for_latest_at_its_newest_tag() {
     let log =
         std::fs::read_to_string(directory.path().join("cache/logs/choose-version-gitonly.log")).unwrap();
     assert!(log.contains("git ls-remote --tags"), "{log}");
+
+    // A run fetches the tag before it writes the cell (its key is known from the rev alone,
+    // but the cell is built from the fetched source): the cell is queued, not failed.
+    let (code, stdout, stderr) = run(crate::common::wheelwright()
+        .args(["nightly", "run", "--dry-run", "--json", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let task = &report["state"]["tasks"][0];
+    assert_eq!(task["status"]["status"], "queued", "{task}");
+    let cell: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(task["file"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(cell["version"], "0.3.0");
+    assert!(
+        cell["source"]["path"]
+            .as_str()
+            .is_some_and(|path| std::path::Path::new(path).is_file()),
+        "{cell}"
+    );
 }
