@@ -157,11 +157,16 @@ impl FromStr for RecordHash {
             "md5" | "sha1" => return Err(InvalidHash::TooWeak(algorithm.to_string())),
             _ => return Err(InvalidHash::Unsupported(algorithm.to_string())),
         };
-        // Some tools pad the digest; accept both forms, write the unpadded one.
-        let digest = URL_SAFE_NO_PAD
-            .decode(encoded)
-            .or_else(|_| URL_SAFE.decode(encoded))
-            .map_err(|_| InvalidHash::NotBase64(encoded.to_string()))?;
+        // Some tools pad the digest, and uv_build 0.7 writes it in hex (a sha256 in 64 hex
+        // digits, which as base64 would be 48 bytes, no sha256): accept those forms, write the
+        // unpadded urlsafe base64 one.
+        let digest = match hex_digest(encoded, length) {
+            Some(digest) => digest,
+            None => URL_SAFE_NO_PAD
+                .decode(encoded)
+                .or_else(|_| URL_SAFE.decode(encoded))
+                .map_err(|_| InvalidHash::NotBase64(encoded.to_string()))?,
+        };
         if digest.len() != length {
             return Err(InvalidHash::WrongLength {
                 algorithm,
@@ -172,6 +177,16 @@ impl FromStr for RecordHash {
         }
         Ok(RecordHash { algorithm, digest })
     }
+}
+
+/// A digest of `length` bytes written as `2 * length` hex digits, decoded.
+fn hex_digest(encoded: &str, length: usize) -> Option<Vec<u8>> {
+    if encoded.len() != 2 * length || !encoded.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..length)
+        .map(|index| u8::from_str_radix(&encoded[2 * index..2 * index + 2], 16).ok())
+        .collect()
 }
 
 /// One row of RECORD.
@@ -284,6 +299,21 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hex_digest_as_uv_build_0_7_writes_it_is_read_and_written_back_in_base64() {
+        let bytes = b"print('hi')\n";
+        let hex: String = sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let parsed: RecordHash = format!("sha256={hex}").parse().unwrap();
+        assert_eq!(parsed, RecordHash::sha256(bytes));
+        assert_eq!(parsed.to_string(), RecordHash::sha256(bytes).to_string());
+        assert!(!parsed.to_string().contains(&hex));
+        // Hex of the wrong length is still an error.
+        assert!(format!("sha256={}", &hex[..62]).parse::<RecordHash>().is_err());
+    }
 
     #[test]
     fn hashes_render_urlsafe_without_padding() {
