@@ -143,7 +143,8 @@ mkdir -p "$work/pip"
 start=$(date +%s)
 while read -r name version; do
     log=$work/pip/$name.log
-    if timeout 45m "$work/pip/venv/bin/python" -m pip wheel --no-deps --no-binary :all: \
+    # The package from its sdist; its build requirements as pip takes them (wheels).
+    if timeout 45m "$work/pip/venv/bin/python" -m pip wheel --no-deps --no-binary "$name" \
         -w "$work/pip/wheels" "$name==$version" > "$log" 2>&1; then
         echo "$name ok" >> "$work/pip/results.txt"
     else
