@@ -378,3 +378,77 @@ fn a_night_with_unplannable_packages_builds_the_others_and_reports_every_one() {
         "the report gives the reason"
     );
 }
+
+#[test]
+fn a_second_plan_enters_no_stack_until_the_module_tree_changes() {
+    let directory = tempfile::tempdir().unwrap();
+    let root = directory.path();
+    // A module tree with one module; a recipe that loads it and one that loads a missing one.
+    let layout = lmod_layout(root, "");
+    std::fs::create_dir_all(root.join("modules/demo")).unwrap();
+    std::fs::write(
+        root.join("modules/demo/1.0.lua"),
+        "setenv(\"DEMO_ROOT\", \"/opt/demo\")\n",
+    )
+    .unwrap();
+    write_recipe(
+        root,
+        "withmodule",
+        &format!(
+            "source:\n  git: file:///nonexistent/withmodule.git\n  rev: {}\nmodules: [\"demo\"]\n",
+            "a".repeat(40)
+        ),
+    );
+    write_recipe(
+        root,
+        "missing",
+        &format!(
+            "source:\n  git: file:///nonexistent/missing.git\n  rev: {}\nmodules: [\"absent/2.0\"]\n",
+            "b".repeat(40)
+        ),
+    );
+    let config = config(
+        root,
+        &["withmodule==1.0", "missing==1.0"],
+        "http://127.0.0.1:9/simple",
+    );
+    let cache = root.join("user-cache");
+    let plan = || {
+        run(wheelwright()
+            .env("XDG_CACHE_HOME", &cache)
+            .args(["-vv", "--layout"])
+            .arg(&layout)
+            .args(["nightly", "plan", "--config"])
+            .arg(&config))
+    };
+    let entered = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|line| line.contains("info: entering layer"))
+            .count()
+    };
+    let (code, stdout, first) = plan();
+    assert_eq!(code, 1, "`missing` cannot be planned: {stdout}{first}");
+    assert!(
+        stdout.contains("module `absent/2.0` cannot be loaded"),
+        "{stdout}"
+    );
+    assert!(entered(&first) >= 2, "{first}");
+    // Nothing changed: every stack, the failed one too, comes from the cache.
+    let (code, again_stdout, again) = plan();
+    assert_eq!(code, 1);
+    assert_eq!(entered(&again), 0, "{again}");
+    assert!(again.contains("the stack kept from an earlier run"), "{again}");
+    assert_eq!(again_stdout, stdout, "the same plan");
+    // The missing module appears: its stack is entered again and now loads.
+    std::fs::create_dir_all(root.join("modules/absent")).unwrap();
+    std::fs::write(
+        root.join("modules/absent/2.0.lua"),
+        "setenv(\"ABSENT_ROOT\", \"/opt/absent\")\n",
+    )
+    .unwrap();
+    let (code, stdout, third) = plan();
+    assert_eq!(code, 0, "{stdout}{third}");
+    assert!(entered(&third) >= 1, "{third}");
+    assert!(!stdout.contains("cannot be planned"), "{stdout}");
+}

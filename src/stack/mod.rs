@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod cache;
+
 use crate::layout::{Layout, ModuleRpath};
 use crate::tools::{Invocation, read_log_from, run_logged_within, shell_quote, tail};
 
@@ -36,7 +38,7 @@ const LMOD_INIT_PLACES: [&str; 4] = [
 const SHELL_VARIABLES: [&str; 4] = ["_", "SHLVL", "PWD", "OLDPWD"];
 
 /// What to enter: a layer and arch of the layout, and the modules to load there.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StackRequest {
     pub layer: String,
     pub arch: String,
@@ -45,7 +47,7 @@ pub struct StackRequest {
 }
 
 /// Why a stack cannot be entered.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 pub enum StackError {
     #[error("the layout {layout} has no layer `{layer}`")]
     UnknownLayer { layout: String, layer: String },
@@ -91,10 +93,11 @@ pub struct LibraryDir {
 }
 
 /// A stack entered: the environment its commands start from, and what it is made of.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Stack {
     pub request: StackRequest,
     /// The whole environment, as the last step left it.
+    #[serde(with = "variable_pairs")]
     pub variables: Arc<BTreeMap<OsString, OsString>>,
     /// The layout's lines that were run, in order.
     pub lines: Vec<String>,
@@ -102,6 +105,30 @@ pub struct Stack {
     pub loaded: Vec<String>,
     /// Library directories the steps added, in the order added.
     pub library_dirs: Vec<LibraryDir>,
+}
+
+/// The environment as a list of (name, value) pairs when kept on disk: names and values are
+/// bytes, not text, so they cannot be the keys of a JSON object.
+mod variable_pairs {
+    use std::collections::BTreeMap;
+    use std::ffi::OsString;
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        variables: &Arc<BTreeMap<OsString, OsString>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(variables.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Arc<BTreeMap<OsString, OsString>>, D::Error> {
+        let pairs: Vec<(OsString, OsString)> = Deserialize::deserialize(deserializer)?;
+        Ok(Arc::new(pairs.into_iter().collect()))
+    }
 }
 
 impl Stack {
@@ -284,11 +311,87 @@ pub fn enter(layout: &Layout, request: &StackRequest) -> Result<Option<Arc<Stack
     if let Some(entered) = memo.lock().unwrap_or_else(|poison| poison.into_inner()).get(&key) {
         return entered.clone().map(Some);
     }
+    // A stack of Lmod modules is kept on disk while its module trees are unchanged.
+    let kept_as = layout.modules.as_ref().map(|_| persistent_key(request, &steps));
+    if let Some(kept) = kept_as.as_deref().and_then(cache::lookup) {
+        tracing::debug!(
+            "layer {} ({}): the stack kept from an earlier run",
+            request.layer,
+            request.arch
+        );
+        let entered = kept.map(Arc::new);
+        memo.lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .insert(key, entered.clone());
+        return entered.map(Some);
+    }
     let entered = enter_now(layout.modules.is_some(), request, &steps).map(Arc::new);
+    if let (Some(kept_as), Some(modules)) = (&kept_as, &layout.modules) {
+        // The trees Lmod searched: the stack's own MODULEPATH, or for an error its layer's.
+        let module_path = match &entered {
+            Ok(stack) => module_path_of(stack),
+            Err(_) if !request.modules.is_empty() => {
+                let bare = StackRequest {
+                    layer: request.layer.clone(),
+                    arch: request.arch.clone(),
+                    modules: Vec::new(),
+                };
+                enter(layout, &bare)
+                    .ok()
+                    .flatten()
+                    .as_deref()
+                    .and_then(module_path_of)
+            }
+            Err(_) => None,
+        };
+        let trees = cache::trees(&modules.modulepath, module_path.as_deref());
+        cache::store(kept_as, &trees, &entered.clone().map(|stack| (*stack).clone()));
+    }
     memo.lock()
         .unwrap_or_else(|poison| poison.into_inner())
         .insert(key, entered.clone());
     entered.map(Some)
+}
+
+/// The `MODULEPATH` a stack ended with.
+fn module_path_of(stack: &Stack) -> Option<String> {
+    stack
+        .variables
+        .get(std::ffi::OsStr::new("MODULEPATH"))
+        .map(|value| value.to_string_lossy().into_owned())
+}
+
+/// What identifies a stack across processes: the request, its steps' commands, and the size
+/// and modification time of Lmod's initialisation file and of every file a layer's line names
+/// by absolute path (`source /cvmfs/.../StdEnv.sh`).
+fn persistent_key(request: &StackRequest, steps: &[Step]) -> String {
+    let mut key = format!("{request:?}\n");
+    for step in steps {
+        key.push_str(&step.command());
+        key.push('\n');
+        let files: Vec<PathBuf> = match step {
+            Step::Lmod(init) => vec![init.clone()],
+            Step::Line { text, .. } => text
+                .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|' | '"' | '\''))
+                .filter(|word| word.starts_with('/'))
+                .map(PathBuf::from)
+                .filter(|path| path.is_file())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for file in files {
+            let stamp = fs_err::metadata(&file).ok().map(|metadata| {
+                let modified = metadata
+                    .modified()
+                    .ok()
+                    .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |elapsed| elapsed.as_nanos());
+                format!("{} {modified}", metadata.len())
+            });
+            key.push_str(&format!("  {} {}\n", file.display(), stamp.unwrap_or_default()));
+        }
+    }
+    key
 }
 
 /// What must hold of the site before anything is planned: when `modules_wanted` (some
