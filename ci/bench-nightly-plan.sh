@@ -23,6 +23,8 @@ if [ "${1:-}" = "--site" ]; then
     config_dir=$(cd "${2:?give the config directory of the site}" && pwd)
     work=$(mktemp -d)
     [ -n "${KEEP_BENCH:-}" ] || trap 'rm -rf "$work"' EXIT; echo "work: $work" >&2
+    # Cold means cold: the stacks kept across runs live under $XDG_CACHE_HOME.
+    export XDG_CACHE_HOME=$work/user-cache
     # The import exits 1 when it refuses some configs: the others are recipes.
     "$bin" recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" > /dev/null || [ -d "$work/recipes" ]
     ci/site-in-a-box.sh "$work/box" "$work/recipes" > /dev/null
