@@ -10,6 +10,8 @@
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
 //! - [`wheelhouse`]: the tree read once, node views, and cp-wheels placement;
 //! - [`recipe`]: `recipes/*.yaml`, read, checked and resolved per version;
+//! - [`stack`]: entering a site's stack (a layer's lines, Lmod modules), kept across runs;
+//! - [`resources`]: memory sizes and wall times as recipes and the nightly write them;
 //! - [`cause`]: whose a failure is (recipe, site stack, source, package, tool, limit);
 //! - [`tools`]: every external program (python, uv, pip, git, patch, compilers), found on
 //!   PATH, run, logged and judged in one place;
