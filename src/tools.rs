@@ -608,6 +608,18 @@ pub fn capture_logged(
     invocation: &Invocation,
     log: &Path,
 ) -> Result<String, CommandFailed> {
+    capture_within(what, program, args, invocation, log, None)
+}
+
+/// [`capture_logged`], killed after `limit` when one is given.
+fn capture_within(
+    what: &str,
+    program: &Path,
+    args: &[String],
+    invocation: &Invocation,
+    log: &Path,
+    limit: Option<Duration>,
+) -> Result<String, CommandFailed> {
     let stdout = tempfile::NamedTempFile::new().map_err(|error| CommandFailed {
         what: what.to_string(),
         status: "no temporary file for its output".to_string(),
@@ -617,7 +629,7 @@ pub fn capture_logged(
         timed_out: false,
         cause: crate::cause::Cause::Tool,
     })?;
-    run(what, program, args, invocation, log, None, Some(stdout.path()))?;
+    run(what, program, args, invocation, log, limit, Some(stdout.path()))?;
     Ok(fs_err::read_to_string(stdout.path()).unwrap_or_default())
 }
 
@@ -635,27 +647,15 @@ pub fn git_tags(
     invocation
         .environment
         .insert("GIT_TERMINAL_PROMPT".to_string(), "0".to_string());
-    let stdout = tempfile::NamedTempFile::new().map_err(|error| CommandFailed {
-        what: "git ls-remote".to_string(),
-        status: "no temporary file for its output".to_string(),
-        log: log.to_path_buf(),
-        tail: format!("  | {error}\n"),
-        hint: None,
-        timed_out: false,
-        cause: crate::cause::Cause::Tool,
-    })?;
-    run(
+    let output = capture_within(
         "git ls-remote",
         Path::new("git"),
         &["ls-remote".to_string(), "--tags".to_string(), url.to_string()],
         &invocation,
         log,
         Some(limit),
-        Some(stdout.path()),
     )?;
-    Ok(parse_tag_refs(
-        &fs_err::read_to_string(stdout.path()).unwrap_or_default(),
-    ))
+    Ok(parse_tag_refs(&output))
 }
 
 /// The tag names in `git ls-remote --tags` output (`<sha>\trefs/tags/<name>`), each once

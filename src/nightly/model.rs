@@ -99,6 +99,28 @@ pub struct CellResult {
 }
 
 impl CellResult {
+    /// The result of a cell that did not run (up to date, set aside, refused before it
+    /// started): no time, no wheel, no logs.
+    pub fn not_run(id: &CellId, version: &str, state: CellState, reason: Option<String>) -> Self {
+        CellResult {
+            package: id.package.clone(),
+            version: version.to_string(),
+            layer: id.layer.clone(),
+            python: id.python.to_string(),
+            arch: id.arch.clone(),
+            state,
+            reason,
+            seconds: 0.0,
+            wheel: None,
+            size: None,
+            log: None,
+            output_log: None,
+            job: None,
+            reproducible: None,
+            cause: None,
+        }
+    }
+
     /// `numpy 2.2.6 (gentoo2023, py3.12, x86-64-v3)`.
     pub fn describe(&self) -> String {
         format!(

@@ -399,21 +399,13 @@ fn unplannable_results(planned: &NightlyPlan) -> Vec<CellResult> {
         .iter()
         .flat_map(|package| {
             package.cells.iter().map(|id| CellResult {
-                package: package.name.clone(),
-                version: package.wanted.to_string(),
-                layer: id.layer.clone(),
-                python: id.python.to_string(),
-                arch: id.arch.clone(),
-                state: CellState::Unplannable,
-                reason: Some(format!("[{}] {}", package.cause, package.reason)),
                 cause: Some(package.cause),
-                seconds: 0.0,
-                wheel: None,
-                size: None,
-                log: None,
-                output_log: None,
-                job: None,
-                reproducible: None,
+                ..CellResult::not_run(
+                    id,
+                    &package.wanted.to_string(),
+                    CellState::Unplannable,
+                    Some(format!("[{}] {}", package.cause, package.reason)),
+                )
             })
         })
         .collect()
@@ -421,21 +413,8 @@ fn unplannable_results(planned: &NightlyPlan) -> Vec<CellResult> {
 
 fn failed_before_start(planned: &super::plan::PlannedCell, cell: &Cell, reason: String) -> CellResult {
     CellResult {
-        package: planned.id.package.clone(),
-        version: cell.version.clone(),
-        layer: planned.id.layer.clone(),
-        python: planned.id.python.to_string(),
-        arch: planned.id.arch.clone(),
-        state: CellState::Failed,
-        reason: Some(reason),
-        seconds: 0.0,
-        wheel: None,
-        size: None,
-        log: None,
-        output_log: None,
-        job: None,
-        reproducible: None,
         cause: Some(crate::cause::Cause::Tool),
+        ..CellResult::not_run(&planned.id, &cell.version, CellState::Failed, Some(reason))
     }
 }
 
@@ -452,21 +431,16 @@ fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
                 .map(|cell| {
                     let last = store.last(&cell.id);
                     CellResult {
-                        package: cell.id.package.clone(),
-                        version: cell.cell.version.clone(),
-                        layer: cell.id.layer.clone(),
-                        python: cell.id.python.to_string(),
-                        arch: cell.id.arch.clone(),
-                        state: CellState::UpToDate,
-                        reason: last.as_ref().map(|last| format!("built by run {}", last.run)),
-                        seconds: 0.0,
-                        wheel: last.and_then(|last| last.wheel).map(PathBuf::from),
-                        size: None,
-                        log: None,
-                        output_log: None,
-                        job: None,
-                        reproducible: None,
-                        cause: None,
+                        wheel: last
+                            .as_ref()
+                            .and_then(|last| last.wheel.clone())
+                            .map(PathBuf::from),
+                        ..CellResult::not_run(
+                            &cell.id,
+                            &cell.cell.version,
+                            CellState::UpToDate,
+                            last.as_ref().map(|last| format!("built by run {}", last.run)),
+                        )
                     }
                 })
         })

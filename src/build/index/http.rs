@@ -77,6 +77,23 @@ pub struct Page {
     pub body: String,
 }
 
+/// A response's status judged: 2xx is fine, 404 and 410 [`HttpError::NotFound`], any other
+/// [`HttpError::Status`].
+fn judge(url: &Url, status: u16) -> Result<(), HttpError> {
+    match status {
+        200..=299 => Ok(()),
+        404 | 410 => Err(HttpError::NotFound {
+            url: redacted(url),
+            http: true,
+        }),
+        status => Err(HttpError::Status {
+            url: redacted(url),
+            status,
+            attempts: 1,
+        }),
+    }
+}
+
 /// How long a kept page is served without asking when the server says nothing: what PyPI
 /// declares for its simple pages (`Cache-Control: max-age=600`).
 pub const PAGE_FRESH_FOR: Duration = Duration::from_secs(600);
@@ -207,18 +224,8 @@ impl HttpClient {
             .header("Accept", accept)
             .call()
             .map_err(|error| network(url, &error))?;
-        match response.status().as_u16() {
-            200..=299 => Ok(response),
-            404 | 410 => Err(HttpError::NotFound {
-                url: redacted(url),
-                http: true,
-            }),
-            status => Err(HttpError::Status {
-                url: redacted(url),
-                status,
-                attempts: 1,
-            }),
-        }
+        judge(url, response.status().as_u16())?;
+        Ok(response)
     }
 
     /// Fetches a text page. A `file://` URL of a directory reads its `index.json` (else its
@@ -334,22 +341,7 @@ impl HttpClient {
                 }
                 return Ok(entry.page(url));
             }
-            match status {
-                200..=299 => {}
-                404 | 410 => {
-                    return Err(HttpError::NotFound {
-                        url: redacted(url),
-                        http: true,
-                    });
-                }
-                status => {
-                    return Err(HttpError::Status {
-                        url: redacted(url),
-                        status,
-                        attempts: 1,
-                    });
-                }
-            }
+            judge(url, status)?;
             let (etag, last_modified) = (
                 header_of(&response, "etag"),
                 header_of(&response, "last-modified"),
