@@ -47,6 +47,20 @@ impl RecipeFile {
         names
     }
 
+    /// The modules (`modules`, `build_modules`) the recipe loads for a version without a
+    /// `versions` entry, when none of them is a template: what a planner can enter ahead.
+    pub fn plain_modules(&self) -> Option<(Vec<String>, Vec<String>)> {
+        let plain = |list: &Option<Vec<super::check::Text>>| -> Option<Vec<String>> {
+            list.iter()
+                .flatten()
+                .map(|text| {
+                    (!text.value.contains("{{") && !text.value.contains("{%")).then(|| text.value.clone())
+                })
+                .collect()
+        };
+        Some((plain(&self.base.modules)?, plain(&self.base.build_modules)?))
+    }
+
     /// Parses and checks recipe text; `file` names it in errors, and its name must be the
     /// package's (after PEP 503 normalisation). Patch files are not looked at (see
     /// [`load_recipe_file`]); everything else that can be checked without a version is, and
