@@ -432,7 +432,9 @@ fn a_second_plan_enters_no_stack_until_the_module_tree_changes() {
                 }
                 let rest = line.split("info: entering ").nth(1)?;
                 let (count, rest) = rest.split_once(' ')?;
-                rest.starts_with("stack").then(|| count.parse::<usize>().ok()).flatten()
+                rest.starts_with("stack")
+                    .then(|| count.parse::<usize>().ok())
+                    .flatten()
             })
             .sum()
     };
