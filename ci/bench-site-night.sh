@@ -56,7 +56,10 @@ work=$(mktemp -d)
 echo "work: $work" >&2
 
 echo "== import"
-import_args=(recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" --json)
+# The box's Gentoo layer is Debian's /usr (its StdEnv sets EBROOTGENTOO=/usr): configs that
+# write $EBROOTGENTOO into their commands get the box's root, as they get the site's there.
+import_args=(recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" --json
+    --stack gentoo2023:EBROOTGENTOO=/usr)
 [ -z "$patches" ] || import_args+=(--patches "$patches")
 # The import exits 1 when it refuses some configs (it says which): the others are recipes.
 "$bin" "${import_args[@]}" > "$work/import.json" || [ -s "$work/import.json" ]
