@@ -225,6 +225,9 @@ pub struct PlanOptions<'a> {
     pub rebuild: &'a [String],
     /// Where recipes come from (the configuration's, else the layout's, else ./recipes).
     pub recipes: Option<&'a Path>,
+    /// Packages (normalised names) whose recipe's source cannot be reached, built from the
+    /// index's sdist instead (`sdist_fallback`), each with why.
+    pub index_sources: &'a BTreeMap<String, String>,
 }
 
 /// The machine facts every cell of a Python shares: its interpreter (the tools' versions are
@@ -287,6 +290,13 @@ pub fn plan(
     let mut work: Vec<(&PackageEntry, Recipes)> = Vec::new();
     for (entry, recipes) in entries.iter().zip(recipes) {
         match recipes {
+            Ok(recipes)
+                if options
+                    .index_sources
+                    .contains_key(&crate::spec::normalize_name(&entry.name)) =>
+            {
+                work.push((entry, recipes.with_index_source()));
+            }
             Ok(recipes) => work.push((entry, recipes)),
             Err(error) => unplannable.push(set_aside(entry, error)),
         }
@@ -339,6 +349,23 @@ pub fn plan(
         .map(|name| crate::spec::normalize_name(name))
         .collect();
     decide(&mut packages, &rebuild);
+    // Say where a fallback's source comes from, on every cell it builds.
+    for package in &mut packages {
+        if let Some(why) = options
+            .index_sources
+            .get(&crate::spec::normalize_name(&package.name))
+        {
+            for cell in package
+                .cells
+                .iter_mut()
+                .filter(|cell| cell.state == Planned::Build)
+            {
+                cell.reasons.push(format!(
+                    "built from the index's sdist (sdist_fallback): the recipe's source cannot be reached: {why}"
+                ));
+            }
+        }
+    }
     let mut plan = NightlyPlan {
         packages,
         unplannable,
