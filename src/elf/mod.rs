@@ -3,6 +3,7 @@
 //! patchelf, nothing executed. Editing search paths is [`rpath`]'s (in place; patchelf only
 //! as its fallback).
 
+mod addresses;
 pub mod isa;
 pub mod rpath;
 
@@ -117,6 +118,81 @@ fn isa_needed(elf: &Elf<'_>, bytes: &[u8]) -> Option<u8> {
     level
 }
 
+/// Checks goblin's reading of the dynamic string and symbol tables against the one address
+/// mapping ([`addresses::AddressMap`]): an address it cannot place makes the file damaged
+/// (goblin would read offset 0 instead); one goblin placed elsewhere (it takes the first
+/// segment holding the address) is read again from where the mapping puts it, and the names
+/// taken from it with it.
+fn check_dynamic_tables<'a>(elf: &mut Elf<'a>, bytes: &'a [u8]) -> Result<(), ElfProblem> {
+    use goblin::elf::dynamic::{DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_STRTAB, DT_SYMENT, DT_SYMTAB};
+    let Some(dynamic) = &elf.dynamic else {
+        return Ok(());
+    };
+    let addresses = addresses::AddressMap::of_goblin(elf, bytes.len() as u64);
+    let first = |tag: u64| {
+        dynamic
+            .dyns
+            .iter()
+            .find(|entry| entry.d_tag == tag)
+            .map(|entry| entry.d_val)
+    };
+    let place = |what: &str, address: u64, length: u64| {
+        addresses
+            .file_offset(address, length)
+            .map_err(|unmapped| ElfProblem::Damaged(format!("{what} {address:#x} {unmapped}")))
+            .and_then(|offset| {
+                usize::try_from(offset).map_err(|_| ElfProblem::Damaged(format!("{what} at offset {offset:#x}")))
+            })
+    };
+    let (strings_at, symbols_at) = (first(DT_STRTAB), first(DT_SYMTAB));
+    let strings = match strings_at {
+        Some(address) => Some(place("DT_STRTAB", address, dynamic.info.strsz as u64)?),
+        None => None,
+    };
+    let symbol_size = first(DT_SYMENT).unwrap_or(24);
+    let symbols = match symbols_at {
+        Some(address) if !elf.dynsyms.is_empty() => Some(place(
+            "DT_SYMTAB",
+            address,
+            (elf.dynsyms.len() as u64).saturating_mul(symbol_size),
+        )?),
+        _ => None,
+    };
+    let entries: Vec<(u64, usize)> = dynamic
+        .dyns
+        .iter()
+        .map(|entry| (entry.d_tag, entry.d_val as usize))
+        .collect();
+    let strings_moved = strings.is_some_and(|offset| offset != dynamic.info.strtab);
+    let symbols_moved = symbols.is_some_and(|offset| offset != dynamic.info.symtab);
+    if let Some(offset) = strings.filter(|_| strings_moved) {
+        tracing::debug!("goblin read .dynstr at {:#x}; it is at {offset:#x}", dynamic.info.strtab);
+        let size = dynamic.info.strsz;
+        elf.dynstrtab = goblin::strtab::Strtab::parse(bytes, offset, size, 0)
+            .map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+        let names = |wanted: u64| -> Vec<&'a str> {
+            entries
+                .iter()
+                .filter(|(tag, _)| *tag == wanted)
+                .filter_map(|(_, value)| elf.dynstrtab.get_at(*value))
+                .collect()
+        };
+        elf.libraries = names(DT_NEEDED);
+        elf.rpaths = names(DT_RPATH);
+        elf.runpaths = names(DT_RUNPATH);
+        elf.soname = names(DT_SONAME).first().copied();
+    }
+    if let Some(offset) = symbols.filter(|_| symbols_moved) {
+        let context = goblin::container::Ctx::new(
+            goblin::container::Container::Big,
+            goblin::container::Endian::Little,
+        );
+        elf.dynsyms = goblin::elf::Symtab::parse(bytes, offset, elf.dynsyms.len(), context)
+            .map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Reads an ELF file; `scan` also decodes its executable code.
 pub fn inspect_elf(bytes: &[u8], scan: bool) -> Result<ElfInfo, ElfProblem> {
     inspect_elf_releasing(bytes, scan, &|_| {}, None)
@@ -220,10 +296,11 @@ pub fn inspect_elf_releasing(
     if bytes.get(4) == Some(&1) {
         return Err(ElfProblem::ThirtyTwoBit);
     }
-    let elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    let mut elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
     if !elf.is_64 {
         return Err(ElfProblem::ThirtyTwoBit);
     }
+    check_dynamic_tables(&mut elf, bytes)?;
     // Parsing read the string tables whole: their pages go back until used.
     isa::release_tables(&elf, bytes, release);
     if elf.header.e_machine != goblin::elf::header::EM_X86_64 {
@@ -298,7 +375,10 @@ pub fn exports_symbol(bytes: &[u8], symbol: &str) -> Result<bool, ElfProblem> {
     if !is_elf(bytes) {
         return Err(ElfProblem::NotElf);
     }
-    let elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    let mut elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    if elf.is_64 {
+        check_dynamic_tables(&mut elf, bytes)?;
+    }
     Ok(elf.dynsyms.iter().any(|entry| {
         entry.st_shndx != SHN_UNDEF as usize
             && matches!(entry.st_bind(), STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
