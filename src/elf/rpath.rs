@@ -3,9 +3,13 @@
 //! in place over the old one's bytes in `.dynstr` when it fits and nothing else shares them.
 //! Only the headers, the dynamic segment and the strings and tables it points to are read
 //! (positioned reads: a 1 GB `libtorch_cuda.so` is never loaded whole). When the new value
-//! does not fit, `crate::build::patchelf` is the fallback. `dynamic` reads the file.
+//! does not fit, [`append_search_path`] writes it into a segment appended to the file, and
+//! `crate::build::patchelf` chooses between that and patchelf. `dynamic` reads the file.
 
+mod append;
 mod dynamic;
+
+pub use append::{AppendRefusal, Appended, append_search_path};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -192,6 +196,23 @@ pub enum RpathError {
         tag: Option<SearchPathTag>,
         new: Vec<String>,
         reason: NoRoomReason,
+    },
+    /// wheelwright's own writer cannot serve this layout; nothing was written.
+    #[error("{}: wheelwright cannot append a string table to it: {reason}", path.display())]
+    CannotAppend { path: PathBuf, reason: AppendRefusal },
+    /// wheelwright's own writer wrote something that does not read back as asked; the file
+    /// was restored.
+    #[error(
+        "{}: after appending a string table the search path is `{}` ({}), not `{}` (the file was restored)",
+        path.display(),
+        found.entries().join(":"),
+        found.tag().map_or("no tag".to_string(), |tag| tag.to_string()),
+        wanted.join(":")
+    )]
+    AppendResult {
+        path: PathBuf,
+        found: SearchPath,
+        wanted: Vec<String>,
     },
     #[error("{}: patchelf could not set the search path", path.display())]
     Patchelf {

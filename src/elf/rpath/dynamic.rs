@@ -41,7 +41,7 @@ const MOST_VERSION_RECORDS: u64 = 1 << 16;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct StringTable {
     pub(super) offset: u64,
-    size: u64,
+    pub(super) size: u64,
 }
 
 /// What the dynamic segment says.
@@ -51,8 +51,11 @@ pub(super) struct Dynamic {
     addresses: AddressMap,
     /// The program headers as read, for the appending writer.
     pub(super) program_headers: Vec<ProgramHeader>,
-    /// Where the dynamic segment is in the file.
+    /// The ELF header.
+    pub(super) header: goblin::elf::header::header64::Header,
+    /// Where the dynamic segment is in the file, and its size there.
     pub(super) segment_offset: u64,
+    pub(super) segment_size: u64,
     /// The entries before `DT_NULL`: (tag, value).
     entries: Vec<(u64, u64)>,
     pub(super) strings: StringTable,
@@ -102,9 +105,9 @@ pub(super) enum Sharing {
 
 /// An open ELF file, read (and written) at offsets.
 pub(super) struct ElfFile<'a> {
-    file: &'a fs_err::File,
-    path: &'a Path,
-    length: u64,
+    pub(super) file: &'a fs_err::File,
+    pub(super) path: &'a Path,
+    pub(super) length: u64,
 }
 
 pub(super) fn u16_at(bytes: &[u8], at: usize) -> u16 {
@@ -233,11 +236,12 @@ impl<'a> ElfFile<'a> {
             .map(|entry| (u64_at(entry, 0), u64_at(entry, 8)))
             .take_while(|(tag, _)| *tag != DT_NULL)
             .collect();
-        let segment_offset = segment.p_offset;
         let mut dynamic = Dynamic {
             addresses,
             program_headers: program_headers.clone(),
-            segment_offset,
+            header,
+            segment_offset: segment.p_offset,
+            segment_size: segment.p_filesz,
             entries,
             strings: StringTable { offset: 0, size: 0 },
         };
@@ -273,6 +277,17 @@ impl<'a> ElfFile<'a> {
             bytes.extend_from_slice(&chunk);
             at += length;
         }
+    }
+
+    /// The values of every entry with `tag` naming a string (`DT_NEEDED`: the libraries in
+    /// order), lossily decoded.
+    pub(super) fn names(&self, dynamic: &Dynamic, tag: u64) -> Result<Vec<String>, RpathError> {
+        dynamic
+            .entries
+            .iter()
+            .filter(|(entry_tag, _)| *entry_tag == tag)
+            .map(|(_, offset)| self.string_lossy(&dynamic.strings, *offset))
+            .collect()
     }
 
     /// The string at `offset` in `table`, lossily decoded (for messages).
