@@ -346,7 +346,7 @@ fn split_value(value: &str) -> Vec<String> {
 pub(crate) mod tests {
     use super::*;
     use dynamic::u64_at;
-    use goblin::elf::dynamic::DT_GNU_HASH;
+    use goblin::elf::dynamic::{DT_GNU_HASH, DT_STRSZ, DT_STRTAB};
     use goblin::elf::program_header::PT_DYNAMIC;
     use std::process::Command;
 
@@ -794,6 +794,101 @@ pub(crate) mod tests {
         bytes[at..at + 8].copy_from_slice(&new_tag.to_le_bytes());
         bytes[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
         fs_err::write(path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn string_tables_in_no_segment_or_past_the_end_are_refused_by_both_readers() {
+        let fixture = fixture(SearchPathTag::Runpath, "$ORIGIN/lib");
+        let good = fs_err::read(&fixture.library).unwrap();
+        let length = good.len() as u64;
+        let cases = [
+            // An address no PT_LOAD holds (goblin alone would read offset 0 instead).
+            (DT_STRTAB, 0x7fff_0000_0000, "is in no loaded segment"),
+            // A size that runs past the segment and past the end of the file.
+            (DT_STRSZ, length * 4, "past the end of its loaded segment"),
+        ];
+        for (tag, value, message) in cases {
+            fs_err::write(&fixture.library, &good).unwrap();
+            rewrite_dynamic_entry(&fixture.library, tag, tag, value);
+            let error = read_search_path(&fixture.library).unwrap_err();
+            assert!(
+                matches!(&error, RpathError::Elf { problem: ElfProblem::Damaged(reason), .. } if reason.contains(message)),
+                "{error}"
+            );
+            let bytes = fs_err::read(&fixture.library).unwrap();
+            // goblin itself may stumble first (reading strings at offset 0); refused either way.
+            let problem = crate::elf::inspect_elf(&bytes, false).unwrap_err();
+            assert!(matches!(&problem, ElfProblem::Damaged(_)), "{problem}");
+            // Nor does the writer touch it.
+            let new = strings(&["$ORIGIN/lib", "/opt/site/a/longer/directory/lib64"]);
+            assert!(matches!(
+                append_search_path(&fixture.library, &new),
+                Err(RpathError::Elf { .. })
+            ));
+            assert_eq!(fs_err::read(&fixture.library).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn a_longer_value_is_appended_under_the_same_tag_and_the_program_runs() {
+        for tag in [SearchPathTag::Runpath, SearchPathTag::Rpath] {
+            let fixture = fixture(tag, "$ORIGIN/lib");
+            assert_eq!(run(&fixture.program), None, "{tag}");
+            let new = strings(&["$ORIGIN/lib", "$ORIGIN/deps", "/cvmfs/example.org/cuda/12.6/lib64"]);
+            let error = edit_in_place(&fixture.library, &edit(&new[1..].iter().map(String::as_str).collect::<Vec<_>>(), false, &[]))
+                .unwrap_err();
+            assert!(matches!(error, RpathError::NoRoom { .. }), "{error}");
+            let appended = append_search_path(&fixture.library, &new).unwrap();
+            assert_eq!(appended.tag, tag);
+            assert_eq!(appended.old, ["$ORIGIN/lib"]);
+            let value = Some(new.join(":"));
+            let expected = match tag {
+                SearchPathTag::Rpath => (value, None),
+                SearchPathTag::Runpath => (None, value),
+            };
+            assert_eq!(readelf(&fixture.library), expected, "{tag}");
+            assert_eq!(run(&fixture.program).as_deref(), Some("43"), "{tag}");
+            // The executable too (the protoc case): its `$ORIGIN` grown.
+            let program = strings(&["$ORIGIN", "/opt/site/cuda/lib64"]);
+            append_search_path(&fixture.program, &program).unwrap();
+            assert_eq!(read_search_path(&fixture.program).unwrap().entries(), program);
+            assert_eq!(run(&fixture.program).as_deref(), Some("43"), "{tag}");
+        }
+    }
+
+    #[test]
+    fn a_file_without_a_search_path_gets_one_appended_only_into_a_spare_slot() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(directory.path().join("plain.c"), "int plain(void) { return 1; }\n").unwrap();
+        let new = strings(&["$ORIGIN", "/opt/lib"]);
+        // GNU ld reserves spare DT_NULL entries (`--spare-dynamic-tags`, 5 by default): a
+        // DT_RUNPATH goes into one.
+        gcc(directory.path(), &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"]);
+        let library = directory.path().join("libplain.so");
+        let appended = append_search_path(&library, &new).unwrap();
+        assert_eq!(appended.tag, SearchPathTag::Runpath);
+        assert!(appended.old.is_empty());
+        assert_eq!(readelf(&library), (None, Some(new.join(":"))));
+        // Without one: refused, the file untouched (patchelf moves the dynamic section).
+        gcc(
+            directory.path(),
+            &["-shared", "-fPIC", "-Wl,--spare-dynamic-tags=0", "-o", "libtight.so", "plain.c"],
+        );
+        let tight = directory.path().join("libtight.so");
+        let bytes = fs_err::read(&tight).unwrap();
+        let error = append_search_path(&tight, &new).unwrap_err();
+        assert!(
+            matches!(&error, RpathError::CannotAppend { reason: AppendRefusal::NoDynamicSlot, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: wheelwright cannot append a string table to it: it has no DT_RPATH or DT_RUNPATH entry and no spare slot in its dynamic segment for one",
+                tight.display()
+            )
+        );
+        assert_eq!(fs_err::read(&tight).unwrap(), bytes);
     }
 
     #[test]
