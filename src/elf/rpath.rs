@@ -876,6 +876,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_library_with_a_large_bss_grows_without_padding_and_still_loads() {
+        let fixture = fixture(SearchPathTag::Runpath, "$ORIGIN/lib");
+        let root = fixture.directory.path();
+        // libtop.so again, with 16 MiB of .bss reaching far past the end of its file.
+        fs_err::write(
+            root.join("top.c"),
+            "static char buffer[16 << 20];\nint dep_value(void);\nint top_value(void) { buffer[9] = 1; return dep_value() + buffer[9]; }\n",
+        )
+        .unwrap();
+        gcc(
+            root,
+            &["-shared", "-fPIC", "-o", "libtop.so", "top.c", "-Ldeps", "-ldep", "-Wl,-rpath,$ORIGIN/lib", dtags(SearchPathTag::Runpath)],
+        );
+        let length = fs_err::metadata(&fixture.library).unwrap().len();
+        let new = strings(&["$ORIGIN/lib", "$ORIGIN/deps", "/cvmfs/example.org/cuda/12.6/lib64"]);
+        let appended = append_search_path(&fixture.library, &new).unwrap();
+        // Appended at the next page of the file: nothing like 16 MiB of padding.
+        assert!(appended.added.end - length < 2 * 4096, "{appended:?}");
+        assert_eq!(readelf(&fixture.library), (None, Some(new.join(":"))));
+        assert_eq!(run(&fixture.program).as_deref(), Some("43"));
+    }
+
+    #[test]
     fn a_file_without_a_search_path_gets_one_appended_only_into_a_spare_slot() {
         let directory = tempfile::tempdir().unwrap();
         fs_err::write(directory.path().join("plain.c"), "int plain(void) { return 1; }\n").unwrap();

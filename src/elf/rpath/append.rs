@@ -7,21 +7,25 @@
 //! (binutils read the strings through it). Every old name keeps its offset, so symbols,
 //! version records and `DT_NEEDED` entries need no change.
 //!
-//! The new segment is placed at the address the file's first `PT_LOAD` (in table order)
-//! implies for its file offset: kernels before 5.18 give an executable `AT_PHDR` as "first
-//! segment's address - its offset + `e_phoff`", newer ones look the table up in the segments;
-//! both then find it. When that address would overlap a segment in memory, the file is padded
-//! (a little) until it does not. Layouts this cannot serve (a first segment not page-aligned,
-//! much padding, a file without a search path and no spare dynamic entry) are refused with
-//! the file untouched, so the caller can hand the edit to patchelf. Every write is journalled:
+//! A library's new segment goes at the first page clear of its segments in memory. An
+//! executable's is placed at the address the file's first `PT_LOAD` (in table order) implies
+//! for its file offset: kernels before 5.18 give an executable `AT_PHDR` as "first segment's
+//! address - its offset + `e_phoff`", newer ones look the table up in the segments; both then
+//! find it. When that address would overlap a segment in memory (.bss), the file is padded (up
+//! to 1 MiB) until it does not. Layouts this cannot serve (an executable whose first segment
+//! is not page-aligned or that would need more padding, a file without a search path and no
+//! spare dynamic entry) are refused with the file untouched, so the caller can hand the edit
+//! to patchelf. Every write is journalled:
 //! when the result does not read back as asked, the file is put back as it was.
 
 use std::path::Path;
 
 use fs_err::os::unix::fs::FileExt as _;
-use goblin::elf::dynamic::{DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_STRSZ, DT_STRTAB};
+use goblin::elf::dynamic::{
+    DF_1_PIE, DT_FLAGS_1, DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_STRSZ, DT_STRTAB,
+};
 use goblin::elf::header::{ET_DYN, ET_EXEC};
-use goblin::elf::program_header::{PF_R, PT_LOAD, PT_PHDR};
+use goblin::elf::program_header::{PF_R, PT_INTERP, PT_LOAD, PT_PHDR};
 use goblin::elf::section_header::SHT_STRTAB;
 
 use super::dynamic::{Dynamic, ElfFile, u32_at, u64_at};
@@ -147,21 +151,37 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
     if count == u16::MAX || count >= 0xff00 {
         return Err(refused(AppendRefusal::TooManyProgramHeaders { count }));
     }
-    let first_load = dynamic
-        .program_headers
-        .iter()
-        .find(|segment| segment.p_type == PT_LOAD)
-        .ok_or_else(|| refused(AppendRefusal::NoLoadSegment))?;
-    let displacement = first_load
-        .p_vaddr
-        .checked_sub(first_load.p_offset)
-        .filter(|displacement| displacement % PAGE == 0)
-        .ok_or_else(|| {
-            refused(AppendRefusal::Unaligned {
-                offset: first_load.p_offset,
-                address: first_load.p_vaddr,
-            })
-        })?;
+    // The kernel tells an executable where its program headers are (AT_PHDR); kernels
+    // before 5.18 as "first segment's address - its offset + e_phoff", so the new segment
+    // must keep that displacement. The loader finds a library's through its segments: no
+    // constraint there.
+    let executable = header.e_type == ET_EXEC
+        || dynamic
+            .program_headers
+            .iter()
+            .any(|segment| segment.p_type == PT_INTERP)
+        || dynamic.value(DT_FLAGS_1).is_some_and(|flags| flags & DF_1_PIE != 0);
+    let displacement = if executable {
+        let first_load = dynamic
+            .program_headers
+            .iter()
+            .find(|segment| segment.p_type == PT_LOAD)
+            .ok_or_else(|| refused(AppendRefusal::NoLoadSegment))?;
+        Some(
+            first_load
+                .p_vaddr
+                .checked_sub(first_load.p_offset)
+                .filter(|displacement| displacement % PAGE == 0)
+                .ok_or_else(|| {
+                    refused(AppendRefusal::Unaligned {
+                        offset: first_load.p_offset,
+                        address: first_load.p_vaddr,
+                    })
+                })?,
+        )
+    } else {
+        None
+    };
 
     // The new segment: the strings, then the program headers (8-byte aligned). Strings first:
     // a segment that starts with a section is one `strip` (objcopy) lays out again correctly.
@@ -176,14 +196,20 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
     let overflow = || elf.damaged("the file is too large to grow".to_string());
     let file_end = align_up(elf.length, PAGE).ok_or_else(overflow)?;
     let clear_of = align_up(dynamic.addresses().memory_end(), PAGE).ok_or_else(overflow)?;
-    // The table lands at `address + table_within`, which `displacement` must give its offset.
-    let offset = file_end.max(clear_of.saturating_sub(displacement));
-    if offset - file_end > MOST_PADDING {
-        return Err(refused(AppendRefusal::TooMuchPadding {
-            bytes: offset - elf.length,
-        }));
-    }
-    let address = offset.checked_add(displacement).ok_or_else(overflow)?;
+    // Both page-aligned; an executable's the file's end (or, clear of .bss, later) plus the
+    // displacement, a library's the first page clear of every segment.
+    let (offset, address) = match displacement {
+        Some(displacement) => {
+            let offset = file_end.max(clear_of.saturating_sub(displacement));
+            if offset - file_end > MOST_PADDING {
+                return Err(refused(AppendRefusal::TooMuchPadding {
+                    bytes: offset - elf.length,
+                }));
+            }
+            (offset, offset.checked_add(displacement).ok_or_else(overflow)?)
+        }
+        None => (file_end, clear_of),
+    };
     let table_offset = offset + table_within;
     let table_address = address + table_within;
 
