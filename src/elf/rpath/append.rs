@@ -345,3 +345,29 @@ fn dynstr_section(elf: &ElfFile<'_>, dynamic: &Dynamic) -> Result<Option<u64>, R
         })
         .map(|index| header.e_shoff + index as u64 * SECTION_HEADER_SIZE))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_journal_puts_back_every_byte_and_the_length() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("file");
+        let original: Vec<u8> = (0..=255).collect();
+        fs_err::write(&path, &original).unwrap();
+        let file = fs_err::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let mut journal = Journal {
+            file: &file,
+            length: original.len() as u64,
+            replaced: Vec::new(),
+        };
+        file.set_len(4096).unwrap();
+        file.write_all_at(b"appended", 4000).unwrap();
+        journal.write(10, b"first").unwrap();
+        journal.write(12, b"overlapping").unwrap();
+        assert_ne!(fs_err::read(&path).unwrap(), original);
+        journal.undo().unwrap();
+        assert_eq!(fs_err::read(&path).unwrap(), original);
+    }
+}
