@@ -167,9 +167,9 @@ impl Grown {
     pub fn record(grown: &[(String, Grown)]) -> Vec<SearchPathWriterUse> {
         let mut uses: Vec<SearchPathWriterUse> = Vec::new();
         for (member, how) in grown {
-            let found = uses.iter_mut().find(|each| {
-                each.writer == how.writer && each.program == how.program && each.why == how.why
-            });
+            let found = uses
+                .iter_mut()
+                .find(|each| each.writer == how.writer && each.program == how.program && each.why == how.why);
             match found {
                 Some(each) => each.members.push(member.clone()),
                 None => uses.push(SearchPathWriterUse {
@@ -652,7 +652,10 @@ mod tests {
         assert_eq!(grown.writer, SearchPathWriter::Wheelwright);
         assert_eq!(grown.how(), "a string table appended by wheelwright");
         let after = read_search_path(&library).unwrap();
-        assert_eq!((after.tag(), after.entries()), (Some(SearchPathTag::Rpath), new.as_slice()));
+        assert_eq!(
+            (after.tag(), after.entries()),
+            (Some(SearchPathTag::Rpath), new.as_slice())
+        );
 
         // patchelf when asked for.
         let asked = directory.path().join("asked");
@@ -684,14 +687,16 @@ mod tests {
         let program = big.join("main");
         let bytes = fs_err::read(&program).unwrap();
         // Without patchelf: the caller's error, the file left as it was.
-        let failure = grow_search_path(&program, &new, SearchPathWriter::Wheelwright, &unused, &log).unwrap_err();
+        let failure =
+            grow_search_path(&program, &new, SearchPathWriter::Wheelwright, &unused, &log).unwrap_err();
         assert!(matches!(failure, GrowFailure::Patchelf(ref message) if message == "patchelf is not needed"));
         assert_eq!(fs_err::read(&program).unwrap(), bytes);
         let grown = grow_search_path(&program, &new, SearchPathWriter::Wheelwright, &found, &log).unwrap();
         assert_eq!(grown.writer, SearchPathWriter::Patchelf);
         let why = grown.why.clone().unwrap_or_default();
         assert!(
-            why.starts_with("the new segment would need") && why.ends_with("bytes of padding to stay clear of .bss"),
+            why.starts_with("the new segment would need")
+                && why.ends_with("bytes of padding to stay clear of .bss"),
             "{why}"
         );
         assert_eq!(read_search_path(&program).unwrap().entries(), new);
@@ -716,13 +721,22 @@ mod tests {
         assert_eq!(record[1].members, ["a.so", "b.so"]);
         assert_eq!(record[1].version, version);
         let json = serde_json::to_value(&record[0]).unwrap();
-        assert_eq!(json, serde_json::json!({"writer": "wheelwright", "version": "0.1.0", "members": ["z.so"]}));
+        assert_eq!(
+            json,
+            serde_json::json!({"writer": "wheelwright", "version": "0.1.0", "members": ["z.so"]})
+        );
     }
 
     #[test]
     fn the_writer_is_named_in_the_environment_or_refused() {
-        assert_eq!("patchelf".parse::<SearchPathWriter>().unwrap(), SearchPathWriter::Patchelf);
-        assert_eq!("wheelwright".parse::<SearchPathWriter>().unwrap(), SearchPathWriter::Wheelwright);
+        assert_eq!(
+            "patchelf".parse::<SearchPathWriter>().unwrap(),
+            SearchPathWriter::Patchelf
+        );
+        assert_eq!(
+            "wheelwright".parse::<SearchPathWriter>().unwrap(),
+            SearchPathWriter::Wheelwright
+        );
         assert_eq!(
             "auto".parse::<SearchPathWriter>().unwrap_err().to_string(),
             "WHEELWRIGHT_RPATH_WRITER=`auto` names no search path writer: `wheelwright` or `patchelf`"

@@ -44,8 +44,14 @@ pub enum Unmapped {
         offsets.iter().map(|offset| format!("{offset:#x}")).collect::<Vec<_>>().join(", ")
     )]
     Ambiguous { offsets: Vec<u64> },
-    #[error("lies past the end of the file ({length} bytes at offset {offset:#x}, the file has {file_length})")]
-    PastEnd { offset: u64, length: u64, file_length: u64 },
+    #[error(
+        "lies past the end of the file ({length} bytes at offset {offset:#x}, the file has {file_length})"
+    )]
+    PastEnd {
+        offset: u64,
+        length: u64,
+        file_length: u64,
+    },
 }
 
 /// How an ELF file's virtual addresses map to its bytes.
@@ -120,11 +126,12 @@ impl AddressMap {
             [] if holders == 0 => return Err(Unmapped::NoSegment),
             [] => return Err(Unmapped::PastSegment { address, length }),
             [offset] => *offset,
-            offsets => self
-                .agreeing_section(address, length, offsets)
-                .ok_or_else(|| Unmapped::Ambiguous {
-                    offsets: offsets.to_vec(),
-                })?,
+            offsets => {
+                self.agreeing_section(address, length, offsets)
+                    .ok_or_else(|| Unmapped::Ambiguous {
+                        offsets: offsets.to_vec(),
+                    })?
+            }
         };
         match offset.checked_add(length) {
             Some(end) if end <= self.file_length => Ok(offset),
@@ -271,7 +278,10 @@ mod tests {
 
     #[test]
     fn sections_settle_segments_that_disagree() {
-        let loads = vec![load(0x1000, 0x1000, 0x1000, 0x1000), load(0x1000, 0x5000, 0x1000, 0x1000)];
+        let loads = vec![
+            load(0x1000, 0x1000, 0x1000, 0x1000),
+            load(0x1000, 0x5000, 0x1000, 0x1000),
+        ];
         let alone = AddressMap::new(loads.clone(), Vec::new(), 0x8000);
         assert_eq!(
             alone.file_offset(0x1100, 8),

@@ -12,7 +12,8 @@ use super::rpath::{append_search_path, read_search_path};
 use super::{ElfKind, inspect_elf};
 
 /// A search path longer than any the samples are built with, which still finds `deps/`.
-const LONGER: &str = "$ORIGIN/deps:/cvmfs/soft.example.org/easybuild/software/2023/x86-64-v3/Core/cudacore/12.6.2/lib64";
+const LONGER: &str =
+    "$ORIGIN/deps:/cvmfs/soft.example.org/easybuild/software/2023/x86-64-v3/Core/cudacore/12.6.2/lib64";
 
 /// One gcc-built file of the corpus.
 struct Sample {
@@ -48,7 +49,12 @@ fn readelf_facts(path: &Path) -> Facts {
         text.lines()
             .filter_map(|line| {
                 let (_, rest) = line.split_once(label)?;
-                Some(rest.trim().trim_start_matches('[').trim_end_matches(']').to_string())
+                Some(
+                    rest.trim()
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_string(),
+                )
             })
             .collect()
     };
@@ -72,8 +78,18 @@ fn our_facts(path: &Path) -> Facts {
     let bytes = fs_err::read(path).unwrap();
     let info = inspect_elf(&bytes, false).unwrap_or_else(|problem| panic!("{}: {problem}", path.display()));
     let search_path = read_search_path(path).unwrap_or_else(|error| panic!("{error}"));
-    assert_eq!(search_path.rpath.clone().unwrap_or_default(), info.rpath, "{}", path.display());
-    assert_eq!(search_path.runpath.clone().unwrap_or_default(), info.runpath, "{}", path.display());
+    assert_eq!(
+        search_path.rpath.clone().unwrap_or_default(),
+        info.rpath,
+        "{}",
+        path.display()
+    );
+    assert_eq!(
+        search_path.runpath.clone().unwrap_or_default(),
+        info.runpath,
+        "{}",
+        path.display()
+    );
     Facts {
         needed: info.needed,
         rpath: info.rpath,
@@ -108,8 +124,28 @@ fn run(directory: &Path, sample: &Path, library: bool) -> String {
 fn corpus(directory: &Path) -> Vec<Sample> {
     fs_err::create_dir_all(directory.join("deps")).unwrap();
     fs_err::write(directory.join("dep.c"), "int dep_value(void) { return 42; }\n").unwrap();
-    gcc(directory, &["-shared", "-fPIC", "-Wl,-soname,libdep.so", "-o", "deps/libdep.so", "dep.c"]);
-    gcc(directory, &["-shared", "-fPIC", "-Wl,-soname,libdep2.so", "-o", "deps/libdep2.so", "dep.c"]);
+    gcc(
+        directory,
+        &[
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdep.so",
+            "-o",
+            "deps/libdep.so",
+            "dep.c",
+        ],
+    );
+    gcc(
+        directory,
+        &[
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libdep2.so",
+            "-o",
+            "deps/libdep2.so",
+            "dep.c",
+        ],
+    );
     fs_err::write(
         directory.join("loader.c"),
         "#include <dlfcn.h>\n#include <stdio.h>\nint main(int argc, char **argv) {\n\
@@ -127,26 +163,54 @@ fn corpus(directory: &Path) -> Vec<Sample> {
     // Many exported names: a .dynstr longer than a page, as in torch's protoc.
     let mut program = String::from("#include <stdio.h>\nint dep_value(void);\n");
     for index in 0..400 {
-        program.push_str(&format!("int exported_function_with_a_long_name_{index}(int x) {{ return x + {index}; }}\n"));
+        program.push_str(&format!(
+            "int exported_function_with_a_long_name_{index}(int x) {{ return x + {index}; }}\n"
+        ));
     }
     program.push_str("int main(void) { printf(\"%d\\n\", dep_value()); return 0; }\n");
     fs_err::write(directory.join("main.c"), program).unwrap();
     let common = ["-Ldeps", "-ldep", "-Wl,-rpath,$ORIGIN/deps"];
     let builds: [(&str, &[&str], bool); 4] = [
-        ("pie", &["-fPIE", "-pie", "-o", "pie", "main.c", "-Wl,--enable-new-dtags"], false),
+        (
+            "pie",
+            &["-fPIE", "-pie", "-o", "pie", "main.c", "-Wl,--enable-new-dtags"],
+            false,
+        ),
         (
             "no-pie",
-            &["-no-pie", "-rdynamic", "-o", "no-pie", "main.c", "-Wl,--disable-new-dtags"],
+            &[
+                "-no-pie",
+                "-rdynamic",
+                "-o",
+                "no-pie",
+                "main.c",
+                "-Wl,--disable-new-dtags",
+            ],
             false,
         ),
         (
             "liblib.so",
-            &["-shared", "-fPIC", "-Wl,-soname,liblib.so", "-o", "liblib.so", "lib.c", "-Wl,--enable-new-dtags"],
+            &[
+                "-shared",
+                "-fPIC",
+                "-Wl,-soname,liblib.so",
+                "-o",
+                "liblib.so",
+                "lib.c",
+                "-Wl,--enable-new-dtags",
+            ],
             true,
         ),
         (
             "liblib-rpath.so",
-            &["-shared", "-fPIC", "-o", "liblib-rpath.so", "lib.c", "-Wl,--disable-new-dtags"],
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                "liblib-rpath.so",
+                "lib.c",
+                "-Wl,--disable-new-dtags",
+            ],
             true,
         ),
     ];
@@ -187,18 +251,28 @@ fn check(directory: &Path, rewritten: &Path, sample: &Sample, rewrite: &str) {
     assert_eq!(ours, readelf_facts(rewritten), "{}", rewritten.display());
     match rewrite {
         "set-rpath" => {
-            let search_path = if ours.runpath.is_empty() { &ours.rpath } else { &ours.runpath };
+            let search_path = if ours.runpath.is_empty() {
+                &ours.rpath
+            } else {
+                &ours.runpath
+            };
             assert_eq!(search_path.join(":"), LONGER, "{}", rewritten.display());
         }
         "add-needed" => assert!(ours.needed.iter().any(|name| name == "libm.so.6"), "{ours:?}"),
         "replace-needed" => assert!(
-            ours.needed.iter().any(|name| name == "libdep2.so") && !ours.needed.iter().any(|name| name == "libdep.so"),
+            ours.needed.iter().any(|name| name == "libdep2.so")
+                && !ours.needed.iter().any(|name| name == "libdep.so"),
             "{ours:?}"
         ),
         _ => {}
     }
     let expected = if sample.library { "43" } else { "42" };
-    assert_eq!(run(directory, rewritten, sample.library), expected, "{}", rewritten.display());
+    assert_eq!(
+        run(directory, rewritten, sample.library),
+        expected,
+        "{}",
+        rewritten.display()
+    );
 }
 
 /// Every rewrite of every sample by `patchelf`, read back and run; then wheelwright's writer
@@ -209,10 +283,19 @@ fn rewritten_by(patchelf: &Path, label: &str) {
     let version = Command::new(patchelf).arg("--version").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     for sample in &samples {
-        assert_eq!(our_facts(&sample.path), readelf_facts(&sample.path), "{}", sample.name);
+        assert_eq!(
+            our_facts(&sample.path),
+            readelf_facts(&sample.path),
+            "{}",
+            sample.name
+        );
         for (rewrite, args) in REWRITES {
             let rewritten = copy(sample, &format!("{label}-{rewrite}"));
-            let output = Command::new(patchelf).args(args).arg(&rewritten).output().unwrap();
+            let output = Command::new(patchelf)
+                .args(args)
+                .arg(&rewritten)
+                .output()
+                .unwrap();
             assert!(
                 output.status.success(),
                 "{version} {args:?} {}: {}",
@@ -225,8 +308,16 @@ fn rewritten_by(patchelf: &Path, label: &str) {
                 longer.push("/opt/site/grown/again/by/wheelwright/lib64".into());
                 append_search_path(&rewritten, &longer)
                     .unwrap_or_else(|error| panic!("{version}, then wheelwright: {error}"));
-                assert_eq!(our_facts(&rewritten), readelf_facts(&rewritten), "{}", rewritten.display());
-                assert_eq!(run(directory.path(), &rewritten, sample.library), if sample.library { "43" } else { "42" });
+                assert_eq!(
+                    our_facts(&rewritten),
+                    readelf_facts(&rewritten),
+                    "{}",
+                    rewritten.display()
+                );
+                assert_eq!(
+                    run(directory.path(), &rewritten, sample.library),
+                    if sample.library { "43" } else { "42" }
+                );
             }
         }
     }
@@ -268,8 +359,16 @@ fn layouts_written_by_strip_and_by_wheelwright_read_back_and_run() {
     let directory = tempfile::tempdir().unwrap();
     for sample in corpus(directory.path()) {
         let stripped = copy(&sample, "stripped");
-        let output = Command::new("strip").arg("--strip-all").arg(&stripped).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let output = Command::new("strip")
+            .arg("--strip-all")
+            .arg(&stripped)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         check(directory.path(), &stripped, &sample, "strip");
         // wheelwright's writer, twice: the second append grows what the first appended.
         let grown = copy(&sample, "wheelwright");
@@ -303,7 +402,11 @@ fn layouts_written_by_strip_and_by_wheelwright_read_back_and_run() {
                 library: sample.library,
             };
             let rewritten = copy(&source, &format!("then-{rewrite}"));
-            let output = Command::new(debian_patchelf()).args(args).arg(&rewritten).output().unwrap();
+            let output = Command::new(debian_patchelf())
+                .args(args)
+                .arg(&rewritten)
+                .output()
+                .unwrap();
             if !output.status.success() && sample.name == "no-pie" {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 assert!(stderr.contains("rewriteSectionsExecutable"), "{stderr}");
@@ -320,6 +423,11 @@ fn layouts_written_by_strip_and_by_wheelwright_read_back_and_run() {
         }
         let bytes = fs_err::read(&grown).unwrap();
         let kind = inspect_elf(&bytes, false).unwrap().kind;
-        assert_eq!(kind == ElfKind::SharedObject, sample.library, "{}: {kind:?}", sample.name);
+        assert_eq!(
+            kind == ElfKind::SharedObject,
+            sample.library,
+            "{}: {kind:?}",
+            sample.name
+        );
     }
 }

@@ -143,7 +143,8 @@ fn check_dynamic_tables<'a>(elf: &mut Elf<'a>, bytes: &'a [u8]) -> Result<(), El
             .file_offset(address, length)
             .map_err(|unmapped| ElfProblem::Damaged(format!("{what} {address:#x} {unmapped}")))
             .and_then(|offset| {
-                usize::try_from(offset).map_err(|_| ElfProblem::Damaged(format!("{what} at offset {offset:#x}")))
+                usize::try_from(offset)
+                    .map_err(|_| ElfProblem::Damaged(format!("{what} at offset {offset:#x}")))
             })
     };
     let (strings_at, symbols_at) = (first(DT_STRTAB), first(DT_SYMTAB));
@@ -168,7 +169,10 @@ fn check_dynamic_tables<'a>(elf: &mut Elf<'a>, bytes: &'a [u8]) -> Result<(), El
     let strings_moved = strings.is_some_and(|offset| offset != dynamic.info.strtab);
     let symbols_moved = symbols.is_some_and(|offset| offset != dynamic.info.symtab);
     if let Some(offset) = strings.filter(|_| strings_moved) {
-        tracing::debug!("goblin read .dynstr at {:#x}; it is at {offset:#x}", dynamic.info.strtab);
+        tracing::debug!(
+            "goblin read .dynstr at {:#x}; it is at {offset:#x}",
+            dynamic.info.strtab
+        );
         let size = dynamic.info.strsz;
         elf.dynstrtab = goblin::strtab::Strtab::parse(bytes, offset, size, 0)
             .map_err(|error| ElfProblem::Damaged(error.to_string()))?;

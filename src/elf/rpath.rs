@@ -853,9 +853,20 @@ pub(crate) mod tests {
         for tag in [SearchPathTag::Runpath, SearchPathTag::Rpath] {
             let fixture = fixture(tag, "$ORIGIN/lib");
             assert_eq!(run(&fixture.program), None, "{tag}");
-            let new = strings(&["$ORIGIN/lib", "$ORIGIN/deps", "/cvmfs/example.org/cuda/12.6/lib64"]);
-            let error = edit_in_place(&fixture.library, &edit(&new[1..].iter().map(String::as_str).collect::<Vec<_>>(), false, &[]))
-                .unwrap_err();
+            let new = strings(&[
+                "$ORIGIN/lib",
+                "$ORIGIN/deps",
+                "/cvmfs/example.org/cuda/12.6/lib64",
+            ]);
+            let error = edit_in_place(
+                &fixture.library,
+                &edit(
+                    &new[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+                    false,
+                    &[],
+                ),
+            )
+            .unwrap_err();
             assert!(matches!(error, RpathError::NoRoom { .. }), "{error}");
             let appended = append_search_path(&fixture.library, &new).unwrap();
             assert_eq!(appended.tag, tag);
@@ -887,10 +898,24 @@ pub(crate) mod tests {
         .unwrap();
         gcc(
             root,
-            &["-shared", "-fPIC", "-o", "libtop.so", "top.c", "-Ldeps", "-ldep", "-Wl,-rpath,$ORIGIN/lib", dtags(SearchPathTag::Runpath)],
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                "libtop.so",
+                "top.c",
+                "-Ldeps",
+                "-ldep",
+                "-Wl,-rpath,$ORIGIN/lib",
+                dtags(SearchPathTag::Runpath),
+            ],
         );
         let length = fs_err::metadata(&fixture.library).unwrap().len();
-        let new = strings(&["$ORIGIN/lib", "$ORIGIN/deps", "/cvmfs/example.org/cuda/12.6/lib64"]);
+        let new = strings(&[
+            "$ORIGIN/lib",
+            "$ORIGIN/deps",
+            "/cvmfs/example.org/cuda/12.6/lib64",
+        ]);
         let appended = append_search_path(&fixture.library, &new).unwrap();
         // Appended at the next page of the file: nothing like 16 MiB of padding.
         assert!(appended.added.end - length < 2 * 4096, "{appended:?}");
@@ -901,11 +926,18 @@ pub(crate) mod tests {
     #[test]
     fn a_file_without_a_search_path_gets_one_appended_only_into_a_spare_slot() {
         let directory = tempfile::tempdir().unwrap();
-        fs_err::write(directory.path().join("plain.c"), "int plain(void) { return 1; }\n").unwrap();
+        fs_err::write(
+            directory.path().join("plain.c"),
+            "int plain(void) { return 1; }\n",
+        )
+        .unwrap();
         let new = strings(&["$ORIGIN", "/opt/lib"]);
         // GNU ld reserves spare DT_NULL entries (`--spare-dynamic-tags`, 5 by default): a
         // DT_RUNPATH goes into one.
-        gcc(directory.path(), &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"]);
+        gcc(
+            directory.path(),
+            &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
+        );
         let library = directory.path().join("libplain.so");
         let appended = append_search_path(&library, &new).unwrap();
         assert_eq!(appended.tag, SearchPathTag::Runpath);
@@ -914,13 +946,26 @@ pub(crate) mod tests {
         // Without one: refused, the file untouched (patchelf moves the dynamic section).
         gcc(
             directory.path(),
-            &["-shared", "-fPIC", "-Wl,--spare-dynamic-tags=0", "-o", "libtight.so", "plain.c"],
+            &[
+                "-shared",
+                "-fPIC",
+                "-Wl,--spare-dynamic-tags=0",
+                "-o",
+                "libtight.so",
+                "plain.c",
+            ],
         );
         let tight = directory.path().join("libtight.so");
         let bytes = fs_err::read(&tight).unwrap();
         let error = append_search_path(&tight, &new).unwrap_err();
         assert!(
-            matches!(&error, RpathError::CannotAppend { reason: AppendRefusal::NoDynamicSlot, .. }),
+            matches!(
+                &error,
+                RpathError::CannotAppend {
+                    reason: AppendRefusal::NoDynamicSlot,
+                    ..
+                }
+            ),
             "{error}"
         );
         assert_eq!(

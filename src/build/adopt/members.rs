@@ -513,10 +513,7 @@ pub fn read_adopted_members(
         elves: WheelElves::default(),
         changes: Vec::new(),
         writers: crate::build::patchelf::Grown::record(
-            &pass
-                .grown
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            &pass.grown.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
         ),
         _scratch: scratch,
     };

@@ -91,7 +91,9 @@ impl Journal<'_> {
 }
 
 fn align_up(value: u64, alignment: u64) -> Option<u64> {
-    value.checked_add(alignment - 1).map(|value| value / alignment * alignment)
+    value
+        .checked_add(alignment - 1)
+        .map(|value| value / alignment * alignment)
 }
 
 /// Sets the search path of the ELF file at `path` to `new` by appending a segment with a new
@@ -160,7 +162,9 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
             .program_headers
             .iter()
             .any(|segment| segment.p_type == PT_INTERP)
-        || dynamic.value(DT_FLAGS_1).is_some_and(|flags| flags & DF_1_PIE != 0);
+        || dynamic
+            .value(DT_FLAGS_1)
+            .is_some_and(|flags| flags & DF_1_PIE != 0);
     let displacement = if executable {
         let first_load = dynamic
             .program_headers
@@ -356,7 +360,11 @@ mod tests {
         let path = directory.path().join("file");
         let original: Vec<u8> = (0..=255).collect();
         fs_err::write(&path, &original).unwrap();
-        let file = fs_err::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let file = fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
         let mut journal = Journal {
             file: &file,
             length: original.len() as u64,
