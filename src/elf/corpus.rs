@@ -323,6 +323,36 @@ fn rewritten_by(patchelf: &Path, label: &str) {
     }
 }
 
+/// An executable's program headers are where kernels before 5.18 say they are (`AT_PHDR` =
+/// first `PT_LOAD`'s address - its offset + `e_phoff`), which is where `PT_PHDR` says, inside
+/// a loaded segment; this kernel (newer) cannot show it by running the file.
+fn assert_phdr_found_by_old_kernels(path: &Path, library: bool) {
+    use goblin::elf::program_header::{PT_LOAD, PT_PHDR};
+    let bytes = fs_err::read(path).unwrap();
+    let elf = goblin::elf::Elf::parse(&bytes).unwrap();
+    let first = elf
+        .program_headers
+        .iter()
+        .find(|header| header.p_type == PT_LOAD)
+        .unwrap();
+    let phdr = elf.program_headers.iter().find(|header| header.p_type == PT_PHDR);
+    let old_kernel = first.p_vaddr - first.p_offset + elf.header.e_phoff;
+    let holder = elf.program_headers.iter().find(|header| {
+        header.p_type == PT_LOAD
+            && header.p_offset <= elf.header.e_phoff
+            && elf.header.e_phoff < header.p_offset + header.p_filesz
+    });
+    let holder = holder.unwrap_or_else(|| panic!("{}: no segment holds the program headers", path.display()));
+    let new_kernel = holder.p_vaddr + elf.header.e_phoff - holder.p_offset;
+    if let Some(phdr) = phdr {
+        assert_eq!(phdr.p_vaddr, new_kernel, "{}", path.display());
+        assert_eq!(phdr.p_offset, elf.header.e_phoff, "{}", path.display());
+    }
+    if !library {
+        assert_eq!(old_kernel, new_kernel, "{}", path.display());
+    }
+}
+
 /// Debian's patchelf: `/usr/bin/patchelf` from the `patchelf` package.
 fn debian_patchelf() -> PathBuf {
     let path = PathBuf::from("/usr/bin/patchelf");
@@ -384,6 +414,7 @@ fn layouts_written_by_strip_and_by_wheelwright_read_back_and_run() {
         assert_eq!(after.soname, before.soname);
         // The tag is kept.
         assert_eq!(after.rpath.is_empty(), before.rpath.is_empty(), "{}", sample.name);
+        assert_phdr_found_by_old_kernels(&grown, sample.library);
         let mut again = longer.clone();
         again.push("/opt/site/one/more/directory/lib64".into());
         append_search_path(&grown, &again).unwrap_or_else(|error| panic!("{error}"));
