@@ -462,6 +462,65 @@ mod tests {
     }
 
     #[test]
+    fn names_goblin_read_from_another_place_are_read_again_from_the_one_mapping() {
+        // goblin takes the first segment holding an address in memory (p_memsz), the mapping
+        // the segments' file bytes (p_filesz), with sections settling overlaps: where they
+        // differ, the mapping's place is read. Shown on goblin's own result, its string and
+        // symbol tables' offsets made wrong.
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(directory.path().join("lib.c"), "int value(void) { return 1; }\n").unwrap();
+        rpath::tests::gcc(
+            directory.path(),
+            &[
+                "-shared",
+                "-fPIC",
+                "-Wl,-soname,libvalue.so",
+                "-Wl,-rpath,$ORIGIN/lib",
+                "-o",
+                "libvalue.so",
+                "lib.c",
+            ],
+        );
+        let bytes = fs_err::read(directory.path().join("libvalue.so")).unwrap();
+        let truth = inspect_elf(&bytes, false).unwrap();
+        assert_eq!(truth.runpath, ["$ORIGIN/lib"]);
+        let mut elf = Elf::parse(&bytes).unwrap();
+        let symbols = elf.dynsyms.len();
+        let dynamic = elf.dynamic.as_mut().unwrap();
+        dynamic.info.strtab = 0;
+        dynamic.info.symtab = 64;
+        elf.libraries.clear();
+        elf.runpaths.clear();
+        elf.soname = None;
+        elf.dynsyms = goblin::elf::Symtab::default();
+        check_dynamic_tables(&mut elf, &bytes).unwrap();
+        assert_eq!(elf.libraries, truth.needed);
+        assert_eq!(elf.runpaths, ["$ORIGIN/lib"]);
+        assert_eq!(elf.soname, Some("libvalue.so"));
+        assert_eq!(elf.dynsyms.len(), 0, "no symbols counted, none read again");
+        assert!(symbols > 0);
+        // With goblin's count, the symbols are read again too.
+        let mut elf = Elf::parse(&bytes).unwrap();
+        let names = |elf: &Elf<'_>| -> Vec<String> {
+            elf.dynsyms
+                .iter()
+                .filter_map(|symbol| elf.dynstrtab.get_at(symbol.st_name).map(str::to_string))
+                .collect()
+        };
+        let expected = names(&elf);
+        elf.dynamic.as_mut().unwrap().info.symtab = 64;
+        let context = goblin::container::Ctx::new(
+            goblin::container::Container::Big,
+            goblin::container::Endian::Little,
+        );
+        elf.dynsyms = goblin::elf::Symtab::parse(&bytes, 64, symbols, context).unwrap();
+        assert_ne!(names(&elf), expected);
+        check_dynamic_tables(&mut elf, &bytes).unwrap();
+        assert_eq!(names(&elf), expected);
+        assert!(expected.iter().any(|name| name == "value"), "{expected:?}");
+    }
+
+    #[test]
     fn reads_this_test_binary() {
         // The running test executable is a real x86-64 ELF file linked against glibc.
         let bytes = fs_err::read(std::env::current_exe().unwrap()).unwrap();
