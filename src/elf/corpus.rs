@@ -280,7 +280,10 @@ fn check(directory: &Path, rewritten: &Path, sample: &Sample, rewrite: &str) {
 fn rewritten_by(patchelf: &Path, label: &str) {
     let directory = tempfile::tempdir().unwrap();
     let samples = corpus(directory.path());
-    let version = Command::new(patchelf).arg("--version").output().unwrap();
+    let version = Command::new(patchelf)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|error| panic!("{} cannot be run: {error}", patchelf.display()));
     let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
     for sample in &samples {
         assert_eq!(
@@ -393,7 +396,7 @@ fn layouts_written_by_strip_and_by_wheelwright_read_back_and_run() {
             .arg("--strip-all")
             .arg(&stripped)
             .output()
-            .unwrap();
+            .expect("strip runs (binutils): these tests strip their ELF files with it");
         assert!(
             output.status.success(),
             "{}",
