@@ -700,7 +700,11 @@ mod tests {
             "{why}"
         );
         assert_eq!(read_search_path(&program).unwrap().entries(), new);
-        assert!(std::process::Command::new(&program).status().unwrap().success());
+        assert!(
+            crate::elf::rpath::tests::output_of(&mut std::process::Command::new(&program))
+                .status
+                .success()
+        );
 
         // The record: one entry per writer, its members sorted.
         let record = Grown::record(&[

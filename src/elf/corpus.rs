@@ -108,7 +108,7 @@ fn run(directory: &Path, sample: &Path, library: bool) -> String {
     } else {
         Command::new(sample)
     };
-    let output = command.env_remove("LD_LIBRARY_PATH").output().unwrap();
+    let output = super::rpath::tests::output_of(command.env_remove("LD_LIBRARY_PATH"));
     assert!(
         output.status.success(),
         "{} does not run: {}{}",

@@ -580,12 +580,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// Runs `command`, again while the kernel says its file is busy: another test thread
+    /// forking while it held the file open for writing (ETXTBSY) is a race of the test
+    /// harness, not a fault of the file.
+    pub(crate) fn output_of(command: &mut Command) -> std::process::Output {
+        let mut tries = 0;
+        loop {
+            match command.output() {
+                Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result.unwrap_or_else(|error| panic!("{command:?}: {error}")),
+            }
+        }
+    }
+
     /// Runs the fixture's program: its stdout, or None when it fails.
     fn run(program: &Path) -> Option<String> {
-        let output = Command::new(program)
-            .env_remove("LD_LIBRARY_PATH")
-            .output()
-            .unwrap();
+        let output = output_of(Command::new(program).env_remove("LD_LIBRARY_PATH"));
         output
             .status
             .success()
