@@ -1,7 +1,9 @@
 //! ELF inspection of wheel members: dependencies, search paths, symbol versions, ISA notes and
 //! the instruction set actually used (see [`isa`]). Our own reading over goblin: no ldd, no
-//! patchelf, nothing executed. Editing search paths is [`rpath`]'s (in place; patchelf only
-//! as its fallback).
+//! patchelf, nothing executed; the dynamic tables' addresses checked against the one mapping
+//! of addresses to file offsets (`addresses`), which every layout patchelf, strip and linkers
+//! write goes through. Editing search paths is [`rpath`]'s (in place, or grown into an
+//! appended segment; patchelf is `crate::build::patchelf`'s).
 
 mod addresses;
 #[cfg(test)]
