@@ -187,8 +187,8 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
         None
     };
 
-    // The new segment: the strings, then the program headers (8-byte aligned). Strings first:
-    // a segment that starts with a section is one `strip` (objcopy) lays out again correctly.
+    // The new segment: the strings (the `.dynstr` section header will name them), then the
+    // program headers, 8-byte aligned.
     let table_size = (u64::from(count) + 1) * PROGRAM_HEADER_SIZE;
     let value = new.join(":");
     let mut strings = elf.read(dynamic.strings.offset, dynamic.strings.size)?;
