@@ -20,8 +20,10 @@ use crate::spec::WheelFilename;
 use crate::tools::{Invocation, run_logged};
 
 /// Sets the search path of the file at `path` to `new_value` with `patchelf`, logging to
-/// `log`. A file with `DT_RPATH` keeps that tag (`--force-rpath`); otherwise patchelf writes
-/// `DT_RUNPATH`. An empty value removes the search path. The result is read back and checked.
+/// `log`. A file with `DT_RUNPATH` keeps that tag; one with `DT_RPATH` keeps it, and one with
+/// neither gets it (`--force-rpath`; see [`crate::elf::rpath::append_search_path`] for why).
+/// An empty value removes the search path. The result is read back and checked: the search
+/// path, its tag, and the needed libraries.
 pub fn edit_with_patchelf(
     path: &Path,
     new_value: &[String],
@@ -34,7 +36,7 @@ pub fn edit_with_patchelf(
     if new_value.is_empty() {
         args.push("--remove-rpath".into());
     } else {
-        if before.tag() == Some(SearchPathTag::Rpath) {
+        if before.tag() != Some(SearchPathTag::Runpath) {
             args.push("--force-rpath".into());
         }
         args.extend(["--set-rpath".into(), new_value.join(":")]);
@@ -52,7 +54,7 @@ pub fn edit_with_patchelf(
         source: Box::new(source),
     })?;
     let after = read_search_path(path)?;
-    let tag_kept = new_value.is_empty() || before.tag().is_none_or(|tag| after.tag() == Some(tag));
+    let tag_kept = new_value.is_empty() || after.tag() == Some(before.tag().unwrap_or(SearchPathTag::Rpath));
     if after.entries() != new_value || !tag_kept {
         return Err(RpathError::PatchelfResult {
             path: path.to_path_buf(),
@@ -729,6 +731,107 @@ mod tests {
             json,
             serde_json::json!({"writer": "wheelwright", "version": "0.1.0", "members": ["z.so"]})
         );
+    }
+
+    #[test]
+    fn a_library_without_a_search_path_gets_an_rpath_so_its_loaders_rpath_still_finds_its_needs() {
+        // deps/libleaf.so; deps/libmid.so needing it, with no search path (as auditwheel
+        // leaves a bundled libgfortran needing libquadmath); libtop.so needing libmid.so, with
+        // the DT_RPATH `$ORIGIN/deps`, which the loader also searches for libmid's needs; and
+        // `main`, printing libtop's 43.
+        let patchelf = test_patchelf();
+        let directory = tempfile::tempdir().unwrap();
+        let root = directory.path();
+        let gcc = |args: &[&str]| crate::elf::rpath::tests::gcc(root, args);
+        fs_err::create_dir(root.join("deps")).unwrap();
+        fs_err::write(root.join("leaf.c"), "int leaf(void) { return 41; }\n").unwrap();
+        fs_err::write(
+            root.join("mid.c"),
+            "int leaf(void);\nint mid(void) { return leaf() + 1; }\n",
+        )
+        .unwrap();
+        fs_err::write(
+            root.join("top.c"),
+            "int mid(void);\nint top(void) { return mid() + 1; }\n",
+        )
+        .unwrap();
+        fs_err::write(
+            root.join("main.c"),
+            "#include <stdio.h>\nint top(void);\nint main(void) { printf(\"%d\\n\", top()); return 0; }\n",
+        )
+        .unwrap();
+        gcc(&["-shared", "-fPIC", "-o", "deps/libleaf.so", "leaf.c"]);
+        gcc(&[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "deps/libmid.so",
+            "mid.c",
+            "-Ldeps",
+            "-lleaf",
+        ]);
+        gcc(&[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "libtop.so",
+            "top.c",
+            "-Ldeps",
+            "-lmid",
+            "-Wl,--disable-new-dtags",
+            "-Wl,-rpath,$ORIGIN/deps",
+        ]);
+        gcc(&[
+            "-o",
+            "main",
+            "main.c",
+            "-L.",
+            "-ltop",
+            "-Wl,-rpath,$ORIGIN",
+            "-Wl,-rpath-link,deps",
+        ]);
+        let runs = || {
+            let output = crate::elf::rpath::tests::output_of(
+                std::process::Command::new(root.join("main")).env_remove("LD_LIBRARY_PATH"),
+            );
+            output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "43"
+        };
+        assert!(runs());
+        let middle = root.join("deps/libmid.so");
+        let pristine = fs_err::read(&middle).unwrap();
+        let new = vec!["/opt/site/lib".to_string()];
+        // A DT_RUNPATH would hide libtop's DT_RPATH from libmid's needs: main no longer runs.
+        let log = root.join("patchelf.log");
+        run_logged(
+            "patchelf",
+            &patchelf,
+            &[
+                "--set-rpath".to_string(),
+                new[0].clone(),
+                middle.display().to_string(),
+            ],
+            &Invocation::default(),
+            &log,
+        )
+        .unwrap();
+        assert_eq!(
+            read_search_path(&middle).unwrap().tag(),
+            Some(SearchPathTag::Runpath)
+        );
+        assert!(!runs(), "a DT_RUNPATH stops the search of the loader's DT_RPATH");
+        // wheelwright's writer and patchelf both give it DT_RPATH: main runs.
+        for writer in [SearchPathWriter::Wheelwright, SearchPathWriter::Patchelf] {
+            fs_err::write(&middle, &pristine).unwrap();
+            let found = || -> Result<PathBuf, String> { Ok(patchelf.clone()) };
+            let grown = grow_search_path(&middle, &new, writer, &found, &log).unwrap();
+            assert_eq!(grown.writer, writer);
+            let after = read_search_path(&middle).unwrap();
+            assert_eq!(
+                (after.tag(), after.entries()),
+                (Some(SearchPathTag::Rpath), new.as_slice())
+            );
+            assert!(runs(), "{writer}");
+        }
     }
 
     #[test]

@@ -946,16 +946,17 @@ pub(crate) mod tests {
         .unwrap();
         let new = strings(&["$ORIGIN", "/opt/lib"]);
         // GNU ld reserves spare DT_NULL entries (`--spare-dynamic-tags`, 5 by default): a
-        // DT_RUNPATH goes into one.
+        // DT_RPATH goes into one (a DT_RUNPATH would change how the file's own needed
+        // libraries are found: see build::patchelf's tests).
         gcc(
             directory.path(),
             &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
         );
         let library = directory.path().join("libplain.so");
         let appended = append_search_path(&library, &new).unwrap();
-        assert_eq!(appended.tag, SearchPathTag::Runpath);
+        assert_eq!(appended.tag, SearchPathTag::Rpath);
         assert!(appended.old.is_empty());
-        assert_eq!(readelf(&library), (None, Some(new.join(":"))));
+        assert_eq!(readelf(&library), (Some(new.join(":")), None));
         // Without one: refused, the file untouched (patchelf moves the dynamic section).
         gcc(
             directory.path(),

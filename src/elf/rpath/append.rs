@@ -98,8 +98,9 @@ fn align_up(value: u64, alignment: u64) -> Option<u64> {
 
 /// Sets the search path of the ELF file at `path` to `new` by appending a segment with a new
 /// string table (see the module's documentation). The tag stays: `DT_RUNPATH` when the file
-/// has one, else `DT_RPATH`; a file with neither gets `DT_RUNPATH` when its dynamic segment has
-/// a spare slot. The result is read back: the search path must be `new`, and the needed
+/// has one, else `DT_RPATH`; a file with neither gets `DT_RPATH` when its dynamic segment has
+/// a spare slot (a `DT_RUNPATH` would stop the loader from searching, for this file's needed
+/// libraries, the `DT_RPATH` of the objects that load it, which such files rely on). The result is read back: the search path must be `new`, and the needed
 /// libraries and soname as they were; else the file is restored and
 /// [`RpathError::AppendResult`] returned.
 pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, RpathError> {
@@ -125,7 +126,11 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
         .iter()
         .find(|string| string.tag == SearchPathTag::Runpath)
         .or_else(|| stored.first());
-    let tag = current.map_or(SearchPathTag::Runpath, |string| string.tag);
+    // A file without a search path gets DT_RPATH: a DT_RUNPATH would stop the loader from
+    // searching the DT_RPATH of the objects that load it for its own needed libraries (a
+    // bundled libgfortran without a search path finds its libquadmath through the RPATH of
+    // the extension module that loads it, as auditwheel leaves them).
+    let tag = current.map_or(SearchPathTag::Rpath, |string| string.tag);
     let old = current
         .map(|string| super::split_value(&string.value))
         .unwrap_or_default();
@@ -271,7 +276,7 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
         }
         if current.is_none() {
             let mut entry = Vec::with_capacity(16);
-            entry.extend_from_slice(&DT_RUNPATH.to_le_bytes());
+            entry.extend_from_slice(&DT_RPATH.to_le_bytes());
             entry.extend_from_slice(&value_offset.to_le_bytes());
             journal.write(entry_at(dynamic.entries().len()), &entry)?;
             let mut end = Vec::with_capacity(16);
