@@ -168,7 +168,7 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
             .iter()
             .any(|segment| segment.p_type == PT_INTERP)
         || dynamic
-            .value(DT_FLAGS_1)
+            .first(DT_FLAGS_1)
             .is_some_and(|flags| flags & DF_1_PIE != 0);
     let displacement = if executable {
         let first_load = dynamic
@@ -339,7 +339,7 @@ fn dynstr_section(elf: &ElfFile<'_>, dynamic: &Dynamic) -> Result<Option<u64>, R
     if header.e_shnum == 0 || u64::from(header.e_shentsize) != SECTION_HEADER_SIZE {
         return Ok(None);
     }
-    let Some(strtab_address) = dynamic.value(DT_STRTAB) else {
+    let Some(strtab_address) = dynamic.first(DT_STRTAB) else {
         return Ok(None);
     };
     let Ok(table) = elf.read(header.e_shoff, u64::from(header.e_shnum) * SECTION_HEADER_SIZE) else {

@@ -1,7 +1,9 @@
-//! Reading an x86-64 ELF file at offsets, for the search path editor: the ELF header and
-//! program headers (goblin), the dynamic segment, strings of `.dynstr`, and every other name
-//! that points into `.dynstr` (dynamic entries, dynamic symbols, version needs and
-//! definitions), to tell whether a string's bytes are shared. Nothing else of the file is read.
+//! Reading an x86-64 ELF file at offsets, for the search path editor and writer: the ELF header
+//! and program headers (goblin), the section headers (to settle overlapping segments), the
+//! dynamic segment, strings of `.dynstr` (its address placed by [`AddressMap`], the one
+//! mapping), and every other name that points into `.dynstr` (dynamic entries, dynamic symbols,
+//! version needs and definitions), to tell whether a string's bytes are shared. Nothing else
+//! of the file is read.
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -12,9 +14,8 @@ use goblin::elf::dynamic::{
     DT_SONAME, DT_STRSZ, DT_STRTAB, DT_SYMENT, DT_SYMTAB, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM,
 };
 use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, EM_X86_64};
-use goblin::elf::program_header::{PT_DYNAMIC, PT_LOAD};
-
 use goblin::elf::program_header::program_header64::ProgramHeader;
+use goblin::elf::program_header::{PT_DYNAMIC, PT_LOAD};
 
 use super::{RpathError, SearchPathTag};
 use crate::elf::ElfProblem;
@@ -63,16 +64,11 @@ pub(super) struct Dynamic {
 
 impl Dynamic {
     /// The value of the first entry with `tag`.
-    fn first(&self, tag: u64) -> Option<u64> {
+    pub(super) fn first(&self, tag: u64) -> Option<u64> {
         self.entries
             .iter()
             .find(|(entry_tag, _)| *entry_tag == tag)
             .map(|(_, value)| *value)
-    }
-
-    /// The value of the first entry with `tag`, public to the writer.
-    pub(super) fn value(&self, tag: u64) -> Option<u64> {
-        self.first(tag)
     }
 
     /// The entries before `DT_NULL`, in order: (tag, value).
