@@ -253,6 +253,7 @@ fn new_run(
         published: Vec::new(),
         keep_work: options.keep_work,
         peak_scratch: 0,
+        cpu: None,
         cache_pruned: (0, 0),
         build_cache_pruned: (0, 0),
     };

@@ -116,6 +116,9 @@ pub(super) fn schedule(
                 on_package_done(state, &package);
             }
             state.peak_scratch = state.peak_scratch.max(disk_usage(&directory.join("work")));
+            if let Some(cpu) = executor.cpu_use() {
+                state.cpu = Some(cpu);
+            }
             write_json_atomic(&run_file, state)?;
             progress(&status_line(state));
         }
