@@ -14,9 +14,11 @@
 //! - [`stack`]: entering a site's stack (a layer's lines, Lmod modules), kept across runs;
 //! - [`resources`]: memory sizes and wall times as recipes and the nightly write them;
 //! - [`cause`]: whose a failure is (recipe, site stack, source, package, tool, limit);
+//! - [`index`]: the package index client (PEP 503/691 pages, cached with their validators,
+//!   version choice, downloads hashed on the way);
 //! - [`tools`]: every external program (python, uv, pip, git, patch, compilers), found on
 //!   PATH, run, logged and judged in one place;
-//! - [`build`]: `wheelbuild`'s pipeline: sources through the package index, build environments
+//! - [`build`]: `wheelbuild`'s pipeline: sources (through [`index`]), build environments
 //!   and backends, post-processing, smoke tests, staging and build records;
 //! - [`nightly`]: the nightly rebuild: its configuration, the plan of every cell against the
 //!   state earlier runs left, executors, resumable runs and reports;
@@ -33,6 +35,7 @@ pub mod cli;
 pub mod commands;
 pub mod elf;
 pub mod hint;
+pub mod index;
 pub mod inspect;
 pub mod layout;
 pub mod nightly;

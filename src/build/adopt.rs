@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use pep440_rs::Version;
 use url::Url;
 
-use super::index::http::{HttpClient, redacted};
-use super::index::page::{ProjectFile, parse_html_page};
-use super::index::select::{DistributionFile, VersionRequest, parse_distribution_file};
-use super::index::{IndexClient, PYPI_SIMPLE};
 use super::source::{FetchError, FetchedSource, cached_by_hash, download_into_cache};
+use crate::index::http::{HttpClient, redacted};
+use crate::index::page::{ProjectFile, parse_html_page};
+use crate::index::select::{DistributionFile, VersionRequest, parse_distribution_file};
+use crate::index::{IndexClient, PYPI_SIMPLE};
 use crate::layout::{DottedVersion, PythonVersion};
 use crate::recipe::AdoptSettings;
 use crate::spec::WheelFilename;
@@ -421,7 +421,7 @@ impl WheelUrl {
             .and_then(|fragment| fragment.strip_prefix("sha256="))
             .map(str::to_ascii_lowercase);
         url.set_fragment(None);
-        let name = super::index::page::file_name_of(&url).unwrap_or_default();
+        let name = crate::index::page::file_name_of(&url).unwrap_or_default();
         let wheel: WheelFilename = name.parse().map_err(|_| AdoptError::NotAWheel {
             url: redacted(&url),
             file: name.clone(),

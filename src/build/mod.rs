@@ -10,7 +10,6 @@ pub mod cell;
 pub mod dependencies;
 pub mod environment;
 pub mod error;
-pub mod index;
 pub mod libraries;
 pub mod patchelf;
 pub mod pkg_info;

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::index::http::{HttpClient, redacted};
-use super::index::select::{self, VersionRequest};
-use super::index::{IndexClient, PYPI_SIMPLE};
 use super::pkg_info::read_sdist_metadata;
+use crate::index::http::{HttpClient, redacted};
+use crate::index::select::{self, VersionRequest};
+use crate::index::{IndexClient, PYPI_SIMPLE};
 use crate::layout::PythonVersion;
 use crate::recipe::{Source, VersionTemplate, VersionedSource};
 use crate::tools::{Invocation, run_logged};
@@ -133,9 +133,9 @@ pub enum FetchError {
     )]
     NoRev { url: String },
     #[error(transparent)]
-    Index(#[from] super::index::IndexError),
+    Index(#[from] crate::index::IndexError),
     #[error(transparent)]
-    Http(#[from] super::index::http::HttpError),
+    Http(#[from] crate::index::http::HttpError),
     #[error(transparent)]
     Choice(#[from] select::ChoiceError),
     #[error(transparent)]
@@ -468,7 +468,7 @@ pub fn choose_source_version(
     let package = request.package;
     match newest_on_index(request, &wanted) {
         Ok((index, listed)) => Ok(chosen_from_listed(package, &index, &wanted, listed, versioned)),
-        Err(FetchError::Index(super::index::IndexError::ProjectNotFound { index, .. })) => {
+        Err(FetchError::Index(crate::index::IndexError::ProjectNotFound { index, .. })) => {
             match (versioned, request.source) {
                 (VersionedSource::Git { rev }, Source::Git { url, .. }) => {
                     let version = newest_tag(request, url, rev, &wanted)?;
@@ -751,7 +751,7 @@ fn fetch_url(request: &FetchRequest, text: &str) -> Result<FetchedSource, FetchE
         url: text.to_string(),
         reason: error.to_string(),
     })?;
-    let file = super::index::page::file_name_of(&url).unwrap_or_else(|| "source.tar.gz".to_string());
+    let file = crate::index::page::file_name_of(&url).unwrap_or_else(|| "source.tar.gz".to_string());
     let cached = request.sha256.and_then(|pin| {
         cached_by_hash(request.cache, pin, &file).map(|path| (path, pin.to_ascii_lowercase()))
     });

@@ -165,11 +165,10 @@ fn request_from_args(
         None => None,
     };
     let note = recipe_note(package, recipe_file.as_ref(), recipes.as_ref());
-    let index =
-        crate::build::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
+    let index = crate::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
     if let Some(index) = &index {
         let shown = url::Url::parse(&index.url)
-            .map(|url| crate::build::index::http::redacted(&url))
+            .map(|url| crate::index::http::redacted(&url))
             .unwrap_or_else(|_| index.url.clone());
         tracing::info!("package index: {shown} (from {})", index.origin);
     }

