@@ -11,6 +11,8 @@
 //! - [`layout`]: `wheelhouse-layout.toml`, the site described as data;
 //! - [`wheelhouse`]: the tree read once, node views, and cp-wheels placement;
 //! - [`recipe`]: `recipes/*.yaml`, read, checked and resolved per version;
+//! - [`migrate`]: another tool's build configs (wheels_builder's `build_wheel.sh`) made into
+//!   recipes;
 //! - [`stack`]: entering a site's stack (a layer's lines, Lmod modules), kept across runs;
 //! - [`resources`]: memory sizes and wall times as recipes and the nightly write them;
 //! - [`cause`]: whose a failure is (recipe, site stack, source, package, tool, limit);
@@ -38,6 +40,7 @@ pub mod hint;
 pub mod index;
 pub mod inspect;
 pub mod layout;
+pub mod migrate;
 pub mod nightly;
 pub mod parallel;
 pub mod recipe;
