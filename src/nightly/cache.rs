@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use super::schedule::disk_usage;
-
 /// Prunes the source cache (`<cache>/<sha256>/<file>`) to `limit` bytes, the least recently
 /// used first (by modification time: a hit re-touches its directory); returns what was
 /// removed (directories, bytes).
@@ -148,6 +146,17 @@ fn packages_by_last_write(dir: &Path) -> Vec<String> {
     let mut packages: Vec<(SystemTime, String)> = last.into_iter().map(|(name, when)| (when, name)).collect();
     packages.sort();
     packages.into_iter().map(|(_, name)| name).collect()
+}
+
+/// The bytes of the files under `path` (not following links).
+pub fn disk_usage(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_type().is_file())
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use super::config::Resources;
 use super::state::CellState;
@@ -249,4 +250,13 @@ pub trait Executor {
     fn cpu_use(&self) -> Option<CpuUse> {
         None
     }
+}
+
+/// The sha256 of a value's JSON, hex.
+pub fn hash_of(value: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

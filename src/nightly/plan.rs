@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::Digest as _;
 
 use crate::build::plan::{PlanInputs, plan_cells};
 use crate::build::{BuildRequest, Cell, Recipes};
@@ -16,6 +15,7 @@ use crate::recipe::{ResolvedRecipe, Source};
 use crate::tools::ToolVersions;
 
 use super::config::{NightlyConfig, PackageEntry, Resources, Wanted};
+use super::model::hash_of;
 use super::state::{Cause, SourceFacts, StateStore};
 use super::{CellId, NightlyError};
 
@@ -1004,15 +1004,6 @@ fn layout_hash(layout: &Layout, layer: &str, arch: &str) -> String {
         Some(modules) if modules.rpath != crate::layout::ModuleRpath::None => hash_of(&(base, modules.rpath)),
         _ => base,
     }
-}
-
-/// The sha256 of a value's JSON, hex.
-pub fn hash_of(value: &impl Serialize) -> String {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// The facts of a fetched source: its build requirements, Requires-Dist and whether it

@@ -219,7 +219,7 @@ impl StateStore {
     fn facts_path(&self, identity: &str) -> PathBuf {
         self.root
             .join("sources")
-            .join(format!("{}.json", super::plan::hash_of(&identity)))
+            .join(format!("{}.json", super::model::hash_of(&identity)))
     }
 
     /// What was learnt from a source, by its identity (see [`source_identity`]), if it was
