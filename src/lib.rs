@@ -20,6 +20,8 @@
 //!   version choice, downloads hashed on the way);
 //! - [`tools`]: every external program (python, uv, pip, git, patch, compilers), found on
 //!   PATH, run, logged and judged in one place;
+//! - [`diagnose`]: what a failed command's log says (decisive lines, hint, whose it is);
+//! - [`python`]: interpreters found by path, uv, and the tool versions builds record;
 //! - [`build`]: `wheelbuild`'s pipeline: sources (through [`index`]), build environments
 //!   and backends, post-processing, smoke tests, staging and build records;
 //! - [`nightly`]: the nightly rebuild: its configuration, the plan of every cell against the
@@ -35,6 +37,7 @@ pub mod cause;
 pub mod classify;
 pub mod cli;
 pub mod commands;
+pub mod diagnose;
 pub mod elf;
 pub mod hint;
 pub mod index;
@@ -43,6 +46,7 @@ pub mod layout;
 pub mod migrate;
 pub mod nightly;
 pub mod parallel;
+pub mod python;
 pub mod recipe;
 pub mod resources;
 pub mod spec;

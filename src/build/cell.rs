@@ -10,9 +10,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::layout::{Arch, Layout};
+use crate::python::ToolVersions;
 use crate::recipe::ResolvedRecipe;
 use crate::stack::{Stack, StackRequest};
-use crate::tools::{Invocation, ToolVersions, run_logged, run_shell};
+use crate::tools::{Invocation, run_logged, run_shell};
 
 use super::backend::{self, BackendKind, BuildSystem, CompilerSettings};
 use super::environment::{Environment, InstallRequest, install_wheelhouse_first, make_environment};

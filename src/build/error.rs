@@ -41,7 +41,7 @@ pub enum BuildError {
     UnknownLayer { layout: String, layer: String },
     /// No interpreter of a Python version on this machine (the message says where it looked).
     #[error(transparent)]
-    NoInterpreter(#[from] crate::tools::NoInterpreter),
+    NoInterpreter(#[from] crate::python::NoInterpreter),
     #[error("{package} {version}: no cell to build (the recipe skips every Python asked for)")]
     NoCell { package: String, version: String },
     #[error("no Python version to build for")]

@@ -103,7 +103,7 @@ pub fn find_interpreters(pythons: &[PythonVersion]) -> Result<BTreeMap<PythonVer
     pythons
         .iter()
         .map(|version| {
-            crate::tools::find_python(*version)
+            crate::python::find_python(*version)
                 .map(|path| (*version, path))
                 .map_err(BuildError::from)
         })

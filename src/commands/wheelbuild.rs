@@ -253,7 +253,7 @@ fn dry_run(
         .pythons
         .iter()
         .filter_map(|python| {
-            crate::tools::find_python(*python)
+            crate::python::find_python(*python)
                 .ok()
                 .map(|path| (*python, path))
         })

@@ -51,7 +51,7 @@ pub fn prune_sources(cache: &Path, limit: u64) -> (usize, u64) {
 /// packages written least recently, a few at a time, until it fits. Nothing happens without
 /// uv, or when the cache is within its limit.
 pub fn prune_build_cache(dir: Option<&Path>, limit: u64) -> (usize, u64) {
-    let Some(uv) = crate::tools::find_uv() else {
+    let Some(uv) = crate::python::find_uv() else {
         return (0, 0);
     };
     let dir = match dir {

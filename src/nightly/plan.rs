@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::build::plan::{PlanInputs, plan_cells};
 use crate::build::{BuildRequest, Cell, Recipes};
 use crate::layout::{Layout, PythonVersion};
+use crate::python::ToolVersions;
 use crate::recipe::{ResolvedRecipe, Source};
-use crate::tools::ToolVersions;
 
 use super::config::{NightlyConfig, PackageEntry, Resources, Wanted};
 use super::model::hash_of;
