@@ -281,6 +281,8 @@ fn regex_lite_find(text: &str, start: &str, end: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
     #[test]
     fn a_compile_failure_quotes_the_first_errors_not_the_last_warnings() {

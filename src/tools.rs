@@ -12,10 +12,11 @@ use crate::diagnose::{decisive_tail, diagnose};
 
 /// A command that failed, with what a person needs to fix it.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} failed ({status}){headline}; log: {log}\n{tail}{hint}", headline = crate::diagnose::headline(tail).map(|line| format!(": {line}")).unwrap_or_default(), log = log.display(), hint = hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+#[error("{what} failed ({status}){headline}{log}\n{tail}{hint}", headline = crate::diagnose::headline(tail).map(|line| format!(": {line}")).unwrap_or_default(), log = if log.as_os_str().is_empty() { String::new() } else { format!("; log: {}", log.display()) }, hint = hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
 pub struct CommandFailed {
     pub what: String,
     pub status: String,
+    /// Where its output went (empty: it was read, not logged; see [`Program`]).
     pub log: PathBuf,
     pub tail: String,
     /// Boxed: the error stays small enough to return by value.
@@ -26,6 +27,249 @@ pub struct CommandFailed {
     /// compiler or program missing), the source's (a distribution not found), the recipe's (a
     /// build dependency it does not list), a limit's, else the package's own.
     pub cause: crate::cause::Cause,
+}
+
+/// A program to start, the one way this crate starts one besides the logged runs below
+/// ([`run_logged`], [`capture_logged`]): a scheduler's `squeue` and `sbatch`, a cell's own
+/// process, a sandboxed bash, a publish hook. It starts in a process group of its own (so
+/// that it and what it starts end together) with no stdin unless given one, its argv is
+/// logged when it starts, and [`Program::output_within`] and [`Program::status`] judge how it
+/// ended as the logged runs do ([`CommandFailed`]).
+#[derive(Debug)]
+pub struct Program {
+    what: String,
+    command: std::process::Command,
+}
+
+impl Program {
+    /// `program` (a name looked up on PATH when it starts, or a path), to do `what`.
+    #[allow(clippy::disallowed_methods)]
+    pub fn new(what: impl Into<String>, program: impl AsRef<std::ffi::OsStr>) -> Self {
+        use std::os::unix::process::CommandExt as _;
+        let mut command = std::process::Command::new(program);
+        command.process_group(0).stdin(std::process::Stdio::null());
+        Program {
+            what: what.into(),
+            command,
+        }
+    }
+
+    pub fn arg(mut self, argument: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.arg(argument);
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, arguments: I) -> Self {
+        self.command.args(arguments);
+        self
+    }
+
+    pub fn env(mut self, name: impl AsRef<std::ffi::OsStr>, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn envs<I, K, V>(mut self, variables: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<std::ffi::OsStr>,
+        V: AsRef<std::ffi::OsStr>,
+    {
+        self.command.envs(variables);
+        self
+    }
+
+    /// Starts from an empty environment (then [`Program::env`] adds to it).
+    pub fn env_clear(mut self) -> Self {
+        self.command.env_clear();
+        self
+    }
+
+    pub fn current_dir(mut self, directory: impl AsRef<Path>) -> Self {
+        self.command.current_dir(directory);
+        self
+    }
+
+    pub fn stdin(mut self, stdin: impl Into<std::process::Stdio>) -> Self {
+        self.command.stdin(stdin);
+        self
+    }
+
+    pub fn stdout(mut self, stdout: impl Into<std::process::Stdio>) -> Self {
+        self.command.stdout(stdout);
+        self
+    }
+
+    pub fn stderr(mut self, stderr: impl Into<std::process::Stdio>) -> Self {
+        self.command.stderr(stderr);
+        self
+    }
+
+    /// The command line, for logs and messages.
+    pub fn rendered(&self) -> String {
+        std::iter::once(self.command.get_program())
+            .chain(self.command.get_args())
+            .map(|part| shell_quote(&part.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Starts it; the caller waits for it (and may end its group with `killpg`).
+    pub fn spawn(mut self) -> std::io::Result<std::process::Child> {
+        tracing::debug!("{}: {}", self.what, self.rendered());
+        self.command.spawn()
+    }
+
+    /// A failure of this program that is not its output's: it could not start.
+    fn not_started(&self, error: &std::io::Error) -> CommandFailed {
+        let missing = error.kind() == std::io::ErrorKind::NotFound;
+        CommandFailed {
+            what: self.what.clone(),
+            status: if missing {
+                format!(
+                    "`{}` not found on PATH",
+                    self.command.get_program().to_string_lossy()
+                )
+            } else {
+                format!(
+                    "could not start `{}`: {error}",
+                    self.command.get_program().to_string_lossy()
+                )
+            },
+            log: PathBuf::new(),
+            tail: String::new(),
+            hint: None,
+            timed_out: false,
+            cause: if missing {
+                crate::cause::Cause::SiteStack
+            } else {
+                crate::cause::Cause::Tool
+            },
+        }
+    }
+
+    /// Runs it to its end, within `limit` (its group killed past it), its stdout read and
+    /// returned; a failure quotes the last lines it wrote on stderr.
+    pub fn output_within(self, limit: Duration) -> Result<String, CommandFailed> {
+        use std::io::Read as _;
+        let what = self.what.clone();
+        let program = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = program.spawn_judged()?;
+        // Read both pipes while it runs: a full pipe would stop it.
+        let mut stdout = child.stdout.take();
+        let mut stderr = child.stderr.take();
+        let out = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(pipe) = stdout.as_mut() {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            text
+        });
+        let err = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(pipe) = stderr.as_mut() {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            text
+        });
+        let started = Instant::now();
+        let mut timed_out = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            if started.elapsed() >= limit && !timed_out {
+                timed_out = true;
+                kill_group(&mut child);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        match status {
+            Some(status) if status.success() && !timed_out => Ok(stdout),
+            status => Err(CommandFailed {
+                what,
+                status: judged(status, timed_out, limit),
+                log: PathBuf::new(),
+                tail: crate::diagnose::tail(&stderr, 10),
+                hint: None,
+                timed_out,
+                cause: if timed_out {
+                    crate::cause::Cause::Limit
+                } else {
+                    crate::cause::Cause::Tool
+                },
+            }),
+        }
+    }
+
+    /// Runs it to its end with the output where it was set (this process's, unless given),
+    /// feeding `input` to its stdin when given; judged by its exit status.
+    pub fn status(self, input: Option<&[u8]>) -> Result<(), CommandFailed> {
+        let program = match input {
+            Some(_) => self.stdin(std::process::Stdio::piped()),
+            None => self,
+        };
+        let what = program.what.clone();
+        let mut child = program.spawn_judged()?;
+        if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+            // A program that does not read its stdin closes it early: not an error.
+            let _ = std::io::Write::write_all(&mut stdin, input);
+        }
+        let status = child.wait().ok();
+        match status {
+            Some(status) if status.success() => Ok(()),
+            status => Err(CommandFailed {
+                what,
+                status: judged(status, false, Duration::ZERO),
+                log: PathBuf::new(),
+                tail: String::new(),
+                hint: None,
+                timed_out: false,
+                cause: crate::cause::Cause::Tool,
+            }),
+        }
+    }
+
+    /// [`Program::spawn`], a failure to start judged.
+    fn spawn_judged(self) -> Result<std::process::Child, CommandFailed> {
+        tracing::debug!("{}: {}", self.what, self.rendered());
+        let mut this = self;
+        match this.command.spawn() {
+            Ok(child) => Ok(child),
+            Err(error) => Err(this.not_started(&error)),
+        }
+    }
+}
+
+/// Ends a child's whole process group (it leads one: [`Program`] starts it so), then reaps it.
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(group) = i32::try_from(child.id()) {
+        // SAFETY: killpg only sends a signal; the group is the child's own.
+        unsafe {
+            libc::killpg(group, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+}
+
+/// How a program ended, in words: `exit status 3`, `killed by SIGSEGV`, or its time limit.
+fn judged(status: Option<std::process::ExitStatus>, timed_out: bool, limit: Duration) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match status {
+        _ if timed_out => format!("killed after {} s, its time limit", limit.as_secs()),
+        None => "its end could not be seen".to_string(),
+        Some(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exit status {code}"),
+            (None, Some(signal)) => format!("killed by {}", signal_name(signal)),
+            (None, None) => status.to_string(),
+        },
+    }
 }
 
 /// Where a command runs and what it sees.
@@ -253,6 +497,8 @@ fn run(
         timed_out: false,
         cause: crate::cause::Cause::SiteStack,
     })?;
+    // The runner: the one place besides `Program::new` that starts a program.
+    #[allow(clippy::disallowed_methods)]
     let mut expression = duct::cmd(&program, args).stdin_null();
     expression = match stdout {
         // Data on stdout (to a file, since a pipe could fill), messages to the log.
@@ -467,6 +713,7 @@ pub fn capture_in(
         None => std::env::var_os("PATH"),
     };
     let program = find_program_on(program, path.as_deref()).ok()?;
+    #[allow(clippy::disallowed_methods)]
     let mut expression = duct::cmd(&program, args)
         .stderr_null()
         .stdout_capture()
@@ -483,6 +730,8 @@ pub fn capture_in(
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
     #[test]
     fn tag_refs_are_read_once_each() {

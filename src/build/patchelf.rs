@@ -438,6 +438,8 @@ fn newest_manylinux_wheel(files: &[ProjectFile]) -> Option<(&ProjectFile, WheelF
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
     use crate::index::http::HttpClient;
     use sha2::Digest as _;

@@ -550,6 +550,8 @@ fn fetch(
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     fn request(pythons: &[&str], archs: &[&str]) -> BuildRequest {

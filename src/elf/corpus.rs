@@ -5,6 +5,9 @@
 //! writer (also on top of patchelf's layouts). Every file must read back with the facts
 //! `readelf -d` gives (needed libraries, RPATH, RUNPATH, soname) and still run.
 
+// It builds its samples with real tools (gcc, patchelf, strip, readelf).
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

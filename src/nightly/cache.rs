@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 /// Prunes the source cache (`<cache>/<sha256>/<file>`) to `limit` bytes, the least recently
@@ -66,16 +65,15 @@ pub fn prune_build_cache(dir: Option<&Path>, limit: u64) -> (usize, u64) {
         return (0, 0);
     }
     let uv_cache = |args: &[&str]| {
-        let status = Command::new(&uv)
-            .args(["cache"])
-            .args(args)
-            .arg("--cache-dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        if !status.is_ok_and(|status| status.success()) {
-            tracing::warn!("`uv cache {}` failed on {}", args.join(" "), dir.display());
+        let pruned =
+            crate::tools::Program::new(format!("`uv cache {}` on {}", args.join(" "), dir.display()), &uv)
+                .args(["cache"])
+                .args(args)
+                .arg("--cache-dir")
+                .arg(&dir)
+                .output_within(std::time::Duration::from_secs(3600));
+        if let Err(error) = pruned {
+            tracing::warn!("{}", error.to_string().trim());
         }
     };
     uv_cache(&["prune"]);

@@ -12,9 +12,8 @@
 //! ([`super::limits`]); cancelling a cell ends its whole group, compilers included.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::NightlyError;
@@ -241,9 +240,10 @@ impl LocalExecutor {
 
 /// Whether this machine has an NVIDIA GPU to test on.
 fn has_gpu() -> bool {
-    Command::new("nvidia-smi").arg("-L").output().is_ok_and(|output| {
-        output.status.success() && String::from_utf8_lossy(&output.stdout).contains("GPU")
-    })
+    crate::tools::Program::new("listing the GPUs", "nvidia-smi")
+        .arg("-L")
+        .output_within(Duration::from_secs(30))
+        .is_ok_and(|listed| listed.contains("GPU"))
 }
 
 /// Whether a process is alive and runs a cell (not a recycled process id).
@@ -290,30 +290,31 @@ impl Executor for LocalExecutor {
             fs_err::create_dir_all(parent)?;
         }
         let log = fs_err::File::create(&task.output_log)?;
-        let mut command = Command::new(&self.program);
+        let mut command = crate::tools::Program::new("running a cell", &self.program);
         if let Some(layout) = &self.layout {
-            command.arg("--layout").arg(layout);
+            command = command.arg("--layout").arg(layout);
         }
-        command
+        command = command
             .args(["nightly", "cell"])
             .arg(&task.file)
             .args(["--jobs", &cpus.to_string()]);
         if task.build_only || (task.gpus > 0 && !self.gpu) {
             // A verification rebuild, or no GPU here: built, left untested.
-            command.arg("--build-only");
+            command = command.arg("--build-only");
         }
-        command
-            // A group of its own: its limits and a cancel reach every process it starts.
-            .process_group(0)
+        // A group of its own (as every program starts): its limits and a cancel reach every
+        // process it starts.
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?.into_parts().0)
             .stderr(log.into_parts().0)
             .env("NO_COLOR", "1")
-            .envs(self.environment.iter().map(|(name, value)| (name, value)));
-        let child = command.spawn().map_err(|error| NightlyError::Run {
-            directory: task.directory.clone(),
-            problem: format!("cannot start {}: {error}", self.program.display()),
-        })?;
+            .envs(self.environment.iter().map(|(name, value)| (name, value)))
+            .spawn()
+            .map_err(|error| NightlyError::Run {
+                directory: task.directory.clone(),
+                problem: format!("cannot start {}: {error}", self.program.display()),
+            })?;
         let pid = child.id();
         self.last_start = Some(Instant::now());
         self.used += cpus;

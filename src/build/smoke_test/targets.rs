@@ -458,6 +458,8 @@ fn stream_contains(reader: &mut WheelReader, entry: &Entry, symbol: &str) -> Res
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     fn names(targets: &[ImportTarget]) -> Vec<String> {
