@@ -904,6 +904,56 @@ mod tests {
     }
 
     #[test]
+    fn a_program_is_judged_and_its_whole_group_ends_at_its_limit() {
+        let listed = Program::new("echoing", "sh")
+            .args(["-c", "echo out; echo err >&2"])
+            .output_within(Duration::from_secs(30))
+            .unwrap();
+        assert_eq!(listed, "out\n");
+        let failed = Program::new("failing on purpose", "sh")
+            .args(["-c", "echo 'error: no controller' >&2; exit 3"])
+            .output_within(Duration::from_secs(30))
+            .unwrap_err();
+        let message = failed.to_string();
+        assert!(
+            message.starts_with("failing on purpose failed (exit status 3): error: no controller\n"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("log:"),
+            "nothing was logged to a file: {message}"
+        );
+        let missing = Program::new("asking", "wheelwright-no-such-program")
+            .output_within(Duration::from_secs(30))
+            .unwrap_err();
+        assert_eq!(missing.status, "`wheelwright-no-such-program` not found on PATH");
+        // Past its limit, the program and what it started (a grandchild holding the pipe
+        // open) are ended at once.
+        let started = Instant::now();
+        let stuck = Program::new("sleeping", "sh")
+            .args(["-c", "sleep 60 & sleep 60"])
+            .output_within(Duration::from_millis(300))
+            .unwrap_err();
+        assert!(stuck.timed_out, "{stuck}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        // `status` feeds stdin and judges the end.
+        Program::new("reading", "sh")
+            .args(["-c", "read line; test \"$line\" = hello"])
+            .stdout(std::process::Stdio::null())
+            .status(Some(b"hello\n"))
+            .unwrap();
+        let refused = Program::new("reading", "sh")
+            .args(["-c", "read line; test \"$line\" = bye"])
+            .status(Some(b"hello\n"))
+            .unwrap_err();
+        assert_eq!(refused.status, "exit status 1");
+    }
+
+    #[test]
     fn quotes_only_when_needed() {
         assert_eq!(shell_quote("-march=x86-64-v3"), "-march=x86-64-v3");
         assert_eq!(shell_quote("a b"), "'a b'");
