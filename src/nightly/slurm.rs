@@ -155,7 +155,10 @@ impl SlurmExecutor {
             format!("--cpus-per-task={}", task.cpus),
             format!("--mem={}M", resources.memory_mb),
             format!("--time={}", slurm_time(resources.time_minutes)),
+            // Both streams into the cell's log under the run directory, whatever the site's
+            // SBATCH_OUTPUT or SBATCH_ERROR say: no `slurm-<id>.out` where the run started.
             format!("--output={}", task.output_log.display()),
+            format!("--error={}", task.output_log.display()),
             format!("--chdir={}", task.directory.display()),
         ];
         if let Some(account) = &self.settings.account {

@@ -588,19 +588,23 @@ fn on_slurm_a_killed_coordinator_reattaches_and_ctrl_c_cancels_only_its_jobs() {
         "the job submitted before the kill was watched, not submitted again: {handle} {result}"
     );
 
-    // Ctrl-C: this run's jobs are cancelled, another job of the same user is not.
+    // Ctrl-C: this run's jobs are cancelled, another job of the same user is not. Its output
+    // goes to the test's directory, not `slurm-<id>.out` where the tests run.
+    let second = tempfile::tempdir().unwrap();
+    let other_log = second.path().join("other-job.out");
     let other = Command::new("sbatch")
         .args([
             "--parsable",
             "--time=00:05:00",
             "--mem=50M",
+            &format!("--output={}", other_log.display()),
+            &format!("--error={}", other_log.display()),
             "--wrap",
             "sleep 300",
         ])
         .output()
         .unwrap();
     let other = String::from_utf8_lossy(&other.stdout).trim().to_string();
-    let second = tempfile::tempdir().unwrap();
     let config = site(second.path(), &[("purepkg", "0.1.0")], "");
     let recipe_file = second.path().join("recipes/purepkg.yaml");
     let text = std::fs::read_to_string(&recipe_file).unwrap();
