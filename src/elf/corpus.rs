@@ -6,10 +6,10 @@
 //! `readelf -d` gives (needed libraries, RPATH, RUNPATH, soname) and still run.
 
 // It builds its samples with real tools (gcc, patchelf, strip, readelf).
-#![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use crate::tools::Program;
 
 use super::rpath::tests::gcc;
 use super::rpath::{append_search_path, read_search_path};
@@ -37,7 +37,7 @@ struct Facts {
 
 /// What `readelf -d` (binutils) says.
 fn readelf_facts(path: &Path) -> Facts {
-    let output = Command::new("readelf")
+    let output = Program::new("reading a sample's dynamic section", "readelf")
         .arg("-dW")
         .arg(path)
         .output()
@@ -105,14 +105,12 @@ fn our_facts(path: &Path) -> Facts {
 /// Runs a sample: an executable itself, a library through the `loader` (dlopen, then calls
 /// `value`). Its output, which is `42`/`43` when it ran.
 fn run(directory: &Path, sample: &Path, library: bool) -> String {
-    let mut command = if library {
-        let mut command = Command::new(directory.join("loader"));
-        command.arg(sample);
-        command
+    let command = if library {
+        Program::new("loading a sample", directory.join("loader")).arg(sample)
     } else {
-        Command::new(sample)
+        Program::new("running a sample", sample)
     };
-    let output = super::rpath::tests::output_of(command.env_remove("LD_LIBRARY_PATH"));
+    let output = super::rpath::tests::output_of(&mut command.env_remove("LD_LIBRARY_PATH"));
     assert!(
         output.status.success(),
         "{} does not run: {}{}",
@@ -323,7 +321,7 @@ fn check(directory: &Path, rewritten: &Path, sample: &Sample, rewrite: &str) {
 fn rewritten_by(patchelf: &Path, label: &str) {
     let directory = tempfile::tempdir().unwrap();
     let samples = corpus(directory.path());
-    let version = Command::new(patchelf)
+    let version = Program::new("patchelf's version", patchelf)
         .arg("--version")
         .output()
         .unwrap_or_else(|error| panic!("{} cannot be run: {error}", patchelf.display()));
@@ -337,7 +335,7 @@ fn rewritten_by(patchelf: &Path, label: &str) {
         );
         for (rewrite, args) in REWRITES {
             let rewritten = copy(sample, &format!("{label}-{rewrite}"));
-            let output = Command::new(patchelf)
+            let output = Program::new("rewriting a sample", patchelf)
                 .args(args)
                 .arg(&rewritten)
                 .output()
@@ -435,7 +433,7 @@ fn layouts_written_by_strip_and_by_wheelwright_read_back_and_run() {
     let directory = tempfile::tempdir().unwrap();
     for sample in corpus(directory.path()) {
         let stripped = copy(&sample, "stripped");
-        let output = Command::new("strip")
+        let output = Program::new("stripping a sample", "strip")
             .arg("--strip-all")
             .arg(&stripped)
             .output()
@@ -479,7 +477,7 @@ fn layouts_written_by_strip_and_by_wheelwright_read_back_and_run() {
                 library: sample.library,
             };
             let rewritten = copy(&source, &format!("then-{rewrite}"));
-            let output = Command::new(debian_patchelf())
+            let output = Program::new("rewriting a sample", debian_patchelf())
                 .args(args)
                 .arg(&rewritten)
                 .output()

@@ -363,13 +363,13 @@ fn split_value(value: &str) -> Vec<String> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    // Tests build their fixtures with real tools (gcc, readelf, patchelf).
-    #![allow(clippy::disallowed_methods)]
+    // Tests build their fixtures with real tools (gcc, readelf, patchelf), started by
+    // `tools::Program` as everything else.
     use super::*;
+    use crate::tools::Program;
     use dynamic::u64_at;
     use goblin::elf::dynamic::{DT_GNU_HASH, DT_STRSZ, DT_STRTAB};
     use goblin::elf::program_header::PT_DYNAMIC;
-    use std::process::Command;
 
     fn strings(entries: &[&str]) -> Vec<String> {
         entries.iter().map(|entry| entry.to_string()).collect()
@@ -479,7 +479,7 @@ pub(crate) mod tests {
 
     /// Runs gcc in `directory`; its failure fails the test with gcc's message.
     pub(crate) fn gcc(directory: &Path, args: &[&str]) {
-        let output = Command::new("gcc")
+        let output = Program::new("compiling a test file", "gcc")
             .args(args)
             .current_dir(directory)
             .output()
@@ -493,7 +493,7 @@ pub(crate) mod tests {
 
     /// The RPATH and RUNPATH that `readelf -d` (binutils) shows.
     fn readelf(path: &Path) -> (Option<String>, Option<String>) {
-        let output = Command::new("readelf")
+        let output = Program::new("reading a test file's dynamic section", "readelf")
             .arg("-d")
             .arg(path)
             .output()
@@ -585,7 +585,7 @@ pub(crate) mod tests {
     /// Runs `command`, again while the kernel says its file is busy: another test thread
     /// forking while it held the file open for writing (ETXTBSY) is a race of the test
     /// harness, not a fault of the file.
-    pub(crate) fn output_of(command: &mut Command) -> std::process::Output {
+    pub(crate) fn output_of(command: &mut Program) -> std::process::Output {
         let mut tries = 0;
         loop {
             match command.output() {
@@ -600,7 +600,8 @@ pub(crate) mod tests {
 
     /// Runs the fixture's program: its stdout, or None when it fails.
     fn run(program: &Path) -> Option<String> {
-        let output = output_of(Command::new(program).env_remove("LD_LIBRARY_PATH"));
+        let output =
+            output_of(&mut Program::new("the fixture's program", program).env_remove("LD_LIBRARY_PATH"));
         output
             .status
             .success()

@@ -216,10 +216,7 @@ impl Watch {
 
 #[cfg(test)]
 mod tests {
-    // Tests build their fixtures with real tools (gcc, git, readelf).
-    #![allow(clippy::disallowed_methods)]
     use super::*;
-    use std::os::unix::process::CommandExt as _;
 
     #[test]
     fn stat_lines_give_the_group_and_resident_pages_whatever_the_command_name() {
@@ -239,9 +236,9 @@ mod tests {
 
     /// Starts `script` in a group of its own.
     fn group_running(script: &str) -> std::process::Child {
-        std::process::Command::new("sh")
+        // Program starts it in a process group of its own.
+        crate::tools::Program::new("a test's process group", "sh")
             .args(["-c", script])
-            .process_group(0)
             .spawn()
             .unwrap()
     }
@@ -310,7 +307,12 @@ mod tests {
     fn a_group_above_its_memory_is_killed_and_says_how_much_it_held() {
         let python = ["python3", "/usr/bin/python3"]
             .into_iter()
-            .find(|python| std::process::Command::new(python).arg("-V").output().is_ok())
+            .find(|python| {
+                crate::tools::Program::new("finding a python3", python)
+                    .arg("-V")
+                    .output()
+                    .is_ok()
+            })
             .expect("a python3");
         // A child that touches 200 MiB and waits; the limit is 64 MiB.
         let script = format!("{python} -c 'import time; data = bytearray(200 << 20); time.sleep(300)'");

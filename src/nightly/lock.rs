@@ -186,8 +186,6 @@ fn lock_error(path: &Path, error: std::io::Error) -> NightlyError {
 
 #[cfg(test)]
 mod tests {
-    // Tests build their fixtures with real tools (gcc, git, readelf).
-    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     fn quiet(_: &str) {}
@@ -243,7 +241,9 @@ mod tests {
     #[test]
     fn a_lock_left_by_a_dead_coordinator_is_taken_over_with_a_notice() {
         let state = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let mut child = crate::tools::Program::new("a process that ends at once", "true")
+            .spawn()
+            .unwrap();
         let dead = child.id();
         child.wait().unwrap();
         let left = Holder {

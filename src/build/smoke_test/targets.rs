@@ -458,8 +458,6 @@ fn stream_contains(reader: &mut WheelReader, entry: &Entry, symbol: &str) -> Res
 
 #[cfg(test)]
 mod tests {
-    // Tests build their fixtures with real tools (gcc, git, readelf).
-    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     fn names(targets: &[ImportTarget]) -> Vec<String> {
@@ -605,13 +603,12 @@ mod tests {
         let source_path = directory.join(format!("{name}.c"));
         let output = directory.join(format!("{name}.so"));
         fs_err::write(&source_path, source).unwrap();
-        let status = std::process::Command::new("gcc")
+        crate::tools::Program::new("compiling a test library", "gcc")
             .args(["-shared", "-fPIC", "-O1", "-o"])
             .arg(&output)
             .arg(&source_path)
-            .status()
-            .expect("gcc runs");
-        assert!(status.success(), "gcc failed on {name}.c");
+            .status(None)
+            .unwrap_or_else(|error| panic!("gcc failed on {name}.c: {error}"));
         fs_err::read(output).unwrap()
     }
 
