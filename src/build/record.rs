@@ -1,6 +1,8 @@
 //! The build record: what went into a wheel (source, recipe, layout, interpreter, flags,
 //! build requirements, tool versions) and, beside the staged wheel, how its smoke test went.
-//! Written into the wheel's `.dist-info/wheelwright.json` and beside it as `<wheel>.json`.
+//! Written into the wheel's `.dist-info/wheelwright.json` and beside it as `<wheel>.json`,
+//! whose verdict keys (`sha256`, `test`, `held`) are typed by `wheelhouse::build_record`,
+//! where cp-wheels reads them through the same types.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::python::ToolVersions;
+/// The record's verdict keys (`test`, its status) are the wheelhouse's, which reads them: one
+/// set of types on both sides.
+pub use crate::wheelhouse::build_record::{TestRecord, TestStatus};
 
 /// The inputs of one cell's wheel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -100,44 +105,8 @@ pub struct BuildRequirements {
     pub dynamic: Vec<String>,
 }
 
-/// How a wheel's smoke test ended, as the record beside the wheel says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TestStatus {
-    Passed,
-    Failed,
-    #[serde(rename = "not run")]
-    NotRun,
-}
-
-impl std::fmt::Display for TestStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl TestStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TestStatus::Passed => "passed",
-            TestStatus::Failed => "failed",
-            TestStatus::NotRun => "not run",
-        }
-    }
-}
-
-/// The test part of the record beside a wheel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TestRecord {
-    pub status: TestStatus,
-    pub error: Option<String>,
-    /// What each cell's smoke test did (imports, dependencies and where they came from), by
-    /// cell (`3.12 generic`): a pure or abi3 wheel is tested by several.
-    #[serde(default)]
-    pub reports: BTreeMap<String, serde_json::Value>,
-}
-
-/// The record written beside a wheel (`<wheel>.json`).
+/// The record written beside a wheel (`<wheel>.json`). cp-wheels reads its `sha256`, `test`
+/// and `held` through [`crate::wheelhouse::build_record::RecordVerdict`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WheelRecord {
     pub wheel: String,
@@ -233,6 +202,48 @@ mod tests {
         }
         // Only the record and the wheel: no temporary file left.
         assert_eq!(fs_err::read_dir(directory.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn the_verdict_cp_wheels_reads_is_the_verdict_written() {
+        let directory = tempfile::tempdir().unwrap();
+        let wheel = directory.path().join("a-1-py3-none-any.whl");
+        fs_err::write(&wheel, b"wheel").unwrap();
+        let mut reports = BTreeMap::new();
+        reports.insert("3.12 generic".to_string(), serde_json::json!({"imported": ["a"]}));
+        for (status, error, held) in [
+            (TestStatus::Passed, None, Vec::new()),
+            (
+                TestStatus::Failed,
+                Some("ImportError: libfoo.so.1".to_string()),
+                Vec::new(),
+            ),
+            (
+                TestStatus::NotRun,
+                None,
+                vec!["`libfoo.so.1` is not on the nodes".to_string()],
+            ),
+        ] {
+            let record = WheelRecord {
+                wheel: "a-1-py3-none-any.whl".to_string(),
+                sha256: Some("ab".repeat(32)),
+                build: BuildRecord::default(),
+                changes: vec!["a change".to_string()],
+                destination: Some("generic".to_string()),
+                test: TestRecord {
+                    status,
+                    error,
+                    reports: reports.clone(),
+                },
+                held,
+            };
+            let path = record.write_beside(&wheel).unwrap();
+            let verdict =
+                crate::wheelhouse::build_record::RecordVerdict::parse(&fs_err::read(&path).unwrap()).unwrap();
+            assert_eq!(verdict.sha256, record.sha256);
+            assert_eq!(verdict.test.as_ref(), Some(&record.test));
+            assert_eq!(verdict.held, record.held);
+        }
     }
 
     #[test]

@@ -1,40 +1,121 @@
-//! The build record wheelbuild writes beside each wheel (`<wheel file name>.json`), as
-//! cp-wheels reads it: which file it describes (`sha256`) and how that file's smoke test went
-//! (`test.status`: `passed`, `failed` or `not run`, with `test.error`) and whether it was held
-//! back (`held`: libraries nodes of its layer do not have). A wheel whose own record says its
-//! test did not pass, or that it is held, is not staged; wheels without a record (built by
-//! other tools) are judged as before.
+//! The verdict keys of the build record wheelbuild writes beside each wheel
+//! (`<wheel file name>.json`), as one set of serde types both sides use: `build::record`
+//! writes them inside its `WheelRecord`, cp-wheels reads them here ([`RecordVerdict`]) — which
+//! file the record describes (`sha256`), how that file's smoke test went ([`TestRecord`]:
+//! `test.status` `passed`, `failed` or `not run` ([`TestStatus`]), with `test.error`) and
+//! whether it was held back (`held`: libraries nodes of its layer do not have). A wheel whose
+//! own record says its test did not pass, or that it is held, is not staged; wheels without a
+//! record (built by other tools) are judged as before.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The largest record read: wheelbuild's are a few kilobytes.
 const MAX_RECORD_SIZE: u64 = 16 << 20;
 
-/// How the smoke test of the described wheel went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a wheel's smoke test ended, as the record beside the wheel says: `passed`, `failed`
+/// or `not run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TestStatus {
     Passed,
     Failed,
+    #[serde(rename = "not run")]
     NotRun,
 }
 
-/// `test`: its status, and the error of a failed test.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TestOutcome {
-    pub status: TestStatus,
-    pub error: Option<String>,
+impl std::fmt::Display for TestStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
-/// The keys cp-wheels reads; the others (build, changes, destination...) are wheelbuild's
-/// business.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildRecord {
+impl TestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestStatus::Passed => "passed",
+            TestStatus::Failed => "failed",
+            TestStatus::NotRun => "not run",
+        }
+    }
+}
+
+/// The test part of the record beside a wheel (`test`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestRecord {
+    #[serde(deserialize_with = "test_status")]
+    pub status: TestStatus,
+    /// The error of a failed test (absent or null: none was recorded).
+    #[serde(default, deserialize_with = "test_error")]
+    pub error: Option<String>,
+    /// What each cell's smoke test did (imports, dependencies and where they came from), by
+    /// cell (`3.12 generic`): a pure or abi3 wheel is tested by several. Absent in records
+    /// written before it was (they had `report` and `also_tested_by`, ignored now).
+    #[serde(default)]
+    pub reports: BTreeMap<String, serde_json::Value>,
+}
+
+/// The keys of the record beside a wheel that cp-wheels reads; the others (build, changes,
+/// destination...) are wheelbuild's business. The same names and types as in
+/// `build::record::WheelRecord`, which writes them (a test there reads a written record
+/// back through this view).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RecordVerdict {
     /// The sha256 (hex) of the wheel file it describes.
+    #[serde(default, deserialize_with = "sha256")]
     pub sha256: Option<String>,
-    /// None in records written before wheelbuild recorded its test.
-    pub test: Option<TestOutcome>,
-    /// Why the wheel is held back (empty: it is not).
+    /// None in records written before wheelbuild recorded its test; null is refused.
+    #[serde(default, deserialize_with = "test")]
+    pub test: Option<TestRecord>,
+    /// Why the wheel is held back (empty, absent or null: it is not).
+    #[serde(default, deserialize_with = "held")]
     pub held: Vec<String>,
+}
+
+/// Deserializes the value of `key` with `read`, its error naming the key path: `` `test` `` +
+/// `` `status`: ... `` gives `` `test.status`: ... ``.
+fn keyed<'de, D, T>(
+    key: &str,
+    deserializer: D,
+    read: impl FnOnce(D) -> Result<T, D::Error>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    read(deserializer).map_err(|error| {
+        let message = error.to_string();
+        let inner = message
+            .strip_prefix('`')
+            .and_then(|rest| rest.split_once("`: "))
+            .filter(|(path, _)| !path.contains(' '));
+        <D::Error as serde::de::Error>::custom(match inner {
+            Some((path, rest)) => format!("`{key}.{path}`: {rest}"),
+            None => format!("`{key}`: {message}"),
+        })
+    })
+}
+
+fn test_status<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TestStatus, D::Error> {
+    keyed("status", deserializer, TestStatus::deserialize)
+}
+
+fn test_error<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    keyed("error", deserializer, Option::<String>::deserialize)
+}
+
+fn sha256<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    keyed("sha256", deserializer, Option::<String>::deserialize)
+}
+
+/// `test`, when present, is an object: null is not a record of no test.
+fn test<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<TestRecord>, D::Error> {
+    keyed("test", deserializer, TestRecord::deserialize).map(Some)
+}
+
+fn held<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    keyed("held", deserializer, Option::<Vec<String>>::deserialize).map(Option::unwrap_or_default)
 }
 
 /// A JSON value's type, for messages.
@@ -49,9 +130,10 @@ fn type_of(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Why a build record cannot be read; each quotes the key and what it holds.
+/// Why a build record cannot be read; the serde errors name the key path and what it holds.
 #[derive(Debug, thiserror::Error)]
 pub enum InvalidBuildRecord {
+    /// Not JSON (the parser's message gives the line and column).
     #[error("{0}")]
     Json(serde_json::Error),
     #[error("it is larger than {0} bytes")]
@@ -59,71 +141,21 @@ pub enum InvalidBuildRecord {
     /// What it holds instead (`an array`).
     #[error("it holds {0}, not an object")]
     NotAnObject(&'static str),
-    #[error("`sha256` is {0}, not a string")]
-    Sha256NotAString(serde_json::Value),
-    #[error("`test.status` is `{0}`; expected `passed`, `failed` or `not run`")]
-    UnknownStatus(String),
-    #[error("`test.status` is {0}, not a string")]
-    StatusNotAString(serde_json::Value),
-    #[error("`test` has no `status`")]
-    NoStatus,
-    #[error("`test.error` is {0}, not a string")]
-    ErrorNotAString(serde_json::Value),
-    #[error("`test` is {} ({}), not an object with `status`", .0, type_of(.0))]
-    TestNotAnObject(serde_json::Value),
-    #[error("`held` is {0}, not a list of strings")]
-    HeldNotAList(serde_json::Value),
+    /// A key of the verdict holds the wrong thing: `` `test.status`: unknown variant ... ``.
+    #[error("{0}")]
+    Key(serde_json::Error),
 }
 
-impl BuildRecord {
-    /// Parses a record; the error quotes the key and what it holds.
+impl RecordVerdict {
+    /// Parses the keys cp-wheels reads from a record; the error quotes the key and what it
+    /// holds. An object only: serde would read an array's items as the keys in turn.
     pub fn parse(text: &[u8]) -> Result<Self, InvalidBuildRecord> {
-        use serde_json::Value;
-        let value: Value = serde_json::from_slice(text).map_err(InvalidBuildRecord::Json)?;
-        let Value::Object(record) = &value else {
+        let value: serde_json::Value = serde_json::from_slice(text).map_err(InvalidBuildRecord::Json)?;
+        if !value.is_object() {
             return Err(InvalidBuildRecord::NotAnObject(type_of(&value)));
-        };
-        let sha256 = match record.get("sha256") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(sha256)) => Some(sha256.clone()),
-            Some(other) => return Err(InvalidBuildRecord::Sha256NotAString(other.clone())),
-        };
-        let test = match record.get("test") {
-            None => None,
-            Some(Value::Object(test)) => Some(parse_test(test)?),
-            Some(other) => return Err(InvalidBuildRecord::TestNotAnObject(other.clone())),
-        };
-        let held = match record.get("held") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-                .iter()
-                .filter_map(|item| item.as_str().map(str::to_string))
-                .collect(),
-            Some(other) => return Err(InvalidBuildRecord::HeldNotAList(other.clone())),
-        };
-        Ok(BuildRecord { sha256, test, held })
+        }
+        RecordVerdict::deserialize(&value).map_err(InvalidBuildRecord::Key)
     }
-}
-
-/// Reads `test`: its `status`, and the `error` of a failed test.
-fn parse_test(test: &serde_json::Map<String, serde_json::Value>) -> Result<TestOutcome, InvalidBuildRecord> {
-    use serde_json::Value;
-    let status = match test.get("status") {
-        Some(Value::String(status)) => match status.as_str() {
-            "passed" => TestStatus::Passed,
-            "failed" => TestStatus::Failed,
-            "not run" => TestStatus::NotRun,
-            _ => return Err(InvalidBuildRecord::UnknownStatus(status.clone())),
-        },
-        Some(other) => return Err(InvalidBuildRecord::StatusNotAString(other.clone())),
-        None => return Err(InvalidBuildRecord::NoStatus),
-    };
-    let error = match test.get("error") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(error)) => Some(error.clone()),
-        Some(other) => return Err(InvalidBuildRecord::ErrorNotAString(other.clone())),
-    };
-    Ok(TestOutcome { status, error })
 }
 
 /// What a record says about the wheel beside it, when it does describe that wheel.
@@ -171,7 +203,7 @@ pub fn record_path(wheel: &Path) -> PathBuf {
 /// Judges the record text `text`, found at `path`, for a wheel whose whole-file sha256 is
 /// `wheel_sha256` (hex).
 pub fn judge(path: &Path, text: &[u8], wheel_sha256: &str) -> Result<RecordCheck, BuildRecordError> {
-    let record = BuildRecord::parse(text).map_err(|reason| BuildRecordError::Invalid {
+    let record = RecordVerdict::parse(text).map_err(|reason| BuildRecordError::Invalid {
         path: path.to_path_buf(),
         reason,
     })?;
@@ -205,15 +237,16 @@ pub fn judge(path: &Path, text: &[u8], wheel_sha256: &str) -> Result<RecordCheck
     }
     match record.test {
         None
-        | Some(TestOutcome {
+        | Some(TestRecord {
             status: TestStatus::Passed,
             ..
         }) => Ok(RecordCheck::Passed { path }),
-        Some(TestOutcome {
+        Some(TestRecord {
             status: TestStatus::Failed,
             error,
+            ..
         }) => Err(BuildRecordError::TestFailed { path, error }),
-        Some(TestOutcome {
+        Some(TestRecord {
             status: TestStatus::NotRun,
             ..
         }) => Err(BuildRecordError::NeverTested { path }),
@@ -319,7 +352,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("`held` is \"yes\", not a list of strings"),
+            error.contains("`held`: invalid type: string \"yes\", expected a sequence"),
             "{error}"
         );
     }
@@ -349,16 +382,27 @@ mod tests {
             ("[\"abc\"]", "it holds an array, not an object"),
             (
                 &format!(r#"{{"sha256": "{SHA}", "test": {{"status": "skipped"}}}}"#),
-                "`test.status` is `skipped`; expected `passed`, `failed` or `not run`",
+                "`test.status`: unknown variant `skipped`, expected one of `passed`, `failed`, `not run`",
             ),
-            (r#"{"sha256": 12}"#, "`sha256` is 12, not a string"),
+            (
+                r#"{"sha256": 12}"#,
+                "`sha256`: invalid type: integer `12`, expected a string",
+            ),
             (
                 &format!(r#"{{"sha256": "{SHA}", "test": "passed"}}"#),
-                "`test` is \"passed\" (a string), not an object with `status`",
+                "`test`: invalid type: string \"passed\", expected struct TestRecord",
+            ),
+            (
+                &format!(r#"{{"sha256": "{SHA}", "test": null}}"#),
+                "`test`: invalid type: null, expected struct TestRecord",
+            ),
+            (
+                &format!(r#"{{"sha256": "{SHA}", "test": {{"status": "passed", "error": 3}}}}"#),
+                "`test.error`: invalid type: integer `3`, expected a string",
             ),
             (
                 &format!(r#"{{"sha256": "{SHA}", "test": {{}}}}"#),
-                "`test` has no `status`",
+                "`test`: missing field `status`",
             ),
         ] {
             let error = judged(text).unwrap_err();
@@ -371,6 +415,57 @@ mod tests {
                 message.starts_with("its build record `stage/a.whl.json` does not parse: ")
                     && message.contains(expected),
                 "{text}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn records_in_the_shapes_earlier_versions_wrote_still_read() {
+        // Before `reports`: the test had `report` and `also_tested_by`; no `held`.
+        let before_reports = format!(
+            r#"{{"wheel": "a.whl", "sha256": "{SHA}", "build": {{"package": "a"}}, "changes": [],
+                "destination": null,
+                "test": {{"status": "failed", "error": "boom", "report": {{"imports": []}},
+                          "also_tested_by": ["3.11 generic"]}}}}"#
+        );
+        let verdict = RecordVerdict::parse(before_reports.as_bytes()).unwrap();
+        assert_eq!(
+            verdict.test,
+            Some(TestRecord {
+                status: TestStatus::Failed,
+                error: Some("boom".to_string()),
+                reports: BTreeMap::new(),
+            })
+        );
+        assert!(verdict.held.is_empty());
+        assert!(matches!(
+            judged(&before_reports),
+            Err(BuildRecordError::TestFailed { error: Some(error), .. }) if error == "boom"
+        ));
+        // Before `test`: no test, nothing against the wheel; `held` and `sha256` may be null.
+        let verdict =
+            RecordVerdict::parse(format!(r#"{{"sha256": "{SHA}", "held": null}}"#).as_bytes()).unwrap();
+        assert_eq!(
+            verdict,
+            RecordVerdict {
+                sha256: Some(SHA.to_string()),
+                test: None,
+                held: Vec::new(),
+            }
+        );
+        assert!(matches!(
+            judged(&format!(r#"{{"sha256": "{SHA}", "held": null}}"#)),
+            Ok(RecordCheck::Passed { .. })
+        ));
+        // A test without `error`, or with a null one.
+        for test in [
+            r#"{"status": "passed"}"#,
+            r#"{"status": "passed", "error": null}"#,
+        ] {
+            let verdict = RecordVerdict::parse(format!(r#"{{"test": {test}}}"#).as_bytes()).unwrap();
+            assert_eq!(
+                verdict.test.map(|test| (test.status, test.error)),
+                Some((TestStatus::Passed, None))
             );
         }
     }
