@@ -260,3 +260,39 @@ pub fn hash_of(value: &impl Serialize) -> String {
         .map(|byte| format!("{byte:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+impl Task {
+    /// A queued task of `package` on layer `gentoo2023`, `python` and `arch`, needing
+    /// `needs`, whose cell directory is `directory` (for the coordinator's tests).
+    pub(crate) fn for_tests(
+        package: &str,
+        python: &str,
+        arch: &str,
+        needs: &[&str],
+        directory: &std::path::Path,
+    ) -> Self {
+        Task {
+            id: CellId {
+                package: package.to_string(),
+                layer: "gentoo2023".to_string(),
+                python: python.parse().expect("a Python version"),
+                arch: arch.to_string(),
+            },
+            version: "1.0".to_string(),
+            file: directory.join("cell.json"),
+            directory: directory.to_path_buf(),
+            output_log: directory.join("cell.log"),
+            cpus: 2,
+            resources: Resources::default(),
+            needs: needs.iter().map(|need| need.to_string()).collect(),
+            gpus: 0,
+            verify_against: None,
+            build_only: false,
+            key: None,
+            inputs: BTreeMap::new(),
+            reasons: vec!["no earlier result".to_string()],
+            status: TaskStatus::Queued,
+        }
+    }
+}

@@ -198,18 +198,77 @@ impl SlurmExecutor {
             .output_within(SLURM_COMMAND_LIMIT)
             .map_err(|error| tracing::warn!("{}", error.to_string().trim()))
             .ok()?;
-        Some(
-            output
-                .lines()
-                .filter_map(|line| {
-                    let mut parts = line.splitn(3, '|');
-                    let id = parts.next()?.trim().to_string();
-                    let state = parts.next()?.trim().to_string();
-                    let reason = parts.next().unwrap_or_default().trim().to_string();
-                    Some((id, JobState { state, reason }))
-                })
-                .collect(),
-        )
+        Some(parse_states(&output))
+    }
+}
+
+/// The job states `squeue -o '%i|%T|%r'` lists, by job id (lines it cannot read are skipped).
+fn parse_states(output: &str) -> BTreeMap<String, JobState> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '|');
+            let id = parts.next()?.trim().to_string();
+            let state = parts.next()?.trim().to_string();
+            let reason = parts.next().unwrap_or_default().trim().to_string();
+            Some((id, JobState { state, reason }))
+        })
+        .collect()
+}
+
+/// What a job's state in `squeue` means for its cell.
+#[derive(Debug)]
+enum JobProgress {
+    /// Pending or running: watched on.
+    Going,
+    /// Its dependency failed: it will never start, so it is cancelled and the cell has ended.
+    NeverStarts(Ended),
+    /// Over (by itself, or ended by Slurm), or forgotten by Slurm.
+    Over(Ended),
+}
+
+/// How job `id`, in `state` (None: Slurm no longer knows it), stands: Slurm's end reasons
+/// mapped to the cell's (TIMEOUT and OUT_OF_MEMORY are limits; COMPLETED and FAILED are the
+/// cell's own ending, the others Slurm's).
+fn progress_of(id: &str, state: Option<&JobState>) -> JobProgress {
+    match state {
+        // A job whose dependency failed never starts (unless Slurm kills it itself).
+        Some(state) if state.state == "PENDING" && state.reason == "DependencyNeverSatisfied" => {
+            JobProgress::NeverStarts(Ended {
+                success: false,
+                how: format!("Slurm job {id}: its dependency failed"),
+                killed: None,
+                state: None,
+            })
+        }
+        Some(state) if !finished(&state.state) => JobProgress::Going,
+        Some(state) => {
+            let how = if state.reason.is_empty() || state.reason == "None" {
+                format!("Slurm job {id}: {}", state.state)
+            } else {
+                format!("Slurm job {id}: {} ({})", state.state, state.reason)
+            };
+            // COMPLETED and FAILED are the cell's own ending; the others are Slurm's.
+            let killed = (!matches!(state.state.as_str(), "COMPLETED" | "FAILED"))
+                .then(|| format!("Slurm ended the job: {how}"));
+            let limit = match state.state.as_str() {
+                "TIMEOUT" => Some(CellState::Timeout),
+                "OUT_OF_MEMORY" => Some(CellState::OutOfMemory),
+                _ => None,
+            };
+            JobProgress::Over(Ended {
+                success: state.state == "COMPLETED",
+                how,
+                killed,
+                state: limit,
+            })
+        }
+        None => JobProgress::Over(Ended {
+            success: false,
+            how: format!("Slurm job {id} is no longer known to Slurm"),
+            killed: None,
+            state: None,
+        }),
     }
 }
 
@@ -337,54 +396,13 @@ impl Executor for SlurmExecutor {
         };
         let mut ended = Vec::new();
         for (index, id) in &self.jobs {
-            match states.get(id) {
-                // A job whose dependency failed never starts (unless Slurm kills it itself).
-                Some(state) if state.state == "PENDING" && state.reason == "DependencyNeverSatisfied" => {
+            match progress_of(id, states.get(id)) {
+                JobProgress::Going => {}
+                JobProgress::NeverStarts(how) => {
                     scancel(std::slice::from_ref(id));
-                    ended.push((
-                        *index,
-                        Ended {
-                            success: false,
-                            how: format!("Slurm job {id}: its dependency failed"),
-                            killed: None,
-                            state: None,
-                        },
-                    ));
+                    ended.push((*index, how));
                 }
-                Some(state) if !finished(&state.state) => {}
-                Some(state) => {
-                    let how = if state.reason.is_empty() || state.reason == "None" {
-                        format!("Slurm job {id}: {}", state.state)
-                    } else {
-                        format!("Slurm job {id}: {} ({})", state.state, state.reason)
-                    };
-                    // COMPLETED and FAILED are the cell's own ending; the others are Slurm's.
-                    let killed = (!matches!(state.state.as_str(), "COMPLETED" | "FAILED"))
-                        .then(|| format!("Slurm ended the job: {how}"));
-                    let limit = match state.state.as_str() {
-                        "TIMEOUT" => Some(CellState::Timeout),
-                        "OUT_OF_MEMORY" => Some(CellState::OutOfMemory),
-                        _ => None,
-                    };
-                    ended.push((
-                        *index,
-                        Ended {
-                            success: state.state == "COMPLETED",
-                            how,
-                            killed,
-                            state: limit,
-                        },
-                    ));
-                }
-                None => ended.push((
-                    *index,
-                    Ended {
-                        success: false,
-                        how: format!("Slurm job {id} is no longer known to Slurm"),
-                        killed: None,
-                        state: None,
-                    },
-                )),
+                JobProgress::Over(how) => ended.push((*index, how)),
             }
         }
         for (index, _) in &ended {
@@ -426,5 +444,156 @@ impl Executor for SlurmExecutor {
 
     fn set_environment(&mut self, variables: Vec<(String, String)>) {
         self.environment = variables;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(state: &str, reason: &str) -> JobState {
+        JobState {
+            state: state.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn over(id: &str, job: &JobState) -> Ended {
+        match progress_of(id, Some(job)) {
+            JobProgress::Over(ended) => ended,
+            other => panic!("{job:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn squeue_lines_are_read_by_job_id() {
+        let states =
+            parse_states("12|RUNNING|None\n13|PENDING|DependencyNeverSatisfied\n14|TIMEOUT\ngarbage\n\n");
+        assert_eq!(states["12"], state("RUNNING", "None"));
+        assert_eq!(states["13"], state("PENDING", "DependencyNeverSatisfied"));
+        assert_eq!(states["14"], state("TIMEOUT", ""));
+        assert_eq!(states.len(), 3, "{states:?}");
+    }
+
+    #[test]
+    fn slurm_end_reasons_map_to_the_cells_states() {
+        for going in ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED"] {
+            assert!(matches!(
+                progress_of("7", Some(&state(going, "Priority"))),
+                JobProgress::Going
+            ));
+        }
+        // The cell's own ending: passed or failed by itself, not killed.
+        let completed = over("7", &state("COMPLETED", "None"));
+        assert!(completed.success && completed.killed.is_none() && completed.state.is_none());
+        assert_eq!(completed.how, "Slurm job 7: COMPLETED");
+        let failed = over("7", &state("FAILED", "NonZeroExitCode"));
+        assert!(!failed.success && failed.killed.is_none() && failed.state.is_none());
+        assert_eq!(failed.how, "Slurm job 7: FAILED (NonZeroExitCode)");
+        // Slurm's ending: limits become the cell's state, the rest a failure with Slurm's words.
+        for (slurm, cell) in [
+            ("TIMEOUT", Some(CellState::Timeout)),
+            ("OUT_OF_MEMORY", Some(CellState::OutOfMemory)),
+            ("NODE_FAIL", None),
+            ("CANCELLED", None),
+            ("PREEMPTED", None),
+        ] {
+            let ended = over("7", &state(slurm, ""));
+            assert!(!ended.success, "{slurm}");
+            assert_eq!(ended.state, cell, "{slurm}");
+            assert_eq!(
+                ended.killed.as_deref(),
+                Some(format!("Slurm ended the job: Slurm job 7: {slurm}").as_str())
+            );
+        }
+        // A job whose dependency failed never starts: cancelled, the cell ended.
+        let JobProgress::NeverStarts(ended) =
+            progress_of("8", Some(&state("PENDING", "DependencyNeverSatisfied")))
+        else {
+            panic!("a job waiting on a failed dependency is not going");
+        };
+        assert!(!ended.success && ended.killed.is_none());
+        assert_eq!(ended.how, "Slurm job 8: its dependency failed");
+        // A job Slurm forgot.
+        let JobProgress::Over(ended) = progress_of("9", None) else {
+            panic!("a forgotten job is over");
+        };
+        assert!(!ended.success && ended.killed.is_none());
+        assert_eq!(ended.how, "Slurm job 9 is no longer known to Slurm");
+    }
+
+    fn executor(settings: SlurmSettings) -> SlurmExecutor {
+        let mut placement = BTreeMap::new();
+        placement.insert(
+            ("gentoo2023".to_string(), "x86-64-v3".to_string()),
+            (Some("cpu".to_string()), Some("avx2".to_string())),
+        );
+        SlurmExecutor {
+            settings,
+            placement,
+            gpu_partitions: BTreeMap::new(),
+            program: PathBuf::from("/opt/wheelwright"),
+            layout: None,
+            jobs: BTreeMap::new(),
+            build_jobs: BTreeMap::new(),
+            last_poll: None,
+            environment: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_jobs_output_goes_to_its_cell_log_under_the_run_directory() {
+        let run = Path::new("/runs/2026-12-07/cells/numpy-py3.12-x86-64-v3");
+        let task = Task::for_tests("numpy", "3.12", "x86-64-v3", &[], run);
+        let slurm = executor(SlurmSettings {
+            account: Some("def-site".to_string()),
+            partition: Some("default".to_string()),
+            sbatch_args: vec!["--qos=low".to_string()],
+            ..SlurmSettings::default()
+        });
+        let arguments = slurm.arguments(&task, &run.join("job.sh"), &["41".to_string()], None);
+        let log = format!("{}", run.join("cell.log").display());
+        assert!(arguments.contains(&format!("--output={log}")), "{arguments:?}");
+        assert!(arguments.contains(&format!("--error={log}")), "{arguments:?}");
+        assert!(
+            arguments.contains(&format!("--chdir={}", run.display())),
+            "{arguments:?}"
+        );
+        // The layer's partition and the arch's constraint over the settings' partition.
+        for expected in [
+            "--parsable",
+            "--job-name=ww-numpy-py3.12-x86-64-v3",
+            "--cpus-per-task=2",
+            "--account=def-site",
+            "--partition=cpu",
+            "--constraint=avx2",
+            "--dependency=afterok:41",
+        ] {
+            assert!(
+                arguments.iter().any(|argument| argument == expected),
+                "{expected}: {arguments:?}"
+            );
+        }
+        // The site's own arguments last but the script.
+        assert_eq!(
+            arguments[arguments.len() - 2..],
+            [
+                "--qos=low".to_string(),
+                format!("{}", run.join("job.sh").display())
+            ]
+        );
+        // A GPU test job: the GPU partition and its GPUs, no arch constraint.
+        let arguments = slurm.arguments(&task, &run.join("job-test.sh"), &[], Some("gpu"));
+        assert!(
+            arguments.contains(&"--partition=gpu".to_string()),
+            "{arguments:?}"
+        );
+        assert!(arguments.contains(&"--gres=gpu:0".to_string()), "{arguments:?}");
+        assert!(
+            !arguments
+                .iter()
+                .any(|argument| argument.starts_with("--constraint"))
+        );
+        assert!(arguments.contains(&format!("--error={log}")), "{arguments:?}");
     }
 }
