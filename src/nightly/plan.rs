@@ -844,7 +844,8 @@ fn decide(packages: &mut [PackagePlan], rebuild: &BTreeSet<String>) {
             planned.key = inputs.as_ref().map(hash_of);
             planned.inputs = inputs.unwrap_or_default();
             planned.reasons = reasons(
-                planned,
+                planned.key.as_deref(),
+                &planned.inputs,
                 planned.last.as_ref(),
                 package.version.as_deref(),
                 rebuild.contains(&normalized),
@@ -867,9 +868,11 @@ fn decide(packages: &mut [PackagePlan], rebuild: &BTreeSet<String>) {
     }
 }
 
-/// Why a cell is built; empty when it is up to date.
+/// Why a cell whose input key is `key` (`None`: its source is not known yet), with
+/// `inputs`, is built; empty when it is up to date.
 fn reasons(
-    planned: &PlannedCell,
+    key: Option<&str>,
+    inputs: &BTreeMap<String, String>,
     last: Option<&super::state::LastResult>,
     version: Option<&str>,
     forced: bool,
@@ -878,7 +881,7 @@ fn reasons(
     if forced {
         reasons.push("asked for (--rebuild)".to_string());
     }
-    let Some(key) = &planned.key else {
+    let Some(key) = key else {
         reasons.push(match version {
             None => "the version is known once the source is fetched".to_string(),
             Some(_) => "the source is not fetched yet".to_string(),
@@ -887,14 +890,13 @@ fn reasons(
     };
     match last {
         None => reasons.push("no earlier result".to_string()),
-        Some(last) if last.key.as_deref() == Some(key.as_str()) => {
+        Some(last) if last.key.as_deref() == Some(key) => {
             if !last.state.passed() {
                 reasons.push(format!("the last run {} ({})", last.state, last.run));
             }
         }
         Some(last) => {
-            let changed: Vec<&str> = planned
-                .inputs
+            let changed: Vec<&str> = inputs
                 .iter()
                 .filter(|(name, hash)| last.inputs.get(*name) != Some(*hash))
                 .map(|(name, _)| name.as_str())
@@ -1084,4 +1086,153 @@ fn static_dependencies(text: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::{CellState, LastResult};
+    use super::*;
+
+    fn package(name: &str, build_needs: &[&str], test_needs: &[&str]) -> PackagePlan {
+        PackagePlan {
+            name: name.to_string(),
+            wanted: Wanted::Latest,
+            version: Some("1.0".to_string()),
+            version_note: None,
+            recipe: None,
+            source_sha256: None,
+            build_needs: build_needs.iter().map(|need| need.to_string()).collect(),
+            test_needs: test_needs.iter().map(|need| need.to_string()).collect(),
+            resources: Resources::default(),
+            own_resources: false,
+            cells: Vec::new(),
+        }
+    }
+
+    fn names(packages: &[PackagePlan]) -> Vec<&str> {
+        packages.iter().map(|package| package.name.as_str()).collect()
+    }
+
+    #[test]
+    fn packages_are_built_after_what_they_need_in_the_sets_order_otherwise() {
+        let ordered = build_order(vec![
+            package("scipy", &["numpy", "pybind11"], &[]),
+            package("pandas", &["numpy"], &["pytz"]),
+            package("numpy", &[], &[]),
+            package("pytz", &[], &[]),
+            package("pybind11", &[], &[]),
+            // Needs outside the set are not waited for.
+            package("h5py", &["Cython", "numpy"], &[]),
+        ])
+        .unwrap();
+        assert_eq!(
+            names(&ordered),
+            ["numpy", "pybind11", "scipy", "pytz", "pandas", "h5py"]
+        );
+        // A package's own name is normalised (needs come normalised, from `names_of`).
+        let ordered = build_order(vec![
+            package("zope.interface", &["setuptools-scm"], &[]),
+            package("Setuptools_SCM", &[], &[]),
+        ])
+        .unwrap();
+        assert_eq!(names(&ordered), ["Setuptools_SCM", "zope.interface"]);
+    }
+
+    #[test]
+    fn a_cycle_is_an_error_naming_it() {
+        let error = build_order(vec![
+            package("a", &["b"], &[]),
+            package("b", &[], &["c"]),
+            package("c", &["a"], &[]),
+            package("d", &[], &[]),
+        ])
+        .unwrap_err();
+        assert!(matches!(&error, NightlyError::Cycle(cycle) if cycle == "a -> b -> c -> a"), "{error}");
+    }
+
+    #[test]
+    fn the_matrix_is_layer_then_python_then_arch() {
+        let pythons: Vec<PythonVersion> = ["3.11", "3.12"].iter().map(|python| python.parse().unwrap()).collect();
+        let layers = vec![
+            ("gentoo2023".to_string(), vec!["generic".to_string(), "x86-64-v3".to_string()]),
+            ("archive".to_string(), vec!["generic".to_string()]),
+        ];
+        let cells: Vec<String> = matrix_cells("numpy", &layers, &pythons)
+            .iter()
+            .map(|cell| format!("{} {} {}", cell.layer, cell.python, cell.arch))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                "gentoo2023 3.11 generic",
+                "gentoo2023 3.11 x86-64-v3",
+                "gentoo2023 3.12 generic",
+                "gentoo2023 3.12 x86-64-v3",
+                "archive 3.11 generic",
+                "archive 3.12 generic",
+            ]
+        );
+    }
+
+    fn last(key: &str, state: CellState, inputs: &[(&str, &str)]) -> LastResult {
+        LastResult {
+            version: "1.0".to_string(),
+            key: Some(key.to_string()),
+            inputs: inputs.iter().map(|(name, hash)| (name.to_string(), hash.to_string())).collect(),
+            state,
+            reason: None,
+            wheel: None,
+            run: "2026-12-06".to_string(),
+            finished: 0,
+            requires: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_cell_is_built_when_its_key_changed_its_last_run_failed_or_it_is_asked_for() {
+        let inputs: BTreeMap<String, String> = [("recipe", "r2"), ("source", "s1")]
+            .iter()
+            .map(|(name, hash)| (name.to_string(), hash.to_string()))
+            .collect();
+        let passed = last("k1", CellState::Built, &[("recipe", "r1"), ("source", "s1")]);
+        // Same key, passed: up to date, unless asked for.
+        assert!(reasons(Some("k1"), &inputs, Some(&passed), Some("1.0"), false).is_empty());
+        assert_eq!(
+            reasons(Some("k1"), &inputs, Some(&passed), Some("1.0"), true),
+            ["asked for (--rebuild)"]
+        );
+        // Same key, failed last time: built again, saying when.
+        let failed = last("k1", CellState::Failed, &[]);
+        assert_eq!(
+            reasons(Some("k1"), &inputs, Some(&failed), Some("1.0"), false),
+            [format!("the last run {} (2026-12-06)", CellState::Failed)]
+        );
+        // Another key: what changed, or the new version.
+        assert_eq!(
+            reasons(Some("k2"), &inputs, Some(&passed), Some("1.0"), false),
+            ["changed: recipe"]
+        );
+        assert_eq!(
+            reasons(Some("k2"), &inputs, Some(&passed), Some("1.1"), false),
+            ["new version (1.0 -> 1.1)"]
+        );
+        let same_inputs = last("k1", CellState::Built, &[("recipe", "r2"), ("source", "s1")]);
+        assert_eq!(
+            reasons(Some("k2"), &inputs, Some(&same_inputs), Some("1.0"), false),
+            ["the inputs changed"]
+        );
+        // Nothing before, or no key yet.
+        assert_eq!(
+            reasons(Some("k1"), &inputs, None, Some("1.0"), false),
+            ["no earlier result"]
+        );
+        assert_eq!(
+            reasons(None, &inputs, Some(&passed), Some("1.0"), false),
+            ["the source is not fetched yet"]
+        );
+        assert_eq!(
+            reasons(None, &inputs, None, None, true),
+            ["asked for (--rebuild)", "the version is known once the source is fetched"]
+        );
+    }
 }
