@@ -1147,14 +1147,23 @@ mod tests {
             package("d", &[], &[]),
         ])
         .unwrap_err();
-        assert!(matches!(&error, NightlyError::Cycle(cycle) if cycle == "a -> b -> c -> a"), "{error}");
+        assert!(
+            matches!(&error, NightlyError::Cycle(cycle) if cycle == "a -> b -> c -> a"),
+            "{error}"
+        );
     }
 
     #[test]
     fn the_matrix_is_layer_then_python_then_arch() {
-        let pythons: Vec<PythonVersion> = ["3.11", "3.12"].iter().map(|python| python.parse().unwrap()).collect();
+        let pythons: Vec<PythonVersion> = ["3.11", "3.12"]
+            .iter()
+            .map(|python| python.parse().unwrap())
+            .collect();
         let layers = vec![
-            ("gentoo2023".to_string(), vec!["generic".to_string(), "x86-64-v3".to_string()]),
+            (
+                "gentoo2023".to_string(),
+                vec!["generic".to_string(), "x86-64-v3".to_string()],
+            ),
             ("archive".to_string(), vec!["generic".to_string()]),
         ];
         let cells: Vec<String> = matrix_cells("numpy", &layers, &pythons)
@@ -1178,7 +1187,10 @@ mod tests {
         LastResult {
             version: "1.0".to_string(),
             key: Some(key.to_string()),
-            inputs: inputs.iter().map(|(name, hash)| (name.to_string(), hash.to_string())).collect(),
+            inputs: inputs
+                .iter()
+                .map(|(name, hash)| (name.to_string(), hash.to_string()))
+                .collect(),
             state,
             reason: None,
             wheel: None,
@@ -1232,7 +1244,10 @@ mod tests {
         );
         assert_eq!(
             reasons(None, &inputs, None, None, true),
-            ["asked for (--rebuild)", "the version is known once the source is fetched"]
+            [
+                "asked for (--rebuild)",
+                "the version is known once the source is fetched"
+            ]
         );
     }
 }

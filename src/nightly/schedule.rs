@@ -58,6 +58,22 @@ fn readiness(tasks: &[Task], task: &Task, chains: bool) -> Readiness {
     }
 }
 
+/// What becomes of a task an earlier coordinator left running (as `handle`) once the
+/// executor tried to watch it again: still running (`reattached`: None, watched on), finished
+/// (its outcome is written: done, with that result), or lost (queued again).
+fn left_running(task: &Task, handle: &str, reattached: bool) -> Option<TaskStatus> {
+    if reattached {
+        return None;
+    }
+    Some(if task.directory.join(OUTCOME_FILE).is_file() {
+        TaskStatus::Done {
+            result: Box::new(result_of(task, handle, None)),
+        }
+    } else {
+        TaskStatus::Queued
+    })
+}
+
 /// A task's result when it did not run to its end: `state` with `reason`.
 fn not_run(task: &Task, state: CellState, reason: String) -> TaskStatus {
     let mut result = result_of(task, "", None);
@@ -88,16 +104,13 @@ pub(super) fn schedule(
     // running (watched again), or lost (queued again).
     for index in 0..state.tasks.len() {
         if let TaskStatus::Running { handle, .. } = state.tasks[index].status.clone()
-            && !executor.reattach(index, &state.tasks[index], &handle)
+            && let Some(status) = left_running(
+                &state.tasks[index],
+                &handle,
+                executor.reattach(index, &state.tasks[index], &handle),
+            )
         {
-            let task = &state.tasks[index];
-            state.tasks[index].status = if task.directory.join(OUTCOME_FILE).is_file() {
-                TaskStatus::Done {
-                    result: Box::new(result_of(task, &handle, None)),
-                }
-            } else {
-                TaskStatus::Queued
-            };
+            state.tasks[index].status = status;
         }
     }
     write_json_atomic(&run_file, state)?;
@@ -428,4 +441,185 @@ struct WrittenOutcome {
     held: Vec<String>,
     #[serde(default)]
     cause: Option<crate::cause::Cause>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(mut task: Task, state: CellState) -> Task {
+        let mut result = CellResult::not_run(&task.id, "1.0", state, None);
+        result.state = state;
+        task.status = TaskStatus::Done {
+            result: Box::new(result),
+        };
+        task
+    }
+
+    fn running(mut task: Task, handle: &str) -> Task {
+        task.status = TaskStatus::Running {
+            handle: handle.to_string(),
+            started: 0,
+        };
+        task
+    }
+
+    #[test]
+    fn a_task_starts_once_its_needs_on_its_layer_and_python_passed() {
+        let directory = Path::new("/runs/r/cells");
+        let task = |package: &str, python: &str, arch: &str, needs: &[&str]| {
+            Task::for_tests(package, python, arch, needs, directory)
+        };
+        let scipy = task("scipy", "3.12", "x86-64-v3", &["NumPy"]);
+        // No cell of what it needs in the run (up to date, or not in the set): ready now.
+        assert!(matches!(readiness(&[], &scipy, false), Readiness::Ready(after) if after.is_empty()));
+        // Its need still queued: waiting, whatever the executor.
+        let queued = [task("numpy", "3.12", "generic", &[])];
+        assert!(matches!(readiness(&queued, &scipy, false), Readiness::Waiting));
+        assert!(matches!(readiness(&queued, &scipy, true), Readiness::Waiting));
+        // Running: waiting here, chained to its job where the executor chains dependencies.
+        let started = [running(task("numpy", "3.12", "generic", &[]), "job 41")];
+        assert!(matches!(readiness(&started, &scipy, false), Readiness::Waiting));
+        assert!(matches!(readiness(&started, &scipy, true), Readiness::Ready(after) if after == ["job 41"]));
+        // Passed: ready; failed: the need failed, saying which cell.
+        let passed = [done(task("numpy", "3.12", "generic", &[]), CellState::Built)];
+        assert!(matches!(readiness(&passed, &scipy, false), Readiness::Ready(after) if after.is_empty()));
+        let failed = [done(task("numpy", "3.12", "generic", &[]), CellState::Failed)];
+        let Readiness::NeedFailed(why) = readiness(&failed, &scipy, true) else {
+            panic!("a failed need is not waited for");
+        };
+        assert_eq!(
+            why,
+            format!("needs numpy, whose cell 3.12 generic {}", CellState::Failed)
+        );
+        // Cells of another Python (or layer) are not its needs; nor are other packages.
+        let elsewhere = [
+            task("numpy", "3.11", "generic", &[]),
+            done(task("numpy", "3.11", "x86-64-v3", &[]), CellState::Failed),
+            task("pandas", "3.12", "generic", &[]),
+        ];
+        assert!(matches!(readiness(&elsewhere, &scipy, false), Readiness::Ready(after) if after.is_empty()));
+    }
+
+    fn write_outcome(directory: &Path, outcome: serde_json::Value) {
+        fs_err::create_dir_all(directory).unwrap();
+        fs_err::write(directory.join(OUTCOME_FILE), outcome.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_task_left_running_is_watched_finished_or_queued_again() {
+        let directory = tempfile::tempdir().unwrap();
+        let task = running(
+            Task::for_tests("numpy", "3.12", "generic", &[], directory.path()),
+            "job 7",
+        );
+        // The executor still sees it: watched on, unchanged.
+        assert_eq!(left_running(&task, "job 7", true), None);
+        // Gone without an outcome: queued again.
+        assert_eq!(left_running(&task, "job 7", false), Some(TaskStatus::Queued));
+        // Gone with its outcome written: done, with it.
+        write_outcome(
+            directory.path(),
+            serde_json::json!({"wheel": null, "size": null, "test": "passed", "seconds": 3.0, "error": null}),
+        );
+        let Some(TaskStatus::Done { result }) = left_running(&task, "job 7", false) else {
+            panic!("a finished cell is done");
+        };
+        assert_eq!(result.state, CellState::Built);
+        assert_eq!(result.job.as_deref(), Some("job 7"));
+    }
+
+    #[test]
+    fn a_cells_outcome_and_how_it_ended_decide_its_state() {
+        let directory = tempfile::tempdir().unwrap();
+        let task = Task::for_tests("numpy", "3.12", "generic", &[], directory.path());
+        let judged = |task: &Task, outcome: Option<serde_json::Value>, ended: Option<&Ended>| {
+            let _ = fs_err::remove_file(task.directory.join(OUTCOME_FILE));
+            if let Some(outcome) = outcome {
+                write_outcome(&task.directory, outcome);
+            }
+            result_of(task, "pid 12", ended)
+        };
+        let outcome = |test: &str, error: Option<&str>, held: &[&str]| {
+            Some(serde_json::json!({
+                "wheel": "/out/numpy.whl", "size": 10, "test": test, "seconds": 2.5,
+                "error": error, "held": held, "cause": null,
+            }))
+        };
+        let result = judged(&task, outcome("passed", None, &[]), None);
+        assert_eq!(
+            (result.state, result.reason.as_deref()),
+            (CellState::Built, Some("no earlier result"))
+        );
+        assert_eq!(result.wheel.as_deref(), Some(Path::new("/out/numpy.whl")));
+        let result = judged(&task, outcome("passed", None, &["libfoo.so.1"]), None);
+        assert_eq!(
+            (result.state, result.reason.as_deref()),
+            (CellState::Held, Some("held back, not published: libfoo.so.1"))
+        );
+        let result = judged(&task, outcome("failed", Some("ImportError"), &[]), None);
+        assert_eq!(
+            (result.state, result.reason.as_deref(), result.cause),
+            (
+                CellState::Failed,
+                Some("ImportError"),
+                Some(crate::cause::Cause::Package)
+            )
+        );
+        // Not tested: built when only building was asked, untested when it needs a GPU.
+        let result = judged(&task, outcome("not run", None, &[]), None);
+        assert_eq!(
+            (result.state, result.reason.as_deref()),
+            (CellState::Failed, Some("the smoke test not run"))
+        );
+        let build_only = Task {
+            build_only: true,
+            ..task.clone()
+        };
+        assert_eq!(
+            judged(&build_only, outcome("not run", None, &[]), None).state,
+            CellState::Built
+        );
+        let gpu = Task {
+            gpus: 1,
+            ..task.clone()
+        };
+        assert_eq!(
+            judged(&gpu, outcome("not run", None, &[]), None).state,
+            CellState::UntestedGpu
+        );
+        // Ended by a limit: the limit's state, its words and what the cell said.
+        let timeout = Ended {
+            success: false,
+            how: "Slurm job 7: TIMEOUT".to_string(),
+            killed: Some("Slurm ended the job: Slurm job 7: TIMEOUT".to_string()),
+            state: Some(CellState::Timeout),
+        };
+        let result = judged(&task, outcome("failed", Some("killed"), &[]), Some(&timeout));
+        assert_eq!(
+            (result.state, result.reason.as_deref(), result.cause),
+            (
+                CellState::Timeout,
+                Some("Slurm ended the job: Slurm job 7: TIMEOUT; the cell said: killed"),
+                Some(crate::cause::Cause::Limit)
+            )
+        );
+        // No outcome: the tool's failure, pointing at the cell's own log.
+        let exited = Ended {
+            success: false,
+            how: "exit status: 101".to_string(),
+            killed: None,
+            state: None,
+        };
+        let result = judged(&task, None, Some(&exited));
+        assert_eq!(result.state, CellState::Failed);
+        assert_eq!(result.cause, Some(crate::cause::Cause::Tool));
+        assert_eq!(
+            result.reason,
+            Some(format!(
+                "the cell ended (exit status: 101) without an outcome; see {}",
+                task.output_log.display()
+            ))
+        );
+    }
 }
