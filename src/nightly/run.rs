@@ -581,3 +581,64 @@ fn publish(
         &|_| {},
     )?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_resumes_from_its_run_json_and_refuses_another_directory() {
+        let directory = tempfile::tempdir().unwrap();
+        let error = resume_state(directory.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("no readable run.json: not a nightly run directory"),
+            "{error}"
+        );
+        // A run left with one task running and one done: resumed as it was left (the
+        // scheduler then decides what to watch, finish or queue again).
+        let cells = directory.path().join("cells");
+        let mut running = Task::for_tests("numpy", "3.12", "generic", &[], &cells);
+        running.status = TaskStatus::Running {
+            handle: "job 7".to_string(),
+            started: 5,
+        };
+        let left = RunState {
+            name: "20261207-000000".to_string(),
+            config: PathBuf::from("nightly.toml"),
+            executor: "slurm".to_string(),
+            started: 5,
+            finished: None,
+            up_to_date: Vec::new(),
+            unplannable: Vec::new(),
+            tasks: vec![
+                running,
+                Task::for_tests("scipy", "3.12", "generic", &["numpy"], &cells),
+            ],
+            published: Vec::new(),
+            keep_work: false,
+            peak_scratch: 0,
+            cpu: None,
+            cache_pruned: (0, 0),
+            build_cache_pruned: (0, 0),
+        };
+        write_json_atomic(&directory.path().join("run.json"), &left).unwrap();
+        let (resumed_in, resumed) = resume_state(directory.path()).unwrap();
+        assert_eq!(resumed_in, directory.path());
+        assert_eq!(resumed.tasks, left.tasks);
+        assert_eq!(resumed.finished, None);
+    }
+
+    #[test]
+    fn a_new_run_directory_is_named_after_its_second_and_never_reused() {
+        let runs = tempfile::tempdir().unwrap();
+        let started = 1_796_601_600; // 2026-12-07 00:00:00 UTC
+        let names: Vec<String> = (0..3)
+            .map(|_| run_directory(runs.path(), started).unwrap().0)
+            .collect();
+        assert_eq!(
+            names,
+            ["20261207-000000", "20261207-000000-2", "20261207-000000-3"]
+        );
+        assert!(runs.path().join("20261207-000000-3").is_dir());
+    }
+}
