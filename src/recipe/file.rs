@@ -329,183 +329,13 @@ impl RecipeFile {
         context: &TemplateContext,
         patches: PatchCheck,
     ) -> Result<ResolvedRecipe, RecipeErrors> {
-        let renderer = Renderer::new(self, context)?;
-        let reader = Reader { file: &self.file };
-        let errors = Collected::default();
-        // A list item that is a template and renders to nothing is left out: that is how an
-        // item is given for some layers, arches or Pythons only (`{% if layer == "gentoo2020"
-        // %}gcc/9.3.0{% endif %}`). A literal empty item stays an error. None: left out, or
-        // wrong (the error collected).
-        let rendered_item = |text: &Text| -> Option<Text> {
-            let rendered = errors.ok(renderer.render(text))?;
-            if text.is_template() && rendered.trim().is_empty() {
-                return None;
-            }
-            Some(Text {
-                value: rendered,
-                ..text.clone()
-            })
+        let rendering = Rendering {
+            renderer: Renderer::new(self, context)?,
+            reader: Reader { file: &self.file },
+            errors: Collected::default(),
         };
-        let list = |texts: &Option<Vec<Text>>, check: Check| -> Vec<String> {
-            texts
-                .iter()
-                .flatten()
-                .filter_map(|text| errors.ok(renderer.check(&rendered_item(text)?, check)))
-                .collect()
-        };
-        let optional = |text: &Option<Text>, check: Check| -> Option<String> {
-            errors
-                .ok(renderer.checked(text.as_ref()?, check))
-                .filter(|value| !value.trim().is_empty())
-        };
-        let required = |text: &Text, check: Check| -> String {
-            errors.ok(renderer.checked(text, check)).unwrap_or_default()
-        };
-
-        let patch_paths = settings
-            .patches
-            .iter()
-            .flatten()
-            .filter_map(|patch| errors.ok(self.patch_path(&rendered_item(patch)?, patches)))
-            .collect();
-
-        let mut skip_python = Vec::new();
-        for text in settings.skip_python.iter().flatten() {
-            let Some(rendered) = rendered_item(text) else {
-                continue;
-            };
-            let version = errors.ok(PythonVersion::from_str(rendered.value.trim())
-                .map_err(|message| reader.invalid(&rendered, message)));
-            if let Some(version) = version
-                && !skip_python.contains(&version)
-            {
-                skip_python.push(version);
-            }
-        }
-
-        let mut environment = BTreeMap::new();
-        for (name, value) in settings.environment.iter().flatten() {
-            if let Some(rendered) = errors.ok(renderer.render(value)) {
-                environment.insert(name.clone(), rendered);
-            }
-        }
-
-        let mut sha256 = optional(&settings.sha256, Check::Sha256);
-        let source = match &settings.source {
-            None | Some(SourceSetting::Pypi) => Source::Pypi,
-            Some(SourceSetting::Url { url, sha256: pinned }) => {
-                if let Some(pinned) = pinned {
-                    if let Some(top) = &settings.sha256 {
-                        errors.push(reader.invalid(
-                            top,
-                            format!(
-                                "the source already gives its sha256 (at `{}`); give it once",
-                                pinned.key
-                            ),
-                        ));
-                    }
-                    sha256 = errors.ok(renderer.checked(pinned, Check::Sha256));
-                }
-                Source::Url {
-                    // Like a git `rev`: a URL templated on the version stays empty until the
-                    // version is known.
-                    url: if context.version.is_empty()
-                        && VersionTemplate::new(url.value.clone()).names_version()
-                    {
-                        String::new()
-                    } else {
-                        required(url, Check::ArchiveUrl)
-                    },
-                }
-            }
-            Some(SourceSetting::Git { url, rev }) => {
-                if let Some(top) = &settings.sha256 {
-                    errors.push(reader.invalid(
-                        top,
-                        "a git source is pinned by its `rev`; `sha256` is for archives",
-                    ));
-                }
-                Source::Git {
-                    url: required(url, Check::GitUrl),
-                    // A rev templated on the version stays empty until the version is known
-                    // (rendered now, `v{{ version }}` would give the tag `v`); fetching a git
-                    // source with an empty rev is refused.
-                    rev: if context.version.is_empty()
-                        && VersionTemplate::new(rev.value.clone()).names_version()
-                    {
-                        String::new()
-                    } else {
-                        required(rev, Check::GitRev)
-                    },
-                }
-            }
-        };
-
-        let package_suffix = optional(&settings.package_suffix, Check::Suffix);
-        let skip_imports = settings
-            .skip_imports
-            .iter()
-            .flatten()
-            .map(|entry| SkipImport {
-                module: required(&entry.module, Check::ImportName),
-                reason: required(&entry.reason, Check::Reason).trim().to_string(),
-            })
-            .collect();
-        // Check::Seconds has made sure that it parses.
-        let import_timeout = optional(&settings.import_timeout, Check::Seconds)
-            .and_then(|seconds| seconds.parse::<u64>().ok());
-        // Check::Gpus likewise.
-        let test_gpus = optional(&settings.test_gpus, Check::Gpus)
-            .and_then(|gpus| gpus.parse::<u32>().ok())
-            .unwrap_or(0);
-        let resolved = ResolvedRecipe {
-            package: self.package.clone(),
-            file: Some(self.file.clone()),
-            import_names: list(&settings.import_names, Check::ImportName),
-            skip_imports,
-            import_timeout,
-            test_gpus,
-            test_snippet: optional(&settings.test, Check::Any),
-            test_command: optional(&settings.test_command, Check::Any),
-            build_dependencies: list(&settings.build_dependencies, Check::Requirement),
-            test_dependencies: list(&settings.test_dependencies, Check::Requirement),
-            modules: list(&settings.modules, Check::Module),
-            build_modules: list(&settings.build_modules, Check::Module),
-            environment,
-            pre_download: list(&settings.pre_download, Check::Command),
-            post_download: list(&settings.post_download, Check::Command),
-            pre_build: list(&settings.pre_build, Check::Command),
-            post_build: list(&settings.post_build, Check::Command),
-            build_command: optional(&settings.build_command, Check::Any),
-            build_args: list(&settings.build_args, Check::NotEmpty),
-            patches: patch_paths,
-            source,
-            sha256,
-            package_suffix,
-            requirements: RequirementChanges {
-                add: list(&settings.requirements.add, Check::Requirement),
-                remove: list(&settings.requirements.remove, Check::RemoveRequirement),
-                update: list(&settings.requirements.update, Check::UpdateRequirement),
-            },
-            resources: RecipeResources {
-                cpus: optional(&settings.resources.cpus, Check::Cpus).and_then(|text| text.parse().ok()),
-                memory_mb: optional(&settings.resources.memory, Check::Memory)
-                    .and_then(|text| text.parse().ok()),
-                time_minutes: optional(&settings.resources.time, Check::Duration)
-                    .and_then(|text| text.parse().ok()),
-            },
-            rpath: list(&settings.rpath, Check::Rpath),
-            skip_python,
-            arch_specific: settings.arch_specific,
-            adopt: settings.adopt.as_ref().map(|adopt| AdoptSettings {
-                find_links: optional(&adopt.find_links, Check::NotEmpty),
-                url: optional(&adopt.url, Check::ArchiveUrl),
-                add_rpath: list(&adopt.add_rpath, Check::Rpath),
-                add_origin: adopt.add_origin.unwrap_or(false),
-                remove_rpath_prefix: list(&adopt.remove_rpath_prefix, Check::NotEmpty),
-            }),
-        };
-        errors.finish(Some(resolved), &self.file)
+        let resolved = rendering.resolved(self, settings, context, patches);
+        rendering.errors.finish(Some(resolved), &self.file)
     }
 
     /// The path of a (rendered) patch name, checked to stay under the patches directory and,
@@ -531,5 +361,227 @@ impl RecipeFile {
             return Err(reader.invalid(patch, format!("no such patch file: {}", path.display())));
         }
         Ok(path)
+    }
+}
+
+/// The rendering of one recipe's settings: each value rendered and checked, every error
+/// collected (the values are rendered in the order of the keys, so the errors come in it).
+struct Rendering<'a> {
+    renderer: Renderer<'a>,
+    reader: Reader<'a>,
+    errors: Collected,
+}
+
+impl Rendering<'_> {
+    /// A list item, rendered. A list item that is a template and renders to nothing is left
+    /// out: that is how an item is given for some layers, arches or Pythons only (`{% if layer
+    /// == "gentoo2020" %}gcc/9.3.0{% endif %}`). A literal empty item stays an error. None:
+    /// left out, or wrong (the error collected).
+    fn item(&self, text: &Text) -> Option<Text> {
+        let rendered = self.errors.ok(self.renderer.render(text))?;
+        if text.is_template() && rendered.trim().is_empty() {
+            return None;
+        }
+        Some(Text {
+            value: rendered,
+            ..text.clone()
+        })
+    }
+
+    fn list(&self, texts: &Option<Vec<Text>>, check: Check) -> Vec<String> {
+        texts
+            .iter()
+            .flatten()
+            .filter_map(|text| self.errors.ok(self.renderer.check(&self.item(text)?, check)))
+            .collect()
+    }
+
+    fn optional(&self, text: &Option<Text>, check: Check) -> Option<String> {
+        self.errors
+            .ok(self.renderer.checked(text.as_ref()?, check))
+            .filter(|value| !value.trim().is_empty())
+    }
+
+    fn required(&self, text: &Text, check: Check) -> String {
+        self.errors
+            .ok(self.renderer.checked(text, check))
+            .unwrap_or_default()
+    }
+
+    /// The recipe's patches, as paths under its patches directory.
+    fn patch_paths(&self, recipe: &RecipeFile, settings: &Settings, patches: PatchCheck) -> Vec<PathBuf> {
+        settings
+            .patches
+            .iter()
+            .flatten()
+            .filter_map(|patch| self.errors.ok(recipe.patch_path(&self.item(patch)?, patches)))
+            .collect()
+    }
+
+    /// The Python versions to skip, each once.
+    fn skip_python(&self, settings: &Settings) -> Vec<PythonVersion> {
+        let mut skip_python = Vec::new();
+        for text in settings.skip_python.iter().flatten() {
+            let Some(rendered) = self.item(text) else {
+                continue;
+            };
+            let version = self.errors.ok(PythonVersion::from_str(rendered.value.trim())
+                .map_err(|message| self.reader.invalid(&rendered, message)));
+            if let Some(version) = version
+                && !skip_python.contains(&version)
+            {
+                skip_python.push(version);
+            }
+        }
+        skip_python
+    }
+
+    fn environment(&self, settings: &Settings) -> BTreeMap<String, String> {
+        let mut environment = BTreeMap::new();
+        for (name, value) in settings.environment.iter().flatten() {
+            if let Some(rendered) = self.errors.ok(self.renderer.render(value)) {
+                environment.insert(name.clone(), rendered);
+            }
+        }
+        environment
+    }
+
+    /// The source, and its sha256 (given at the top level, or by the source).
+    fn source(&self, settings: &Settings, context: &TemplateContext) -> (Source, Option<String>) {
+        let mut sha256 = self.optional(&settings.sha256, Check::Sha256);
+        let source = match &settings.source {
+            None | Some(SourceSetting::Pypi) => Source::Pypi,
+            Some(SourceSetting::Url { url, sha256: pinned }) => {
+                if let Some(pinned) = pinned {
+                    if let Some(top) = &settings.sha256 {
+                        self.errors.push(self.reader.invalid(
+                            top,
+                            format!(
+                                "the source already gives its sha256 (at `{}`); give it once",
+                                pinned.key
+                            ),
+                        ));
+                    }
+                    sha256 = self.errors.ok(self.renderer.checked(pinned, Check::Sha256));
+                }
+                Source::Url {
+                    // Like a git `rev`: a URL templated on the version stays empty until the
+                    // version is known.
+                    url: if context.version.is_empty()
+                        && VersionTemplate::new(url.value.clone()).names_version()
+                    {
+                        String::new()
+                    } else {
+                        self.required(url, Check::ArchiveUrl)
+                    },
+                }
+            }
+            Some(SourceSetting::Git { url, rev }) => {
+                if let Some(top) = &settings.sha256 {
+                    self.errors.push(self.reader.invalid(
+                        top,
+                        "a git source is pinned by its `rev`; `sha256` is for archives",
+                    ));
+                }
+                Source::Git {
+                    url: self.required(url, Check::GitUrl),
+                    // A rev templated on the version stays empty until the version is known
+                    // (rendered now, `v{{ version }}` would give the tag `v`); fetching a git
+                    // source with an empty rev is refused.
+                    rev: if context.version.is_empty()
+                        && VersionTemplate::new(rev.value.clone()).names_version()
+                    {
+                        String::new()
+                    } else {
+                        self.required(rev, Check::GitRev)
+                    },
+                }
+            }
+        };
+        (source, sha256)
+    }
+
+    /// Every value of `settings`, rendered and checked.
+    fn resolved(
+        &self,
+        recipe: &RecipeFile,
+        settings: &Settings,
+        context: &TemplateContext,
+        patches: PatchCheck,
+    ) -> ResolvedRecipe {
+        let patch_paths = self.patch_paths(recipe, settings, patches);
+        let skip_python = self.skip_python(settings);
+        let environment = self.environment(settings);
+        let (source, sha256) = self.source(settings, context);
+        let package_suffix = self.optional(&settings.package_suffix, Check::Suffix);
+        let skip_imports = settings
+            .skip_imports
+            .iter()
+            .flatten()
+            .map(|entry| SkipImport {
+                module: self.required(&entry.module, Check::ImportName),
+                reason: self.required(&entry.reason, Check::Reason).trim().to_string(),
+            })
+            .collect();
+        // Check::Seconds has made sure that it parses.
+        let import_timeout = self
+            .optional(&settings.import_timeout, Check::Seconds)
+            .and_then(|seconds| seconds.parse::<u64>().ok());
+        // Check::Gpus likewise.
+        let test_gpus = self
+            .optional(&settings.test_gpus, Check::Gpus)
+            .and_then(|gpus| gpus.parse::<u32>().ok())
+            .unwrap_or(0);
+        ResolvedRecipe {
+            package: recipe.package.clone(),
+            file: Some(recipe.file.clone()),
+            import_names: self.list(&settings.import_names, Check::ImportName),
+            skip_imports,
+            import_timeout,
+            test_gpus,
+            test_snippet: self.optional(&settings.test, Check::Any),
+            test_command: self.optional(&settings.test_command, Check::Any),
+            build_dependencies: self.list(&settings.build_dependencies, Check::Requirement),
+            test_dependencies: self.list(&settings.test_dependencies, Check::Requirement),
+            modules: self.list(&settings.modules, Check::Module),
+            build_modules: self.list(&settings.build_modules, Check::Module),
+            environment,
+            pre_download: self.list(&settings.pre_download, Check::Command),
+            post_download: self.list(&settings.post_download, Check::Command),
+            pre_build: self.list(&settings.pre_build, Check::Command),
+            post_build: self.list(&settings.post_build, Check::Command),
+            build_command: self.optional(&settings.build_command, Check::Any),
+            build_args: self.list(&settings.build_args, Check::NotEmpty),
+            patches: patch_paths,
+            source,
+            sha256,
+            package_suffix,
+            requirements: RequirementChanges {
+                add: self.list(&settings.requirements.add, Check::Requirement),
+                remove: self.list(&settings.requirements.remove, Check::RemoveRequirement),
+                update: self.list(&settings.requirements.update, Check::UpdateRequirement),
+            },
+            resources: RecipeResources {
+                cpus: self
+                    .optional(&settings.resources.cpus, Check::Cpus)
+                    .and_then(|text| text.parse().ok()),
+                memory_mb: self
+                    .optional(&settings.resources.memory, Check::Memory)
+                    .and_then(|text| text.parse().ok()),
+                time_minutes: self
+                    .optional(&settings.resources.time, Check::Duration)
+                    .and_then(|text| text.parse().ok()),
+            },
+            rpath: self.list(&settings.rpath, Check::Rpath),
+            skip_python,
+            arch_specific: settings.arch_specific,
+            adopt: settings.adopt.as_ref().map(|adopt| AdoptSettings {
+                find_links: self.optional(&adopt.find_links, Check::NotEmpty),
+                url: self.optional(&adopt.url, Check::ArchiveUrl),
+                add_rpath: self.list(&adopt.add_rpath, Check::Rpath),
+                add_origin: adopt.add_origin.unwrap_or(false),
+                remove_rpath_prefix: self.list(&adopt.remove_rpath_prefix, Check::NotEmpty),
+            }),
+        }
     }
 }
