@@ -69,49 +69,138 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
         .and_then(|name| name.to_str())
         .unwrap_or_default()
         .parse()?;
-    let elves = match input.adopted {
-        Some(adopted) => adopted.elves.clone(),
-        None => {
-            let started = std::time::Instant::now();
-            let elves = read_wheel_elves(input.built, Limits::default(), false, 2)?;
-            tracing::info!(
-                "{}: {} ELF members read in {:.1} s",
-                filename.name_text(),
-                elves.members.len(),
-                started.elapsed().as_secs_f64()
-            );
-            elves
-        }
-    };
+    let elves = built_elves(input, &filename)?;
     let compiled = !elves.members.is_empty();
     let mut record = input.record.clone();
-    let mut unprovided = Vec::new();
-    if let Some(layer) = input.layout.layers.get(input.layer) {
-        let sources = super::libraries::library_sources(
-            &elves,
-            input.layout,
-            layer,
-            input.stack,
-            &input.recipe.environment,
-        );
-        unprovided = sources
-            .unprovided
-            .iter()
-            .map(|library| library.sentence(input.layer))
-            .collect();
-        if !sources.unchecked.is_empty() {
-            notes.push(format!(
-                "the layer's library directories are not on this machine: taken from the host, unjudged: {}",
-                sources.unchecked.join(", ")
-            ));
-        }
-        if let Some(stack) = record.stack.as_mut() {
-            stack.libraries = sources.from_stack;
-        }
+    let unprovided = library_sources(input, &elves, &mut record, &mut notes);
+    let tags = honest_tags(&filename, compiled, input.python, &mut notes);
+    let (edits, local_tag) = requirement_edits(input, &elves, &mut notes)?;
+    let rewrite = Rewrite {
+        local_label: Some(input.layout.local_version_label.clone()),
+        local_tag,
+        requirement_edits: edits,
+        tags,
+        dist_info_files: vec![(
+            "wheelwright.json".to_string(),
+            serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?,
+        )],
+        // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
+        accept_bad_record: false,
+        member_files: input
+            .adopted
+            .map(|adopted| adopted.member_files.clone())
+            .unwrap_or_default(),
+        prepared: input
+            .adopted
+            .map(|adopted| adopted.prepared.clone())
+            .unwrap_or_default(),
+        known_digests: input
+            .adopted
+            .map(|adopted| adopted.digests.clone())
+            .unwrap_or_default(),
+    };
+    fs_err::create_dir_all(input.directory)?;
+    let started = std::time::Instant::now();
+    let outcome = rewrite_wheel(
+        input.built,
+        &rewrite,
+        &Destination::Directory(input.directory.to_path_buf()),
+        PlaceOptions {
+            overwrite: true,
+            fsync: true,
+        },
+        Limits::default(),
+    )?;
+    notes.extend(outcome.notes.iter().cloned());
+    let output_filename: crate::spec::WheelFilename = outcome.new_filename.parse()?;
+    tracing::info!("rewritten in {:.1} s", started.elapsed().as_secs_f64());
+    let audit = audit_output(input, &filename, &outcome.output, &output_filename, &record)?;
+    if !audit.report.ok() {
+        return Err(BuildError::bad_wheel(
+            &outcome.output,
+            format!(
+                "the post-processed wheel fails verification: {}",
+                audit.report.problems.join("; ")
+            ),
+        ));
     }
+    Ok(Processed {
+        pure: output_filename.tags.is_pure(),
+        abi3: output_filename.tags.abi.iter().any(|abi| abi == "abi3"),
+        wheel: outcome.output.clone(),
+        file_name: outcome.new_filename.clone(),
+        sha256: Some(audit.sha256),
+        changes: outcome.changes.clone(),
+        notes,
+        destination: audit.classification.destination,
+        stack_libraries: record.stack.map(|stack| stack.libraries).unwrap_or_default(),
+        unprovided,
+    })
+}
+
+/// The ELF members of the built wheel: an adopted wheel's, as its adoption read them; else
+/// read now.
+fn built_elves(
+    input: &PostProcess,
+    filename: &crate::spec::WheelFilename,
+) -> Result<crate::inspect::WheelElves, BuildError> {
+    if let Some(adopted) = input.adopted {
+        return Ok(adopted.elves.clone());
+    }
+    let started = std::time::Instant::now();
+    let elves = read_wheel_elves(input.built, Limits::default(), false, 2)?;
+    tracing::info!(
+        "{}: {} ELF members read in {:.1} s",
+        filename.name_text(),
+        elves.members.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(elves)
+}
+
+/// Where the wheel's libraries come from on nodes of its layer: the stack's into `record`, a
+/// note when the layer's directories are not on this machine; the sentences of the libraries
+/// nothing there provides (the wheel is then held back).
+fn library_sources(
+    input: &PostProcess,
+    elves: &crate::inspect::WheelElves,
+    record: &mut BuildRecord,
+    notes: &mut Vec<String>,
+) -> Vec<String> {
+    let Some(layer) = input.layout.layers.get(input.layer) else {
+        return Vec::new();
+    };
+    let sources =
+        super::libraries::library_sources(elves, input.layout, layer, input.stack, &input.recipe.environment);
+    if !sources.unchecked.is_empty() {
+        notes.push(format!(
+            "the layer's library directories are not on this machine: taken from the host, unjudged: {}",
+            sources.unchecked.join(", ")
+        ));
+    }
+    let unprovided = sources
+        .unprovided
+        .iter()
+        .map(|library| library.sentence(input.layer))
+        .collect();
+    if let Some(stack) = record.stack.as_mut() {
+        stack.libraries = sources.from_stack;
+    }
+    unprovided
+}
+
+/// Honest tags: a pure-tagged wheel with shared libraries retagged to its Python and
+/// platform; a manylinux or musllinux platform tag (which the frontend did not earn) made
+/// `linux_x86_64`.
+fn honest_tags(
+    filename: &crate::spec::WheelFilename,
+    compiled: bool,
+    python: PythonVersion,
+    notes: &mut Vec<String>,
+) -> TagChange {
     let mut tags = TagChange::default();
     if compiled && filename.tags.is_pure() {
-        let python_tag = format!("cp{}{}", input.python.major, input.python.minor);
+        let python_tag = format!("cp{}{}", python.major, python.minor);
         tags = TagChange {
             python: Some(python_tag.clone()),
             abi: Some(python_tag),
@@ -126,6 +215,17 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
     {
         tags.platform = Some("linux_x86_64".into());
     }
+    tags
+}
+
+/// The requirement edits: the recipe's, the pins from what a compiled wheel was built against
+/// (numpy, torch: with the local tag torch gives), the layout's nvidia strip rule.
+fn requirement_edits(
+    input: &PostProcess,
+    elves: &crate::inspect::WheelElves,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<RequirementEdit>, Option<String>), BuildError> {
+    let compiled = !elves.members.is_empty();
     let recipe = input.recipe;
     let mut edits = Vec::new();
     for text in &recipe.requirements.update {
@@ -169,49 +269,22 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
     if let Ok(rule) = input.layout.strip_rule("nvidia") {
         edits.push(RequirementEdit::Strip(rule.rule.clone()));
     }
-    let rewrite = Rewrite {
-        local_label: Some(input.layout.local_version_label.clone()),
-        local_tag,
-        requirement_edits: edits,
-        tags,
-        dist_info_files: vec![(
-            "wheelwright.json".to_string(),
-            serde_json::to_vec_pretty(&record).map_err(std::io::Error::other)?,
-        )],
-        // A wheel the frontend just wrote has a true RECORD; one that does not is a fault.
-        accept_bad_record: false,
-        member_files: input
-            .adopted
-            .map(|adopted| adopted.member_files.clone())
-            .unwrap_or_default(),
-        prepared: input
-            .adopted
-            .map(|adopted| adopted.prepared.clone())
-            .unwrap_or_default(),
-        known_digests: input
-            .adopted
-            .map(|adopted| adopted.digests.clone())
-            .unwrap_or_default(),
-    };
-    fs_err::create_dir_all(input.directory)?;
-    let started = std::time::Instant::now();
-    let outcome = rewrite_wheel(
-        input.built,
-        &rewrite,
-        &Destination::Directory(input.directory.to_path_buf()),
-        PlaceOptions {
-            overwrite: true,
-            fsync: true,
-        },
-        Limits::default(),
-    )?;
-    notes.extend(outcome.notes.iter().cloned());
-    let output_filename: crate::spec::WheelFilename = outcome.new_filename.parse()?;
+    Ok((edits, local_tag))
+}
+
+/// Verifies the finished wheel `output` in full (raw-copied members included) and reads its
+/// ELF members for the classification in the same pass.
+fn audit_output(
+    input: &PostProcess,
+    filename: &crate::spec::WheelFilename,
+    output: &Path,
+    output_filename: &crate::spec::WheelFilename,
+    record: &BuildRecord,
+) -> Result<crate::audit::Audit, BuildError> {
     // The finished wheel is verified in full (raw-copied members included) and its ELF
     // members read for the classification in the same pass; it is then remembered by content
     // so that cp-wheels need not hash it again.
     let cache = crate::wheel::verified::VerifiedCache::default_location();
-    tracing::info!("rewritten in {:.1} s", started.elapsed().as_secs_f64());
     let started = std::time::Instant::now();
     let options = crate::audit::AuditOptions {
         limits: Limits::default(),
@@ -230,34 +303,14 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
             }
             elves.dist_info = output_filename.dist_info_dir();
             elves.tagged_pure = output_filename.tags.is_pure();
-            elves.build_record = serde_json::to_value(&record).ok();
-            crate::audit::audit_written(&outcome.output, input.layout, options, elves)?
+            elves.build_record = serde_json::to_value(record).ok();
+            crate::audit::audit_written(output, input.layout, options, elves)?
         }
-        None => crate::audit::audit(&outcome.output, input.layout, options, None)?,
+        None => crate::audit::audit(output, input.layout, options, None)?,
     };
     tracing::info!(
         "verified and classified in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    if !audit.report.ok() {
-        return Err(BuildError::bad_wheel(
-            &outcome.output,
-            format!(
-                "the post-processed wheel fails verification: {}",
-                audit.report.problems.join("; ")
-            ),
-        ));
-    }
-    Ok(Processed {
-        pure: output_filename.tags.is_pure(),
-        abi3: output_filename.tags.abi.iter().any(|abi| abi == "abi3"),
-        wheel: outcome.output.clone(),
-        file_name: outcome.new_filename.clone(),
-        sha256: Some(audit.sha256),
-        changes: outcome.changes.clone(),
-        notes,
-        destination: audit.classification.destination,
-        stack_libraries: record.stack.map(|stack| stack.libraries).unwrap_or_default(),
-        unprovided,
-    })
+    Ok(audit)
 }
