@@ -611,7 +611,71 @@ impl Context<'_> {
         }
 
         // Versioned files: entries with what differs from the generic config at that version.
-        let mut entries: Vec<(usize, Version, VersionEntry, Vec<Note>)> = Vec::new();
+        let (mut entries, versioned_drafts) =
+            self.versioned_entries(group, baseline, &generic_drafts, &mut files, &mut sources);
+        entries.sort_by(|a, b| a.1.cmp(&b.1));
+        document.versions = entries.iter().map(|(_, _, entry, _)| entry.clone()).collect();
+
+        let generic_notes = unique(generic_notes);
+        annotate(&mut document, &sources, &generic_notes);
+
+        // Patches, then the recipe: checked, then moved into place.
+        match self.write_recipe(&document, &recipe_path, &generic_drafts, &versioned_drafts) {
+            Ok(()) => {}
+            Err(WriteFailure::Patches(reason)) => {
+                refuse_all(&mut files, reason);
+                return PackageOutcome { files };
+            }
+            Err(WriteFailure::Recipe(reason)) => {
+                let done: BTreeSet<PathBuf> = files.iter().map(|file| file.config.clone()).collect();
+                for file in &sourced {
+                    if !done.contains(&self.files[*file].path) {
+                        files.push(self.refused(
+                            *file,
+                            package,
+                            format!("the recipe fails its check: {reason}"),
+                        ));
+                    }
+                }
+                return PackageOutcome { files };
+            }
+        }
+
+        // The report of each converted file.
+        let converted = |file: usize, notes: &[Note]| {
+            let status = if notes.is_empty() {
+                FileStatus::Converted
+            } else {
+                FileStatus::ConvertedWithNotes
+            };
+            FileReport {
+                recipe: Some(recipe_path.clone()),
+                notes: notes.iter().map(describe_note).collect(),
+                ..self.report(file, package, status)
+            }
+        };
+        if let Some(generic) = group.generic {
+            files.push(converted(generic, &generic_notes));
+        }
+        for (file, _, _, notes) in &entries {
+            files.push(converted(*file, notes));
+        }
+        PackageOutcome { files }
+    }
+
+    /// The entries of a package's versioned configs (what differs from the generic config
+    /// at that version), sorted by version, with the drafts they came from; a config that
+    /// cannot be read is refused into `files`, the others' paths added to `sources`.
+    fn versioned_entries(
+        &self,
+        group: &Group,
+        baseline: &dyn Fn(&Group, &str) -> Baseline,
+        generic_drafts: &[Draft],
+        files: &mut Vec<FileReport>,
+        sources: &mut Vec<String>,
+    ) -> (Vec<VersionedConfig>, Vec<Vec<Draft>>) {
+        let package = group.package.as_str();
+        let mut entries: Vec<VersionedConfig> = Vec::new();
         let mut versioned_drafts: Vec<Vec<Draft>> = Vec::new();
         for &file in &group.versioned {
             let version_text = self.files[file].version.clone().unwrap_or_default();
@@ -632,7 +696,7 @@ impl Context<'_> {
                 Err(reason) => files.push(self.refused(file, package, reason)),
                 Ok((drafts, _)) => {
                     let (values, mut notes) =
-                        versioned_values(self.cells, &generic_drafts, &drafts, &version_text);
+                        versioned_values(self.cells, generic_drafts, &drafts, &version_text);
                     notes.splice(0..0, drafts.iter().flat_map(|draft| draft.notes.clone()));
                     let notes = unique(notes);
                     let mut comments = vec![format!(
@@ -661,29 +725,18 @@ impl Context<'_> {
             }
         }
         entries.sort_by(|a, b| a.1.cmp(&b.1));
-        document.versions = entries.iter().map(|(_, _, entry, _)| entry.clone()).collect();
+        (entries, versioned_drafts)
+    }
 
-        let generic_notes = unique(generic_notes);
-        document.header = vec![
-            format!(
-                "Imported by `wheelwright recipe import` from {}.",
-                sources.join(", ")
-            ),
-            "Review the notes below: what build_wheel.sh did that this recipe does not, or does otherwise."
-                .to_string(),
-        ];
-        for note in &generic_notes {
-            match note.key.filter(|key| document.top.contains_key(key)) {
-                Some(key) => document
-                    .comments
-                    .entry(key)
-                    .or_default()
-                    .push(note.message.clone()),
-                None => document.header.push(describe_note(note)),
-            }
-        }
-
-        // Patches, then the recipe: checked, then moved into place.
+    /// Copies the patches the drafts name, then checks the recipe and moves it into place;
+    /// the patches it created are removed again when the recipe fails its check.
+    fn write_recipe(
+        &self,
+        document: &Document,
+        recipe_path: &Path,
+        generic_drafts: &[Draft],
+        versioned_drafts: &[Vec<Draft>],
+    ) -> Result<(), WriteFailure> {
         let patch_names: BTreeSet<String> = generic_drafts
             .iter()
             .chain(versioned_drafts.iter().flatten())
@@ -691,52 +744,54 @@ impl Context<'_> {
             .collect();
         let patch_names: Vec<String> = patch_names.into_iter().collect();
         let patches_out = self.output.join(crate::recipe::PATCHES_DIRECTORY);
-        let created =
-            match write::copy_patches(&patch_names, self.patches_directory, &patches_out, self.force) {
-                Ok(created) => created,
-                Err(reason) => {
-                    refuse_all(&mut files, reason);
-                    return PackageOutcome { files };
-                }
-            };
+        let created = write::copy_patches(&patch_names, self.patches_directory, &patches_out, self.force)
+            .map_err(WriteFailure::Patches)?;
         let text = document.to_yaml();
-        let written = write::check(&text, &recipe_path, &document, self.cells, self.layout).and_then(|()| {
-            write::write_atomically(&recipe_path, text.as_bytes())
+        let written = write::check(&text, recipe_path, document, self.cells, self.layout).and_then(|()| {
+            write::write_atomically(recipe_path, text.as_bytes())
                 .map_err(|error| format!("{}: {error}", recipe_path.display()))
         });
         if let Err(reason) = written {
             for path in created {
                 let _ = fs_err::remove_file(path);
             }
-            let done: BTreeSet<PathBuf> = files.iter().map(|file| file.config.clone()).collect();
-            for file in &sourced {
-                if !done.contains(&self.files[*file].path) {
-                    files.push(self.refused(*file, package, format!("the recipe fails its check: {reason}")));
-                }
-            }
-            return PackageOutcome { files };
+            return Err(WriteFailure::Recipe(reason));
         }
+        Ok(())
+    }
+}
 
-        // The report of each converted file.
-        let converted = |file: usize, notes: &[Note]| {
-            let status = if notes.is_empty() {
-                FileStatus::Converted
-            } else {
-                FileStatus::ConvertedWithNotes
-            };
-            FileReport {
-                recipe: Some(recipe_path.clone()),
-                notes: notes.iter().map(describe_note).collect(),
-                ..self.report(file, package, status)
-            }
-        };
-        if let Some(generic) = group.generic {
-            files.push(converted(generic, &generic_notes));
+/// A versioned config's file, its version, its entry and its notes.
+type VersionedConfig = (usize, Version, VersionEntry, Vec<Note>);
+
+/// Why a package's recipe was not written.
+enum WriteFailure {
+    /// Its patches could not be copied.
+    Patches(String),
+    /// The recipe fails its check (or cannot be written).
+    Recipe(String),
+}
+
+/// The recipe's header (where it comes from, what to review) and the generic config's notes:
+/// beside the key they are about, else in the header.
+fn annotate(document: &mut Document, sources: &[String], generic_notes: &[Note]) {
+    document.header = vec![
+        format!(
+            "Imported by `wheelwright recipe import` from {}.",
+            sources.join(", ")
+        ),
+        "Review the notes below: what build_wheel.sh did that this recipe does not, or does otherwise."
+            .to_string(),
+    ];
+    for note in generic_notes {
+        match note.key.filter(|key| document.top.contains_key(key)) {
+            Some(key) => document
+                .comments
+                .entry(key)
+                .or_default()
+                .push(note.message.clone()),
+            None => document.header.push(describe_note(note)),
         }
-        for (file, _, _, notes) in &entries {
-            files.push(converted(*file, notes));
-        }
-        PackageOutcome { files }
     }
 }
 
