@@ -341,13 +341,7 @@ pub fn plan(
             Err(error) => unplannable.push(set_aside(entry, error)),
         }
     }
-    // In the set's order, as they were listed.
-    let order: BTreeMap<String, usize> = entries
-        .iter()
-        .enumerate()
-        .map(|(position, entry)| (crate::spec::normalize_name(&entry.name), position))
-        .collect();
-    unplannable.sort_by_key(|package| order.get(&crate::spec::normalize_name(&package.name)).copied());
+    in_set_order(&mut unplannable, &entries);
     let mut packages = build_order(packages)?;
     let rebuild: BTreeSet<String> = options
         .rebuild
@@ -355,12 +349,30 @@ pub fn plan(
         .map(|name| crate::spec::normalize_name(name))
         .collect();
     decide(&mut packages, &rebuild);
-    // Say where a fallback's source comes from, on every cell it builds.
-    for package in &mut packages {
-        if let Some(why) = options
-            .index_sources
-            .get(&crate::spec::normalize_name(&package.name))
-        {
+    say_index_sources(&mut packages, options.index_sources);
+    let mut plan = NightlyPlan {
+        packages,
+        unplannable,
+    };
+    plan.hold_back_dependants();
+    Ok(plan)
+}
+
+/// Packages that cannot be planned in the set's order, as they were listed.
+fn in_set_order(unplannable: &mut [Unplannable], entries: &[PackageEntry]) {
+    let order: BTreeMap<String, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(position, entry)| (crate::spec::normalize_name(&entry.name), position))
+        .collect();
+    unplannable.sort_by_key(|package| order.get(&crate::spec::normalize_name(&package.name)).copied());
+}
+
+/// Says where a fallback's source comes from (`index_sources`: why, by normalised name), on
+/// every cell it builds.
+fn say_index_sources(packages: &mut [PackagePlan], index_sources: &BTreeMap<String, String>) {
+    for package in packages {
+        if let Some(why) = index_sources.get(&crate::spec::normalize_name(&package.name)) {
             for cell in package
                 .cells
                 .iter_mut()
@@ -372,12 +384,6 @@ pub fn plan(
             }
         }
     }
-    let mut plan = NightlyPlan {
-        packages,
-        unplannable,
-    };
-    plan.hold_back_dependants();
-    Ok(plan)
 }
 
 /// What the site must offer before any package is planned: the modules system the recipes
@@ -802,6 +808,32 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(names(&ordered), ["Setuptools_SCM", "zope.interface"]);
+    }
+
+    #[test]
+    fn packages_set_aside_are_reported_in_the_sets_order() {
+        let entries: Vec<PackageEntry> = ["Pillow", "numpy", "scipy"]
+            .iter()
+            .map(|name| PackageEntry {
+                name: name.to_string(),
+                wanted: Wanted::Latest,
+                resources: Resources::default(),
+                own_resources: false,
+            })
+            .collect();
+        let set_aside = |name: &str| Unplannable {
+            name: name.to_string(),
+            wanted: Wanted::Latest,
+            recipe: None,
+            cause: Cause::Recipe,
+            reason: String::new(),
+            cells: Vec::new(),
+        };
+        // Set aside as their planners finished: scipy's recipe first, then pillow's source.
+        let mut unplannable = vec![set_aside("scipy"), set_aside("pillow")];
+        in_set_order(&mut unplannable, &entries);
+        let names: Vec<&str> = unplannable.iter().map(|package| package.name.as_str()).collect();
+        assert_eq!(names, ["pillow", "scipy"]);
     }
 
     #[test]

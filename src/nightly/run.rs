@@ -151,21 +151,7 @@ fn new_run(
         };
         progress("planning");
         let mut planned = plan(config, layout, store, &plan_options)?;
-        let unknown: Vec<usize> = planned
-            .packages
-            .iter()
-            .enumerate()
-            // A key that needs the source's hash, or a cell to build whose source is not in
-            // the cache yet (a git source at a tag is keyed by its rev, but built from the
-            // fetch).
-            .filter(|(_, package)| {
-                package.cells.iter().any(|cell| {
-                    cell.key.is_none() || (cell.state == Planned::Build && cell.cell.source.is_none())
-                })
-            })
-            .filter(|(_, package)| !fetch_failures.contains_key(&package.name))
-            .map(|(index, _)| index)
-            .collect();
+        let unknown = sources_to_fetch(&planned, &fetch_failures);
         if !unknown.is_empty() {
             for index in unknown {
                 let package = &planned.packages[index];
@@ -177,22 +163,7 @@ fn new_run(
             }
             planned = plan(config, layout, store, &plan_options)?;
         }
-        let unreachable: Vec<(String, String)> = fetch_failures
-            .iter()
-            .filter(|(name, failure)| {
-                config.sdist_fallback
-                    && crate::cause::is_unreachable(failure)
-                    && !index_sources.contains_key(&crate::spec::normalize_name(name))
-            })
-            .map(|(name, failure)| {
-                let why = failure
-                    .lines()
-                    .find(|line| crate::cause::is_unreachable(line))
-                    .unwrap_or(failure)
-                    .trim();
-                (crate::spec::normalize_name(name), crate::words::clip(why, 300))
-            })
-            .collect();
+        let unreachable = unreachable_sources(&fetch_failures, &index_sources, config.sdist_fallback);
         if unreachable.is_empty() {
             break planned;
         }
@@ -259,6 +230,51 @@ fn new_run(
     };
     write_json_atomic(&directory.join("plan.json"), &planned)?;
     Ok((directory, state))
+}
+
+/// The packages of the plan whose source must be fetched before they can be keyed or built
+/// (their positions), but those whose fetch failed already: a key that needs the source's
+/// hash, or a cell to build whose source is not in the cache yet (a git source at a tag is
+/// keyed by its rev, but built from the fetch).
+fn sources_to_fetch(planned: &NightlyPlan, fetch_failures: &BTreeMap<String, String>) -> Vec<usize> {
+    planned
+        .packages
+        .iter()
+        .enumerate()
+        .filter(|(_, package)| {
+            package.cells.iter().any(|cell| {
+                cell.key.is_none() || (cell.state == Planned::Build && cell.cell.source.is_none())
+            })
+        })
+        .filter(|(_, package)| !fetch_failures.contains_key(&package.name))
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// With `sdist_fallback`, the packages whose fetch failed because the recipe's source cannot
+/// be reached (and that are not built from the index already): (normalised name, the line of
+/// the failure that says so), to plan again with the index's sdist.
+fn unreachable_sources(
+    fetch_failures: &BTreeMap<String, String>,
+    index_sources: &BTreeMap<String, String>,
+    sdist_fallback: bool,
+) -> Vec<(String, String)> {
+    fetch_failures
+        .iter()
+        .filter(|(name, failure)| {
+            sdist_fallback
+                && crate::cause::is_unreachable(failure)
+                && !index_sources.contains_key(&crate::spec::normalize_name(name))
+        })
+        .map(|(name, failure)| {
+            let why = failure
+                .lines()
+                .find(|line| crate::cause::is_unreachable(line))
+                .unwrap_or(failure)
+                .trim();
+            (crate::spec::normalize_name(name), crate::words::clip(why, 300))
+        })
+        .collect()
 }
 
 /// A fresh run directory named after the time (`-2`, `-3` when one of that second exists).
@@ -626,6 +642,42 @@ mod tests {
         assert_eq!(resumed_in, directory.path());
         assert_eq!(resumed.tasks, left.tasks);
         assert_eq!(resumed.finished, None);
+    }
+
+    #[test]
+    fn only_unreachable_sources_fall_back_to_the_index_and_only_once() {
+        let failures: BTreeMap<String, String> = [
+            (
+                "Pillow",
+                "fetching https://example.org/pillow.tar.gz\ncurl: (6) Could not resolve host: example.org\n",
+            ),
+            ("numpy", "the archive's sha256 is abc, the recipe says def"),
+            ("scipy", "git clone: Failed to connect to github.com port 443"),
+        ]
+        .iter()
+        .map(|(name, failure)| (name.to_string(), failure.to_string()))
+        .collect();
+        // Without sdist_fallback, nothing falls back.
+        assert!(unreachable_sources(&failures, &BTreeMap::new(), false).is_empty());
+        // With it: the unreachable ones, by normalised name, with the line that says why.
+        assert_eq!(
+            unreachable_sources(&failures, &BTreeMap::new(), true),
+            [
+                (
+                    "pillow".to_string(),
+                    "curl: (6) Could not resolve host: example.org".to_string()
+                ),
+                (
+                    "scipy".to_string(),
+                    "git clone: Failed to connect to github.com port 443".to_string()
+                ),
+            ]
+        );
+        // A package built from the index already does not fall back again.
+        let already: BTreeMap<String, String> = [("pillow".to_string(), "earlier".to_string())].into();
+        let again = unreachable_sources(&failures, &already, true);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].0, "scipy");
     }
 
     #[test]
