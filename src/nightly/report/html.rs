@@ -225,30 +225,80 @@ pub(super) fn html(
     store: &StateStore,
 ) -> Result<String, NightlyError> {
     let mut failed_packages: BTreeSet<&str> = BTreeSet::new();
-    let causes: Vec<CauseSection> =
-        by_cause(groups)
-            .into_iter()
-            .map(|(cause, groups)| CauseSection {
-                cause,
-                meaning: cause_rank(cause).1,
-                tally: tally(groups),
-                open: !matches!(cause, "dependency" | "cancelled"),
-                blocks: by_reason(groups)
-                    .into_iter()
-                    .filter_map(|block| {
-                        let shown = block.first()?.cells.first()?;
-                        let alike = block
-                            .iter()
-                            .all(|group| group.cells.iter().all(|cell| cell.reason == shown.reason));
-                        let shared = block.len() > 1;
-                        Some(HtmlBlock {
+    let causes = cause_sections(directory, matrix, groups, &mut failed_packages);
+    let history = store.history();
+    let rows = matrix_rows(directory, matrix, &failed_packages, &history);
+    let states = state_lines(results);
+    let mut context = tera::Context::new();
+    context.insert("run", &state.name);
+    context.insert("headline", &headline(results));
+    context.insert(
+        "size",
+        &format!(
+            "{}, {}",
+            count(matrix.packages.len(), "package"),
+            count(results.len(), "cell")
+        ),
+    );
+    context.insert("started", &utc(state.started));
+    context.insert("finished", &state.finished.map(utc));
+    context.insert("executor", &state.executor);
+    context.insert("scratch", &scratch_line(state));
+    context.insert("states", &states);
+    context.insert("not_passed", &not_passed(groups));
+    context.insert("causes", &causes);
+    context.insert(
+        "columns",
+        &matrix
+            .columns
+            .iter()
+            .map(|&(layer, python, arch)| Column {
+                key: format!("{layer}/py{python}-{arch}"),
+                layer,
+                python,
+                arch,
+            })
+            .collect::<Vec<_>>(),
+    );
+    context.insert("rows", &rows);
+    Ok(tera::Tera::one_off(TEMPLATE, &context, true)?)
+}
+
+/// The failures by cause, then by reason, each group linking its logs; `failed_packages`
+/// collects the packages shown (the first group of a package is its anchor).
+fn cause_sections<'a>(
+    directory: &Path,
+    matrix: &Matrix<'_>,
+    groups: &[FailureGroup<'a>],
+    failed_packages: &mut BTreeSet<&'a str>,
+) -> Vec<CauseSection> {
+    by_cause(groups)
+        .into_iter()
+        .map(|(cause, groups)| CauseSection {
+            cause,
+            meaning: cause_rank(cause).1,
+            tally: tally(groups),
+            open: !matches!(cause, "dependency" | "cancelled"),
+            blocks: by_reason(groups)
+                .into_iter()
+                .filter_map(|block| {
+                    let shown = block.first()?.cells.first()?;
+                    let alike = block
+                        .iter()
+                        .all(|group| group.cells.iter().all(|cell| cell.reason == shown.reason));
+                    let shared = block.len() > 1;
+                    Some(HtmlBlock {
                         shared,
                         tally: tally(block.iter().copied()),
                         reason: excerpt(entry_reason(shown)),
                         note: (!alike).then(|| {
                             format!(
                                 "The reason of {}{}; the others' differ only where they name their own cell.",
-                                if shared { format!("{} ", shown.package) } else { String::new() },
+                                if shared {
+                                    format!("{} ", shown.package)
+                                } else {
+                                    String::new()
+                                },
                                 matrix.describe(&[*shown])
                             )
                         }),
@@ -270,13 +320,21 @@ pub(super) fn html(
                             })
                             .collect(),
                     })
-                    })
-                    .collect(),
-            })
-            .collect();
-    let history = store.history();
-    let mut pasts = history_by_package(&history);
-    let rows: Vec<Row> = matrix
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The matrix's rows: a package's cells by column, with its history.
+fn matrix_rows<'a>(
+    directory: &Path,
+    matrix: &'a Matrix<'_>,
+    failed_packages: &BTreeSet<&str>,
+    history: &'a [HistoryEntry],
+) -> Vec<Row<'a>> {
+    let mut pasts = history_by_package(history);
+    matrix
         .packages
         .iter()
         .map(|(package, cells)| {
@@ -313,8 +371,12 @@ pub(super) fn html(
                 history: pasts.remove(package).unwrap_or_default(),
             }
         })
-        .collect();
-    let states: Vec<StateLine> = by_state(results)
+        .collect()
+}
+
+/// A line per state: its cells and packages.
+fn state_lines(results: &[CellResult]) -> Vec<StateLine<'_>> {
+    by_state(results)
         .into_iter()
         .map(|(cell_state, (cells, packages))| StateLine {
             state: cell_state.to_string(),
@@ -329,40 +391,7 @@ pub(super) fn html(
                 })
                 .collect(),
         })
-        .collect();
-    let mut context = tera::Context::new();
-    context.insert("run", &state.name);
-    context.insert("headline", &headline(results));
-    context.insert(
-        "size",
-        &format!(
-            "{}, {}",
-            count(matrix.packages.len(), "package"),
-            count(results.len(), "cell")
-        ),
-    );
-    context.insert("started", &utc(state.started));
-    context.insert("finished", &state.finished.map(utc));
-    context.insert("executor", &state.executor);
-    context.insert("scratch", &scratch_line(state));
-    context.insert("states", &states);
-    context.insert("not_passed", &not_passed(groups));
-    context.insert("causes", &causes);
-    context.insert(
-        "columns",
-        &matrix
-            .columns
-            .iter()
-            .map(|&(layer, python, arch)| Column {
-                key: format!("{layer}/py{python}-{arch}"),
-                layer,
-                python,
-                arch,
-            })
-            .collect::<Vec<_>>(),
-    );
-    context.insert("rows", &rows);
-    Ok(tera::Tera::one_off(TEMPLATE, &context, true)?)
+        .collect()
 }
 
 /// What a matrix cell says besides its state: `12.3s · 4.5 MiB` (nothing for a cell that took
