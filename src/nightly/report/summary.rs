@@ -57,62 +57,75 @@ pub(super) fn summary(
         }
     }
     if !groups.is_empty() {
+        not_passed_by_cause(&mut text, matrix, groups);
+    }
+    reproducibility(&mut text, results);
+    cells(&mut text, results);
+    text
+}
+
+/// What did not pass, by cause then reason: the first [`SUMMARY_GROUPS`] entries, then how
+/// many more `report.html` lists.
+fn not_passed_by_cause(text: &mut String, matrix: &Matrix<'_>, groups: &[FailureGroup<'_>]) {
+    let _ = writeln!(
+        text,
+        "\n## Not passed, by cause\n\n{}: one line per package and reason, with its cells.",
+        not_passed(groups)
+    );
+    let mut shown = 0;
+    let mut left: Vec<&FailureGroup> = Vec::new();
+    for (cause, groups) in by_cause(groups) {
+        if shown == SUMMARY_GROUPS {
+            left.extend(groups);
+            continue;
+        }
         let _ = writeln!(
             text,
-            "\n## Not passed, by cause\n\n{}: one line per package and reason, with its cells.",
-            not_passed(groups)
+            "\n### {cause}{} ({})\n",
+            cause_rank(cause)
+                .1
+                .map(|meaning| format!(": {meaning}"))
+                .unwrap_or_default(),
+            tally(groups)
         );
-        let mut shown = 0;
-        let mut left: Vec<&FailureGroup> = Vec::new();
-        for (cause, groups) in by_cause(groups) {
+        for block in by_reason(groups) {
             if shown == SUMMARY_GROUPS {
-                left.extend(groups);
+                left.extend(block);
                 continue;
             }
-            let _ = writeln!(
-                text,
-                "\n### {cause}{} ({})\n",
-                cause_rank(cause)
-                    .1
-                    .map(|meaning| format!(": {meaning}"))
-                    .unwrap_or_default(),
-                tally(groups)
-            );
-            for block in by_reason(groups) {
+            let shared = block.len() > 1;
+            if let (true, Some(first)) = (shared, block.first().and_then(|group| group.cells.first())) {
+                let _ = writeln!(
+                    text,
+                    "- {}, one reason: {}: {}",
+                    tally(block.iter().copied()),
+                    first.state,
+                    first_line(reason_of(first))
+                );
+            }
+            for group in block {
                 if shown == SUMMARY_GROUPS {
-                    left.extend(block);
+                    left.push(group);
                     continue;
                 }
-                let shared = block.len() > 1;
-                if let (true, Some(first)) = (shared, block.first().and_then(|group| group.cells.first())) {
-                    let _ = writeln!(
-                        text,
-                        "- {}, one reason: {}: {}",
-                        tally(block.iter().copied()),
-                        first.state,
-                        first_line(reason_of(first))
-                    );
-                }
-                for group in block {
-                    if shown == SUMMARY_GROUPS {
-                        left.push(group);
-                        continue;
-                    }
-                    let _ = writeln!(text, "{}", summary_entry(group, matrix, shared));
-                    shown += 1;
-                }
+                let _ = writeln!(text, "{}", summary_entry(group, matrix, shared));
+                shown += 1;
             }
         }
-        if !left.is_empty() {
-            let _ = writeln!(
-                text,
-                "\n... and {} more {} ({}): see `report.html`.",
-                left.len(),
-                if left.len() == 1 { "entry" } else { "entries" },
-                tally(left.iter().copied())
-            );
-        }
     }
+    if !left.is_empty() {
+        let _ = writeln!(
+            text,
+            "\n... and {} more {} ({}): see `report.html`.",
+            left.len(),
+            if left.len() == 1 { "entry" } else { "entries" },
+            tally(left.iter().copied())
+        );
+    }
+}
+
+/// The up-to-date cells rebuilt to verify them, and how each compares.
+fn reproducibility(text: &mut String, results: &[CellResult]) {
     let verified: Vec<&CellResult> = results
         .iter()
         .filter(|result| result.reproducible.is_some())
@@ -135,6 +148,10 @@ pub(super) fn summary(
             );
         }
     }
+}
+
+/// Every cell, for a small run; else where to find them.
+fn cells(text: &mut String, results: &[CellResult]) {
     if results.len() <= SUMMARY_CELL_ROWS {
         if !results.is_empty() {
             let _ = writeln!(text, "\n## Cells\n");
@@ -169,7 +186,6 @@ pub(super) fn summary(
             "\nEvery cell: the matrix in `report.html`, and `result.json`."
         );
     }
-    text
 }
 
 /// A cell's reason for the summary (`no reason recorded` for none).
