@@ -363,154 +363,200 @@ fn apply_edit(
     notes: &mut Vec<String>,
 ) -> Result<(), RequirementError> {
     match edit {
-        RequirementEdit::Add(new) => {
-            let marker = new.marker_string();
-            let clash = working
-                .current
-                .iter()
-                .flatten()
-                .chain(working.added.iter())
-                .find(|existing| existing.name() == new.name() && existing.marker_string() == marker);
-            if let Some(existing) = clash {
-                return Err(RequirementError::AlreadyPresent {
-                    existing: existing.text.clone(),
-                });
-            }
-            changes.push(format!("added requirement `{}`", new.text));
-            working.added.push(new.clone());
-        }
-        RequirementEdit::Remove(pattern) => {
-            let wanted_specifiers = pattern
-                .requirement
-                .version_or_url
-                .as_ref()
-                .map(|_| specifier_key(pattern.specifiers()));
-            let wanted_marker = pattern.marker_string();
-            let matches = |candidate: &ParsedRequirement| {
-                candidate.name() == pattern.name()
-                    && wanted_specifiers
-                        .as_ref()
-                        .is_none_or(|wanted| &specifier_key(candidate.specifiers()) == wanted)
-                    && wanted_marker
-                        .as_ref()
-                        .is_none_or(|wanted| Some(wanted) == candidate.marker_string().as_ref())
-            };
-            let mut found = false;
-            for slot in working.current.iter_mut() {
-                if slot.as_ref().is_some_and(&matches)
-                    && let Some(removed) = slot.take()
-                {
-                    changes.push(format!("removed requirement `{}`", removed.text));
-                    found = true;
-                }
-            }
-            let before = working.added.len();
-            working.added.retain(|added| !matches(added));
-            found |= working.added.len() != before;
-            if !found {
-                notes.push(format!(
-                    "no requirement matches `{}`; nothing removed",
-                    pattern.text
-                ));
-            }
-        }
+        RequirementEdit::Add(new) => apply_add(working, new, changes)?,
+        RequirementEdit::Remove(pattern) => apply_remove(working, pattern, changes, notes),
         RequirementEdit::Update { from, to, rename } => {
-            let (to_head, to_marker) = to.split_marker();
-            // A rename says which project, not which versions: NEW without specifiers (or
-            // URL) of its own takes each old requirement's.
-            let keep_versions = *rename && to.requirement.version_or_url.is_none();
-            let mut found = false;
-            let slots = working
-                .current
-                .iter_mut()
-                .flatten()
-                .chain(working.added.iter_mut());
-            for existing in slots.filter(|existing| existing.name() == from) {
-                found = true;
-                let (_, marker) = existing.split_marker();
-                // `numpy[dev]>=1.0; extra == "dev"` updated by `numpy>=1.26` keeps `[dev]`, as
-                // it keeps the marker: REQ says which versions, not which extras.
-                let extras = if to.requirement.extras.is_empty() {
-                    existing.extras_as_written()
-                } else {
-                    None
-                };
-                let mut head = with_extras(to_head, extras.as_deref());
-                if keep_versions {
-                    if let Some(specifiers) = existing.specifiers_as_written() {
-                        if specifiers.starts_with('(') {
-                            head.push(' ');
-                        }
-                        head.push_str(&specifiers);
-                    } else if existing.is_url() {
-                        notes.push(format!(
-                            "`{}` named a URL of `{from}`, which `{}` cannot take: give the new requirement its own URL or specifiers",
-                            existing.text, to.text
-                        ));
-                    }
-                }
-                let text = with_marker(&head, to_marker.or(marker), to.is_url());
-                if text != existing.text {
-                    changes.push(format!("updated requirement `{}` to `{text}`", existing.text));
-                    *existing = ParsedRequirement::parse(&text)?;
-                }
-            }
-            if !found {
-                notes.push(format!(
-                    "no requirement on `{from}` to update; use --add-req to add `{}`",
-                    to.text
-                ));
-            }
+            apply_update(working, from, to, *rename, changes, notes)?
         }
         RequirementEdit::NumpyBounds { minimum, less_than } => {
-            let numpy = PackageName::from_str("numpy").expect("numpy is a valid name");
-            let mut found = false;
-            let slots = working
-                .current
-                .iter_mut()
-                .flatten()
-                .chain(working.added.iter_mut());
-            for existing in slots.filter(|existing| existing.name() == &numpy && !existing.is_url()) {
-                found = true;
-                let narrowed = narrow(existing, minimum.as_ref(), less_than.as_ref())?;
-                if let Some(text) = narrowed {
-                    changes.push(format!("narrowed requirement `{}` to `{text}`", existing.text));
-                    *existing = ParsedRequirement::parse(&text)?;
+            apply_numpy_bounds(working, minimum.as_ref(), less_than.as_ref(), changes, notes)?
+        }
+        RequirementEdit::Strip(rule) => apply_strip(working, rule, changes),
+    }
+    Ok(())
+}
+
+/// `--add-req`: refused when the same project with the same marker is there already.
+fn apply_add(
+    working: &mut Working,
+    new: &ParsedRequirement,
+    changes: &mut Vec<String>,
+) -> Result<(), RequirementError> {
+    let marker = new.marker_string();
+    let clash = working
+        .current
+        .iter()
+        .flatten()
+        .chain(working.added.iter())
+        .find(|existing| existing.name() == new.name() && existing.marker_string() == marker);
+    if let Some(existing) = clash {
+        return Err(RequirementError::AlreadyPresent {
+            existing: existing.text.clone(),
+        });
+    }
+    changes.push(format!("added requirement `{}`", new.text));
+    working.added.push(new.clone());
+    Ok(())
+}
+
+/// `--remove-req`: every requirement the pattern matches (name, and specifiers and marker
+/// when it gives them); a note when none does.
+fn apply_remove(
+    working: &mut Working,
+    pattern: &ParsedRequirement,
+    changes: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    let wanted_specifiers = pattern
+        .requirement
+        .version_or_url
+        .as_ref()
+        .map(|_| specifier_key(pattern.specifiers()));
+    let wanted_marker = pattern.marker_string();
+    let matches = |candidate: &ParsedRequirement| {
+        candidate.name() == pattern.name()
+            && wanted_specifiers
+                .as_ref()
+                .is_none_or(|wanted| &specifier_key(candidate.specifiers()) == wanted)
+            && wanted_marker
+                .as_ref()
+                .is_none_or(|wanted| Some(wanted) == candidate.marker_string().as_ref())
+    };
+    let mut found = false;
+    for slot in working.current.iter_mut() {
+        if slot.as_ref().is_some_and(&matches)
+            && let Some(removed) = slot.take()
+        {
+            changes.push(format!("removed requirement `{}`", removed.text));
+            found = true;
+        }
+    }
+    let before = working.added.len();
+    working.added.retain(|added| !matches(added));
+    found |= working.added.len() != before;
+    if !found {
+        notes.push(format!(
+            "no requirement matches `{}`; nothing removed",
+            pattern.text
+        ));
+    }
+}
+
+/// `--update-req` (or a rename): each requirement on `from` rewritten to `to`, keeping its
+/// marker and extras (and, for a rename without versions, its specifiers).
+fn apply_update(
+    working: &mut Working,
+    from: &PackageName,
+    to: &ParsedRequirement,
+    rename: bool,
+    changes: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<(), RequirementError> {
+    let (to_head, to_marker) = to.split_marker();
+    // A rename says which project, not which versions: NEW without specifiers (or
+    // URL) of its own takes each old requirement's.
+    let keep_versions = rename && to.requirement.version_or_url.is_none();
+    let mut found = false;
+    let slots = working
+        .current
+        .iter_mut()
+        .flatten()
+        .chain(working.added.iter_mut());
+    for existing in slots.filter(|existing| existing.name() == from) {
+        found = true;
+        let (_, marker) = existing.split_marker();
+        // `numpy[dev]>=1.0; extra == "dev"` updated by `numpy>=1.26` keeps `[dev]`, as
+        // it keeps the marker: REQ says which versions, not which extras.
+        let extras = if to.requirement.extras.is_empty() {
+            existing.extras_as_written()
+        } else {
+            None
+        };
+        let mut head = with_extras(to_head, extras.as_deref());
+        if keep_versions {
+            if let Some(specifiers) = existing.specifiers_as_written() {
+                if specifiers.starts_with('(') {
+                    head.push(' ');
                 }
-            }
-            if !found {
-                if minimum.is_some() {
-                    // Both bounds apply to the requirement added, as they would narrow one
-                    // that was there (an empty range is refused the same way).
-                    let bare = ParsedRequirement::parse("numpy")?;
-                    let text = narrow(&bare, minimum.as_ref(), less_than.as_ref())?
-                        .unwrap_or_else(|| bare.text.clone());
-                    changes.push(format!(
-                        "added requirement `{text}` (there was no numpy requirement)"
-                    ));
-                    working.added.push(ParsedRequirement::parse(&text)?);
-                } else {
-                    notes.push("no numpy requirement; an upper bound alone adds none".to_string());
-                }
+                head.push_str(&specifiers);
+            } else if existing.is_url() {
+                notes.push(format!(
+                    "`{}` named a URL of `{from}`, which `{}` cannot take: give the new requirement its own URL or specifiers",
+                    existing.text, to.text
+                ));
             }
         }
-        RequirementEdit::Strip(rule) => {
-            for slot in working.current.iter_mut() {
-                if slot
-                    .as_ref()
-                    .is_some_and(|existing| rule.strips(existing.name().as_ref()))
-                    && let Some(removed) = slot.take()
-                {
-                    changes.push(format!(
-                        "stripped requirement `{}` (rule `{}`)",
-                        removed.text, rule.name
-                    ));
-                }
-            }
-            working.added.retain(|added| !rule.strips(added.name().as_ref()));
+        let text = with_marker(&head, to_marker.or(marker), to.is_url());
+        if text != existing.text {
+            changes.push(format!("updated requirement `{}` to `{text}`", existing.text));
+            *existing = ParsedRequirement::parse(&text)?;
+        }
+    }
+    if !found {
+        notes.push(format!(
+            "no requirement on `{from}` to update; use --add-req to add `{}`",
+            to.text
+        ));
+    }
+    Ok(())
+}
+
+/// numpy's bounds narrowed on each numpy requirement (one added with a minimum when there
+/// is none).
+fn apply_numpy_bounds(
+    working: &mut Working,
+    minimum: Option<&Version>,
+    less_than: Option<&Version>,
+    changes: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<(), RequirementError> {
+    let numpy = PackageName::from_str("numpy").expect("numpy is a valid name");
+    let mut found = false;
+    let slots = working
+        .current
+        .iter_mut()
+        .flatten()
+        .chain(working.added.iter_mut());
+    for existing in slots.filter(|existing| existing.name() == &numpy && !existing.is_url()) {
+        found = true;
+        let narrowed = narrow(existing, minimum, less_than)?;
+        if let Some(text) = narrowed {
+            changes.push(format!("narrowed requirement `{}` to `{text}`", existing.text));
+            *existing = ParsedRequirement::parse(&text)?;
+        }
+    }
+    if !found {
+        if minimum.is_some() {
+            // Both bounds apply to the requirement added, as they would narrow one
+            // that was there (an empty range is refused the same way).
+            let bare = ParsedRequirement::parse("numpy")?;
+            let text = narrow(&bare, minimum, less_than)?.unwrap_or_else(|| bare.text.clone());
+            changes.push(format!(
+                "added requirement `{text}` (there was no numpy requirement)"
+            ));
+            working.added.push(ParsedRequirement::parse(&text)?);
+        } else {
+            notes.push("no numpy requirement; an upper bound alone adds none".to_string());
         }
     }
     Ok(())
+}
+
+/// A layout strip rule: every requirement it names removed.
+fn apply_strip(working: &mut Working, rule: &NameRule, changes: &mut Vec<String>) {
+    for slot in working.current.iter_mut() {
+        if slot
+            .as_ref()
+            .is_some_and(|existing| rule.strips(existing.name().as_ref()))
+            && let Some(removed) = slot.take()
+        {
+            changes.push(format!(
+                "stripped requirement `{}` (rule `{}`)",
+                removed.text, rule.name
+            ));
+        }
+    }
+    working.added.retain(|added| !rule.strips(added.name().as_ref()));
 }
 
 /// A bound with its version and whether it is inclusive.
