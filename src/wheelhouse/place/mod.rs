@@ -46,28 +46,7 @@ pub fn place_wheels(
         started.elapsed().as_secs_f64()
     );
     let root = layout.root.clone();
-    if !root.is_dir() {
-        // A fresh local wheelhouse starts this way; a site whose root is elsewhere has the
-        // wrong layout: say which layout named this root, loudly.
-        let shown = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
-        if options.dry_run {
-            tracing::warn!(
-                "the wheelhouse root `{}` does not exist and would be created; it is the root of {}",
-                shown.display(),
-                layout.origin
-            );
-        } else {
-            fs_err::create_dir_all(&root).map_err(|error| PlaceError::Root {
-                path: root.clone(),
-                error,
-            })?;
-            tracing::warn!(
-                "the wheelhouse root `{}` did not exist and was created; it is the root of {}",
-                shown.display(),
-                layout.origin
-            );
-        }
-    }
+    ensure_root(layout, options.dry_run)?;
     let _lock = if options.dry_run {
         None
     } else {
@@ -96,17 +75,8 @@ pub fn place_wheels(
     );
     let mut decisions = decide(&mut tree, checked, options);
     tracing::debug!("decided at {:.3}s", started.elapsed().as_secs_f64());
-    let refused = decisions
-        .iter()
-        .any(|decision| decision.outcome.action == Action::Refuse);
-    if refused && !options.keep_going {
-        for decision in &mut decisions {
-            if matches!(decision.outcome.action, Action::Place | Action::Replace) {
-                decision.outcome.action = Action::Held;
-                decision.outcome.reason =
-                    Some("held back: other wheels were refused (--keep-going places the rest)".to_string());
-            }
-        }
+    if !options.keep_going {
+        hold_back_if_refused(&mut decisions);
     }
     let mut report = Report {
         root,
@@ -128,33 +98,7 @@ pub fn place_wheels(
         tracing::debug!("placed at {:.3}s", started.elapsed().as_secs_f64());
     }
     if options.remove {
-        for decision in &mut decisions {
-            let outcome = &mut decision.outcome;
-            if matches!(
-                outcome.action,
-                Action::Place | Action::Replace | Action::Unchanged
-            ) {
-                // The source may be the very file in the tree (cp-wheels run inside it).
-                let is_placed_file = outcome.path.as_ref().is_some_and(|path| {
-                    match (fs_err::canonicalize(path), fs_err::canonicalize(&outcome.source)) {
-                        (Ok(placed), Ok(source)) => placed == source,
-                        _ => false,
-                    }
-                });
-                if is_placed_file {
-                    outcome
-                        .warnings
-                        .push("the source is the wheel in the tree: not removed".to_string());
-                    continue;
-                }
-                match fs_err::remove_file(&outcome.source) {
-                    Ok(()) => outcome.source_removed = true,
-                    Err(error) => outcome
-                        .warnings
-                        .push(format!("cannot remove the source: {error}")),
-                }
-            }
-        }
+        remove_sources(&mut decisions);
     }
     let placed: Vec<PathBuf> = decisions
         .iter()
@@ -166,4 +110,84 @@ pub fn place_wheels(
     }
     report.wheels = decisions.into_iter().map(|decision| decision.outcome).collect();
     Ok(report)
+}
+
+/// Makes the wheelhouse root when it is missing (with a dry run, says it would): a fresh
+/// local wheelhouse starts this way; a site whose root is elsewhere has the wrong layout, so
+/// the warning says which layout named this root, loudly.
+fn ensure_root(layout: &Layout, dry_run: bool) -> Result<(), PlaceError> {
+    let root = &layout.root;
+    if root.is_dir() {
+        return Ok(());
+    }
+    // A fresh local wheelhouse starts this way; a site whose root is elsewhere has the
+    // wrong layout: say which layout named this root, loudly.
+    let shown = std::path::absolute(root).unwrap_or_else(|_| root.clone());
+    if dry_run {
+        tracing::warn!(
+            "the wheelhouse root `{}` does not exist and would be created; it is the root of {}",
+            shown.display(),
+            layout.origin
+        );
+    } else {
+        fs_err::create_dir_all(root).map_err(|error| PlaceError::Root {
+            path: root.clone(),
+            error,
+        })?;
+        tracing::warn!(
+            "the wheelhouse root `{}` did not exist and was created; it is the root of {}",
+            shown.display(),
+            layout.origin
+        );
+    }
+    Ok(())
+}
+
+/// When a wheel is refused, the wheels that would be placed are held back (`--keep-going`
+/// places the rest).
+fn hold_back_if_refused(decisions: &mut [Decision]) {
+    let refused = decisions
+        .iter()
+        .any(|decision| decision.outcome.action == Action::Refuse);
+    if refused {
+        for decision in decisions.iter_mut() {
+            if matches!(decision.outcome.action, Action::Place | Action::Replace) {
+                decision.outcome.action = Action::Held;
+                decision.outcome.reason =
+                    Some("held back: other wheels were refused (--keep-going places the rest)".to_string());
+            }
+        }
+    }
+}
+
+/// `--remove`: the sources of the wheels placed (or already in the tree) removed, but a
+/// source that is the very file in the tree (cp-wheels run inside it).
+fn remove_sources(decisions: &mut [Decision]) {
+    for decision in decisions.iter_mut() {
+        let outcome = &mut decision.outcome;
+        if matches!(
+            outcome.action,
+            Action::Place | Action::Replace | Action::Unchanged
+        ) {
+            // The source may be the very file in the tree (cp-wheels run inside it).
+            let is_placed_file = outcome.path.as_ref().is_some_and(|path| {
+                match (fs_err::canonicalize(path), fs_err::canonicalize(&outcome.source)) {
+                    (Ok(placed), Ok(source)) => placed == source,
+                    _ => false,
+                }
+            });
+            if is_placed_file {
+                outcome
+                    .warnings
+                    .push("the source is the wheel in the tree: not removed".to_string());
+                continue;
+            }
+            match fs_err::remove_file(&outcome.source) {
+                Ok(()) => outcome.source_removed = true,
+                Err(error) => outcome
+                    .warnings
+                    .push(format!("cannot remove the source: {error}")),
+            }
+        }
+    }
 }
