@@ -206,31 +206,12 @@ struct PackageOutcome {
     files: Vec<FileReport>,
 }
 
-/// Imports every config of `options.config_directory` into `options.output_directory`.
-pub fn import_configs(options: &ImportOptions, layout: &Layout) -> Result<ImportReport, ImportError> {
-    let config_directory =
-        std::path::absolute(&options.config_directory).map_err(|error| ImportError::ConfigDirectory {
-            path: options.config_directory.clone(),
-            message: error.to_string(),
-        })?;
-    let patches_directory = options.patches_directory.clone().unwrap_or_else(|| {
-        config_directory
-            .parent()
-            .unwrap_or(Path::new("/"))
-            .join("patches")
-    });
-    let (files, groups) = read_configs(&config_directory)?;
-    let output = &options.output_directory;
-    fs_err::create_dir_all(output).map_err(|error| ImportError::Output {
-        path: output.clone(),
-        message: error.to_string(),
-    })?;
-
-    let cells = stack_cells(layout, &options.stack);
-    // Cells with the same variables are sourced once.
+/// The cells' distinct stacks (cells with the same variables are sourced once), and the
+/// stack of each cell.
+fn distinct_stacks(cells: &[StackCell]) -> (Vec<StackCell>, Vec<usize>) {
     let mut stacks: Vec<StackCell> = Vec::new();
     let mut stack_of_cell = Vec::with_capacity(cells.len());
-    for cell in &cells {
+    for cell in cells {
         match stacks.iter().position(|stack| stack.variables == cell.variables) {
             Some(index) => stack_of_cell.push(index),
             None => {
@@ -239,21 +220,18 @@ pub fn import_configs(options: &ImportOptions, layout: &Layout) -> Result<Import
             }
         }
     }
-    let script_directory = config_directory
-        .parent()
-        .unwrap_or(Path::new("/"))
-        .display()
-        .to_string();
-    let baseline = |group: &Group, version: &str| Baseline {
-        package: group.package.clone(),
-        version: version.to_string(),
-        config_directory: config_directory.display().to_string(),
-        script_directory: script_directory.clone(),
-        python_versions: layout.python_versions.clone(),
-    };
+    (stacks, stack_of_cell)
+}
 
-    // Every job of every file: the newest version on each stack, and the oldest once for
-    // generic files; a versioned file's own version on each stack.
+/// Every job of every file: the newest version on each stack, and the oldest once for
+/// generic files; a versioned file's own version on each stack. With each job's kind, and
+/// each file's first job.
+fn sourcing_jobs(
+    files: &[ConfigFile],
+    groups: &BTreeMap<String, Group>,
+    stacks: &[StackCell],
+    baseline: &dyn Fn(&Group, &str) -> Baseline,
+) -> (Vec<Job>, Vec<JobKind>, Vec<usize>) {
     let mut jobs = Vec::new();
     let mut kinds = Vec::new();
     let mut first_job = vec![usize::MAX; files.len()];
@@ -283,6 +261,45 @@ pub fn import_configs(options: &ImportOptions, layout: &Layout) -> Result<Import
             }
         }
     }
+    (jobs, kinds, first_job)
+}
+
+/// Imports every config of `options.config_directory` into `options.output_directory`.
+pub fn import_configs(options: &ImportOptions, layout: &Layout) -> Result<ImportReport, ImportError> {
+    let config_directory =
+        std::path::absolute(&options.config_directory).map_err(|error| ImportError::ConfigDirectory {
+            path: options.config_directory.clone(),
+            message: error.to_string(),
+        })?;
+    let patches_directory = options.patches_directory.clone().unwrap_or_else(|| {
+        config_directory
+            .parent()
+            .unwrap_or(Path::new("/"))
+            .join("patches")
+    });
+    let (files, groups) = read_configs(&config_directory)?;
+    let output = &options.output_directory;
+    fs_err::create_dir_all(output).map_err(|error| ImportError::Output {
+        path: output.clone(),
+        message: error.to_string(),
+    })?;
+
+    let cells = stack_cells(layout, &options.stack);
+    let (stacks, stack_of_cell) = distinct_stacks(&cells);
+    let script_directory = config_directory
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .display()
+        .to_string();
+    let baseline = |group: &Group, version: &str| Baseline {
+        package: group.package.clone(),
+        version: version.to_string(),
+        config_directory: config_directory.display().to_string(),
+        script_directory: script_directory.clone(),
+        python_versions: layout.python_versions.clone(),
+    };
+
+    let (jobs, kinds, first_job) = sourcing_jobs(&files, &groups, &stacks, &baseline);
     let bash = options.bash.clone().unwrap_or_else(|| {
         crate::tools::find_program(Path::new("bash")).unwrap_or_else(|_| PathBuf::from("/bin/bash"))
     });
