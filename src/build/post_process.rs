@@ -192,6 +192,7 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
             .adopted
             .map(|adopted| adopted.digests.clone())
             .unwrap_or_default(),
+        jobs: None,
     };
     fs_err::create_dir_all(input.directory)?;
     let started = std::time::Instant::now();

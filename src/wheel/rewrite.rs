@@ -11,7 +11,7 @@ use super::writer::{PlaceOptions, copy_atomically};
 use super::{WheelError, WheelErrorKind};
 use crate::spec::filename::{TagSet, WheelFilename};
 use crate::spec::metadata::Metadata;
-use crate::spec::record::{HashAlgorithm, RecordEntry, RecordHash, is_record_or_signature};
+use crate::spec::record::{RecordEntry, RecordHash, is_record_or_signature};
 use crate::spec::requirements::{RequirementEdit, plan};
 use crate::spec::version::{add_local_tag, insert_local_label};
 use crate::spec::wheel_info::WheelInfo;
@@ -99,6 +99,8 @@ pub struct Rewrite {
     /// The true digests of members, computed while reading them before the rewrite: their
     /// RECORD rows are checked against these instead of inflating the members again.
     pub known_digests: HashMap<String, MemberDigest>,
+    /// Threads inflating and hashing members [default: [`crate::inspect::default_jobs`]].
+    pub jobs: Option<usize>,
 }
 
 impl Rewrite {
@@ -110,6 +112,11 @@ impl Rewrite {
             && self.tags.is_empty()
             && self.member_files.is_empty()
             && self.prepared.is_empty()
+    }
+
+    /// The threads that inflate and hash members.
+    fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(crate::inspect::default_jobs).max(1)
     }
 
     /// The names of the members written anew (from files, or prepared).
@@ -174,20 +181,6 @@ struct RecordCheck {
     mismatches: Vec<RecordMismatch>,
 }
 
-/// Inflates a member once to hash it.
-fn digest(
-    reader: &mut WheelReader,
-    entry: &Entry,
-    algorithm: HashAlgorithm,
-) -> Result<MemberDigest, WheelErrorKind> {
-    let mut hasher = algorithm.hasher();
-    let size = reader.inflate_into(entry, &mut hasher)?;
-    Ok(MemberDigest {
-        hash: hasher.finish(),
-        size,
-    })
-}
-
 /// The mismatch between a RECORD row and a member's true hash and size, if any.
 fn judge_row(
     entry: &Entry,
@@ -205,8 +198,9 @@ fn judge_row(
     })
 }
 
-/// Hashes every member RECORD gives a hash for, in archive order (one inflate each).
-fn check_record(reader: &mut WheelReader) -> Result<RecordCheck, WheelErrorKind> {
+/// Hashes every member RECORD gives a hash for (one inflate each, `jobs` at a time, the
+/// largest first); the mismatches in archive order.
+fn check_record(reader: &mut WheelReader, jobs: usize) -> Result<RecordCheck, WheelErrorKind> {
     let rows: HashMap<String, RecordEntry> = reader
         .record
         .entries
@@ -214,8 +208,8 @@ fn check_record(reader: &mut WheelReader) -> Result<RecordCheck, WheelErrorKind>
         .map(|row| (row.path.clone(), row.clone()))
         .collect();
     let entries = reader.entries.clone();
-    let mut digests = HashMap::new();
-    let mut mismatches = Vec::new();
+    let mut work = Vec::new();
+    let mut recorded = Vec::new();
     for entry in entries.iter().filter(|entry| !entry.is_dir) {
         if is_record_or_signature(&entry.name, &reader.dist_info) {
             continue;
@@ -224,9 +218,16 @@ fn check_record(reader: &mut WheelReader) -> Result<RecordCheck, WheelErrorKind>
             continue;
         };
         let Some(recorded_hash) = &row.hash else { continue };
-        let computed = digest(reader, entry, recorded_hash.algorithm)?;
-        mismatches.extend(judge_row(entry, recorded_hash, row.size, &computed));
-        digests.insert(entry.name.clone(), computed);
+        work.push((reader.span(entry)?, recorded_hash.algorithm));
+        recorded.push((recorded_hash.clone(), row.size));
+    }
+    let computed = super::inflate::digest_members(&reader.path, &work, jobs)?;
+    let mut digests = HashMap::new();
+    let mut mismatches = Vec::new();
+    for ((span, _), ((recorded_hash, recorded_size), computed)) in work.iter().zip(recorded.iter().zip(computed)) {
+        let computed = computed?;
+        mismatches.extend(judge_row(&span.entry, recorded_hash, *recorded_size, &computed));
+        digests.insert(span.entry.name.clone(), computed);
     }
     Ok(RecordCheck { digests, mismatches })
 }
@@ -540,7 +541,7 @@ fn pass_on_unchanged(
         return Err(WheelErrorKind::OutputExists(target.output.clone()));
     }
     // A copy passes the wheel on as it is: only one whose RECORD is true.
-    let check = check_record(reader)?;
+    let check = check_record(reader, rewrite.jobs())?;
     if check.mismatches.is_empty() {
         if already_there {
             outcome.status = OutcomeStatus::AlreadyThere;

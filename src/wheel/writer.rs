@@ -11,6 +11,10 @@ use super::WheelErrorKind;
 use super::buffered::PositionedWriter;
 use crate::spec::record::{Record, RecordEntry, RecordHash};
 
+/// The place of a RECORD row to be filled in later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowSlot(usize);
+
 /// How a finished file is put in place.
 #[derive(Debug, Clone, Copy)]
 pub struct PlaceOptions {
@@ -77,6 +81,33 @@ impl WheelWriter {
         }
         self.record.entries.extend(record);
         Ok(())
+    }
+
+    /// Copies an entry's compressed bytes as they are, under `name`, its RECORD row to be
+    /// filled in later ([`WheelWriter::fill_row`]): the row of a member still being checked.
+    pub fn raw_copy_row_later<R: Read>(
+        &mut self,
+        file: zip::read::ZipFile<'_, R>,
+        name: &str,
+    ) -> Result<RowSlot, WheelErrorKind> {
+        let slot = RowSlot(self.record.entries.len());
+        self.raw_copy(
+            file,
+            name,
+            Some(RecordEntry {
+                path: name.to_string(),
+                hash: None,
+                size: None,
+            }),
+        )?;
+        Ok(slot)
+    }
+
+    /// Fills the RECORD row kept by [`WheelWriter::raw_copy_row_later`].
+    pub fn fill_row(&mut self, slot: RowSlot, row: RecordEntry) {
+        if let Some(place) = self.record.entries.get_mut(slot.0) {
+            *place = row;
+        }
     }
 
     /// Writes new bytes for an entry (deflated), recording their hash and size.
