@@ -234,7 +234,7 @@ mod tests {
                 Span {
                     entry: Entry {
                         index,
-                        name: file.name().to_string(),
+                        name: file.name().unwrap().to_string(),
                         is_dir: false,
                         size: file.size(),
                     },
