@@ -371,6 +371,7 @@ impl<'a> Workshop<'a> {
                 &cell.log(),
                 &crate::wheel::verified::cache_root().join("tools"),
                 cell.index_url.as_deref(),
+                cell.jobs,
             )?;
             tracing::info!(
                 "members read once, {} ELF, {} edited, in {:.1} s",

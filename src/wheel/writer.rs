@@ -243,26 +243,31 @@ pub struct DeflatedMember {
     pub size: u64,
 }
 
+/// The hash and CRC-32 of a member's new bytes, given once its stream is written.
+pub type LateDigest<'a> = &'a mut dyn FnMut() -> std::io::Result<(RecordHash, u32)>;
+
 /// Writes a one-entry zip in `directory` whose entry holds the deflate stream `write` puts out
-/// (returning its length), for [`WheelWriter::copy_precompressed`]. ZIP64 sizes are written
+/// (returning its length), for [`WheelWriter::copy_precompressed`]. The member's hash and
+/// CRC-32 come from `digest`, called once the stream is written, so that they may be worked
+/// out meanwhile on another thread (`member.crc32` is not used). ZIP64 sizes are written
 /// only for a member of 4 GiB or more, as the zip crate does.
 pub fn write_deflated(
     directory: &Path,
     member: DeflatedMember,
-    hash: RecordHash,
     write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
+    digest: LateDigest,
 ) -> Result<Precompressed, WheelErrorKind> {
     // A deflate stream is at most a little longer than its bytes (stored blocks): a member
     // this much below 4 GiB keeps both sizes under it.
     let zip64 = member.size >= u64::from(u32::MAX) - (64 << 20);
-    write_deflated_as(directory, member, hash, write, zip64)
+    write_deflated_as(directory, member, write, digest, zip64)
 }
 
 fn write_deflated_as(
     directory: &Path,
     member: DeflatedMember,
-    hash: RecordHash,
     write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<u64>,
+    digest: LateDigest,
     zip64: bool,
 ) -> Result<Precompressed, WheelErrorKind> {
     use std::os::unix::fs::FileExt as _;
@@ -292,7 +297,7 @@ fn write_deflated_as(
         }
     };
     let version: u16 = if zip64 { 45 } else { 20 };
-    let header = |signature: u32, compressed: u64, central: bool| -> Vec<u8> {
+    let header = |signature: u32, compressed: u64, central: bool, crc32: u32| -> Vec<u8> {
         let (fields, extra) = sizes(compressed);
         let mut bytes = Vec::with_capacity(80);
         bytes.extend_from_slice(&signature.to_le_bytes());
@@ -304,7 +309,7 @@ fn write_deflated_as(
         bytes.extend_from_slice(&8u16.to_le_bytes());
         bytes.extend_from_slice(&member.time.to_le_bytes());
         bytes.extend_from_slice(&member.date.to_le_bytes());
-        bytes.extend_from_slice(&member.crc32.to_le_bytes());
+        bytes.extend_from_slice(&crc32.to_le_bytes());
         bytes.extend_from_slice(&fields);
         bytes.extend_from_slice(&(NAME.len() as u16).to_le_bytes());
         bytes.extend_from_slice(&(extra.len() as u16).to_le_bytes());
@@ -317,11 +322,12 @@ fn write_deflated_as(
         bytes.extend_from_slice(&extra);
         bytes
     };
-    let local = header(0x0403_4b50, 0, false);
+    let local = header(0x0403_4b50, 0, false, 0);
     // Where the compressed size goes once the stream is written.
     let compressed_field = if zip64 { 30 + NAME.len() as u64 + 12 } else { 18 };
     out.write_all(&local)?;
     let compressed = write(&mut out)?;
+    let (hash, crc32) = digest()?;
     if !zip64 && compressed >= u64::from(MAX) {
         return Err(WheelErrorKind::Io(std::io::Error::other(format!(
             "a deflate stream of {compressed} bytes for a member of {} bytes",
@@ -329,7 +335,7 @@ fn write_deflated_as(
         ))));
     }
     let central_start = local.len() as u64 + compressed;
-    let mut central = header(0x0201_4b50, compressed, true);
+    let mut central = header(0x0201_4b50, compressed, true, crc32);
     let central_length = central.len() as u64;
     if central_start >= u64::from(MAX) {
         // The ZIP64 end of central directory and its locator.
@@ -363,6 +369,8 @@ fn write_deflated_as(
         (compressed as u32).to_le_bytes().to_vec()
     };
     file.write_all_at(&field, compressed_field)?;
+    // The CRC-32 the local header was written without.
+    file.write_all_at(&crc32.to_le_bytes(), 14)?;
     Ok(Precompressed {
         zip: zip_path,
         hash,
@@ -445,15 +453,16 @@ mod tests {
             };
             let written = write_deflated_as(
                 directory.path(),
-                member,
-                RecordHash::sha256(&bytes),
+                DeflatedMember { crc32: 0, ..member },
                 &mut |out| {
                     out.write_all(&deflated)?;
                     Ok(deflated.len() as u64)
                 },
+                &mut || Ok((RecordHash::sha256(&bytes), member.crc32)),
                 zip64,
             )
             .unwrap();
+            assert_eq!(written.hash, RecordHash::sha256(&bytes));
             let mut archive =
                 zip::ZipArchive::new(fs_err::File::open(&written.zip).unwrap().into_file()).unwrap();
             let mut entry = archive.by_index(0).unwrap();
