@@ -193,6 +193,8 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
             .map(|adopted| adopted.digests.clone())
             .unwrap_or_default(),
         jobs: None,
+        // The audit below needs the sha256 of the whole wheel: hashed as it is written.
+        hash_output: true,
     };
     fs_err::create_dir_all(input.directory)?;
     let started = std::time::Instant::now();
@@ -232,7 +234,7 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
             elves.dist_info = output_filename.dist_info_dir();
             elves.tagged_pure = output_filename.tags.is_pure();
             elves.build_record = serde_json::to_value(&record).ok();
-            crate::audit::audit_written(&outcome.output, input.layout, options, elves)?
+            crate::audit::audit_written(&outcome.output, input.layout, options, elves, outcome.sha256.clone())?
         }
         None => crate::audit::audit(&outcome.output, input.layout, options, None)?,
     };

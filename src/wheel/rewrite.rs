@@ -101,6 +101,8 @@ pub struct Rewrite {
     pub known_digests: HashMap<String, MemberDigest>,
     /// Threads inflating and hashing members [default: [`crate::inspect::default_jobs`]].
     pub jobs: Option<usize>,
+    /// Hash the new wheel (sha256) as it is written, for [`Outcome::sha256`].
+    pub hash_output: bool,
 }
 
 impl Rewrite {
@@ -270,6 +272,9 @@ pub struct Outcome {
     pub changes: Vec<String>,
     pub notes: Vec<String>,
     pub requirements: Vec<String>,
+    /// The sha256 of the wheel written, when [`Rewrite::hash_output`] asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Rewrites `input` as `rewrite` says, writing to `destination`.
@@ -510,6 +515,7 @@ fn initial_outcome(reader: &WheelReader, planned: &mut Planned, target: &Target)
         changes: std::mem::take(&mut planned.changes),
         notes: std::mem::take(&mut planned.notes),
         requirements: planned.metadata.requires_dist(),
+        sha256: None,
     }
 }
 
@@ -774,6 +780,21 @@ mod tests {
         assert_eq!(outcome.status, OutcomeStatus::Written);
         let report = crate::wheel::verify_wheel(&outcome.output, Limits::default()).unwrap();
         assert!(report.ok(), "{:?}", report.problems);
+        assert_eq!(outcome.sha256, None, "not asked for");
+        // Hashed as written: the sha256 of the file.
+        let hashed = Rewrite {
+            hash_output: true,
+            ..rewrite.clone()
+        };
+        let place = PlaceOptions {
+            overwrite: true,
+            ..PlaceOptions::default()
+        };
+        let outcome = rewrite_wheel(&path, &hashed, &destination, place, Limits::default()).unwrap();
+        assert_eq!(
+            outcome.sha256.as_deref(),
+            Some(crate::wheel::verified::file_sha256(&outcome.output).unwrap().as_str())
+        );
         // A true RECORD is copied.
         let good = wheel(input.path(), "2.0+computecanada", None);
         let outcome = rewrite_wheel(

@@ -45,6 +45,17 @@ pub struct WheelWriter {
 impl WheelWriter {
     /// Starts a wheel in a hidden temporary file inside `directory`.
     pub fn create_in(directory: &Path) -> Result<Self, WheelErrorKind> {
+        Self::create(directory, false)
+    }
+
+    /// Starts a wheel as [`WheelWriter::create_in`] does, its bytes hashed (sha256) on another
+    /// thread as they are written: [`WheelWriter::finish_with_sha256`] then knows the
+    /// sha256 of the whole file without reading it again.
+    pub fn create_hashed_in(directory: &Path) -> Result<Self, WheelErrorKind> {
+        Self::create(directory, true)
+    }
+
+    fn create(directory: &Path, hashed: bool) -> Result<Self, WheelErrorKind> {
         let temp = tempfile::Builder::new()
             .prefix(".wheelwright-")
             .suffix(".tmp")
@@ -59,8 +70,12 @@ impl WheelWriter {
                 ))
             })?;
         let (file, temp_path) = temp.into_parts();
+        let mut buffered = PositionedWriter::with_capacity(1 << 20, file)?;
+        if hashed {
+            buffered.hash_on_the_side();
+        }
         Ok(WheelWriter {
-            zip: ZipWriter::new(PositionedWriter::with_capacity(1 << 20, file)?),
+            zip: ZipWriter::new(buffered),
             temp_path,
             record: Record::default(),
         })
@@ -146,13 +161,27 @@ impl WheelWriter {
     /// Writes RECORD (listing itself without a hash), then syncs and moves the file to
     /// `destination`.
     pub fn finish(
-        mut self,
+        self,
         record_path: &str,
         options: SimpleFileOptions,
         permissions: Option<std::fs::Permissions>,
         destination: &Path,
         place: PlaceOptions,
     ) -> Result<PathBuf, WheelErrorKind> {
+        self.finish_with_sha256(record_path, options, permissions, destination, place)
+            .map(|(path, _)| path)
+    }
+
+    /// As [`WheelWriter::finish`], with the sha256 of the whole file (lower-case hex) when it
+    /// was hashed as it was written ([`WheelWriter::create_hashed_in`]).
+    pub fn finish_with_sha256(
+        mut self,
+        record_path: &str,
+        options: SimpleFileOptions,
+        permissions: Option<std::fs::Permissions>,
+        destination: &Path,
+        place: PlaceOptions,
+    ) -> Result<(PathBuf, Option<String>), WheelErrorKind> {
         self.record.entries.push(RecordEntry {
             path: record_path.to_string(),
             hash: None,
@@ -163,7 +192,8 @@ impl WheelWriter {
         self.zip.start_file(record_path, options)?;
         self.zip.write_all(&record)?;
         let buffered = self.zip.finish()?;
-        let file = buffered.into_inner()?;
+        let (file, sha256) = buffered.finish()?;
+        let sha256 = sha256.map(|digest| digest.iter().map(|byte| format!("{byte:02x}")).collect());
         if let Some(permissions) = permissions {
             file.set_permissions(permissions)?;
         }
@@ -172,7 +202,7 @@ impl WheelWriter {
         }
         drop(file);
         persist(self.temp_path, destination, place)?;
-        Ok(destination.to_path_buf())
+        Ok((destination.to_path_buf(), sha256))
     }
 }
 

@@ -386,7 +386,11 @@ pub(super) fn write_anew(
         accept_bad_record: rewrite.accept_bad_record,
     };
 
-    let mut writer = WheelWriter::create_in(&target.directory)?;
+    let mut writer = if rewrite.hash_output {
+        WheelWriter::create_hashed_in(&target.directory)?
+    } else {
+        WheelWriter::create_in(&target.directory)?
+    };
     let repairs = copy_members(reader, &mut writer, &new, digests, rewrite.jobs())?;
     if !repairs.mismatches.is_empty() && !rewrite.accept_bad_record {
         // Dropping the writer removes its temporary file: nothing is written.
@@ -405,13 +409,14 @@ pub(super) fn write_anew(
         overwrite: place.overwrite || (target.in_place && target.is_input),
         ..place
     };
-    writer.finish(
+    let (_, sha256) = writer.finish_with_sha256(
         &format!("{new_dist_info}/RECORD"),
         record_options,
         permissions,
         &target.output,
         place,
     )?;
+    outcome.sha256 = sha256;
     if target.in_place && !target.is_input {
         fs_err::remove_file(input)?;
     }
