@@ -42,7 +42,10 @@ pub fn audit(
 ) -> Result<Audit, WheelError> {
     let sha256 = match sha256.or_else(|| options.cache.and_then(|cache| cache.known_sha256(path))) {
         Some(sha256) => sha256,
-        None => file_sha256(path).map_err(|error| WheelError::new(path, error))?,
+        None => {
+            tracing::debug!("{}: not hashed as it was written: read again", path.display());
+            file_sha256(path).map_err(|error| WheelError::new(path, error))?
+        }
     };
     let known = options
         .cache
@@ -78,7 +81,10 @@ pub fn audit_written(
 ) -> Result<Audit, WheelError> {
     let sha256 = match sha256 {
         Some(sha256) => sha256,
-        None => file_sha256(path).map_err(|error| WheelError::new(path, error))?,
+        None => {
+            tracing::debug!("{}: not hashed as it was written: read again", path.display());
+            file_sha256(path).map_err(|error| WheelError::new(path, error))?
+        }
     };
     let report = check_structure(path, options.limits)?;
     if report.ok()

@@ -135,13 +135,30 @@ impl WheelWriter {
         let options = options
             .compression_method(zip::CompressionMethod::Deflated)
             .large_file(bytes.len() as u64 >= u32::MAX as u64);
-        self.zip.start_file(name, options)?;
-        self.zip.write_all(bytes)?;
+        self.write_staged(name, bytes, options)?;
         self.record.entries.push(RecordEntry {
             path: name.to_string(),
             hash: Some(RecordHash::sha256(bytes)),
             size: Some(bytes.len() as u64),
         });
+        Ok(())
+    }
+
+    /// Writes an entry from bytes in memory: deflated into a one-entry zip in memory first,
+    /// then copied raw. The zip writer goes back to a local header once the entry's data is
+    /// written; here it does so in memory, so that the wheel is written front to back (and
+    /// can be hashed as it is written).
+    fn write_staged(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        options: SimpleFileOptions,
+    ) -> Result<(), WheelErrorKind> {
+        let mut staging = ZipWriter::new(std::io::Cursor::new(Vec::with_capacity(bytes.len() / 2 + 256)));
+        staging.start_file(name, options)?;
+        staging.write_all(bytes)?;
+        let mut staged = zip::ZipArchive::new(staging.finish()?)?;
+        self.zip.raw_copy_file(staged.by_index_raw(0)?)?;
         Ok(())
     }
 
@@ -189,8 +206,7 @@ impl WheelWriter {
         });
         let record = self.record.to_bytes();
         let options = options.compression_method(zip::CompressionMethod::Deflated);
-        self.zip.start_file(record_path, options)?;
-        self.zip.write_all(&record)?;
+        self.write_staged(record_path, &record, options)?;
         let buffered = self.zip.finish()?;
         let (file, sha256) = buffered.finish()?;
         let sha256 = sha256.map(|digest| digest.iter().map(|byte| format!("{byte:02x}")).collect());
@@ -507,5 +523,38 @@ mod tests {
             assert!(read == bytes, "zip64: {zip64}");
             assert_eq!(written.size, bytes.len() as u64);
         }
+    }
+
+    #[test]
+    fn a_wheel_hashed_as_it_is_written_has_the_sha256_of_its_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let mut writer = WheelWriter::create_hashed_in(directory.path()).unwrap();
+        let options = SimpleFileOptions::default();
+        // Entries that fill most of the buffer, so that the next one would start near its end
+        // and overflow it before its header is patched; bytes that deflate poorly.
+        let mut state = 7u32;
+        let noise: Vec<u8> = (0..700_000)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (state >> 24) as u8
+            })
+            .collect();
+        writer.write_file("demo/noise.bin", &noise, options).unwrap();
+        writer.write_file("demo/small.txt", b"small\n", options).unwrap();
+        writer.write_file("demo/noise2.bin", &noise, options).unwrap();
+        let destination = directory.path().join("demo-1.0-py3-none-any.whl");
+        let (path, sha256) = writer
+            .finish_with_sha256(
+                "demo-1.0.dist-info/RECORD",
+                options,
+                None,
+                &destination,
+                PlaceOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            sha256,
+            Some(crate::wheel::verified::file_sha256(&path).unwrap())
+        );
     }
 }
