@@ -414,7 +414,6 @@ for row in "${ROWS[@]}"; do
 done
 echo
 for check in "${CHECK_NOTES[@]}"; do echo "check: $check"; done
-met() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= 2 * b) ? "met" : "NOT met" }'; }
 echo "target: at most 0.35x unzip -tq, every member checked (ours, fsync before rename): $(ratio "$OUR_WALL" "$UNZIP_WALL")x -> $(awk -v a="$OUR_WALL" -v b="$UNZIP_WALL" 'BEGIN { print (a <= 0.35 * b) ? "met" : "NOT met" }')"
 echo "        (ours --no-fsync: $(ratio "$NOSYNC_WALL" "$UNZIP_WALL")x unzip -tq)"
 echo "reference: ours --no-fsync vs cp: $(ratio "$NOSYNC_WALL" "$CP_WALL")x; ours (fsync before rename) vs cp + fsync: $(ratio "$OUR_WALL" "$CPSYNC_WALL")x"
