@@ -26,7 +26,7 @@ if [ "${1:-}" = "--site" ]; then
     # Cold means cold: the stacks kept across runs live under $XDG_CACHE_HOME.
     export XDG_CACHE_HOME=$work/user-cache
     # The import exits 1 when it refuses some configs: the others are recipes.
-    "$bin" recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" > /dev/null || [ -d "$work/recipes" ]
+    "$bin" recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" --stack gentoo2023:EBROOTGENTOO=/usr > /dev/null || [ -d "$work/recipes" ]
     ci/site-in-a-box.sh "$work/box" "$work/recipes" > /dev/null
     cat > "$work/nightly.toml" <<EOF
 packages = []

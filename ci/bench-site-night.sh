@@ -56,7 +56,10 @@ work=$(mktemp -d)
 echo "work: $work" >&2
 
 echo "== import"
-import_args=(recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" --json)
+# The box's Gentoo layer is Debian's /usr (its StdEnv sets EBROOTGENTOO=/usr): configs that
+# write $EBROOTGENTOO into their commands get the box's root, as they get the site's there.
+import_args=(recipe import --from-wheels-builder "$config_dir" -o "$work/recipes" --json
+    --stack gentoo2023:EBROOTGENTOO=/usr)
 [ -z "$patches" ] || import_args+=(--patches "$patches")
 # The import exits 1 when it refuses some configs (it says which): the others are recipes.
 "$bin" "${import_args[@]}" > "$work/import.json" || [ -s "$work/import.json" ]
@@ -126,7 +129,9 @@ cat "$work/sample.txt"
     printf 'packages = ['
     sep=""
     while read -r name version; do printf '%s"%s==%s"' "$sep" "$name" "$version"; sep=", "; done < "$work/sample.txt"
-    printf ']\nrecipes = "recipes"\n[matrix]\npythons = ["%s"]\narchs = ["generic"]\n' "$python_version"
+    # A recipe's own source (GitHub, ...) that this machine cannot reach: the index's sdist of
+    # the same version, marked `(sdist)` below.
+    printf ']\nrecipes = "recipes"\nsdist_fallback = true\n[matrix]\npythons = ["%s"]\narchs = ["generic"]\n' "$python_version"
     printf '[resources]\ntime = "45m"\nmemory = "8G"\n[paths]\ncache = "cache"\n'
 } > "$work/sample.toml"
 
@@ -160,14 +165,17 @@ sample = [line.split() for line in open(os.path.join(work, "sample.txt")) if lin
 try:
     night = json.load(open(os.path.join(work, "night.json")))
     results = {}
+    fallback = set()
     for task in night["state"]["tasks"]:
         result = task["status"].get("result", {})
         results[task["id"]["package"].lower()] = result
+        if any("sdist_fallback" in reason for reason in task.get("reasons", [])):
+            fallback.add(task["id"]["package"].lower())
     for result in night["state"].get("unplannable", []):
         results[result["package"].lower()] = result
 except (OSError, ValueError, KeyError):
     print("the nightly run left no result:", open(os.path.join(work, "night.err")).read()[-2000:])
-    results = {}
+    results, fallback = {}, set()
 pip = dict(line.split() for line in open(os.path.join(work, "pip", "results.txt")) if line.strip())
 print(f"{'package':<28} {'version':<14} {'wheelwright':<28} pip")
 built = {"wheelwright": 0, "pip": 0}
@@ -182,12 +190,14 @@ for name, version in sample:
         causes[cause or "unknown"] = causes.get(cause or "unknown", 0) + 1
     if pip.get(name) == "ok":
         built["pip"] += 1
-    shown = state + (f" [{cause}]" if cause else "")
+    shown = state + (f" [{cause}]" if cause else "") + (" (sdist)" if name.lower() in fallback else "")
     print(f"{name:<28} {version:<14} {shown:<28} {pip.get(name, '?')}")
     if state != "built":
         reason = (result.get("reason") or "").splitlines()
         print(f"    {reason[0][:150] if reason else ''}")
 n = len(sample)
 print(f"built: wheelwright {built['wheelwright']} of {n} in {night_seconds} s; pip wheel {built['pip']} of {n} in {pip_seconds} s")
+if fallback:
+    print(f"built from the index's sdist (sdist_fallback: the recipe's source unreachable): {', '.join(sorted(fallback))}")
 print("wheelwright's failures by cause: " + (", ".join(f"{c} {k}" for k, c in sorted(causes.items())) or "none"))
 PY

@@ -25,6 +25,24 @@ pub enum Cause {
     Dependency,
 }
 
+/// Whether a failure's text says that a host could not be reached at all (no address, no
+/// answer, no route), as opposed to a host that answered "not found": what `sdist_fallback`
+/// falls back on. git, curl and our HTTP client's words.
+pub fn is_unreachable(text: &str) -> bool {
+    const SIGNS: [&str; 9] = [
+        "Could not resolve host",
+        "failed to lookup address",
+        "Name or service not known",
+        "Temporary failure in name resolution",
+        "Connection refused",
+        "Connection timed out",
+        "Network is unreachable",
+        "No route to host",
+        "Failed to connect to",
+    ];
+    SIGNS.iter().any(|sign| text.contains(sign))
+}
+
 impl Cause {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,5 +60,27 @@ impl Cause {
 impl std::fmt::Display for Cause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.pad(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_unreachable;
+
+    #[test]
+    fn a_host_that_cannot_be_reached_is_told_from_one_that_answered() {
+        for text in [
+            "fatal: unable to access 'https://github.com/o/p/': Could not resolve host: github.com",
+            "could not fetch https://github.com/o/p/archive/v1.tar.gz: io: failed to lookup address information: Name or service not known",
+            "curl: (7) Failed to connect to example.org port 443: Connection refused",
+        ] {
+            assert!(is_unreachable(text), "{text}");
+        }
+        for text in [
+            "fatal: Remote branch v9.9 not found in upstream origin",
+            "could not fetch https://example.org/x.tar.gz: HTTP 404 Not Found",
+        ] {
+            assert!(!is_unreachable(text), "{text}");
+        }
     }
 }

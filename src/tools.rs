@@ -11,7 +11,7 @@ use crate::layout::PythonVersion;
 
 /// A command that failed, with what a person needs to fix it.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} failed ({status}); log: {log}\n{tail}{hint}", log = log.display(), hint = hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+#[error("{what} failed ({status}){headline}; log: {log}\n{tail}{hint}", headline = headline(tail).map(|line| format!(": {line}")).unwrap_or_default(), log = log.display(), hint = hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
 pub struct CommandFailed {
     pub what: String,
     pub status: String,
@@ -128,6 +128,26 @@ pub fn strip_ansi(text: &str) -> String {
         }
     }
     plain
+}
+
+/// The line of a failed command's shown log (see [`decisive_tail`]) that says why, for the
+/// error's first line (the one a report's table shows): its first compiler error, else the
+/// last line that reads as an error (`fatal: unable to access ...: Could not resolve host`,
+/// `error: ...`, `ERROR: ...`). At most 200 characters.
+pub fn headline(tail: &str) -> Option<String> {
+    let mut lines = tail.lines();
+    let line = if tail.starts_with("  first errors:") {
+        lines.nth(1)
+    } else {
+        lines.rev().find(|line| {
+            let said = line.trim_start_matches("  | ").trim_start().to_ascii_lowercase();
+            ["fatal:", "error:", "error ", "e:", "fatal error"]
+                .iter()
+                .any(|start| said.starts_with(start))
+        })
+    }?;
+    let line = line.trim_start_matches("  | ").trim();
+    (!line.is_empty()).then(|| crate::words::clip(line, 200))
 }
 
 /// What a failed command's error shows of its log: the compilers' first `error:` lines with
@@ -951,8 +971,22 @@ mod tests {
         );
         assert!(!errors.contains("warning:"), "{shown}");
         assert!(last.contains("warning: unused variable"), "{shown}");
+        let first = headline(&shown).expect(&shown);
+        assert!(
+            first.contains("broken.c:1:27: error: ") && first.contains("undeclared_name"),
+            "{first}"
+        );
         // A log with no error line keeps its last lines.
         assert_eq!(decisive_tail("one\ntwo\n"), "  | one\n  | two\n");
+        // The line that says why, for the error's first line.
+        let git = decisive_tail(
+            "$ git clone --quiet https://github.com/o/p /w/checkout\nCloning into '/w/checkout'...\nfatal: unable to access 'https://github.com/o/p/': Could not resolve host: github.com\n",
+        );
+        assert_eq!(
+            headline(&git).as_deref(),
+            Some("fatal: unable to access 'https://github.com/o/p/': Could not resolve host: github.com")
+        );
+        assert_eq!(headline(&decisive_tail("all went well\nbut exit 1\n")), None);
     }
 
     #[test]

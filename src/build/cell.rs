@@ -388,6 +388,7 @@ impl<'a> Workshop<'a> {
                     .iter()
                     .map(|change| format!("search path of {change}")),
             );
+            record.search_path_writers = members.writers.clone();
             adopted = Some(members);
             record.tools = self.tool_versions(cell, None, stack.as_deref());
             fetched.path.clone()

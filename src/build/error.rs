@@ -30,6 +30,8 @@ pub enum BuildError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error(transparent)]
+    SearchPathWriter(#[from] super::patchelf::UnknownWriter),
+    #[error(transparent)]
     Filename(#[from] crate::spec::filename::InvalidWheelFilename),
     #[error(transparent)]
     Requirement(#[from] crate::spec::requirements::RequirementError),

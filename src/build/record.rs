@@ -36,6 +36,10 @@ pub struct BuildRecord {
     /// was the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<StackRecord>,
+    /// An adopted wheel's search paths that grew (no room in place): which writer wrote them
+    /// (wheelwright's own, or patchelf and its version, and why), and for which members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search_path_writers: Vec<crate::build::patchelf::SearchPathWriterUse>,
 }
 
 /// The software stack a wheel was built in.

@@ -88,6 +88,15 @@ impl Recipes {
         }
     }
 
+    /// The same recipe with the index's sdist as its source (see
+    /// [`RecipeFile::with_index_source`]).
+    pub fn with_index_source(&self) -> Self {
+        Recipes {
+            package: self.package.clone(),
+            file: self.file.as_ref().map(RecipeFile::with_index_source),
+        }
+    }
+
     /// The recipe file, when the package has one.
     pub fn file(&self) -> Option<&RecipeFile> {
         self.file.as_ref()

@@ -1,6 +1,6 @@
 //! `wheelwright nightly plan|run|cell`: the nightly rebuild's front end.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -189,6 +189,7 @@ fn plan_command(args: &NightlyPlanArgs, layout: &Layout) -> anyhow::Result<ExitC
         &PlanOptions {
             rebuild: &args.rebuild,
             recipes: recipes.as_deref(),
+            index_sources: &BTreeMap::new(),
         },
     )?;
     // A package that cannot be planned is something that failed, as a failed cell is.

@@ -1,8 +1,13 @@
 //! ELF inspection of wheel members: dependencies, search paths, symbol versions, ISA notes and
 //! the instruction set actually used (see [`isa`]). Our own reading over goblin: no ldd, no
-//! patchelf, nothing executed. Editing search paths is [`rpath`]'s (in place; patchelf only
-//! as its fallback).
+//! patchelf, nothing executed; the dynamic tables' addresses checked against the one mapping
+//! of addresses to file offsets (`addresses`), which every layout patchelf, strip and linkers
+//! write goes through. Editing search paths is [`rpath`]'s (in place, or grown into an
+//! appended segment; patchelf is `crate::build::patchelf`'s).
 
+mod addresses;
+#[cfg(test)]
+mod corpus;
 pub mod isa;
 pub mod rpath;
 
@@ -117,6 +122,85 @@ fn isa_needed(elf: &Elf<'_>, bytes: &[u8]) -> Option<u8> {
     level
 }
 
+/// Checks goblin's reading of the dynamic string and symbol tables against the one address
+/// mapping ([`addresses::AddressMap`]): an address it cannot place makes the file damaged
+/// (goblin would read offset 0 instead); one goblin placed elsewhere (it takes the first
+/// segment holding the address) is read again from where the mapping puts it, and the names
+/// taken from it with it.
+fn check_dynamic_tables<'a>(elf: &mut Elf<'a>, bytes: &'a [u8]) -> Result<(), ElfProblem> {
+    use goblin::elf::dynamic::{DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, DT_STRTAB, DT_SYMENT, DT_SYMTAB};
+    let Some(dynamic) = &elf.dynamic else {
+        return Ok(());
+    };
+    let addresses = addresses::AddressMap::of_goblin(elf, bytes.len() as u64);
+    let first = |tag: u64| {
+        dynamic
+            .dyns
+            .iter()
+            .find(|entry| entry.d_tag == tag)
+            .map(|entry| entry.d_val)
+    };
+    let place = |what: &str, address: u64, length: u64| {
+        addresses
+            .file_offset(address, length)
+            .map_err(|unmapped| ElfProblem::Damaged(format!("{what} {address:#x} {unmapped}")))
+            .and_then(|offset| {
+                usize::try_from(offset)
+                    .map_err(|_| ElfProblem::Damaged(format!("{what} at offset {offset:#x}")))
+            })
+    };
+    let (strings_at, symbols_at) = (first(DT_STRTAB), first(DT_SYMTAB));
+    let strings = match strings_at {
+        Some(address) => Some(place("DT_STRTAB", address, dynamic.info.strsz as u64)?),
+        None => None,
+    };
+    let symbol_size = first(DT_SYMENT).unwrap_or(24);
+    let symbols = match symbols_at {
+        Some(address) if !elf.dynsyms.is_empty() => Some(place(
+            "DT_SYMTAB",
+            address,
+            (elf.dynsyms.len() as u64).saturating_mul(symbol_size),
+        )?),
+        _ => None,
+    };
+    let entries: Vec<(u64, usize)> = dynamic
+        .dyns
+        .iter()
+        .map(|entry| (entry.d_tag, entry.d_val as usize))
+        .collect();
+    let strings_moved = strings.is_some_and(|offset| offset != dynamic.info.strtab);
+    let symbols_moved = symbols.is_some_and(|offset| offset != dynamic.info.symtab);
+    if let Some(offset) = strings.filter(|_| strings_moved) {
+        tracing::debug!(
+            "goblin read .dynstr at {:#x}; it is at {offset:#x}",
+            dynamic.info.strtab
+        );
+        let size = dynamic.info.strsz;
+        elf.dynstrtab = goblin::strtab::Strtab::parse(bytes, offset, size, 0)
+            .map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+        let names = |wanted: u64| -> Vec<&'a str> {
+            entries
+                .iter()
+                .filter(|(tag, _)| *tag == wanted)
+                .filter_map(|(_, value)| elf.dynstrtab.get_at(*value))
+                .collect()
+        };
+        elf.libraries = names(DT_NEEDED);
+        elf.rpaths = names(DT_RPATH);
+        elf.runpaths = names(DT_RUNPATH);
+        elf.soname = names(DT_SONAME).first().copied();
+    }
+    if let Some(offset) = symbols.filter(|_| symbols_moved) {
+        let context = goblin::container::Ctx::new(
+            goblin::container::Container::Big,
+            goblin::container::Endian::Little,
+        );
+        elf.dynsyms = goblin::elf::Symtab::parse(bytes, offset, elf.dynsyms.len(), context)
+            .map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Reads an ELF file; `scan` also decodes its executable code.
 pub fn inspect_elf(bytes: &[u8], scan: bool) -> Result<ElfInfo, ElfProblem> {
     inspect_elf_releasing(bytes, scan, &|_| {}, None)
@@ -220,10 +304,11 @@ pub fn inspect_elf_releasing(
     if bytes.get(4) == Some(&1) {
         return Err(ElfProblem::ThirtyTwoBit);
     }
-    let elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    let mut elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
     if !elf.is_64 {
         return Err(ElfProblem::ThirtyTwoBit);
     }
+    check_dynamic_tables(&mut elf, bytes)?;
     // Parsing read the string tables whole: their pages go back until used.
     isa::release_tables(&elf, bytes, release);
     if elf.header.e_machine != goblin::elf::header::EM_X86_64 {
@@ -298,7 +383,10 @@ pub fn exports_symbol(bytes: &[u8], symbol: &str) -> Result<bool, ElfProblem> {
     if !is_elf(bytes) {
         return Err(ElfProblem::NotElf);
     }
-    let elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    let mut elf = Elf::parse(bytes).map_err(|error| ElfProblem::Damaged(error.to_string()))?;
+    if elf.is_64 {
+        check_dynamic_tables(&mut elf, bytes)?;
+    }
     Ok(elf.dynsyms.iter().any(|entry| {
         entry.st_shndx != SHN_UNDEF as usize
             && matches!(entry.st_bind(), STB_GLOBAL | STB_WEAK | STB_GNU_UNIQUE)
@@ -373,6 +461,65 @@ mod tests {
         let mut garbage = b"\x7fELF\x02\x01\x01".to_vec();
         garbage.resize(100, 0xff);
         assert_eq!(hide_symbol_table(&mut garbage), None);
+    }
+
+    #[test]
+    fn names_goblin_read_from_another_place_are_read_again_from_the_one_mapping() {
+        // goblin takes the first segment holding an address in memory (p_memsz), the mapping
+        // the segments' file bytes (p_filesz), with sections settling overlaps: where they
+        // differ, the mapping's place is read. Shown on goblin's own result, its string and
+        // symbol tables' offsets made wrong.
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(directory.path().join("lib.c"), "int value(void) { return 1; }\n").unwrap();
+        rpath::tests::gcc(
+            directory.path(),
+            &[
+                "-shared",
+                "-fPIC",
+                "-Wl,-soname,libvalue.so",
+                "-Wl,-rpath,$ORIGIN/lib",
+                "-o",
+                "libvalue.so",
+                "lib.c",
+            ],
+        );
+        let bytes = fs_err::read(directory.path().join("libvalue.so")).unwrap();
+        let truth = inspect_elf(&bytes, false).unwrap();
+        assert_eq!(truth.runpath, ["$ORIGIN/lib"]);
+        let mut elf = Elf::parse(&bytes).unwrap();
+        let symbols = elf.dynsyms.len();
+        let dynamic = elf.dynamic.as_mut().unwrap();
+        dynamic.info.strtab = 0;
+        dynamic.info.symtab = 64;
+        elf.libraries.clear();
+        elf.runpaths.clear();
+        elf.soname = None;
+        elf.dynsyms = goblin::elf::Symtab::default();
+        check_dynamic_tables(&mut elf, &bytes).unwrap();
+        assert_eq!(elf.libraries, truth.needed);
+        assert_eq!(elf.runpaths, ["$ORIGIN/lib"]);
+        assert_eq!(elf.soname, Some("libvalue.so"));
+        assert_eq!(elf.dynsyms.len(), 0, "no symbols counted, none read again");
+        assert!(symbols > 0);
+        // With goblin's count, the symbols are read again too.
+        let mut elf = Elf::parse(&bytes).unwrap();
+        let names = |elf: &Elf<'_>| -> Vec<String> {
+            elf.dynsyms
+                .iter()
+                .filter_map(|symbol| elf.dynstrtab.get_at(symbol.st_name).map(str::to_string))
+                .collect()
+        };
+        let expected = names(&elf);
+        elf.dynamic.as_mut().unwrap().info.symtab = 64;
+        let context = goblin::container::Ctx::new(
+            goblin::container::Container::Big,
+            goblin::container::Endian::Little,
+        );
+        elf.dynsyms = goblin::elf::Symtab::parse(&bytes, 64, symbols, context).unwrap();
+        assert_ne!(names(&elf), expected);
+        check_dynamic_tables(&mut elf, &bytes).unwrap();
+        assert_eq!(names(&elf), expected);
+        assert!(expected.iter().any(|name| name == "value"), "{expected:?}");
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! in place over the old one's bytes in `.dynstr` when it fits and nothing else shares them.
 //! Only the headers, the dynamic segment and the strings and tables it points to are read
 //! (positioned reads: a 1 GB `libtorch_cuda.so` is never loaded whole). When the new value
-//! does not fit, `crate::build::patchelf` is the fallback. `dynamic` reads the file.
+//! does not fit, [`append_search_path`] writes it into a segment appended to the file, and
+//! `crate::build::patchelf` chooses between that and patchelf. `dynamic` reads the file.
 
+mod append;
 mod dynamic;
+
+pub use append::{AppendRefusal, Appended, append_search_path};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -193,6 +197,34 @@ pub enum RpathError {
         new: Vec<String>,
         reason: NoRoomReason,
     },
+    /// wheelwright's own writer cannot serve this layout; nothing was written.
+    #[error("{}: wheelwright cannot append a string table to it: {reason}", path.display())]
+    CannotAppend { path: PathBuf, reason: AppendRefusal },
+    /// wheelwright's own writer wrote something that does not read back as asked; the file
+    /// was restored.
+    #[error(
+        "{}: after appending a string table the search path is `{}` ({}), not `{}` (the file was restored)",
+        path.display(),
+        found.entries().join(":"),
+        found.tag().map_or("no tag".to_string(), |tag| tag.to_string()),
+        wanted.join(":")
+    )]
+    AppendResult {
+        path: PathBuf,
+        found: SearchPath,
+        wanted: Vec<String>,
+    },
+    #[error(
+        "{}: the needed libraries changed from `{}` to `{}` while the search path was set",
+        path.display(),
+        before.join(", "),
+        after.join(", ")
+    )]
+    NeededChanged {
+        path: PathBuf,
+        before: Vec<String>,
+        after: Vec<String>,
+    },
     #[error("{}: patchelf could not set the search path", path.display())]
     Patchelf {
         path: PathBuf,
@@ -227,6 +259,14 @@ pub fn read_search_path(path: &Path) -> Result<SearchPath, RpathError> {
         *slot = Some(split_value(&stored.value));
     }
     Ok(search_path)
+}
+
+/// The `DT_NEEDED` libraries of an x86-64 ELF file, in order.
+pub fn read_needed(path: &Path) -> Result<Vec<String>, RpathError> {
+    let file = fs_err::File::open(path)?;
+    let elf = ElfFile::new(&file, path)?;
+    let dynamic = elf.dynamic()?;
+    elf.names(&dynamic, goblin::elf::dynamic::DT_NEEDED)
 }
 
 /// Applies `edit` to the search path of the file at `path`, in place: the new value is written
@@ -325,7 +365,7 @@ fn split_value(value: &str) -> Vec<String> {
 pub(crate) mod tests {
     use super::*;
     use dynamic::u64_at;
-    use goblin::elf::dynamic::DT_GNU_HASH;
+    use goblin::elf::dynamic::{DT_GNU_HASH, DT_STRSZ, DT_STRTAB};
     use goblin::elf::program_header::PT_DYNAMIC;
     use std::process::Command;
 
@@ -540,12 +580,25 @@ pub(crate) mod tests {
         }
     }
 
+    /// Runs `command`, again while the kernel says its file is busy: another test thread
+    /// forking while it held the file open for writing (ETXTBSY) is a race of the test
+    /// harness, not a fault of the file.
+    pub(crate) fn output_of(command: &mut Command) -> std::process::Output {
+        let mut tries = 0;
+        loop {
+            match command.output() {
+                Err(error) if error.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => return result.unwrap_or_else(|error| panic!("{command:?}: {error}")),
+            }
+        }
+    }
+
     /// Runs the fixture's program: its stdout, or None when it fails.
     fn run(program: &Path) -> Option<String> {
-        let output = Command::new(program)
-            .env_remove("LD_LIBRARY_PATH")
-            .output()
-            .unwrap();
+        let output = output_of(Command::new(program).env_remove("LD_LIBRARY_PATH"));
         output
             .status
             .success()
@@ -773,6 +826,170 @@ pub(crate) mod tests {
         bytes[at..at + 8].copy_from_slice(&new_tag.to_le_bytes());
         bytes[at + 8..at + 16].copy_from_slice(&value.to_le_bytes());
         fs_err::write(path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn string_tables_in_no_segment_or_past_the_end_are_refused_by_both_readers() {
+        let fixture = fixture(SearchPathTag::Runpath, "$ORIGIN/lib");
+        let good = fs_err::read(&fixture.library).unwrap();
+        let length = good.len() as u64;
+        let cases = [
+            // An address no PT_LOAD holds (goblin alone would read offset 0 instead).
+            (DT_STRTAB, 0x7fff_0000_0000, "is in no loaded segment"),
+            // A size that runs past the segment and past the end of the file.
+            (DT_STRSZ, length * 4, "past the end of its loaded segment"),
+        ];
+        for (tag, value, message) in cases {
+            fs_err::write(&fixture.library, &good).unwrap();
+            rewrite_dynamic_entry(&fixture.library, tag, tag, value);
+            let error = read_search_path(&fixture.library).unwrap_err();
+            assert!(
+                matches!(&error, RpathError::Elf { problem: ElfProblem::Damaged(reason), .. } if reason.contains(message)),
+                "{error}"
+            );
+            let bytes = fs_err::read(&fixture.library).unwrap();
+            // goblin itself may stumble first (reading strings at offset 0); refused either way.
+            let problem = crate::elf::inspect_elf(&bytes, false).unwrap_err();
+            assert!(matches!(&problem, ElfProblem::Damaged(_)), "{problem}");
+            // Nor does the writer touch it.
+            let new = strings(&["$ORIGIN/lib", "/opt/site/a/longer/directory/lib64"]);
+            assert!(matches!(
+                append_search_path(&fixture.library, &new),
+                Err(RpathError::Elf { .. })
+            ));
+            assert_eq!(fs_err::read(&fixture.library).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn a_longer_value_is_appended_under_the_same_tag_and_the_program_runs() {
+        for tag in [SearchPathTag::Runpath, SearchPathTag::Rpath] {
+            let fixture = fixture(tag, "$ORIGIN/lib");
+            assert_eq!(run(&fixture.program), None, "{tag}");
+            let new = strings(&[
+                "$ORIGIN/lib",
+                "$ORIGIN/deps",
+                "/cvmfs/example.org/cuda/12.6/lib64",
+            ]);
+            let error = edit_in_place(
+                &fixture.library,
+                &edit(
+                    &new[1..].iter().map(String::as_str).collect::<Vec<_>>(),
+                    false,
+                    &[],
+                ),
+            )
+            .unwrap_err();
+            assert!(matches!(error, RpathError::NoRoom { .. }), "{error}");
+            let appended = append_search_path(&fixture.library, &new).unwrap();
+            assert_eq!(appended.tag, tag);
+            assert_eq!(appended.old, ["$ORIGIN/lib"]);
+            let value = Some(new.join(":"));
+            let expected = match tag {
+                SearchPathTag::Rpath => (value, None),
+                SearchPathTag::Runpath => (None, value),
+            };
+            assert_eq!(readelf(&fixture.library), expected, "{tag}");
+            assert_eq!(run(&fixture.program).as_deref(), Some("43"), "{tag}");
+            // The executable too (the protoc case): its `$ORIGIN` grown.
+            let program = strings(&["$ORIGIN", "/opt/site/cuda/lib64"]);
+            append_search_path(&fixture.program, &program).unwrap();
+            assert_eq!(read_search_path(&fixture.program).unwrap().entries(), program);
+            assert_eq!(run(&fixture.program).as_deref(), Some("43"), "{tag}");
+        }
+    }
+
+    #[test]
+    fn a_library_with_a_large_bss_grows_without_padding_and_still_loads() {
+        let fixture = fixture(SearchPathTag::Runpath, "$ORIGIN/lib");
+        let root = fixture.directory.path();
+        // libtop.so again, with 16 MiB of .bss reaching far past the end of its file.
+        fs_err::write(
+            root.join("top.c"),
+            "static char buffer[16 << 20];\nint dep_value(void);\nint top_value(void) { buffer[9] = 1; return dep_value() + buffer[9]; }\n",
+        )
+        .unwrap();
+        gcc(
+            root,
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                "libtop.so",
+                "top.c",
+                "-Ldeps",
+                "-ldep",
+                "-Wl,-rpath,$ORIGIN/lib",
+                dtags(SearchPathTag::Runpath),
+            ],
+        );
+        let length = fs_err::metadata(&fixture.library).unwrap().len();
+        let new = strings(&[
+            "$ORIGIN/lib",
+            "$ORIGIN/deps",
+            "/cvmfs/example.org/cuda/12.6/lib64",
+        ]);
+        let appended = append_search_path(&fixture.library, &new).unwrap();
+        // Appended at the next page of the file: nothing like 16 MiB of padding.
+        assert!(appended.added.end - length < 2 * 4096, "{appended:?}");
+        assert_eq!(readelf(&fixture.library), (None, Some(new.join(":"))));
+        assert_eq!(run(&fixture.program).as_deref(), Some("43"));
+    }
+
+    #[test]
+    fn a_file_without_a_search_path_gets_one_appended_only_into_a_spare_slot() {
+        let directory = tempfile::tempdir().unwrap();
+        fs_err::write(
+            directory.path().join("plain.c"),
+            "int plain(void) { return 1; }\n",
+        )
+        .unwrap();
+        let new = strings(&["$ORIGIN", "/opt/lib"]);
+        // GNU ld reserves spare DT_NULL entries (`--spare-dynamic-tags`, 5 by default): a
+        // DT_RPATH goes into one (a DT_RUNPATH would change how the file's own needed
+        // libraries are found: see build::patchelf's tests).
+        gcc(
+            directory.path(),
+            &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
+        );
+        let library = directory.path().join("libplain.so");
+        let appended = append_search_path(&library, &new).unwrap();
+        assert_eq!(appended.tag, SearchPathTag::Rpath);
+        assert!(appended.old.is_empty());
+        assert_eq!(readelf(&library), (Some(new.join(":")), None));
+        // Without one: refused, the file untouched (patchelf moves the dynamic section).
+        gcc(
+            directory.path(),
+            &[
+                "-shared",
+                "-fPIC",
+                "-Wl,--spare-dynamic-tags=0",
+                "-o",
+                "libtight.so",
+                "plain.c",
+            ],
+        );
+        let tight = directory.path().join("libtight.so");
+        let bytes = fs_err::read(&tight).unwrap();
+        let error = append_search_path(&tight, &new).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                RpathError::CannotAppend {
+                    reason: AppendRefusal::NoDynamicSlot,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: wheelwright cannot append a string table to it: it has no DT_RPATH or DT_RUNPATH entry and no spare slot in its dynamic segment for one",
+                tight.display()
+            )
+        );
+        assert_eq!(fs_err::read(&tight).unwrap(), bytes);
     }
 
     #[test]

@@ -44,6 +44,10 @@ struct RawConfig {
     recipes: Option<String>,
     /// The simple index [default: PyPI].
     index_url: Option<String>,
+    /// When a recipe's git or URL source cannot be reached (its host does not answer), build
+    /// the index's sdist of the same version instead, and say so.
+    #[serde(default)]
+    sdist_fallback: bool,
     #[serde(default)]
     matrix: RawMatrix,
     #[serde(default)]
@@ -227,6 +231,8 @@ pub struct NightlyConfig {
     pub all_recipes: bool,
     pub recipes: Option<PathBuf>,
     pub index_url: Option<String>,
+    /// Build the index's sdist when a recipe's own source cannot be reached.
+    pub sdist_fallback: bool,
     /// `None`: the layout's.
     pub pythons: Option<Vec<PythonVersion>>,
     /// `None`: the layout's default layer.
@@ -345,6 +351,7 @@ impl NightlyConfig {
             all_recipes: raw.all_recipes,
             recipes: raw.recipes.as_deref().map(relative),
             index_url: raw.index_url.clone(),
+            sdist_fallback: raw.sdist_fallback,
             pythons,
             layers: names(&raw.matrix.layers),
             archs: names(&raw.matrix.archs),

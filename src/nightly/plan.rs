@@ -225,6 +225,9 @@ pub struct PlanOptions<'a> {
     pub rebuild: &'a [String],
     /// Where recipes come from (the configuration's, else the layout's, else ./recipes).
     pub recipes: Option<&'a Path>,
+    /// Packages (normalised names) whose recipe's source cannot be reached, built from the
+    /// index's sdist instead (`sdist_fallback`), each with why.
+    pub index_sources: &'a BTreeMap<String, String>,
 }
 
 /// The machine facts every cell of a Python shares: its interpreter (the tools' versions are
@@ -267,6 +270,9 @@ pub fn plan(
         &|entry: &PackageEntry| Recipes::from_index(&index, &entry.name).map_err(NightlyError::from),
     );
     check_site(layout, &layers, &recipes)?;
+    // The recipes' stacks are entered (on the cores) while the packages are planned (on the
+    // index); a package's planner that needs one still being entered waits for it.
+    let stacks = stacks_ahead(layout, &layers, &recipes);
     // A package that cannot be planned is set aside with its reason; the others go on.
     let mut unplannable = Vec::new();
     let set_aside = |entry: &PackageEntry, error: NightlyError| {
@@ -284,25 +290,35 @@ pub fn plan(
     let mut work: Vec<(&PackageEntry, Recipes)> = Vec::new();
     for (entry, recipes) in entries.iter().zip(recipes) {
         match recipes {
+            Ok(recipes)
+                if options
+                    .index_sources
+                    .contains_key(&crate::spec::normalize_name(&entry.name)) =>
+            {
+                work.push((entry, recipes.with_index_source()));
+            }
             Ok(recipes) => work.push((entry, recipes)),
             Err(error) => unplannable.push(set_aside(entry, error)),
         }
     }
     // Each package is planned apart (its version, source facts, cells), in parallel.
-    let planned = crate::parallel::parallel_map(&work, PLAN_THREADS, &|(entry, recipes): &(
-        &PackageEntry,
-        Recipes,
-    )| {
-        plan_package(&PackageInputs {
-            config,
-            layout,
-            store,
-            entry,
-            recipes,
-            pythons: &pythons,
-            layers: &layers,
-            machine: &machine,
-            set: &names,
+    let planned = std::thread::scope(|scope| {
+        scope.spawn(|| stacks.enter(crate::inspect::default_jobs()));
+        crate::parallel::parallel_map(&work, PLAN_THREADS, &|(entry, recipes): &(
+            &PackageEntry,
+            Recipes,
+        )| {
+            plan_package(&PackageInputs {
+                config,
+                layout,
+                store,
+                entry,
+                recipes,
+                pythons: &pythons,
+                layers: &layers,
+                machine: &machine,
+                set: &names,
+            })
         })
     });
     let mut packages = Vec::new();
@@ -333,6 +349,23 @@ pub fn plan(
         .map(|name| crate::spec::normalize_name(name))
         .collect();
     decide(&mut packages, &rebuild);
+    // Say where a fallback's source comes from, on every cell it builds.
+    for package in &mut packages {
+        if let Some(why) = options
+            .index_sources
+            .get(&crate::spec::normalize_name(&package.name))
+        {
+            for cell in package
+                .cells
+                .iter_mut()
+                .filter(|cell| cell.state == Planned::Build)
+            {
+                cell.reasons.push(format!(
+                    "built from the index's sdist (sdist_fallback): the recipe's source cannot be reached: {why}"
+                ));
+            }
+        }
+    }
     let mut plan = NightlyPlan {
         packages,
         unplannable,
@@ -387,6 +420,40 @@ fn check_site(
         };
         NightlyError::Site(Box::new(error))
     })
+}
+
+/// The stacks the recipes' cells will ask for (each recipe's modules, with and without its
+/// build modules, in every (layer, arch) of the matrix), to be entered by a few shells for
+/// them all rather than one per stack (see [`crate::stack::ahead`]). Recipes whose modules
+/// are templates or differ by version enter theirs when planned.
+fn stacks_ahead<'a>(
+    layout: &'a Layout,
+    layers: &[(String, Vec<String>)],
+    recipes: &[Result<Recipes, NightlyError>],
+) -> crate::stack::StacksAhead<'a> {
+    let mut requests = Vec::new();
+    for file in recipes.iter().flatten().filter_map(Recipes::file) {
+        let Some((modules, build_modules)) = file.plain_modules() else {
+            continue;
+        };
+        if modules.is_empty() && build_modules.is_empty() {
+            continue;
+        }
+        let mut for_build = modules.clone();
+        for_build.extend(build_modules);
+        for (layer, archs) in layers {
+            for arch in archs {
+                for modules in [&for_build, &modules] {
+                    requests.push(crate::stack::StackRequest {
+                        layer: layer.clone(),
+                        arch: arch.clone(),
+                        modules: modules.clone(),
+                    });
+                }
+            }
+        }
+    }
+    crate::stack::ahead(layout, &requests)
 }
 
 /// Packages planned at once: planning waits on the index (a page per package) far more than

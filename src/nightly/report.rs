@@ -203,7 +203,8 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// The first line of `text` (with the next when it ends in `:`), at most `characters` long
+/// The first line of `text` (with the next when it ends in `:`), without the path of the log
+/// it names (`; log: PATH`: the report links the cell's log), at most `characters` long
 /// (`...` when cut).
 fn short(text: &str, characters: usize) -> String {
     let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
@@ -214,16 +215,10 @@ fn short(text: &str, characters: usize) -> String {
     {
         line = format!("{line} {next}");
     }
-    if line.chars().count() > characters {
-        format!(
-            "{}...",
-            line.chars()
-                .take(characters.saturating_sub(3))
-                .collect::<String>()
-        )
-    } else {
-        line
+    if let Some(at) = line.find("; log: ") {
+        line.truncate(at);
     }
+    crate::words::clip(&line, characters)
 }
 
 /// `Scratch: at most 1.2 GiB under work/ at once; source cache: 2 sources pruned (300 MiB);

@@ -138,36 +138,76 @@ fn new_run(
 ) -> Result<(PathBuf, RunState), NightlyError> {
     let started = now();
     let (name, directory) = run_directory(&config.paths.runs, started)?;
-    let plan_options = PlanOptions {
-        rebuild: &options.rebuild,
-        recipes: options.recipes.as_deref(),
-    };
-    progress("planning");
-    let mut planned = plan(config, layout, store, &plan_options)?;
-    let unknown: Vec<usize> = planned
-        .packages
-        .iter()
-        .enumerate()
-        // A key that needs the source's hash, or a cell to build whose source is not in the
-        // cache yet (a git source at a tag is keyed by its rev, but built from the fetch).
-        .filter(|(_, package)| {
-            package.cells.iter().any(|cell| {
-                cell.key.is_none() || (cell.state == Planned::Build && cell.cell.source.is_none())
+    // Packages whose recipe's source cannot be reached, built from the index's sdist when the
+    // configuration allows it (`sdist_fallback`): planned again once with that source.
+    let mut index_sources: BTreeMap<String, String> = BTreeMap::new();
+    // Failures of earlier passes stand (their packages are not fetched again).
+    let mut fetch_failures: BTreeMap<String, String> = BTreeMap::new();
+    let mut planned = loop {
+        let plan_options = PlanOptions {
+            rebuild: &options.rebuild,
+            recipes: options.recipes.as_deref(),
+            index_sources: &index_sources,
+        };
+        progress("planning");
+        let mut planned = plan(config, layout, store, &plan_options)?;
+        let unknown: Vec<usize> = planned
+            .packages
+            .iter()
+            .enumerate()
+            // A key that needs the source's hash, or a cell to build whose source is not in
+            // the cache yet (a git source at a tag is keyed by its rev, but built from the
+            // fetch).
+            .filter(|(_, package)| {
+                package.cells.iter().any(|cell| {
+                    cell.key.is_none() || (cell.state == Planned::Build && cell.cell.source.is_none())
+                })
             })
-        })
-        .map(|(index, _)| index)
-        .collect();
-    let mut fetch_failures = BTreeMap::new();
-    if !unknown.is_empty() {
-        for index in unknown {
-            let package = &planned.packages[index];
-            progress(&format!("fetching {}", package.name));
-            if let Err(error) = fetch(config, layout, store, &directory, package, options) {
-                fetch_failures.insert(package.name.clone(), crate::build::error_chain(&error));
+            .filter(|(_, package)| !fetch_failures.contains_key(&package.name))
+            .map(|(index, _)| index)
+            .collect();
+        if !unknown.is_empty() {
+            for index in unknown {
+                let package = &planned.packages[index];
+                progress(&format!("fetching {}", package.name));
+                let index_source = index_sources.contains_key(&crate::spec::normalize_name(&package.name));
+                if let Err(error) = fetch(config, layout, store, &directory, package, options, index_source) {
+                    fetch_failures.insert(package.name.clone(), crate::build::error_chain(&error));
+                }
             }
+            planned = plan(config, layout, store, &plan_options)?;
         }
-        planned = plan(config, layout, store, &plan_options)?;
-    }
+        let unreachable: Vec<(String, String)> = fetch_failures
+            .iter()
+            .filter(|(name, failure)| {
+                config.sdist_fallback
+                    && crate::cause::is_unreachable(failure)
+                    && !index_sources.contains_key(&crate::spec::normalize_name(name))
+            })
+            .map(|(name, failure)| {
+                let why = failure
+                    .lines()
+                    .find(|line| crate::cause::is_unreachable(line))
+                    .unwrap_or(failure)
+                    .trim();
+                (crate::spec::normalize_name(name), crate::words::clip(why, 300))
+            })
+            .collect();
+        if unreachable.is_empty() {
+            break planned;
+        }
+        fetch_failures.retain(|name, _| {
+            !unreachable
+                .iter()
+                .any(|(unreached, _)| *unreached == crate::spec::normalize_name(name))
+        });
+        for (name, why) in unreachable {
+            tracing::warn!(
+                "{name}: the recipe's source cannot be reached ({why}): the index's sdist is built instead (sdist_fallback)"
+            );
+            index_sources.insert(name, why);
+        }
+    };
     // A source that could not be fetched makes its package unplannable, with the real cause.
     for (name, failure) in fetch_failures {
         planned.make_unplannable(
@@ -251,6 +291,7 @@ fn fetch(
     directory: &Path,
     package: &super::plan::PackagePlan,
     options: &RunOptions,
+    index_source: bool,
 ) -> Result<(), crate::build::BuildError> {
     let Some(first) = package.cells.first() else {
         return Ok(());
@@ -280,7 +321,10 @@ fn fetch(
         adopt: None,
     };
     fs_err::create_dir_all(&request.work)?;
-    let recipes = Recipes::find(options.recipes.as_deref(), &package.name)?;
+    let mut recipes = Recipes::find(options.recipes.as_deref(), &package.name)?;
+    if index_source {
+        recipes = recipes.with_index_source();
+    }
     let interpreters = crate::build::plan::find_interpreters(&request.pythons)?;
     let (plan, fetched) = crate::build::plan::prepare(&request, layout, &recipes, &interpreters)?;
     let facts = learn_source(&fetched);

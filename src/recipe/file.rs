@@ -47,6 +47,35 @@ impl RecipeFile {
         names
     }
 
+    /// The recipe with the index's sdist as its source for every version (`source: pypi`),
+    /// everything else as written: what a nightly with `sdist_fallback` builds when the
+    /// recipe's own source cannot be reached.
+    pub fn with_index_source(&self) -> RecipeFile {
+        let mut recipe = self.clone();
+        recipe.base.source = Some(super::check::SourceSetting::Pypi);
+        for entry in &mut recipe.versions {
+            entry.settings.source = None;
+            if let Some(extend) = &mut entry.extend {
+                extend.source = None;
+            }
+        }
+        recipe
+    }
+
+    /// The modules (`modules`, `build_modules`) the recipe loads for a version without a
+    /// `versions` entry, when none of them is a template: what a planner can enter ahead.
+    pub fn plain_modules(&self) -> Option<(Vec<String>, Vec<String>)> {
+        let plain = |list: &Option<Vec<super::check::Text>>| -> Option<Vec<String>> {
+            list.iter()
+                .flatten()
+                .map(|text| {
+                    (!text.value.contains("{{") && !text.value.contains("{%")).then(|| text.value.clone())
+                })
+                .collect()
+        };
+        Some((plain(&self.base.modules)?, plain(&self.base.build_modules)?))
+    }
+
     /// Parses and checks recipe text; `file` names it in errors, and its name must be the
     /// package's (after PEP 503 normalisation). Patch files are not looked at (see
     /// [`load_recipe_file`]); everything else that can be checked without a version is, and

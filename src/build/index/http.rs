@@ -4,9 +4,11 @@
 //! with a short backoff, downloads streamed to a temporary file with their sha256 computed
 //! on the way.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
 use url::Url;
@@ -165,6 +167,55 @@ pub struct Download {
     pub size: u64,
 }
 
+/// How long a host's addresses are kept: long enough for a plan, short enough for a night.
+const RESOLVED_FOR: Duration = Duration::from_secs(300);
+
+/// Host names resolved once for all connections: the system resolver asked for one host by
+/// sixteen threads at once stalls some of them for its whole retry time (5 s measured here,
+/// one UDP answer lost), and a plan opens its connections all at once. Concurrent lookups of
+/// one host wait for the first; failures are not kept.
+#[derive(Debug, Default)]
+struct CachingResolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    #[allow(clippy::type_complexity)]
+    hosts: Mutex<
+        HashMap<String, Arc<Mutex<Option<(Instant, ureq::unversioned::resolver::ResolvedSocketAddrs)>>>>,
+    >,
+}
+
+impl ureq::unversioned::resolver::Resolver for CachingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let key = uri
+            .authority()
+            .map(|authority| format!("{}|{authority}", uri.scheme_str().unwrap_or_default()));
+        let Some(key) = key else {
+            return self.inner.resolve(uri, config, timeout);
+        };
+        let slot = Arc::clone(
+            self.hosts
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .entry(key)
+                .or_default(),
+        );
+        // Held while resolving: the other threads asking for this host wait for the answer.
+        let mut slot = slot.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some((when, addresses)) = slot.as_ref()
+            && when.elapsed() < RESOLVED_FOR
+        {
+            return Ok(addresses.clone());
+        }
+        let addresses = self.inner.resolve(uri, config, timeout)?;
+        *slot = Some((Instant::now(), addresses.clone()));
+        Ok(addresses)
+    }
+}
+
 /// The HTTP client: cheap to clone, one connection pool.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -177,9 +228,16 @@ pub struct HttpClient {
 const PAGE_LIMIT: u64 = 256 << 20;
 
 impl HttpClient {
-    /// A client with the proxies and certificates the environment names.
+    /// The process's client, with the proxies and certificates the environment names: one
+    /// connection pool for every caller, so that hundreds of pages fetched from a few threads
+    /// reuse their connections (no DNS lookup and TLS handshake per page).
     pub fn new() -> Result<Self, HttpError> {
-        Self::with_proxy(ureq::Proxy::try_from_env())
+        static SHARED: std::sync::OnceLock<HttpClient> = std::sync::OnceLock::new();
+        if let Some(client) = SHARED.get() {
+            return Ok(client.clone());
+        }
+        let client = Self::with_proxy(ureq::Proxy::try_from_env())?;
+        Ok(SHARED.get_or_init(|| client).clone())
     }
 
     /// A client through `proxy` (or none), with the certificates the environment names.
@@ -189,12 +247,20 @@ impl HttpClient {
             .user_agent(concat!("wheelwright/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_per_read(Some(Duration::from_secs(120)))
+            // As many idle connections to one index as threads plan at once.
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(16)
             .proxy(proxy);
         if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|path| !path.is_empty()) {
             config = config.tls_config(tls_with_roots(Path::new(&path))?);
         }
+        let resolver = CachingResolver::default();
         Ok(HttpClient {
-            agent: config.build().into(),
+            agent: ureq::Agent::with_parts(
+                config.build(),
+                ureq::unversioned::transport::DefaultConnector::default(),
+                resolver,
+            ),
             attempts: 3,
             backoff: Duration::from_millis(500),
         })

@@ -1,7 +1,9 @@
-//! Reading an x86-64 ELF file at offsets, for the search path editor: the ELF header and
-//! program headers (goblin), the dynamic segment, strings of `.dynstr`, and every other name
-//! that points into `.dynstr` (dynamic entries, dynamic symbols, version needs and
-//! definitions), to tell whether a string's bytes are shared. Nothing else of the file is read.
+//! Reading an x86-64 ELF file at offsets, for the search path editor and writer: the ELF header
+//! and program headers (goblin), the section headers (to settle overlapping segments), the
+//! dynamic segment, strings of `.dynstr` (its address placed by [`AddressMap`], the one
+//! mapping), and every other name that points into `.dynstr` (dynamic entries, dynamic symbols,
+//! version needs and definitions), to tell whether a string's bytes are shared. Nothing else
+//! of the file is read.
 
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -12,10 +14,12 @@ use goblin::elf::dynamic::{
     DT_SONAME, DT_STRSZ, DT_STRTAB, DT_SYMENT, DT_SYMTAB, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM,
 };
 use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, EM_X86_64};
+use goblin::elf::program_header::program_header64::ProgramHeader;
 use goblin::elf::program_header::{PT_DYNAMIC, PT_LOAD};
 
 use super::{RpathError, SearchPathTag};
 use crate::elf::ElfProblem;
+use crate::elf::addresses::{AddressMap, FileSection, LoadSegment};
 
 /// The dynamic tags whose values are offsets into `.dynstr` (`DT_AUXILIARY` and `DT_FILTER`
 /// are not in goblin's table).
@@ -38,21 +42,21 @@ const MOST_VERSION_RECORDS: u64 = 1 << 16;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct StringTable {
     pub(super) offset: u64,
-    size: u64,
-}
-
-/// A `PT_LOAD` segment: how addresses map to file offsets.
-#[derive(Debug, Clone, Copy)]
-struct Load {
-    address: u64,
-    offset: u64,
-    size: u64,
+    pub(super) size: u64,
 }
 
 /// What the dynamic segment says.
 #[derive(Debug)]
 pub(super) struct Dynamic {
-    loads: Vec<Load>,
+    /// How addresses map to file offsets.
+    addresses: AddressMap,
+    /// The program headers as read, for the appending writer.
+    pub(super) program_headers: Vec<ProgramHeader>,
+    /// The ELF header.
+    pub(super) header: goblin::elf::header::header64::Header,
+    /// Where the dynamic segment is in the file, and its size there.
+    pub(super) segment_offset: u64,
+    pub(super) segment_size: u64,
     /// The entries before `DT_NULL`: (tag, value).
     entries: Vec<(u64, u64)>,
     pub(super) strings: StringTable,
@@ -60,20 +64,21 @@ pub(super) struct Dynamic {
 
 impl Dynamic {
     /// The value of the first entry with `tag`.
-    fn first(&self, tag: u64) -> Option<u64> {
+    pub(super) fn first(&self, tag: u64) -> Option<u64> {
         self.entries
             .iter()
             .find(|(entry_tag, _)| *entry_tag == tag)
             .map(|(_, value)| *value)
     }
 
-    /// The file offset of `length` bytes at the virtual `address`, if one loaded segment
-    /// holds them.
-    fn file_offset(&self, address: u64, length: u64) -> Option<u64> {
-        self.loads.iter().find_map(|load| {
-            let within = address.checked_sub(load.address)?;
-            (within.checked_add(length)? <= load.size).then(|| load.offset + within)
-        })
+    /// The entries before `DT_NULL`, in order: (tag, value).
+    pub(super) fn entries(&self) -> &[(u64, u64)] {
+        &self.entries
+    }
+
+    /// How the file's addresses map to its offsets.
+    pub(super) fn addresses(&self) -> &AddressMap {
+        &self.addresses
     }
 }
 
@@ -96,16 +101,16 @@ pub(super) enum Sharing {
 
 /// An open ELF file, read (and written) at offsets.
 pub(super) struct ElfFile<'a> {
-    file: &'a fs_err::File,
-    path: &'a Path,
-    length: u64,
+    pub(super) file: &'a fs_err::File,
+    pub(super) path: &'a Path,
+    pub(super) length: u64,
 }
 
-fn u16_at(bytes: &[u8], at: usize) -> u16 {
+pub(super) fn u16_at(bytes: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([bytes[at], bytes[at + 1]])
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
+pub(super) fn u32_at(bytes: &[u8], at: usize) -> u32 {
     let mut word = [0; 4];
     word.copy_from_slice(&bytes[at..at + 4]);
     u32::from_le_bytes(word)
@@ -130,12 +135,12 @@ impl<'a> ElfFile<'a> {
         }
     }
 
-    fn damaged(&self, reason: String) -> RpathError {
+    pub(super) fn damaged(&self, reason: String) -> RpathError {
         self.problem(ElfProblem::Damaged(reason))
     }
 
     /// `length` bytes at `offset`; a file too short for them is damaged.
-    fn read(&self, offset: u64, length: u64) -> Result<Vec<u8>, RpathError> {
+    pub(super) fn read(&self, offset: u64, length: u64) -> Result<Vec<u8>, RpathError> {
         if offset.checked_add(length).is_none_or(|end| end > self.length) {
             return Err(self.damaged(format!(
                 "{length} bytes at offset {offset} lie past the end of the file, {} bytes long",
@@ -147,10 +152,32 @@ impl<'a> ElfFile<'a> {
         Ok(bytes)
     }
 
+    /// The allocated sections with bytes in the file, from the section header table; none
+    /// when the file has no table or it cannot be read (sections only settle ambiguities).
+    fn sections(&self, header: &goblin::elf::header::header64::Header) -> Vec<FileSection> {
+        use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
+        const SECTION_HEADER_SIZE: u64 = 64;
+        if header.e_shentsize as u64 != SECTION_HEADER_SIZE || header.e_shnum == 0 {
+            return Vec::new();
+        }
+        let Ok(table) = self.read(header.e_shoff, u64::from(header.e_shnum) * SECTION_HEADER_SIZE) else {
+            return Vec::new();
+        };
+        // Elf64_Shdr: sh_name, sh_type (u32), sh_flags, sh_addr, sh_offset, sh_size (u64), ...
+        table
+            .chunks_exact(SECTION_HEADER_SIZE as usize)
+            .filter(|entry| u64_at(entry, 8) & u64::from(SHF_ALLOC) != 0 && u32_at(entry, 4) != SHT_NOBITS)
+            .map(|entry| FileSection {
+                address: u64_at(entry, 16),
+                offset: u64_at(entry, 24),
+                size: u64_at(entry, 32),
+            })
+            .collect()
+    }
+
     /// Reads the ELF header, the program headers and the dynamic segment.
     pub(super) fn dynamic(&self) -> Result<Dynamic, RpathError> {
         use goblin::elf::header::header64::Header;
-        use goblin::elf::program_header::program_header64::ProgramHeader;
         const HEADER_SIZE: u64 = 64;
         const PROGRAM_HEADER_SIZE: u64 = 56;
         let identification = self.read(0, (self.length).min(HEADER_SIZE))?;
@@ -185,12 +212,14 @@ impl<'a> ElfFile<'a> {
         let loads = program_headers
             .iter()
             .filter(|header| header.p_type == PT_LOAD)
-            .map(|header| Load {
+            .map(|header| LoadSegment {
                 address: header.p_vaddr,
                 offset: header.p_offset,
-                size: header.p_filesz,
+                file_size: header.p_filesz,
+                memory_size: header.p_memsz,
             })
             .collect();
+        let addresses = AddressMap::new(loads, self.sections(&header), self.length);
         let segment = program_headers
             .iter()
             .find(|header| header.p_type == PT_DYNAMIC)
@@ -204,7 +233,11 @@ impl<'a> ElfFile<'a> {
             .take_while(|(tag, _)| *tag != DT_NULL)
             .collect();
         let mut dynamic = Dynamic {
-            loads,
+            addresses,
+            program_headers: program_headers.clone(),
+            header,
+            segment_offset: segment.p_offset,
+            segment_size: segment.p_filesz,
             entries,
             strings: StringTable { offset: 0, size: 0 },
         };
@@ -212,8 +245,9 @@ impl<'a> ElfFile<'a> {
             return Err(self.damaged("a dynamic segment without DT_STRTAB or DT_STRSZ".to_string()));
         };
         let offset = dynamic
+            .addresses
             .file_offset(address, size)
-            .ok_or_else(|| self.damaged(format!("DT_STRTAB {address:#x} is in no loaded segment")))?;
+            .map_err(|unmapped| self.damaged(format!("DT_STRTAB {address:#x} {unmapped}")))?;
         dynamic.strings = StringTable { offset, size };
         Ok(dynamic)
     }
@@ -239,6 +273,17 @@ impl<'a> ElfFile<'a> {
             bytes.extend_from_slice(&chunk);
             at += length;
         }
+    }
+
+    /// The values of every entry with `tag` naming a string (`DT_NEEDED`: the libraries in
+    /// order), lossily decoded.
+    pub(super) fn names(&self, dynamic: &Dynamic, tag: u64) -> Result<Vec<String>, RpathError> {
+        dynamic
+            .entries
+            .iter()
+            .filter(|(entry_tag, _)| *entry_tag == tag)
+            .map(|(_, offset)| self.string_lossy(&dynamic.strings, *offset))
+            .collect()
     }
 
     /// The string at `offset` in `table`, lossily decoded (for messages).
@@ -322,9 +367,10 @@ impl<'a> ElfFile<'a> {
                 return Ok(None);
             };
             dynamic
+                .addresses
                 .file_offset(address, 1)
                 .map(Some)
-                .ok_or_else(|| self.damaged(format!("{what} {address:#x} is in no loaded segment")))
+                .map_err(|unmapped| self.damaged(format!("{what} {address:#x} {unmapped}")))
         };
         // Elf64_Verneed: vn_version, vn_cnt (u16), vn_file, vn_aux, vn_next (u32); each
         // Elf64_Vernaux: vna_hash (u32), vna_flags, vna_other (u16), vna_name, vna_next (u32).
@@ -399,10 +445,12 @@ impl<'a> ElfFile<'a> {
         if entry_size < 4 {
             return Err(self.damaged(format!("DT_SYMENT {entry_size}")));
         }
-        let table = count
+        let size = count
             .checked_mul(entry_size)
-            .and_then(|size| dynamic.file_offset(address, size))
-            .ok_or_else(|| self.damaged(format!("the {count} dynamic symbols are in no loaded segment")))?;
+            .ok_or_else(|| self.damaged(format!("{count} dynamic symbols of {entry_size} bytes")))?;
+        let table = dynamic.addresses.file_offset(address, size).map_err(|unmapped| {
+            self.damaged(format!("the {count} dynamic symbols at {address:#x} {unmapped}"))
+        })?;
         let mut first = 0;
         while first < count {
             let symbols = SYMBOLS_PER_READ.min(count - first);
@@ -426,8 +474,9 @@ impl<'a> ElfFile<'a> {
     fn symbol_count(&self, dynamic: &Dynamic) -> Result<Option<u64>, RpathError> {
         let locate = |address: u64, length: u64| {
             dynamic
+                .addresses
                 .file_offset(address, length)
-                .ok_or_else(|| self.damaged(format!("a hash table at {address:#x} is in no loaded segment")))
+                .map_err(|unmapped| self.damaged(format!("a hash table at {address:#x} {unmapped}")))
         };
         if let Some(address) = dynamic.first(DT_HASH) {
             let header = self.read(locate(address, 8)?, 8)?;

@@ -17,9 +17,11 @@ pub(super) const SUMMARY_GROUPS: usize = 200;
 /// which are in `report.html` and `result.json`.
 const SUMMARY_CELL_ROWS: usize = 100;
 
-/// The first line of a reason, for Markdown tables and lists.
+/// The first line of a reason, for Markdown tables and lists: long enough for a tool's
+/// failure with the line that says why (`git clone failed (exit status 128): fatal: unable
+/// to access ...: Could not resolve host: github.com`).
 fn first_line(text: &str) -> String {
-    short(text, 160).replace('|', "\\|")
+    short(text, 300).replace('|', "\\|")
 }
 
 /// The Markdown summary: the headline, counts by state, what did not pass by cause (the first
