@@ -234,7 +234,13 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
             elves.dist_info = output_filename.dist_info_dir();
             elves.tagged_pure = output_filename.tags.is_pure();
             elves.build_record = serde_json::to_value(&record).ok();
-            crate::audit::audit_written(&outcome.output, input.layout, options, elves, outcome.sha256.clone())?
+            crate::audit::audit_written(
+                &outcome.output,
+                input.layout,
+                options,
+                elves,
+                outcome.sha256.clone(),
+            )?
         }
         None => crate::audit::audit(&outcome.output, input.layout, options, None)?,
     };

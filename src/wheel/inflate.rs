@@ -30,9 +30,8 @@ pub fn inflate_span(
     emit: &mut dyn FnMut(Vec<u8>) -> std::io::Result<Vec<u8>>,
 ) -> Result<u64, WheelErrorKind> {
     let name = &span.entry.name;
-    let damaged = |what: &dyn std::fmt::Display| {
-        WheelErrorKind::Zip(format!("`{name}` cannot be inflated: {what}"))
-    };
+    let damaged =
+        |what: &dyn std::fmt::Display| WheelErrorKind::Zip(format!("`{name}` cannot be inflated: {what}"));
     let declared = span.entry.size;
     let end = span.data_start + span.compressed;
     let mut at = span.data_start;
@@ -48,7 +47,8 @@ pub fn inflate_span(
         while at < end {
             let want = (end - at).min(CHUNK as u64) as usize;
             out.resize(want, 0);
-            file.read_exact_at(&mut out, at).map_err(|error| damaged(&error))?;
+            file.read_exact_at(&mut out, at)
+                .map_err(|error| damaged(&error))?;
             at += want as u64;
             total += want as u64;
             out = emit(out)?;
@@ -302,7 +302,10 @@ mod tests {
         );
         let good = spans(&path);
         let digest = |spans: Vec<Span>| -> Vec<String> {
-            let jobs: Vec<(Span, HashAlgorithm)> = spans.into_iter().map(|span| (span, HashAlgorithm::Sha256)).collect();
+            let jobs: Vec<(Span, HashAlgorithm)> = spans
+                .into_iter()
+                .map(|span| (span, HashAlgorithm::Sha256))
+                .collect();
             digest_members(&path, &jobs, 2)
                 .unwrap()
                 .into_iter()

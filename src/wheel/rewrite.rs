@@ -226,7 +226,9 @@ fn check_record(reader: &mut WheelReader, jobs: usize) -> Result<RecordCheck, Wh
     let computed = super::inflate::digest_members(&reader.path, &work, jobs)?;
     let mut digests = HashMap::new();
     let mut mismatches = Vec::new();
-    for ((span, _), ((recorded_hash, recorded_size), computed)) in work.iter().zip(recorded.iter().zip(computed)) {
+    for ((span, _), ((recorded_hash, recorded_size), computed)) in
+        work.iter().zip(recorded.iter().zip(computed))
+    {
         let computed = computed?;
         mismatches.extend(judge_row(&span.entry, recorded_hash, *recorded_size, &computed));
         digests.insert(span.entry.name.clone(), computed);
@@ -793,7 +795,11 @@ mod tests {
         let outcome = rewrite_wheel(&path, &hashed, &destination, place, Limits::default()).unwrap();
         assert_eq!(
             outcome.sha256.as_deref(),
-            Some(crate::wheel::verified::file_sha256(&outcome.output).unwrap().as_str())
+            Some(
+                crate::wheel::verified::file_sha256(&outcome.output)
+                    .unwrap()
+                    .as_str()
+            )
         );
         // A true RECORD is copied.
         let good = wheel(input.path(), "2.0+computecanada", None);

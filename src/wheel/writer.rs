@@ -552,9 +552,6 @@ mod tests {
                 PlaceOptions::default(),
             )
             .unwrap();
-        assert_eq!(
-            sha256,
-            Some(crate::wheel::verified::file_sha256(&path).unwrap())
-        );
+        assert_eq!(sha256, Some(crate::wheel::verified::file_sha256(&path).unwrap()));
     }
 }

@@ -14,13 +14,13 @@ use crate::elf::rpath::{
     RpathChange, RpathEdit, RpathError, edit_in_place, edited_search_path, read_search_path,
 };
 use crate::inspect::{ElfMember, MemberProblem, WheelElves};
+use crate::parallel::pipelined;
 use crate::recipe::AdoptSettings;
 use crate::spec::record::{HashAlgorithm, RecordHash};
+use crate::wheel::inflate::PIPELINE_FROM;
 use crate::wheel::reader::Entry;
 use crate::wheel::rewrite::MemberDigest;
 use crate::wheel::splice::{BlockIndex, inflate_indexed, splice};
-use crate::parallel::pipelined;
-use crate::wheel::inflate::PIPELINE_FROM;
 use crate::wheel::writer::{DeflatedMember, Precompressed, write_deflated};
 use crate::wheel::{WheelError, WheelErrorKind, WheelReader};
 

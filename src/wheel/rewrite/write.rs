@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use zip::write::SimpleFileOptions;
 
-use super::{MemberDigest, Outcome, Planned, RecordMismatch, Rewrite, Target, describe_mismatches, judge_row};
+use super::{
+    MemberDigest, Outcome, Planned, RecordMismatch, Rewrite, Target, describe_mismatches, judge_row,
+};
 use crate::spec::record::{HashAlgorithm, RecordEntry, is_record_or_signature};
 use crate::wheel::WheelErrorKind;
 use crate::wheel::inflate::digest_members;
