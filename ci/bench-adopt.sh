@@ -49,21 +49,24 @@ fi
 
 # `timed NAME COMMAND...`: runs it under /usr/bin/time, prints and remembers seconds (the
 # best of the runs so far, from bash's clock: %e has 10 ms steps) and peak KiB (the largest).
-declare -A seconds memory
+declare -A seconds memory cpu
 timed() {
     local name=$1
     shift
     sync
     local start=$EPOCHREALTIME end wall rss
-    /usr/bin/time -f "%e %M" -o "$scratch/time" "$@" >"$scratch/$name.log" 2>&1 || {
+    /usr/bin/time -f "%e %M %U %S" -o "$scratch/time" "$@" >"$scratch/$name.log" 2>&1 || {
         echo "$name failed:" >&2
         tail -20 "$scratch/$name.log" >&2
         exit 1
     }
     end=$EPOCHREALTIME
     wall=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
-    read -r _ rss <"$scratch/time"
-    printf '%-16s %8.2f s  %8.1f MiB peak\n' "$name" "$wall" "$(echo "$rss / 1024" | bc -l)"
+    local user system
+    read -r _ rss user system <"$scratch/time"
+    # CPU seconds (user + system, all threads): what a machine shared with other work decides.
+    cpu[$name]=$(echo "$user + $system" | bc -l)
+    printf '%-16s %8.2f s  %8.1f MiB peak  %6.2f s CPU\n' "$name" "$wall" "$(echo "$rss / 1024" | bc -l)" "${cpu[$name]}"
     if [[ -z ${seconds[$name]:-} ]] || (( $(echo "$wall < ${seconds[$name]}" | bc -l) )); then
         seconds[$name]=$wall
     fi
@@ -72,8 +75,15 @@ timed() {
     fi
 }
 
+# The machine's load and CPU pressure (the share of time some task waited for a CPU, over the
+# last 10 s and 60 s): on a shared machine the ratios hold only when this is low.
+load_now() {
+    local pressure=""
+    [[ -r /proc/pressure/cpu ]] && pressure=$(sed -n 's/^some avg10=\([0-9.]*\) avg60=\([0-9.]*\).*/, CPU pressure \1% (10 s) \2% (60 s)/p' /proc/pressure/cpu)
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg)$pressure"
+}
 echo "wheel: $wheel ($(du -m "$wheel" | cut -f1) MiB)"
-echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(load_now)"
 echo "patchelf: $patchelf ($("$patchelf" --version 2>/dev/null || echo '?'))"
 cat "$wheel" >/dev/null # the file in the page cache for every contender
 
@@ -102,6 +112,7 @@ done
 adopted=$(ls "$scratch"/work/*/wheel/*.whl 2>/dev/null | head -1)
 echo "                 -> $(basename "$adopted")"
 edited=$(grep -c "search path of" "$scratch/work/"*/build.log 2>/dev/null || true)
+echo "                 ($edited search path edits logged)"
 
 # 3. unmanylinuxize.sh's steps: unzip, patchelf on each ELF member whose search path changes,
 #    zip again (and rename to linux_x86_64).
@@ -132,8 +143,9 @@ fi
 
 ratio() { echo "${seconds[$1]} / ${seconds[$2]}" | bc -l; }
 echo
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min averages)"
+echo "after: $(load_now) (load: 1, 5, 15 min averages)"
 printf 'wheelwright / unzip -tq:      %6.2fx the time (target: at most 0.5x)\n' "$(ratio wheelwright unzip)"
+printf 'wheelwright / unzip -tq CPU:  %6.2fx the CPU seconds (last runs; the ratio with one core'"'"'s share)\n' "$(echo "${cpu[wheelwright]} / ${cpu[unzip]}" | bc -l)"
 printf 'wheelwright / cp:             %6.1fx the time\n' "$(ratio wheelwright cp)"
 printf 'wheelwright / cp+sync:        %6.1fx the time\n' "$(ratio wheelwright cp+sync)"
 if [[ $baseline -eq 1 ]]; then

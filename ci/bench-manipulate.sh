@@ -160,18 +160,21 @@ WW=$REPO/target/release/wheelwright
 [[ -x $WW ]] || die "no $WW: build it or drop --no-build"
 
 # ---------------------------------------------------------------- timing
-# timed DIR CMD...: runs CMD in DIR under /usr/bin/time; sets T_WALL (s), T_RSS (KiB), T_RC.
+# timed DIR CMD...: runs CMD in DIR under /usr/bin/time; sets T_WALL (s), T_RSS (KiB), T_CPU (s), T_RC.
 timed() {
     local dir=$1
     shift
     sync
     T_RC=0
     local start=$EPOCHREALTIME end
-    (cd "$dir" && exec /usr/bin/time -f '%e %M' -o "$WORK/time.out" "$@") >"$WORK/last.log" 2>&1 || T_RC=$?
+    (cd "$dir" && exec /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.out" "$@") >"$WORK/last.log" 2>&1 || T_RC=$?
     end=$EPOCHREALTIME
     # %M is the peak RSS; %e has 10 ms steps, too coarse for small wheels, so the wall time
     # is bash's clock around the whole thing (1 ms; includes ~1 ms of fork and exec).
-    read -r _ T_RSS < <(tail -n1 "$WORK/time.out")
+    local user system
+    read -r _ T_RSS user system < <(tail -n1 "$WORK/time.out")
+    # CPU seconds (user + system, all threads): what a machine shared with other work decides.
+    T_CPU=$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')
     T_WALL=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
 }
 
@@ -190,18 +193,19 @@ OUT=$WORK/out
 bench() {
     local name=$1 runs=$2
     shift 2
-    B_WALL="" B_RSS="" B_RC=0
+    B_WALL="" B_RSS="" B_CPU="" B_RC=0
     warm
     local i
     for ((i = 1; i <= runs; i++)); do
         rm -rf "$OUT"
         mkdir -p "$OUT"
         timed "$OUT" "$@"
-        note "$name run $i/$runs: ${T_WALL}s, $((T_RSS / 1024)) MB, exit $T_RC"
+        note "$name run $i/$runs: ${T_WALL}s (${T_CPU} s of CPU), $((T_RSS / 1024)) MB, exit $T_RC"
         if [[ $T_RC -ne 0 ]]; then
             B_RC=$T_RC B_WALL=$T_WALL B_RSS=$T_RSS
             return
         fi
+        [[ $(min "$T_WALL" "$B_WALL") == "$T_WALL" ]] && B_CPU=$T_CPU
         B_WALL=$(min "$T_WALL" "$B_WALL")
         B_RSS=$(max "$T_RSS" "$B_RSS")
     done
@@ -220,13 +224,21 @@ verify_output() {
 
 note "wheel: $WHEEL_NAME ($((WHEEL_BYTES >> 20)) MiB, $((UNPACKED_BYTES >> 20)) MiB unpacked)"
 warm
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+# The machine's load and CPU pressure (the share of time some task waited for a CPU, over the
+# last 10 s and 60 s): on a shared machine the ratios hold only when this is low.
+load_now() {
+    local pressure=""
+    [[ -r /proc/pressure/cpu ]] && pressure=$(sed -n 's/^some avg10=\([0-9.]*\) avg60=\([0-9.]*\).*/, CPU pressure \1% (10 s) \2% (60 s)/p' /proc/pressure/cpu)
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg)$pressure"
+}
+LOAD_BEFORE=$(load_now)
 
 # 0. unzip -tq, the yardstick: every member inflated and CRC-checked once, on one core.
 command -v unzip >/dev/null 2>&1 || die "unzip is needed (the yardstick): apt-get install unzip"
 bench "unzip -tq" "$RUNS" unzip -tq "$WHEEL"
 [[ $B_RC -eq 0 ]] || die "unzip -tq failed: $(cat "$WORK/last.log")"
 UNZIP_WALL=$B_WALL
+UNZIP_CPU=$B_CPU
 add_row "unzip -tq (every member inflated, CRC)" "$B_WALL" "$B_RSS" "yardstick: one core, writes nothing"
 
 # 1. cp, the floor.
@@ -250,6 +262,7 @@ if [[ $B_RC -ne 0 ]]; then
 fi
 OUR_WALL=$B_WALL
 OUR_RSS=$B_RSS
+OUR_CPU=$B_CPU
 OURS=$(find "$OUT" -maxdepth 1 -name '*.whl' -print -quit)
 [[ -n $OURS ]] || die "wheelwright manipulate wrote no wheel"
 mkdir -p "$WORK/ours"
@@ -398,7 +411,7 @@ echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine:  $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 echo "versions: wheelwright $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'), $("$VPY" --version), wheel $WHEEL_VERSION, wheelfile $WHEELFILE_VERSION"
 echo "runs:     best of $RUNS (unzip, cp, wheelwright), $SLOW_RUNS (python); peak RSS = largest over the runs"
-echo "load:     $LOAD_BEFORE before, $(cut -d' ' -f1-3 /proc/loadavg) after (1, 5, 15 min averages)"
+echo "load:     before: $LOAD_BEFORE; after: $(load_now) (load: 1, 5, 15 min averages)"
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 printf '| %-44s | %9s | %11s | %7s | %6s | %10s | %s |\n' "contender" "seconds" "peak RSS MB" "x unzip" "x cp" "x cp+fsync" "output"
@@ -416,6 +429,8 @@ echo
 for check in "${CHECK_NOTES[@]}"; do echo "check: $check"; done
 echo "target: at most 0.35x unzip -tq, every member checked (ours, fsync before rename): $(ratio "$OUR_WALL" "$UNZIP_WALL")x -> $(awk -v a="$OUR_WALL" -v b="$UNZIP_WALL" 'BEGIN { print (a <= 0.35 * b) ? "met" : "NOT met" }')"
 echo "        (ours --no-fsync: $(ratio "$NOSYNC_WALL" "$UNZIP_WALL")x unzip -tq)"
+echo "cpu:    ours $OUR_CPU s of CPU (all threads) against unzip -tq's $UNZIP_CPU s: $(ratio "$OUR_CPU" "$UNZIP_CPU")x, the ratio a machine"
+echo "        whose other work leaves this run one core's share would show"
 echo "reference: ours --no-fsync vs cp: $(ratio "$NOSYNC_WALL" "$CP_WALL")x; ours (fsync before rename) vs cp + fsync: $(ratio "$OUR_WALL" "$CPSYNC_WALL")x"
 echo "           (cp reads nothing it copies; the page cache makes it swing: the yardstick is unzip -tq)"
 RSS_MAX=$(( OUR_RSS > NOSYNC_RSS ? OUR_RSS : NOSYNC_RSS ))
