@@ -20,7 +20,7 @@ use crate::spec::record::{HashAlgorithm, RecordHash};
 use crate::wheel::inflate::PIPELINE_FROM;
 use crate::wheel::reader::Entry;
 use crate::wheel::rewrite::MemberDigest;
-use crate::wheel::splice::{BlockIndex, inflate_indexed, splice};
+use crate::wheel::splice::{BlockIndex, inflate_indexed, plan_splice, splice};
 use crate::wheel::writer::{DeflatedMember, Precompressed, write_deflated};
 use crate::wheel::{WheelError, WheelErrorKind, WheelReader};
 
@@ -428,6 +428,37 @@ impl Pass<'_> {
                     .last();
                 let edited = fs_err::File::open(target)?;
                 let size = edited.metadata()?.len();
+                let bad = |error: crate::wheel::splice::SpliceError| {
+                    BuildError::Wheel(WheelError::new(
+                        self.wheel,
+                        WheelErrorKind::Io(std::io::Error::other(error)),
+                    ))
+                };
+                // Where the touched blocks are few, only they are deflated anew, here, and
+                // the new stream is made from the old one as the rewrite copies it: no copy
+                // of it is written. Else it is spliced into a one-entry zip of its own.
+                if let Some(plan) =
+                    plan_splice(wheel, stream_start, index, edited.file(), written.clone(), 6).map_err(bad)?
+                {
+                    let (hash, crc32, digested) = digest_file(target, from)?;
+                    if digested != size {
+                        return Err(self.damaged(entry, "changed size while it was edited"));
+                    }
+                    tracing::debug!(
+                        "{}: edit spliced in, {} of {} bytes deflated anew",
+                        entry.name,
+                        plan.deflated_anew,
+                        size
+                    );
+                    let prepared = Precompressed::spliced(
+                        self.wheel,
+                        stream_start,
+                        plan,
+                        DeflatedMember { crc32, size, ..facts },
+                        hash,
+                    );
+                    return Ok(Some((sentence("in place"), Written::Prepared(prepared))));
+                }
                 let mut spliced = None;
                 // The edited bytes are hashed again from the last snapshot before the edit on
                 // one thread while the edit is spliced into the old stream on this one.
