@@ -111,8 +111,6 @@ for ((run = 1; run <= runs; run++)); do
 done
 adopted=$(ls "$scratch"/work/*/wheel/*.whl 2>/dev/null | head -1)
 echo "                 -> $(basename "$adopted")"
-edited=$(grep -c "search path of" "$scratch/work/"*/build.log 2>/dev/null || true)
-echo "                 ($edited search path edits logged)"
 
 # 3. unmanylinuxize.sh's steps: unzip, patchelf on each ELF member whose search path changes,
 #    zip again (and rename to linux_x86_64).

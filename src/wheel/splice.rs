@@ -462,11 +462,11 @@ impl SplicePlan {
             return Ok(count);
         }
         let available = ((self.old_length - first) as usize).min(count + 1);
-        let mut input = vec![0u8; available];
-        original.read_exact_at(&mut input, stream_start + first)?;
-        for (index, byte) in out[..count].iter_mut().enumerate() {
-            let next = input.get(index + 1).copied().unwrap_or(0);
-            *byte = (input[index] >> shift) | (next << (8 - shift));
+        // One byte more than the output, zero past the end of the old stream.
+        let mut input = vec![0u8; count + 1];
+        original.read_exact_at(&mut input[..available], stream_start + first)?;
+        for (byte, pair) in out[..count].iter_mut().zip(input.windows(2)) {
+            *byte = (pair[0] >> shift) | (pair[1] << (8 - shift));
         }
         Ok(count)
     }
