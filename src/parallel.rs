@@ -109,7 +109,7 @@ pub const CHUNK: usize = 1 << 20;
 
 /// At most this many chunks are in flight between the stages (filled, waiting or being
 /// taken): the memory a pipe holds is bounded by `DEPTH * CHUNK`.
-const DEPTH: usize = 6;
+const DEPTH: usize = 4;
 
 /// The producing end of a [`pipelined`] stream: bytes written to it reach the consumer in
 /// order, in chunks.
