@@ -1,6 +1,7 @@
 //! wheelwright: build, fix, classify and publish Python wheels for HPC wheelhouses.
 //!
 //! Modules, from the pure core outwards:
+//! - [`atomic`]: files written whole or not at all (temporary file, fsync, rename);
 //! - [`spec`]: wheel filenames, tags, METADATA, WHEEL, RECORD, requirement edits (no I/O);
 //! - [`wheel`]: reading wheels safely, writing them atomically, rewriting and verifying them;
 //! - [`elf`]: ELF reading (goblin, addresses mapped through every `PT_LOAD`), search path
@@ -31,6 +32,7 @@
 //! - [`words`]: counts with their nouns, singular or plural, in every message;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
+pub mod atomic;
 pub mod audit;
 pub mod build;
 pub mod cause;

@@ -146,3 +146,13 @@ impl BuildError {
         }
     }
 }
+
+impl super::patchelf::GrowFailure<BuildError> {
+    /// The build's error, a file's problem told as the adopted `wheel`'s.
+    pub fn into_build_error(self, wheel: &std::path::Path) -> BuildError {
+        match self {
+            super::patchelf::GrowFailure::Rpath(error) => BuildError::bad_wheel(wheel, error),
+            super::patchelf::GrowFailure::Patchelf(error) => error,
+        }
+    }
+}
