@@ -3,8 +3,9 @@
 #
 # 1. local: 6 small real PyPI packages x 3 Pythons through the local executor (cells in
 #    parallel, each with its share of the CPUs) against the same builds one after another,
-#    each given the whole machine (what parbuild_wheel.sh does without GNU parallel);
-#    prints both times and the ratio (the target is the machine's core count).
+#    each on one core (the ratio's target is the machine's core count), and one after
+#    another each given the whole machine (what parbuild_wheel.sh does without GNU
+#    parallel); prints the times, the ratios, and the cores busy from result.json.
 # 2. slurm (when a controller answers, e.g. after ci/slurm/start.sh): the same cells one at a
 #    time through Slurm and through the local executor; the difference per cell is Slurm's
 #    overhead (submit to start, end to result seen).
@@ -65,11 +66,19 @@ for part in "${parts[@]}"; do
     local)
         config "$work/parallel" 1 ""
         config "$work/sequential" "$cores" ""
+        config "$work/one-core" 1 ""
         read -r parallel parallel_cpu < <(timed "$bin" nightly run --config "$work/parallel/nightly.toml" --jobs "$cores")
         read -r sequential sequential_cpu < <(timed "$bin" nightly run --config "$work/sequential/nightly.toml" --jobs "$cores")
+        # One cell at a time on one core (a budget of one CPU: nothing starts beside it).
+        read -r one_core one_core_cpu < <(timed "$bin" nightly run --config "$work/one-core/nightly.toml" --jobs 1)
         cells=$(python3 -c "import json,glob; print(len(json.load(open(sorted(glob.glob('$work/parallel/nightly/runs/*/result.json'))[-1]))['cells']))")
-        printf "local executor, %s cells on %s cores: parallel %.1f s, one after another %.1f s, ratio %.2fx\n" \
-            "$cells" "$cores" "$parallel" "$sequential" "$(python3 -c "print($sequential / $parallel)")"
+        busy=$(python3 -c "import json,glob; print(json.load(open(sorted(glob.glob('$work/parallel/nightly/runs/*/result.json'))[-1])).get('cpu_busy_mean', 0))")
+        printf "local executor, %s cells on %s cores: parallel %.1f s (%.2f cores busy on average, from result.json)\n" \
+            "$cells" "$cores" "$parallel" "$busy"
+        printf "  one after another, one core each: %.1f s, ratio %.2fx (target: %s cores)\n" \
+            "$one_core" "$(python3 -c "print($one_core / $parallel)")" "$cores"
+        printf "  one after another, the whole machine each: %.1f s, ratio %.2fx\n" \
+            "$sequential" "$(python3 -c "print($sequential / $parallel)")"
         # The CPU time says how far the ratio can go: the sequential side already keeps more
         # than one core busy at times (uv's threads, compilers given the whole machine).
         printf "  CPU time: parallel %.0f s (%.2f cores busy on average), one after another %.0f s (%.2f cores); the most the ratio can be with the parallel side's work: %.2fx\n" \

@@ -517,8 +517,8 @@ mod tests {
 
     #[test]
     fn setuptools_gets_the_interpreter_flags_without_debug_information() {
-        let python = crate::tools::find_python("3.11".parse().unwrap())
-            .or_else(|_| crate::tools::find_python("3.12".parse().unwrap()));
+        let python = crate::python::find_python("3.11".parse().unwrap())
+            .or_else(|_| crate::python::find_python("3.12".parse().unwrap()));
         let Ok(python) = python else {
             eprintln!("no Python 3.11/3.12 here: skipped");
             return;

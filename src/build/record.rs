@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::tools::ToolVersions;
+pub use crate::python::ToolVersions;
 
 /// The inputs of one cell's wheel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use url::Url;
 
-use super::index::http::{HttpClient, redacted};
-use super::index::select::{self, VersionRequest};
-use super::index::{IndexClient, PYPI_SIMPLE};
 use super::pkg_info::read_sdist_metadata;
+use crate::index::http::{HttpClient, redacted};
+use crate::index::select::{self, VersionRequest};
+use crate::index::{IndexClient, PYPI_SIMPLE};
 use crate::layout::PythonVersion;
 use crate::recipe::{Source, VersionTemplate, VersionedSource};
 use crate::tools::{Invocation, run_logged};
@@ -54,6 +54,42 @@ pub struct FetchRequest<'a> {
     /// The fetch log (git's output).
     pub log: &'a Path,
     pub invocation: &'a Invocation,
+}
+
+/// Why no wheel can be adopted (a source of wheels, for `adopt`).
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    #[error("`{project}` has no wheels on {place}")]
+    NoWheels { project: String, place: String },
+    #[error("`{project}` has no version {request} with wheels on {place}; the newest with wheels: {}", newest.join(", "))]
+    NoSuchVersion {
+        project: String,
+        request: String,
+        place: String,
+        newest: Vec<String>,
+    },
+    #[error(
+        "`{project}` {version} on {place} has no wheel for Python {python} on linux x86_64 (glibc {glibc}); its wheels: {}",
+        wheels.join(", ")
+    )]
+    NoWheelForPython {
+        project: String,
+        version: String,
+        python: String,
+        glibc: String,
+        place: String,
+        wheels: Vec<String>,
+    },
+    #[error("`{url}` is not a wheel's URL (its file name `{file}` is not a wheel's)")]
+    NotAWheel { url: String, file: String },
+    #[error("the wheel `{file}` is `{found}`, not `{project}`")]
+    OtherProject {
+        file: String,
+        project: String,
+        found: String,
+    },
+    #[error("find-links `{place}`: {problem}")]
+    FindLinks { place: String, problem: String },
 }
 
 /// A download that is not what was expected.
@@ -133,21 +169,21 @@ pub enum FetchError {
     )]
     NoRev { url: String },
     #[error(transparent)]
-    Index(#[from] super::index::IndexError),
+    Index(#[from] crate::index::IndexError),
     #[error(transparent)]
-    Http(#[from] super::index::http::HttpError),
+    Http(#[from] crate::index::http::HttpError),
     #[error(transparent)]
     Choice(#[from] select::ChoiceError),
     #[error(transparent)]
-    Adopt(Box<super::adopt::AdoptError>),
+    Adopt(Box<AdoptError>),
     #[error(transparent)]
     Command(#[from] crate::tools::CommandFailed),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
-impl From<super::adopt::AdoptError> for FetchError {
-    fn from(error: super::adopt::AdoptError) -> Self {
+impl From<AdoptError> for FetchError {
+    fn from(error: AdoptError) -> Self {
         FetchError::Adopt(Box::new(error))
     }
 }
@@ -468,7 +504,7 @@ pub fn choose_source_version(
     let package = request.package;
     match newest_on_index(request, &wanted) {
         Ok((index, listed)) => Ok(chosen_from_listed(package, &index, &wanted, listed, versioned)),
-        Err(FetchError::Index(super::index::IndexError::ProjectNotFound { index, .. })) => {
+        Err(FetchError::Index(crate::index::IndexError::ProjectNotFound { index, .. })) => {
             match (versioned, request.source) {
                 (VersionedSource::Git { rev }, Source::Git { url, .. }) => {
                     let version = newest_tag(request, url, rev, &wanted)?;
@@ -751,7 +787,7 @@ fn fetch_url(request: &FetchRequest, text: &str) -> Result<FetchedSource, FetchE
         url: text.to_string(),
         reason: error.to_string(),
     })?;
-    let file = super::index::page::file_name_of(&url).unwrap_or_else(|| "source.tar.gz".to_string());
+    let file = crate::index::page::file_name_of(&url).unwrap_or_else(|| "source.tar.gz".to_string());
     let cached = request.sha256.and_then(|pin| {
         cached_by_hash(request.cache, pin, &file).map(|path| (path, pin.to_ascii_lowercase()))
     });

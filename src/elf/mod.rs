@@ -396,6 +396,8 @@ pub fn exports_symbol(bytes: &[u8], symbol: &str) -> Result<bool, ElfProblem> {
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     #[test]

@@ -363,6 +363,8 @@ fn split_value(value: &str) -> Vec<String> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    // Tests build their fixtures with real tools (gcc, readelf, patchelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
     use dynamic::u64_at;
     use goblin::elf::dynamic::{DT_GNU_HASH, DT_STRSZ, DT_STRTAB};

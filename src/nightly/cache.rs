@@ -4,10 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
-
-use super::schedule::disk_usage;
 
 /// Prunes the source cache (`<cache>/<sha256>/<file>`) to `limit` bytes, the least recently
 /// used first (by modification time: a hit re-touches its directory); returns what was
@@ -53,7 +50,7 @@ pub fn prune_sources(cache: &Path, limit: u64) -> (usize, u64) {
 /// packages written least recently, a few at a time, until it fits. Nothing happens without
 /// uv, or when the cache is within its limit.
 pub fn prune_build_cache(dir: Option<&Path>, limit: u64) -> (usize, u64) {
-    let Some(uv) = crate::tools::find_uv() else {
+    let Some(uv) = crate::python::find_uv() else {
         return (0, 0);
     };
     let dir = match dir {
@@ -68,16 +65,15 @@ pub fn prune_build_cache(dir: Option<&Path>, limit: u64) -> (usize, u64) {
         return (0, 0);
     }
     let uv_cache = |args: &[&str]| {
-        let status = Command::new(&uv)
-            .args(["cache"])
-            .args(args)
-            .arg("--cache-dir")
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        if !status.is_ok_and(|status| status.success()) {
-            tracing::warn!("`uv cache {}` failed on {}", args.join(" "), dir.display());
+        let pruned =
+            crate::tools::Program::new(format!("`uv cache {}` on {}", args.join(" "), dir.display()), &uv)
+                .args(["cache"])
+                .args(args)
+                .arg("--cache-dir")
+                .arg(&dir)
+                .output_within(std::time::Duration::from_secs(3600));
+        if let Err(error) = pruned {
+            tracing::warn!("{}", error.to_string().trim());
         }
     };
     uv_cache(&["prune"]);
@@ -148,6 +144,17 @@ fn packages_by_last_write(dir: &Path) -> Vec<String> {
     let mut packages: Vec<(SystemTime, String)> = last.into_iter().map(|(name, when)| (when, name)).collect();
     packages.sort();
     packages.into_iter().map(|(_, name)| name).collect()
+}
+
+/// The bytes of the files under `path` (not following links).
+pub fn disk_usage(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry.file_type().is_file())
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum()
 }
 
 #[cfg(test)]

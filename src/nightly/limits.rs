@@ -216,6 +216,8 @@ impl Watch {
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
     use std::os::unix::process::CommandExt as _;
 

@@ -12,9 +12,8 @@
 //! ([`super::limits`]); cancelling a cell ends its whole group, compilers included.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::NightlyError;
@@ -44,23 +43,72 @@ pub struct LocalExecutor {
     memory_read: Option<Instant>,
 }
 
-/// The machine's CPU use over the last few seconds, from `/proc/stat` samples.
+/// The machine's CPU use over the last few seconds, from `/proc/stat` samples, and over the
+/// whole run, interval by interval.
 #[derive(Default)]
 struct CpuMeter {
     /// (when, idle jiffies, all jiffies), oldest first, the last `WINDOW` of them.
     samples: std::collections::VecDeque<(Instant, u64, u64)>,
     /// CPUs of the machine.
     cores: usize,
+    /// Cores busy in each interval of `step` since the first sample.
+    history: Vec<f32>,
+    /// The length of an interval of `history`.
+    step: Duration,
+    /// Where the current interval began (when, idle jiffies, all jiffies).
+    mark: Option<(Instant, u64, u64)>,
 }
 
+/// The first length of an interval of the run's CPU history.
+const HISTORY_STEP: Duration = Duration::from_secs(5);
+
+/// At most this many intervals: then two by two are merged and the interval doubles (a
+/// ten-hour night keeps intervals of 80 s).
+const HISTORY_LENGTH: usize = 720;
+
 /// How long the CPUs must have been idle before a cell beyond the budget starts.
-const WINDOW: Duration = Duration::from_secs(3);
+const WINDOW: Duration = Duration::from_secs(2);
 
 impl CpuMeter {
     fn new() -> Self {
         CpuMeter {
-            samples: Default::default(),
             cores: std::thread::available_parallelism().map_or(1, usize::from),
+            step: HISTORY_STEP,
+            ..Default::default()
+        }
+    }
+
+    /// Adds the interval that ends with the sample `(now, idle, all)` to the history when it
+    /// is long enough.
+    fn record(&mut self, now: Instant, idle: u64, all: u64) {
+        let Some((since, first_idle, first_all)) = self.mark else {
+            self.mark = Some((now, idle, all));
+            return;
+        };
+        if now.duration_since(since) < self.step {
+            return;
+        }
+        if all > first_all {
+            let idle = idle.saturating_sub(first_idle) as f64 / (all - first_all) as f64;
+            self.history.push(((1.0 - idle) * self.cores as f64) as f32);
+        }
+        self.mark = Some((now, idle, all));
+        if self.history.len() >= HISTORY_LENGTH {
+            self.history = self
+                .history
+                .chunks(2)
+                .map(|pair| pair.iter().sum::<f32>() / pair.len() as f32)
+                .collect();
+            self.step *= 2;
+        }
+    }
+
+    /// The history so far.
+    fn used(&self) -> crate::nightly::model::CpuUse {
+        crate::nightly::model::CpuUse {
+            cores: self.cores,
+            interval_seconds: self.step.as_secs_f64(),
+            busy: self.history.clone(),
         }
     }
 
@@ -73,6 +121,7 @@ impl CpuMeter {
             return;
         };
         let now = Instant::now();
+        self.record(now, idle, all);
         self.samples.push_back((now, idle, all));
         while self
             .samples
@@ -191,9 +240,10 @@ impl LocalExecutor {
 
 /// Whether this machine has an NVIDIA GPU to test on.
 fn has_gpu() -> bool {
-    Command::new("nvidia-smi").arg("-L").output().is_ok_and(|output| {
-        output.status.success() && String::from_utf8_lossy(&output.stdout).contains("GPU")
-    })
+    crate::tools::Program::new("listing the GPUs", "nvidia-smi")
+        .arg("-L")
+        .output_within(Duration::from_secs(30))
+        .is_ok_and(|listed| listed.contains("GPU"))
 }
 
 /// Whether a process is alive and runs a cell (not a recycled process id).
@@ -240,30 +290,31 @@ impl Executor for LocalExecutor {
             fs_err::create_dir_all(parent)?;
         }
         let log = fs_err::File::create(&task.output_log)?;
-        let mut command = Command::new(&self.program);
+        let mut command = crate::tools::Program::new("running a cell", &self.program);
         if let Some(layout) = &self.layout {
-            command.arg("--layout").arg(layout);
+            command = command.arg("--layout").arg(layout);
         }
-        command
+        command = command
             .args(["nightly", "cell"])
             .arg(&task.file)
             .args(["--jobs", &cpus.to_string()]);
         if task.build_only || (task.gpus > 0 && !self.gpu) {
             // A verification rebuild, or no GPU here: built, left untested.
-            command.arg("--build-only");
+            command = command.arg("--build-only");
         }
-        command
-            // A group of its own: its limits and a cancel reach every process it starts.
-            .process_group(0)
+        // A group of its own (as every program starts): its limits and a cancel reach every
+        // process it starts.
+        let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?.into_parts().0)
             .stderr(log.into_parts().0)
             .env("NO_COLOR", "1")
-            .envs(self.environment.iter().map(|(name, value)| (name, value)));
-        let child = command.spawn().map_err(|error| NightlyError::Run {
-            directory: task.directory.clone(),
-            problem: format!("cannot start {}: {error}", self.program.display()),
-        })?;
+            .envs(self.environment.iter().map(|(name, value)| (name, value)))
+            .spawn()
+            .map_err(|error| NightlyError::Run {
+                directory: task.directory.clone(),
+                problem: format!("cannot start {}: {error}", self.program.display()),
+            })?;
         let pid = child.id();
         self.last_start = Some(Instant::now());
         self.used += cpus;
@@ -374,6 +425,10 @@ impl Executor for LocalExecutor {
         self.used = 0;
     }
 
+    fn cpu_use(&self) -> Option<crate::nightly::model::CpuUse> {
+        Some(self.meter.used())
+    }
+
     fn set_environment(&mut self, variables: Vec<(String, String)>) {
         self.environment = variables;
     }
@@ -395,8 +450,8 @@ mod tests {
     fn busy_cpus_are_measured_over_the_window_only() {
         let start = Instant::now();
         let mut meter = CpuMeter {
-            samples: Default::default(),
             cores: 2,
+            ..CpuMeter::default()
         };
         // Not measured for long enough yet.
         meter.samples.push_back((start, 0, 0));
@@ -408,5 +463,41 @@ mod tests {
         assert!((busy - 0.5).abs() < 1e-9, "{busy}");
         // Since a later start, there is not enough measured.
         assert_eq!(meter.busy_since(start + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn the_runs_cpu_history_keeps_its_length_by_merging_intervals() {
+        let start = Instant::now();
+        let mut meter = CpuMeter {
+            cores: 2,
+            step: HISTORY_STEP,
+            ..CpuMeter::default()
+        };
+        // Every interval: 100 jiffies, 50 of them idle (one core of two busy), then the
+        // other half of the intervals fully busy.
+        let (mut idle, mut all) = (0, 0);
+        meter.record(start, idle, all);
+        for interval in 1..=HISTORY_LENGTH as u32 {
+            all += 100;
+            idle += if interval % 2 == 1 { 50 } else { 0 };
+            meter.record(start + HISTORY_STEP * interval, idle, all);
+        }
+        let used = meter.used();
+        assert_eq!(used.busy.len(), HISTORY_LENGTH / 2);
+        assert_eq!(used.interval_seconds, HISTORY_STEP.as_secs_f64() * 2.0);
+        // (1 + 2) / 2 cores in each merged interval.
+        assert!(
+            used.busy.iter().all(|busy| (busy - 1.5).abs() < 1e-6),
+            "{:?}",
+            &used.busy[..4]
+        );
+        assert!((used.mean().unwrap() - 1.5).abs() < 1e-6);
+        // A sample before the interval is over adds nothing.
+        meter.record(
+            start + HISTORY_STEP * (HISTORY_LENGTH as u32) + Duration::from_secs(1),
+            idle,
+            all + 10,
+        );
+        assert_eq!(meter.used().busy.len(), HISTORY_LENGTH / 2);
     }
 }

@@ -186,6 +186,8 @@ fn lock_error(path: &Path, error: std::io::Error) -> NightlyError {
 
 #[cfg(test)]
 mod tests {
+    // Tests build their fixtures with real tools (gcc, git, readelf).
+    #![allow(clippy::disallowed_methods)]
     use super::*;
 
     fn quiet(_: &str) {}

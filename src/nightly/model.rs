@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use super::config::Resources;
 use super::state::CellState;
@@ -153,6 +154,9 @@ pub struct RunState {
     /// The most the run's work directory held at once, in bytes.
     #[serde(default)]
     pub peak_scratch: u64,
+    /// How busy the CPUs were (the local executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
     /// What pruning the source cache to its limit removed (sources, bytes).
     #[serde(default)]
     pub cache_pruned: (usize, u64),
@@ -197,6 +201,26 @@ pub struct Ended {
 }
 
 /// Where cells run: this machine, or a scheduler.
+/// How busy the machine's CPUs were while the run's cells ran (the local executor, from
+/// `/proc/stat`): the cores busy on average in each interval, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuUse {
+    /// The machine's CPUs.
+    pub cores: usize,
+    /// The length of each interval (doubled as a long run goes on, so the series stays short).
+    pub interval_seconds: f64,
+    /// Cores busy on average in each interval.
+    pub busy: Vec<f32>,
+}
+
+impl CpuUse {
+    /// Cores busy on average over the whole series.
+    pub fn mean(&self) -> Option<f64> {
+        (!self.busy.is_empty())
+            .then(|| self.busy.iter().map(|busy| f64::from(*busy)).sum::<f64>() / self.busy.len() as f64)
+    }
+}
+
 pub trait Executor {
     fn name(&self) -> &'static str;
     /// Whether a task may be started before the tasks it needs finish, given their handles
@@ -221,4 +245,18 @@ pub trait Executor {
     fn cancel_all(&mut self);
     /// Variables every cell started from now on is given (e.g. `UV_CACHE_DIR`).
     fn set_environment(&mut self, variables: Vec<(String, String)>);
+    /// How busy this machine's CPUs have been since the executor started, when it measures
+    /// that (cells that run elsewhere, as Slurm's, are not measured).
+    fn cpu_use(&self) -> Option<CpuUse> {
+        None
+    }
+}
+
+/// The sha256 of a value's JSON, hex.
+pub fn hash_of(value: &impl Serialize) -> String {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

@@ -7,15 +7,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::Digest as _;
 
-use crate::build::plan::{PlanInputs, plan_cells};
 use crate::build::{BuildRequest, Cell, Recipes};
+use crate::build::{PlanInputs, plan_cells};
 use crate::layout::{Layout, PythonVersion};
+use crate::python::ToolVersions;
 use crate::recipe::{ResolvedRecipe, Source};
-use crate::tools::ToolVersions;
 
 use super::config::{NightlyConfig, PackageEntry, Resources, Wanted};
+use super::model::hash_of;
 use super::state::{Cause, SourceFacts, StateStore};
 use super::{CellId, NightlyError};
 
@@ -248,7 +248,7 @@ pub fn plan(
         .pythons
         .clone()
         .unwrap_or_else(|| layout.python_versions.clone());
-    let interpreters = crate::build::plan::find_interpreters(&pythons)?;
+    let interpreters = crate::build::find_interpreters(&pythons)?;
     crate::parallel::parallel_map(&pythons, pythons.len(), &|python: &PythonVersion| {
         ToolVersions::gather_cached(&interpreters[python]);
     });
@@ -584,7 +584,7 @@ fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
         })?;
         // A layer that cannot be entered, or a recipe's module that cannot be loaded, stops
         // the night before anything is built.
-        crate::build::plan::enter_stacks(inputs.layout, &plan)?;
+        crate::build::enter_stacks(inputs.layout, &plan)?;
         for cell in plan.cells {
             recipe_needs.extend(names_of(&cell.recipe.build_dependencies));
             recipe_test_needs.extend(names_of(&cell.recipe.test_dependencies));
@@ -660,7 +660,7 @@ fn source_recipe(
         message: format!("{}: no Python in the matrix", inputs.config.file.display()),
     })?;
     let arch = archs.first().cloned().unwrap_or_else(|| "generic".to_string());
-    let context = crate::build::request::template_context(inputs.layout, &layer, version, python, &arch)?;
+    let context = crate::build::template_context(inputs.layout, &layer, version, python, &arch)?;
     Ok(inputs.recipes.resolve(version, &context)?)
 }
 
@@ -733,7 +733,7 @@ fn version_of(inputs: &PackageInputs) -> Result<(Option<pep440_rs::Version>, Opt
     let (layer, archs) = inputs.layers.first().cloned().unwrap_or_default();
     let request = request(inputs, &layer, archs);
     Ok(
-        match crate::build::plan::choose_version(&request, inputs.layout, inputs.recipes)? {
+        match crate::build::choose_version(&request, inputs.layout, inputs.recipes)? {
             Some(chosen) => (Some(chosen.version), chosen.note),
             None => (None, None),
         },
@@ -940,7 +940,7 @@ pub fn input_hashes(
     inputs.insert("wheelwright".to_string(), env!("CARGO_PKG_VERSION").to_string());
     // What the stack is made of on this machine: a module's new default version rebuilds.
     for (name, build) in [("stack", true), ("test-stack", false)] {
-        if let Ok(Some(stack)) = crate::build::cell::cell_stack(layout, cell, build) {
+        if let Ok(Some(stack)) = crate::build::cell_stack(layout, cell, build) {
             inputs.insert(
                 name.to_string(),
                 hash_of(&(&stack.lines, &stack.loaded, &stack.library_dirs)),
@@ -1006,18 +1006,9 @@ fn layout_hash(layout: &Layout, layer: &str, arch: &str) -> String {
     }
 }
 
-/// The sha256 of a value's JSON, hex.
-pub fn hash_of(value: &impl Serialize) -> String {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 /// The facts of a fetched source: its build requirements, Requires-Dist and whether it
 /// compiles (read from the archive once).
-pub fn learn_source(fetched: &crate::build::source::FetchedSource) -> SourceFacts {
+pub fn learn_source(fetched: &crate::build::FetchedSource) -> SourceFacts {
     if fetched.is_wheel {
         // A wheel (a pure one from PyPI, or an adopted one): nothing to build; its own
         // METADATA says what it needs.
@@ -1041,18 +1032,17 @@ pub fn learn_source(fetched: &crate::build::source::FetchedSource) -> SourceFact
     let files = if fetched.is_wheel {
         BTreeMap::new()
     } else {
-        crate::build::pkg_info::read_top_level_files(&fetched.path, &["PKG-INFO", "pyproject.toml"])
-            .unwrap_or_default()
+        crate::build::read_top_level_files(&fetched.path, &["PKG-INFO", "pyproject.toml"]).unwrap_or_default()
     };
     let pyproject = files
         .get("pyproject.toml")
         .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned());
-    let build_requires = crate::build::backend::BuildSystem::parse(pyproject.as_deref(), &fetched.path)
+    let build_requires = crate::build::BuildSystem::parse(pyproject.as_deref(), &fetched.path)
         .map(|system| system.requires)
         .unwrap_or_default();
     let mut requires_dist = files
         .get("PKG-INFO")
-        .and_then(|(_, bytes)| crate::build::pkg_info::SdistMetadata::parse(bytes).ok())
+        .and_then(|(_, bytes)| crate::build::SdistMetadata::parse(bytes).ok())
         .map(|metadata| metadata.requires_dist)
         .unwrap_or_default();
     if requires_dist.is_empty() {

@@ -129,6 +129,12 @@ struct ResultFile<'a> {
     cache_pruned: (usize, u64),
     /// What pruning uv's cache removed: (packages, bytes).
     build_cache_pruned: (usize, u64),
+    /// How busy the machine's CPUs were (the local executor): cores busy per interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<&'a super::model::CpuUse>,
+    /// Cores busy on average over the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu_busy_mean: Option<f64>,
     counts: BTreeMap<String, usize>,
     cells: &'a [CellResult],
 }
@@ -148,6 +154,8 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
             peak_scratch: state.peak_scratch,
             cache_pruned: state.cache_pruned,
             build_cache_pruned: state.build_cache_pruned,
+            cpu: state.cpu.as_ref(),
+            cpu_busy_mean: state.cpu.as_ref().and_then(super::model::CpuUse::mean),
             counts: counts(&results)
                 .into_iter()
                 .map(|(state, number)| (state.to_string(), number))
@@ -169,14 +177,7 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
 }
 
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let directory = path.parent().unwrap_or(Path::new("."));
-    let temporary = tempfile::Builder::new()
-        .prefix(".wheelwright-")
-        .suffix(".tmp")
-        .tempfile_in(directory)?;
-    fs_err::write(temporary.path(), text)?;
-    temporary.persist(path).map_err(|error| error.error)?;
-    Ok(())
+    crate::atomic::write(path, text.as_bytes())
 }
 
 fn human_seconds(seconds: f64) -> String {
@@ -222,7 +223,7 @@ fn short(text: &str, characters: usize) -> String {
 }
 
 /// `Scratch: at most 1.2 GiB under work/ at once; source cache: 2 sources pruned (300 MiB);
-/// build cache: within its limit.`
+/// build cache: within its limit. CPUs: 1.83 of 2 busy on average.`
 fn scratch_line(state: &RunState) -> String {
     let pruned = |(pruned, bytes): (usize, u64), what: &str| {
         if pruned == 0 {
@@ -231,8 +232,14 @@ fn scratch_line(state: &RunState) -> String {
             format!("{} pruned ({})", count(pruned, what), human_size(bytes))
         }
     };
+    let cpu = state
+        .cpu
+        .as_ref()
+        .and_then(|cpu| Some((cpu.mean()?, cpu.cores)))
+        .map(|(mean, cores)| format!(" CPUs: {mean:.2} of {cores} busy on average."))
+        .unwrap_or_default();
     format!(
-        "Scratch: at most {} under work/ at once; source cache: {}; build cache: {}.",
+        "Scratch: at most {} under work/ at once; source cache: {}; build cache: {}.{cpu}",
         human_size(state.peak_scratch),
         pruned(state.cache_pruned, "source"),
         pruned(state.build_cache_pruned, "package"),

@@ -115,7 +115,12 @@ pub(super) fn schedule(
             for package in finished_packages(state) {
                 on_package_done(state, &package);
             }
-            state.peak_scratch = state.peak_scratch.max(disk_usage(&directory.join("work")));
+            state.peak_scratch = state
+                .peak_scratch
+                .max(super::cache::disk_usage(&directory.join("work")));
+            if let Some(cpu) = executor.cpu_use() {
+                state.cpu = Some(cpu);
+            }
             write_json_atomic(&run_file, state)?;
             progress(&status_line(state));
         }
@@ -220,17 +225,6 @@ fn finish_ended(
         changed = true;
     }
     changed
-}
-
-/// The bytes of the files under `path` (not following links).
-pub fn disk_usage(path: &Path) -> u64 {
-    walkdir::WalkDir::new(path)
-        .into_iter()
-        .flatten()
-        .filter(|entry| entry.file_type().is_file())
-        .filter_map(|entry| entry.metadata().ok())
-        .map(|meta| meta.len())
-        .sum()
 }
 
 /// Starts every queued task whose needs allow it (and marks those whose needs failed); with

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::layout::Layout;
@@ -16,6 +15,21 @@ use super::config::SlurmSettings;
 use super::model::{Ended, Executor, Task};
 use super::state::CellState;
 use crate::resources::slurm_time;
+use crate::tools::Program;
+
+/// How long a Slurm command may take: a controller that does not answer is an error, not a
+/// night that hangs.
+const SLURM_COMMAND_LIMIT: Duration = Duration::from_secs(120);
+
+/// Cancels Slurm jobs; a failure is logged (the jobs end with the run anyway).
+fn scancel(ids: &[String]) {
+    if let Err(error) = Program::new("cancelling Slurm jobs", "scancel")
+        .args(ids)
+        .output_within(SLURM_COMMAND_LIMIT)
+    {
+        tracing::warn!("{error}");
+    }
+}
 
 /// How often `squeue` is asked.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -52,17 +66,16 @@ pub fn available() -> Result<(), String> {
             return Err(format!("`{program}` is not on PATH (Debian: slurm-client)"));
         }
     }
-    let output = Command::new("squeue")
+    Program::new("asking the Slurm controller for this user's jobs", "squeue")
         .args(["-h", "-o", "%i", "--me"])
-        .output()
-        .map_err(|error| format!("squeue: {error}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "squeue cannot reach the Slurm controller: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    Ok(())
+        .output_within(SLURM_COMMAND_LIMIT)
+        .map(|_| ())
+        .map_err(|error| {
+            format!(
+                "squeue cannot reach the Slurm controller: {}",
+                error.to_string().trim()
+            )
+        })
 }
 
 impl SlurmExecutor {
@@ -177,19 +190,13 @@ impl SlurmExecutor {
 
     /// The states of this user's jobs that Slurm still knows, by id.
     fn states(&self) -> Option<BTreeMap<String, JobState>> {
-        let output = Command::new("squeue")
+        let output = Program::new("asking Slurm for the states of the jobs", "squeue")
             .args(["-h", "--me", "-t", "all", "-o", "%i|%T|%r"])
-            .output()
+            .output_within(SLURM_COMMAND_LIMIT)
+            .map_err(|error| tracing::warn!("{}", error.to_string().trim()))
             .ok()?;
-        if !output.status.success() {
-            tracing::warn!(
-                "squeue failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-            return None;
-        }
         Some(
-            String::from_utf8_lossy(&output.stdout)
+            output
                 .lines()
                 .filter_map(|line| {
                     let mut parts = line.splitn(3, '|');
@@ -216,29 +223,18 @@ impl SlurmExecutor {
         let script = task.directory.join(script_name);
         fs_err::write(&script, self.script(task, part))?;
         let arguments = self.arguments(task, &script, after, gpu);
-        let output = Command::new("sbatch")
+        let output = Program::new("submitting the job", "sbatch")
             .args(&arguments)
-            .output()
+            .output_within(SLURM_COMMAND_LIMIT)
             .map_err(|error| NightlyError::Run {
-                directory: task.directory.clone(),
-                problem: format!("sbatch cannot be started: {error}"),
-            })?;
-        if !output.status.success() {
-            return Err(NightlyError::Run {
                 directory: task.directory.clone(),
                 problem: format!(
                     "sbatch {} refused the job: {}",
                     arguments.join(" "),
-                    String::from_utf8_lossy(&output.stderr).trim()
+                    error.to_string().trim()
                 ),
-            });
-        }
-        Ok(String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string())
+            })?;
+        Ok(output.trim().split(';').next().unwrap_or_default().to_string())
     }
 }
 
@@ -341,7 +337,7 @@ impl Executor for SlurmExecutor {
             match states.get(id) {
                 // A job whose dependency failed never starts (unless Slurm kills it itself).
                 Some(state) if state.state == "PENDING" && state.reason == "DependencyNeverSatisfied" => {
-                    let _ = Command::new("scancel").arg(id).status();
+                    scancel(std::slice::from_ref(id));
                     ended.push((
                         *index,
                         Ended {
@@ -407,7 +403,7 @@ impl Executor for SlurmExecutor {
             .chain(self.build_jobs.remove(&index))
             .collect();
         if !ids.is_empty() {
-            let _ = Command::new("scancel").args(&ids).status();
+            scancel(&ids);
         }
     }
 
@@ -420,7 +416,7 @@ impl Executor for SlurmExecutor {
             .collect();
         self.build_jobs.clear();
         if !ids.is_empty() {
-            let _ = Command::new("scancel").args(&ids).status();
+            scancel(&ids);
         }
         self.jobs.clear();
     }

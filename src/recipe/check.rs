@@ -41,7 +41,7 @@ impl Serialize for Text {
     }
 }
 
-pub(super) fn is_template(text: &str) -> bool {
+pub(crate) fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
@@ -560,7 +560,7 @@ pub(super) enum PatchCheck {
 
 /// What a rendered value must be.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Check {
+pub(crate) enum Check {
     Any,
     NotEmpty,
     Command,
@@ -586,7 +586,7 @@ pub(super) enum Check {
 
 /// Why a rendered value is not acceptable for its key.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum InvalidValue {
+pub(crate) enum InvalidValue {
     #[error("empty")]
     Empty,
     #[error("not a Python module name (dotted identifiers, like `Bio` or `google.protobuf`)")]
@@ -641,7 +641,7 @@ fn requirement_reason(error: &RequirementError) -> String {
 
 impl Check {
     /// The value to keep, or why the rendered `value` is not acceptable.
-    pub(super) fn apply(self, value: &str, package: &str) -> Result<String, InvalidValue> {
+    pub(crate) fn apply(self, value: &str, package: &str) -> Result<String, InvalidValue> {
         let trimmed = value.trim();
         match self {
             Check::Any => Ok(value.to_string()),

@@ -27,7 +27,6 @@ use crate::spec::requirements::{RequirementEdit, RequirementError};
 mod check;
 mod error;
 mod file;
-pub mod import;
 mod raw;
 mod render;
 mod version_template;
@@ -38,6 +37,8 @@ pub use file::*;
 use raw::*;
 use render::*;
 pub use version_template::VersionTemplate;
+// The importer (`crate::migrate`) checks the values it writes as recipes are checked.
+pub(crate) use check::{Check, is_template};
 
 /// Where the sources come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

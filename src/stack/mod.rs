@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 
 mod cache;
 
+use crate::diagnose::tail;
 use crate::layout::{Layout, ModuleRpath};
-use crate::tools::{Invocation, read_log_from, run_logged_within, shell_quote, tail};
+use crate::tools::{Invocation, read_log_from, run_logged_within, shell_quote};
 
 /// How long entering a stack may take (Lmod on a cold network file system is slow, a line
 /// waiting for input is stuck).

@@ -554,7 +554,7 @@ fn the_publish_hooks_run_once_and_a_failure_is_kept_for_retry() {
     let (code, _, stderr) = failing.run(&[]);
     assert_eq!(code, 1);
     assert!(stderr.contains("the publish hook failed"), "{stderr}");
-    assert!(stderr.contains("exit status: 3"), "{stderr}");
+    assert!(stderr.contains("exit status 3"), "{stderr}");
     assert_eq!(failing.files(), [format!("generic/{}", name_of(&wheel))]);
     let pending = failing.tree().join(".wheelwright.unpublished");
     assert!(

@@ -1,6 +1,6 @@
 //! Integration tests: the binaries run for real on wheels made here or fetched from PyPI.
 
-#![allow(clippy::disallowed_methods)] // tests use std::fs freely
+#![allow(clippy::disallowed_methods)] // tests use std::fs freely and run the binaries and tools themselves
 
 mod adopt;
 mod backends;

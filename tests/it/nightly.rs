@@ -206,6 +206,18 @@ fn a_nightly_builds_in_order_keeps_going_and_then_skips_what_has_not_changed() {
             "purepkg 3.12 generic built",
         ]
     );
+    // The local executor says how busy the CPUs were, interval by interval (a run of real
+    // builds lasts more than one interval).
+    let busy = result["cpu"]["busy"].as_array().expect("cpu.busy in result.json");
+    assert!(!busy.is_empty(), "{}", result["cpu"]);
+    let cores = result["cpu"]["cores"].as_f64().unwrap();
+    assert!(
+        busy.iter()
+            .all(|value| (0.0..=cores + 0.01).contains(&value.as_f64().unwrap())),
+        "{}",
+        result["cpu"]
+    );
+    assert!(result["cpu_busy_mean"].as_f64().unwrap() > 0.0, "{result}");
     let cells = result["cells"].as_array().unwrap();
     let broken = cells
         .iter()

@@ -211,7 +211,7 @@ impl Pass<'_> {
         if let Some(program) = found.as_ref() {
             return Ok(program.clone());
         }
-        let client = super::super::index::IndexClient::new(
+        let client = crate::index::IndexClient::new(
             super::HttpClient::new().map_err(super::FetchError::from)?,
             self.index_url.unwrap_or(super::PYPI_SIMPLE),
         )

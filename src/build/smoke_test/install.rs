@@ -11,8 +11,9 @@ use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
 use crate::build::environment::{Environment, Installed};
+use crate::python::find_uv;
 use crate::spec::{WheelFilename, normalize_name};
-use crate::tools::{CommandFailed, Invocation, capture_logged, find_uv};
+use crate::tools::{CommandFailed, Invocation, capture_logged};
 
 /// Inherited variables that never reach the test's commands: pip's and uv's settings (a
 /// shell's `PIP_FIND_LINKS` or `UV_INDEX_URL` would change what is installed) and those
@@ -131,7 +132,7 @@ pub fn installed_distributions(
         what: "listing the test environment".to_string(),
         status: format!("its output is not the JSON list expected: {error}"),
         log: log.to_path_buf(),
-        tail: crate::tools::tail(&output, 5),
+        tail: crate::diagnose::tail(&output, 5),
         hint: None,
         timed_out: false,
         cause: crate::cause::Cause::Tool,

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::BuildError;
+use crate::python::find_uv;
 use crate::recipe::{ResolvedRecipe, SkipImport};
-use crate::tools::{Invocation, find_uv, run_logged, run_shell};
+use crate::tools::{Invocation, run_logged, run_shell};
 
 use super::environment::{
     Environment, InstallRequest, Installed, install_wheelhouse_first, make_environment_with,

@@ -41,10 +41,13 @@ pub(super) fn write_pending(path: &Path, files: &[PathBuf]) -> std::io::Result<(
     Ok(())
 }
 
-pub(super) fn shell_command(command: &str) -> std::process::Command {
-    let mut process = std::process::Command::new("sh");
-    process.arg("-c").arg(command);
-    process
+/// A hook's command line, run by `sh -c`, its output this process's.
+pub(super) fn shell_command(what: &str, command: &str) -> crate::tools::Program {
+    crate::tools::Program::new(what, "sh")
+        .arg("-c")
+        .arg(command)
+        .stdout(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
 }
 
 /// Runs the `before` hook.
@@ -53,16 +56,10 @@ pub(super) fn run_before(layout: &Layout) -> Result<(), PlaceError> {
         return Ok(());
     };
     tracing::info!("publish hook (before): {command}");
-    let status = shell_command(command)
+    shell_command("the publish hook (before)", command)
         .env("WHEELWRIGHT_ROOT", &layout.root)
-        .stdin(std::process::Stdio::null())
-        .status()
-        .map_err(|error| PlaceError::Before(format!("`{command}` cannot start: {error}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(PlaceError::Before(format!("`{command}` exited with {status}")))
-    }
+        .status(None)
+        .map_err(|failed| PlaceError::Before(format!("`{command}`: {}", failed.status)))
 }
 
 /// Runs the `after` hook on `files` (pending ones of earlier runs included); on failure the
@@ -102,22 +99,11 @@ pub(super) fn run_after(layout: &Layout, files: Vec<PathBuf>) -> Result<Option<P
     };
     tracing::info!("publish hook (after): {command}");
     let listing: String = all.iter().map(|file| format!("{}\n", file.display())).collect();
-    let result = shell_command(&command)
+    let failure = shell_command("the publish hook (after)", &command)
         .env("WHEELWRIGHT_ROOT", &layout.root)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            if let Some(mut stdin) = child.stdin.take() {
-                // A hook that does not read its stdin closes it early: not an error.
-                let _ = std::io::Write::write_all(&mut stdin, listing.as_bytes());
-            }
-            child.wait()
-        });
-    let failure = match result {
-        Ok(status) if status.success() => None,
-        Ok(status) => Some(format!("`{command}` exited with {status}")),
-        Err(error) => Some(format!("`{command}` cannot start: {error}")),
-    };
+        .status(Some(listing.as_bytes()))
+        .err()
+        .map(|failed| format!("`{command}`: {}", failed.status));
     finish_after(layout, command, all, failure)
 }
 

@@ -9,7 +9,7 @@ use std::fmt;
 use super::bash::{Assignment, Dump, ShellVariable};
 use super::stack::StackCell;
 use crate::layout::PythonVersion;
-use crate::recipe::check::{Check, is_template};
+use crate::recipe::{Check, is_template};
 
 /// The version configs are sourced under: high enough to pass any "at least" comparison (the
 /// recipe's top level is for the versions built now), and distinctive enough to be found in
@@ -1383,7 +1383,7 @@ pub fn cleared(value: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recipe::import::bash::ShellVariable;
+    use crate::migrate::bash::ShellVariable;
 
     fn cells() -> Vec<StackCell> {
         let cell = |layer: &str, arch: &str| StackCell {

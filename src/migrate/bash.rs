@@ -15,9 +15,8 @@
 
 use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -285,7 +284,7 @@ fn run_process(
             .write_all(script_text.as_bytes())
             .map_err(ImportError::from_io)?;
     }
-    let mut child = Command::new(&options.bash)
+    let mut child = crate::tools::Program::new("sourcing configs", &options.bash)
         .arg("--noprofile")
         .arg("--norc")
         .arg(script_file.path())
@@ -297,7 +296,6 @@ fn run_process(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .process_group(0)
         .spawn()
         .map_err(|error| ImportError::Bash {
             bash: options.bash.clone(),
