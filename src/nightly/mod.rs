@@ -108,3 +108,12 @@ impl From<crate::recipe::RecipeError> for NightlyError {
         NightlyError::Recipe(Box::new(error))
     }
 }
+
+impl crate::hint::Hint for NightlyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            NightlyError::Build(error) => crate::hint::Hint::hint(error.as_ref()),
+            _ => None,
+        }
+    }
+}
