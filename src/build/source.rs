@@ -1038,6 +1038,15 @@ pub fn unpack(archive: &Path, destination: &Path) -> Result<PathBuf, FetchError>
     })
 }
 
+impl crate::hint::Hint for FetchError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            FetchError::Command(error) => crate::hint::Hint::hint(error),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
