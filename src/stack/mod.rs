@@ -166,10 +166,10 @@ enum Step {
     Purge,
     /// A line of the layout, with its key.
     Line { key: String, text: String },
-    /// `module load NAME...`: a recipe's modules in one call of Lmod (one start of Lua, not
-    /// one per module). When it fails, the modules are loaded one by one, each after its own
-    /// marker, so that the error names the one that does not load.
-    Modules(Vec<String>),
+    /// `module load NAME`, one module at a time: a failure names its module, and the library
+    /// directories each module adds are told apart (the build record says which module
+    /// provides a library).
+    Module(String),
 }
 
 impl Step {
@@ -179,33 +179,7 @@ impl Step {
             Step::Use(directory) => format!("module use {}", shell_quote(&directory.display().to_string())),
             Step::Purge => "module --force purge".to_string(),
             Step::Line { text, .. } => format!("eval -- {}", shell_quote(text)),
-            Step::Modules(names) => {
-                let quoted: Vec<String> = names.iter().map(|name| shell_quote(name)).collect();
-                let single = |name: &String| {
-                    format!(
-                        "printf '\\036wheelwright module %s\\n' {} && module load {}",
-                        shell_quote(name),
-                        shell_quote(name)
-                    )
-                };
-                match names.as_slice() {
-                    [name] => single(name),
-                    // Lmod's message names the module (its table of the modules it was
-                    // processing, or the unknown names) unless it is of another kind: then
-                    // the modules are loaded one by one to find it.
-                    _ => format!(
-                        "module load {} 2> \"$__ww_paths.lmod\" || {{ __ww_status=$?; cat \"$__ww_paths.lmod\"; \
-                         grep -qE '{LMOD_NAMES_IT}' \"$__ww_paths.lmod\" && exit $__ww_status; {}; }}; cat \"$__ww_paths.lmod\"",
-                        quoted.join(" "),
-                        names
-                            .iter()
-                            .map(|name| format!("{{ {}; }} || exit $?", single(name)))
-                            .chain(std::iter::once("false".to_string()))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                }
-            }
+            Step::Module(name) => format!("module load {}", shell_quote(name)),
         }
     }
 
@@ -216,7 +190,7 @@ impl Step {
             Step::Use(directory) => format!("`module use {}` ([modules] modulepath)", directory.display()),
             Step::Purge => "`module --force purge`".to_string(),
             Step::Line { key, text } => format!("`{key}` = `{text}`"),
-            Step::Modules(names) => format!("module {}", names.join(", ")),
+            Step::Module(name) => format!("module {name}"),
         }
     }
 }
@@ -294,9 +268,7 @@ fn steps(layout: &Layout, request: &StackRequest) -> Result<Vec<Step>, StackErro
             text: text.clone(),
         });
     }
-    if !request.modules.is_empty() {
-        steps.push(Step::Modules(request.modules.clone()));
-    }
+    steps.extend(request.modules.iter().cloned().map(Step::Module));
     Ok(steps)
 }
 
@@ -554,7 +526,7 @@ pub fn ahead<'a>(layout: &'a Layout, requests: &[StackRequest]) -> StacksAhead<'
         same.insert(key.1.clone(), Vec::new());
         let shared = steps
             .iter()
-            .position(|step| matches!(step, Step::Modules(_)))
+            .position(|step| matches!(step, Step::Module(_)))
             .unwrap_or(steps.len());
         let base: Vec<String> = steps[..shared].iter().map(Step::command).collect();
         groups.entry(base).or_default().push((request.clone(), steps));
@@ -814,7 +786,7 @@ fn enter_batch(lmod: bool, members: &[(StackRequest, Vec<Step>)]) -> Vec<Option<
     };
     let shared = first_steps
         .iter()
-        .position(|step| matches!(step, Step::Modules(_)))
+        .position(|step| matches!(step, Step::Module(_)))
         .unwrap_or(first_steps.len());
     let base = &first_steps[..shared];
     let directory = match scratch(first) {
@@ -897,11 +869,6 @@ fn step_failure(request: &StackRequest, steps: &[Step], log: &str, status: Strin
         }
         None => (String::new(), log.to_string()),
     };
-    // Modules loaded one by one after a failed load of them all: what the last one said.
-    let said = match said.rfind("\u{1e}wheelwright module ") {
-        Some(start) => said[start..].split_once('\n').map_or("", |(_, after)| after),
-        None => said.as_str(),
-    };
     let said = said.trim();
     let output = if said.is_empty() {
         String::new()
@@ -910,14 +877,8 @@ fn step_failure(request: &StackRequest, steps: &[Step], log: &str, status: Strin
     };
     let step = marker.parse::<usize>().ok().and_then(|index| steps.get(index));
     match step {
-        Some(Step::Modules(modules)) => StackError::Module {
-            // The module whose marker came last, when they were loaded one by one.
-            module: log
-                .rfind("\u{1e}wheelwright module ")
-                .and_then(|start| log[start + "\u{1e}wheelwright module ".len()..].lines().next())
-                .map(str::to_string)
-                .or_else(|| lmod_failed_module(said, modules))
-                .unwrap_or_else(|| modules.join(" ")),
+        Some(Step::Module(module)) => StackError::Module {
+            module: module.clone(),
             layer: request.layer.clone(),
             arch: request.arch.clone(),
             status,
@@ -942,36 +903,6 @@ fn step_failure(request: &StackRequest, steps: &[Step], log: &str, status: Strin
             output,
         },
     }
-}
-
-/// What Lmod says when it names the module that did not load (see [`lmod_failed_module`]).
-const LMOD_NAMES_IT: &str = "While processing the following module|module\\(s\\) are unknown";
-
-/// The module of `requested` that Lmod's error message `said` names: the first unknown name
-/// (`The following module(s) are unknown: "x"`), or the last row of its table of the modules
-/// it was processing (the one asked for; rows above are what it loads).
-fn lmod_failed_module(said: &str, requested: &[String]) -> Option<String> {
-    let named = if let Some(start) = said.find("are unknown:") {
-        said[start..].split('"').nth(1).map(str::to_string)
-    } else {
-        let table = &said[said.find("While processing the following module")?..];
-        table
-            .lines()
-            .skip_while(|line| !line.trim_start().starts_with("---"))
-            .skip(1)
-            .take_while(|line| !line.trim().is_empty())
-            .last()
-            .and_then(|row| row.split_whitespace().next())
-            .map(str::to_string)
-    }?;
-    requested
-        .iter()
-        .find(|asked| {
-            **asked == named
-                || named.starts_with(&format!("{asked}/"))
-                || named.split('/').next() == asked.split('/').next()
-        })
-        .cloned()
 }
 
 /// `env -0` output as variables, without the entering shell's own.
@@ -1037,7 +968,7 @@ fn library_dirs(paths: &[u8], steps: &[Step]) -> Vec<LibraryDir> {
                 added.push(LibraryDir {
                     directory,
                     from: match step {
-                        Step::Modules(names) => format!("module {}", names.join(", ")),
+                        Step::Module(name) => format!("module {name}"),
                         Step::Line { text, .. } => text.clone(),
                         other => other.describe(),
                     },
@@ -1374,19 +1305,6 @@ x86-64-v3 = ["source /nonexistent/arch/avx2.sh"]
             "{error}"
         );
         assert!(error.contains("broken on purpose"), "{error}");
-    }
-
-    #[test]
-    fn lmod_names_the_module_that_did_not_load() {
-        let asked = ["gcc/12".to_string(), "abseil".to_string(), "cmake".to_string()];
-        let table = "Lmod has detected the following error: not in this box: abseil\nWhile processing the following module(s):\n    Module fullname         Module Filename\n    ---------------         ---------------\n    abseil/not-in-this-box  /box/abseil/not-in-this-box.lua\n\n";
-        assert_eq!(lmod_failed_module(table, &asked).as_deref(), Some("abseil"));
-        let unknown = "Lmod has detected the following error: The following module(s) are unknown:\n\"cmake\"\n\nPlease check the spelling";
-        assert_eq!(lmod_failed_module(unknown, &asked).as_deref(), Some("cmake"));
-        // A load inside a module: the last row is the module asked for.
-        let nested = "While processing the following module(s):\n    Module fullname  Module Filename\n    ---------------  ---------------\n    gcc/9            /m/gcc/9.lua\n    gcc/12.3         /m/gcc/12.3.lua\n";
-        assert_eq!(lmod_failed_module(nested, &asked).as_deref(), Some("gcc/12"));
-        assert_eq!(lmod_failed_module("something else went wrong", &asked), None);
     }
 
     #[test]
