@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): rewriting one large wheel with `wheelwright manipulate`,
-# side by side with `cp` (the floor) and two Python baselines, in one run.
+# side by side with `unzip -tq` (the yardstick), `cp` (the floor) and two Python baselines,
+# in one run.
 #
 # Usage:
 #   ci/bench-manipulate.sh [--small | --wheel PATH] [--runs N] [--slow-runs N] [--no-build]
+#                          [--no-python]
 #
 #   (default)      torch 2.7.1 cp312 manylinux_2_28_x86_64 (~783 MiB), fetched from PyPI with pip
 #   --small        scipy 1.15.3 cp312 manylinux x86_64 (~36 MiB) instead: quick runs, little disk
@@ -11,6 +13,7 @@
 #   --runs N       timed runs of the fast contenders (cp, wheelwright), best kept [3]
 #   --slow-runs N  timed runs of the Python contenders [1]
 #   --no-build     use target/release/wheelwright as it is (default: `cargo build --release` first)
+#   --no-python    skip the Python contenders (wheel tags, manipulate_wheels.py): minutes on torch
 #
 # Environment:
 #   BENCH_CACHE         downloads, the benchmark venv and scratch space [$REPO/bench-cache]
@@ -21,6 +24,9 @@
 #
 # Contenders, each on the same wheel with the page cache warm (the wheel is read once
 # first), `sync` run before every timed run, and each output written next to the cache:
+#   unzip -tq           unzip -tq WHEEL: inflates and CRC-checks every member once, on one core,
+#                       writing nothing: the least a full check does (the yardstick; ours checks
+#                       every member too, sha256 against RECORD, size and CRC-32, on every core)
 #   cp                  cp WHEEL OUT/                                        (the floor)
 #   cp + fsync          cp WHEEL OUT/ && sync OUT/WHEEL  (the floor for a durable writer: ours
 #                       fsyncs its output before renaming it into place)
@@ -37,7 +43,9 @@
 # is shown), wall seconds are bash's $EPOCHREALTIME around it (%e only has 10 ms steps);
 # the best wall time of the runs is shown. Our output is checked with `wheelwright verify` and
 # `python -m wheel unpack` (which checks every RECORD hash); the script fails if either
-# fails. The targets (within 2x of cp, under 64 MB peak RSS) are only reported.
+# fails. The targets (at most 0.35x the time of `unzip -tq`, under 128 MiB peak RSS) are only
+# reported; the ratios to cp and cp + fsync are printed for reference. The machine's load average is printed: timings of a
+# two-core machine shared with builds are noisy, the ratio to `unzip -tq` less so.
 # Network: only PyPI, through pip (the venv's packages and the wheel downloads).
 set -euo pipefail
 
@@ -48,6 +56,7 @@ SMALL=0
 RUNS=3
 SLOW_RUNS=1
 BUILD=1
+PYTHON_CONTENDERS=1
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
 die() { echo "bench: error: $*" >&2; exit 2; }
@@ -63,6 +72,7 @@ while [[ $# -gt 0 ]]; do
         --slow-runs) [[ $# -ge 2 ]] || die "--slow-runs needs a number"; SLOW_RUNS=$2; shift ;;
         --slow-runs=*) SLOW_RUNS=${1#--slow-runs=} ;;
         --no-build) BUILD=0 ;;
+        --no-python) PYTHON_CONTENDERS=0 ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
@@ -150,18 +160,21 @@ WW=$REPO/target/release/wheelwright
 [[ -x $WW ]] || die "no $WW: build it or drop --no-build"
 
 # ---------------------------------------------------------------- timing
-# timed DIR CMD...: runs CMD in DIR under /usr/bin/time; sets T_WALL (s), T_RSS (KiB), T_RC.
+# timed DIR CMD...: runs CMD in DIR under /usr/bin/time; sets T_WALL (s), T_RSS (KiB), T_CPU (s), T_RC.
 timed() {
     local dir=$1
     shift
     sync
     T_RC=0
     local start=$EPOCHREALTIME end
-    (cd "$dir" && exec /usr/bin/time -f '%e %M' -o "$WORK/time.out" "$@") >"$WORK/last.log" 2>&1 || T_RC=$?
+    (cd "$dir" && exec /usr/bin/time -f '%e %M %U %S' -o "$WORK/time.out" "$@") >"$WORK/last.log" 2>&1 || T_RC=$?
     end=$EPOCHREALTIME
     # %M is the peak RSS; %e has 10 ms steps, too coarse for small wheels, so the wall time
     # is bash's clock around the whole thing (1 ms; includes ~1 ms of fork and exec).
-    read -r _ T_RSS < <(tail -n1 "$WORK/time.out")
+    local user system
+    read -r _ T_RSS user system < <(tail -n1 "$WORK/time.out")
+    # CPU seconds (user + system, all threads): what a machine shared with other work decides.
+    T_CPU=$(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.2f", u + s }')
     T_WALL=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", e - s }')
 }
 
@@ -180,18 +193,19 @@ OUT=$WORK/out
 bench() {
     local name=$1 runs=$2
     shift 2
-    B_WALL="" B_RSS="" B_RC=0
+    B_WALL="" B_RSS="" B_CPU="" B_RC=0
     warm
     local i
     for ((i = 1; i <= runs; i++)); do
         rm -rf "$OUT"
         mkdir -p "$OUT"
         timed "$OUT" "$@"
-        note "$name run $i/$runs: ${T_WALL}s, $((T_RSS / 1024)) MB, exit $T_RC"
+        note "$name run $i/$runs: ${T_WALL}s (${T_CPU} s of CPU), $((T_RSS / 1024)) MB, exit $T_RC"
         if [[ $T_RC -ne 0 ]]; then
             B_RC=$T_RC B_WALL=$T_WALL B_RSS=$T_RSS
             return
         fi
+        [[ $(min "$T_WALL" "$B_WALL") == "$T_WALL" ]] && B_CPU=$T_CPU
         B_WALL=$(min "$T_WALL" "$B_WALL")
         B_RSS=$(max "$T_RSS" "$B_RSS")
     done
@@ -210,6 +224,22 @@ verify_output() {
 
 note "wheel: $WHEEL_NAME ($((WHEEL_BYTES >> 20)) MiB, $((UNPACKED_BYTES >> 20)) MiB unpacked)"
 warm
+# The machine's load and CPU pressure (the share of time some task waited for a CPU, over the
+# last 10 s and 60 s): on a shared machine the ratios hold only when this is low.
+load_now() {
+    local pressure=""
+    [[ -r /proc/pressure/cpu ]] && pressure=$(sed -n 's/^some avg10=\([0-9.]*\) avg60=\([0-9.]*\).*/, CPU pressure \1% (10 s) \2% (60 s)/p' /proc/pressure/cpu)
+    echo "load $(cut -d' ' -f1-3 /proc/loadavg)$pressure"
+}
+LOAD_BEFORE=$(load_now)
+
+# 0. unzip -tq, the yardstick: every member inflated and CRC-checked once, on one core.
+command -v unzip >/dev/null 2>&1 || die "unzip is needed (the yardstick): apt-get install unzip"
+bench "unzip -tq" "$RUNS" unzip -tq "$WHEEL"
+[[ $B_RC -eq 0 ]] || die "unzip -tq failed: $(cat "$WORK/last.log")"
+UNZIP_WALL=$B_WALL
+UNZIP_CPU=$B_CPU
+add_row "unzip -tq (every member inflated, CRC)" "$B_WALL" "$B_RSS" "yardstick: one core, writes nothing"
 
 # 1. cp, the floor.
 bench "cp" "$RUNS" cp "$WHEEL" "$OUT/"
@@ -232,6 +262,7 @@ if [[ $B_RC -ne 0 ]]; then
 fi
 OUR_WALL=$B_WALL
 OUR_RSS=$B_RSS
+OUR_CPU=$B_CPU
 OURS=$(find "$OUT" -maxdepth 1 -name '*.whl' -print -quit)
 [[ -n $OURS ]] || die "wheelwright manipulate wrote no wheel"
 mkdir -p "$WORK/ours"
@@ -267,6 +298,7 @@ bench "wheelwright verify (input)" "$RUNS" "$WW" verify "$WHEEL"
 add_row "(ref) wheelwright verify INPUT" "$B_WALL" "$B_RSS" "$([[ $B_RC -eq 0 ]] && echo "reference" || echo "failed (exit $B_RC)")"
 rm -rf "$WORK/ours"
 
+if [[ $PYTHON_CONTENDERS -eq 1 ]]; then
 # 3. wheel tags: rewrites the whole wheel next to its input, so give it a symlink in $OUT.
 PLATFORM_TAG=linux_x86_64
 [[ $WHEEL_NAME == *-linux_x86_64.whl ]] && PLATFORM_TAG=+any
@@ -368,6 +400,9 @@ else
     fi
 fi
 rm -rf "$OUT"
+else
+    add_row "python contenders" "-" "-" "skipped (--no-python)"
+fi
 
 # ---------------------------------------------------------------- report
 echo
@@ -375,28 +410,31 @@ echo "wheel:    $WHEEL_NAME ($(awk -v b="$WHEEL_BYTES" 'BEGIN { printf "%.0f", b
 echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "machine:  $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)"
 echo "versions: wheelwright $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'), $("$VPY" --version), wheel $WHEEL_VERSION, wheelfile $WHEELFILE_VERSION"
-echo "runs:     best of $RUNS (cp, wheelwright), $SLOW_RUNS (python); peak RSS = largest over the runs"
+echo "runs:     best of $RUNS (unzip, cp, wheelwright), $SLOW_RUNS (python); peak RSS = largest over the runs"
+echo "load:     before: $LOAD_BEFORE; after: $(load_now) (load: 1, 5, 15 min averages)"
 echo
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-printf '| %-44s | %9s | %11s | %6s | %10s | %s |\n' "contender" "seconds" "peak RSS MB" "x cp" "x cp+fsync" "output"
-printf '|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "----------:" "------------:" "-------:" "-----------:" "---"
+printf '| %-44s | %9s | %11s | %7s | %6s | %10s | %s |\n' "contender" "seconds" "peak RSS MB" "x unzip" "x cp" "x cp+fsync" "output"
+printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..46})" "----------:" "------------:" "--------:" "-------:" "-----------:" "---"
 for row in "${ROWS[@]}"; do
     IFS='|' read -r name wall rss status <<<"$row"
     if [[ $wall == "-" ]]; then
-        printf '| %-44s | %9s | %11s | %6s | %10s | %s |\n' "$name" "-" "-" "-" "-" "$status"
+        printf '| %-44s | %9s | %11s | %7s | %6s | %10s | %s |\n' "$name" "-" "-" "-" "-" "-" "$status"
     else
-        printf '| %-44s | %9.3f | %11.1f | %6s | %10s | %s |\n' "$name" "$wall" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" \
-            "$(ratio "$wall" "$CP_WALL")" "$(ratio "$wall" "$CPSYNC_WALL")" "$status"
+        printf '| %-44s | %9.3f | %11.1f | %7s | %6s | %10s | %s |\n' "$name" "$wall" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" \
+            "$(ratio "$wall" "$UNZIP_WALL")" "$(ratio "$wall" "$CP_WALL")" "$(ratio "$wall" "$CPSYNC_WALL")" "$status"
     fi
 done
 echo
 for check in "${CHECK_NOTES[@]}"; do echo "check: $check"; done
-met() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= 2 * b) ? "met" : "NOT met" }'; }
-echo "target: within 2x of cp, like for like (ours --no-fsync vs cp): $(ratio "$NOSYNC_WALL" "$CP_WALL")x -> $(met "$NOSYNC_WALL" "$CP_WALL")"
-echo "target: within 2x of cp, durable (ours, fsync before rename, vs cp + fsync): $(ratio "$OUR_WALL" "$CPSYNC_WALL")x -> $(met "$OUR_WALL" "$CPSYNC_WALL")"
-echo "        (ours with fsync vs plain cp: $(ratio "$OUR_WALL" "$CP_WALL")x)"
+echo "target: at most 0.35x unzip -tq, every member checked (ours, fsync before rename): $(ratio "$OUR_WALL" "$UNZIP_WALL")x -> $(awk -v a="$OUR_WALL" -v b="$UNZIP_WALL" 'BEGIN { print (a <= 0.35 * b) ? "met" : "NOT met" }')"
+echo "        (ours --no-fsync: $(ratio "$NOSYNC_WALL" "$UNZIP_WALL")x unzip -tq)"
+echo "cpu:    ours $OUR_CPU s of CPU (all threads) against unzip -tq's $UNZIP_CPU s: $(ratio "$OUR_CPU" "$UNZIP_CPU")x, the ratio a machine"
+echo "        whose other work leaves this run one core's share would show"
+echo "reference: ours --no-fsync vs cp: $(ratio "$NOSYNC_WALL" "$CP_WALL")x; ours (fsync before rename) vs cp + fsync: $(ratio "$OUR_WALL" "$CPSYNC_WALL")x"
+echo "           (cp reads nothing it copies; the page cache makes it swing: the yardstick is unzip -tq)"
 RSS_MAX=$(( OUR_RSS > NOSYNC_RSS ? OUR_RSS : NOSYNC_RSS ))
-echo "target: peak RSS under 64 MB: $(awk -v k="$RSS_MAX" 'BEGIN { printf "%.1f", k / 1024 }') MB -> $(awk -v k="$RSS_MAX" 'BEGIN { print (k < 64 * 1024) ? "met" : "NOT met" }')"
+echo "target: peak RSS under 128 MiB: $(awk -v k="$RSS_MAX" 'BEGIN { printf "%.1f", k / 1024 }') MiB -> $(awk -v k="$RSS_MAX" 'BEGIN { print (k < 128 * 1024) ? "met" : "NOT met" }')"
 if [[ $CHECKS_OK -ne 1 ]]; then
     echo "bench: our output failed its checks" >&2
     exit 1

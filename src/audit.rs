@@ -42,7 +42,10 @@ pub fn audit(
 ) -> Result<Audit, WheelError> {
     let sha256 = match sha256.or_else(|| options.cache.and_then(|cache| cache.known_sha256(path))) {
         Some(sha256) => sha256,
-        None => file_sha256(path).map_err(|error| WheelError::new(path, error))?,
+        None => {
+            tracing::debug!("{}: not hashed as it was written: read again", path.display());
+            file_sha256(path).map_err(|error| WheelError::new(path, error))?
+        }
     };
     let known = options
         .cache
@@ -67,14 +70,22 @@ pub fn audit(
 /// Audits a wheel written from checked parts (an adopted wheel's rewrite: every raw-copied
 /// member's digest was checked against RECORD as it was read, every new member hashed as it
 /// was written): its structure is verified, no member is inflated again, and `elves` (its
-/// ELF members as written) are classified. Bytes that verify are remembered.
+/// ELF members as written) are classified. Bytes that verify are remembered. `sha256` is the
+/// file's when the writer hashed it as it wrote it; otherwise the file is read for it.
 pub fn audit_written(
     path: &Path,
     layout: &Layout,
     options: AuditOptions,
     elves: WheelElves,
+    sha256: Option<String>,
 ) -> Result<Audit, WheelError> {
-    let sha256 = file_sha256(path).map_err(|error| WheelError::new(path, error))?;
+    let sha256 = match sha256 {
+        Some(sha256) => sha256,
+        None => {
+            tracing::debug!("{}: not hashed as it was written: read again", path.display());
+            file_sha256(path).map_err(|error| WheelError::new(path, error))?
+        }
+    };
     let report = check_structure(path, options.limits)?;
     if report.ok()
         && let Some(cache) = options.cache

@@ -1,6 +1,7 @@
-//! Hints: the fix for an error kept as data beside its message, so that one place
-//! ([`crate::cli::render_error`]) prints it on its own `hint:` line, and tests can read it
-//! apart from the message.
+//! Hints: the fix for an error kept as data beside its message, never in it, so that one
+//! place ([`crate::cli::render_error`]) prints it on its own `hint:` line, reports add it to a
+//! reason ([`with_hints`]), and tests read it apart from the message. A library error that
+//! knows its fix implements [`Hint`]; `anyhow` code attaches one with [`HintExt`].
 
 use std::fmt;
 
@@ -74,11 +75,76 @@ where
     })
 }
 
-/// Every hint attached anywhere in an error's chain, outermost first.
-pub fn hints_of(error: &anyhow::Error) -> Vec<&str> {
-    error
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<Hinted>())
-        .map(Hinted::hint)
-        .collect()
+/// An error that knows the fix the user can apply (or whose wrapped error does).
+pub trait Hint {
+    /// The fix, one line; `None` when there is none.
+    fn hint(&self) -> Option<String>;
+}
+
+/// The hints of one link of an error chain: a library error's own; for a hinted error, those
+/// of the error it wraps, then the one attached to it.
+fn hints_at(cause: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    match cause.downcast_ref::<Hinted>() {
+        Some(hinted) => {
+            let mut hints: Vec<String> = hinted.error.chain().flat_map(hints_at).collect();
+            hints.push(hinted.hint.clone());
+            hints
+        }
+        None => hint_of(cause).into_iter().collect(),
+    }
+}
+
+/// The hint of a library error that knows its fix.
+fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    macro_rules! known {
+        ($($type:ty),* $(,)?) => {
+            $(if let Some(error) = cause.downcast_ref::<$type>() {
+                return error.hint();
+            })*
+        };
+    }
+    known!(
+        crate::tools::CommandFailed,
+        crate::build::BuildError,
+        crate::nightly::NightlyError,
+        crate::wheelhouse::tree::RootError,
+        crate::wheelhouse::index::IndexError,
+    );
+    None
+}
+
+/// Every hint anywhere in an error's chain, outermost first, each once.
+pub fn hints_of(error: &anyhow::Error) -> Vec<String> {
+    let mut hints: Vec<String> = Vec::new();
+    for hint in error.chain().flat_map(hints_at) {
+        if !hints.contains(&hint) {
+            hints.push(hint);
+        }
+    }
+    hints
+}
+
+/// The hints of a library error's chain (itself and its sources), outermost first, each once.
+pub fn hints_of_error(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut hints: Vec<String> = Vec::new();
+    let mut link = Some(error);
+    while let Some(cause) = link {
+        for hint in hints_at(cause) {
+            if !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+        link = cause.source();
+    }
+    hints
+}
+
+/// `text` with a `hint:` line for each hint of `error`: a reason in a report, where there is no
+/// renderer to add them.
+pub fn with_hints(text: String, error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = text;
+    for hint in hints_of_error(error) {
+        text.push_str(&format!("\nhint: {hint}"));
+    }
+    text
 }

@@ -1,6 +1,7 @@
 //! wheelwright: build, fix, classify and publish Python wheels for HPC wheelhouses.
 //!
 //! Modules, from the pure core outwards:
+//! - [`atomic`]: files written whole or not at all (temporary file, fsync, rename);
 //! - [`spec`]: wheel filenames, tags, METADATA, WHEEL, RECORD, requirement edits (no I/O);
 //! - [`wheel`]: reading wheels safely, writing them atomically, rewriting and verifying them;
 //! - [`elf`]: ELF reading (goblin, addresses mapped through every `PT_LOAD`), search path
@@ -31,6 +32,7 @@
 //! - [`words`]: counts with their nouns, singular or plural, in every message;
 //! - [`cli`] and [`commands`]: the command-line front ends.
 
+pub mod atomic;
 pub mod audit;
 pub mod build;
 pub mod cause;
@@ -55,3 +57,67 @@ pub mod tools;
 pub mod wheel;
 pub mod wheelhouse;
 pub mod words;
+
+#[cfg(test)]
+mod architecture_page {
+    /// docs/architecture.md names every module under `src/`: a top-level module has a row of
+    /// the module table (its name in the row's first cell), and each submodule is named in
+    /// that row by its path under the module (`smoke_test/install`, or its leaf `install`
+    /// after its directory `smoke_test/`), or anywhere on the page as `a/b` or `a::b`.
+    #[test]
+    fn architecture_page_names_every_module() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let page = fs_err::read_to_string(root.join("docs/architecture.md")).unwrap();
+        let mut rows: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        for line in page.lines() {
+            let Some(first) = line.strip_prefix("| ").and_then(|rest| rest.split(" | ").next()) else {
+                continue;
+            };
+            for name in first.split(", ") {
+                if let Some(name) = name.strip_prefix('`').and_then(|name| name.strip_suffix('`')) {
+                    rows.insert(name.to_string(), line.to_string());
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        for entry in walkdir::WalkDir::new(root.join("src")).into_iter().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|extension| extension != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(root.join("src")).unwrap().with_extension("");
+            let mut parts: Vec<String> = relative
+                .components()
+                .map(|part| part.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if parts == ["lib"] || parts[0] == "bin" {
+                continue;
+            }
+            if parts.last().is_some_and(|last| last == "mod") {
+                parts.pop();
+            }
+            let Some(row) = rows.get(&parts[0]) else {
+                missing.push(parts.join("/"));
+                continue;
+            };
+            if parts.len() == 1 {
+                continue;
+            }
+            let under = parts[1..].join("/");
+            let leaf = parts.last().unwrap();
+            let named = [format!("`{under}`"), format!("`{under}/"), format!("`{under}/`")]
+                .iter()
+                .any(|needle| row.contains(needle.as_str()))
+                || (parts.len() > 2 && row.contains(&format!("`{leaf}`")))
+                || page.contains(&parts.join("/"))
+                || page.contains(&parts.join("::"));
+            if !named {
+                missing.push(parts.join("/"));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "docs/architecture.md does not name these modules: {missing:?}"
+        );
+    }
+}

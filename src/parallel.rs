@@ -1,6 +1,9 @@
 //! One parallel map for the whole crate: a fixed number of scoped threads take items in
 //! turn from a shared counter; results come back in the items' order. A worker may carry
-//! its own state (an open archive, say) from item to item: [`parallel_map_with`].
+//! its own state (an open archive, say) from item to item: [`parallel_map_with`]. And one
+//! two-stage pipe: a stream of bytes made on one thread and taken on another, through a
+//! bounded set of buffers ([`pipelined`]), so that inflating a large member and hashing it
+//! use two cores.
 
 use std::convert::Infallible;
 use std::sync::Mutex;
@@ -99,6 +102,116 @@ impl<S, T: Sync, R: Send> Queue<'_, S, T, R> {
 /// Locks a mutex, taking its content even if another worker panicked holding it.
 fn lock<V>(mutex: &Mutex<V>) -> std::sync::MutexGuard<'_, V> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Chunks of this many bytes pass between the two stages of [`pipelined`].
+pub const CHUNK: usize = 1 << 20;
+
+/// At most this many chunks are in flight between the stages (filled, waiting or being
+/// taken): the memory a pipe holds is bounded by `DEPTH * CHUNK`.
+const DEPTH: usize = 4;
+
+/// The producing end of a [`pipelined`] stream: bytes written to it reach the consumer in
+/// order, in chunks.
+pub struct Feed {
+    full: std::sync::mpsc::SyncSender<Vec<u8>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    allocated: usize,
+}
+
+impl Feed {
+    /// A cleared buffer of [`CHUNK`] capacity: a returned one, else a new one while fewer than
+    /// [`DEPTH`] exist, else the next one the consumer returns.
+    fn spare(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut buffer = match self.empty.try_recv() {
+            Ok(buffer) => buffer,
+            Err(_) if self.allocated < DEPTH => {
+                self.allocated += 1;
+                Vec::with_capacity(CHUNK)
+            }
+            Err(_) => self.empty.recv().map_err(|_| stopped())?,
+        };
+        buffer.clear();
+        Ok(buffer)
+    }
+
+    /// Hands `chunk` (all its bytes) to the consumer, after any bytes written before it, and
+    /// returns an empty buffer of [`CHUNK`] capacity to fill next: no copy of the bytes.
+    pub fn swap(&mut self, chunk: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        self.flush_current()?;
+        let spare = self.spare()?;
+        self.full.send(chunk).map_err(|_| stopped())?;
+        Ok(spare)
+    }
+
+    fn flush_current(&mut self) -> std::io::Result<()> {
+        if self.current.is_empty() {
+            return Ok(());
+        }
+        let spare = self.spare()?;
+        let full = std::mem::replace(&mut self.current, spare);
+        self.full.send(full).map_err(|_| stopped())
+    }
+}
+
+impl std::io::Write for Feed {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.current.capacity() == 0 {
+            self.current = self.spare()?;
+        }
+        let room = CHUNK.saturating_sub(self.current.len());
+        let taken = room.min(bytes.len());
+        self.current.extend_from_slice(&bytes[..taken]);
+        if self.current.len() >= CHUNK {
+            self.flush_current()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn stopped() -> std::io::Error {
+    std::io::Error::other("the consuming stage of a pipe stopped")
+}
+
+/// Runs `produce` on this thread and `consume` on a thread of its own: every byte `produce`
+/// writes to (or swaps into) its [`Feed`] reaches `consume` in order. Returns what `produce`
+/// returned and how `consume` ended. Once `consume` fails it is given nothing more, and the
+/// feed's writes fail; a panic in `consume` is resumed here.
+pub fn pipelined<T>(
+    produce: impl FnOnce(&mut Feed) -> T,
+    mut consume: impl FnMut(&[u8]) -> std::io::Result<()> + Send,
+) -> (T, std::io::Result<()>) {
+    let (full_sender, full) = std::sync::mpsc::sync_channel::<Vec<u8>>(DEPTH);
+    let (empty_sender, empty) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || {
+            for chunk in full {
+                consume(&chunk)?;
+                // The producer may have finished: a buffer nobody takes back is dropped.
+                let _ = empty_sender.send(chunk);
+            }
+            Ok(())
+        });
+        let mut feed = Feed {
+            full: full_sender,
+            empty,
+            current: Vec::new(),
+            allocated: 0,
+        };
+        let produced = produce(&mut feed);
+        let flushed = feed.flush_current();
+        drop(feed);
+        let consumed = match consumer.join() {
+            Ok(consumed) => consumed,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (produced, consumed.and(flushed))
+    })
 }
 
 #[cfg(test)]
@@ -207,5 +320,46 @@ mod tests {
         let none = parallel_map_with(&[] as &[u64], 4, None, &failing, &|(), item: &u64| *item).unwrap();
         assert!(none.is_empty());
         assert_eq!(made.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_pipe_passes_every_byte_in_order_and_bounds_its_buffers() {
+        use std::io::Write as _;
+        let bytes: Vec<u8> = (0..(5 * CHUNK + 12345)).map(|n| (n % 251) as u8).collect();
+        let mut received = Vec::new();
+        let ((), consumed) = pipelined(
+            |feed| {
+                // Small writes, a swapped whole chunk, and small writes again.
+                for piece in bytes[..CHUNK + 7].chunks(4093) {
+                    feed.write_all(piece).unwrap();
+                }
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.extend_from_slice(&bytes[CHUNK + 7..2 * CHUNK + 7]);
+                let spare = feed.swap(chunk).unwrap();
+                assert!(spare.is_empty() && spare.capacity() >= CHUNK);
+                feed.write_all(&bytes[2 * CHUNK + 7..]).unwrap();
+                assert!(feed.allocated <= DEPTH);
+            },
+            |chunk| {
+                received.extend_from_slice(chunk);
+                Ok(())
+            },
+        );
+        consumed.unwrap();
+        assert!(received == bytes);
+    }
+
+    #[test]
+    fn a_failing_consumer_stops_the_feed_and_is_reported() {
+        use std::io::Write as _;
+        let (written, consumed) = pipelined(
+            |feed| {
+                let piece = vec![1u8; CHUNK];
+                (0..100).map(|_| feed.write_all(&piece)).find(Result::is_err)
+            },
+            |_| Err(std::io::Error::other("disk full")),
+        );
+        assert!(written.is_some(), "the feed kept accepting bytes");
+        assert_eq!(consumed.unwrap_err().to_string(), "disk full");
     }
 }

@@ -12,14 +12,15 @@ use crate::diagnose::{decisive_tail, diagnose};
 
 /// A command that failed, with what a person needs to fix it.
 #[derive(Debug, thiserror::Error)]
-#[error("{what} failed ({status}){headline}{log}\n{tail}{hint}", headline = crate::diagnose::headline(tail).map(|line| format!(": {line}")).unwrap_or_default(), log = if log.as_os_str().is_empty() { String::new() } else { format!("; log: {}", log.display()) }, hint = hint.as_deref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+#[error("{what} failed ({status}){headline}{log}\n{tail}", headline = crate::diagnose::headline(tail).map(|line| format!(": {line}")).unwrap_or_default(), log = if log.as_os_str().is_empty() { String::new() } else { format!("; log: {}", log.display()) })]
 pub struct CommandFailed {
     pub what: String,
     pub status: String,
     /// Where its output went (empty: it was read, not logged; see [`Program`]).
     pub log: PathBuf,
     pub tail: String,
-    /// Boxed: the error stays small enough to return by value.
+    /// The fix, kept apart from the message (see [`crate::hint::Hint`]). Boxed: the error
+    /// stays small enough to return by value.
     pub hint: Option<Box<str>>,
     /// Whether it was killed for running past its time limit (see [`run_logged_within`]).
     pub timed_out: bool,
@@ -27,6 +28,12 @@ pub struct CommandFailed {
     /// compiler or program missing), the source's (a distribution not found), the recipe's (a
     /// build dependency it does not list), a limit's, else the package's own.
     pub cause: crate::cause::Cause,
+}
+
+impl crate::hint::Hint for CommandFailed {
+    fn hint(&self) -> Option<String> {
+        self.hint.as_deref().map(str::to_string)
+    }
 }
 
 /// A program to start, the one way this crate starts one besides the logged runs below

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use pep440_rs::Version;
 use url::Url;
 
+pub use super::source::AdoptError;
 use super::source::{FetchError, FetchedSource, cached_by_hash, download_into_cache};
 use crate::index::http::{HttpClient, redacted};
 use crate::index::page::{ProjectFile, parse_html_page};
@@ -22,42 +23,6 @@ use crate::spec::filename::installable_on;
 mod members;
 
 pub use members::{AdoptedMembers, read_adopted_members};
-
-/// Why no wheel can be adopted.
-#[derive(Debug, thiserror::Error)]
-pub enum AdoptError {
-    #[error("`{project}` has no wheels on {place}")]
-    NoWheels { project: String, place: String },
-    #[error("`{project}` has no version {request} with wheels on {place}; the newest with wheels: {}", newest.join(", "))]
-    NoSuchVersion {
-        project: String,
-        request: String,
-        place: String,
-        newest: Vec<String>,
-    },
-    #[error(
-        "`{project}` {version} on {place} has no wheel for Python {python} on linux x86_64 (glibc {glibc}); its wheels: {}",
-        wheels.join(", ")
-    )]
-    NoWheelForPython {
-        project: String,
-        version: String,
-        python: String,
-        glibc: String,
-        place: String,
-        wheels: Vec<String>,
-    },
-    #[error("`{url}` is not a wheel's URL (its file name `{file}` is not a wheel's)")]
-    NotAWheel { url: String, file: String },
-    #[error("the wheel `{file}` is `{found}`, not `{project}`")]
-    OtherProject {
-        file: String,
-        project: String,
-        found: String,
-    },
-    #[error("find-links `{place}`: {problem}")]
-    FindLinks { place: String, problem: String },
-}
 
 /// What adopting one package asks for.
 #[derive(Debug, Clone, Copy)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::layout::{Arch, Layout};
 use crate::python::ToolVersions;
 use crate::recipe::ResolvedRecipe;
-use crate::stack::{Stack, StackRequest};
+use crate::stack::Stack;
 use crate::tools::{Invocation, run_logged, run_shell};
 
 use super::backend::{self, BackendKind, BuildSystem, CompilerSettings};
@@ -282,7 +282,7 @@ impl<'a> Workshop<'a> {
     /// would see (this arch's staging directory, the generic one, then the wheelhouse
     /// directories of the node's view).
     fn test_links(&self, cell: &Cell) -> Vec<PathBuf> {
-        let mut links = vec![super::stage::staging_dir(&cell.output, &cell.arch)];
+        let mut links = vec![super::plan::staging_dir(&cell.output, &cell.arch)];
         if cell.arch != "generic" {
             links.push(cell.output.clone());
         }
@@ -295,7 +295,7 @@ impl<'a> Workshop<'a> {
 
     /// The stack a cell's build (`build`: with its `build_modules`) or smoke test runs in.
     pub fn stack(&self, cell: &Cell, build: bool) -> Result<Option<Arc<Stack>>, BuildError> {
-        cell_stack(self.layout, cell, build)
+        super::plan::cell_stack(self.layout, cell, build)
     }
 
     /// Runs a cell's smoke test on `wheel`, in the layer's environment with the recipe's
@@ -372,6 +372,7 @@ impl<'a> Workshop<'a> {
                 &cell.log(),
                 &crate::wheel::verified::cache_root().join("tools"),
                 cell.index_url.as_deref(),
+                cell.jobs,
             )?;
             tracing::info!(
                 "members read once, {} ELF, {} edited, in {:.1} s",
@@ -570,25 +571,6 @@ struct BuildSetup {
     /// Commands in the source tree, inside the build environment, with the compiler settings.
     invocation: Invocation,
     requirements: BuildRequirements,
-}
-
-/// The stack a cell's build (`build`: with the recipe's `build_modules` after its `modules`)
-/// or smoke test runs in, entered once per process; a module that cannot be loaded names the
-/// recipe file.
-pub fn cell_stack(layout: &Layout, cell: &Cell, build: bool) -> Result<Option<Arc<Stack>>, BuildError> {
-    let mut modules = cell.recipe.modules.clone();
-    if build {
-        modules.extend(cell.recipe.build_modules.iter().cloned());
-    }
-    let request = StackRequest {
-        layer: cell.layer.clone(),
-        arch: cell.arch.clone(),
-        modules,
-    };
-    crate::stack::enter(layout, &request).map_err(|error| BuildError::Stack {
-        recipe: cell.recipe.file.clone(),
-        error: Box::new(error),
-    })
 }
 
 /// The record of a cell's build, before its build environment is known.

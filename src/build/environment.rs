@@ -181,12 +181,11 @@ pub fn install(
 pub enum InstallError {
     /// Distributions missing from the wheelhouse while PyPI is forbidden.
     #[error(
-        "{what}: {} {} in none of the wheelhouse directories ({}) and PyPI is forbidden (`--no-pypi`); log: {}\nhint: `--recursive` builds {} first",
+        "{what}: {} {} in none of the wheelhouse directories ({}) and PyPI is forbidden (`--no-pypi`); log: {}",
         quoted(.missing),
         if .missing.len() == 1 { "is" } else { "are" },
         .directories.iter().map(|directory| directory.display().to_string()).collect::<Vec<_>>().join(", "),
         .log.display(),
-        if .missing.len() == 1 { "it" } else { "them" },
     )]
     Missing {
         /// What was being installed (`the test environment cannot be installed`).
@@ -407,6 +406,18 @@ fn requirement_name(text: &str) -> Option<String> {
     .then(|| normalize_name(name))
 }
 
+impl crate::hint::Hint for InstallError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            InstallError::Missing { missing, .. } => Some(format!(
+                "`--recursive` builds {} first",
+                if missing.len() == 1 { "it" } else { "them" }
+            )),
+            InstallError::Command(error) => crate::hint::Hint::hint(error),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,7 +480,12 @@ mod tests {
         };
         assert_eq!(
             error.to_string(),
-            "the test environment cannot be installed: `numpy`, `scipy` are in none of the wheelhouse directories (out, wheelhouse/generic) and PyPI is forbidden (`--no-pypi`); log: build.log\nhint: `--recursive` builds them first"
+            "the test environment cannot be installed: `numpy`, `scipy` are in none of the wheelhouse directories (out, wheelhouse/generic) and PyPI is forbidden (`--no-pypi`); log: build.log"
+        );
+        // The way out is the error's hint, apart from its message.
+        assert_eq!(
+            crate::hint::Hint::hint(&error).as_deref(),
+            Some("`--recursive` builds them first")
         );
     }
 }

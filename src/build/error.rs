@@ -107,8 +107,9 @@ fn recipe_context(recipe: Option<&std::path::Path>, error: &crate::stack::StackE
     }
 }
 
-/// An error with its causes, one line: `message: cause: cause` (what a cell's outcome keeps).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its causes, one line: `message: cause: cause` (what a cell's outcome keeps),
+/// then a `hint:` line for each fix the chain knows.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -119,7 +120,8 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    // The fixes, kept apart from the messages, on their own lines (a report has no renderer).
+    crate::hint::with_hints(text, error)
 }
 
 pub use crate::cause::Cause;
@@ -143,6 +145,27 @@ impl BuildError {
             | BuildError::BadWheel { .. }
             | BuildError::Test(_) => Cause::Package,
             _ => Cause::Tool,
+        }
+    }
+}
+
+impl super::patchelf::GrowFailure<BuildError> {
+    /// The build's error, a file's problem told as the adopted `wheel`'s.
+    pub fn into_build_error(self, wheel: &std::path::Path) -> BuildError {
+        match self {
+            super::patchelf::GrowFailure::Rpath(error) => BuildError::bad_wheel(wheel, error),
+            super::patchelf::GrowFailure::Patchelf(error) => error,
+        }
+    }
+}
+
+impl crate::hint::Hint for BuildError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            BuildError::Command(error) => error.hint(),
+            BuildError::Fetch(error) => error.hint(),
+            BuildError::Install(error) => error.hint(),
+            _ => None,
         }
     }
 }

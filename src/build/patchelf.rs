@@ -215,16 +215,6 @@ pub enum GrowFailure<E> {
     Patchelf(E),
 }
 
-impl GrowFailure<super::BuildError> {
-    /// The build's error, a file's problem told as the adopted `wheel`'s.
-    pub fn into_build_error(self, wheel: &Path) -> super::BuildError {
-        match self {
-            GrowFailure::Rpath(error) => super::BuildError::bad_wheel(wheel, error),
-            GrowFailure::Patchelf(error) => error,
-        }
-    }
-}
-
 /// Sets the search path of the ELF file at `path` to `new_value`, which does not fit in
 /// place: with wheelwright's own writer when `writer` says so and the layout allows, else
 /// with the patchelf `patchelf` finds (called only then). Either way the result was read back

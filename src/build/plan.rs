@@ -70,7 +70,7 @@ impl Cell {
 
     /// Writes the cell as JSON, atomically.
     pub fn write(&self, file: &Path) -> Result<(), BuildError> {
-        super::stage::write_json(file, self)
+        Ok(crate::atomic::write_json(file, self)?)
     }
 }
 
@@ -392,13 +392,46 @@ pub fn prepare(
     Ok(plan)
 }
 
+/// Where a cell's wheel is staged: the output directory for generic builds, a subdirectory
+/// per arch otherwise (the wheels of different archs share a file name).
+pub(super) fn staging_dir(output: &Path, arch: &str) -> PathBuf {
+    if arch == "generic" {
+        output.to_path_buf()
+    } else {
+        output.join(arch)
+    }
+}
+
+/// The stack a cell's build (`build`: with the recipe's `build_modules` after its `modules`)
+/// or smoke test runs in, entered once per process; a module that cannot be loaded names the
+/// recipe file.
+pub fn cell_stack(
+    layout: &Layout,
+    cell: &Cell,
+    build: bool,
+) -> Result<Option<std::sync::Arc<crate::stack::Stack>>, BuildError> {
+    let mut modules = cell.recipe.modules.clone();
+    if build {
+        modules.extend(cell.recipe.build_modules.iter().cloned());
+    }
+    let request = crate::stack::StackRequest {
+        layer: cell.layer.clone(),
+        arch: cell.arch.clone(),
+        modules,
+    };
+    crate::stack::enter(layout, &request).map_err(|error| BuildError::Stack {
+        recipe: cell.recipe.file.clone(),
+        error: Box::new(error),
+    })
+}
+
 /// Enters the stack of every cell's build and smoke test (each once per process) before
 /// anything is fetched or built: a layer that cannot be entered or a module that cannot be
 /// loaded stops the build here, named.
 pub fn enter_stacks(layout: &Layout, plan: &Plan) -> Result<(), BuildError> {
     for cell in &plan.cells {
         for build in [true, false] {
-            super::cell::cell_stack(layout, cell, build)?;
+            cell_stack(layout, cell, build)?;
         }
     }
     Ok(())

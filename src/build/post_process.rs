@@ -98,6 +98,9 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
             .adopted
             .map(|adopted| adopted.digests.clone())
             .unwrap_or_default(),
+        jobs: None,
+        // The audit below needs the sha256 of the whole wheel: hashed as it is written.
+        hash_output: true,
     };
     fs_err::create_dir_all(input.directory)?;
     let started = std::time::Instant::now();
@@ -114,7 +117,14 @@ pub fn post_process(input: &PostProcess) -> Result<Processed, BuildError> {
     notes.extend(outcome.notes.iter().cloned());
     let output_filename: crate::spec::WheelFilename = outcome.new_filename.parse()?;
     tracing::info!("rewritten in {:.1} s", started.elapsed().as_secs_f64());
-    let audit = audit_output(input, &filename, &outcome.output, &output_filename, &record)?;
+    let audit = audit_output(
+        input,
+        &filename,
+        &outcome.output,
+        outcome.sha256.clone(),
+        &output_filename,
+        &record,
+    )?;
     if !audit.report.ok() {
         return Err(BuildError::bad_wheel(
             &outcome.output,
@@ -273,11 +283,13 @@ fn requirement_edits(
 }
 
 /// Verifies the finished wheel `output` in full (raw-copied members included) and reads its
-/// ELF members for the classification in the same pass.
+/// ELF members for the classification in the same pass; `sha256`: the whole wheel's, hashed
+/// as it was written.
 fn audit_output(
     input: &PostProcess,
     filename: &crate::spec::WheelFilename,
     output: &Path,
+    sha256: Option<String>,
     output_filename: &crate::spec::WheelFilename,
     record: &BuildRecord,
 ) -> Result<crate::audit::Audit, BuildError> {
@@ -304,7 +316,7 @@ fn audit_output(
             elves.dist_info = output_filename.dist_info_dir();
             elves.tagged_pure = output_filename.tags.is_pure();
             elves.build_record = serde_json::to_value(record).ok();
-            crate::audit::audit_written(output, input.layout, options, elves)?
+            crate::audit::audit_written(output, input.layout, options, elves, sha256)?
         }
         None => crate::audit::audit(output, input.layout, options, None)?,
     };

@@ -56,6 +56,42 @@ pub struct FetchRequest<'a> {
     pub invocation: &'a Invocation,
 }
 
+/// Why no wheel can be adopted (a source of wheels, for `adopt`).
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    #[error("`{project}` has no wheels on {place}")]
+    NoWheels { project: String, place: String },
+    #[error("`{project}` has no version {request} with wheels on {place}; the newest with wheels: {}", newest.join(", "))]
+    NoSuchVersion {
+        project: String,
+        request: String,
+        place: String,
+        newest: Vec<String>,
+    },
+    #[error(
+        "`{project}` {version} on {place} has no wheel for Python {python} on linux x86_64 (glibc {glibc}); its wheels: {}",
+        wheels.join(", ")
+    )]
+    NoWheelForPython {
+        project: String,
+        version: String,
+        python: String,
+        glibc: String,
+        place: String,
+        wheels: Vec<String>,
+    },
+    #[error("`{url}` is not a wheel's URL (its file name `{file}` is not a wheel's)")]
+    NotAWheel { url: String, file: String },
+    #[error("the wheel `{file}` is `{found}`, not `{project}`")]
+    OtherProject {
+        file: String,
+        project: String,
+        found: String,
+    },
+    #[error("find-links `{place}`: {problem}")]
+    FindLinks { place: String, problem: String },
+}
+
 /// A download that is not what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -139,15 +175,15 @@ pub enum FetchError {
     #[error(transparent)]
     Choice(#[from] select::ChoiceError),
     #[error(transparent)]
-    Adopt(Box<super::adopt::AdoptError>),
+    Adopt(Box<AdoptError>),
     #[error(transparent)]
     Command(#[from] crate::tools::CommandFailed),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
-impl From<super::adopt::AdoptError> for FetchError {
-    fn from(error: super::adopt::AdoptError) -> Self {
+impl From<AdoptError> for FetchError {
+    fn from(error: AdoptError) -> Self {
         FetchError::Adopt(Box::new(error))
     }
 }
@@ -1000,6 +1036,15 @@ pub fn unpack(archive: &Path, destination: &Path) -> Result<PathBuf, FetchError>
         [single] if single.is_dir() => single.clone(),
         _ => destination.to_path_buf(),
     })
+}
+
+impl crate::hint::Hint for FetchError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            FetchError::Command(error) => crate::hint::Hint::hint(error),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

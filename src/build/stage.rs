@@ -17,16 +17,6 @@ pub(super) struct StageTarget<'a> {
     pub version: &'a str,
 }
 
-/// Where a cell's wheel is staged: the output directory for generic builds, a subdirectory
-/// per arch otherwise (the wheels of different archs share a file name).
-pub(super) fn staging_dir(output: &Path, arch: &str) -> PathBuf {
-    if arch == "generic" {
-        output.to_path_buf()
-    } else {
-        output.join(arch)
-    }
-}
-
 /// The directory under the output directory that takes what failed.
 pub const FAILED_DIRECTORY: &str = "failed";
 
@@ -55,14 +45,7 @@ fn move_into(file: &Path, directory: &Path, name: &str) -> std::io::Result<PathB
 
 /// Writes a JSON file atomically (temporary file, rename).
 pub(super) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), BuildError> {
-    let directory = path.parent().unwrap_or(Path::new("."));
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".wheelwright-")
-        .suffix(".tmp")
-        .tempfile_in(directory)?;
-    serde_json::to_writer_pretty(&mut temporary, value).map_err(std::io::Error::other)?;
-    temporary.persist(path).map_err(|error| error.error)?;
-    Ok(())
+    Ok(crate::atomic::write_json(path, value)?)
 }
 
 /// Cells that built the same file name for the same place (pure and abi3 wheels built by
@@ -77,7 +60,7 @@ fn keep_one_of_each(output: &Path, runs: Vec<CellRun>) -> (Vec<CellOutcome>, Vec
             let place = if processed.pure {
                 output.to_path_buf()
             } else {
-                staging_dir(output, &run.outcome.arch)
+                super::plan::staging_dir(output, &run.outcome.arch)
             };
             match keeper.get(&(place.clone(), processed.file_name.clone())) {
                 Some(first) => {
@@ -161,7 +144,7 @@ pub(super) fn stage(
             (true, _) if held && result.arch == "generic" => held_dir.clone(),
             (true, _) if held => held_dir.join(&result.arch),
             (true, true) => output.clone(),
-            (true, false) => staging_dir(output, &result.arch),
+            (true, false) => super::plan::staging_dir(output, &result.arch),
             (false, true) => failed_dir.clone(),
             (false, false) if result.arch == "generic" => failed_dir.clone(),
             (false, false) => failed_dir.join(&result.arch),

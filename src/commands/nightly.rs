@@ -8,11 +8,8 @@ use crate::cli::{ExecutorKind, NightlyCommand, NightlyPlanArgs, NightlyRunArgs};
 use crate::hint::HintExt as _;
 use crate::layout::Layout;
 use crate::nightly::config::NightlyConfig;
-use crate::nightly::local::LocalExecutor;
-use crate::nightly::plan::{PlanOptions, Planned, plan};
-use crate::nightly::report::headline;
-use crate::nightly::run::{RunOptions, run as run_nightly};
 use crate::nightly::state::StateStore;
+use crate::nightly::{LocalExecutor, PlanOptions, Planned, RunOptions, headline, plan, run as run_nightly};
 use crate::outln;
 use crate::recipe::recipes_directory;
 use crate::spec::normalize_name;
@@ -282,7 +279,7 @@ fn run_command(
             args.jobs.unwrap_or_else(crate::inspect::default_jobs),
             layout_file.as_deref(),
         )?),
-        ExecutorKind::Slurm => Box::new(crate::nightly::slurm::SlurmExecutor::new(
+        ExecutorKind::Slurm => Box::new(crate::nightly::SlurmExecutor::new(
             &config.slurm,
             layout,
             layout_file.as_deref(),
@@ -299,7 +296,7 @@ fn run_command(
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
         bar
     });
-    let say = |message: &str| match (&live, message.strip_prefix(crate::nightly::schedule::STATUS)) {
+    let say = |message: &str| match (&live, message.strip_prefix(crate::nightly::STATUS)) {
         (Some(bar), Some(status)) => bar.set_message(status.to_string()),
         (Some(bar), None) => bar.println(format!("nightly: {message}")),
         (None, Some(_)) => {}
@@ -323,9 +320,9 @@ fn run_command(
             recipes,
             verify_reproducible: args.verify_reproducible,
             when_locked: if args.wait {
-                crate::nightly::lock::WhenLocked::Wait
+                crate::nightly::WhenLocked::Wait
             } else {
-                crate::nightly::lock::WhenLocked::Stop
+                crate::nightly::WhenLocked::Stop
             },
         },
         &say,

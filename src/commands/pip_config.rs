@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::cli::{ConfigFormat, PipConfigArgs};
 use crate::commands::node_of;
+use crate::hint::HintExt as _;
 use crate::layout::Layout;
 use crate::outln;
 use crate::wheelhouse::pipconf::{
@@ -17,9 +18,9 @@ fn check_root(args: &PipConfigArgs, layout: &Layout) -> anyhow::Result<()> {
     match check_wheelhouse(layout) {
         Ok(()) => Ok(()),
         Err(RootError::Missing { .. }) if args.allow_missing_root => Ok(()),
-        Err(error @ RootError::Missing { .. }) => Err(anyhow::anyhow!(
-            "{error}\nhint: if the nodes mount the wheelhouse at that path, --allow-missing-root writes the configuration unchecked"
-        )),
+        Err(error @ RootError::Missing { .. }) => Err(error).hint(
+            "if the nodes mount the wheelhouse at that path, --allow-missing-root writes the configuration unchecked",
+        ),
         Err(error) => Err(error.into()),
     }
 }

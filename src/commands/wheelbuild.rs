@@ -7,8 +7,8 @@ use anyhow::Context as _;
 
 use std::collections::BTreeMap;
 
-use crate::build::plan::{PlanInputs, plan_cells};
 use crate::build::{BuildReport, BuildRequest, CellOutcome, Recipes, build_package};
+use crate::build::{PlanInputs, plan_cells};
 use crate::cli::WheelbuildArgs;
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
@@ -268,7 +268,7 @@ fn dry_run(
         source: None,
     })?;
     // The layer's environment and the recipe's modules are checked in a dry run too.
-    crate::build::plan::enter_stacks(layout, &plan)?;
+    crate::build::enter_stacks(layout, &plan)?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&plan.cells)?);
         return Ok(ExitCode::SUCCESS);
@@ -292,7 +292,7 @@ fn dry_run(
             cell.arch,
             arch.cflags
         );
-        if let Ok(Some(stack)) = crate::build::cell::cell_stack(layout, cell, true) {
+        if let Ok(Some(stack)) = crate::build::cell_stack(layout, cell, true) {
             outln!(
                 "    stack: {}; modules: {}",
                 crate::words::count(stack.lines.len(), "line"),

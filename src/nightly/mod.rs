@@ -1,23 +1,36 @@
 //! The nightly rebuild of the wheelhouse: the site's set ([`config`]), planned cell by cell
-//! against what earlier runs left ([`plan`], [`state`]), run by an executor in build order,
-//! keeping going past failures and resumable ([`run`], [`schedule`], [`local`], [`slurm`]),
-//! one run at a time ([`lock`]), their data in one module below them all ([`model`]),
-//! and reported
-//! ([`report`]: `result.json`, `summary.md`, `report.html`).
+//! against what earlier runs left (`plan`, [`state`]), run by an executor in build order,
+//! keeping going past failures and resumable (`run`, `schedule`, `local`, `slurm`), one run at
+//! a time (`lock`), their data in one module below them all ([`model`]), and reported
+//! (`report`: `result.json`, `summary.md`, `report.html`).
+//!
+//! Public: the data ([`config`], [`model`], [`state`]) and what the command uses ([`plan()`],
+//! [`run()`], [`LocalExecutor`], [`SlurmExecutor`], [`WhenLocked`], [`write_reports`]); the
+//! coordinator's pieces stay inside.
 
-pub mod cache;
+mod cache;
 pub mod config;
-pub mod limits;
-pub mod local;
-pub mod lock;
+mod limits;
+mod local;
+mod lock;
 pub mod model;
-pub mod plan;
-pub mod report;
-pub mod reproducible;
-pub mod run;
-pub mod schedule;
-pub mod slurm;
+mod plan;
+mod report;
+mod reproducible;
+mod run;
+mod schedule;
+mod slurm;
 pub mod state;
+
+// The door: the data (`config`, `model`, `state`) is public; of the rest, what the command
+// needs to plan, run, lock and report.
+pub use local::LocalExecutor;
+pub use lock::WhenLocked;
+pub use plan::{NightlyPlan, PlanOptions, Planned, plan};
+pub use report::{headline, write_reports};
+pub use run::{RunOptions, run};
+pub use schedule::STATUS;
+pub use slurm::SlurmExecutor;
 
 use serde::{Deserialize, Serialize};
 
@@ -106,5 +119,14 @@ impl From<crate::build::BuildError> for NightlyError {
 impl From<crate::recipe::RecipeError> for NightlyError {
     fn from(error: crate::recipe::RecipeError) -> Self {
         NightlyError::Recipe(Box::new(error))
+    }
+}
+
+impl crate::hint::Hint for NightlyError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            NightlyError::Build(error) => crate::hint::Hint::hint(error.as_ref()),
+            _ => None,
+        }
     }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::build::plan::{PlanInputs, plan_cells};
 use crate::build::{BuildRequest, Cell, Recipes};
+use crate::build::{PlanInputs, plan_cells};
 use crate::layout::{Layout, PythonVersion};
 use crate::python::ToolVersions;
 use crate::recipe::{ResolvedRecipe, Source};
@@ -254,7 +254,7 @@ pub fn plan(
         .pythons
         .clone()
         .unwrap_or_else(|| layout.python_versions.clone());
-    let interpreters = crate::build::plan::find_interpreters(&pythons)?;
+    let interpreters = crate::build::find_interpreters(&pythons)?;
     crate::parallel::parallel_map(&pythons, pythons.len(), &|python: &PythonVersion| {
         ToolVersions::gather_cached(&interpreters[python]);
     });
@@ -596,7 +596,7 @@ fn plan_package(inputs: &PackageInputs) -> Result<PackagePlan, NightlyError> {
         })?;
         // A layer that cannot be entered, or a recipe's module that cannot be loaded, stops
         // the night before anything is built.
-        crate::build::plan::enter_stacks(inputs.layout, &plan)?;
+        crate::build::enter_stacks(inputs.layout, &plan)?;
         for cell in plan.cells {
             recipe_needs.extend(names_of(&cell.recipe.build_dependencies));
             recipe_test_needs.extend(names_of(&cell.recipe.test_dependencies));
@@ -672,7 +672,7 @@ fn source_recipe(
         message: format!("{}: no Python in the matrix", inputs.config.file.display()),
     })?;
     let arch = archs.first().cloned().unwrap_or_else(|| "generic".to_string());
-    let context = crate::build::request::template_context(inputs.layout, &layer, version, python, &arch)?;
+    let context = crate::build::template_context(inputs.layout, &layer, version, python, &arch)?;
     Ok(inputs.recipes.resolve(version, &context)?)
 }
 
@@ -745,7 +745,7 @@ fn version_of(inputs: &PackageInputs) -> Result<(Option<pep440_rs::Version>, Opt
     let (layer, archs) = inputs.layers.first().cloned().unwrap_or_default();
     let request = request(inputs, &layer, archs);
     Ok(
-        match crate::build::plan::choose_version(&request, inputs.layout, inputs.recipes)? {
+        match crate::build::choose_version(&request, inputs.layout, inputs.recipes)? {
             Some(chosen) => (Some(chosen.version), chosen.note),
             None => (None, None),
         },

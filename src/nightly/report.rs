@@ -177,14 +177,7 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
 }
 
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let directory = path.parent().unwrap_or(Path::new("."));
-    let temporary = tempfile::Builder::new()
-        .prefix(".wheelwright-")
-        .suffix(".tmp")
-        .tempfile_in(directory)?;
-    fs_err::write(temporary.path(), text)?;
-    temporary.persist(path).map_err(|error| error.error)?;
-    Ok(())
+    crate::atomic::write(path, text.as_bytes())
 }
 
 fn human_seconds(seconds: f64) -> String {

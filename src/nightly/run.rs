@@ -342,8 +342,8 @@ fn fetch(
     if index_source {
         recipes = recipes.with_index_source();
     }
-    let interpreters = crate::build::plan::find_interpreters(&request.pythons)?;
-    let (plan, fetched) = crate::build::plan::prepare(&request, layout, &recipes, &interpreters)?;
+    let interpreters = crate::build::find_interpreters(&request.pythons)?;
+    let (plan, fetched) = crate::build::prepare(&request, layout, &recipes, &interpreters)?;
     let facts = learn_source(&fetched);
     // Under what names the next plan looks it up: the version's source, and (for a source at a
     // URL or in git given no version) the source as the recipe gives it for every version.
@@ -356,7 +356,7 @@ fn fetch(
         ));
     }
     if package.version.is_none() {
-        let context = crate::build::request::template_context(
+        let context = crate::build::template_context(
             layout,
             &first.cell.layer,
             None,
@@ -516,16 +516,14 @@ fn record_results(store: &StateStore, state: &RunState) -> Result<(), NightlyErr
             continue;
         };
         let requires = match (&result.wheel, result.state) {
-            (Some(wheel), CellState::Built) => {
-                crate::build::dependencies::runtime_requirements(wheel, task.id.python)
-                    .map(|requirements| {
-                        requirements
-                            .iter()
-                            .map(|requirement| requirement.name.to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            }
+            (Some(wheel), CellState::Built) => crate::build::runtime_requirements(wheel, task.id.python)
+                .map(|requirements| {
+                    requirements
+                        .iter()
+                        .map(|requirement| requirement.name.to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
             _ => Vec::new(),
         };
         store.record(

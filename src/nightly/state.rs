@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::build::source::FetchedSource;
+use crate::build::FetchedSource;
 
 use super::CellId;
 
@@ -163,16 +163,7 @@ pub struct StateStore {
 
 /// Writes `value` as JSON to `path` atomically (temporary file in the same directory, rename).
 pub fn write_json_atomic(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
-    let directory = path.parent().unwrap_or(Path::new("."));
-    fs_err::create_dir_all(directory)?;
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".wheelwright-")
-        .suffix(".tmp")
-        .tempfile_in(directory)?;
-    serde_json::to_writer_pretty(&mut temporary, value).map_err(std::io::Error::other)?;
-    temporary.as_file().sync_all()?;
-    temporary.persist(path).map_err(|error| error.error)?;
-    Ok(())
+    crate::atomic::write_json(path, value)
 }
 
 /// Reads a JSON file; `None` when it is missing or not what is expected (a warning then).

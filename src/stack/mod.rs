@@ -169,10 +169,10 @@ enum Step {
     Purge,
     /// A line of the layout, with its key.
     Line { key: String, text: String },
-    /// `module load NAME...`: a recipe's modules in one call of Lmod (one start of Lua, not
-    /// one per module). When it fails, the modules are loaded one by one, each after its own
-    /// marker, so that the error names the one that does not load.
-    Modules(Vec<String>),
+    /// `module load NAME`, one module at a time: a failure names its module, and the library
+    /// directories each module adds are told apart (the build record says which module
+    /// provides a library).
+    Module(String),
 }
 
 impl Step {
@@ -182,33 +182,7 @@ impl Step {
             Step::Use(directory) => format!("module use {}", shell_quote(&directory.display().to_string())),
             Step::Purge => "module --force purge".to_string(),
             Step::Line { text, .. } => format!("eval -- {}", shell_quote(text)),
-            Step::Modules(names) => {
-                let quoted: Vec<String> = names.iter().map(|name| shell_quote(name)).collect();
-                let single = |name: &String| {
-                    format!(
-                        "printf '\\036wheelwright module %s\\n' {} && module load {}",
-                        shell_quote(name),
-                        shell_quote(name)
-                    )
-                };
-                match names.as_slice() {
-                    [name] => single(name),
-                    // Lmod's message names the module (its table of the modules it was
-                    // processing, or the unknown names) unless it is of another kind: then
-                    // the modules are loaded one by one to find it.
-                    _ => format!(
-                        "module load {} 2> \"$__ww_paths.lmod\" || {{ __ww_status=$?; cat \"$__ww_paths.lmod\"; \
-                         grep -qE '{LMOD_NAMES_IT}' \"$__ww_paths.lmod\" && exit $__ww_status; {}; }}; cat \"$__ww_paths.lmod\"",
-                        quoted.join(" "),
-                        names
-                            .iter()
-                            .map(|name| format!("{{ {}; }} || exit $?", single(name)))
-                            .chain(std::iter::once("false".to_string()))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                }
-            }
+            Step::Module(name) => format!("module load {}", shell_quote(name)),
         }
     }
 
@@ -219,7 +193,7 @@ impl Step {
             Step::Use(directory) => format!("`module use {}` ([modules] modulepath)", directory.display()),
             Step::Purge => "`module --force purge`".to_string(),
             Step::Line { key, text } => format!("`{key}` = `{text}`"),
-            Step::Modules(names) => format!("module {}", names.join(", ")),
+            Step::Module(name) => format!("module {name}"),
         }
     }
 }
@@ -297,9 +271,7 @@ fn steps(layout: &Layout, request: &StackRequest) -> Result<Vec<Step>, StackErro
             text: text.clone(),
         });
     }
-    if !request.modules.is_empty() {
-        steps.push(Step::Modules(request.modules.clone()));
-    }
+    steps.extend(request.modules.iter().cloned().map(Step::Module));
     Ok(steps)
 }
 
@@ -499,7 +471,7 @@ pub fn ahead<'a>(layout: &'a Layout, requests: &[StackRequest]) -> StacksAhead<'
         same.insert(key.1.clone(), Vec::new());
         let shared = steps
             .iter()
-            .position(|step| matches!(step, Step::Modules(_)))
+            .position(|step| matches!(step, Step::Module(_)))
             .unwrap_or(steps.len());
         let base: Vec<String> = steps[..shared].iter().map(Step::command).collect();
         groups.entry(base).or_default().push((request.clone(), steps));
@@ -975,19 +947,6 @@ x86-64-v3 = ["source /nonexistent/arch/avx2.sh"]
             "{error}"
         );
         assert!(error.contains("broken on purpose"), "{error}");
-    }
-
-    #[test]
-    fn lmod_names_the_module_that_did_not_load() {
-        let asked = ["gcc/12".to_string(), "abseil".to_string(), "cmake".to_string()];
-        let table = "Lmod has detected the following error: not in this box: abseil\nWhile processing the following module(s):\n    Module fullname         Module Filename\n    ---------------         ---------------\n    abseil/not-in-this-box  /box/abseil/not-in-this-box.lua\n\n";
-        assert_eq!(lmod_failed_module(table, &asked).as_deref(), Some("abseil"));
-        let unknown = "Lmod has detected the following error: The following module(s) are unknown:\n\"cmake\"\n\nPlease check the spelling";
-        assert_eq!(lmod_failed_module(unknown, &asked).as_deref(), Some("cmake"));
-        // A load inside a module: the last row is the module asked for.
-        let nested = "While processing the following module(s):\n    Module fullname  Module Filename\n    ---------------  ---------------\n    gcc/9            /m/gcc/9.lua\n    gcc/12.3         /m/gcc/12.3.lua\n";
-        assert_eq!(lmod_failed_module(nested, &asked).as_deref(), Some("gcc/12"));
-        assert_eq!(lmod_failed_module("something else went wrong", &asked), None);
     }
 
     #[test]

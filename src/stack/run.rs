@@ -176,7 +176,7 @@ pub(super) fn enter_batch(
     };
     let shared = first_steps
         .iter()
-        .position(|step| matches!(step, Step::Modules(_)))
+        .position(|step| matches!(step, Step::Module(_)))
         .unwrap_or(first_steps.len());
     let base = &first_steps[..shared];
     let directory = match scratch(first) {
@@ -259,11 +259,6 @@ pub(super) fn step_failure(request: &StackRequest, steps: &[Step], log: &str, st
         }
         None => (String::new(), log.to_string()),
     };
-    // Modules loaded one by one after a failed load of them all: what the last one said.
-    let said = match said.rfind("\u{1e}wheelwright module ") {
-        Some(start) => said[start..].split_once('\n').map_or("", |(_, after)| after),
-        None => said.as_str(),
-    };
     let said = said.trim();
     let output = if said.is_empty() {
         String::new()
@@ -272,14 +267,8 @@ pub(super) fn step_failure(request: &StackRequest, steps: &[Step], log: &str, st
     };
     let step = marker.parse::<usize>().ok().and_then(|index| steps.get(index));
     match step {
-        Some(Step::Modules(modules)) => StackError::Module {
-            // The module whose marker came last, when they were loaded one by one.
-            module: log
-                .rfind("\u{1e}wheelwright module ")
-                .and_then(|start| log[start + "\u{1e}wheelwright module ".len()..].lines().next())
-                .map(str::to_string)
-                .or_else(|| lmod_failed_module(said, modules))
-                .unwrap_or_else(|| modules.join(" ")),
+        Some(Step::Module(module)) => StackError::Module {
+            module: module.clone(),
             layer: request.layer.clone(),
             arch: request.arch.clone(),
             status,
@@ -304,36 +293,6 @@ pub(super) fn step_failure(request: &StackRequest, steps: &[Step], log: &str, st
             output,
         },
     }
-}
-
-/// What Lmod says when it names the module that did not load (see [`lmod_failed_module`]).
-pub(super) const LMOD_NAMES_IT: &str = "While processing the following module|module\\(s\\) are unknown";
-
-/// The module of `requested` that Lmod's error message `said` names: the first unknown name
-/// (`The following module(s) are unknown: "x"`), or the last row of its table of the modules
-/// it was processing (the one asked for; rows above are what it loads).
-pub(super) fn lmod_failed_module(said: &str, requested: &[String]) -> Option<String> {
-    let named = if let Some(start) = said.find("are unknown:") {
-        said[start..].split('"').nth(1).map(str::to_string)
-    } else {
-        let table = &said[said.find("While processing the following module")?..];
-        table
-            .lines()
-            .skip_while(|line| !line.trim_start().starts_with("---"))
-            .skip(1)
-            .take_while(|line| !line.trim().is_empty())
-            .last()
-            .and_then(|row| row.split_whitespace().next())
-            .map(str::to_string)
-    }?;
-    requested
-        .iter()
-        .find(|asked| {
-            **asked == named
-                || named.starts_with(&format!("{asked}/"))
-                || named.split('/').next() == asked.split('/').next()
-        })
-        .cloned()
 }
 
 /// `env -0` output as variables, without the entering shell's own.
@@ -399,7 +358,7 @@ pub(super) fn library_dirs(paths: &[u8], steps: &[Step]) -> Vec<LibraryDir> {
                 added.push(LibraryDir {
                     directory,
                     from: match step {
-                        Step::Modules(names) => format!("module {}", names.join(", ")),
+                        Step::Module(name) => format!("module {name}"),
                         Step::Line { text, .. } => text.clone(),
                         other => other.describe(),
                     },

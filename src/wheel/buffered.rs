@@ -95,12 +95,79 @@ impl<R: Read + Seek> Seek for SeekBufReader<R> {
     }
 }
 
-/// A buffered writer that knows its position, so position queries need no flush.
+/// A buffered writer that knows its position, so position queries need no flush; seeks
+/// inside the buffered window (a zip writer going back to a local header it just wrote) cost
+/// nothing either. It can also hash everything it writes on a thread of its own
+/// ([`PositionedWriter::hash_on_the_side`]), for as long as the file is written front to back.
 pub struct PositionedWriter<W: Write + Seek> {
     inner: W,
     buffer: Vec<u8>,
     /// File offset of `buffer[0]`.
     buffer_start: u64,
+    /// Where the next write goes in `buffer` (its length, unless a seek went back into it).
+    cursor: usize,
+    /// The sha256 of the bytes flushed so far, made on another thread; dropped once a seek
+    /// leaves the window (the file is then no longer written front to back).
+    digest: Option<SideDigest>,
+}
+
+/// A sha256 computed on another thread from the buffers handed to it, a bounded number at a
+/// time.
+struct SideDigest {
+    full: std::sync::mpsc::SyncSender<Vec<u8>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    allocated: usize,
+    worker: std::thread::JoinHandle<[u8; 32]>,
+}
+
+/// Buffers in flight to the side digest at most (each the writer's capacity).
+const SIDE_DEPTH: usize = 4;
+
+impl SideDigest {
+    fn start() -> Self {
+        let (full, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(SIDE_DEPTH);
+        let (spare_sender, spare) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            use sha2::Digest as _;
+            let mut hasher = sha2::Sha256::new();
+            for chunk in chunks {
+                hasher.update(&chunk);
+                let _ = spare_sender.send(chunk);
+            }
+            hasher.finalize().into()
+        });
+        SideDigest {
+            full,
+            spare,
+            allocated: 0,
+            worker,
+        }
+    }
+
+    /// Hands `buffer`'s bytes over and gives back an empty buffer of the same capacity.
+    fn take(&mut self, buffer: Vec<u8>) -> io::Result<Vec<u8>> {
+        let capacity = buffer.capacity();
+        let mut spare = match self.spare.try_recv() {
+            Ok(spare) => spare,
+            Err(_) if self.allocated < SIDE_DEPTH + 1 => {
+                self.allocated += 1;
+                Vec::with_capacity(capacity)
+            }
+            Err(_) => self.spare.recv().map_err(|_| side_stopped())?,
+        };
+        spare.clear();
+        self.full.send(buffer).map_err(|_| side_stopped())?;
+        Ok(spare)
+    }
+
+    fn finish(self) -> io::Result<[u8; 32]> {
+        drop(self.full);
+        self.worker.join().map_err(|_| side_stopped())
+    }
+}
+
+fn side_stopped() -> io::Error {
+    io::Error::other("the thread hashing the written file stopped")
 }
 
 impl<W: Write + Seek> PositionedWriter<W> {
@@ -110,37 +177,72 @@ impl<W: Write + Seek> PositionedWriter<W> {
             inner,
             buffer: Vec::with_capacity(capacity),
             buffer_start,
+            cursor: 0,
+            digest: None,
         })
+    }
+
+    /// Hashes (sha256) every byte written from here on, on another thread: the sha256 of the
+    /// whole file when it started empty ([`PositionedWriter::finish`]).
+    pub fn hash_on_the_side(&mut self) {
+        self.digest = Some(SideDigest::start());
     }
 
     fn flush_buffer(&mut self) -> io::Result<()> {
         if !self.buffer.is_empty() {
             self.inner.write_all(&self.buffer)?;
             self.buffer_start += self.buffer.len() as u64;
-            self.buffer.clear();
+            match &mut self.digest {
+                Some(digest) => {
+                    let full = std::mem::take(&mut self.buffer);
+                    self.buffer = digest.take(full)?;
+                }
+                None => self.buffer.clear(),
+            }
         }
+        self.cursor = 0;
         Ok(())
     }
 
     /// Flushes and returns the inner writer.
-    pub fn into_inner(mut self) -> io::Result<W> {
+    pub fn into_inner(self) -> io::Result<W> {
+        Ok(self.finish()?.0)
+    }
+
+    /// Flushes and returns the inner writer, with the sha256 of the bytes written since
+    /// [`PositionedWriter::hash_on_the_side`] if they were written front to back.
+    pub fn finish(mut self) -> io::Result<(W, Option<[u8; 32]>)> {
         self.flush_buffer()?;
         self.inner.flush()?;
-        Ok(self.inner)
+        let digest = self.digest.take().map(SideDigest::finish).transpose()?;
+        Ok((self.inner, digest))
     }
 }
 
 impl<W: Write + Seek> Write for PositionedWriter<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.cursor < self.buffer.len() {
+            // Over bytes still in the buffer, after a seek back into it.
+            let count = (self.buffer.len() - self.cursor).min(bytes.len());
+            self.buffer[self.cursor..self.cursor + count].copy_from_slice(&bytes[..count]);
+            self.cursor += count;
+            return Ok(count);
+        }
         if self.buffer.len() + bytes.len() > self.buffer.capacity() {
             self.flush_buffer()?;
         }
         if bytes.len() >= self.buffer.capacity() {
             let written = self.inner.write(bytes)?;
             self.buffer_start += written as u64;
+            if let Some(digest) = &mut self.digest {
+                let mut copy = Vec::with_capacity(written);
+                copy.extend_from_slice(&bytes[..written]);
+                let _spare = digest.take(copy)?;
+            }
             return Ok(written);
         }
         self.buffer.extend_from_slice(bytes);
+        self.cursor = self.buffer.len();
         Ok(bytes.len())
     }
 
@@ -152,16 +254,32 @@ impl<W: Write + Seek> Write for PositionedWriter<W> {
 
 impl<W: Write + Seek> Seek for PositionedWriter<W> {
     fn seek(&mut self, target: SeekFrom) -> io::Result<u64> {
-        if target == SeekFrom::Current(0) {
-            return self.stream_position();
+        let window_end = self.buffer_start + self.buffer.len() as u64;
+        let wanted = match target {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::Current(delta) => self.stream_position()?.checked_add_signed(delta),
+            // Written front to back, the file ends where the buffer does.
+            SeekFrom::End(delta) if self.digest.is_some() => window_end.checked_add_signed(delta),
+            SeekFrom::End(_) => None,
+        };
+        if let Some(offset) = wanted
+            && offset >= self.buffer_start
+            && offset <= window_end
+        {
+            self.cursor = (offset - self.buffer_start) as usize;
+            return Ok(offset);
         }
+        // Outside the window: the file is no longer written front to back.
         self.flush_buffer()?;
+        if let Some(digest) = self.digest.take() {
+            let _ = digest.finish();
+        }
         self.buffer_start = self.inner.seek(target)?;
         Ok(self.buffer_start)
     }
 
     fn stream_position(&mut self) -> io::Result<u64> {
-        Ok(self.buffer_start + self.buffer.len() as u64)
+        Ok(self.buffer_start + self.cursor as u64)
     }
 }
 
@@ -209,5 +327,40 @@ mod tests {
         assert_eq!(&bytes[..6], b"HELLO ");
         assert_eq!(bytes.len(), 47);
         assert_eq!(bytes[46], b'!');
+    }
+
+    #[test]
+    fn seeks_inside_the_window_keep_the_side_digest_and_others_drop_it() {
+        use sha2::Digest as _;
+        // Small writes, a seek back into the buffer to patch bytes, a large write, the end.
+        let mut writer = PositionedWriter::with_capacity(16, Cursor::new(Vec::new())).unwrap();
+        writer.hash_on_the_side();
+        writer.write_all(b"0123456789").unwrap();
+        writer.seek(SeekFrom::Start(2)).unwrap();
+        writer.write_all(b"ab").unwrap();
+        assert_eq!(writer.stream_position().unwrap(), 4);
+        writer.seek(SeekFrom::End(0)).unwrap();
+        writer.write_all(&[b'x'; 40]).unwrap();
+        writer.write_all(b"tail").unwrap();
+        writer.seek(SeekFrom::Current(-4)).unwrap();
+        writer.write_all(b"TAIL").unwrap();
+        let (cursor, digest) = writer.finish().unwrap();
+        let bytes = cursor.into_inner();
+        let mut expected = b"01ab456789".to_vec();
+        expected.extend_from_slice(&[b'x'; 40]);
+        expected.extend_from_slice(b"TAIL");
+        assert_eq!(bytes, expected);
+        assert_eq!(digest, Some(sha2::Sha256::digest(&expected).into()));
+        // Back before the window: the bytes are right, the digest is gone.
+        let mut writer = PositionedWriter::with_capacity(16, Cursor::new(Vec::new())).unwrap();
+        writer.hash_on_the_side();
+        writer.write_all(&[b'y'; 40]).unwrap();
+        writer.write_all(b"z").unwrap();
+        writer.seek(SeekFrom::Start(0)).unwrap();
+        writer.write_all(b"Y").unwrap();
+        let (cursor, digest) = writer.finish().unwrap();
+        let bytes = cursor.into_inner();
+        assert_eq!((bytes[0], bytes[1], bytes.len()), (b'Y', b'y', 41));
+        assert_eq!(digest, None);
     }
 }

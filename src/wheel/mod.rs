@@ -1,6 +1,7 @@
 //! Wheels on disk: safe reading, atomic writing, rewriting and verification.
 
 pub mod buffered;
+pub mod inflate;
 pub mod reader;
 pub mod rewrite;
 pub mod splice;
@@ -17,7 +18,7 @@ use crate::spec::requirements::RequirementError;
 use crate::spec::version::InvalidLabel;
 use crate::spec::wheel_info::WheelInfoError;
 
-pub use reader::{Entry, Limits, WheelReader};
+pub use reader::{Entry, Limits, Span, WheelReader};
 pub use rewrite::{
     Destination, Outcome, OutcomeStatus, RecordMismatch, Rewrite, TagChange, preview_wheel, rewrite_wheel,
 };

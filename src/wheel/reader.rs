@@ -43,6 +43,19 @@ pub struct Entry {
     pub size: u64,
 }
 
+/// Where an entry's compressed bytes lie in the wheel, and what the central directory says
+/// of them: enough to inflate and check it with positioned reads, from any thread.
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub entry: Entry,
+    /// The offset of its first compressed byte.
+    pub data_start: u64,
+    pub compressed: u64,
+    /// Deflated (else stored: the reader refuses every other method).
+    pub deflated: bool,
+    pub crc32: u32,
+}
+
 /// An opened, structurally checked wheel.
 pub struct WheelReader {
     pub path: PathBuf,
@@ -387,6 +400,21 @@ impl WheelReader {
             });
         }
         Ok(copied)
+    }
+
+    /// Where the compressed bytes of `entry` lie (its local header read for their offset).
+    pub fn span(&mut self, entry: &Entry) -> Result<Span, WheelErrorKind> {
+        let file = self.archive.by_index_raw(entry.index)?;
+        let data_start = file
+            .data_start()
+            .ok_or_else(|| WheelErrorKind::Zip(format!("`{}` has no data offset", entry.name)))?;
+        Ok(Span {
+            entry: entry.clone(),
+            data_start,
+            compressed: file.compressed_size(),
+            deflated: file.compression() == zip::CompressionMethod::Deflated,
+            crc32: file.crc32(),
+        })
     }
 
     /// The `.data` directory of this wheel, if it has one.

@@ -11,7 +11,7 @@ use super::writer::{PlaceOptions, copy_atomically};
 use super::{WheelError, WheelErrorKind};
 use crate::spec::filename::{TagSet, WheelFilename};
 use crate::spec::metadata::Metadata;
-use crate::spec::record::{HashAlgorithm, RecordEntry, RecordHash, is_record_or_signature};
+use crate::spec::record::{RecordEntry, RecordHash, is_record_or_signature};
 use crate::spec::requirements::{RequirementEdit, plan};
 use crate::spec::version::{add_local_tag, insert_local_label};
 use crate::spec::wheel_info::WheelInfo;
@@ -99,6 +99,10 @@ pub struct Rewrite {
     /// The true digests of members, computed while reading them before the rewrite: their
     /// RECORD rows are checked against these instead of inflating the members again.
     pub known_digests: HashMap<String, MemberDigest>,
+    /// Threads inflating and hashing members [default: [`crate::inspect::default_jobs`]].
+    pub jobs: Option<usize>,
+    /// Hash the new wheel (sha256) as it is written, for [`Outcome::sha256`].
+    pub hash_output: bool,
 }
 
 impl Rewrite {
@@ -110,6 +114,11 @@ impl Rewrite {
             && self.tags.is_empty()
             && self.member_files.is_empty()
             && self.prepared.is_empty()
+    }
+
+    /// The threads that inflate and hash members.
+    fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(crate::inspect::default_jobs).max(1)
     }
 
     /// The names of the members written anew (from files, or prepared).
@@ -174,20 +183,6 @@ struct RecordCheck {
     mismatches: Vec<RecordMismatch>,
 }
 
-/// Inflates a member once to hash it.
-fn digest(
-    reader: &mut WheelReader,
-    entry: &Entry,
-    algorithm: HashAlgorithm,
-) -> Result<MemberDigest, WheelErrorKind> {
-    let mut hasher = algorithm.hasher();
-    let size = reader.inflate_into(entry, &mut hasher)?;
-    Ok(MemberDigest {
-        hash: hasher.finish(),
-        size,
-    })
-}
-
 /// The mismatch between a RECORD row and a member's true hash and size, if any.
 fn judge_row(
     entry: &Entry,
@@ -205,8 +200,9 @@ fn judge_row(
     })
 }
 
-/// Hashes every member RECORD gives a hash for, in archive order (one inflate each).
-fn check_record(reader: &mut WheelReader) -> Result<RecordCheck, WheelErrorKind> {
+/// Hashes every member RECORD gives a hash for (one inflate each, `jobs` at a time, the
+/// largest first); the mismatches in archive order.
+fn check_record(reader: &mut WheelReader, jobs: usize) -> Result<RecordCheck, WheelErrorKind> {
     let rows: HashMap<String, RecordEntry> = reader
         .record
         .entries
@@ -214,8 +210,8 @@ fn check_record(reader: &mut WheelReader) -> Result<RecordCheck, WheelErrorKind>
         .map(|row| (row.path.clone(), row.clone()))
         .collect();
     let entries = reader.entries.clone();
-    let mut digests = HashMap::new();
-    let mut mismatches = Vec::new();
+    let mut work = Vec::new();
+    let mut recorded = Vec::new();
     for entry in entries.iter().filter(|entry| !entry.is_dir) {
         if is_record_or_signature(&entry.name, &reader.dist_info) {
             continue;
@@ -224,9 +220,18 @@ fn check_record(reader: &mut WheelReader) -> Result<RecordCheck, WheelErrorKind>
             continue;
         };
         let Some(recorded_hash) = &row.hash else { continue };
-        let computed = digest(reader, entry, recorded_hash.algorithm)?;
-        mismatches.extend(judge_row(entry, recorded_hash, row.size, &computed));
-        digests.insert(entry.name.clone(), computed);
+        work.push((reader.span(entry)?, recorded_hash.algorithm));
+        recorded.push((recorded_hash.clone(), row.size));
+    }
+    let computed = super::inflate::digest_members(&reader.path, &work, jobs)?;
+    let mut digests = HashMap::new();
+    let mut mismatches = Vec::new();
+    for ((span, _), ((recorded_hash, recorded_size), computed)) in
+        work.iter().zip(recorded.iter().zip(computed))
+    {
+        let computed = computed?;
+        mismatches.extend(judge_row(&span.entry, recorded_hash, *recorded_size, &computed));
+        digests.insert(span.entry.name.clone(), computed);
     }
     Ok(RecordCheck { digests, mismatches })
 }
@@ -269,6 +274,9 @@ pub struct Outcome {
     pub changes: Vec<String>,
     pub notes: Vec<String>,
     pub requirements: Vec<String>,
+    /// The sha256 of the wheel written, when [`Rewrite::hash_output`] asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Rewrites `input` as `rewrite` says, writing to `destination`.
@@ -509,6 +517,7 @@ fn initial_outcome(reader: &WheelReader, planned: &mut Planned, target: &Target)
         changes: std::mem::take(&mut planned.changes),
         notes: std::mem::take(&mut planned.notes),
         requirements: planned.metadata.requires_dist(),
+        sha256: None,
     }
 }
 
@@ -540,7 +549,7 @@ fn pass_on_unchanged(
         return Err(WheelErrorKind::OutputExists(target.output.clone()));
     }
     // A copy passes the wheel on as it is: only one whose RECORD is true.
-    let check = check_record(reader)?;
+    let check = check_record(reader, rewrite.jobs())?;
     if check.mismatches.is_empty() {
         if already_there {
             outcome.status = OutcomeStatus::AlreadyThere;
@@ -773,6 +782,25 @@ mod tests {
         assert_eq!(outcome.status, OutcomeStatus::Written);
         let report = crate::wheel::verify_wheel(&outcome.output, Limits::default()).unwrap();
         assert!(report.ok(), "{:?}", report.problems);
+        assert_eq!(outcome.sha256, None, "not asked for");
+        // Hashed as written: the sha256 of the file.
+        let hashed = Rewrite {
+            hash_output: true,
+            ..rewrite.clone()
+        };
+        let place = PlaceOptions {
+            overwrite: true,
+            ..PlaceOptions::default()
+        };
+        let outcome = rewrite_wheel(&path, &hashed, &destination, place, Limits::default()).unwrap();
+        assert_eq!(
+            outcome.sha256.as_deref(),
+            Some(
+                crate::wheel::verified::file_sha256(&outcome.output)
+                    .unwrap()
+                    .as_str()
+            )
+        );
         // A true RECORD is copied.
         let good = wheel(input.path(), "2.0+computecanada", None);
         let outcome = rewrite_wheel(

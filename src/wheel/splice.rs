@@ -265,20 +265,9 @@ pub struct Spliced {
     pub deflated_anew: u64,
 }
 
-/// Writes to `out` a deflate stream that inflates to `edited` (a file as long as the old
-/// member, differing from it only in `changed`), reusing the old stream (`stream_length`
-/// bytes at `stream_start` of `original`, indexed by `index`): bytes before the block that
-/// holds the change and from the first block starting a window past it are copied, the
-/// blocks between deflated anew at `level`.
-pub fn splice(
-    original: &std::fs::File,
-    stream_start: u64,
-    index: &BlockIndex,
-    edited: &std::fs::File,
-    changed: Range<u64>,
-    level: i32,
-    out: &mut dyn Write,
-) -> Result<Spliced, SpliceError> {
+/// The blocks an edit of `changed` touches: the start of the block holding its start, and
+/// the first block start a window past its end (none: the edit reaches the last block).
+fn touched_blocks(index: &BlockIndex, changed: &Range<u64>) -> (Boundary, Option<Boundary>) {
     let boundaries = &index.boundaries;
     let before = boundaries.partition_point(|boundary| boundary.offset <= changed.start);
     let from = boundaries[before.saturating_sub(1)];
@@ -286,9 +275,18 @@ pub fn splice(
         .iter()
         .find(|boundary| boundary.offset >= changed.end.saturating_add(WINDOW) && boundary.bit > from.bit)
         .copied();
-    let mut counter = CountingWriter { inner: out, count: 0 };
-    // The old stream up to the block holding the change; its last, partial byte is primed.
-    copy_range(original, stream_start, from.bit / 8, &mut counter)?;
+    (from, to)
+}
+
+/// A deflater for the blocks that start at `from`: primed with the bits of the old stream's
+/// last kept byte, and the window of the edited bytes before `from` as its dictionary.
+fn deflater_at(
+    original: &std::fs::File,
+    stream_start: u64,
+    from: Boundary,
+    edited: &std::fs::File,
+    level: i32,
+) -> Result<Deflater, SpliceError> {
     let mut deflater = Deflater::new(level)?;
     let held_bits = (from.bit % 8) as i32;
     if held_bits > 0 {
@@ -311,29 +309,167 @@ pub fn splice(
             return Err(SpliceError::Zlib("set the dictionary"));
         }
     }
-    let end = to.map_or(index.size, |boundary| boundary.offset);
+    Ok(deflater)
+}
+
+/// Deflates the edited bytes of the touched blocks into `out`, ending the stream when no
+/// block follows, else at a byte boundary (an empty stored block) for the old ones to follow.
+fn deflate_touched(
+    deflater: &mut Deflater,
+    edited: &std::fs::File,
+    from: Boundary,
+    to: Option<Boundary>,
+    size: u64,
+    out: &mut dyn Write,
+) -> Result<u64, SpliceError> {
+    let end = to.map_or(size, |boundary| boundary.offset);
     let mut at = from.offset;
     while at < end {
         let chunk = (end - at).min(1 << 20);
         let bytes = read_at(edited, at, chunk as usize)?;
-        deflater.run(&bytes, z::Z_NO_FLUSH, &mut counter)?;
+        deflater.run(&bytes, z::Z_NO_FLUSH, out)?;
         at += chunk;
     }
-    match to {
-        None => {
-            deflater.run(&[], z::Z_FINISH, &mut counter)?;
-        }
-        Some(to) => {
-            // Not the last block: ended at a byte boundary by an empty stored block, then the
-            // old stream from the block that starts there, shifted onto it.
-            deflater.run(&[], z::Z_SYNC_FLUSH, &mut counter)?;
-            copy_shifted(original, stream_start, to.bit, index.compressed, &mut counter)?;
-        }
+    let flush = if to.is_some() {
+        z::Z_SYNC_FLUSH
+    } else {
+        z::Z_FINISH
+    };
+    deflater.run(&[], flush, out)?;
+    Ok(end - from.offset)
+}
+
+/// Writes to `out` a deflate stream that inflates to `edited` (a file as long as the old
+/// member, differing from it only in `changed`), reusing the old stream (`stream_length`
+/// bytes at `stream_start` of `original`, indexed by `index`): bytes before the block that
+/// holds the change and from the first block starting a window past it are copied, the
+/// blocks between deflated anew at `level`.
+pub fn splice(
+    original: &std::fs::File,
+    stream_start: u64,
+    index: &BlockIndex,
+    edited: &std::fs::File,
+    changed: Range<u64>,
+    level: i32,
+    out: &mut dyn Write,
+) -> Result<Spliced, SpliceError> {
+    let (from, to) = touched_blocks(index, &changed);
+    let mut counter = CountingWriter { inner: out, count: 0 };
+    // The old stream up to the block holding the change; its last, partial byte is primed.
+    copy_range(original, stream_start, from.bit / 8, &mut counter)?;
+    let mut deflater = deflater_at(original, stream_start, from, edited, level)?;
+    let deflated_anew = deflate_touched(&mut deflater, edited, from, to, index.size, &mut counter)?;
+    if let Some(to) = to {
+        // The old stream from the block that starts there, shifted onto the byte boundary.
+        copy_shifted(original, stream_start, to.bit, index.compressed, &mut counter)?;
     }
     Ok(Spliced {
         compressed: counter.count,
-        deflated_anew: end - from.offset,
+        deflated_anew,
     })
+}
+
+/// A splice worked out but not written: the new stream is the old one's first `prefix`
+/// bytes, then `middle` (the touched blocks deflated anew), then the old stream from bit
+/// `suffix_bit` to its end shifted onto a byte boundary. Only the middle is held: the rest
+/// is read from the old stream when the new one is read ([`SplicePlan::read_at`]).
+#[derive(Debug, Clone)]
+pub struct SplicePlan {
+    prefix: u64,
+    middle: Vec<u8>,
+    suffix_bit: Option<u64>,
+    /// The old stream's length in bytes.
+    old_length: u64,
+    /// Inflated bytes deflated anew.
+    pub deflated_anew: u64,
+}
+
+/// The most inflated bytes a [`SplicePlan`] deflates anew into memory.
+pub const PLAN_AT_MOST: u64 = 16 << 20;
+
+/// Works out the splice [`splice`] writes, holding only the blocks deflated anew; `None` when
+/// they would be more than [`PLAN_AT_MOST`] inflated bytes (then [`splice`] streams it).
+pub fn plan_splice(
+    original: &std::fs::File,
+    stream_start: u64,
+    index: &BlockIndex,
+    edited: &std::fs::File,
+    changed: Range<u64>,
+    level: i32,
+) -> Result<Option<SplicePlan>, SpliceError> {
+    let (from, to) = touched_blocks(index, &changed);
+    if to.map_or(index.size, |boundary| boundary.offset) - from.offset > PLAN_AT_MOST {
+        return Ok(None);
+    }
+    let mut deflater = deflater_at(original, stream_start, from, edited, level)?;
+    let mut middle = Vec::new();
+    let deflated_anew = deflate_touched(&mut deflater, edited, from, to, index.size, &mut middle)?;
+    Ok(Some(SplicePlan {
+        prefix: from.bit / 8,
+        middle,
+        suffix_bit: to.map(|boundary| boundary.bit),
+        old_length: index.compressed,
+        deflated_anew,
+    }))
+}
+
+impl SplicePlan {
+    fn suffix_length(&self) -> u64 {
+        self.suffix_bit.map_or(0, |bit| self.old_length - bit / 8)
+    }
+
+    /// The new stream's length in bytes.
+    pub fn compressed(&self) -> u64 {
+        self.prefix + self.middle.len() as u64 + self.suffix_length()
+    }
+
+    /// Reads the new stream's bytes from `offset` into `out` (fewer at the end of a part),
+    /// the old stream being at `stream_start` of `original`.
+    pub fn read_at(
+        &self,
+        original: &std::fs::File,
+        stream_start: u64,
+        offset: u64,
+        out: &mut [u8],
+    ) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt as _;
+        let middle_start = self.prefix;
+        let suffix_start = middle_start + self.middle.len() as u64;
+        if out.is_empty() || offset >= self.compressed() {
+            return Ok(0);
+        }
+        if offset < middle_start {
+            let count = ((middle_start - offset) as usize).min(out.len());
+            original.read_exact_at(&mut out[..count], stream_start + offset)?;
+            return Ok(count);
+        }
+        if offset < suffix_start {
+            let from = &self.middle[(offset - middle_start) as usize..];
+            let count = from.len().min(out.len());
+            out[..count].copy_from_slice(&from[..count]);
+            return Ok(count);
+        }
+        let Some(bit) = self.suffix_bit else {
+            return Ok(0);
+        };
+        // Output byte `i` of the suffix takes the high bits of old byte `first + i` and the
+        // low bits of the one after it (none past the end).
+        let first = bit / 8 + (offset - suffix_start);
+        let count = ((self.old_length - first) as usize).min(out.len());
+        let shift = (bit % 8) as u32;
+        if shift == 0 {
+            original.read_exact_at(&mut out[..count], stream_start + first)?;
+            return Ok(count);
+        }
+        let available = ((self.old_length - first) as usize).min(count + 1);
+        // One byte more than the output, zero past the end of the old stream.
+        let mut input = vec![0u8; count + 1];
+        original.read_exact_at(&mut input[..available], stream_start + first)?;
+        for (byte, pair) in out[..count].iter_mut().zip(input.windows(2)) {
+            *byte = (pair[0] >> shift) | (pair[1] << (8 - shift));
+        }
+        Ok(count)
+    }
 }
 
 struct CountingWriter<'a> {
@@ -498,5 +634,60 @@ mod tests {
         )
         .unwrap();
         assert!(inflate(&out) == edited);
+    }
+
+    #[test]
+    fn a_planned_splice_reads_as_the_written_one_from_any_offset() {
+        let directory = tempfile::tempdir().unwrap();
+        let data = sample(2 << 20);
+        for level in [1, 6] {
+            let compressed = deflate(&data, level);
+            let mut container = b"header".to_vec();
+            container.extend_from_slice(&compressed);
+            let original = file_with(directory.path(), "container", &container);
+            let index = inflate_indexed(&mut &compressed[..], &mut |_| Ok(())).unwrap();
+            let length = data.len() as u64;
+            for changed in [0..10, 700_000..700_003, length - 1..length] {
+                let mut edited = data.clone();
+                for byte in &mut edited[changed.start as usize..changed.end as usize] {
+                    *byte = byte.wrapping_add(1);
+                }
+                let edited_file = file_with(directory.path(), "edited", &edited);
+                let mut written = Vec::new();
+                splice(
+                    &original,
+                    6,
+                    &index,
+                    &edited_file,
+                    changed.clone(),
+                    6,
+                    &mut written,
+                )
+                .unwrap();
+                let plan = plan_splice(&original, 6, &index, &edited_file, changed.clone(), 6)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(plan.compressed(), written.len() as u64);
+                // Read in odd pieces, each call stopping at most at a part's end.
+                for piece in [7usize, 4093, 1 << 20] {
+                    let mut read = Vec::new();
+                    let mut buffer = vec![0u8; piece];
+                    loop {
+                        let count = plan
+                            .read_at(&original, 6, read.len() as u64, &mut buffer)
+                            .unwrap();
+                        if count == 0 {
+                            break;
+                        }
+                        read.extend_from_slice(&buffer[..count]);
+                    }
+                    assert!(
+                        read == written,
+                        "level {level}, change {changed:?}, pieces of {piece}"
+                    );
+                }
+                assert!(inflate(&written) == edited);
+            }
+        }
     }
 }

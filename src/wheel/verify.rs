@@ -155,18 +155,26 @@ pub fn judge(path: &Path, plan: Plan, computed: &[(RecordHash, u64)]) -> VerifyR
 }
 
 /// Checks a wheel. Structural problems (not a zip, unsafe entries, missing or mismatched
-/// `.dist-info`, METADATA disagreeing with the filename) are errors; content problems (hashes,
-/// sizes, unlisted files, tags) are collected in the report.
+/// `.dist-info`, METADATA disagreeing with the filename, a member that cannot be inflated or
+/// fails its CRC-32) are errors; content problems (hashes, sizes, unlisted files, tags) are
+/// collected in the report. Members are inflated and hashed on every core, the largest first.
 pub fn verify_wheel(path: &Path, limits: Limits) -> Result<VerifyReport, WheelError> {
     let mut reader = WheelReader::open(path, limits)?;
     let plan = plan(&reader);
-    let mut computed = Vec::with_capacity(plan.expected.len());
+    let error = |kind| WheelError::new(path, kind);
+    let mut work = Vec::with_capacity(plan.expected.len());
     for expected in &plan.expected {
-        let mut hasher = expected.hash.algorithm.hasher();
-        let size = reader
-            .inflate_into(&expected.entry, &mut hasher)
-            .map_err(|kind| WheelError::new(path, kind))?;
-        computed.push((hasher.finish(), size));
+        work.push((
+            reader.span(&expected.entry).map_err(error)?,
+            expected.hash.algorithm,
+        ));
+    }
+    let digests =
+        super::inflate::digest_members(path, &work, crate::inspect::default_jobs()).map_err(error)?;
+    let mut computed = Vec::with_capacity(digests.len());
+    for digest in digests {
+        let digest = digest.map_err(error)?;
+        computed.push((digest.hash, digest.size));
     }
     Ok(judge(path, plan, &computed))
 }

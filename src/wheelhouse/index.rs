@@ -48,7 +48,7 @@ pub enum IndexError {
     #[error(transparent)]
     Root(#[from] RootError),
     #[error(
-        "the wheelhouse root `{}` holds no wheel, but the index in `{}` lists {listed} projects; it is the root of {origin}; nothing was changed\nhint: check the layout's root; pass --allow-shrink if the wheelhouse really is empty now",
+        "the wheelhouse root `{}` holds no wheel, but the index in `{}` lists {listed} projects; it is the root of {origin}; nothing was changed",
         root.display(),
         output.display()
     )]
@@ -60,7 +60,7 @@ pub enum IndexError {
         listed: usize,
     },
     #[error(
-        "this run would take too many projects from the index in `{}` (a run may remove at most {max_percent} % of a view's projects, rounded up, and never all of them): {}; nothing was changed\nhint: pass --allow-shrink if the wheelhouse really lost them",
+        "this run would take too many projects from the index in `{}` (a run may remove at most {max_percent} % of a view's projects, rounded up, and never all of them): {}; nothing was changed",
         output.display(),
         views.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
@@ -710,6 +710,22 @@ pub fn write_index(layout: &Layout, options: &IndexOptions) -> Result<IndexSumma
         removed: counts.removed,
         problems: hashes.problems,
     })
+}
+
+impl crate::hint::Hint for IndexError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            IndexError::Root(error) => crate::hint::Hint::hint(error),
+            IndexError::NoWheels { .. } => Some(
+                "check the layout's root; pass --allow-shrink if the wheelhouse really is empty now"
+                    .to_string(),
+            ),
+            IndexError::Shrink { .. } => {
+                Some("pass --allow-shrink if the wheelhouse really lost them".to_string())
+            }
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,22 +21,19 @@ pub const TEMP_SUFFIX: &str = ".tmp";
 #[derive(Debug, thiserror::Error)]
 pub enum RootError {
     #[error(
-        "the wheelhouse root `{}` does not exist; it is the root of {origin}\nhint: {}",
-        root.display(),
-        root_hint(origin)
+        "the wheelhouse root `{}` does not exist; it is the root of {origin}",
+        root.display()
     )]
     Missing { root: PathBuf, origin: LayoutOrigin },
     #[error(
-        "the wheelhouse root `{}` is not a directory; it is the root of {origin}\nhint: {}",
-        root.display(),
-        root_hint(origin)
+        "the wheelhouse root `{}` is not a directory; it is the root of {origin}",
+        root.display()
     )]
     NotADirectory { root: PathBuf, origin: LayoutOrigin },
     #[error(
-        "the wheelhouse root `{}` is not a wheelhouse: none of the directories the layout defines exists in it ({}); it is the root of {origin}\nhint: {}",
+        "the wheelhouse root `{}` is not a wheelhouse: none of the directories the layout defines exists in it ({}); it is the root of {origin}",
         root.display(),
-        dirs.join(", "),
-        root_hint(origin)
+        dirs.join(", ")
     )]
     NotAWheelhouse {
         root: PathBuf,
@@ -306,6 +303,16 @@ pub fn is_temp_file(path: &Path) -> bool {
         .is_some_and(|name| name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX))
 }
 
+impl crate::hint::Hint for RootError {
+    fn hint(&self) -> Option<String> {
+        match self {
+            RootError::Missing { origin, .. }
+            | RootError::NotADirectory { origin, .. }
+            | RootError::NotAWheelhouse { origin, .. } => Some(root_hint(origin)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,20 +333,30 @@ mod tests {
         let layout = layout_with_root(&root);
         let tree = Tree::read(&layout).unwrap();
         assert!(tree.wheels.is_empty());
-        let error = check_root(&layout, &tree).unwrap_err().to_string();
+        let error = check_root(&layout, &tree).unwrap_err();
         assert_eq!(
-            error,
+            error.to_string(),
             format!(
-                "the wheelhouse root `{}` does not exist; it is the root of the layout site.toml\nhint: check `root` in site.toml and that the wheelhouse is mounted on this machine",
+                "the wheelhouse root `{}` does not exist; it is the root of the layout site.toml",
                 root.display()
             )
         );
+        assert_eq!(
+            crate::hint::Hint::hint(&error).as_deref(),
+            Some("check `root` in site.toml and that the wheelhouse is mounted on this machine")
+        );
         let mut embedded = layout.clone();
         embedded.origin = LayoutOrigin::Embedded;
-        let error = check_root(&embedded, &tree).unwrap_err().to_string();
+        let error = check_root(&embedded, &tree).unwrap_err();
         assert!(
-            error.contains("; it is the root of the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)\nhint: name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT"),
+            error.to_string().ends_with(
+                "; it is the root of the embedded layout (neither --layout nor $WHEELWRIGHT_LAYOUT was given)"
+            ),
             "{error}"
+        );
+        assert_eq!(
+            crate::hint::Hint::hint(&error).as_deref(),
+            Some("name the site's layout with --layout FILE or $WHEELWRIGHT_LAYOUT")
         );
     }
 

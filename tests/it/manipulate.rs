@@ -869,3 +869,112 @@ fn an_identical_existing_output_is_already_there_not_an_error() {
         digest
     );
 }
+
+/// A wheel with members of many sizes: a large one first (20 MiB that deflate poorly, hashed
+/// on a thread of its own as it is inflated), a medium one, and forty small ones, so that the
+/// check of RECORD reads several members at once, the largest first.
+fn many_sizes(name: &str) -> WheelSpec {
+    let mut spec = WheelSpec::new(name, "1.0");
+    let mut state = 0x2545_f491_u32;
+    let mut noise = |length: usize| -> Vec<u8> {
+        (0..length)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 13) as u8
+            })
+            .collect()
+    };
+    spec.files.insert(0, (format!("{name}/big.bin"), noise(20 << 20)));
+    spec.files.push((format!("{name}/medium.bin"), noise(3 << 20)));
+    for number in 0..40 {
+        spec.files.push((
+            format!("{name}/m{number:02}.py"),
+            format!("value = {number}\n").into_bytes(),
+        ));
+    }
+    spec
+}
+
+/// `record` with the row of `member` changed by `change` (or dropped when it gives None).
+fn edit_row(record: &str, member: &str, change: impl Fn(&str) -> Option<String>) -> String {
+    record
+        .lines()
+        .filter_map(|line| {
+            if line.starts_with(&format!("{member},")) {
+                change(line)
+            } else {
+                Some(line.to_string())
+            }
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+#[test]
+fn the_parallel_check_names_a_bad_member_that_is_neither_first_nor_largest() {
+    let directory = tempfile::tempdir().unwrap();
+    let dir = directory.path();
+
+    // RECORD gives the hash of other bytes for a small member in the middle.
+    let mut spec = many_sizes("wronghash");
+    spec.wrong_hash_for = vec!["wronghash/m17.py".into()];
+    spec.write(dir);
+    let stderr = refused(dir, "wronghash-1.0-py3-none-any.whl", &[]);
+    assert!(
+        stderr.contains("RECORD does not match the content of 1 member: `wronghash/m17.py` has sha256="),
+        "{stderr}"
+    );
+
+    // RECORD gives another size.
+    let mut spec = many_sizes("wrongsize");
+    let path = spec.write(dir);
+    let record = read_member(&path, "wrongsize-1.0.dist-info/RECORD");
+    spec.record = Some(edit_row(&record, "wrongsize/m23.py", |row| {
+        let (head, size) = row.rsplit_once(',').unwrap();
+        Some(format!("{head},{}", size.parse::<u64>().unwrap() + 1))
+    }));
+    spec.write(dir);
+    let stderr = refused(dir, "wrongsize-1.0-py3-none-any.whl", &[]);
+    assert!(
+        stderr.contains("RECORD does not match the content of 1 member: `wrongsize/m23.py` has sha256=")
+            && stderr.contains("(11 bytes) but RECORD says sha256=")
+            && stderr.contains("(12 bytes)"),
+        "{stderr}"
+    );
+
+    // A member's bytes changed in the archive: its zip CRC-32 no longer matches.
+    let mut spec = many_sizes("badcrc");
+    spec.stored = true;
+    let path = spec.write(dir);
+    patch_bytes(&path, "value = 31\n", "value = 3!\n");
+    let stderr = refused(dir, "badcrc-1.0-py3-none-any.whl", &[]);
+    assert!(
+        stderr.contains("`badcrc/m31.py` cannot be inflated: Invalid checksum"),
+        "{stderr}"
+    );
+
+    // A member RECORD does not list: verify names it; manipulate adds its row and says so.
+    let mut spec = many_sizes("unlisted");
+    let path = spec.write(dir);
+    let record = read_member(&path, "unlisted-1.0.dist-info/RECORD");
+    spec.record = Some(edit_row(&record, "unlisted/m29.py", |_| None));
+    let path = spec.write(dir);
+    let (code, stdout, _) = run(wheelwright().arg("verify").arg(&path));
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("`unlisted/m29.py` is in the archive but not in RECORD"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(wheelwright()
+        .current_dir(dir)
+        .args(["manipulate", "-i", "-o", "out"])
+        .arg(&path));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("RECORD did not list (or hash) 1 file; added them: unlisted/m29.py"),
+        "{stderr}"
+    );
+    verify_ok(&dir.join("out/unlisted-1.0+computecanada-py3-none-any.whl"));
+}

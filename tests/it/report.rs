@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wheelwright::nightly::model::RunState;
-use wheelwright::nightly::report::write_reports;
 use wheelwright::nightly::state::{HistoryEntry, StateStore};
+use wheelwright::nightly::write_reports;
 
 const PYTHONS: [&str; 3] = ["3.11", "3.12", "3.13"];
 const ARCHS: [&str; 3] = ["generic", "x86-64-v3", "x86-64-v4"];

