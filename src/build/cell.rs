@@ -441,6 +441,26 @@ impl<'a> Workshop<'a> {
         })
     }
 
+    /// The RPATH entries given at link time: the recipe's, then the library directories of
+    /// the stack's modules that the layout's `[modules] rpath` rule takes.
+    fn link_rpath(&self, cell: &Cell, stack: Option<&Stack>) -> Vec<String> {
+        let mut rpath = cell.recipe.rpath.clone();
+        if let (Some(stack), Some(modules)) = (stack, &self.layout.modules) {
+            let prefixes = self
+                .layout
+                .layers
+                .get(&cell.layer)
+                .map(|layer| layer.rpath_prefixes.as_slice())
+                .unwrap_or_default();
+            for directory in stack.rpath_directories(modules.rpath, prefixes) {
+                if !rpath.contains(&directory) {
+                    rpath.push(directory);
+                }
+            }
+        }
+        rpath
+    }
+
     /// The build environment filled (declared, then the backend's dynamic requirements, the
     /// wheelhouse first), the compiler settings, and the recipe's pre-build commands run.
     fn prepare_build(
@@ -481,20 +501,7 @@ impl<'a> Workshop<'a> {
         install(requirements.clone(), "installing build dependencies")?;
         // Everything from here on runs inside the build environment: its bin/ first on PATH
         // (backends start cmake, ninja, maturin, meson by name).
-        let mut rpath = recipe.rpath.clone();
-        if let (Some(stack), Some(modules)) = (stack, &self.layout.modules) {
-            let prefixes = self
-                .layout
-                .layers
-                .get(&cell.layer)
-                .map(|layer| layer.rpath_prefixes.as_slice())
-                .unwrap_or_default();
-            for directory in stack.rpath_directories(modules.rpath, prefixes) {
-                if !rpath.contains(&directory) {
-                    rpath.push(directory);
-                }
-            }
-        }
+        let rpath = self.link_rpath(cell, stack);
         let settings = backend::compiler_settings(&backend::CompilerInputs {
             kind,
             interpreter: &cell.interpreter,

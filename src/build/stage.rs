@@ -84,6 +84,63 @@ fn keep_one_of_each(output: &Path, runs: Vec<CellRun>) -> (Vec<CellOutcome>, Vec
     (results, pending)
 }
 
+/// A failed build's log, kept in `failed/` under the package, version, Python and arch.
+fn keep_failed_build_log(
+    target: &StageTarget,
+    result: &CellOutcome,
+    failed_dir: &Path,
+) -> Result<(), BuildError> {
+    let name = format!(
+        "{}-{}-py{}-{}.log",
+        crate::spec::escape_name(target.package),
+        target.version,
+        result.python,
+        result.arch
+    );
+    if result.log.is_file() {
+        fs_err::create_dir_all(failed_dir)?;
+        fs_err::copy(&result.log, failed_dir.join(name))?;
+    }
+    Ok(())
+}
+
+/// What the cells that tested one wheel say together: whether it passed (every one did), its
+/// status (failed when one failed, else not run), and each cell's error with its label.
+fn verdict(statuses: &[&CellOutcome]) -> (bool, TestStatus, Vec<String>) {
+    let passed = !statuses.is_empty() && statuses.iter().all(|cell| cell.test == TestStatus::Passed);
+    let status = if passed {
+        TestStatus::Passed
+    } else if statuses.iter().any(|cell| cell.test == TestStatus::Failed) {
+        TestStatus::Failed
+    } else {
+        TestStatus::NotRun
+    };
+    let errors = statuses
+        .iter()
+        .filter_map(|cell| {
+            cell.error
+                .as_ref()
+                .map(|error| format!("{}: {error}", cell.label()))
+        })
+        .collect();
+    (passed, status, errors)
+}
+
+/// The record's test part: the verdict, the errors, and each cell's smoke test report.
+fn test_record(status: TestStatus, errors: &[String], statuses: &[&CellOutcome]) -> TestRecord {
+    TestRecord {
+        status,
+        error: (!errors.is_empty()).then(|| errors.join("\n")),
+        reports: statuses
+            .iter()
+            .filter_map(|cell| {
+                let report = serde_json::to_value(cell.smoke_test.as_ref()?).ok()?;
+                Some((cell.label(), report))
+            })
+            .collect(),
+    }
+}
+
 /// Stages the cells' wheels and returns the cells' results with their final paths.
 pub(super) fn stage(
     target: &StageTarget,
@@ -106,39 +163,13 @@ pub(super) fn stage(
         let result = &results[index];
         let Some(processed) = run.processed else {
             if result.same_as.is_none() && result.wheel.is_none() {
-                // The build itself failed: its log goes to failed/.
-                let name = format!(
-                    "{}-{}-py{}-{}.log",
-                    crate::spec::escape_name(target.package),
-                    target.version,
-                    result.python,
-                    result.arch
-                );
-                if result.log.is_file() {
-                    fs_err::create_dir_all(&failed_dir)?;
-                    fs_err::copy(&result.log, failed_dir.join(name))?;
-                }
+                keep_failed_build_log(target, result, &failed_dir)?;
             }
             continue;
         };
         let tested_by = testers.get(&processed.wheel).cloned().unwrap_or_default();
         let statuses: Vec<&CellOutcome> = tested_by.iter().map(|index| &results[*index]).collect();
-        let passed = !statuses.is_empty() && statuses.iter().all(|cell| cell.test == TestStatus::Passed);
-        let status = if passed {
-            TestStatus::Passed
-        } else if statuses.iter().any(|cell| cell.test == TestStatus::Failed) {
-            TestStatus::Failed
-        } else {
-            TestStatus::NotRun
-        };
-        let error = statuses
-            .iter()
-            .filter_map(|cell| {
-                cell.error
-                    .as_ref()
-                    .map(|error| format!("{}: {error}", cell.label()))
-            })
-            .collect::<Vec<_>>();
+        let (passed, status, error) = verdict(&statuses);
         let held = passed && !processed.unprovided.is_empty();
         let directory = match (passed, processed.pure) {
             (true, _) if held && result.arch == "generic" => held_dir.clone(),
@@ -192,17 +223,7 @@ pub(super) fn stage(
             } else {
                 Vec::new()
             },
-            test: TestRecord {
-                status,
-                error: (!error.is_empty()).then(|| error.join("\n")),
-                reports: statuses
-                    .iter()
-                    .filter_map(|cell| {
-                        let report = serde_json::to_value(cell.smoke_test.as_ref()?).ok()?;
-                        Some((cell.label(), report))
-                    })
-                    .collect(),
-            },
+            test: test_record(status, &error, &statuses),
         };
         let record_path = record.write_beside(&target)?;
         for tester in &tested_by {

@@ -271,23 +271,7 @@ fn run_command(
     let config = NightlyConfig::load(&args.config)?;
     let recipes = recipes(&config, layout)?;
     check_rebuild(&args.rebuild, &config, recipes.as_deref())?;
-    let layout_file = layout_file
-        .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os("WHEELWRIGHT_LAYOUT").map(std::path::PathBuf::from));
-    let mut executor: Box<dyn crate::nightly::model::Executor> = match args.executor {
-        ExecutorKind::Local => Box::new(LocalExecutor::new(
-            args.jobs.unwrap_or_else(crate::inspect::default_jobs),
-            layout_file.as_deref(),
-        )?),
-        ExecutorKind::Slurm => Box::new(crate::nightly::SlurmExecutor::new(
-            &config.slurm,
-            layout,
-            layout_file.as_deref(),
-        )?),
-    };
-    if let Some(cache) = &config.paths.build_cache {
-        executor.set_environment(vec![("UV_CACHE_DIR".to_string(), cache.display().to_string())]);
-    }
+    let mut executor = executor_for(args, &config, layout, layout_file)?;
     // On a terminal, where the run stands is one live line; elsewhere (cron, CI logs) each
     // cell's start and end is a line.
     use std::io::IsTerminal as _;
@@ -338,9 +322,49 @@ fn run_command(
         }
         other => other?,
     };
+    print_run(args, &report)?;
+    let ok = report.state.ok() && report.published.iter().all(|published| published.ok());
+    Ok(if ok || args.dry_run {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The executor `--executor` names, cells started with the layout file they were planned
+/// with and uv's cache of the configuration.
+fn executor_for(
+    args: &NightlyRunArgs,
+    config: &NightlyConfig,
+    layout: &Layout,
+    layout_file: Option<&Path>,
+) -> anyhow::Result<Box<dyn crate::nightly::model::Executor>> {
+    let layout_file = layout_file
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("WHEELWRIGHT_LAYOUT").map(std::path::PathBuf::from));
+    let mut executor: Box<dyn crate::nightly::model::Executor> = match args.executor {
+        ExecutorKind::Local => Box::new(LocalExecutor::new(
+            args.jobs.unwrap_or_else(crate::inspect::default_jobs),
+            layout_file.as_deref(),
+        )?),
+        ExecutorKind::Slurm => Box::new(crate::nightly::SlurmExecutor::new(
+            &config.slurm,
+            layout,
+            layout_file.as_deref(),
+        )?),
+    };
+    if let Some(cache) = &config.paths.build_cache {
+        executor.set_environment(vec![("UV_CACHE_DIR".to_string(), cache.display().to_string())]);
+    }
+    Ok(executor)
+}
+
+/// What a run did, on stdout: the report as JSON, the dry run's count, or the headline, what
+/// did not pass, what was published and where the reports are.
+fn print_run(args: &NightlyRunArgs, report: &crate::nightly::RunReport) -> anyhow::Result<()> {
     let results = report.state.results();
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(report)?);
     } else if args.dry_run {
         let queued = report.state.tasks.len();
         outln!(
@@ -376,12 +400,7 @@ fn run_command(
             report.directory.join("report.html").display()
         );
     }
-    let ok = report.state.ok() && report.published.iter().all(|published| published.ok());
-    Ok(if ok || args.dry_run {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(())
 }
 
 #[cfg(test)]

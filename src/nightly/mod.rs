@@ -28,7 +28,7 @@ pub use local::LocalExecutor;
 pub use lock::WhenLocked;
 pub use plan::{NightlyPlan, PlanOptions, Planned, plan};
 pub use report::{headline, write_reports};
-pub use run::{RunOptions, run};
+pub use run::{RunOptions, RunReport, run};
 pub use schedule::STATUS;
 pub use slurm::SlurmExecutor;
 
