@@ -24,6 +24,22 @@ pub struct LoadSegment {
     pub memory_size: u64,
 }
 
+impl LoadSegment {
+    /// The `PT_LOAD` entries of a program header table, in its order.
+    pub fn of(headers: &[goblin::elf::ProgramHeader]) -> Vec<LoadSegment> {
+        headers
+            .iter()
+            .filter(|header| header.p_type == goblin::elf::program_header::PT_LOAD)
+            .map(|header| LoadSegment {
+                address: header.p_vaddr,
+                offset: header.p_offset,
+                file_size: header.p_filesz,
+                memory_size: header.p_memsz,
+            })
+            .collect()
+    }
+}
+
 /// An allocated section with bytes in the file (not `SHT_NOBITS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileSection {
@@ -75,19 +91,8 @@ impl AddressMap {
 
     /// The map of a file goblin parsed.
     pub fn of_goblin(elf: &goblin::elf::Elf<'_>, file_length: u64) -> Self {
-        use goblin::elf::program_header::PT_LOAD;
         use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
-        let loads = elf
-            .program_headers
-            .iter()
-            .filter(|header| header.p_type == PT_LOAD)
-            .map(|header| LoadSegment {
-                address: header.p_vaddr,
-                offset: header.p_offset,
-                file_size: header.p_filesz,
-                memory_size: header.p_memsz,
-            })
-            .collect();
+        let loads = LoadSegment::of(&elf.program_headers);
         let sections = elf
             .section_headers
             .iter()

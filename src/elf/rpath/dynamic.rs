@@ -14,8 +14,8 @@ use goblin::elf::dynamic::{
     DT_SONAME, DT_STRSZ, DT_STRTAB, DT_SYMENT, DT_SYMTAB, DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM,
 };
 use goblin::elf::header::{EI_CLASS, EI_DATA, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, EM_X86_64};
+use goblin::elf::program_header::PT_DYNAMIC;
 use goblin::elf::program_header::program_header64::ProgramHeader;
-use goblin::elf::program_header::{PT_DYNAMIC, PT_LOAD};
 
 use super::{RpathError, SearchPathTag};
 use crate::elf::ElfProblem;
@@ -209,16 +209,12 @@ impl<'a> ElfFile<'a> {
         let program_headers =
             ProgramHeader::parse(&table, 0, count as usize, goblin::container::Endian::Little)
                 .map_err(|error| self.damaged(error.to_string()))?;
-        let loads = program_headers
-            .iter()
-            .filter(|header| header.p_type == PT_LOAD)
-            .map(|header| LoadSegment {
-                address: header.p_vaddr,
-                offset: header.p_offset,
-                file_size: header.p_filesz,
-                memory_size: header.p_memsz,
-            })
-            .collect();
+        let loads = LoadSegment::of(
+            &program_headers
+                .iter()
+                .map(|header| goblin::elf::ProgramHeader::from(*header))
+                .collect::<Vec<_>>(),
+        );
         let addresses = AddressMap::new(loads, self.sections(&header), self.length);
         let segment = program_headers
             .iter()
