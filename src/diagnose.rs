@@ -49,14 +49,29 @@ pub fn headline(tail: &str) -> Option<String> {
         lines.nth(1)
     } else {
         lines.rev().find(|line| {
-            let said = line.trim_start_matches("  | ").trim_start().to_ascii_lowercase();
+            let said = line.trim_start_matches("  | ").trim_start();
+            let lower = said.to_ascii_lowercase();
             ["fatal:", "error:", "error ", "e:", "fatal error"]
                 .iter()
-                .any(|start| said.starts_with(start))
+                .any(|start| lower.starts_with(start))
+                || python_exception(said)
         })
     }?;
     let line = line.trim_start_matches("  | ").trim();
     (!line.is_empty()).then(|| crate::words::clip(line, 200))
+}
+
+/// Whether a line is a Python exception's last line (`ModuleNotFoundError: No module named
+/// 'x'`, `RuntimeError: ...`, `setuptools.errors.SetupError: ...`): what a backend that failed
+/// in Python says last.
+fn python_exception(line: &str) -> bool {
+    line.split_once(": ").is_some_and(|(name, _)| {
+        let last = name.rsplit('.').next().unwrap_or(name);
+        (last.ends_with("Error") || last.ends_with("Exception"))
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    })
 }
 
 /// What a failed command's error shows of its log: the compilers' first `error:` lines with
@@ -329,6 +344,14 @@ mod tests {
             Some("fatal: unable to access 'https://github.com/o/p/': Could not resolve host: github.com")
         );
         assert_eq!(headline(&decisive_tail("all went well\nbut exit 1\n")), None);
+        // A backend that failed in Python: its exception's last line.
+        let python = decisive_tail(
+            "Traceback (most recent call last):\n  File \"setup.py\", line 3\nModuleNotFoundError: No module named 'pkg_resources'\n\nnote: This error originates from a subprocess\n",
+        );
+        assert_eq!(
+            headline(&python).as_deref(),
+            Some("ModuleNotFoundError: No module named 'pkg_resources'")
+        );
     }
 
     #[test]
