@@ -6,6 +6,7 @@
 
 pub mod avail;
 pub mod build_record;
+pub mod check;
 pub mod index;
 pub mod pipconf;
 pub mod place;
