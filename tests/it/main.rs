@@ -6,6 +6,7 @@ mod adopt;
 mod backends;
 mod common;
 mod consumer;
+mod check;
 mod cp_wheels;
 mod docs;
 mod index;

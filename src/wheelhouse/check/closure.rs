@@ -221,12 +221,12 @@ pub(super) fn instead(
         .collect();
     let text = if !directories.is_empty() {
         format!(
-            "for Python {python} only in {}, which this node does not search",
+            "for this Python only in {}, which this node does not search",
             directories.join(", ")
         )
     } else if !other_pythons.is_empty() {
         format!(
-            "no wheel for Python {python} (the node's directories have {name} for {})",
+            "no wheel for this Python (the node's directories have {name} for {})",
             other_pythons.join(", ")
         )
     } else {

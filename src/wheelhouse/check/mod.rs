@@ -27,8 +27,8 @@ use std::path::PathBuf;
 pub use model::{
     CheckReport, Finding, FindingKind, Fix, FixAction, Instead, NodeName, Resolution, ResolvedPackage,
 };
-pub use requirements_file::{RequirementLine, read_requirements_file};
-pub use stale::StalenessOptions;
+pub use requirements_file::{RequirementLine, RequirementsFileError, read_requirements_file};
+pub use stale::{StalenessError, StalenessOptions};
 
 use crate::layout::{Layout, PythonVersion};
 use crate::wheelhouse::tree::{RootError, Tree, check_root};

@@ -275,7 +275,10 @@ pub(super) fn resolve(
             let explanation = match error {
                 PubGrubError::NoSolution(mut tree) => {
                     tree.collapse_no_versions();
+                    // The root's version and the empty set, in words.
                     DefaultStringReporter::report(&tree)
+                        .replace("the requirements 0 ", "the requirements ")
+                        .replace(" ∅", " (no version the node can install)")
                 }
                 other => other.to_string(),
             };
