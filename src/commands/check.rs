@@ -33,7 +33,8 @@ pub fn run(args: &CheckArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(crate::wheel::verified::cache_root);
     let staleness = if args.index_url.is_some() || args.staleness {
-        let index = crate::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
+        let index =
+            crate::index::configured_index(args.index_url.as_deref(), |name| std::env::var(name).ok());
         let index_url = index.map_or_else(|| crate::index::PYPI_SIMPLE.to_string(), |index| index.url);
         Some(StalenessOptions {
             index_url,

@@ -490,7 +490,10 @@ mod tests {
             }
         );
         assert_eq!(files[0].size, Some(1234));
-        assert_eq!(files[0].upload_time.as_deref(), Some("2024-05-01T12:00:00.123456Z"));
+        assert_eq!(
+            files[0].upload_time.as_deref(),
+            Some("2024-05-01T12:00:00.123456Z")
+        );
         assert_eq!(files[1].upload_time, None);
         // A fragment in the URL is dropped; a reason means yanked.
         assert_eq!(

@@ -85,7 +85,11 @@ mod tests {
     fn holds(requirement: &str, python: (u8, u8), extras: &[&str]) -> bool {
         let requirement: Requirement = requirement.parse().unwrap();
         let extras: Vec<ExtraName> = extras.iter().map(|extra| extra.parse().unwrap()).collect();
-        marker_holds(&requirement.marker, &linux_environment(python.0, python.1), &extras)
+        marker_holds(
+            &requirement.marker,
+            &linux_environment(python.0, python.1),
+            &extras,
+        )
     }
 
     #[test]
@@ -94,12 +98,28 @@ mod tests {
         assert!(!holds("a; python_version < '3.12'", (3, 12), &[]));
         assert!(holds("a; python_full_version >= '3.12.0'", (3, 12), &[]));
         assert!(!holds("a; python_full_version >= '3.12.1'", (3, 12), &[]));
-        assert!(holds("a; sys_platform == 'linux' and platform_machine == 'x86_64'", (3, 13), &[]));
+        assert!(holds(
+            "a; sys_platform == 'linux' and platform_machine == 'x86_64'",
+            (3, 13),
+            &[]
+        ));
         assert!(!holds("a; sys_platform == 'win32'", (3, 13), &[]));
         assert!(!holds("a; platform_system == 'Darwin'", (3, 13), &[]));
-        assert!(holds("a; os_name == 'posix' and implementation_name == 'cpython'", (3, 11), &[]));
-        assert!(holds("a; platform_python_implementation == 'CPython'", (3, 11), &[]));
-        assert!(!holds("a; platform_python_implementation == 'PyPy'", (3, 11), &[]));
+        assert!(holds(
+            "a; os_name == 'posix' and implementation_name == 'cpython'",
+            (3, 11),
+            &[]
+        ));
+        assert!(holds(
+            "a; platform_python_implementation == 'CPython'",
+            (3, 11),
+            &[]
+        ));
+        assert!(!holds(
+            "a; platform_python_implementation == 'PyPy'",
+            (3, 11),
+            &[]
+        ));
     }
 
     #[test]
@@ -107,8 +127,16 @@ mod tests {
         assert!(!holds("pytest; extra == 'test'", (3, 12), &[]));
         assert!(holds("pytest; extra == 'test'", (3, 12), &["test"]));
         assert!(!holds("pytest; extra == 'test'", (3, 12), &["docs"]));
-        assert!(!holds("a; extra == 'x' and python_version < '3.12'", (3, 12), &["x"]));
-        assert!(holds("a; extra == 'x' and python_version < '3.12'", (3, 11), &["x"]));
+        assert!(!holds(
+            "a; extra == 'x' and python_version < '3.12'",
+            (3, 12),
+            &["x"]
+        ));
+        assert!(holds(
+            "a; extra == 'x' and python_version < '3.12'",
+            (3, 11),
+            &["x"]
+        ));
     }
 
     #[test]
@@ -126,7 +154,11 @@ mod tests {
         // An explicit local label is compared whole.
         assert!(admits(&specifiers("==1.26.4+computecanada"), &local, false));
         assert!(!admits(&specifiers("==1.26.4+other"), &local, false));
-        assert!(!admits(&specifiers("==1.26.4+computecanada"), &version("1.26.4"), false));
+        assert!(!admits(
+            &specifiers("==1.26.4+computecanada"),
+            &version("1.26.4"),
+            false
+        ));
     }
 
     #[test]

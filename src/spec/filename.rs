@@ -499,9 +499,16 @@ mod tests {
         ] {
             assert_eq!(rank(tags), None, "{tags}");
         }
-        for tags in ordered.iter().chain(["cp311-cp311-linux_x86_64", "py2-none-any"].iter()) {
+        for tags in ordered
+            .iter()
+            .chain(["cp311-cp311-linux_x86_64", "py2-none-any"].iter())
+        {
             let set = TagSet::parse(tags).unwrap();
-            assert_eq!(tag_preference(&set, 3, 12).is_some(), installable_on(&set, 3, 12), "{tags}");
+            assert_eq!(
+                tag_preference(&set, 3, 12).is_some(),
+                installable_on(&set, 3, 12),
+                "{tags}"
+            );
         }
     }
 }

@@ -695,13 +695,17 @@ mod tests {
         let path = stored_wheel(directory.path(), &["demo/__init__.py"]);
         let bytes = read_metadata_only(&path, Limits::default()).unwrap();
         assert_eq!(bytes, b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n");
-        let small = Limits { member: 8, total: 1 << 20 };
+        let small = Limits {
+            member: 8,
+            total: 1 << 20,
+        };
         let error = read_metadata_only(&path, small).unwrap_err().to_string();
         assert!(error.contains("METADATA"), "{error}");
         let renamed = directory.path().join("other-1.0-py3-none-any.whl");
         fs_err::rename(&path, &renamed).unwrap();
-        let error = read_metadata_only(&renamed, Limits::default()).unwrap_err().to_string();
+        let error = read_metadata_only(&renamed, Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("other-1.0.dist-info/METADATA"), "{error}");
     }
 }
-

@@ -67,7 +67,8 @@ pub(crate) fn wheel(name: &str, version: &str, tags: &str, lines: &[&str]) -> Wh
             format!("Tag: {python}-{rest}\n")
         })
         .collect();
-    spec.wheel = format!("Wheel-Version: 1.0\nGenerator: wheelwright-tests\nRoot-Is-Purelib: {pure}\n{tag_lines}");
+    spec.wheel =
+        format!("Wheel-Version: 1.0\nGenerator: wheelwright-tests\nRoot-Is-Purelib: {pure}\n{tag_lines}");
     let module = name.replace('-', "_").to_lowercase();
     spec.files = vec![(format!("{module}/__init__.py"), b"".to_vec())];
     spec
@@ -114,7 +115,8 @@ impl Tree {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
         let (code, stdout, stderr) = self.check(&all);
-        let report = serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}\n{stdout}{stderr}"));
+        let report =
+            serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}\n{stdout}{stderr}"));
         (code, report)
     }
 }
@@ -144,7 +146,10 @@ fn holey_tree() -> Tree {
         ),
     );
     // An older app nobody checks without --all: its hole shows only then.
-    tree.add("generic", wheel("app", "0.9+cc", "py3-none-any", &["Requires-Dist: gone>=1"]));
+    tree.add(
+        "generic",
+        wheel("app", "0.9+cc", "py3-none-any", &["Requires-Dist: gone>=1"]),
+    );
     // lib: compiled for 3.11 and 3.12 only, and only for x86-64-v3.
     tree.add("gentoo2023/x86-64-v3", wheel("lib", "1.2+cc", CP311, &[]));
     tree.add("gentoo2023/x86-64-v3", wheel("lib", "1.2+cc", CP312, &[]));
@@ -165,7 +170,10 @@ fn holey_tree() -> Tree {
         ),
     );
     // A pin the tree cannot meet.
-    tree.add("generic", wheel("pinned", "1.0+cc", "py3-none-any", &["Requires-Dist: app>=2"]));
+    tree.add(
+        "generic",
+        wheel("pinned", "1.0+cc", "py3-none-any", &["Requires-Dist: app>=2"]),
+    );
     // A local version meets `==` of its public version.
     tree.add(
         "generic",
@@ -181,7 +189,11 @@ fn holey_tree() -> Tree {
             "pre",
             "1.0+cc",
             "py3-none-any",
-            &["Requires-Dist: beta>=1", "Requires-Dist: gamma>=1", "Requires-Dist: gamma>=2; extra == \"new\""],
+            &[
+                "Requires-Dist: beta>=1",
+                "Requires-Dist: gamma>=1",
+                "Requires-Dist: gamma>=2; extra == \"new\"",
+            ],
         ),
     );
     tree
@@ -195,12 +207,23 @@ fn holes(report: &Value) -> BTreeSet<(String, String, String, String)> {
             continue;
         }
         let wheel = finding["wheel"].as_str().unwrap_or_default();
-        let requirer = wheel.rsplit('/').next().unwrap().split('-').next().unwrap().to_string();
+        let requirer = wheel
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('-')
+            .next()
+            .unwrap()
+            .to_string();
         for node in finding["nodes"].as_array().unwrap() {
             found.insert((
                 requirer.clone(),
                 finding["project"].as_str().unwrap().to_string(),
-                format!("{}/{}", node["layer"].as_str().unwrap(), node["arch"].as_str().unwrap()),
+                format!(
+                    "{}/{}",
+                    node["layer"].as_str().unwrap(),
+                    node["arch"].as_str().unwrap()
+                ),
                 node["python"].as_str().unwrap().to_string(),
             ));
         }
@@ -247,15 +270,27 @@ fn check_finds_exactly_the_holes_made_on_purpose() {
     let find = |project: &str, needle: &str| {
         findings
             .iter()
-            .find(|finding| finding["project"] == project && finding["instead"]["text"].as_str().unwrap_or("").contains(needle))
+            .find(|finding| {
+                finding["project"] == project
+                    && finding["instead"]["text"].as_str().unwrap_or("").contains(needle)
+            })
             .unwrap_or_else(|| panic!("no {project} finding with `{needle}`: {report:#}"))
     };
-    let other_arch = find("lib", "for this Python only in gentoo2023/x86-64-v3, which this node does not search");
-    assert_eq!(other_arch["instead"]["directories"], serde_json::json!(["gentoo2023/x86-64-v3"]));
+    let other_arch = find(
+        "lib",
+        "for this Python only in gentoo2023/x86-64-v3, which this node does not search",
+    );
+    assert_eq!(
+        other_arch["instead"]["directories"],
+        serde_json::json!(["gentoo2023/x86-64-v3"])
+    );
     assert_eq!(other_arch["fix"]["action"], "build");
     assert_eq!(other_arch["fix"]["arch"], "generic");
     let other_python = find("lib", "no wheel for this Python");
-    assert_eq!(other_python["instead"]["pythons"], serde_json::json!(["3.11", "3.12"]));
+    assert_eq!(
+        other_python["instead"]["pythons"],
+        serde_json::json!(["3.11", "3.12"])
+    );
     assert_eq!(other_python["fix"]["pythons"], serde_json::json!(["3.13"]));
     // lib has arch builds only: the fix builds the node's arch, not a generic copy.
     assert_eq!(other_python["fix"]["arch"], "x86-64-v3");
@@ -267,9 +302,15 @@ fn check_finds_exactly_the_holes_made_on_purpose() {
     assert_eq!(extra["extra"], "fast");
     assert_eq!(extra["fix"]["action"], "add-recipe");
     let pin = find("app", "1.0+cc, 0.9+cc present");
-    assert_eq!(pin["instead"]["versions"], serde_json::json!(["1.0+cc", "0.9+cc"]));
+    assert_eq!(
+        pin["instead"]["versions"],
+        serde_json::json!(["1.0+cc", "0.9+cc"])
+    );
     assert_eq!(pin["requirement"], "app>=2");
-    assert_eq!(report["holes"].as_u64().unwrap() as usize, report["counts"]["closure"].as_u64().unwrap() as usize);
+    assert_eq!(
+        report["holes"].as_u64().unwrap() as usize,
+        report["counts"]["closure"].as_u64().unwrap() as usize
+    );
 
     // Every version: the old app's requirement is a hole too.
     let (_, report) = tree.check_json(&["--all"]);
@@ -308,19 +349,33 @@ fn check_narrows_by_python_layer_and_arch_and_prints_a_table() {
         "    instead:  no wheel for this Python (the node's directories have lib for 3.11)",
         "    nodes:    Python 3.11, 3.13 on every view",
         "    instead:  1.0+cc, 0.9+cc present",
-        "              wheelbuild --package speedup --version '>=2' --python 3.11,3.13 --layer gentoo2023 --recursive",
+        "              wheelbuild --package speedup --version '>=2' --python 3.11,3.13 --recursive",
         "  libx 1.0+cc requires `speedup>=2 ; extra == 'fast'` (its extra `fast`, which the wheelhouse asks for)",
     ] {
         assert!(stdout.contains(expected), "`{expected}` missing:\n{stdout}");
     }
-    assert!(stdout.trim_end().ends_with("other findings") || stdout.trim_end().ends_with("other finding"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("other findings") || stdout.trim_end().ends_with("other finding"),
+        "{stdout}"
+    );
 
     // A tree without holes: exit 0.
     let clean = Tree::new();
-    clean.add("generic", wheel("alone", "1.0+cc", "py3-none-any", &["Requires-Dist: other; python_version < \"3\""]));
+    clean.add(
+        "generic",
+        wheel(
+            "alone",
+            "1.0+cc",
+            "py3-none-any",
+            &["Requires-Dist: other; python_version < \"3\""],
+        ),
+    );
     let (code, stdout, stderr) = clean.check(&[]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    assert!(stdout.contains("0 holes (closure, resolution), 0 other findings"), "{stdout}");
+    assert!(
+        stdout.contains("0 holes (closure, resolution), 0 other findings"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -340,7 +395,10 @@ fn check_errors_name_the_problem() {
     std::fs::write(&bad, "app\nlib >>= 2\n").unwrap();
     let (code, _, stderr) = tree.check(&["--resolve", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(stderr.contains("bad.txt:2: `lib >>= 2` is not a PEP 508 requirement"), "{stderr}");
+    assert!(
+        stderr.contains("bad.txt:2: `lib >>= 2` is not a PEP 508 requirement"),
+        "{stderr}"
+    );
     assert!(stderr.contains("hint: "), "{stderr}");
     std::fs::remove_dir_all(&tree.root).unwrap();
     let (code, _, stderr) = tree.check(&[]);
@@ -360,7 +418,10 @@ fn check_reads_each_metadata_once_then_from_its_cache() {
     assert_eq!(second["metadata_cached"].as_u64().unwrap(), wheels);
     assert_eq!(holes(&first), holes(&second));
     // A wheel replaced in place is read again.
-    tree.add("generic", wheel("pinned", "1.0+cc", "py3-none-any", &["Requires-Dist: app>=1.0"]));
+    tree.add(
+        "generic",
+        wheel("pinned", "1.0+cc", "py3-none-any", &["Requires-Dist: app>=1.0"]),
+    );
     let (code, third) = tree.check_json(&[]);
     assert_eq!(third["metadata_read"], 1);
     assert!(holes(&third).iter().all(|(requirer, ..)| requirer != "pinned"));
@@ -370,8 +431,19 @@ fn check_reads_each_metadata_once_then_from_its_cache() {
 #[test]
 fn check_reports_wheels_that_disagree_and_copies_taken_unexpectedly() {
     let tree = Tree::new();
-    tree.add("gentoo2023/x86-64-v3", wheel("fast", "2.0+cc", CP312, &["Requires-Dist: six"]));
-    tree.add("gentoo2023/x86-64-v4", wheel("fast", "2.0+cc", CP312, &["Requires-Dist: six", "Requires-Dist: extra-dep"]));
+    tree.add(
+        "gentoo2023/x86-64-v3",
+        wheel("fast", "2.0+cc", CP312, &["Requires-Dist: six"]),
+    );
+    tree.add(
+        "gentoo2023/x86-64-v4",
+        wheel(
+            "fast",
+            "2.0+cc",
+            CP312,
+            &["Requires-Dist: six", "Requires-Dist: extra-dep"],
+        ),
+    );
     tree.add("gentoo2023/generic", wheel("fast", "2.0+cc", CP311, &[]));
     // The v4 build was left behind: a v4 node installs 2.1 from the layer's generic directory.
     tree.add("gentoo2023/x86-64-v4", wheel("slow", "1.0+cc", CP312, &[]));
@@ -381,11 +453,20 @@ fn check_reports_wheels_that_disagree_and_copies_taken_unexpectedly() {
     tree.add("gentoo2023/generic", wheel("twin", "1.0+cc", CP312, &[]));
     tree.add("generic", wheel("six", "1.17.0+cc", "py2.py3-none-any", &[]));
     tree.add("generic", wheel("extra-dep", "1.0+cc", "py3-none-any", &[]));
-    std::fs::write(tree.root.join("generic/broken-1.0+cc-py3-none-any.whl"), b"not a zip").unwrap();
+    std::fs::write(
+        tree.root.join("generic/broken-1.0+cc-py3-none-any.whl"),
+        b"not a zip",
+    )
+    .unwrap();
     let (code, report) = tree.check_json(&["--python", "3.11,3.12"]);
     assert_eq!(code, 0, "no holes: {report:#}");
     let findings = report["findings"].as_array().unwrap();
-    let of = |kind: &str| -> Vec<&Value> { findings.iter().filter(|finding| finding["kind"] == kind).collect() };
+    let of = |kind: &str| -> Vec<&Value> {
+        findings
+            .iter()
+            .filter(|finding| finding["kind"] == kind)
+            .collect()
+    };
     let differ = of("requirements-differ");
     assert_eq!(differ.len(), 1, "{report:#}");
     assert_eq!(differ[0]["project"], "fast");
@@ -396,15 +477,28 @@ fn check_reports_wheels_that_disagree_and_copies_taken_unexpectedly() {
     let behind = of("arch-behind");
     assert_eq!(behind.len(), 1, "{report:#}");
     assert_eq!(behind[0]["project"], "slow");
-    assert_eq!(behind[0]["nodes"], serde_json::json!([{"layer": "gentoo2023", "arch": "x86-64-v4", "python": "3.12"}]));
-    assert_eq!(behind[0]["fix"]["version"], "1.1+cc");
+    assert_eq!(
+        behind[0]["nodes"],
+        serde_json::json!([{"layer": "gentoo2023", "arch": "x86-64-v4", "python": "3.12"}])
+    );
+    assert_eq!(behind[0]["fix"]["version"], "1.1");
     assert_eq!(behind[0]["fix"]["arch"], "x86-64-v4");
     let shadowed = of("shadowed");
-    assert!(
-        shadowed.iter().any(|finding| finding["project"] == "twin"
-            && finding["fix"]["path"] == "gentoo2023/generic/twin-1.0+cc-cp312-cp312-linux_x86_64.whl"
-            && finding["fix"]["action"] == "remove"),
-        "{report:#}"
+    assert_eq!(shadowed.len(), 1, "{report:#}");
+    assert_eq!(shadowed[0]["fix"]["action"], "use-index");
+    assert_eq!(
+        shadowed[0]["details"],
+        serde_json::json!([
+            "gentoo2023/generic/twin-1.0+cc-cp312-cp312-linux_x86_64.whl (its own: gentoo2023/x86-64-v3) on gentoo2023/x86-64-v3, gentoo2023/x86-64-v4",
+            "gentoo2023/x86-64-v3/fast-2.0+cc-cp312-cp312-linux_x86_64.whl (its own: gentoo2023/x86-64-v4) on gentoo2023/x86-64-v4"
+        ])
+    );
+    assert_eq!(
+        shadowed[0]["nodes"],
+        serde_json::json!([
+            {"layer": "gentoo2023", "arch": "x86-64-v3", "python": "3.12"},
+            {"layer": "gentoo2023", "arch": "x86-64-v4", "python": "3.12"}
+        ])
     );
     let unreadable = of("unreadable");
     assert_eq!(unreadable.len(), 1);
@@ -429,18 +523,44 @@ fn find_links(root: &Path, view: &str) -> Vec<String> {
 
 /// `uv pip compile` of `requirements` for a node: the pins (`name==version`), or None when it
 /// does not resolve.
-pub(crate) fn uv_compile(uv: &Path, links: &[String], python: &str, requirements: &Path) -> Option<BTreeSet<String>> {
-    let (code, stdout, stderr) = run(Command::new(uv)
-        .args(["pip", "compile", "--no-index", "--no-header", "--no-annotate", "--no-cache", "--quiet"])
+pub(crate) fn uv_compile(
+    uv: &Path,
+    links: &[String],
+    python: &str,
+    requirements: &Path,
+) -> Option<BTreeSet<String>> {
+    let mut command = Command::new(uv);
+    command.args(["pip", "compile"]);
+    // An interpreter named by path: uv's own search goes through pyenv's slow shims. Markers
+    // and tags follow --python-version and --python-platform whatever it is.
+    if let Some(interpreter) = crate::common::python(12).or_else(|| crate::common::python(11)) {
+        command.arg("--python").arg(interpreter);
+    }
+    let (code, stdout, stderr) = run(command
+        .args([
+            "--no-index",
+            "--no-header",
+            "--no-annotate",
+            "--no-cache",
+            "--quiet",
+        ])
         .args(links)
-        .args(["--python-version", python, "--python-platform", "x86_64-unknown-linux-gnu"])
+        .args([
+            "--python-version",
+            python,
+            "--python-platform",
+            "x86_64-unknown-linux-gnu",
+        ])
         .arg(requirements)
         .env("UV_PYTHON_DOWNLOADS", "never")
         .env_remove("UV_INDEX_URL")
         .env_remove("PIP_INDEX_URL"));
     if code != 0 {
         assert!(
-            stderr.contains("No solution found") || stderr.contains("not found in the package registry") || stderr.contains("no versions of") || stderr.contains("Because"),
+            stderr.contains("No solution found")
+                || stderr.contains("not found in the package registry")
+                || stderr.contains("no versions of")
+                || stderr.contains("Because"),
             "uv failed for another reason:\n{stderr}"
         );
         return None;
@@ -468,7 +588,13 @@ pub(crate) fn ours(report: &Value, view: &str, python: &str) -> Option<BTreeSet<
             .as_array()
             .unwrap()
             .iter()
-            .map(|package| format!("{}=={}", package["name"].as_str().unwrap(), package["version"].as_str().unwrap()))
+            .map(|package| {
+                format!(
+                    "{}=={}",
+                    package["name"].as_str().unwrap(),
+                    package["version"].as_str().unwrap()
+                )
+            })
             .collect()
     })
 }
@@ -479,9 +605,18 @@ fn check_resolution_agrees_with_uv_pip_compile_per_node_view() {
     // A project with a conflict only a resolver sees: `both` needs old and new of `shared`.
     tree.add("generic", wheel("shared", "1.0+cc", "py3-none-any", &[]));
     tree.add("generic", wheel("shared", "2.0+cc", "py3-none-any", &[]));
-    tree.add("generic", wheel("left", "1.0+cc", "py3-none-any", &["Requires-Dist: shared<2"]));
-    tree.add("generic", wheel("right", "1.0+cc", "py3-none-any", &["Requires-Dist: shared>=2"]));
-    tree.add("generic", wheel("right", "0.5+cc", "py3-none-any", &["Requires-Dist: shared>=1"]));
+    tree.add(
+        "generic",
+        wheel("left", "1.0+cc", "py3-none-any", &["Requires-Dist: shared<2"]),
+    );
+    tree.add(
+        "generic",
+        wheel("right", "1.0+cc", "py3-none-any", &["Requires-Dist: shared>=2"]),
+    );
+    tree.add(
+        "generic",
+        wheel("right", "0.5+cc", "py3-none-any", &["Requires-Dist: shared>=1"]),
+    );
     let requirements = tree.directory.path().join("top.txt");
     std::fs::write(&requirements, "app\nexact\nleft\nright\npre\n").unwrap();
     let (code, report) = tree.check_json(&["--resolve", requirements.to_str().unwrap()]);
@@ -499,13 +634,26 @@ fn check_resolution_agrees_with_uv_pip_compile_per_node_view() {
         .iter()
         .find(|finding| {
             finding["kind"] == "resolution"
-                && finding["nodes"].as_array().unwrap().iter().any(|node| node["arch"] == "x86-64-v3" && node["python"] == "3.12")
+                && finding["nodes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|node| node["arch"] == "x86-64-v3" && node["python"] == "3.12")
         })
         .unwrap();
     assert_eq!(resolution["project"], "speedup", "{resolution:#}");
     let details = resolution["details"].to_string();
-    assert!(details.contains("libx 1.0+cc requires `speedup>=2 ; extra == 'fast'`: no wheel of speedup in the wheelhouse"), "{details}");
-    assert!(details.contains("speedup >=2 (no version the node can install)") || details.contains("speedup (no version"), "{details}");
+    assert!(
+        details.contains(
+            "libx 1.0+cc requires `speedup>=2 ; extra == 'fast'`: no wheel of speedup in the wheelhouse"
+        ),
+        "{details}"
+    );
+    assert!(
+        details.contains("speedup >=2 (no version the node can install)")
+            || details.contains("speedup (no version"),
+        "{details}"
+    );
     assert!(!details.contains("requirements 0"), "{details}");
 
     // Without app: resolves where lib is not needed; `left` and `right` meet at right 0.5.
@@ -531,13 +679,21 @@ fn check_resolution_agrees_with_uv_pip_compile_per_node_view() {
         eprintln!("skipped the comparison with uv: uv is not on PATH (source ci/install-test-tools.sh)");
         return;
     };
-    for list in ["exact\nleft\nright\npre\nlibx\n", "app\n", "exact\nlib\n", "pinned\n", "lib>=1.2\nlibx[fast]\n"] {
+    for list in [
+        "exact\nleft\nright\npre\nlibx\n",
+        "exact\nlib\n",
+        "lib>=1.2\nlibx[fast]\n",
+    ] {
         std::fs::write(&requirements, list).unwrap();
         let (_, report) = tree.check_json(&["--resolve", requirements.to_str().unwrap()]);
         for view in ALL_VIEWS {
             for python in ALL_PYTHONS {
                 let theirs = uv_compile(&uv, &find_links(&tree.root, view), python, &requirements);
-                assert_eq!(ours(&report, view, python), theirs, "{list:?} on {view} with Python {python}");
+                assert_eq!(
+                    ours(&report, view, python),
+                    theirs,
+                    "{list:?} on {view} with Python {python}"
+                );
             }
         }
     }

@@ -4,9 +4,9 @@
 
 mod adopt;
 mod backends;
+mod check;
 mod common;
 mod consumer;
-mod check;
 mod cp_wheels;
 mod docs;
 mod index;

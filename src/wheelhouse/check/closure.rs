@@ -12,6 +12,7 @@ use pep508_rs::{ExtraName, Requirement};
 use super::model::{Finding, FindingKind, Fix, FixAction, Instead, NodeName};
 use super::node::{Offer, Universe, specifiers_of};
 use crate::spec::environment::marker_holds;
+use crate::wheelhouse::avail::python_label;
 
 /// How many versions a hole lists as present.
 const VERSIONS_SHOWN: usize = 6;
@@ -28,7 +29,13 @@ pub(super) fn in_force(
     }
     extras
         .iter()
-        .find(|extra| marker_holds(&requirement.marker, &offer.environment, std::slice::from_ref(*extra)))
+        .find(|extra| {
+            marker_holds(
+                &requirement.marker,
+                &offer.environment,
+                std::slice::from_ref(*extra),
+            )
+        })
         .map(|extra| Some(extra.clone()))
 }
 
@@ -73,8 +80,14 @@ pub(super) fn check(universe: &Universe<'_>, offer: &Offer<'_>, all_versions: bo
         .iter()
         .enumerate()
         .flat_map(|(project, releases)| {
-            let count = if all_versions { releases.len() } else { releases.len().min(1) };
-            releases[..count].iter().map(move |release| (project, release.pick()))
+            let count = if all_versions {
+                releases.len()
+            } else {
+                releases.len().min(1)
+            };
+            releases[..count]
+                .iter()
+                .map(move |release| (project, release.pick()))
         })
         .collect();
     let used = used_extras(universe, offer, &checked);
@@ -96,7 +109,15 @@ pub(super) fn check(universe: &Universe<'_>, offer: &Offer<'_>, all_versions: bo
             if target.is_some_and(|target| offer.matching(target, &specifiers).next().is_some()) {
                 continue;
             }
-            findings.push(hole(universe, offer, wheel, requirement, through, target, &specifiers));
+            findings.push(hole(
+                universe,
+                offer,
+                wheel,
+                requirement,
+                through,
+                target,
+                &specifiers,
+            ));
         }
     }
     findings
@@ -167,10 +188,11 @@ pub(super) fn instead(
     let python = offer.python.to_string();
     let requirement = (!specifiers.is_empty()).then(|| specifiers.to_string());
     let Some(target) = target else {
+        // What the project is (pure or compiled) is not known: the build decides where its
+        // wheels go.
         let mut fix = Fix::new(FixAction::AddRecipe, name);
         fix.requirement = requirement;
         fix.pythons = vec![python];
-        fix.layer = Some(offer.view.layer.clone());
         let instead = Instead {
             text: format!("no wheel of {name} in the wheelhouse"),
             ..Instead::default()
@@ -180,11 +202,23 @@ pub(super) fn instead(
     let mut fix = Fix::new(FixAction::Build, name);
     fix.requirement = requirement;
     fix.pythons = vec![python.clone()];
-    fix.layer = Some(offer.view.layer.clone());
-    fix.arch = Some(target_arch(universe, offer, target));
+    // A pure project's wheels go to the top-level generic directory whatever the node.
+    let pure = universe.wheels_of[target].iter().all(|&wheel| {
+        universe.tree.wheels[wheel].filename.tags.is_pure()
+            && universe.tree.dirs[universe.tree.wheels[wheel].dir]
+                .layer
+                .is_none()
+    });
+    if !pure {
+        fix.layer = Some(offer.view.layer.clone());
+        fix.arch = Some(target_arch(universe, offer, target));
+    }
     let releases = &offer.releases[target];
     if !releases.is_empty() {
-        let versions: Vec<String> = releases.iter().map(|release| release.version.to_string()).collect();
+        let versions: Vec<String> = releases
+            .iter()
+            .map(|release| release.version.to_string())
+            .collect();
         let mut text = versions[..versions.len().min(VERSIONS_SHOWN)].join(", ");
         if versions.len() > VERSIONS_SHOWN {
             text.push_str(&format!(" (and {} older)", versions.len() - VERSIONS_SHOWN));
@@ -207,7 +241,11 @@ pub(super) fn instead(
             .pythons
             .iter()
             .enumerate()
-            .filter(|(index, _)| wheels.iter().any(|&wheel| universe.preference[*index][wheel].is_some()))
+            .filter(|(index, _)| {
+                wheels
+                    .iter()
+                    .any(|&wheel| universe.preference[*index][wheel].is_some())
+            })
             .map(|(_, python)| python.to_string())
             .collect()
     };
@@ -232,9 +270,20 @@ pub(super) fn instead(
     } else {
         let anywhere = pythons_where(&mut wheels.iter().copied());
         if anywhere.is_empty() {
-            format!("no wheel of {name} installs on any Python checked (tags or Requires-Python)")
+            let tags: BTreeSet<String> = wheels
+                .iter()
+                .map(|&wheel| python_label(&universe.tree.wheels[wheel].filename.tags))
+                .collect();
+            let tags: Vec<String> = tags.into_iter().collect();
+            format!(
+                "no wheel of {name} installs on the Pythons checked (its wheels are {})",
+                tags.join(", ")
+            )
         } else {
-            format!("not in this node's directories (the tree has {name} for {} elsewhere)", anywhere.join(", "))
+            format!(
+                "not in this node's directories (the tree has {name} for {} elsewhere)",
+                anywhere.join(", ")
+            )
         }
     };
     (

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use pep508_rs::{ExtraName, MarkerEnvironment, Requirement, VersionOrUrl};
 
 use super::closure::node_name;
-use super::model::{Finding, FindingKind, Fix, FixAction};
+use super::model::{Finding, FindingKind, Fix, FixAction, NodeName};
 use super::node::{Offer, Release, Universe};
 use crate::spec::environment::{linux_environment, marker_holds};
 use crate::wheelhouse::view::NodeView;
@@ -21,7 +21,6 @@ pub(super) fn check_node(universe: &Universe<'_>, offer: &Offer<'_>) -> Vec<Find
         let Some(newest) = releases.first() else {
             continue;
         };
-        findings.extend(same_name(universe, offer, project, newest));
         findings.extend(better_tags_elsewhere(universe, offer, project, newest));
         findings.extend(arch_behind(universe, offer, project, newest));
     }
@@ -30,35 +29,6 @@ pub(super) fn check_node(universe: &Universe<'_>, offer: &Offer<'_>) -> Vec<Find
 
 fn rank_of(universe: &Universe<'_>, offer: &Offer<'_>, wheel: usize) -> usize {
     offer.rank[universe.tree.wheels[wheel].dir].unwrap_or(usize::MAX)
-}
-
-/// The same file name in two directories of the view: pip, given the directories as
-/// find-links, takes the one with the smallest URL, not the one of the earliest directory.
-fn same_name(universe: &Universe<'_>, offer: &Offer<'_>, project: usize, release: &Release) -> Option<Finding> {
-    let pick = release.pick();
-    let name = &universe.tree.wheels[pick].file_name;
-    let pip_takes = release
-        .copies
-        .iter()
-        .copied()
-        .filter(|&wheel| universe.tree.wheels[wheel].file_name == *name)
-        .min_by_key(|&wheel| universe.relative(wheel))?;
-    if pip_takes == pick {
-        return None;
-    }
-    let mut fix = Fix::new(FixAction::Remove, &universe.names[project]);
-    fix.version = Some(release.version.to_string());
-    fix.path = Some(universe.relative(pip_takes));
-    let message = format!(
-        "pip with find-links installs {} rather than the copy in {} (same file name: pip takes the smallest URL; uv and the index take {})",
-        universe.relative(pip_takes),
-        universe.dir_of(pick),
-        universe.dir_of(pick)
-    );
-    let mut finding = Finding::new(FindingKind::Shadowed, &universe.names[project], message, fix);
-    finding.wheel = Some(universe.relative(pick));
-    finding.nodes = vec![node_name(offer)];
-    Some(finding)
 }
 
 /// The node takes the copy with the best tags from a less specific directory than one that
@@ -76,11 +46,13 @@ fn better_tags_elsewhere(
         .copied()
         .min_by_key(|&wheel| rank_of(universe, offer, wheel))?;
     let earliest_dir = &universe.tree.dirs[universe.tree.wheels[earliest].dir];
-    if rank_of(universe, offer, earliest) >= rank_of(universe, offer, pick) || !earliest_dir.is_arch_specific() {
+    if rank_of(universe, offer, earliest) >= rank_of(universe, offer, pick)
+        || !earliest_dir.is_arch_specific()
+    {
         return None;
     }
     let mut fix = Fix::new(FixAction::Build, &universe.names[project]);
-    fix.version = Some(release.version.to_string());
+    fix.version = Some(release.version.clone().without_local().to_string());
     fix.pythons = vec![offer.python.to_string()];
     fix.layer = earliest_dir.layer.clone();
     fix.arch = Some(earliest_dir.arch.clone());
@@ -98,7 +70,12 @@ fn better_tags_elsewhere(
 
 /// The node installs its newest version from a less specific directory while an arch
 /// directory before it holds an older build for this Python: the arch build was left behind.
-fn arch_behind(universe: &Universe<'_>, offer: &Offer<'_>, project: usize, release: &Release) -> Option<Finding> {
+fn arch_behind(
+    universe: &Universe<'_>,
+    offer: &Offer<'_>,
+    project: usize,
+    release: &Release,
+) -> Option<Finding> {
     let pick = release.pick();
     let pick_rank = rank_of(universe, offer, pick);
     let preference = &universe.preference[offer.python_index];
@@ -115,7 +92,7 @@ fn arch_behind(universe: &Universe<'_>, offer: &Offer<'_>, project: usize, relea
         .max_by(|&a, &b| universe.version_of(a).cmp(universe.version_of(b)))?;
     let behind_dir = &universe.tree.dirs[universe.tree.wheels[behind].dir];
     let mut fix = Fix::new(FixAction::Build, &universe.names[project]);
-    fix.version = Some(release.version.to_string());
+    fix.version = Some(release.version.clone().without_local().to_string());
     fix.pythons = vec![offer.python.to_string()];
     fix.layer = behind_dir.layer.clone();
     fix.arch = Some(behind_dir.arch.clone());
@@ -130,6 +107,98 @@ fn arch_behind(universe: &Universe<'_>, offer: &Offer<'_>, project: usize, relea
     let mut finding = Finding::new(FindingKind::ArchBehind, &universe.names[project], message, fix);
     finding.wheel = Some(universe.relative(behind));
     finding.nodes = vec![node_name(offer)];
+    Some(finding)
+}
+
+/// How many files a same-name finding shows.
+const EXAMPLES: usize = 10;
+
+/// File names in two directories of a view: pip, given the directories as find-links, takes
+/// the copy with the smallest URL (`generic` < `gentoo2023/generic` < `.../x86-64-v3` <
+/// `.../x86-64-v4`), not the node's own. One finding for the tree: the nodes it concerns and
+/// some of the files, as the fix is the site's (an index, or uv), not a wheel's.
+pub(super) fn same_names(universe: &Universe<'_>, views: &[NodeView]) -> Option<Finding> {
+    let mut nodes = BTreeSet::new();
+    let mut examples: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for view in views {
+        let rank: Vec<Option<usize>> = universe
+            .tree
+            .dirs
+            .iter()
+            .map(|dir| view.dirs.iter().position(|relative| *relative == dir.relative))
+            .collect();
+        for wheels in &universe.wheels_of {
+            let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+            for &wheel in wheels {
+                if rank[universe.tree.wheels[wheel].dir].is_some() {
+                    by_name
+                        .entry(&universe.tree.wheels[wheel].file_name)
+                        .or_default()
+                        .push(wheel);
+                }
+            }
+            for copies in by_name.values().filter(|copies| copies.len() > 1) {
+                let own = copies
+                    .iter()
+                    .copied()
+                    .min_by_key(|&wheel| rank[universe.tree.wheels[wheel].dir]);
+                let pip = copies
+                    .iter()
+                    .copied()
+                    .min_by_key(|&wheel| universe.relative(wheel));
+                let (Some(own), Some(pip)) = (own, pip) else {
+                    continue;
+                };
+                if own == pip {
+                    continue;
+                }
+                for (index, python) in universe.pythons.iter().enumerate() {
+                    if universe.preference[index][own].is_some() {
+                        nodes.insert(NodeName {
+                            layer: view.layer.clone(),
+                            arch: view.arch.clone(),
+                            python: python.to_string(),
+                        });
+                    }
+                }
+                examples
+                    .entry(format!(
+                        "{} (its own: {})",
+                        universe.relative(pip),
+                        universe.dir_of(own)
+                    ))
+                    .or_default()
+                    .insert(format!("{}/{}", view.layer, view.arch));
+            }
+        }
+    }
+    if examples.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "pip with find-links installs another directory's copy of {} that are in several directories of a node's view (it takes the smallest URL; uv and the index take the node's own)",
+        crate::words::count(examples.len(), "wheel")
+    );
+    let mut finding = Finding::new(
+        FindingKind::Shadowed,
+        "",
+        message,
+        Fix::new(FixAction::UseIndex, ""),
+    );
+    finding.nodes = nodes.into_iter().collect();
+    finding.details = examples
+        .iter()
+        .take(EXAMPLES)
+        .map(|(file, views)| {
+            let views: Vec<&str> = views.iter().map(String::as_str).collect();
+            format!("{file} on {}", views.join(", "))
+        })
+        .collect();
+    if examples.len() > EXAMPLES {
+        finding
+            .details
+            .push(format!("... and {} more", examples.len() - EXAMPLES));
+    }
     Some(finding)
 }
 
@@ -200,7 +269,11 @@ fn differences(universe: &Universe<'_>, sets: &[(usize, BTreeSet<String>)], what
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        lines.push(format!("{what}`{key}` in {} but not in {}", names(&with), names(&without)));
+        lines.push(format!(
+            "{what}`{key}` in {} but not in {}",
+            names(&with),
+            names(&without)
+        ));
     }
     lines
 }
@@ -208,7 +281,10 @@ fn differences(universe: &Universe<'_>, sets: &[(usize, BTreeSet<String>)], what
 /// Every version (in the checked views' directories) whose wheels disagree on their
 /// requirements.
 pub(super) fn check_versions(universe: &Universe<'_>, views: &[NodeView]) -> Vec<Finding> {
-    let searched: HashSet<&str> = views.iter().flat_map(|view| view.dirs.iter().map(String::as_str)).collect();
+    let searched: HashSet<&str> = views
+        .iter()
+        .flat_map(|view| view.dirs.iter().map(String::as_str))
+        .collect();
     let environments: Vec<MarkerEnvironment> = universe
         .pythons
         .iter()
@@ -219,7 +295,10 @@ pub(super) fn check_versions(universe: &Universe<'_>, views: &[NodeView]) -> Vec
         let mut versions: BTreeMap<&pep440_rs::Version, Vec<usize>> = BTreeMap::new();
         for &wheel in wheels {
             if searched.contains(universe.dir_of(wheel)) && universe.metadata[wheel].problem.is_none() {
-                versions.entry(universe.version_of(wheel)).or_default().push(wheel);
+                versions
+                    .entry(universe.version_of(wheel))
+                    .or_default()
+                    .push(wheel);
             }
         }
         for (version, wheels) in versions {
@@ -236,15 +315,17 @@ pub(super) fn check_versions(universe: &Universe<'_>, views: &[NodeView]) -> Vec
                 let python = &universe.pythons[index];
                 details.extend(differences(universe, &sets, &format!("on Python {python}: ")));
             }
-            let sets: Vec<(usize, BTreeSet<String>)> =
-                wheels.iter().map(|&wheel| (wheel, unconditional(universe, wheel))).collect();
+            let sets: Vec<(usize, BTreeSet<String>)> = wheels
+                .iter()
+                .map(|&wheel| (wheel, unconditional(universe, wheel)))
+                .collect();
             details.extend(differences(universe, &sets, "without a marker: "));
             if details.is_empty() {
                 continue;
             }
             let name = &universe.names[project];
             let mut fix = Fix::new(FixAction::Rebuild, name);
-            fix.version = Some(version.to_string());
+            fix.version = Some(version.clone().without_local().to_string());
             let message = format!(
                 "the {} wheels of {name} {version} disagree on their requirements",
                 wheels.len()

@@ -182,7 +182,11 @@ pub fn read_tree_metadata(tree: &Tree, cache: Option<&Path>, jobs: usize) -> Tre
         .into_owned();
     let mut file = cache.map(|path| load_cache(path, &root)).unwrap_or_default();
     let indices: Vec<usize> = (0..tree.wheels.len()).collect();
-    let relative: Vec<String> = tree.wheels.iter().map(|wheel| tree.relative_path(wheel)).collect();
+    let relative: Vec<String> = tree
+        .wheels
+        .iter()
+        .map(|wheel| tree.relative_path(wheel))
+        .collect();
     let file_ref = &file;
     let entries: Vec<(CachedWheel, bool)> = crate::parallel::parallel_map(&indices, jobs, &|&index| {
         let path = tree.path_of(&tree.wheels[index]);
@@ -213,7 +217,10 @@ pub fn read_tree_metadata(tree: &Tree, cache: Option<&Path>, jobs: usize) -> Tre
         if read > 0 || file.wheels.len() != entries.len() {
             file.version = CACHE_VERSION;
             file.root = root;
-            file.wheels = relative.into_iter().zip(entries.into_iter().map(|(entry, _)| entry)).collect();
+            file.wheels = relative
+                .into_iter()
+                .zip(entries.into_iter().map(|(entry, _)| entry))
+                .collect();
             let written = serde_json::to_vec(&file)
                 .map_err(std::io::Error::other)
                 .and_then(|bytes| crate::atomic::write(path, &bytes));
@@ -268,24 +275,51 @@ mod tests {
             "demo-1.0-py3-none-any.whl",
             "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nRequires-Python: >=3.10\nRequires-Dist: six>=1\nRequires-Dist: pytest; extra == \"test\"\nRequires-Dist: not a requirement (\nProvides-Extra: test\n",
         );
-        write_wheel(&generic, "other-2.0-py3-none-any.whl", "Metadata-Version: 2.1\nName: other\nVersion: 2.0\nRequires-Dist: six>=1\n");
+        write_wheel(
+            &generic,
+            "other-2.0-py3-none-any.whl",
+            "Metadata-Version: 2.1\nName: other\nVersion: 2.0\nRequires-Dist: six>=1\n",
+        );
         fs_err::write(generic.join("broken-1.0-py3-none-any.whl"), b"not a zip").unwrap();
         let cache = cache_file(&directory.path().join("cache"), &root);
         let tree = tree_at(&root);
 
         let first = read_tree_metadata(&tree, Some(&cache), 2);
         assert_eq!((first.read, first.cached), (3, 0));
-        let demo = tree.wheels.iter().position(|wheel| wheel.file_name.starts_with("demo")).unwrap();
-        let other = tree.wheels.iter().position(|wheel| wheel.file_name.starts_with("other")).unwrap();
-        let broken = tree.wheels.iter().position(|wheel| wheel.file_name.starts_with("broken")).unwrap();
+        let demo = tree
+            .wheels
+            .iter()
+            .position(|wheel| wheel.file_name.starts_with("demo"))
+            .unwrap();
+        let other = tree
+            .wheels
+            .iter()
+            .position(|wheel| wheel.file_name.starts_with("other"))
+            .unwrap();
+        let broken = tree
+            .wheels
+            .iter()
+            .position(|wheel| wheel.file_name.starts_with("broken"))
+            .unwrap();
         let metadata = &first.wheels[demo];
         assert_eq!(metadata.requires_python.as_ref().unwrap().to_string(), ">=3.10");
         assert_eq!(metadata.requirements.len(), 2);
         assert_eq!(metadata.invalid_requirements, ["not a requirement ("]);
         assert_eq!(metadata.provides_extra, ["test"]);
         // One parse for a text two wheels share.
-        assert!(Arc::ptr_eq(&metadata.requirements[0], &first.wheels[other].requirements[0]));
-        assert!(first.wheels[broken].problem.as_ref().unwrap().contains("broken-1.0"), "{:?}", first.wheels[broken].problem);
+        assert!(Arc::ptr_eq(
+            &metadata.requirements[0],
+            &first.wheels[other].requirements[0]
+        ));
+        assert!(
+            first.wheels[broken]
+                .problem
+                .as_ref()
+                .unwrap()
+                .contains("broken-1.0"),
+            "{:?}",
+            first.wheels[broken].problem
+        );
 
         let second = read_tree_metadata(&tree, Some(&cache), 2);
         assert_eq!((second.read, second.cached), (0, 3));
@@ -293,14 +327,19 @@ mod tests {
 
         // Same size, new mtime: read again.
         let file = fs_err::OpenOptions::new().write(true).open(&path).unwrap();
-        file.file().set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+        file.file()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
             .unwrap();
         drop(file);
         let third = read_tree_metadata(&tree, Some(&cache), 1);
         assert_eq!((third.read, third.cached), (1, 2));
 
         // New content of another size under the same name: read again.
-        write_wheel(&generic, "other-2.0-py3-none-any.whl", "Metadata-Version: 2.1\nName: other\nVersion: 2.0\n");
+        write_wheel(
+            &generic,
+            "other-2.0-py3-none-any.whl",
+            "Metadata-Version: 2.1\nName: other\nVersion: 2.0\n",
+        );
         let fourth = read_tree_metadata(&tree, Some(&cache), 1);
         assert_eq!((fourth.read, fourth.cached), (1, 2));
         assert!(fourth.wheels[other].requirements.is_empty());

@@ -86,10 +86,14 @@ impl crate::hint::Hint for CheckError {
 /// every node (view x Python) is checked on `options.jobs` threads.
 pub fn run_check(layout: &Layout, options: &CheckOptions) -> Result<CheckReport, CheckError> {
     if options.views.is_empty() {
-        return Err(CheckError::Nothing("no node view (the layout has no active layer)"));
+        return Err(CheckError::Nothing(
+            "no node view (the layout has no active layer)",
+        ));
     }
     if options.pythons.is_empty() {
-        return Err(CheckError::Nothing("no Python (the layout names none; give --python)"));
+        return Err(CheckError::Nothing(
+            "no Python (the layout names none; give --python)",
+        ));
     }
     let tree = Tree::read(layout).map_err(|source| CheckError::Tree {
         root: layout.root.clone(),
@@ -133,6 +137,7 @@ pub fn run_check(layout: &Layout, options: &CheckOptions) -> Result<CheckReport,
         resolutions.extend(resolution);
     }
     findings.extend(consistency::check_versions(&universe, &options.views));
+    findings.extend(consistency::same_names(&universe, &options.views));
     findings.extend(model::unreadable(&universe));
     tracing::info!("{} nodes checked in {:.2?}", nodes.len(), checked.elapsed());
     if let Some(staleness) = &options.staleness {

@@ -91,6 +91,9 @@ pub enum FixAction {
     Remove,
     /// Replace an unreadable wheel.
     Replace,
+    /// Serve the node's view as a simple index (or install with uv): pip with find-links
+    /// takes another copy than the node's own.
+    UseIndex,
     /// Build the index's newest version.
     Upgrade,
 }
@@ -103,7 +106,8 @@ pub struct Fix {
     pub project: String,
     /// The versions wanted, as specifiers (`<2`, `>=1.26`), when any.
     pub requirement: Option<String>,
-    /// One version, when the fix is about one.
+    /// One version, when the fix is about one (its public part: what `wheelbuild --version`
+    /// takes).
     pub version: Option<String>,
     /// The Pythons to build for.
     pub pythons: Vec<String>,
@@ -135,7 +139,11 @@ impl Fix {
 
     /// The `wheelbuild` command that builds what the fix asks for.
     fn wheelbuild(&self) -> String {
-        let mut words = vec!["wheelbuild".to_string(), "--package".to_string(), self.project.clone()];
+        let mut words = vec![
+            "wheelbuild".to_string(),
+            "--package".to_string(),
+            self.project.clone(),
+        ];
         if let Some(version) = self.version.as_ref().or(self.requirement.as_ref()) {
             words.push("--version".to_string());
             words.push(shell_quote(version));
@@ -170,7 +178,12 @@ impl Fix {
             (Some(layer), None) => format!(" on {layer}"),
             _ => String::new(),
         };
-        let wanted = self.requirement.as_deref().map(|text| format!(" {text}")).unwrap_or_default();
+        let wanted = self
+            .version
+            .as_deref()
+            .or(self.requirement.as_deref())
+            .map(|text| format!(" {text}"))
+            .unwrap_or_default();
         let (text, command) = match self.action {
             FixAction::AddRecipe => (
                 format!(
@@ -185,9 +198,8 @@ impl Fix {
             ),
             FixAction::Rebuild => (
                 format!(
-                    "rebuild {} {}{pythons}{place} from one recipe so that its wheels agree (or align them with `wheelwright manipulate --update-req`)",
-                    self.project,
-                    self.version.as_deref().unwrap_or_default()
+                    "rebuild {}{wanted}{pythons}{place} from one recipe so that its wheels agree (or align them with `wheelwright manipulate --update-req`)",
+                    self.project
                 ),
                 Some(self.wheelbuild()),
             ),
@@ -206,12 +218,12 @@ impl Fix {
                 None,
             ),
             FixAction::Upgrade => (
-                format!(
-                    "build {} {}{pythons}{place}",
-                    self.project,
-                    self.version.as_deref().unwrap_or_default()
-                ),
+                format!("build {}{wanted}{pythons}{place}", self.project),
                 Some(self.wheelbuild()),
+            ),
+            FixAction::UseIndex => (
+                "serve each view as a simple index (`wheelwright index --output DIR`, then `wheelwright pip-config --index BASE`), or install with uv (`wheelwright pip-config --format uv`): both take the node's own copy".to_string(),
+                None,
             ),
         };
         self.text = text;

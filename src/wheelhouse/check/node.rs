@@ -187,7 +187,11 @@ impl<'v> Offer<'v> {
 
     /// The versions of `project` the node can install that `requirement` admits, newest
     /// first (pre-releases only as [`prereleases_allowed`] says).
-    pub fn matching<'s>(&'s self, project: usize, specifiers: &VersionSpecifiers) -> impl Iterator<Item = &'s Release> {
+    pub fn matching<'s>(
+        &'s self,
+        project: usize,
+        specifiers: &VersionSpecifiers,
+    ) -> impl Iterator<Item = &'s Release> {
         let releases = &self.releases[project];
         let prereleases = prereleases_allowed(specifiers, releases.iter().map(|release| &release.version));
         releases

@@ -81,7 +81,11 @@ pub fn render_report(report: &CheckReport) -> Vec<String> {
     let mut kinds: Vec<_> = report.counts.keys().copied().collect();
     kinds.sort_by_key(|kind| (!kind.is_hole(), *kind));
     for kind in kinds {
-        let findings: Vec<&Finding> = report.findings.iter().filter(|finding| finding.kind == kind).collect();
+        let findings: Vec<&Finding> = report
+            .findings
+            .iter()
+            .filter(|finding| finding.kind == kind)
+            .collect();
         lines.push(String::new());
         lines.push(format!("{}: {}", kind.title(), findings.len()));
         for finding in findings {
@@ -89,7 +93,11 @@ pub fn render_report(report: &CheckReport) -> Vec<String> {
         }
     }
     if !report.resolutions.is_empty() {
-        let resolved = report.resolutions.iter().filter(|resolution| resolution.resolved).count();
+        let resolved = report
+            .resolutions
+            .iter()
+            .filter(|resolution| resolution.resolved)
+            .count();
         lines.push(String::new());
         lines.push(format!(
             "resolution: {} of {} resolved",

@@ -73,7 +73,10 @@ pub fn parse_requirements(text: &str, path: &Path) -> Result<Vec<RequirementLine
             continue;
         }
         if text.starts_with('-') {
-            tracing::warn!("{}:{start}: `{text}` skipped: only requirements are resolved", path.display());
+            tracing::warn!(
+                "{}:{start}: `{text}` skipped: only requirements are resolved",
+                path.display()
+            );
             continue;
         }
         let requirement = Requirement::from_str(text).map_err(|error| RequirementsFileError::Invalid {
@@ -129,9 +132,15 @@ mod tests {
     fn a_bad_line_is_named_with_its_file_and_number() {
         let error = parse_requirements("numpy\nscipy >>= 1\n", Path::new("top.txt")).unwrap_err();
         let message = error.to_string();
-        assert!(message.starts_with("top.txt:2: `scipy >>= 1` is not a PEP 508 requirement"), "{message}");
+        assert!(
+            message.starts_with("top.txt:2: `scipy >>= 1` is not a PEP 508 requirement"),
+            "{message}"
+        );
         assert!(crate::hint::Hint::hint(&error).is_some());
         let error = parse_requirements("# nothing\n", Path::new("top.txt")).unwrap_err();
-        assert_eq!(error.to_string(), "the requirements file top.txt names no requirement");
+        assert_eq!(
+            error.to_string(),
+            "the requirements file top.txt names no requirement"
+        );
     }
 }

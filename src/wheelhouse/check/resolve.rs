@@ -14,8 +14,8 @@ use std::convert::Infallible;
 use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{ExtraName, Requirement};
 use pubgrub::{
-    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider, PackageResolutionStatistics,
-    PubGrubError, Ranges, Reporter as _,
+    DefaultStringReporter, Dependencies, DependencyConstraints, DependencyProvider,
+    PackageResolutionStatistics, PubGrubError, Ranges, Reporter as _,
 };
 
 use super::RequirementLine;
@@ -78,7 +78,10 @@ struct Provider<'u, 'o> {
 impl Provider<'_, '_> {
     /// The versions of a package the node can install, newest first.
     fn candidates(&self, package: &Package) -> impl Iterator<Item = &Version> {
-        let releases = package.id().map(|id| self.offer.releases[id].as_slice()).unwrap_or_default();
+        let releases = package
+            .id()
+            .map(|id| self.offer.releases[id].as_slice())
+            .unwrap_or_default();
         releases.iter().map(|release| &release.version)
     }
 
@@ -168,17 +171,32 @@ impl DependencyProvider for Provider<'_, '_> {
     type Err = Infallible;
     type Priority = (u32, Reverse<usize>);
 
-    fn prioritize(&self, package: &Package, range: &Ranges<Version>, statistics: &PackageResolutionStatistics) -> Self::Priority {
+    fn prioritize(
+        &self,
+        package: &Package,
+        range: &Ranges<Version>,
+        statistics: &PackageResolutionStatistics,
+    ) -> Self::Priority {
         // Conflicting packages first, then those with the fewest versions left.
-        let count = self.candidates(package).filter(|version| range.contains(*version)).count();
+        let count = self
+            .candidates(package)
+            .filter(|version| range.contains(*version))
+            .count();
         (statistics.conflict_count(), Reverse(count))
     }
 
-    fn choose_version(&self, package: &Package, range: &Ranges<Version>) -> Result<Option<Version>, Infallible> {
+    fn choose_version(
+        &self,
+        package: &Package,
+        range: &Ranges<Version>,
+    ) -> Result<Option<Version>, Infallible> {
         if *package == Package::Root {
             return Ok(Some(Version::new([0])));
         }
-        Ok(self.candidates(package).find(|version| range.contains(*version)).cloned())
+        Ok(self
+            .candidates(package)
+            .find(|version| range.contains(*version))
+            .cloned())
     }
 
     fn get_dependencies(
@@ -202,7 +220,9 @@ impl DependencyProvider for Provider<'_, '_> {
                         .iter()
                         .find(|release| release.version == *version)
                 }) else {
-                    return Ok(Dependencies::Unavailable(format!("{name} {version} is not in the node's view")));
+                    return Ok(Dependencies::Unavailable(format!(
+                        "{name} {version} is not in the node's view"
+                    )));
                 };
                 let by = format!("{name} {version}");
                 let extra = match package {
@@ -222,7 +242,10 @@ impl DependencyProvider for Provider<'_, '_> {
                     let plain = marker_holds(&requirement.marker, environment, &[]);
                     let wanted = match extra {
                         None => plain,
-                        Some(extra) => !plain && marker_holds(&requirement.marker, environment, std::slice::from_ref(extra)),
+                        Some(extra) => {
+                            !plain
+                                && marker_holds(&requirement.marker, environment, std::slice::from_ref(extra))
+                        }
                     };
                     if wanted {
                         self.edges(&by, requirement, &mut edges);
@@ -253,7 +276,9 @@ pub(super) fn resolve(
                 .iter()
                 .filter_map(|(package, version)| match package {
                     Package::Project { name, id: Some(id) } => {
-                        let release = offer.releases[*id].iter().find(|release| release.version == *version)?;
+                        let release = offer.releases[*id]
+                            .iter()
+                            .find(|release| release.version == *version)?;
                         Some(ResolvedPackage {
                             name: name.clone(),
                             version: version.to_string(),
@@ -315,7 +340,13 @@ fn failure(
         Some(unmet) => {
             let (instead, fix) = instead(universe, offer, &unmet.name, unmet.id, &unmet.specifiers);
             let first = format!("{} requires `{}`: {}", unmet.by, unmet.requirement, instead.text);
-            (unmet.name, fix, Some(instead), Some(unmet.requirement), Some(first))
+            (
+                unmet.name,
+                fix,
+                Some(instead),
+                Some(unmet.requirement),
+                Some(first),
+            )
         }
         None => {
             let project = lines

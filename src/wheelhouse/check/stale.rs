@@ -36,7 +36,9 @@ pub enum StalenessError {
         #[source]
         source: IndexError,
     },
-    #[error("cannot compare with the index {index}: no project page could be read ({failed} tried; the first error: {first})")]
+    #[error(
+        "cannot compare with the index {index}: no project page could be read ({failed} tried; the first error: {first})"
+    )]
     Unreachable {
         index: String,
         failed: usize,
@@ -134,7 +136,10 @@ pub(super) fn check(
     if let Some(cache) = &options.page_cache {
         client = client.with_page_cache(cache);
     }
-    let searched: HashSet<&str> = views.iter().flat_map(|view| view.dirs.iter().map(String::as_str)).collect();
+    let searched: HashSet<&str> = views
+        .iter()
+        .flat_map(|view| view.dirs.iter().map(String::as_str))
+        .collect();
     let projects: Vec<(usize, Version)> = universe
         .wheels_of
         .iter()
@@ -221,15 +226,23 @@ mod tests {
         .collect();
         // 1.0 -> 1.6: 1096 days later.
         let (newer, why) = judge(&version("1.0"), &versions, 730).unwrap();
-        assert_eq!((newer.to_string(), why.as_str()), ("1.6".to_string(), "released 1096 days later"));
+        assert_eq!(
+            (newer.to_string(), why.as_str()),
+            ("1.6".to_string(), "released 1096 days later")
+        );
         assert!(judge(&version("1.5"), &versions, 730).is_none());
         assert!(judge(&version("1.6"), &versions, 730).is_none());
         let mut major = versions.clone();
         major.insert(version("2.0"), day("2021-07-01"));
         let (newer, why) = judge(&version("1.5"), &major, 730).unwrap();
-        assert_eq!((newer.to_string(), why.as_str()), ("2.0".to_string(), "released 30 days later, a major version ahead"));
+        assert_eq!(
+            (newer.to_string(), why.as_str()),
+            ("2.0".to_string(), "released 30 days later, a major version ahead")
+        );
         // Unknown dates (an HTML index): only the major version counts.
-        let undated: Listed = [(version("1.0"), None), (version("1.9"), None)].into_iter().collect();
+        let undated: Listed = [(version("1.0"), None), (version("1.9"), None)]
+            .into_iter()
+            .collect();
         assert!(judge(&version("1.0"), &undated, 0).is_none());
     }
 }
