@@ -58,7 +58,7 @@ pub(super) fn used_extras(
                 if requirement.extras.is_empty() || in_force(requirement, offer, &extras).is_none() {
                     continue;
                 }
-                let Some(target) = universe.id_of(requirement.name.as_ref()) else {
+                let Some(target) = universe.id_of_package(&requirement.name) else {
                     continue;
                 };
                 let set = used.entry(target).or_default();
@@ -177,6 +177,31 @@ pub(super) fn target_arch(universe: &Universe<'_>, offer: &Offer<'_>, project: u
     }
 }
 
+/// For a generic build of a project that has arch builds in the node's layer: the newest of
+/// their versions that the requirement admits, as a baseline build goes beside the arch
+/// builds of its own version only (cp-wheels' rule).
+fn baseline_version(
+    universe: &Universe<'_>,
+    offer: &Offer<'_>,
+    project: usize,
+    specifiers: &VersionSpecifiers,
+) -> Option<String> {
+    if offer.view.arch != "generic" && target_arch(universe, offer, project) != "generic" {
+        return None;
+    }
+    let prereleases = crate::spec::environment::names_prerelease(specifiers);
+    universe.wheels_of[project]
+        .iter()
+        .filter(|&&wheel| {
+            let dir = &universe.tree.dirs[universe.tree.wheels[wheel].dir];
+            dir.layer.as_deref() == Some(offer.view.layer.as_str()) && dir.is_arch_specific()
+        })
+        .map(|&wheel| universe.version_of(wheel))
+        .filter(|version| crate::spec::environment::admits(specifiers, version, prereleases))
+        .max()
+        .map(|version| version.clone().without_local().to_string())
+}
+
 /// What the wheelhouse has of `name` instead, and the fix.
 pub(super) fn instead(
     universe: &Universe<'_>,
@@ -186,7 +211,14 @@ pub(super) fn instead(
     specifiers: &VersionSpecifiers,
 ) -> (Instead, Fix) {
     let python = offer.python.to_string();
-    let requirement = (!specifiers.is_empty()).then(|| specifiers.to_string());
+    // `>=2,<4`: one shell word, as `wheelbuild --version` takes it.
+    let requirement = (!specifiers.is_empty()).then(|| {
+        specifiers
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     let Some(target) = target else {
         // What the project is (pure or compiled) is not known: the build decides where its
         // wheels go.
@@ -212,6 +244,7 @@ pub(super) fn instead(
     if !pure {
         fix.layer = Some(offer.view.layer.clone());
         fix.arch = Some(target_arch(universe, offer, target));
+        fix.version = baseline_version(universe, offer, target, specifiers);
     }
     let releases = &offer.releases[target];
     if !releases.is_empty() {
@@ -233,6 +266,13 @@ pub(super) fn instead(
             fix,
         );
     }
+    (absent(universe, offer, name, target), fix)
+}
+
+/// What the wheelhouse has of a project the node can install no version of: the Pythons the
+/// node's directories have it for, the directories outside the view that have it for this
+/// Python, or what its wheels are.
+fn absent(universe: &Universe<'_>, offer: &Offer<'_>, name: &str, target: usize) -> Instead {
     let wheels = &universe.wheels_of[target];
     let in_view = |wheel: usize| offer.rank[universe.tree.wheels[wheel].dir].is_some();
     let pythons_where = |wheels: &mut dyn Iterator<Item = usize>| -> Vec<String> {
@@ -286,13 +326,10 @@ pub(super) fn instead(
             )
         }
     };
-    (
-        Instead {
-            text,
-            versions: Vec::new(),
-            pythons: other_pythons,
-            directories,
-        },
-        fix,
-    )
+    Instead {
+        text,
+        versions: Vec::new(),
+        pythons: other_pythons,
+        directories,
+    }
 }

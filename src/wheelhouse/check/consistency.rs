@@ -87,9 +87,10 @@ fn arch_behind(
             preference[wheel].is_some()
                 && dir.is_arch_specific()
                 && rank_of(universe, offer, wheel) < pick_rank
-                && universe.version_of(wheel) < &release.version
+                && universe.age[wheel] > universe.age[pick]
         })
-        .max_by(|&a, &b| universe.version_of(a).cmp(universe.version_of(b)))?;
+        // The build of the most specific directory (the node's own arch first).
+        .min_by_key(|&wheel| (rank_of(universe, offer, wheel), universe.age[wheel]))?;
     let behind_dir = &universe.tree.dirs[universe.tree.wheels[behind].dir];
     let mut fix = Fix::new(FixAction::Build, &universe.names[project]);
     fix.version = Some(release.version.clone().without_local().to_string());

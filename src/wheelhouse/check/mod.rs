@@ -100,6 +100,7 @@ pub fn run_check(layout: &Layout, options: &CheckOptions) -> Result<CheckReport,
         source,
     })?;
     check_root(layout, &tree)?;
+    tracing::info!("tree of {} wheels read", tree.wheels.len());
     let started = std::time::Instant::now();
     let cache = options
         .cache_dir
@@ -136,18 +137,28 @@ pub fn run_check(layout: &Layout, options: &CheckOptions) -> Result<CheckReport,
         findings.extend(node_findings);
         resolutions.extend(resolution);
     }
+    tracing::info!("{} nodes checked in {:.2?}", nodes.len(), checked.elapsed());
+    let tree_wide = std::time::Instant::now();
     findings.extend(consistency::check_versions(&universe, &options.views));
     findings.extend(consistency::same_names(&universe, &options.views));
     findings.extend(model::unreadable(&universe));
-    tracing::info!("{} nodes checked in {:.2?}", nodes.len(), checked.elapsed());
+    tracing::info!("versions and copies checked in {:.2?}", tree_wide.elapsed());
     if let Some(staleness) = &options.staleness {
         findings.extend(stale::check(&universe, &options.views, staleness, options.jobs)?);
     }
+    let merging = std::time::Instant::now();
+    let raw = findings.len();
+    let findings = model::merge(findings);
+    tracing::info!(
+        "{raw} findings merged into {} in {:.2?}",
+        findings.len(),
+        merging.elapsed()
+    );
     Ok(CheckReport::new(
         &tree,
         &universe,
         options,
-        model::merge(findings),
+        findings,
         resolutions,
         &tree_metadata,
     ))

@@ -2,7 +2,7 @@
 //! nodes they concern, what the wheelhouse has instead and their [`Fix`] (words, a command and
 //! the fields a planner needs); findings of several nodes that say the same merged into one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -232,7 +232,7 @@ impl Fix {
 }
 
 /// One finding: what, where (the nodes), what is there instead, and the fix.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub struct Finding {
     pub kind: FindingKind,
     /// A user's install fails (closure and resolution findings).
@@ -273,46 +273,23 @@ impl Finding {
     }
 }
 
-/// The key findings merge by: everything but the nodes and the fix's Pythons.
-type MergeKey = (
-    FindingKind,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<Instead>,
-    Vec<String>,
-    Fix,
-);
-
 /// Findings that say the same on several nodes, merged into one that names them all (and the
 /// fix's Pythons joined); sorted by kind, project and wheel; every fix described.
 pub(crate) fn merge(findings: Vec<Finding>) -> Vec<Finding> {
-    let mut merged: BTreeMap<MergeKey, (Finding, BTreeSet<NodeName>, BTreeSet<String>)> = BTreeMap::new();
-    for finding in findings {
-        let mut fix = finding.fix.clone();
-        let pythons = std::mem::take(&mut fix.pythons);
-        let key = (
-            finding.kind,
-            finding.project.clone(),
-            finding.wheel.clone(),
-            finding.requirement.clone(),
-            finding.extra.clone(),
-            finding.message.clone(),
-            finding.instead.clone(),
-            finding.details.clone(),
-            fix,
-        );
-        let entry = merged
-            .entry(key)
-            .or_insert_with(|| (finding.clone(), BTreeSet::new(), BTreeSet::new()));
-        entry.1.extend(finding.nodes);
-        entry.2.extend(pythons);
+    // A finding without its nodes and its fix's Pythons is the key.
+    let mut merged: HashMap<Finding, (BTreeSet<NodeName>, BTreeSet<String>)> = HashMap::new();
+    for mut finding in findings {
+        let nodes = std::mem::take(&mut finding.nodes);
+        let pythons = std::mem::take(&mut finding.fix.pythons);
+        let entry = merged.entry(finding).or_default();
+        entry.0.extend(nodes);
+        entry.1.extend(pythons);
     }
+    let mut merged: Vec<(Finding, (BTreeSet<NodeName>, BTreeSet<String>))> = merged.into_iter().collect();
+    merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     merged
-        .into_values()
-        .map(|(mut finding, nodes, pythons)| {
+        .into_iter()
+        .map(|(mut finding, (nodes, pythons))| {
             finding.nodes = nodes.into_iter().collect();
             let mut pythons: Vec<String> = pythons.into_iter().collect();
             pythons.sort_by_key(|python| python_sort_key(python));

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use pep440_rs::{Version, VersionSpecifiers};
-use pep508_rs::{MarkerEnvironment, Requirement, VersionOrUrl};
+use pep508_rs::{MarkerEnvironment, PackageName, Requirement, VersionOrUrl};
 
 use super::metadata::WheelMetadata;
 use crate::layout::PythonVersion;
@@ -27,10 +27,13 @@ pub(crate) struct Universe<'a> {
     pub ids: HashMap<String, usize>,
     /// The project of each wheel.
     pub project_of: Vec<usize>,
-    /// Each project's wheels.
+    /// Each project's wheels, newest version first (then by file name).
     pub wheels_of: Vec<Vec<usize>>,
     /// `[python][wheel]`: the wheel's tag preference on that Python, when it installs there.
     pub preference: Vec<Vec<Option<u32>>>,
+    /// Each wheel's version as a number within its project: 0 for the newest, equal for
+    /// equal versions (`1.0` and `1.0.0`), so that nodes compare numbers, not versions.
+    pub age: Vec<u32>,
 }
 
 impl<'a> Universe<'a> {
@@ -48,6 +51,25 @@ impl<'a> Universe<'a> {
             });
             wheels_of[id].push(index);
             project_of.push(id);
+        }
+        for wheels in &mut wheels_of {
+            wheels.sort_by(|&a, &b| {
+                let (a, b) = (&tree.wheels[a], &tree.wheels[b]);
+                b.filename
+                    .version()
+                    .cmp(a.filename.version())
+                    .then_with(|| a.file_name.cmp(&b.file_name))
+            });
+        }
+        let mut age = vec![0u32; tree.wheels.len()];
+        for wheels in &wheels_of {
+            let mut current = 0;
+            for pair in wheels.windows(2) {
+                if tree.wheels[pair[0]].filename.version() != tree.wheels[pair[1]].filename.version() {
+                    current += 1;
+                }
+                age[pair[1]] = current;
+            }
         }
         let preference = pythons
             .iter()
@@ -78,12 +100,18 @@ impl<'a> Universe<'a> {
             project_of,
             wheels_of,
             preference,
+            age,
         }
     }
 
-    /// The project number of a requirement's name, if the tree has the project.
+    /// The project number of a name (any spelling), if the tree has the project.
     pub fn id_of(&self, name: &str) -> Option<usize> {
         self.ids.get(&normalize_name(name)).copied()
+    }
+
+    /// The project number of a requirement's name (already normalised), if the tree has it.
+    pub fn id_of_package(&self, name: &PackageName) -> Option<usize> {
+        self.ids.get(name.as_ref()).copied()
     }
 
     /// The directory of a wheel relative to the root.
@@ -143,35 +171,36 @@ impl<'v> Offer<'v> {
             .wheels_of
             .iter()
             .map(|wheels| {
-                let mut copies: Vec<(usize, u32, usize)> = wheels
-                    .iter()
-                    .filter_map(|&wheel| {
-                        let dir_rank = rank[universe.tree.wheels[wheel].dir]?;
-                        Some((wheel, preference[wheel]?, dir_rank))
-                    })
-                    .collect();
-                copies.sort_by(|a, b| {
-                    universe
-                        .version_of(b.0)
-                        .cmp(universe.version_of(a.0))
-                        .then(a.1.cmp(&b.1))
-                        .then(a.2.cmp(&b.2))
-                        .then_with(|| {
-                            universe.tree.wheels[a.0]
-                                .file_name
-                                .cmp(&universe.tree.wheels[b.0].file_name)
-                        })
-                });
+                // The project's wheels come newest first: group them by version, and order
+                // the copies of one version as an installer prefers them.
                 let mut releases: Vec<Release> = Vec::new();
-                for (wheel, _, _) in copies {
-                    match releases.last_mut() {
-                        Some(last) if last.version == *universe.version_of(wheel) => last.copies.push(wheel),
-                        _ => releases.push(Release {
-                            version: universe.version_of(wheel).clone(),
-                            copies: vec![wheel],
-                        }),
+                let mut copies: Vec<(u32, usize, usize)> = Vec::new();
+                let flush = |copies: &mut Vec<(u32, usize, usize)>, releases: &mut Vec<Release>| {
+                    if let Some(&(_, _, first)) = copies.first() {
+                        copies.sort_unstable();
+                        releases.push(Release {
+                            version: universe.version_of(first).clone(),
+                            copies: copies.iter().map(|&(_, _, wheel)| wheel).collect(),
+                        });
+                        copies.clear();
                     }
+                };
+                for &wheel in wheels {
+                    let Some(dir_rank) = rank[universe.tree.wheels[wheel].dir] else {
+                        continue;
+                    };
+                    let Some(tags) = preference[wheel] else {
+                        continue;
+                    };
+                    if copies
+                        .first()
+                        .is_some_and(|&(_, _, first)| universe.age[first] != universe.age[wheel])
+                    {
+                        flush(&mut copies, &mut releases);
+                    }
+                    copies.push((tags, dir_rank, wheel));
                 }
+                flush(&mut copies, &mut releases);
                 releases
             })
             .collect();
@@ -200,11 +229,15 @@ impl<'v> Offer<'v> {
     }
 }
 
+/// No specifier: any version.
+static ANY_VERSION: std::sync::LazyLock<VersionSpecifiers> =
+    std::sync::LazyLock::new(VersionSpecifiers::empty);
+
 /// The version specifiers of a requirement (empty: any version); `None` for a URL.
-pub(crate) fn specifiers_of(requirement: &Requirement) -> Option<VersionSpecifiers> {
+pub(crate) fn specifiers_of(requirement: &Requirement) -> Option<&VersionSpecifiers> {
     match &requirement.version_or_url {
-        None => Some(VersionSpecifiers::empty()),
-        Some(VersionOrUrl::VersionSpecifier(specifiers)) => Some(specifiers.clone()),
+        None => Some(&ANY_VERSION),
+        Some(VersionOrUrl::VersionSpecifier(specifiers)) => Some(specifiers),
         Some(VersionOrUrl::Url(_)) => None,
     }
 }

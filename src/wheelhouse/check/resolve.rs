@@ -116,7 +116,7 @@ impl Provider<'_, '_> {
     /// The packages and ranges one requirement adds.
     fn edges(&self, by: &str, requirement: &Requirement, into: &mut Vec<(Package, Ranges<Version>)>) {
         let name = requirement.name.to_string();
-        let id = self.universe.id_of(&name);
+        let id = self.universe.id_of_package(&requirement.name);
         // A URL requirement is not the wheelhouse's to meet: no candidate does.
         let specifiers = specifiers_of(requirement);
         let range = specifiers
@@ -128,7 +128,7 @@ impl Provider<'_, '_> {
                 requirement: requirement.to_string(),
                 name: name.clone(),
                 id,
-                specifiers: specifiers.unwrap_or_else(VersionSpecifiers::empty),
+                specifiers: specifiers.cloned().unwrap_or_else(VersionSpecifiers::empty),
             });
         }
         for extra in &requirement.extras {
@@ -303,6 +303,8 @@ pub(super) fn resolve(
                     // The root's version and the empty set, in words.
                     DefaultStringReporter::report(&tree)
                         .replace("the requirements 0 ", "the requirements ")
+                        .replace("the requirements depends on", "the requirements depend on")
+                        .replace("the requirements is forbidden", "the requirements cannot be met")
                         .replace(" ∅", " (no version the node can install)")
                 }
                 other => other.to_string(),
