@@ -95,20 +95,19 @@ time_run() {
         cat "$work/err" >&2
         die "$name exited $code"
     fi
-    read -r wall user system < "$work/time"
+    # A non-zero exit adds a line "Command exited with non-zero status N" first.
+    read -r wall user system < <(tail -n 1 "$work/time")
     echo "$name $wall $(awk "BEGIN { print $user + $system }")" >> "$work/results"
 }
 
-check() {
-    "$BIN" --layout "$work/layout.toml" check --cache-dir "$work/cache" "$@"
-}
+check=("$BIN" --layout "$work/layout.toml" check --cache-dir "$work/cache")
 
 for run in $(seq "$RUNS"); do
     rm -rf "$work/cache"
-    time_run cold check --json
+    time_run cold "${check[@]}" --json
     [[ $run -gt 1 ]] || cp "$work/out" "$work/report.json"
-    time_run warm check --json
-    time_run warm+resolve check --json --resolve "$work/top.txt"
+    time_run warm "${check[@]}" --json
+    time_run warm+resolve "${check[@]}" --json --resolve "$work/top.txt"
     time_run python "$PYTHON" - "$root" <<'PY'
 import os, sys, zipfile
 root = sys.argv[1]
@@ -126,7 +125,7 @@ PY
     if [[ -n $UV ]]; then
         links=()
         for dir in gentoo2023/x86-64-v3 gentoo2023/generic generic; do links+=(--find-links "$root/$dir"); done
-        time_run uv "$UV" pip compile --quiet --no-index --no-cache "${links[@]}" \
+        time_run uv "$UV" pip compile --quiet --no-index --no-cache --python "$PYTHON" "${links[@]}" \
             --python-version 3.12 --python-platform x86_64-unknown-linux-gnu "$work/top.txt"
     fi
 done
