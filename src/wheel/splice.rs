@@ -339,6 +339,85 @@ fn deflate_touched(
     Ok(end - from.offset)
 }
 
+/// Inflates again the part of a raw deflate stream (at `stream_start` of `file`) that makes
+/// the inflated bytes `wanted`, without starting from its beginning: from `from`, a block
+/// start [`inflate_indexed`] noted at or before `wanted.start`, with `window` (the inflated
+/// bytes just before `from`, up to [`WINDOW`] of them) as what its matches may refer back
+/// to. Hands `sink` each piece of `wanted` with its offset in the inflated member.
+pub fn inflate_range(
+    file: &std::fs::File,
+    stream_start: u64,
+    from: Boundary,
+    window: &[u8],
+    wanted: Range<u64>,
+    sink: &mut dyn FnMut(u64, &[u8]) -> std::io::Result<()>,
+) -> Result<(), SpliceError> {
+    use std::os::unix::fs::FileExt as _;
+    let mut inflater = Inflater::new()?;
+    let stream = &mut *inflater.0;
+    let mut at = stream_start + from.bit / 8;
+    let held_bits = (from.bit % 8) as i32;
+    if held_bits > 0 {
+        // The block starts inside a byte: its high bits go in first.
+        let byte = read_at(file, at, 1)?[0];
+        // SAFETY: the stream was initialised; nothing was inflated yet.
+        if unsafe { z::inflatePrime(stream, 8 - held_bits, i32::from(byte >> held_bits)) } != z::Z_OK {
+            return Err(SpliceError::Zlib("prime the inflater"));
+        }
+        at += 1;
+    }
+    if !window.is_empty() {
+        let length = window.len().min(WINDOW as usize);
+        let window = &window[window.len() - length..];
+        // SAFETY: a raw inflater before its first call; `window` outlives the call.
+        if unsafe { z::inflateSetDictionary(stream, window.as_ptr(), length as u32) } != z::Z_OK {
+            return Err(SpliceError::Zlib("set the window"));
+        }
+    }
+    let mut input = vec![0u8; 1 << 20];
+    let mut output = vec![0u8; 1 << 20];
+    let mut offset = from.offset;
+    let mut buffered = 0usize;
+    let mut used = 0usize;
+    let mut at_end = false;
+    while offset < wanted.end {
+        if used == buffered && !at_end {
+            buffered = file.read_at(&mut input, at)?;
+            at += buffered as u64;
+            used = 0;
+            at_end = buffered == 0;
+        }
+        stream.next_in = input[used..].as_ptr();
+        stream.avail_in = (buffered - used) as u32;
+        stream.next_out = output.as_mut_ptr();
+        stream.avail_out = output.len() as u32;
+        // SAFETY: both buffers outlive the call; the stream was initialised.
+        let status = unsafe { z::inflate(stream, z::Z_NO_FLUSH) };
+        used = buffered - stream.avail_in as usize;
+        let produced = output.len() - stream.avail_out as usize;
+        let piece = offset..offset + produced as u64;
+        let start = piece.start.max(wanted.start);
+        let end = piece.end.min(wanted.end);
+        if start < end {
+            sink(start, &output[(start - offset) as usize..(end - offset) as usize])?;
+        }
+        offset = piece.end;
+        match status {
+            z::Z_STREAM_END => break,
+            z::Z_BUF_ERROR if at_end => return Err(SpliceError::Truncated(stream.total_in)),
+            z::Z_OK | z::Z_BUF_ERROR => {}
+            _ => return Err(SpliceError::Damaged(message(stream))),
+        }
+    }
+    if offset < wanted.end {
+        return Err(SpliceError::Damaged(format!(
+            "it ends at byte {offset}, before byte {} was made again",
+            wanted.end
+        )));
+    }
+    Ok(())
+}
+
 /// Writes to `out` a deflate stream that inflates to `edited` (a file as long as the old
 /// member, differing from it only in `changed`), reusing the old stream (`stream_length`
 /// bytes at `stream_start` of `original`, indexed by `index`): bytes before the block that
@@ -531,6 +610,56 @@ mod tests {
         let path = directory.join(name);
         fs_err::write(&path, bytes).unwrap();
         fs_err::File::open(path).unwrap().into_file()
+    }
+
+    #[test]
+    fn a_range_inflated_again_from_any_block_start_is_the_same_bytes() {
+        let data = sample(3 << 20);
+        let directory = tempfile::tempdir().unwrap();
+        for level in [1, 6, 9] {
+            let compressed = deflate(&data, level);
+            // The stream starts 5 bytes into the file, as a member's does after its header.
+            let mut stored = b"head!".to_vec();
+            stored.extend_from_slice(&compressed);
+            let file = file_with(directory.path(), &format!("stream-{level}"), &stored);
+            let index = inflate_indexed(&mut compressed.as_slice(), &mut |_| Ok(())).unwrap();
+            let picks = [0, 1, index.boundaries.len() / 2, index.boundaries.len() - 1];
+            for pick in picks {
+                let from = index.boundaries[pick];
+                let window_start = from.offset.saturating_sub(WINDOW) as usize;
+                let window = &data[window_start..from.offset as usize];
+                for wanted in [
+                    from.offset..data.len() as u64,
+                    from.offset + 10..(from.offset + 70_000).min(data.len() as u64),
+                ] {
+                    let mut out = Vec::new();
+                    let mut next = wanted.start;
+                    inflate_range(&file, 5, from, window, wanted.clone(), &mut |at, piece| {
+                        assert_eq!(at, next);
+                        next += piece.len() as u64;
+                        out.extend_from_slice(piece);
+                        Ok(())
+                    })
+                    .unwrap();
+                    assert_eq!(
+                        out,
+                        &data[wanted.start as usize..wanted.end as usize],
+                        "level {level}, block {pick}"
+                    );
+                }
+            }
+            // Asking for bytes past the end is an error, not a short answer.
+            let last = *index.boundaries.last().unwrap();
+            let error = inflate_range(
+                &file,
+                5,
+                last,
+                &data[..0],
+                0..data.len() as u64 + 1,
+                &mut |_, _| Ok(()),
+            );
+            assert!(error.is_err(), "level {level}");
+        }
     }
 
     #[test]
