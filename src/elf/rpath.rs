@@ -133,6 +133,25 @@ impl SearchPath {
     }
 }
 
+/// A search path written that reads back otherwise: what was found and what was wanted.
+/// Shown as ``/a:/b` (DT_RUNPATH), not `/a:/c``.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPathMismatch {
+    pub found: SearchPath,
+    pub wanted: Vec<String>,
+}
+
+impl fmt::Display for SearchPathMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` (", self.found.entries().join(":"))?;
+        match self.found.tag() {
+            Some(tag) => write!(f, "{tag}")?,
+            None => f.write_str("no tag")?,
+        }
+        write!(f, "), not `{}`", self.wanted.join(":"))
+    }
+}
+
 /// What [`edit_in_place`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RpathChange {
@@ -203,16 +222,12 @@ pub enum RpathError {
     /// wheelwright's own writer wrote something that does not read back as asked; the file
     /// was restored.
     #[error(
-        "{}: after appending a string table the search path is `{}` ({}), not `{}` (the file was restored)",
-        path.display(),
-        found.entries().join(":"),
-        found.tag().map_or("no tag".to_string(), |tag| tag.to_string()),
-        wanted.join(":")
+        "{}: after appending a string table the search path is {mismatch} (the file was restored)",
+        path.display()
     )]
     AppendResult {
         path: PathBuf,
-        found: SearchPath,
-        wanted: Vec<String>,
+        mismatch: SearchPathMismatch,
     },
     #[error(
         "{}: the needed libraries changed from `{}` to `{}` while the search path was set",
@@ -231,17 +246,10 @@ pub enum RpathError {
         #[source]
         source: Box<crate::tools::CommandFailed>,
     },
-    #[error(
-        "{}: after patchelf the search path is `{}` ({}), not `{}`",
-        path.display(),
-        found.entries().join(":"),
-        found.tag().map_or("no tag".to_string(), |tag| tag.to_string()),
-        wanted.join(":")
-    )]
+    #[error("{}: after patchelf the search path is {mismatch}", path.display())]
     PatchelfResult {
         path: PathBuf,
-        found: SearchPath,
-        wanted: Vec<String>,
+        mismatch: SearchPathMismatch,
     },
 }
 
@@ -280,12 +288,9 @@ pub fn edit_in_place(path: &Path, edit: &RpathEdit) -> Result<RpathChange, Rpath
     let file = fs_err::OpenOptions::new().read(true).write(true).open(path)?;
     let elf = ElfFile::new(&file, path)?;
     let dynamic = elf.dynamic()?;
-    let stored = elf.search_path_strings(&dynamic)?;
-    let current = stored
-        .iter()
-        .find(|string| string.tag == SearchPathTag::Runpath)
-        .or_else(|| stored.first());
+    let current = elf.edited_search_path(&dynamic)?;
     let old = current
+        .as_ref()
         .map(|string| split_value(&string.value))
         .unwrap_or_default();
     let new = edited_search_path(&old, edit);
@@ -296,9 +301,10 @@ pub fn edit_in_place(path: &Path, edit: &RpathEdit) -> Result<RpathChange, Rpath
         });
     }
     let value = new.join(":");
+    let tag = current.as_ref().map(|string| string.tag);
     let no_room = |reason| RpathError::NoRoom {
         path: path.to_path_buf(),
-        tag: current.map(|string| string.tag),
+        tag,
         new: new.clone(),
         reason,
     };
