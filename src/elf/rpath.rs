@@ -497,26 +497,46 @@ pub(crate) mod tests {
         );
     }
 
+    /// What `readelf -dW` (binutils) shows of a file's dynamic section.
+    pub(crate) struct ReadelfDynamic(String);
+
+    impl ReadelfDynamic {
+        pub(crate) fn of(path: &Path) -> Self {
+            let output = Program::new("reading a test file's dynamic section", "readelf")
+                .arg("-dW")
+                .arg(path)
+                .output()
+                .expect("readelf runs (binutils): these tests compare against it");
+            assert!(
+                output.status.success(),
+                "readelf -d {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            ReadelfDynamic(String::from_utf8_lossy(&output.stdout).into_owned())
+        }
+
+        /// The values shown after `label` (`Library rpath:`), in order, without brackets.
+        pub(crate) fn values(&self, label: &str) -> Vec<String> {
+            self.0
+                .lines()
+                .filter_map(|line| {
+                    let (_, rest) = line.split_once(label)?;
+                    Some(
+                        rest.trim()
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .to_string(),
+                    )
+                })
+                .collect()
+        }
+    }
+
     /// The RPATH and RUNPATH that `readelf -d` (binutils) shows.
     fn readelf(path: &Path) -> (Option<String>, Option<String>) {
-        let output = Program::new("reading a test file's dynamic section", "readelf")
-            .arg("-d")
-            .arg(path)
-            .output()
-            .expect("readelf runs");
-        assert!(output.status.success());
-        let text = String::from_utf8_lossy(&output.stdout);
-        let value = |label: &str| {
-            text.lines().find_map(|line| {
-                let (_, rest) = line.split_once(label)?;
-                Some(
-                    rest.trim()
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string(),
-                )
-            })
-        };
+        let shown = ReadelfDynamic::of(path);
+        let value = |label: &str| shown.values(label).into_iter().next();
         (value("Library rpath:"), value("Library runpath:"))
     }
 
