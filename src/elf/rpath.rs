@@ -483,6 +483,34 @@ pub(crate) mod tests {
         assert_eq!(split_value("/a::/b"), ["/a", "", "/b"]);
     }
 
+    #[test]
+    fn a_search_path_that_reads_back_otherwise_names_what_was_found_and_wanted() {
+        let mismatch = |found: SearchPath| SearchPathMismatch {
+            found,
+            wanted: strings(&["$ORIGIN", "/opt/lib"]),
+        };
+        let runpath = SearchPath {
+            rpath: None,
+            runpath: Some(strings(&["/a", "/b"])),
+        };
+        let appended = RpathError::AppendResult {
+            path: PathBuf::from("lib.so"),
+            mismatch: mismatch(runpath),
+        };
+        assert_eq!(
+            appended.to_string(),
+            "lib.so: after appending a string table the search path is `/a:/b` (DT_RUNPATH), not `$ORIGIN:/opt/lib` (the file was restored)"
+        );
+        let patched = RpathError::PatchelfResult {
+            path: PathBuf::from("lib.so"),
+            mismatch: mismatch(SearchPath::default()),
+        };
+        assert_eq!(
+            patched.to_string(),
+            "lib.so: after patchelf the search path is `` (no tag), not `$ORIGIN:/opt/lib`"
+        );
+    }
+
     /// Runs gcc in `directory`; its failure fails the test with gcc's message.
     pub(crate) fn gcc(directory: &Path, args: &[&str]) {
         let output = Program::new("compiling a test file", "gcc")
@@ -557,6 +585,33 @@ pub(crate) mod tests {
         program: PathBuf,
     }
 
+    /// `libplain.so` in `directory`, from `plain.c` written there: no search path, no needs.
+    fn plain_library(directory: &Path) -> PathBuf {
+        fs_err::write(directory.join("plain.c"), "int plain(void) { return 1; }\n").unwrap();
+        gcc(directory, &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"]);
+        directory.join("libplain.so")
+    }
+
+    /// Links `libtop.so` from `top.c` in `root`, needing `deps/libdep.so`, with the search
+    /// path `rpath` under `tag`.
+    fn link_top(root: &Path, tag: SearchPathTag, rpath: &str) {
+        let rpath_flag = format!("-Wl,-rpath,{rpath}");
+        gcc(
+            root,
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                "libtop.so",
+                "top.c",
+                "-Ldeps",
+                "-ldep",
+                &rpath_flag,
+                dtags(tag),
+            ],
+        );
+    }
+
     fn fixture(tag: SearchPathTag, rpath: &str) -> Fixture {
         let directory = tempfile::tempdir().unwrap();
         let root = directory.path();
@@ -573,21 +628,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         gcc(root, &["-shared", "-fPIC", "-o", "deps/libdep.so", "dep.c"]);
-        let rpath_flag = format!("-Wl,-rpath,{rpath}");
-        gcc(
-            root,
-            &[
-                "-shared",
-                "-fPIC",
-                "-o",
-                "libtop.so",
-                "top.c",
-                "-Ldeps",
-                "-ldep",
-                &rpath_flag,
-                dtags(tag),
-            ],
-        );
+        link_top(root, tag, rpath);
         gcc(
             root,
             &[
@@ -726,16 +767,7 @@ pub(crate) mod tests {
     #[test]
     fn a_file_without_a_search_path_cannot_get_one_in_place() {
         let directory = tempfile::tempdir().unwrap();
-        fs_err::write(
-            directory.path().join("plain.c"),
-            "int plain(void) { return 1; }\n",
-        )
-        .unwrap();
-        gcc(
-            directory.path(),
-            &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
-        );
-        let library = directory.path().join("libplain.so");
+        let library = plain_library(directory.path());
         assert_eq!(read_search_path(&library).unwrap(), SearchPath::default());
         let error = edit_in_place(&library, &edit(&["/opt/lib"], true, &[])).unwrap_err();
         assert!(
@@ -938,20 +970,7 @@ pub(crate) mod tests {
             "static char buffer[16 << 20];\nint dep_value(void);\nint top_value(void) { buffer[9] = 1; return dep_value() + buffer[9]; }\n",
         )
         .unwrap();
-        gcc(
-            root,
-            &[
-                "-shared",
-                "-fPIC",
-                "-o",
-                "libtop.so",
-                "top.c",
-                "-Ldeps",
-                "-ldep",
-                "-Wl,-rpath,$ORIGIN/lib",
-                dtags(SearchPathTag::Runpath),
-            ],
-        );
+        link_top(root, SearchPathTag::Runpath, "$ORIGIN/lib");
         let length = fs_err::metadata(&fixture.library).unwrap().len();
         let new = strings(&[
             "$ORIGIN/lib",
@@ -968,20 +987,11 @@ pub(crate) mod tests {
     #[test]
     fn a_file_without_a_search_path_gets_one_appended_only_into_a_spare_slot() {
         let directory = tempfile::tempdir().unwrap();
-        fs_err::write(
-            directory.path().join("plain.c"),
-            "int plain(void) { return 1; }\n",
-        )
-        .unwrap();
         let new = strings(&["$ORIGIN", "/opt/lib"]);
         // GNU ld reserves spare DT_NULL entries (`--spare-dynamic-tags`, 5 by default): a
         // DT_RPATH goes into one (a DT_RUNPATH would change how the file's own needed
         // libraries are found: see build::patchelf's tests).
-        gcc(
-            directory.path(),
-            &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
-        );
-        let library = directory.path().join("libplain.so");
+        let library = plain_library(directory.path());
         let appended = append_search_path(&library, &new).unwrap();
         assert_eq!(appended.tag, SearchPathTag::Rpath);
         assert!(appended.old.is_empty());
