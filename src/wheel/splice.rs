@@ -265,17 +265,67 @@ pub struct Spliced {
     pub deflated_anew: u64,
 }
 
-/// The blocks an edit of `changed` touches: the start of the block holding its start, and
-/// the first block start a window past its end (none: the edit reaches the last block).
-fn touched_blocks(index: &BlockIndex, changed: &Range<u64>) -> (Boundary, Option<Boundary>) {
-    let boundaries = &index.boundaries;
-    let before = boundaries.partition_point(|boundary| boundary.offset <= changed.start);
-    let from = boundaries[before.saturating_sub(1)];
-    let to = boundaries[before..]
-        .iter()
-        .find(|boundary| boundary.offset >= changed.end.saturating_add(WINDOW) && boundary.bit > from.bit)
-        .copied();
-    (from, to)
+/// The blocks an edit touches: from the start of the block holding its start to the first
+/// block start a window past its end (none: the edit reaches the last block), in a member of
+/// `size` inflated bytes.
+#[derive(Debug, Clone, Copy)]
+struct Touched {
+    from: Boundary,
+    to: Option<Boundary>,
+    size: u64,
+}
+
+impl Touched {
+    /// The blocks an edit of `changed` touches.
+    fn of(index: &BlockIndex, changed: &Range<u64>) -> Self {
+        let boundaries = &index.boundaries;
+        let before = boundaries.partition_point(|boundary| boundary.offset <= changed.start);
+        let from = boundaries[before.saturating_sub(1)];
+        let to = boundaries[before..]
+            .iter()
+            .find(|boundary| boundary.offset >= changed.end.saturating_add(WINDOW) && boundary.bit > from.bit)
+            .copied();
+        Touched {
+            from,
+            to,
+            size: index.size,
+        }
+    }
+
+    /// The inflated bytes of the touched blocks.
+    fn inflated(&self) -> u64 {
+        self.to.map_or(self.size, |boundary| boundary.offset) - self.from.offset
+    }
+
+    /// Deflates the touched blocks of `edited` anew into `out` at `level`, following on the
+    /// old stream (`original` at `stream_start`) kept before them: the stream ends when no
+    /// block follows, else at a byte boundary (an empty stored block) for the old ones to
+    /// follow. The inflated bytes deflated.
+    fn deflate_anew(
+        &self,
+        original: &std::fs::File,
+        stream_start: u64,
+        edited: &std::fs::File,
+        level: i32,
+        out: &mut dyn Write,
+    ) -> Result<u64, SpliceError> {
+        let mut deflater = deflater_at(original, stream_start, self.from, edited, level)?;
+        let end = self.to.map_or(self.size, |boundary| boundary.offset);
+        let mut at = self.from.offset;
+        while at < end {
+            let chunk = (end - at).min(1 << 20);
+            let bytes = read_at(edited, at, chunk as usize)?;
+            deflater.run(&bytes, z::Z_NO_FLUSH, out)?;
+            at += chunk;
+        }
+        let flush = if self.to.is_some() {
+            z::Z_SYNC_FLUSH
+        } else {
+            z::Z_FINISH
+        };
+        deflater.run(&[], flush, out)?;
+        Ok(self.inflated())
+    }
 }
 
 /// A deflater for the blocks that start at `from`: primed with the bits of the old stream's
@@ -310,33 +360,6 @@ fn deflater_at(
         }
     }
     Ok(deflater)
-}
-
-/// Deflates the edited bytes of the touched blocks into `out`, ending the stream when no
-/// block follows, else at a byte boundary (an empty stored block) for the old ones to follow.
-fn deflate_touched(
-    deflater: &mut Deflater,
-    edited: &std::fs::File,
-    from: Boundary,
-    to: Option<Boundary>,
-    size: u64,
-    out: &mut dyn Write,
-) -> Result<u64, SpliceError> {
-    let end = to.map_or(size, |boundary| boundary.offset);
-    let mut at = from.offset;
-    while at < end {
-        let chunk = (end - at).min(1 << 20);
-        let bytes = read_at(edited, at, chunk as usize)?;
-        deflater.run(&bytes, z::Z_NO_FLUSH, out)?;
-        at += chunk;
-    }
-    let flush = if to.is_some() {
-        z::Z_SYNC_FLUSH
-    } else {
-        z::Z_FINISH
-    };
-    deflater.run(&[], flush, out)?;
-    Ok(end - from.offset)
 }
 
 /// Inflates again the part of a raw deflate stream (at `stream_start` of `file`) that makes
@@ -432,13 +455,12 @@ pub fn splice(
     level: i32,
     out: &mut dyn Write,
 ) -> Result<Spliced, SpliceError> {
-    let (from, to) = touched_blocks(index, &changed);
+    let touched = Touched::of(index, &changed);
     let mut counter = CountingWriter { inner: out, count: 0 };
     // The old stream up to the block holding the change; its last, partial byte is primed.
-    copy_range(original, stream_start, from.bit / 8, &mut counter)?;
-    let mut deflater = deflater_at(original, stream_start, from, edited, level)?;
-    let deflated_anew = deflate_touched(&mut deflater, edited, from, to, index.size, &mut counter)?;
-    if let Some(to) = to {
+    copy_range(original, stream_start, touched.from.bit / 8, &mut counter)?;
+    let deflated_anew = touched.deflate_anew(original, stream_start, edited, level, &mut counter)?;
+    if let Some(to) = touched.to {
         // The old stream from the block that starts there, shifted onto the byte boundary.
         copy_shifted(original, stream_start, to.bit, index.compressed, &mut counter)?;
     }
@@ -476,17 +498,16 @@ pub fn plan_splice(
     changed: Range<u64>,
     level: i32,
 ) -> Result<Option<SplicePlan>, SpliceError> {
-    let (from, to) = touched_blocks(index, &changed);
-    if to.map_or(index.size, |boundary| boundary.offset) - from.offset > PLAN_AT_MOST {
+    let touched = Touched::of(index, &changed);
+    if touched.inflated() > PLAN_AT_MOST {
         return Ok(None);
     }
-    let mut deflater = deflater_at(original, stream_start, from, edited, level)?;
     let mut middle = Vec::new();
-    let deflated_anew = deflate_touched(&mut deflater, edited, from, to, index.size, &mut middle)?;
+    let deflated_anew = touched.deflate_anew(original, stream_start, edited, level, &mut middle)?;
     Ok(Some(SplicePlan {
-        prefix: from.bit / 8,
+        prefix: touched.from.bit / 8,
         middle,
-        suffix_bit: to.map(|boundary| boundary.bit),
+        suffix_bit: touched.to.map(|boundary| boundary.bit),
         old_length: index.compressed,
         deflated_anew,
     }))
