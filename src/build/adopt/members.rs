@@ -486,6 +486,112 @@ impl Pass<'_> {
         Ok(MemberRead { digest, elf, change })
     }
 
+    /// The member `entry` edited in place (`written`, in the file `target`) as a new deflate
+    /// stream made from its old one: only the blocks around the edit deflated anew.
+    fn splice_edit(
+        &self,
+        entry: &Entry,
+        target: &Path,
+        written: Range<u64>,
+        index: &BlockIndex,
+        old: Spliceable,
+    ) -> Result<Precompressed, BuildError> {
+        let Spliceable {
+            facts,
+            wheel,
+            stream_start,
+            snapshots,
+            holes,
+            ..
+        } = old;
+        let from = snapshots[..snapshots.partition_point(|snapshot| snapshot.offset <= written.start)].last();
+        // The new hash runs from `from` to the end, and the blocks around the edit
+        // are deflated again with the window before them: those bytes must be there.
+        let block = index.boundaries[index
+            .boundaries
+            .partition_point(|boundary| boundary.offset <= written.start)
+            .saturating_sub(1)];
+        let read_from = block
+            .offset
+            .saturating_sub(crate::wheel::splice::WINDOW)
+            .min(from.map_or(0, |snapshot| snapshot.offset));
+        self.fill_holes(entry, target, holes, read_from, wheel, stream_start, index)?;
+        let edited = fs_err::File::open(target)?;
+        let size = edited.metadata()?.len();
+        let bad = |error: crate::wheel::splice::SpliceError| {
+            BuildError::Wheel(WheelError::new(
+                self.wheel,
+                WheelErrorKind::Io(std::io::Error::other(error)),
+            ))
+        };
+        // Where the touched blocks are few, only they are deflated anew, here, and
+        // the new stream is made from the old one as the rewrite copies it: no copy
+        // of it is written. Else it is spliced into a one-entry zip of its own.
+        if let Some(plan) =
+            plan_splice(wheel, stream_start, index, edited.file(), written.clone(), 6).map_err(bad)?
+        {
+            let (hash, crc32, digested) = digest_file(target, from)?;
+            if digested != size {
+                return Err(self.damaged(entry, "changed size while it was edited"));
+            }
+            tracing::debug!(
+                "{}: edit spliced in, {} of {} bytes deflated anew",
+                entry.name,
+                plan.deflated_anew,
+                size
+            );
+            let prepared = Precompressed::spliced(
+                self.wheel,
+                stream_start,
+                plan,
+                DeflatedMember { crc32, size, ..facts },
+                hash,
+            );
+            return Ok(prepared);
+        }
+        let mut spliced = None;
+        // The edited bytes are hashed again from the last snapshot before the edit on
+        // one thread while the edit is spliced into the old stream on this one.
+        let prepared = std::thread::scope(|scope| {
+            let mut digesting = Some(scope.spawn(|| digest_file(target, from)));
+            write_deflated(
+                self.scratch,
+                DeflatedMember { size, ..facts },
+                &mut |out| {
+                    let done = splice(wheel, stream_start, index, edited.file(), written.clone(), 6, out)
+                        .map_err(std::io::Error::other)?;
+                    spliced = Some(done);
+                    Ok(done.compressed)
+                },
+                &mut || {
+                    let digested = match digesting.take().map(|handle| handle.join()) {
+                        Some(Ok(digested)) => digested?,
+                        Some(Err(panic)) => std::panic::resume_unwind(panic),
+                        None => return Err(std::io::Error::other("the digest was taken twice")),
+                    };
+                    let (hash, crc32, digested_size) = digested;
+                    if digested_size != size {
+                        return Err(std::io::Error::other(format!(
+                            "`{}` changed size while it was hashed",
+                            target.display()
+                        )));
+                    }
+                    Ok((hash, crc32))
+                },
+            )
+        })
+        .map_err(|error| BuildError::Wheel(WheelError::new(self.wheel, error)))?;
+        if let Some(spliced) = spliced {
+            tracing::debug!(
+                "{}: edit spliced in, {} of {} bytes deflated anew",
+                entry.name,
+                spliced.deflated_anew,
+                size
+            );
+        }
+        Ok(prepared)
+    }
+
     /// Applies the search path edit to the ELF file `target` (member `entry`), in place when
     /// it fits (spliced into the old stream), else grown by wheelwright's writer or patchelf.
     fn edit_member(
@@ -531,94 +637,20 @@ impl Pass<'_> {
                     // A stored member: deflated whole by the rewrite.
                     return Ok(Some((sentence("in place"), Written::File(target.to_path_buf()))));
                 };
-                let from = snapshots
-                    [..snapshots.partition_point(|snapshot| snapshot.offset <= written.start)]
-                    .last();
-                // The new hash runs from `from` to the end, and the blocks around the edit
-                // are deflated again with the window before them: those bytes must be there.
-                let block = index.boundaries[index
-                    .boundaries
-                    .partition_point(|boundary| boundary.offset <= written.start)
-                    .saturating_sub(1)];
-                let read_from = block
-                    .offset
-                    .saturating_sub(crate::wheel::splice::WINDOW)
-                    .min(from.map_or(0, |snapshot| snapshot.offset));
-                self.fill_holes(entry, target, holes, read_from, wheel, stream_start, index)?;
-                let edited = fs_err::File::open(target)?;
-                let size = edited.metadata()?.len();
-                let bad = |error: crate::wheel::splice::SpliceError| {
-                    BuildError::Wheel(WheelError::new(
-                        self.wheel,
-                        WheelErrorKind::Io(std::io::Error::other(error)),
-                    ))
-                };
-                // Where the touched blocks are few, only they are deflated anew, here, and
-                // the new stream is made from the old one as the rewrite copies it: no copy
-                // of it is written. Else it is spliced into a one-entry zip of its own.
-                if let Some(plan) =
-                    plan_splice(wheel, stream_start, index, edited.file(), written.clone(), 6).map_err(bad)?
-                {
-                    let (hash, crc32, digested) = digest_file(target, from)?;
-                    if digested != size {
-                        return Err(self.damaged(entry, "changed size while it was edited"));
-                    }
-                    tracing::debug!(
-                        "{}: edit spliced in, {} of {} bytes deflated anew",
-                        entry.name,
-                        plan.deflated_anew,
-                        size
-                    );
-                    let prepared = Precompressed::spliced(
-                        self.wheel,
+                let prepared = self.splice_edit(
+                    entry,
+                    target,
+                    written,
+                    index,
+                    Spliceable {
+                        index: Some(index),
+                        facts,
+                        wheel,
                         stream_start,
-                        plan,
-                        DeflatedMember { crc32, size, ..facts },
-                        hash,
-                    );
-                    return Ok(Some((sentence("in place"), Written::Prepared(prepared))));
-                }
-                let mut spliced = None;
-                // The edited bytes are hashed again from the last snapshot before the edit on
-                // one thread while the edit is spliced into the old stream on this one.
-                let prepared = std::thread::scope(|scope| {
-                    let mut digesting = Some(scope.spawn(|| digest_file(target, from)));
-                    write_deflated(
-                        self.scratch,
-                        DeflatedMember { size, ..facts },
-                        &mut |out| {
-                            let done =
-                                splice(wheel, stream_start, index, edited.file(), written.clone(), 6, out)
-                                    .map_err(std::io::Error::other)?;
-                            spliced = Some(done);
-                            Ok(done.compressed)
-                        },
-                        &mut || {
-                            let digested = match digesting.take().map(|handle| handle.join()) {
-                                Some(Ok(digested)) => digested?,
-                                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                                None => return Err(std::io::Error::other("the digest was taken twice")),
-                            };
-                            let (hash, crc32, digested_size) = digested;
-                            if digested_size != size {
-                                return Err(std::io::Error::other(format!(
-                                    "`{}` changed size while it was hashed",
-                                    target.display()
-                                )));
-                            }
-                            Ok((hash, crc32))
-                        },
-                    )
-                })
-                .map_err(|error| BuildError::Wheel(WheelError::new(self.wheel, error)))?;
-                if let Some(spliced) = spliced {
-                    tracing::debug!(
-                        "{}: edit spliced in, {} of {} bytes deflated anew",
-                        entry.name,
-                        spliced.deflated_anew,
-                        size
-                    );
-                }
+                        snapshots,
+                        holes,
+                    },
+                )?;
                 Ok(Some((sentence("in place"), Written::Prepared(prepared))))
             }
             Ok(RpathChange::Unchanged { .. }) => Ok(None),
