@@ -13,7 +13,11 @@ Two independent parts, either or both in one invocation:
       With --tree-files links (the default) each tree wheel is a hard link to one of a few
       template wheels of realistic sizes (ROOT.templates/, next to ROOT): valid zip files and
       valid wheels, but of a template project, so their dist-info does not match their file
-      names. With --tree-files wheels each one is a small valid wheel of its own name.
+      names. With --tree-files wheels each one is a small valid wheel of its own name, whose
+      METADATA has Requires-Dist on earlier catalog projects (see `requirements`: lower
+      bounds, some upper bounds a tree cannot meet, markers, extras) and, for some projects,
+      an extra `all` with requirements of its own: the data of `wheelwright check`
+      (ci/bench-check.sh). A project's requirements are the same for every tree size.
 
   --staging DIR --new M --manifest FILE
       M new, fully valid wheels in DIR (METADATA, WHEEL with Tag lines matching the file
@@ -190,7 +194,7 @@ def display_name(name: str) -> str:
 
 
 def write_wheel(path: str, name: str, version: str, tag_set: str, members: list[tuple[str, bytes, int]],
-                summary: str, requires: list[str] = ()) -> None:
+                summary: str, requires: list[str] = (), extras: dict[str, list[str]] | None = None) -> None:
     """Writes a wheel: `members` (archive name, bytes, deflate level) first, then the
     dist-info files, RECORD last. `name` is the file name's (escaped) project name."""
     dist_info = f"{name}-{version}.dist-info"
@@ -205,6 +209,9 @@ def write_wheel(path: str, name: str, version: str, tag_set: str, members: list[
         "Requires-Python: >=3.8",
     ]
     metadata += [f"Requires-Dist: {req}" for req in requires]
+    for extra, extra_requires in (extras or {}).items():
+        metadata += [f'Requires-Dist: {req}; extra == "{extra}"' for req in extra_requires]
+        metadata.append(f"Provides-Extra: {extra}")
     metadata_text = "\n".join(metadata) + "\n\n" + f"# {display_name(name)}\n\n{summary}.\n"
     wheel_text = "Wheel-Version: 1.0\nGenerator: gen_wheelhouse (1.0)\n"
     wheel_text += f"Root-Is-Purelib: {'true' if purelib else 'false'}\n"
@@ -237,11 +244,13 @@ def write_wheel(path: str, name: str, version: str, tag_set: str, members: list[
 class Project:
     """One project of the catalog and every wheel of it the tree holds."""
 
-    def __init__(self, name: str, kind: str, versions: list[str], rng: random.Random):
+    def __init__(self, name: str, kind: str, versions: list[str], rng: random.Random, index: int = 0):
         self.name = name
         self.kind = kind
         self.versions = versions
         self.rng = rng
+        # Its place in the catalog: requirements name only earlier projects.
+        self.index = index
 
     def wheels(self) -> list[tuple[str, str, str]]:
         """(directory, file name, size class) of each of the project's tree wheels, oldest
@@ -352,8 +361,67 @@ def catalog(seed: int):
         seen.add(normalized(name))
         # Versions: most projects have a few, some many (a long history).
         count = min(1 + int(rng.expovariate(1 / (6 if kind == "pure" else 4))), 60)
-        yield Project(name, kind, make_versions(rng, count), rng)
+        yield Project(name, kind, make_versions(rng, count), rng, index)
         index += 1
+
+
+# ------------------------------------------------------------------------- requirements
+
+# Projects that offer an extra `all` (every fifth), and how many earlier projects it needs.
+EXTRA = "all"
+
+
+def major_of(version: str) -> int:
+    return int(version.split(".")[0])
+
+
+def requirement(dep: Project, rng: random.Random) -> str:
+    """A requirement on `dep` as projects write them: mostly a lower bound among its versions,
+    some with an upper bound (a few that no version of it meets), a marker, or its extra."""
+    name = display_name(dep.name)
+    if dep.index % 5 == 0 and rng.random() < 0.2:
+        name += f"[{EXTRA}]"
+    low = dep.versions[rng.randrange(len(dep.versions))]
+    roll = rng.random()
+    if roll < 0.45:
+        spec = f">={low}"
+    elif roll < 0.7:
+        spec = ""
+    elif roll < 0.88:
+        spec = f">={low},<{major_of(dep.versions[-1]) + 1}"
+    elif roll < 0.96:
+        spec = f"<{major_of(low) + 1}"
+    else:
+        # A pin on a version the tree does not have: a hole.
+        spec = f"=={major_of(dep.versions[-1]) + 1}.0"
+    roll = rng.random()
+    marker = ""
+    if roll < 0.08:
+        marker = '; python_version < "3.12"'
+    elif roll < 0.12:
+        marker = '; sys_platform == "win32"'
+    return f"{name}{spec}{marker}"
+
+
+def requirements(project: Project, earlier: list[Project], seed: int) -> tuple[list[str], dict[str, list[str]]]:
+    """The Requires-Dist of every wheel of `project` (the same for all its versions), and its
+    extras, deterministic by seed and catalog position: earlier projects only, the first ones
+    (the well-known names) most often."""
+    rng = random.Random(f"{seed}:requires:{project.index}")
+    pool = earlier[:600]
+    if not pool or rng.random() < 0.3:
+        return [], {}
+    count = rng.choice([1, 1, 2, 2, 3, 3, 4, 5, 7])
+    deps = {}
+    for _ in range(count):
+        dep = pool[min(int(rng.expovariate(1 / 80)), len(pool) - 1)]
+        deps[dep.index] = dep
+    requires = [requirement(dep, rng) for dep in deps.values()]
+    extras = {}
+    if project.index % 5 == 0:
+        extra_deps = [pool[rng.randrange(len(pool))] for _ in range(rng.randint(1, 2))]
+        extras[EXTRA] = [f"{display_name(dep.name)}>={dep.versions[0]}" for dep in extra_deps]
+    return requires, extras
 
 
 # ------------------------------------------------------------------------- the tree
@@ -399,9 +467,12 @@ def generate_tree(root: str, size: int, seed: int, files: str, templates_dir: st
     placed = set()
     written = 0
     stream = catalog(seed)
+    earlier: list[Project] = []
     while written < size:
         project = next(stream)
         projects += 1
+        requires, extras = requirements(project, earlier, seed) if files == "wheels" else ([], {})
+        earlier.append(project)
         for directory, file_name, size_class in project.wheels():
             if written >= size:
                 break
@@ -413,7 +484,7 @@ def generate_tree(root: str, size: int, seed: int, files: str, templates_dir: st
                 name, rest = file_name.split("-", 1)
                 version, tag = rest[: -len(".whl")].split("-", 1)
                 members = [(f"{name.lower()}/__init__.py", f'"""{name} {version}."""\n'.encode(), 6)]
-                write_wheel(path, name, version, tag, members, f"The {name} project")
+                write_wheel(path, name, version, tag, members, f"The {name} project", requires, extras)
             placed.add((directory, file_name))
             counts[directory] += 1
             written += 1

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod check;
+pub use check::CheckArgs;
+
 /// Options every wheelwright command takes.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
@@ -53,6 +56,9 @@ pub enum Command {
     PipConfig(PipConfigArgs),
     /// Write a static PEP 503/691 simple index per node view, with PEP 658 metadata files.
     Index(IndexArgs),
+    /// Find the wheelhouse's holes: requirements no wheel meets on some node, projects that
+    /// do not resolve, stale projects, wheels that disagree (exit 1 when a hole is found).
+    Check(CheckArgs),
     /// Rebuild the wheelhouse's set: plan what changed, build it in order, report.
     #[command(subcommand)]
     Nightly(NightlyCommand),

@@ -109,6 +109,9 @@ fn hint_of(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
         crate::nightly::NightlyError,
         crate::wheelhouse::tree::RootError,
         crate::wheelhouse::index::IndexError,
+        crate::wheelhouse::check::CheckError,
+        crate::wheelhouse::check::RequirementsFileError,
+        crate::wheelhouse::check::StalenessError,
     );
     None
 }

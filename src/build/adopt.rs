@@ -136,6 +136,7 @@ fn find_links(http: &HttpClient, place: &str) -> Result<Listing, FetchError> {
                 yanked: None,
                 core_metadata: Default::default(),
                 size: None,
+                upload_time: None,
             });
         }
         return Ok(Listing {
@@ -426,6 +427,7 @@ fn fetch_url(http: &HttpClient, fetch: &AdoptFetch, text: &str) -> Result<Fetche
         yanked: None,
         core_metadata: Default::default(),
         size: None,
+        upload_time: None,
     };
     download(http, fetch, &file, wheel.version())
 }
@@ -482,6 +484,7 @@ mod tests {
             yanked: None,
             core_metadata: Default::default(),
             size: None,
+            upload_time: None,
         }
     }
 

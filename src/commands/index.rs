@@ -10,43 +10,12 @@ use crate::layout::Layout;
 use crate::outln;
 use crate::wheelhouse::index::guard::ShrinkPolicy;
 use crate::wheelhouse::index::{IndexOptions, write_index};
-use crate::wheelhouse::view::{NodeView, default_layer, node_view};
 use crate::words::count;
-
-/// The views to index: one (`--layer` and `--arch`), every arch of one layer (`--layer`), one
-/// arch of the default layer (`--arch`), or every arch of every active layer.
-fn views(layout: &Layout, args: &IndexArgs) -> anyhow::Result<Vec<NodeView>> {
-    let pairs: Vec<(String, String)> = match (&args.layer, &args.arch) {
-        (Some(layer), Some(arch)) => vec![(layer.clone(), arch.clone())],
-        // An unknown layer gets node_view's error below, which lists the known ones.
-        (Some(layer), None) => match layout.layers.get(layer) {
-            Some(found) => found
-                .archs
-                .iter()
-                .map(|arch| (layer.clone(), arch.clone()))
-                .collect(),
-            None => vec![(layer.clone(), String::new())],
-        },
-        (None, Some(arch)) => {
-            let layer =
-                default_layer(layout).context("the layout has no active layer: name one with --layer")?;
-            vec![(layer, arch.clone())]
-        }
-        (None, None) => layout
-            .active_layers()
-            .flat_map(|layer| layer.archs.iter().map(|arch| (layer.name.clone(), arch.clone())))
-            .collect(),
-    };
-    pairs
-        .iter()
-        .map(|(layer, arch)| node_view(layout, layer, arch).map_err(anyhow::Error::msg))
-        .collect()
-}
 
 pub fn run(args: &IndexArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     let options = IndexOptions {
         output: args.output.clone(),
-        views: views(layout, args)?,
+        views: crate::commands::views_of(layout, args.layer.as_deref(), args.arch.as_deref())?,
         base_url: args.base_url.clone(),
         jobs: args.jobs.unwrap_or_else(default_jobs),
         prune_views: args.layer.is_none() && args.arch.is_none(),

@@ -70,6 +70,8 @@ pub struct ProjectFile {
     pub core_metadata: CoreMetadata,
     /// The size in bytes, when the page gives it (PEP 700).
     pub size: Option<u64>,
+    /// When it was uploaded, as the page writes it (PEP 700 `upload-time`, ISO 8601 UTC).
+    pub upload_time: Option<String>,
 }
 
 /// A page that cannot be read.
@@ -124,6 +126,8 @@ struct RawJsonFile {
     dist_info_metadata: Option<FlagOrHashes>,
     #[serde(default)]
     size: Option<u64>,
+    #[serde(default, rename = "upload-time")]
+    upload_time: Option<String>,
 }
 
 /// PEP 691 `yanked`: a boolean, or a string that is the reason (and means yanked).
@@ -191,6 +195,7 @@ pub fn parse_json_page(body: &str, page_url: &Url) -> Result<Vec<ProjectFile>, P
                 .map(|value| value.resolve())
                 .unwrap_or_default(),
             size: file.size,
+            upload_time: file.upload_time,
         });
     }
     Ok(files)
@@ -251,6 +256,7 @@ pub fn parse_html_page(body: &str, page_url: &Url) -> Result<Vec<ProjectFile>, P
             yanked: tag.attribute("data-yanked").map(str::to_string),
             core_metadata,
             size: None,
+            upload_time: None,
         });
     }
     Ok(files)
@@ -458,7 +464,8 @@ mod tests {
           "files": [
             {"filename": "demo_pkg-1.0.tar.gz", "url": "../../files/demo_pkg-1.0.tar.gz",
              "hashes": {"sha256": "ABCDEF", "md5": "00"}, "requires-python": ">=3.9",
-             "core-metadata": {"sha256": "11"}, "size": 1234},
+             "core-metadata": {"sha256": "11"}, "size": 1234,
+             "upload-time": "2024-05-01T12:00:00.123456Z"},
             {"filename": "demo_pkg-0.9.tar.gz", "url": "https://files.example/x/demo_pkg-0.9.tar.gz#sha256=ff",
              "hashes": {}, "yanked": "broken build", "dist-info-metadata": true},
             {"filename": "demo_pkg-0.8.tar.gz", "url": "/abs/demo_pkg-0.8.tar.gz",
@@ -483,6 +490,11 @@ mod tests {
             }
         );
         assert_eq!(files[0].size, Some(1234));
+        assert_eq!(
+            files[0].upload_time.as_deref(),
+            Some("2024-05-01T12:00:00.123456Z")
+        );
+        assert_eq!(files[1].upload_time, None);
         // A fragment in the URL is dropped; a reason means yanked.
         assert_eq!(
             files[1].url.as_str(),

@@ -796,6 +796,7 @@ mod tests {
             yanked: None,
             core_metadata: Default::default(),
             size: None,
+            upload_time: None,
         }
     }
 

@@ -337,6 +337,50 @@ pub fn installable_on(tags: &TagSet, major: u8, minor: u8) -> bool {
     })
 }
 
+/// How much an installer on CPython `major.minor` prefers a wheel with these tags: lower is
+/// better, `None` when it cannot install it (the same set as [`installable_on`]). The order is
+/// pip's and uv's tag list (`packaging.tags.sys_tags`) with every platform but `any` taken as
+/// the node's: `cpXY-cpXY`, `cpXY-abi3`, `cpXY-none`, older `cp3K-abi3` (newest first),
+/// `py3XY`, `py3`, older `py3K` with a platform; then `cpXY-none-any`, `py3XY-none-any`,
+/// `py3-none-any`, older `py3K-none-any`. Of a compressed tag set the best tag counts.
+pub fn tag_preference(tags: &TagSet, major: u8, minor: u8) -> Option<u32> {
+    if major != 3 {
+        return None;
+    }
+    let own = u32::from(minor);
+    let mut best: Option<u32> = None;
+    for python_tag in &tags.python {
+        for abi in &tags.abi {
+            for platform in &tags.platform {
+                let any = platform == "any";
+                let cp = minor_of(python_tag, "cp3").map(u32::from);
+                let py = if python_tag == "py3" {
+                    Some(None)
+                } else {
+                    minor_of(python_tag, "py3").map(|tag_minor| Some(u32::from(tag_minor)))
+                };
+                let rank = match (cp, py, abi.as_str()) {
+                    (Some(tag), _, abi) if tag == own && abi == format!("cp3{own}") && !any => Some(0),
+                    (Some(tag), _, "abi3") if tag == own => Some(1),
+                    (Some(tag), _, "none") if tag == own && !any => Some(2),
+                    (Some(tag), _, "abi3") if (2..own).contains(&tag) => Some(3 + own - tag),
+                    (_, Some(Some(tag)), "none") if tag == own => Some(if any { 201 } else { 100 }),
+                    (_, Some(None), "none") => Some(if any { 202 } else { 101 }),
+                    (_, Some(Some(tag)), "none") if tag < own => {
+                        Some(if any { 203 + own - tag } else { 102 + own - tag })
+                    }
+                    (Some(tag), _, "none") if tag == own => Some(200),
+                    _ => None,
+                };
+                if let Some(rank) = rank {
+                    best = Some(best.map_or(rank, |best| best.min(rank)));
+                }
+            }
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,5 +470,45 @@ mod tests {
         }
         let err = "numpy-2.2.6-cp312.whl".parse::<WheelFilename>().unwrap_err();
         assert!(err.to_string().contains("numpy-2.2.6-cp312.whl"), "{err}");
+    }
+
+    #[test]
+    fn tag_preference_follows_the_installers_tag_order() {
+        let rank = |tags: &str| tag_preference(&TagSet::parse(tags).unwrap(), 3, 12);
+        let ordered = [
+            "cp312-cp312-linux_x86_64",
+            "cp312-abi3-linux_x86_64",
+            "cp311-abi3-linux_x86_64",
+            "cp39-abi3-linux_x86_64",
+            "py3-none-linux_x86_64",
+            "cp312-none-any",
+            "py312-none-any",
+            "py3-none-any",
+            "py311-none-any",
+        ];
+        for pair in ordered.windows(2) {
+            assert!(rank(pair[0]) < rank(pair[1]), "{} before {}", pair[0], pair[1]);
+        }
+        assert_eq!(rank("py2.py3-none-any"), rank("py3-none-any"));
+        for tags in [
+            "cp311-cp311-linux_x86_64",
+            "cp313-abi3-linux_x86_64",
+            "py313-none-any",
+            "py2-none-any",
+            "cp313-cp313t-linux_x86_64",
+        ] {
+            assert_eq!(rank(tags), None, "{tags}");
+        }
+        for tags in ordered
+            .iter()
+            .chain(["cp311-cp311-linux_x86_64", "py2-none-any"].iter())
+        {
+            let set = TagSet::parse(tags).unwrap();
+            assert_eq!(
+                tag_preference(&set, 3, 12).is_some(),
+                installable_on(&set, 3, 12),
+                "{tags}"
+            );
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! Nothing in this module touches the disk or a zip archive: every function takes strings or
 //! bytes and returns values, so each rule of the specifications is unit-tested on its own.
 
+pub mod environment;
 pub mod filename;
 pub mod headers;
 pub mod metadata;

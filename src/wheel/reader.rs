@@ -176,6 +176,62 @@ fn split_directory(directory: &str, suffix: &str) -> Option<(String, Version)> {
     Some((normalize_name(name), Version::from_str(version).ok()?))
 }
 
+/// Reads a wheel's `METADATA` and nothing else: the zip's central directory, then that one
+/// member, bounded by `limits.member`. The `.dist-info` directory must be the one the file
+/// name says (`numpy-2.2.6.dist-info` for `numpy-2.2.6-...whl`). For reading the metadata of
+/// many wheels (`wheelwright check`); [`WheelReader::open`] checks a wheel whole.
+pub fn read_metadata_only(path: &Path, limits: Limits) -> Result<Vec<u8>, WheelError> {
+    read_metadata_inner(path, limits).map_err(|kind| WheelError::new(path, kind))
+}
+
+fn read_metadata_inner(path: &Path, limits: Limits) -> Result<Vec<u8>, WheelErrorKind> {
+    let file_name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .ok_or_else(|| WheelErrorKind::NotZip("the path has no UTF-8 file name".to_string()))?;
+    let filename = WheelFilename::from_str(file_name)?;
+    let file = fs_err::File::open(path)?;
+    // A small buffer: the central directory and one small member are all that is read.
+    let mut archive =
+        ZipArchive::new(SeekBufReader::with_capacity(1 << 16, file)?).map_err(|error| match error {
+            zip::result::ZipError::Io(error) => WheelErrorKind::Io(error),
+            other => WheelErrorKind::NotZip(other.to_string()),
+        })?;
+    let wanted = (filename.normalized_name(), filename.version().clone());
+    let member = archive
+        .file_names()
+        .filter_map(Result::ok)
+        .find(|name| {
+            name.strip_suffix("/METADATA")
+                .filter(|directory| !directory.contains('/'))
+                .and_then(|directory| split_directory(directory, ".dist-info"))
+                .is_some_and(|found| found == wanted)
+        })
+        .map(std::borrow::Cow::into_owned)
+        .ok_or_else(|| WheelErrorKind::MissingMember(format!("{}/METADATA", filename.dist_info_dir())))?;
+    let entry = archive.by_name(&member)?;
+    if entry.size() > limits.member {
+        return Err(WheelErrorKind::TooLarge {
+            entry: member,
+            size: entry.size(),
+            limit: limits.member,
+        });
+    }
+    let size = entry.size();
+    let mut bytes = Vec::with_capacity(size as usize);
+    entry
+        .take(size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| WheelErrorKind::Zip(format!("`{member}` cannot be inflated: {error}")))?;
+    if bytes.len() as u64 > size {
+        return Err(WheelErrorKind::SizeLie {
+            entry: member,
+            declared: size,
+        });
+    }
+    Ok(bytes)
+}
+
 impl WheelReader {
     /// Opens and checks a wheel; every failure names the problem.
     pub fn open(path: &Path, limits: Limits) -> Result<Self, WheelError> {
@@ -631,5 +687,25 @@ mod tests {
         assert_eq!(name, "zope-sub-pkg");
         assert_eq!(version.to_string(), "1.0+cc");
         assert!(split_directory("nodash.dist-info", ".dist-info").is_none());
+    }
+
+    #[test]
+    fn metadata_alone_is_read_from_the_dist_info_the_name_gives() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = stored_wheel(directory.path(), &["demo/__init__.py"]);
+        let bytes = read_metadata_only(&path, Limits::default()).unwrap();
+        assert_eq!(bytes, b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n");
+        let small = Limits {
+            member: 8,
+            total: 1 << 20,
+        };
+        let error = read_metadata_only(&path, small).unwrap_err().to_string();
+        assert!(error.contains("METADATA"), "{error}");
+        let renamed = directory.path().join("other-1.0-py3-none-any.whl");
+        fs_err::rename(&path, &renamed).unwrap();
+        let error = read_metadata_only(&renamed, Limits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("other-1.0.dist-info/METADATA"), "{error}");
     }
 }

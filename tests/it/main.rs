@@ -4,6 +4,8 @@
 
 mod adopt;
 mod backends;
+mod check;
+mod check_real;
 mod common;
 mod consumer;
 mod cp_wheels;

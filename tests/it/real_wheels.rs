@@ -36,7 +36,7 @@ fn wheelwright() -> Command {
 }
 
 /// A command with the Python environment variables that could leak into venvs removed.
-fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new(program);
     command
         .env_remove("PYTHONPATH")
@@ -53,7 +53,7 @@ fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
 }
 
 /// CPython 3.12 found by path under pyenv (`$PYENV_ROOT` or `~/.pyenv`), never through shims.
-fn python312() -> PathBuf {
+pub(crate) fn python312() -> PathBuf {
     let root = std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".pyenv")))
@@ -92,7 +92,7 @@ fn on_path(name: &str) -> PathBuf {
         })
 }
 
-fn uv() -> PathBuf {
+pub(crate) fn uv() -> PathBuf {
     on_path("uv")
 }
 
@@ -119,7 +119,7 @@ fn describe(command: &Command) -> String {
 
 /// Runs a command that must succeed and returns its stdout; on failure the panic names the
 /// package (`label`), the step, the command and its output.
-fn run_ok(label: &str, step: &str, command: &mut Command) -> String {
+pub(crate) fn run_ok(label: &str, step: &str, command: &mut Command) -> String {
     let shown = describe(command);
     let output = command
         .output()
@@ -139,7 +139,7 @@ fn run_ok(label: &str, step: &str, command: &mut Command) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// `target/`, found from the integration tests' scratch directory `target/tmp`.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"));
     scratch
         .parent()
