@@ -465,26 +465,11 @@ pub fn classify(layout: &Layout, elves: &WheelElves, lookup: &dyn LibraryLookup)
         return unreadable(layout, elves);
     }
     if elves.members.is_empty() {
-        let layers = layout
-            .layers
-            .values()
-            .map(|layer| {
-                (
-                    layer.name.clone(),
-                    LayerVerdict {
-                        works: true,
-                        reasons: Vec::new(),
-                        libraries_checked: true,
-                        notes: Vec::new(),
-                        deprecated: layer.deprecated,
-                    },
-                )
-            })
-            .collect();
         return Classification {
             pure: true,
             glibc,
-            layers,
+            // No compiled code: it works everywhere, with no libraries to check.
+            layers: same_on_every_layer(layout, true, &[], true),
             arch: ArchVerdict {
                 name: "generic".to_string(),
                 level: 1,
@@ -552,31 +537,41 @@ pub fn classify(layout: &Layout, elves: &WheelElves, lookup: &dyn LibraryLookup)
     }
 }
 
-/// A platform wheel none of whose compiled members can be read (garbage or truncated `.so`
-/// files, objects for another machine): not pure, since its tags and file names promise
-/// compiled code, and placeable nowhere, since nothing says where that code runs.
-fn unreadable(layout: &Layout, elves: &WheelElves) -> Classification {
-    let sentences: Vec<String> = elves.problems.iter().map(|problem| problem.sentence()).collect();
-    let layers = layout
+/// One verdict on every layer of the layout (each keeping whether it is deprecated), for a
+/// wheel whose members say nothing layer by layer.
+fn same_on_every_layer(
+    layout: &Layout,
+    works: bool,
+    reasons: &[String],
+    libraries_checked: bool,
+) -> BTreeMap<String, LayerVerdict> {
+    layout
         .layers
         .values()
         .map(|layer| {
             (
                 layer.name.clone(),
                 LayerVerdict {
-                    works: false,
-                    reasons: sentences.clone(),
-                    libraries_checked: false,
+                    works,
+                    reasons: reasons.to_vec(),
+                    libraries_checked,
                     notes: Vec::new(),
                     deprecated: layer.deprecated,
                 },
             )
         })
-        .collect();
+        .collect()
+}
+
+/// A platform wheel none of whose compiled members can be read (garbage or truncated `.so`
+/// files, objects for another machine): not pure, since its tags and file names promise
+/// compiled code, and placeable nowhere, since nothing says where that code runs.
+fn unreadable(layout: &Layout, elves: &WheelElves) -> Classification {
+    let sentences: Vec<String> = elves.problems.iter().map(|problem| problem.sentence()).collect();
     Classification {
         pure: false,
         glibc: None,
-        layers,
+        layers: same_on_every_layer(layout, false, &sentences, false),
         arch: ArchVerdict {
             name: "generic".to_string(),
             level: 1,

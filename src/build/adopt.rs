@@ -20,6 +20,7 @@ use crate::recipe::AdoptSettings;
 use crate::spec::WheelFilename;
 use crate::spec::filename::installable_on;
 
+mod holes;
 mod members;
 
 pub use members::{AdoptedMembers, read_adopted_members};

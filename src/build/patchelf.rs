@@ -12,7 +12,9 @@ use std::str::FromStr;
 use pep440_rs::Version;
 use serde::{Deserialize, Serialize};
 
-use crate::elf::rpath::{RpathError, SearchPathTag, append_search_path, read_needed, read_search_path};
+use crate::elf::rpath::{
+    RpathError, SearchPathMismatch, SearchPathTag, append_search_path, read_needed, read_search_path,
+};
 use crate::index::IndexClient;
 use crate::index::http::{HttpError, redacted};
 use crate::index::page::ProjectFile;
@@ -58,8 +60,10 @@ pub fn edit_with_patchelf(
     if after.entries() != new_value || !tag_kept {
         return Err(RpathError::PatchelfResult {
             path: path.to_path_buf(),
-            found: after,
-            wanted: new_value.to_vec(),
+            mismatch: SearchPathMismatch {
+                found: after,
+                wanted: new_value.to_vec(),
+            },
         });
     }
     let needed_after = read_needed(path)?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::tools::Program;
 
-use super::rpath::tests::gcc;
+use super::rpath::tests::{ReadelfDynamic, gcc};
 use super::rpath::{append_search_path, read_search_path};
 use super::{ElfKind, inspect_elf};
 
@@ -37,31 +37,8 @@ struct Facts {
 
 /// What `readelf -d` (binutils) says.
 fn readelf_facts(path: &Path) -> Facts {
-    let output = Program::new("reading a sample's dynamic section", "readelf")
-        .arg("-dW")
-        .arg(path)
-        .output()
-        .expect("readelf runs (binutils): these tests compare against it");
-    assert!(
-        output.status.success(),
-        "readelf -d {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let values = |label: &str| -> Vec<String> {
-        text.lines()
-            .filter_map(|line| {
-                let (_, rest) = line.split_once(label)?;
-                Some(
-                    rest.trim()
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string(),
-                )
-            })
-            .collect()
-    };
+    let shown = ReadelfDynamic::of(path);
+    let values = |label: &str| shown.values(label);
     let split = |values: Vec<String>| -> Vec<String> {
         values
             .iter()
@@ -121,33 +98,126 @@ fn run(directory: &Path, sample: &Path, library: bool) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// The samples: a name (also the file's), gcc's arguments (beside [`COMMON`]), and whether
+/// it is a library. Executables (PIE, and non-PIE with a `.dynstr` longer than a page) and
+/// libraries (RUNPATH and RPATH), by GNU ld and by other linkers' layouts.
+const SAMPLES: [(&str, &[&str], bool); 7] = [
+    (
+        "pie",
+        &["-fPIE", "-pie", "-o", "pie", "main.c", "-Wl,--enable-new-dtags"],
+        false,
+    ),
+    (
+        "no-pie",
+        &[
+            "-no-pie",
+            "-rdynamic",
+            "-o",
+            "no-pie",
+            "main.c",
+            "-Wl,--disable-new-dtags",
+        ],
+        false,
+    ),
+    (
+        "liblib.so",
+        &[
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,liblib.so",
+            "-o",
+            "liblib.so",
+            "lib.c",
+            "-Wl,--enable-new-dtags",
+        ],
+        true,
+    ),
+    (
+        "liblib-rpath.so",
+        &[
+            "-shared",
+            "-fPIC",
+            "-o",
+            "liblib-rpath.so",
+            "lib.c",
+            "-Wl,--disable-new-dtags",
+        ],
+        true,
+    ),
+    // Other linkers' layouts: gold's, and GNU ld's without separate code segments (the
+    // headers in the executable segment, as binutils before 2.31 wrote them).
+    (
+        "pie-gold",
+        &[
+            "-fuse-ld=gold",
+            "-fPIE",
+            "-pie",
+            "-o",
+            "pie-gold",
+            "main.c",
+            "-Wl,--enable-new-dtags",
+        ],
+        false,
+    ),
+    (
+        "liblib-gold.so",
+        &[
+            "-fuse-ld=gold",
+            "-shared",
+            "-fPIC",
+            "-o",
+            "liblib-gold.so",
+            "lib.c",
+            "-Wl,--enable-new-dtags",
+        ],
+        true,
+    ),
+    (
+        "no-pie-unseparated",
+        &[
+            "-no-pie",
+            "-Wl,-z,noseparate-code",
+            "-o",
+            "no-pie-unseparated",
+            "main.c",
+        ],
+        false,
+    ),
+];
+
+/// The arguments of every sample: it needs `libdep.so` and finds it by `$ORIGIN/deps`.
+const COMMON: [&str; 3] = ["-Ldeps", "-ldep", "-Wl,-rpath,$ORIGIN/deps"];
+
 /// Builds the corpus in `directory`: `deps/libdep.so` and `deps/libdep2.so` (`dep_value`
-/// returns 42), the `loader`, and the samples, each finding `libdep.so` by `$ORIGIN/deps`.
+/// returns 42), the `loader`, and the [`SAMPLES`], each finding `libdep.so` by `$ORIGIN/deps`.
 fn corpus(directory: &Path) -> Vec<Sample> {
+    build_dependencies(directory);
+    write_sample_sources(directory);
+    SAMPLES
+        .into_iter()
+        .map(|(name, args, library)| {
+            let mut all = args.to_vec();
+            all.extend(COMMON);
+            gcc(directory, &all);
+            Sample {
+                name,
+                path: directory.join(name),
+                library,
+            }
+        })
+        .collect()
+}
+
+/// `deps/libdep.so` and `deps/libdep2.so` (`dep_value` returns 42), and the `loader`, which
+/// runs a library's `value`.
+fn build_dependencies(directory: &Path) {
     fs_err::create_dir_all(directory.join("deps")).unwrap();
     fs_err::write(directory.join("dep.c"), "int dep_value(void) { return 42; }\n").unwrap();
-    gcc(
-        directory,
-        &[
-            "-shared",
-            "-fPIC",
-            "-Wl,-soname,libdep.so",
-            "-o",
-            "deps/libdep.so",
-            "dep.c",
-        ],
-    );
-    gcc(
-        directory,
-        &[
-            "-shared",
-            "-fPIC",
-            "-Wl,-soname,libdep2.so",
-            "-o",
-            "deps/libdep2.so",
-            "dep.c",
-        ],
-    );
+    for name in ["libdep.so", "libdep2.so"] {
+        let soname = format!("-Wl,-soname,{name}");
+        let output = format!("deps/{name}");
+        gcc(directory, &["-shared", "-fPIC", &soname, "-o", &output, "dep.c"]);
+    }
     fs_err::write(
         directory.join("loader.c"),
         "#include <dlfcn.h>\n#include <stdio.h>\nint main(int argc, char **argv) {\n\
@@ -157,12 +227,16 @@ fn corpus(directory: &Path) -> Vec<Sample> {
     )
     .unwrap();
     gcc(directory, &["-o", "loader", "loader.c", "-ldl"]);
+}
+
+/// `lib.c` (`value` returns `dep_value() + 1`) and `main.c` (prints `dep_value()`, and
+/// exports many names: a `.dynstr` longer than a page, as in torch's protoc).
+fn write_sample_sources(directory: &Path) {
     fs_err::write(
         directory.join("lib.c"),
         "int dep_value(void);\nint value(void) { return dep_value() + 1; }\n",
     )
     .unwrap();
-    // Many exported names: a .dynstr longer than a page, as in torch's protoc.
     let mut program = String::from("#include <stdio.h>\nint dep_value(void);\n");
     for index in 0..400 {
         program.push_str(&format!(
@@ -171,103 +245,6 @@ fn corpus(directory: &Path) -> Vec<Sample> {
     }
     program.push_str("int main(void) { printf(\"%d\\n\", dep_value()); return 0; }\n");
     fs_err::write(directory.join("main.c"), program).unwrap();
-    let common = ["-Ldeps", "-ldep", "-Wl,-rpath,$ORIGIN/deps"];
-    let builds: [(&str, &[&str], bool); 7] = [
-        (
-            "pie",
-            &["-fPIE", "-pie", "-o", "pie", "main.c", "-Wl,--enable-new-dtags"],
-            false,
-        ),
-        (
-            "no-pie",
-            &[
-                "-no-pie",
-                "-rdynamic",
-                "-o",
-                "no-pie",
-                "main.c",
-                "-Wl,--disable-new-dtags",
-            ],
-            false,
-        ),
-        (
-            "liblib.so",
-            &[
-                "-shared",
-                "-fPIC",
-                "-Wl,-soname,liblib.so",
-                "-o",
-                "liblib.so",
-                "lib.c",
-                "-Wl,--enable-new-dtags",
-            ],
-            true,
-        ),
-        (
-            "liblib-rpath.so",
-            &[
-                "-shared",
-                "-fPIC",
-                "-o",
-                "liblib-rpath.so",
-                "lib.c",
-                "-Wl,--disable-new-dtags",
-            ],
-            true,
-        ),
-        // Other linkers' layouts: gold's, and GNU ld's without separate code segments (the
-        // headers in the executable segment, as binutils before 2.31 wrote them).
-        (
-            "pie-gold",
-            &[
-                "-fuse-ld=gold",
-                "-fPIE",
-                "-pie",
-                "-o",
-                "pie-gold",
-                "main.c",
-                "-Wl,--enable-new-dtags",
-            ],
-            false,
-        ),
-        (
-            "liblib-gold.so",
-            &[
-                "-fuse-ld=gold",
-                "-shared",
-                "-fPIC",
-                "-o",
-                "liblib-gold.so",
-                "lib.c",
-                "-Wl,--enable-new-dtags",
-            ],
-            true,
-        ),
-        (
-            "no-pie-unseparated",
-            &[
-                "-no-pie",
-                "-Wl,-z,noseparate-code",
-                "-o",
-                "no-pie-unseparated",
-                "main.c",
-            ],
-            false,
-        ),
-    ];
-    builds
-        .into_iter()
-        .map(|(name, args, library)| {
-            let mut all = args.to_vec();
-            all.extend(common);
-            gcc(directory, &all);
-            Sample {
-                name,
-                path: directory.join(name),
-                library,
-            }
-        })
-        .collect()
 }
 
 /// A copy of `sample` named `<name>.<suffix>` beside it.

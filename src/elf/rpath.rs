@@ -133,6 +133,25 @@ impl SearchPath {
     }
 }
 
+/// A search path written that reads back otherwise: what was found and what was wanted.
+/// Shown as ``/a:/b` (DT_RUNPATH), not `/a:/c``.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPathMismatch {
+    pub found: SearchPath,
+    pub wanted: Vec<String>,
+}
+
+impl fmt::Display for SearchPathMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` (", self.found.entries().join(":"))?;
+        match self.found.tag() {
+            Some(tag) => write!(f, "{tag}")?,
+            None => f.write_str("no tag")?,
+        }
+        write!(f, "), not `{}`", self.wanted.join(":"))
+    }
+}
+
 /// What [`edit_in_place`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RpathChange {
@@ -203,16 +222,12 @@ pub enum RpathError {
     /// wheelwright's own writer wrote something that does not read back as asked; the file
     /// was restored.
     #[error(
-        "{}: after appending a string table the search path is `{}` ({}), not `{}` (the file was restored)",
-        path.display(),
-        found.entries().join(":"),
-        found.tag().map_or("no tag".to_string(), |tag| tag.to_string()),
-        wanted.join(":")
+        "{}: after appending a string table the search path is {mismatch} (the file was restored)",
+        path.display()
     )]
     AppendResult {
         path: PathBuf,
-        found: SearchPath,
-        wanted: Vec<String>,
+        mismatch: SearchPathMismatch,
     },
     #[error(
         "{}: the needed libraries changed from `{}` to `{}` while the search path was set",
@@ -231,17 +246,10 @@ pub enum RpathError {
         #[source]
         source: Box<crate::tools::CommandFailed>,
     },
-    #[error(
-        "{}: after patchelf the search path is `{}` ({}), not `{}`",
-        path.display(),
-        found.entries().join(":"),
-        found.tag().map_or("no tag".to_string(), |tag| tag.to_string()),
-        wanted.join(":")
-    )]
+    #[error("{}: after patchelf the search path is {mismatch}", path.display())]
     PatchelfResult {
         path: PathBuf,
-        found: SearchPath,
-        wanted: Vec<String>,
+        mismatch: SearchPathMismatch,
     },
 }
 
@@ -280,12 +288,9 @@ pub fn edit_in_place(path: &Path, edit: &RpathEdit) -> Result<RpathChange, Rpath
     let file = fs_err::OpenOptions::new().read(true).write(true).open(path)?;
     let elf = ElfFile::new(&file, path)?;
     let dynamic = elf.dynamic()?;
-    let stored = elf.search_path_strings(&dynamic)?;
-    let current = stored
-        .iter()
-        .find(|string| string.tag == SearchPathTag::Runpath)
-        .or_else(|| stored.first());
+    let current = elf.edited_search_path(&dynamic)?;
     let old = current
+        .as_ref()
         .map(|string| split_value(&string.value))
         .unwrap_or_default();
     let new = edited_search_path(&old, edit);
@@ -296,9 +301,10 @@ pub fn edit_in_place(path: &Path, edit: &RpathEdit) -> Result<RpathChange, Rpath
         });
     }
     let value = new.join(":");
+    let tag = current.as_ref().map(|string| string.tag);
     let no_room = |reason| RpathError::NoRoom {
         path: path.to_path_buf(),
-        tag: current.map(|string| string.tag),
+        tag,
         new: new.clone(),
         reason,
     };
@@ -477,6 +483,34 @@ pub(crate) mod tests {
         assert_eq!(split_value("/a::/b"), ["/a", "", "/b"]);
     }
 
+    #[test]
+    fn a_search_path_that_reads_back_otherwise_names_what_was_found_and_wanted() {
+        let mismatch = |found: SearchPath| SearchPathMismatch {
+            found,
+            wanted: strings(&["$ORIGIN", "/opt/lib"]),
+        };
+        let runpath = SearchPath {
+            rpath: None,
+            runpath: Some(strings(&["/a", "/b"])),
+        };
+        let appended = RpathError::AppendResult {
+            path: PathBuf::from("lib.so"),
+            mismatch: mismatch(runpath),
+        };
+        assert_eq!(
+            appended.to_string(),
+            "lib.so: after appending a string table the search path is `/a:/b` (DT_RUNPATH), not `$ORIGIN:/opt/lib` (the file was restored)"
+        );
+        let patched = RpathError::PatchelfResult {
+            path: PathBuf::from("lib.so"),
+            mismatch: mismatch(SearchPath::default()),
+        };
+        assert_eq!(
+            patched.to_string(),
+            "lib.so: after patchelf the search path is `` (no tag), not `$ORIGIN:/opt/lib`"
+        );
+    }
+
     /// Runs gcc in `directory`; its failure fails the test with gcc's message.
     pub(crate) fn gcc(directory: &Path, args: &[&str]) {
         let output = Program::new("compiling a test file", "gcc")
@@ -491,26 +525,46 @@ pub(crate) mod tests {
         );
     }
 
+    /// What `readelf -dW` (binutils) shows of a file's dynamic section.
+    pub(crate) struct ReadelfDynamic(String);
+
+    impl ReadelfDynamic {
+        pub(crate) fn of(path: &Path) -> Self {
+            let output = Program::new("reading a test file's dynamic section", "readelf")
+                .arg("-dW")
+                .arg(path)
+                .output()
+                .expect("readelf runs (binutils): these tests compare against it");
+            assert!(
+                output.status.success(),
+                "readelf -d {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            ReadelfDynamic(String::from_utf8_lossy(&output.stdout).into_owned())
+        }
+
+        /// The values shown after `label` (`Library rpath:`), in order, without brackets.
+        pub(crate) fn values(&self, label: &str) -> Vec<String> {
+            self.0
+                .lines()
+                .filter_map(|line| {
+                    let (_, rest) = line.split_once(label)?;
+                    Some(
+                        rest.trim()
+                            .trim_start_matches('[')
+                            .trim_end_matches(']')
+                            .to_string(),
+                    )
+                })
+                .collect()
+        }
+    }
+
     /// The RPATH and RUNPATH that `readelf -d` (binutils) shows.
     fn readelf(path: &Path) -> (Option<String>, Option<String>) {
-        let output = Program::new("reading a test file's dynamic section", "readelf")
-            .arg("-d")
-            .arg(path)
-            .output()
-            .expect("readelf runs");
-        assert!(output.status.success());
-        let text = String::from_utf8_lossy(&output.stdout);
-        let value = |label: &str| {
-            text.lines().find_map(|line| {
-                let (_, rest) = line.split_once(label)?;
-                Some(
-                    rest.trim()
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_string(),
-                )
-            })
-        };
+        let shown = ReadelfDynamic::of(path);
+        let value = |label: &str| shown.values(label).into_iter().next();
         (value("Library rpath:"), value("Library runpath:"))
     }
 
@@ -531,6 +585,33 @@ pub(crate) mod tests {
         program: PathBuf,
     }
 
+    /// `libplain.so` in `directory`, from `plain.c` written there: no search path, no needs.
+    fn plain_library(directory: &Path) -> PathBuf {
+        fs_err::write(directory.join("plain.c"), "int plain(void) { return 1; }\n").unwrap();
+        gcc(directory, &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"]);
+        directory.join("libplain.so")
+    }
+
+    /// Links `libtop.so` from `top.c` in `root`, needing `deps/libdep.so`, with the search
+    /// path `rpath` under `tag`.
+    fn link_top(root: &Path, tag: SearchPathTag, rpath: &str) {
+        let rpath_flag = format!("-Wl,-rpath,{rpath}");
+        gcc(
+            root,
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                "libtop.so",
+                "top.c",
+                "-Ldeps",
+                "-ldep",
+                &rpath_flag,
+                dtags(tag),
+            ],
+        );
+    }
+
     fn fixture(tag: SearchPathTag, rpath: &str) -> Fixture {
         let directory = tempfile::tempdir().unwrap();
         let root = directory.path();
@@ -547,21 +628,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         gcc(root, &["-shared", "-fPIC", "-o", "deps/libdep.so", "dep.c"]);
-        let rpath_flag = format!("-Wl,-rpath,{rpath}");
-        gcc(
-            root,
-            &[
-                "-shared",
-                "-fPIC",
-                "-o",
-                "libtop.so",
-                "top.c",
-                "-Ldeps",
-                "-ldep",
-                &rpath_flag,
-                dtags(tag),
-            ],
-        );
+        link_top(root, tag, rpath);
         gcc(
             root,
             &[
@@ -700,16 +767,7 @@ pub(crate) mod tests {
     #[test]
     fn a_file_without_a_search_path_cannot_get_one_in_place() {
         let directory = tempfile::tempdir().unwrap();
-        fs_err::write(
-            directory.path().join("plain.c"),
-            "int plain(void) { return 1; }\n",
-        )
-        .unwrap();
-        gcc(
-            directory.path(),
-            &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
-        );
-        let library = directory.path().join("libplain.so");
+        let library = plain_library(directory.path());
         assert_eq!(read_search_path(&library).unwrap(), SearchPath::default());
         let error = edit_in_place(&library, &edit(&["/opt/lib"], true, &[])).unwrap_err();
         assert!(
@@ -912,20 +970,7 @@ pub(crate) mod tests {
             "static char buffer[16 << 20];\nint dep_value(void);\nint top_value(void) { buffer[9] = 1; return dep_value() + buffer[9]; }\n",
         )
         .unwrap();
-        gcc(
-            root,
-            &[
-                "-shared",
-                "-fPIC",
-                "-o",
-                "libtop.so",
-                "top.c",
-                "-Ldeps",
-                "-ldep",
-                "-Wl,-rpath,$ORIGIN/lib",
-                dtags(SearchPathTag::Runpath),
-            ],
-        );
+        link_top(root, SearchPathTag::Runpath, "$ORIGIN/lib");
         let length = fs_err::metadata(&fixture.library).unwrap().len();
         let new = strings(&[
             "$ORIGIN/lib",
@@ -942,20 +987,11 @@ pub(crate) mod tests {
     #[test]
     fn a_file_without_a_search_path_gets_one_appended_only_into_a_spare_slot() {
         let directory = tempfile::tempdir().unwrap();
-        fs_err::write(
-            directory.path().join("plain.c"),
-            "int plain(void) { return 1; }\n",
-        )
-        .unwrap();
         let new = strings(&["$ORIGIN", "/opt/lib"]);
         // GNU ld reserves spare DT_NULL entries (`--spare-dynamic-tags`, 5 by default): a
         // DT_RPATH goes into one (a DT_RUNPATH would change how the file's own needed
         // libraries are found: see build::patchelf's tests).
-        gcc(
-            directory.path(),
-            &["-shared", "-fPIC", "-o", "libplain.so", "plain.c"],
-        );
-        let library = directory.path().join("libplain.so");
+        let library = plain_library(directory.path());
         let appended = append_search_path(&library, &new).unwrap();
         assert_eq!(appended.tag, SearchPathTag::Rpath);
         assert!(appended.old.is_empty());

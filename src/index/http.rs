@@ -109,6 +109,25 @@ fn header_of(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<
         .map(str::to_string)
 }
 
+/// A page's response read: where it was finally served from (after redirects), its content
+/// type, and its text (at most [`PAGE_LIMIT`] bytes).
+fn read_page(url: &Url, response: &mut ureq::http::Response<ureq::Body>) -> Result<Page, HttpError> {
+    use ureq::ResponseExt as _;
+    let final_url = Url::parse(&response.get_uri().to_string()).unwrap_or_else(|_| url.clone());
+    let content_type = header_of(response, "content-type");
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(PAGE_LIMIT)
+        .read_to_string()
+        .map_err(|error| network(url, &error))?;
+    Ok(Page {
+        url: final_url,
+        content_type,
+        body,
+    })
+}
+
 /// The freshness a `Cache-Control` header gives, in seconds (`no-cache`: none).
 fn freshness(cache_control: Option<&str>) -> Option<u64> {
     let value = cache_control?.to_ascii_lowercase();
@@ -298,27 +317,7 @@ impl HttpClient {
     /// `index.html`), as `wheelwright index` writes them.
     pub fn get_text(&self, url: &Url, accept: &str) -> Result<Page, HttpError> {
         match url.scheme() {
-            "http" | "https" => self.retry(url, || {
-                use ureq::ResponseExt as _;
-                let mut response = self.get(url, accept)?;
-                let final_url = Url::parse(&response.get_uri().to_string()).unwrap_or_else(|_| url.clone());
-                let content_type = response
-                    .headers()
-                    .get("content-type")
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_string);
-                let body = response
-                    .body_mut()
-                    .with_config()
-                    .limit(PAGE_LIMIT)
-                    .read_to_string()
-                    .map_err(|error| network(url, &error))?;
-                Ok(Page {
-                    url: final_url,
-                    content_type,
-                    body,
-                })
-            }),
+            "http" | "https" => self.retry(url, || read_page(url, &mut self.get(url, accept)?)),
             "file" => {
                 let path = local_path(url)?;
                 let path = if path.is_dir() {
@@ -379,7 +378,6 @@ impl HttpClient {
             return Ok(entry.page(url));
         }
         self.retry(url, || {
-            use ureq::ResponseExt as _;
             let mut request = self.agent.get(url.as_str()).header("Accept", accept);
             if let Some(entry) = &cached {
                 if let Some(etag) = &entry.etag {
@@ -412,38 +410,27 @@ impl HttpClient {
                 header_of(&response, "etag"),
                 header_of(&response, "last-modified"),
             );
-            let content_type = header_of(&response, "content-type");
             let cache_control = header_of(&response, "cache-control");
-            let final_url = Url::parse(&response.get_uri().to_string()).unwrap_or_else(|_| url.clone());
-            let body = response
-                .body_mut()
-                .with_config()
-                .limit(PAGE_LIMIT)
-                .read_to_string()
-                .map_err(|error| network(url, &error))?;
+            let page = read_page(url, &mut response)?;
             let keep = !cache_control
                 .as_deref()
                 .is_some_and(|value| value.to_ascii_lowercase().contains("no-store"));
             if keep {
                 let entry = CachedPage {
                     asked: url.to_string(),
-                    url: final_url.to_string(),
-                    content_type: content_type.clone(),
+                    url: page.url.to_string(),
+                    content_type: page.content_type.clone(),
                     etag,
                     last_modified,
                     fetched: now,
                     max_age: freshness(cache_control.as_deref()).unwrap_or(PAGE_FRESH_FOR.as_secs()),
-                    body: body.clone(),
+                    body: page.body.clone(),
                 };
                 if let Err(error) = write_cached_page(cache, &entry_path, &entry) {
                     tracing::info!("the page cache {}: {error}", cache.display());
                 }
             }
-            Ok(Page {
-                url: final_url,
-                content_type,
-                body,
-            })
+            Ok(page)
         })
     }
 
@@ -636,30 +623,9 @@ mod tests {
     }
 
     /// A server on 127.0.0.1 that answers its connections in turn with `answers` (raw HTTP;
-    /// an empty answer closes the connection at once) and returns what it was asked.
+    /// an empty answer closes the connection unanswered) and returns every request's head
+    /// (request line and headers).
     fn serve(answers: Vec<&'static str>) -> (Url, std::thread::JoinHandle<Vec<String>>) {
-        use std::io::{BufRead as _, BufReader};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = Url::parse(&format!("http://{}/simple/demo/", listener.local_addr().unwrap())).unwrap();
-        let server = std::thread::spawn(move || {
-            let mut requests = Vec::new();
-            for answer in answers {
-                let (mut stream, _) = listener.accept().unwrap();
-                let mut line = String::new();
-                BufReader::new(&stream).read_line(&mut line).unwrap();
-                requests.push(line.trim().to_string());
-                if !answer.is_empty() {
-                    stream.write_all(answer.as_bytes()).unwrap();
-                }
-            }
-            requests
-        });
-        (url, server)
-    }
-
-    /// A server that answers each connection with the next answer and keeps every request's
-    /// head (request line and headers).
-    fn serve_heads(answers: Vec<&'static str>) -> (Url, std::thread::JoinHandle<Vec<String>>) {
         use std::io::{BufRead as _, BufReader};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("http://{}/simple/demo/", listener.local_addr().unwrap())).unwrap();
@@ -688,7 +654,7 @@ mod tests {
     fn a_page_is_asked_for_again_with_its_validators_and_a_304_is_served_from_the_cache() {
         let cache = tempfile::tempdir().unwrap();
         let client = HttpClient::with_proxy(None).unwrap();
-        let (url, server) = serve_heads(vec![
+        let (url, server) = serve(vec![
             "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nETag: \"v1\"\r\nLast-Modified: Sun, 06 Dec 2026 20:00:00 GMT\r\nCache-Control: max-age=0\r\nContent-Length: 5\r\nConnection: close\r\n\r\nfirst",
             "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nCache-Control: max-age=0\r\nConnection: close\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nETag: \"v2\"\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsecond",
@@ -717,7 +683,7 @@ mod tests {
         // A fresh page (the server's max-age, or PyPI's 600 s when it says nothing) is served
         // without asking: the server sees one request for two fetches.
         let other = tempfile::tempdir().unwrap();
-        let (url, server) = serve_heads(vec![
+        let (url, server) = serve(vec![
             "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 4\r\nConnection: close\r\n\r\nkept",
         ]);
         assert_eq!(
@@ -752,7 +718,13 @@ mod tests {
         let page = client.get_text(&url, "text/html").unwrap();
         assert_eq!(page.body, "ok");
         assert_eq!(page.content_type.as_deref(), Some("text/html"));
-        assert_eq!(server.join().unwrap(), vec!["GET /simple/demo/ HTTP/1.1"; 3]);
+        let request_lines: Vec<String> = server
+            .join()
+            .unwrap()
+            .iter()
+            .map(|head| head.lines().next().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(request_lines, vec!["GET /simple/demo/ HTTP/1.1"; 3]);
 
         let (url, server) = serve(vec![
             "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",

@@ -213,6 +213,7 @@ impl Context<'_> {
         }
     }
 
+    /// Converts one package's configs into its recipe; the report of each config.
     pub(super) fn package(
         &self,
         name: &str,
@@ -247,54 +248,35 @@ impl Context<'_> {
             package: package.to_string(),
             ..Default::default()
         };
-        let mut generic_drafts: Vec<Draft> = vec![Draft::default(); self.cells.len()];
-        let mut generic_notes: Vec<Note> = Vec::new();
         let mut sources: Vec<String> = Vec::new();
-        if let Some(generic) = group.generic {
-            let newest = baseline(group, NEWEST_VERSION);
-            let oldest = baseline(group, OLDEST_VERSION);
-            match self.drafts(generic, &newest, &oldest) {
+        let generic = match group.generic {
+            None => Generic {
+                drafts: vec![Draft::default(); self.cells.len()],
+                ..Generic::default()
+            },
+            Some(file) => match self.generic(file, group, baseline) {
+                Ok(mut generic) => {
+                    document.top = std::mem::take(&mut generic.top);
+                    sources.push(self.files[file].path.display().to_string());
+                    generic
+                }
                 Err(reason) => {
-                    let others = if group.versioned.is_empty() {
-                        String::new()
-                    } else {
-                        " (the package's versioned configs are refused with it)".to_string()
-                    };
-                    files.push(self.refused(generic, package, reason.clone()));
-                    for file in &group.versioned {
-                        files.push(self.refused(
-                            *file,
-                            package,
-                            format!("the package's generic config is refused: {reason}"),
-                        ));
-                    }
-                    tracing::debug!("{package}: refused{others}");
+                    self.refuse_generic(file, group, reason, &mut files);
                     return PackageOutcome { files };
                 }
-                Ok((drafts, oldest_draft)) => {
-                    let (top, notes) = map::merge_cells(self.cells, &drafts);
-                    document.top = top;
-                    generic_notes.extend(drafts.iter().flat_map(|draft| draft.notes.clone()));
-                    generic_notes.extend(notes);
-                    generic_notes.extend(version_notes(&drafts[0], oldest_draft.as_ref()));
-                    generic_notes.extend(leftover_version(&drafts));
-                    generic_drafts = drafts;
-                }
-            }
-            sources.push(self.files[generic].path.display().to_string());
-        }
+            },
+        };
 
         // Versioned files: entries with what differs from the generic config at that version.
-        let (mut entries, versioned_drafts) =
-            self.versioned_entries(group, baseline, &generic_drafts, &mut files, &mut sources);
-        entries.sort_by(|a, b| a.1.cmp(&b.1));
+        let (entries, versioned_drafts) =
+            self.versioned_entries(group, baseline, &generic.drafts, &mut files, &mut sources);
         document.versions = entries.iter().map(|(_, _, entry, _)| entry.clone()).collect();
 
-        let generic_notes = unique(generic_notes);
+        let generic_notes = unique(generic.notes);
         annotate(&mut document, &sources, &generic_notes);
 
         // Patches, then the recipe: checked, then moved into place.
-        match self.write_recipe(&document, &recipe_path, &generic_drafts, &versioned_drafts) {
+        match self.write_recipe(&document, &recipe_path, &generic.drafts, &versioned_drafts) {
             Ok(()) => {}
             Err(WriteFailure::Patches(reason)) => {
                 refuse_all(&mut files, reason);
@@ -315,26 +297,66 @@ impl Context<'_> {
             }
         }
 
-        // The report of each converted file.
-        let converted = |file: usize, notes: &[Note]| {
-            let status = if notes.is_empty() {
-                FileStatus::Converted
-            } else {
-                FileStatus::ConvertedWithNotes
-            };
-            FileReport {
-                recipe: Some(recipe_path.clone()),
-                notes: notes.iter().map(describe_note).collect(),
-                ..self.report(file, package, status)
-            }
-        };
-        if let Some(generic) = group.generic {
-            files.push(converted(generic, &generic_notes));
+        if let Some(generic_file) = group.generic {
+            files.push(self.converted(generic_file, package, &recipe_path, &generic_notes));
         }
         for (file, _, _, notes) in &entries {
-            files.push(converted(*file, notes));
+            files.push(self.converted(*file, package, &recipe_path, notes));
         }
         PackageOutcome { files }
+    }
+
+    /// The generic config `file`'s drafts in every cell, merged, with their notes; or why it
+    /// cannot be imported.
+    fn generic(
+        &self,
+        file: usize,
+        group: &Group,
+        baseline: &dyn Fn(&Group, &str) -> Baseline,
+    ) -> Result<Generic, String> {
+        let newest = baseline(group, NEWEST_VERSION);
+        let oldest = baseline(group, OLDEST_VERSION);
+        let (drafts, oldest_draft) = self.drafts(file, &newest, &oldest)?;
+        let (top, merge_notes) = map::merge_cells(self.cells, &drafts);
+        let mut notes: Vec<Note> = drafts.iter().flat_map(|draft| draft.notes.clone()).collect();
+        notes.extend(merge_notes);
+        notes.extend(version_notes(&drafts[0], oldest_draft.as_ref()));
+        notes.extend(leftover_version(&drafts));
+        Ok(Generic { drafts, top, notes })
+    }
+
+    /// Refuses the generic config `file` for `reason`, and the package's versioned configs
+    /// with it.
+    fn refuse_generic(&self, file: usize, group: &Group, reason: String, files: &mut Vec<FileReport>) {
+        let package = group.package.as_str();
+        let others = if group.versioned.is_empty() {
+            String::new()
+        } else {
+            " (the package's versioned configs are refused with it)".to_string()
+        };
+        files.push(self.refused(file, package, reason.clone()));
+        for versioned in &group.versioned {
+            files.push(self.refused(
+                *versioned,
+                package,
+                format!("the package's generic config is refused: {reason}"),
+            ));
+        }
+        tracing::debug!("{package}: refused{others}");
+    }
+
+    /// The report of a config converted into the recipe at `recipe_path`, with its notes.
+    fn converted(&self, file: usize, package: &str, recipe_path: &Path, notes: &[Note]) -> FileReport {
+        let status = if notes.is_empty() {
+            FileStatus::Converted
+        } else {
+            FileStatus::ConvertedWithNotes
+        };
+        FileReport {
+            recipe: Some(recipe_path.to_path_buf()),
+            notes: notes.iter().map(describe_note).collect(),
+            ..self.report(file, package, status)
+        }
     }
 
     /// The entries of a package's versioned configs (what differs from the generic config
@@ -433,6 +455,15 @@ impl Context<'_> {
         }
         Ok(())
     }
+}
+
+/// The generic config's drafts (one per cell), the values merged from them (the recipe's top
+/// level) and its notes.
+#[derive(Default)]
+struct Generic {
+    drafts: Vec<Draft>,
+    top: BTreeMap<Key, map::Written>,
+    notes: Vec<Note>,
 }
 
 /// A versioned config's file, its version, its entry and its notes.

@@ -9,6 +9,7 @@ use pep440_rs::{Version, VersionSpecifiers};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::build::BuildRequest;
 use crate::layout::PythonVersion;
 use crate::resources::{parse_memory, parse_time};
 
@@ -272,6 +273,31 @@ impl Positions<'_> {
 }
 
 impl NightlyConfig {
+    /// What every build of the nightly asks for `package` on `layer`: the nightly's output,
+    /// cache and index; test dependencies from PyPI; nothing recursive or adopted. The
+    /// caller sets the version, Pythons, archs, work directory and jobs.
+    pub fn build_request(&self, package: &str, layer: &str) -> BuildRequest {
+        BuildRequest {
+            package: package.to_string(),
+            version: None,
+            pythons: Vec::new(),
+            archs: Vec::new(),
+            layer: layer.to_string(),
+            output: self.paths.output.clone(),
+            work: PathBuf::new(),
+            cache: self.paths.cache.clone(),
+            keep_build_dir: false,
+            test_dependencies_from_pypi: true,
+            jobs: 1,
+            recursive: false,
+            recipes: None,
+            requirement: None,
+            ancestors: Vec::new(),
+            index_url: self.index_url.clone(),
+            adopt: None,
+        }
+    }
+
     /// Reads and checks a nightly configuration file; relative paths in it are relative to its
     /// directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

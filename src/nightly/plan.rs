@@ -711,25 +711,12 @@ fn names_of(requirements: &[String]) -> BTreeSet<String> {
 
 /// The build request of one package on one layer.
 fn request(inputs: &PackageInputs, layer: &str, archs: Vec<String>) -> BuildRequest {
-    let config = inputs.config;
     BuildRequest {
-        package: inputs.entry.name.clone(),
         version: inputs.entry.wanted.as_version_argument().map(str::to_string),
         pythons: inputs.pythons.to_vec(),
         archs,
-        layer: layer.to_string(),
-        output: config.paths.output.clone(),
-        work: PathBuf::new(),
-        cache: config.paths.cache.clone(),
-        keep_build_dir: false,
-        test_dependencies_from_pypi: true,
         jobs: inputs.entry.resources.cpus,
-        recursive: false,
-        recipes: None,
-        requirement: None,
-        ancestors: Vec::new(),
-        index_url: config.index_url.clone(),
-        adopt: None,
+        ..inputs.config.build_request(&inputs.entry.name, layer)
     }
 }
 

@@ -314,28 +314,16 @@ fn fetch(
         return Ok(());
     };
     let request = crate::build::BuildRequest {
-        package: package.name.clone(),
         version: package
             .version
             .clone()
             .or_else(|| package.wanted.as_version_argument().map(str::to_string)),
         pythons: vec![first.cell.python],
         archs: vec![first.cell.arch.clone()],
-        layer: first.cell.layer.clone(),
-        output: config.paths.output.clone(),
         work: directory
             .join("work")
             .join(crate::spec::normalize_name(&package.name)),
-        cache: config.paths.cache.clone(),
-        keep_build_dir: false,
-        test_dependencies_from_pypi: true,
-        jobs: 1,
-        recursive: false,
-        recipes: None,
-        requirement: None,
-        ancestors: Vec::new(),
-        index_url: config.index_url.clone(),
-        adopt: None,
+        ..config.build_request(&package.name, &first.cell.layer)
     };
     fs_err::create_dir_all(&request.work)?;
     let mut recipes = Recipes::find(options.recipes.as_deref(), &package.name)?;

@@ -265,17 +265,67 @@ pub struct Spliced {
     pub deflated_anew: u64,
 }
 
-/// The blocks an edit of `changed` touches: the start of the block holding its start, and
-/// the first block start a window past its end (none: the edit reaches the last block).
-fn touched_blocks(index: &BlockIndex, changed: &Range<u64>) -> (Boundary, Option<Boundary>) {
-    let boundaries = &index.boundaries;
-    let before = boundaries.partition_point(|boundary| boundary.offset <= changed.start);
-    let from = boundaries[before.saturating_sub(1)];
-    let to = boundaries[before..]
-        .iter()
-        .find(|boundary| boundary.offset >= changed.end.saturating_add(WINDOW) && boundary.bit > from.bit)
-        .copied();
-    (from, to)
+/// The blocks an edit touches: from the start of the block holding its start to the first
+/// block start a window past its end (none: the edit reaches the last block), in a member of
+/// `size` inflated bytes.
+#[derive(Debug, Clone, Copy)]
+struct Touched {
+    from: Boundary,
+    to: Option<Boundary>,
+    size: u64,
+}
+
+impl Touched {
+    /// The blocks an edit of `changed` touches.
+    fn of(index: &BlockIndex, changed: &Range<u64>) -> Self {
+        let boundaries = &index.boundaries;
+        let before = boundaries.partition_point(|boundary| boundary.offset <= changed.start);
+        let from = boundaries[before.saturating_sub(1)];
+        let to = boundaries[before..]
+            .iter()
+            .find(|boundary| boundary.offset >= changed.end.saturating_add(WINDOW) && boundary.bit > from.bit)
+            .copied();
+        Touched {
+            from,
+            to,
+            size: index.size,
+        }
+    }
+
+    /// The inflated bytes of the touched blocks.
+    fn inflated(&self) -> u64 {
+        self.to.map_or(self.size, |boundary| boundary.offset) - self.from.offset
+    }
+
+    /// Deflates the touched blocks of `edited` anew into `out` at `level`, following on the
+    /// old stream (`original` at `stream_start`) kept before them: the stream ends when no
+    /// block follows, else at a byte boundary (an empty stored block) for the old ones to
+    /// follow. The inflated bytes deflated.
+    fn deflate_anew(
+        &self,
+        original: &std::fs::File,
+        stream_start: u64,
+        edited: &std::fs::File,
+        level: i32,
+        out: &mut dyn Write,
+    ) -> Result<u64, SpliceError> {
+        let mut deflater = deflater_at(original, stream_start, self.from, edited, level)?;
+        let end = self.to.map_or(self.size, |boundary| boundary.offset);
+        let mut at = self.from.offset;
+        while at < end {
+            let chunk = (end - at).min(1 << 20);
+            let bytes = read_at(edited, at, chunk as usize)?;
+            deflater.run(&bytes, z::Z_NO_FLUSH, out)?;
+            at += chunk;
+        }
+        let flush = if self.to.is_some() {
+            z::Z_SYNC_FLUSH
+        } else {
+            z::Z_FINISH
+        };
+        deflater.run(&[], flush, out)?;
+        Ok(self.inflated())
+    }
 }
 
 /// A deflater for the blocks that start at `from`: primed with the bits of the old stream's
@@ -312,31 +362,83 @@ fn deflater_at(
     Ok(deflater)
 }
 
-/// Deflates the edited bytes of the touched blocks into `out`, ending the stream when no
-/// block follows, else at a byte boundary (an empty stored block) for the old ones to follow.
-fn deflate_touched(
-    deflater: &mut Deflater,
-    edited: &std::fs::File,
+/// Inflates again the part of a raw deflate stream (at `stream_start` of `file`) that makes
+/// the inflated bytes `wanted`, without starting from its beginning: from `from`, a block
+/// start [`inflate_indexed`] noted at or before `wanted.start`, with `window` (the inflated
+/// bytes just before `from`, up to [`WINDOW`] of them) as what its matches may refer back
+/// to. Hands `sink` each piece of `wanted` with its offset in the inflated member.
+pub fn inflate_range(
+    file: &std::fs::File,
+    stream_start: u64,
     from: Boundary,
-    to: Option<Boundary>,
-    size: u64,
-    out: &mut dyn Write,
-) -> Result<u64, SpliceError> {
-    let end = to.map_or(size, |boundary| boundary.offset);
-    let mut at = from.offset;
-    while at < end {
-        let chunk = (end - at).min(1 << 20);
-        let bytes = read_at(edited, at, chunk as usize)?;
-        deflater.run(&bytes, z::Z_NO_FLUSH, out)?;
-        at += chunk;
+    window: &[u8],
+    wanted: Range<u64>,
+    sink: &mut dyn FnMut(u64, &[u8]) -> std::io::Result<()>,
+) -> Result<(), SpliceError> {
+    use std::os::unix::fs::FileExt as _;
+    let mut inflater = Inflater::new()?;
+    let stream = &mut *inflater.0;
+    let mut at = stream_start + from.bit / 8;
+    let held_bits = (from.bit % 8) as i32;
+    if held_bits > 0 {
+        // The block starts inside a byte: its high bits go in first.
+        let byte = read_at(file, at, 1)?[0];
+        // SAFETY: the stream was initialised; nothing was inflated yet.
+        if unsafe { z::inflatePrime(stream, 8 - held_bits, i32::from(byte >> held_bits)) } != z::Z_OK {
+            return Err(SpliceError::Zlib("prime the inflater"));
+        }
+        at += 1;
     }
-    let flush = if to.is_some() {
-        z::Z_SYNC_FLUSH
-    } else {
-        z::Z_FINISH
-    };
-    deflater.run(&[], flush, out)?;
-    Ok(end - from.offset)
+    if !window.is_empty() {
+        let length = window.len().min(WINDOW as usize);
+        let window = &window[window.len() - length..];
+        // SAFETY: a raw inflater before its first call; `window` outlives the call.
+        if unsafe { z::inflateSetDictionary(stream, window.as_ptr(), length as u32) } != z::Z_OK {
+            return Err(SpliceError::Zlib("set the window"));
+        }
+    }
+    let mut input = vec![0u8; 1 << 20];
+    let mut output = vec![0u8; 1 << 20];
+    let mut offset = from.offset;
+    let mut buffered = 0usize;
+    let mut used = 0usize;
+    let mut at_end = false;
+    while offset < wanted.end {
+        if used == buffered && !at_end {
+            buffered = file.read_at(&mut input, at)?;
+            at += buffered as u64;
+            used = 0;
+            at_end = buffered == 0;
+        }
+        stream.next_in = input[used..].as_ptr();
+        stream.avail_in = (buffered - used) as u32;
+        stream.next_out = output.as_mut_ptr();
+        stream.avail_out = output.len() as u32;
+        // SAFETY: both buffers outlive the call; the stream was initialised.
+        let status = unsafe { z::inflate(stream, z::Z_NO_FLUSH) };
+        used = buffered - stream.avail_in as usize;
+        let produced = output.len() - stream.avail_out as usize;
+        let piece = offset..offset + produced as u64;
+        let start = piece.start.max(wanted.start);
+        let end = piece.end.min(wanted.end);
+        if start < end {
+            sink(start, &output[(start - offset) as usize..(end - offset) as usize])?;
+        }
+        offset = piece.end;
+        match status {
+            z::Z_STREAM_END => break,
+            z::Z_BUF_ERROR if at_end => return Err(SpliceError::Truncated(stream.total_in)),
+            z::Z_OK | z::Z_BUF_ERROR => {}
+            _ => return Err(SpliceError::Damaged(message(stream))),
+        }
+    }
+    if offset < wanted.end {
+        return Err(SpliceError::Damaged(format!(
+            "it ends at byte {offset}, before byte {} was made again",
+            wanted.end
+        )));
+    }
+    Ok(())
 }
 
 /// Writes to `out` a deflate stream that inflates to `edited` (a file as long as the old
@@ -353,13 +455,12 @@ pub fn splice(
     level: i32,
     out: &mut dyn Write,
 ) -> Result<Spliced, SpliceError> {
-    let (from, to) = touched_blocks(index, &changed);
+    let touched = Touched::of(index, &changed);
     let mut counter = CountingWriter { inner: out, count: 0 };
     // The old stream up to the block holding the change; its last, partial byte is primed.
-    copy_range(original, stream_start, from.bit / 8, &mut counter)?;
-    let mut deflater = deflater_at(original, stream_start, from, edited, level)?;
-    let deflated_anew = deflate_touched(&mut deflater, edited, from, to, index.size, &mut counter)?;
-    if let Some(to) = to {
+    copy_range(original, stream_start, touched.from.bit / 8, &mut counter)?;
+    let deflated_anew = touched.deflate_anew(original, stream_start, edited, level, &mut counter)?;
+    if let Some(to) = touched.to {
         // The old stream from the block that starts there, shifted onto the byte boundary.
         copy_shifted(original, stream_start, to.bit, index.compressed, &mut counter)?;
     }
@@ -397,17 +498,16 @@ pub fn plan_splice(
     changed: Range<u64>,
     level: i32,
 ) -> Result<Option<SplicePlan>, SpliceError> {
-    let (from, to) = touched_blocks(index, &changed);
-    if to.map_or(index.size, |boundary| boundary.offset) - from.offset > PLAN_AT_MOST {
+    let touched = Touched::of(index, &changed);
+    if touched.inflated() > PLAN_AT_MOST {
         return Ok(None);
     }
-    let mut deflater = deflater_at(original, stream_start, from, edited, level)?;
     let mut middle = Vec::new();
-    let deflated_anew = deflate_touched(&mut deflater, edited, from, to, index.size, &mut middle)?;
+    let deflated_anew = touched.deflate_anew(original, stream_start, edited, level, &mut middle)?;
     Ok(Some(SplicePlan {
-        prefix: from.bit / 8,
+        prefix: touched.from.bit / 8,
         middle,
-        suffix_bit: to.map(|boundary| boundary.bit),
+        suffix_bit: touched.to.map(|boundary| boundary.bit),
         old_length: index.compressed,
         deflated_anew,
     }))
@@ -531,6 +631,56 @@ mod tests {
         let path = directory.join(name);
         fs_err::write(&path, bytes).unwrap();
         fs_err::File::open(path).unwrap().into_file()
+    }
+
+    #[test]
+    fn a_range_inflated_again_from_any_block_start_is_the_same_bytes() {
+        let data = sample(3 << 20);
+        let directory = tempfile::tempdir().unwrap();
+        for level in [1, 6, 9] {
+            let compressed = deflate(&data, level);
+            // The stream starts 5 bytes into the file, as a member's does after its header.
+            let mut stored = b"head!".to_vec();
+            stored.extend_from_slice(&compressed);
+            let file = file_with(directory.path(), &format!("stream-{level}"), &stored);
+            let index = inflate_indexed(&mut compressed.as_slice(), &mut |_| Ok(())).unwrap();
+            let picks = [0, 1, index.boundaries.len() / 2, index.boundaries.len() - 1];
+            for pick in picks {
+                let from = index.boundaries[pick];
+                let window_start = from.offset.saturating_sub(WINDOW) as usize;
+                let window = &data[window_start..from.offset as usize];
+                for wanted in [
+                    from.offset..data.len() as u64,
+                    from.offset + 10..(from.offset + 70_000).min(data.len() as u64),
+                ] {
+                    let mut out = Vec::new();
+                    let mut next = wanted.start;
+                    inflate_range(&file, 5, from, window, wanted.clone(), &mut |at, piece| {
+                        assert_eq!(at, next);
+                        next += piece.len() as u64;
+                        out.extend_from_slice(piece);
+                        Ok(())
+                    })
+                    .unwrap();
+                    assert_eq!(
+                        out,
+                        &data[wanted.start as usize..wanted.end as usize],
+                        "level {level}, block {pick}"
+                    );
+                }
+            }
+            // Asking for bytes past the end is an error, not a short answer.
+            let last = *index.boundaries.last().unwrap();
+            let error = inflate_range(
+                &file,
+                5,
+                last,
+                &data[..0],
+                0..data.len() as u64 + 1,
+                &mut |_, _| Ok(()),
+            );
+            assert!(error.is_err(), "level {level}");
+        }
     }
 
     #[test]

@@ -640,3 +640,200 @@ fn search_paths_that_grow_are_written_by_wheelwright_or_by_patchelf_and_the_exec
         }
     }
 }
+
+/// `blob-1.0-cp312-...whl`: a module `blob._blob` whose `checksum()` sums the 6 MiB of
+/// pseudo-random bytes in its `.rodata` (a read-only segment large enough for the adoption
+/// pass to leave out of its scratch file; 256 KiB of `.data` follow it), with the DT_RPATH
+/// `rpath`; `patchelf_rpath`, when
+/// given, is set afterwards by patchelf (which moves `.dynstr` past that segment). Returns
+/// the wheel and the checksum the bytes should give.
+fn wheel_with_large_read_only_data(
+    into: &Path,
+    scratch: &Path,
+    rpath: &str,
+    patchelf_rpath: Option<&str>,
+) -> (PathBuf, u64) {
+    let mut state = 0x9e37_79b9_u32;
+    let blob: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            // Skewed, so that it deflates into many blocks of real matches and literals.
+            (state % 97) as u8
+        })
+        .collect();
+    let checksum: u64 = blob.iter().map(|byte| u64::from(*byte)).sum();
+    std::fs::create_dir_all(scratch).unwrap();
+    std::fs::write(scratch.join("blob.bin"), &blob).unwrap();
+    // Writable data after it, that deflates into small blocks.
+    let pad: Vec<u8> = (0..256 << 10)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 251) as u8
+        })
+        .collect();
+    std::fs::write(scratch.join("pad.bin"), pad).unwrap();
+    let source = scratch.join("blob.c");
+    std::fs::write(
+        &source,
+        "#include <Python.h>\n\
+         extern const unsigned char blob_start[], blob_end[];\n\
+         __asm__(\".section .rodata\\n.global blob_start\\n.global blob_end\\nblob_start:\\n.incbin \\\"blob.bin\\\"\\nblob_end:\\n.previous\\n\");\n\
+         extern unsigned char written[];\n\
+         __asm__(\".data\\n.global written\\nwritten:\\n.incbin \\\"pad.bin\\\"\\n.previous\\n\");\n\
+         static PyObject *checksum(PyObject *s, PyObject *a) { unsigned long long sum = 0; for (const unsigned char *p = blob_start; p < blob_end; p++) sum += *p; return PyLong_FromUnsignedLongLong(sum + (written[0] & 0)); }\n\
+         static PyMethodDef m[] = {{\"checksum\", checksum, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};\n\
+         static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, \"_blob\", NULL, -1, m};\n\
+         PyMODINIT_FUNC PyInit__blob(void) { return PyModule_Create(&d); }\n",
+    )
+    .unwrap();
+    let object = scratch.join("_blob.so");
+    let (code, stdout, stderr) = run(Command::new("gcc")
+        .current_dir(scratch)
+        .args(["-shared", "-fPIC", "-O1", "-Wl,--disable-new-dtags"])
+        .arg(format!("-Wl,-rpath,{rpath}"))
+        .arg(format!("-I{}", python_include()))
+        .arg("-o")
+        .arg(&object)
+        .arg(&source));
+    assert_eq!(code, 0, "gcc: {stdout}\n{stderr}");
+    if let Some(longer) = patchelf_rpath {
+        let (code, stdout, stderr) = run(Command::new("patchelf")
+            .args(["--force-rpath", "--set-rpath", longer])
+            .arg(&object));
+        assert_eq!(code, 0, "patchelf: {stdout}\n{stderr}");
+    }
+    let mut spec = WheelSpec::new("blob", "1.0");
+    spec.tags = "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64".into();
+    spec.wheel = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: cp312-cp312-manylinux_2_17_x86_64\nTag: cp312-cp312-manylinux2014_x86_64\n".into();
+    spec.metadata = "Metadata-Version: 2.1\nName: blob\nVersion: 1.0\n\n".into();
+    spec.files = vec![
+        (
+            "blob/__init__.py".into(),
+            b"from blob._blob import checksum\n".to_vec(),
+        ),
+        (
+            "blob/_blob.cpython-312-x86_64-linux-gnu.so".into(),
+            std::fs::read(&object).unwrap(),
+        ),
+    ];
+    std::fs::create_dir_all(into).unwrap();
+    (spec.write(into), checksum)
+}
+
+#[test]
+#[ignore = "compiles with gcc, runs patchelf and smoke-tests with uv: CI's slow step"]
+fn read_only_data_left_out_of_the_scratch_file_comes_back_wherever_an_edit_needs_it() {
+    require_tools();
+    let longer = "/opt/a/directory/name/long/enough/to/move/the/string/table/past/the/data:$ORIGIN:$ORIGIN/../nvidia/cublas/lib";
+    // (what, the RPATH gcc writes, patchelf's later one, the adoption's arguments, the writer
+    // note): an edit before the data (gcc puts `.dynstr` first), one after it (patchelf moved
+    // `.dynstr` to the end), and a search path that grows (the whole file written anew).
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<&'a str>, &'a str);
+    let cases: [Case; 3] = [
+        (
+            "edit before the data",
+            "$ORIGIN/../nvidia/cublas/lib:/usr/local/cuda/lib64",
+            None,
+            vec![
+                "--remove-rpath-prefix",
+                "$ORIGIN/../nvidia",
+                "--remove-rpath-prefix",
+                "/usr/local/cuda",
+            ],
+            "(in place)",
+        ),
+        (
+            "edit after the data",
+            "$ORIGIN",
+            Some(longer),
+            vec![
+                "--remove-rpath-prefix",
+                "/opt/a",
+                "--remove-rpath-prefix",
+                "$ORIGIN/../nvidia",
+            ],
+            "(in place)",
+        ),
+        (
+            "search path grown",
+            "$ORIGIN",
+            None,
+            vec![
+                "--add-rpath",
+                "/opt/site/a/directory/much/longer/than/the/origin/it/joins/lib64",
+            ],
+            "(a string table appended by wheelwright)",
+        ),
+    ];
+    for (what, rpath, patchelf_rpath, edit, how) in cases {
+        let directory = tempfile::tempdir().unwrap();
+        let links = directory.path().join("links");
+        let (_, checksum) =
+            wheel_with_large_read_only_data(&links, &directory.path().join("src"), rpath, patchelf_rpath);
+        let links_arg = links.display().to_string();
+        std::fs::create_dir_all(directory.path().join("recipes")).unwrap();
+        let mut command = crate::common::wheelwright();
+        command
+            .current_dir(directory.path())
+            .env_remove("WHEELWRIGHT_LAYOUT")
+            .env_remove("WHEELWRIGHT_RECIPES")
+            .args([
+                "adopt",
+                "--package",
+                "blob",
+                "--python",
+                "3.12",
+                "--find-links",
+                &links_arg,
+            ])
+            .args(&edit)
+            .args(["--json"]);
+        let command = crate::common::in_build_directories(&mut command, directory.path());
+        let (code, stdout, stderr) = run(command.env("RUST_LOG", "wheelwright=debug"));
+        assert_eq!(code, 0, "{what}: {stdout}\n{stderr}");
+        // The data was left out while the member was read.
+        assert!(
+            stderr.contains("bytes of read-only data left out of its scratch file"),
+            "{what}: {stderr}"
+        );
+        // ... and inflated again where the edit needed it: not when it lies after the data.
+        assert_eq!(
+            stderr.contains("are inflated again"),
+            what != "edit after the data",
+            "{what}: {stderr}"
+        );
+        let adopted = directory
+            .path()
+            .join("out/blob-1.0+computecanada-cp312-cp312-linux_x86_64.whl");
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let notes = report["cells"][0]["notes"].to_string();
+        assert!(notes.contains(how), "{what}: {notes}");
+        let paths = search_paths(&adopted);
+        assert_eq!(paths.len(), 1, "{what}: {paths:?}");
+        let wanted: Vec<&str> = match what {
+            "edit before the data" => vec![],
+            "edit after the data" => vec!["$ORIGIN"],
+            _ => vec![
+                "$ORIGIN",
+                "/opt/site/a/directory/much/longer/than/the/origin/it/joins/lib64",
+            ],
+        };
+        assert_eq!(paths[0].1, serde_json::json!(wanted), "{what}: {paths:?}");
+        // Every member's hash matches RECORD, and the data came back byte for byte.
+        assert_verifies_in_full(&adopted);
+        for venv in installs_with_pip_and_uv(&adopted, directory.path()) {
+            let (code, stdout, stderr) = run(
+                Command::new(venv.join("bin/python")).args(["-c", "import blob; print(blob.checksum())"])
+            );
+            assert_eq!(
+                (code, stdout.trim()),
+                (0, checksum.to_string().as_str()),
+                "{what}: {stderr}"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,7 @@ use crate::wheel::writer::{DeflatedMember, Precompressed, write_deflated};
 use crate::wheel::{WheelError, WheelErrorKind, WheelReader};
 
 use super::super::BuildError;
+use super::holes;
 
 /// What the pass found and made, for the rewrite and the classification.
 #[derive(Debug)]
@@ -78,6 +80,8 @@ struct Spliceable<'a> {
     wheel: &'a std::fs::File,
     stream_start: u64,
     snapshots: &'a [Snapshot],
+    /// The ranges still left out of the member's file.
+    holes: &'a mut Vec<Range<u64>>,
 }
 
 /// One member read by the pass.
@@ -100,6 +104,13 @@ struct Sink {
     /// The sha256 and CRC-32 states every [`SNAPSHOT_EVERY`] bytes of an ELF member: an edit
     /// is hashed from the last one before it, not from the start.
     snapshots: Vec<Snapshot>,
+    /// Whether ranges of the member may be left out of its file (it is deflated: they can be
+    /// inflated again from its old stream).
+    may_hole: bool,
+    /// The first bytes of an ELF member, until its program headers are in.
+    prefix: Vec<u8>,
+    /// The ranges left out of the file (see [`holes`]); `None` until planned.
+    holes: Option<Vec<Range<u64>>>,
 }
 
 /// How far apart the hash states of an ELF member are kept.
@@ -115,13 +126,20 @@ struct Snapshot {
 
 impl Sink {
     fn take(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        // A hole's end gets a snapshot of its own: an edit past it is hashed from there,
+        // without the bytes left out.
+        let start = self.size;
+        if let Some(split) = self.holes.iter().flatten().find_map(|hole| {
+            (hole.end > start && hole.end < start + bytes.len() as u64).then(|| (hole.end - start) as usize)
+        }) {
+            self.take(&bytes[..split])?;
+            return self.take(&bytes[split..]);
+        }
+        let last_snapshot = self.snapshots.last().map_or(0, |last| last.offset);
+        let at_hole_end = self.holes.iter().flatten().any(|hole| hole.end == start) && last_snapshot < start;
         if self.file.is_some()
             && let Some(sha256 @ crate::spec::record::Hasher::Sha256(_)) = &self.hasher
-            && self.size / SNAPSHOT_EVERY
-                > self
-                    .snapshots
-                    .last()
-                    .map_or(0, |last| last.offset / SNAPSHOT_EVERY)
+            && (at_hole_end || start / SNAPSHOT_EVERY > last_snapshot / SNAPSHOT_EVERY)
         {
             self.snapshots.push(Snapshot {
                 offset: self.size,
@@ -133,6 +151,7 @@ impl Sink {
             hasher.update(bytes);
         }
         self.crc.update(bytes);
+        let at = self.size;
         self.size += bytes.len() as u64;
         if !self.decided {
             self.head.extend_from_slice(&bytes[..bytes.len().min(4)]);
@@ -140,16 +159,57 @@ impl Sink {
                 return Ok(());
             }
             self.decided = true;
-            if crate::elf::is_elf(&self.head) {
-                let mut file =
-                    BufWriter::with_capacity(1 << 20, fs_err::File::create(&self.target)?.into_file());
-                file.write_all(bytes)?;
-                self.file = Some(file);
+            if !crate::elf::is_elf(&self.head) {
+                return Ok(());
             }
-            return Ok(());
+            self.file = Some(BufWriter::with_capacity(
+                1 << 20,
+                fs_err::File::create(&self.target)?.into_file(),
+            ));
         }
-        if let Some(file) = &mut self.file {
-            file.write_all(bytes)?;
+        self.keep(at, bytes)
+    }
+
+    /// Writes the bytes of an ELF member at `at` to its file, but for those in its holes.
+    fn keep(&mut self, at: u64, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Seek as _;
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        let end = at + bytes.len() as u64;
+        let Some(holes) = &self.holes else {
+            let room = holes::PREFIX_LIMIT.saturating_sub(self.prefix.len());
+            self.prefix.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            let planned = match self.may_hole {
+                true => holes::plan(&self.prefix),
+                false => Some(Vec::new()),
+            };
+            if let Some(planned) = planned.or_else(|| (room == 0).then(Vec::new)) {
+                // What is here already is written, whatever the plan says.
+                let planned: Vec<Range<u64>> = planned
+                    .into_iter()
+                    .map(|hole| hole.start.max(end)..hole.end)
+                    .filter(|hole| hole.start < hole.end)
+                    .collect();
+                self.prefix = Vec::new();
+                self.holes = Some(planned);
+            }
+            return file.write_all(bytes);
+        };
+        let mut position = at;
+        while position < end {
+            let next = holes.partition_point(|hole| hole.end <= position);
+            match holes.get(next) {
+                Some(hole) if hole.start <= position => {
+                    position = hole.end.min(end);
+                    file.seek(std::io::SeekFrom::Start(position))?;
+                }
+                other => {
+                    let until = other.map_or(end, |hole| hole.start.min(end));
+                    file.write_all(&bytes[(position - at) as usize..(until - at) as usize])?;
+                    position = until;
+                }
+            }
         }
         Ok(())
     }
@@ -266,6 +326,9 @@ impl Pass<'_> {
             target: target.to_path_buf(),
             decided: false,
             snapshots: Vec::new(),
+            may_hole: method == zip::CompressionMethod::Deflated,
+            prefix: Vec::new(),
+            holes: None,
         };
         if !matches!(
             method,
@@ -323,8 +386,37 @@ impl Pass<'_> {
         }
         if let Some(file) = sink.file.as_mut() {
             file.flush()?;
+            if sink.holes.as_ref().is_some_and(|holes| !holes.is_empty()) {
+                // A file that ends in a hole is as long as the member all the same.
+                file.get_ref().set_len(sink.size)?;
+            }
         }
         Ok((sink, index, facts, file, start))
+    }
+
+    /// Inflates again the bytes of `target` left out that end past byte `after` (see
+    /// [`holes::fill`]).
+    #[allow(clippy::too_many_arguments)]
+    fn fill_holes(
+        &self,
+        entry: &Entry,
+        target: &Path,
+        holes: &mut Vec<Range<u64>>,
+        after: u64,
+        wheel: &std::fs::File,
+        stream_start: u64,
+        index: &BlockIndex,
+    ) -> Result<(), BuildError> {
+        if holes.last().is_none_or(|last| last.end <= after) {
+            return Ok(());
+        }
+        tracing::debug!(
+            "{}: the bytes left out from byte {after} on are inflated again",
+            entry.name
+        );
+        let scratch = fs_err::OpenOptions::new().read(true).write(true).open(target)?;
+        holes::fill(scratch.file(), holes, after, wheel, stream_start, index)
+            .map_err(|error| self.damaged(entry, format!("cannot be inflated again: {error}")))
     }
 
     /// Reads one member; an ELF one gets its search path edited and is inspected.
@@ -349,6 +441,20 @@ impl Pass<'_> {
                 change: None,
             });
         }
+        let mut holes = sink.holes.take().unwrap_or_default();
+        if !holes.is_empty() {
+            tracing::debug!(
+                "{}: {} bytes of read-only data left out of its scratch file",
+                entry.name,
+                holes.iter().map(|hole| hole.end - hole.start).sum::<u64>()
+            );
+        }
+        if let Some(index) = &index
+            && let Some(reason) = holes::reason_to_fill(fs_err::File::open(&target)?.file(), &holes)
+        {
+            tracing::debug!("{}: the bytes left out are inflated again: {reason}", entry.name);
+            self.fill_holes(entry, &target, &mut holes, 0, wheel.file(), stream_start, index)?;
+        }
         let change = match &self.edit {
             Some(edit) => self.edit_member(
                 entry,
@@ -360,6 +466,7 @@ impl Pass<'_> {
                     wheel: wheel.file(),
                     stream_start,
                     snapshots: &sink.snapshots,
+                    holes: &mut holes,
                 },
             )?,
             None => None,
@@ -379,6 +486,112 @@ impl Pass<'_> {
         Ok(MemberRead { digest, elf, change })
     }
 
+    /// The member `entry` edited in place (`written`, in the file `target`) as a new deflate
+    /// stream made from its old one: only the blocks around the edit deflated anew.
+    fn splice_edit(
+        &self,
+        entry: &Entry,
+        target: &Path,
+        written: Range<u64>,
+        index: &BlockIndex,
+        old: Spliceable,
+    ) -> Result<Precompressed, BuildError> {
+        let Spliceable {
+            facts,
+            wheel,
+            stream_start,
+            snapshots,
+            holes,
+            ..
+        } = old;
+        let from = snapshots[..snapshots.partition_point(|snapshot| snapshot.offset <= written.start)].last();
+        // The new hash runs from `from` to the end, and the blocks around the edit
+        // are deflated again with the window before them: those bytes must be there.
+        let block = index.boundaries[index
+            .boundaries
+            .partition_point(|boundary| boundary.offset <= written.start)
+            .saturating_sub(1)];
+        let read_from = block
+            .offset
+            .saturating_sub(crate::wheel::splice::WINDOW)
+            .min(from.map_or(0, |snapshot| snapshot.offset));
+        self.fill_holes(entry, target, holes, read_from, wheel, stream_start, index)?;
+        let edited = fs_err::File::open(target)?;
+        let size = edited.metadata()?.len();
+        let bad = |error: crate::wheel::splice::SpliceError| {
+            BuildError::Wheel(WheelError::new(
+                self.wheel,
+                WheelErrorKind::Io(std::io::Error::other(error)),
+            ))
+        };
+        // Where the touched blocks are few, only they are deflated anew, here, and
+        // the new stream is made from the old one as the rewrite copies it: no copy
+        // of it is written. Else it is spliced into a one-entry zip of its own.
+        if let Some(plan) =
+            plan_splice(wheel, stream_start, index, edited.file(), written.clone(), 6).map_err(bad)?
+        {
+            let (hash, crc32, digested) = digest_file(target, from)?;
+            if digested != size {
+                return Err(self.damaged(entry, "changed size while it was edited"));
+            }
+            tracing::debug!(
+                "{}: edit spliced in, {} of {} bytes deflated anew",
+                entry.name,
+                plan.deflated_anew,
+                size
+            );
+            let prepared = Precompressed::spliced(
+                self.wheel,
+                stream_start,
+                plan,
+                DeflatedMember { crc32, size, ..facts },
+                hash,
+            );
+            return Ok(prepared);
+        }
+        let mut spliced = None;
+        // The edited bytes are hashed again from the last snapshot before the edit on
+        // one thread while the edit is spliced into the old stream on this one.
+        let prepared = std::thread::scope(|scope| {
+            let mut digesting = Some(scope.spawn(|| digest_file(target, from)));
+            write_deflated(
+                self.scratch,
+                DeflatedMember { size, ..facts },
+                &mut |out| {
+                    let done = splice(wheel, stream_start, index, edited.file(), written.clone(), 6, out)
+                        .map_err(std::io::Error::other)?;
+                    spliced = Some(done);
+                    Ok(done.compressed)
+                },
+                &mut || {
+                    let digested = match digesting.take().map(|handle| handle.join()) {
+                        Some(Ok(digested)) => digested?,
+                        Some(Err(panic)) => std::panic::resume_unwind(panic),
+                        None => return Err(std::io::Error::other("the digest was taken twice")),
+                    };
+                    let (hash, crc32, digested_size) = digested;
+                    if digested_size != size {
+                        return Err(std::io::Error::other(format!(
+                            "`{}` changed size while it was hashed",
+                            target.display()
+                        )));
+                    }
+                    Ok((hash, crc32))
+                },
+            )
+        })
+        .map_err(|error| BuildError::Wheel(WheelError::new(self.wheel, error)))?;
+        if let Some(spliced) = spliced {
+            tracing::debug!(
+                "{}: edit spliced in, {} of {} bytes deflated anew",
+                entry.name,
+                spliced.deflated_anew,
+                size
+            );
+        }
+        Ok(prepared)
+    }
+
     /// Applies the search path edit to the ELF file `target` (member `entry`), in place when
     /// it fits (spliced into the old stream), else grown by wheelwright's writer or patchelf.
     fn edit_member(
@@ -394,6 +607,7 @@ impl Pass<'_> {
             wheel,
             stream_start,
             snapshots,
+            holes,
         } = old;
         let before = match read_search_path(target) {
             Ok(before) => before,
@@ -423,87 +637,28 @@ impl Pass<'_> {
                     // A stored member: deflated whole by the rewrite.
                     return Ok(Some((sentence("in place"), Written::File(target.to_path_buf()))));
                 };
-                let from = snapshots
-                    [..snapshots.partition_point(|snapshot| snapshot.offset <= written.start)]
-                    .last();
-                let edited = fs_err::File::open(target)?;
-                let size = edited.metadata()?.len();
-                let bad = |error: crate::wheel::splice::SpliceError| {
-                    BuildError::Wheel(WheelError::new(
-                        self.wheel,
-                        WheelErrorKind::Io(std::io::Error::other(error)),
-                    ))
-                };
-                // Where the touched blocks are few, only they are deflated anew, here, and
-                // the new stream is made from the old one as the rewrite copies it: no copy
-                // of it is written. Else it is spliced into a one-entry zip of its own.
-                if let Some(plan) =
-                    plan_splice(wheel, stream_start, index, edited.file(), written.clone(), 6).map_err(bad)?
-                {
-                    let (hash, crc32, digested) = digest_file(target, from)?;
-                    if digested != size {
-                        return Err(self.damaged(entry, "changed size while it was edited"));
-                    }
-                    tracing::debug!(
-                        "{}: edit spliced in, {} of {} bytes deflated anew",
-                        entry.name,
-                        plan.deflated_anew,
-                        size
-                    );
-                    let prepared = Precompressed::spliced(
-                        self.wheel,
+                let prepared = self.splice_edit(
+                    entry,
+                    target,
+                    written,
+                    index,
+                    Spliceable {
+                        index: Some(index),
+                        facts,
+                        wheel,
                         stream_start,
-                        plan,
-                        DeflatedMember { crc32, size, ..facts },
-                        hash,
-                    );
-                    return Ok(Some((sentence("in place"), Written::Prepared(prepared))));
-                }
-                let mut spliced = None;
-                // The edited bytes are hashed again from the last snapshot before the edit on
-                // one thread while the edit is spliced into the old stream on this one.
-                let prepared = std::thread::scope(|scope| {
-                    let mut digesting = Some(scope.spawn(|| digest_file(target, from)));
-                    write_deflated(
-                        self.scratch,
-                        DeflatedMember { size, ..facts },
-                        &mut |out| {
-                            let done =
-                                splice(wheel, stream_start, index, edited.file(), written.clone(), 6, out)
-                                    .map_err(std::io::Error::other)?;
-                            spliced = Some(done);
-                            Ok(done.compressed)
-                        },
-                        &mut || {
-                            let digested = match digesting.take().map(|handle| handle.join()) {
-                                Some(Ok(digested)) => digested?,
-                                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                                None => return Err(std::io::Error::other("the digest was taken twice")),
-                            };
-                            let (hash, crc32, digested_size) = digested;
-                            if digested_size != size {
-                                return Err(std::io::Error::other(format!(
-                                    "`{}` changed size while it was hashed",
-                                    target.display()
-                                )));
-                            }
-                            Ok((hash, crc32))
-                        },
-                    )
-                })
-                .map_err(|error| BuildError::Wheel(WheelError::new(self.wheel, error)))?;
-                if let Some(spliced) = spliced {
-                    tracing::debug!(
-                        "{}: edit spliced in, {} of {} bytes deflated anew",
-                        entry.name,
-                        spliced.deflated_anew,
-                        size
-                    );
-                }
+                        snapshots,
+                        holes,
+                    },
+                )?;
                 Ok(Some((sentence("in place"), Written::Prepared(prepared))))
             }
             Ok(RpathChange::Unchanged { .. }) => Ok(None),
             Err(RpathError::NoRoom { new, .. }) => {
+                // The whole file is written anew.
+                if let Some(index) = index {
+                    self.fill_holes(entry, target, holes, 0, wheel, stream_start, index)?;
+                }
                 let grown = super::super::patchelf::grow_search_path(
                     target,
                     &new,

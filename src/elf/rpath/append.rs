@@ -29,7 +29,7 @@ use goblin::elf::program_header::{PF_R, PT_INTERP, PT_LOAD, PT_PHDR};
 use goblin::elf::section_header::SHT_STRTAB;
 
 use super::dynamic::{Dynamic, ElfFile, u32_at, u64_at};
-use super::{RpathError, SearchPathTag, read_search_path};
+use super::{RpathError, SearchPath, SearchPathMismatch, SearchPathTag, read_search_path};
 
 /// The page size the new segment is aligned to (x86-64).
 const PAGE: u64 = 0x1000;
@@ -107,10 +107,6 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
     let file = fs_err::OpenOptions::new().read(true).write(true).open(path)?;
     let elf = ElfFile::new(&file, path)?;
     let dynamic = elf.dynamic()?;
-    let refused = |reason| RpathError::CannotAppend {
-        path: path.to_path_buf(),
-        reason,
-    };
     if let Some(entry) = new.iter().find(|entry| entry.contains('\0')) {
         return Err(RpathError::InvalidEntry {
             path: path.to_path_buf(),
@@ -119,136 +115,17 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
     }
     let header = dynamic.header;
     if header.e_type != ET_DYN && header.e_type != ET_EXEC {
-        return Err(refused(AppendRefusal::NotLoadable));
+        return Err(refusal(path, AppendRefusal::NotLoadable));
     }
-    let stored = elf.search_path_strings(&dynamic)?;
-    let current = stored
-        .iter()
-        .find(|string| string.tag == SearchPathTag::Runpath)
-        .or_else(|| stored.first());
-    // A file without a search path gets DT_RPATH: a DT_RUNPATH would stop the loader from
-    // searching the DT_RPATH of the objects that load it for its own needed libraries (a
-    // bundled libgfortran without a search path finds its libquadmath through the RPATH of
-    // the extension module that loads it, as auditwheel leaves them).
-    let tag = current.map_or(SearchPathTag::Rpath, |string| string.tag);
-    let old = current
-        .map(|string| super::split_value(&string.value))
-        .unwrap_or_default();
-    // The dynamic entries to point at the new value: those of the edited string (DT_RPATH and
-    // DT_RUNPATH naming one string are edited together), or a spare DT_NULL slot.
-    let entry_at = |index: usize| dynamic.segment_offset + 16 * index as u64;
-    let retarget: Vec<usize> = match current {
-        Some(current) => dynamic
-            .entries()
-            .iter()
-            .enumerate()
-            .filter(|(_, (entry_tag, value))| {
-                matches!(*entry_tag, DT_RPATH | DT_RUNPATH) && *value == current.offset
-            })
-            .map(|(index, _)| index)
-            .collect(),
-        None => Vec::new(),
-    };
-    let slots = dynamic.segment_size / 16;
-    let used = dynamic.entries().len() as u64;
-    if current.is_none() && used + 2 > slots {
-        return Err(refused(AppendRefusal::NoDynamicSlot));
-    }
+    let edited = Edited::of(&elf, &dynamic)?;
     let count = header.e_phnum;
     if count == u16::MAX || count >= 0xff00 {
-        return Err(refused(AppendRefusal::TooManyProgramHeaders { count }));
+        return Err(refusal(path, AppendRefusal::TooManyProgramHeaders { count }));
     }
-    // The kernel tells an executable where its program headers are (AT_PHDR); kernels
-    // before 5.18 as "first segment's address - its offset + e_phoff", so the new segment
-    // must keep that displacement. The loader finds a library's through its segments: no
-    // constraint there.
-    let executable = header.e_type == ET_EXEC
-        || dynamic
-            .program_headers
-            .iter()
-            .any(|segment| segment.p_type == PT_INTERP)
-        || dynamic
-            .first(DT_FLAGS_1)
-            .is_some_and(|flags| flags & DF_1_PIE != 0);
-    let displacement = if executable {
-        let first_load = dynamic
-            .program_headers
-            .iter()
-            .find(|segment| segment.p_type == PT_LOAD)
-            .ok_or_else(|| refused(AppendRefusal::NoLoadSegment))?;
-        Some(
-            first_load
-                .p_vaddr
-                .checked_sub(first_load.p_offset)
-                .filter(|displacement| displacement % PAGE == 0)
-                .ok_or_else(|| {
-                    refused(AppendRefusal::Unaligned {
-                        offset: first_load.p_offset,
-                        address: first_load.p_vaddr,
-                    })
-                })?,
-        )
-    } else {
-        None
-    };
-
-    // The new segment: the strings (the `.dynstr` section header will name them), then the
-    // program headers, 8-byte aligned.
-    let table_size = (u64::from(count) + 1) * PROGRAM_HEADER_SIZE;
+    let displacement = executable_displacement(&dynamic).map_err(|reason| refusal(path, reason))?;
     let value = new.join(":");
-    let mut strings = elf.read(dynamic.strings.offset, dynamic.strings.size)?;
-    let value_offset = strings.len() as u64;
-    strings.extend_from_slice(value.as_bytes());
-    strings.push(0);
-    let table_within = align_up(strings.len() as u64, 8).unwrap_or(u64::MAX);
-    let segment_size = table_within.saturating_add(table_size);
-    let overflow = || elf.damaged("the file is too large to grow".to_string());
-    let file_end = align_up(elf.length, PAGE).ok_or_else(overflow)?;
-    let clear_of = align_up(dynamic.addresses().memory_end(), PAGE).ok_or_else(overflow)?;
-    // Both page-aligned; an executable's the file's end (or, clear of .bss, later) plus the
-    // displacement, a library's the first page clear of every segment.
-    let (offset, address) = match displacement {
-        Some(displacement) => {
-            let offset = file_end.max(clear_of.saturating_sub(displacement));
-            if offset - file_end > MOST_PADDING {
-                return Err(refused(AppendRefusal::TooMuchPadding {
-                    bytes: offset - elf.length,
-                }));
-            }
-            (offset, offset.checked_add(displacement).ok_or_else(overflow)?)
-        }
-        None => (file_end, clear_of),
-    };
-    let table_offset = offset + table_within;
-    let table_address = address + table_within;
-
-    let mut table = elf.read(header.e_phoff, u64::from(count) * PROGRAM_HEADER_SIZE)?;
-    for (index, segment) in dynamic.program_headers.iter().enumerate() {
-        if segment.p_type == PT_PHDR {
-            let at = index * PROGRAM_HEADER_SIZE as usize;
-            // p_offset, p_vaddr, p_paddr, p_filesz, p_memsz.
-            for (field, value) in [
-                (8, table_offset),
-                (16, table_address),
-                (24, table_address),
-                (32, table_size),
-                (40, table_size),
-            ] {
-                table[at + field..at + field + 8].copy_from_slice(&value.to_le_bytes());
-            }
-        }
-    }
-    let mut load = Vec::with_capacity(PROGRAM_HEADER_SIZE as usize);
-    load.extend_from_slice(&PT_LOAD.to_le_bytes());
-    load.extend_from_slice(&PF_R.to_le_bytes());
-    for value in [offset, address, address, segment_size, segment_size, PAGE] {
-        load.extend_from_slice(&value.to_le_bytes());
-    }
-    table.extend_from_slice(&load);
-    let mut segment = strings.clone();
-    segment.resize(table_within as usize, 0);
-    segment.extend_from_slice(&table);
-
+    let segment = NewSegment::place(&elf, &dynamic, &value, displacement)?;
+    let bytes = segment.bytes(&elf, &dynamic)?;
     let needed = elf.names(&dynamic, DT_NEEDED)?;
     let soname = elf.names(&dynamic, DT_SONAME)?;
     let section = dynstr_section(&elf, &dynamic)?;
@@ -258,71 +135,34 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
         length: elf.length,
         replaced: Vec::new(),
     };
-    let written = (|| -> std::io::Result<()> {
-        file.set_len(offset)?;
-        file.write_all_at(&segment, offset)?;
-        // e_phoff, e_phnum.
-        journal.write(0x20, &table_offset.to_le_bytes())?;
-        journal.write(0x38, &(count + 1).to_le_bytes())?;
-        let strings_address = address;
-        for (index, (entry_tag, _)) in dynamic.entries().iter().enumerate() {
-            let new_value = match *entry_tag {
-                DT_STRTAB => strings_address,
-                DT_STRSZ => strings.len() as u64,
-                _ if retarget.contains(&index) => value_offset,
-                _ => continue,
-            };
-            journal.write(entry_at(index) + 8, &new_value.to_le_bytes())?;
-        }
-        if current.is_none() {
-            let mut entry = Vec::with_capacity(16);
-            entry.extend_from_slice(&DT_RPATH.to_le_bytes());
-            entry.extend_from_slice(&value_offset.to_le_bytes());
-            journal.write(entry_at(dynamic.entries().len()), &entry)?;
-            let mut end = Vec::with_capacity(16);
-            end.extend_from_slice(&DT_NULL.to_le_bytes());
-            end.extend_from_slice(&0u64.to_le_bytes());
-            journal.write(entry_at(dynamic.entries().len() + 1), &end)?;
-        }
-        if let Some(at) = section {
-            // sh_addr, sh_offset, sh_size.
-            journal.write(at + 16, &strings_address.to_le_bytes())?;
-            journal.write(at + 24, &offset.to_le_bytes())?;
-            journal.write(at + 32, &(strings.len() as u64).to_le_bytes())?;
-        }
-        Ok(())
-    })();
-    let check = written.map_err(RpathError::from).and_then(|()| {
-        let after = read_search_path(path)?;
-        let file = fs_err::File::open(path)?;
-        let reread = ElfFile::new(&file, path)?;
-        let reread_dynamic = reread.dynamic()?;
-        let same = after.tag() == Some(tag)
-            && after.entries() == new
-            && reread.names(&reread_dynamic, DT_NEEDED)? == needed
-            && reread.names(&reread_dynamic, DT_SONAME)? == soname;
-        Ok((same, after))
-    });
+    let check = write(&mut journal, &dynamic, &edited, &segment, &bytes, section)
+        .map_err(RpathError::from)
+        .and_then(|()| reads_back(path, edited.tag, new, &needed, &soname));
     match check {
         Ok((true, _)) => {
             tracing::debug!(
-                "{}: {tag} `{}` -> `{value}` (a segment appended at offset {offset:#x}, address {address:#x})",
+                "{}: {} `{}` -> `{value}` (a segment appended at offset {:#x}, address {:#x})",
                 path.display(),
-                old.join(":")
+                edited.tag,
+                edited.old.join(":"),
+                segment.offset,
+                segment.address
             );
             Ok(Appended {
-                tag,
-                old,
+                tag: edited.tag,
+                old: edited.old,
                 new: new.to_vec(),
-                added: elf.length..offset + segment_size,
+                added: elf.length..segment.offset + segment.size(),
             })
         }
         Ok((false, found)) => {
             journal.undo()?;
             Err(RpathError::AppendResult {
                 path: path.to_path_buf(),
-                found,
-                wanted: new.to_vec(),
+                mismatch: SearchPathMismatch {
+                    found,
+                    wanted: new.to_vec(),
+                },
             })
         }
         Err(error) => {
@@ -330,6 +170,272 @@ pub fn append_search_path(path: &Path, new: &[String]) -> Result<Appended, Rpath
             Err(error)
         }
     }
+}
+
+/// Why the file at `path` is left to patchelf.
+fn refusal(path: &Path, reason: AppendRefusal) -> RpathError {
+    RpathError::CannotAppend {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// The search path an append edits: its tag and old entries, and the dynamic entries to point
+/// at the new value.
+struct Edited {
+    tag: SearchPathTag,
+    old: Vec<String>,
+    /// The indices of the dynamic entries naming the edited string (`DT_RPATH` and
+    /// `DT_RUNPATH` naming one string are edited together).
+    retarget: Vec<usize>,
+    /// The file has no search path: a `DT_RPATH` entry (and a new `DT_NULL`) goes into the
+    /// dynamic segment's spare slots.
+    add_entry: bool,
+}
+
+impl Edited {
+    /// The edited search path of the file: `DT_RUNPATH`'s, else `DT_RPATH`'s; a file with
+    /// neither gets a `DT_RPATH` when its dynamic segment has two spare slots.
+    fn of(elf: &ElfFile<'_>, dynamic: &Dynamic) -> Result<Self, RpathError> {
+        let Some(current) = elf.edited_search_path(dynamic)? else {
+            // A file without a search path gets DT_RPATH: a DT_RUNPATH would stop the loader
+            // from searching the DT_RPATH of the objects that load it for its own needed
+            // libraries (a bundled libgfortran without a search path finds its libquadmath
+            // through the RPATH of the extension module that loads it, as auditwheel leaves
+            // them).
+            let slots = dynamic.segment_size / 16;
+            if dynamic.entries().len() as u64 + 2 > slots {
+                return Err(refusal(elf.path, AppendRefusal::NoDynamicSlot));
+            }
+            return Ok(Edited {
+                tag: SearchPathTag::Rpath,
+                old: Vec::new(),
+                retarget: Vec::new(),
+                add_entry: true,
+            });
+        };
+        let retarget = dynamic
+            .entries()
+            .iter()
+            .enumerate()
+            .filter(|(_, (entry_tag, value))| {
+                matches!(*entry_tag, DT_RPATH | DT_RUNPATH) && *value == current.offset
+            })
+            .map(|(index, _)| index)
+            .collect();
+        Ok(Edited {
+            tag: current.tag,
+            old: super::split_value(&current.value),
+            retarget,
+            add_entry: false,
+        })
+    }
+}
+
+/// For an executable, the distance between its first `PT_LOAD`'s address and file offset,
+/// which the new segment must keep: the kernel tells an executable where its program headers
+/// are (`AT_PHDR`), kernels before 5.18 as "first segment's address - its offset + e_phoff".
+/// `None` for a library: the loader finds its headers through its segments.
+fn executable_displacement(dynamic: &Dynamic) -> Result<Option<u64>, AppendRefusal> {
+    let executable = dynamic.header.e_type == ET_EXEC
+        || dynamic
+            .program_headers
+            .iter()
+            .any(|segment| segment.p_type == PT_INTERP)
+        || dynamic
+            .first(DT_FLAGS_1)
+            .is_some_and(|flags| flags & DF_1_PIE != 0);
+    if !executable {
+        return Ok(None);
+    }
+    let first_load = dynamic
+        .program_headers
+        .iter()
+        .find(|segment| segment.p_type == PT_LOAD)
+        .ok_or(AppendRefusal::NoLoadSegment)?;
+    first_load
+        .p_vaddr
+        .checked_sub(first_load.p_offset)
+        .filter(|displacement| displacement % PAGE == 0)
+        .map(Some)
+        .ok_or(AppendRefusal::Unaligned {
+            offset: first_load.p_offset,
+            address: first_load.p_vaddr,
+        })
+}
+
+/// The appended segment: where it goes and what it holds. First the strings (the `.dynstr`
+/// section header will name them), then the program headers, 8-byte aligned.
+struct NewSegment {
+    /// Its file offset and address, both page-aligned.
+    offset: u64,
+    address: u64,
+    /// The old `.dynstr`, then the new value and its NUL.
+    strings: Vec<u8>,
+    /// Where the new value starts in `strings`.
+    value_offset: u64,
+    /// Where the program header table starts in the segment, and its size.
+    table_within: u64,
+    table_size: u64,
+}
+
+impl NewSegment {
+    /// The segment holding `value` after the file's strings, placed: an executable's at the
+    /// file's end (or, clear of .bss, later) plus its `displacement`, a library's at the
+    /// file's end and the first page clear of every segment.
+    fn place(
+        elf: &ElfFile<'_>,
+        dynamic: &Dynamic,
+        value: &str,
+        displacement: Option<u64>,
+    ) -> Result<Self, RpathError> {
+        let table_size = (u64::from(dynamic.header.e_phnum) + 1) * PROGRAM_HEADER_SIZE;
+        let mut strings = elf.read(dynamic.strings.offset, dynamic.strings.size)?;
+        let value_offset = strings.len() as u64;
+        strings.extend_from_slice(value.as_bytes());
+        strings.push(0);
+        let table_within = align_up(strings.len() as u64, 8).unwrap_or(u64::MAX);
+        let overflow = || elf.damaged("the file is too large to grow".to_string());
+        let file_end = align_up(elf.length, PAGE).ok_or_else(overflow)?;
+        let clear_of = align_up(dynamic.addresses().memory_end(), PAGE).ok_or_else(overflow)?;
+        let (offset, address) = match displacement {
+            Some(displacement) => {
+                let offset = file_end.max(clear_of.saturating_sub(displacement));
+                if offset - file_end > MOST_PADDING {
+                    return Err(refusal(
+                        elf.path,
+                        AppendRefusal::TooMuchPadding {
+                            bytes: offset - elf.length,
+                        },
+                    ));
+                }
+                (offset, offset.checked_add(displacement).ok_or_else(overflow)?)
+            }
+            None => (file_end, clear_of),
+        };
+        Ok(NewSegment {
+            offset,
+            address,
+            strings,
+            value_offset,
+            table_within,
+            table_size,
+        })
+    }
+
+    /// Its size in the file and in memory.
+    fn size(&self) -> u64 {
+        self.table_within.saturating_add(self.table_size)
+    }
+
+    fn table_offset(&self) -> u64 {
+        self.offset + self.table_within
+    }
+
+    fn table_address(&self) -> u64 {
+        self.address + self.table_within
+    }
+
+    /// Its bytes: the strings, zeros to the table, and the program header table: the file's,
+    /// its `PT_PHDR` moved here, and a `PT_LOAD` for this segment.
+    fn bytes(&self, elf: &ElfFile<'_>, dynamic: &Dynamic) -> Result<Vec<u8>, RpathError> {
+        let header = &dynamic.header;
+        let mut table = elf.read(header.e_phoff, u64::from(header.e_phnum) * PROGRAM_HEADER_SIZE)?;
+        for (index, segment) in dynamic.program_headers.iter().enumerate() {
+            if segment.p_type == PT_PHDR {
+                let at = index * PROGRAM_HEADER_SIZE as usize;
+                // p_offset, p_vaddr, p_paddr, p_filesz, p_memsz.
+                for (field, value) in [
+                    (8, self.table_offset()),
+                    (16, self.table_address()),
+                    (24, self.table_address()),
+                    (32, self.table_size),
+                    (40, self.table_size),
+                ] {
+                    table[at + field..at + field + 8].copy_from_slice(&value.to_le_bytes());
+                }
+            }
+        }
+        let mut load = Vec::with_capacity(PROGRAM_HEADER_SIZE as usize);
+        load.extend_from_slice(&PT_LOAD.to_le_bytes());
+        load.extend_from_slice(&PF_R.to_le_bytes());
+        let size = self.size();
+        for value in [self.offset, self.address, self.address, size, size, PAGE] {
+            load.extend_from_slice(&value.to_le_bytes());
+        }
+        table.extend_from_slice(&load);
+        let mut bytes = self.strings.clone();
+        bytes.resize(self.table_within as usize, 0);
+        bytes.extend_from_slice(&table);
+        Ok(bytes)
+    }
+}
+
+/// Appends the segment's `bytes` to the file and points the file at them, every overwritten
+/// byte journalled: the ELF header at the new program header table, `DT_STRTAB` and
+/// `DT_STRSZ` at the new strings, the edited entries (or a new `DT_RPATH`) at the new value,
+/// and the `.dynstr` section header at `section`, if any, at the new strings.
+fn write(
+    journal: &mut Journal<'_>,
+    dynamic: &Dynamic,
+    edited: &Edited,
+    segment: &NewSegment,
+    bytes: &[u8],
+    section: Option<u64>,
+) -> std::io::Result<()> {
+    journal.file.set_len(segment.offset)?;
+    journal.file.write_all_at(bytes, segment.offset)?;
+    // e_phoff, e_phnum.
+    journal.write(0x20, &segment.table_offset().to_le_bytes())?;
+    journal.write(0x38, &(dynamic.header.e_phnum + 1).to_le_bytes())?;
+    let entry_at = |index: usize| dynamic.segment_offset + 16 * index as u64;
+    let strings_size = segment.strings.len() as u64;
+    for (index, (entry_tag, _)) in dynamic.entries().iter().enumerate() {
+        let new_value = match *entry_tag {
+            DT_STRTAB => segment.address,
+            DT_STRSZ => strings_size,
+            _ if edited.retarget.contains(&index) => segment.value_offset,
+            _ => continue,
+        };
+        journal.write(entry_at(index) + 8, &new_value.to_le_bytes())?;
+    }
+    if edited.add_entry {
+        let mut entry = Vec::with_capacity(16);
+        entry.extend_from_slice(&DT_RPATH.to_le_bytes());
+        entry.extend_from_slice(&segment.value_offset.to_le_bytes());
+        journal.write(entry_at(dynamic.entries().len()), &entry)?;
+        let mut end = Vec::with_capacity(16);
+        end.extend_from_slice(&DT_NULL.to_le_bytes());
+        end.extend_from_slice(&0u64.to_le_bytes());
+        journal.write(entry_at(dynamic.entries().len() + 1), &end)?;
+    }
+    if let Some(at) = section {
+        // sh_addr, sh_offset, sh_size.
+        journal.write(at + 16, &segment.address.to_le_bytes())?;
+        journal.write(at + 24, &segment.offset.to_le_bytes())?;
+        journal.write(at + 32, &strings_size.to_le_bytes())?;
+    }
+    Ok(())
+}
+
+/// The file at `path` read back after the write: whether its search path is `new` under
+/// `tag` and its needed libraries and soname are as they were; and the search path found.
+fn reads_back(
+    path: &Path,
+    tag: SearchPathTag,
+    new: &[String],
+    needed: &[String],
+    soname: &[String],
+) -> Result<(bool, SearchPath), RpathError> {
+    let after = read_search_path(path)?;
+    let file = fs_err::File::open(path)?;
+    let reread = ElfFile::new(&file, path)?;
+    let dynamic = reread.dynamic()?;
+    let same = after.tag() == Some(tag)
+        && after.entries() == new
+        && reread.names(&dynamic, DT_NEEDED)? == needed
+        && reread.names(&dynamic, DT_SONAME)? == soname;
+    Ok((same, after))
 }
 
 /// Where the section header of the `SHT_STRTAB` section at the dynamic string table's address

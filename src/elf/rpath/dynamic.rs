@@ -321,6 +321,20 @@ impl<'a> ElfFile<'a> {
         Ok(found)
     }
 
+    /// The search path string an edit changes: `DT_RUNPATH`'s when the file has one (the
+    /// loader then ignores `DT_RPATH`), else `DT_RPATH`'s; `None` without either.
+    pub(super) fn edited_search_path(
+        &self,
+        dynamic: &Dynamic,
+    ) -> Result<Option<StoredSearchPath>, RpathError> {
+        let mut stored = self.search_path_strings(dynamic)?;
+        let index = stored
+            .iter()
+            .position(|string| string.tag == SearchPathTag::Runpath)
+            .unwrap_or(0);
+        Ok((index < stored.len()).then(|| stored.swap_remove(index)))
+    }
+
     /// The first name of the file, other than the search paths stored at `edited`, whose
     /// string starts within `range` of `.dynstr`: a dynamic entry's, a dynamic symbol's, or a
     /// version need's or definition's.

@@ -188,96 +188,109 @@ pub fn merge_key(
                 .collect();
             Some(Written::List(merge_list(cells, &lists)))
         }
-        Value::Map(_) => {
-            let maps: Vec<BTreeMap<String, String>> = values
-                .iter()
-                .map(|value| match value {
-                    Some(Value::Map(map)) => map.clone(),
-                    _ => BTreeMap::new(),
-                })
-                .collect();
-            let names: BTreeSet<&String> = maps.iter().flat_map(|map| map.keys()).collect();
-            let mut merged = BTreeMap::new();
-            for name in names {
-                let texts: Vec<String> = maps
-                    .iter()
-                    .map(|map| map.get(name).cloned().unwrap_or_default())
-                    .collect();
-                if maps.iter().any(|map| !map.contains_key(name)) {
-                    let present: Vec<bool> = maps.iter().map(|map| map.contains_key(name)).collect();
-                    notes.push(Note::on(
-                        key,
-                        format!(
-                            "{name} is exported only where {}; elsewhere the recipe sets it empty (rather than not at all)",
-                            condition(cells, &present).unwrap_or_default()
-                        ),
-                    ));
-                }
-                merged.insert(name.clone(), merge_text(cells, &texts));
-            }
-            Some(Written::Map(merged))
-        }
+        Value::Map(_) => Some(Written::Map(merge_map(cells, key, values, notes))),
         Value::Flag(_) => Some(Written::Flag(
             values
                 .iter()
                 .any(|value| matches!(value, Some(Value::Flag(true)))),
         )),
-        Value::Source(_) => {
-            let sources: Vec<SourceValue> = values
-                .iter()
-                .map(|value| match value {
-                    Some(Value::Source(source)) => source.clone(),
-                    _ => SourceValue::Pypi,
-                })
-                .collect();
-            let urls: Option<Vec<String>> = sources
-                .iter()
-                .map(|source| match source {
-                    SourceValue::Url(url) => Some(url.clone()),
-                    _ => None,
-                })
-                .collect();
-            if let Some(urls) = urls {
-                return Some(Written::Source(WrittenSource::Url(merge_text(cells, &urls))));
-            }
-            let gits: Option<Vec<(String, String)>> = sources
-                .iter()
-                .map(|source| match source {
-                    SourceValue::Git { url, rev } => Some((url.clone(), rev.clone())),
-                    _ => None,
-                })
-                .collect();
-            if let Some(gits) = gits {
-                let urls: Vec<String> = gits.iter().map(|(url, _)| url.clone()).collect();
-                let revs: Vec<String> = gits.iter().map(|(_, rev)| rev.clone()).collect();
-                return Some(Written::Source(WrittenSource::Git {
-                    url: merge_text(cells, &urls),
-                    rev: merge_text(cells, &revs),
-                }));
-            }
-            // Different kinds of source per layer: the first cell's (the default layer's).
+        Value::Source(_) => Some(Written::Source(merge_source(cells, values, notes))),
+    }
+}
+
+/// One map key's values of every cell merged name by name (a name missing in a cell is set
+/// empty there, with a note).
+fn merge_map(
+    cells: &[StackCell],
+    key: Key,
+    values: &[Option<&Value>],
+    notes: &mut Vec<Note>,
+) -> BTreeMap<String, String> {
+    let maps: Vec<BTreeMap<String, String>> = values
+        .iter()
+        .map(|value| match value {
+            Some(Value::Map(map)) => map.clone(),
+            _ => BTreeMap::new(),
+        })
+        .collect();
+    let names: BTreeSet<&String> = maps.iter().flat_map(|map| map.keys()).collect();
+    let mut merged = BTreeMap::new();
+    for name in names {
+        let texts: Vec<String> = maps
+            .iter()
+            .map(|map| map.get(name).cloned().unwrap_or_default())
+            .collect();
+        if maps.iter().any(|map| !map.contains_key(name)) {
+            let present: Vec<bool> = maps.iter().map(|map| map.contains_key(name)).collect();
             notes.push(Note::on(
-                Key::Source,
+                key,
                 format!(
-                    "the source differs per layer ({}); the recipe has the default layer's",
-                    sources
-                        .iter()
-                        .map(describe_source)
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "{name} is exported only where {}; elsewhere the recipe sets it empty (rather than not at all)",
+                    condition(cells, &present).unwrap_or_default()
                 ),
             ));
-            Some(Written::Source(match &sources[0] {
-                SourceValue::Pypi => WrittenSource::Pypi,
-                SourceValue::Url(url) => WrittenSource::Url(template(url)),
-                SourceValue::Git { url, rev } => WrittenSource::Git {
-                    url: template(url),
-                    rev: template(rev),
-                },
-            }))
         }
+        merged.insert(name.clone(), merge_text(cells, &texts));
+    }
+    merged
+}
+
+/// The source of every cell (None: PyPI) merged: URLs or git repositories as templates when
+/// every cell has that kind; else the first cell's (the default layer's), with a note.
+fn merge_source(cells: &[StackCell], values: &[Option<&Value>], notes: &mut Vec<Note>) -> WrittenSource {
+    let sources: Vec<SourceValue> = values
+        .iter()
+        .map(|value| match value {
+            Some(Value::Source(source)) => source.clone(),
+            _ => SourceValue::Pypi,
+        })
+        .collect();
+    let urls: Option<Vec<String>> = sources
+        .iter()
+        .map(|source| match source {
+            SourceValue::Url(url) => Some(url.clone()),
+            _ => None,
+        })
+        .collect();
+    if let Some(urls) = urls {
+        return WrittenSource::Url(merge_text(cells, &urls));
+    }
+    let gits: Option<Vec<(String, String)>> = sources
+        .iter()
+        .map(|source| match source {
+            SourceValue::Git { url, rev } => Some((url.clone(), rev.clone())),
+            _ => None,
+        })
+        .collect();
+    if let Some(gits) = gits {
+        let urls: Vec<String> = gits.iter().map(|(url, _)| url.clone()).collect();
+        let revs: Vec<String> = gits.iter().map(|(_, rev)| rev.clone()).collect();
+        return WrittenSource::Git {
+            url: merge_text(cells, &urls),
+            rev: merge_text(cells, &revs),
+        };
+    }
+    // Different kinds of source per layer: the first cell's (the default layer's).
+    notes.push(Note::on(
+        Key::Source,
+        format!(
+            "the source differs per layer ({}); the recipe has the default layer's",
+            sources
+                .iter()
+                .map(describe_source)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ));
+    match &sources[0] {
+        SourceValue::Pypi => WrittenSource::Pypi,
+        SourceValue::Url(url) => WrittenSource::Url(template(url)),
+        SourceValue::Git { url, rev } => WrittenSource::Git {
+            url: template(url),
+            rev: template(rev),
+        },
     }
 }
 

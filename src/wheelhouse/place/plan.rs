@@ -63,112 +63,10 @@ pub(super) fn choose_target(
     classification: &Classification,
 ) -> Result<Target, TargetError> {
     let detected = classification.arch.name.clone();
-    let detected_level = classification.arch.level;
     let mut evidence = classification.arch.evidence.clone();
     evidence.extend(classification.notes.iter().cloned());
-    let detected_dest = classification.destination.clone();
-    let reasons_for = |layer: &str| -> String {
-        classification
-            .layers
-            .get(layer)
-            .map(|verdict| verdict.reasons.join("; "))
-            .unwrap_or_default()
-    };
-    // The layer.
-    let layer: Option<String> = match &options.layer {
-        Some(name) => {
-            let Some(layer) = layout.layers.get(name) else {
-                let known: Vec<&str> = layout.active_layers().map(|layer| layer.name.as_str()).collect();
-                return Err(TargetError::UnknownLayer {
-                    name: name.clone(),
-                    layout: layout.source.to_string(),
-                    known: known.join(", "),
-                });
-            };
-            if layer.deprecated {
-                return Err(TargetError::DeprecatedLayer(name.clone()));
-            }
-            if !classification.pure
-                && !classification
-                    .layers
-                    .get(name)
-                    .is_some_and(|verdict| verdict.works)
-            {
-                return Err(TargetError::NotOnLayer {
-                    layer: name.clone(),
-                    reasons: reasons_for(name),
-                });
-            }
-            Some(name.clone())
-        }
-        None => match detected_dest.as_deref() {
-            None => {
-                let why: Vec<String> = layout
-                    .active_layers()
-                    .map(|layer| format!("{}: {}", layer.name, reasons_for(&layer.name)))
-                    .collect();
-                return Err(TargetError::NoLayer(why.join("; ")));
-            }
-            Some("generic") => match &options.arch {
-                // A wheel that runs anywhere, placed in an arch directory on request: the
-                // default layer, as cp_wheels.sh does.
-                Some(arch) if arch != "generic" => {
-                    Some(crate::wheelhouse::view::default_layer(layout).ok_or(TargetError::NoActiveLayer)?)
-                }
-                _ => None,
-            },
-            Some(relative) => Some(relative.split('/').next().unwrap_or(relative).to_string()),
-        },
-    };
-    // The arch.
-    let arch = match &options.arch {
-        Some(arch) => {
-            if !layout.archs.contains_key(arch) {
-                let known: Vec<&str> = layout.archs.keys().map(String::as_str).collect();
-                return Err(TargetError::UnknownArch {
-                    arch: arch.clone(),
-                    known: known.join(", "),
-                });
-            }
-            if let Some(layer) = &layer {
-                let allowed = &layout.layers[layer].archs;
-                if !allowed.contains(arch) {
-                    return Err(TargetError::ArchNotInLayer {
-                        layer: layer.clone(),
-                        arch: arch.clone(),
-                        allowed: allowed.join(", "),
-                    });
-                }
-            }
-            let level = layout.archs[arch].level;
-            if level < detected_level && !options.trust_arch {
-                return Err(TargetError::ArchTooLow {
-                    arch: arch.clone(),
-                    level,
-                    detected,
-                    evidence: evidence
-                        .first()
-                        .map_or("no evidence recorded", String::as_str)
-                        .to_string(),
-                });
-            }
-            arch.clone()
-        }
-        None => match &layer {
-            Some(layer) if options.layer.is_some() || detected_dest.as_deref() != Some("generic") => {
-                if layout.layers[layer].archs.contains(&detected) {
-                    detected.clone()
-                } else {
-                    return Err(TargetError::LayerLacksArch {
-                        detected,
-                        layer: layer.clone(),
-                        archs: layout.layers[layer].archs.join(", "),
-                    });
-                }
-            }
-            _ => "generic".to_string(),
-        },
-    };
+    let layer = choose_layer(layout, options, classification)?;
+    let arch = choose_arch(layout, options, classification, layer.as_deref(), &evidence)?;
     let relative = match &layer {
         Some(layer) => format!("{layer}/{arch}"),
         None => "generic".to_string(),
@@ -179,6 +77,128 @@ pub(super) fn choose_target(
         detected,
         evidence,
     })
+}
+
+/// The classification's reasons against `layer`, joined.
+fn reasons_for(classification: &Classification, layer: &str) -> String {
+    classification
+        .layers
+        .get(layer)
+        .map(|verdict| verdict.reasons.join("; "))
+        .unwrap_or_default()
+}
+
+/// The layer the wheel goes to: `--layer` when given (known, not deprecated, and one the
+/// wheel works on), else the classification's; `None` for `generic`.
+fn choose_layer(
+    layout: &Layout,
+    options: &Options,
+    classification: &Classification,
+) -> Result<Option<String>, TargetError> {
+    let Some(name) = &options.layer else {
+        return match classification.destination.as_deref() {
+            None => {
+                let why: Vec<String> = layout
+                    .active_layers()
+                    .map(|layer| format!("{}: {}", layer.name, reasons_for(classification, &layer.name)))
+                    .collect();
+                Err(TargetError::NoLayer(why.join("; ")))
+            }
+            Some("generic") => match &options.arch {
+                // A wheel that runs anywhere, placed in an arch directory on request: the
+                // default layer, as cp_wheels.sh does.
+                Some(arch) if arch != "generic" => Ok(Some(
+                    crate::wheelhouse::view::default_layer(layout).ok_or(TargetError::NoActiveLayer)?,
+                )),
+                _ => Ok(None),
+            },
+            Some(relative) => Ok(Some(relative.split('/').next().unwrap_or(relative).to_string())),
+        };
+    };
+    let Some(layer) = layout.layers.get(name) else {
+        let known: Vec<&str> = layout.active_layers().map(|layer| layer.name.as_str()).collect();
+        return Err(TargetError::UnknownLayer {
+            name: name.clone(),
+            layout: layout.source.to_string(),
+            known: known.join(", "),
+        });
+    };
+    if layer.deprecated {
+        return Err(TargetError::DeprecatedLayer(name.clone()));
+    }
+    if !classification.pure
+        && !classification
+            .layers
+            .get(name)
+            .is_some_and(|verdict| verdict.works)
+    {
+        return Err(TargetError::NotOnLayer {
+            layer: name.clone(),
+            reasons: reasons_for(classification, name),
+        });
+    }
+    Ok(Some(name.clone()))
+}
+
+/// The arch directory under `layer`: `--arch` when given (known, in the layer, and not below
+/// what the wheel's code needs unless `--trust-arch`), else the detected arch (which the
+/// layer must have), or `generic` for a wheel that runs anywhere.
+fn choose_arch(
+    layout: &Layout,
+    options: &Options,
+    classification: &Classification,
+    layer: Option<&str>,
+    evidence: &[String],
+) -> Result<String, TargetError> {
+    let detected = &classification.arch.name;
+    let Some(arch) = &options.arch else {
+        return match layer {
+            Some(layer)
+                if options.layer.is_some() || classification.destination.as_deref() != Some("generic") =>
+            {
+                if layout.layers[layer].archs.contains(detected) {
+                    Ok(detected.clone())
+                } else {
+                    Err(TargetError::LayerLacksArch {
+                        detected: detected.clone(),
+                        layer: layer.to_string(),
+                        archs: layout.layers[layer].archs.join(", "),
+                    })
+                }
+            }
+            _ => Ok("generic".to_string()),
+        };
+    };
+    if !layout.archs.contains_key(arch) {
+        let known: Vec<&str> = layout.archs.keys().map(String::as_str).collect();
+        return Err(TargetError::UnknownArch {
+            arch: arch.clone(),
+            known: known.join(", "),
+        });
+    }
+    if let Some(layer) = layer {
+        let allowed = &layout.layers[layer].archs;
+        if !allowed.contains(arch) {
+            return Err(TargetError::ArchNotInLayer {
+                layer: layer.to_string(),
+                arch: arch.clone(),
+                allowed: allowed.join(", "),
+            });
+        }
+    }
+    let level = layout.archs[arch].level;
+    if level < classification.arch.level && !options.trust_arch {
+        return Err(TargetError::ArchTooLow {
+            arch: arch.clone(),
+            level,
+            detected: detected.clone(),
+            evidence: evidence
+                .first()
+                .map_or("no evidence recorded", String::as_str)
+                .to_string(),
+        });
+    }
+    Ok(arch.clone())
 }
 
 /// Whether two files hold the same bytes.
