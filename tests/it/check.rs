@@ -698,3 +698,97 @@ fn check_resolution_agrees_with_uv_pip_compile_per_node_view() {
         }
     }
 }
+
+/// A PEP 691 page of `project` in the directory index `root`: (file name, upload time).
+fn index_page(root: &Path, project: &str, files: &[(&str, &str)]) {
+    let directory = root.join(project);
+    std::fs::create_dir_all(&directory).unwrap();
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(name, uploaded)| {
+            serde_json::json!({"filename": name, "url": name, "hashes": {}, "upload-time": uploaded})
+        })
+        .collect();
+    let page = serde_json::json!({"meta": {"api-version": "1.1"}, "name": project, "files": files});
+    std::fs::write(directory.join("index.json"), page.to_string()).unwrap();
+}
+
+#[test]
+fn check_names_projects_far_behind_the_index() {
+    let tree = Tree::new();
+    tree.add("generic", wheel("oldpkg", "1.0+cc", "py3-none-any", &[]));
+    tree.add("generic", wheel("freshpkg", "2.0+cc", "py3-none-any", &[]));
+    tree.add("generic", wheel("majorpkg", "1.9+cc", "py3-none-any", &[]));
+    tree.add("generic", wheel("sitepkg", "0.1+cc", "py3-none-any", &[]));
+    let index = tree.directory.path().join("index");
+    // 1.0 -> 1.5: 1247 days later; the pre-release and the yanked... are not newer finals.
+    index_page(
+        &index,
+        "oldpkg",
+        &[
+            ("oldpkg-1.0.tar.gz", "2020-01-01T00:00:00Z"),
+            ("oldpkg-1.0-py3-none-any.whl", "2020-01-02T00:00:00Z"),
+            ("oldpkg-1.5.tar.gz", "2023-06-01T10:00:00.5Z"),
+            ("oldpkg-2.0rc1.tar.gz", "2024-01-01T00:00:00Z"),
+        ],
+    );
+    index_page(
+        &index,
+        "freshpkg",
+        &[
+            ("freshpkg-2.0.tar.gz", "2024-01-01T00:00:00Z"),
+            ("freshpkg-2.1.tar.gz", "2024-03-01T00:00:00Z"),
+        ],
+    );
+    index_page(
+        &index,
+        "majorpkg",
+        &[
+            ("majorpkg-1.9.tar.gz", "2024-01-01T00:00:00Z"),
+            ("majorpkg-2.0.tar.gz", "2024-01-11T00:00:00Z"),
+        ],
+    );
+    let (code, report) = tree.check_json(&["--index-url", index.to_str().unwrap()]);
+    assert_eq!(code, 0, "stale projects are not holes: {report:#}");
+    let stale: Vec<(String, String, String)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|finding| finding["kind"] == "stale")
+        .map(|finding| {
+            (
+                finding["project"].as_str().unwrap().to_string(),
+                finding["message"].as_str().unwrap().to_string(),
+                finding["fix"]["command"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stale,
+        [
+            (
+                "majorpkg".to_string(),
+                "the newest here is 1.9+cc; the index has 2.0 (released 10 days later, a major version ahead)".to_string(),
+                "wheelbuild --package majorpkg --version 2.0".to_string()
+            ),
+            (
+                "oldpkg".to_string(),
+                "the newest here is 1.0+cc; the index has 1.5 (released 1247 days later)".to_string(),
+                "wheelbuild --package oldpkg --version 1.5".to_string()
+            ),
+        ]
+    );
+    // A shorter limit makes freshpkg (60 days behind) stale too.
+    let (_, report) = tree.check_json(&["--index-url", index.to_str().unwrap(), "--stale-after", "30"]);
+    assert_eq!(report["counts"]["stale"], 3, "{report:#}");
+    // An index with none of the projects is the wrong index.
+    let empty = tree.directory.path().join("empty-index");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, stderr) = tree.check(&["--index-url", empty.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("has none of the wheelhouse's 4 projects"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: check --index-url"), "{stderr}");
+}

@@ -106,7 +106,7 @@ pub(super) fn check(universe: &Universe<'_>, offer: &Offer<'_>, all_versions: bo
                 continue;
             };
             let target = universe.id_of(requirement.name.as_ref());
-            if target.is_some_and(|target| offer.matching(target, &specifiers).next().is_some()) {
+            if target.is_some_and(|target| offer.matching(target, specifiers).next().is_some()) {
                 continue;
             }
             findings.push(hole(
@@ -116,7 +116,7 @@ pub(super) fn check(universe: &Universe<'_>, offer: &Offer<'_>, all_versions: bo
                 requirement,
                 through,
                 target,
-                &specifiers,
+                specifiers,
             ));
         }
     }

@@ -273,11 +273,14 @@ impl Finding {
     }
 }
 
+/// What several findings that say the same add up to: their nodes and their fixes' Pythons.
+type Merged = (BTreeSet<NodeName>, BTreeSet<String>);
+
 /// Findings that say the same on several nodes, merged into one that names them all (and the
 /// fix's Pythons joined); sorted by kind, project and wheel; every fix described.
 pub(crate) fn merge(findings: Vec<Finding>) -> Vec<Finding> {
     // A finding without its nodes and its fix's Pythons is the key.
-    let mut merged: HashMap<Finding, (BTreeSet<NodeName>, BTreeSet<String>)> = HashMap::new();
+    let mut merged: HashMap<Finding, Merged> = HashMap::new();
     for mut finding in findings {
         let nodes = std::mem::take(&mut finding.nodes);
         let pythons = std::mem::take(&mut finding.fix.pythons);
@@ -285,7 +288,7 @@ pub(crate) fn merge(findings: Vec<Finding>) -> Vec<Finding> {
         entry.0.extend(nodes);
         entry.1.extend(pythons);
     }
-    let mut merged: Vec<(Finding, (BTreeSet<NodeName>, BTreeSet<String>))> = merged.into_iter().collect();
+    let mut merged: Vec<(Finding, Merged)> = merged.into_iter().collect();
     merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     merged
         .into_iter()

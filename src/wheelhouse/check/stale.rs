@@ -34,7 +34,7 @@ pub enum StalenessError {
     Index {
         index: String,
         #[source]
-        source: IndexError,
+        source: Box<IndexError>,
     },
     #[error(
         "cannot compare with the index {index}: no project page could be read ({failed} tried; the first error: {first})"
@@ -44,6 +44,8 @@ pub enum StalenessError {
         failed: usize,
         first: String,
     },
+    #[error("the index {index} has none of the wheelhouse's {projects} projects: is it the right index?")]
+    NoneFound { index: String, projects: usize },
 }
 
 impl crate::hint::Hint for StalenessError {
@@ -129,7 +131,7 @@ pub(super) fn check(
 ) -> Result<Vec<Finding>, StalenessError> {
     let index_error = |source| StalenessError::Index {
         index: options.index_url.clone(),
-        source,
+        source: Box::new(source),
     };
     let http = crate::index::http::HttpClient::new().map_err(|error| index_error(IndexError::Http(error)))?;
     let mut client = IndexClient::new(http, &options.index_url).map_err(index_error)?;
@@ -158,13 +160,12 @@ pub(super) fn check(
         client.project_page(&universe.names[*project])
     });
     let mut findings = Vec::new();
-    let (mut failed, mut first_error, mut read) = (0, None, 0);
+    let (mut failed, mut first_error, mut found) = (0, None, 0);
     for ((project, newest), page) in projects.iter().zip(pages) {
         let name = &universe.names[*project];
         let page = match page {
             Ok(page) => page,
             Err(IndexError::ProjectNotFound { .. }) => {
-                read += 1;
                 tracing::info!("{name}: not on the index {}", options.index_url);
                 continue;
             }
@@ -175,7 +176,7 @@ pub(super) fn check(
                 continue;
             }
         };
-        read += 1;
+        found += 1;
         let here = newest.clone().without_local();
         let Some((newer, why)) = judge(&here, &listed(name, &page), options.stale_after_days) else {
             continue;
@@ -185,11 +186,17 @@ pub(super) fn check(
         let message = format!("the newest here is {newest}; the index has {newer} ({why})");
         findings.push(Finding::new(FindingKind::Stale, name, message, fix));
     }
-    if read == 0 && failed > 0 {
+    if found == 0 && failed > 0 {
         return Err(StalenessError::Unreachable {
             index: options.index_url.clone(),
             failed,
             first: first_error.unwrap_or_default(),
+        });
+    }
+    if found == 0 && !projects.is_empty() {
+        return Err(StalenessError::NoneFound {
+            index: options.index_url.clone(),
+            projects: projects.len(),
         });
     }
     Ok(findings)
