@@ -6,15 +6,15 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::cli::CheckArgs;
-use crate::commands::views_of;
 use crate::inspect::default_jobs;
 use crate::layout::{Layout, PythonVersion};
 use crate::outln;
 use crate::wheelhouse::check::render::render_report;
 use crate::wheelhouse::check::{CheckOptions, StalenessOptions, read_requirements_file, run_check};
+use crate::wheelhouse::view::views_of;
 
 pub fn run(args: &CheckArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
-    let views = views_of(layout, args.layer.as_deref(), args.arch.as_deref())?;
+    let views = views_of(layout, args.layer.as_deref(), args.arch.as_deref()).map_err(anyhow::Error::msg)?;
     let pythons: Vec<PythonVersion> = if args.python.is_empty() {
         layout.python_versions.clone()
     } else {

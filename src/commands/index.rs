@@ -15,7 +15,8 @@ use crate::words::count;
 pub fn run(args: &IndexArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     let options = IndexOptions {
         output: args.output.clone(),
-        views: crate::commands::views_of(layout, args.layer.as_deref(), args.arch.as_deref())?,
+        views: crate::wheelhouse::view::views_of(layout, args.layer.as_deref(), args.arch.as_deref())
+            .map_err(anyhow::Error::msg)?,
         base_url: args.base_url.clone(),
         jobs: args.jobs.unwrap_or_else(default_jobs),
         prune_views: args.layer.is_none() && args.arch.is_none(),

@@ -82,35 +82,4 @@ pub fn node_of(layout: &Layout, node: &NodeArgs) -> anyhow::Result<NodeView> {
     node_view(layout, &layer, &arch).map_err(anyhow::Error::msg)
 }
 
-/// The views a command over several views takes: one (`--layer` and `--arch`), every arch of
-/// one layer (`--layer`), one arch of the default layer (`--arch`), or every arch of every
-/// active layer.
-pub fn views_of(layout: &Layout, layer: Option<&str>, arch: Option<&str>) -> anyhow::Result<Vec<NodeView>> {
-    let pairs: Vec<(String, String)> = match (layer, arch) {
-        (Some(layer), Some(arch)) => vec![(layer.to_string(), arch.to_string())],
-        // An unknown layer gets node_view's error below, which lists the known ones.
-        (Some(layer), None) => match layout.layers.get(layer) {
-            Some(found) => found
-                .archs
-                .iter()
-                .map(|arch| (layer.to_string(), arch.clone()))
-                .collect(),
-            None => vec![(layer.to_string(), String::new())],
-        },
-        (None, Some(arch)) => {
-            let layer =
-                default_layer(layout).context("the layout has no active layer: name one with --layer")?;
-            vec![(layer, arch.to_string())]
-        }
-        (None, None) => layout
-            .active_layers()
-            .flat_map(|layer| layer.archs.iter().map(|arch| (layer.name.clone(), arch.clone())))
-            .collect(),
-    };
-    pairs
-        .iter()
-        .map(|(layer, arch)| node_view(layout, layer, arch).map_err(anyhow::Error::msg))
-        .collect()
-}
-
 pub use crate::words::count;

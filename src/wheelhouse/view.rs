@@ -34,6 +34,8 @@ pub enum NodeViewError {
         arch: String,
         known: Vec<String>,
     },
+    #[error("the layout {layout} has no active layer: name one with --layer")]
+    NoActiveLayer { layout: String },
 }
 
 /// The view of a node on `layer` with an `arch` CPU; errors name the layer or arch and list
@@ -75,6 +77,42 @@ pub fn node_view(layout: &Layout, layer: &str, arch: &str) -> Result<NodeView, N
         arch: arch.to_string(),
         dirs,
     })
+}
+
+/// The views a command over several views takes (`index`, `check`, the nightly's check):
+/// one (`layer` and `arch`), every arch of one layer (`layer`), one arch of the default layer
+/// (`arch`), or every arch of every active layer (neither).
+pub fn views_of(
+    layout: &Layout,
+    layer: Option<&str>,
+    arch: Option<&str>,
+) -> Result<Vec<NodeView>, NodeViewError> {
+    let pairs: Vec<(String, String)> = match (layer, arch) {
+        (Some(layer), Some(arch)) => vec![(layer.to_string(), arch.to_string())],
+        // An unknown layer gets node_view's error below, which lists the known ones.
+        (Some(layer), None) => match layout.layers.get(layer) {
+            Some(found) => found
+                .archs
+                .iter()
+                .map(|arch| (layer.to_string(), arch.clone()))
+                .collect(),
+            None => vec![(layer.to_string(), String::new())],
+        },
+        (None, Some(arch)) => {
+            let layer = default_layer(layout).ok_or_else(|| NodeViewError::NoActiveLayer {
+                layout: layout.source.clone(),
+            })?;
+            vec![(layer, arch.to_string())]
+        }
+        (None, None) => layout
+            .active_layers()
+            .flat_map(|layer| layer.archs.iter().map(|arch| (layer.name.clone(), arch.clone())))
+            .collect(),
+    };
+    pairs
+        .iter()
+        .map(|(layer, arch)| node_view(layout, layer, arch))
+        .collect()
 }
 
 /// The CPU flags of this machine (from `/proc/cpuinfo`), empty when it cannot be read.
@@ -141,6 +179,31 @@ mod tests {
                 "generic"
             ]
         );
+    }
+
+    #[test]
+    fn views_of_every_arch_one_layer_or_one_view() {
+        let layout = Layout::embedded().unwrap();
+        let names = |views: Vec<NodeView>| -> Vec<String> {
+            views
+                .iter()
+                .map(|view| format!("{}/{}", view.layer, view.arch))
+                .collect()
+        };
+        assert_eq!(names(views_of(&layout, None, None).unwrap()).len(), 8);
+        assert_eq!(
+            names(views_of(&layout, Some("gentoo2023"), None).unwrap()),
+            [
+                "gentoo2023/generic",
+                "gentoo2023/x86-64-v3",
+                "gentoo2023/x86-64-v4"
+            ]
+        );
+        assert_eq!(
+            names(views_of(&layout, None, Some("x86-64-v4")).unwrap()),
+            ["gentoo2023/x86-64-v4"]
+        );
+        assert!(views_of(&layout, Some("gentoo2099"), None).is_err());
     }
 
     #[test]

@@ -344,7 +344,8 @@ fn check_narrows_by_python_layer_and_arch_and_prints_a_table() {
         "    wheel:    generic/app-1.0+cc-py3-none-any.whl",
         "    nodes:    Python 3.11 on gentoo2023/generic",
         "    instead:  for this Python only in gentoo2023/x86-64-v3, which this node does not search",
-        "    fix:      build lib >=1.0 for Python 3.11 on gentoo2023/generic",
+        "    fix:      build lib 1.2 for Python 3.11 on gentoo2023/generic",
+        "              wheelbuild --package lib --version 1.2 --python 3.11 --layer gentoo2023 --arch generic --recursive",
         "    nodes:    Python 3.13 on gentoo2023/x86-64-v3",
         "    instead:  no wheel for this Python (the node's directories have lib for 3.11)",
         "    nodes:    Python 3.11, 3.13 on every view",
@@ -458,6 +459,7 @@ fn check_reports_wheels_that_disagree_and_copies_taken_unexpectedly() {
         b"not a zip",
     )
     .unwrap();
+    std::fs::write(tree.root.join("generic/not-a-wheel-name.whl"), b"").unwrap();
     let (code, report) = tree.check_json(&["--python", "3.11,3.12"]);
     assert_eq!(code, 0, "no holes: {report:#}");
     let findings = report["findings"].as_array().unwrap();
@@ -501,8 +503,17 @@ fn check_reports_wheels_that_disagree_and_copies_taken_unexpectedly() {
         ])
     );
     let unreadable = of("unreadable");
-    assert_eq!(unreadable.len(), 1);
-    assert_eq!(unreadable[0]["fix"]["action"], "replace");
+    assert_eq!(unreadable.len(), 2, "{report:#}");
+    assert!(
+        unreadable
+            .iter()
+            .all(|finding| finding["fix"]["action"] == "replace")
+    );
+    assert!(
+        unreadable.iter().any(|finding| finding["message"]
+            == "`generic/not-a-wheel-name.whl` is not a valid wheel file name: installers skip it"),
+        "{report:#}"
+    );
 }
 
 /// The node's directories as `--find-links` arguments.

@@ -309,22 +309,35 @@ fn python_sort_key(python: &str) -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-/// The wheels of the tree whose METADATA cannot be read.
+/// The wheels of the tree whose METADATA cannot be read, and the `.whl` files whose names are
+/// not wheel names (installers skip them).
 pub(crate) fn unreadable(universe: &Universe<'_>) -> Vec<Finding> {
-    universe
+    let finding = |project: &str, path: String, problem: String| {
+        let mut fix = Fix::new(FixAction::Replace, project);
+        fix.path = Some(path.clone());
+        let mut finding = Finding::new(FindingKind::Unreadable, project, problem, fix);
+        finding.wheel = Some(path);
+        finding
+    };
+    let mut findings: Vec<Finding> = universe
         .metadata
         .iter()
         .enumerate()
         .filter_map(|(wheel, metadata)| {
             let problem = metadata.problem.as_ref()?;
             let project = &universe.names[universe.project_of[wheel]];
-            let mut fix = Fix::new(FixAction::Replace, project);
-            fix.path = Some(universe.relative(wheel));
-            let mut finding = Finding::new(FindingKind::Unreadable, project, problem.clone(), fix);
-            finding.wheel = Some(universe.relative(wheel));
-            Some(finding)
+            Some(finding(project, universe.relative(wheel), problem.clone()))
         })
-        .collect()
+        .collect();
+    for path in &universe.tree.unparsable {
+        let relative = path.strip_prefix(&universe.tree.root).unwrap_or(path);
+        let message = format!(
+            "`{}` is not a valid wheel file name: installers skip it",
+            relative.display()
+        );
+        findings.push(finding("", relative.display().to_string(), message));
+    }
+    findings
 }
 
 /// One node's resolution of `--resolve`.
