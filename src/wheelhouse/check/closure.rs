@@ -333,3 +333,79 @@ fn absent(universe: &Universe<'_>, offer: &Offer<'_>, name: &str, target: usize)
         directories,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wheelhouse::check::metadata::fixtures::{tree_at, write_wheel};
+    use crate::wheelhouse::check::metadata::read_tree_metadata;
+
+    fn metadata(name: &str, lines: &[&str]) -> String {
+        let mut text = format!("Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n");
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+
+    #[test]
+    fn extras_the_wheelhouse_asks_for_count_to_a_fixed_point() {
+        let directory = tempfile::tempdir().unwrap();
+        let generic = directory.path().join("generic");
+        fs_err::create_dir_all(&generic).unwrap();
+        let wheels = [
+            ("a", vec!["Requires-Dist: b[x]"]),
+            (
+                "b",
+                vec![
+                    "Requires-Dist: c[y]; extra == \"x\"",
+                    "Requires-Dist: never; extra == \"unused\"",
+                ],
+            ),
+            (
+                "c",
+                vec![
+                    "Requires-Dist: missing-y; extra == \"y\"",
+                    "Requires-Dist: missing-z; extra == \"z\"",
+                    "Requires-Dist: missing-old; extra == \"y\" and python_version < \"3.8\"",
+                ],
+            ),
+        ];
+        for (name, lines) in &wheels {
+            write_wheel(
+                &generic,
+                &format!("{name}-1.0-py3-none-any.whl"),
+                &metadata(name, lines),
+            );
+        }
+        let tree = tree_at(directory.path());
+        let read = read_tree_metadata(&tree, None, 1);
+        let pythons = ["3.12".parse().unwrap()];
+        let universe = Universe::new(&tree, &read.wheels, &pythons);
+        let layout = crate::layout::Layout::embedded().unwrap();
+        let view = crate::wheelhouse::view::node_view(&layout, "gentoo2023", "x86-64-v3").unwrap();
+        let offer = Offer::new(&universe, &view, 0);
+        let checked: Vec<(usize, usize)> = offer
+            .releases
+            .iter()
+            .enumerate()
+            .map(|(project, releases)| (project, releases[0].pick()))
+            .collect();
+        let used = used_extras(&universe, &offer, &checked);
+        let extras_of = |name: &str| -> Vec<String> {
+            used.get(&universe.id_of(name).unwrap())
+                .map(|set| set.iter().map(ToString::to_string).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(extras_of("b"), ["x"]);
+        // Asked for by b's extra x, which a asks for: found on the second pass.
+        assert_eq!(extras_of("c"), ["y"]);
+        assert!(extras_of("a").is_empty());
+        let holes: Vec<(String, Option<String>)> = check(&universe, &offer, false)
+            .into_iter()
+            .map(|finding| (finding.project, finding.extra))
+            .collect();
+        assert_eq!(holes, [("missing-y".to_string(), Some("y".to_string()))]);
+    }
+}

@@ -236,11 +236,15 @@ pub fn read_tree_metadata(tree: &Tree, cache: Option<&Path>, jobs: usize) -> Tre
     }
 }
 
+/// Trees of small wheels for the check's unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(super) mod fixtures {
+    use std::path::{Path, PathBuf};
 
-    fn write_wheel(directory: &Path, file_name: &str, metadata: &str) -> PathBuf {
+    use crate::wheelhouse::tree::Tree;
+
+    /// Writes a wheel holding only `METADATA` (enough for the check) into `directory`.
+    pub fn write_wheel(directory: &Path, file_name: &str, metadata: &str) -> PathBuf {
         let (name, rest) = file_name.split_once('-').unwrap();
         let version = rest.split('-').next().unwrap();
         let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -254,7 +258,8 @@ mod tests {
         path
     }
 
-    fn tree_at(root: &Path) -> Tree {
+    /// The tree at `root` under the embedded layout.
+    pub fn tree_at(root: &Path) -> Tree {
         let text = crate::layout::EMBEDDED_LAYOUT.replacen(
             "root = \"wheelhouse\"",
             &format!("root = {:?}", root.display().to_string()),
@@ -263,6 +268,12 @@ mod tests {
         let layout = crate::layout::Layout::parse(&text, "site.toml", Path::new("/")).unwrap();
         Tree::read(&layout).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{tree_at, write_wheel};
+    use super::*;
 
     #[test]
     fn metadata_is_cached_by_size_and_mtime() {
