@@ -453,7 +453,15 @@ fn check_reports_wheels_that_disagree_and_copies_taken_unexpectedly() {
     tree.add("gentoo2023/x86-64-v3", wheel("twin", "1.0+cc", CP312, &[]));
     tree.add("gentoo2023/generic", wheel("twin", "1.0+cc", CP312, &[]));
     tree.add("generic", wheel("six", "1.17.0+cc", "py2.py3-none-any", &[]));
-    tree.add("generic", wheel("extra-dep", "1.0+cc", "py3-none-any", &[]));
+    tree.add(
+        "generic",
+        wheel(
+            "extra-dep",
+            "1.0+cc",
+            "py3-none-any",
+            &["Requires-Dist: six >>= 1"],
+        ),
+    );
     std::fs::write(
         tree.root.join("generic/broken-1.0+cc-py3-none-any.whl"),
         b"not a zip",
@@ -503,7 +511,12 @@ fn check_reports_wheels_that_disagree_and_copies_taken_unexpectedly() {
         ])
     );
     let unreadable = of("unreadable");
-    assert_eq!(unreadable.len(), 2, "{report:#}");
+    assert_eq!(unreadable.len(), 3, "{report:#}");
+    assert!(
+        unreadable.iter().any(|finding| finding["message"]
+            == "its METADATA has `Requires-Dist: six >>= 1`, which is not PEP 508: installers refuse the wheel"),
+        "{report:#}"
+    );
     assert!(
         unreadable
             .iter()

@@ -32,7 +32,7 @@ pub struct WheelMetadata {
     /// Why the wheel's METADATA could not be read (the wheel is then left out: an installer
     /// could not use it either).
     pub problem: Option<String>,
-    /// `Requires-Dist` values that are not PEP 508 (named in the report, otherwise ignored).
+    /// `Requires-Dist` values that are not PEP 508 (reported as unreadable, otherwise ignored).
     pub invalid_requirements: Vec<String>,
 }
 

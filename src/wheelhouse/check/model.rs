@@ -323,10 +323,18 @@ pub(crate) fn unreadable(universe: &Universe<'_>) -> Vec<Finding> {
         .metadata
         .iter()
         .enumerate()
-        .filter_map(|(wheel, metadata)| {
-            let problem = metadata.problem.as_ref()?;
+        .flat_map(|(wheel, metadata)| {
             let project = &universe.names[universe.project_of[wheel]];
-            Some(finding(project, universe.relative(wheel), problem.clone()))
+            let invalid = metadata.invalid_requirements.iter().map(|text| {
+                format!("its METADATA has `Requires-Dist: {text}`, which is not PEP 508: installers refuse the wheel")
+            });
+            metadata
+                .problem
+                .iter()
+                .cloned()
+                .chain(invalid)
+                .map(|problem| finding(project, universe.relative(wheel), problem))
+                .collect::<Vec<_>>()
         })
         .collect();
     for path in &universe.tree.unparsable {
