@@ -62,6 +62,22 @@ struct RawConfig {
     publish: RawPublish,
     #[serde(default)]
     slurm: RawSlurm,
+    #[serde(default)]
+    check: RawCheck,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCheck {
+    /// Check the wheelhouse after publishing [default: true].
+    enabled: Option<bool>,
+    /// Plan and build, the same night, the dependencies the check finds missing.
+    #[serde(default)]
+    fill_holes: bool,
+    /// At most this many packages filled in a night [default: 20].
+    fill_limit: Option<usize>,
+    /// A requirements file (relative to this file) resolved in full on every node.
+    resolve: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -248,6 +264,19 @@ pub struct NightlyConfig {
     /// Publish wheels whose GPU smoke test could not run.
     pub publish_untested_gpu: bool,
     pub slurm: SlurmSettings,
+    pub check: CheckSettings,
+}
+
+/// What the run checks of the wheelhouse after publishing (`[check]`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckSettings {
+    pub enabled: bool,
+    /// Plan and build the missing dependencies the same night.
+    pub fill_holes: bool,
+    /// At most this many packages filled in a night.
+    pub fill_limit: usize,
+    /// A requirements file resolved in full on every node.
+    pub resolve: Option<PathBuf>,
 }
 
 /// Reads the file line by line from byte offsets, for error positions.
@@ -386,6 +415,12 @@ impl NightlyConfig {
             publish: raw.publish.enabled,
             publish_per_package: raw.publish.per_package,
             publish_untested_gpu: raw.publish.untested_gpu,
+            check: CheckSettings {
+                enabled: raw.check.enabled.unwrap_or(true),
+                fill_holes: raw.check.fill_holes,
+                fill_limit: raw.check.fill_limit.unwrap_or(20),
+                resolve: raw.check.resolve.as_deref().map(relative),
+            },
             slurm: SlurmSettings {
                 account: raw.slurm.account.clone(),
                 partition: raw.slurm.partition.clone(),

@@ -1,14 +1,16 @@
 //! The nightly rebuild of the wheelhouse: the site's set ([`config`]), planned cell by cell
 //! against what earlier runs left (`plan`, [`state`]), run by an executor in build order,
 //! keeping going past failures and resumable (`run`, `schedule`, `local`, `slurm`), one run at
-//! a time (`lock`), their data in one module below them all ([`model`]), and reported
+//! a time (`lock`), their data in one module below them all ([`model`]), the wheelhouse
+//! checked after publishing and its holes filled the same night ([`check`]), and reported
 //! (`report`: `result.json`, `summary.md`, `report.html`).
 //!
-//! Public: the data ([`config`], [`model`], [`state`]) and what the command uses ([`plan()`],
+//! Public: the data ([`config`], [`model`], [`state`], [`check`]'s summary) and what the command uses ([`plan()`],
 //! [`run()`], [`LocalExecutor`], [`SlurmExecutor`], [`WhenLocked`], [`write_reports`]); the
 //! coordinator's pieces stay inside.
 
 mod cache;
+pub mod check;
 pub mod config;
 mod limits;
 mod local;

@@ -163,6 +163,9 @@ pub struct RunState {
     /// What pruning uv's cache of build requirements removed (packages, bytes).
     #[serde(default)]
     pub build_cache_pruned: (usize, u64),
+    /// What the check of the wheelhouse after publishing found (and filled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<super::check::CheckSummary>,
 }
 
 impl RunState {

@@ -136,6 +136,9 @@ struct ResultFile<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     cpu_busy_mean: Option<f64>,
     counts: BTreeMap<String, usize>,
+    /// What the check of the wheelhouse after publishing found, and the holes filled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<&'a super::check::CheckSummary>,
     cells: &'a [CellResult],
 }
 
@@ -160,6 +163,7 @@ pub fn write_reports(directory: &Path, state: &RunState, store: &StateStore) -> 
                 .into_iter()
                 .map(|(state, number)| (state.to_string(), number))
                 .collect(),
+            check: state.check.as_ref(),
             cells: &results,
         },
     )?;

@@ -104,10 +104,23 @@ pub fn run(
             config.paths.build_cache_limit_mb << 20,
         );
         write_json_atomic(&directory.join("run.json"), &state)?;
-        record_results(&store, &state)?;
+        record_results(&store, &state, 0)?;
     }
     if publishing && !config.publish_per_package {
         published.extend(publish(config, layout, &state, None)?);
+    }
+    if publishing && config.check.enabled && state.check.is_none() {
+        let night = Night {
+            config,
+            layout,
+            store: &store,
+            directory: &directory,
+            options,
+            progress,
+        };
+        let summary = night.check_and_fill(&mut state, executor, &mut published)?;
+        state.check = Some(summary);
+        write_json_atomic(&directory.join("run.json"), &state)?;
     }
     super::report::write_reports(&directory, &state, &store)?;
     Ok(RunReport {
@@ -138,55 +151,7 @@ fn new_run(
 ) -> Result<(PathBuf, RunState), NightlyError> {
     let started = now();
     let (name, directory) = run_directory(&config.paths.runs, started)?;
-    // Packages whose recipe's source cannot be reached, built from the index's sdist when the
-    // configuration allows it (`sdist_fallback`): planned again once with that source.
-    let mut index_sources: BTreeMap<String, String> = BTreeMap::new();
-    // Failures of earlier passes stand (their packages are not fetched again).
-    let mut fetch_failures: BTreeMap<String, String> = BTreeMap::new();
-    let mut planned = loop {
-        let plan_options = PlanOptions {
-            rebuild: &options.rebuild,
-            recipes: options.recipes.as_deref(),
-            index_sources: &index_sources,
-        };
-        progress("planning");
-        let mut planned = plan(config, layout, store, &plan_options)?;
-        let unknown = sources_to_fetch(&planned, &fetch_failures);
-        if !unknown.is_empty() {
-            for index in unknown {
-                let package = &planned.packages[index];
-                progress(&format!("fetching {}", package.name));
-                let index_source = index_sources.contains_key(&crate::spec::normalize_name(&package.name));
-                if let Err(error) = fetch(config, layout, store, &directory, package, options, index_source) {
-                    fetch_failures.insert(package.name.clone(), crate::build::error_chain(&error));
-                }
-            }
-            planned = plan(config, layout, store, &plan_options)?;
-        }
-        let unreachable = unreachable_sources(&fetch_failures, &index_sources, config.sdist_fallback);
-        if unreachable.is_empty() {
-            break planned;
-        }
-        fetch_failures.retain(|name, _| {
-            !unreachable
-                .iter()
-                .any(|(unreached, _)| *unreached == crate::spec::normalize_name(name))
-        });
-        for (name, why) in unreachable {
-            tracing::warn!(
-                "{name}: the recipe's source cannot be reached ({why}): the index's sdist is built instead (sdist_fallback)"
-            );
-            index_sources.insert(name, why);
-        }
-    };
-    // A source that could not be fetched makes its package unplannable, with the real cause.
-    for (name, failure) in fetch_failures {
-        planned.make_unplannable(
-            &name,
-            super::state::Cause::Source,
-            format!("fetching the source failed: {failure}"),
-        );
-    }
+    let planned = plan_and_fetch(config, layout, store, &directory, options, progress)?;
     for package in &planned.unplannable {
         progress(&format!(
             "{}: cannot be planned: {}",
@@ -227,9 +192,73 @@ fn new_run(
         cpu: None,
         cache_pruned: (0, 0),
         build_cache_pruned: (0, 0),
+        check: None,
     };
     write_json_atomic(&directory.join("plan.json"), &planned)?;
     Ok((directory, state))
+}
+
+/// Plans the set of `config`, fetching the sources the plan needs and planning again (with
+/// the index's sdist where a recipe's host cannot be reached and `sdist_fallback` allows it);
+/// a source that cannot be fetched makes its package unplannable, with the cause.
+fn plan_and_fetch(
+    config: &NightlyConfig,
+    layout: &Layout,
+    store: &StateStore,
+    directory: &Path,
+    options: &RunOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<NightlyPlan, NightlyError> {
+    // Packages whose recipe's source cannot be reached, built from the index's sdist when the
+    // configuration allows it (`sdist_fallback`): planned again once with that source.
+    let mut index_sources: BTreeMap<String, String> = BTreeMap::new();
+    // Failures of earlier passes stand (their packages are not fetched again).
+    let mut fetch_failures: BTreeMap<String, String> = BTreeMap::new();
+    let mut planned = loop {
+        let plan_options = PlanOptions {
+            rebuild: &options.rebuild,
+            recipes: options.recipes.as_deref(),
+            index_sources: &index_sources,
+        };
+        progress("planning");
+        let mut planned = plan(config, layout, store, &plan_options)?;
+        let unknown = sources_to_fetch(&planned, &fetch_failures);
+        if !unknown.is_empty() {
+            for index in unknown {
+                let package = &planned.packages[index];
+                progress(&format!("fetching {}", package.name));
+                let index_source = index_sources.contains_key(&crate::spec::normalize_name(&package.name));
+                if let Err(error) = fetch(config, layout, store, directory, package, options, index_source) {
+                    fetch_failures.insert(package.name.clone(), crate::build::error_chain(&error));
+                }
+            }
+            planned = plan(config, layout, store, &plan_options)?;
+        }
+        let unreachable = unreachable_sources(&fetch_failures, &index_sources, config.sdist_fallback);
+        if unreachable.is_empty() {
+            break planned;
+        }
+        fetch_failures.retain(|name, _| {
+            !unreachable
+                .iter()
+                .any(|(unreached, _)| *unreached == crate::spec::normalize_name(name))
+        });
+        for (name, why) in unreachable {
+            tracing::warn!(
+                "{name}: the recipe's source cannot be reached ({why}): the index's sdist is built instead (sdist_fallback)"
+            );
+            index_sources.insert(name, why);
+        }
+    };
+    // A source that could not be fetched makes its package unplannable, with the real cause.
+    for (name, failure) in fetch_failures {
+        planned.make_unplannable(
+            &name,
+            super::state::Cause::Source,
+            format!("fetching the source failed: {failure}"),
+        );
+    }
+    Ok(planned)
 }
 
 /// The packages of the plan whose source must be fetched before they can be keyed or built
@@ -497,9 +526,13 @@ fn up_to_date(planned: &NightlyPlan, store: &StateStore) -> Vec<CellResult> {
 }
 
 /// Every result of the run into the state directory (the next run's memory) and its history.
-fn record_results(store: &StateStore, state: &RunState) -> Result<(), NightlyError> {
+/// Records the results of the tasks from `from` on (those of a pass of the run).
+fn record_results(store: &StateStore, state: &RunState, from: usize) -> Result<(), NightlyError> {
     let mut history = Vec::new();
-    for task in state.tasks.iter().filter(|task| task.verify_against.is_none()) {
+    for task in state.tasks[from.min(state.tasks.len())..]
+        .iter()
+        .filter(|task| task.verify_against.is_none())
+    {
         let TaskStatus::Done { result } = &task.status else {
             continue;
         };
@@ -584,6 +617,96 @@ fn publish(
     )?))
 }
 
+/// What the passes of a run after the first share.
+struct Night<'a> {
+    config: &'a NightlyConfig,
+    layout: &'a Layout,
+    store: &'a StateStore,
+    directory: &'a Path,
+    options: &'a RunOptions,
+    progress: &'a (dyn Fn(&str) + Sync),
+}
+
+impl Night<'_> {
+    /// Checks the published wheelhouse; with `fill_holes`, plans the missing dependencies,
+    /// builds and publishes them in a pass of their own, and checks again.
+    fn check_and_fill(
+        &self,
+        state: &mut RunState,
+        executor: &mut dyn Executor,
+        published: &mut Vec<crate::wheelhouse::place::Report>,
+    ) -> Result<super::check::CheckSummary, NightlyError> {
+        (self.progress)("checking what every node can install");
+        let summary = super::check::check_wheelhouse(self.config, self.layout);
+        if let Some(error) = &summary.error {
+            (self.progress)(&format!("the check could not run: {error}"));
+        }
+        if !self.config.check.fill_holes || summary.error.is_some() || summary.holes == 0 {
+            return Ok(summary);
+        }
+        let tried: BTreeSet<String> = state
+            .results()
+            .iter()
+            .map(|result| crate::spec::normalize_name(&result.package))
+            .chain(
+                state
+                    .tasks
+                    .iter()
+                    .map(|task| crate::spec::normalize_name(&task.id.package)),
+            )
+            .collect();
+        let fills = super::check::packages_to_fill(&summary, self.config, &tried);
+        if fills.is_empty() {
+            return Ok(summary);
+        }
+        let names: Vec<String> = fills.iter().map(|(_, filled)| filled.name.clone()).collect();
+        (self.progress)(&format!(
+            "filling {}: {}",
+            crate::words::count(fills.len(), "hole's package"),
+            names.join(", ")
+        ));
+        let filled: Vec<super::check::FilledPackage> =
+            fills.iter().map(|(_, filled)| filled.clone()).collect();
+        let mut config = self.config.clone();
+        config.packages = fills.into_iter().map(|(entry, _)| entry).collect();
+        config.all_recipes = false;
+        let planned = plan_and_fetch(
+            &config,
+            self.layout,
+            self.store,
+            self.directory,
+            self.options,
+            self.progress,
+        )?;
+        let first = state.tasks.len();
+        let mut tasks = tasks(&planned, self.directory, &config)?;
+        for task in &mut tasks {
+            if let Some(why) = filled
+                .iter()
+                .find(|filled| filled.name == crate::spec::normalize_name(&task.id.package))
+            {
+                task.reasons
+                    .insert(0, format!("fills a hole the check found: {}", why.because));
+            }
+        }
+        state.tasks.extend(tasks);
+        state.unplannable.extend(unplannable_results(&planned));
+        state.up_to_date.extend(up_to_date(&planned, self.store));
+        schedule(self.directory, state, executor, self.progress, &mut |_, _| {})?;
+        state.finished = Some(now());
+        write_json_atomic(&self.directory.join("run.json"), &*state)?;
+        record_results(self.store, state, first)?;
+        for name in &names {
+            published.extend(publish(&config, self.layout, state, Some(name))?);
+        }
+        (self.progress)("checking again after filling");
+        let mut after = super::check::check_wheelhouse(self.config, self.layout);
+        after.filled = filled;
+        after.holes_before_filling = Some(summary.holes);
+        Ok(after)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -622,6 +745,7 @@ mod tests {
             cpu: None,
             cache_pruned: (0, 0),
             build_cache_pruned: (0, 0),
+            check: None,
         };
         write_json_atomic(&directory.path().join("run.json"), &left).unwrap();
         let (resumed_in, resumed) = resume_state(directory.path()).unwrap();

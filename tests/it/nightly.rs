@@ -819,3 +819,121 @@ fn a_nightly_of_real_pypi_packages_on_slurm() {
         ]
     );
 }
+
+#[test]
+#[ignore = "builds with pip and uv (PyPI for setuptools): CI's slow step"]
+fn the_night_checks_what_nodes_can_install_and_fills_a_missing_dependency() {
+    require_tools();
+    let directory = tempfile::tempdir().unwrap();
+    let layout = directory.path().join("layout.toml");
+    std::fs::write(
+        &layout,
+        wheelwright::layout::EMBEDDED_LAYOUT.replace("root = \"wheelhouse\"", "root = \"tree\""),
+    )
+    .unwrap();
+    // The wheelhouse has `holey`, which needs purepkg (and, on Python 3.7 only, a project
+    // nobody has: the marker excludes that hole); nothing in it has purepkg.
+    let mut holey = crate::common::WheelSpec::new("holey", "1.0+computecanada");
+    holey.metadata = "Metadata-Version: 2.1\nName: holey\nVersion: 1.0+computecanada\nRequires-Dist: purepkg>=0.1\nRequires-Dist: nowhere-to-be-found; python_version < \"3.8\"\n\n".into();
+    std::fs::create_dir_all(directory.path().join("tree/generic")).unwrap();
+    holey.write(&directory.path().join("tree/generic"));
+    // purepkg has a recipe, but is not in the night's set (brokenbuild is, and fails).
+    let archive = sdist("purepkg", "0.1.0", directory.path());
+    recipe(&directory.path().join("recipes"), "purepkg", &archive, "");
+    let config = site(
+        directory.path(),
+        &[("brokenbuild", "0.1.0")],
+        "[publish]\nenabled = true\n",
+    );
+    let night = |extra: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}{extra}")).unwrap();
+        let (code, stdout, stderr) = run(wheelwright()
+            .arg("--layout")
+            .arg(&layout)
+            .args(["nightly", "run", "--json", "--config"])
+            .arg(&config));
+        assert_eq!(code, 1, "brokenbuild fails\n{stdout}\n{stderr}");
+        let last = PathBuf::from(json(&stdout)["directory"].as_str().unwrap());
+        (
+            json(&std::fs::read_to_string(last.join("result.json")).unwrap()),
+            std::fs::read_to_string(last.join("summary.md")).unwrap(),
+            std::fs::read_to_string(last.join("report.html")).unwrap(),
+            stderr,
+        )
+    };
+    // Without fill_holes the hole is found, reported with its fix, and left.
+    let (result, summary, report, _) = night("");
+    let check = &result["check"];
+    assert_eq!(check["holes"], 1, "{check}");
+    let findings = check["findings"].as_array().unwrap();
+    let hole = findings
+        .iter()
+        .find(|finding| finding["hole"] == true)
+        .unwrap_or_else(|| panic!("{check}"));
+    assert_eq!(hole["kind"], "closure", "{hole}");
+    assert_eq!(hole["project"], "purepkg", "{hole}");
+    assert_eq!(hole["requirement"], "purepkg>=0.1", "{hole}");
+    assert_eq!(hole["fix"]["action"], "add-recipe", "{hole}");
+    assert!(
+        !findings
+            .iter()
+            .any(|finding| finding["project"] == "nowhere-to-be-found"),
+        "the marker excludes it: {check}"
+    );
+    // Every node of the layout's active layer, for the night's Python.
+    assert_eq!(check["pythons"], serde_json::json!(["3.12"]), "{check}");
+    assert_eq!(
+        hole["nodes"].as_array().unwrap().len(),
+        check["views"].as_array().unwrap().len(),
+        "{hole}"
+    );
+    assert!(summary.contains("## What the nodes can install"), "{summary}");
+    assert!(
+        summary.contains(
+            "| closure | purepkg | generic/holey-1.0+computecanada-py3-none-any.whl | purepkg>=0.1 |"
+        ),
+        "{summary}"
+    );
+    assert!(
+        report.contains("id=\"check\"") && report.contains("data-project=\"purepkg\""),
+        "{report}"
+    );
+    assert!(
+        !states(&result).iter().any(|cell| cell.starts_with("purepkg ")),
+        "{result}"
+    );
+    // With fill_holes, purepkg is planned from its recipe, built, published and the check
+    // after it finds no hole.
+    let (result, summary, report, stderr) = night("[check]\nfill_holes = true\n");
+    let check = &result["check"];
+    assert_eq!(check["holes"], 0, "{check}");
+    assert_eq!(check["holes_before_filling"], 1, "{check}");
+    assert_eq!(check["filled"][0]["name"], "purepkg", "{check}");
+    assert_eq!(check["filled"][0]["wanted"], ">=0.1", "{check}");
+    assert!(stderr.contains("filling 1 hole's package: purepkg"), "{stderr}");
+    assert!(
+        states(&result).contains(&"purepkg 3.12 generic built".to_string()),
+        "{result}"
+    );
+    let purepkg = result["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|cell| cell["package"] == "purepkg")
+        .unwrap();
+    assert!(
+        purepkg["reason"]
+            .to_string()
+            .contains("fills a hole the check found"),
+        "{purepkg}"
+    );
+    assert!(
+        walk(&directory.path().join("tree"))
+            .iter()
+            .any(|path| path.ends_with("/purepkg-0.1.0+computecanada-py3-none-any.whl")),
+        "published"
+    );
+    assert!(summary.contains("Filled the same night"), "{summary}");
+    assert!(report.contains("Filled the same night"), "{report}");
+}

@@ -261,7 +261,104 @@ pub(super) fn html(
             .collect::<Vec<_>>(),
     );
     context.insert("rows", &rows);
+    context.insert("check", &state.check.as_ref().map(CheckSection::of));
     Ok(tera::Tera::one_off(TEMPLATE, &context, true)?)
+}
+
+/// How many findings of the check the report lists (all are in `result.json`).
+const REPORT_FINDINGS: usize = 1000;
+
+/// The check of the wheelhouse after publishing, for the template.
+#[derive(serde::Serialize)]
+struct CheckSection {
+    error: Option<String>,
+    line: String,
+    filled: Vec<String>,
+    findings: Vec<FindingRow>,
+    more: usize,
+}
+
+#[derive(serde::Serialize)]
+struct FindingRow {
+    kind: String,
+    hole: bool,
+    project: String,
+    wheel: String,
+    requirement: String,
+    nodes: String,
+    instead: String,
+    fix: String,
+    command: String,
+}
+
+impl CheckSection {
+    fn of(check: &crate::nightly::check::CheckSummary) -> CheckSection {
+        let kinds: Vec<String> = check
+            .counts
+            .iter()
+            .map(|(kind, number)| format!("{number} {kind}"))
+            .collect();
+        let mut findings: Vec<&crate::wheelhouse::check::Finding> = check.findings.iter().collect();
+        findings.sort_by_key(|finding| !finding.hole);
+        CheckSection {
+            error: check.error.clone(),
+            line: format!(
+                "{} of {} checked on {} x Python {}: {}{}",
+                count(check.wheels, "wheel"),
+                count(check.projects, "project"),
+                check.views.join(", "),
+                check.pythons.join(", "),
+                count(check.holes, "hole"),
+                if kinds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", kinds.join(", "))
+                }
+            ),
+            filled: check
+                .filled
+                .iter()
+                .map(|filled| {
+                    format!(
+                        "{}{}: for {} ({})",
+                        filled.name,
+                        filled
+                            .wanted
+                            .as_deref()
+                            .map(|wanted| format!(" {wanted}"))
+                            .unwrap_or_default(),
+                        filled.because,
+                        count(filled.findings, "finding")
+                    )
+                })
+                .collect(),
+            more: findings.len().saturating_sub(REPORT_FINDINGS),
+            findings: findings
+                .into_iter()
+                .take(REPORT_FINDINGS)
+                .map(|finding| FindingRow {
+                    kind: crate::nightly::check::kind_name(finding.kind),
+                    hole: finding.hole,
+                    project: finding.project.clone(),
+                    wheel: finding.wheel.clone().unwrap_or_default(),
+                    requirement: finding.requirement.clone().unwrap_or_default(),
+                    nodes: finding
+                        .nodes
+                        .iter()
+                        .map(|node| format!("{}/{} py{}", node.layer, node.arch, node.python))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    instead: finding
+                        .instead
+                        .as_ref()
+                        .map(|instead| instead.text.clone())
+                        .unwrap_or_default(),
+                    fix: finding.fix.text.clone(),
+                    command: finding.fix.command.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The failures by cause, then by reason, each group linking its logs; `failed_packages`

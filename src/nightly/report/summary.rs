@@ -60,8 +60,106 @@ pub(super) fn summary(
         not_passed_by_cause(&mut text, matrix, groups);
     }
     reproducibility(&mut text, results);
+    if let Some(check) = &state.check {
+        wheelhouse_check(&mut text, check);
+    }
     cells(&mut text, results);
     text
+}
+
+/// How many findings of the check `summary.md` lists (the rest are in `result.json`).
+const SUMMARY_FINDINGS: usize = 50;
+
+/// What the check of the wheelhouse after publishing found: holes first, each with its fix;
+/// the packages filled.
+fn wheelhouse_check(text: &mut String, check: &crate::nightly::check::CheckSummary) {
+    let _ = writeln!(text, "\n## What the nodes can install (wheelwright check)\n");
+    if let Some(error) = &check.error {
+        let _ = writeln!(text, "The check could not run: {}\n", first_line(error));
+        return;
+    }
+    let kinds: Vec<String> = check
+        .counts
+        .iter()
+        .map(|(kind, number)| format!("{number} {kind}"))
+        .collect();
+    let _ = writeln!(
+        text,
+        "{} of {} checked on {} x Python {}: **{}**{}.\n",
+        count(check.wheels, "wheel"),
+        count(check.projects, "project"),
+        check.views.join(", "),
+        check.pythons.join(", "),
+        count(check.holes, "hole"),
+        if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        }
+    );
+    if !check.filled.is_empty() {
+        let filled: Vec<String> = check
+            .filled
+            .iter()
+            .map(|filled| {
+                format!(
+                    "{}{} (for {})",
+                    filled.name,
+                    filled
+                        .wanted
+                        .as_deref()
+                        .map(|wanted| format!(" {wanted}"))
+                        .unwrap_or_default(),
+                    filled.because
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            text,
+            "Filled the same night (`fill_holes`), {} before: {}.\n",
+            count(check.holes_before_filling.unwrap_or_default(), "hole"),
+            filled.join("; ")
+        );
+    }
+    if check.findings.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        text,
+        "| kind | project | wheel | requirement | nodes | instead | fix |\n|---|---|---|---|---|---|---|"
+    );
+    let mut findings: Vec<&crate::wheelhouse::check::Finding> = check.findings.iter().collect();
+    findings.sort_by_key(|finding| !finding.hole);
+    for finding in findings.iter().take(SUMMARY_FINDINGS) {
+        let nodes: Vec<String> = finding
+            .nodes
+            .iter()
+            .map(|node| format!("{}/{} py{}", node.layer, node.arch, node.python))
+            .collect();
+        let _ = writeln!(
+            text,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            crate::nightly::check::kind_name(finding.kind),
+            finding.project,
+            finding.wheel.as_deref().unwrap_or(""),
+            first_line(finding.requirement.as_deref().unwrap_or("")),
+            first_line(&nodes.join(", ")),
+            first_line(
+                finding
+                    .instead
+                    .as_ref()
+                    .map_or("", |instead| instead.text.as_str())
+            ),
+            first_line(&finding.fix.text)
+        );
+    }
+    if findings.len() > SUMMARY_FINDINGS {
+        let _ = writeln!(
+            text,
+            "\n{} more in `result.json` and `report.html`.",
+            findings.len() - SUMMARY_FINDINGS
+        );
+    }
 }
 
 /// What did not pass, by cause then reason: the first [`SUMMARY_GROUPS`] entries, then how

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::CheckOptions;
 use super::metadata::TreeMetadata;
@@ -15,7 +15,7 @@ use crate::wheelhouse::tree::Tree;
 
 /// What a finding is about. Closure and resolution findings are holes: a user's install
 /// fails on the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
     /// A requirement of a wheel the node would install that no wheel the node can install
@@ -57,7 +57,7 @@ impl FindingKind {
 }
 
 /// A node: a view and a Python.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NodeName {
     pub layer: String,
     pub arch: String,
@@ -65,7 +65,7 @@ pub struct NodeName {
 }
 
 /// What the wheelhouse has instead of what was wanted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Instead {
     /// In words: `2.1.3, 2.2.6 present`, `no wheel for Python 3.13 (...)`.
     pub text: String,
@@ -78,7 +78,7 @@ pub struct Instead {
 }
 
 /// What to do about a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FixAction {
     /// The wheelhouse has no wheel of the project at all: a recipe to add (and build).
@@ -99,7 +99,7 @@ pub enum FixAction {
 }
 
 /// A finding's fix: the fields a planner uses, a sentence, and the command that does it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Fix {
     pub action: FixAction,
     /// The project to build, rebuild or take out (normalised).
@@ -232,7 +232,7 @@ impl Fix {
 }
 
 /// One finding: what, where (the nodes), what is there instead, and the fix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: FindingKind,
     /// A user's install fails (closure and resolution findings).
