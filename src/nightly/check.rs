@@ -66,12 +66,7 @@ pub fn check_wheelhouse(config: &NightlyConfig, layout: &Layout) -> CheckSummary
 }
 
 fn try_check(config: &NightlyConfig, layout: &Layout) -> anyhow::Result<CheckSummary> {
-    let mut views = Vec::new();
-    for layer in layout.active_layers() {
-        for arch in &layer.archs {
-            views.push(crate::wheelhouse::view::node_view(layout, &layer.name, arch)?);
-        }
-    }
+    let views = crate::wheelhouse::view::views_of(layout, None, None)?;
     let resolve = match &config.check.resolve {
         Some(path) => read_requirements_file(path)?,
         None => Vec::new(),
