@@ -252,6 +252,30 @@ mod tests {
     }
 
     #[test]
+    fn a_fill_pass_and_the_check_survive_the_run_file() {
+        // A run killed during its fill pass resumes it from run.json: the packages, where
+        // their tasks start and the holes before are read back.
+        let state = serde_json::json!({
+            "name": "20261207-030623", "config": "/site/ci/nightly.toml", "executor": "local",
+            "started": 1, "finished": 2, "up_to_date": [], "tasks": [],
+            "filling": {"packages": [{"name": "purepkg", "wanted": ">=0.1", "because": "`purepkg>=0.1` of generic/holey-1.0-py3-none-any.whl", "findings": 1}], "first_task": 3, "holes_before": 1},
+            "check": {"wheels": 2, "projects": 2, "views": ["gentoo2023/generic"], "pythons": ["3.12"], "holes": 0, "counts": {}, "findings": [], "filled": [], "holes_before_filling": 1}
+        });
+        let state: crate::nightly::model::RunState = serde_json::from_value(state).unwrap();
+        let pass = state.filling.as_ref().unwrap();
+        assert_eq!((pass.first_task, pass.holes_before), (3, 1));
+        assert_eq!(pass.packages[0].wanted.as_deref(), Some(">=0.1"));
+        assert_eq!(state.check.as_ref().unwrap().holes_before_filling, Some(1));
+        // An older run file, without either, still reads.
+        let old: crate::nightly::model::RunState = serde_json::from_value(serde_json::json!({
+            "name": "x", "config": "c", "executor": "local", "started": 1, "finished": null,
+            "up_to_date": [], "tasks": []
+        }))
+        .unwrap();
+        assert!(old.filling.is_none() && old.check.is_none());
+    }
+
+    #[test]
     fn a_check_that_cannot_run_is_recorded_not_raised() {
         let directory = tempfile::tempdir().unwrap();
         let config =

@@ -166,6 +166,19 @@ pub struct RunState {
     /// What the check of the wheelhouse after publishing found (and filled).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<super::check::CheckSummary>,
+    /// The pass that fills the holes the check found, once planned (a run resumed during it
+    /// goes on with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filling: Option<FillPass>,
+}
+
+/// The packages a run planned to fill holes: their tasks start at `first_task`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FillPass {
+    pub packages: Vec<super::check::FilledPackage>,
+    pub first_task: usize,
+    /// The holes the check found before.
+    pub holes_before: usize,
 }
 
 impl RunState {

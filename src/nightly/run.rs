@@ -193,6 +193,7 @@ fn new_run(
         cache_pruned: (0, 0),
         build_cache_pruned: (0, 0),
         check: None,
+        filling: None,
     };
     write_json_atomic(&directory.join("plan.json"), &planned)?;
     Ok((directory, state))
@@ -636,14 +637,45 @@ impl Night<'_> {
         executor: &mut dyn Executor,
         published: &mut Vec<crate::wheelhouse::place::Report>,
     ) -> Result<super::check::CheckSummary, NightlyError> {
-        (self.progress)("checking what every node can install");
-        let summary = super::check::check_wheelhouse(self.config, self.layout);
-        if let Some(error) = &summary.error {
-            (self.progress)(&format!("the check could not run: {error}"));
+        // A run resumed during its fill pass goes on with it.
+        let pass = match state.filling.clone() {
+            Some(pass) => pass,
+            None => {
+                (self.progress)("checking what every node can install");
+                let summary = super::check::check_wheelhouse(self.config, self.layout);
+                if let Some(error) = &summary.error {
+                    (self.progress)(&format!("the check could not run: {error}"));
+                }
+                if !self.config.check.fill_holes || summary.error.is_some() || summary.holes == 0 {
+                    return Ok(summary);
+                }
+                match self.plan_fill(state, &summary)? {
+                    Some(pass) => pass,
+                    None => return Ok(summary),
+                }
+            }
+        };
+        schedule(self.directory, state, executor, self.progress, &mut |_, _| {})?;
+        state.finished = Some(now());
+        write_json_atomic(&self.directory.join("run.json"), &*state)?;
+        record_results(self.store, state, pass.first_task)?;
+        for filled in &pass.packages {
+            published.extend(publish(self.config, self.layout, state, Some(&filled.name))?);
         }
-        if !self.config.check.fill_holes || summary.error.is_some() || summary.holes == 0 {
-            return Ok(summary);
-        }
+        (self.progress)("checking again after filling");
+        let mut after = super::check::check_wheelhouse(self.config, self.layout);
+        after.filled = pass.packages;
+        after.holes_before_filling = Some(pass.holes_before);
+        Ok(after)
+    }
+
+    /// Plans the packages that fill the holes of `summary` (not tried tonight, at most the
+    /// limit) as tasks appended to the run, kept in its state; `None` when there are none.
+    fn plan_fill(
+        &self,
+        state: &mut RunState,
+        summary: &super::check::CheckSummary,
+    ) -> Result<Option<super::model::FillPass>, NightlyError> {
         let tried: BTreeSet<String> = state
             .results()
             .iter()
@@ -655,17 +687,17 @@ impl Night<'_> {
                     .map(|task| crate::spec::normalize_name(&task.id.package)),
             )
             .collect();
-        let fills = super::check::packages_to_fill(&summary, self.config, &tried);
+        let fills = super::check::packages_to_fill(summary, self.config, &tried);
         if fills.is_empty() {
-            return Ok(summary);
+            return Ok(None);
         }
-        let names: Vec<String> = fills.iter().map(|(_, filled)| filled.name.clone()).collect();
+        let names: Vec<&str> = fills.iter().map(|(_, filled)| filled.name.as_str()).collect();
         (self.progress)(&format!(
             "filling {}: {}",
             crate::words::count(fills.len(), "hole's package"),
             names.join(", ")
         ));
-        let filled: Vec<super::check::FilledPackage> =
+        let packages: Vec<super::check::FilledPackage> =
             fills.iter().map(|(_, filled)| filled.clone()).collect();
         let mut config = self.config.clone();
         config.packages = fills.into_iter().map(|(entry, _)| entry).collect();
@@ -678,10 +710,10 @@ impl Night<'_> {
             self.options,
             self.progress,
         )?;
-        let first = state.tasks.len();
+        let first_task = state.tasks.len();
         let mut tasks = tasks(&planned, self.directory, &config)?;
         for task in &mut tasks {
-            if let Some(why) = filled
+            if let Some(why) = packages
                 .iter()
                 .find(|filled| filled.name == crate::spec::normalize_name(&task.id.package))
             {
@@ -692,18 +724,14 @@ impl Night<'_> {
         state.tasks.extend(tasks);
         state.unplannable.extend(unplannable_results(&planned));
         state.up_to_date.extend(up_to_date(&planned, self.store));
-        schedule(self.directory, state, executor, self.progress, &mut |_, _| {})?;
-        state.finished = Some(now());
+        let pass = super::model::FillPass {
+            packages,
+            first_task,
+            holes_before: summary.holes,
+        };
+        state.filling = Some(pass.clone());
         write_json_atomic(&self.directory.join("run.json"), &*state)?;
-        record_results(self.store, state, first)?;
-        for name in &names {
-            published.extend(publish(&config, self.layout, state, Some(name))?);
-        }
-        (self.progress)("checking again after filling");
-        let mut after = super::check::check_wheelhouse(self.config, self.layout);
-        after.filled = filled;
-        after.holes_before_filling = Some(summary.holes);
-        Ok(after)
+        Ok(Some(pass))
     }
 }
 
@@ -746,6 +774,7 @@ mod tests {
             cache_pruned: (0, 0),
             build_cache_pruned: (0, 0),
             check: None,
+            filling: None,
         };
         write_json_atomic(&directory.path().join("run.json"), &left).unwrap();
         let (resumed_in, resumed) = resume_state(directory.path()).unwrap();
