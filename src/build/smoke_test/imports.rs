@@ -49,6 +49,12 @@ pub struct ImportResult {
     /// How long it took (until it was stopped, for the one running when the step ended).
     pub seconds: f64,
     pub error: Option<Failure>,
+    /// The module its file was loaded as already, by an earlier import (opencv 4's `cv2`
+    /// loads `cv2/cv2.abi3.so` as `cv2`), or `an earlier import` when the file is mapped
+    /// into the interpreter without a module of its own (opencv 5's): not imported again
+    /// under its own name, which such a module refuses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_as: Option<String>,
 }
 
 /// How the recipe's test snippet went.
@@ -98,6 +104,8 @@ enum Event {
         ok: bool,
         seconds: f64,
         error: Option<Failure>,
+        #[serde(default)]
+        loaded_as: Option<String>,
     },
     SnippetStart {
         at: f64,
@@ -224,6 +232,7 @@ pub fn read_results(text: &str, targets: &[ImportTarget], now: f64, ended: Optio
                 ok,
                 seconds,
                 error,
+                loaded_as,
             } => {
                 running = None;
                 outcome.imported.push(ImportResult {
@@ -232,6 +241,7 @@ pub fn read_results(text: &str, targets: &[ImportTarget], now: f64, ended: Optio
                     ok,
                     seconds,
                     error,
+                    loaded_as,
                 });
             }
             Event::SnippetStart { at } => snippet_running = Some(at),
@@ -263,6 +273,7 @@ pub fn read_results(text: &str, targets: &[ImportTarget], now: f64, ended: Optio
                 message: stopped.clone(),
                 traceback: Vec::new(),
             }),
+            loaded_as: None,
         });
     } else if let Some(at) = snippet_running {
         outcome.snippet = Some(SnippetResult {
@@ -467,6 +478,89 @@ mod tests {
             outcome.snippet.unwrap().error.unwrap().summary(),
             "AssertionError: no"
         );
+    }
+
+    #[test]
+    fn an_extension_its_package_loaded_under_another_name_is_not_imported_again() {
+        // As opencv's cv2: the package's __init__ loads its binary as the package itself, and
+        // the binary refuses to be imported under its own name.
+        let Some(setup) = setup(&[
+            (
+                "pkg/__init__.py",
+                "import importlib.util, os, sys\n\
+                 spec = importlib.util.spec_from_file_location('pkg', os.path.join(os.path.dirname(__file__), 'core.py'))\n\
+                 module = importlib.util.module_from_spec(spec)\n\
+                 sys.modules['pkg'] = module\n\
+                 spec.loader.exec_module(module)\n",
+            ),
+            (
+                "pkg/core.py",
+                "if __name__ != 'pkg':\n    raise ImportError('Bindings generation error: loaded as ' + __name__)\nANSWER = 42\n",
+            ),
+            ("other/__init__.py", ""),
+            ("other/native.py", "ANSWER = 1\n"),
+            // Its binary mapped, its contents copied, no module of it kept.
+            (
+                "mapped/__init__.py",
+                "import mmap, os\n\
+                 _file = open(os.path.join(os.path.dirname(__file__), 'core.py'), 'rb')\n\
+                 _map = mmap.mmap(_file.fileno(), 0, prot=mmap.PROT_READ)\n",
+            ),
+            (
+                "mapped/core.py",
+                "raise ImportError('Bindings generation error: loaded as ' + __name__)\n",
+            ),
+        ]) else {
+            return;
+        };
+        let targets = [
+            target(ImportKind::Package, "pkg"),
+            target(ImportKind::Extension, "pkg.core"),
+            target(ImportKind::Package, "other"),
+            target(ImportKind::Extension, "other.native"),
+            target(ImportKind::Package, "mapped"),
+            target(ImportKind::Extension, "mapped.core"),
+        ];
+        let outcome = run(
+            &setup,
+            &targets,
+            Some("assert pkg.ANSWER == 42\n"),
+            Duration::from_secs(60),
+        );
+        let summary: Vec<String> = outcome
+            .imported
+            .iter()
+            .map(|result| format!("{} {} {:?}", result.name, result.ok, result.loaded_as))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "pkg true None",
+                "pkg.core true Some(\"pkg\")",
+                "other true None",
+                // Not loaded before: imported under its own name.
+                "other.native true None",
+                "mapped true None",
+                "mapped.core true Some(\"an earlier import\")",
+            ]
+        );
+        assert!(outcome.snippet.unwrap().ok);
+        // Asked for alone, the same: looking for it imports its package, which loads it.
+        let outcome = run(&setup, &targets[1..2], None, Duration::from_secs(60));
+        assert_eq!(
+            outcome.imported[0].loaded_as.as_deref(),
+            Some("pkg"),
+            "{:?}",
+            outcome.imported
+        );
+        // A module that really fails still fails: no other module has its file.
+        let outcome = run(
+            &setup,
+            &[target(ImportKind::Extension, "pkg.missing")],
+            None,
+            Duration::from_secs(60),
+        );
+        assert!(!outcome.imported[0].ok, "{:?}", outcome.imported);
     }
 
     #[test]

@@ -441,6 +441,7 @@ mod tests {
                     ok: true,
                     seconds: 0.1,
                     error: None,
+                    loaded_as: None,
                 },
                 ImportResult {
                     name: "zmq.backend.cython._zmq".into(),
@@ -451,6 +452,7 @@ mod tests {
                         "ImportError",
                         "libzmq.so.5: cannot open shared object file: No such file or directory",
                     )),
+                    loaded_as: None,
                 },
             ],
             ..imports::ImportOutcome::default()
@@ -473,6 +475,7 @@ mod tests {
                 "",
                 "the interpreter ended (killed by signal 11 (SIGSEGV))",
             )),
+            loaded_as: None,
         });
         assert_eq!(
             import_error(&outcome, Path::new("build.log")).unwrap(),
