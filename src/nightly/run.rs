@@ -590,7 +590,11 @@ fn publish(
     let wheels: BTreeSet<PathBuf> = state
         .tasks
         .iter()
-        .filter(|task| package.is_none_or(|package| task.id.package == package))
+        .filter(|task| {
+            package.is_none_or(|package| {
+                crate::spec::normalize_name(&task.id.package) == crate::spec::normalize_name(package)
+            })
+        })
         .filter_map(|task| match &task.status {
             TaskStatus::Done { result } if result.state == CellState::Built => result.wheel.clone(),
             TaskStatus::Done { result }
