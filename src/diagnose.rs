@@ -199,18 +199,49 @@ fn missing_system_library(log: &str) -> Option<String> {
     if let Some(library) = regex_lite_find(log, "Unable to load dependency ", ",") {
         return Some(install(&library));
     }
-    // pyproj: "proj executable not found. Please set the PROJ_DIR variable."
+    // pyproj: "proj executable not found. Please set the PROJ_DIR variable."; a library's
+    // `*-config` script (psycopg2's pg_config, mysqlclient's mysql_config, GDAL's gdal-config,
+    // netCDF's nc-config): "Unable to run `gdal-config`", "mysql_config not found",
+    // "sh: 1: nc-config: not found", "Could not find gdal-config".
     if let Some(program) = log
         .lines()
         .find_map(|line| line.split_once(" executable not found").map(|(before, _)| before))
         .and_then(|before| before.split_whitespace().last())
         .map(str::to_string)
+        .or_else(|| log.lines().find_map(missing_config_script))
     {
         return Some(format!(
             "the program `{program}` (from a system library's tools) was not found: install the library's development and tools packages (Debian: apt-cache search {program}) or load its module"
         ));
     }
     None
+}
+
+/// The `*-config` (or `*_config`) script a line says could not be run or found, if any.
+fn missing_config_script(line: &str) -> Option<String> {
+    let lower = line.to_ascii_lowercase();
+    let says_missing = [
+        "not found",
+        "unable to run",
+        "could not find",
+        "cannot find",
+        "no such file",
+    ]
+    .iter()
+    .any(|words| lower.contains(words));
+    if !says_missing {
+        return None;
+    }
+    line.split(|c: char| c.is_whitespace() || "`'\":;,()[]".contains(c))
+        .map(|word| word.rsplit('/').next().unwrap_or(word).trim_end_matches('.'))
+        .find(|word| {
+            (word.ends_with("-config") || word.ends_with("_config"))
+                && word.len() > "-config".len()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+        })
+        .map(str::to_string)
 }
 
 /// A hint for well-known build failures.
@@ -459,11 +490,31 @@ error: command '/usr/bin/gcc' failed with exit code 1
                 "      proj executable not found. Please set the PROJ_DIR variable.\n",
                 "`proj`",
             ),
+            ("Error: pg_config executable not found.\n", "`pg_config`"),
+            ("OSError: mysql_config not found\n", "`mysql_config`"),
+            ("/bin/sh: 1: mysql_config: not found\n", "`mysql_config`"),
+            (
+                "      error: Unable to run `gdal-config`: is GDAL installed?\n",
+                "`gdal-config`",
+            ),
+            (
+                "Could not find gdal-config. Make sure you have installed GDAL\n",
+                "`gdal-config`",
+            ),
+            ("sh: 1: /usr/bin/nc-config: not found\n", "`nc-config`"),
         ];
         for (log, named) in cases {
             let hint = hint_for(log).unwrap_or_default();
             assert!(hint.contains(named), "{log:?} -> {hint:?}");
+            // The site's stack lacks it: not the package's failure.
+            assert_eq!(
+                diagnose(log).map(|(_, cause)| cause),
+                Some(crate::cause::Cause::SiteStack),
+                "{log:?}"
+            );
         }
+        // A config script a line names without saying it is missing is no hint.
+        assert_eq!(hint_for("running gdal-config --version\n3.6.2\n"), None);
     }
 
     #[test]
