@@ -160,7 +160,7 @@ fn read_range(file: &std::fs::File, offset: u64, length: u64) -> std::io::Result
 }
 
 fn tables_in_holes(file: &std::fs::File, holes: &[Range<u64>]) -> std::io::Result<Option<String>> {
-    use goblin::elf::section_header::{SHT_NOBITS, SectionHeader};
+    use goblin::elf::section_header::{SHF_EXECINSTR, SHF_WRITE, SHT_NOBITS, SHT_PROGBITS, SectionHeader};
     let header = read_range(file, 0, 64)?;
     let invalid = |what: &str| std::io::Error::other(what.to_string());
     let section_offset = u64_at(&header, 40).ok_or_else(|| invalid("no header"))?;
@@ -197,9 +197,16 @@ fn tables_in_holes(file: &std::fs::File, holes: &[Range<u64>]) -> std::io::Resul
             .and_then(|rest| rest.split(|byte| *byte == 0).next())
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        if !UNREAD_SECTIONS
-            .iter()
-            .any(|unread| name == *unread || name.starts_with(&format!("{unread}.")))
+        // Read-only data by its type and flags too, not by its name alone: code, writable
+        // data, notes, symbol and relocation tables are read whatever they are called.
+        // (lld and gold give `.eh_frame` the type SHT_X86_64_UNWIND.)
+        const SHT_X86_64_UNWIND: u32 = 0x7000_0001;
+        let plain_data = matches!(section.sh_type, SHT_PROGBITS | SHT_X86_64_UNWIND)
+            && section.sh_flags & u64::from(SHF_EXECINSTR | SHF_WRITE) == 0;
+        if !plain_data
+            || !UNREAD_SECTIONS
+                .iter()
+                .any(|unread| name == *unread || name.starts_with(&format!("{unread}.")))
         {
             return Ok(Some(format!("its section `{name}` lies in a hole")));
         }
@@ -355,6 +362,99 @@ mod tests {
         assert_eq!(plan(&head[..100]), None, "the table is not whole yet");
         let holes = plan(&head).unwrap();
         assert_eq!(holes, vec![50 * MB..120 * MB, 120 * MB + PAGE..150 * MB]);
+    }
+
+    /// A file of `length` bytes with `sections` (name, type, flags, offset, size) described by
+    /// a section header table at its end, and a program header table of `segments`.
+    fn elf_file(
+        length: u64,
+        segments: &[(u32, u32, u64, u64)],
+        sections: &[(&str, u32, u64, u64, u64)],
+    ) -> std::fs::File {
+        let mut bytes = elf_head(segments);
+        bytes.resize(length as usize, 0xaa);
+        let mut names = vec![0u8];
+        let mut name_offsets = Vec::new();
+        for (name, ..) in sections.iter().copied().chain([(".shstrtab", 3, 0, 0, 0)]) {
+            name_offsets.push(names.len());
+            names.extend_from_slice(name.as_bytes());
+            names.push(0);
+        }
+        let names_offset = bytes.len() as u64;
+        bytes.extend_from_slice(&names);
+        let table = bytes.len() as u64;
+        let mut header = |name: usize, kind: u32, flags: u64, offset: u64, size: u64| {
+            let mut entry = vec![0u8; 64];
+            entry[0..4].copy_from_slice(&(name as u32).to_le_bytes());
+            entry[4..8].copy_from_slice(&kind.to_le_bytes());
+            entry[8..16].copy_from_slice(&flags.to_le_bytes());
+            entry[24..32].copy_from_slice(&offset.to_le_bytes());
+            entry[32..40].copy_from_slice(&size.to_le_bytes());
+            bytes.extend_from_slice(&entry);
+        };
+        header(0, 0, 0, 0, 0);
+        for (index, (_, kind, flags, offset, size)) in sections.iter().enumerate() {
+            header(name_offsets[index], *kind, *flags, *offset, *size);
+        }
+        header(
+            name_offsets[sections.len()],
+            3,
+            0,
+            names_offset,
+            names.len() as u64,
+        );
+        let count = sections.len() as u16 + 2;
+        bytes[40..48].copy_from_slice(&table.to_le_bytes());
+        bytes[58..60].copy_from_slice(&64u16.to_le_bytes());
+        bytes[60..62].copy_from_slice(&count.to_le_bytes());
+        bytes[62..64].copy_from_slice(&(count - 1).to_le_bytes());
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        file
+    }
+
+    #[test]
+    fn only_read_only_data_may_stay_in_a_hole_whatever_the_sections_are_called() {
+        use goblin::elf::section_header::{SHF_ALLOC, SHF_EXECINSTR, SHT_PROGBITS, SHT_SYMTAB};
+        let segments = [(PT_LOAD, R, 0, 64 * 1024), (PT_LOAD, R, 64 * 1024, 8 * MB)];
+        let head = elf_head(&segments);
+        let holes = plan(&head).unwrap();
+        assert_eq!(holes, vec![64 * 1024..64 * 1024 + 8 * MB]);
+        let alloc = u64::from(SHF_ALLOC);
+        let data = (".rodata", SHT_PROGBITS, alloc, 64 * 1024, 4 * MB);
+        let fatbin = (".nv_fatbin", SHT_PROGBITS, alloc, 64 * 1024 + 4 * MB, 4 * MB);
+        let file = elf_file(10 * MB, &segments, &[data, fatbin]);
+        assert_eq!(reason_to_fill(&file, &holes), None);
+        // Code called `.rodata`, a symbol table called `.rodata.x`, a section of another name:
+        // each needs the bytes.
+        for (section, named) in [
+            (
+                (
+                    ".rodata",
+                    SHT_PROGBITS,
+                    alloc | u64::from(SHF_EXECINSTR),
+                    64 * 1024,
+                    MB,
+                ),
+                ".rodata",
+            ),
+            ((".rodata.x", SHT_SYMTAB, 0, 64 * 1024, MB), ".rodata.x"),
+            ((".text", SHT_PROGBITS, alloc, 64 * 1024, MB), ".text"),
+        ] {
+            let file = elf_file(10 * MB, &segments, &[section, fatbin]);
+            let reason = reason_to_fill(&file, &holes).unwrap_or_default();
+            assert!(reason.contains(&format!("`{named}`")), "{reason}");
+        }
+        // No section headers at all: nothing tells what lies where.
+        let mut bare = elf_head(&segments);
+        bare.resize(10 * MB as usize, 0);
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &bare).unwrap();
+        assert!(
+            reason_to_fill(&file, &holes)
+                .unwrap()
+                .contains("no section headers")
+        );
     }
 
     #[test]
