@@ -18,7 +18,7 @@ use crate::spec::headers::HeaderDocument;
 use crate::wheel::Limits;
 use crate::wheelhouse::tree::Tree;
 
-const CACHE_VERSION: u32 = 1;
+const CACHE_VERSION: u32 = 2;
 
 /// What a wheel's METADATA says that `check` uses.
 #[derive(Debug, Clone, Default)]
@@ -129,10 +129,41 @@ fn read_wheel(path: &Path, size: u64, mtime_ns: i64) -> CachedWheel {
                 .filter(|value| !value.trim().is_empty());
             entry.requires_dist = document.get_all("Requires-Dist");
             entry.provides_extra = document.get_all("Provides-Extra");
+            entry.problem = inconsistent_with_its_name(path, &document);
         }
         Err(error) => entry.problem = Some(error.to_string()),
     }
     entry
+}
+
+/// Why pip and uv refuse a wheel whose METADATA names another project or version than its
+/// file name does (`inconsistent name: expected 'a', but metadata has 'b'`), if they do.
+fn inconsistent_with_its_name(path: &Path, document: &HeaderDocument) -> Option<String> {
+    let filename: crate::spec::WheelFilename = path.file_name()?.to_str()?.parse().ok()?;
+    let Some(name) = document.get("Name").filter(|name| !name.trim().is_empty()) else {
+        return Some("its METADATA has no `Name`: installers refuse the wheel".to_string());
+    };
+    if crate::spec::normalize_name(name.trim()) != filename.normalized_name() {
+        return Some(format!(
+            "its METADATA names the project `{}`, its file name `{}`: installers refuse the wheel",
+            name.trim(),
+            filename.name_text()
+        ));
+    }
+    let Some(version) = document
+        .get("Version")
+        .filter(|version| !version.trim().is_empty())
+    else {
+        return Some("its METADATA has no `Version`: installers refuse the wheel".to_string());
+    };
+    match pep440_rs::Version::from_str(version.trim()) {
+        Ok(version) if version == *filename.version() => None,
+        _ => Some(format!(
+            "its METADATA says version `{}`, its file name `{}`: installers refuse the wheel",
+            version.trim(),
+            filename.version_text()
+        )),
+    }
 }
 
 /// Parses requirement texts, each distinct text once.
@@ -274,6 +305,56 @@ pub(super) mod fixtures {
 mod tests {
     use super::fixtures::{tree_at, write_wheel};
     use super::*;
+
+    #[test]
+    fn a_wheel_whose_metadata_names_another_project_or_version_is_one_installers_refuse() {
+        let directory = tempfile::tempdir().unwrap();
+        let cases = [
+            // The same project and version however spelt: fine.
+            (
+                "Scikit_Learn-1.5.0+computecanada-py3-none-any.whl",
+                "Name: scikit-learn\nVersion: 1.5.0+computecanada\n",
+                None,
+            ),
+            ("pkg-1.0-py3-none-any.whl", "Name: pkg\nVersion: 1.0.0\n", None),
+            (
+                "pkg-1.0-py3-none-any.whl",
+                "Name: other\nVersion: 1.0\n",
+                Some("names the project `other`"),
+            ),
+            (
+                "pkg-1.0-py3-none-any.whl",
+                "Name: pkg\nVersion: 2.0\n",
+                Some("says version `2.0`"),
+            ),
+            (
+                "pkg-1.0+computecanada-py3-none-any.whl",
+                "Name: pkg\nVersion: 1.0\n",
+                Some("says version `1.0`"),
+            ),
+            ("pkg-1.0-py3-none-any.whl", "Version: 1.0\n", Some("no `Name`")),
+            ("pkg-1.0-py3-none-any.whl", "Name: pkg\n", Some("no `Version`")),
+        ];
+        for (file_name, metadata, problem) in cases {
+            let path = write_wheel(
+                directory.path(),
+                file_name,
+                &format!("Metadata-Version: 2.1\n{metadata}\n"),
+            );
+            let size = fs_err::metadata(&path).unwrap().len();
+            let read = read_wheel(&path, size, 0);
+            match problem {
+                None => assert_eq!(read.problem, None, "{file_name}: {metadata}"),
+                Some(words) => {
+                    let found = read.problem.unwrap_or_default();
+                    assert!(
+                        found.contains(words) && found.contains("installers refuse"),
+                        "{file_name}: {found}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn metadata_is_cached_by_size_and_mtime() {
