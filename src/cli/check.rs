@@ -25,6 +25,10 @@ pub struct CheckArgs {
     /// Resolve the requirements in FILE (pip's requirements format) in full on every node.
     #[arg(long, value_name = "FILE")]
     pub resolve: Option<PathBuf>,
+    /// Only resolve --resolve's requirements: no check of the rest of the wheelhouse, so the
+    /// exit status says whether that install works (a user's question).
+    #[arg(long, requires = "resolve")]
+    pub only_resolve: bool,
     /// Compare the newest versions with this index (a simple repository URL or directory).
     #[arg(long, value_name = "URL", conflicts_with = "staleness")]
     pub index_url: Option<String>,

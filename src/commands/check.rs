@@ -49,6 +49,7 @@ pub fn run(args: &CheckArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         pythons,
         all_versions: args.all,
         resolve,
+        only_resolve: args.only_resolve,
         staleness,
         cache_dir: (!args.no_cache).then_some(cache_root),
         jobs: args.jobs.unwrap_or_else(default_jobs).max(1),

@@ -79,6 +79,7 @@ fn try_check(config: &NightlyConfig, layout: &Layout) -> anyhow::Result<CheckSum
             .unwrap_or_else(|| layout.python_versions.clone()),
         all_versions: false,
         resolve,
+        only_resolve: false,
         staleness: None,
         cache_dir: Some(config.paths.state.join("check-cache")),
         jobs: crate::inspect::default_jobs(),

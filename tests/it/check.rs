@@ -816,3 +816,58 @@ fn check_names_projects_far_behind_the_index() {
     );
     assert!(stderr.contains("hint: check --index-url"), "{stderr}");
 }
+
+#[test]
+fn only_resolve_answers_a_users_question_whatever_holes_the_rest_of_the_tree_has() {
+    let tree = Tree::new();
+    // The user's list: `app`, which needs `lib`; both there for every node.
+    tree.add(
+        "generic",
+        wheel("app", "1.0+cc", "py3-none-any", &["Requires-Dist: lib>=1"]),
+    );
+    tree.add("generic", wheel("lib", "1.2+cc", "py3-none-any", &[]));
+    // Elsewhere in the tree: a project whose requirement nobody built.
+    tree.add(
+        "generic",
+        wheel("other", "2.0+cc", "py3-none-any", &["Requires-Dist: nowhere"]),
+    );
+    let list = tree.directory.path().join("requirements.txt");
+    std::fs::write(&list, "app\n").unwrap();
+    let list = list.to_str().unwrap();
+    // The whole check: the tree's hole makes it exit 1.
+    let (code, report) = tree.check_json(&["--python", "3.12", "--resolve", list]);
+    assert_eq!(code, 1, "{report}");
+    assert!(report["findings"].to_string().contains("nowhere"), "{report}");
+    // Only the list: it resolves on every node, so 0, and the tree's hole is not reported.
+    let (code, report) = tree.check_json(&["--python", "3.12", "--resolve", list, "--only-resolve"]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["findings"], serde_json::json!([]), "{report}");
+    let resolutions = report["resolutions"].as_array().unwrap();
+    assert_eq!(resolutions.len(), 3, "every view of the default layer: {report}");
+    for resolution in resolutions {
+        assert_eq!(resolution["resolved"], true, "{resolution}");
+        let names: Vec<&str> = resolution["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|package| package["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["app", "lib"], "{resolution}");
+    }
+    // A list that does not resolve still exits 1.
+    let broken = tree.directory.path().join("broken.txt");
+    std::fs::write(&broken, "other\n").unwrap();
+    let (code, report) = tree.check_json(&[
+        "--python",
+        "3.12",
+        "--resolve",
+        broken.to_str().unwrap(),
+        "--only-resolve",
+    ]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["findings"][0]["kind"], "resolution", "{report}");
+    // Without --resolve it is refused.
+    let (code, _, stderr) = tree.check(&["--only-resolve"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--resolve"), "{stderr}");
+}

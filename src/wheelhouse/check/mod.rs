@@ -46,6 +46,8 @@ pub struct CheckOptions {
     pub all_versions: bool,
     /// Requirements to resolve in full on every node (a requirements file's lines).
     pub resolve: Vec<RequirementLine>,
+    /// Only resolve `resolve` on every node: no closure, consistency or staleness findings.
+    pub only_resolve: bool,
     /// Compare the newest versions with an index.
     pub staleness: Option<StalenessOptions>,
     /// Where the METADATA cache is kept (`<dir>/check/<root>.json`); `None`: not kept.
@@ -122,8 +124,11 @@ pub fn run_check(layout: &Layout, options: &CheckOptions) -> Result<CheckReport,
     let per_node: Vec<(Vec<Finding>, Option<Resolution>)> =
         crate::parallel::parallel_map(&nodes, options.jobs, &|&(view, python)| {
             let offer = Offer::new(&universe, &options.views[view], python);
-            let mut findings = closure::check(&universe, &offer, options.all_versions);
-            findings.extend(consistency::check_node(&universe, &offer));
+            let mut findings = Vec::new();
+            if !options.only_resolve {
+                findings.extend(closure::check(&universe, &offer, options.all_versions));
+                findings.extend(consistency::check_node(&universe, &offer));
+            }
             let resolution = (!options.resolve.is_empty()).then(|| {
                 let (resolution, finding) = resolve::resolve(&universe, &offer, &options.resolve);
                 findings.extend(finding);
@@ -139,11 +144,13 @@ pub fn run_check(layout: &Layout, options: &CheckOptions) -> Result<CheckReport,
     }
     tracing::info!("{} nodes checked in {:.2?}", nodes.len(), checked.elapsed());
     let tree_wide = std::time::Instant::now();
-    findings.extend(consistency::check_versions(&universe, &options.views));
-    findings.extend(consistency::same_names(&universe, &options.views));
-    findings.extend(model::unreadable(&universe));
-    tracing::info!("versions and copies checked in {:.2?}", tree_wide.elapsed());
-    if let Some(staleness) = &options.staleness {
+    if !options.only_resolve {
+        findings.extend(consistency::check_versions(&universe, &options.views));
+        findings.extend(consistency::same_names(&universe, &options.views));
+        findings.extend(model::unreadable(&universe));
+        tracing::info!("versions and copies checked in {:.2?}", tree_wide.elapsed());
+    }
+    if let Some(staleness) = options.staleness.as_ref().filter(|_| !options.only_resolve) {
         findings.extend(stale::check(&universe, &options.views, staleness, options.jobs)?);
     }
     let merging = std::time::Instant::now();
