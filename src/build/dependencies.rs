@@ -4,31 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use pep508_rs::{MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl};
+use pep508_rs::{Requirement, VersionOrUrl};
 
 use crate::layout::{Layout, PythonVersion};
 use crate::spec::WheelFilename;
 use crate::wheel::{Limits, WheelReader};
-
-/// The marker environment of CPython `python` on x86-64 Linux.
-fn environment(python: PythonVersion) -> Option<MarkerEnvironment> {
-    let version = python.to_string();
-    let full = format!("{version}.0");
-    MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
-        implementation_name: "cpython",
-        implementation_version: &full,
-        os_name: "posix",
-        platform_machine: "x86_64",
-        platform_python_implementation: "CPython",
-        platform_release: "",
-        platform_system: "Linux",
-        platform_version: "",
-        python_full_version: &full,
-        python_version: &version,
-        sys_platform: "linux",
-    })
-    .ok()
-}
 
 /// The Requires-Dist of `wheel` that apply on `python` (no extras).
 pub fn runtime_requirements(
@@ -36,17 +16,13 @@ pub fn runtime_requirements(
     python: PythonVersion,
 ) -> Result<Vec<Requirement>, super::BuildError> {
     let reader = WheelReader::open(wheel, Limits::default())?;
-    let environment = environment(python);
+    let environment = crate::spec::environment::linux_environment(python.major, python.minor);
     let mut requirements = Vec::new();
     for text in reader.metadata.requires_dist() {
         let requirement = Requirement::from_str(text.trim()).map_err(|error| {
             super::BuildError::bad_wheel(wheel, format!("Requires-Dist `{text}`: {}", error.message))
         })?;
-        let applies = match &environment {
-            Some(environment) => requirement.marker.evaluate(environment, &[]),
-            None => requirement.marker.contents().is_none(),
-        };
-        if applies {
+        if requirement.marker.evaluate(&environment, &[]) {
             requirements.push(requirement);
         }
     }
@@ -148,7 +124,7 @@ mod tests {
 
     #[test]
     fn markers_are_evaluated_for_the_python() {
-        let environment = environment("3.12".parse().unwrap()).unwrap();
+        let environment = crate::spec::environment::linux_environment(3, 12);
         let applies = |text: &str| {
             Requirement::<pep508_rs::VerbatimUrl>::from_str(text)
                 .unwrap()

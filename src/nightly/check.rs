@@ -39,6 +39,46 @@ pub struct CheckSummary {
     pub error: Option<String>,
 }
 
+impl CheckSummary {
+    /// One line for the reports: `5 wheels of 5 projects checked on VIEWS x Python 3.12:
+    /// 0 holes (1 stale)`; `hole_count` renders the holes (bold in Markdown).
+    pub fn line(&self, hole_count: &dyn Fn(String) -> String) -> String {
+        let kinds: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(kind, number)| format!("{number} {kind}"))
+            .collect();
+        format!(
+            "{} of {} checked on {} x Python {}: {}{}",
+            crate::words::count(self.wheels, "wheel"),
+            crate::words::count(self.projects, "project"),
+            self.views.join(", "),
+            self.pythons.join(", "),
+            hole_count(crate::words::count(self.holes, "hole")),
+            if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", kinds.join(", "))
+            }
+        )
+    }
+}
+
+impl FilledPackage {
+    /// `urllib3 >=1.26,<3 (for `urllib3>=1.26,<3` of generic/requests-...whl)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}{} (for {})",
+            self.name,
+            self.wanted
+                .as_deref()
+                .map(|wanted| format!(" {wanted}"))
+                .unwrap_or_default(),
+            self.because
+        )
+    }
+}
+
 /// A package planned to fill holes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilledPackage {

@@ -293,44 +293,15 @@ struct FindingRow {
 
 impl CheckSection {
     fn of(check: &crate::nightly::check::CheckSummary) -> CheckSection {
-        let kinds: Vec<String> = check
-            .counts
-            .iter()
-            .map(|(kind, number)| format!("{number} {kind}"))
-            .collect();
         let mut findings: Vec<&crate::wheelhouse::check::Finding> = check.findings.iter().collect();
         findings.sort_by_key(|finding| !finding.hole);
         CheckSection {
             error: check.error.clone(),
-            line: format!(
-                "{} of {} checked on {} x Python {}: {}{}",
-                count(check.wheels, "wheel"),
-                count(check.projects, "project"),
-                check.views.join(", "),
-                check.pythons.join(", "),
-                count(check.holes, "hole"),
-                if kinds.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", kinds.join(", "))
-                }
-            ),
+            line: check.line(&|holes| holes),
             filled: check
                 .filled
                 .iter()
-                .map(|filled| {
-                    format!(
-                        "{}{}: for {} ({})",
-                        filled.name,
-                        filled
-                            .wanted
-                            .as_deref()
-                            .map(|wanted| format!(" {wanted}"))
-                            .unwrap_or_default(),
-                        filled.because,
-                        count(filled.findings, "finding")
-                    )
-                })
+                .map(|filled| format!("{}: {}", filled.describe(), count(filled.findings, "finding")))
                 .collect(),
             more: findings.len().saturating_sub(REPORT_FINDINGS),
             findings: findings

@@ -78,42 +78,9 @@ fn wheelhouse_check(text: &mut String, check: &crate::nightly::check::CheckSumma
         let _ = writeln!(text, "The check could not run: {}\n", first_line(error));
         return;
     }
-    let kinds: Vec<String> = check
-        .counts
-        .iter()
-        .map(|(kind, number)| format!("{number} {kind}"))
-        .collect();
-    let _ = writeln!(
-        text,
-        "{} of {} checked on {} x Python {}: **{}**{}.\n",
-        count(check.wheels, "wheel"),
-        count(check.projects, "project"),
-        check.views.join(", "),
-        check.pythons.join(", "),
-        count(check.holes, "hole"),
-        if kinds.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", kinds.join(", "))
-        }
-    );
+    let _ = writeln!(text, "{}.\n", check.line(&|holes| format!("**{holes}**")));
     if !check.filled.is_empty() {
-        let filled: Vec<String> = check
-            .filled
-            .iter()
-            .map(|filled| {
-                format!(
-                    "{}{} (for {})",
-                    filled.name,
-                    filled
-                        .wanted
-                        .as_deref()
-                        .map(|wanted| format!(" {wanted}"))
-                        .unwrap_or_default(),
-                    filled.because
-                )
-            })
-            .collect();
+        let filled: Vec<String> = check.filled.iter().map(|filled| filled.describe()).collect();
         let _ = writeln!(
             text,
             "Filled the same night (`fill_holes`), {} before: {}.\n",

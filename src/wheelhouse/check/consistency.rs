@@ -31,6 +31,22 @@ fn rank_of(universe: &Universe<'_>, offer: &Offer<'_>, wheel: usize) -> usize {
     offer.rank[universe.tree.wheels[wheel].dir].unwrap_or(usize::MAX)
 }
 
+/// The fix that builds `release` of `project` for the node's Python into `dir`.
+fn build_in(
+    universe: &Universe<'_>,
+    offer: &Offer<'_>,
+    project: usize,
+    release: &Release,
+    dir: &crate::wheelhouse::tree::TreeDir,
+) -> Fix {
+    let mut fix = Fix::new(FixAction::Build, &universe.names[project]);
+    fix.version = Some(release.version.clone().without_local().to_string());
+    fix.pythons = vec![offer.python.to_string()];
+    fix.layer = dir.layer.clone();
+    fix.arch = Some(dir.arch.clone());
+    fix
+}
+
 /// The node takes the copy with the best tags from a less specific directory than one that
 /// holds an arch build of the same version for it.
 fn better_tags_elsewhere(
@@ -51,11 +67,7 @@ fn better_tags_elsewhere(
     {
         return None;
     }
-    let mut fix = Fix::new(FixAction::Build, &universe.names[project]);
-    fix.version = Some(release.version.clone().without_local().to_string());
-    fix.pythons = vec![offer.python.to_string()];
-    fix.layer = earliest_dir.layer.clone();
-    fix.arch = Some(earliest_dir.arch.clone());
+    let fix = build_in(universe, offer, project, release, earliest_dir);
     let message = format!(
         "the node installs {} (its tags rank higher for Python {}) rather than {}, built for its CPU",
         universe.relative(pick),
@@ -92,11 +104,7 @@ fn arch_behind(
         // The build of the most specific directory (the node's own arch first).
         .min_by_key(|&wheel| (rank_of(universe, offer, wheel), universe.age[wheel]))?;
     let behind_dir = &universe.tree.dirs[universe.tree.wheels[behind].dir];
-    let mut fix = Fix::new(FixAction::Build, &universe.names[project]);
-    fix.version = Some(release.version.clone().without_local().to_string());
-    fix.pythons = vec![offer.python.to_string()];
-    fix.layer = behind_dir.layer.clone();
-    fix.arch = Some(behind_dir.arch.clone());
+    let fix = build_in(universe, offer, project, release, behind_dir);
     let message = format!(
         "the node installs {} {} from {}, while its {} build is {}",
         universe.tree.wheels[pick].filename.name_text(),
