@@ -136,9 +136,9 @@ fn link_stays_inside(relative: &Path, link: &Path, hard: bool) -> Result<(), Str
     if hard {
         return safe_relative(link).map(drop);
     }
+    // `..` resolved lexically from the link's directory (`docs/guide/changes.md` ->
+    // `../../CHANGELOG.md` stays inside), refused only where it climbs above the root.
     let joined = relative.parent().unwrap_or(Path::new("")).join(link);
-    safe_relative(&joined)?;
-    // Re-resolve `..` lexically inside the tree.
     let mut depth: i32 = 0;
     for component in joined.components() {
         match component {
@@ -159,6 +159,26 @@ fn link_stays_inside(relative: &Path, link: &Path, hard: bool) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn symbolic_links_may_climb_within_the_tree_but_not_above_it() {
+        let link = |at: &str, to: &str| link_stays_inside(Path::new(at), Path::new(to), false);
+        // pyopal 0.7.3's sdist: docs link to the changelog at its top.
+        assert_eq!(
+            link("pyopal-0.7.3/docs/guide/changes.md", "../../CHANGELOG.md"),
+            Ok(())
+        );
+        assert_eq!(link("pkg-1.0/a/b", "./c/../d"), Ok(()));
+        assert_eq!(
+            link("pkg-1.0/docs/x.md", "../../../etc/passwd"),
+            Err("escapes with `..`".to_string())
+        );
+        assert_eq!(link("pkg-1.0/x", "/etc/passwd"), Err("is absolute".to_string()));
+        // Out and back in is still out on the way.
+        assert!(link("pkg-1.0/x", "../../pkg-1.0/y").is_err());
+        // A hard link's target is relative to the root: no `..` at all.
+        assert!(link_stays_inside(Path::new("pkg-1.0/x"), Path::new("pkg-1.0/../y"), true).is_err());
+    }
 
     #[test]
     fn refuses_escaping_paths() {
